@@ -32,7 +32,8 @@ wanem__parse_decimal(const char *s, uint64_t *mant, unsigned *fdigits,
 			break;
 		nd++;
 		if (m > (UINT64_MAX - 9) / 10 || (point && fd >= 18)) {
-			/* Far below a ns or a byte: such digits cannot count. */
+			/* Far below a ns or a byte: such digits cannot count.
+			 */
 			if (point)
 				continue;
 			return -ERANGE;
@@ -108,21 +109,21 @@ static const struct {
 	const char *name;
 	uint64_t bits;
 } wanem__rate_units[] = {
-	{.name = "", .bits = 8},
-	{.name = "b", .bits = 8},
-	{.name = "kb", .bits = 8ULL * 1000},
-	{.name = "mb", .bits = 8ULL * 1000 * 1000},
-	{.name = "gb", .bits = 8ULL * 1000 * 1000 * 1000},
-	{.name = "tb", .bits = 8ULL * 1000 * 1000 * 1000 * 1000},
-	{.name = "kib", .bits = 8ULL << 10},
-	{.name = "mib", .bits = 8ULL << 20},
-	{.name = "gib", .bits = 8ULL << 30},
-	{.name = "tib", .bits = 8ULL << 40},
-	{.name = "bit", .bits = 1},
-	{.name = "kbit", .bits = 1000ULL},
-	{.name = "mbit", .bits = 1000ULL * 1000},
-	{.name = "gbit", .bits = 1000ULL * 1000 * 1000},
-	{.name = "tbit", .bits = 1000ULL * 1000 * 1000 * 1000},
+    {.name = "", .bits = 8},
+    {.name = "b", .bits = 8},
+    {.name = "kb", .bits = 8ULL * 1000},
+    {.name = "mb", .bits = 8ULL * 1000 * 1000},
+    {.name = "gb", .bits = 8ULL * 1000 * 1000 * 1000},
+    {.name = "tb", .bits = 8ULL * 1000 * 1000 * 1000 * 1000},
+    {.name = "kib", .bits = 8ULL << 10},
+    {.name = "mib", .bits = 8ULL << 20},
+    {.name = "gib", .bits = 8ULL << 30},
+    {.name = "tib", .bits = 8ULL << 40},
+    {.name = "bit", .bits = 1},
+    {.name = "kbit", .bits = 1000ULL},
+    {.name = "mbit", .bits = 1000ULL * 1000},
+    {.name = "gbit", .bits = 1000ULL * 1000 * 1000},
+    {.name = "tbit", .bits = 1000ULL * 1000 * 1000 * 1000},
 };
 
 int
@@ -166,8 +167,7 @@ wanem_parse_rate(const char *s, uint64_t *bytes_per_sec)
 }
 
 int
-wanem_parse_hostport(const char *s, char *host, size_t hostsz,
-		     uint16_t *port)
+wanem_parse_hostport(const char *s, char *host, size_t hostsz, uint16_t *port)
 {
 	const char *h, *colon, *p;
 	size_t hlen;

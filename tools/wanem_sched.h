@@ -12,11 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WANEM_NS_PER_MS 1000000ULL
-#define WANEM_NS_PER_SEC 1000000000ULL
+#define WANEM_NS_PER_MS UINT64_C(1000000)
+#define WANEM_NS_PER_SEC UINT64_C(1000000000)
 
 /* Longest duration any parser accepts: a day is beyond any sane test. */
-#define WANEM_DURATION_MAX_NS (86400ULL * WANEM_NS_PER_SEC)
+#define WANEM_DURATION_MAX_NS (UINT64_C(86400) * WANEM_NS_PER_SEC)
 
 /* Room for a host name or numeric address, without brackets. */
 #define WANEM_HOST_MAX 256
@@ -68,9 +68,9 @@ uint64_t wanem_rng_next(struct wanem_rng *rng);
 struct wanem_sched {
 	uint64_t delay_ns;  /* one-way delay: rtt / 2 */
 	uint64_t jitter_ns; /* per-chunk offset in [-jitter, +jitter] */
-	uint64_t rate;      /* bytes per second, 0 = unlimited */
+	uint64_t rate;	    /* bytes per second, 0 = unlimited */
 	uint64_t link_free; /* when the last chunk leaves the wire */
-	uint64_t frac;      /* sub-nanosecond remainder, in 1/rate ns */
+	uint64_t frac;	    /* sub-nanosecond remainder, in 1/rate ns */
 	struct wanem_rng rng;
 };
 
@@ -116,8 +116,8 @@ struct wanem_queue {
 void wanem_queue_init(struct wanem_queue *q);
 
 /* Copy len (> 0) bytes in at the tail. 0, -EINVAL or -ENOMEM. */
-int wanem_queue_push(struct wanem_queue *q, uint64_t release,
-		     const void *data, size_t len);
+int wanem_queue_push(struct wanem_queue *q, uint64_t release, const void *data,
+		     size_t len);
 
 /* The head chunk, or NULL when empty. */
 struct wanem_chunk *wanem_queue_head(const struct wanem_queue *q);

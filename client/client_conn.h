@@ -1,0 +1,40 @@
+/*
+ * client_conn.h: a client's connection to specnfsd (used by the specnfs
+ * command, and by the shim later): find the daemon for a configuration,
+ * start it on demand, send requests and read replies.
+ */
+#ifndef SPECNFS_CLIENT_CONN_H
+#define SPECNFS_CLIENT_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy.h"
+#include "proto.h"
+
+struct spn_conn {
+	int fd;
+	uint32_t seq;
+	char sock[108];
+	unsigned char *buf; /* SPN_MSG_MAX bytes: the last reply frame */
+	size_t have;        /* bytes buffered beyond the last frame */
+};
+
+/* Connect to the daemon for policy p; with autostart, start it (and wait
+ * until it listens) if none runs. 0 or -errno, with one line in err. */
+int spn_conn_open(struct spn_conn *c, const struct spn_policy *p, int autostart, char *err,
+		  size_t errlen);
+void spn_conn_close(struct spn_conn *c);
+
+/* Send one request (assigns req->seq). */
+int spn_conn_send(struct spn_conn *c, struct spn_req *req);
+/* Read the next reply; its text (if any) points into c->buf. */
+int spn_conn_recv(struct spn_conn *c, struct spn_reply *rep);
+/* send + recv of the matching reply. */
+int spn_conn_call(struct spn_conn *c, struct spn_req *req, struct spn_reply *rep);
+
+/* The specnfsd binary to start: SPECNFS_DAEMON if set, else the one next
+ * to the running program (an uninstalled build), else the installed one. */
+void spn_conn_daemon_path(const struct spn_policy *p, char *buf, size_t len);
+
+#endif

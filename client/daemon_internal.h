@@ -1,0 +1,142 @@
+/*
+ * daemon_internal.h: specnfsd's shared state.
+ *
+ * One daemon serves every process of one user and mount configuration. It
+ * is a single thread around one poll loop: client sockets, one libnfs
+ * session per mount, inotify (last close of written mirror files), a
+ * signalfd and timers. Each client request becomes a job: a small state
+ * machine that may issue NFS calls and resumes in their callbacks.
+ */
+#ifndef SPECNFS_DAEMON_INTERNAL_H
+#define SPECNFS_DAEMON_INTERNAL_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "daemon_consist.h"
+#include "daemon_index.h"
+#include "daemon_nfs.h"
+#include "policy.h"
+#include "proto.h"
+
+struct spn_daemon;
+struct spn_job;
+
+struct spn_mount {
+	int id;
+	const char *prefix; /* from the policy: "/nfs" */
+	const char *url;
+	struct spn_nfs *nfs;
+	char mirror[PATH_MAX]; /* this mount's mirror root */
+	int64_t retry_at_ns;   /* next connect attempt while down */
+	int backoff_s;
+	int connecting;
+	int64_t down_since_ns;
+	struct spn_job *waiting; /* jobs waiting for the session */
+};
+
+struct spn_client {
+	struct spn_client *next;
+	int fd;
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	int refs; /* jobs that still hold it */
+	int dead;
+	unsigned char *in;
+	size_t in_len, in_cap;
+	unsigned char *out;
+	size_t out_len, out_cap, out_off;
+};
+
+/* One write-back in progress for a path (coalesces closes and inotify). */
+struct spn_wb {
+	struct spn_wb *next;
+	struct spn_mount *m;
+	char rel[SPN_PATH_MAX];
+	int writers;   /* opens for writing not yet closed */
+	int running;   /* a store is in flight */
+	int again;     /* content changed while it ran: store once more */
+	int wd;        /* inotify watch, or -1 */
+	uint64_t gen;  /* dirty_gen the running store started from */
+	struct spn_job *waiters; /* CLOSE/FSYNC jobs answered when stored */
+};
+
+typedef void (*spn_job_fn)(struct spn_job *j);
+
+struct spn_job {
+	struct spn_daemon *d;
+	struct spn_client *cl; /* NULL for the daemon's own jobs */
+	struct spn_job *next;  /* in a wait list */
+	struct spn_req req;
+	struct spn_reply rep;
+	struct spn_mount *m;
+	char rel[SPN_PATH_MAX];
+	char rel2[SPN_PATH_MAX];
+	spn_job_fn issue;   /* re-run to re-send the current call */
+	spn_job_fn done;    /* runs with the call's result */
+	spn_job_fn then;    /* continuation of a shared step (resolve, fetch) */
+	int nonidem;        /* current call is not idempotent */
+	int lost;           /* ... and the session was lost under it */
+	int err;
+	struct spn_nfs_res *res; /* valid only inside done() */
+	int64_t deadline_ns;
+	int attempts;
+	int hops;            /* symlinks followed */
+	struct spn_entry e;  /* the entry being worked on */
+	int have_e;
+	int tmpfd;
+	char tmp[PATH_MAX];
+	struct spn_wb *wb;
+};
+
+struct spn_daemon {
+	struct spn_policy pol;
+	struct spn_ac_settings ac;
+	struct spn_mount mounts[SPN_MAX_MOUNTS];
+	int nmounts;
+	struct spn_index *idx;
+	char base[PATH_MAX];     /* <cache>/<hash> */
+	char tmpdir[PATH_MAX];   /* <base>/tmp: temporaries, same filesystem */
+	char sock_path[PATH_MAX];
+	char lock_path[PATH_MAX];
+	int lock_fd, listen_fd, sig_fd, ino_fd;
+	struct spn_client *clients;
+	int nclients;
+	int njobs;
+	struct spn_wb *wbs;
+	int stopping;
+	int64_t idle_since_ns;
+	int64_t started_ns;
+	uint64_t requests[SPN_OP_MAX + 1];
+	uint64_t cache_hits, revalidations, fetches, stores, negative_hits;
+};
+
+int64_t spn_now_ns(void);      /* CLOCK_REALTIME: persisted in the index */
+int64_t spn_mono_ns(void);     /* CLOCK_MONOTONIC: timers */
+
+/* daemon_ops.c */
+void spn_job_start(struct spn_daemon *d, struct spn_client *cl, const struct spn_req *req);
+void spn_job_reply(struct spn_job *j, int status);
+void spn_mount_up(struct spn_daemon *d, struct spn_mount *m);
+void spn_mount_tick(struct spn_daemon *d, struct spn_mount *m);
+void spn_wb_on_close_write(struct spn_daemon *d, int wd);
+int spn_wb_replay(struct spn_daemon *d);
+int spn_daemon_busy(const struct spn_daemon *d);
+int spn_status_text(struct spn_daemon *d, char *buf, size_t len);
+
+/* daemon_mirror.c */
+int spn_mirror_path(const struct spn_mount *m, const char *rel, char *out, size_t len);
+int spn_mirror_mkdirs(const char *path); /* mkdir -p of path's parent */
+int spn_mirror_stub(const char *tmpdir, const char *path, uint32_t type);
+int spn_mirror_remove(const char *path); /* file, symlink or whole tree */
+int spn_mirror_tmpfile(const char *tmpdir, char *tmp, size_t len);
+int spn_mirror_mode(uint32_t nfs_mode);
+int spn_mirror_is_stub(const char *path);
+
+/* daemon_main.c */
+void spn_client_send(struct spn_daemon *d, struct spn_client *cl, const void *buf, size_t len);
+void spn_client_unref(struct spn_daemon *d, struct spn_client *cl);
+
+#endif

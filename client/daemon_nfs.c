@@ -1,0 +1,1050 @@
+/*
+ * daemon_nfs.c: the daemon's NFS sessions (see daemon_nfs.h).
+ *
+ * libnfs contexts are neither fork- nor thread-safe: each lives in the
+ * daemon's single thread and is driven from its poll loop. Automatic
+ * reconnection is off on purpose: libnfs would re-send every call in flight,
+ * including non-idempotent ones (a REMOVE sent twice can delete a file that
+ * someone re-created). Instead a lost session fails its calls with
+ * -ENOTCONN and the daemon decides, call by call, what may be sent again.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <nfsc/libnfs.h>
+
+#include "daemon_nfs.h"
+#include "log.h"
+
+/* Parallel READs/WRITEs per whole-file transfer: enough to fill a WAN pipe
+ * of a few MB/s x 100 ms with libnfs's 1 MiB transfers. */
+#define XFER_WINDOW 8
+
+struct spn_nfs_op;
+
+struct spn_nfs {
+	char *url;
+	int rpc_timeout_ms;
+	int version;
+	struct nfs_context *nfs;
+	enum spn_nfs_state state;
+	int tearing_down;
+	char error[512];
+	struct spn_nfs_op *ops; /* in flight: completed with -ENOTCONN on loss */
+	struct spn_nfs_stats stats;
+};
+
+struct spn_nfs_chunk {
+	struct spn_nfs_op *op;
+	uint64_t off;
+	size_t len;
+	char *buf; /* store: data being written */
+};
+
+struct spn_nfs_op {
+	struct spn_nfs *n;
+	struct spn_nfs_op *next, *prev;
+	enum spn_nfs_call kind;
+	spn_nfs_cb cb;
+	void *arg;
+	int pending; /* libnfs callbacks still to come */
+	int err;     /* first error of a composite op */
+	char errmsg[256];
+	/* whole-file transfers and setattr */
+	struct nfsfh *fh;
+	int fd;
+	uint64_t size, next_off, bytes;
+	uint64_t end; /* fetch: highest byte received */
+	int eof, closing;
+	char *path;
+	struct spn_nfs_sattr sa;
+	int step;
+	struct spn_nfs_res res;
+};
+
+static const char *const call_names[SPN_CALL_NTYPES] = {
+	[SPN_CALL_GETATTR] = "getattr", [SPN_CALL_READDIR] = "readdir",
+	[SPN_CALL_READLINK] = "readlink", [SPN_CALL_READ] = "read",
+	[SPN_CALL_WRITE] = "write", [SPN_CALL_COMMIT] = "commit",
+	[SPN_CALL_OPEN] = "open", [SPN_CALL_CREATE] = "create",
+	[SPN_CALL_MKDIR] = "mkdir", [SPN_CALL_REMOVE] = "remove",
+	[SPN_CALL_RMDIR] = "rmdir", [SPN_CALL_RENAME] = "rename",
+	[SPN_CALL_LINK] = "link", [SPN_CALL_SYMLINK] = "symlink",
+	[SPN_CALL_SETATTR] = "setattr", [SPN_CALL_STATFS] = "statfs",
+	[SPN_CALL_ACCESS] = "access", [SPN_CALL_MOUNT] = "mount",
+};
+
+const char *
+spn_nfs_call_name(enum spn_nfs_call c)
+{
+	return (unsigned)c < SPN_CALL_NTYPES ? call_names[c] : "?";
+}
+
+int
+spn_nfs_err_transport(int err)
+{
+	switch (-err) {
+	case ENOTCONN:
+	case EFAULT: /* libnfs: RPC_STATUS_ERROR */
+	case EINTR:  /* libnfs: cancelled or timed out */
+	case ETIMEDOUT:
+	case ECONNRESET:
+	case ECONNREFUSED:
+	case EPIPE:
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+		return 1;
+	}
+	return 0;
+}
+
+int
+spn_nfs_new(struct spn_nfs **out, const char *url, int rpc_timeout_ms)
+{
+	struct spn_nfs *n = calloc(1, sizeof(*n));
+
+	if (n == NULL)
+		return -ENOMEM;
+	n->url = strdup(url);
+	if (n->url == NULL) {
+		free(n);
+		return -ENOMEM;
+	}
+	n->rpc_timeout_ms = rpc_timeout_ms;
+	n->version = strstr(url, "version=4") != NULL ? 4 : 3;
+	*out = n;
+	return 0;
+}
+
+static void op_unlink(struct spn_nfs_op *op);
+static void op_finish(struct spn_nfs_op *op, int err);
+
+/* Tear the session down: libnfs cancels every PDU (callbacks run with
+ * -EINTR while tearing_down is set); then fail what is left. */
+static void
+teardown(struct spn_nfs *n, const char *why)
+{
+	struct nfs_context *nfs = n->nfs;
+
+	if (nfs == NULL)
+		return;
+	if (why != NULL)
+		snprintf(n->error, sizeof(n->error), "%s", why);
+	spn_info("nfs %s: session lost: %s", n->url, n->error);
+	n->tearing_down = 1;
+	n->nfs = NULL;
+	n->state = SPN_NFS_DOWN;
+	nfs_destroy_context(nfs);
+	n->tearing_down = 0;
+	/* Composite ops whose libnfs parts were all cancelled are finished
+	 * by op_part_done; any op still listed had nothing in libnfs. */
+	while (n->ops != NULL)
+		op_finish(n->ops, -ENOTCONN);
+}
+
+void
+spn_nfs_free(struct spn_nfs *n)
+{
+	if (n == NULL)
+		return;
+	teardown(n, "shutting down");
+	free(n->url);
+	free(n);
+}
+
+enum spn_nfs_state
+spn_nfs_state(const struct spn_nfs *n)
+{
+	return n->state;
+}
+
+const char *
+spn_nfs_error(const struct spn_nfs *n)
+{
+	return n->error;
+}
+
+const struct spn_nfs_stats *
+spn_nfs_stats(const struct spn_nfs *n)
+{
+	return &n->stats;
+}
+
+int
+spn_nfs_version(const struct spn_nfs *n)
+{
+	return n->version;
+}
+
+/* A context whose mount failed is left for spn_nfs_connect() to replace:
+ * destroying it inside libnfs's own callback is not allowed. */
+int
+spn_nfs_fd(const struct spn_nfs *n)
+{
+	return n->nfs != NULL && n->state != SPN_NFS_DOWN ? nfs_get_fd(n->nfs) : -1;
+}
+
+int
+spn_nfs_events(const struct spn_nfs *n)
+{
+	return spn_nfs_fd(n) >= 0 ? nfs_which_events(n->nfs) : 0;
+}
+
+void
+spn_nfs_service(struct spn_nfs *n, int revents)
+{
+	if (spn_nfs_fd(n) < 0)
+		return;
+	if (nfs_service(n->nfs, revents) < 0)
+		teardown(n, nfs_get_error(n->nfs));
+}
+
+/* ------------------------------------------------------------ op plumbing */
+
+static struct spn_nfs_op *
+op_new(struct spn_nfs *n, enum spn_nfs_call kind, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = calloc(1, sizeof(*op));
+
+	if (op == NULL)
+		return NULL;
+	op->n = n;
+	op->kind = kind;
+	op->cb = cb;
+	op->arg = arg;
+	op->fd = -1;
+	op->next = n->ops;
+	if (n->ops != NULL)
+		n->ops->prev = op;
+	n->ops = op;
+	n->stats.inflight++;
+	return op;
+}
+
+static void
+op_unlink(struct spn_nfs_op *op)
+{
+	struct spn_nfs *n = op->n;
+
+	if (op->prev != NULL)
+		op->prev->next = op->next;
+	else
+		n->ops = op->next;
+	if (op->next != NULL)
+		op->next->prev = op->prev;
+	op->next = op->prev = NULL;
+	n->stats.inflight--;
+}
+
+static void
+op_finish(struct spn_nfs_op *op, int err)
+{
+	size_t i;
+
+	op_unlink(op);
+	if (err < 0 && op->res.errmsg == NULL)
+		op->res.errmsg = op->errmsg[0] ? op->errmsg : strerror(-err);
+	op->cb(err, &op->res, op->arg);
+	for (i = 0; i < op->res.nents; i++)
+		free(op->res.ents[i].name);
+	free(op->res.ents);
+	free(op->res.target);
+	free(op->path);
+	free(op);
+}
+
+static void
+op_set_error(struct spn_nfs_op *op, int err, const void *data)
+{
+	if (op->err == 0) {
+		op->err = err;
+		if (data != NULL)
+			snprintf(op->errmsg, sizeof(op->errmsg), "%s", (const char *)data);
+	}
+}
+
+/* Queue a libnfs call for op; on failure to queue, the session is broken. */
+static int
+op_queued(struct spn_nfs_op *op, int rc)
+{
+	if (rc == 0) {
+		op->pending++;
+		op->n->stats.calls[op->kind]++;
+		return 0;
+	}
+	snprintf(op->errmsg, sizeof(op->errmsg), "%s",
+		 op->n->nfs ? nfs_get_error(op->n->nfs) : "not connected");
+	return -ENOTCONN;
+}
+
+/* Start a simple (single-call) op, or fail it at once. */
+#define START(op, call)                                                       \
+	do {                                                                  \
+		if ((op)->n->nfs == NULL || (op)->n->state != SPN_NFS_UP) {   \
+			op_finish((op), -ENOTCONN);                           \
+			return 0;                                             \
+		}                                                             \
+		if (op_queued((op), (call)) < 0)                              \
+			op_finish((op), -ENOTCONN);                           \
+		return 0;                                                     \
+	} while (0)
+
+static void
+nattr_from_stat(struct spn_nattr *a, const struct nfs_stat_64 *st)
+{
+	memset(a, 0, sizeof(*a));
+	a->type = (uint32_t)(st->nfs_mode & S_IFMT);
+	a->mode = (uint32_t)(st->nfs_mode & 07777);
+	a->nlink = (uint32_t)st->nfs_nlink;
+	a->uid = (uint32_t)st->nfs_uid;
+	a->gid = (uint32_t)st->nfs_gid;
+	a->size = st->nfs_size;
+	a->used = st->nfs_used ? st->nfs_used : st->nfs_blocks * 512;
+	a->rdev = st->nfs_rdev;
+	a->fsid = st->nfs_dev;
+	a->fileid = st->nfs_ino;
+	a->atime.sec = (int64_t)st->nfs_atime;
+	a->atime.nsec = (uint32_t)st->nfs_atime_nsec;
+	a->mtime.sec = (int64_t)st->nfs_mtime;
+	a->mtime.nsec = (uint32_t)st->nfs_mtime_nsec;
+	a->ctime.sec = (int64_t)st->nfs_ctime;
+	a->ctime.nsec = (uint32_t)st->nfs_ctime_nsec;
+}
+
+static void
+nattr_from_dirent(struct spn_nattr *a, const struct nfsdirent *d)
+{
+	static const uint32_t types[] = { 0, S_IFREG, S_IFDIR, S_IFBLK, S_IFCHR,
+					  S_IFLNK, S_IFSOCK, S_IFIFO };
+
+	memset(a, 0, sizeof(*a));
+	a->type = d->type < 8 ? types[d->type] : 0;
+	if (a->type == 0)
+		a->type = d->mode & S_IFMT;
+	a->mode = d->mode & 07777;
+	a->nlink = d->nlink;
+	a->uid = d->uid;
+	a->gid = d->gid;
+	a->size = d->size;
+	a->used = d->used;
+	a->rdev = d->rdev;
+	a->fsid = d->dev;
+	a->fileid = d->inode;
+	a->atime.sec = d->atime.tv_sec;
+	a->atime.nsec = d->atime_nsec;
+	a->mtime.sec = d->mtime.tv_sec;
+	a->mtime.nsec = d->mtime_nsec;
+	a->ctime.sec = d->ctime.tv_sec;
+	a->ctime.nsec = d->ctime_nsec;
+}
+
+/* One libnfs callback finished for op. Returns 1 if the op may continue
+ * (more work can be queued), 0 if it is finished or must wind down. */
+static int
+op_part_done(struct spn_nfs_op *op, int err, void *data)
+{
+	op->pending--;
+	if (err < 0)
+		op_set_error(op, spn_nfs_err_transport(err) && op->n->tearing_down ? -ENOTCONN : err, data);
+	if (op->n->tearing_down) {
+		/* No new calls may be queued now; the last part finishes. */
+		if (op->pending == 0)
+			op_finish(op, -ENOTCONN);
+		return 0;
+	}
+	return 1;
+}
+
+/* ------------------------------------------------------------ connect */
+
+static void
+mount_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	struct spn_nfs *n = op->n;
+
+	if (!op_part_done(op, err, data))
+		return;
+	if (err < 0) {
+		snprintf(n->error, sizeof(n->error), "mount failed: %s",
+			 data ? (const char *)data : strerror(-err));
+		op->res.errmsg = n->error;
+		op_finish(op, err);
+		/* Not from inside libnfs's callback: the caller retries later
+		 * and spn_nfs_connect() recreates the context. */
+		n->state = SPN_NFS_DOWN;
+		return;
+	}
+	n->state = SPN_NFS_UP;
+	n->error[0] = '\0';
+	op_finish(op, 0);
+}
+
+int
+spn_nfs_connect(struct spn_nfs *n, spn_nfs_cb cb, void *arg)
+{
+	struct nfs_url *u;
+	struct spn_nfs_op *op;
+	int rc;
+
+	if (n->nfs != NULL) {
+		/* A failed mount leaves a context behind: start afresh. */
+		teardown(n, NULL);
+	}
+	n->nfs = nfs_init_context();
+	if (n->nfs == NULL)
+		return -ENOMEM;
+	/* URL parameters first, then our non-negotiable settings. */
+	u = nfs_parse_url_dir(n->nfs, n->url);
+	if (u == NULL) {
+		snprintf(n->error, sizeof(n->error), "bad URL %s: %s", n->url,
+			 nfs_get_error(n->nfs));
+		nfs_destroy_context(n->nfs);
+		n->nfs = NULL;
+		return -EINVAL;
+	}
+	nfs_set_autoreconnect(n->nfs, 0);
+	nfs_set_dircache(n->nfs, 0);
+	nfs_set_timeout(n->nfs, n->rpc_timeout_ms);
+	op = op_new(n, SPN_CALL_MOUNT, cb, arg);
+	if (op == NULL) {
+		nfs_destroy_url(u);
+		return -ENOMEM;
+	}
+	n->state = SPN_NFS_CONNECTING;
+	if (n->stats.calls[SPN_CALL_MOUNT] > 0)
+		n->stats.reconnects++;
+	rc = nfs_mount_async(n->nfs, u->server, u->path, mount_cb, op);
+	nfs_destroy_url(u);
+	if (op_queued(op, rc) < 0) {
+		snprintf(n->error, sizeof(n->error), "mount failed: %s", op->errmsg);
+		op->res.errmsg = n->error;
+		n->state = SPN_NFS_DOWN;
+		op_finish(op, -ECONNREFUSED);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ simple calls */
+
+static void
+simple_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+
+	if (!op_part_done(op, err, data))
+		return;
+	if (err < 0) {
+		op_finish(op, op->err);
+		return;
+	}
+	switch (op->kind) {
+	case SPN_CALL_GETATTR:
+		nattr_from_stat(&op->res.attr, data);
+		break;
+	case SPN_CALL_READLINK:
+		op->res.target = strdup(data);
+		if (op->res.target == NULL) {
+			op_finish(op, -ENOMEM);
+			return;
+		}
+		break;
+	case SPN_CALL_STATFS: {
+		const struct nfs_statvfs_64 *s = data;
+
+		op->res.sfs.bsize = (uint32_t)s->f_bsize;
+		op->res.sfs.namemax = (uint32_t)s->f_namemax;
+		op->res.sfs.blocks = s->f_blocks;
+		op->res.sfs.bfree = s->f_bfree;
+		op->res.sfs.bavail = s->f_bavail;
+		op->res.sfs.files = s->f_files;
+		op->res.sfs.ffree = s->f_ffree;
+		break;
+	}
+	default:
+		break;
+	}
+	op_finish(op, 0);
+}
+
+int
+spn_nfs_getattr(struct spn_nfs *n, const char *path, int nofollow, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_GETATTR, cb, arg);
+
+	if (op == NULL)
+		return -ENOMEM;
+	START(op, nofollow ? nfs_lstat64_async(n->nfs, path, simple_cb, op)
+			   : nfs_stat64_async(n->nfs, path, simple_cb, op));
+}
+
+int
+spn_nfs_readlink(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_READLINK, cb, arg);
+
+	if (op == NULL)
+		return -ENOMEM;
+	START(op, nfs_readlink_async(n->nfs, path, simple_cb, op));
+}
+
+int
+spn_nfs_statfs(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_STATFS, cb, arg);
+
+	if (op == NULL)
+		return -ENOMEM;
+	START(op, nfs_statvfs64_async(n->nfs, path, simple_cb, op));
+}
+
+int
+spn_nfs_access(struct spn_nfs *n, const char *path, int mode, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_ACCESS, cb, arg);
+
+	if (op == NULL)
+		return -ENOMEM;
+	START(op, nfs_access_async(n->nfs, path, mode, simple_cb, op));
+}
+
+int
+spn_nfs_mkdir(struct spn_nfs *n, const char *path, int mode, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_MKDIR, cb, arg);
+
+	if (op == NULL)
+		return -ENOMEM;
+	START(op, nfs_mkdir2_async(n->nfs, path, mode, simple_cb, op));
+}
+
+int
+spn_nfs_remove(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_REMOVE, cb, arg);
+
+	if (op == NULL)
+		return -ENOMEM;
+	START(op, nfs_unlink_async(n->nfs, path, simple_cb, op));
+}
+
+int
+spn_nfs_rmdir(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_RMDIR, cb, arg);
+
+	if (op == NULL)
+		return -ENOMEM;
+	START(op, nfs_rmdir_async(n->nfs, path, simple_cb, op));
+}
+
+int
+spn_nfs_rename(struct spn_nfs *n, const char *from, const char *to, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_RENAME, cb, arg);
+
+	if (op == NULL)
+		return -ENOMEM;
+	START(op, nfs_rename_async(n->nfs, from, to, simple_cb, op));
+}
+
+int
+spn_nfs_link(struct spn_nfs *n, const char *from, const char *to, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_LINK, cb, arg);
+
+	if (op == NULL)
+		return -ENOMEM;
+	START(op, nfs_link_async(n->nfs, from, to, simple_cb, op));
+}
+
+int
+spn_nfs_symlink(struct spn_nfs *n, const char *target, const char *path, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_SYMLINK, cb, arg);
+
+	if (op == NULL)
+		return -ENOMEM;
+	START(op, nfs_symlink_async(n->nfs, target, path, simple_cb, op));
+}
+
+/* ------------------------------------------------------------ readdir */
+
+static void
+readdir_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	struct nfsdir *dir = data;
+	struct nfsdirent *d;
+	size_t cap = 0;
+
+	if (!op_part_done(op, err, data)) {
+		if (err == 0 && dir != NULL)
+			nfs_closedir(nfs, dir);
+		return;
+	}
+	if (err < 0) {
+		op_finish(op, op->err);
+		return;
+	}
+	while ((d = nfs_readdir(nfs, dir)) != NULL) {
+		if (strcmp(d->name, ".") == 0 || strcmp(d->name, "..") == 0)
+			continue;
+		if (op->res.nents == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			void *p = realloc(op->res.ents, ncap * sizeof(*op->res.ents));
+
+			if (p == NULL)
+				goto nomem;
+			op->res.ents = p;
+			cap = ncap;
+		}
+		op->res.ents[op->res.nents].name = strdup(d->name);
+		if (op->res.ents[op->res.nents].name == NULL)
+			goto nomem;
+		nattr_from_dirent(&op->res.ents[op->res.nents].attr, d);
+		op->res.nents++;
+	}
+	nfs_closedir(nfs, dir);
+	op_finish(op, 0);
+	return;
+nomem:
+	nfs_closedir(nfs, dir);
+	op_finish(op, -ENOMEM);
+}
+
+int
+spn_nfs_readdir(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_READDIR, cb, arg);
+
+	if (op == NULL)
+		return -ENOMEM;
+	START(op, nfs_opendir_async(n->nfs, path, readdir_cb, op));
+}
+
+/* ------------------------------------------------------------ create */
+
+static void
+create_close_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+
+	if (!op_part_done(op, err, data))
+		return;
+	op_finish(op, op->err);
+}
+
+static void
+create_stat_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+
+	if (!op_part_done(op, err, data))
+		return;
+	if (err == 0)
+		nattr_from_stat(&op->res.attr, data);
+	if (op_queued(op, nfs_close_async(nfs, op->fh, create_close_cb, op)) < 0)
+		op_finish(op, op->err ? op->err : -ENOTCONN);
+}
+
+static void
+create_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+
+	if (!op_part_done(op, err, data))
+		return;
+	if (err < 0) {
+		op_finish(op, op->err);
+		return;
+	}
+	op->fh = data;
+	op->kind = SPN_CALL_GETATTR;
+	if (op_queued(op, nfs_fstat64_async(nfs, op->fh, create_stat_cb, op)) < 0)
+		op_finish(op, -ENOTCONN);
+}
+
+int
+spn_nfs_create(struct spn_nfs *n, const char *path, int mode, int excl, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_CREATE, cb, arg);
+
+	if (op == NULL)
+		return -ENOMEM;
+	START(op, nfs_create_async(n->nfs, path, O_RDWR | (excl ? O_EXCL : 0), mode,
+				   create_cb, op));
+}
+
+/* ------------------------------------------------------------ setattr */
+
+static void setattr_next(struct spn_nfs_op *op);
+
+static void
+setattr_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+
+	if (!op_part_done(op, err, data))
+		return;
+	if (err < 0) {
+		op_finish(op, op->err);
+		return;
+	}
+	if (op->step == 99) {
+		nattr_from_stat(&op->res.attr, data);
+		op_finish(op, 0);
+		return;
+	}
+	setattr_next(op);
+}
+
+/* One field group per call: libnfs's path API has no combined SETATTR. */
+static void
+setattr_next(struct spn_nfs_op *op)
+{
+	struct nfs_context *nfs = op->n->nfs;
+	const struct spn_nfs_sattr *sa = &op->sa;
+	int nf = sa->mask & SPN_NSA_NOFOLLOW, rc;
+
+	for (;;) {
+		switch (op->step++) {
+		case 0:
+			if (!(sa->mask & SPN_NSA_SIZE))
+				continue;
+			rc = nfs_truncate_async(nfs, op->path, sa->size, setattr_cb, op);
+			break;
+		case 1:
+			if (!(sa->mask & (SPN_NSA_UID | SPN_NSA_GID)))
+				continue;
+			/* -1 keeps a field as it is, as in chown(2). */
+			rc = (nf ? nfs_lchown_async : nfs_chown_async)(
+				nfs, op->path, sa->mask & SPN_NSA_UID ? (int)sa->uid : -1,
+				sa->mask & SPN_NSA_GID ? (int)sa->gid : -1, setattr_cb, op);
+			break;
+		case 2:
+			if (!(sa->mask & SPN_NSA_MODE))
+				continue;
+			rc = (nf ? nfs_lchmod_async : nfs_chmod_async)(nfs, op->path, (int)sa->mode,
+								       setattr_cb, op);
+			break;
+		case 3: {
+			struct timeval tv[2];
+
+			if (!(sa->mask & SPN_NSA_TIMES))
+				continue;
+			/* libnfs's utimes takes microseconds. */
+			tv[0].tv_sec = sa->atime.sec;
+			tv[0].tv_usec = sa->atime.nsec / 1000;
+			tv[1].tv_sec = sa->mtime.sec;
+			tv[1].tv_usec = sa->mtime.nsec / 1000;
+			rc = (nf ? nfs_lutimes_async : nfs_utimes_async)(nfs, op->path, tv, setattr_cb, op);
+			break;
+		}
+		default:
+			op->step = 99;
+			op->kind = SPN_CALL_GETATTR;
+			rc = (nf ? nfs_lstat64_async : nfs_stat64_async)(nfs, op->path, setattr_cb, op);
+			break;
+		}
+		if (op_queued(op, rc) < 0)
+			op_finish(op, -ENOTCONN);
+		return;
+	}
+}
+
+int
+spn_nfs_setattr(struct spn_nfs *n, const char *path, const struct spn_nfs_sattr *sa,
+		spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_SETATTR, cb, arg);
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->sa = *sa;
+	op->path = strdup(path);
+	if (op->path == NULL) {
+		op_finish(op, -ENOMEM);
+		return 0;
+	}
+	if (n->nfs == NULL || n->state != SPN_NFS_UP) {
+		op_finish(op, -ENOTCONN);
+		return 0;
+	}
+	setattr_next(op);
+	return 0;
+}
+
+/* ------------------------------------------------------------ fetch */
+
+static void xfer_pump(struct spn_nfs_op *op);
+
+static void
+xfer_close_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+
+	if (!op_part_done(op, err, data))
+		return;
+	op->res.bytes = op->bytes;
+	/* A failed CLOSE after a good transfer does not undo it. */
+	op_finish(op, op->err);
+}
+
+static void
+xfer_close(struct spn_nfs_op *op)
+{
+	if (op->closing)
+		return;
+	op->closing = 1;
+	op->kind = SPN_CALL_OPEN; /* counted with opens: open/close pairs */
+	if (op_queued(op, nfs_close_async(op->n->nfs, op->fh, xfer_close_cb, op)) < 0)
+		op_finish(op, op->err ? op->err : -ENOTCONN);
+}
+
+static void
+xfer_final_stat_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+
+	if (!op_part_done(op, err, data))
+		return;
+	if (err == 0)
+		nattr_from_stat(&op->res.attr, data);
+	xfer_close(op);
+}
+
+static void
+xfer_final_stat(struct spn_nfs_op *op)
+{
+	op->step = 3;
+	op->kind = SPN_CALL_GETATTR;
+	if (op_queued(op, nfs_fstat64_async(op->n->nfs, op->fh, xfer_final_stat_cb, op)) < 0)
+		op_finish(op, -ENOTCONN);
+}
+
+static void
+fetch_read_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_chunk *c = priv;
+	struct spn_nfs_op *op = c->op;
+
+	if (!op_part_done(op, err, data)) {
+		free(c);
+		return;
+	}
+	if (err >= 0) {
+		size_t got = (size_t)err;
+
+		if (got > 0 && pwrite(op->fd, data, got, (off_t)c->off) != (ssize_t)got)
+			op_set_error(op, -errno, "cannot write the cache file");
+		op->bytes += got;
+		op->n->stats.bytes_read += got;
+		if (c->off + got > op->end)
+			op->end = c->off + got;
+		/* A short read is the end only at or past the size we knew;
+		 * before it, it would leave a hole: fail, the caller retries. */
+		if (got < c->len) {
+			if (c->off + got < op->size)
+				op_set_error(op, -EAGAIN, "short read inside the file");
+			op->eof = 1;
+		}
+	}
+	free(c);
+	xfer_pump(op);
+}
+
+static void
+store_write_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_chunk *c = priv;
+	struct spn_nfs_op *op = c->op;
+
+	if (!op_part_done(op, err, data)) {
+		free(c->buf);
+		free(c);
+		return;
+	}
+	if (err >= 0) {
+		if ((size_t)err != c->len)
+			op_set_error(op, -EIO, "short write");
+		op->bytes += (size_t)err;
+		op->n->stats.bytes_written += (size_t)err;
+	}
+	free(c->buf);
+	free(c);
+	xfer_pump(op);
+}
+
+static void
+store_commit_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+
+	if (!op_part_done(op, err, data))
+		return;
+	if (err < 0) {
+		xfer_close(op);
+		return;
+	}
+	xfer_final_stat(op);
+}
+
+/* Keep up to XFER_WINDOW transfers in flight; when all are done, move on:
+ * fetch -> final GETATTR -> CLOSE; store -> COMMIT -> GETATTR -> CLOSE. */
+static void
+xfer_pump(struct spn_nfs_op *op)
+{
+	struct nfs_context *nfs = op->n->nfs;
+	uint64_t max = op->kind == SPN_CALL_WRITE ? nfs_get_writemax(nfs) : nfs_get_readmax(nfs);
+	int store = op->kind == SPN_CALL_WRITE;
+
+	if (max == 0 || max > (1 << 20))
+		max = 1 << 20;
+	while (op->err == 0 && op->pending < XFER_WINDOW &&
+	       (store ? op->next_off < op->size : !op->eof && op->next_off <= op->size)) {
+		struct spn_nfs_chunk *c = calloc(1, sizeof(*c));
+		int rc;
+
+		if (c == NULL) {
+			op_set_error(op, -ENOMEM, NULL);
+			break;
+		}
+		c->op = op;
+		c->off = op->next_off;
+		if (store) {
+			ssize_t r;
+
+			c->len = (size_t)(op->size - c->off < max ? op->size - c->off : max);
+			c->buf = malloc(c->len);
+			if (c->buf == NULL) {
+				free(c);
+				op_set_error(op, -ENOMEM, NULL);
+				break;
+			}
+			r = pread(op->fd, c->buf, c->len, (off_t)c->off);
+			if (r != (ssize_t)c->len) {
+				op_set_error(op, r < 0 ? -errno : -EIO, "cannot read the cache file");
+				free(c->buf);
+				free(c);
+				break;
+			}
+			rc = nfs_pwrite_async(nfs, op->fh, c->off, c->len, c->buf, store_write_cb, c);
+		} else {
+			/* Read one chunk past the known size: the file may
+			 * have grown, and only a short read proves the end. */
+			c->len = (size_t)max;
+			rc = nfs_pread_async(nfs, op->fh, c->off, c->len, fetch_read_cb, c);
+		}
+		op->next_off += c->len;
+		if (op_queued(op, rc) < 0) {
+			op_set_error(op, -ENOTCONN, NULL);
+			free(c->buf);
+			free(c);
+			break;
+		}
+	}
+	if (op->pending > 0)
+		return;
+	/* Fetch: the read past the known end came back full, so the file
+	 * grew: read on until a short read. */
+	if (!store && op->err == 0 && !op->eof) {
+		op->size = op->next_off;
+		xfer_pump(op);
+		return;
+	}
+	if (op->err != 0) {
+		xfer_close(op);
+		return;
+	}
+	if (store) {
+		op->kind = SPN_CALL_COMMIT;
+		if (op_queued(op, nfs_fsync_async(nfs, op->fh, store_commit_cb, op)) < 0)
+			op_finish(op, -ENOTCONN);
+		return;
+	}
+	if (ftruncate(op->fd, (off_t)op->end) < 0)
+		op_set_error(op, -errno, "cannot size the cache file");
+	xfer_final_stat(op);
+}
+
+static void
+xfer_stat_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+
+	if (!op_part_done(op, err, data))
+		return;
+	if (err < 0) {
+		xfer_close(op);
+		return;
+	}
+	op->size = ((struct nfs_stat_64 *)data)->nfs_size;
+	op->kind = SPN_CALL_READ;
+	xfer_pump(op);
+}
+
+static void
+xfer_open_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	int store = op->step == 1;
+
+	if (!op_part_done(op, err, data))
+		return;
+	if (err < 0) {
+		op_finish(op, op->err);
+		return;
+	}
+	op->fh = data;
+	if (store) {
+		struct stat st;
+
+		if (fstat(op->fd, &st) < 0) {
+			op_set_error(op, -errno, "cannot stat the cache file");
+			xfer_close(op);
+			return;
+		}
+		op->size = (uint64_t)st.st_size;
+		op->kind = SPN_CALL_WRITE;
+		xfer_pump(op);
+		return;
+	}
+	op->kind = SPN_CALL_GETATTR;
+	if (op_queued(op, nfs_fstat64_async(nfs, op->fh, xfer_stat_cb, op)) < 0)
+		op_finish(op, -ENOTCONN);
+}
+
+int
+spn_nfs_fetch(struct spn_nfs *n, const char *path, int fd, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_OPEN, cb, arg);
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->fd = fd;
+	op->step = 0;
+	START(op, nfs_open_async(n->nfs, path, O_RDONLY, xfer_open_cb, op));
+}
+
+int
+spn_nfs_store(struct spn_nfs *n, const char *path, int fd, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_OPEN, cb, arg);
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->fd = fd;
+	op->step = 1;
+	START(op, nfs_open_async(n->nfs, path, O_WRONLY | O_TRUNC, xfer_open_cb, op));
+}

@@ -1,0 +1,144 @@
+/*
+ * daemon_nfs.h: one NFS session per mount, driven from the daemon's poll
+ * loop through libnfs's async API, with many calls in flight.
+ *
+ * Calls are path-based (libnfs resolves each path from the export root), so
+ * the same code serves NFSv3 and NFSv4. Every call completes through its
+ * callback exactly once: with 0 and a result, with a negative errno the
+ * server answered, or with -ENOTCONN when the session was lost before the
+ * answer came. -ENOTCONN tells the caller that the call may or may not have
+ * been carried out: idempotent calls may simply be sent again once the
+ * session is back; others must be verified first.
+ */
+#ifndef SPECNFS_DAEMON_NFS_H
+#define SPECNFS_DAEMON_NFS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemon_index.h"
+
+struct spn_nfs;
+
+enum spn_nfs_state {
+	SPN_NFS_DOWN = 0,   /* no session; a connect may be scheduled */
+	SPN_NFS_CONNECTING, /* mount in progress */
+	SPN_NFS_UP,
+};
+
+/* What the status command reports, by call type. */
+enum spn_nfs_call {
+	SPN_CALL_GETATTR,
+	SPN_CALL_READDIR,
+	SPN_CALL_READLINK,
+	SPN_CALL_READ,
+	SPN_CALL_WRITE,
+	SPN_CALL_COMMIT,
+	SPN_CALL_OPEN,
+	SPN_CALL_CREATE,
+	SPN_CALL_MKDIR,
+	SPN_CALL_REMOVE,
+	SPN_CALL_RMDIR,
+	SPN_CALL_RENAME,
+	SPN_CALL_LINK,
+	SPN_CALL_SYMLINK,
+	SPN_CALL_SETATTR,
+	SPN_CALL_STATFS,
+	SPN_CALL_ACCESS,
+	SPN_CALL_MOUNT,
+	SPN_CALL_NTYPES,
+};
+
+struct spn_nfs_dirent {
+	char *name;
+	struct spn_nattr attr;
+};
+
+struct spn_nfs_statfs {
+	uint32_t bsize, namemax;
+	uint64_t blocks, bfree, bavail, files, ffree;
+};
+
+struct spn_nfs_res {
+	struct spn_nattr attr; /* getattr, fetch, store, create, mkdir */
+	struct spn_nfs_dirent *ents; /* readdir; freed after the callback */
+	size_t nents;
+	char *target;                /* readlink; freed after the callback */
+	struct spn_nfs_statfs sfs;   /* statfs */
+	uint64_t bytes;              /* fetch/store: bytes moved */
+	const char *errmsg;          /* the server's or libnfs's words */
+};
+
+typedef void (*spn_nfs_cb)(int err, struct spn_nfs_res *res, void *arg);
+
+struct spn_nfs_stats {
+	uint64_t calls[SPN_CALL_NTYPES];
+	uint64_t bytes_read, bytes_written;
+	uint64_t reconnects;
+	int inflight;
+};
+
+int spn_nfs_new(struct spn_nfs **out, const char *url, int rpc_timeout_ms);
+void spn_nfs_free(struct spn_nfs *n);
+
+/* Start mounting; cb(0) once up, cb(-errno) if it failed (say why in
+ * res->errmsg). */
+int spn_nfs_connect(struct spn_nfs *n, spn_nfs_cb cb, void *arg);
+enum spn_nfs_state spn_nfs_state(const struct spn_nfs *n);
+const char *spn_nfs_error(const struct spn_nfs *n);
+const struct spn_nfs_stats *spn_nfs_stats(const struct spn_nfs *n);
+const char *spn_nfs_call_name(enum spn_nfs_call c);
+int spn_nfs_version(const struct spn_nfs *n);
+
+/* Poll loop glue: fd (or -1 when down) and events to wait for; service
+ * after poll (revents 0 on a timer tick, for libnfs's timeouts). A session
+ * that fails is torn down here: its calls complete with -ENOTCONN. */
+int spn_nfs_fd(const struct spn_nfs *n);
+int spn_nfs_events(const struct spn_nfs *n);
+void spn_nfs_service(struct spn_nfs *n, int revents);
+
+/* Whether err means "the session was lost", not "the server said no". */
+int spn_nfs_err_transport(int err);
+
+int spn_nfs_getattr(struct spn_nfs *n, const char *path, int nofollow, spn_nfs_cb cb, void *arg);
+int spn_nfs_readdir(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg);
+int spn_nfs_readlink(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg);
+int spn_nfs_statfs(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg);
+int spn_nfs_access(struct spn_nfs *n, const char *path, int mode, spn_nfs_cb cb, void *arg);
+
+/* Whole-file transfer: fetch reads the file into fd (from offset 0, with
+ * parallel READs) and reports in res->attr the attributes read *after* the
+ * data, so a file that changed meanwhile shows as changed. store writes
+ * fd's whole content to the file (truncating it), COMMITs, and reports the
+ * new attributes. */
+int spn_nfs_fetch(struct spn_nfs *n, const char *path, int fd, spn_nfs_cb cb, void *arg);
+int spn_nfs_store(struct spn_nfs *n, const char *path, int fd, spn_nfs_cb cb, void *arg);
+
+/* Mutations (not idempotent: see -ENOTCONN above). create fails with
+ * -EEXIST if excl and the name exists. */
+int spn_nfs_create(struct spn_nfs *n, const char *path, int mode, int excl, spn_nfs_cb cb, void *arg);
+int spn_nfs_mkdir(struct spn_nfs *n, const char *path, int mode, spn_nfs_cb cb, void *arg);
+int spn_nfs_remove(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg);
+int spn_nfs_rmdir(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg);
+int spn_nfs_rename(struct spn_nfs *n, const char *from, const char *to, spn_nfs_cb cb, void *arg);
+int spn_nfs_link(struct spn_nfs *n, const char *from, const char *to, spn_nfs_cb cb, void *arg);
+int spn_nfs_symlink(struct spn_nfs *n, const char *target, const char *path, spn_nfs_cb cb, void *arg);
+
+enum {
+	SPN_NSA_MODE = 1 << 0,
+	SPN_NSA_UID = 1 << 1,
+	SPN_NSA_GID = 1 << 2,
+	SPN_NSA_SIZE = 1 << 3,
+	SPN_NSA_TIMES = 1 << 4, /* atime and mtime together */
+	SPN_NSA_NOFOLLOW = 1 << 5,
+};
+struct spn_nfs_sattr {
+	unsigned mask;
+	uint32_t mode, uid, gid;
+	uint64_t size;
+	struct spn_ntime atime, mtime;
+};
+/* Applies the fields one call at a time and reports the final attributes. */
+int spn_nfs_setattr(struct spn_nfs *n, const char *path, const struct spn_nfs_sattr *sa, spn_nfs_cb cb, void *arg);
+
+#endif

@@ -1,0 +1,1980 @@
+/*
+ * daemon_ops.c: what each request does -- close-to-open consistency, the
+ * attribute cache, directory listings, whole-file fetch and write-back.
+ *
+ * Every request is a job. A step that needs the server records itself as
+ * job->issue (so it can be sent again after a reconnect) and job->done (run
+ * with the result). Idempotent calls (GETATTR, READDIR, READ, WRITE with
+ * the whole content, COMMIT) are simply re-sent when a session is lost;
+ * the others (CREATE, MKDIR, REMOVE, RMDIR, RENAME, LINK, SYMLINK) are
+ * first *verified*: after a reconnect we look at the server to see whether
+ * the call took effect before sending it again.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon_internal.h"
+#include "log.h"
+
+#define MAX_FETCH_ATTEMPTS 4
+#define MAX_SYMLINK_HOPS 40
+
+static void job_free(struct spn_job *j);
+static void job_cb(int err, struct spn_nfs_res *res, void *arg);
+
+/* ------------------------------------------------------------ helpers */
+
+int64_t
+spn_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int64_t
+spn_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void
+attr_to_wire(struct spn_attr *w, const struct spn_nattr *a)
+{
+	w->type = a->type;
+	w->mode = a->mode & 07777;
+	w->nlink = a->nlink;
+	w->uid = a->uid;
+	w->gid = a->gid;
+	w->size = a->size;
+	w->used = a->used;
+	w->rdev = a->rdev;
+	w->fsid = a->fsid;
+	w->fileid = a->fileid;
+	w->atime.sec = a->atime.sec;
+	w->atime.nsec = a->atime.nsec % 1000000000u;
+	w->mtime.sec = a->mtime.sec;
+	w->mtime.nsec = a->mtime.nsec % 1000000000u;
+	w->ctime.sec = a->ctime.sec;
+	w->ctime.nsec = a->ctime.nsec % 1000000000u;
+}
+
+/* Lexical normalisation: collapse "//", "/./" and "x/.."; returns -ENOENT
+ * for ".." above the root (the mount root has no parent on the server). */
+static int
+normalize(const char *in, char *out, size_t len)
+{
+	size_t o = 0;
+	const char *p = in;
+
+	if (in[0] != '/' || len < 2)
+		return -EINVAL;
+	out[o++] = '/';
+	while (*p != '\0') {
+		const char *s;
+		size_t n;
+
+		while (*p == '/')
+			p++;
+		s = p;
+		while (*p != '\0' && *p != '/')
+			p++;
+		n = (size_t)(p - s);
+		if (n == 0 || (n == 1 && s[0] == '.'))
+			continue;
+		if (n == 2 && s[0] == '.' && s[1] == '.') {
+			if (o == 1)
+				return -ENOENT;
+			while (o > 1 && out[o - 1] != '/')
+				o--;
+			if (o > 1)
+				o--;
+			continue;
+		}
+		if (o > 1)
+			out[o++] = '/';
+		if (o + n + 1 > len)
+			return -ENAMETOOLONG;
+		memcpy(out + o, s, n);
+		o += n;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* Which mount a client path is on, and the path relative to its root. */
+static struct spn_mount *
+find_mount(struct spn_daemon *d, const char *path, char *rel, size_t len, int *err)
+{
+	char norm[SPN_PATH_MAX];
+	int i, rc;
+
+	rc = normalize(path, norm, sizeof(norm));
+	if (rc < 0) {
+		*err = rc;
+		return NULL;
+	}
+	for (i = 0; i < d->nmounts; i++) {
+		struct spn_mount *m = &d->mounts[i];
+		size_t pl = strlen(m->prefix);
+
+		if (strncmp(norm, m->prefix, pl) != 0 || (norm[pl] != '\0' && norm[pl] != '/'))
+			continue;
+		snprintf(rel, len, "%s", norm[pl] ? norm + pl : "/");
+		return m;
+	}
+	*err = -EXDEV; /* not under any prefix: the caller used the wrong daemon */
+	return NULL;
+}
+
+static void
+parent_of(const char *rel, char *out, size_t len)
+{
+	const char *s = strrchr(rel, '/');
+
+	if (s == NULL || s == rel)
+		snprintf(out, len, "/");
+	else
+		snprintf(out, len, "%.*s", (int)(s - rel), rel);
+}
+
+static int
+index_get(struct spn_job *j, const char *rel, struct spn_entry *e)
+{
+	return spn_index_get(j->d->idx, (uint16_t)j->m->id, rel, e);
+}
+
+static int
+index_put(struct spn_job *j, const char *rel, const struct spn_entry *e)
+{
+	int rc = spn_index_put(j->d->idx, (uint16_t)j->m->id, rel, e);
+
+	if (rc < 0)
+		spn_err("index: cannot record %s: %s", rel, strerror(-rc));
+	return rc;
+}
+
+/* A parent's listing is no longer known complete after our own change to
+ * it, and its attributes (mtime, nlink) changed: look again next time. */
+static void
+invalidate_parent(struct spn_job *j, const char *rel)
+{
+	char parent[SPN_PATH_MAX];
+	struct spn_entry pe;
+
+	parent_of(rel, parent, sizeof(parent));
+	if (index_get(j, parent, &pe) == 0) {
+		pe.flags &= (uint8_t)~SPN_EF_DIR_COMPLETE;
+		pe.validated_ns = 0;
+		index_put(j, parent, &pe);
+	}
+}
+
+static void
+entry_from_attr(struct spn_entry *e, const struct spn_nattr *a, int64_t now,
+		const struct spn_ac_settings *ac)
+{
+	memset(e, 0, sizeof(*e));
+	e->state = SPN_ENT_STUB;
+	e->attr = *a;
+	e->validated_ns = now;
+	e->attr_timeo_ns = (int64_t)(a->type == S_IFDIR ? ac->acdirmin : ac->acregmin) * 1000000000LL;
+	e->last_use_ns = now;
+}
+
+/* ------------------------------------------------------------ jobs */
+
+static struct spn_wb *wb_find(struct spn_daemon *d, struct spn_mount *m, const char *rel, int create);
+static void wb_kick(struct spn_daemon *d, struct spn_wb *wb);
+
+void
+spn_job_reply(struct spn_job *j, int status)
+{
+	unsigned char buf[SPN_MSG_MAX];
+	ssize_t n;
+
+	if (j->cl != NULL && !j->cl->dead) {
+		j->rep.op = j->req.op;
+		j->rep.seq = j->req.seq;
+		j->rep.status = status;
+		n = spn_proto_encode_reply(&j->rep, buf, sizeof(buf));
+		if (n < 0) {
+			spn_err("cannot encode reply to %s: %s",
+				spn_proto_op_name(j->req.op) ?: "?", strerror((int)-n));
+			j->rep.status = -EIO;
+			n = spn_proto_encode_reply(&j->rep, buf, sizeof(buf));
+		}
+		if (n > 0)
+			spn_client_send(j->d, j->cl, buf, (size_t)n);
+	}
+	spn_debug("%s %s -> %d", spn_proto_op_name(j->req.op) ?: "?", j->req.path, status);
+	job_free(j);
+}
+
+static void
+job_free(struct spn_job *j)
+{
+	if (j->tmpfd >= 0)
+		close(j->tmpfd);
+	if (j->tmp[0] != '\0')
+		unlink(j->tmp);
+	if (j->cl != NULL)
+		spn_client_unref(j->d, j->cl);
+	j->d->njobs--;
+	free(j);
+}
+
+/* Before an NFS call: note how to re-send it and what runs after it.
+ * Returns 1 if the session is down (the job now waits for it). */
+static int
+job_call(struct spn_job *j, spn_job_fn issue, spn_job_fn done, int nonidem)
+{
+	struct spn_mount *m = j->m;
+
+	j->issue = issue;
+	j->done = done;
+	j->nonidem = nonidem;
+	if (spn_nfs_state(m->nfs) == SPN_NFS_UP)
+		return 0;
+	if (j->deadline_ns == 0)
+		j->deadline_ns = spn_mono_ns() +
+				 (int64_t)j->d->pol.connect_timeout * 1000000000LL;
+	j->next = m->waiting;
+	m->waiting = j;
+	if (m->down_since_ns == 0)
+		m->down_since_ns = spn_mono_ns();
+	return 1;
+}
+
+/* After a lost non-idempotent call, done() verifies instead of re-sending. */
+static void
+job_resume_done(struct spn_job *j)
+{
+	j->done(j);
+}
+
+static void
+job_cb(int err, struct spn_nfs_res *res, void *arg)
+{
+	struct spn_job *j = arg;
+
+	j->res = res;
+	if (err < 0 && spn_nfs_err_transport(err)) {
+		struct spn_mount *m = j->m;
+
+		if (j->nonidem)
+			j->lost = 1;
+		if (spn_nfs_state(m->nfs) == SPN_NFS_UP) {
+			/* A timeout on a live session: try a few times. */
+			if (++j->attempts > 3) {
+				j->err = -EIO;
+				j->lost = 0;
+				j->done(j);
+				return;
+			}
+			if (j->lost)
+				job_resume_done(j);
+			else
+				j->issue(j);
+			return;
+		}
+		/* Wait for the session; then re-send, or verify. */
+		if (j->lost)
+			j->issue = job_resume_done;
+		if (j->deadline_ns == 0)
+			j->deadline_ns = spn_mono_ns() +
+					 (int64_t)j->d->pol.connect_timeout * 1000000000LL;
+		j->next = m->waiting;
+		m->waiting = j;
+		if (m->down_since_ns == 0)
+			m->down_since_ns = spn_mono_ns();
+		return;
+	}
+	j->err = err;
+	j->done(j);
+}
+
+/* The session is up: resume every job that waited for it. */
+void
+spn_mount_up(struct spn_daemon *d, struct spn_mount *m)
+{
+	struct spn_job *list = m->waiting;
+
+	m->waiting = NULL;
+	m->down_since_ns = 0;
+	while (list != NULL) {
+		struct spn_job *j = list;
+
+		list = j->next;
+		j->next = NULL;
+		j->deadline_ns = 0;
+		j->issue(j);
+	}
+}
+
+/* While down: fail jobs that waited too long for the server. */
+void
+spn_mount_tick(struct spn_daemon *d, struct spn_mount *m)
+{
+	struct spn_job **pp = &m->waiting;
+	int64_t now = spn_mono_ns();
+
+	while (*pp != NULL) {
+		struct spn_job *j = *pp;
+
+		if (j->deadline_ns != 0 && now >= j->deadline_ns && j->cl != NULL) {
+			*pp = j->next;
+			spn_err("%s %s: server unreachable for %u s (%s): EIO",
+				spn_proto_op_name(j->req.op) ?: "?", j->req.path,
+				d->pol.connect_timeout, spn_nfs_error(m->nfs));
+			if (j->wb != NULL) {
+				/* The write-back itself goes on. */
+				j->wb = NULL;
+			}
+			spn_job_reply(j, -EIO);
+			continue;
+		}
+		pp = &j->next;
+	}
+}
+
+/* ------------------------------------------------------------ resolve */
+
+/*
+ * resolve: make j->e hold fresh attributes of j->rel (lstat semantics),
+ * then run j->then with j->err 0 or -errno. force: ask the server even if
+ * the cache is fresh (close-to-open). Answers ENOENT without a call when
+ * the parent's listing is complete and fresh (a negative lookup in an
+ * unchanged directory costs nothing).
+ */
+static void resolve_issue(struct spn_job *j);
+
+static void
+resolve_done(struct spn_job *j)
+{
+	struct spn_nattr fresh;
+	int64_t now = spn_now_ns();
+	char mp[PATH_MAX];
+
+	if (j->err == -ENOENT || j->err == -ENOTDIR) {
+		if (j->have_e && !(j->e.flags & SPN_EF_DIRTY)) {
+			spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel);
+			if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0)
+				spn_mirror_remove(mp);
+		}
+		j->have_e = 0;
+		j->err = -ENOENT;
+		j->then(j);
+		return;
+	}
+	if (j->err < 0) {
+		j->then(j);
+		return;
+	}
+	fresh = j->res->attr;
+	j->d->revalidations++;
+	if (!j->have_e) {
+		entry_from_attr(&j->e, &fresh, now, &j->d->ac);
+		j->have_e = 1;
+	} else if (spn_consist_after_revalidate(&j->d->ac, &j->e, &fresh, now) & SPN_CH_REPLACED) {
+		/* Another object now has this name: forget the old one. */
+		if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0 &&
+		    !(j->e.flags & SPN_EF_DIRTY)) {
+			if (j->e.attr.type == S_IFDIR || fresh.type == S_IFDIR)
+				spn_mirror_remove(mp);
+			else
+				spn_mirror_stub(j->d->tmpdir, mp, fresh.type);
+		}
+		entry_from_attr(&j->e, &fresh, now, &j->d->ac);
+	}
+	j->e.last_use_ns = now;
+	index_put(j, j->rel, &j->e);
+	j->err = 0;
+	j->then(j);
+}
+
+static void
+resolve_issue(struct spn_job *j)
+{
+	if (job_call(j, resolve_issue, resolve_done, 0))
+		return;
+	spn_nfs_getattr(j->m->nfs, j->rel, 1, job_cb, j);
+}
+
+static void
+resolve(struct spn_job *j, int force, spn_job_fn then)
+{
+	int64_t now = spn_now_ns();
+
+	j->then = then;
+	j->have_e = index_get(j, j->rel, &j->e) == 0;
+	j->err = 0;
+	if (j->have_e && (j->e.flags & SPN_EF_DIRTY)) {
+		/* Our own writes not yet on the server: its view is older. */
+		struct spn_wb *wb = wb_find(j->d, j->m, j->rel, 0);
+
+		if (wb != NULL && (wb->writers > 0 || wb->running)) {
+			then(j);
+			return;
+		}
+	}
+	if (j->have_e && !force && spn_consist_attr_fresh(&j->d->ac, &j->e, now)) {
+		j->d->cache_hits++;
+		then(j);
+		return;
+	}
+	if (!j->have_e && strcmp(j->rel, "/") != 0) {
+		char parent[SPN_PATH_MAX];
+		struct spn_entry pe;
+
+		parent_of(j->rel, parent, sizeof(parent));
+		if (index_get(j, parent, &pe) == 0 &&
+		    spn_consist_lookup(&j->d->ac, &pe, 0, now) == SPN_LOOKUP_NEGATIVE) {
+			j->d->negative_hits++;
+			j->err = -ENOENT;
+			then(j);
+			return;
+		}
+	}
+	resolve_issue(j);
+}
+
+/* ------------------------------------------------------------ stat, access */
+
+static void stat_follow_issue(struct spn_job *j);
+
+static void
+stat_follow_done(struct spn_job *j)
+{
+	if (j->err < 0) {
+		spn_job_reply(j, j->err);
+		return;
+	}
+	attr_to_wire(&j->rep.attr, &j->res->attr);
+	spn_job_reply(j, 0);
+}
+
+/* stat() through a symlink: libnfs follows it on the server. The target's
+ * attributes are not cached under the link's name. */
+static void
+stat_follow_issue(struct spn_job *j)
+{
+	if (job_call(j, stat_follow_issue, stat_follow_done, 0))
+		return;
+	spn_nfs_getattr(j->m->nfs, j->rel, 0, job_cb, j);
+}
+
+static void
+stat_resolved(struct spn_job *j)
+{
+	if (j->err < 0) {
+		spn_job_reply(j, j->err);
+		return;
+	}
+	if (j->e.attr.type == S_IFLNK && !(j->req.flags & SPN_F_NOFOLLOW)) {
+		stat_follow_issue(j);
+		return;
+	}
+	attr_to_wire(&j->rep.attr, &j->e.attr);
+	if (j->e.flags & SPN_EF_DIRTY) {
+		/* Local writes not yet written back: report the local size. */
+		char mp[PATH_MAX];
+		struct stat st;
+
+		if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0 && lstat(mp, &st) == 0 &&
+		    S_ISREG(st.st_mode)) {
+			j->rep.attr.size = (uint64_t)st.st_size;
+			j->rep.attr.mtime.sec = st.st_mtim.tv_sec;
+			j->rep.attr.mtime.nsec = (uint32_t)st.st_mtim.tv_nsec;
+		}
+	}
+	spn_job_reply(j, 0);
+}
+
+static int
+in_groups(pid_t pid, gid_t want)
+{
+	char path[64], line[1024];
+	FILE *f;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *p, *end;
+
+		if (strncmp(line, "Groups:", 7) != 0)
+			continue;
+		for (p = line + 7;; p = end) {
+			unsigned long g = strtoul(p, &end, 10);
+
+			if (end == p)
+				break;
+			if (g == want)
+				found = 1;
+		}
+		break;
+	}
+	fclose(f);
+	return found;
+}
+
+/* access(2) from the (fresh) attributes, with the caller's credentials as
+ * the kernel saw them (SO_PEERCRED). The server still has the last word on
+ * every real operation. */
+static void
+access_resolved(struct spn_job *j)
+{
+	uint32_t mode = j->e.attr.mode, want = j->req.mode & 7, have;
+	const struct spn_client *cl = j->cl;
+
+	if (j->err < 0) {
+		spn_job_reply(j, j->err);
+		return;
+	}
+	if (want == 0) {
+		spn_job_reply(j, 0);
+		return;
+	}
+	if (cl == NULL || cl->uid == 0) {
+		/* root: everything but X needs some x bit (or a directory). */
+		have = 6 | ((mode & 0111) || j->e.attr.type == S_IFDIR ? 1 : 0);
+	} else if (cl->uid == j->e.attr.uid) {
+		have = (mode >> 6) & 7;
+	} else if (cl->gid == j->e.attr.gid || in_groups(cl->pid, j->e.attr.gid)) {
+		have = (mode >> 3) & 7;
+	} else {
+		have = mode & 7;
+	}
+	spn_job_reply(j, (want & ~have) ? -EACCES : 0);
+}
+
+/* ------------------------------------------------------------ readdir */
+
+struct listing {
+	struct spn_job *j;
+	struct spn_nfs_res *res;
+	char **stale; /* index children the server no longer lists */
+	size_t nstale, cap;
+};
+
+static int
+listing_find(const struct spn_nfs_res *res, const char *name)
+{
+	size_t i;
+
+	/* Listings are small next to a round trip; a hash would not show. */
+	for (i = 0; i < res->nents; i++)
+		if (strcmp(res->ents[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int
+listing_collect_stale(const char *name, const struct spn_entry *e, void *arg)
+{
+	struct listing *l = arg;
+
+	if (listing_find(l->res, name) >= 0 || (e->flags & SPN_EF_DIRTY))
+		return 0;
+	if (l->nstale == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 16;
+		char **p = realloc(l->stale, ncap * sizeof(*p));
+
+		if (p == NULL)
+			return -ENOMEM;
+		l->stale = p;
+		l->cap = ncap;
+	}
+	l->stale[l->nstale] = strdup(name);
+	if (l->stale[l->nstale] == NULL)
+		return -ENOMEM;
+	l->nstale++;
+	return 0;
+}
+
+static int
+child_path(const char *dir, const char *name, char *out, size_t len)
+{
+	int n = snprintf(out, len, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, name);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* Bring the mirror directory and the index in line with a listing. */
+static int
+apply_listing(struct spn_job *j, struct spn_nfs_res *res)
+{
+	struct spn_daemon *d = j->d;
+	struct listing l = { .j = j, .res = res };
+	int64_t now = spn_now_ns();
+	char dmp[PATH_MAX], cmp[PATH_MAX], crel[SPN_PATH_MAX];
+	size_t i;
+	int rc;
+
+	rc = spn_mirror_path(j->m, j->rel, dmp, sizeof(dmp));
+	if (rc < 0)
+		return rc;
+	if (mkdir(dmp, 0700) < 0 && errno != EEXIST) {
+		rc = spn_mirror_mkdirs(dmp);
+		if (rc < 0 || (mkdir(dmp, 0700) < 0 && errno != EEXIST))
+			return rc < 0 ? rc : -errno;
+	}
+	rc = spn_index_foreach_child(d->idx, (uint16_t)j->m->id, j->rel, listing_collect_stale, &l);
+	if (rc < 0)
+		goto out;
+	rc = spn_index_begin(d->idx);
+	if (rc < 0)
+		goto out;
+	for (i = 0; i < l.nstale; i++) {
+		if (child_path(j->rel, l.stale[i], crel, sizeof(crel)) < 0)
+			continue;
+		spn_index_del_tree(d->idx, (uint16_t)j->m->id, crel);
+		if (spn_mirror_path(j->m, crel, cmp, sizeof(cmp)) == 0)
+			spn_mirror_remove(cmp);
+	}
+	for (i = 0; i < res->nents; i++) {
+		const struct spn_nfs_dirent *de = &res->ents[i];
+		struct spn_entry ce;
+		int have;
+
+		if (child_path(j->rel, de->name, crel, sizeof(crel)) < 0 ||
+		    spn_mirror_path(j->m, crel, cmp, sizeof(cmp)) < 0)
+			continue;
+		have = spn_index_get(d->idx, (uint16_t)j->m->id, crel, &ce) == 0;
+		if (have && ce.attr.fileid == de->attr.fileid && ce.attr.type == de->attr.type) {
+			if (ce.flags & SPN_EF_DIRTY)
+				continue;
+			/* READDIRPLUS attributes are as good as a GETATTR. */
+			spn_consist_after_revalidate(&d->ac, &ce, &de->attr, now);
+			spn_index_put(d->idx, (uint16_t)j->m->id, crel, &ce);
+			continue;
+		}
+		if (have) {
+			if (ce.flags & SPN_EF_DIRTY)
+				continue;
+			spn_index_del_tree(d->idx, (uint16_t)j->m->id, crel);
+		}
+		entry_from_attr(&ce, &de->attr, now, &d->ac);
+		if (de->attr.type == S_IFDIR) {
+			struct stat st;
+
+			if (lstat(cmp, &st) == 0 && !S_ISDIR(st.st_mode))
+				spn_mirror_remove(cmp);
+			if (mkdir(cmp, 0700) < 0 && errno != EEXIST)
+				continue;
+		} else if (spn_mirror_stub(d->tmpdir, cmp, de->attr.type) < 0) {
+			continue;
+		}
+		spn_index_put(d->idx, (uint16_t)j->m->id, crel, &ce);
+	}
+	/* The listing is complete as of the directory's attributes in j->e
+	 * (taken just before it): a change since shows as a new mtime. */
+	j->e.state = SPN_ENT_CACHED;
+	j->e.flags |= SPN_EF_DIR_COMPLETE;
+	j->e.content_mtime = j->e.attr.mtime;
+	j->e.content_ctime = j->e.attr.ctime;
+	j->e.content_fileid = j->e.attr.fileid;
+	j->e.content_size = j->e.attr.size;
+	spn_index_put(d->idx, (uint16_t)j->m->id, j->rel, &j->e);
+	rc = spn_index_commit(d->idx);
+out:
+	for (i = 0; i < l.nstale; i++)
+		free(l.stale[i]);
+	free(l.stale);
+	return rc;
+}
+
+static void readdir_issue(struct spn_job *j);
+
+static void
+readdir_done(struct spn_job *j)
+{
+	int rc;
+
+	if (j->err < 0) {
+		spn_job_reply(j, j->err);
+		return;
+	}
+	rc = apply_listing(j, j->res);
+	if (rc < 0) {
+		spn_err("readdir %s: cannot update the mirror: %s", j->req.path, strerror(-rc));
+		spn_job_reply(j, -EIO);
+		return;
+	}
+	j->then(j);
+}
+
+static void
+readdir_issue(struct spn_job *j)
+{
+	if (job_call(j, readdir_issue, readdir_done, 0))
+		return;
+	spn_nfs_readdir(j->m->nfs, j->rel, job_cb, j);
+}
+
+static int
+dir_listing_valid(struct spn_job *j)
+{
+	const struct spn_entry *e = &j->e;
+
+	return (e->flags & SPN_EF_DIR_COMPLETE) && e->content_mtime.sec == e->attr.mtime.sec &&
+	       e->content_mtime.nsec == e->attr.mtime.nsec &&
+	       e->content_ctime.sec == e->attr.ctime.sec &&
+	       e->content_ctime.nsec == e->attr.ctime.nsec &&
+	       e->content_fileid == e->attr.fileid;
+}
+
+static void
+reply_mirror(struct spn_job *j)
+{
+	int rc = spn_mirror_path(j->m, j->rel, j->rep.path, sizeof(j->rep.path));
+
+	if (rc < 0) {
+		spn_job_reply(j, rc);
+		return;
+	}
+	attr_to_wire(&j->rep.attr, &j->e.attr);
+	spn_job_reply(j, 0);
+}
+
+/* j->e is fresh: make sure its listing is in the mirror, then j->then. */
+static void
+ensure_listing(struct spn_job *j, spn_job_fn then)
+{
+	char mp[PATH_MAX];
+	struct stat st;
+
+	j->then = then;
+	if (dir_listing_valid(j) && spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0 &&
+	    stat(mp, &st) == 0 && S_ISDIR(st.st_mode)) {
+		j->d->cache_hits++;
+		then(j);
+		return;
+	}
+	readdir_issue(j);
+}
+
+static void
+readdir_resolved(struct spn_job *j)
+{
+	if (j->err < 0) {
+		spn_job_reply(j, j->err);
+		return;
+	}
+	if (j->e.attr.type != S_IFDIR) {
+		spn_job_reply(j, -ENOTDIR);
+		return;
+	}
+	ensure_listing(j, reply_mirror);
+}
+
+/* ------------------------------------------------------------ readlink */
+
+static void readlink_issue(struct spn_job *j);
+
+static void
+readlink_done(struct spn_job *j)
+{
+	char mp[PATH_MAX];
+
+	if (j->err < 0) {
+		spn_job_reply(j, j->err);
+		return;
+	}
+	snprintf(j->rep.path, sizeof(j->rep.path), "%s", j->res->target);
+	/* Keep the target in the mirror: the kernel can follow it there. */
+	if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0 && spn_mirror_mkdirs(mp) == 0) {
+		char tmp[PATH_MAX];
+
+		snprintf(tmp, sizeof(tmp), "%s/link.%d", j->d->tmpdir, (int)getpid());
+		unlink(tmp);
+		if (symlink(j->res->target, tmp) == 0 && rename(tmp, mp) == 0) {
+			j->e.state = SPN_ENT_CACHED;
+			j->e.content_mtime = j->e.attr.mtime;
+			j->e.content_size = j->e.attr.size;
+			j->e.content_fileid = j->e.attr.fileid;
+			index_put(j, j->rel, &j->e);
+		} else {
+			unlink(tmp);
+		}
+	}
+	spn_job_reply(j, 0);
+}
+
+static void
+readlink_issue(struct spn_job *j)
+{
+	if (job_call(j, readlink_issue, readlink_done, 0))
+		return;
+	spn_nfs_readlink(j->m->nfs, j->rel, job_cb, j);
+}
+
+static void
+readlink_resolved(struct spn_job *j)
+{
+	char mp[PATH_MAX];
+	ssize_t n;
+
+	if (j->err < 0) {
+		spn_job_reply(j, j->err);
+		return;
+	}
+	if (j->e.attr.type != S_IFLNK) {
+		spn_job_reply(j, -EINVAL);
+		return;
+	}
+	if (spn_consist_content_valid(&j->e) &&
+	    spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0 && !spn_mirror_is_stub(mp) &&
+	    (n = readlink(mp, j->rep.path, sizeof(j->rep.path) - 1)) > 0) {
+		j->rep.path[n] = '\0';
+		j->d->cache_hits++;
+		spn_job_reply(j, 0);
+		return;
+	}
+	readlink_issue(j);
+}
+
+/* ------------------------------------------------------------ fetch */
+
+static void fetch_issue(struct spn_job *j);
+
+static int
+evict_one(uint16_t mount, const char *path, const struct spn_entry *e, void *arg)
+{
+	struct spn_daemon *d = arg;
+	char mp[PATH_MAX];
+	struct spn_wb *wb;
+
+	if (mount >= d->nmounts)
+		return SPN_INDEX_KEEP;
+	wb = wb_find(d, &d->mounts[mount], path, 0);
+	if (wb != NULL)
+		return SPN_INDEX_KEEP;
+	if (spn_mirror_path(&d->mounts[mount], path, mp, sizeof(mp)) < 0 ||
+	    spn_mirror_stub(d->tmpdir, mp, e->attr.type) < 0)
+		return SPN_INDEX_KEEP;
+	return SPN_INDEX_EVICTED;
+}
+
+static void
+enforce_cache_cap(struct spn_daemon *d)
+{
+	uint64_t entries, bytes, dirty, freed = 0;
+
+	if (spn_index_stats(d->idx, &entries, &bytes, &dirty) < 0 || bytes <= d->pol.cache_max)
+		return;
+	/* Free down to 90% so that eviction does not run at every fetch. */
+	spn_index_lru(d->idx, bytes - d->pol.cache_max + d->pol.cache_max / 10, &freed, evict_one, d);
+	spn_info("cache over %llu bytes: evicted %llu bytes",
+		 (unsigned long long)d->pol.cache_max, (unsigned long long)freed);
+}
+
+static void
+fetch_done(struct spn_job *j)
+{
+	const struct spn_nattr *post;
+	char mp[PATH_MAX];
+	int rc;
+
+	close(j->tmpfd);
+	j->tmpfd = -1;
+	if (j->err < 0) {
+		if (j->err == -EAGAIN && ++j->attempts < MAX_FETCH_ATTEMPTS) {
+			unlink(j->tmp);
+			j->tmp[0] = '\0';
+			fetch_issue(j);
+			return;
+		}
+		unlink(j->tmp);
+		j->tmp[0] = '\0';
+		j->then(j);
+		return;
+	}
+	post = &j->res->attr;
+	/* Changed while we read it: the copy may mix two versions. */
+	if ((post->mtime.sec != j->e.attr.mtime.sec || post->mtime.nsec != j->e.attr.mtime.nsec ||
+	     post->size != j->e.attr.size || post->fileid != j->e.attr.fileid)) {
+		spn_consist_after_revalidate(&j->d->ac, &j->e, post, spn_now_ns());
+		if (++j->attempts < MAX_FETCH_ATTEMPTS) {
+			unlink(j->tmp);
+			j->tmp[0] = '\0';
+			fetch_issue(j);
+			return;
+		}
+	}
+	rc = spn_mirror_path(j->m, j->rel, mp, sizeof(mp));
+	if (rc == 0)
+		rc = spn_mirror_mkdirs(mp);
+	if (rc == 0 && chmod(j->tmp, (mode_t)spn_mirror_mode(post->mode)) < 0)
+		rc = -errno;
+	if (rc == 0 && rename(j->tmp, mp) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		spn_err("fetch %s: cannot install %s: %s", j->req.path, mp, strerror(-rc));
+		j->err = -EIO;
+		j->then(j);
+		return;
+	}
+	j->tmp[0] = '\0';
+	j->d->fetches++;
+	j->e.attr = *post;
+	j->e.state = SPN_ENT_CACHED;
+	j->e.content_mtime = post->mtime;
+	j->e.content_ctime = post->ctime;
+	j->e.content_size = post->size;
+	j->e.content_fileid = post->fileid;
+	j->e.cached_bytes = j->res->bytes;
+	j->e.validated_ns = spn_now_ns();
+	index_put(j, j->rel, &j->e);
+	enforce_cache_cap(j->d);
+	j->err = 0;
+	j->then(j);
+}
+
+static void
+fetch_issue(struct spn_job *j)
+{
+	if (job_call(j, fetch_issue, fetch_done, 0))
+		return;
+	if (j->tmpfd < 0) {
+		if (j->tmp[0] != '\0')
+			unlink(j->tmp);
+		j->tmpfd = spn_mirror_tmpfile(j->d->tmpdir, j->tmp, sizeof(j->tmp));
+		if (j->tmpfd < 0) {
+			spn_err("fetch %s: cannot create a cache file: %s", j->req.path,
+				strerror(-j->tmpfd));
+			j->err = j->tmpfd == -ENOSPC ? -ENOSPC : -EIO;
+			j->tmpfd = -1;
+			j->tmp[0] = '\0';
+			j->then(j);
+			return;
+		}
+	} else if (ftruncate(j->tmpfd, 0) < 0) {
+		j->err = -errno;
+		j->then(j);
+		return;
+	}
+	spn_nfs_fetch(j->m->nfs, j->rel, j->tmpfd, job_cb, j);
+}
+
+/* j->e is fresh: make sure the mirror holds its content, then j->then. */
+static void
+ensure_content(struct spn_job *j, spn_job_fn then)
+{
+	char mp[PATH_MAX];
+	struct stat st;
+
+	j->then = then;
+	if ((j->e.flags & SPN_EF_DIRTY) ||
+	    (spn_consist_content_valid(&j->e) && spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0 &&
+	     lstat(mp, &st) == 0 && S_ISREG(st.st_mode))) {
+		j->d->cache_hits++;
+		then(j);
+		return;
+	}
+	j->attempts = 0;
+	fetch_issue(j);
+}
+
+/* ------------------------------------------------------------ open */
+
+static void open_resolved(struct spn_job *j);
+static void create_issue(struct spn_job *j);
+
+/* Mark an entry dirty in the journal before the client may write. */
+static int
+open_for_write(struct spn_job *j)
+{
+	struct spn_wb *wb = wb_find(j->d, j->m, j->rel, 1);
+	char mp[PATH_MAX];
+	int rc;
+
+	if (wb == NULL)
+		return -ENOMEM;
+	rc = spn_mirror_path(j->m, j->rel, mp, sizeof(mp));
+	if (rc < 0)
+		return rc;
+	if (j->req.flags & O_TRUNC) {
+		if (truncate(mp, 0) < 0)
+			return -errno;
+	}
+	j->e.flags |= SPN_EF_DIRTY;
+	j->e.dirty_gen++;
+	rc = index_put(j, j->rel, &j->e);
+	if (rc == 0)
+		rc = spn_index_sync(j->d->idx);
+	if (rc < 0)
+		return rc;
+	wb->writers++;
+	if (wb->wd < 0 && j->d->ino_fd >= 0)
+		wb->wd = inotify_add_watch(j->d->ino_fd, mp, IN_CLOSE_WRITE);
+	return 0;
+}
+
+static void
+open_ready(struct spn_job *j)
+{
+	int rc;
+
+	if (j->err < 0) {
+		spn_job_reply(j, j->err);
+		return;
+	}
+	if ((j->req.flags & O_ACCMODE) != O_RDONLY || (j->req.flags & O_TRUNC)) {
+		rc = open_for_write(j);
+		if (rc < 0) {
+			spn_err("open %s for writing: %s", j->req.path, strerror(-rc));
+			spn_job_reply(j, rc == -ENOSPC ? rc : -EIO);
+			return;
+		}
+	}
+	reply_mirror(j);
+}
+
+/* Follow a symlink on the server's side of the mount: j->rel becomes the
+ * target (when it stays on this mount) and the open starts over. */
+static void
+open_follow_done(struct spn_job *j)
+{
+	char target[SPN_PATH_MAX], joined[SPN_PATH_MAX * 2], parent[SPN_PATH_MAX];
+	int rc;
+
+	if (j->err < 0) {
+		spn_job_reply(j, j->err);
+		return;
+	}
+	snprintf(target, sizeof(target), "%s", j->res->target);
+	if (target[0] == '/') {
+		/* Absolute: on one of our prefixes, or elsewhere entirely. */
+		struct spn_mount *m = find_mount(j->d, target, j->rel, sizeof(j->rel), &rc);
+
+		if (m == NULL) {
+			/* Outside NFS: the client opens that path itself. */
+			snprintf(j->rep.path, sizeof(j->rep.path), "%s", target);
+			spn_job_reply(j, 0);
+			return;
+		}
+		j->m = m;
+	} else {
+		parent_of(j->rel, parent, sizeof(parent));
+		snprintf(joined, sizeof(joined), "%s/%s", parent, target);
+		rc = normalize(joined, j->rel, sizeof(j->rel));
+		if (rc < 0) {
+			spn_job_reply(j, rc == -ENOENT ? -ENOENT : rc);
+			return;
+		}
+	}
+	resolve(j, 1, open_resolved);
+}
+
+static void
+open_follow_issue(struct spn_job *j)
+{
+	if (job_call(j, open_follow_issue, open_follow_done, 0))
+		return;
+	spn_nfs_readlink(j->m->nfs, j->rel, job_cb, j);
+}
+
+static void
+create_done(struct spn_job *j)
+{
+	char mp[PATH_MAX];
+	int fd, rc;
+
+	if (j->lost) {
+		/* Did the CREATE happen before the session was lost? Look. */
+		j->lost = 0;
+		resolve(j, 1, open_resolved);
+		return;
+	}
+	if (j->err < 0) {
+		spn_job_reply(j, j->err);
+		return;
+	}
+	entry_from_attr(&j->e, &j->res->attr, spn_now_ns(), &j->d->ac);
+	j->have_e = 1;
+	rc = spn_mirror_path(j->m, j->rel, mp, sizeof(mp));
+	if (rc == 0)
+		rc = spn_mirror_mkdirs(mp);
+	if (rc == 0) {
+		fd = open(mp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+			  spn_mirror_mode(j->e.attr.mode));
+		if (fd < 0 && (errno == ELOOP || errno == EEXIST)) {
+			unlink(mp); /* a stale stub */
+			fd = open(mp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+				  spn_mirror_mode(j->e.attr.mode));
+		}
+		if (fd < 0)
+			rc = -errno;
+		else
+			close(fd);
+	}
+	if (rc < 0) {
+		spn_err("create %s: cannot make the mirror file: %s", j->req.path, strerror(-rc));
+		spn_job_reply(j, -EIO);
+		return;
+	}
+	j->e.state = SPN_ENT_CACHED;
+	j->e.content_mtime = j->e.attr.mtime;
+	j->e.content_ctime = j->e.attr.ctime;
+	j->e.content_size = j->e.attr.size;
+	j->e.content_fileid = j->e.attr.fileid;
+	index_put(j, j->rel, &j->e);
+	invalidate_parent(j, j->rel);
+	j->err = 0;
+	open_ready(j);
+}
+
+static void
+create_issue(struct spn_job *j)
+{
+	if (job_call(j, create_issue, create_done, 1))
+		return;
+	spn_nfs_create(j->m->nfs, j->rel, (int)(j->req.mode & 07777), !!(j->req.flags & O_EXCL),
+		       job_cb, j);
+}
+
+static void
+open_resolved(struct spn_job *j)
+{
+	uint32_t acc = j->req.flags & O_ACCMODE;
+
+	if (j->err == -ENOENT && (j->req.flags & O_CREAT)) {
+		create_issue(j);
+		return;
+	}
+	if (j->err < 0) {
+		spn_job_reply(j, j->err);
+		return;
+	}
+	if ((j->req.flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL)) {
+		spn_job_reply(j, -EEXIST);
+		return;
+	}
+	switch (j->e.attr.type) {
+	case S_IFLNK:
+		if (j->req.flags & O_NOFOLLOW) {
+			spn_job_reply(j, -ELOOP);
+			return;
+		}
+		if (++j->hops > MAX_SYMLINK_HOPS) {
+			spn_job_reply(j, -ELOOP);
+			return;
+		}
+		open_follow_issue(j);
+		return;
+	case S_IFDIR:
+		if (acc != O_RDONLY || (j->req.flags & O_CREAT)) {
+			spn_job_reply(j, -EISDIR);
+			return;
+		}
+		ensure_listing(j, reply_mirror);
+		return;
+	case S_IFREG:
+		break;
+	default:
+		/* Devices, FIFOs, sockets on NFS: not served by the mirror. */
+		spn_job_reply(j, -ENXIO);
+		return;
+	}
+	if (j->req.flags & O_DIRECTORY) {
+		spn_job_reply(j, -ENOTDIR);
+		return;
+	}
+	if ((j->req.flags & O_TRUNC) && acc != O_RDONLY) {
+		/* The content is about to go: no need to fetch it. */
+		char mp[PATH_MAX];
+		int fd;
+
+		if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0 && spn_mirror_mkdirs(mp) == 0) {
+			if (spn_mirror_is_stub(mp))
+				unlink(mp);
+			fd = open(mp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+				  spn_mirror_mode(j->e.attr.mode));
+			if (fd >= 0) {
+				close(fd);
+				j->e.state = SPN_ENT_CACHED;
+				open_ready(j);
+				return;
+			}
+		}
+		spn_job_reply(j, -EIO);
+		return;
+	}
+	ensure_content(j, open_ready);
+}
+
+/* ------------------------------------------------------------ write-back */
+
+static struct spn_wb *
+wb_find(struct spn_daemon *d, struct spn_mount *m, const char *rel, int create)
+{
+	struct spn_wb *wb;
+
+	for (wb = d->wbs; wb != NULL; wb = wb->next)
+		if (wb->m == m && strcmp(wb->rel, rel) == 0)
+			return wb;
+	if (!create)
+		return NULL;
+	wb = calloc(1, sizeof(*wb));
+	if (wb == NULL)
+		return NULL;
+	wb->m = m;
+	wb->wd = -1;
+	snprintf(wb->rel, sizeof(wb->rel), "%s", rel);
+	wb->next = d->wbs;
+	d->wbs = wb;
+	return wb;
+}
+
+static void
+wb_forget(struct spn_daemon *d, struct spn_wb *wb)
+{
+	struct spn_wb **pp;
+
+	if (wb->writers > 0 || wb->running || wb->waiters != NULL)
+		return;
+	for (pp = &d->wbs; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == wb) {
+			*pp = wb->next;
+			break;
+		}
+	}
+	if (wb->wd >= 0 && d->ino_fd >= 0)
+		inotify_rm_watch(d->ino_fd, wb->wd);
+	free(wb);
+}
+
+/* The daemon's own job that stores one file; answers wb->waiters. */
+static void store_issue(struct spn_job *j);
+
+static void
+wb_answer(struct spn_daemon *d, struct spn_wb *wb, int status, const struct spn_nattr *a)
+{
+	struct spn_job *w = wb->waiters;
+
+	wb->waiters = NULL;
+	while (w != NULL) {
+		struct spn_job *next = w->next;
+
+		w->next = NULL;
+		if (a != NULL)
+			attr_to_wire(&w->rep.attr, a);
+		w->wb = NULL;
+		spn_job_reply(w, status);
+		w = next;
+	}
+}
+
+static int
+wb_permanent(int err)
+{
+	switch (-err) {
+	case EACCES:
+	case EPERM:
+	case EROFS:
+	case ENOENT:
+	case ESTALE:
+	case EISDIR:
+	case EFBIG:
+	case EINVAL:
+		return 1;
+	}
+	return 0;
+}
+
+static void
+store_done(struct spn_job *j)
+{
+	struct spn_daemon *d = j->d;
+	struct spn_wb *wb = j->wb;
+	struct spn_entry e;
+	int status = j->err;
+
+	close(j->tmpfd);
+	j->tmpfd = -1;
+	wb->running = 0;
+	if (status == 0) {
+		d->stores++;
+		if (index_get(j, j->rel, &e) == 0) {
+			e.attr = j->res->attr;
+			e.state = SPN_ENT_CACHED;
+			/* Our own write must not look like someone else's. */
+			e.content_mtime = e.attr.mtime;
+			e.content_ctime = e.attr.ctime;
+			e.content_size = e.attr.size;
+			e.content_fileid = e.attr.fileid;
+			e.validated_ns = spn_now_ns();
+			if (e.dirty_gen == wb->gen && wb->writers == 0 && !wb->again)
+				e.flags &= (uint8_t)~SPN_EF_DIRTY;
+			index_put(j, j->rel, &e);
+		}
+		invalidate_parent(j, j->rel);
+		spn_debug("stored %s (%llu bytes)", j->rel, (unsigned long long)j->res->bytes);
+	} else {
+		spn_err("write-back of %s%s failed: %s", j->m->prefix, j->rel,
+			j->res && j->res->errmsg ? j->res->errmsg : strerror(-status));
+		if (wb_permanent(status) && index_get(j, j->rel, &e) == 0 && wb->writers == 0) {
+			/* The server refuses this content for good: the writer
+			 * hears it from close(); retrying forever helps no one. */
+			e.flags &= (uint8_t)~SPN_EF_DIRTY;
+			index_put(j, j->rel, &e);
+		}
+	}
+	if (wb->again && status == 0) {
+		wb->again = 0;
+		store_issue(j);
+		return;
+	}
+	wb_answer(d, wb, status, status == 0 ? &j->res->attr : NULL);
+	j->wb = NULL;
+	wb_forget(d, wb);
+	job_free(j);
+}
+
+static void
+store_issue(struct spn_job *j)
+{
+	struct spn_wb *wb = j->wb;
+	struct spn_entry e;
+	char mp[PATH_MAX];
+
+	if (job_call(j, store_issue, store_done, 0))
+		return;
+	if (j->tmpfd >= 0)
+		close(j->tmpfd);
+	j->tmpfd = -1;
+	if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0)
+		j->tmpfd = open(mp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (j->tmpfd < 0) {
+		j->err = errno == ENOENT ? -ENOENT : -EIO;
+		j->res = NULL;
+		store_done(j);
+		return;
+	}
+	wb->running = 1;
+	wb->again = 0;
+	wb->gen = index_get(j, j->rel, &e) == 0 ? e.dirty_gen : 0;
+	spn_nfs_store(j->m->nfs, j->rel, j->tmpfd, job_cb, j);
+}
+
+/* Write back wb's file now, or once more after the store in flight. */
+static void
+wb_kick(struct spn_daemon *d, struct spn_wb *wb)
+{
+	struct spn_job *j;
+
+	if (wb->running) {
+		wb->again = 1;
+		return;
+	}
+	j = calloc(1, sizeof(*j));
+	if (j == NULL) {
+		spn_err("write-back of %s: out of memory", wb->rel);
+		wb_answer(d, wb, -ENOMEM, NULL);
+		return;
+	}
+	j->d = d;
+	j->tmpfd = -1;
+	j->m = wb->m;
+	j->wb = wb;
+	j->req.op = SPN_OP_FSYNC;
+	snprintf(j->rel, sizeof(j->rel), "%s", wb->rel);
+	snprintf(j->req.path, sizeof(j->req.path), "%s%s", wb->m->prefix, wb->rel);
+	d->njobs++;
+	wb->running = 1; /* until store_issue opens the file */
+	store_issue(j);
+}
+
+void
+spn_wb_on_close_write(struct spn_daemon *d, int wd)
+{
+	struct spn_wb *wb;
+
+	for (wb = d->wbs; wb != NULL; wb = wb->next)
+		if (wb->wd == wd)
+			break;
+	if (wb == NULL)
+		return;
+	/* A close the shim did not see (exit, fclose inside libc): the
+	 * content may have changed, so store it. */
+	wb_kick(d, wb);
+}
+
+static int
+replay_one(uint16_t mount, const char *path, const struct spn_entry *e, void *arg)
+{
+	struct spn_daemon *d = arg;
+	struct spn_wb *wb;
+
+	if (mount >= d->nmounts) {
+		spn_err("journal: dirty %s on unknown mount %u: left alone", path, mount);
+		return 0;
+	}
+	wb = wb_find(d, &d->mounts[mount], path, 1);
+	if (wb == NULL)
+		return -ENOMEM;
+	spn_info("journal: writing back %s%s left dirty by an earlier daemon",
+		 d->mounts[mount].prefix, path);
+	wb_kick(d, wb);
+	return 0;
+}
+
+int
+spn_wb_replay(struct spn_daemon *d)
+{
+	return spn_index_foreach_dirty(d->idx, replay_one, d);
+}
+
+static void
+close_start(struct spn_job *j)
+{
+	struct spn_wb *wb = wb_find(j->d, j->m, j->rel, 0);
+	/* fsync stores whatever is dirty; close only what was written. */
+	int written = j->req.op == SPN_OP_FSYNC ? wb != NULL : !!(j->req.flags & SPN_F_WRITTEN);
+
+	/* A close re-sent to a new daemon (the old one died after the open):
+	 * the journal says the file is dirty, so store it all the same. */
+	if (wb == NULL && written && index_get(j, j->rel, &j->e) == 0 &&
+	    (j->e.flags & SPN_EF_DIRTY))
+		wb = wb_find(j->d, j->m, j->rel, 1);
+
+	if (wb == NULL || !written) {
+		if (wb != NULL && wb->writers > 0 && j->req.op == SPN_OP_CLOSE)
+			wb->writers--;
+		if (wb != NULL)
+			wb_forget(j->d, wb);
+		if (index_get(j, j->rel, &j->e) == 0)
+			attr_to_wire(&j->rep.attr, &j->e.attr);
+		spn_job_reply(j, 0);
+		return;
+	}
+	if (j->req.op == SPN_OP_CLOSE && wb->writers > 0)
+		wb->writers--;
+	/* Answer once the content is on the server (close-to-open). */
+	j->wb = wb;
+	j->next = wb->waiters;
+	wb->waiters = j;
+	wb_kick(j->d, wb);
+}
+
+/* ------------------------------------------------------------ mutations */
+
+static void mutate_issue(struct spn_job *j);
+
+static void
+mutate_apply(struct spn_job *j)
+{
+	struct spn_daemon *d = j->d;
+	char mp[PATH_MAX], mp2[PATH_MAX];
+	struct spn_entry e;
+	int64_t now = spn_now_ns();
+
+	spn_mirror_path(j->m, j->rel, mp, sizeof(mp));
+	switch (j->req.op) {
+	case SPN_OP_MKDIR:
+		entry_from_attr(&e, &j->res->attr, now, &d->ac);
+		/* New and empty: complete as of its first attributes. */
+		e.state = SPN_ENT_CACHED;
+		e.flags |= SPN_EF_DIR_COMPLETE;
+		e.content_mtime = e.attr.mtime;
+		e.content_ctime = e.attr.ctime;
+		e.content_fileid = e.attr.fileid;
+		if (spn_mirror_mkdirs(mp) == 0)
+			mkdir(mp, 0700);
+		index_put(j, j->rel, &e);
+		attr_to_wire(&j->rep.attr, &e.attr);
+		invalidate_parent(j, j->rel);
+		break;
+	case SPN_OP_UNLINK:
+	case SPN_OP_RMDIR:
+		spn_index_del_tree(d->idx, (uint16_t)j->m->id, j->rel);
+		spn_mirror_remove(mp);
+		invalidate_parent(j, j->rel);
+		break;
+	case SPN_OP_RENAME:
+		spn_mirror_path(j->m, j->rel2, mp2, sizeof(mp2));
+		spn_index_del_tree(d->idx, (uint16_t)j->m->id, j->rel2);
+		spn_mirror_remove(mp2);
+		if (spn_index_rename_tree(d->idx, (uint16_t)j->m->id, j->rel, j->rel2) < 0 ||
+		    spn_mirror_mkdirs(mp2) < 0 || rename(mp, mp2) < 0) {
+			spn_index_del_tree(d->idx, (uint16_t)j->m->id, j->rel2);
+			spn_mirror_remove(mp2);
+		}
+		/* Moved entries keep their content but their ctime changed. */
+		if (index_get(j, j->rel2, &e) == 0) {
+			e.validated_ns = 0;
+			index_put(j, j->rel2, &e);
+		}
+		invalidate_parent(j, j->rel);
+		invalidate_parent(j, j->rel2);
+		break;
+	case SPN_OP_LINK:
+		/* Both names' attributes (nlink, ctime) changed. */
+		if (index_get(j, j->rel, &e) == 0) {
+			e.validated_ns = 0;
+			index_put(j, j->rel, &e);
+		}
+		invalidate_parent(j, j->rel2);
+		break;
+	case SPN_OP_SYMLINK: {
+		char tmp[PATH_MAX];
+
+		entry_from_attr(&e, &j->res->attr, now, &d->ac);
+		snprintf(tmp, sizeof(tmp), "%s/symlink.%d", d->tmpdir, (int)getpid());
+		unlink(tmp);
+		if (spn_mirror_mkdirs(mp) == 0 && symlink(j->req.path2, tmp) == 0 &&
+		    rename(tmp, mp) == 0) {
+			e.state = SPN_ENT_CACHED;
+			e.content_mtime = e.attr.mtime;
+			e.content_size = e.attr.size;
+			e.content_fileid = e.attr.fileid;
+		} else {
+			unlink(tmp);
+			spn_mirror_stub(d->tmpdir, mp, S_IFLNK);
+		}
+		index_put(j, j->rel, &e);
+		attr_to_wire(&j->rep.attr, &e.attr);
+		invalidate_parent(j, j->rel);
+		break;
+	}
+	case SPN_OP_SETATTR: {
+		const struct spn_nattr *a = &j->res->attr;
+		int have = index_get(j, j->rel, &e) == 0;
+
+		if (!have)
+			entry_from_attr(&e, a, now, &d->ac);
+		if ((j->req.mask & SPN_SA_SIZE) && e.state == SPN_ENT_CACHED && a->type == S_IFREG) {
+			/* Apply the same truncation to our copy, so that it
+			 * still matches the server. */
+			if (truncate(mp, (off_t)j->req.size) == 0) {
+				e.content_mtime = a->mtime;
+				e.content_ctime = a->ctime;
+				e.content_size = a->size;
+				e.content_fileid = a->fileid;
+			}
+		} else if (e.state == SPN_ENT_CACHED && spn_consist_content_valid(&e) &&
+			   a->type == S_IFREG) {
+			/* mode/owner/times: the content did not change. */
+			e.content_mtime = a->mtime;
+			e.content_ctime = a->ctime;
+			e.content_size = a->size;
+		}
+		if (a->type == S_IFREG && e.state == SPN_ENT_CACHED)
+			chmod(mp, (mode_t)spn_mirror_mode(a->mode));
+		e.attr = *a;
+		e.validated_ns = now;
+		index_put(j, j->rel, &e);
+		attr_to_wire(&j->rep.attr, a);
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+/* After a session was lost under a non-idempotent call: did it happen? */
+static void
+verify_done(struct spn_job *j)
+{
+	int exists = j->err == 0, happened = 0;
+
+	switch (j->req.op) {
+	case SPN_OP_MKDIR:
+		happened = exists && j->res->attr.type == S_IFDIR;
+		break;
+	case SPN_OP_SYMLINK:
+		happened = exists && j->res->attr.type == S_IFLNK;
+		break;
+	case SPN_OP_UNLINK:
+	case SPN_OP_RMDIR:
+		happened = j->err == -ENOENT;
+		break;
+	case SPN_OP_RENAME:
+	case SPN_OP_LINK:
+		/* Checked on the new name; a RENAME also needs the old one
+		 * gone, which the re-sent call would report as ENOENT. */
+		happened = exists;
+		break;
+	}
+	if (happened) {
+		spn_info("%s %s: done before the session was lost; not re-sent",
+			 spn_proto_op_name(j->req.op), j->req.path);
+		if (j->req.op == SPN_OP_UNLINK || j->req.op == SPN_OP_RMDIR || !exists) {
+			static struct spn_nfs_res none;
+
+			j->res = &none;
+		}
+		j->err = 0;
+		mutate_apply(j);
+		spn_job_reply(j, 0);
+		return;
+	}
+	mutate_issue(j);
+}
+
+static void
+verify_issue(struct spn_job *j)
+{
+	const char *what = (j->req.op == SPN_OP_RENAME || j->req.op == SPN_OP_LINK) ? j->rel2 : j->rel;
+
+	if (job_call(j, verify_issue, verify_done, 0))
+		return;
+	spn_nfs_getattr(j->m->nfs, what, 1, job_cb, j);
+}
+
+static void
+mutate_done(struct spn_job *j)
+{
+	if (j->lost) {
+		j->lost = 0;
+		verify_issue(j);
+		return;
+	}
+	if (j->err < 0) {
+		/* Whatever we believed about these names may be wrong. */
+		invalidate_parent(j, j->rel);
+		if (j->req.op == SPN_OP_SETATTR || j->req.op == SPN_OP_LINK) {
+			struct spn_entry e;
+
+			if (index_get(j, j->rel, &e) == 0) {
+				e.validated_ns = 0;
+				index_put(j, j->rel, &e);
+			}
+		}
+		spn_job_reply(j, j->err);
+		return;
+	}
+	mutate_apply(j);
+	spn_job_reply(j, 0);
+}
+
+static void
+mutate_issue(struct spn_job *j)
+{
+	struct spn_nfs *n = j->m->nfs;
+	struct spn_nfs_sattr sa;
+
+	if (job_call(j, mutate_issue, mutate_done, j->req.op != SPN_OP_SETATTR))
+		return;
+	switch (j->req.op) {
+	case SPN_OP_MKDIR:
+		spn_nfs_mkdir(n, j->rel, (int)(j->req.mode & 07777), job_cb, j);
+		break;
+	case SPN_OP_RMDIR:
+		spn_nfs_rmdir(n, j->rel, job_cb, j);
+		break;
+	case SPN_OP_UNLINK:
+		spn_nfs_remove(n, j->rel, job_cb, j);
+		break;
+	case SPN_OP_RENAME:
+		spn_nfs_rename(n, j->rel, j->rel2, job_cb, j);
+		break;
+	case SPN_OP_LINK:
+		spn_nfs_link(n, j->rel, j->rel2, job_cb, j);
+		break;
+	case SPN_OP_SYMLINK:
+		spn_nfs_symlink(n, j->req.path2, j->rel, job_cb, j);
+		break;
+	case SPN_OP_SETATTR:
+		memset(&sa, 0, sizeof(sa));
+		if (j->req.mask & SPN_SA_MODE)
+			sa.mask |= SPN_NSA_MODE;
+		if (j->req.mask & SPN_SA_UID)
+			sa.mask |= SPN_NSA_UID;
+		if (j->req.mask & SPN_SA_GID)
+			sa.mask |= SPN_NSA_GID;
+		if (j->req.mask & SPN_SA_SIZE)
+			sa.mask |= SPN_NSA_SIZE;
+		if (j->req.flags & SPN_F_NOFOLLOW)
+			sa.mask |= SPN_NSA_NOFOLLOW;
+		if (j->req.mask & (SPN_SA_ATIME | SPN_SA_MTIME | SPN_SA_ATIME_NOW | SPN_SA_MTIME_NOW)) {
+			struct timespec now;
+
+			/* libnfs sets both times at once: fill in the one not
+			 * asked for from what we know. */
+			clock_gettime(CLOCK_REALTIME, &now);
+			sa.mask |= SPN_NSA_TIMES;
+			sa.atime.sec = j->e.attr.atime.sec;
+			sa.atime.nsec = j->e.attr.atime.nsec;
+			sa.mtime.sec = j->e.attr.mtime.sec;
+			sa.mtime.nsec = j->e.attr.mtime.nsec;
+			if (j->req.mask & SPN_SA_ATIME) {
+				sa.atime.sec = j->req.atime.sec;
+				sa.atime.nsec = j->req.atime.nsec;
+			}
+			if (j->req.mask & SPN_SA_MTIME) {
+				sa.mtime.sec = j->req.mtime.sec;
+				sa.mtime.nsec = j->req.mtime.nsec;
+			}
+			if (j->req.mask & SPN_SA_ATIME_NOW) {
+				sa.atime.sec = now.tv_sec;
+				sa.atime.nsec = (uint32_t)now.tv_nsec;
+			}
+			if (j->req.mask & SPN_SA_MTIME_NOW) {
+				sa.mtime.sec = now.tv_sec;
+				sa.mtime.nsec = (uint32_t)now.tv_nsec;
+			}
+		}
+		sa.mode = j->req.mode;
+		sa.uid = j->req.uid;
+		sa.gid = j->req.gid;
+		sa.size = j->req.size;
+		spn_nfs_setattr(n, j->rel, &sa, job_cb, j);
+		break;
+	}
+}
+
+static void
+setattr_resolved(struct spn_job *j)
+{
+	if (j->err < 0) {
+		spn_job_reply(j, j->err);
+		return;
+	}
+	/* A size change of a file we are writing is a local affair until
+	 * its write-back. */
+	if ((j->e.flags & SPN_EF_DIRTY) && (j->req.mask & SPN_SA_SIZE)) {
+		char mp[PATH_MAX];
+
+		spn_mirror_path(j->m, j->rel, mp, sizeof(mp));
+		if (truncate(mp, (off_t)j->req.size) < 0) {
+			spn_job_reply(j, -errno);
+			return;
+		}
+	}
+	mutate_issue(j);
+}
+
+/* ------------------------------------------------------------ statfs */
+
+static void statfs_issue(struct spn_job *j);
+
+static void
+statfs_done(struct spn_job *j)
+{
+	const struct spn_nfs_statfs *s;
+
+	if (j->err < 0) {
+		spn_job_reply(j, j->err);
+		return;
+	}
+	s = &j->res->sfs;
+	j->rep.sfs.bsize = s->bsize;
+	j->rep.sfs.blocks = s->blocks;
+	j->rep.sfs.bfree = s->bfree;
+	j->rep.sfs.bavail = s->bavail;
+	j->rep.sfs.files = s->files;
+	j->rep.sfs.ffree = s->ffree;
+	j->rep.sfs.favail = s->ffree;
+	j->rep.sfs.namemax = s->namemax;
+	spn_job_reply(j, 0);
+}
+
+static void
+statfs_issue(struct spn_job *j)
+{
+	if (job_call(j, statfs_issue, statfs_done, 0))
+		return;
+	spn_nfs_statfs(j->m->nfs, j->rel, job_cb, j);
+}
+
+/* ------------------------------------------------------------ status */
+
+int
+spn_daemon_busy(const struct spn_daemon *d)
+{
+	return d->njobs > 0 || d->wbs != NULL;
+}
+
+int
+spn_status_text(struct spn_daemon *d, char *buf, size_t len)
+{
+	uint64_t entries = 0, bytes = 0, dirty = 0;
+	size_t used = 0;
+	int i, c, n;
+
+#define OUT(...)                                                                    \
+	do {                                                                        \
+		n = snprintf(buf + used, used < len ? len - used : 0, __VA_ARGS__); \
+		if (n > 0)                                                          \
+			used += (size_t)n;                                          \
+	} while (0)
+
+	spn_index_stats(d->idx, &entries, &bytes, &dirty);
+	OUT("daemon: pid %d, up %lld s, %d client(s), %d job(s) in progress\n", (int)getpid(),
+	    (long long)((spn_mono_ns() - d->started_ns) / 1000000000LL), d->nclients, d->njobs);
+	OUT("cache: %s\n", d->base);
+	OUT("cache: %llu entries, %llu bytes cached (cap %llu), %llu dirty\n",
+	    (unsigned long long)entries, (unsigned long long)bytes,
+	    (unsigned long long)d->pol.cache_max, (unsigned long long)dirty);
+	OUT("answers: %llu from cache, %llu negative from cache, %llu revalidations, %llu fetches, "
+	    "%llu write-backs\n",
+	    (unsigned long long)d->cache_hits, (unsigned long long)d->negative_hits,
+	    (unsigned long long)d->revalidations, (unsigned long long)d->fetches,
+	    (unsigned long long)d->stores);
+	for (i = 0; i < d->nmounts; i++) {
+		struct spn_mount *m = &d->mounts[i];
+		const struct spn_nfs_stats *st = spn_nfs_stats(m->nfs);
+		enum spn_nfs_state s = spn_nfs_state(m->nfs);
+		uint64_t dirty_bytes = 0;
+		struct spn_wb *wb;
+
+		for (wb = d->wbs; wb != NULL; wb = wb->next) {
+			char mp[PATH_MAX];
+			struct stat sb;
+
+			if (wb->m == m && spn_mirror_path(m, wb->rel, mp, sizeof(mp)) == 0 &&
+			    stat(mp, &sb) == 0)
+				dirty_bytes += (uint64_t)sb.st_size;
+		}
+		OUT("mount %s = %s (NFSv%d): %s%s%s\n", m->prefix, m->url, spn_nfs_version(m->nfs),
+		    s == SPN_NFS_UP ? "up" : s == SPN_NFS_CONNECTING ? "connecting" : "down",
+		    s != SPN_NFS_UP && spn_nfs_error(m->nfs)[0] ? ": " : "",
+		    s != SPN_NFS_UP ? spn_nfs_error(m->nfs) : "");
+		OUT("  in flight: %d, reconnects: %llu, read %llu bytes, written %llu bytes, "
+		    "dirty %llu bytes\n",
+		    st->inflight, (unsigned long long)st->reconnects,
+		    (unsigned long long)st->bytes_read, (unsigned long long)st->bytes_written,
+		    (unsigned long long)dirty_bytes);
+		OUT("  calls:");
+		for (c = 0; c < SPN_CALL_NTYPES; c++)
+			if (st->calls[c] > 0)
+				OUT(" %s=%llu", spn_nfs_call_name((enum spn_nfs_call)c),
+				    (unsigned long long)st->calls[c]);
+		OUT("\n");
+	}
+	OUT("requests:");
+	for (i = 1; i <= SPN_OP_MAX; i++)
+		if (d->requests[i] > 0)
+			OUT(" %s=%llu", spn_proto_op_name((uint16_t)i), (unsigned long long)d->requests[i]);
+	OUT("\n");
+#undef OUT
+	if (used >= len)
+		used = len - 1;
+	return (int)used;
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+void
+spn_job_start(struct spn_daemon *d, struct spn_client *cl, const struct spn_req *req)
+{
+	struct spn_job *j = calloc(1, sizeof(*j));
+	static char text[SPN_TEXT_MAX];
+	int rc = 0, n;
+
+	if (j == NULL) {
+		spn_err("out of memory");
+		return;
+	}
+	j->d = d;
+	j->cl = cl;
+	j->req = *req;
+	j->tmpfd = -1;
+	cl->refs++;
+	d->njobs++;
+	if (req->op <= SPN_OP_MAX)
+		d->requests[req->op]++;
+
+	switch (req->op) {
+	case SPN_OP_HELLO:
+		j->rep.pid = (uint32_t)getpid();
+		j->rep.version = SPN_PROTO_VERSION;
+		spn_job_reply(j, 0);
+		return;
+	case SPN_OP_STATUS:
+	case SPN_OP_CONFIG:
+		n = req->op == SPN_OP_STATUS ? spn_status_text(d, text, sizeof(text))
+					     : spn_policy_describe(&d->pol, text, sizeof(text));
+		if (n < 0)
+			n = (int)strlen(text);
+		j->rep.text = text;
+		j->rep.text_len = (size_t)n;
+		spn_job_reply(j, 0);
+		return;
+	case SPN_OP_SHUTDOWN:
+		spn_info("shutdown requested by pid %d", (int)cl->pid);
+		d->stopping = 1;
+		spn_job_reply(j, 0);
+		return;
+	default:
+		break;
+	}
+
+	j->m = find_mount(d, req->path, j->rel, sizeof(j->rel), &rc);
+	if (j->m == NULL) {
+		spn_job_reply(j, rc);
+		return;
+	}
+	if (req->op == SPN_OP_RENAME || req->op == SPN_OP_LINK) {
+		struct spn_mount *m2 = find_mount(d, req->path2, j->rel2, sizeof(j->rel2), &rc);
+
+		if (m2 == NULL || m2 != j->m) {
+			spn_job_reply(j, m2 == NULL ? rc : -EXDEV);
+			return;
+		}
+	}
+
+	switch (req->op) {
+	case SPN_OP_STAT:
+		resolve(j, 0, stat_resolved);
+		break;
+	case SPN_OP_ACCESS:
+		resolve(j, 0, access_resolved);
+		break;
+	case SPN_OP_OPEN:
+		/* Close-to-open: every open asks the server. */
+		resolve(j, 1, open_resolved);
+		break;
+	case SPN_OP_READDIR:
+		resolve(j, 0, readdir_resolved);
+		break;
+	case SPN_OP_READLINK:
+		resolve(j, 0, readlink_resolved);
+		break;
+	case SPN_OP_CLOSE:
+	case SPN_OP_FSYNC:
+		close_start(j);
+		break;
+	case SPN_OP_SETATTR:
+		resolve(j, 0, setattr_resolved);
+		break;
+	case SPN_OP_MKDIR:
+	case SPN_OP_RMDIR:
+	case SPN_OP_UNLINK:
+	case SPN_OP_RENAME:
+	case SPN_OP_LINK:
+	case SPN_OP_SYMLINK:
+		if (strcmp(j->rel, "/") == 0) {
+			spn_job_reply(j, req->op == SPN_OP_MKDIR ? -EEXIST : -EBUSY);
+			break;
+		}
+		mutate_issue(j);
+		break;
+	case SPN_OP_STATFS:
+		statfs_issue(j);
+		break;
+	default:
+		spn_job_reply(j, -ENOSYS);
+		break;
+	}
+}

@@ -1,0 +1,279 @@
+/*
+ * proto.h - the wire protocol between the shim (libspecnfs.so), the user
+ * tool (specnfs) and the cache daemon (specnfsd), version 1.
+ *
+ * One UNIX stream socket per client; the client sends requests, the daemon
+ * answers each with one reply carrying the request's seq. The codec is
+ * pure: it encodes into caller buffers and decodes into caller structs, with
+ * no malloc, no stdio, no global state and no errno, so that the shim can
+ * use it in a vfork child or a signal handler.
+ *
+ * Frame: a 16-byte header, then len payload bytes. Every integer is
+ * little-endian, written byte by byte (no alignment, no padding).
+ *
+ *   off size
+ *     0  u32  magic    0x464e5053, the bytes "SPNF"
+ *     4  u16  version  SPN_PROTO_VERSION
+ *     6  u16  op       request op; a reply carries op | SPN_OP_REPLY
+ *     8  u32  seq      chosen by the client, echoed in the reply
+ *    12  u32  len      payload bytes that follow the header
+ *
+ * The header layout never changes between versions, so that a peer can
+ * always read it, answer seq with -EPROTONOSUPPORT and close.
+ *
+ * Payload: the fields the op carries (see each op below), in the order
+ * listed, with nothing in between and nothing after (trailing bytes are an
+ * error). Field encodings:
+ *   u16/u32/u64/i32/s64  little-endian, two's complement for signed
+ *   time                 s64 sec, u32 nsec (nsec < 1000000000)
+ *   string               u32 length, then that many bytes; no terminator
+ *                        and no NUL among the bytes
+ *   path                 a string of 1..SPN_PATH_MAX-1 bytes starting '/'
+ *   attr                 struct spn_attr, members in declaration order
+ *   statfs               struct spn_statfs, members in wire order noted
+ *
+ * A reply's payload starts with i32 status, 0 or -errno (-1..-4095). The
+ * op's other reply fields follow only when status is 0; an error reply is
+ * exactly 4 payload bytes. The daemon answers a request it cannot decode
+ * (unknown op, bad field) with an error reply for that op and seq, which is
+ * why an error reply may carry any op, even one this version does not know.
+ *
+ * Limits: a request frame is at most SPN_REQ_MAX bytes, a reply frame at
+ * most SPN_MSG_MAX (header included), so a buffer of SPN_MSG_MAX bytes
+ * holds any frame.
+ */
+#ifndef SPN_PROTO_H
+#define SPN_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define SPN_PROTO_MAGIC 0x464e5053u /* "SPNF" on the wire */
+#define SPN_PROTO_VERSION 1
+#define SPN_HDR_LEN 16
+
+/* Largest frames, header included. */
+#define SPN_REQ_MAX 16384 /* two paths and a few fields fit easily */
+#define SPN_MSG_MAX 65536 /* a reply with SPN_TEXT_MAX bytes of text */
+
+#define SPN_PATH_MAX 4096  /* bytes, NUL included: 4095 on the wire */
+#define SPN_NAME_MAX 64	   /* client name in HELLO, printable ASCII */
+#define SPN_TEXT_MAX 61440 /* STATUS/CONFIG text */
+
+/*
+ * Ops. The numbers are wire ABI: never renumber, only append (and bump
+ * SPN_PROTO_VERSION when a change is not backward compatible).
+ * Request fields, then [reply fields when status is 0]:
+ */
+enum spn_op {
+	SPN_OP_HELLO = 1,     /* pid, uid, name [pid, version] */
+	SPN_OP_STAT = 2,      /* path, flags (SPN_F_NOFOLLOW) [attr] */
+	SPN_OP_ACCESS = 3,    /* path, mode (R_OK|W_OK|X_OK, or F_OK) [] */
+	SPN_OP_OPEN = 4,      /* path, flags (O_*), mode [attr, mirror path] */
+	SPN_OP_CLOSE = 5,     /* path, flags (SPN_F_WRITTEN) [attr] */
+	SPN_OP_FSYNC = 6,     /* path [] */
+	SPN_OP_READDIR = 7,   /* path [attr, mirror path] */
+	SPN_OP_READLINK = 8,  /* path [target] */
+	SPN_OP_MKDIR = 9,     /* path, mode [attr] */
+	SPN_OP_RMDIR = 10,    /* path [] */
+	SPN_OP_UNLINK = 11,   /* path [] */
+	SPN_OP_RENAME = 12,   /* path (from), path2 (to) [] */
+	SPN_OP_LINK = 13,     /* path (existing), path2 (new name) [] */
+	SPN_OP_SYMLINK = 14,  /* path (link), target (in path2) [attr] */
+	SPN_OP_SETATTR = 15,  /* path, flags (SPN_F_NOFOLLOW), mask, mode,
+			       * uid, gid, size, atime, mtime [attr] */
+	SPN_OP_STATFS = 16,   /* path [statfs] */
+	SPN_OP_STATUS = 17,   /* [text] */
+	SPN_OP_CONFIG = 18,   /* [text] */
+	SPN_OP_SHUTDOWN = 19, /* [] */
+};
+#define SPN_OP_MAX 19
+
+/* Set in the header's op of every reply; never part of struct's op. */
+#define SPN_OP_REPLY 0x8000u
+
+/* Request flags (the flags field; which ones an op accepts is listed). */
+#define SPN_F_NOFOLLOW 0x1u /* STAT, SETATTR: act on a symlink itself */
+#define SPN_F_WRITTEN 0x2u  /* CLOSE: the client wrote through this open */
+
+/*
+ * SETATTR mask. *_NOW sets that time to the server's clock and excludes the
+ * matching explicit time bit (both set is -EINVAL).
+ */
+#define SPN_SA_MODE 0x01u
+#define SPN_SA_UID 0x02u
+#define SPN_SA_GID 0x04u
+#define SPN_SA_SIZE 0x08u
+#define SPN_SA_ATIME 0x10u
+#define SPN_SA_MTIME 0x20u
+#define SPN_SA_ATIME_NOW 0x40u
+#define SPN_SA_MTIME_NOW 0x80u
+#define SPN_SA_ALL 0xffu
+
+struct spn_time {
+	int64_t sec;
+	uint32_t nsec; /* < 1000000000 */
+};
+
+/* NFS attributes: 96 bytes on the wire, in this order. */
+struct spn_attr {
+	uint32_t type; /* one of S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK,
+			* S_IFIFO, S_IFSOCK (Linux values) */
+	uint32_t mode; /* permission bits with suid/sgid/sticky: <= 07777 */
+	uint32_t nlink;
+	uint32_t uid;
+	uint32_t gid;
+	uint64_t size;
+	uint64_t used; /* bytes allocated on the server */
+	uint64_t rdev; /* Linux dev_t, makedev(major, minor) */
+	uint64_t fsid;
+	uint64_t fileid;
+	struct spn_time atime;
+	struct spn_time mtime;
+	struct spn_time ctime;
+};
+
+/*
+ * statfs: 56 bytes on the wire in the order bsize, blocks, bfree, bavail,
+ * files, ffree, favail, namemax (favail is statvfs's f_favail: NFSv3
+ * FSSTAT's afiles). Values are not checked against each other.
+ */
+struct spn_statfs {
+	uint32_t bsize;
+	uint64_t blocks;
+	uint64_t bfree;
+	uint64_t bavail;
+	uint64_t files;
+	uint64_t ffree;
+	uint64_t favail;
+	uint32_t namemax;
+};
+
+/*
+ * A request. Only the fields the op carries are encoded; decode zeroes the
+ * others. Checks (encode refuses what decode would refuse, -EINVAL):
+ *   path, path2   absolute; SYMLINK's target in path2 is any non-empty
+ *                 string (relative allowed)
+ *   flags         only the SPN_F_* bits the op accepts; OPEN's flags are
+ *                 the client's open(2) flags, passed through unchecked
+ *   mode          <= 07777 (OPEN: pass 0 without O_CREAT/O_TMPFILE, and
+ *                 mask with 07777 as the kernel does); ACCESS: <= 7
+ *   mask          SPN_SA_* bits only, *_NOW not with its explicit time
+ *   atime, mtime  nsec < 1e9, checked whether or not the mask uses them
+ *   name          printable ASCII, at most SPN_NAME_MAX bytes
+ * pid and uid in HELLO are informative: the daemon trusts SO_PEERCRED.
+ */
+struct spn_req {
+	uint16_t op; /* enum spn_op, without SPN_OP_REPLY */
+	uint32_t seq;
+	uint32_t flags;
+	uint32_t mode;
+	uint32_t mask;
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t pid;
+	uint64_t size;
+	struct spn_time atime;
+	struct spn_time mtime;
+	char path[SPN_PATH_MAX];
+	/* RENAME/LINK: the second path; SYMLINK: the link's target. */
+	char path2[SPN_PATH_MAX];
+	char name[SPN_NAME_MAX + 1];
+};
+
+/*
+ * A reply. Fields other than op, seq and status are meaningful only when
+ * status is 0 and the op carries them; decode zeroes the rest.
+ *   path      OPEN, READDIR: the mirror path (absolute);
+ *             READLINK: the link's target (non-empty, may be relative)
+ *   pid       HELLO: the daemon's pid
+ *   version   HELLO: the daemon's protocol version (non-zero)
+ *   text      STATUS, CONFIG: up to SPN_TEXT_MAX bytes, no NUL, *not*
+ *             NUL-terminated. To encode, point it at the caller's text.
+ *             After decode it points into the decoded frame buffer and is
+ *             valid as long as that buffer is; print with "%.*s".
+ */
+struct spn_reply {
+	uint16_t op; /* the request's op, without SPN_OP_REPLY */
+	uint32_t seq;
+	int32_t status; /* 0 or -errno */
+	struct spn_attr attr;
+	struct spn_statfs sfs;
+	uint32_t pid;
+	uint16_t version;
+	char path[SPN_PATH_MAX];
+	const char *text;
+	size_t text_len;
+};
+
+/* A parsed header, unchecked. */
+struct spn_hdr {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t op; /* with SPN_OP_REPLY for replies */
+	uint32_t seq;
+	uint32_t len; /* payload bytes */
+};
+
+/*
+ * Reads the header from the first SPN_HDR_LEN bytes of buf without judging
+ * it: 0, or -EAGAIN when have < SPN_HDR_LEN. For a daemon that wants the
+ * seq of a frame that spn_proto_frame_len() refused.
+ */
+int spn_proto_decode_hdr(const void *buf, size_t have, struct spn_hdr *h);
+
+/*
+ * Splits a byte stream into frames. Given the have bytes received so far:
+ *   0                 *need is the whole frame's length (header included);
+ *                     the frame is complete once have >= *need
+ *   -EAGAIN           fewer than SPN_HDR_LEN bytes, and those that are
+ *                     there agree with the magic
+ *   -EPROTO           bad magic (detected on as few as one byte)
+ *   -EPROTONOSUPPORT  another protocol version
+ *   -EMSGSIZE         longer than SPN_REQ_MAX (request) or SPN_MSG_MAX
+ *                     (reply: op has SPN_OP_REPLY)
+ * *need is 0 on any error. A stream that gave an error cannot be resynced.
+ */
+int spn_proto_frame_len(const void *buf, size_t have, size_t *need);
+
+/*
+ * Encoders: write one whole frame (header included) into buf. Return its
+ * length, -EINVAL if a field breaks the rules above or the op is unknown
+ * (a reply to an unknown op may still be encoded with status < 0), or
+ * -ENOSPC if it does not fit in cap (a bad field is -EINVAL whatever
+ * cap is). Nothing is written at or past buf[cap]; on error, buf[0..cap)
+ * holds garbage.
+ */
+ssize_t spn_proto_encode_req(const struct spn_req *r, void *buf, size_t cap);
+ssize_t spn_proto_encode_reply(const struct spn_reply *r, void *buf,
+			       size_t cap);
+
+/*
+ * Decoders: buf holds exactly one whole frame (len bytes, header included).
+ * Return 0, or:
+ *   -EPROTO           truncated header or payload, bad magic, header len
+ *                     not matching len, trailing bytes after the fields, a
+ *                     reply where a request was expected or the reverse
+ *   -EPROTONOSUPPORT  another protocol version
+ *   -EMSGSIZE         frame over the size limit
+ *   -EINVAL           unknown op (request, or reply with status 0), or a
+ *                     field that breaks the rules above
+ * Whenever the header is there with the right magic, out->op and out->seq
+ * are filled (op without SPN_OP_REPLY) even if decoding then fails, so that
+ * the daemon can answer an undecodable request with an error reply. On
+ * error the other fields are unspecified, but strings are NUL-terminated.
+ * Never reads outside buf[0..len).
+ *
+ * Given whole frames from spn_proto_frame_len(), no decode error puts the
+ * stream out of step. Suggested daemon policy: -EINVAL, answer with that
+ * status and go on; anything else, answer with it and close (the peer is
+ * broken or speaks another version).
+ */
+int spn_proto_decode_req(const void *buf, size_t len, struct spn_req *out);
+int spn_proto_decode_reply(const void *buf, size_t len, struct spn_reply *out);
+
+/* "stat", "open", ... or NULL for an unknown op; SPN_OP_REPLY is ignored. */
+const char *spn_proto_op_name(uint16_t op);
+
+#endif /* SPN_PROTO_H */

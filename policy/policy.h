@@ -1,0 +1,81 @@
+/*
+ * policy.h: every SPECNFS_* setting, parsed once from one table.
+ *
+ * Settings come from the environment, else from the config file
+ * (SPECNFS_CONFIG, default $XDG_CONFIG_HOME/specnfs/config, lines of
+ * NAME=VALUE with the same names), else from the table's default. A bad
+ * value is an error that names the variable and what it accepts, never a
+ * silent default. spn_policy_describe() shows each value and where it came
+ * from (`specnfs config`).
+ */
+#ifndef SPECNFS_POLICY_H
+#define SPECNFS_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SPN_MAX_MOUNTS 16
+#define SPN_PREFIX_MAX 1024
+#define SPN_URL_MAX 2048
+
+struct spn_mount_cfg {
+	char prefix[SPN_PREFIX_MAX]; /* "/nfs": absolute, no trailing slash */
+	char url[SPN_URL_MAX];       /* "nfs://host/export?..." */
+};
+
+enum spn_policy_src {
+	SPN_SRC_DEFAULT = 0,
+	SPN_SRC_FILE,
+	SPN_SRC_ENV,
+};
+
+struct spn_policy {
+	struct spn_mount_cfg mounts[SPN_MAX_MOUNTS];
+	int nmounts;
+	char cache_dir[SPN_URL_MAX];   /* SPECNFS_CACHE */
+	uint64_t cache_max;            /* SPECNFS_CACHE_MAX, bytes */
+	char runtime_dir[SPN_URL_MAX]; /* SPECNFS_RUNTIME_DIR */
+	uint32_t acregmin, acregmax;   /* seconds; 0 = strict */
+	uint32_t acdirmin, acdirmax;
+	uint32_t idle_timeout;         /* SPECNFS_IDLE_TIMEOUT, seconds */
+	uint32_t rpc_timeout_ms;       /* SPECNFS_RPC_TIMEOUT, ms */
+	uint32_t connect_timeout;      /* SPECNFS_CONNECT_TIMEOUT, seconds */
+	int log_level;                 /* SPECNFS_LOG 0..4 */
+	char log_file[SPN_URL_MAX];    /* SPECNFS_LOG_FILE */
+	char config_file[SPN_URL_MAX]; /* SPECNFS_CONFIG (where we looked) */
+	char daemon_path[SPN_URL_MAX]; /* SPECNFS_DAEMON: specnfsd to start */
+
+	/* Where each table entry's value came from, by table index. */
+	enum spn_policy_src src[32];
+	char src_detail[32][64];
+};
+
+/*
+ * Load the policy. getenv_fn lets tests supply an environment; NULL means
+ * getenv. On error returns -EINVAL and writes one line naming the variable
+ * and what it accepts into err.
+ */
+int spn_policy_load(struct spn_policy *p, const char *(*getenv_fn)(const char *),
+		    char *err, size_t errlen);
+
+/* Parse one SPECNFS_MOUNTS value into p->mounts. */
+int spn_policy_parse_mounts(struct spn_policy *p, const char *value, char *err,
+			    size_t errlen);
+
+/* Human-readable table of values in effect and their sources. */
+int spn_policy_describe(const struct spn_policy *p, char *buf, size_t len);
+
+/* A stable 64-bit hash of what identifies a daemon: mounts and cache dir. */
+uint64_t spn_policy_hash(const struct spn_policy *p);
+
+/* Where the named setting came from (SPN_SRC_DEFAULT if unknown). */
+enum spn_policy_src spn_policy_source(const struct spn_policy *p, const char *name);
+
+/* The daemon's socket and lock paths for this configuration. */
+int spn_policy_socket_path(const struct spn_policy *p, char *buf, size_t len);
+
+/* Parsers shared with other components (0 or -EINVAL / -ERANGE). */
+int spn_parse_uint(const char *s, uint64_t max, uint64_t *out);
+int spn_parse_size(const char *s, uint64_t *out);
+
+#endif

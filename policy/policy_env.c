@@ -1,0 +1,510 @@
+/*
+ * policy_env.c: the SPECNFS_* settings table and its parser.
+ *
+ * One table lists every variable: its type, default and a line of help. The
+ * environment overrides the config file, which overrides the default. Each
+ * bad value is rejected with a message that names the variable and what it
+ * accepts (ccache-style): a typo must never silently become a default.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "policy.h"
+
+enum spn_vtype {
+	VT_MOUNTS,
+	VT_PATH,
+	VT_SIZE,
+	VT_SECONDS,
+	VT_MS,
+	VT_LEVEL,
+};
+
+struct spn_var {
+	const char *name;
+	enum spn_vtype type;
+	const char *def; /* NULL: computed (see fill_default) */
+	size_t off;
+	size_t size;
+	const char *help;
+};
+
+#define F(field) offsetof(struct spn_policy, field), sizeof(((struct spn_policy *)0)->field)
+
+static const struct spn_var spn_vars[] = {
+	{ .name = "SPECNFS_MOUNTS", .type = VT_MOUNTS, .def = "", .off = 0, .size = 0,
+	  .help = "PREFIX=URL pairs separated by ';' or spaces, e.g. /nfs=nfs://host/export" },
+	{ .name = "SPECNFS_CACHE", .type = VT_PATH, .def = NULL, F(cache_dir),
+	  .help = "cache directory (mirror and index)" },
+	{ .name = "SPECNFS_CACHE_MAX", .type = VT_SIZE, .def = "10G", F(cache_max),
+	  .help = "cache size cap: bytes with optional K/M/G/T suffix" },
+	{ .name = "SPECNFS_RUNTIME_DIR", .type = VT_PATH, .def = NULL, F(runtime_dir),
+	  .help = "directory for the daemon socket and lock" },
+	{ .name = "SPECNFS_ACREGMIN", .type = VT_SECONDS, .def = "3", F(acregmin),
+	  .help = "min seconds a file's attributes are trusted (0 = strict)" },
+	{ .name = "SPECNFS_ACREGMAX", .type = VT_SECONDS, .def = "60", F(acregmax),
+	  .help = "max seconds a file's attributes are trusted" },
+	{ .name = "SPECNFS_ACDIRMIN", .type = VT_SECONDS, .def = "30", F(acdirmin),
+	  .help = "min seconds a directory's attributes are trusted (0 = strict)" },
+	{ .name = "SPECNFS_ACDIRMAX", .type = VT_SECONDS, .def = "60", F(acdirmax),
+	  .help = "max seconds a directory's attributes are trusted" },
+	{ .name = "SPECNFS_IDLE_TIMEOUT", .type = VT_SECONDS, .def = "600", F(idle_timeout),
+	  .help = "seconds without clients before the daemon exits (0 = never)" },
+	{ .name = "SPECNFS_RPC_TIMEOUT", .type = VT_MS, .def = "60000", F(rpc_timeout_ms),
+	  .help = "milliseconds before an NFS call fails" },
+	{ .name = "SPECNFS_CONNECT_TIMEOUT", .type = VT_SECONDS, .def = "30", F(connect_timeout),
+	  .help = "seconds a request waits for an unreachable server before EIO" },
+	{ .name = "SPECNFS_LOG", .type = VT_LEVEL, .def = "1", F(log_level),
+	  .help = "log level 0 (off) .. 4 (trace)" },
+	{ .name = "SPECNFS_LOG_FILE", .type = VT_PATH, .def = "", F(log_file),
+	  .help = "log file (default: stderr, or the daemon's log in the runtime dir)" },
+	{ .name = "SPECNFS_DAEMON", .type = VT_PATH, .def = NULL, F(daemon_path),
+	  .help = "the specnfsd binary to start on demand" },
+};
+
+#define NVARS (sizeof(spn_vars) / sizeof(spn_vars[0]))
+_Static_assert(NVARS <= sizeof(((struct spn_policy *)0)->src) /
+		       sizeof(((struct spn_policy *)0)->src[0]),
+	       "spn_policy.src is too small for the table");
+
+static void
+errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+int
+spn_parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *p = s;
+
+	if (s == NULL || *s == '\0')
+		return -EINVAL;
+	for (; *p != '\0'; p++) {
+		if (!isdigit((unsigned char)*p))
+			return -EINVAL;
+		if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+			return -ERANGE;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+int
+spn_parse_size(const char *s, uint64_t *out)
+{
+	char num[32];
+	size_t n;
+	uint64_t v, mul = 1;
+	int rc;
+
+	if (s == NULL)
+		return -EINVAL;
+	n = strlen(s);
+	if (n == 0 || n >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, s, n + 1);
+	switch (toupper((unsigned char)num[n - 1])) {
+	case 'K': mul = 1ULL << 10; break;
+	case 'M': mul = 1ULL << 20; break;
+	case 'G': mul = 1ULL << 30; break;
+	case 'T': mul = 1ULL << 40; break;
+	default: break;
+	}
+	if (mul != 1)
+		num[n - 1] = '\0';
+	rc = spn_parse_uint(num, UINT64_MAX, &v);
+	if (rc < 0)
+		return rc;
+	if (v > UINT64_MAX / mul)
+		return -ERANGE;
+	*out = v * mul;
+	return 0;
+}
+
+static int
+valid_prefix(const char *p)
+{
+	size_t n = strlen(p);
+
+	if (n < 2 || p[0] != '/' || p[n - 1] == '/' || strstr(p, "//") != NULL)
+		return 0;
+	if (strstr(p, "/./") != NULL || strstr(p, "/../") != NULL)
+		return 0;
+	if (n >= 2 && (strcmp(p + n - 2, "/.") == 0 || (n >= 3 && strcmp(p + n - 3, "/..") == 0)))
+		return 0;
+	return n < SPN_PREFIX_MAX;
+}
+
+int
+spn_policy_parse_mounts(struct spn_policy *p, const char *value, char *err, size_t errlen)
+{
+	const char *s = value;
+	int n = 0, i;
+
+	while (*s != '\0') {
+		const char *end, *eq;
+		size_t plen, ulen;
+
+		while (*s == ';' || isspace((unsigned char)*s))
+			s++;
+		if (*s == '\0')
+			break;
+		end = s;
+		while (*end != '\0' && *end != ';' && !isspace((unsigned char)*end))
+			end++;
+		eq = memchr(s, '=', (size_t)(end - s));
+		if (eq == NULL) {
+			errf(err, errlen, "SPECNFS_MOUNTS: '%.*s' is not PREFIX=URL "
+			     "(e.g. /nfs=nfs://host/export)", (int)(end - s), s);
+			return -EINVAL;
+		}
+		plen = (size_t)(eq - s);
+		ulen = (size_t)(end - eq - 1);
+		if (n == SPN_MAX_MOUNTS) {
+			errf(err, errlen, "SPECNFS_MOUNTS: more than %d mounts", SPN_MAX_MOUNTS);
+			return -EINVAL;
+		}
+		if (plen >= SPN_PREFIX_MAX || ulen >= SPN_URL_MAX) {
+			errf(err, errlen, "SPECNFS_MOUNTS: entry too long");
+			return -EINVAL;
+		}
+		memcpy(p->mounts[n].prefix, s, plen);
+		p->mounts[n].prefix[plen] = '\0';
+		memcpy(p->mounts[n].url, eq + 1, ulen);
+		p->mounts[n].url[ulen] = '\0';
+		if (!valid_prefix(p->mounts[n].prefix)) {
+			errf(err, errlen, "SPECNFS_MOUNTS: prefix '%s' must be an "
+			     "absolute path like /nfs (not /, no trailing slash, "
+			     "no . or ..)", p->mounts[n].prefix);
+			return -EINVAL;
+		}
+		if (strncmp(p->mounts[n].url, "nfs://", 6) != 0 || ulen <= 6) {
+			errf(err, errlen, "SPECNFS_MOUNTS: URL '%s' for %s must "
+			     "start with nfs://HOST/", p->mounts[n].url, p->mounts[n].prefix);
+			return -EINVAL;
+		}
+		for (i = 0; i < n; i++) {
+			size_t a = strlen(p->mounts[i].prefix), b = plen;
+			size_t m = a < b ? a : b;
+
+			/* Nested prefixes would make a path's mount ambiguous. */
+			if (strncmp(p->mounts[i].prefix, p->mounts[n].prefix, m) == 0 &&
+			    (a == b || p->mounts[a < b ? n : i].prefix[m] == '/')) {
+				errf(err, errlen, "SPECNFS_MOUNTS: prefixes %s and %s overlap",
+				     p->mounts[i].prefix, p->mounts[n].prefix);
+				return -EINVAL;
+			}
+		}
+		n++;
+		s = end;
+	}
+	p->nmounts = n;
+	return 0;
+}
+
+/* Defaults that depend on the user's environment (XDG, uid). */
+static void
+fill_default(const struct spn_var *v, struct spn_policy *p,
+	     const char *(*get)(const char *))
+{
+	char *dst = (char *)p + v->off;
+	const char *x;
+
+	if (strcmp(v->name, "SPECNFS_CACHE") == 0) {
+		if ((x = get("XDG_CACHE_HOME")) != NULL && x[0] == '/')
+			snprintf(dst, v->size, "%s/specnfs", x);
+		else if ((x = get("HOME")) != NULL && x[0] == '/')
+			snprintf(dst, v->size, "%s/.cache/specnfs", x);
+		else
+			snprintf(dst, v->size, "/tmp/specnfs-cache-%u", (unsigned)getuid());
+	} else if (strcmp(v->name, "SPECNFS_RUNTIME_DIR") == 0) {
+		if ((x = get("XDG_RUNTIME_DIR")) != NULL && x[0] == '/')
+			snprintf(dst, v->size, "%s/specnfs", x);
+		else
+			snprintf(dst, v->size, "/tmp/specnfs-%u", (unsigned)getuid());
+	} else if (strcmp(v->name, "SPECNFS_DAEMON") == 0) {
+		snprintf(dst, v->size, "%s", SPECNFS_DAEMON_DEFAULT);
+	}
+}
+
+static int
+set_value(const struct spn_var *v, struct spn_policy *p, const char *val,
+	  char *err, size_t errlen)
+{
+	char *dst = (char *)p + v->off;
+	uint64_t u;
+	int rc;
+
+	switch (v->type) {
+	case VT_MOUNTS:
+		return spn_policy_parse_mounts(p, val, err, errlen);
+	case VT_PATH:
+		if (val[0] != '\0' && val[0] != '/') {
+			errf(err, errlen, "%s: want an absolute path, got '%s'", v->name, val);
+			return -EINVAL;
+		}
+		if (strlen(val) >= v->size) {
+			errf(err, errlen, "%s: path too long", v->name);
+			return -EINVAL;
+		}
+		strcpy(dst, val);
+		return 0;
+	case VT_SIZE:
+		rc = spn_parse_size(val, &u);
+		if (rc < 0) {
+			errf(err, errlen, "%s: want a size like 500M or 10G, got '%s'", v->name, val);
+			return rc;
+		}
+		*(uint64_t *)dst = u;
+		return 0;
+	case VT_SECONDS:
+	case VT_MS:
+		rc = spn_parse_uint(val, v->type == VT_SECONDS ? 86400 * 365 : 86400000, &u);
+		if (rc < 0) {
+			errf(err, errlen, "%s: want a whole number of %s, got '%s'",
+			     v->name, v->type == VT_SECONDS ? "seconds" : "milliseconds", val);
+			return rc;
+		}
+		*(uint32_t *)dst = (uint32_t)u;
+		return 0;
+	case VT_LEVEL:
+		rc = spn_parse_uint(val, 4, &u);
+		if (rc < 0) {
+			errf(err, errlen, "%s: want a level from 0 to 4, got '%s'", v->name, val);
+			return rc;
+		}
+		*(int *)dst = (int)u;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static const char *
+env_get(const char *name)
+{
+	return getenv(name);
+}
+
+/* Read NAME=VALUE lines of the config file into vals[] (by table index). */
+static int
+read_file(const char *path, char vals[][SPN_URL_MAX * 2], int *line_of,
+	  char *err, size_t errlen)
+{
+	char line[SPN_URL_MAX * 2 + 64];
+	FILE *f;
+	int lineno = 0;
+	size_t i;
+
+	f = fopen(path, "re");
+	if (f == NULL)
+		return errno == ENOENT ? 0 : -errno;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *s = line, *eq, *e;
+
+		lineno++;
+		while (isspace((unsigned char)*s))
+			s++;
+		if (*s == '#' || *s == '\0')
+			continue;
+		e = s + strlen(s);
+		while (e > s && isspace((unsigned char)e[-1]))
+			*--e = '\0';
+		eq = strchr(s, '=');
+		if (eq == NULL) {
+			errf(err, errlen, "%s:%d: want NAME=VALUE", path, lineno);
+			fclose(f);
+			return -EINVAL;
+		}
+		*eq = '\0';
+		for (i = 0; i < NVARS; i++)
+			if (strcmp(s, spn_vars[i].name) == 0)
+				break;
+		if (i == NVARS) {
+			errf(err, errlen, "%s:%d: unknown setting '%s'", path, lineno, s);
+			fclose(f);
+			return -EINVAL;
+		}
+		snprintf(vals[i], sizeof(vals[i]), "%s", eq + 1);
+		line_of[i] = lineno;
+	}
+	fclose(f);
+	return 0;
+}
+
+int
+spn_policy_load(struct spn_policy *p, const char *(*getenv_fn)(const char *),
+		char *err, size_t errlen)
+{
+	static char file_vals[NVARS][SPN_URL_MAX * 2];
+	int line_of[NVARS] = { 0 };
+	const char *(*get)(const char *) = getenv_fn ? getenv_fn : env_get;
+	const char *x;
+	size_t i;
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	memset(file_vals, 0, sizeof(file_vals));
+	if ((x = get("SPECNFS_CONFIG")) != NULL && x[0] != '\0')
+		snprintf(p->config_file, sizeof(p->config_file), "%s", x);
+	else if ((x = get("XDG_CONFIG_HOME")) != NULL && x[0] == '/')
+		snprintf(p->config_file, sizeof(p->config_file), "%s/specnfs/config", x);
+	else if ((x = get("HOME")) != NULL && x[0] == '/')
+		snprintf(p->config_file, sizeof(p->config_file), "%s/.config/specnfs/config", x);
+	if (p->config_file[0] != '\0') {
+		rc = read_file(p->config_file, file_vals, line_of, err, errlen);
+		if (rc < 0) {
+			if (rc != -EINVAL)
+				errf(err, errlen, "SPECNFS_CONFIG: cannot read %s: %s",
+				     p->config_file, strerror(-rc));
+			return -EINVAL;
+		}
+	}
+
+	for (i = 0; i < NVARS; i++) {
+		const struct spn_var *v = &spn_vars[i];
+		const char *val = get(v->name);
+
+		if (val != NULL) {
+			p->src[i] = SPN_SRC_ENV;
+		} else if (line_of[i] != 0) {
+			val = file_vals[i];
+			p->src[i] = SPN_SRC_FILE;
+			snprintf(p->src_detail[i], sizeof(p->src_detail[i]), "line %d", line_of[i]);
+		} else {
+			p->src[i] = SPN_SRC_DEFAULT;
+			if (v->def == NULL) {
+				fill_default(v, p, get);
+				continue;
+			}
+			val = v->def;
+		}
+		rc = set_value(v, p, val, err, errlen);
+		if (rc < 0)
+			return -EINVAL;
+		if (v->type == VT_PATH && val[0] == '\0' && v->def == NULL)
+			fill_default(v, p, get);
+	}
+	if (p->acregmin > p->acregmax || p->acdirmin > p->acdirmax) {
+		errf(err, errlen, "SPECNFS_AC%sMIN must not exceed SPECNFS_AC%sMAX",
+		     p->acregmin > p->acregmax ? "REG" : "DIR",
+		     p->acregmin > p->acregmax ? "REG" : "DIR");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int
+spn_policy_describe(const struct spn_policy *p, char *buf, size_t len)
+{
+	size_t i, used = 0;
+	int n, m;
+
+#define OUT(...)                                                              \
+	do {                                                                  \
+		n = snprintf(buf + used, used < len ? len - used : 0, __VA_ARGS__); \
+		if (n > 0)                                                    \
+			used += (size_t)n;                                    \
+	} while (0)
+
+	OUT("config file: %s\n", p->config_file[0] ? p->config_file : "(none)");
+	for (i = 0; i < NVARS; i++) {
+		const struct spn_var *v = &spn_vars[i];
+		const char *where = p->src[i] == SPN_SRC_ENV ? "environment"
+				    : p->src[i] == SPN_SRC_FILE ? "config file"
+								: "default";
+		char val[SPN_URL_MAX * 2];
+		const char *raw = (const char *)p + v->off;
+
+		switch (v->type) {
+		case VT_MOUNTS:
+			val[0] = '\0';
+			for (m = 0; m < p->nmounts; m++)
+				snprintf(val + strlen(val), sizeof(val) - strlen(val), "%s%s=%s",
+					 m ? ";" : "", p->mounts[m].prefix, p->mounts[m].url);
+			break;
+		case VT_PATH:
+			snprintf(val, sizeof(val), "%s", raw);
+			break;
+		case VT_SIZE:
+			snprintf(val, sizeof(val), "%llu", (unsigned long long)*(const uint64_t *)raw);
+			break;
+		case VT_SECONDS:
+		case VT_MS:
+			snprintf(val, sizeof(val), "%u", *(const uint32_t *)raw);
+			break;
+		case VT_LEVEL:
+			snprintf(val, sizeof(val), "%d", *(const int *)raw);
+			break;
+		}
+		OUT("%-24s %-40s (%s%s%s)\n", v->name, val[0] ? val : "''", where,
+		    p->src_detail[i][0] ? " " : "", p->src_detail[i]);
+	}
+#undef OUT
+	if (used >= len)
+		return -ENOSPC;
+	return (int)used;
+}
+
+/* FNV-1a: stable across runs and machines, good enough to name a socket. */
+static uint64_t
+fnv1a(uint64_t h, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ULL;
+	}
+	return h ^ 0xff; /* field separator */
+}
+
+uint64_t
+spn_policy_hash(const struct spn_policy *p)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	int i;
+
+	for (i = 0; i < p->nmounts; i++) {
+		h = fnv1a(h, p->mounts[i].prefix);
+		h = fnv1a(h, p->mounts[i].url);
+	}
+	return fnv1a(h, p->cache_dir);
+}
+
+int
+spn_policy_socket_path(const struct spn_policy *p, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/%016llx.sock", p->runtime_dir,
+			 (unsigned long long)spn_policy_hash(p));
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+enum spn_policy_src
+spn_policy_source(const struct spn_policy *p, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NVARS; i++)
+		if (strcmp(spn_vars[i].name, name) == 0)
+			return p->src[i];
+	return SPN_SRC_DEFAULT;
+}

@@ -1,0 +1,194 @@
+/* Unit tests for the SPECNFS_* settings table (policy/policy_env.c). */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "policy.h"
+
+/* A fake environment: NAME=VALUE strings, NULL-terminated. */
+static const char *const *fake_env;
+
+static const char *
+fake_getenv(const char *name)
+{
+	size_t n = strlen(name);
+	const char *const *e;
+
+	for (e = fake_env; e != NULL && *e != NULL; e++)
+		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+			return *e + n + 1;
+	return NULL;
+}
+
+static int
+load(const char *const *env, struct spn_policy *p, char *err, size_t errlen)
+{
+	fake_env = env;
+	return spn_policy_load(p, fake_getenv, err, errlen);
+}
+
+static void
+test_defaults(void **state)
+{
+	static const char *const env[] = { "HOME=/home/u", "SPECNFS_CONFIG=/nonexistent/x", NULL };
+	struct spn_policy p;
+	char err[256] = "";
+
+	assert_int_equal(load(env, &p, err, sizeof(err)), 0);
+	assert_int_equal(p.nmounts, 0);
+	assert_string_equal(p.cache_dir, "/home/u/.cache/specnfs");
+	assert_int_equal(p.acregmin, 3);
+	assert_int_equal(p.acregmax, 60);
+	assert_int_equal(p.acdirmin, 30);
+	assert_int_equal(p.acdirmax, 60);
+	assert_int_equal(p.cache_max, 10ULL << 30);
+	assert_int_equal(p.log_level, 1);
+	assert_int_equal(spn_policy_source(&p, "SPECNFS_ACREGMIN"), SPN_SRC_DEFAULT);
+}
+
+static void
+test_mounts(void **state)
+{
+	static const char *const env[] = {
+		"SPECNFS_CONFIG=/nonexistent/x",
+		"SPECNFS_MOUNTS=/nfs=nfs://h/export?nfsport=1&mountport=2; /b=nfs://h2/e?version=4",
+		NULL,
+	};
+	struct spn_policy p;
+	char err[256] = "";
+
+	assert_int_equal(load(env, &p, err, sizeof(err)), 0);
+	assert_int_equal(p.nmounts, 2);
+	assert_string_equal(p.mounts[0].prefix, "/nfs");
+	assert_string_equal(p.mounts[0].url, "nfs://h/export?nfsport=1&mountport=2");
+	assert_string_equal(p.mounts[1].prefix, "/b");
+	assert_string_equal(p.mounts[1].url, "nfs://h2/e?version=4");
+	assert_int_equal(spn_policy_source(&p, "SPECNFS_MOUNTS"), SPN_SRC_ENV);
+}
+
+static void
+expect_error(const char *setting, const char *needle)
+{
+	const char *env[] = { "SPECNFS_CONFIG=/nonexistent/x", setting, NULL };
+	struct spn_policy p;
+	char err[512] = "";
+
+	assert_int_equal(load(env, &p, err, sizeof(err)), -EINVAL);
+	if (strstr(err, needle) == NULL)
+		fail_msg("'%s': error '%s' does not mention '%s'", setting, err, needle);
+}
+
+static void
+test_bad_values(void **state)
+{
+	expect_error("SPECNFS_ACREGMIN=abc", "SPECNFS_ACREGMIN");
+	expect_error("SPECNFS_ACREGMIN=-1", "whole number");
+	expect_error("SPECNFS_ACREGMIN=99999999999999999999", "SPECNFS_ACREGMIN");
+	expect_error("SPECNFS_LOG=5", "0 to 4");
+	expect_error("SPECNFS_CACHE_MAX=10Q", "SPECNFS_CACHE_MAX");
+	expect_error("SPECNFS_CACHE=relative/dir", "absolute");
+	expect_error("SPECNFS_MOUNTS=/nfs", "PREFIX=URL");
+	expect_error("SPECNFS_MOUNTS=nfs=nfs://h/e", "absolute path");
+	expect_error("SPECNFS_MOUNTS=/nfs/=nfs://h/e", "absolute path");
+	expect_error("SPECNFS_MOUNTS=/=nfs://h/e", "absolute path");
+	expect_error("SPECNFS_MOUNTS=/nfs=http://h/e", "nfs://");
+	expect_error("SPECNFS_MOUNTS=/a=nfs://h/e;/a/b=nfs://h/f", "overlap");
+	expect_error("SPECNFS_MOUNTS=/a=nfs://h/e;/a=nfs://h/f", "overlap");
+	expect_error("SPECNFS_ACREGMAX=1", "must not exceed");
+}
+
+static void
+test_config_file(void **state)
+{
+	char dir[] = "/tmp/test_policy.XXXXXX", path[256], cfg[300], err[512] = "";
+	const char *env[] = { cfg, "SPECNFS_ACREGMAX=90", NULL };
+	struct spn_policy p;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/config", dir);
+	snprintf(cfg, sizeof(cfg), "SPECNFS_CONFIG=%s", path);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "# comment\n\nSPECNFS_ACREGMIN=7\nSPECNFS_ACREGMAX=8\n"
+		   "SPECNFS_MOUNTS=/x=nfs://h/e\n");
+	fclose(f);
+	assert_int_equal(load(env, &p, err, sizeof(err)), 0);
+	assert_int_equal(p.acregmin, 7);
+	assert_int_equal(p.acregmax, 90); /* the environment wins */
+	assert_int_equal(spn_policy_source(&p, "SPECNFS_ACREGMIN"), SPN_SRC_FILE);
+	assert_int_equal(spn_policy_source(&p, "SPECNFS_ACREGMAX"), SPN_SRC_ENV);
+	assert_int_equal(p.nmounts, 1);
+
+	f = fopen(path, "w");
+	fprintf(f, "SPECNFS_NOPE=1\n");
+	fclose(f);
+	assert_int_equal(load(env, &p, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "unknown setting 'SPECNFS_NOPE'"));
+	assert_non_null(strstr(err, ":1:"));
+	unlink(path);
+	rmdir(dir);
+}
+
+static void
+test_describe_and_hash(void **state)
+{
+	static const char *const env1[] = { "SPECNFS_CONFIG=/nonexistent/x",
+					    "SPECNFS_MOUNTS=/nfs=nfs://h/e", "SPECNFS_CACHE=/c", NULL };
+	static const char *const env2[] = { "SPECNFS_CONFIG=/nonexistent/x",
+					    "SPECNFS_MOUNTS=/nfs=nfs://h/f", "SPECNFS_CACHE=/c", NULL };
+	struct spn_policy p1, p2;
+	char err[256], text[8192];
+
+	assert_int_equal(load(env1, &p1, err, sizeof(err)), 0);
+	assert_int_equal(load(env2, &p2, err, sizeof(err)), 0);
+	assert_true(spn_policy_hash(&p1) != spn_policy_hash(&p2));
+	assert_true(spn_policy_describe(&p1, text, sizeof(text)) > 0);
+	assert_non_null(strstr(text, "SPECNFS_MOUNTS"));
+	assert_non_null(strstr(text, "/nfs=nfs://h/e"));
+	assert_non_null(strstr(text, "(environment)"));
+	assert_non_null(strstr(text, "(default)"));
+}
+
+static void
+test_parsers(void **state)
+{
+	uint64_t v;
+
+	assert_int_equal(spn_parse_size("512", &v), 0);
+	assert_int_equal(v, 512);
+	assert_int_equal(spn_parse_size("2k", &v), 0);
+	assert_int_equal(v, 2048);
+	assert_int_equal(spn_parse_size("3G", &v), 0);
+	assert_int_equal(v, 3ULL << 30);
+	assert_int_equal(spn_parse_size("", &v), -EINVAL);
+	assert_int_equal(spn_parse_size("G", &v), -EINVAL);
+	assert_int_equal(spn_parse_size("99999999999T", &v), -ERANGE);
+	assert_int_equal(spn_parse_uint("18446744073709551616", UINT64_MAX, &v), -ERANGE);
+	assert_int_equal(spn_parse_uint("7", 6, &v), -ERANGE);
+	assert_int_equal(spn_parse_uint("1x", 9, &v), -EINVAL);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),     cmocka_unit_test(test_mounts),
+		cmocka_unit_test(test_bad_values),   cmocka_unit_test(test_config_file),
+		cmocka_unit_test(test_describe_and_hash), cmocka_unit_test(test_parsers),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

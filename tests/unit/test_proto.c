@@ -1,0 +1,1954 @@
+/*
+ * test_proto.c - the shim <-> daemon wire protocol (client/proto.c).
+ *
+ * Expectations here are written out independently of proto.c's tables
+ * (which fields each op carries, field sizes, exact bytes), so that a
+ * change to the wire format fails a test instead of passing silently.
+ *
+ * SPECNFS_FUZZ_ITERS and SPECNFS_FUZZ_SEED override the fuzz loop's
+ * defaults (200000 iterations, a fixed seed).
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "proto.h"
+
+#define CANARY 0xa5
+#define CANARY_LEN 64
+
+/* Frames under test; static because they are large. */
+static uint8_t fbuf[SPN_MSG_MAX + 1024];
+static uint8_t fbuf2[SPN_MSG_MAX + 1024];
+static uint8_t pay[SPN_MSG_MAX + 1024];
+static char bigtext[SPN_TEXT_MAX + 2];
+
+/* ------------------------------------------------------------ helpers */
+
+static void
+put_le(uint8_t *p, uint64_t v, unsigned n)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t
+get_le(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+/* A payload built by hand, field by field. */
+struct pb {
+	uint8_t *b;
+	size_t n;
+};
+
+static void
+pb_le(struct pb *p, uint64_t v, unsigned n)
+{
+	put_le(p->b + p->n, v, n);
+	p->n += n;
+}
+
+static void
+pb_mem(struct pb *p, const void *s, size_t n)
+{
+	memcpy(p->b + p->n, s, n);
+	p->n += n;
+}
+
+static void
+pb_str(struct pb *p, const char *s, size_t n)
+{
+	pb_le(p, n, 4);
+	pb_mem(p, s, n);
+}
+
+/* Header + payload into fbuf, as a sender of this version would. */
+static size_t
+frame(uint16_t op, uint32_t seq, const struct pb *p)
+{
+	put_le(fbuf, SPN_PROTO_MAGIC, 4);
+	put_le(fbuf + 4, SPN_PROTO_VERSION, 2);
+	put_le(fbuf + 6, op, 2);
+	put_le(fbuf + 8, seq, 4);
+	put_le(fbuf + 12, p->n, 4);
+	memcpy(fbuf + SPN_HDR_LEN, p->b, p->n);
+	return SPN_HDR_LEN + p->n;
+}
+
+static void
+set_len(uint8_t *b, uint32_t len)
+{
+	put_le(b + 12, len, 4);
+}
+
+/* Which fields each op carries, written out here on purpose. */
+enum {
+	Q_PATH = 1 << 0,
+	Q_PATH2 = 1 << 1,
+	Q_NAME = 1 << 2,
+	Q_FLAGS = 1 << 3,
+	Q_MODE = 1 << 4,
+	Q_MASK = 1 << 5,
+	Q_PID = 1 << 6,
+	Q_UID = 1 << 7,
+	Q_GID = 1 << 8,
+	Q_SIZE = 1 << 9,
+	Q_ATIME = 1 << 10,
+	Q_MTIME = 1 << 11,
+};
+enum {
+	P_ATTR = 1 << 0,
+	P_SFS = 1 << 1,
+	P_PATH = 1 << 2,
+	P_PID = 1 << 3,
+	P_VERSION = 1 << 4,
+	P_TEXT = 1 << 5,
+};
+
+static const struct op_case {
+	uint16_t op;
+	const char *name;
+	unsigned req;
+	unsigned rep;
+} cases[] = {
+    {SPN_OP_HELLO, "hello", Q_PID | Q_UID | Q_NAME, P_PID | P_VERSION},
+    {SPN_OP_STAT, "stat", Q_PATH | Q_FLAGS, P_ATTR},
+    {SPN_OP_ACCESS, "access", Q_PATH | Q_MODE, 0},
+    {SPN_OP_OPEN, "open", Q_PATH | Q_FLAGS | Q_MODE, P_ATTR | P_PATH},
+    {SPN_OP_CLOSE, "close", Q_PATH | Q_FLAGS, P_ATTR},
+    {SPN_OP_FSYNC, "fsync", Q_PATH, 0},
+    {SPN_OP_READDIR, "readdir", Q_PATH, P_ATTR | P_PATH},
+    {SPN_OP_READLINK, "readlink", Q_PATH, P_PATH},
+    {SPN_OP_MKDIR, "mkdir", Q_PATH | Q_MODE, P_ATTR},
+    {SPN_OP_RMDIR, "rmdir", Q_PATH, 0},
+    {SPN_OP_UNLINK, "unlink", Q_PATH, 0},
+    {SPN_OP_RENAME, "rename", Q_PATH | Q_PATH2, 0},
+    {SPN_OP_LINK, "link", Q_PATH | Q_PATH2, 0},
+    {SPN_OP_SYMLINK, "symlink", Q_PATH | Q_PATH2, P_ATTR},
+    {SPN_OP_SETATTR, "setattr",
+     Q_PATH | Q_FLAGS | Q_MASK | Q_MODE | Q_UID | Q_GID | Q_SIZE | Q_ATIME |
+	 Q_MTIME,
+     P_ATTR},
+    {SPN_OP_STATFS, "statfs", Q_PATH, P_SFS},
+    {SPN_OP_STATUS, "status", 0, P_TEXT},
+    {SPN_OP_CONFIG, "config", 0, P_TEXT},
+    {SPN_OP_SHUTDOWN, "shutdown", 0, 0},
+};
+#define NCASES (sizeof(cases) / sizeof(cases[0]))
+
+static const struct op_case *
+case_of(uint16_t op)
+{
+	size_t i;
+
+	for (i = 0; i < NCASES; i++)
+		if (cases[i].op == op)
+			return &cases[i];
+	fail_msg("no case for op %u", op);
+	return NULL;
+}
+
+/*
+ * Valid values in what op carries, garbage (even invalid values) in what
+ * it does not: the encoder must neither send nor judge those.
+ */
+static void
+fill_req(struct spn_req *r, uint16_t op)
+{
+	memset(r, 0, sizeof(*r));
+	r->op = op;
+	r->seq = 0x80000000u | op;
+	r->flags = 0xdeadbeefu;
+	r->mode = 0xdeadbeefu;
+	r->mask = 0xdeadbeefu;
+	r->uid = 1000;
+	r->gid = 1001;
+	r->pid = 0x7ffffffeu;
+	r->size = 0x0123456789abcdefULL;
+	r->atime.sec = -1;
+	r->atime.nsec = 999999999u;
+	r->mtime.sec = INT64_MAX;
+	r->mtime.nsec = 2000000000u;
+	strcpy(r->path, "/nfs/src/main.c");
+	strcpy(r->path2, "/nfs/src/main.o");
+	strcpy(r->name, "specnfs-test 1.0");
+
+	switch (op) {
+	case SPN_OP_HELLO:
+	case SPN_OP_STATUS:
+	case SPN_OP_CONFIG:
+	case SPN_OP_SHUTDOWN:
+		strcpy(r->path, "not absolute");
+		break;
+	case SPN_OP_STAT:
+		r->flags = SPN_F_NOFOLLOW;
+		break;
+	case SPN_OP_ACCESS:
+		r->mode = R_OK | X_OK;
+		break;
+	case SPN_OP_OPEN:
+		r->flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
+		r->mode = 0644;
+		break;
+	case SPN_OP_CLOSE:
+		r->flags = SPN_F_WRITTEN;
+		break;
+	case SPN_OP_MKDIR:
+		r->mode = 01777;
+		break;
+	case SPN_OP_SYMLINK:
+		strcpy(r->path2, "../include/x.h");
+		break;
+	case SPN_OP_SETATTR:
+		r->flags = SPN_F_NOFOLLOW;
+		r->mask = SPN_SA_MODE | SPN_SA_UID | SPN_SA_GID | SPN_SA_SIZE |
+			  SPN_SA_ATIME | SPN_SA_MTIME_NOW;
+		r->mode = 04755;
+		r->mtime.nsec = 0;
+		break;
+	}
+}
+
+static void
+fill_attr(struct spn_attr *a, uint32_t type)
+{
+	a->type = type;
+	a->mode = 07755;
+	a->nlink = 3;
+	a->uid = 0xfffffffeu;
+	a->gid = 100;
+	a->size = 0x1122334455667788ULL;
+	a->used = 8192;
+	a->rdev = 0x0000010300000005ULL;
+	a->fsid = 0xfedcba9876543210ULL;
+	a->fileid = 0x8000000000000001ULL;
+	a->atime.sec = -1234567890123LL;
+	a->atime.nsec = 1;
+	a->mtime.sec = 1700000000;
+	a->mtime.nsec = 999999999u;
+	a->ctime.sec = INT64_MIN;
+	a->ctime.nsec = 0;
+}
+
+static void
+fill_reply(struct spn_reply *r, uint16_t op, int32_t status)
+{
+	static const char text[] = "mounts: 1\n\tcache: 42 entries\n";
+	uint32_t type = S_IFREG;
+
+	memset(r, 0, sizeof(*r));
+	r->op = op;
+	r->seq = 0xffffff00u + op;
+	r->status = status;
+	if (op == SPN_OP_READDIR || op == SPN_OP_MKDIR)
+		type = S_IFDIR;
+	if (op == SPN_OP_SYMLINK)
+		type = S_IFLNK;
+	if (case_of(op)->rep & P_ATTR)
+		fill_attr(&r->attr, type);
+	else
+		r->attr.type = 0; /* invalid, but not carried */
+	r->sfs.bsize = 1048576;
+	r->sfs.blocks = 1ULL << 40;
+	r->sfs.bfree = (1ULL << 40) - 1;
+	r->sfs.bavail = 12345;
+	r->sfs.files = 0xffffffffffffffffULL;
+	r->sfs.ffree = 7;
+	r->sfs.favail = 6;
+	r->sfs.namemax = 255;
+	r->pid = 31337;
+	r->version = SPN_PROTO_VERSION;
+	if (op == SPN_OP_READLINK)
+		strcpy(r->path, "../lib/libfoo.so.1");
+	else if (op == SPN_OP_OPEN || op == SPN_OP_READDIR)
+		strcpy(r->path, "/home/u/.cache/specnfs/m/src/main.c");
+	else
+		strcpy(r->path, "garbage, not carried");
+	if (case_of(op)->rep & P_TEXT) {
+		r->text = text;
+		r->text_len = sizeof(text) - 1;
+	} else {
+		r->text = "a\0b"; /* invalid, but not carried */
+		r->text_len = 3;
+	}
+}
+
+static size_t
+req_len(const struct op_case *c, const struct spn_req *r)
+{
+	size_t n = SPN_HDR_LEN;
+
+	if (c->req & Q_PATH)
+		n += 4 + strlen(r->path);
+	if (c->req & Q_PATH2)
+		n += 4 + strlen(r->path2);
+	if (c->req & Q_NAME)
+		n += 4 + strlen(r->name);
+	n += 4 * !!(c->req & Q_FLAGS) + 4 * !!(c->req & Q_MODE) +
+	     4 * !!(c->req & Q_MASK) + 4 * !!(c->req & Q_PID) +
+	     4 * !!(c->req & Q_UID) + 4 * !!(c->req & Q_GID) +
+	     8 * !!(c->req & Q_SIZE) + 12 * !!(c->req & Q_ATIME) +
+	     12 * !!(c->req & Q_MTIME);
+	return n;
+}
+
+static size_t
+reply_len(const struct op_case *c, const struct spn_reply *r)
+{
+	size_t n = SPN_HDR_LEN + 4;
+
+	if (r->status != 0)
+		return n;
+	if (c->rep & P_ATTR)
+		n += 96;
+	if (c->rep & P_SFS)
+		n += 56;
+	if (c->rep & P_PATH)
+		n += 4 + strlen(r->path);
+	if (c->rep & P_PID)
+		n += 4;
+	if (c->rep & P_VERSION)
+		n += 2;
+	if (c->rep & P_TEXT)
+		n += 4 + r->text_len;
+	return n;
+}
+
+static void
+assert_time_equal(const struct spn_time *a, const struct spn_time *b)
+{
+	assert_true(a->sec == b->sec);
+	assert_int_equal(a->nsec, b->nsec);
+}
+
+static void
+assert_time_zero(const struct spn_time *t)
+{
+	assert_true(t->sec == 0);
+	assert_int_equal(t->nsec, 0);
+}
+
+/* Carried fields equal the original's, the rest are zero. */
+static void
+check_req(const struct op_case *c, const struct spn_req *in,
+	  const struct spn_req *out)
+{
+	unsigned q = c->req;
+
+	assert_int_equal(out->op, in->op);
+	assert_int_equal(out->seq, in->seq);
+	assert_string_equal(out->path, (q & Q_PATH) ? in->path : "");
+	assert_string_equal(out->path2, (q & Q_PATH2) ? in->path2 : "");
+	assert_string_equal(out->name, (q & Q_NAME) ? in->name : "");
+	assert_int_equal(out->flags, (q & Q_FLAGS) ? in->flags : 0);
+	assert_int_equal(out->mode, (q & Q_MODE) ? in->mode : 0);
+	assert_int_equal(out->mask, (q & Q_MASK) ? in->mask : 0);
+	assert_int_equal(out->pid, (q & Q_PID) ? in->pid : 0);
+	assert_int_equal(out->uid, (q & Q_UID) ? in->uid : 0);
+	assert_int_equal(out->gid, (q & Q_GID) ? in->gid : 0);
+	assert_true(out->size == ((q & Q_SIZE) ? in->size : 0));
+	if (q & Q_ATIME)
+		assert_time_equal(&out->atime, &in->atime);
+	else
+		assert_time_zero(&out->atime);
+	if (q & Q_MTIME)
+		assert_time_equal(&out->mtime, &in->mtime);
+	else
+		assert_time_zero(&out->mtime);
+}
+
+static void
+check_attr(const struct spn_attr *a, const struct spn_attr *b)
+{
+	assert_int_equal(a->type, b->type);
+	assert_int_equal(a->mode, b->mode);
+	assert_int_equal(a->nlink, b->nlink);
+	assert_int_equal(a->uid, b->uid);
+	assert_int_equal(a->gid, b->gid);
+	assert_true(a->size == b->size);
+	assert_true(a->used == b->used);
+	assert_true(a->rdev == b->rdev);
+	assert_true(a->fsid == b->fsid);
+	assert_true(a->fileid == b->fileid);
+	assert_time_equal(&a->atime, &b->atime);
+	assert_time_equal(&a->mtime, &b->mtime);
+	assert_time_equal(&a->ctime, &b->ctime);
+}
+
+static int
+is_zero(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (b[i] != 0)
+			return 0;
+	return 1;
+}
+
+static void
+check_reply(const struct op_case *c, const struct spn_reply *in,
+	    const struct spn_reply *out, const uint8_t *frm)
+{
+	unsigned p = in->status == 0 ? c->rep : 0;
+
+	assert_int_equal(out->op, in->op);
+	assert_int_equal(out->seq, in->seq);
+	assert_int_equal(out->status, in->status);
+	if (p & P_ATTR)
+		check_attr(&out->attr, &in->attr);
+	else
+		assert_true(is_zero(&out->attr, sizeof(out->attr)));
+	if (p & P_SFS) {
+		assert_int_equal(out->sfs.bsize, in->sfs.bsize);
+		assert_true(out->sfs.blocks == in->sfs.blocks);
+		assert_true(out->sfs.bfree == in->sfs.bfree);
+		assert_true(out->sfs.bavail == in->sfs.bavail);
+		assert_true(out->sfs.files == in->sfs.files);
+		assert_true(out->sfs.ffree == in->sfs.ffree);
+		assert_true(out->sfs.favail == in->sfs.favail);
+		assert_int_equal(out->sfs.namemax, in->sfs.namemax);
+	} else {
+		assert_true(is_zero(&out->sfs, sizeof(out->sfs)));
+	}
+	assert_string_equal(out->path, (p & P_PATH) ? in->path : "");
+	assert_int_equal(out->pid, (p & P_PID) ? in->pid : 0);
+	assert_int_equal(out->version, (p & P_VERSION) ? in->version : 0);
+	if (p & P_TEXT) {
+		/* Points into the frame, right after the text's length. */
+		assert_ptr_equal(out->text, frm + SPN_HDR_LEN + 4 + 4);
+		assert_int_equal(out->text_len, in->text_len);
+		assert_memory_equal(out->text, in->text, in->text_len);
+	} else {
+		assert_null(out->text);
+		assert_int_equal(out->text_len, 0);
+	}
+}
+
+static size_t
+enc_req(const struct spn_req *r)
+{
+	ssize_t n = spn_proto_encode_req(r, fbuf, sizeof(fbuf));
+
+	assert_true(n > 0);
+	return (size_t)n;
+}
+
+static size_t
+enc_reply(const struct spn_reply *r)
+{
+	ssize_t n = spn_proto_encode_reply(r, fbuf, sizeof(fbuf));
+
+	assert_true(n > 0);
+	return (size_t)n;
+}
+
+/* ------------------------------------------------------------ round trips */
+
+static void
+test_op_table(void **state)
+{
+	size_t i;
+
+	assert_int_equal(NCASES, SPN_OP_MAX);
+	for (i = 0; i < NCASES; i++) {
+		assert_int_equal(cases[i].op, i + 1);
+		assert_string_equal(spn_proto_op_name(cases[i].op),
+				    cases[i].name);
+		assert_string_equal(
+		    spn_proto_op_name(cases[i].op | SPN_OP_REPLY),
+		    cases[i].name);
+	}
+	assert_null(spn_proto_op_name(0));
+	assert_null(spn_proto_op_name(SPN_OP_MAX + 1));
+	assert_null(spn_proto_op_name(0x7fff));
+	assert_null(spn_proto_op_name(0xffff));
+}
+
+static void
+test_req_roundtrip_all_ops(void **state)
+{
+	static struct spn_req in, out;
+	size_t i, n;
+
+	for (i = 0; i < NCASES; i++) {
+		fill_req(&in, cases[i].op);
+		n = enc_req(&in);
+		assert_int_equal(n, req_len(&cases[i], &in));
+		assert_int_equal(get_le(fbuf + 6, 2), cases[i].op);
+		assert_int_equal(get_le(fbuf + 12, 4), n - SPN_HDR_LEN);
+		memset(&out, 0x5a, sizeof(out));
+		assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+		check_req(&cases[i], &in, &out);
+	}
+}
+
+static void
+test_reply_roundtrip_all_ops(void **state)
+{
+	static struct spn_reply in, out;
+	size_t i, n;
+
+	for (i = 0; i < NCASES; i++) {
+		fill_reply(&in, cases[i].op, 0);
+		n = enc_reply(&in);
+		assert_int_equal(n, reply_len(&cases[i], &in));
+		assert_int_equal(get_le(fbuf + 6, 2),
+				 cases[i].op | SPN_OP_REPLY);
+		memset(&out, 0x5a, sizeof(out));
+		assert_int_equal(spn_proto_decode_reply(fbuf, n, &out), 0);
+		check_reply(&cases[i], &in, &out, fbuf);
+	}
+}
+
+static void
+test_reply_error_roundtrip_all_ops(void **state)
+{
+	static const int32_t errs[] = {-ENOENT, -EACCES, -ESTALE,
+				       -EIO,	-1,	 -4095};
+	static struct spn_reply in, out;
+	size_t i, j, n;
+
+	for (i = 0; i < NCASES; i++) {
+		for (j = 0; j < sizeof(errs) / sizeof(errs[0]); j++) {
+			fill_reply(&in, cases[i].op, errs[j]);
+			n = enc_reply(&in);
+			/* Header and status only, whatever else was set. */
+			assert_int_equal(n, SPN_HDR_LEN + 4);
+			assert_int_equal(get_le(fbuf + 12, 4), 4);
+			assert_int_equal((int32_t)get_le(fbuf + 16, 4),
+					 errs[j]);
+			memset(&out, 0x5a, sizeof(out));
+			assert_int_equal(spn_proto_decode_reply(fbuf, n, &out),
+					 0);
+			check_reply(&cases[i], &in, &out, fbuf);
+		}
+	}
+}
+
+/* ------------------------------------------------------------ exact bytes */
+
+static void
+test_golden_stat_req(void **state)
+{
+	static const uint8_t want[] = {
+	    0x53, 0x50, 0x4e, 0x46,	      /* "SPNF" */
+	    0x01, 0x00,			      /* version 1 */
+	    0x02, 0x00,			      /* STAT */
+	    0x04, 0x03, 0x02, 0x01,	      /* seq */
+	    0x0a, 0x00, 0x00, 0x00,	      /* len 10 */
+	    0x02, 0x00, 0x00, 0x00, '/', 'a', /* path */
+	    0x01, 0x00, 0x00, 0x00,	      /* SPN_F_NOFOLLOW */
+	};
+	static struct spn_req r, out;
+
+	memset(&r, 0, sizeof(r));
+	r.op = SPN_OP_STAT;
+	r.seq = 0x01020304;
+	r.flags = SPN_F_NOFOLLOW;
+	strcpy(r.path, "/a");
+	assert_int_equal(enc_req(&r), sizeof(want));
+	assert_memory_equal(fbuf, want, sizeof(want));
+	assert_memory_equal(fbuf, "SPNF", 4);
+
+	memcpy(fbuf, want, sizeof(want));
+	assert_int_equal(spn_proto_decode_req(fbuf, sizeof(want), &out), 0);
+	assert_string_equal(out.path, "/a");
+	assert_int_equal(out.flags, SPN_F_NOFOLLOW);
+	assert_int_equal(out.seq, 0x01020304);
+}
+
+static void
+test_golden_setattr_req(void **state)
+{
+	static const uint8_t want[] = {
+	    0x53, 0x50, 0x4e, 0x46, 0x01, 0x00, 0x0f, 0x00, /* SETATTR */
+	    0xff, 0xff, 0xff, 0xff, 0x3a, 0x00, 0x00, 0x00, /* len 58 */
+	    0x02, 0x00, 0x00, 0x00, '/',  'x',		    /* path */
+	    0x00, 0x00, 0x00, 0x00,			    /* flags */
+	    0x99, 0x00, 0x00, 0x00,			    /* mask */
+	    0xed, 0x09, 0x00, 0x00,			    /* mode 04755 */
+	    0xe8, 0x03, 0x00, 0x00,			    /* uid 1000 */
+	    0xfe, 0xff, 0xff, 0xff,			    /* gid */
+	    0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, /* size */
+	    0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* atime -2 */
+	    0x05, 0x00, 0x00, 0x00,			    /* nsec 5 */
+	    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* mtime */
+	    0xff, 0xc9, 0x9a, 0x3b,			    /* nsec 999999999 */
+	};
+	static struct spn_req r, out;
+
+	memset(&r, 0, sizeof(r));
+	r.op = SPN_OP_SETATTR;
+	r.seq = 0xffffffffu;
+	strcpy(r.path, "/x");
+	r.mask = SPN_SA_MODE | SPN_SA_SIZE | SPN_SA_ATIME | SPN_SA_MTIME_NOW;
+	r.mode = 04755;
+	r.uid = 1000;
+	r.gid = 0xfffffffeu;
+	r.size = 0x0102030405060708ULL;
+	r.atime.sec = -2;
+	r.atime.nsec = 5;
+	r.mtime.nsec = 999999999u;
+	assert_int_equal(enc_req(&r), sizeof(want));
+	assert_memory_equal(fbuf, want, sizeof(want));
+	assert_int_equal(spn_proto_decode_req(fbuf, sizeof(want), &out), 0);
+	assert_true(out.atime.sec == -2);
+	assert_true(out.size == 0x0102030405060708ULL);
+	assert_int_equal(out.gid, 0xfffffffeu);
+}
+
+static void
+test_golden_hello_reply(void **state)
+{
+	static const uint8_t want[] = {
+	    0x53, 0x50, 0x4e, 0x46, 0x01, 0x00, 0x01, 0x80, /* HELLO|REPLY */
+	    0x07, 0x00, 0x00, 0x00, 0x0a, 0x00, 0x00, 0x00, /* seq, len */
+	    0x00, 0x00, 0x00, 0x00,			    /* status 0 */
+	    0x44, 0x33, 0x22, 0x11,			    /* pid */
+	    0x01, 0x00,					    /* version */
+	};
+	static const uint8_t want_err[] = {
+	    0x53, 0x50, 0x4e, 0x46, 0x01, 0x00, 0x02, 0x80, /* STAT|REPLY */
+	    0x08, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00,
+	    0xfe, 0xff, 0xff, 0xff, /* -ENOENT */
+	};
+	static struct spn_reply r;
+
+	memset(&r, 0, sizeof(r));
+	r.op = SPN_OP_HELLO;
+	r.seq = 7;
+	r.pid = 0x11223344;
+	r.version = 1;
+	assert_int_equal(enc_reply(&r), sizeof(want));
+	assert_memory_equal(fbuf, want, sizeof(want));
+
+	memset(&r, 0, sizeof(r));
+	r.op = SPN_OP_STAT;
+	r.seq = 8;
+	r.status = -ENOENT;
+	assert_int_equal(-ENOENT, -2);
+	assert_int_equal(enc_reply(&r), sizeof(want_err));
+	assert_memory_equal(fbuf, want_err, sizeof(want_err));
+}
+
+/* The attr layout, member by member, built here independently. */
+static void
+test_golden_attr_layout(void **state)
+{
+	static struct spn_reply r, out;
+	static uint8_t want[SPN_HDR_LEN + 4 + 96];
+	struct pb p = {.b = pay, .n = 0};
+	const struct spn_attr *a = &r.attr;
+
+	memset(&r, 0, sizeof(r));
+	r.op = SPN_OP_STAT;
+	r.seq = 99;
+	fill_attr(&r.attr, S_IFCHR);
+	pb_le(&p, 0, 4);
+	pb_le(&p, a->type, 4);
+	pb_le(&p, a->mode, 4);
+	pb_le(&p, a->nlink, 4);
+	pb_le(&p, a->uid, 4);
+	pb_le(&p, a->gid, 4);
+	pb_le(&p, a->size, 8);
+	pb_le(&p, a->used, 8);
+	pb_le(&p, a->rdev, 8);
+	pb_le(&p, a->fsid, 8);
+	pb_le(&p, a->fileid, 8);
+	pb_le(&p, (uint64_t)a->atime.sec, 8);
+	pb_le(&p, a->atime.nsec, 4);
+	pb_le(&p, (uint64_t)a->mtime.sec, 8);
+	pb_le(&p, a->mtime.nsec, 4);
+	pb_le(&p, (uint64_t)a->ctime.sec, 8);
+	pb_le(&p, a->ctime.nsec, 4);
+	assert_int_equal(p.n, 4 + 96);
+	frame(SPN_OP_STAT | SPN_OP_REPLY, 99, &p);
+	memcpy(want, fbuf, sizeof(want));
+
+	memset(fbuf, 0, sizeof(want));
+	assert_int_equal(enc_reply(&r), sizeof(want));
+	assert_memory_equal(fbuf, want, sizeof(want));
+	assert_int_equal(spn_proto_decode_reply(fbuf, sizeof(want), &out), 0);
+	check_attr(&out.attr, &r.attr);
+}
+
+static void
+test_golden_statfs_layout(void **state)
+{
+	static struct spn_reply r, out;
+	struct pb p = {.b = pay, .n = 0};
+	static uint8_t want[SPN_HDR_LEN + 4 + 56];
+
+	fill_reply(&r, SPN_OP_STATFS, 0);
+	pb_le(&p, 0, 4);
+	pb_le(&p, r.sfs.bsize, 4);
+	pb_le(&p, r.sfs.blocks, 8);
+	pb_le(&p, r.sfs.bfree, 8);
+	pb_le(&p, r.sfs.bavail, 8);
+	pb_le(&p, r.sfs.files, 8);
+	pb_le(&p, r.sfs.ffree, 8);
+	pb_le(&p, r.sfs.favail, 8);
+	pb_le(&p, r.sfs.namemax, 4);
+	frame(SPN_OP_STATFS | SPN_OP_REPLY, r.seq, &p);
+	memcpy(want, fbuf, sizeof(want));
+	memset(fbuf, 0, sizeof(want));
+	assert_int_equal(enc_reply(&r), sizeof(want));
+	assert_memory_equal(fbuf, want, sizeof(want));
+	assert_int_equal(spn_proto_decode_reply(fbuf, sizeof(want), &out), 0);
+	assert_true(out.sfs.files == 0xffffffffffffffffULL);
+}
+
+/* ------------------------------------------------------------ boundaries */
+
+static void
+test_path_max_len(void **state)
+{
+	static struct spn_req r, out;
+	static struct spn_reply rp, rout;
+	struct pb p = {.b = pay, .n = 0};
+	size_t n;
+
+	/* Exactly SPN_PATH_MAX - 1 bytes: accepted both ways. */
+	fill_req(&r, SPN_OP_RENAME);
+	memset(r.path, 'a', SPN_PATH_MAX - 1);
+	r.path[0] = '/';
+	r.path[SPN_PATH_MAX - 1] = '\0';
+	memset(r.path2, 'b', SPN_PATH_MAX - 1);
+	r.path2[0] = '/';
+	r.path2[SPN_PATH_MAX - 1] = '\0';
+	n = enc_req(&r);
+	assert_int_equal(n, SPN_HDR_LEN + 2 * (4 + SPN_PATH_MAX - 1));
+	assert_true(n <= SPN_REQ_MAX);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+	assert_int_equal(strlen(out.path), SPN_PATH_MAX - 1);
+	assert_int_equal(strlen(out.path2), SPN_PATH_MAX - 1);
+	check_req(case_of(SPN_OP_RENAME), &r, &out);
+
+	/* One more cannot even be held: no NUL in the array. */
+	memset(r.path, 'a', SPN_PATH_MAX);
+	r.path[0] = '/';
+	assert_int_equal(spn_proto_encode_req(&r, fbuf, sizeof(fbuf)), -EINVAL);
+	r.path[SPN_PATH_MAX - 1] = '\0';
+	memset(r.path2, 'a', SPN_PATH_MAX);
+	r.path2[0] = '/';
+	assert_int_equal(spn_proto_encode_req(&r, fbuf, sizeof(fbuf)), -EINVAL);
+
+	/* ... and on the wire it is a bad field. */
+	memset(bigtext, 'a', SPN_PATH_MAX);
+	bigtext[0] = '/';
+	pb_str(&p, bigtext, SPN_PATH_MAX);
+	pb_le(&p, 0, 4);
+	n = frame(SPN_OP_STAT, 1, &p);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EINVAL);
+	assert_int_equal(out.op, SPN_OP_STAT);
+	assert_int_equal(out.seq, 1);
+	p.n = 0;
+	pb_str(&p, bigtext, SPN_PATH_MAX - 1);
+	pb_le(&p, 0, 4);
+	n = frame(SPN_OP_STAT, 1, &p);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+
+	/* Mirror path and link target in replies: same limits. */
+	fill_reply(&rp, SPN_OP_OPEN, 0);
+	memset(rp.path, 'm', SPN_PATH_MAX - 1);
+	rp.path[0] = '/';
+	rp.path[SPN_PATH_MAX - 1] = '\0';
+	n = enc_reply(&rp);
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), 0);
+	assert_string_equal(rout.path, rp.path);
+	rp.path[SPN_PATH_MAX - 1] = 'm';
+	assert_int_equal(spn_proto_encode_reply(&rp, fbuf, sizeof(fbuf)),
+			 -EINVAL);
+	p.n = 0;
+	pb_le(&p, 0, 4);
+	pb_str(&p, bigtext, SPN_PATH_MAX);
+	n = frame(SPN_OP_READLINK | SPN_OP_REPLY, 1, &p);
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), -EINVAL);
+	p.n = 0;
+	pb_le(&p, 0, 4);
+	pb_str(&p, bigtext, SPN_PATH_MAX - 1);
+	n = frame(SPN_OP_READLINK | SPN_OP_REPLY, 1, &p);
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), 0);
+	assert_int_equal(strlen(rout.path), SPN_PATH_MAX - 1);
+}
+
+static void
+test_name_limits(void **state)
+{
+	static struct spn_req r, out;
+	struct pb p = {.b = pay, .n = 0};
+	size_t n;
+
+	fill_req(&r, SPN_OP_HELLO);
+	memset(r.name, 'n', SPN_NAME_MAX);
+	r.name[SPN_NAME_MAX] = '\0';
+	n = enc_req(&r);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+	assert_int_equal(strlen(out.name), SPN_NAME_MAX);
+	r.name[SPN_NAME_MAX] = 'n';
+	assert_int_equal(spn_proto_encode_req(&r, fbuf, sizeof(fbuf)), -EINVAL);
+
+	/* Empty is allowed; control bytes are not. */
+	r.name[0] = '\0';
+	n = enc_req(&r);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+	assert_string_equal(out.name, "");
+	/* Exactly the printable range, 0x20..0x7e. */
+	strcpy(r.name, " ~");
+	n = enc_req(&r);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+	assert_string_equal(out.name, " ~");
+	strcpy(r.name, "a\x1f");
+	assert_int_equal(spn_proto_encode_req(&r, fbuf, sizeof(fbuf)), -EINVAL);
+	strcpy(r.name, "a\x7f");
+	assert_int_equal(spn_proto_encode_req(&r, fbuf, sizeof(fbuf)), -EINVAL);
+	strcpy(r.name, "evil\033[2J");
+	assert_int_equal(spn_proto_encode_req(&r, fbuf, sizeof(fbuf)), -EINVAL);
+	strcpy(r.name, "caf\xc3\xa9");
+	assert_int_equal(spn_proto_encode_req(&r, fbuf, sizeof(fbuf)), -EINVAL);
+
+	/* On the wire: pid, uid, then a name one byte too long ... */
+	memset(bigtext, 'n', SPN_NAME_MAX + 1);
+	pb_le(&p, 1, 4);
+	pb_le(&p, 2, 4);
+	pb_str(&p, bigtext, SPN_NAME_MAX + 1);
+	n = frame(SPN_OP_HELLO, 3, &p);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EINVAL);
+	/* ... or of the right length, then with a control byte. */
+	p.n = 0;
+	pb_le(&p, 1, 4);
+	pb_le(&p, 2, 4);
+	pb_str(&p, bigtext, SPN_NAME_MAX);
+	n = frame(SPN_OP_HELLO, 3, &p);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+	assert_int_equal(out.pid, 1);
+	assert_int_equal(out.uid, 2);
+	fbuf[n - 1] = '\n';
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EINVAL);
+}
+
+static void
+test_text_limits(void **state)
+{
+	static struct spn_reply r, out;
+	struct pb p = {.b = pay, .n = 0};
+	size_t n;
+
+	fill_reply(&r, SPN_OP_STATUS, 0);
+	memset(bigtext, 't', sizeof(bigtext));
+	r.text = bigtext;
+	r.text_len = SPN_TEXT_MAX;
+	n = enc_reply(&r);
+	assert_int_equal(n, SPN_HDR_LEN + 8 + SPN_TEXT_MAX);
+	assert_true(n <= SPN_MSG_MAX);
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &out), 0);
+	assert_int_equal(out.text_len, SPN_TEXT_MAX);
+	assert_ptr_equal(out.text, fbuf + SPN_HDR_LEN + 8);
+
+	r.text_len = SPN_TEXT_MAX + 1;
+	assert_int_equal(spn_proto_encode_reply(&r, fbuf, sizeof(fbuf)),
+			 -EINVAL);
+	r.text = NULL;
+	r.text_len = 1;
+	assert_int_equal(spn_proto_encode_reply(&r, fbuf, sizeof(fbuf)),
+			 -EINVAL);
+	r.text_len = 0;
+	n = enc_reply(&r);
+	assert_int_equal(n, SPN_HDR_LEN + 8);
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &out), 0);
+	assert_int_equal(out.text_len, 0);
+	r.text = "a\0b";
+	r.text_len = 3;
+	assert_int_equal(spn_proto_encode_reply(&r, fbuf, sizeof(fbuf)),
+			 -EINVAL);
+
+	pb_le(&p, 0, 4);
+	pb_str(&p, bigtext, SPN_TEXT_MAX + 1);
+	n = frame(SPN_OP_CONFIG | SPN_OP_REPLY, 1, &p);
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &out), -EINVAL);
+	/* A NUL inside the text. */
+	p.n = 0;
+	pb_le(&p, 0, 4);
+	pb_str(&p, "ab\0cd", 5);
+	n = frame(SPN_OP_CONFIG | SPN_OP_REPLY, 1, &p);
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &out), -EINVAL);
+	fbuf[n - 3] = '\t';
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &out), 0);
+	assert_int_equal(out.text_len, 5);
+	assert_memory_equal(out.text, "ab\tcd", 5);
+}
+
+static void
+test_relative_and_empty_paths(void **state)
+{
+	static struct spn_req r, out;
+	static struct spn_reply rp, rout;
+	struct pb p = {.b = pay, .n = 0};
+	size_t n;
+
+	fill_req(&r, SPN_OP_STAT);
+	strcpy(r.path, "nfs/a");
+	assert_int_equal(spn_proto_encode_req(&r, fbuf, sizeof(fbuf)), -EINVAL);
+	strcpy(r.path, "");
+	assert_int_equal(spn_proto_encode_req(&r, fbuf, sizeof(fbuf)), -EINVAL);
+	strcpy(r.path, "/");
+	n = enc_req(&r);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+	assert_string_equal(out.path, "/");
+
+	fill_req(&r, SPN_OP_RENAME);
+	strcpy(r.path2, "./b");
+	assert_int_equal(spn_proto_encode_req(&r, fbuf, sizeof(fbuf)), -EINVAL);
+	fill_req(&r, SPN_OP_LINK);
+	strcpy(r.path, "a");
+	assert_int_equal(spn_proto_encode_req(&r, fbuf, sizeof(fbuf)), -EINVAL);
+
+	/* A symlink's target may be relative, not empty. */
+	fill_req(&r, SPN_OP_SYMLINK);
+	strcpy(r.path2, "x");
+	n = enc_req(&r);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+	assert_string_equal(out.path2, "x");
+	strcpy(r.path2, "");
+	assert_int_equal(spn_proto_encode_req(&r, fbuf, sizeof(fbuf)), -EINVAL);
+	strcpy(r.path, "link");
+	strcpy(r.path2, "/abs/target");
+	assert_int_equal(spn_proto_encode_req(&r, fbuf, sizeof(fbuf)), -EINVAL);
+
+	/* On the wire: relative path, empty path, empty target. */
+	pb_str(&p, "a/b", 3);
+	pb_le(&p, 0, 4);
+	n = frame(SPN_OP_STAT, 5, &p);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EINVAL);
+	assert_int_equal(out.seq, 5);
+	p.n = 0;
+	pb_str(&p, "", 0);
+	pb_le(&p, 0, 4);
+	n = frame(SPN_OP_STAT, 5, &p);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EINVAL);
+	p.n = 0;
+	pb_str(&p, "/l", 2);
+	pb_str(&p, "", 0);
+	n = frame(SPN_OP_SYMLINK, 5, &p);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EINVAL);
+	p.n = 0;
+	pb_str(&p, "/a", 2);
+	pb_str(&p, "b", 1);
+	n = frame(SPN_OP_RENAME, 5, &p);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EINVAL);
+
+	/* Replies: a mirror path must be absolute, a target may not be. */
+	fill_reply(&rp, SPN_OP_READDIR, 0);
+	strcpy(rp.path, "mirror/x");
+	assert_int_equal(spn_proto_encode_reply(&rp, fbuf, sizeof(fbuf)),
+			 -EINVAL);
+	fill_reply(&rp, SPN_OP_READLINK, 0);
+	strcpy(rp.path, "");
+	assert_int_equal(spn_proto_encode_reply(&rp, fbuf, sizeof(fbuf)),
+			 -EINVAL);
+	strcpy(rp.path, "/abs");
+	n = enc_reply(&rp);
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), 0);
+	assert_string_equal(rout.path, "/abs");
+}
+
+static void
+test_embedded_nul(void **state)
+{
+	static struct spn_req r, out;
+	static struct spn_reply rp, rout;
+	size_t n;
+
+	fill_req(&r, SPN_OP_RENAME);
+	n = enc_req(&r);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+	/* path starts at 20; its byte 4 is "/nfs" + '/'. */
+	fbuf[SPN_HDR_LEN + 4 + 4] = '\0';
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EINVAL);
+	assert_int_equal(out.op, SPN_OP_RENAME);
+	assert_int_equal(out.seq, r.seq);
+	fbuf[SPN_HDR_LEN + 4 + 4] = '/';
+	/* Last byte of path2. */
+	fbuf[n - 1] = '\0';
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EINVAL);
+	fbuf[n - 1] = 'o';
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+
+	fill_req(&r, SPN_OP_HELLO);
+	n = enc_req(&r);
+	fbuf[n - 1] = '\0';
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EINVAL);
+
+	fill_reply(&rp, SPN_OP_READLINK, 0);
+	n = enc_reply(&rp);
+	fbuf[n - 2] = '\0';
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), -EINVAL);
+}
+
+/* Byte offsets of attr members within a STAT reply frame. */
+#define ATTR_OFF (SPN_HDR_LEN + 4)
+#define ATTR_TYPE (ATTR_OFF + 0)
+#define ATTR_MODE (ATTR_OFF + 4)
+#define ATTR_ATIME_NSEC (ATTR_OFF + 60 + 8)
+#define ATTR_MTIME_NSEC (ATTR_OFF + 72 + 8)
+#define ATTR_CTIME_NSEC (ATTR_OFF + 84 + 8)
+
+static void
+test_nsec_range(void **state)
+{
+	static const size_t offs[] = {ATTR_ATIME_NSEC, ATTR_MTIME_NSEC,
+				      ATTR_CTIME_NSEC};
+	static struct spn_req r, out;
+	static struct spn_reply rp, rout;
+	size_t n, i;
+
+	fill_req(&r, SPN_OP_SETATTR);
+	r.atime.nsec = 999999999u;
+	r.mtime.nsec = 999999999u;
+	n = enc_req(&r);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+	assert_int_equal(out.mtime.nsec, 999999999u);
+	/* mtime's nsec is the frame's last 4 bytes, atime's 12 before. */
+	put_le(fbuf + n - 4, 1000000000u, 4);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EINVAL);
+	put_le(fbuf + n - 4, 0, 4);
+	put_le(fbuf + n - 16, 0xffffffffu, 4);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EINVAL);
+	put_le(fbuf + n - 16, 0, 4);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+
+	/* Checked even when the mask does not use the time. */
+	r.mask = 0;
+	r.atime.nsec = 1000000000u;
+	assert_int_equal(spn_proto_encode_req(&r, fbuf, sizeof(fbuf)), -EINVAL);
+	r.atime.nsec = 0;
+	r.mtime.nsec = 1000000000u;
+	assert_int_equal(spn_proto_encode_req(&r, fbuf, sizeof(fbuf)), -EINVAL);
+
+	fill_reply(&rp, SPN_OP_STAT, 0);
+	n = enc_reply(&rp);
+	for (i = 0; i < 3; i++) {
+		uint32_t old = (uint32_t)get_le(fbuf + offs[i], 4);
+
+		put_le(fbuf + offs[i], 999999999u, 4);
+		assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), 0);
+		put_le(fbuf + offs[i], 1000000000u, 4);
+		assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout),
+				 -EINVAL);
+		put_le(fbuf + offs[i], old, 4);
+	}
+	rp.attr.ctime.nsec = 1000000000u;
+	assert_int_equal(spn_proto_encode_reply(&rp, fbuf, sizeof(fbuf)),
+			 -EINVAL);
+}
+
+static void
+test_attr_type_and_mode(void **state)
+{
+	static const uint32_t good[] = {S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR,
+					S_IFBLK, S_IFIFO, S_IFSOCK};
+	static const uint32_t bad[] = {
+	    0,		 S_IFMT, S_IFIFO | 1,	0x7fffffffu,
+	    0xffffffffu, 0644,	 S_IFREG | 0644};
+	static struct spn_reply rp, rout;
+	size_t i, n;
+
+	fill_reply(&rp, SPN_OP_STAT, 0);
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		rp.attr.type = good[i];
+		n = enc_reply(&rp);
+		assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), 0);
+		assert_int_equal(rout.attr.type, good[i]);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		rp.attr.type = bad[i];
+		assert_int_equal(
+		    spn_proto_encode_reply(&rp, fbuf, sizeof(fbuf)), -EINVAL);
+		rp.attr.type = S_IFREG;
+		n = enc_reply(&rp);
+		put_le(fbuf + ATTR_TYPE, bad[i], 4);
+		assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout),
+				 -EINVAL);
+	}
+	rp.attr.type = S_IFREG;
+	rp.attr.mode = 07777;
+	n = enc_reply(&rp);
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), 0);
+	assert_int_equal(rout.attr.mode, 07777);
+	put_le(fbuf + ATTR_MODE, 010000, 4);
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), -EINVAL);
+	rp.attr.mode = S_IFREG | 0644;
+	assert_int_equal(spn_proto_encode_reply(&rp, fbuf, sizeof(fbuf)),
+			 -EINVAL);
+}
+
+/* One u32 request field set to v: encode result, then decode of a frame
+ * encoded with a valid value and patched to v at byte off. */
+static void
+check_u32_field(uint16_t op, uint32_t *member, uint32_t valid, size_t off,
+		uint32_t v, int want, struct spn_req *r)
+{
+	static struct spn_req out;
+	size_t n;
+
+	*member = v;
+	assert_int_equal(spn_proto_encode_req(r, fbuf, sizeof(fbuf)),
+			 want < 0 ? want : (ssize_t)req_len(case_of(op), r));
+	*member = valid;
+	n = enc_req(r);
+	put_le(fbuf + off, v, 4);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), want);
+}
+
+static void
+test_flags_modes_masks(void **state)
+{
+	static struct spn_req r;
+	/* Offsets past the header of the field after a path of length L. */
+	const size_t after = SPN_HDR_LEN + 4 + strlen("/nfs/src/main.c");
+
+	fill_req(&r, SPN_OP_STAT);
+	check_u32_field(SPN_OP_STAT, &r.flags, 0, after, 0, 0, &r);
+	check_u32_field(SPN_OP_STAT, &r.flags, 0, after, SPN_F_NOFOLLOW, 0, &r);
+	check_u32_field(SPN_OP_STAT, &r.flags, 0, after, SPN_F_WRITTEN, -EINVAL,
+			&r);
+	check_u32_field(SPN_OP_STAT, &r.flags, 0, after, 0x80000000u, -EINVAL,
+			&r);
+
+	fill_req(&r, SPN_OP_CLOSE);
+	check_u32_field(SPN_OP_CLOSE, &r.flags, 0, after, SPN_F_WRITTEN, 0, &r);
+	check_u32_field(SPN_OP_CLOSE, &r.flags, 0, after, SPN_F_NOFOLLOW,
+			-EINVAL, &r);
+
+	/* OPEN: the client's O_* flags, any bits. */
+	fill_req(&r, SPN_OP_OPEN);
+	check_u32_field(SPN_OP_OPEN, &r.flags, 0, after, 0xffffffffu, 0, &r);
+	check_u32_field(SPN_OP_OPEN, &r.mode, 0, after + 4, 07777, 0, &r);
+	check_u32_field(SPN_OP_OPEN, &r.mode, 0, after + 4, 0100644, -EINVAL,
+			&r);
+
+	fill_req(&r, SPN_OP_ACCESS);
+	check_u32_field(SPN_OP_ACCESS, &r.mode, 0, after, F_OK, 0, &r);
+	check_u32_field(SPN_OP_ACCESS, &r.mode, 0, after, R_OK | W_OK | X_OK, 0,
+			&r);
+	check_u32_field(SPN_OP_ACCESS, &r.mode, 0, after, 8, -EINVAL, &r);
+
+	fill_req(&r, SPN_OP_MKDIR);
+	check_u32_field(SPN_OP_MKDIR, &r.mode, 0, after, 07777, 0, &r);
+	check_u32_field(SPN_OP_MKDIR, &r.mode, 0, after, 010000, -EINVAL, &r);
+
+	/* SETATTR: path, flags, mask, mode, ... */
+	fill_req(&r, SPN_OP_SETATTR);
+	check_u32_field(SPN_OP_SETATTR, &r.flags, 0, after, SPN_F_NOFOLLOW, 0,
+			&r);
+	check_u32_field(SPN_OP_SETATTR, &r.flags, 0, after, SPN_F_WRITTEN,
+			-EINVAL, &r);
+	check_u32_field(SPN_OP_SETATTR, &r.mask, 0, after + 4,
+			SPN_SA_ALL & ~(SPN_SA_ATIME_NOW | SPN_SA_MTIME_NOW), 0,
+			&r);
+	check_u32_field(SPN_OP_SETATTR, &r.mask, 0, after + 4,
+			SPN_SA_ATIME_NOW | SPN_SA_MTIME_NOW, 0, &r);
+	check_u32_field(SPN_OP_SETATTR, &r.mask, 0, after + 4, 0x100, -EINVAL,
+			&r);
+	check_u32_field(SPN_OP_SETATTR, &r.mask, 0, after + 4,
+			SPN_SA_ATIME | SPN_SA_ATIME_NOW, -EINVAL, &r);
+	check_u32_field(SPN_OP_SETATTR, &r.mask, 0, after + 4,
+			SPN_SA_MTIME | SPN_SA_MTIME_NOW, -EINVAL, &r);
+	check_u32_field(SPN_OP_SETATTR, &r.mode, 0, after + 8, 020000, -EINVAL,
+			&r);
+}
+
+static void
+test_status_rules(void **state)
+{
+	static struct spn_reply rp, rout;
+	struct pb p = {.b = pay, .n = 0};
+	size_t n;
+
+	fill_reply(&rp, SPN_OP_STAT, 1);
+	assert_int_equal(spn_proto_encode_reply(&rp, fbuf, sizeof(fbuf)),
+			 -EINVAL);
+	rp.status = -4096;
+	assert_int_equal(spn_proto_encode_reply(&rp, fbuf, sizeof(fbuf)),
+			 -EINVAL);
+	rp.status = INT32_MIN;
+	assert_int_equal(spn_proto_encode_reply(&rp, fbuf, sizeof(fbuf)),
+			 -EINVAL);
+
+	pb_le(&p, 1, 4);
+	n = frame(SPN_OP_FSYNC | SPN_OP_REPLY, 3, &p);
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), -EINVAL);
+	assert_int_equal(rout.seq, 3);
+	put_le(fbuf + SPN_HDR_LEN, (uint32_t)-4096, 4);
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), -EINVAL);
+	put_le(fbuf + SPN_HDR_LEN, (uint32_t)-4095, 4);
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), 0);
+	assert_int_equal(rout.status, -4095);
+
+	/* An error reply carries nothing else. */
+	p.n = 0;
+	pb_le(&p, (uint32_t)-ENOENT, 4);
+	p.n += 96; /* an attr's worth of zeroes */
+	memset(pay + 4, 0, 96);
+	n = frame(SPN_OP_STAT | SPN_OP_REPLY, 3, &p);
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), -EPROTO);
+	/* A success must carry its fields. */
+	put_le(fbuf + SPN_HDR_LEN, 0, 4);
+	set_len(fbuf, 4);
+	assert_int_equal(spn_proto_decode_reply(fbuf, SPN_HDR_LEN + 4, &rout),
+			 -EPROTO);
+	/* HELLO's version is never 0. */
+	fill_reply(&rp, SPN_OP_HELLO, 0);
+	rp.version = 0;
+	assert_int_equal(spn_proto_encode_reply(&rp, fbuf, sizeof(fbuf)),
+			 -EINVAL);
+	rp.version = 1;
+	n = enc_reply(&rp);
+	put_le(fbuf + n - 2, 0, 2);
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), -EINVAL);
+}
+
+/* ------------------------------------------------------------ framing */
+
+static void
+test_unknown_ops(void **state)
+{
+	static const uint16_t ops[] = {0, SPN_OP_MAX + 1, 0x1234, 0x7fff};
+	static struct spn_req r, out;
+	static struct spn_reply rp, rout;
+	struct pb p = {.b = pay, .n = 0};
+	size_t i, n;
+
+	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		fill_req(&r, SPN_OP_FSYNC);
+		r.op = ops[i];
+		assert_int_equal(spn_proto_encode_req(&r, fbuf, sizeof(fbuf)),
+				 -EINVAL);
+		/* The daemon still learns op and seq, to answer. */
+		p.n = 0;
+		pb_str(&p, "/x", 2);
+		n = frame(ops[i], 0xabcd0000u + (uint32_t)i, &p);
+		memset(&out, 0x5a, sizeof(out));
+		assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EINVAL);
+		assert_int_equal(out.op, ops[i]);
+		assert_int_equal(out.seq, 0xabcd0000u + i);
+		assert_string_equal(out.path, "");
+
+		/* Its answer: an error for an op we do not know. */
+		memset(&rp, 0, sizeof(rp));
+		rp.op = ops[i];
+		rp.seq = out.seq;
+		rp.status = -ENOSYS;
+		n = enc_reply(&rp);
+		assert_int_equal(n, SPN_HDR_LEN + 4);
+		assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), 0);
+		assert_int_equal(rout.op, ops[i]);
+		assert_int_equal(rout.seq, rp.seq);
+		assert_int_equal(rout.status, -ENOSYS);
+		/* but never a success. */
+		rp.status = 0;
+		assert_int_equal(
+		    spn_proto_encode_reply(&rp, fbuf, sizeof(fbuf)), -EINVAL);
+		p.n = 0;
+		pb_le(&p, 0, 4);
+		n = frame(ops[i] | SPN_OP_REPLY, 1, &p);
+		assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout),
+				 -EINVAL);
+	}
+	/* The reply bit is not part of an op. */
+	fill_req(&r, SPN_OP_FSYNC);
+	r.op |= SPN_OP_REPLY;
+	assert_int_equal(spn_proto_encode_req(&r, fbuf, sizeof(fbuf)), -EINVAL);
+	fill_reply(&rp, SPN_OP_FSYNC, 0);
+	rp.op |= SPN_OP_REPLY;
+	assert_int_equal(spn_proto_encode_reply(&rp, fbuf, sizeof(fbuf)),
+			 -EINVAL);
+}
+
+static void
+test_direction(void **state)
+{
+	static struct spn_req r, out;
+	static struct spn_reply rp, rout;
+	size_t n;
+
+	fill_req(&r, SPN_OP_STAT);
+	n = enc_req(&r);
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), -EPROTO);
+	assert_int_equal(rout.op, SPN_OP_STAT);
+
+	fill_reply(&rp, SPN_OP_FSYNC, 0);
+	n = enc_reply(&rp);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EPROTO);
+	assert_int_equal(out.op, SPN_OP_FSYNC);
+	assert_int_equal(out.seq, rp.seq);
+}
+
+static void
+test_bad_magic_and_version(void **state)
+{
+	static const uint16_t versions[] = {0, 2, 0x100, 0xffff};
+	static struct spn_req r, out;
+	static struct spn_reply rout;
+	size_t n, i, need;
+
+	fill_req(&r, SPN_OP_UNLINK);
+	for (i = 0; i < 4; i++) {
+		n = enc_req(&r);
+		fbuf[i] ^= 0x20;
+		memset(&out, 0x5a, sizeof(out));
+		assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EPROTO);
+		assert_int_equal(out.op, 0);
+		assert_int_equal(out.seq, 0);
+		assert_string_equal(out.path, "");
+		assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout),
+				 -EPROTO);
+		need = 1234;
+		assert_int_equal(spn_proto_frame_len(fbuf, n, &need), -EPROTO);
+		assert_int_equal(need, 0);
+		/* Seen as soon as the bad byte arrives. */
+		assert_int_equal(spn_proto_frame_len(fbuf, i + 1, &need),
+				 -EPROTO);
+		if (i > 0)
+			assert_int_equal(spn_proto_frame_len(fbuf, i, &need),
+					 -EAGAIN);
+	}
+	for (i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+		n = enc_req(&r);
+		put_le(fbuf + 4, versions[i], 2);
+		assert_int_equal(spn_proto_decode_req(fbuf, n, &out),
+				 -EPROTONOSUPPORT);
+		assert_int_equal(out.op, SPN_OP_UNLINK);
+		assert_int_equal(out.seq, r.seq);
+		assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout),
+				 -EPROTONOSUPPORT);
+		assert_int_equal(spn_proto_frame_len(fbuf, n, &need),
+				 -EPROTONOSUPPORT);
+		assert_int_equal(spn_proto_frame_len(fbuf, SPN_HDR_LEN, &need),
+				 -EPROTONOSUPPORT);
+	}
+}
+
+static void
+test_truncated_header(void **state)
+{
+	static struct spn_req r, out;
+	static struct spn_reply rout;
+	size_t n, i, need;
+	uint8_t *exact;
+
+	fill_req(&r, SPN_OP_STAT);
+	n = enc_req(&r);
+	for (i = 0; i < SPN_HDR_LEN; i++) {
+		/* Exactly i bytes on the heap: ASan sees any overread. */
+		exact = malloc(i ? i : 1);
+		assert_non_null(exact);
+		memcpy(exact, fbuf, i);
+		assert_int_equal(spn_proto_decode_req(exact, i, &out), -EPROTO);
+		assert_int_equal(out.seq, 0);
+		assert_int_equal(spn_proto_decode_reply(exact, i, &rout),
+				 -EPROTO);
+		need = 77;
+		assert_int_equal(spn_proto_frame_len(exact, i, &need), -EAGAIN);
+		assert_int_equal(need, 0);
+		free(exact);
+	}
+	assert_int_equal(spn_proto_decode_req(NULL, 0, &out), -EPROTO);
+	assert_int_equal(spn_proto_frame_len(NULL, 0, &need), -EAGAIN);
+	(void)n;
+}
+
+/* Every cut of every encoding fails, with the header's len left alone
+ * (frame shorter than announced) or fixed up (fields cut short). */
+static void
+test_truncated_payload(void **state)
+{
+	static struct spn_req r, out;
+	static struct spn_reply rp, rout;
+	size_t i, n, cut;
+	int rc;
+
+	for (i = 0; i < NCASES; i++) {
+		fill_req(&r, cases[i].op);
+		n = enc_req(&r);
+		for (cut = SPN_HDR_LEN; cut < n; cut++) {
+			set_len(fbuf, (uint32_t)(n - SPN_HDR_LEN));
+			assert_int_equal(spn_proto_decode_req(fbuf, cut, &out),
+					 -EPROTO);
+			assert_int_equal(out.seq, r.seq);
+			set_len(fbuf, (uint32_t)(cut - SPN_HDR_LEN));
+			rc = spn_proto_decode_req(fbuf, cut, &out);
+			assert_int_equal(rc, -EPROTO);
+		}
+		fill_reply(&rp, cases[i].op, 0);
+		n = enc_reply(&rp);
+		for (cut = SPN_HDR_LEN; cut < n; cut++) {
+			set_len(fbuf, (uint32_t)(n - SPN_HDR_LEN));
+			assert_int_equal(
+			    spn_proto_decode_reply(fbuf, cut, &rout), -EPROTO);
+			set_len(fbuf, (uint32_t)(cut - SPN_HDR_LEN));
+			assert_int_equal(
+			    spn_proto_decode_reply(fbuf, cut, &rout), -EPROTO);
+		}
+	}
+}
+
+static void
+test_trailing_garbage(void **state)
+{
+	static struct spn_req r, out;
+	static struct spn_reply rp, rout;
+	size_t i, n;
+
+	for (i = 0; i < NCASES; i++) {
+		fill_req(&r, cases[i].op);
+		n = enc_req(&r);
+		fbuf[n] = 0;
+		/* Buffer longer than the header says. */
+		assert_int_equal(spn_proto_decode_req(fbuf, n + 1, &out),
+				 -EPROTO);
+		/* Header agrees, but the fields end early. */
+		set_len(fbuf, (uint32_t)(n + 1 - SPN_HDR_LEN));
+		assert_int_equal(spn_proto_decode_req(fbuf, n + 1, &out),
+				 -EPROTO);
+		assert_int_equal(out.seq, r.seq);
+
+		fill_reply(&rp, cases[i].op, 0);
+		n = enc_reply(&rp);
+		fbuf[n] = 0;
+		assert_int_equal(spn_proto_decode_reply(fbuf, n + 1, &rout),
+				 -EPROTO);
+		set_len(fbuf, (uint32_t)(n + 1 - SPN_HDR_LEN));
+		assert_int_equal(spn_proto_decode_reply(fbuf, n + 1, &rout),
+				 -EPROTO);
+	}
+}
+
+static void
+test_len_field(void **state)
+{
+	static struct spn_req r, out;
+	static struct spn_reply rout;
+	size_t n, need;
+	struct pb p = {.b = pay, .n = 0};
+
+	fill_req(&r, SPN_OP_MKDIR);
+	n = enc_req(&r);
+	/* Larger than the buffer, within the limit. */
+	set_len(fbuf, (uint32_t)(n - SPN_HDR_LEN + 1));
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EPROTO);
+	assert_int_equal(spn_proto_frame_len(fbuf, n, &need), 0);
+	assert_int_equal(need, n + 1);
+	/* Beyond any limit. */
+	set_len(fbuf, 0xffffffffu);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EMSGSIZE);
+	assert_int_equal(out.seq, r.seq);
+	assert_int_equal(spn_proto_frame_len(fbuf, n, &need), -EMSGSIZE);
+	assert_int_equal(need, 0);
+	/* Requests stop at SPN_REQ_MAX. */
+	set_len(fbuf, SPN_REQ_MAX - SPN_HDR_LEN + 1);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EMSGSIZE);
+	assert_int_equal(spn_proto_frame_len(fbuf, n, &need), -EMSGSIZE);
+	set_len(fbuf, SPN_REQ_MAX - SPN_HDR_LEN);
+	assert_int_equal(spn_proto_frame_len(fbuf, n, &need), 0);
+	assert_int_equal(need, SPN_REQ_MAX);
+
+	/* A whole request of SPN_REQ_MAX bytes: framing passes, fields do
+	 * not (one path then junk). */
+	memset(pay, 'z', SPN_REQ_MAX);
+	pb_str(&p, "/a", 2);
+	p.n = SPN_REQ_MAX - SPN_HDR_LEN;
+	n = frame(SPN_OP_FSYNC, 1, &p);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EPROTO);
+	p.n = SPN_REQ_MAX - SPN_HDR_LEN + 1;
+	n = frame(SPN_OP_FSYNC, 1, &p);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EMSGSIZE);
+
+	/* Replies stop at SPN_MSG_MAX. */
+	p.n = 0;
+	pb_le(&p, 0, 4);
+	n = frame(SPN_OP_SHUTDOWN | SPN_OP_REPLY, 1, &p);
+	set_len(fbuf, SPN_MSG_MAX - SPN_HDR_LEN);
+	assert_int_equal(spn_proto_frame_len(fbuf, n, &need), 0);
+	assert_int_equal(need, SPN_MSG_MAX);
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), -EPROTO);
+	set_len(fbuf, SPN_MSG_MAX - SPN_HDR_LEN + 1);
+	assert_int_equal(spn_proto_frame_len(fbuf, n, &need), -EMSGSIZE);
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), -EMSGSIZE);
+	/* A string length beyond the payload is truncation. */
+	p.n = 0;
+	pb_le(&p, 0xffffffffu, 4);
+	pb_mem(&p, "/abc", 4);
+	pb_le(&p, 0, 4);
+	n = frame(SPN_OP_STAT, 1, &p);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EPROTO);
+	put_le(fbuf + SPN_HDR_LEN, 9, 4);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EPROTO);
+	put_le(fbuf + SPN_HDR_LEN, 4, 4);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+	assert_string_equal(out.path, "/abc");
+}
+
+static void
+test_frame_len_stream(void **state)
+{
+	static struct spn_req r, out;
+	static struct spn_reply rp, rout;
+	static uint8_t stream[4 * SPN_REQ_MAX];
+	size_t len[4], total = 0, have, pos, need, i, got = 0;
+	struct spn_hdr h;
+	int rc;
+
+	/* Four frames back to back, as the daemon's socket would see them. */
+	for (i = 0; i < 4; i++) {
+		fill_req(&r, (uint16_t)(SPN_OP_STAT + 3 * i));
+		r.seq = 100 + (uint32_t)i;
+		len[i] = enc_req(&r);
+		memcpy(stream + total, fbuf, len[i]);
+		total += len[i];
+	}
+	/* Fed one byte at a time: frames come out whole and in order. */
+	pos = 0;
+	for (have = 1; have <= total; have++) {
+		rc = spn_proto_frame_len(stream + pos, have - pos, &need);
+		if (rc == -EAGAIN) {
+			assert_true(have - pos < SPN_HDR_LEN);
+			continue;
+		}
+		assert_int_equal(rc, 0);
+		assert_int_equal(need, len[got]);
+		if (have - pos < need)
+			continue;
+		assert_int_equal(spn_proto_decode_req(stream + pos, need, &out),
+				 0);
+		assert_int_equal(out.seq, 100 + got);
+		assert_int_equal(out.op, SPN_OP_STAT + 3 * got);
+		pos += need;
+		got++;
+	}
+	assert_int_equal(got, 4);
+	assert_int_equal(pos, total);
+
+	/* frame_len sees the whole frame's length from the header alone. */
+	for (have = SPN_HDR_LEN; have <= total; have += 7) {
+		assert_int_equal(spn_proto_frame_len(stream, have, &need), 0);
+		assert_int_equal(need, len[0]);
+	}
+
+	fill_reply(&rp, SPN_OP_STATUS, 0);
+	i = enc_reply(&rp);
+	assert_int_equal(spn_proto_frame_len(fbuf, SPN_HDR_LEN, &need), 0);
+	assert_int_equal(need, i);
+	assert_int_equal(spn_proto_decode_reply(fbuf, need, &rout), 0);
+
+	/* decode_hdr reads without judging. */
+	assert_int_equal(spn_proto_decode_hdr(fbuf, SPN_HDR_LEN - 1, &h),
+			 -EAGAIN);
+	put_le(fbuf + 4, 9, 2);
+	assert_int_equal(spn_proto_decode_hdr(fbuf, SPN_HDR_LEN, &h), 0);
+	assert_int_equal(h.magic, SPN_PROTO_MAGIC);
+	assert_int_equal(h.version, 9);
+	assert_int_equal(h.op, SPN_OP_STATUS | SPN_OP_REPLY);
+	assert_int_equal(h.seq, rp.seq);
+	assert_int_equal(h.len, i - SPN_HDR_LEN);
+}
+
+/* ------------------------------------------------------------ ENOSPC */
+
+static void
+check_enospc(const struct spn_req *r, const struct spn_reply *rp, size_t n,
+	     size_t cap)
+{
+	uint8_t *exact;
+	ssize_t rc;
+	size_t k;
+
+	memset(fbuf2, CANARY, cap + CANARY_LEN);
+	rc = r ? spn_proto_encode_req(r, fbuf2, cap)
+	       : spn_proto_encode_reply(rp, fbuf2, cap);
+	assert_int_equal(rc, cap >= n ? (ssize_t)n : -ENOSPC);
+	/* Untouched past the frame on success, past cap in any case. */
+	for (k = cap >= n ? n : cap; k < cap + CANARY_LEN; k++)
+		assert_int_equal(fbuf2[k], CANARY);
+	/* And into a heap block of exactly cap bytes, for ASan. */
+	exact = malloc(cap ? cap : 1);
+	assert_non_null(exact);
+	rc = r ? spn_proto_encode_req(r, exact, cap)
+	       : spn_proto_encode_reply(rp, exact, cap);
+	assert_int_equal(rc, cap >= n ? (ssize_t)n : -ENOSPC);
+	free(exact);
+}
+
+static void
+test_enospc(void **state)
+{
+	static struct spn_req r;
+	static struct spn_reply rp;
+	size_t i, n, cap;
+
+	for (i = 0; i < NCASES; i++) {
+		fill_req(&r, cases[i].op);
+		n = enc_req(&r);
+		for (cap = 0; cap <= n; cap++)
+			check_enospc(&r, NULL, n, cap);
+		assert_memory_equal(fbuf2, fbuf, n);
+
+		fill_reply(&rp, cases[i].op, 0);
+		n = enc_reply(&rp);
+		for (cap = 0; cap <= n; cap++)
+			check_enospc(NULL, &rp, n, cap);
+		assert_memory_equal(fbuf2, fbuf, n);
+
+		fill_reply(&rp, cases[i].op, -EIO);
+		n = enc_reply(&rp);
+		for (cap = 0; cap <= n; cap++)
+			check_enospc(NULL, &rp, n, cap);
+	}
+	/* The largest reply, at a few caps around the edges. */
+	fill_reply(&rp, SPN_OP_CONFIG, 0);
+	memset(bigtext, 'c', SPN_TEXT_MAX);
+	rp.text = bigtext;
+	rp.text_len = SPN_TEXT_MAX;
+	n = enc_reply(&rp);
+	{
+		const size_t caps[] = {0,  1,  15,    16,    19, 20,   23,
+				       24, 25, n / 2, n - 1, n,	 n + 1};
+
+		for (i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
+			check_enospc(NULL, &rp, n, caps[i]);
+	}
+	/* No buffer at all. */
+	assert_int_equal(spn_proto_encode_req(&r, NULL, 0), -ENOSPC);
+	/* A bad field is -EINVAL whatever the room. */
+	fill_req(&r, SPN_OP_STAT);
+	strcpy(r.path, "rel");
+	assert_int_equal(spn_proto_encode_req(&r, NULL, 0), -EINVAL);
+}
+
+/* ------------------------------------------------------------ fuzz */
+
+/* xorshift64*: reproducible from its seed. */
+static uint64_t
+rng_next(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 2685821657736338717ULL;
+}
+
+static size_t
+rng_below(uint64_t *s, size_t n)
+{
+	return n ? (size_t)(rng_next(s) % n) : 0;
+}
+
+#define CORPUS_MAX 128
+
+struct corpus {
+	uint8_t *frame[CORPUS_MAX];
+	size_t len[CORPUS_MAX];
+	size_t n;
+};
+
+static void
+corpus_add(struct corpus *c, size_t len)
+{
+	assert_true(c->n < CORPUS_MAX);
+	c->frame[c->n] = malloc(len);
+	assert_non_null(c->frame[c->n]);
+	memcpy(c->frame[c->n], fbuf, len);
+	c->len[c->n] = len;
+	c->n++;
+}
+
+static void
+corpus_build(struct corpus *c)
+{
+	static struct spn_req r;
+	static struct spn_reply rp;
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < NCASES; i++) {
+		fill_req(&r, cases[i].op);
+		corpus_add(c, enc_req(&r));
+		fill_reply(&rp, cases[i].op, 0);
+		corpus_add(c, enc_reply(&rp));
+		fill_reply(&rp, cases[i].op, -ENOENT);
+		corpus_add(c, enc_reply(&rp));
+	}
+	/* Short strings, so that mutated lengths land on real boundaries. */
+	fill_req(&r, SPN_OP_SYMLINK);
+	strcpy(r.path, "/");
+	strcpy(r.path2, "t");
+	corpus_add(c, enc_req(&r));
+	fill_req(&r, SPN_OP_HELLO);
+	r.name[0] = '\0';
+	corpus_add(c, enc_req(&r));
+	/* The largest request. */
+	fill_req(&r, SPN_OP_LINK);
+	memset(r.path, 'p', SPN_PATH_MAX - 1);
+	memset(r.path2, 'q', SPN_PATH_MAX - 1);
+	r.path[0] = r.path2[0] = '/';
+	corpus_add(c, enc_req(&r));
+	/* An unknown op's error reply. */
+	memset(&rp, 0, sizeof(rp));
+	rp.op = 0x4242;
+	rp.status = -ENOSYS;
+	corpus_add(c, enc_reply(&rp));
+}
+
+static const uint32_t interesting[] = {
+    0,
+    1,
+    2,
+    3,
+    4,
+    0x7f,
+    0x80,
+    0xff,
+    0x100,
+    07777,
+    010000,
+    4095,
+    4096,
+    SPN_TEXT_MAX,
+    SPN_TEXT_MAX + 1,
+    999999999u,
+    1000000000u,
+    0x7fffffff,
+    0x80000000u,
+    0xfffffffeu,
+    0xffffffffu,
+    S_IFMT,
+    S_IFREG,
+};
+
+/* One random edit of w[0..*len), which has room for cap bytes. */
+static void
+mutate(uint64_t *s, uint8_t *w, size_t *len, size_t cap)
+{
+	size_t n = *len, at = rng_below(s, n ? n : 1);
+
+	switch (rng_below(s, 7)) {
+	case 0: /* flip a bit */
+		if (n)
+			w[at] ^= (uint8_t)(1u << rng_below(s, 8));
+		break;
+	case 1: /* random byte */
+		if (n)
+			w[at] = (uint8_t)rng_next(s);
+		break;
+	case 2: /* interesting u32, anywhere it fits */
+		if (n >= 4) {
+			size_t v = rng_below(s, sizeof(interesting) /
+						    sizeof(interesting[0]));
+
+			at = rng_below(s, n - 3);
+			put_le(w + at, interesting[v], 4);
+		}
+		break;
+	case 3: /* insert bytes */
+		if (n + 4 <= cap) {
+			size_t k = 1 + rng_below(s, 4);
+
+			memmove(w + at + k, w + at, n - at);
+			put_le(w + at, rng_next(s), (unsigned)k);
+			*len = n + k;
+		}
+		break;
+	case 4: /* delete bytes */
+		if (n) {
+			size_t k = 1 + rng_below(s, 4);
+
+			if (k > n - at)
+				k = n - at;
+			memmove(w + at, w + at + k, n - at - k);
+			*len = n - k;
+		}
+		break;
+	case 5: /* truncate */
+		*len = rng_below(s, n + 1);
+		break;
+	case 6: /* string length field +-1 or far off: aim at bytes 16..24 */
+		if (n >= SPN_HDR_LEN + 8) {
+			uint64_t d = rng_below(s, 3);
+
+			at = SPN_HDR_LEN + rng_below(s, 5);
+			put_le(w + at, get_le(w + at, 4) + d - 1, 4);
+		}
+		break;
+	}
+}
+
+static void
+test_fuzz(void **state)
+{
+	static struct spn_req rq;
+	static struct spn_reply rp;
+	static uint8_t work[SPN_REQ_MAX + 64];
+	static struct corpus c;
+	const char *e;
+	uint64_t iters = 200000, seed = 0x5eed5bec1a7e5ULL, it;
+	unsigned long ok_req = 0, ok_rep = 0, errs[5] = {0};
+	size_t len, need, k, m;
+	uint8_t *exact;
+	ssize_t n2;
+	int rc;
+
+	e = getenv("SPECNFS_FUZZ_ITERS");
+	if (e && *e)
+		iters = strtoull(e, NULL, 0);
+	e = getenv("SPECNFS_FUZZ_SEED");
+	if (e && *e)
+		seed = strtoull(e, NULL, 0);
+	if (seed == 0)
+		seed = 1;
+	corpus_build(&c);
+
+	for (it = 0; it < iters; it++) {
+		k = rng_below(&seed, c.n);
+		len = c.len[k];
+		if (len > sizeof(work) - 64)
+			len = sizeof(work) - 64;
+		memcpy(work, c.frame[k], len);
+		for (m = 1 + rng_below(&seed, 4); m > 0; m--)
+			mutate(&seed, work, &len, sizeof(work));
+		/* Half the time keep the header honest, to reach fields. */
+		if (len >= SPN_HDR_LEN && rng_below(&seed, 2))
+			set_len(work, (uint32_t)(len - SPN_HDR_LEN));
+
+		/* Exactly len bytes on the heap: any overread is caught. */
+		exact = malloc(len ? len : 1);
+		assert_non_null(exact);
+		memcpy(exact, work, len);
+
+		rc = spn_proto_frame_len(exact, len, &need);
+		assert_true(rc == 0 || rc == -EAGAIN || rc == -EPROTO ||
+			    rc == -EPROTONOSUPPORT || rc == -EMSGSIZE);
+		if (rc == 0)
+			assert_true(need >= SPN_HDR_LEN && need <= SPN_MSG_MAX);
+
+		rc = spn_proto_decode_req(exact, len, &rq);
+		switch (rc) {
+		case 0:
+			/* Canonical: what decodes re-encodes to itself. */
+			ok_req++;
+			n2 = spn_proto_encode_req(&rq, fbuf, sizeof(fbuf));
+			assert_int_equal(n2, len);
+			assert_memory_equal(fbuf, exact, len);
+			break;
+		case -EPROTO:
+			errs[0]++;
+			break;
+		case -EINVAL:
+			errs[1]++;
+			break;
+		case -EPROTONOSUPPORT:
+			errs[2]++;
+			break;
+		case -EMSGSIZE:
+			errs[3]++;
+			break;
+		default:
+			fail_msg("decode_req returned %d", rc);
+		}
+
+		rc = spn_proto_decode_reply(exact, len, &rp);
+		assert_true(rc == 0 || rc == -EPROTO || rc == -EINVAL ||
+			    rc == -EPROTONOSUPPORT || rc == -EMSGSIZE);
+		if (rc == 0) {
+			ok_rep++;
+			if (rp.text)
+				assert_true((const uint8_t *)rp.text >= exact &&
+					    (const uint8_t *)rp.text +
+						    rp.text_len <=
+						exact + len);
+			n2 = spn_proto_encode_reply(&rp, fbuf, sizeof(fbuf));
+			assert_int_equal(n2, len);
+			assert_memory_equal(fbuf, exact, len);
+		} else if (rc == -EINVAL) {
+			errs[4]++;
+		}
+		free(exact);
+	}
+	for (k = 0; k < c.n; k++)
+		free(c.frame[k]);
+
+	print_message("fuzz: %llu iterations, decoded %lu requests and %lu "
+		      "replies; req errors: %lu EPROTO, %lu EINVAL, %lu "
+		      "EPROTONOSUPPORT, %lu EMSGSIZE\n",
+		      (unsigned long long)iters, ok_req, ok_rep, errs[0],
+		      errs[1], errs[2], errs[3]);
+	/* The mutations must reach every outcome, or the loop proves little. */
+	if (iters >= 100000) {
+		assert_true(ok_req > iters / 100);
+		assert_true(ok_rep > iters / 100);
+		assert_true(errs[0] > 0 && errs[1] > 0 && errs[2] > 0 &&
+			    errs[3] > 0 && errs[4] > 0);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_op_table),
+	    cmocka_unit_test(test_req_roundtrip_all_ops),
+	    cmocka_unit_test(test_reply_roundtrip_all_ops),
+	    cmocka_unit_test(test_reply_error_roundtrip_all_ops),
+	    cmocka_unit_test(test_golden_stat_req),
+	    cmocka_unit_test(test_golden_setattr_req),
+	    cmocka_unit_test(test_golden_hello_reply),
+	    cmocka_unit_test(test_golden_attr_layout),
+	    cmocka_unit_test(test_golden_statfs_layout),
+	    cmocka_unit_test(test_path_max_len),
+	    cmocka_unit_test(test_name_limits),
+	    cmocka_unit_test(test_text_limits),
+	    cmocka_unit_test(test_relative_and_empty_paths),
+	    cmocka_unit_test(test_embedded_nul),
+	    cmocka_unit_test(test_nsec_range),
+	    cmocka_unit_test(test_attr_type_and_mode),
+	    cmocka_unit_test(test_flags_modes_masks),
+	    cmocka_unit_test(test_status_rules),
+	    cmocka_unit_test(test_unknown_ops),
+	    cmocka_unit_test(test_direction),
+	    cmocka_unit_test(test_bad_magic_and_version),
+	    cmocka_unit_test(test_truncated_header),
+	    cmocka_unit_test(test_truncated_payload),
+	    cmocka_unit_test(test_trailing_garbage),
+	    cmocka_unit_test(test_len_field),
+	    cmocka_unit_test(test_frame_len_stream),
+	    cmocka_unit_test(test_enospc),
+	    cmocka_unit_test(test_fuzz),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
