@@ -77,8 +77,7 @@ client_close(struct spn_daemon *d, struct spn_client *cl)
 	d->nclients--;
 	if (d->nclients == 0)
 		d->idle_since_ns = spn_mono_ns();
-	cl->refs++;
-	spn_client_unref(d, cl);
+	spn_client_unref(d, cl); /* the connection's own reference */
 }
 
 static int
@@ -494,9 +493,12 @@ run_loop(struct spn_daemon *d)
 						  .events = (short)spn_nfs_events(m->nfs) };
 			pcl[n++] = NULL;
 		}
+		/* Each listed client is held for this pass: a reply sent while
+		 * serving another (or an NFS callback) may close it. */
 		for (cl = d->clients; cl != NULL && n < cap; cl = cl->next) {
 			pfd[n] = (struct pollfd){ .fd = cl->fd,
 						  .events = (short)(POLLIN | (cl->out_len ? POLLOUT : 0)) };
+			cl->refs++;
 			pcl[n++] = cl;
 		}
 		if (poll(pfd, (nfds_t)n, timeout) < 0 && errno != EINTR) {
@@ -543,13 +545,13 @@ run_loop(struct spn_daemon *d)
 		for (i = 3 + (size_t)d->nmounts; i < n; i++) {
 			cl = pcl[i];
 			/* A client closed earlier in this pass is skipped. */
-			if (cl->dead)
-				continue;
-			if (pfd[i].revents & POLLOUT)
+			if (!cl->dead && (pfd[i].revents & POLLOUT))
 				client_flush(d, cl);
 			if (!cl->dead && (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
 				client_read(d, cl);
 		}
+		for (i = 3 + (size_t)d->nmounts; i < n; i++)
+			spn_client_unref(d, pcl[i]);
 	}
 	free(pfd);
 	free(pcl);

@@ -58,6 +58,8 @@ struct spn_nfs_op {
 	spn_nfs_cb cb;
 	void *arg;
 	int pending; /* libnfs callbacks still to come */
+	int refs;    /* held while we are inside a libnfs call for it */
+	int finished;
 	int err;     /* first error of a composite op */
 	char errmsg[256];
 	/* whole-file transfers and setattr */
@@ -247,20 +249,30 @@ op_unlink(struct spn_nfs_op *op)
 }
 
 static void
-op_finish(struct spn_nfs_op *op, int err)
+op_free(struct spn_nfs_op *op)
 {
 	size_t i;
 
-	op_unlink(op);
-	if (err < 0 && op->res.errmsg == NULL)
-		op->res.errmsg = op->errmsg[0] ? op->errmsg : strerror(-err);
-	op->cb(err, &op->res, op->arg);
 	for (i = 0; i < op->res.nents; i++)
 		free(op->res.ents[i].name);
 	free(op->res.ents);
 	free(op->res.target);
 	free(op->path);
 	free(op);
+}
+
+static void
+op_finish(struct spn_nfs_op *op, int err)
+{
+	op_unlink(op);
+	op->finished = 1;
+	if (err < 0 && op->res.errmsg == NULL)
+		op->res.errmsg = op->errmsg[0] ? op->errmsg : strerror(-err);
+	op->cb(err, &op->res, op->arg);
+	/* libnfs may complete a call inside the call itself (an NFSv3 close
+	 * needs no RPC): then the issuer still holds the op. */
+	if (op->refs == 0)
+		op_free(op);
 }
 
 static void
@@ -273,19 +285,37 @@ op_set_error(struct spn_nfs_op *op, int err, const void *data)
 	}
 }
 
-/* Queue a libnfs call for op; on failure to queue, the session is broken. */
-static int
-op_queued(struct spn_nfs_op *op, int rc)
+/* Queue a libnfs call for op: QUEUE(op, nfs_xxx_async(..., op)). Returns
+ * 0 if queued, 1 if it was queued and op already completed and is gone
+ * (do not touch it), -ENOTCONN if it could not be queued (the session is
+ * broken; op is untouched and its callback will not run). */
+static void
+op_issue_begin(struct spn_nfs_op *op)
 {
-	if (rc == 0) {
-		op->pending++;
-		op->n->stats.calls[op->kind]++;
-		return 0;
-	}
-	snprintf(op->errmsg, sizeof(op->errmsg), "%s",
-		 op->n->nfs ? nfs_get_error(op->n->nfs) : "not connected");
-	return -ENOTCONN;
+	op->refs++;
+	op->pending++;
 }
+
+static int
+op_issue_end(struct spn_nfs_op *op, int rc)
+{
+	op->refs--;
+	if (rc != 0) {
+		op->pending--;
+		snprintf(op->errmsg, sizeof(op->errmsg), "%s",
+			 op->n->nfs ? nfs_get_error(op->n->nfs) : "not connected");
+		return -ENOTCONN;
+	}
+	if (op->finished) {
+		if (op->refs == 0)
+			op_free(op);
+		return 1;
+	}
+	op->n->stats.calls[op->kind]++;
+	return 0;
+}
+
+#define QUEUE(op, call) (op_issue_begin(op), op_issue_end((op), (call)))
 
 /* Start a simple (single-call) op, or fail it at once. */
 #define START(op, call)                                                       \
@@ -294,7 +324,7 @@ op_queued(struct spn_nfs_op *op, int rc)
 			op_finish((op), -ENOTCONN);                           \
 			return 0;                                             \
 		}                                                             \
-		if (op_queued((op), (call)) < 0)                              \
+		if (QUEUE((op), (call)) < 0)                              \
 			op_finish((op), -ENOTCONN);                           \
 		return 0;                                                     \
 	} while (0)
@@ -424,9 +454,9 @@ spn_nfs_connect(struct spn_nfs *n, spn_nfs_cb cb, void *arg)
 	n->state = SPN_NFS_CONNECTING;
 	if (n->stats.calls[SPN_CALL_MOUNT] > 0)
 		n->stats.reconnects++;
-	rc = nfs_mount_async(n->nfs, u->server, u->path, mount_cb, op);
+	rc = QUEUE(op, nfs_mount_async(n->nfs, u->server, u->path, mount_cb, op));
 	nfs_destroy_url(u);
-	if (op_queued(op, rc) < 0) {
+	if (rc < 0) {
 		snprintf(n->error, sizeof(n->error), "mount failed: %s", op->errmsg);
 		op->res.errmsg = n->error;
 		n->state = SPN_NFS_DOWN;
@@ -446,6 +476,17 @@ simple_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 		return;
 	if (err < 0) {
 		op_finish(op, op->err);
+		return;
+	}
+	if ((op->kind == SPN_CALL_MKDIR || op->kind == SPN_CALL_SYMLINK) && op->path != NULL) {
+		/* libnfs's path API returns no attributes for these. */
+		char *path = op->path;
+
+		op->path = NULL;
+		op->kind = SPN_CALL_GETATTR;
+		if (QUEUE(op, nfs_lstat64_async(nfs, path, simple_cb, op)) < 0)
+			op_finish(op, -ENOTCONN);
+		free(path);
 		return;
 	}
 	switch (op->kind) {
@@ -525,6 +566,7 @@ spn_nfs_mkdir(struct spn_nfs *n, const char *path, int mode, spn_nfs_cb cb, void
 
 	if (op == NULL)
 		return -ENOMEM;
+	op->path = strdup(path);
 	START(op, nfs_mkdir2_async(n->nfs, path, mode, simple_cb, op));
 }
 
@@ -575,6 +617,7 @@ spn_nfs_symlink(struct spn_nfs *n, const char *target, const char *path, spn_nfs
 
 	if (op == NULL)
 		return -ENOMEM;
+	op->path = strdup(path);
 	START(op, nfs_symlink_async(n->nfs, target, path, simple_cb, op));
 }
 
@@ -654,7 +697,7 @@ create_stat_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 		return;
 	if (err == 0)
 		nattr_from_stat(&op->res.attr, data);
-	if (op_queued(op, nfs_close_async(nfs, op->fh, create_close_cb, op)) < 0)
+	if (QUEUE(op, nfs_close_async(nfs, op->fh, create_close_cb, op)) < 0)
 		op_finish(op, op->err ? op->err : -ENOTCONN);
 }
 
@@ -671,7 +714,7 @@ create_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 	}
 	op->fh = data;
 	op->kind = SPN_CALL_GETATTR;
-	if (op_queued(op, nfs_fstat64_async(nfs, op->fh, create_stat_cb, op)) < 0)
+	if (QUEUE(op, nfs_fstat64_async(nfs, op->fh, create_stat_cb, op)) < 0)
 		op_finish(op, -ENOTCONN);
 }
 
@@ -718,15 +761,17 @@ setattr_next(struct spn_nfs_op *op)
 	int nf = sa->mask & SPN_NSA_NOFOLLOW, rc;
 
 	for (;;) {
+		/* The call below may complete at once: hold op across it. */
+		op_issue_begin(op);
 		switch (op->step++) {
 		case 0:
 			if (!(sa->mask & SPN_NSA_SIZE))
-				continue;
+				goto skip;
 			rc = nfs_truncate_async(nfs, op->path, sa->size, setattr_cb, op);
 			break;
 		case 1:
 			if (!(sa->mask & (SPN_NSA_UID | SPN_NSA_GID)))
-				continue;
+				goto skip;
 			/* -1 keeps a field as it is, as in chown(2). */
 			rc = (nf ? nfs_lchown_async : nfs_chown_async)(
 				nfs, op->path, sa->mask & SPN_NSA_UID ? (int)sa->uid : -1,
@@ -734,7 +779,7 @@ setattr_next(struct spn_nfs_op *op)
 			break;
 		case 2:
 			if (!(sa->mask & SPN_NSA_MODE))
-				continue;
+				goto skip;
 			rc = (nf ? nfs_lchmod_async : nfs_chmod_async)(nfs, op->path, (int)sa->mode,
 								       setattr_cb, op);
 			break;
@@ -742,7 +787,7 @@ setattr_next(struct spn_nfs_op *op)
 			struct timeval tv[2];
 
 			if (!(sa->mask & SPN_NSA_TIMES))
-				continue;
+				goto skip;
 			/* libnfs's utimes takes microseconds. */
 			tv[0].tv_sec = sa->atime.sec;
 			tv[0].tv_usec = sa->atime.nsec / 1000;
@@ -757,9 +802,12 @@ setattr_next(struct spn_nfs_op *op)
 			rc = (nf ? nfs_lstat64_async : nfs_stat64_async)(nfs, op->path, setattr_cb, op);
 			break;
 		}
-		if (op_queued(op, rc) < 0)
+		if (op_issue_end(op, rc) < 0)
 			op_finish(op, -ENOTCONN);
 		return;
+skip:
+		op->refs--;
+		op->pending--;
 	}
 }
 
@@ -808,7 +856,7 @@ xfer_close(struct spn_nfs_op *op)
 		return;
 	op->closing = 1;
 	op->kind = SPN_CALL_OPEN; /* counted with opens: open/close pairs */
-	if (op_queued(op, nfs_close_async(op->n->nfs, op->fh, xfer_close_cb, op)) < 0)
+	if (QUEUE(op, nfs_close_async(op->n->nfs, op->fh, xfer_close_cb, op)) < 0)
 		op_finish(op, op->err ? op->err : -ENOTCONN);
 }
 
@@ -829,7 +877,7 @@ xfer_final_stat(struct spn_nfs_op *op)
 {
 	op->step = 3;
 	op->kind = SPN_CALL_GETATTR;
-	if (op_queued(op, nfs_fstat64_async(op->n->nfs, op->fh, xfer_final_stat_cb, op)) < 0)
+	if (QUEUE(op, nfs_fstat64_async(op->n->nfs, op->fh, xfer_final_stat_cb, op)) < 0)
 		op_finish(op, -ENOTCONN);
 }
 
@@ -922,13 +970,17 @@ xfer_pump(struct spn_nfs_op *op)
 		}
 		c->op = op;
 		c->off = op->next_off;
+		op_issue_begin(op);
 		if (store) {
 			ssize_t r;
 
 			c->len = (size_t)(op->size - c->off < max ? op->size - c->off : max);
+			op->next_off += c->len;
 			c->buf = malloc(c->len);
 			if (c->buf == NULL) {
 				free(c);
+				op->refs--;
+				op->pending--;
 				op_set_error(op, -ENOMEM, NULL);
 				break;
 			}
@@ -937,6 +989,8 @@ xfer_pump(struct spn_nfs_op *op)
 				op_set_error(op, r < 0 ? -errno : -EIO, "cannot read the cache file");
 				free(c->buf);
 				free(c);
+				op->refs--;
+				op->pending--;
 				break;
 			}
 			rc = nfs_pwrite_async(nfs, op->fh, c->off, c->len, c->buf, store_write_cb, c);
@@ -944,10 +998,13 @@ xfer_pump(struct spn_nfs_op *op)
 			/* Read one chunk past the known size: the file may
 			 * have grown, and only a short read proves the end. */
 			c->len = (size_t)max;
+			op->next_off += c->len;
 			rc = nfs_pread_async(nfs, op->fh, c->off, c->len, fetch_read_cb, c);
 		}
-		op->next_off += c->len;
-		if (op_queued(op, rc) < 0) {
+		rc = op_issue_end(op, rc);
+		if (rc > 0)
+			return; /* completed and gone */
+		if (rc < 0) {
 			op_set_error(op, -ENOTCONN, NULL);
 			free(c->buf);
 			free(c);
@@ -969,7 +1026,7 @@ xfer_pump(struct spn_nfs_op *op)
 	}
 	if (store) {
 		op->kind = SPN_CALL_COMMIT;
-		if (op_queued(op, nfs_fsync_async(nfs, op->fh, store_commit_cb, op)) < 0)
+		if (QUEUE(op, nfs_fsync_async(nfs, op->fh, store_commit_cb, op)) < 0)
 			op_finish(op, -ENOTCONN);
 		return;
 	}
@@ -1021,7 +1078,7 @@ xfer_open_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 		return;
 	}
 	op->kind = SPN_CALL_GETATTR;
-	if (op_queued(op, nfs_fstat64_async(nfs, op->fh, xfer_stat_cb, op)) < 0)
+	if (QUEUE(op, nfs_fstat64_async(nfs, op->fh, xfer_stat_cb, op)) < 0)
 		op_finish(op, -ENOTCONN);
 }
 

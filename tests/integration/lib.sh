@@ -15,6 +15,9 @@ NFS_PING=$BUILDDIR/tools/nfs-ping
 T_NAME=$(basename "$0" .sh)
 T_TMP=$(mktemp -d "/tmp/specnfs-$T_NAME.XXXXXX")
 T_FAILED=0
+# tb_value KEY TEXT: a value from nfs-testbed's KEY='value' lines.
+tb_value() { sed -n "s/^$1='\(.*\)'\$/\1/p" <<<"$2"; }
+export -f tb_value
 T_COUNT=0
 T_CLEANUP=()
 
@@ -76,11 +79,7 @@ testbed_start() {
 	out=$("$TESTBED" start "$T_TMP/$name" 2>"$T_TMP/$name.err") ||
 		skip "cannot start the NFS test bed: $(cat "$T_TMP/$name.err")"
 	on_exit "'$TESTBED' stop '$T_TMP/$name'"
-	while IFS= read -r line; do
-		case $line in
-		*=*) printf -v "${name}_${line%%=*}" '%s' "${line#*=}" ;;
-		esac
-	done <<<"$out"
+	eval "$(sed -n "s/^\([A-Z0-9_]*=\)/${name}_\1/p" <<<"$out")"
 }
 
 # wanem_start NAME ARGS...: run tools/wanem in the background, wait for its

@@ -11,15 +11,15 @@ require_cmd ganesha.nfsd nfs-ls nfs-cat
 leftovers() { # leftovers STATE [PID]
 	{ [ -z "${2:-}" ] || pgrep -s "$2"; pgrep -f -- "$1"; } 2>/dev/null | grep -v "^$$\$" || true
 }
-pid_of() { sed -n 's/^PID=//p' <<<"$1"; }
+pid_of() { tb_value PID "$1"; }
 
 serves() { # serves STATE: v3 and v4 both read back a file written in EXPORT_DIR
 	local out
 	out=$("$TESTBED" env "$1") || return 1
 	local url3 url4 dir
-	url3=$(sed -n 's/^NFS_URL3=//p' <<<"$out")
-	url4=$(sed -n 's/^NFS_URL4=//p' <<<"$out")
-	dir=$(sed -n 's/^EXPORT_DIR=//p' <<<"$out")
+	url3=$(tb_value NFS_URL3 "$out")
+	url4=$(tb_value NFS_URL4 "$out")
+	dir=$(tb_value EXPORT_DIR "$out")
 	echo "hello $1 $RANDOM" >"$dir/probe.txt"
 	local base3=${url3%%\?*} q3=${url3#*\?} base4=${url4%%\?*} q4=${url4#*\?}
 	[ "$(nfs-cat "$base3/probe.txt?$q3")" = "$(cat "$dir/probe.txt")" ] &&
@@ -33,10 +33,11 @@ on_exit "'$TESTBED' stop '$A'; '$TESTBED' stop '$B'"
 for round in 1 2; do
 	out=$("$TESTBED" start "$A")
 	check "round $round: start prints NFS_URL3 with nfsport and mountport" \
-		grep -qE '^NFS_URL3=nfs://127\.0\.0\.1/export\?nfsport=[0-9]+&mountport=[0-9]+$' <<<"$out"
+		grep -qE "^NFS_URL3=.nfs://127\.0\.0\.1/export\?nfsport=[0-9]+&mountport=[0-9]+.\$" <<<"$out"
 	check "round $round: start prints NFS_URL4, EXPORT_DIR, PID" \
-		bash -c 'grep -qE "^NFS_URL4=nfs://127\.0\.0\.1/export\?version=4&nfsport=[0-9]+$" <<<"$1" &&
-			grep -q "^EXPORT_DIR=$2/export$" <<<"$1" && grep -qE "^PID=[0-9]+$" <<<"$1"' _ "$out" "$A"
+		bash -c 'grep -qE "^NFS_URL4=.nfs://127\.0\.0\.1/export\?version=4&nfsport=[0-9]+.\$" <<<"$1" &&
+			[ "$(tb_value EXPORT_DIR "$1")" = "$2/export" ] &&
+			[[ $(tb_value PID "$1") =~ ^[0-9]+$ ]]' _ "$out" "$A"
 	check "round $round: NFSv3 and NFSv4 serve the export" serves "$A"
 	check "round $round: status says running" "$TESTBED" status "$A"
 	check "round $round: start refuses a second server in the same state dir" \
@@ -48,8 +49,8 @@ done
 
 outa=$("$TESTBED" start "$A")
 outb=$("$TESTBED" start "$B")
-pa=$(sed -n 's/^NFS_PORT=//p' <<<"$outa")
-pb=$(sed -n 's/^NFS_PORT=//p' <<<"$outb")
+pa=$(tb_value NFS_PORT "$outa")
+pb=$(tb_value NFS_PORT "$outb")
 check "two at once: different ports ($pa, $pb)" test -n "$pa" -a -n "$pb" -a "$pa" != "$pb"
 check "two at once: the first serves" serves "$A"
 check "two at once: the second serves" serves "$B"

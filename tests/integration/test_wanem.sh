@@ -34,8 +34,13 @@ check "NFSv4 GETATTR through --rtt 40: median ${rtt4} ms in 40 +- 5" in_range "$
 wanem_start w0 --listen 127.0.0.1:0 --connect "127.0.0.1:$tb_NFS_PORT" \
 	--listen 127.0.0.1:0 --connect "127.0.0.1:$tb_MOUNT_PORT" --rtt 0
 read -r p0n p0m <<<"$w0_PORTS"
-d=$(median_ms "$tb_NFS_URL3" /ping.txt 50)
-z=$(median_ms "$(url3_via "$p0n" "$p0m")" /ping.txt 50)
+# Interleaved rounds, best median of each side: the machine is shared, and
+# a burst of other work should not count as the emulator's overhead.
+d=999 z=999
+for round in 1 2 3; do
+	d=$(awk -v a="$d" -v b="$(median_ms "$tb_NFS_URL3" /ping.txt 30)" 'BEGIN { print (b < a ? b : a) }')
+	z=$(awk -v a="$z" -v b="$(median_ms "$(url3_via "$p0n" "$p0m")" /ping.txt 30)" 'BEGIN { print (b < a ? b : a) }')
+done
 added=$(awk -v a="$z" -v b="$d" 'BEGIN { printf "%.3f", a - b }')
 check "--rtt 0 adds ${added} ms per round trip (< 0.5 ms; direct ${d}, via ${z})" in_range "$added" -1 0.5
 
