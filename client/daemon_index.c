@@ -864,16 +864,17 @@ spn__op_rename(struct spn_index *ix, MDB_txn *txn, struct spn__op *op)
 
 	if (flen == KEY_MOUNT || tlen == KEY_MOUNT)
 		return -EINVAL;
-	rc = spn__load(ix, txn, f, flen, NULL);
-	if (rc == -ENOENT || ix->wrc)
+	rc = spn__tree_max(ix, txn, f, flen, &max);
+	if (rc)
 		return rc;
+	/* Like del_tree: a subtree without a record at its top still
+	 * moves; only an empty one is absent. */
+	if (max == 0)
+		return -ENOENT;
 	if (flen == tlen && memcmp(f, t, flen) == 0)
 		return 0;
 	if (spn__in_tree(t, tlen, f, flen) || spn__in_tree(f, flen, t, tlen))
 		return -EINVAL;
-	rc = spn__tree_max(ix, txn, f, flen, &max);
-	if (rc)
-		return rc;
 	if (max - flen + tlen > MAIN_KEY_MAX)
 		return -ENAMETOOLONG;
 
@@ -1468,7 +1469,7 @@ spn_index_foreach_child(struct spn_index *ix, uint16_t mount,
 	MDB_val k, v;
 	size_t plen, poslen, n, i, nlen;
 	const uint8_t *nm, *z;
-	int rc, done = 0;
+	int rc, err, done = 0;
 
 	if (!cb)
 		return -EINVAL;
@@ -1533,12 +1534,11 @@ spn_index_foreach_child(struct spn_index *ix, uint16_t mount,
 		}
 		mdb_cursor_close(c);
 		spn__rd_end(ix, txn);
+		err = 0;
 		if (rc == MDB_NOTFOUND)
 			done = 1;
-		else if (rc) {
-			rc = spn__err(rc);
-			done = 2;
-		}
+		else if (rc)
+			err = spn__err(rc);
 		for (i = 0; i < n; i++) {
 			nlen = it[i].klen - plen;
 			memcpy(name, it[i].key + plen, nlen);
@@ -1547,8 +1547,11 @@ spn_index_foreach_child(struct spn_index *ix, uint16_t mount,
 			if (rc)
 				goto out;
 		}
-		if (done == 2)
+		/* After the callbacks for the entries before it. */
+		if (err) {
+			rc = err;
 			goto out;
+		}
 		rc = 0;
 	}
 out:
@@ -1570,7 +1573,7 @@ spn_index_foreach_dirty(struct spn_index *ix,
 	MDB_val k, v, d;
 	size_t poslen = 0, n, i;
 	uint16_t mount;
-	int rc, r, done = 0;
+	int rc, r, err, done = 0;
 
 	if (!cb)
 		return -EINVAL;
@@ -1614,20 +1617,22 @@ spn_index_foreach_dirty(struct spn_index *ix,
 		}
 		mdb_cursor_close(c);
 		spn__rd_end(ix, txn);
+		err = 0;
 		if (rc == MDB_NOTFOUND)
 			done = 1;
-		else if (rc) {
-			rc = spn__err(rc);
-			done = 2;
-		}
+		else if (rc)
+			err = spn__err(rc);
 		for (i = 0; i < n; i++) {
 			spn__key_path(it[i].key, it[i].klen, &mount, path);
 			rc = cb(mount, path, &it[i].e, arg);
 			if (rc)
 				goto out;
 		}
-		if (done == 2)
+		/* After the callbacks for the entries before it. */
+		if (err) {
+			rc = err;
 			goto out;
+		}
 		rc = 0;
 	}
 out:
@@ -1734,6 +1739,7 @@ spn__lru_collect(struct spn_index *ix, uint8_t *pos, size_t *poslen,
 	size_t n = 0;
 	int rc;
 
+	*np = 0;
 	rc = spn__rd_begin(ix, &txn);
 	if (rc)
 		return rc;

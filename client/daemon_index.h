@@ -134,7 +134,8 @@ int spn_index_del(struct spn_index *ix, uint16_t mount, const char *path);
 int spn_index_del_tree(struct spn_index *ix, uint16_t mount, const char *path);
 /*
  * Moves the entry at from and everything below it to to, like rename(2):
- * whatever was at or below to is replaced. -ENOENT if from is absent;
+ * whatever was at or below to is replaced. -ENOENT if nothing is at or
+ * below from (a subtree whose top has no record still moves);
  * -EINVAL if either is "/" or one is inside the other; -ENAMETOOLONG if a
  * moved path would get too long (nothing is moved then). from == to is a
  * no-op.

@@ -59,6 +59,7 @@ struct spn_wb {
 	int running;   /* a store is in flight */
 	int again;     /* content changed while it ran: store once more */
 	int wd;        /* inotify watch, or -1 */
+	int64_t due_ns; /* a close seen only by inotify: store at this time */
 	uint64_t gen;  /* dirty_gen the running store started from */
 	struct spn_job *waiters; /* CLOSE/FSYNC jobs answered when stored */
 };
@@ -74,6 +75,7 @@ struct spn_job {
 	struct spn_mount *m;
 	char rel[SPN_PATH_MAX];
 	char rel2[SPN_PATH_MAX];
+	char walk[SPN_PATH_MAX]; /* NFSv3 handle walk: the component being looked up */
 	spn_job_fn issue;   /* re-run to re-send the current call */
 	spn_job_fn done;    /* runs with the call's result */
 	spn_job_fn then;    /* continuation of a shared step (resolve, fetch) */
@@ -122,6 +124,7 @@ void spn_job_reply(struct spn_job *j, int status);
 void spn_mount_up(struct spn_daemon *d, struct spn_mount *m);
 void spn_mount_tick(struct spn_daemon *d, struct spn_mount *m);
 void spn_wb_on_close_write(struct spn_daemon *d, int wd);
+void spn_wb_tick(struct spn_daemon *d);
 int spn_wb_replay(struct spn_daemon *d);
 int spn_daemon_busy(const struct spn_daemon *d);
 int spn_status_text(struct spn_daemon *d, char *buf, size_t len);

@@ -484,6 +484,7 @@ run_loop(struct spn_daemon *d)
 		pcl[n++] = NULL;
 		pfd[n] = (struct pollfd){ .fd = d->listen_fd, .events = POLLIN };
 		pcl[n++] = NULL;
+		spn_wb_tick(d);
 		for (mi = 0; mi < d->nmounts; mi++) {
 			struct spn_mount *m = &d->mounts[mi];
 

@@ -22,6 +22,9 @@
 #include <unistd.h>
 
 #include <nfsc/libnfs.h>
+#include <nfsc/libnfs-raw.h>
+#include <nfsc/libnfs-raw-nfs.h>
+#include <sys/sysmacros.h>
 
 #include "daemon_nfs.h"
 #include "log.h"
@@ -84,6 +87,7 @@ static const char *const call_names[SPN_CALL_NTYPES] = {
 	[SPN_CALL_LINK] = "link", [SPN_CALL_SYMLINK] = "symlink",
 	[SPN_CALL_SETATTR] = "setattr", [SPN_CALL_STATFS] = "statfs",
 	[SPN_CALL_ACCESS] = "access", [SPN_CALL_MOUNT] = "mount",
+	[SPN_CALL_LOOKUP] = "lookup",
 };
 
 const char *
@@ -130,6 +134,7 @@ spn_nfs_new(struct spn_nfs **out, const char *url, int rpc_timeout_ms)
 
 static void op_unlink(struct spn_nfs_op *op);
 static void op_finish(struct spn_nfs_op *op, int err);
+static void res_fh_from_nfsfh(struct spn_nfs_op *op);
 
 /* Tear the session down: libnfs cancels every PDU (callbacks run with
  * -EINTR while tearing_down is set); then fail what is left. */
@@ -713,6 +718,7 @@ create_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 		return;
 	}
 	op->fh = data;
+	res_fh_from_nfsfh(op);
 	op->kind = SPN_CALL_GETATTR;
 	if (QUEUE(op, nfs_fstat64_async(nfs, op->fh, create_stat_cb, op)) < 0)
 		op_finish(op, -ENOTCONN);
@@ -1064,6 +1070,7 @@ xfer_open_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 		return;
 	}
 	op->fh = data;
+	res_fh_from_nfsfh(op);
 	if (store) {
 		struct stat st;
 
@@ -1104,4 +1111,300 @@ spn_nfs_store(struct spn_nfs *n, const char *path, int fd, spn_nfs_cb cb, void *
 	op->fd = fd;
 	op->step = 1;
 	START(op, nfs_open_async(n->nfs, path, O_WRONLY | O_TRUNC, xfer_open_cb, op));
+}
+
+/* ------------------------------------------------------------ NFSv3 by handle */
+
+/*
+ * libnfs resolves every path from the export root, one LOOKUP per
+ * component, and remembers nothing. With NFSv3 the daemon can do better:
+ * it keeps each entry's file handle in the index and asks the server by
+ * handle -- one RPC for a GETATTR, one LOOKUP for a name in a known
+ * directory, one READDIRPLUS for a listing that also hands out every
+ * child's handle. (NFSv4 keeps the path calls for now.)
+ */
+
+/* libnfs 4.0's nfs_get_fh()/nfs_get_rootfh() return this private struct;
+ * its layout is part of what those exported functions promise. */
+struct spn_libnfs_fh {
+	int len;
+	char *val;
+};
+/* Exported by libnfs 4.0 but declared only in its private header. */
+const struct nfs_fh *nfs_get_rootfh(struct nfs_context *nfs);
+
+static int
+nfs3_err(int status)
+{
+	switch (status) {
+	case NFS3ERR_NAMETOOLONG: return -ENAMETOOLONG;
+	case NFS3ERR_NOTEMPTY: return -ENOTEMPTY;
+	case NFS3ERR_DQUOT: return -EDQUOT;
+	case NFS3ERR_STALE:
+	case NFS3ERR_BADHANDLE: return -ESTALE;
+	case NFS3ERR_REMOTE: return -EREMOTE;
+	case NFS3ERR_NOTSUPP: return -EOPNOTSUPP;
+	case NFS3ERR_JUKEBOX: return -EAGAIN;
+	default:
+		return status > 0 && status < 1000 ? -status : -EIO;
+	}
+}
+
+static int
+rpc_status_err(int status)
+{
+	switch (status) {
+	case RPC_STATUS_SUCCESS: return 0;
+	case RPC_STATUS_CANCEL:
+	case RPC_STATUS_TIMEOUT: return -EINTR;
+	default: return -EFAULT;
+	}
+}
+
+static void
+nattr_from_fattr3(struct spn_nattr *a, const fattr3 *f)
+{
+	static const uint32_t types[] = { 0, S_IFREG, S_IFDIR, S_IFBLK, S_IFCHR,
+					  S_IFLNK, S_IFSOCK, S_IFIFO };
+
+	memset(a, 0, sizeof(*a));
+	a->type = (unsigned)f->type < 8 ? types[f->type] : 0;
+	a->mode = f->mode & 07777;
+	a->nlink = f->nlink;
+	a->uid = f->uid;
+	a->gid = f->gid;
+	a->size = f->size;
+	a->used = f->used;
+	a->rdev = makedev(f->rdev.specdata1, f->rdev.specdata2);
+	a->fsid = f->fsid;
+	a->fileid = f->fileid;
+	a->atime.sec = f->atime.seconds;
+	a->atime.nsec = f->atime.nseconds;
+	a->mtime.sec = f->mtime.seconds;
+	a->mtime.nsec = f->mtime.nseconds;
+	a->ctime.sec = f->ctime.seconds;
+	a->ctime.nsec = f->ctime.nseconds;
+}
+
+int
+spn_nfs_has_fh(const struct spn_nfs *n)
+{
+	return n->version == 3 && n->state == SPN_NFS_UP && n->nfs != NULL;
+}
+
+int
+spn_nfs_root_fh(const struct spn_nfs *n, uint8_t *fh, uint8_t *len)
+{
+	const struct spn_libnfs_fh *r;
+
+	if (!spn_nfs_has_fh(n))
+		return -ENOTCONN;
+	r = (const struct spn_libnfs_fh *)nfs_get_rootfh(n->nfs);
+	if (r == NULL || r->len <= 0 || r->len > SPN_FH_MAX)
+		return -EINVAL;
+	memcpy(fh, r->val, (size_t)r->len);
+	*len = (uint8_t)r->len;
+	return 0;
+}
+
+static void
+fh_arg(nfs_fh3 *dst, const uint8_t *fh, uint8_t len)
+{
+	dst->data.data_len = len;
+	dst->data.data_val = (char *)fh;
+}
+
+static void
+getattr_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	GETATTR3res *res = data;
+	int err = rpc_status_err(status);
+
+	if (err == 0 && res->status != NFS3_OK)
+		err = nfs3_err(res->status);
+	if (!op_part_done(op, err, err < 0 && status != RPC_STATUS_SUCCESS ? data : NULL))
+		return;
+	if (err < 0) {
+		op_finish(op, op->err);
+		return;
+	}
+	nattr_from_fattr3(&op->res.attr, &res->GETATTR3res_u.resok.obj_attributes);
+	op_finish(op, 0);
+}
+
+int
+spn_nfs_getattr_fh(struct spn_nfs *n, const uint8_t *fh, uint8_t len, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_GETATTR, cb, arg);
+	GETATTR3args args;
+
+	if (op == NULL)
+		return -ENOMEM;
+	memset(&args, 0, sizeof(args));
+	fh_arg(&args.object, fh, len);
+	START(op, rpc_nfs3_getattr_async(nfs_get_rpc_context(n->nfs), getattr_fh_cb, &args, op));
+}
+
+static void
+lookup_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	LOOKUP3res *res = data;
+	LOOKUP3resok *ok;
+	int err = rpc_status_err(status);
+
+	if (err == 0 && res->status != NFS3_OK)
+		err = nfs3_err(res->status);
+	if (!op_part_done(op, err, err < 0 && status != RPC_STATUS_SUCCESS ? data : NULL))
+		return;
+	if (err < 0) {
+		op_finish(op, op->err);
+		return;
+	}
+	ok = &res->LOOKUP3res_u.resok;
+	if (!ok->obj_attributes.attributes_follow || ok->object.data.data_len > SPN_FH_MAX) {
+		/* No attributes with the handle: rare; the caller uses paths. */
+		op_finish(op, -EREMOTEIO);
+		return;
+	}
+	nattr_from_fattr3(&op->res.attr, &ok->obj_attributes.post_op_attr_u.attributes);
+	memcpy(op->res.fh, ok->object.data.data_val, ok->object.data.data_len);
+	op->res.fh_len = (uint8_t)ok->object.data.data_len;
+	op_finish(op, 0);
+}
+
+int
+spn_nfs_lookup_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name,
+		  spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_LOOKUP, cb, arg);
+	LOOKUP3args args;
+
+	if (op == NULL)
+		return -ENOMEM;
+	memset(&args, 0, sizeof(args));
+	fh_arg(&args.what.dir, dirfh, len);
+	args.what.name = (char *)name;
+	START(op, rpc_nfs3_lookup_async(nfs_get_rpc_context(n->nfs), lookup_fh_cb, &args, op));
+}
+
+static int readdir_fh_send(struct spn_nfs_op *op, uint64_t cookie, const char *verf);
+
+static void
+readdir_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	READDIRPLUS3res *res = data;
+	READDIRPLUS3resok *ok;
+	entryplus3 *e;
+	uint64_t cookie = 0;
+	int err = rpc_status_err(status);
+
+	if (err == 0 && res->status != NFS3_OK)
+		err = nfs3_err(res->status);
+	if (!op_part_done(op, err, err < 0 && status != RPC_STATUS_SUCCESS ? data : NULL))
+		return;
+	if (err < 0) {
+		op_finish(op, op->err);
+		return;
+	}
+	ok = &res->READDIRPLUS3res_u.resok;
+	for (e = ok->reply.entries; e != NULL; e = e->nextentry) {
+		struct spn_nfs_dirent *de;
+
+		cookie = e->cookie;
+		if (strcmp(e->name, ".") == 0 || strcmp(e->name, "..") == 0)
+			continue;
+		if (op->res.nents == op->size) {
+			size_t ncap = op->size ? op->size * 2 : 64;
+			void *p = realloc(op->res.ents, ncap * sizeof(*op->res.ents));
+
+			if (p == NULL) {
+				op_finish(op, -ENOMEM);
+				return;
+			}
+			op->res.ents = p;
+			op->size = ncap;
+		}
+		de = &op->res.ents[op->res.nents];
+		memset(de, 0, sizeof(*de));
+		de->name = strdup(e->name);
+		if (de->name == NULL) {
+			op_finish(op, -ENOMEM);
+			return;
+		}
+		op->res.nents++;
+		if (e->name_attributes.attributes_follow) {
+			nattr_from_fattr3(&de->attr, &e->name_attributes.post_op_attr_u.attributes);
+		} else {
+			/* Without attributes we cannot judge the entry: the
+			 * caller asks for it by name. */
+			de->attr.fileid = e->fileid;
+		}
+		if (e->name_handle.handle_follows &&
+		    e->name_handle.post_op_fh3_u.handle.data.data_len <= SPN_FH_MAX) {
+			de->fh_len = (uint8_t)e->name_handle.post_op_fh3_u.handle.data.data_len;
+			memcpy(de->fh, e->name_handle.post_op_fh3_u.handle.data.data_val, de->fh_len);
+		}
+	}
+	if (ok->dir_attributes.attributes_follow) {
+		nattr_from_fattr3(&op->res.attr, &ok->dir_attributes.post_op_attr_u.attributes);
+		op->eof = 2; /* have dir attributes */
+	}
+	if (!ok->reply.eof) {
+		if (readdir_fh_send(op, cookie, ok->cookieverf) < 0)
+			op_finish(op, -ENOTCONN);
+		return;
+	}
+	op_finish(op, 0);
+}
+
+static int
+readdir_fh_send(struct spn_nfs_op *op, uint64_t cookie, const char *verf)
+{
+	READDIRPLUS3args args;
+
+	memset(&args, 0, sizeof(args));
+	fh_arg(&args.dir, op->res.fh, op->res.fh_len);
+	args.cookie = cookie;
+	if (verf != NULL)
+		memcpy(args.cookieverf, verf, sizeof(args.cookieverf));
+	args.dircount = 65536;
+	args.maxcount = 1 << 20;
+	return QUEUE(op, rpc_nfs3_readdirplus_async(nfs_get_rpc_context(op->n->nfs), readdir_fh_cb,
+						    &args, op)) < 0 ? -ENOTCONN : 0;
+}
+
+int
+spn_nfs_readdir_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_READDIR, cb, arg);
+
+	if (op == NULL)
+		return -ENOMEM;
+	if (n->nfs == NULL || n->state != SPN_NFS_UP) {
+		op_finish(op, -ENOTCONN);
+		return 0;
+	}
+	memcpy(op->res.fh, dirfh, len);
+	op->res.fh_len = len;
+	if (readdir_fh_send(op, 0, NULL) < 0)
+		op_finish(op, -ENOTCONN);
+	return 0;
+}
+
+/* The handle of an open libnfs file, for the index. */
+static void
+res_fh_from_nfsfh(struct spn_nfs_op *op)
+{
+	const struct spn_libnfs_fh *f;
+
+	if (op->n->version != 3 || op->fh == NULL)
+		return;
+	f = (const struct spn_libnfs_fh *)nfs_get_fh(op->fh);
+	if (f != NULL && f->len > 0 && f->len <= SPN_FH_MAX) {
+		memcpy(op->res.fh, f->val, (size_t)f->len);
+		op->res.fh_len = (uint8_t)f->len;
+	}
 }

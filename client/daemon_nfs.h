@@ -46,12 +46,15 @@ enum spn_nfs_call {
 	SPN_CALL_STATFS,
 	SPN_CALL_ACCESS,
 	SPN_CALL_MOUNT,
+	SPN_CALL_LOOKUP,
 	SPN_CALL_NTYPES,
 };
 
 struct spn_nfs_dirent {
 	char *name;
 	struct spn_nattr attr;
+	uint8_t fh[SPN_FH_MAX]; /* NFSv3 handle-based listings only */
+	uint8_t fh_len;
 };
 
 struct spn_nfs_statfs {
@@ -67,6 +70,8 @@ struct spn_nfs_res {
 	struct spn_nfs_statfs sfs;   /* statfs */
 	uint64_t bytes;              /* fetch/store: bytes moved */
 	const char *errmsg;          /* the server's or libnfs's words */
+	uint8_t fh[SPN_FH_MAX];      /* lookup, create, fetch, store (NFSv3) */
+	uint8_t fh_len;
 };
 
 typedef void (*spn_nfs_cb)(int err, struct spn_nfs_res *res, void *arg);
@@ -140,5 +145,19 @@ struct spn_nfs_sattr {
 };
 /* Applies the fields one call at a time and reports the final attributes. */
 int spn_nfs_setattr(struct spn_nfs *n, const char *path, const struct spn_nfs_sattr *sa, spn_nfs_cb cb, void *arg);
+
+/*
+ * NFSv3 only (spn_nfs_has_fh): calls by file handle, one RPC each.
+ * readdir_fh reports each child's handle and, in res->attr, the
+ * directory's own attributes when the server sent them (type != 0).
+ * A handle the server no longer knows fails with -ESTALE: use the path.
+ */
+int spn_nfs_has_fh(const struct spn_nfs *n);
+int spn_nfs_root_fh(const struct spn_nfs *n, uint8_t *fh, uint8_t *len);
+int spn_nfs_getattr_fh(struct spn_nfs *n, const uint8_t *fh, uint8_t len, spn_nfs_cb cb, void *arg);
+int spn_nfs_lookup_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name,
+		      spn_nfs_cb cb, void *arg);
+int spn_nfs_readdir_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, spn_nfs_cb cb,
+		       void *arg);
 
 #endif

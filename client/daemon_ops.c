@@ -389,7 +389,12 @@ resolve_done(struct spn_job *j)
 	fresh = j->res->attr;
 	j->d->revalidations++;
 	if (!j->have_e) {
+		uint8_t fh[SPN_FH_MAX], fh_len = j->e.fh_len;
+
+		memcpy(fh, j->e.fh, fh_len);
 		entry_from_attr(&j->e, &fresh, now, &j->d->ac);
+		j->e.fh_len = fh_len;
+		memcpy(j->e.fh, fh, fh_len);
 		j->have_e = 1;
 	} else if (spn_consist_after_revalidate(&j->d->ac, &j->e, &fresh, now) & SPN_CH_REPLACED) {
 		/* Another object now has this name: forget the old one. */
@@ -400,7 +405,14 @@ resolve_done(struct spn_job *j)
 			else
 				spn_mirror_stub(j->d->tmpdir, mp, fresh.type);
 		}
-		entry_from_attr(&j->e, &fresh, now, &j->d->ac);
+		{
+			uint8_t fh[SPN_FH_MAX], fh_len = j->e.fh_len;
+
+			memcpy(fh, j->e.fh, fh_len);
+			entry_from_attr(&j->e, &fresh, now, &j->d->ac);
+			j->e.fh_len = fh_len;
+			memcpy(j->e.fh, fh, fh_len);
+		}
 	}
 	j->e.last_use_ns = now;
 	index_put(j, j->rel, &j->e);
@@ -408,12 +420,138 @@ resolve_done(struct spn_job *j)
 	j->then(j);
 }
 
+static void resolve_path_issue(struct spn_job *j);
+static void walk_issue(struct spn_job *j);
+
+/* A handle we may use for path: the root's, or one recorded in the index. */
+static int
+known_fh(struct spn_job *j, const char *path, uint8_t *fh, uint8_t *len)
+{
+	struct spn_entry e;
+
+	if (strcmp(path, "/") == 0)
+		return spn_nfs_root_fh(j->m->nfs, fh, len) == 0;
+	if (index_get(j, path, &e) < 0 || e.fh_len == 0 || e.attr.type != S_IFDIR)
+		return 0;
+	memcpy(fh, e.fh, e.fh_len);
+	*len = e.fh_len;
+	return 1;
+}
+
+/*
+ * NFSv3: resolve j->rel component by component from the deepest ancestor
+ * whose handle we know, one LOOKUP (one round trip) per unknown component;
+ * with the parent's handle known, that is a single LOOKUP, which returns
+ * the current object and its attributes (a name now bound to another file
+ * shows as a new fileid).
+ */
+static void
+walk_done(struct spn_job *j)
+{
+	struct spn_entry e;
+	int64_t now = spn_now_ns();
+
+	if (j->err == -ESTALE && ++j->attempts < 3) {
+		/* A handle the server forgot: forget it too, and use paths. */
+		char parent[SPN_PATH_MAX];
+
+		parent_of(j->walk, parent, sizeof(parent));
+		if (index_get(j, parent, &e) == 0) {
+			e.fh_len = 0;
+			index_put(j, parent, &e);
+		}
+		resolve_path_issue(j);
+		return;
+	}
+	if (j->err < 0 || strcmp(j->walk, j->rel) == 0) {
+		if (j->err == 0 && j->res->fh_len > 0) {
+			/* resolve_done stores the attributes; keep the handle. */
+			j->e.fh_len = j->res->fh_len;
+			memcpy(j->e.fh, j->res->fh, j->res->fh_len);
+		}
+		resolve_done(j);
+		return;
+	}
+	/* An intermediate directory: record it with its handle, go on. */
+	if (j->res->attr.type != S_IFDIR) {
+		if (j->res->attr.type == S_IFLNK) {
+			/* The server resolves symlinks in a path for us. */
+			resolve_path_issue(j);
+			return;
+		}
+		j->err = -ENOTDIR;
+		resolve_done(j);
+		return;
+	}
+	if (index_get(j, j->walk, &e) == 0)
+		spn_consist_after_revalidate(&j->d->ac, &e, &j->res->attr, now);
+	else
+		entry_from_attr(&e, &j->res->attr, now, &j->d->ac);
+	e.fh_len = j->res->fh_len;
+	memcpy(e.fh, j->res->fh, j->res->fh_len);
+	index_put(j, j->walk, &e);
+	walk_issue(j);
+}
+
+static void
+walk_issue(struct spn_job *j)
+{
+	char known[SPN_PATH_MAX];
+	uint8_t fh[SPN_FH_MAX], len = 0;
+	const char *name;
+	size_t kl;
+
+	if (job_call(j, walk_issue, walk_done, 0))
+		return;
+	if (strcmp(j->rel, "/") == 0) {
+		if (spn_nfs_root_fh(j->m->nfs, fh, &len) < 0) {
+			resolve_path_issue(j);
+			return;
+		}
+		snprintf(j->walk, sizeof(j->walk), "/");
+		spn_nfs_getattr_fh(j->m->nfs, fh, len, job_cb, j);
+		return;
+	}
+	/* Deepest ancestor of rel with a known handle. */
+	snprintf(known, sizeof(known), "%s", j->rel);
+	do {
+		char *slash = strrchr(known, '/');
+
+		if (slash == known)
+			known[1] = '\0';
+		else
+			*slash = '\0';
+	} while (!known_fh(j, known, fh, &len) && strcmp(known, "/") != 0);
+	if (len == 0) {
+		resolve_path_issue(j);
+		return;
+	}
+	/* The next component below it. */
+	kl = strcmp(known, "/") == 0 ? 0 : strlen(known);
+	name = j->rel + kl + 1;
+	snprintf(j->walk, sizeof(j->walk), "%.*s", (int)(strcspn(name, "/") + (size_t)(name - j->rel)),
+		 j->rel);
+	snprintf(known, sizeof(known), "%.*s", (int)strcspn(name, "/"), name);
+	spn_nfs_lookup_fh(j->m->nfs, fh, len, known, job_cb, j);
+}
+
+static void
+resolve_path_issue(struct spn_job *j)
+{
+	if (job_call(j, resolve_path_issue, resolve_done, 0))
+		return;
+	spn_nfs_getattr(j->m->nfs, j->rel, 1, job_cb, j);
+}
+
 static void
 resolve_issue(struct spn_job *j)
 {
-	if (job_call(j, resolve_issue, resolve_done, 0))
+	if (spn_nfs_version(j->m->nfs) == 3) {
+		j->attempts = 0;
+		walk_issue(j);
 		return;
-	spn_nfs_getattr(j->m->nfs, j->rel, 1, job_cb, j);
+	}
+	resolve_path_issue(j);
 }
 
 static void
@@ -423,6 +561,8 @@ resolve(struct spn_job *j, int force, spn_job_fn then)
 
 	j->then = then;
 	j->have_e = index_get(j, j->rel, &j->e) == 0;
+	if (!j->have_e)
+		memset(&j->e, 0, sizeof(j->e));
 	j->err = 0;
 	if (j->have_e && (j->e.flags & SPN_EF_DIRTY)) {
 		/* Our own writes not yet on the server: its view is older. */
@@ -438,7 +578,9 @@ resolve(struct spn_job *j, int force, spn_job_fn then)
 		then(j);
 		return;
 	}
-	if (!j->have_e && strcmp(j->rel, "/") != 0) {
+	/* A negative answer from the cache -- but not for an open, which
+	 * must see a file another client created (close-to-open). */
+	if (!j->have_e && !force && strcmp(j->rel, "/") != 0) {
 		char parent[SPN_PATH_MAX];
 		struct spn_entry pe;
 
@@ -659,11 +801,17 @@ apply_listing(struct spn_job *j, struct spn_nfs_res *res)
 		    spn_mirror_path(j->m, crel, cmp, sizeof(cmp)) < 0)
 			continue;
 		have = spn_index_get(d->idx, (uint16_t)j->m->id, crel, &ce) == 0;
+		if (de->attr.type == 0)
+			continue; /* no attributes came with it */
 		if (have && ce.attr.fileid == de->attr.fileid && ce.attr.type == de->attr.type) {
 			if (ce.flags & SPN_EF_DIRTY)
 				continue;
 			/* READDIRPLUS attributes are as good as a GETATTR. */
 			spn_consist_after_revalidate(&d->ac, &ce, &de->attr, now);
+			if (de->fh_len > 0) {
+				ce.fh_len = de->fh_len;
+				memcpy(ce.fh, de->fh, de->fh_len);
+			}
 			spn_index_put(d->idx, (uint16_t)j->m->id, crel, &ce);
 			continue;
 		}
@@ -673,6 +821,8 @@ apply_listing(struct spn_job *j, struct spn_nfs_res *res)
 			spn_index_del_tree(d->idx, (uint16_t)j->m->id, crel);
 		}
 		entry_from_attr(&ce, &de->attr, now, &d->ac);
+		ce.fh_len = de->fh_len;
+		memcpy(ce.fh, de->fh, de->fh_len);
 		if (de->attr.type == S_IFDIR) {
 			struct stat st;
 
@@ -709,6 +859,10 @@ readdir_done(struct spn_job *j)
 {
 	int rc;
 
+	if (j->err == -ESTALE && j->attempts++ == 0) {
+		readdir_issue(j); /* by path this time */
+		return;
+	}
 	if (j->err < 0) {
 		spn_job_reply(j, j->err);
 		return;
@@ -725,8 +879,20 @@ readdir_done(struct spn_job *j)
 static void
 readdir_issue(struct spn_job *j)
 {
+	uint8_t fh[SPN_FH_MAX], len;
+
 	if (job_call(j, readdir_issue, readdir_done, 0))
 		return;
+	if (spn_nfs_has_fh(j->m->nfs) && j->attempts == 0) {
+		if (strcmp(j->rel, "/") == 0 && spn_nfs_root_fh(j->m->nfs, fh, &len) == 0) {
+			spn_nfs_readdir_fh(j->m->nfs, fh, len, job_cb, j);
+			return;
+		}
+		if (j->e.fh_len > 0) {
+			spn_nfs_readdir_fh(j->m->nfs, j->e.fh, j->e.fh_len, job_cb, j);
+			return;
+		}
+	}
 	spn_nfs_readdir(j->m->nfs, j->rel, job_cb, j);
 }
 
@@ -943,6 +1109,10 @@ fetch_done(struct spn_job *j)
 	j->e.content_fileid = post->fileid;
 	j->e.cached_bytes = j->res->bytes;
 	j->e.validated_ns = spn_now_ns();
+	if (j->res->fh_len > 0) {
+		j->e.fh_len = j->res->fh_len;
+		memcpy(j->e.fh, j->res->fh, j->res->fh_len);
+	}
 	index_put(j, j->rel, &j->e);
 	enforce_cache_cap(j->d);
 	j->err = 0;
@@ -1110,6 +1280,8 @@ create_done(struct spn_job *j)
 		return;
 	}
 	entry_from_attr(&j->e, &j->res->attr, spn_now_ns(), &j->d->ac);
+	j->e.fh_len = j->res->fh_len;
+	memcpy(j->e.fh, j->res->fh, j->res->fh_len);
 	j->have_e = 1;
 	rc = spn_mirror_path(j->m, j->rel, mp, sizeof(mp));
 	if (rc == 0)
@@ -1250,7 +1422,7 @@ wb_forget(struct spn_daemon *d, struct spn_wb *wb)
 {
 	struct spn_wb **pp;
 
-	if (wb->writers > 0 || wb->running || wb->waiters != NULL)
+	if (wb->writers > 0 || wb->running || wb->waiters != NULL || wb->due_ns != 0)
 		return;
 	for (pp = &d->wbs; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == wb) {
@@ -1382,6 +1554,7 @@ wb_kick(struct spn_daemon *d, struct spn_wb *wb)
 {
 	struct spn_job *j;
 
+	wb->due_ns = 0;
 	if (wb->running) {
 		wb->again = 1;
 		return;
@@ -1414,9 +1587,26 @@ spn_wb_on_close_write(struct spn_daemon *d, int wd)
 			break;
 	if (wb == NULL)
 		return;
-	/* A close the shim did not see (exit, fclose inside libc): the
-	 * content may have changed, so store it. */
-	wb_kick(d, wb);
+	/* A close the client may not tell us about (exit, fclose inside
+	 * libc): store the content soon -- unless the client's own CLOSE
+	 * arrives first, which stores it at once (no double write). */
+	if (wb->due_ns == 0)
+		wb->due_ns = spn_mono_ns() + 200 * 1000000LL;
+}
+
+void
+spn_wb_tick(struct spn_daemon *d)
+{
+	struct spn_wb *wb, *next;
+	int64_t now = spn_mono_ns();
+
+	for (wb = d->wbs; wb != NULL; wb = next) {
+		next = wb->next;
+		if (wb->due_ns != 0 && now >= wb->due_ns) {
+			wb->due_ns = 0;
+			wb_kick(d, wb);
+		}
+	}
 }
 
 static int
@@ -1451,10 +1641,9 @@ close_start(struct spn_job *j)
 	/* fsync stores whatever is dirty; close only what was written. */
 	int written = j->req.op == SPN_OP_FSYNC ? wb != NULL : !!(j->req.flags & SPN_F_WRITTEN);
 
-	/* A close re-sent to a new daemon (the old one died after the open):
-	 * the journal says the file is dirty, so store it all the same. */
-	if (wb == NULL && written && index_get(j, j->rel, &j->e) == 0 &&
-	    (j->e.flags & SPN_EF_DIRTY))
+	/* The client wrote: store, even if this daemon never saw the open (it
+	 * was re-sent to a new daemon after the old one died). */
+	if (wb == NULL && written && j->req.op == SPN_OP_CLOSE)
 		wb = wb_find(j->d, j->m, j->rel, 1);
 
 	if (wb == NULL || !written) {

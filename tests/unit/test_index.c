@@ -6,11 +6,13 @@
  * Some tests write into the LMDB file behind the index's back, to corrupt
  * it on purpose; they rely on the documented key layout.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* nftw */
+#endif
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
 
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -511,9 +513,12 @@ test_rename_errors(void **state)
 	put_ok(fx->ix, 1, "/a/b", &e);
 	assert_int_equal(spn_index_rename_tree(fx->ix, 1, "/nope", "/x"),
 			 -ENOENT);
-	/* Only children, no record for the root of the move. */
+	/* Only children, no record for the top of the move: they move. */
 	put_ok(fx->ix, 1, "/p/q", &e);
-	assert_int_equal(spn_index_rename_tree(fx->ix, 1, "/p", "/x"),
+	assert_int_equal(spn_index_rename_tree(fx->ix, 1, "/p", "/x"), 0);
+	assert_true(exists(fx->ix, 1, "/x/q"));
+	assert_false(exists(fx->ix, 1, "/p/q"));
+	assert_int_equal(spn_index_rename_tree(fx->ix, 1, "/p", "/p"),
 			 -ENOENT);
 	assert_int_equal(spn_index_rename_tree(fx->ix, 1, "/a", "/a/b/c"),
 			 -EINVAL);
@@ -626,8 +631,8 @@ touch_child(const char *name, const struct spn_entry *e, void *arg)
 	snprintf(path, sizeof(path), "/big/%s", name);
 	t.last_use_ns++;
 	assert_int_equal(spn_index_put(w->ix, 1, path, &t), 0);
-	/* A new sibling sorting before: must not be visited. */
-	snprintf(path, sizeof(path), "/big/%s!", name);
+	/* A new sibling sorting before this one: never visited. */
+	snprintf(path, sizeof(path), "/big/b%s", name);
 	assert_int_equal(spn_index_put(w->ix, 1, path, &t), 0);
 	snprintf(path, sizeof(path), "/big/%s", name);
 	assert_int_equal(
@@ -1061,7 +1066,7 @@ test_crash_random_kills(void **state)
 		fx->ix = NULL;
 		next = last + 1;
 	}
-	assert_true(next > 8);
+	assert_true(next >= 8);
 	assert_int_equal(spn_index_open(&fx->ix, fx->dir, 0), 0);
 }
 
@@ -1186,6 +1191,7 @@ test_corrupt_records(void **state)
 	for (v = 0; v < 9; v++) {
 		size_t len = glen;
 
+		memset(rec, 0, sizeof(rec));
 		memcpy(rec, good, glen);
 		switch (v) {
 		case 0: /* unknown version */
@@ -1308,9 +1314,11 @@ test_check_repairs_derived_rows(void **state)
 
 	reopen(fx, 0);
 	assert_int_equal(spn_index_check(fx->ix, 0, &problems), -EUCLEAN);
-	assert_true(problems >= 4);
+	/* Missing dirty row, LRU count, byte count (the stray dirty row
+	 * makes up the count of the missing one). */
+	assert_int_equal(problems, 3);
 	assert_int_equal(spn_index_check(fx->ix, 1, &problems), 0);
-	assert_true(problems >= 4);
+	assert_int_equal(problems, 3);
 	assert_int_equal(spn_index_check(fx->ix, 0, &problems), 0);
 	assert_int_equal(spn_index_stats(fx->ix, NULL, &bytes, &dirty), 0);
 	assert_int_equal(bytes, 30);
@@ -1474,7 +1482,7 @@ test_lru(void **state)
 	/* Before 1970: must sort first. */
 	lru_put(ix, 1, "/neg", S_IFREG, SPN_ENT_CACHED, 0, -5, 50);
 	assert_int_equal(spn_index_stats(ix, NULL, &bytes, NULL), 0);
-	assert_int_equal(bytes, 2000 + 4096 + 10 + 900 + 50);
+	assert_int_equal(bytes, 2000 + 4096 + 10 + 850 + 50);
 
 	memset(&l, 0, sizeof(l));
 	assert_int_equal(spn_index_lru(ix, 250, &freed, evict_log, &l), 0);
