@@ -95,8 +95,8 @@ spn_consist_attr_fresh(const struct spn_ac_settings *s,
 
 unsigned
 spn_consist_after_revalidate(const struct spn_ac_settings *s,
-			     struct spn_entry *e,
-			     const struct spn_nattr *fresh, int64_t now_ns)
+			     struct spn_entry *e, const struct spn_nattr *fresh,
+			     int64_t now_ns)
 {
 	bool first = e->validated_ns == 0;
 	int64_t min, max, t;
@@ -108,8 +108,7 @@ spn_consist_after_revalidate(const struct spn_ac_settings *s,
 		       (e->attr.type & S_IFMT) != (fresh->type & S_IFMT)))
 		ch |= SPN_CH_REPLACED;
 
-	if (spn__is_dir(fresh->type) ||
-	    (!first && spn__is_dir(e->attr.type))) {
+	if (spn__is_dir(fresh->type) || (!first && spn__is_dir(e->attr.type))) {
 		if (!spn__is_dir(fresh->type) || !spn__names_match(e, fresh)) {
 			ch |= SPN_CH_DIR_LISTING;
 			/* Fail safe: no negative answer from a stale list. */
@@ -157,9 +156,8 @@ spn_consist_set_content(struct spn_entry *e)
 }
 
 enum spn_lookup
-spn_consist_lookup(const struct spn_ac_settings *s,
-		   const struct spn_entry *dir, int child_exists,
-		   int64_t now_ns)
+spn_consist_lookup(const struct spn_ac_settings *s, const struct spn_entry *dir,
+		   int child_exists, int64_t now_ns)
 {
 	if (!dir || !spn__is_dir(dir->attr.type))
 		return SPN_LOOKUP_MISS;

@@ -41,7 +41,10 @@ struct spn_ac_settings {
 };
 
 /* Linux's defaults. */
-#define SPN_AC_DEFAULTS {.acregmin = 3, .acregmax = 60, .acdirmin = 30, .acdirmax = 60}
+#define SPN_AC_DEFAULTS                                                        \
+	{                                                                      \
+		.acregmin = 3, .acregmax = 60, .acdirmin = 30, .acdirmax = 60  \
+	}
 
 /* What spn_consist_after_revalidate() found. */
 enum spn_change {
@@ -62,10 +65,10 @@ enum spn_change {
 };
 
 enum spn_lookup {
-	SPN_LOOKUP_HIT = 1,  /* the child in the index is valid */
-	SPN_LOOKUP_NEGATIVE, /* the name is known absent */
+	SPN_LOOKUP_HIT = 1,    /* the child in the index is valid */
+	SPN_LOOKUP_NEGATIVE,   /* the name is known absent */
 	SPN_LOOKUP_REVALIDATE, /* dir attributes stale: GETATTR it first */
-	SPN_LOOKUP_MISS      /* not known: ask the server (LOOKUP/READDIR) */
+	SPN_LOOKUP_MISS	       /* not known: ask the server (LOOKUP/READDIR) */
 };
 
 /* Whether e's attributes may be used without asking the server. Never

@@ -86,8 +86,7 @@
 #define REC_HEAD 4
 #define REC_NTIME 12
 #define REC_NATTR (5 * 4 + 5 * 8 + 3 * REC_NTIME)
-#define REC_FIXED                                                              \
-	(REC_HEAD + REC_NATTR + 3 * 8 + 2 * REC_NTIME + 2 * 8 + 3 * 8)
+#define REC_FIXED (REC_HEAD + REC_NATTR + 3 * 8 + 2 * REC_NTIME + 2 * 8 + 3 * 8)
 #define REC_MAX (REC_FIXED + SPN_FH_MAX)
 
 #define LAYOUT_VERSION 1
@@ -114,8 +113,8 @@ struct spn__op {
 	size_t klen, klen2;
 	const uint8_t *key, *key2;
 	struct spn_entry e; /* OP_PUT */
-	uint64_t out;       /* OP_STUB: bytes freed; OP_REPAIR: problems */
-	void *mem;          /* the keys' copy, when logged */
+	uint64_t out;	    /* OP_STUB: bytes freed; OP_REPAIR: problems */
+	void *mem;	    /* the keys' copy, when logged */
 };
 
 struct spn_index {
@@ -137,8 +136,10 @@ struct spn_index {
 struct spn__item {
 	size_t klen;
 	uint8_t key[ANY_KEY_MAX];
+	uint16_t mount;
+	char path[SPN_INDEX_PATH_MAX + 1];
 	struct spn_entry e;
-	int stale;
+	int stale; /* an LRU row that no longer matches its record */
 };
 
 static int
@@ -386,7 +387,8 @@ spn__key_path(const uint8_t *key, size_t klen, uint16_t *mount, char *path)
 	size_t i;
 
 	if (klen < KEY_MOUNT || klen > MAIN_KEY_MAX ||
-	    (klen > KEY_MOUNT && (key[KEY_MOUNT] != 0 || klen == KEY_MOUNT + 1)))
+	    (klen > KEY_MOUNT &&
+	     (key[KEY_MOUNT] != 0 || klen == KEY_MOUNT + 1)))
 		return -EINVAL;
 	*mount = (uint16_t)(key[0] << 8 | key[1]);
 	if (klen == KEY_MOUNT) {
@@ -534,8 +536,7 @@ spn__wr_begin(struct spn_index *ix, MDB_txn **txn)
 /* ------------------------------------------------ the write primitives */
 
 static int
-spn__meta_u64(struct spn_index *ix, MDB_txn *txn, const char *name,
-	      uint64_t *v)
+spn__meta_u64(struct spn_index *ix, MDB_txn *txn, const char *name, uint64_t *v)
 {
 	MDB_val k = {strlen(name), (void *)name}, d;
 	int rc;
@@ -564,8 +565,7 @@ spn__set_cached(struct spn_index *ix, MDB_txn *txn, uint64_t bytes)
 }
 
 static int
-spn__add_cached(struct spn_index *ix, MDB_txn *txn, uint64_t sub,
-		uint64_t add)
+spn__add_cached(struct spn_index *ix, MDB_txn *txn, uint64_t sub, uint64_t add)
 {
 	uint64_t cur;
 	int rc;
@@ -581,8 +581,8 @@ spn__add_cached(struct spn_index *ix, MDB_txn *txn, uint64_t sub,
 }
 
 static int
-spn__del_ok(struct spn_index *ix, MDB_txn *txn, MDB_dbi dbi,
-	    const uint8_t *key, size_t klen)
+spn__del_ok(struct spn_index *ix, MDB_txn *txn, MDB_dbi dbi, const uint8_t *key,
+	    size_t klen)
 {
 	MDB_val k = {klen, (void *)key};
 	int rc = mdb_del(txn, dbi, &k, NULL);
@@ -632,8 +632,8 @@ spn__dirty_put(struct spn_index *ix, MDB_txn *txn, const struct spn_entry *e,
 /* Reads the record at key. -ENOENT: absent; -EINVAL: undecodable; any
  * other error is a storage one and kills the write transaction. */
 static int
-spn__load(struct spn_index *ix, MDB_txn *txn, const uint8_t *key,
-	  size_t klen, struct spn_entry *e)
+spn__load(struct spn_index *ix, MDB_txn *txn, const uint8_t *key, size_t klen,
+	  struct spn_entry *e)
 {
 	MDB_val k = {klen, (void *)key}, d;
 	int rc = mdb_get(txn, ix->db_ent, &k, &d);
@@ -652,8 +652,8 @@ spn__load(struct spn_index *ix, MDB_txn *txn, const uint8_t *key,
  * stale LRU row is dropped when lru or check meets it).
  */
 static int
-spn__store(struct spn_index *ix, MDB_txn *txn, const uint8_t *key,
-	   size_t klen, const struct spn_entry *e, const struct spn_entry *old)
+spn__store(struct spn_index *ix, MDB_txn *txn, const uint8_t *key, size_t klen,
+	   const struct spn_entry *e, const struct spn_entry *old)
 {
 	uint8_t rec[REC_MAX];
 	MDB_val k = {klen, (void *)key}, d = {0, rec};
@@ -693,8 +693,8 @@ spn__store(struct spn_index *ix, MDB_txn *txn, const uint8_t *key,
 
 /* Deletes the record at key with its dirty, LRU and byte-count traces. */
 static int
-spn__remove(struct spn_index *ix, MDB_txn *txn, const uint8_t *key,
-	    size_t klen, const struct spn_entry *old)
+spn__remove(struct spn_index *ix, MDB_txn *txn, const uint8_t *key, size_t klen,
+	    const struct spn_entry *old)
 {
 	int rc;
 
@@ -797,8 +797,8 @@ spn__op_del_tree(struct spn_index *ix, MDB_txn *txn, struct spn__op *op)
 
 /* Length of the longest key at or below t; 0 if there is none. */
 static int
-spn__tree_max(struct spn_index *ix, MDB_txn *txn, const uint8_t *t,
-	      size_t tlen, size_t *max)
+spn__tree_max(struct spn_index *ix, MDB_txn *txn, const uint8_t *t, size_t tlen,
+	      size_t *max)
 {
 	MDB_cursor *c;
 	MDB_val k, v;
@@ -824,8 +824,8 @@ spn__tree_max(struct spn_index *ix, MDB_txn *txn, const uint8_t *t,
 
 /* Moves one record from key f to key t with its dirty and LRU rows. */
 static int
-spn__move_one(struct spn_index *ix, MDB_txn *txn, const uint8_t *f,
-	      size_t flen, const uint8_t *t, size_t tlen, MDB_val *v)
+spn__move_one(struct spn_index *ix, MDB_txn *txn, const uint8_t *f, size_t flen,
+	      const uint8_t *t, size_t tlen, MDB_val *v)
 {
 	struct spn_entry e;
 	MDB_val k = {tlen, (void *)t};
@@ -971,8 +971,8 @@ spn__scan(struct spn_index *ix, MDB_txn *txn, int repair, uint64_t *problems)
 		if (bad) {
 			(*problems)++;
 			if (repair) {
-				rc = spn__del_ok(ix, txn, ix->db_ent, cur,
-						 clen);
+				rc =
+				    spn__del_ok(ix, txn, ix->db_ent, cur, clen);
 				if (rc)
 					goto out;
 			}
@@ -990,8 +990,8 @@ spn__scan(struct spn_index *ix, MDB_txn *txn, int repair, uint64_t *problems)
 			}
 			if (!rc && spn__lru_ok(&e)) {
 				nlru++;
-				k.mv_size = spn__lru_key(lk, e.last_use_ns,
-							 cur, clen);
+				k.mv_size =
+				    spn__lru_key(lk, e.last_use_ns, cur, clen);
 				k.mv_data = lk;
 				if (repair)
 					rc = spn__lru_put(ix, txn, &e, cur,
@@ -1304,8 +1304,8 @@ spn_index_open(struct spn_index **out, const char *dir, uint64_t map_size)
 		map_size = SPN_INDEX_MAP_DEFAULT;
 	if (map_size > MAP_CAP || (size_t)map_size != map_size)
 		return -EINVAL;
-	map_size = (map_size + (uint64_t)page - 1) / (uint64_t)page *
-		   (uint64_t)page;
+	map_size =
+	    (map_size + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page;
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
 		return -errno;
 
@@ -1455,8 +1455,7 @@ spn_index_rename_tree(struct spn_index *ix, uint16_t mount, const char *from,
  */
 
 int
-spn_index_foreach_child(struct spn_index *ix, uint16_t mount,
-			const char *dir,
+spn_index_foreach_child(struct spn_index *ix, uint16_t mount, const char *dir,
 			int (*cb)(const char *name, const struct spn_entry *e,
 				  void *arg),
 			void *arg)
@@ -1523,14 +1522,19 @@ spn_index_foreach_child(struct spn_index *ix, uint16_t mount,
 				memcpy(it[n].key, k.mv_data, k.mv_size);
 				n++;
 			}
-			/* Skip the child's subtree: it ends before
-			 * child + "\1". */
+			/* Go past the child's subtree, which ends before
+			 * child + "\1". Most children are leaves: try the
+			 * next key, and seek only if it lies below. */
 			poslen = plen + nlen;
 			memmove(pos, k.mv_data, poslen);
 			pos[poslen++] = 1;
-			k.mv_size = poslen;
-			k.mv_data = pos;
-			rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+			rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+			if (rc == 0 && spn__in_tree(k.mv_data, k.mv_size, pos,
+						    poslen - 1)) {
+				k.mv_size = poslen;
+				k.mv_data = pos;
+				rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+			}
 		}
 		mdb_cursor_close(c);
 		spn__rd_end(ix, txn);
@@ -1566,13 +1570,11 @@ spn_index_foreach_dirty(struct spn_index *ix,
 			void *arg)
 {
 	uint8_t pos[ANY_KEY_MAX];
-	char path[SPN_INDEX_PATH_MAX + 1];
 	struct spn__item *it;
 	MDB_cursor *c;
 	MDB_txn *txn;
 	MDB_val k, v, d;
 	size_t poslen = 0, n, i;
-	uint16_t mount;
 	int rc, r, err, done = 0;
 
 	if (!cb)
@@ -1601,7 +1603,8 @@ spn_index_foreach_dirty(struct spn_index *ix,
 			if (r == 0) {
 				if (spn__decode(d.mv_data, d.mv_size,
 						&it[n].e) != 0 ||
-				    spn__key_path(pos, poslen, &mount, path)) {
+				    spn__key_path(pos, poslen, &it[n].mount,
+						  it[n].path) != 0) {
 					rc = EINVAL;
 					break;
 				}
@@ -1623,8 +1626,7 @@ spn_index_foreach_dirty(struct spn_index *ix,
 		else if (rc)
 			err = spn__err(rc);
 		for (i = 0; i < n; i++) {
-			spn__key_path(it[i].key, it[i].klen, &mount, path);
-			rc = cb(mount, path, &it[i].e, arg);
+			rc = cb(it[i].mount, it[i].path, &it[i].e, arg);
 			if (rc)
 				goto out;
 		}
@@ -1704,8 +1706,8 @@ spn_index_sync(struct spn_index *ix)
 }
 
 int
-spn_index_stats(struct spn_index *ix, uint64_t *entries,
-		uint64_t *cached_bytes, uint64_t *dirty)
+spn_index_stats(struct spn_index *ix, uint64_t *entries, uint64_t *cached_bytes,
+		uint64_t *dirty)
 {
 	MDB_txn *txn;
 	MDB_stat st;
@@ -1767,7 +1769,9 @@ spn__lru_collect(struct spn_index *ix, uint8_t *pos, size_t *poslen,
 		    spn__lru_ok(&it[n].e) &&
 		    spn__lru_key(lk, it[n].e.last_use_ns, mk.mv_data,
 				 mk.mv_size) == k.mv_size &&
-		    memcmp(lk, k.mv_data, k.mv_size) == 0)
+		    memcmp(lk, k.mv_data, k.mv_size) == 0 &&
+		    spn__key_path(mk.mv_data, mk.mv_size, &it[n].mount,
+				  it[n].path) == 0)
 			it[n].stale = 0;
 		rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
 	}
@@ -1786,12 +1790,10 @@ spn_index_lru(struct spn_index *ix, uint64_t bytes_to_free, uint64_t *freed,
 	      void *arg)
 {
 	uint8_t pos[ANY_KEY_MAX];
-	char path[SPN_INDEX_PATH_MAX + 1];
 	struct spn__item *it;
 	struct spn__op op;
 	size_t poslen = 0, n, i;
 	uint64_t got = 0;
-	uint16_t mount;
 	int rc, last;
 
 	if (freed)
@@ -1825,8 +1827,7 @@ spn_index_lru(struct spn_index *ix, uint64_t bytes_to_free, uint64_t *freed,
 			op.kind = OP_STUB;
 			op.key = it[i].key + LRU_TS;
 			op.klen = it[i].klen - LRU_TS;
-			spn__key_path(op.key, op.klen, &mount, path);
-			rc = evict(mount, path, &it[i].e, arg);
+			rc = evict(it[i].mount, it[i].path, &it[i].e, arg);
 			if (rc == SPN_INDEX_KEEP)
 				continue;
 			if (rc != SPN_INDEX_EVICTED)

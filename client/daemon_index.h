@@ -26,14 +26,17 @@
  *
  * Not thread-safe: one thread at a time per struct spn_index. Not
  * fork-safe: a child must neither use nor close its parent's index (open
- * its own). One writer process per index directory.
+ * its own). One writer process per index directory: LMDB serialises
+ * writers, but a batch that outgrows the map is replayed on the
+ * assumption that nobody else wrote in between.
  */
 #ifndef SPECNFS_DAEMON_INDEX_H
 #define SPECNFS_DAEMON_INDEX_H
 
 #include <stdint.h>
 
-/* Longest path, in bytes without the NUL: LMDB keys are at most 511. */
+/* Longest path, in bytes without the NUL. LMDB keys are at most 511
+ * bytes and the LRU key is 8 (time) + 2 (mount) + path, + 1 to seek. */
 #define SPN_INDEX_PATH_MAX 500
 /* Map size when spn_index_open() is given 0; grows by doubling. */
 #define SPN_INDEX_MAP_DEFAULT (1ULL << 30)
@@ -65,7 +68,7 @@ struct spn_nattr {
  * asks for it.
  */
 enum spn_ent_state {
-	SPN_ENT_STUB = 1, /* known (listed/looked up), content not fetched */
+	SPN_ENT_STUB = 1,  /* known (listed/looked up), content not fetched */
 	SPN_ENT_CACHED = 2 /* content (or, for a dir, the listing) mirrored */
 };
 
@@ -89,7 +92,7 @@ struct spn_entry {
 	uint8_t flags; /* enum spn_ent_flags */
 	uint8_t fh_len;
 	uint8_t fh[SPN_FH_MAX]; /* NFS file handle, fh_len bytes (may be 0) */
-	struct spn_nattr attr;  /* last attributes from the server */
+	struct spn_nattr attr;	/* last attributes from the server */
 	/* CLOCK_REALTIME ns when attr was last confirmed; 0: never. */
 	int64_t validated_ns;
 	/* Attribute-cache timeout (Linux attrtimeo) and when it was last set
@@ -209,8 +212,7 @@ enum {
  * bytes_to_free is reached. Returns 0 even if fewer bytes could be freed:
  * *freed (may be NULL) says how many were. -EBUSY inside a batch.
  */
-int spn_index_lru(struct spn_index *ix, uint64_t bytes_to_free,
-		  uint64_t *freed,
+int spn_index_lru(struct spn_index *ix, uint64_t bytes_to_free, uint64_t *freed,
 		  int (*evict)(uint16_t mount, const char *path,
 			       const struct spn_entry *e, void *arg),
 		  void *arg);

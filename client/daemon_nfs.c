@@ -657,10 +657,15 @@ readdir_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 			op->res.ents = p;
 			cap = ncap;
 		}
+		memset(&op->res.ents[op->res.nents], 0, sizeof(op->res.ents[0]));
 		op->res.ents[op->res.nents].name = strdup(d->name);
 		if (op->res.ents[op->res.nents].name == NULL)
 			goto nomem;
 		nattr_from_dirent(&op->res.ents[op->res.nents].attr, d);
+		/* libnfs 4.0's NFSv4 READDIR leaves nfsdirent.inode unset
+		 * (uninitialised memory): the fileid is unknown there. */
+		if (op->n->version == 4)
+			op->res.ents[op->res.nents].attr.fileid = 0;
 		op->res.nents++;
 	}
 	nfs_closedir(nfs, dir);

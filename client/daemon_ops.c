@@ -364,6 +364,18 @@ spn_mount_tick(struct spn_daemon *d, struct spn_mount *m)
  */
 static void resolve_issue(struct spn_job *j);
 
+/* A fileid of 0 came from a listing without fileids (NFSv4 through
+ * libnfs 4.0): unknown, not different -- adopt the server's. */
+static void
+unknown_fileid(struct spn_entry *e, const struct spn_nattr *fresh)
+{
+	if (e->attr.fileid != 0)
+		return;
+	e->attr.fileid = fresh->fileid;
+	if (e->content_fileid == 0)
+		e->content_fileid = fresh->fileid;
+}
+
 static void
 resolve_done(struct spn_job *j)
 {
@@ -396,14 +408,20 @@ resolve_done(struct spn_job *j)
 		j->e.fh_len = fh_len;
 		memcpy(j->e.fh, fh, fh_len);
 		j->have_e = 1;
-	} else if (spn_consist_after_revalidate(&j->d->ac, &j->e, &fresh, now) & SPN_CH_REPLACED) {
-		/* Another object now has this name: forget the old one. */
+	} else if (unknown_fileid(&j->e, &fresh),
+		   spn_consist_after_revalidate(&j->d->ac, &j->e, &fresh, now) & SPN_CH_REPLACED) {
+		spn_debug("%s replaced (fileid %llu -> %llu)", j->rel,
+			  (unsigned long long)j->e.attr.fileid, (unsigned long long)fresh.fileid);
+		/* Another object now has this name: forget the old one and
+		 * everything we knew below it. */
 		if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0 &&
 		    !(j->e.flags & SPN_EF_DIRTY)) {
-			if (j->e.attr.type == S_IFDIR || fresh.type == S_IFDIR)
+			if (j->e.attr.type == S_IFDIR || fresh.type == S_IFDIR) {
+				spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel);
 				spn_mirror_remove(mp);
-			else
+			} else {
 				spn_mirror_stub(j->d->tmpdir, mp, fresh.type);
+			}
 		}
 		{
 			uint8_t fh[SPN_FH_MAX], fh_len = j->e.fh_len;
@@ -788,6 +806,7 @@ apply_listing(struct spn_job *j, struct spn_nfs_res *res)
 	for (i = 0; i < l.nstale; i++) {
 		if (child_path(j->rel, l.stale[i], crel, sizeof(crel)) < 0)
 			continue;
+		spn_debug("listing %s: %s is gone", j->rel, l.stale[i]);
 		spn_index_del_tree(d->idx, (uint16_t)j->m->id, crel);
 		if (spn_mirror_path(j->m, crel, cmp, sizeof(cmp)) == 0)
 			spn_mirror_remove(cmp);
@@ -803,6 +822,13 @@ apply_listing(struct spn_job *j, struct spn_nfs_res *res)
 		have = spn_index_get(d->idx, (uint16_t)j->m->id, crel, &ce) == 0;
 		if (de->attr.type == 0)
 			continue; /* no attributes came with it */
+		if (have && de->attr.fileid == 0) {
+			/* A listing without fileids (NFSv4 through libnfs 4.0):
+			 * keep the one a GETATTR told us. */
+			struct spn_nfs_dirent *w = (struct spn_nfs_dirent *)de;
+
+			w->attr.fileid = ce.attr.fileid;
+		}
 		if (have && ce.attr.fileid == de->attr.fileid && ce.attr.type == de->attr.type) {
 			if (ce.flags & SPN_EF_DIRTY)
 				continue;
@@ -818,7 +844,11 @@ apply_listing(struct spn_job *j, struct spn_nfs_res *res)
 		if (have) {
 			if (ce.flags & SPN_EF_DIRTY)
 				continue;
+			/* Another object under this name: drop the old subtree. */
+			spn_debug("listing %s: %s is another object", j->rel, crel);
 			spn_index_del_tree(d->idx, (uint16_t)j->m->id, crel);
+			if (ce.attr.type == S_IFDIR)
+				spn_mirror_remove(cmp);
 		}
 		entry_from_attr(&ce, &de->attr, now, &d->ac);
 		ce.fh_len = de->fh_len;
@@ -833,7 +863,9 @@ apply_listing(struct spn_job *j, struct spn_nfs_res *res)
 		} else if (spn_mirror_stub(d->tmpdir, cmp, de->attr.type) < 0) {
 			continue;
 		}
-		spn_index_put(d->idx, (uint16_t)j->m->id, crel, &ce);
+		rc = spn_index_put(d->idx, (uint16_t)j->m->id, crel, &ce);
+		if (rc < 0)
+			spn_err("index: cannot record %s: %s", crel, strerror(-rc));
 	}
 	/* The listing is complete as of the directory's attributes in j->e
 	 * (taken just before it): a change since shows as a new mtime. */

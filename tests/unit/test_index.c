@@ -6,9 +6,8 @@
  * Some tests write into the LMDB file behind the index's back, to corrupt
  * it on purpose; they rely on the documented key layout.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* nftw */
-#endif
+/* For nftw; the same definition as config.h's, so no clash. */
+#define _GNU_SOURCE 1
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
@@ -313,10 +312,9 @@ test_roundtrip_all_fields(void **state)
 	/* The record is explicit: version 1, 188 bytes + handle. */
 	spn_index_close(fx->ix);
 	fx->ix = NULL;
-	assert_int_equal(
-	    raw_get(fx->dir, "entries", key, raw_key(key, 1, "/a"), rec,
-		    sizeof(rec)),
-	    188);
+	assert_int_equal(raw_get(fx->dir, "entries", key, raw_key(key, 1, "/a"),
+				 rec, sizeof(rec)),
+			 188);
 	assert_int_equal(rec[0], 1);
 	assert_int_equal(rec[1], SPN_ENT_STUB);
 	reopen(fx, 0);
@@ -375,8 +373,8 @@ test_del_tree_exact(void **state)
 {
 	struct fx *fx = *state;
 	static const char *const all[] = {
-	    "/",	 "/a",	    "/a/b",   "/a/b/c", "/a/z",	 "/a!", "/a-",
-	    "/a-/x", "/a.b", "/ab", "/ab/c", "/b",	 "/\x01", "/\xff",
+	    "/",     "/a",   "/a/b", "/a/b/c", "/a/z", "/a!",	"/a-",
+	    "/a-/x", "/a.b", "/ab",  "/ab/c",  "/b",   "/\x01", "/\xff",
 	};
 	static const char *const gone[] = {"/a", "/a/b", "/a/b/c", "/a/z"};
 	struct spn_entry e = mk(4, S_IFDIR);
@@ -410,8 +408,7 @@ test_del_tree_exact(void **state)
 }
 
 static int
-evict_ok(uint16_t mount, const char *path, const struct spn_entry *e,
-	 void *arg)
+evict_ok(uint16_t mount, const char *path, const struct spn_entry *e, void *arg)
 {
 	struct names *ns = arg;
 
@@ -472,8 +469,7 @@ test_rename_tree(void **state)
 	assert_int_equal(ns.n, 1);
 	assert_string_equal(ns.name[0], "1:/dst/sub/x.h");
 	ns.n = 0;
-	assert_int_equal(
-	    spn_index_lru(fx->ix, 1000, &freed, evict_ok, &ns), 0);
+	assert_int_equal(spn_index_lru(fx->ix, 1000, &freed, evict_ok, &ns), 0);
 	assert_int_equal(ns.n, 1);
 	assert_string_equal(ns.name[0], "1:/dst/sub/y.h");
 	assert_int_equal(freed, 77);
@@ -483,12 +479,12 @@ test_rename_tree(void **state)
 	assert_int_equal(
 	    spn_index_rename_tree(fx->ix, 1, "/dst/sub", "/srcx/deeper/sub"),
 	    0);
-	assert_int_equal(
-	    spn_index_get(fx->ix, 1, "/srcx/deeper/sub/x.h", &got), 0);
-	assert_entry_equal(&got, &e[2]);
-	assert_int_equal(spn_index_rename_tree(fx->ix, 1, "/srcx/deeper/sub",
-					       "/dst/sub"),
+	assert_int_equal(spn_index_get(fx->ix, 1, "/srcx/deeper/sub/x.h", &got),
 			 0);
+	assert_entry_equal(&got, &e[2]);
+	assert_int_equal(
+	    spn_index_rename_tree(fx->ix, 1, "/srcx/deeper/sub", "/dst/sub"),
+	    0);
 	assert_true(exists(fx->ix, 1, "/dst/sub/y.h"));
 	/* A leaf. */
 	assert_int_equal(
@@ -518,8 +514,7 @@ test_rename_errors(void **state)
 	assert_int_equal(spn_index_rename_tree(fx->ix, 1, "/p", "/x"), 0);
 	assert_true(exists(fx->ix, 1, "/x/q"));
 	assert_false(exists(fx->ix, 1, "/p/q"));
-	assert_int_equal(spn_index_rename_tree(fx->ix, 1, "/p", "/p"),
-			 -ENOENT);
+	assert_int_equal(spn_index_rename_tree(fx->ix, 1, "/p", "/p"), -ENOENT);
 	assert_int_equal(spn_index_rename_tree(fx->ix, 1, "/a", "/a/b/c"),
 			 -EINVAL);
 	assert_int_equal(spn_index_rename_tree(fx->ix, 1, "/a/b", "/a"),
@@ -559,9 +554,8 @@ test_foreach_child(void **state)
 	put_ok(fx->ix, 1, "/q/r", &e); /* no record for /q */
 	put_ok(fx->ix, 2, "/other", &e);
 
-	assert_int_equal(spn_index_foreach_child(fx->ix, 1, "/",
-						 collect_child, &ns),
-			 0);
+	assert_int_equal(
+	    spn_index_foreach_child(fx->ix, 1, "/", collect_child, &ns), 0);
 	assert_int_equal(ns.n, 4);
 	assert_string_equal(ns.name[0], "a");
 	assert_string_equal(ns.name[1], "a-");
@@ -569,46 +563,40 @@ test_foreach_child(void **state)
 	assert_string_equal(ns.name[3], "b");
 
 	memset(&ns, 0, sizeof(ns));
-	assert_int_equal(spn_index_foreach_child(fx->ix, 1, "/a",
-						 collect_child, &ns),
-			 0);
+	assert_int_equal(
+	    spn_index_foreach_child(fx->ix, 1, "/a", collect_child, &ns), 0);
 	assert_int_equal(ns.n, 2);
 	assert_string_equal(ns.name[0], "x");
 	assert_string_equal(ns.name[1], "y");
 
 	memset(&ns, 0, sizeof(ns));
-	assert_int_equal(spn_index_foreach_child(fx->ix, 1, "/q",
-						 collect_child, &ns),
-			 0);
+	assert_int_equal(
+	    spn_index_foreach_child(fx->ix, 1, "/q", collect_child, &ns), 0);
 	assert_int_equal(ns.n, 1);
 	assert_string_equal(ns.name[0], "r");
 
 	/* Leaves, absent dirs, other mounts: nothing. */
 	memset(&ns, 0, sizeof(ns));
-	assert_int_equal(spn_index_foreach_child(fx->ix, 1, "/a/x",
-						 collect_child, &ns),
-			 0);
-	assert_int_equal(spn_index_foreach_child(fx->ix, 1, "/zz",
-						 collect_child, &ns),
-			 0);
-	assert_int_equal(spn_index_foreach_child(fx->ix, 3, "/",
-						 collect_child, &ns),
-			 0);
+	assert_int_equal(
+	    spn_index_foreach_child(fx->ix, 1, "/a/x", collect_child, &ns), 0);
+	assert_int_equal(
+	    spn_index_foreach_child(fx->ix, 1, "/zz", collect_child, &ns), 0);
+	assert_int_equal(
+	    spn_index_foreach_child(fx->ix, 3, "/", collect_child, &ns), 0);
 	assert_int_equal(ns.n, 0);
 
 	/* A non-zero return stops and comes back. */
 	memset(&ns, 0, sizeof(ns));
 	ns.stop_at = 2;
-	assert_int_equal(spn_index_foreach_child(fx->ix, 1, "/",
-						 collect_child, &ns),
-			 7);
+	assert_int_equal(
+	    spn_index_foreach_child(fx->ix, 1, "/", collect_child, &ns), 7);
 	assert_int_equal(ns.n, 2);
 
 	assert_int_equal(spn_index_foreach_child(fx->ix, 1, "/", NULL, NULL),
 			 -EINVAL);
-	assert_int_equal(spn_index_foreach_child(fx->ix, 1, "/a/",
-						 collect_child, &ns),
-			 -EINVAL);
+	assert_int_equal(
+	    spn_index_foreach_child(fx->ix, 1, "/a/", collect_child, &ns),
+	    -EINVAL);
 }
 
 struct walk {
@@ -767,8 +755,8 @@ test_dirty_many_cleaned_during_walk(void **state)
 	assert_int_equal(spn_index_commit(fx->ix), 0);
 	assert_int_equal(count_dirty(fx->ix), 150);
 	/* Write-back as the daemon will do it: clean each while walking. */
-	assert_int_equal(
-	    spn_index_foreach_dirty(fx->ix, clean_dirty, fx->ix), 0);
+	assert_int_equal(spn_index_foreach_dirty(fx->ix, clean_dirty, fx->ix),
+			 0);
 	assert_int_equal(count_dirty(fx->ix), 0);
 }
 
@@ -797,8 +785,7 @@ test_batch(void **state)
 	/* Argument errors leave the batch whole. */
 	assert_int_equal(spn_index_del(fx->ix, 1, "/nope"), -ENOENT);
 	assert_int_equal(spn_index_put(fx->ix, 1, "bad", &e), -EINVAL);
-	assert_int_equal(spn_index_rename_tree(fx->ix, 1, "/x", "/y"),
-			 -ENOENT);
+	assert_int_equal(spn_index_rename_tree(fx->ix, 1, "/x", "/y"), -ENOENT);
 	assert_int_equal(spn_index_del(fx->ix, 1, "/r/0999"), 0);
 	/* Not inside a batch. */
 	assert_int_equal(spn_index_sync(fx->ix), -EBUSY);
@@ -1051,8 +1038,8 @@ test_crash_random_kills(void **state)
 			snprintf(path, sizeof(path), "1:/r/%05d/00", last);
 			assert_string_equal(ns.name[0], path);
 			snprintf(path, sizeof(path), "/r/%05d/00", last);
-			assert_int_equal(
-			    spn_index_get(fx->ix, 1, path, &got), 0);
+			assert_int_equal(spn_index_get(fx->ix, 1, path, &got),
+					 0);
 			assert_true(got.flags & SPN_EF_DIRTY);
 		} else {
 			assert_int_equal(ns.n, 0);
@@ -1166,6 +1153,71 @@ test_map_growth_in_batch(void **state)
 	assert_int_equal(n, 4950);
 }
 
+/* Another process grows the map under an open index: both the read and
+ * the write path must adopt the new size (MDB_MAP_RESIZED). */
+static void
+test_map_resized_by_other_process(void **state)
+{
+	struct fx *fx = *state;
+	struct spn_entry e = mk(15, S_IFREG);
+	uint64_t start, problems;
+	char path[64], go;
+	int round, i, st, p[2][2];
+	pid_t pid[2];
+
+	spn_index_close(fx->ix);
+	fx->ix = NULL;
+	nftw(fx->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	/* The writers are forked before the index is opened here, so that
+	 * no LMDB environment crosses a fork; each waits for its turn. */
+	for (round = 0; round < 2; round++) {
+		assert_int_equal(pipe(p[round]), 0);
+		pid[round] = fork();
+		assert_true(pid[round] >= 0);
+		if (pid[round] == 0) {
+			struct spn_index *ix;
+
+			CHILD_CHECK(read(p[round][0], &go, 1) == 1);
+			CHILD_CHECK(spn_index_open(&ix, fx->dir, 64 * 1024) ==
+				    0);
+			CHILD_CHECK(spn_index_begin(ix) == 0);
+			for (i = 0; i < 3000; i++) {
+				snprintf(path, sizeof(path), "/c%d/%05d", round,
+					 i);
+				CHILD_CHECK(spn_index_put(ix, 1, path, &e) ==
+					    0);
+			}
+			CHILD_CHECK(spn_index_commit(ix) == 0);
+			spn_index_close(ix);
+			_exit(0);
+		}
+		close(p[round][0]);
+	}
+	assert_int_equal(spn_index_open(&fx->ix, fx->dir, 64 * 1024), 0);
+	start = spn_index_map_size(fx->ix);
+	put_ok(fx->ix, 1, "/p", &e);
+	for (round = 0; round < 2; round++) {
+		assert_int_equal(write(p[round][1], "g", 1), 1);
+		close(p[round][1]);
+		assert_int_equal(waitpid(pid[round], &st, 0), pid[round]);
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 0);
+		snprintf(path, sizeof(path), "/c%d/02999", round);
+		if (round == 0) {
+			/* Read first. */
+			assert_true(exists(fx->ix, 1, path));
+			put_ok(fx->ix, 1, "/q0", &e);
+		} else {
+			/* Write first. */
+			put_ok(fx->ix, 1, "/q1", &e);
+			assert_true(exists(fx->ix, 1, path));
+		}
+	}
+	assert_true(spn_index_map_size(fx->ix) > start);
+	assert_true(exists(fx->ix, 1, "/p"));
+	assert_int_equal(spn_index_check(fx->ix, 0, &problems), 0);
+}
+
 static void
 test_corrupt_records(void **state)
 {
@@ -1232,9 +1284,9 @@ test_corrupt_records(void **state)
 		assert_entry_equal(&got, &keep);
 		assert_int_equal(spn_index_get(fx->ix, 1, "/y", &got), 0);
 		memset(&ns, 0, sizeof(ns));
-		assert_int_equal(spn_index_foreach_child(fx->ix, 1, "/",
-							 collect_child, &ns),
-				 -EINVAL);
+		assert_int_equal(
+		    spn_index_foreach_child(fx->ix, 1, "/", collect_child, &ns),
+		    -EINVAL);
 		assert_int_equal(spn_index_check(fx->ix, 0, &problems),
 				 -EUCLEAN);
 		assert_true(problems >= 1);
@@ -1248,8 +1300,8 @@ test_corrupt_records(void **state)
 		} else if (v % 3 == 1) {
 			assert_int_equal(
 			    spn_index_rename_tree(fx->ix, 1, "/x", "/x2"), 0);
-			assert_int_equal(
-			    spn_index_get(fx->ix, 1, "/x2", &got), -EINVAL);
+			assert_int_equal(spn_index_get(fx->ix, 1, "/x2", &got),
+					 -EINVAL);
 			assert_int_equal(spn_index_del(fx->ix, 1, "/x2"), 0);
 		} else {
 			assert_int_equal(spn_index_del_tree(fx->ix, 1, "/x"),
@@ -1364,11 +1416,11 @@ test_bad_paths(void **state)
 {
 	struct fx *fx = *state;
 	static const char *const bad[] = {
-	    "",	   "a",	  "a/b", "//",	   "/a/",  "/a//b", "/.",    "/..",
+	    "",	    "a",    "a/b",   "//",	"/a/", "/a//b",	 "/.",	"/..",
 	    "/./a", "/a/.", "/a/..", "/a/../b", "///", "/a/./b", "./a",
 	};
-	static const char *const good[] = {"/...", "/.a", "/a.", "/..a",
-					   "/ a", "/a b/c\t", "/\xc3\xa9"};
+	static const char *const good[] = {
+	    "/...", "/.a", "/a.", "/..a", "/ a", "/a b/c\t", "/\xc3\xa9"};
 	struct spn_entry e = mk(13, S_IFREG);
 	struct names ns = {0};
 	char longp[SPN_INDEX_PATH_MAX + 2];
@@ -1422,7 +1474,7 @@ struct lru_log {
 	int n;
 	char path[32][32];
 	const char *keep; /* answer SPN_INDEX_KEEP for this path */
-	int fail_at;      /* return -EIO at this call (1-based) */
+	int fail_at;	  /* return -EIO at this call (1-based) */
 };
 
 static int
@@ -1435,8 +1487,7 @@ evict_log(uint16_t mount, const char *path, const struct spn_entry *e,
 	assert_int_equal(e->state, SPN_ENT_CACHED);
 	assert_false(e->flags & SPN_EF_WRITEBACK);
 	assert_int_equal(e->attr.type, S_IFREG);
-	snprintf(l->path[l->n % 32], sizeof(l->path[0]), "%u:%s", mount,
-		 path);
+	snprintf(l->path[l->n % 32], sizeof(l->path[0]), "%u:%s", mount, path);
 	l->n++;
 	if (l->fail_at && l->n == l->fail_at)
 		return -EIO;
@@ -1446,9 +1497,8 @@ evict_log(uint16_t mount, const char *path, const struct spn_entry *e,
 }
 
 static void
-lru_put(struct spn_index *ix, uint16_t mount, const char *path,
-	uint32_t type, uint8_t state, uint8_t flags, int64_t ts,
-	uint64_t bytes)
+lru_put(struct spn_index *ix, uint16_t mount, const char *path, uint32_t type,
+	uint8_t state, uint8_t flags, int64_t ts, uint64_t bytes)
 {
 	struct spn_entry e = mk((uint64_t)bytes, type);
 
@@ -1568,15 +1618,13 @@ test_lru_many(void **state)
 	assert_int_equal(spn_index_commit(fx->ix), 0);
 	memset(&l, 0, sizeof(l));
 	l.keep = "/m/001";
-	assert_int_equal(spn_index_lru(fx->ix, 2000, &freed, evict_log, &l),
-			 0);
+	assert_int_equal(spn_index_lru(fx->ix, 2000, &freed, evict_log, &l), 0);
 	assert_int_equal(freed, 2000);
 	assert_int_equal(spn_index_stats(fx->ix, NULL, &bytes, NULL), 0);
 	assert_int_equal(bytes, 3000 - 2000);
 	memset(&l, 0, sizeof(l));
-	assert_int_equal(spn_index_lru(fx->ix, 1ULL << 40, &freed, evict_log,
-				       &l),
-			 0);
+	assert_int_equal(
+	    spn_index_lru(fx->ix, 1ULL << 40, &freed, evict_log, &l), 0);
 	/* 225 clean ones in all, 200 gone before. */
 	assert_int_equal(freed, 250);
 	assert_int_equal(spn_index_stats(fx->ix, NULL, &bytes, NULL), 0);
@@ -1600,16 +1648,16 @@ test_mounts_separate(void **state)
 	}
 	for (i = 0; i < 4; i++) {
 		e = mk(i, S_IFDIR);
-		assert_int_equal(spn_index_get(fx->ix, mounts[i], "/", &got), 0);
+		assert_int_equal(spn_index_get(fx->ix, mounts[i], "/", &got),
+				 0);
 		assert_entry_equal(&got, &e);
 		e = mk(i + 10, S_IFREG);
 		assert_int_equal(spn_index_get(fx->ix, mounts[i], "/a", &got),
 				 0);
 		assert_entry_equal(&got, &e);
 	}
-	assert_int_equal(spn_index_foreach_child(fx->ix, 256, "/",
-						 collect_child, &ns),
-			 0);
+	assert_int_equal(
+	    spn_index_foreach_child(fx->ix, 256, "/", collect_child, &ns), 0);
 	assert_int_equal(ns.n, 1);
 	assert_int_equal(spn_index_rename_tree(fx->ix, 0, "/a", "/b"), 0);
 	assert_true(exists(fx->ix, 65535, "/a"));
@@ -1676,6 +1724,7 @@ main(void)
 	    T(test_crash_random_kills),
 	    T(test_map_growth_single),
 	    T(test_map_growth_in_batch),
+	    T(test_map_resized_by_other_process),
 	    T(test_corrupt_records),
 	    T(test_check_repairs_derived_rows),
 	    T(test_open_refuses_foreign_or_newer),
