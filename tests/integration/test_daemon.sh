@@ -11,13 +11,23 @@ SPECNFS=$BUILDDIR/client/specnfs
 SPECNFSD=$BUILDDIR/client/specnfsd
 [ -x "$SPECNFS" ] && [ -x "$SPECNFSD" ] || { not_ok "specnfs and specnfsd are built"; finish; }
 
-# Every daemon of this test runs under valgrind; its logs are checked at
-# the end (the daemon detaches with fork, so each pid has its own log).
-cat >"$T_TMP/specnfsd-vg" <<EOF
+# Every daemon of this test runs under a memory checker: valgrind, or
+# AddressSanitizer when SPECNFS_MEMCHECK=asan (with an --enable-asan build
+# in SPECNFS_BUILDDIR). Logs are checked at the end; the daemon detaches
+# with fork, so each pid has its own.
+MEMCHECK=${SPECNFS_MEMCHECK:-valgrind}
+if [ "$MEMCHECK" = asan ]; then
+	cat >"$T_TMP/specnfsd-vg" <<EOF
+#!/bin/sh
+ASAN_OPTIONS=log_path=$T_TMP/asan:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:log_path=$T_TMP/ubsan exec "$SPECNFSD" "\$@"
+EOF
+else
+	cat >"$T_TMP/specnfsd-vg" <<EOF
 #!/bin/sh
 exec valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \\
 	--log-file=$T_TMP/vg.%p.log "$SPECNFSD" "\$@"
 EOF
+fi
 chmod +x "$T_TMP/specnfsd-vg"
 
 # client NAME URL: environment for a client with its own cache and daemon.
@@ -152,8 +162,13 @@ a stop >/dev/null
 b stop >/dev/null
 w stop >/dev/null
 sleep 0.5
-bad=$(grep -lE 'ERROR SUMMARY: [1-9]|definitely lost: [1-9]|Invalid (read|write)' "$T_TMP"/vg.*.log 2>/dev/null)
-check "valgrind: no errors and no definite leaks in $(ls "$T_TMP"/vg.*.log | wc -l) daemon logs${bad:+ (see $bad)}" test -z "$bad"
+if [ "$MEMCHECK" = asan ]; then
+	bad=$(ls "$T_TMP"/asan.* "$T_TMP"/ubsan.* 2>/dev/null)
+	check "AddressSanitizer/UBSan: no reports from the daemons${bad:+ (see $bad)}" test -z "$bad"
+else
+	bad=$(grep -lE 'ERROR SUMMARY: [1-9]|definitely lost: [1-9]|Invalid (read|write)' "$T_TMP"/vg.*.log 2>/dev/null)
+	check "valgrind: no errors and no definite leaks in $(ls "$T_TMP"/vg.*.log | wc -l) daemon logs${bad:+ (see $bad)}" test -z "$bad"
+fi
 [ -z "$bad" ] || head -n 60 $bad
 
 finish
