@@ -382,6 +382,7 @@ take_lock(struct spn_daemon *d, char *err, size_t errlen)
 		ssize_t n = read(fd, buf, sizeof(buf) - 1);
 
 		buf[n > 0 ? n : 0] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
 		snprintf(err, errlen, "already running for this configuration (pid %s)",
 			 buf[0] ? buf : "?");
 		close(fd);
@@ -651,10 +652,17 @@ main(int argc, char **argv)
 	}
 	spn_log_open("specnfsd", debug && d->pol.log_level < 3 ? 3 : d->pol.log_level, logfile);
 
-	if (take_lock(d, err, sizeof(err)) < 0) {
-		/* Someone else serves this configuration: nothing to do. */
+	rc = take_lock(d, err, sizeof(err));
+	if (rc == -EEXIST) {
+		/* Someone else serves this configuration: nothing to do. A
+		 * client starting us on demand lost a race: say nothing. */
+		if (foreground)
+			fprintf(stderr, "specnfsd: %s\n", err);
+		return 0;
+	}
+	if (rc < 0) {
 		fprintf(stderr, "specnfsd: %s\n", err);
-		return rc = (errno == EEXIST || strstr(err, "already running")) ? 0 : 1;
+		return 1;
 	}
 	if (!foreground && (rc = daemonize(&notify_fd)) < 0) {
 		fprintf(stderr, "specnfsd: cannot detach: %s\n", strerror(-rc));

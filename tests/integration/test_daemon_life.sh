@@ -43,7 +43,7 @@ env $L "$SPECNFS" stop >/dev/null
 I=$(env_for idle "$tb_NFS_URL3" SPECNFS_IDLE_TIMEOUT=1)
 env $I "$SPECNFS" cat /nfs/d/small >/dev/null
 p=$(daemon_pid idle)
-sleep 2.5
+for _ in $(seq 1 60); do alive "$p" || break; sleep 0.1; done
 check "an idle daemon exits by itself (SPECNFS_IDLE_TIMEOUT=1)" bash -c "! kill -0 $p 2>/dev/null"
 T=$(env_for term "$tb_NFS_URL3")
 echo "written before SIGTERM" >"$T_TMP/t.txt"
