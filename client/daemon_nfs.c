@@ -334,6 +334,16 @@ op_issue_end(struct spn_nfs_op *op, int rc)
 		return 0;                                                     \
 	} while (0)
 
+/* The body of every single-call wrapper: call may use op. */
+#define SIMPLE_CALL(kind, call)                                               \
+	do {                                                                  \
+		struct spn_nfs_op *op = op_new(n, (kind), cb, arg);           \
+                                                                              \
+		if (op == NULL)                                               \
+			return -ENOMEM;                                       \
+		START(op, call);                                              \
+	} while (0)
+
 static void
 nattr_from_stat(struct spn_nattr *a, const struct nfs_stat_64 *st)
 {
@@ -526,42 +536,26 @@ simple_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 int
 spn_nfs_getattr(struct spn_nfs *n, const char *path, int nofollow, spn_nfs_cb cb, void *arg)
 {
-	struct spn_nfs_op *op = op_new(n, SPN_CALL_GETATTR, cb, arg);
-
-	if (op == NULL)
-		return -ENOMEM;
-	START(op, nofollow ? nfs_lstat64_async(n->nfs, path, simple_cb, op)
+	SIMPLE_CALL(SPN_CALL_GETATTR, nofollow ? nfs_lstat64_async(n->nfs, path, simple_cb, op)
 			   : nfs_stat64_async(n->nfs, path, simple_cb, op));
 }
 
 int
 spn_nfs_readlink(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg)
 {
-	struct spn_nfs_op *op = op_new(n, SPN_CALL_READLINK, cb, arg);
-
-	if (op == NULL)
-		return -ENOMEM;
-	START(op, nfs_readlink_async(n->nfs, path, simple_cb, op));
+	SIMPLE_CALL(SPN_CALL_READLINK, nfs_readlink_async(n->nfs, path, simple_cb, op));
 }
 
 int
 spn_nfs_statfs(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg)
 {
-	struct spn_nfs_op *op = op_new(n, SPN_CALL_STATFS, cb, arg);
-
-	if (op == NULL)
-		return -ENOMEM;
-	START(op, nfs_statvfs64_async(n->nfs, path, simple_cb, op));
+	SIMPLE_CALL(SPN_CALL_STATFS, nfs_statvfs64_async(n->nfs, path, simple_cb, op));
 }
 
 int
 spn_nfs_access(struct spn_nfs *n, const char *path, int mode, spn_nfs_cb cb, void *arg)
 {
-	struct spn_nfs_op *op = op_new(n, SPN_CALL_ACCESS, cb, arg);
-
-	if (op == NULL)
-		return -ENOMEM;
-	START(op, nfs_access_async(n->nfs, path, mode, simple_cb, op));
+	SIMPLE_CALL(SPN_CALL_ACCESS, nfs_access_async(n->nfs, path, mode, simple_cb, op));
 }
 
 int
@@ -578,41 +572,25 @@ spn_nfs_mkdir(struct spn_nfs *n, const char *path, int mode, spn_nfs_cb cb, void
 int
 spn_nfs_remove(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg)
 {
-	struct spn_nfs_op *op = op_new(n, SPN_CALL_REMOVE, cb, arg);
-
-	if (op == NULL)
-		return -ENOMEM;
-	START(op, nfs_unlink_async(n->nfs, path, simple_cb, op));
+	SIMPLE_CALL(SPN_CALL_REMOVE, nfs_unlink_async(n->nfs, path, simple_cb, op));
 }
 
 int
 spn_nfs_rmdir(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg)
 {
-	struct spn_nfs_op *op = op_new(n, SPN_CALL_RMDIR, cb, arg);
-
-	if (op == NULL)
-		return -ENOMEM;
-	START(op, nfs_rmdir_async(n->nfs, path, simple_cb, op));
+	SIMPLE_CALL(SPN_CALL_RMDIR, nfs_rmdir_async(n->nfs, path, simple_cb, op));
 }
 
 int
 spn_nfs_rename(struct spn_nfs *n, const char *from, const char *to, spn_nfs_cb cb, void *arg)
 {
-	struct spn_nfs_op *op = op_new(n, SPN_CALL_RENAME, cb, arg);
-
-	if (op == NULL)
-		return -ENOMEM;
-	START(op, nfs_rename_async(n->nfs, from, to, simple_cb, op));
+	SIMPLE_CALL(SPN_CALL_RENAME, nfs_rename_async(n->nfs, from, to, simple_cb, op));
 }
 
 int
 spn_nfs_link(struct spn_nfs *n, const char *from, const char *to, spn_nfs_cb cb, void *arg)
 {
-	struct spn_nfs_op *op = op_new(n, SPN_CALL_LINK, cb, arg);
-
-	if (op == NULL)
-		return -ENOMEM;
-	START(op, nfs_link_async(n->nfs, from, to, simple_cb, op));
+	SIMPLE_CALL(SPN_CALL_LINK, nfs_link_async(n->nfs, from, to, simple_cb, op));
 }
 
 int
@@ -679,11 +657,7 @@ nomem:
 int
 spn_nfs_readdir(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg)
 {
-	struct spn_nfs_op *op = op_new(n, SPN_CALL_READDIR, cb, arg);
-
-	if (op == NULL)
-		return -ENOMEM;
-	START(op, nfs_opendir_async(n->nfs, path, readdir_cb, op));
+	SIMPLE_CALL(SPN_CALL_READDIR, nfs_opendir_async(n->nfs, path, readdir_cb, op));
 }
 
 /* ------------------------------------------------------------ create */
@@ -732,11 +706,7 @@ create_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 int
 spn_nfs_create(struct spn_nfs *n, const char *path, int mode, int excl, spn_nfs_cb cb, void *arg)
 {
-	struct spn_nfs_op *op = op_new(n, SPN_CALL_CREATE, cb, arg);
-
-	if (op == NULL)
-		return -ENOMEM;
-	START(op, nfs_create_async(n->nfs, path, O_RDWR | (excl ? O_EXCL : 0), mode,
+	SIMPLE_CALL(SPN_CALL_CREATE, nfs_create_async(n->nfs, path, O_RDWR | (excl ? O_EXCL : 0), mode,
 				   create_cb, op));
 }
 

@@ -871,10 +871,7 @@ apply_listing(struct spn_job *j, struct spn_nfs_res *res)
 	 * (taken just before it): a change since shows as a new mtime. */
 	j->e.state = SPN_ENT_CACHED;
 	j->e.flags |= SPN_EF_DIR_COMPLETE;
-	j->e.content_mtime = j->e.attr.mtime;
-	j->e.content_ctime = j->e.attr.ctime;
-	j->e.content_fileid = j->e.attr.fileid;
-	j->e.content_size = j->e.attr.size;
+	spn_consist_set_content(&j->e);
 	spn_index_put(d->idx, (uint16_t)j->m->id, j->rel, &j->e);
 	rc = spn_index_commit(d->idx);
 out:
@@ -1006,9 +1003,7 @@ readlink_done(struct spn_job *j)
 		unlink(tmp);
 		if (symlink(j->res->target, tmp) == 0 && rename(tmp, mp) == 0) {
 			j->e.state = SPN_ENT_CACHED;
-			j->e.content_mtime = j->e.attr.mtime;
-			j->e.content_size = j->e.attr.size;
-			j->e.content_fileid = j->e.attr.fileid;
+			spn_consist_set_content(&j->e);
 			index_put(j, j->rel, &j->e);
 		} else {
 			unlink(tmp);
@@ -1135,10 +1130,7 @@ fetch_done(struct spn_job *j)
 	j->d->fetches++;
 	j->e.attr = *post;
 	j->e.state = SPN_ENT_CACHED;
-	j->e.content_mtime = post->mtime;
-	j->e.content_ctime = post->ctime;
-	j->e.content_size = post->size;
-	j->e.content_fileid = post->fileid;
+	spn_consist_set_content(&j->e);
 	j->e.cached_bytes = j->res->bytes;
 	j->e.validated_ns = spn_now_ns();
 	if (j->res->fh_len > 0) {
@@ -1337,10 +1329,7 @@ create_done(struct spn_job *j)
 		return;
 	}
 	j->e.state = SPN_ENT_CACHED;
-	j->e.content_mtime = j->e.attr.mtime;
-	j->e.content_ctime = j->e.attr.ctime;
-	j->e.content_size = j->e.attr.size;
-	j->e.content_fileid = j->e.attr.fileid;
+	spn_consist_set_content(&j->e);
 	index_put(j, j->rel, &j->e);
 	invalidate_parent(j, j->rel);
 	j->err = 0;
@@ -1522,10 +1511,7 @@ store_done(struct spn_job *j)
 			e.attr = j->res->attr;
 			e.state = SPN_ENT_CACHED;
 			/* Our own write must not look like someone else's. */
-			e.content_mtime = e.attr.mtime;
-			e.content_ctime = e.attr.ctime;
-			e.content_size = e.attr.size;
-			e.content_fileid = e.attr.fileid;
+			spn_consist_set_content(&e);
 			e.validated_ns = spn_now_ns();
 			if (e.dirty_gen == wb->gen && wb->writers == 0 && !wb->again)
 				e.flags &= (uint8_t)~SPN_EF_DIRTY;
@@ -1716,9 +1702,7 @@ mutate_apply(struct spn_job *j)
 		/* New and empty: complete as of its first attributes. */
 		e.state = SPN_ENT_CACHED;
 		e.flags |= SPN_EF_DIR_COMPLETE;
-		e.content_mtime = e.attr.mtime;
-		e.content_ctime = e.attr.ctime;
-		e.content_fileid = e.attr.fileid;
+		spn_consist_set_content(&e);
 		if (spn_mirror_mkdirs(mp) == 0)
 			mkdir(mp, 0700);
 		index_put(j, j->rel, &e);
@@ -1765,9 +1749,7 @@ mutate_apply(struct spn_job *j)
 		if (spn_mirror_mkdirs(mp) == 0 && symlink(j->req.path2, tmp) == 0 &&
 		    rename(tmp, mp) == 0) {
 			e.state = SPN_ENT_CACHED;
-			e.content_mtime = e.attr.mtime;
-			e.content_size = e.attr.size;
-			e.content_fileid = e.attr.fileid;
+			spn_consist_set_content(&e);
 		} else {
 			unlink(tmp);
 			spn_mirror_stub(d->tmpdir, mp, S_IFLNK);
