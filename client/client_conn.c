@@ -88,6 +88,8 @@ start_daemon(const struct spn_policy *p, char *err, size_t errlen)
 	if (pid == 0) {
 		int fd = open("/dev/null", O_RDWR);
 
+		/* The daemon serves the shim; it must not run under it. */
+		unsetenv("LD_PRELOAD");
 		if (fd >= 0) {
 			dup2(fd, 0);
 			dup2(fd, 1);

@@ -1,0 +1,353 @@
+/*
+ * shim_init.c: the shim's plumbing -- real functions, the re-entrancy
+ * guard, configuration, the daemon connection, the open-file table.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "client_conn.h"
+#include "shim_internal.h"
+
+#define SPN_REAL_DEF(ret, name, params) ret(*spn_real_##name) params;
+SPN_REAL_FUNCS(SPN_REAL_DEF)
+#undef SPN_REAL_DEF
+
+__thread int spn_shim_busy;
+
+void *
+spn_real_lookup(const char *name)
+{
+	void *p;
+
+	spn_shim_busy++;
+	p = dlsym(RTLD_NEXT, name);
+	spn_shim_busy--;
+	return p;
+}
+
+/* ------------------------------------------------------------ configuration */
+
+static struct spn_policy shim_pol;
+static char shim_base[PATH_MAX];
+static char shim_sock[108];
+static int shim_state; /* 0 not loaded, 1 ready, -1 disabled */
+static pthread_mutex_t shim_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Write to stderr without stdio (safe anywhere, keeps errno). */
+static void
+say(const char *a, const char *b, const char *c)
+{
+	int saved = errno;
+	const char *parts[] = { "specnfs: ", a, b, c, "\n" };
+	size_t i;
+
+	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		if (parts[i] != NULL && syscall(SYS_write, 2, parts[i], strlen(parts[i])) < 0)
+			break;
+	errno = saved;
+}
+
+/*
+ * Loaded on first use, not in a constructor: wrapped calls arrive before
+ * constructors run (from other libraries' constructors). Re-entrancy: the
+ * loader runs with the guard up, so the libc calls it makes (fopen of the
+ * config file, getenv) pass straight through.
+ */
+static void
+load_config(void)
+{
+	char err[512];
+
+	spn_shim_busy++;
+	if (spn_policy_load(&shim_pol, NULL, err, sizeof(err)) < 0) {
+		say("bad configuration, NFS paths are not served: ", err, NULL);
+		shim_state = -1;
+	} else if (shim_pol.nmounts == 0) {
+		shim_state = -1;
+	} else {
+		snprintf(shim_base, sizeof(shim_base), "%s/%016llx", shim_pol.cache_dir,
+			 (unsigned long long)spn_policy_hash(&shim_pol));
+		spn_policy_socket_path(&shim_pol, shim_sock, sizeof(shim_sock));
+		shim_state = 1;
+	}
+	spn_shim_busy--;
+}
+
+int
+spn_shim_ready(void)
+{
+	if (__builtin_expect(shim_state == 0, 0)) {
+		pthread_mutex_lock(&shim_lock);
+		if (shim_state == 0)
+			load_config();
+		pthread_mutex_unlock(&shim_lock);
+	}
+	return shim_state > 0;
+}
+
+const struct spn_policy *
+spn_shim_policy(void)
+{
+	return &shim_pol;
+}
+
+const char *
+spn_shim_mirror_base(void)
+{
+	return shim_base;
+}
+
+void
+spn_shim_complain(const char *what, int err)
+{
+	static int said;
+
+	if (said++)
+		return;
+	say(what, ": ", strerror(-err));
+}
+
+/* ------------------------------------------------------------ the daemon */
+
+/*
+ * One connection per process. fork() children close the inherited one (an
+ * atfork handler) and open their own. A vfork child (vfork, posix_spawn,
+ * system) shares our memory while we are suspended: it must not touch the
+ * connection state we will see when we resume, so it talks to the daemon
+ * over a temporary connection with everything on its stack.
+ */
+static struct spn_conn shim_conn = { .fd = -1 };
+static pid_t shim_conn_pid;
+static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+atfork_child(void)
+{
+	if (shim_conn.fd >= 0)
+		REAL(close)(shim_conn.fd);
+	shim_conn.fd = -1;
+	shim_conn.have = 0;
+	shim_conn_pid = 0;
+	pthread_mutex_init(&conn_lock, NULL);
+}
+
+__attribute__((constructor)) static void
+shim_ctor(void)
+{
+	pthread_atfork(NULL, NULL, atfork_child);
+}
+
+/* The vfork child's call: stack only, raw syscalls, no global writes. */
+static int
+call_temporary(struct spn_req *req, struct spn_reply *rep)
+{
+	unsigned char buf[SPN_PATH_MAX + 1024];
+	struct sockaddr_un sa;
+	size_t have = 0, need = 0;
+	ssize_t n;
+	int fd, rc;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, shim_sock, sizeof(sa.sun_path) - 1);
+	fd = (int)syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -EIO;
+	if (syscall(SYS_connect, fd, &sa, sizeof(sa)) < 0)
+		goto fail;
+	req->seq = 1;
+	n = spn_proto_encode_req(req, buf, sizeof(buf));
+	if (n < 0 || syscall(SYS_sendto, fd, buf, (size_t)n, MSG_NOSIGNAL, NULL, 0) != n)
+		goto fail;
+	for (;;) {
+		rc = spn_proto_frame_len(buf, have, &need);
+		if (rc == 0 && have >= need)
+			break;
+		if ((rc < 0 && rc != -EAGAIN) || need > sizeof(buf))
+			goto fail;
+		n = syscall(SYS_recvfrom, fd, buf + have, sizeof(buf) - have, 0, NULL, NULL);
+		if (n <= 0)
+			goto fail;
+		have += (size_t)n;
+	}
+	syscall(SYS_close, fd);
+	rc = spn_proto_decode_reply(buf, need, rep);
+	return rc < 0 ? -EIO : rep->status;
+fail:
+	syscall(SYS_close, fd);
+	return -EIO;
+}
+
+int
+spn_call(struct spn_req *req, struct spn_reply *rep)
+{
+	pid_t pid = (pid_t)syscall(SYS_getpid);
+	char err[1024];
+	int rc, tries;
+
+	if (!spn_shim_ready())
+		return -EIO;
+	if (shim_conn.fd >= 0 && shim_conn_pid != pid && shim_conn_pid == getppid())
+		return call_temporary(req, rep);
+
+	spn_shim_busy++;
+	pthread_mutex_lock(&conn_lock);
+	for (tries = 0; tries < 2; tries++) {
+		if (shim_conn.fd < 0 || shim_conn_pid != pid) {
+			/* A stale state left by a vfork child is not ours to
+			 * close: just start over. */
+			rc = spn_conn_open(&shim_conn, &shim_pol, 1, err, sizeof(err));
+			if (rc < 0) {
+				shim_conn.fd = -1;
+				pthread_mutex_unlock(&conn_lock);
+				spn_shim_busy--;
+				spn_shim_complain(err, rc);
+				return -EIO;
+			}
+			shim_conn_pid = pid;
+		}
+		rc = spn_conn_call(&shim_conn, req, rep);
+		if (rc == 0)
+			break;
+		/* The daemon went away (restart, idle exit): reconnect once. */
+		spn_conn_close(&shim_conn);
+		shim_conn.fd = -1;
+	}
+	pthread_mutex_unlock(&conn_lock);
+	spn_shim_busy--;
+	if (rc < 0) {
+		spn_shim_complain("lost the specnfs daemon", rc);
+		return -EIO;
+	}
+	return rep->status;
+}
+
+static int
+fill_path(char *dst, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= SPN_PATH_MAX)
+		return -ENAMETOOLONG;
+	memcpy(dst, src, n + 1);
+	return 0;
+}
+
+int
+spn_call_path(uint16_t op, const char *nfs, uint32_t flags, uint32_t mode, struct spn_reply *rep)
+{
+	struct spn_req req;
+	int rc;
+
+	memset(&req, 0, offsetof(struct spn_req, path));
+	req.op = op;
+	req.flags = flags;
+	req.mode = mode;
+	rc = fill_path(req.path, nfs);
+	if (rc < 0)
+		return rc;
+	req.path2[0] = '\0';
+	req.name[0] = '\0';
+	return spn_call(&req, rep);
+}
+
+int
+spn_call_path2(uint16_t op, const char *nfs, const char *nfs2, struct spn_reply *rep)
+{
+	struct spn_req req;
+	int rc;
+
+	memset(&req, 0, offsetof(struct spn_req, path));
+	req.op = op;
+	rc = fill_path(req.path, nfs);
+	if (rc == 0)
+		rc = fill_path(req.path2, nfs2);
+	if (rc < 0)
+		return rc;
+	req.name[0] = '\0';
+	return spn_call(&req, rep);
+}
+
+/* ------------------------------------------------------------ open files */
+
+/*
+ * Tracked fds: those opened for writing on the mirror. A small array
+ * indexed by fd with the NFS path malloc'd (never in a vfork child: a
+ * vfork child does not open files for writing through us).
+ */
+#define FD_TRACK_MAX 65536
+static char *fd_paths[FD_TRACK_MAX];
+static pthread_mutex_t fd_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void
+spn_fd_track(int fd, const char *nfs, int written)
+{
+	char *p;
+
+	if (fd < 0 || fd >= FD_TRACK_MAX || !written)
+		return;
+	spn_shim_busy++;
+	p = strdup(nfs);
+	pthread_mutex_lock(&fd_lock);
+	free(fd_paths[fd]);
+	fd_paths[fd] = p;
+	pthread_mutex_unlock(&fd_lock);
+	spn_shim_busy--;
+}
+
+int
+spn_fd_untrack(int fd, char *nfs, size_t len)
+{
+	char *p;
+
+	if (fd < 0 || fd >= FD_TRACK_MAX || fd_paths[fd] == NULL)
+		return 0;
+	pthread_mutex_lock(&fd_lock);
+	p = fd_paths[fd];
+	fd_paths[fd] = NULL;
+	pthread_mutex_unlock(&fd_lock);
+	if (p == NULL)
+		return 0;
+	snprintf(nfs, len, "%s", p);
+	spn_shim_busy++;
+	free(p);
+	spn_shim_busy--;
+	return 1;
+}
+
+int
+spn_fd_nfs_path(int fd, char *nfs, size_t len)
+{
+	char link[64], target[PATH_MAX];
+	ssize_t n;
+
+	if (fd >= 0 && fd < FD_TRACK_MAX && fd_paths[fd] != NULL) {
+		pthread_mutex_lock(&fd_lock);
+		if (fd_paths[fd] != NULL) {
+			snprintf(nfs, len, "%s", fd_paths[fd]);
+			pthread_mutex_unlock(&fd_lock);
+			return 1;
+		}
+		pthread_mutex_unlock(&fd_lock);
+	}
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = REAL(readlinkat)(AT_FDCWD, link, target, sizeof(target) - 1);
+	if (n <= 0)
+		return 0;
+	target[n] = '\0';
+	return spn_mirror_to_nfs(target, nfs, len);
+}

@@ -1,0 +1,6 @@
+/* shim_ns.c: (being written) */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "shim_internal.h"

@@ -1,0 +1,6 @@
+/* shim_open.c: (being written) */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "shim_internal.h"
