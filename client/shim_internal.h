@@ -175,6 +175,26 @@ int spn_fd_untrack(int fd, char *nfs, size_t len);
 /* The NFS path of an open fd on the mirror (tracked, or by /proc). */
 int spn_fd_nfs_path(int fd, char *nfs, size_t len);
 
+/* ------------------------------------------------------------ glibc names */
+
+/* Exported names glibc's headers do not declare (fortified and old ABI). */
+int __open_2(const char *path, int flags);
+int __open64_2(const char *path, int flags);
+int __openat_2(int dirfd, const char *path, int flags);
+int __openat64_2(int dirfd, const char *path, int flags);
+int __xstat(int ver, const char *path, struct stat *st);
+int __lxstat(int ver, const char *path, struct stat *st);
+int __fxstat(int ver, int fd, struct stat *st);
+int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags);
+int __xstat64(int ver, const char *path, struct stat64 *st);
+int __lxstat64(int ver, const char *path, struct stat64 *st);
+int __fxstat64(int ver, int fd, struct stat64 *st);
+int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags);
+ssize_t __readlink_chk(const char *path, char *buf, size_t size, size_t buflen);
+ssize_t __readlinkat_chk(int dirfd, const char *path, char *buf, size_t size, size_t buflen);
+char *__getcwd_chk(char *buf, size_t size, size_t buflen);
+char *__realpath_chk(const char *path, char *resolved, size_t len);
+
 /* Report a failure to reach the daemon once per process. */
 void spn_shim_complain(const char *what, int err);
 
