@@ -814,6 +814,7 @@ apply_listing(struct spn_job *j, struct spn_nfs_res *res)
 	for (i = 0; i < res->nents; i++) {
 		const struct spn_nfs_dirent *de = &res->ents[i];
 		struct spn_entry ce;
+		struct stat st;
 		int have;
 
 		if (child_path(j->rel, de->name, crel, sizeof(crel)) < 0 ||
@@ -838,6 +839,16 @@ apply_listing(struct spn_job *j, struct spn_nfs_res *res)
 				ce.fh_len = de->fh_len;
 				memcpy(ce.fh, de->fh, de->fh_len);
 			}
+			/* Known from a lookup but never materialised (or lost
+			 * from the mirror): the listing must show it. */
+			if (lstat(cmp, &st) < 0) {
+				if (de->attr.type == S_IFDIR)
+					mkdir(cmp, 0700);
+				else
+					spn_mirror_stub(d->tmpdir, cmp, de->attr.type);
+				if (ce.state == SPN_ENT_CACHED && de->attr.type != S_IFDIR)
+					ce.state = SPN_ENT_STUB;
+			}
 			spn_index_put(d->idx, (uint16_t)j->m->id, crel, &ce);
 			continue;
 		}
@@ -854,8 +865,6 @@ apply_listing(struct spn_job *j, struct spn_nfs_res *res)
 		ce.fh_len = de->fh_len;
 		memcpy(ce.fh, de->fh, de->fh_len);
 		if (de->attr.type == S_IFDIR) {
-			struct stat st;
-
 			if (lstat(cmp, &st) == 0 && !S_ISDIR(st.st_mode))
 				spn_mirror_remove(cmp);
 			if (mkdir(cmp, 0700) < 0 && errno != EEXIST)

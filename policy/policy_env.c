@@ -49,13 +49,16 @@ static const struct spn_var spn_vars[] = {
 	  .help = "cache size cap: bytes with optional K/M/G/T suffix" },
 	{ .name = "SPECNFS_RUNTIME_DIR", .type = VT_PATH, .def = NULL, F(runtime_dir),
 	  .help = "directory for the daemon socket and lock" },
-	{ .name = "SPECNFS_ACREGMIN", .type = VT_SECONDS, .def = "3", F(acregmin),
-	  .help = "min seconds a file's attributes are trusted (0 = strict)" },
-	{ .name = "SPECNFS_ACREGMAX", .type = VT_SECONDS, .def = "60", F(acregmax),
+	/* Strict by default: a header another client touched a second ago
+	 * must not be missed by make. Kernel-style windows (3/60/30/60) are
+	 * one setting away; speculation is what hides the round trips. */
+	{ .name = "SPECNFS_ACREGMIN", .type = VT_SECONDS, .def = "0", F(acregmin),
+	  .help = "min seconds a file's attributes are trusted (0 = always ask)" },
+	{ .name = "SPECNFS_ACREGMAX", .type = VT_SECONDS, .def = "0", F(acregmax),
 	  .help = "max seconds a file's attributes are trusted" },
-	{ .name = "SPECNFS_ACDIRMIN", .type = VT_SECONDS, .def = "30", F(acdirmin),
-	  .help = "min seconds a directory's attributes are trusted (0 = strict)" },
-	{ .name = "SPECNFS_ACDIRMAX", .type = VT_SECONDS, .def = "60", F(acdirmax),
+	{ .name = "SPECNFS_ACDIRMIN", .type = VT_SECONDS, .def = "0", F(acdirmin),
+	  .help = "min seconds a directory's attributes are trusted (0 = always ask)" },
+	{ .name = "SPECNFS_ACDIRMAX", .type = VT_SECONDS, .def = "0", F(acdirmax),
 	  .help = "max seconds a directory's attributes are trusted" },
 	{ .name = "SPECNFS_IDLE_TIMEOUT", .type = VT_SECONDS, .def = "600", F(idle_timeout),
 	  .help = "seconds without clients before the daemon exits (0 = never)" },

@@ -133,7 +133,7 @@ env $K "$SPECNFS" stop >/dev/null
 # --- config: values and where they came from; bad values named -----------------
 cfg=$(env $K SPECNFS_ACREGMIN=1 "$SPECNFS" config)
 check "config shows an environment value with its source" grep -qE "SPECNFS_ACREGMIN +1 +\(environment\)" <<<"$cfg"
-check "config shows a default with its source" grep -qE "SPECNFS_ACDIRMAX +60 +\(default\)" <<<"$cfg"
+check "config shows a default with its source" grep -qE "SPECNFS_ACDIRMAX +0 +\(default\)" <<<"$cfg"
 err=$(env $K SPECNFS_ACREGMIN=soon "$SPECNFS" stat /nfs/d/small 2>&1)
 check "a malformed variable is refused naming it: $err" grep -q "SPECNFS_ACREGMIN" <<<"$err"
 err=$(env SPECNFS_MOUNTS=/nfs "$SPECNFS" stat /nfs/x 2>&1)

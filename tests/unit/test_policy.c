@@ -49,10 +49,11 @@ test_defaults(void **state)
 	assert_int_equal(load(env, &p, err, sizeof(err)), 0);
 	assert_int_equal(p.nmounts, 0);
 	assert_string_equal(p.cache_dir, "/home/u/.cache/specnfs");
-	assert_int_equal(p.acregmin, 3);
-	assert_int_equal(p.acregmax, 60);
-	assert_int_equal(p.acdirmin, 30);
-	assert_int_equal(p.acdirmax, 60);
+	/* Strict attribute caching unless asked otherwise. */
+	assert_int_equal(p.acregmin, 0);
+	assert_int_equal(p.acregmax, 0);
+	assert_int_equal(p.acdirmin, 0);
+	assert_int_equal(p.acdirmax, 0);
 	assert_int_equal(p.cache_max, 10ULL << 30);
 	assert_int_equal(p.log_level, 1);
 	assert_int_equal(spn_policy_source(&p, "SPECNFS_ACREGMIN"), SPN_SRC_DEFAULT);
@@ -106,7 +107,15 @@ test_bad_values(void **state)
 	expect_error("SPECNFS_MOUNTS=/nfs=http://h/e", "nfs://");
 	expect_error("SPECNFS_MOUNTS=/a=nfs://h/e;/a/b=nfs://h/f", "overlap");
 	expect_error("SPECNFS_MOUNTS=/a=nfs://h/e;/a=nfs://h/f", "overlap");
-	expect_error("SPECNFS_ACREGMAX=1", "must not exceed");
+	{
+		const char *env[] = { "SPECNFS_CONFIG=/nonexistent/x", "SPECNFS_ACREGMIN=5",
+				      "SPECNFS_ACREGMAX=1", NULL };
+		struct spn_policy p;
+		char err[512] = "";
+
+		assert_int_equal(load(env, &p, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "must not exceed"));
+	}
 }
 
 static void
