@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "shim_internal.h"
@@ -351,3 +352,61 @@ pathconf(const char *path, int name)
 		return fail(rc);
 	return REAL(pathconf)(spn_shim_mirror_base(), name);
 }
+
+/* ------------------------------------------------------------ xattrs */
+
+/*
+ * NFSv3 has no extended attributes (and ACLs through a side protocol we do
+ * not speak): on NFS paths these fail with ENOTSUP, as they do on a kernel
+ * NFSv3 mount, so that cp -a, tar and the like fall back to chmod. On a
+ * mirror fd, too: an xattr set on the mirror copy would never reach the
+ * server.
+ */
+static int
+xattr_nfs(int dirfd, const char *path, int fd)
+{
+	char nfs[SPN_PATH_MAX];
+
+	if (spn_shim_busy || !spn_shim_ready())
+		return 0;
+	if (fd >= 0)
+		return spn_fd_nfs_path(fd, nfs, sizeof(nfs)) == 1;
+	return spn_nfs_path(dirfd, path, nfs, sizeof(nfs)) != 0;
+}
+
+#define XATTR_WRAPPER(ret, name, params, args, is_nfs)                                    \
+	SPN_EXPORT ret name params                                                        \
+	{                                                                                 \
+		static ret(*real) params;                                                 \
+                                                                                          \
+		if (is_nfs) {                                                             \
+			errno = ENOTSUP;                                                  \
+			return -1;                                                        \
+		}                                                                         \
+		if (real == NULL)                                                         \
+			real = (ret(*) params)spn_real_lookup(#name);                     \
+		return real args;                                                         \
+	}
+
+XATTR_WRAPPER(ssize_t, getxattr, (const char *p, const char *n, void *v, size_t s), (p, n, v, s),
+	      xattr_nfs(AT_FDCWD, p, -1))
+XATTR_WRAPPER(ssize_t, lgetxattr, (const char *p, const char *n, void *v, size_t s), (p, n, v, s),
+	      xattr_nfs(AT_FDCWD, p, -1))
+XATTR_WRAPPER(ssize_t, fgetxattr, (int fd, const char *n, void *v, size_t s), (fd, n, v, s),
+	      xattr_nfs(AT_FDCWD, NULL, fd))
+XATTR_WRAPPER(int, setxattr, (const char *p, const char *n, const void *v, size_t s, int f),
+	      (p, n, v, s, f), xattr_nfs(AT_FDCWD, p, -1))
+XATTR_WRAPPER(int, lsetxattr, (const char *p, const char *n, const void *v, size_t s, int f),
+	      (p, n, v, s, f), xattr_nfs(AT_FDCWD, p, -1))
+XATTR_WRAPPER(int, fsetxattr, (int fd, const char *n, const void *v, size_t s, int f),
+	      (fd, n, v, s, f), xattr_nfs(AT_FDCWD, NULL, fd))
+XATTR_WRAPPER(ssize_t, listxattr, (const char *p, char *l, size_t s), (p, l, s),
+	      xattr_nfs(AT_FDCWD, p, -1))
+XATTR_WRAPPER(ssize_t, llistxattr, (const char *p, char *l, size_t s), (p, l, s),
+	      xattr_nfs(AT_FDCWD, p, -1))
+XATTR_WRAPPER(ssize_t, flistxattr, (int fd, char *l, size_t s), (fd, l, s),
+	      xattr_nfs(AT_FDCWD, NULL, fd))
+XATTR_WRAPPER(int, removexattr, (const char *p, const char *n), (p, n), xattr_nfs(AT_FDCWD, p, -1))
+XATTR_WRAPPER(int, lremovexattr, (const char *p, const char *n), (p, n),
+	      xattr_nfs(AT_FDCWD, p, -1))
+XATTR_WRAPPER(int, fremovexattr, (int fd, const char *n), (fd, n), xattr_nfs(AT_FDCWD, NULL, fd))

@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# The shim with real programs against a real NFS server: coreutils, tar,
+# sh, python3, make + gcc, each compared with the same commands on a local
+# copy of the tree; and an strace audit that no path syscall on the prefix
+# escaped the shim.
+. "$(dirname "$0")/lib.sh"
+require_cmd gcc make python3 tar strace sha256sum
+testbed_start tb
+SHIM=$BUILDDIR/client/.libs/libspecnfs.so
+SPECNFSD=$BUILDDIR/client/specnfsd
+SPECNFS=$BUILDDIR/client/specnfs
+[ -f "$SHIM" ] && [ -x "$SPECNFSD" ] || { not_ok "libspecnfs.so and specnfsd are built"; finish; }
+
+shim_env() { # shim_env NAME: the environment of a client with its own cache
+	echo "LD_PRELOAD=$SHIM SPECNFS_MOUNTS=/nfs=$tb_NFS_URL3 SPECNFS_CACHE=$T_TMP/cache-$1" \
+		"SPECNFS_RUNTIME_DIR=$T_TMP/run-$1 SPECNFS_DAEMON=$SPECNFSD SPECNFS_CONFIG=/nonexistent"
+}
+A=$(shim_env a)
+B=$(shim_env b)
+nfs() { env $A "$@"; }       # client A
+nfs_b() { env $B "$@"; }     # a second client
+on_exit "env $A '$SPECNFS' --no-start stop; env $B '$SPECNFS' --no-start stop"
+
+# Same command in a local directory and in its NFS twin; outputs must match.
+same() { # same DESCRIPTION LOCALDIR NFSDIR COMMAND (run with sh -c in the dir)
+	local what=$1 ldir=$2 ndir=$3 cmd=$4
+	(cd "$ldir" && sh -c "$cmd") >"$T_TMP/out.local" 2>&1
+	nfs sh -c "cd '$ndir' && $cmd" >"$T_TMP/out.nfs" 2>&1
+	if diff -u "$T_TMP/out.local" "$T_TMP/out.nfs" >"$T_TMP/out.diff"; then
+		ok "$what"
+	else
+		not_ok "$what"
+		head -n 20 "$T_TMP/out.diff"
+	fi
+}
+
+# --- a 1,000-file tree, on the server and locally ------------------------------
+L=$T_TMP/local
+mkdir -p "$L/t"
+for d in $(seq 1 10); do
+	mkdir -p "$L/t/d$d/sub"
+	for f in $(seq 1 99); do
+		head -c $(((d * 131 + f * 17) % 5000)) /dev/urandom >"$L/t/d$d/f$f.txt"
+	done
+	echo "nested $d" >"$L/t/d$d/sub/n.txt"
+done
+ln -s d1/f1.txt "$L/t/link"
+touch -d '2020-01-01 00:00' "$L/t/ref"
+touch -d '2019-01-01 00:00' "$L"/t/d1/*.txt
+cp -a "$L/t" "$tb_EXPORT_DIR/t"
+check "the tree has 1000 files" test "$(find "$L/t" -type f -name 'f*.txt' | wc -l)" -eq 990
+
+# --- coreutils ---------------------------------------------------------------------
+same "ls -lR" "$L/t" /nfs/t 'ls -lR --time-style=+%s .'
+same "find -type f -newer" "$L/t" /nfs/t 'find . -type f -newer ref | sort'
+same "stat" "$L/t" /nfs/t 'stat -c "%n %s %a %F %Y %h %U" link d2/f5.txt d3 d4/sub/n.txt'
+same "du -s (apparent sizes)" "$L/t" /nfs/t 'du -s --apparent-size --block-size=1 . d1 d2/sub'
+same "sha256sum of every file" "$L/t" /nfs/t 'find . -type f | sort | xargs sha256sum'
+same "tar cf of the tree" "$L/t" /nfs/t 'tar cf - --sort=name --mtime=@0 --owner=0 --group=0 . | sha256sum'
+
+nfs tar cf "$T_TMP/from-nfs.tar" -C /nfs t
+(cd "$T_TMP" && mkdir -p untar && tar xf from-nfs.tar -C untar)
+check "tar of /nfs extracts locally identical" diff -r "$L/t" "$T_TMP/untar/t"
+nfs sh -c "mkdir /nfs/x && tar xf '$T_TMP/from-nfs.tar' -C /nfs/x"
+check "tar xf onto /nfs: identical on the server" diff -r "$L/t" "$tb_EXPORT_DIR/x/t"
+
+nfs cp -a "$L/t" /nfs/cpin
+check "cp -a into /nfs: identical on the server" diff -r "$L/t" "$tb_EXPORT_DIR/cpin"
+check "cp -a into /nfs keeps modes and times" \
+	test "$(cd "$L/t" && find . -printf '%p %m %T@\n' | sort | md5sum)" = \
+	"$(cd "$tb_EXPORT_DIR/cpin" && find . -printf '%p %m %T@\n' | sort | md5sum)"
+nfs cp -a /nfs/t "$T_TMP/cpout"
+check "cp -a out of /nfs: identical" diff -r "$L/t" "$T_TMP/cpout"
+
+# Changes made through the shim, compared with the same changes locally.
+ops='mv d1 moved && rm -r d2 && ln -s moved/f3.txt l2 && chmod -R go-w d3 && touch -d "2021-05-05 05:05" d4/f1.txt && mkdir -p new/deep && echo hi > new/deep/hi.txt'
+(cd "$L/t" && sh -c "$ops")
+nfs sh -c "cd /nfs/t && $ops"
+check "mv, rm -r, ln -s, chmod -R, touch, mkdir -p, redirection: server = local" diff -r "$L/t" "$tb_EXPORT_DIR/t"
+check "... modes and times too" \
+	test "$(cd "$L/t" && find . -printf '%p %m %T@ %l\n' | sort | md5sum)" = \
+	"$(cd "$tb_EXPORT_DIR/t" && find . -printf '%p %m %T@ %l\n' | sort | md5sum)"
+
+# --- shell and python ---------------------------------------------------------------
+script='cd d3 && for f in f1*.txt; do wc -c < "$f"; done > ../counts.txt; cd .. && cat d*/sub/n.txt | sort -r | uniq -c > u.txt; ls */sub | wc -l; cat counts.txt u.txt | md5sum'
+same "sh: cd, globbing, redirections, pipes" "$L/t" /nfs/t "$script"
+check "... the files it wrote are on the server" cmp -s "$L/t/u.txt" "$tb_EXPORT_DIR/t/u.txt"
+
+mkdir -p "$tb_EXPORT_DIR/py/mypkg"
+cat >"$tb_EXPORT_DIR/py/mypkg/__init__.py" <<'EOF'
+from .mod import write
+EOF
+cat >"$tb_EXPORT_DIR/py/mypkg/mod.py" <<'EOF'
+import json, os
+def write(path):
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(path, "w") as f:
+        json.dump({"here": here, "files": sorted(os.listdir(here))}, f)
+EOF
+(cd /tmp && nfs env PYTHONPATH=/nfs/py python3 -c 'import mypkg; mypkg.write("/nfs/py/out.json")')
+check "python3 imports a package on NFS and writes a file there" \
+	grep -q '"here": "/nfs/py/mypkg"' "$tb_EXPORT_DIR/py/out.json"
+check "... and caches its bytecode there" test -d "$tb_EXPORT_DIR/py/mypkg/__pycache__"
+
+# --- make + gcc ------------------------------------------------------------------
+gen_project() { # gen_project DIR: 24 sources, 30 headers in 3 -I directories
+	local dir=$1 i h
+	mkdir -p "$dir/src" "$dir/inc1" "$dir/inc2" "$dir/inc3"
+	for h in $(seq 1 30); do
+		echo "#define H$h $h" >"$dir/inc$(((h % 3) + 1))/h$h.h"
+	done
+	for i in $(seq 1 24); do
+		{
+			for h in $(((i % 30) + 1)) $((((i * 7) % 30) + 1)) $((((i * 11) % 30) + 1)); do
+				echo "#include \"h$h.h\""
+			done
+			echo "#include <stdio.h>"
+			echo "int f$i(void) { return H$(((i % 30) + 1)) + $i; }"
+		} >"$dir/src/f$i.c"
+	done
+	{
+		echo "#include <stdio.h>"
+		for i in $(seq 1 24); do echo "int f$i(void);"; done
+		echo "int main(void) { int s = 0;"
+		for i in $(seq 1 24); do echo "s += f$i();"; done
+		echo 'printf("sum %d\n", s); return 0; }'
+	} >"$dir/src/main.c"
+	cat >"$dir/Makefile" <<'EOF'
+SRCS := $(sort $(wildcard src/*.c))
+OBJS := $(SRCS:src/%.c=obj/%.o)
+CFLAGS := -O2 -Iinc1 -Iinc2 -Iinc3 -MMD -MP
+prog: $(OBJS)
+	gcc -o $@ $(OBJS)
+obj/%.o: src/%.c | obj
+	gcc $(CFLAGS) -c $< -o $@
+obj:
+	mkdir -p obj
+-include $(OBJS:.o=.d)
+EOF
+}
+gen_project "$T_TMP/proj"
+cp -a "$T_TMP/proj" "$tb_EXPORT_DIR/proj"
+(cd "$T_TMP/proj" && make -s >/dev/null 2>&1)
+nfs make -C /nfs/proj >"$T_TMP/make1.out" 2>&1
+rc=$?
+check "make + gcc build a 25-file project with 3 -I directories on NFS (exit $rc)" test "$rc" -eq 0
+check "the binary is byte-identical to a local build" cmp "$T_TMP/proj/prog" "$tb_EXPORT_DIR/proj/prog"
+check "and it runs" test "$(nfs /nfs/proj/prog 2>&1)" = "$("$T_TMP/proj/prog")"
+nfs make -C /nfs/proj >"$T_TMP/make2.out" 2>&1
+check "make a second time does nothing" bash -c '! grep -q "gcc" "$1"' _ "$T_TMP/make2.out"
+# h17.h is included by exactly these sources:
+expect=$(grep -l '"h17.h"' "$T_TMP"/proj/src/*.c | xargs -n1 basename | sed 's/\.c$//' | sort | tr '\n' ' ')
+sleep 1.1 # a new mtime second
+nfs_b touch /nfs/proj/inc$(((17 % 3) + 1))/h17.h
+nfs make -C /nfs/proj >"$T_TMP/make3.out" 2>&1
+got=$(sed -n 's/.* -c src\/\([a-z0-9]*\)\.c .*/\1/p' "$T_TMP/make3.out" | sort | tr '\n' ' ')
+check "after a second client touches h17.h, make rebuilds exactly [$expect] (got [$got])" \
+	test "$got" = "$expect"
+
+# --- audit: no path syscall on the prefix escaped the shim ---------------------------
+audit() { # audit DESCRIPTION COMMAND...: strace -f, no syscall names /nfs
+	local what=$1
+	shift
+	nfs strace -f -qq -e trace=%file,%process -o "$T_TMP/strace.out" "$@" >/dev/null 2>&1
+	# argv and envp arrays ([...]) are data, not paths: drop them first.
+	if sed 's/\[[^]]*\]//g' "$T_TMP/strace.out" | grep -E '"/nfs(/|")' >"$T_TMP/escaped"; then
+		not_ok "audit: $what: $(wc -l <"$T_TMP/escaped") syscall(s) named /nfs"
+		head -n 5 "$T_TMP/escaped"
+	else
+		ok "audit: $what: $(grep -c . "$T_TMP/strace.out") path/process syscalls, none named /nfs"
+	fi
+}
+audit "ls -lR, find, stat, sha256sum" sh -c 'ls -lR /nfs/t; find /nfs/t -newer /nfs/t/ref; stat /nfs/t/link; find /nfs/t -type f | xargs sha256sum'
+audit "tar, cp -a, python3" sh -c "tar cf /dev/null -C /nfs t; cp -a /nfs/t/d3 /nfs/t/d3copy; cd /tmp; PYTHONPATH=/nfs/py python3 -c 'import mypkg'"
+nfs_b touch /nfs/proj/inc1/h3.h
+audit "make + gcc" make -C /nfs/proj
+
+finish
