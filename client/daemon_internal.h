@@ -60,6 +60,8 @@ struct spn_wb {
 	int again;     /* content changed while it ran: store once more */
 	int wd;        /* inotify watch, or -1 */
 	int64_t due_ns; /* a close seen only by inotify: store at this time */
+	struct spn_nfs_sattr times; /* utimes asked while dirty: set after the data */
+	int has_times;
 	uint64_t gen;  /* dirty_gen the running store started from */
 	struct spn_job *waiters; /* CLOSE/FSYNC jobs answered when stored */
 };

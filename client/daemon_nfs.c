@@ -916,7 +916,7 @@ store_write_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 }
 
 static void
-store_commit_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+store_times_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 {
 	struct spn_nfs_op *op = priv;
 
@@ -927,6 +927,33 @@ store_commit_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 		return;
 	}
 	xfer_final_stat(op);
+}
+
+static void
+store_commit_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	struct timeval tv[2];
+
+	if (!op_part_done(op, err, data))
+		return;
+	if (err < 0) {
+		xfer_close(op);
+		return;
+	}
+	if (!(op->sa.mask & SPN_NSA_TIMES) || op->path == NULL) {
+		xfer_final_stat(op);
+		return;
+	}
+	/* Times set while the file was being written apply after the data,
+	 * or the WRITEs would move mtime again (cp -a, tar). */
+	tv[0].tv_sec = op->sa.atime.sec;
+	tv[0].tv_usec = op->sa.atime.nsec / 1000;
+	tv[1].tv_sec = op->sa.mtime.sec;
+	tv[1].tv_usec = op->sa.mtime.nsec / 1000;
+	op->kind = SPN_CALL_SETATTR;
+	if (QUEUE(op, nfs_utimes_async(nfs, op->path, tv, store_times_cb, op)) < 0)
+		op_finish(op, -ENOTCONN);
 }
 
 /* Keep up to XFER_WINDOW transfers in flight; when all are done, move on:
@@ -1077,7 +1104,8 @@ spn_nfs_fetch(struct spn_nfs *n, const char *path, int fd, spn_nfs_cb cb, void *
 }
 
 int
-spn_nfs_store(struct spn_nfs *n, const char *path, int fd, spn_nfs_cb cb, void *arg)
+spn_nfs_store(struct spn_nfs *n, const char *path, int fd, const struct spn_nfs_sattr *after,
+	      spn_nfs_cb cb, void *arg)
 {
 	struct spn_nfs_op *op = op_new(n, SPN_CALL_OPEN, cb, arg);
 
@@ -1085,6 +1113,10 @@ spn_nfs_store(struct spn_nfs *n, const char *path, int fd, spn_nfs_cb cb, void *
 		return -ENOMEM;
 	op->fd = fd;
 	op->step = 1;
+	if (after != NULL && (after->mask & SPN_NSA_TIMES)) {
+		op->sa = *after;
+		op->path = strdup(path);
+	}
 	START(op, nfs_open_async(n->nfs, path, O_WRONLY | O_TRUNC, xfer_open_cb, op));
 }
 

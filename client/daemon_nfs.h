@@ -116,8 +116,11 @@ int spn_nfs_access(struct spn_nfs *n, const char *path, int mode, spn_nfs_cb cb,
  * data, so a file that changed meanwhile shows as changed. store writes
  * fd's whole content to the file (truncating it), COMMITs, and reports the
  * new attributes. */
+struct spn_nfs_sattr;
 int spn_nfs_fetch(struct spn_nfs *n, const char *path, int fd, spn_nfs_cb cb, void *arg);
-int spn_nfs_store(struct spn_nfs *n, const char *path, int fd, spn_nfs_cb cb, void *arg);
+/* after: times to set once the data are committed (NULL: none). */
+int spn_nfs_store(struct spn_nfs *n, const char *path, int fd, const struct spn_nfs_sattr *after,
+		  spn_nfs_cb cb, void *arg);
 
 /* Mutations (not idempotent: see -ENOTCONN above). create fails with
  * -EEXIST if excl and the name exists. */

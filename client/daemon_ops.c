@@ -1516,6 +1516,7 @@ store_done(struct spn_job *j)
 	wb->running = 0;
 	if (status == 0) {
 		d->stores++;
+		wb->has_times = 0;
 		if (index_get(j, j->rel, &e) == 0) {
 			e.attr = j->res->attr;
 			e.state = SPN_ENT_CACHED;
@@ -1572,7 +1573,7 @@ store_issue(struct spn_job *j)
 	wb->running = 1;
 	wb->again = 0;
 	wb->gen = index_get(j, j->rel, &e) == 0 ? e.dirty_gen : 0;
-	spn_nfs_store(j->m->nfs, j->rel, j->tmpfd, job_cb, j);
+	spn_nfs_store(j->m->nfs, j->rel, j->tmpfd, wb->has_times ? &wb->times : NULL, job_cb, j);
 }
 
 /* Write back wb's file now, or once more after the store in flight. */
@@ -1955,11 +1956,66 @@ mutate_issue(struct spn_job *j)
 	}
 }
 
+/* Times asked for a file with unsent writes: keep them for its store. */
+static int
+defer_times(struct spn_job *j, struct spn_wb *wb)
+{
+	const uint32_t tmask = SPN_SA_ATIME | SPN_SA_MTIME | SPN_SA_ATIME_NOW | SPN_SA_MTIME_NOW;
+	struct timespec now;
+	struct spn_nfs_sattr *t = &wb->times;
+
+	if (!(j->req.mask & tmask))
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (!wb->has_times) {
+		t->atime = j->e.attr.atime;
+		t->mtime = j->e.attr.mtime;
+	}
+	t->mask = SPN_NSA_TIMES;
+	if (j->req.mask & SPN_SA_ATIME) {
+		t->atime.sec = j->req.atime.sec;
+		t->atime.nsec = j->req.atime.nsec;
+	} else if (j->req.mask & SPN_SA_ATIME_NOW) {
+		t->atime.sec = now.tv_sec;
+		t->atime.nsec = (uint32_t)now.tv_nsec;
+	}
+	if (j->req.mask & SPN_SA_MTIME) {
+		t->mtime.sec = j->req.mtime.sec;
+		t->mtime.nsec = j->req.mtime.nsec;
+	} else if (j->req.mask & SPN_SA_MTIME_NOW) {
+		t->mtime.sec = now.tv_sec;
+		t->mtime.nsec = (uint32_t)now.tv_nsec;
+	}
+	wb->has_times = 1;
+	{
+		/* The mirror copy shows them too (stat of a dirty file reads
+		 * its size and mtime there). */
+		char mp[PATH_MAX];
+		struct timespec ts[2] = { { t->atime.sec, t->atime.nsec },
+					  { t->mtime.sec, t->mtime.nsec } };
+
+		if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0)
+			utimensat(AT_FDCWD, mp, ts, 0);
+	}
+	j->e.attr.atime = t->atime;
+	j->e.attr.mtime = t->mtime;
+	j->req.mask &= ~tmask;
+	return 1;
+}
+
 static void
 setattr_resolved(struct spn_job *j)
 {
+	struct spn_wb *wb;
+
 	if (j->err < 0) {
 		spn_job_reply(j, j->err);
+		return;
+	}
+	wb = (j->e.flags & SPN_EF_DIRTY) ? wb_find(j->d, j->m, j->rel, 0) : NULL;
+	if (wb != NULL && defer_times(j, wb) && j->req.mask == 0) {
+		attr_to_wire(&j->rep.attr, &j->e.attr);
+		spn_job_reply(j, 0);
 		return;
 	}
 	/* A size change of a file we are writing is a local affair until
