@@ -45,6 +45,8 @@ static struct spn_policy shim_pol;
 static char shim_base[PATH_MAX];
 static char shim_sock[108];
 static int shim_state; /* 0 not loaded, 1 ready, -1 disabled */
+static dev_t shim_mirror_dev;
+static int shim_have_dev;
 static pthread_mutex_t shim_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Write to stderr without stdio (safe anywhere, keeps errno). */
@@ -83,6 +85,16 @@ load_config(void)
 			 (unsigned long long)spn_policy_hash(&shim_pol));
 		spn_policy_socket_path(&shim_pol, shim_sock, sizeof(shim_sock));
 		shim_state = 1;
+		{
+			struct stat st;
+
+			/* The cache directory may not exist yet: then the
+			 * daemon makes it, and we look again later. */
+			if (REAL(fstatat)(AT_FDCWD, shim_pol.cache_dir, &st, 0) == 0) {
+				shim_mirror_dev = st.st_dev;
+				shim_have_dev = 1;
+			}
+		}
 	}
 	spn_shim_busy--;
 }
@@ -97,6 +109,22 @@ spn_shim_ready(void)
 		pthread_mutex_unlock(&shim_lock);
 	}
 	return shim_state > 0;
+}
+
+int
+spn_shim_maybe_mirror(const struct stat *st)
+{
+	if ((st->st_mode & 077) != 0 || st->st_uid != geteuid() || !spn_shim_ready())
+		return 0;
+	if (!shim_have_dev) {
+		struct stat c;
+
+		if (REAL(fstatat)(AT_FDCWD, shim_pol.cache_dir, &c, 0) < 0)
+			return 0;
+		shim_mirror_dev = c.st_dev;
+		shim_have_dev = 1;
+	}
+	return st->st_dev == shim_mirror_dev;
 }
 
 const struct spn_policy *

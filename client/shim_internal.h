@@ -121,6 +121,12 @@ int spn_shim_ready(void);
 const struct spn_policy *spn_shim_policy(void);
 /* Where the mirror of all mounts lives: <cache>/<hash>. */
 const char *spn_shim_mirror_base(void);
+/*
+ * Could this stat be of a mirror file? Mirror entries are private to the
+ * daemon's user (mode 0600/0700) on the cache's filesystem: anything else
+ * cannot be, which spares fstat() of ordinary files any extra work.
+ */
+int spn_shim_maybe_mirror(const struct stat *st);
 
 /* ------------------------------------------------------------ path mapping */
 

@@ -582,8 +582,10 @@ getcwd(char *buf, size_t size)
 		return REAL(getcwd)(buf, size);
 	if (REAL(getcwd)(real, sizeof(real)) == NULL)
 		return REAL(getcwd)(buf, size); /* let libc report it as usual */
-	if (spn_mirror_to_nfs(real, nfs, sizeof(nfs)) != 1)
-		return REAL(getcwd)(buf, size);
+	if (spn_mirror_to_nfs(real, nfs, sizeof(nfs)) != 1) {
+		/* Not in the mirror: hand back what we already have. */
+		snprintf(nfs, sizeof(nfs), "%s", real);
+	}
 	n = strlen(nfs) + 1;
 	if (buf == NULL) {
 		spn_shim_busy++;

@@ -88,12 +88,14 @@ static int
 stat_fd(int fd, struct stat *st)
 {
 	struct spn_attr a;
-	int rc = nfs_fstat(fd, &a);
+	int rc = REAL(fstat)(fd, st);
 
-	if (rc == 0)
-		return REAL(fstat)(fd, st);
-	if (rc < 0)
-		return fail(rc);
+	/* Ordinary files cost one real fstat: only a mirror file asks more. */
+	if (rc < 0 || spn_shim_busy || !spn_shim_maybe_mirror(st))
+		return rc;
+	rc = nfs_fstat(fd, &a);
+	if (rc <= 0)
+		return rc < 0 ? fail(rc) : 0;
 	spn_attr_to_stat(&a, st);
 	return 0;
 }
