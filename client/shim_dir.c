@@ -1,6 +1,876 @@
-/* shim_dir.c: (being written) */
+/*
+ * shim_dir.c: reading directories on NFS paths -- opendir, fdopendir,
+ * readdir, scandir, glob, nftw/ftw and fts.
+ *
+ * A directory on NFS is read from its mirror directory, after the daemon
+ * has made the mirror's listing complete and valid (READDIR). Two things
+ * then differ from the NFS view, and this file hides both:
+ * - entries whose content is not fetched are stubs, dangling symlinks to
+ *   /proc/specnfs-unfetched/<kind>: readdir on a mirror DIR reports the
+ *   kind as d_type (a stub of a regular file is DT_REG, not DT_LNK);
+ * - stat data: the walkers (nftw, fts, glob's GLOB_MARK/ONLYDIR checks)
+ *   give the NFS attributes from the daemon, never the mirror's.
+ *
+ * glibc's scandir, glob, nftw/ftw and fts call its internal opendir,
+ * readdir and stat, which no preload library sees. For NFS paths they are
+ * therefore done here on top of the wrapped calls: scandir and nftw/ftw/fts
+ * are our own walks (same visiting order, typeflags, FTW/FTSENT fields as
+ * glibc 2.36), glob is glibc's own run with GLOB_ALTDIRFUNC and callbacks
+ * that go through the shim. Other paths pass straight through.
+ *
+ * Symbolic links are resolved here, one hop at a time (READLINK), so that
+ * an absolute link target means the client's namespace as the kernel would
+ * have it, and a link to a directory can be walked into.
+ *
+ * Known limit: d_ino in a mirror listing is the mirror's inode number, not
+ * the NFS fileid that stat reports (the mirror cannot carry it, and a STAT
+ * per entry would cost a daemon call per name).
+ */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
 
+#include <errno.h>
+#include <fcntl.h>
+#include <fts.h>
+#include <ftw.h>
+#include <glob.h>
+#include <pthread.h>
+#include <search.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "shim_internal.h"
+
+#define STUB_PREFIX "/proc/specnfs-unfetched/"
+#define STUB_PREFIX_LEN (sizeof(STUB_PREFIX) - 1)
+#define MAX_LINK_HOPS 40
+
+_Static_assert(sizeof(struct dirent) == sizeof(struct dirent64), "dirent64 layout");
+_Static_assert(sizeof(struct stat) == sizeof(struct stat64), "stat64 layout");
+
+typedef int (*scan_filter_fn)(const struct dirent *);
+typedef int (*scan_compar_fn)(const struct dirent **, const struct dirent **);
+typedef int (*scan_filter64_fn)(const struct dirent64 *);
+typedef int (*scan_compar64_fn)(const struct dirent64 **, const struct dirent64 **);
+typedef int (*glob_err_fn)(const char *, int);
+typedef int (*ftw_fn)(const char *, const struct stat *, int);
+typedef int (*ftw64_fn)(const char *, const struct stat64 *, int);
+typedef int (*nftw_fn)(const char *, const struct stat *, int, struct FTW *);
+typedef int (*nftw64_fn)(const char *, const struct stat64 *, int, struct FTW *);
+typedef int (*fts_compar_fn)(const FTSENT **, const FTSENT **);
+
+/* ------------------------------------------------------------ real functions */
+
+/* The real functions only this file needs (the shared ones are REAL()). */
+#define DIR_REAL_FUNCS(X)                                                                  \
+	X(int, readdir_r, (DIR *, struct dirent *, struct dirent **))                      \
+	X(int, readdir64_r, (DIR *, struct dirent64 *, struct dirent64 **))                \
+	X(void, rewinddir, (DIR *))                                                        \
+	X(int, scandir, (const char *, struct dirent ***, scan_filter_fn, scan_compar_fn)) \
+	X(int, scandir64,                                                                  \
+	  (const char *, struct dirent64 ***, scan_filter64_fn, scan_compar64_fn))         \
+	X(int, scandirat, (int, const char *, struct dirent ***, scan_filter_fn, scan_compar_fn)) \
+	X(int, scandirat64,                                                                \
+	  (int, const char *, struct dirent64 ***, scan_filter64_fn, scan_compar64_fn))    \
+	X(int, glob, (const char *, int, glob_err_fn, glob_t *))                           \
+	X(int, glob64, (const char *, int, glob_err_fn, glob64_t *))                       \
+	X(int, ftw, (const char *, ftw_fn, int))                                           \
+	X(int, ftw64, (const char *, ftw64_fn, int))                                       \
+	X(int, nftw, (const char *, nftw_fn, int, int))                                    \
+	X(int, nftw64, (const char *, nftw64_fn, int, int))                                \
+	X(FTS *, fts_open, (char *const *, int, fts_compar_fn))                            \
+	X(FTSENT *, fts_read, (FTS *))                                                     \
+	X(FTSENT *, fts_children, (FTS *, int))                                            \
+	X(int, fts_set, (FTS *, FTSENT *, int))                                            \
+	X(int, fts_close, (FTS *))                                                         \
+	X(FTS *, fts64_open, (char *const *, int, fts_compar_fn))                          \
+	X(FTSENT *, fts64_read, (FTS *))                                                   \
+	X(FTSENT *, fts64_children, (FTS *, int))                                          \
+	X(int, fts64_set, (FTS *, FTSENT *, int))                                          \
+	X(int, fts64_close, (FTS *))
+
+#define DIR_REAL_DEF(ret, name, params)                                                    \
+	static ret(*dir_real_##name) params;                                               \
+	static __typeof__(dir_real_##name) dir_real_load_##name(void)                      \
+	{                                                                                  \
+		dir_real_##name = (__typeof__(dir_real_##name))spn_real_lookup(#name);     \
+		return dir_real_##name;                                                    \
+	}
+DIR_REAL_FUNCS(DIR_REAL_DEF)
+#undef DIR_REAL_DEF
+
+#define DREAL(name) (dir_real_##name != NULL ? dir_real_##name : dir_real_load_##name())
+
+/* ------------------------------------------------------------ mirror DIRs */
+
+/*
+ * The DIR streams open on mirror directories, with the NFS path each one
+ * lists. readdir looks a DIR up only for a DT_LNK entry while at least one
+ * is registered: other streams pay nothing.
+ */
+struct mdir {
+	DIR *dir;
+	struct mdir *next;
+	char nfs[];
+};
+
+#define MDIR_BUCKETS 64
+static struct mdir *mdir_tab[MDIR_BUCKETS];
+static int mdir_count;
+static pthread_mutex_t mdir_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+mdir_atfork_prepare(void)
+{
+	pthread_mutex_lock(&mdir_lock);
+}
+
+static void
+mdir_atfork_release(void)
+{
+	pthread_mutex_unlock(&mdir_lock);
+}
+
+__attribute__((constructor)) static void
+dir_ctor(void)
+{
+	pthread_atfork(mdir_atfork_prepare, mdir_atfork_release, mdir_atfork_release);
+}
+
+static size_t
+mdir_hash(const DIR *d)
+{
+	return ((uintptr_t)d >> 4) % MDIR_BUCKETS;
+}
+
+/* A table node for a stream on nfs, allocated before the stream is opened
+ * so that registering it cannot fail once the stream exists. */
+static struct mdir *
+mdir_new(const char *nfs)
+{
+	size_t n = strlen(nfs) + 1;
+	struct mdir *m = malloc(sizeof(*m) + n);
+
+	if (m != NULL)
+		memcpy(m->nfs, nfs, n);
+	return m;
+}
+
+static void
+mdir_insert(struct mdir *m, DIR *d)
+{
+	m->dir = d;
+	pthread_mutex_lock(&mdir_lock);
+	m->next = mdir_tab[mdir_hash(d)];
+	mdir_tab[mdir_hash(d)] = m;
+	__atomic_add_fetch(&mdir_count, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&mdir_lock);
+}
+
+static void
+mdir_del(DIR *d)
+{
+	struct mdir **pp, *m = NULL;
+
+	pthread_mutex_lock(&mdir_lock);
+	for (pp = &mdir_tab[mdir_hash(d)]; *pp != NULL; pp = &(*pp)->next) {
+		if ((*pp)->dir == d) {
+			m = *pp;
+			*pp = m->next;
+			__atomic_sub_fetch(&mdir_count, 1, __ATOMIC_RELEASE);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&mdir_lock);
+	free(m);
+}
+
+/* 1 and the NFS path (if nfs != NULL) when d lists a mirror directory. */
+static int
+mdir_find(DIR *d, char *nfs, size_t len)
+{
+	struct mdir *m;
+	int found = 0;
+
+	if (__atomic_load_n(&mdir_count, __ATOMIC_ACQUIRE) == 0)
+		return 0;
+	pthread_mutex_lock(&mdir_lock);
+	for (m = mdir_tab[mdir_hash(d)]; m != NULL; m = m->next) {
+		if (m->dir == d) {
+			found = 1;
+			if (nfs != NULL)
+				snprintf(nfs, len, "%s", m->nfs);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&mdir_lock);
+	return found;
+}
+
+/* ------------------------------------------------------------ stubs */
+
+/* The d_type of a DT_LNK entry of a mirror directory: the stub's kind. */
+static unsigned char
+stub_type(int dfd, const char *name)
+{
+	static const struct {
+		const char *kind;
+		unsigned char type;
+	} kinds[] = {
+		{ "reg", DT_REG },   { "lnk", DT_LNK },   { "chr", DT_CHR },	 { "blk", DT_BLK },
+		{ "fifo", DT_FIFO }, { "sock", DT_SOCK }, { "unknown", DT_UNKNOWN },
+	};
+	char buf[64];
+	ssize_t n;
+	size_t i;
+	int saved = errno;
+
+	n = REAL(readlinkat)(dfd, name, buf, sizeof(buf) - 1);
+	errno = saved;
+	if (n < (ssize_t)STUB_PREFIX_LEN || memcmp(buf, STUB_PREFIX, STUB_PREFIX_LEN) != 0)
+		return DT_LNK;
+	buf[n] = '\0';
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strcmp(buf + STUB_PREFIX_LEN, kinds[i].kind) == 0)
+			return kinds[i].type;
+	return DT_UNKNOWN;
+}
+
+/* ------------------------------------------------------------ locations */
+
+/* Where a name really is: on NFS (an NFS path for the daemon), or local. */
+struct where {
+	int nfs;
+	char path[PATH_MAX];
+};
+
+/*
+ * Classify (dirfd, path). A relative path that leaves the NFS tree from a
+ * cwd (or dirfd) in the mirror becomes the absolute local path it means:
+ * the kernel would resolve it from the mirror directory instead.
+ */
+static int
+locate(int dirfd, const char *path, struct where *w)
+{
+	int rc;
+
+	w->path[0] = '\0';
+	rc = spn_nfs_path(dirfd, path, w->path, sizeof(w->path));
+	if (rc < 0)
+		return rc;
+	w->nfs = rc;
+	if (rc == 0 && (path[0] == '/' || w->path[0] != '/')) {
+		size_t n = strlen(path);
+
+		if (n >= sizeof(w->path))
+			return -ENAMETOOLONG;
+		memcpy(w->path, path, n + 1);
+	}
+	return 0;
+}
+
+/* w->path + "/" + name into out. */
+static int
+join(const char *dir, const char *name, char *out, size_t len)
+{
+	size_t dl = strlen(dir);
+	int n;
+
+	if (dl > 0 && dir[dl - 1] == '/')
+		n = snprintf(out, len, "%s%s", dir, name);
+	else
+		n = snprintf(out, len, "%s/%s", dir, name);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* READDIR: the listing of nfs is complete and valid in the mirror; the
+ * mirror directory's path into mirror. */
+static int
+listing(const char *nfs, char *mirror, size_t len)
+{
+	struct spn_reply rep;
+	int rc = spn_call_path(SPN_OP_READDIR, nfs, 0, 0, &rep);
+
+	if (rc < 0)
+		return rc;
+	if (strlen(rep.path) >= len)
+		return -ENAMETOOLONG;
+	memcpy(mirror, rep.path, strlen(rep.path) + 1);
+	return 0;
+}
+
+/* lstat of the object at w, NFS attributes for NFS names. */
+static int
+where_lstat(const struct where *w, struct stat *st)
+{
+	struct spn_reply rep;
+	int rc;
+
+	if (!w->nfs)
+		return REAL(fstatat)(AT_FDCWD, w->path, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	rc = spn_call_path(SPN_OP_STAT, w->path, SPN_F_NOFOLLOW, 0, &rep);
+	if (rc < 0)
+		return rc;
+	spn_attr_to_stat(&rep.attr, st);
+	return 0;
+}
+
+/* w is a symbolic link: replace it by its target's location. */
+static int
+follow_link(struct where *w)
+{
+	char target[PATH_MAX], joined[PATH_MAX * 2];
+	char *slash;
+	ssize_t n;
+	int rc;
+
+	if (w->nfs) {
+		struct spn_reply rep;
+
+		rc = spn_call_path(SPN_OP_READLINK, w->path, 0, 0, &rep);
+		if (rc < 0)
+			return rc;
+		if (strlen(rep.path) >= sizeof(target))
+			return -ENAMETOOLONG;
+		memcpy(target, rep.path, strlen(rep.path) + 1);
+	} else {
+		n = REAL(readlinkat)(AT_FDCWD, w->path, target, sizeof(target) - 1);
+		if (n < 0)
+			return -errno;
+		target[n] = '\0';
+	}
+	if (target[0] == '/') {
+		snprintf(joined, sizeof(joined), "%s", target);
+	} else {
+		slash = strrchr(w->path, '/');
+		if (slash == NULL)
+			snprintf(joined, sizeof(joined), "%s", target);
+		else
+			snprintf(joined, sizeof(joined), "%.*s/%s", (int)(slash - w->path), w->path,
+				 target);
+	}
+	if (strlen(joined) >= PATH_MAX)
+		return -ENAMETOOLONG;
+	return locate(AT_FDCWD, joined, w);
+}
+
+/* stat (follow) or lstat of w; with follow, w becomes the final target. */
+static int
+where_stat(struct where *w, struct stat *st, int follow)
+{
+	int hops, rc;
+
+	for (hops = 0;; hops++) {
+		rc = where_lstat(w, st);
+		if (rc < 0 || !follow || !S_ISLNK(st->st_mode))
+			return rc;
+		if (hops == MAX_LINK_HOPS)
+			return -ELOOP;
+		rc = follow_link(w);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+/* stat/lstat for a path from the program: NFS attributes for NFS names. */
+static int
+path_stat(const char *path, struct stat *st, int follow)
+{
+	struct where w;
+	int rc;
+
+	if (path == NULL || path[0] == '\0') {
+		errno = ENOENT;
+		return -1;
+	}
+	rc = locate(AT_FDCWD, path, &w);
+	if (rc == 0)
+		rc = where_stat(&w, st, follow);
+	if (rc < 0) {
+		errno = -rc;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Open a directory stream on w: the mirror directory (listing made valid
+ * first) for an NFS name, the directory itself for a local one. A symbolic
+ * link to a directory is followed. Returns the stream with *at the final
+ * location and cd the directory the stream reads (mirror or local path),
+ * or NULL with errno.
+ */
+static DIR *
+open_where(const struct where *w, struct where *at, char *cd, size_t cdlen)
+{
+	struct stat st;
+	int hops, rc;
+
+	*at = *w;
+	for (hops = 0;; hops++) {
+		if (!at->nfs) {
+			snprintf(cd, cdlen, "%s", at->path);
+			return REAL(opendir)(at->path);
+		}
+		rc = listing(at->path, cd, cdlen);
+		if (rc == -ENOTDIR && hops < MAX_LINK_HOPS && where_lstat(at, &st) == 0 &&
+		    S_ISLNK(st.st_mode)) {
+			rc = follow_link(at);
+			if (rc == 0)
+				continue;
+		}
+		if (rc < 0) {
+			errno = -rc;
+			return NULL;
+		}
+		return REAL(opendir)(cd);
+	}
+}
+
+/* opendir for a location: mirror streams are registered for readdir. */
+static DIR *
+dir_open(const struct where *w)
+{
+	char cd[PATH_MAX];
+	struct where at;
+	struct mdir *m;
+	DIR *d;
+
+	d = open_where(w, &at, cd, sizeof(cd));
+	if (d == NULL || !at.nfs)
+		return d;
+	m = mdir_new(at.path);
+	if (m == NULL) {
+		REAL(closedir)(d);
+		errno = ENOMEM;
+		return NULL;
+	}
+	mdir_insert(m, d);
+	return d;
+}
+
+/* ------------------------------------------------------------ opendir, readdir */
+
+/* opendir(path) through the shim, for our own callers (guard not checked). */
+static DIR *
+shim_opendir(const char *path)
+{
+	struct where w;
+	int rc;
+
+	if (path == NULL || path[0] == '\0')
+		return REAL(opendir)(path);
+	rc = locate(AT_FDCWD, path, &w);
+	if (rc < 0) {
+		errno = -rc;
+		return NULL;
+	}
+	if (!w.nfs)
+		return REAL(opendir)(w.path);
+	return dir_open(&w);
+}
+
+SPN_EXPORT DIR *
+opendir(const char *path)
+{
+	if (spn_shim_busy)
+		return REAL(opendir)(path);
+	return shim_opendir(path);
+}
+
+SPN_EXPORT DIR *
+fdopendir(int fd)
+{
+	char nfs[PATH_MAX], mirror[PATH_MAX];
+	struct mdir *m;
+	DIR *d;
+	int rc;
+
+	if (spn_shim_busy || !spn_shim_ready() || spn_fd_nfs_path(fd, nfs, sizeof(nfs)) != 1)
+		return REAL(fdopendir)(fd);
+	/* The fd is a mirror directory: make its listing valid first. */
+	rc = listing(nfs, mirror, sizeof(mirror));
+	if (rc < 0) {
+		errno = -rc;
+		return NULL;
+	}
+	m = mdir_new(nfs);
+	if (m == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	d = REAL(fdopendir)(fd);
+	if (d == NULL) {
+		int saved = errno;
+
+		free(m);
+		errno = saved;
+		return NULL;
+	}
+	mdir_insert(m, d);
+	return d;
+}
+
+SPN_EXPORT int
+closedir(DIR *d)
+{
+	if (d != NULL && __atomic_load_n(&mdir_count, __ATOMIC_ACQUIRE) > 0)
+		mdir_del(d);
+	return REAL(closedir)(d);
+}
+
+SPN_EXPORT struct dirent *
+readdir(DIR *d)
+{
+	struct dirent *e = REAL(readdir)(d);
+
+	if (e != NULL && e->d_type == DT_LNK && !spn_shim_busy && mdir_find(d, NULL, 0))
+		e->d_type = stub_type(dirfd(d), e->d_name);
+	return e;
+}
+
+SPN_EXPORT struct dirent64 *
+readdir64(DIR *d)
+{
+	struct dirent64 *e = REAL(readdir64)(d);
+
+	if (e != NULL && e->d_type == DT_LNK && !spn_shim_busy && mdir_find(d, NULL, 0))
+		e->d_type = stub_type(dirfd(d), e->d_name);
+	return e;
+}
+
+SPN_EXPORT int
+readdir_r(DIR *d, struct dirent *entry, struct dirent **result)
+{
+	int rc = DREAL(readdir_r)(d, entry, result);
+
+	if (rc == 0 && *result != NULL && (*result)->d_type == DT_LNK && !spn_shim_busy &&
+	    mdir_find(d, NULL, 0))
+		(*result)->d_type = stub_type(dirfd(d), (*result)->d_name);
+	return rc;
+}
+
+SPN_EXPORT int
+readdir64_r(DIR *d, struct dirent64 *entry, struct dirent64 **result)
+{
+	int rc = DREAL(readdir64_r)(d, entry, result);
+
+	if (rc == 0 && *result != NULL && (*result)->d_type == DT_LNK && !spn_shim_busy &&
+	    mdir_find(d, NULL, 0))
+		(*result)->d_type = stub_type(dirfd(d), (*result)->d_name);
+	return rc;
+}
+
+/* rewinddir: the stream shows the directory as it is now (a new listing). */
+SPN_EXPORT void
+rewinddir(DIR *d)
+{
+	char nfs[PATH_MAX], mirror[PATH_MAX];
+	int saved = errno;
+
+	if (!spn_shim_busy && mdir_find(d, nfs, sizeof(nfs)))
+		(void)listing(nfs, mirror, sizeof(mirror));
+	errno = saved;
+	DREAL(rewinddir)(d);
+}
+
+/* ------------------------------------------------------------ scandir */
+
+/* glibc's scandir tail on a stream that readdir (ours) reads. */
+static int
+scan_stream(DIR *d, struct dirent ***list, scan_filter_fn filter, scan_compar_fn compar)
+{
+	struct dirent **v = NULL, *e;
+	size_t n = 0, cap = 0, i;
+	int saved = errno;
+
+	if (d == NULL)
+		return -1;
+	errno = 0;
+	while ((e = readdir(d)) != NULL) {
+		struct dirent *copy;
+		size_t size;
+
+		if (filter != NULL) {
+			int keep = filter(e);
+
+			errno = 0;
+			if (!keep)
+				continue;
+		}
+		if (n == cap) {
+			struct dirent **nv;
+
+			cap = cap == 0 ? 10 : cap * 2;
+			nv = realloc(v, cap * sizeof(*v));
+			if (nv == NULL)
+				break;
+			v = nv;
+		}
+		size = offsetof(struct dirent, d_name) + strlen(e->d_name) + 1;
+		if (size < e->d_reclen)
+			size = e->d_reclen;
+		copy = malloc(size);
+		if (copy == NULL)
+			break;
+		v[n++] = memcpy(copy, e, size);
+		errno = 0;
+	}
+	if (errno != 0) {
+		int err = errno;
+
+		for (i = 0; i < n; i++)
+			free(v[i]);
+		free(v);
+		closedir(d);
+		errno = err;
+		return -1;
+	}
+	closedir(d);
+	if (compar != NULL)
+		qsort(v, n, sizeof(*v), (int (*)(const void *, const void *))compar);
+	*list = v;
+	errno = saved;
+	return (int)n;
+}
+
+/* 1 and the result when (dfd, dir) is on NFS, 0 to pass through with
+ * *use the path to give libc. */
+static int
+scan_at(int dfd, const char *dir, struct dirent ***list, scan_filter_fn filter,
+	scan_compar_fn compar, int *result, struct where *w)
+{
+	int rc;
+
+	if (spn_shim_busy || dir == NULL || dir[0] == '\0')
+		return 0;
+	rc = locate(dfd, dir, w);
+	if (rc < 0) {
+		errno = -rc;
+		*result = -1;
+		return 1;
+	}
+	if (!w->nfs)
+		return 0;
+	*result = scan_stream(dir_open(w), list, filter, compar);
+	return 1;
+}
+
+SPN_EXPORT int
+scandirat(int dfd, const char *dir, struct dirent ***list, scan_filter_fn filter,
+	  scan_compar_fn compar)
+{
+	struct where w;
+	int result;
+
+	w.path[0] = '\0';
+	if (scan_at(dfd, dir, list, filter, compar, &result, &w))
+		return result;
+	return DREAL(scandirat)(dfd, w.path[0] != '\0' ? w.path : dir, list, filter, compar);
+}
+
+SPN_EXPORT int
+scandir(const char *dir, struct dirent ***list, scan_filter_fn filter, scan_compar_fn compar)
+{
+	struct where w;
+	int result;
+
+	w.path[0] = '\0';
+	if (scan_at(AT_FDCWD, dir, list, filter, compar, &result, &w))
+		return result;
+	return DREAL(scandir)(w.path[0] != '\0' ? w.path : dir, list, filter, compar);
+}
+
+/* The 64 variants: on LP64 glibc, dirent64 is dirent. */
+SPN_EXPORT int
+scandirat64(int dfd, const char *dir, struct dirent64 ***list, scan_filter64_fn filter,
+	    scan_compar64_fn compar)
+{
+	struct where w;
+	int result;
+
+	w.path[0] = '\0';
+	if (scan_at(dfd, dir, (struct dirent ***)list, (scan_filter_fn)filter,
+		    (scan_compar_fn)compar, &result, &w))
+		return result;
+	return DREAL(scandirat64)(dfd, w.path[0] != '\0' ? w.path : dir, list, filter, compar);
+}
+
+SPN_EXPORT int
+scandir64(const char *dir, struct dirent64 ***list, scan_filter64_fn filter,
+	  scan_compar64_fn compar)
+{
+	struct where w;
+	int result;
+
+	w.path[0] = '\0';
+	if (scan_at(AT_FDCWD, dir, (struct dirent ***)list, (scan_filter_fn)filter,
+		    (scan_compar_fn)compar, &result, &w))
+		return result;
+	return DREAL(scandir64)(w.path[0] != '\0' ? w.path : dir, list, filter, compar);
+}
+
+/* ------------------------------------------------------------ glob */
+
+/*
+ * glibc's glob with GLOB_ALTDIRFUNC, its directory and stat calls pointed
+ * at the shim: it matches NFS names natively and returns the names it was
+ * given (NFS paths), with NFS attributes behind GLOB_MARK and GLOB_ONLYDIR.
+ */
+static void *
+glob_opendir(const char *path)
+{
+	return shim_opendir(path);
+}
+
+static struct dirent *
+glob_readdir(void *d)
+{
+	return readdir(d);
+}
+
+static struct dirent64 *
+glob_readdir64(void *d)
+{
+	return readdir64(d);
+}
+
+static void
+glob_closedir(void *d)
+{
+	closedir(d);
+}
+
+static int
+glob_stat(const char *path, struct stat *st)
+{
+	return path_stat(path, st, 1);
+}
+
+static int
+glob_lstat(const char *path, struct stat *st)
+{
+	return path_stat(path, st, 0);
+}
+
+static int
+glob_stat64(const char *path, struct stat64 *st)
+{
+	return path_stat(path, (struct stat *)st, 1);
+}
+
+static int
+glob_lstat64(const char *path, struct stat64 *st)
+{
+	return path_stat(path, (struct stat *)st, 0);
+}
+
+/*
+ * Does the pattern need the shim? When the directory it starts reading
+ * (the part before the first wildcard) is on NFS or leaves it relatively
+ * from a mirror cwd, or lies above a mount point (a wildcard may match the
+ * mount), or when braces or a tilde make the directory unknown here.
+ */
+static int
+glob_needs_shim(const char *pattern, int flags)
+{
+	const struct spn_policy *pol;
+	char dir[PATH_MAX];
+	struct where w;
+	size_t i, o = 0, slash = SIZE_MAX;
+	int i2;
+
+	if (!spn_shim_ready())
+		return 0;
+	if ((flags & GLOB_BRACE) && strchr(pattern, '{') != NULL)
+		return 1;
+	if ((flags & (GLOB_TILDE | GLOB_TILDE_CHECK)) && pattern[0] == '~')
+		return 1;
+	/* Copy up to the first wildcard, unescaping, noting the last '/'. */
+	for (i = 0; pattern[i] != '\0' && o < sizeof(dir) - 1; i++) {
+		char c = pattern[i];
+
+		if (c == '*' || c == '?' || c == '[')
+			break;
+		if (c == '\\' && !(flags & GLOB_NOESCAPE) && pattern[i + 1] != '\0')
+			c = pattern[++i];
+		else if (c == '/')
+			slash = o;
+		dir[o++] = c;
+	}
+	if (slash == SIZE_MAX)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		dir[slash == 0 ? 1 : slash] = '\0';
+	if (locate(AT_FDCWD, dir, &w) < 0)
+		return 1; /* let the shim's calls report it */
+	if (w.nfs || (dir[0] != '/' && w.path[0] == '/'))
+		return 1;
+	if (dir[0] != '/')
+		return 0;
+	/* Above a mount point: "/n*" may match "/nfs". */
+	pol = spn_shim_policy();
+	if (spn_nfs_path(AT_FDCWD, dir, w.path, sizeof(w.path)) < 0)
+		return 0;
+	for (i2 = 0; i2 < pol->nmounts; i2++) {
+		size_t n = strlen(w.path);
+		const char *pre = pol->mounts[i2].prefix;
+
+		if (strncmp(pre, w.path, n) == 0 && (pre[n] == '/' || (n == 1 && pre[0] == '/')))
+			return 1;
+	}
+	return 0;
+}
+
+SPN_EXPORT int
+glob(const char *pattern, int flags, glob_err_fn errfunc, glob_t *pglob)
+{
+	glob_t saved;
+	int rc;
+
+	if (spn_shim_busy || pattern == NULL || pglob == NULL || (flags & GLOB_ALTDIRFUNC) ||
+	    !glob_needs_shim(pattern, flags))
+		return DREAL(glob)(pattern, flags, errfunc, pglob);
+	saved = *pglob;
+	pglob->gl_opendir = glob_opendir;
+	pglob->gl_readdir = glob_readdir;
+	pglob->gl_closedir = glob_closedir;
+	pglob->gl_stat = glob_stat;
+	pglob->gl_lstat = glob_lstat;
+	rc = DREAL(glob)(pattern, flags | GLOB_ALTDIRFUNC, errfunc, pglob);
+	pglob->gl_opendir = saved.gl_opendir;
+	pglob->gl_readdir = saved.gl_readdir;
+	pglob->gl_closedir = saved.gl_closedir;
+	pglob->gl_stat = saved.gl_stat;
+	pglob->gl_lstat = saved.gl_lstat;
+	pglob->gl_flags &= ~GLOB_ALTDIRFUNC;
+	return rc;
+}
+
+SPN_EXPORT int
+glob64(const char *pattern, int flags, glob_err_fn errfunc, glob64_t *pglob)
+{
+	glob64_t saved;
+	int rc;
+
+	if (spn_shim_busy || pattern == NULL || pglob == NULL || (flags & GLOB_ALTDIRFUNC) ||
+	    !glob_needs_shim(pattern, flags))
+		return DREAL(glob64)(pattern, flags, errfunc, pglob);
+	saved = *pglob;
+	pglob->gl_opendir = glob_opendir;
+	pglob->gl_readdir = glob_readdir64;
+	pglob->gl_closedir = glob_closedir;
+	pglob->gl_stat = glob_stat64;
+	pglob->gl_lstat = glob_lstat64;
+	rc = DREAL(glob64)(pattern, flags | GLOB_ALTDIRFUNC, errfunc, pglob);
+	pglob->gl_opendir = saved.gl_opendir;
+	pglob->gl_readdir = saved.gl_readdir;
+	pglob->gl_closedir = saved.gl_closedir;
+	pglob->gl_stat = saved.gl_stat;
+	pglob->gl_lstat = saved.gl_lstat;
+	pglob->gl_flags &= ~GLOB_ALTDIRFUNC;
+	return rc;
+}

@@ -325,7 +325,7 @@ read_head(int dirfd, const char *path, char *buf)
 /*
  * Parse a "#!" line as the kernel does (binfmt_script): the interpreter is
  * the first word, the rest of the line (trimmed) one optional argument.
- * Returns 1 with *interp/*arg pointing into buf (which is cut up), 0 if not
+ * Returns 1 with *interp and *arg pointing into buf (which is cut up), 0 if not
  * a script, -ENOEXEC for a "#!" line the kernel would refuse.
  */
 static int

@@ -319,34 +319,52 @@ spn_call_path2(uint16_t op, const char *nfs, const char *nfs2, struct spn_reply 
  */
 #define FD_TRACK_MAX 65536
 static char *fd_paths[FD_TRACK_MAX];
+static int fd_high = -1; /* highest tracked fd: scans stop there */
 static pthread_mutex_t fd_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void
 spn_fd_track(int fd, const char *nfs, int written)
 {
-	char *p;
+	char *p, *old;
 
 	if (fd < 0 || fd >= FD_TRACK_MAX || !written)
 		return;
 	spn_shim_busy++;
 	p = strdup(nfs);
 	pthread_mutex_lock(&fd_lock);
-	free(fd_paths[fd]);
+	old = fd_paths[fd];
 	fd_paths[fd] = p;
+	if (fd > fd_high)
+		fd_high = fd;
 	pthread_mutex_unlock(&fd_lock);
+	free(old);
 	spn_shim_busy--;
+}
+
+/* Another tracked fd (a dup) still names this file? Called locked. */
+static int
+shared_locked(const char *path)
+{
+	int i;
+
+	for (i = 0; i <= fd_high; i++)
+		if (fd_paths[i] != NULL && strcmp(fd_paths[i], path) == 0)
+			return 1;
+	return 0;
 }
 
 int
 spn_fd_untrack(int fd, char *nfs, size_t len)
 {
 	char *p;
+	int last;
 
 	if (fd < 0 || fd >= FD_TRACK_MAX || fd_paths[fd] == NULL)
 		return 0;
 	pthread_mutex_lock(&fd_lock);
 	p = fd_paths[fd];
 	fd_paths[fd] = NULL;
+	last = p != NULL && !shared_locked(p);
 	pthread_mutex_unlock(&fd_lock);
 	if (p == NULL)
 		return 0;
@@ -354,7 +372,56 @@ spn_fd_untrack(int fd, char *nfs, size_t len)
 	spn_shim_busy++;
 	free(p);
 	spn_shim_busy--;
-	return 1;
+	/* Only the last close of a file's fds is the one to report. */
+	return last;
+}
+
+void
+spn_fd_dup(int oldfd, int newfd)
+{
+	char nfs[SPN_PATH_MAX];
+
+	if (oldfd < 0 || oldfd >= FD_TRACK_MAX || newfd < 0 || fd_paths[oldfd] == NULL)
+		return;
+	pthread_mutex_lock(&fd_lock);
+	if (fd_paths[oldfd] == NULL) {
+		pthread_mutex_unlock(&fd_lock);
+		return;
+	}
+	snprintf(nfs, sizeof(nfs), "%s", fd_paths[oldfd]);
+	pthread_mutex_unlock(&fd_lock);
+	spn_fd_track(newfd, nfs, 1);
+}
+
+/*
+ * At exit, files still open for writing are closed by the kernel, which we
+ * never see: report them now, while their content is complete, so that
+ * close-to-open holds for `cmd > /nfs/file` too.
+ */
+__attribute__((destructor)) static void
+shim_dtor(void)
+{
+	char nfs[SPN_PATH_MAX];
+	struct spn_reply rep;
+	int i;
+
+	for (i = 0; i <= fd_high; i++) {
+		if (fd_paths[i] == NULL)
+			continue;
+		snprintf(nfs, sizeof(nfs), "%s", fd_paths[i]);
+		/* Forget every fd of this file, then report it once. */
+		{
+			int k;
+
+			for (k = i; k <= fd_high; k++) {
+				if (fd_paths[k] != NULL && strcmp(fd_paths[k], nfs) == 0) {
+					free(fd_paths[k]);
+					fd_paths[k] = NULL;
+				}
+			}
+		}
+		spn_call_path(SPN_OP_CLOSE, nfs, SPN_F_WRITTEN, 0, &rep);
+	}
 }
 
 int

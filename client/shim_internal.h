@@ -176,8 +176,11 @@ void spn_attr_to_statx(const struct spn_attr *a, struct statx *stx);
  * the daemon (write-back before close returns: close-to-open).
  */
 void spn_fd_track(int fd, const char *nfs, int written);
-/* On close of fd: 1 and the NFS path if it was tracked (and forget it). */
+/* On close of fd: forget it; 1 and the NFS path if it was the last
+ * tracked fd of its file (the close to report), else 0. */
 int spn_fd_untrack(int fd, char *nfs, size_t len);
+/* newfd is a duplicate of oldfd (dup, dup2, dup3, F_DUPFD). */
+void spn_fd_dup(int oldfd, int newfd);
 /* The NFS path of an open fd on the mirror (tracked, or by /proc). */
 int spn_fd_nfs_path(int fd, char *nfs, size_t len);
 

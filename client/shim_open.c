@@ -431,3 +431,91 @@ mkdtemp(char *tmpl)
 		real = (char *(*)(char *))spn_real_lookup("mkdtemp");
 	return real(tmpl);
 }
+
+/* ------------------------------------------------------------ dup */
+
+/* A duplicate of a file open for writing shares its last close; a dup2
+ * onto such a file's fd is a close of that fd. */
+static int
+dup_done(int oldfd, int newfd, int closed_tracked, const char *closed)
+{
+	if (newfd >= 0 && oldfd != newfd)
+		spn_fd_dup(oldfd, newfd);
+	if (closed_tracked)
+		report_close(closed, 0);
+	return newfd;
+}
+
+SPN_EXPORT int
+dup(int fd)
+{
+	static int (*real)(int);
+
+	if (real == NULL)
+		real = (int (*)(int))spn_real_lookup("dup");
+	return spn_shim_busy ? real(fd) : dup_done(fd, real(fd), 0, NULL);
+}
+
+static int
+dup3_common(int oldfd, int newfd, int flags, int plain)
+{
+	static int (*real2)(int, int);
+	static int (*real3)(int, int, int);
+	char nfs[SPN_PATH_MAX];
+	int was = 0, rc;
+
+	if (real2 == NULL)
+		real2 = (int (*)(int, int))spn_real_lookup("dup2");
+	if (real3 == NULL)
+		real3 = (int (*)(int, int, int))spn_real_lookup("dup3");
+	if (spn_shim_busy)
+		return plain ? real2(oldfd, newfd) : real3(oldfd, newfd, flags);
+	rc = plain ? real2(oldfd, newfd) : real3(oldfd, newfd, flags);
+	if (rc < 0 || oldfd == newfd)
+		return rc;
+	was = spn_fd_untrack(newfd, nfs, sizeof(nfs));
+	return dup_done(oldfd, rc, was, nfs);
+}
+
+SPN_EXPORT int
+dup2(int oldfd, int newfd)
+{
+	return dup3_common(oldfd, newfd, 0, 1);
+}
+
+SPN_EXPORT int
+dup3(int oldfd, int newfd, int flags)
+{
+	return dup3_common(oldfd, newfd, flags, 0);
+}
+
+SPN_EXPORT int
+fcntl(int fd, int cmd, ...)
+{
+	static int (*real)(int, int, ...);
+	va_list ap;
+	void *arg;
+	int rc;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *); /* as glibc does: every argument fits */
+	va_end(ap);
+	if (real == NULL)
+		real = (int (*)(int, int, ...))spn_real_lookup("fcntl");
+	rc = real(fd, cmd, arg);
+	if (!spn_shim_busy && rc >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
+		spn_fd_dup(fd, rc);
+	return rc;
+}
+
+SPN_EXPORT int
+fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return fcntl(fd, cmd, arg);
+}
