@@ -135,6 +135,12 @@ spn_nfs_new(struct spn_nfs **out, const char *url, int rpc_timeout_ms)
 static void op_unlink(struct spn_nfs_op *op);
 static void op_finish(struct spn_nfs_op *op, int err);
 static void res_fh_from_nfsfh(struct spn_nfs_op *op);
+struct sattr3;
+struct nfs_fh3;
+static void sattr3_from(struct sattr3 *s, const struct spn_nfs_sattr *sa);
+static void fh_arg(struct nfs_fh3 *dst, const uint8_t *fh, uint8_t len);
+static int rpc_status_err(int status);
+static int nfs3_err(int status);
 
 /* Tear the session down: libnfs cancels every PDU (callbacks run with
  * -EINTR while tearing_down is set); then fail what is left. */
@@ -930,6 +936,17 @@ store_times_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 }
 
 static void
+store_setattr3_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	SETATTR3res *res = data;
+	int err = rpc_status_err(status);
+
+	if (err == 0 && res->status != NFS3_OK)
+		err = nfs3_err(res->status);
+	store_times_cb(err, NULL, err < 0 && status != RPC_STATUS_SUCCESS ? data : NULL, priv);
+}
+
+static void
 store_commit_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 {
 	struct spn_nfs_op *op = priv;
@@ -946,7 +963,20 @@ store_commit_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 		return;
 	}
 	/* Times set while the file was being written apply after the data,
-	 * or the WRITEs would move mtime again (cp -a, tar). */
+	 * or the WRITEs would move mtime again (cp -a, tar). NFSv3: one
+	 * SETATTR by handle, to the nanosecond. */
+	if (op->n->version == 3 && op->res.fh_len > 0) {
+		SETATTR3args args;
+
+		memset(&args, 0, sizeof(args));
+		fh_arg(&args.object, op->res.fh, op->res.fh_len);
+		sattr3_from(&args.new_attributes, &op->sa);
+		op->kind = SPN_CALL_SETATTR;
+		if (QUEUE(op, rpc_nfs3_setattr_async(nfs_get_rpc_context(nfs), store_setattr3_cb, &args,
+						     op)) < 0)
+			op_finish(op, -ENOTCONN);
+		return;
+	}
 	tv[0].tv_sec = op->sa.atime.sec;
 	tv[0].tv_usec = op->sa.atime.nsec / 1000;
 	tv[1].tv_sec = op->sa.mtime.sec;
@@ -1414,4 +1444,91 @@ res_fh_from_nfsfh(struct spn_nfs_op *op)
 		memcpy(op->res.fh, f->val, (size_t)f->len);
 		op->res.fh_len = (uint8_t)f->len;
 	}
+}
+
+static void
+sattr3_from(sattr3 *s, const struct spn_nfs_sattr *sa)
+{
+	memset(s, 0, sizeof(*s));
+	if (sa->mask & SPN_NSA_MODE) {
+		s->mode.set_it = 1;
+		s->mode.set_mode3_u.mode = sa->mode & 07777;
+	}
+	if (sa->mask & SPN_NSA_UID) {
+		s->uid.set_it = 1;
+		s->uid.set_uid3_u.uid = sa->uid;
+	}
+	if (sa->mask & SPN_NSA_GID) {
+		s->gid.set_it = 1;
+		s->gid.set_gid3_u.gid = sa->gid;
+	}
+	if (sa->mask & SPN_NSA_SIZE) {
+		s->size.set_it = 1;
+		s->size.set_size3_u.size = sa->size;
+	}
+	if (sa->mask & (SPN_NSA_ATIME_NOW)) {
+		s->atime.set_it = SET_TO_SERVER_TIME;
+	} else if (sa->mask & (SPN_NSA_ATIME | SPN_NSA_TIMES)) {
+		s->atime.set_it = SET_TO_CLIENT_TIME;
+		s->atime.set_atime_u.atime.seconds = (u_int)sa->atime.sec;
+		s->atime.set_atime_u.atime.nseconds = sa->atime.nsec;
+	}
+	if (sa->mask & (SPN_NSA_MTIME_NOW)) {
+		s->mtime.set_it = SET_TO_SERVER_TIME;
+	} else if (sa->mask & (SPN_NSA_MTIME | SPN_NSA_TIMES)) {
+		s->mtime.set_it = SET_TO_CLIENT_TIME;
+		s->mtime.set_mtime_u.mtime.seconds = (u_int)sa->mtime.sec;
+		s->mtime.set_mtime_u.mtime.nseconds = sa->mtime.nsec;
+	}
+}
+
+static void
+setattr_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	SETATTR3res *res = data;
+	int err = rpc_status_err(status);
+
+	if (err == 0 && res->status != NFS3_OK)
+		err = nfs3_err(res->status);
+	if (!op_part_done(op, err, err < 0 && status != RPC_STATUS_SUCCESS ? data : NULL))
+		return;
+	if (err < 0) {
+		op_finish(op, op->err);
+		return;
+	}
+	if (res->SETATTR3res_u.resok.obj_wcc.after.attributes_follow) {
+		nattr_from_fattr3(&op->res.attr,
+				  &res->SETATTR3res_u.resok.obj_wcc.after.post_op_attr_u.attributes);
+		op_finish(op, 0);
+		return;
+	}
+	/* No post-op attributes: ask for them. */
+	{
+		GETATTR3args args;
+
+		memset(&args, 0, sizeof(args));
+		fh_arg(&args.object, op->res.fh, op->res.fh_len);
+		op->kind = SPN_CALL_GETATTR;
+		if (QUEUE(op, rpc_nfs3_getattr_async(nfs_get_rpc_context(op->n->nfs), getattr_fh_cb,
+						     &args, op)) < 0)
+			op_finish(op, -ENOTCONN);
+	}
+}
+
+int
+spn_nfs_setattr_fh(struct spn_nfs *n, const uint8_t *fh, uint8_t len,
+		   const struct spn_nfs_sattr *sa, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_SETATTR, cb, arg);
+	SETATTR3args args;
+
+	if (op == NULL)
+		return -ENOMEM;
+	memcpy(op->res.fh, fh, len);
+	op->res.fh_len = len;
+	memset(&args, 0, sizeof(args));
+	fh_arg(&args.object, op->res.fh, len);
+	sattr3_from(&args.new_attributes, sa);
+	START(op, rpc_nfs3_setattr_async(nfs_get_rpc_context(n->nfs), setattr_fh_cb, &args, op));
 }

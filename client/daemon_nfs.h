@@ -137,8 +137,13 @@ enum {
 	SPN_NSA_UID = 1 << 1,
 	SPN_NSA_GID = 1 << 2,
 	SPN_NSA_SIZE = 1 << 3,
-	SPN_NSA_TIMES = 1 << 4, /* atime and mtime together */
+	SPN_NSA_TIMES = 1 << 4, /* atime and mtime together (path calls) */
 	SPN_NSA_NOFOLLOW = 1 << 5,
+	/* Handle calls only (NFSv3): each time on its own, or the server's. */
+	SPN_NSA_ATIME = 1 << 6,
+	SPN_NSA_MTIME = 1 << 7,
+	SPN_NSA_ATIME_NOW = 1 << 8,
+	SPN_NSA_MTIME_NOW = 1 << 9,
 };
 struct spn_nfs_sattr {
 	unsigned mask;
@@ -162,5 +167,8 @@ int spn_nfs_lookup_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, cons
 		      spn_nfs_cb cb, void *arg);
 int spn_nfs_readdir_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, spn_nfs_cb cb,
 		       void *arg);
+/* One SETATTR with nanosecond times; reports the post-op attributes. */
+int spn_nfs_setattr_fh(struct spn_nfs *n, const uint8_t *fh, uint8_t len,
+		       const struct spn_nfs_sattr *sa, spn_nfs_cb cb, void *arg);
 
 #endif

@@ -1908,6 +1908,28 @@ mutate_issue(struct spn_job *j)
 		spn_nfs_symlink(n, j->req.path2, j->rel, job_cb, j);
 		break;
 	case SPN_OP_SETATTR:
+		if (spn_nfs_has_fh(n) && j->e.fh_len > 0) {
+			/* NFSv3: one SETATTR by handle, times to the ns. */
+			memset(&sa, 0, sizeof(sa));
+			sa.mask = (j->req.mask & SPN_SA_MODE ? SPN_NSA_MODE : 0) |
+				  (j->req.mask & SPN_SA_UID ? SPN_NSA_UID : 0) |
+				  (j->req.mask & SPN_SA_GID ? SPN_NSA_GID : 0) |
+				  (j->req.mask & SPN_SA_SIZE ? SPN_NSA_SIZE : 0) |
+				  (j->req.mask & SPN_SA_ATIME ? SPN_NSA_ATIME : 0) |
+				  (j->req.mask & SPN_SA_MTIME ? SPN_NSA_MTIME : 0) |
+				  (j->req.mask & SPN_SA_ATIME_NOW ? SPN_NSA_ATIME_NOW : 0) |
+				  (j->req.mask & SPN_SA_MTIME_NOW ? SPN_NSA_MTIME_NOW : 0);
+			sa.mode = j->req.mode;
+			sa.uid = j->req.uid;
+			sa.gid = j->req.gid;
+			sa.size = j->req.size;
+			sa.atime.sec = j->req.atime.sec;
+			sa.atime.nsec = j->req.atime.nsec;
+			sa.mtime.sec = j->req.mtime.sec;
+			sa.mtime.nsec = j->req.mtime.nsec;
+			spn_nfs_setattr_fh(n, j->e.fh, j->e.fh_len, &sa, job_cb, j);
+			break;
+		}
 		memset(&sa, 0, sizeof(sa));
 		if (j->req.mask & SPN_SA_MODE)
 			sa.mask |= SPN_NSA_MODE;

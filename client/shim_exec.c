@@ -189,6 +189,12 @@ exec_ctor(void)
 	}
 	keep_ready = 1;
 	spn_shim_busy--;
+	/*
+	 * The settings must be the ones this process started with: a
+	 * program that empties its environment (env -i) before its first
+	 * NFS call would otherwise load none, and not find /nfs/bin/x.
+	 */
+	spn_shim_ready();
 }
 
 /* The daemon serves the shim and must never run under it (its own start
@@ -552,8 +558,9 @@ enum how { HOW_PATH, HOW_SEARCH, HOW_FD };
 
 /*
  * Every exec and spawn ends here: the environment made whole (on this
- * stack frame, alive until the exec), then the program found and started.
- * target names the program for env_wanted().
+ * stack frame, alive until the exec), then the program found (a PATH
+ * search for HOW_SEARCH, with glibc's /bin/sh fallback if sh_fallback) and
+ * started. dirfd is fexecve's fd for HOW_FD.
  */
 static int
 exec_common(const struct launch *l, enum how how, int dirfd, const char *path, int flags,

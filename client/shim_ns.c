@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
 #include <utime.h>
@@ -408,7 +409,17 @@ utimensat(int dirfd, const char *path, const struct timespec ts[2], int flags)
 		rc = utimens_common(AT_FDCWD, NULL, dirfd, ts, flags);
 	else
 		rc = utimens_common(dirfd, path, -1, ts, flags);
-	return rc == -ENOSYS ? REAL(utimensat)(dirfd, path, ts, flags) : rc;
+	if (rc != -ENOSYS)
+		return rc;
+	return p == NULL ? (int)syscall(SYS_utimensat, dirfd, NULL, ts, flags)
+			 : REAL(utimensat)(dirfd, path, ts, flags);
+}
+
+/* glibc's utimensat refuses a NULL path; the system call is futimens. */
+static int
+real_futimens(int fd, const struct timespec ts[2])
+{
+	return (int)syscall(SYS_utimensat, fd, NULL, ts, 0);
 }
 
 SPN_EXPORT int
@@ -416,8 +427,10 @@ futimens(int fd, const struct timespec ts[2])
 {
 	int rc = utimens_common(AT_FDCWD, NULL, fd, ts, 0);
 
-	return rc == -ENOSYS ? REAL(utimensat)(fd, NULL, ts, 0) : rc;
+	return rc == -ENOSYS ? real_futimens(fd, ts) : rc;
 }
+
+static int real_futimens(int fd, const struct timespec ts[2]);
 
 static int
 timeval_common(int dirfd, const char *path, int fd, const struct timeval tv[2], int flags)
@@ -435,7 +448,7 @@ timeval_common(int dirfd, const char *path, int fd, const struct timeval tv[2], 
 	if (rc != -ENOSYS)
 		return rc;
 	if (fd >= 0)
-		return REAL(utimensat)(fd, NULL, tv ? ts : NULL, 0);
+		return real_futimens(fd, tv ? ts : NULL);
 	return REAL(utimensat)(dirfd, path, tv ? ts : NULL, flags);
 }
 

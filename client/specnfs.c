@@ -1,7 +1,7 @@
 /*
  * specnfs: the user's command. Uses the daemon directly (stat, ls, cat,
  * get, put, mkdir, rm, mv ...), shows its state (status) and the settings
- * in effect (config). Later: `specnfs run` starts programs under the shim.
+ * in effect (config), and runs programs under the shim (run).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "client_conn.h"
+#include "specnfs_run.h"
 #include "policy.h"
 #include "proto.h"
 
@@ -28,6 +29,9 @@ static const char usage[] =
 	"usage: specnfs [--mount PREFIX=URL]... [--no-start] COMMAND [ARGS]\n"
 	"\n"
 	"Commands (PATH is a path under a mount prefix, e.g. /nfs/src/a.c):\n"
+	"  run [--mount P=URL] [--] [CMD [ARGS]]\n"
+	"                          run CMD (default $SHELL) under the shim: its\n"
+	"                          paths under the prefixes are served by specnfs\n"
 	"  stat PATH...            NFS attributes (requests are pipelined)\n"
 	"  ls [-l] DIR             list a directory\n"
 	"  cat PATH...             write files to standard output\n"
@@ -661,6 +665,8 @@ main(int argc, char **argv)
 	if (optind >= argc)
 		die_usage("no command");
 	cmd = argv[optind];
+	if (strcmp(cmd, "run") == 0)
+		return spn_cmd_run(argc - optind, argv + optind);
 	argc -= optind + 1;
 	argv += optind + 1;
 
