@@ -389,6 +389,20 @@ where_stat(struct where *w, struct stat *st, int follow)
 	}
 }
 
+/*
+ * stat() of (dirfd, path) through symlinks resolved in the client's
+ * namespace (an absolute target means this machine's path, which may be
+ * off NFS): shared with shim_stat.c. 0 or -errno.
+ */
+int
+spn_stat_follow(int dirfd, const char *path, struct stat *st)
+{
+	struct where w;
+	int rc = locate(dirfd, path, &w);
+
+	return rc < 0 ? rc : where_stat(&w, st, 1);
+}
+
 /* stat/lstat for a path from the program: NFS attributes for NFS names. */
 static int
 path_stat(const char *path, struct stat *st, int follow)

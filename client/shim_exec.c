@@ -233,10 +233,12 @@ env_sizes(char *const envp[], size_t *nvec, size_t *nstr)
 {
 	const char *pre = env_find(envp, "LD_PRELOAD=", 11);
 
-	*nvec = vec_len(envp) + (size_t)keep_n + 2;
+	*nvec = vec_len(envp) + (size_t)keep_n + 3;
 	*nstr = 1;
 	if (pre != NULL && !preload_has_self(pre + 11))
 		*nstr = strlen(pre) + strlen(self_path) + 2;
+	/* Room for SPECNFS_FDS after it. */
+	*nstr += spn_fd_env(NULL, 0);
 }
 
 /* envp with whatever of ours it lacks, in vec (and str for a longer
@@ -247,7 +249,13 @@ env_fix(char *const envp[], char **vec, char *str)
 	size_t n = 0, i;
 	int have_pre = 0, k;
 
+	char *fds;
+	size_t fdn;
+
+	str[0] = '\0';
 	for (i = 0; envp != NULL && envp[i] != NULL; i++) {
+		if (strncmp(envp[i], "SPECNFS_FDS=", 12) == 0)
+			continue; /* ours is built below, as of now */
 		if (strncmp(envp[i], "LD_PRELOAD=", 11) == 0 && !have_pre) {
 			have_pre = 1;
 			if (self_path[0] != '\0' && !preload_has_self(envp[i] + 11)) {
@@ -270,9 +278,20 @@ env_fix(char *const envp[], char **vec, char *str)
 	for (k = 0; k < keep_n; k++) {
 		const char *eq = strchr(keep_vars[k], '=');
 
+		if (strncmp(keep_vars[k], "SPECNFS_FDS=", 12) == 0)
+			continue;
 		if (eq != NULL && env_find(envp, keep_vars[k], (size_t)(eq - keep_vars[k]) + 1) == NULL)
 			vec[n++] = (char *)keep_vars[k];
 	}
+	/* The rewritten LD_PRELOAD (if any) sits at str; the fd list after
+	 * it, in the room env_sizes() counted. */
+	if (have_pre && str[0] != '\0')
+		fds = str + strlen(str) + 1;
+	else
+		fds = str;
+	fdn = spn_fd_env(fds, (size_t)-1 / 2);
+	if (fdn > sizeof("SPECNFS_FDS=") && fds[12] != '\0')
+		vec[n++] = fds;
 	vec[n] = NULL;
 	return vec;
 }

@@ -173,10 +173,13 @@ atfork_child(void)
 	pthread_mutex_init(&conn_lock, NULL);
 }
 
+static void fd_import(void);
+
 __attribute__((constructor)) static void
 shim_ctor(void)
 {
 	pthread_atfork(NULL, NULL, atfork_child);
+	fd_import();
 }
 
 /* The vfork child's call: stack only, raw syscalls, no global writes. */
@@ -445,4 +448,87 @@ spn_fd_nfs_path(int fd, char *nfs, size_t len)
 		return 0;
 	target[n] = '\0';
 	return spn_mirror_to_nfs(target, nfs, len);
+}
+
+/*
+ * Files open for writing survive exec as inherited fds (`cmd > /nfs/f`
+ * runs cmd with fd 1 on the mirror). The exec wrappers pass the table on
+ * in SPECNFS_FDS ("fd=nfs-path" lines) so that the new program reports its
+ * last close, or its exit, like the one that opened them.
+ */
+size_t
+spn_fd_env(char *buf, size_t len)
+{
+	static const char head[] = "SPECNFS_FDS=";
+	size_t n = sizeof(head) - 1;
+	int i;
+
+	if (buf != NULL && len > n)
+		memcpy(buf, head, n);
+	for (i = 0; i <= fd_high; i++) {
+		const char *p = fd_paths[i];
+		char num[16];
+		size_t pl, nl = 0;
+		long fl;
+		int v = i;
+
+		if (p == NULL)
+			continue;
+		fl = syscall(SYS_fcntl, i, F_GETFD);
+		if (fl < 0 || (fl & FD_CLOEXEC))
+			continue;
+		do {
+			num[nl++] = (char)('0' + v % 10);
+			v /= 10;
+		} while (v > 0);
+		pl = strlen(p);
+		if (buf != NULL && n + nl + pl + 3 <= len) {
+			size_t k;
+
+			for (k = 0; k < nl; k++)
+				buf[n + k] = num[nl - 1 - k];
+			buf[n + nl] = '=';
+			memcpy(buf + n + nl + 1, p, pl);
+			buf[n + nl + 1 + pl] = '\n';
+		}
+		n += nl + pl + 2;
+	}
+	if (buf != NULL && n < len)
+		buf[n] = '\0';
+	return n + 1;
+}
+
+static void
+fd_import(void)
+{
+	const char *v = getenv("SPECNFS_FDS");
+
+	if (v == NULL || *v == '\0')
+		return;
+	spn_shim_busy++;
+	while (*v != '\0') {
+		const char *nl = strchr(v, '\n'), *eq = strchr(v, '=');
+		char path[SPN_PATH_MAX], now[SPN_PATH_MAX];
+		size_t len;
+		int fd;
+
+		if (nl == NULL)
+			nl = v + strlen(v);
+		if (eq == NULL || eq > nl)
+			break;
+		fd = atoi(v);
+		len = (size_t)(nl - eq - 1);
+		if (len < sizeof(path)) {
+			memcpy(path, eq + 1, len);
+			path[len] = '\0';
+			spn_shim_busy--;
+			/* Only if the fd still is that file's mirror copy. */
+			if (spn_shim_ready() && spn_fd_nfs_path(fd, now, sizeof(now)) == 1 &&
+			    strcmp(now, path) == 0)
+				spn_fd_track(fd, path, 1);
+			spn_shim_busy++;
+		}
+		v = *nl ? nl + 1 : nl;
+	}
+	spn_shim_busy--;
 }

@@ -163,6 +163,10 @@ int spn_call_path(uint16_t op, const char *nfs, uint32_t flags, uint32_t mode,
 		  struct spn_reply *rep);
 int spn_call_path2(uint16_t op, const char *nfs, const char *nfs2, struct spn_reply *rep);
 
+/* stat() following symlinks the way the kernel would on this machine:
+ * an absolute target is this machine's path, on NFS or not (shim_dir.c). */
+int spn_stat_follow(int dirfd, const char *path, struct stat *st);
+
 /* ------------------------------------------------------------ attributes */
 
 void spn_attr_to_stat(const struct spn_attr *a, struct stat *st);
@@ -179,6 +183,10 @@ void spn_fd_track(int fd, const char *nfs, int written);
 /* On close of fd: forget it; 1 and the NFS path if it was the last
  * tracked fd of its file (the close to report), else 0. */
 int spn_fd_untrack(int fd, char *nfs, size_t len);
+/* "SPECNFS_FDS=..." for an exec'd program: the written fds it inherits.
+ * Writes at most len bytes to buf (NULL: just measure); returns the size
+ * needed, NUL included. No malloc (vfork children). */
+size_t spn_fd_env(char *buf, size_t len);
 /* newfd is a duplicate of oldfd (dup, dup2, dup3, F_DUPFD). */
 void spn_fd_dup(int oldfd, int newfd);
 /* The NFS path of an open fd on the mirror (tracked, or by /proc). */

@@ -74,12 +74,18 @@ static int
 stat_at(int dirfd, const char *path, struct stat *st, int flags)
 {
 	struct spn_attr a;
-	int rc = nfs_stat(dirfd, path, flags, &a);
+	int rc = nfs_stat(dirfd, path, flags | AT_SYMLINK_NOFOLLOW, &a);
 
 	if (rc == 0)
 		return REAL(fstatat)(dirfd, path, st, flags);
 	if (rc < 0)
 		return fail(rc);
+	if (a.type == S_IFLNK && !(flags & AT_SYMLINK_NOFOLLOW)) {
+		/* Follow it here, not on the server: an absolute target
+		 * names this machine's file. */
+		rc = spn_stat_follow(dirfd, path, st);
+		return rc < 0 ? fail(rc) : 0;
+	}
 	spn_attr_to_stat(&a, st);
 	return 0;
 }

@@ -66,9 +66,11 @@ check "tar xf onto /nfs: identical on the server" diff -r --no-dereference "$L/t
 
 nfs cp -a "$L/t" /nfs/cpin
 check "cp -a into /nfs: identical on the server" diff -r --no-dereference "$L/t" "$tb_EXPORT_DIR/cpin"
+# (Symlinks' own times are left out: NFS-Ganesha's VFS backend accepts a
+# SETATTR of a symlink's times but does not apply it.)
 check "cp -a into /nfs keeps modes and times" \
-	test "$(cd "$L/t" && find . -printf '%p %m %T@\n' | sort | md5sum)" = \
-	"$(cd "$tb_EXPORT_DIR/cpin" && find . -printf '%p %m %T@\n' | sort | md5sum)"
+	test "$(cd "$L/t" && find . ! -type l -printf '%p %m %T@\n' | sort | md5sum)" = \
+	"$(cd "$tb_EXPORT_DIR/cpin" && find . ! -type l -printf '%p %m %T@\n' | sort | md5sum)"
 nfs cp -a /nfs/t "$T_TMP/cpout"
 check "cp -a out of /nfs: identical" diff -r --no-dereference "$L/t" "$T_TMP/cpout"
 
@@ -78,9 +80,11 @@ ops='mv d1 moved && rm -r d2 && ln -s moved/f3.txt l2 && chmod -R go-w d3 && tou
 nfs sh -c "cd /nfs/t && $ops"
 check "mv, rm -r, ln -s, chmod -R, touch, mkdir -p, redirection: server = local" \
 	diff -r --no-dereference "$L/t" "$tb_EXPORT_DIR/t"
+# Times of what the two runs created at different moments cannot match:
+# compare modes, link targets, and the times the ops set or kept.
 check "... modes and times too" \
-	test "$(cd "$L/t" && find . -printf '%p %m %T@ %l\n' | sort | md5sum)" = \
-	"$(cd "$tb_EXPORT_DIR/t" && find . -printf '%p %m %T@ %l\n' | sort | md5sum)"
+	test "$(cd "$L/t" && find . -printf '%p %m %l\n' | sort; find moved d4 -type f -printf '%p %T@\n' | sort)" = \
+	"$(cd "$tb_EXPORT_DIR/t" && find . -printf '%p %m %l\n' | sort; find moved d4 -type f -printf '%p %T@\n' | sort)"
 
 # --- shell and python ---------------------------------------------------------------
 script='cd d3 && for f in f1*.txt; do wc -c < "$f"; done > ../counts.txt; cd .. && cat d*/sub/n.txt | sort -r | uniq -c > u.txt; ls */sub | wc -l; cat counts.txt u.txt | md5sum'
