@@ -163,7 +163,8 @@ exec_ctor(void)
 	Dl_info info;
 
 	spn_shim_busy++;
-	resolve_all();
+	/* The real exec functions are looked up at the first exec or spawn:
+	 * most processes (cc1, as) never start another. */
 	if (dladdr((void *)exec_ctor, &info) != 0 && info.dli_fname != NULL) {
 		/* The name as loaded; a relative one would not work from
 		 * the children's working directories. */
@@ -627,6 +628,7 @@ static const struct launch exec_launch = { .spawn = 0 };
 SPN_EXPORT int
 execve(const char *path, char *const argv[], char *const envp[])
 {
+	resolve_all();
 	if (spn_shim_busy)
 		return REAL(execve)(path, argv, envp);
 	return fail(exec_common(&exec_launch, HOW_PATH, AT_FDCWD, path, 0, argv, envp, 0));
@@ -635,6 +637,7 @@ execve(const char *path, char *const argv[], char *const envp[])
 SPN_EXPORT int
 execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
 {
+	resolve_all();
 	if (spn_shim_busy) {
 		if (RESOLVE(real_execveat, "execveat") == NULL)
 			return (int)syscall(SYS_execveat, dirfd, path, argv, envp, flags);
@@ -646,6 +649,7 @@ execveat(int dirfd, const char *path, char *const argv[], char *const envp[], in
 SPN_EXPORT int
 fexecve(int fd, char *const argv[], char *const envp[])
 {
+	resolve_all();
 	if (spn_shim_busy) {
 		if (RESOLVE(real_fexecve, "fexecve") == NULL)
 			return fail(-ENOSYS);
@@ -657,12 +661,14 @@ fexecve(int fd, char *const argv[], char *const envp[])
 SPN_EXPORT int
 execv(const char *path, char *const argv[])
 {
+	resolve_all();
 	return execve(path, argv, environ);
 }
 
 SPN_EXPORT int
 execvpe(const char *file, char *const argv[], char *const envp[])
 {
+	resolve_all();
 	if (spn_shim_busy) {
 		if (RESOLVE(real_execvpe, "execvpe") == NULL)
 			return fail(-ENOSYS);
@@ -674,6 +680,7 @@ execvpe(const char *file, char *const argv[], char *const envp[])
 SPN_EXPORT int
 execvp(const char *file, char *const argv[])
 {
+	resolve_all();
 	return execvpe(file, argv, environ);
 }
 
@@ -696,6 +703,7 @@ execvp(const char *file, char *const argv[])
 SPN_EXPORT int
 execl(const char *path, const char *arg, ...)
 {
+	resolve_all();
 	COLLECT_ARGS(arg, ap, (void)0);
 	return execve(path, argv, environ);
 }
@@ -703,6 +711,7 @@ execl(const char *path, const char *arg, ...)
 SPN_EXPORT int
 execlp(const char *file, const char *arg, ...)
 {
+	resolve_all();
 	COLLECT_ARGS(arg, ap, (void)0);
 	return execvpe(file, argv, environ);
 }
@@ -710,6 +719,7 @@ execlp(const char *file, const char *arg, ...)
 SPN_EXPORT int
 execle(const char *path, const char *arg, ...)
 {
+	resolve_all();
 	char *const *envp;
 
 	COLLECT_ARGS(arg, ap, envp = va_arg(ap, char *const *));
@@ -722,6 +732,7 @@ SPN_EXPORT int
 posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
 	    const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
+	resolve_all();
 	const struct launch l = { .spawn = 1, .pid = pid, .fa = fa, .attr = attr };
 
 	if (spn_shim_busy) {
@@ -736,6 +747,7 @@ SPN_EXPORT int
 posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
 	     const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
+	resolve_all();
 	const struct launch l = { .spawn = 1, .probe = 1, .pid = pid, .fa = fa, .attr = attr };
 
 	if (spn_shim_busy) {
@@ -761,6 +773,7 @@ SPN_EXPORT int
 posix_spawn_file_actions_addopen(posix_spawn_file_actions_t *fa, int fd, const char *path,
 				 int oflag, mode_t mode)
 {
+	resolve_all();
 	char nfs[SPN_PATH_MAX];
 	struct spn_reply rep;
 	int rc;
@@ -785,6 +798,7 @@ posix_spawn_file_actions_addopen(posix_spawn_file_actions_t *fa, int fd, const c
 SPN_EXPORT int
 posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t *fa, const char *path)
 {
+	resolve_all();
 	char nfs[SPN_PATH_MAX];
 	struct spn_reply rep;
 	int rc;

@@ -365,8 +365,13 @@ spn_policy_load(struct spn_policy *p, const char *(*getenv_fn)(const char *),
 	size_t i;
 	int rc;
 
-	memset(p, 0, sizeof(*p));
-	memset(file_vals, 0, sizeof(file_vals));
+	/* No memset of the whole struct (50 KB, most of it the unused mount
+	 * slots): in the shim every process loads this, and each page first
+	 * touched costs a fault. Every field is set by the loop below. */
+	p->nmounts = 0;
+	p->config_file[0] = '\0';
+	memset(p->src, 0, sizeof(p->src));
+	memset(p->src_detail, 0, sizeof(p->src_detail));
 	if ((x = get("SPECNFS_CONFIG")) != NULL && x[0] != '\0')
 		snprintf(p->config_file, sizeof(p->config_file), "%s", x);
 	else if ((x = get("XDG_CONFIG_HOME")) != NULL && x[0] == '/')
