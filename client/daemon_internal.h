@@ -48,6 +48,12 @@ struct spn_client {
 	size_t in_len, in_cap;
 	unsigned char *out;
 	size_t out_len, out_cap, out_off;
+	/* Speculation: validations of this client's predictions in flight,
+	 * how many the server contradicted since the last RESOLVE, and the
+	 * RESOLVE requests waiting for the count to reach zero. */
+	int validating;
+	uint32_t refuted;
+	struct spn_job *resolvers;
 };
 
 /* One write-back in progress for a path (coalesces closes and inotify). */
@@ -93,6 +99,9 @@ struct spn_job {
 	int tmpfd;
 	char tmp[PATH_MAX];
 	struct spn_wb *wb;
+	struct spn_client *owner;   /* validation: whose prediction this checks */
+	struct spn_attr predicted;  /* ... and what was predicted */
+	int predicted_status;
 };
 
 struct spn_daemon {
@@ -115,6 +124,7 @@ struct spn_daemon {
 	int64_t started_ns;
 	uint64_t requests[SPN_OP_MAX + 1];
 	uint64_t cache_hits, revalidations, fetches, stores, negative_hits;
+	uint64_t predictions, refutations;
 };
 
 int64_t spn_now_ns(void);      /* CLOCK_REALTIME: persisted in the index */

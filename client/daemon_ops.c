@@ -226,9 +226,13 @@ spn_job_reply(struct spn_job *j, int status)
 	job_free(j);
 }
 
+static void validated(struct spn_job *j);
+
 static void
 job_free(struct spn_job *j)
 {
+	if (j->owner != NULL)
+		validated(j);
 	if (j->tmpfd >= 0)
 		close(j->tmpfd);
 	if (j->tmp[0] != '\0')
@@ -2116,6 +2120,8 @@ spn_status_text(struct spn_daemon *d, char *buf, size_t len)
 	OUT("cache: %llu entries, %llu bytes cached (cap %llu), %llu dirty\n",
 	    (unsigned long long)entries, (unsigned long long)bytes,
 	    (unsigned long long)d->pol.cache_max, (unsigned long long)dirty);
+	OUT("predictions: %llu made, %llu refuted\n", (unsigned long long)d->predictions,
+	    (unsigned long long)d->refutations);
 	OUT("answers: %llu from cache, %llu negative from cache, %llu revalidations, %llu fetches, "
 	    "%llu write-backs\n",
 	    (unsigned long long)d->cache_hits, (unsigned long long)d->negative_hits,
@@ -2163,6 +2169,184 @@ spn_status_text(struct spn_daemon *d, char *buf, size_t len)
 	return (int)used;
 }
 
+/* ------------------------------------------------------------ predictions */
+
+/*
+ * With SPN_SPEC_PREDICT the client (the speculating shim) takes an answer
+ * from the cache at once, marked SPN_SPEC_PREDICTED, and the daemon checks
+ * it with the server in the background: a validation job re-runs the
+ * request's resolve step against the server and compares. The client's
+ * RESOLVE waits for all of its validations and learns how many failed.
+ * A refuted entry is not predicted from stale data again: the validation
+ * stored the server's truth in the index, and the next prediction (or
+ * fetch) starts from that.
+ */
+
+/* Attributes that make a different answer to stat() or open(). */
+static int
+same_answer(const struct spn_attr *a, const struct spn_nattr *b)
+{
+	return a->type == b->type && a->mode == (b->mode & 07777) && a->size == b->size &&
+	       a->fileid == b->fileid && a->mtime.sec == b->mtime.sec &&
+	       a->mtime.nsec == b->mtime.nsec && a->uid == b->uid && a->gid == b->gid &&
+	       a->nlink == b->nlink;
+}
+
+static void
+resolvers_answer(struct spn_daemon *d, struct spn_client *cl)
+{
+	struct spn_job *r = cl->resolvers;
+
+	cl->resolvers = NULL;
+	while (r != NULL) {
+		struct spn_job *next = r->next;
+
+		r->next = NULL;
+		r->rep.refuted = cl->refuted;
+		spn_job_reply(r, 0);
+		r = next;
+	}
+	cl->refuted = 0;
+}
+
+/* A validation job is finished (job_free): account it to its client. */
+static void
+validated(struct spn_job *j)
+{
+	struct spn_client *cl = j->owner;
+
+	j->owner = NULL;
+	if (--cl->validating == 0 && cl->resolvers != NULL)
+		resolvers_answer(j->d, cl);
+	spn_client_unref(j->d, cl);
+}
+
+static void
+validate_done(struct spn_job *j)
+{
+	int ok;
+
+	if (j->err < 0 && !(j->err == -ENOENT))
+		ok = 0; /* could not check: treat as wrong, the safe side */
+	else if (j->predicted_status < 0)
+		ok = j->err == j->predicted_status;
+	else
+		ok = j->err == 0 && same_answer(&j->predicted, &j->e.attr);
+	if (j->req.op == SPN_OP_OPEN && ok && j->e.attr.type == S_IFREG &&
+	    !spn_consist_content_valid(&j->e))
+		ok = 0; /* the content we handed out is not the server's */
+	if (j->req.op == SPN_OP_READDIR && ok && !dir_listing_valid(j))
+		ok = 0; /* the directory changed: its listing too */
+	if (!ok) {
+		j->owner->refuted++;
+		j->d->refutations++;
+		spn_info("prediction refuted: %s %s", spn_proto_op_name(j->req.op), j->req.path);
+	}
+	spn_job_reply(j, 0); /* cl is NULL: nothing is sent */
+}
+
+/* Start checking a prediction made for cl. */
+static void
+validate_start(struct spn_job *pj, int status)
+{
+	struct spn_job *v = calloc(1, sizeof(*v));
+
+	if (v == NULL) {
+		/* Cannot check: the prediction must not stand. */
+		pj->cl->refuted++;
+		return;
+	}
+	v->d = pj->d;
+	v->tmpfd = -1;
+	v->req = pj->req;
+	v->req.spec = 0;
+	v->m = pj->m;
+	snprintf(v->rel, sizeof(v->rel), "%s", pj->rel);
+	v->owner = pj->cl;
+	v->predicted = pj->rep.attr;
+	v->predicted_status = status;
+	pj->cl->refs++;
+	pj->cl->validating++;
+	pj->d->njobs++;
+	pj->d->predictions++;
+	resolve(v, 1, validate_done);
+}
+
+/*
+ * Try to answer j from the cache as a prediction. Returns 1 if answered
+ * (and a validation started), 0 if the cache cannot say (the request then
+ * runs the ordinary way, waiting for the server).
+ */
+static int
+predict(struct spn_job *j)
+{
+	char parent[SPN_PATH_MAX], mp[PATH_MAX];
+	struct spn_entry pe;
+	struct stat st;
+	int have, status = 0;
+
+	have = index_get(j, j->rel, &j->e) == 0;
+	if (have && (j->e.flags & SPN_EF_DIRTY))
+		return 0; /* our own writes: the ordinary path knows best */
+	if (!have) {
+		/* A name we know is absent: the parent's complete listing. */
+		parent_of(j->rel, parent, sizeof(parent));
+		if (strcmp(j->rel, "/") == 0 || index_get(j, parent, &pe) < 0 ||
+		    !(pe.flags & SPN_EF_DIR_COMPLETE))
+			return 0;
+		if (j->req.op == SPN_OP_OPEN && (j->req.flags & O_CREAT))
+			return 0;
+		status = -ENOENT;
+	} else {
+		switch (j->req.op) {
+		case SPN_OP_STAT:
+			if (j->e.attr.type == S_IFLNK && !(j->req.flags & SPN_F_NOFOLLOW))
+				return 0;
+			attr_to_wire(&j->rep.attr, &j->e.attr);
+			break;
+		case SPN_OP_ACCESS:
+			return 0; /* cheap locally once attributes are known: later */
+		case SPN_OP_OPEN:
+			if ((j->req.flags & O_ACCMODE) != O_RDONLY ||
+			    (j->req.flags & (O_CREAT | O_TRUNC)) || j->e.attr.type != S_IFREG ||
+			    !spn_consist_content_valid(&j->e) ||
+			    spn_mirror_path(j->m, j->rel, j->rep.path, sizeof(j->rep.path)) < 0 ||
+			    lstat(j->rep.path, &st) < 0 || !S_ISREG(st.st_mode))
+				return 0;
+			attr_to_wire(&j->rep.attr, &j->e.attr);
+			break;
+		case SPN_OP_READDIR:
+			if (j->e.attr.type != S_IFDIR || !dir_listing_valid(j) ||
+			    spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) < 0 || stat(mp, &st) < 0)
+				return 0;
+			snprintf(j->rep.path, sizeof(j->rep.path), "%s", mp);
+			attr_to_wire(&j->rep.attr, &j->e.attr);
+			break;
+		default:
+			return 0;
+		}
+	}
+	j->rep.spec = SPN_SPEC_PREDICTED;
+	validate_start(j, status);
+	spn_job_reply(j, status);
+	return 1;
+}
+
+static void
+resolve_request(struct spn_job *j)
+{
+	struct spn_client *cl = j->cl;
+
+	if (cl->validating == 0) {
+		j->rep.refuted = cl->refuted;
+		cl->refuted = 0;
+		spn_job_reply(j, 0);
+		return;
+	}
+	j->next = cl->resolvers;
+	cl->resolvers = j;
+}
+
 /* ------------------------------------------------------------ dispatch */
 
 void
@@ -2201,6 +2385,9 @@ spn_job_start(struct spn_daemon *d, struct spn_client *cl, const struct spn_req 
 		j->rep.text_len = (size_t)n;
 		spn_job_reply(j, 0);
 		return;
+	case SPN_OP_RESOLVE:
+		resolve_request(j);
+		return;
 	case SPN_OP_SHUTDOWN:
 		spn_info("shutdown requested by pid %d", (int)cl->pid);
 		d->stopping = 1;
@@ -2224,6 +2411,8 @@ spn_job_start(struct spn_daemon *d, struct spn_client *cl, const struct spn_req 
 		}
 	}
 
+	if ((req->spec & SPN_SPEC_PREDICT) && predict(j))
+		return;
 	switch (req->op) {
 	case SPN_OP_STAT:
 		resolve(j, 0, stat_resolved);

@@ -70,6 +70,7 @@ enum spn__fid {
 	SPN__RQ_SIZE,
 	SPN__RQ_ATIME,
 	SPN__RQ_MTIME,
+	SPN__RQ_SPEC,
 	SPN__RP_ATTR,
 	SPN__RP_SFS,
 	SPN__RP_MIRROR,
@@ -77,6 +78,8 @@ enum spn__fid {
 	SPN__RP_PID,
 	SPN__RP_VERSION,
 	SPN__RP_TEXT,
+	SPN__RP_SPEC,
+	SPN__RP_REFUTED,
 	SPN__NFID
 };
 
@@ -119,6 +122,8 @@ static const struct spn__field spn__fields[SPN__NFID] = {
 	SPN__F(struct spn_req, atime, SPN__K_TIME, SPN__C_NONE, 0),
     [SPN__RQ_MTIME] =
 	SPN__F(struct spn_req, mtime, SPN__K_TIME, SPN__C_NONE, 0),
+    [SPN__RQ_SPEC] = SPN__F(struct spn_req, spec, SPN__K_U32, SPN__C_BITS,
+			    SPN_SPEC_PREDICT),
     [SPN__RP_ATTR] =
 	SPN__F(struct spn_reply, attr, SPN__K_ATTR, SPN__C_NONE, 0),
     [SPN__RP_SFS] =
@@ -130,6 +135,10 @@ static const struct spn__field spn__fields[SPN__NFID] = {
 	SPN__F(struct spn_reply, version, SPN__K_U16, SPN__C_NONZERO, 0),
     [SPN__RP_TEXT] =
 	SPN__F(struct spn_reply, text, SPN__K_TEXT, SPN__C_NONE, SPN_TEXT_MAX),
+    [SPN__RP_SPEC] = SPN__F(struct spn_reply, spec, SPN__K_U32, SPN__C_BITS,
+			    SPN_SPEC_PREDICTED),
+    [SPN__RP_REFUTED] =
+	SPN__F(struct spn_reply, refuted, SPN__K_U32, SPN__C_NONE, 0),
 };
 
 /* Offsets are u16 and strings' lengths derive from their arrays. */
@@ -147,6 +156,9 @@ struct spn__op {
 	const char *name;
 	uint8_t req[SPN__FIELDS_MAX];
 	uint8_t rep[SPN__FIELDS_MAX];
+	/* Reply fields sent whatever the status, right after it: a
+	 * predicted ENOENT must say it was predicted. */
+	uint8_t always[SPN__FIELDS_MAX];
 };
 
 /* A missing .req or .rep is an op without fields that way. */
@@ -155,22 +167,29 @@ static const struct spn__op spn__ops[SPN_OP_MAX + 1] = {
 		      .req = {SPN__RQ_PID, SPN__RQ_UID, SPN__RQ_NAME},
 		      .rep = {SPN__RP_PID, SPN__RP_VERSION}},
     [SPN_OP_STAT] = {.name = "stat",
-		     .req = {SPN__RQ_PATH, SPN__RQ_FLAGS_STAT},
-		     .rep = {SPN__RP_ATTR}},
-    [SPN_OP_ACCESS] = {.name = "access", .req = {SPN__RQ_PATH, SPN__RQ_AMODE}},
+		     .req = {SPN__RQ_PATH, SPN__RQ_FLAGS_STAT, SPN__RQ_SPEC},
+		     .rep = {SPN__RP_ATTR},
+		     .always = {SPN__RP_SPEC}},
+    [SPN_OP_ACCESS] = {.name = "access",
+		       .req = {SPN__RQ_PATH, SPN__RQ_AMODE, SPN__RQ_SPEC},
+		       .always = {SPN__RP_SPEC}},
     [SPN_OP_OPEN] = {.name = "open",
-		     .req = {SPN__RQ_PATH, SPN__RQ_FLAGS_OPEN, SPN__RQ_MODE},
-		     .rep = {SPN__RP_ATTR, SPN__RP_MIRROR}},
+		     .req = {SPN__RQ_PATH, SPN__RQ_FLAGS_OPEN, SPN__RQ_MODE,
+			     SPN__RQ_SPEC},
+		     .rep = {SPN__RP_ATTR, SPN__RP_MIRROR},
+		     .always = {SPN__RP_SPEC}},
     [SPN_OP_CLOSE] = {.name = "close",
 		      .req = {SPN__RQ_PATH, SPN__RQ_FLAGS_CLOSE},
 		      .rep = {SPN__RP_ATTR}},
     [SPN_OP_FSYNC] = {.name = "fsync", .req = {SPN__RQ_PATH}},
     [SPN_OP_READDIR] = {.name = "readdir",
-			.req = {SPN__RQ_PATH},
-			.rep = {SPN__RP_ATTR, SPN__RP_MIRROR}},
+			.req = {SPN__RQ_PATH, SPN__RQ_SPEC},
+			.rep = {SPN__RP_ATTR, SPN__RP_MIRROR},
+			.always = {SPN__RP_SPEC}},
     [SPN_OP_READLINK] = {.name = "readlink",
-			 .req = {SPN__RQ_PATH},
-			 .rep = {SPN__RP_TARGET}},
+			 .req = {SPN__RQ_PATH, SPN__RQ_SPEC},
+			 .rep = {SPN__RP_TARGET},
+			 .always = {SPN__RP_SPEC}},
     [SPN_OP_MKDIR] = {.name = "mkdir",
 		      .req = {SPN__RQ_PATH, SPN__RQ_MODE},
 		      .rep = {SPN__RP_ATTR}},
@@ -192,6 +211,7 @@ static const struct spn__op spn__ops[SPN_OP_MAX + 1] = {
     [SPN_OP_STATUS] = {.name = "status", .rep = {SPN__RP_TEXT}},
     [SPN_OP_CONFIG] = {.name = "config", .rep = {SPN__RP_TEXT}},
     [SPN_OP_SHUTDOWN] = {.name = "shutdown"},
+    [SPN_OP_RESOLVE] = {.name = "resolve", .rep = {SPN__RP_REFUTED}},
 };
 
 static const struct spn__op *
@@ -503,6 +523,11 @@ spn_proto_encode_reply(const struct spn_reply *r, void *buf, size_t cap)
 		return -EINVAL;
 	spn__put_hdr(&w, r->op | SPN_OP_REPLY, r->seq);
 	spn__put32(&w, (uint32_t)r->status);
+	if (o != NULL) {
+		rc = spn__put_fields(&w, o->always, r);
+		if (rc < 0)
+			return rc;
+	}
 	if (r->status == 0) {
 		rc = spn__put_fields(&w, o->rep, r);
 		if (rc < 0)
@@ -688,8 +713,9 @@ spn__get_field(struct spn__rd *r, unsigned id, void *base)
 	return -EINVAL;
 }
 
+/* Read the fields ids; with last set, nothing may follow them. */
 static int
-spn__get_fields(struct spn__rd *r, const uint8_t *ids, void *base)
+spn__get_some(struct spn__rd *r, const uint8_t *ids, void *base, int last)
 {
 	unsigned i;
 	int rc;
@@ -700,7 +726,13 @@ spn__get_fields(struct spn__rd *r, const uint8_t *ids, void *base)
 			return rc;
 	}
 	/* Anything left over means the peer and we disagree on the layout. */
-	return r->pos == r->len ? 0 : -EPROTO;
+	return !last || r->pos == r->len ? 0 : -EPROTO;
+}
+
+static int
+spn__get_fields(struct spn__rd *r, const uint8_t *ids, void *base)
+{
+	return spn__get_some(r, ids, base, 1);
 }
 
 int
@@ -805,9 +837,14 @@ spn_proto_decode_reply(const void *buf, size_t len, struct spn_reply *out)
 	out->status = (int32_t)st;
 	if (spn__check_status(out->status) < 0)
 		return -EINVAL;
+	o = spn__op_get(out->op);
+	if (o != NULL) {
+		rc = spn__get_some(&r, o->always, out, 0);
+		if (rc < 0)
+			return rc;
+	}
 	if (out->status != 0)
 		return r.pos == r.len ? 0 : -EPROTO;
-	o = spn__op_get(out->op);
 	if (o == NULL)
 		return -EINVAL;
 	return spn__get_fields(&r, o->rep, out);

@@ -32,9 +32,9 @@
  *   attr                 struct spn_attr, members in declaration order
  *   statfs               struct spn_statfs, members in wire order noted
  *
- * A reply's payload starts with i32 status, 0 or -errno (-1..-4095). The
- * op's other reply fields follow only when status is 0; an error reply is
- * exactly 4 payload bytes. The daemon answers a request it cannot decode
+ * A reply's payload starts with i32 status, 0 or -errno (-1..-4095), then
+ * the op's "always" fields (spec, for the ops that take predictions), then,
+ * only when status is 0, its other reply fields. The daemon answers a request it cannot decode
  * (unknown op, bad field) with an error reply for that op and seq, which is
  * why an error reply may carry any op, even one this version does not know.
  *
@@ -50,7 +50,7 @@
 #include <sys/types.h>
 
 #define SPN_PROTO_MAGIC 0x464e5053u /* "SPNF" on the wire */
-#define SPN_PROTO_VERSION 1
+#define SPN_PROTO_VERSION 2 /* 2: speculation (spec fields, RESOLVE) */
 #define SPN_HDR_LEN 16
 
 /* Largest frames, header included. */
@@ -87,8 +87,23 @@ enum spn_op {
 	SPN_OP_STATUS = 17,   /* [text] */
 	SPN_OP_CONFIG = 18,   /* [text] */
 	SPN_OP_SHUTDOWN = 19, /* [] */
+	SPN_OP_RESOLVE = 20,  /* [refuted]: waits until every prediction made
+			       * for this connection is validated; refuted
+			       * counts those the server contradicted */
 };
-#define SPN_OP_MAX 19
+#define SPN_OP_MAX 20
+
+/*
+ * Speculation (version 2). STAT, ACCESS, OPEN, READDIR and READLINK
+ * requests carry spec; with SPN_SPEC_PREDICT the daemon may answer from its
+ * cache at once and validate with the server in the background. Their
+ * replies carry spec *whatever the status* (a predicted ENOENT is a
+ * prediction too), right after the status: SPN_SPEC_PREDICTED says the
+ * answer is not yet confirmed. SPN_OP_RESOLVE then reports whether all of
+ * this connection's predictions held.
+ */
+#define SPN_SPEC_PREDICT 0x1u   /* request: an answer from the cache will do */
+#define SPN_SPEC_PREDICTED 0x1u /* reply: this answer awaits validation */
 
 /* Set in the header's op of every reply; never part of struct's op. */
 #define SPN_OP_REPLY 0x8000u
@@ -180,6 +195,7 @@ struct spn_req {
 	/* RENAME/LINK: the second path; SYMLINK: the link's target. */
 	char path2[SPN_PATH_MAX];
 	char name[SPN_NAME_MAX + 1];
+	uint32_t spec; /* SPN_SPEC_PREDICT */
 };
 
 /*
@@ -205,6 +221,8 @@ struct spn_reply {
 	char path[SPN_PATH_MAX];
 	const char *text;
 	size_t text_len;
+	uint32_t spec;    /* SPN_SPEC_PREDICTED (sent even with an error) */
+	uint32_t refuted; /* RESOLVE */
 };
 
 /* A parsed header, unchecked. */

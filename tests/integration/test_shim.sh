@@ -90,6 +90,8 @@ check "... modes and times too" \
 script='cd d3 && for f in f1*.txt; do wc -c < "$f"; done > ../counts.txt; cd .. && cat d*/sub/n.txt | sort -r | uniq -c > u.txt; ls */sub | wc -l; cat counts.txt u.txt | md5sum'
 same "sh: cd, globbing, redirections, pipes" "$L/t" /nfs/t "$script"
 check "... the files it wrote are on the server" cmp -s "$L/t/u.txt" "$tb_EXPORT_DIR/t/u.txt"
+bscript='shopt -s globstar nullglob; n=0; for f in **/*.txt; do n=$((n+1)); done; echo "$n files"; cd moved/.. && pwd -P | sed "s|.*/||"; while read -r l; do echo "[$l]"; done < d3/sub/n.txt; { echo a; echo b; } 2>&1 | tee tee.out | wc -l; echo *.out'
+same "bash: globstar, cd, pwd -P, read loops, tee" "$L/t" /nfs/t "bash -c '$bscript'"
 
 mkdir -p "$tb_EXPORT_DIR/py/mypkg"
 cat >"$tb_EXPORT_DIR/py/mypkg/__init__.py" <<'EOF'

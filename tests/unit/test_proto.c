@@ -5,6 +5,12 @@
  * (which fields each op carries, field sizes, exact bytes), so that a
  * change to the wire format fails a test instead of passing silently.
  *
+ * Version 2 added speculation: a spec u32 as the last request field of
+ * STAT, ACCESS, OPEN, READDIR and READLINK; in their replies a spec u32
+ * right after the status, whatever the status (so their error replies are
+ * 8 payload bytes, every other op's 4); and SPN_OP_RESOLVE, whose reply
+ * carries refuted (u32).
+ *
  * SPECNFS_FUZZ_ITERS and SPECNFS_FUZZ_SEED override the fuzz loop's
  * defaults (200000 iterations, a fixed seed).
  */
@@ -119,6 +125,7 @@ enum {
 	Q_SIZE = 1 << 9,
 	Q_ATIME = 1 << 10,
 	Q_MTIME = 1 << 11,
+	Q_SPEC = 1 << 12, /* the last request field */
 };
 enum {
 	P_ATTR = 1 << 0,
@@ -127,22 +134,29 @@ enum {
 	P_PID = 1 << 3,
 	P_VERSION = 1 << 4,
 	P_TEXT = 1 << 5,
+	P_REFUTED = 1 << 6,
+};
+/* Reply fields sent whatever the status, right after it. */
+enum {
+	A_SPEC = 1 << 0,
 };
 
 static const struct op_case {
 	uint16_t op;
 	const char *name;
 	unsigned req;
-	unsigned rep;
+	unsigned rep;	 /* when status is 0 */
+	unsigned always; /* whatever the status */
 } cases[] = {
     {SPN_OP_HELLO, "hello", Q_PID | Q_UID | Q_NAME, P_PID | P_VERSION},
-    {SPN_OP_STAT, "stat", Q_PATH | Q_FLAGS, P_ATTR},
-    {SPN_OP_ACCESS, "access", Q_PATH | Q_MODE, 0},
-    {SPN_OP_OPEN, "open", Q_PATH | Q_FLAGS | Q_MODE, P_ATTR | P_PATH},
+    {SPN_OP_STAT, "stat", Q_PATH | Q_FLAGS | Q_SPEC, P_ATTR, A_SPEC},
+    {SPN_OP_ACCESS, "access", Q_PATH | Q_MODE | Q_SPEC, 0, A_SPEC},
+    {SPN_OP_OPEN, "open", Q_PATH | Q_FLAGS | Q_MODE | Q_SPEC, P_ATTR | P_PATH,
+     A_SPEC},
     {SPN_OP_CLOSE, "close", Q_PATH | Q_FLAGS, P_ATTR},
     {SPN_OP_FSYNC, "fsync", Q_PATH, 0},
-    {SPN_OP_READDIR, "readdir", Q_PATH, P_ATTR | P_PATH},
-    {SPN_OP_READLINK, "readlink", Q_PATH, P_PATH},
+    {SPN_OP_READDIR, "readdir", Q_PATH | Q_SPEC, P_ATTR | P_PATH, A_SPEC},
+    {SPN_OP_READLINK, "readlink", Q_PATH | Q_SPEC, P_PATH, A_SPEC},
     {SPN_OP_MKDIR, "mkdir", Q_PATH | Q_MODE, P_ATTR},
     {SPN_OP_RMDIR, "rmdir", Q_PATH, 0},
     {SPN_OP_UNLINK, "unlink", Q_PATH, 0},
@@ -157,6 +171,7 @@ static const struct op_case {
     {SPN_OP_STATUS, "status", 0, P_TEXT},
     {SPN_OP_CONFIG, "config", 0, P_TEXT},
     {SPN_OP_SHUTDOWN, "shutdown", 0, 0},
+    {SPN_OP_RESOLVE, "resolve", 0, P_REFUTED},
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
@@ -170,6 +185,31 @@ case_of(uint16_t op)
 			return &cases[i];
 	fail_msg("no case for op %u", op);
 	return NULL;
+}
+
+/*
+ * The ops that take predictions, listed a second time and apart from
+ * cases[], which test_op_table checks against it.
+ */
+static int
+is_spec_op(uint16_t op)
+{
+	switch (op) {
+	case SPN_OP_STAT:
+	case SPN_OP_ACCESS:
+	case SPN_OP_OPEN:
+	case SPN_OP_READDIR:
+	case SPN_OP_READLINK:
+		return 1;
+	}
+	return 0;
+}
+
+/* Payload bytes of an error reply: status, plus spec for those ops. */
+static size_t
+err_payload_len(uint16_t op)
+{
+	return is_spec_op(op) ? 8 : 4;
 }
 
 /*
@@ -196,6 +236,11 @@ fill_req(struct spn_req *r, uint16_t op)
 	strcpy(r->path, "/nfs/src/main.c");
 	strcpy(r->path2, "/nfs/src/main.o");
 	strcpy(r->name, "specnfs-test 1.0");
+	/* Invalid (bits other than SPN_SPEC_PREDICT), but not carried ... */
+	r->spec = 0xdeadbeefu;
+	/* ... except by the ops that take predictions. */
+	if (case_of(op)->req & Q_SPEC)
+		r->spec = SPN_SPEC_PREDICT;
 
 	switch (op) {
 	case SPN_OP_HELLO:
@@ -295,6 +340,11 @@ fill_reply(struct spn_reply *r, uint16_t op, int32_t status)
 		r->text = "a\0b"; /* invalid, but not carried */
 		r->text_len = 3;
 	}
+	if (case_of(op)->always & A_SPEC)
+		r->spec = SPN_SPEC_PREDICTED;
+	else
+		r->spec = 0xdeadbeefu; /* invalid, but not carried */
+	r->refuted = 0x80000003u;
 }
 
 static size_t
@@ -312,7 +362,7 @@ req_len(const struct op_case *c, const struct spn_req *r)
 	     4 * !!(c->req & Q_MASK) + 4 * !!(c->req & Q_PID) +
 	     4 * !!(c->req & Q_UID) + 4 * !!(c->req & Q_GID) +
 	     8 * !!(c->req & Q_SIZE) + 12 * !!(c->req & Q_ATIME) +
-	     12 * !!(c->req & Q_MTIME);
+	     12 * !!(c->req & Q_MTIME) + 4 * !!(c->req & Q_SPEC);
 	return n;
 }
 
@@ -321,6 +371,8 @@ reply_len(const struct op_case *c, const struct spn_reply *r)
 {
 	size_t n = SPN_HDR_LEN + 4;
 
+	if (c->always & A_SPEC)
+		n += 4;
 	if (r->status != 0)
 		return n;
 	if (c->rep & P_ATTR)
@@ -335,6 +387,8 @@ reply_len(const struct op_case *c, const struct spn_reply *r)
 		n += 2;
 	if (c->rep & P_TEXT)
 		n += 4 + r->text_len;
+	if (c->rep & P_REFUTED)
+		n += 4;
 	return n;
 }
 
@@ -379,6 +433,7 @@ check_req(const struct op_case *c, const struct spn_req *in,
 		assert_time_equal(&out->mtime, &in->mtime);
 	else
 		assert_time_zero(&out->mtime);
+	assert_int_equal(out->spec, (q & Q_SPEC) ? in->spec : 0);
 }
 
 static void
@@ -439,9 +494,14 @@ check_reply(const struct op_case *c, const struct spn_reply *in,
 	assert_string_equal(out->path, (p & P_PATH) ? in->path : "");
 	assert_int_equal(out->pid, (p & P_PID) ? in->pid : 0);
 	assert_int_equal(out->version, (p & P_VERSION) ? in->version : 0);
+	/* spec comes with any status, refuted only with 0. */
+	assert_int_equal(out->spec, (c->always & A_SPEC) ? in->spec : 0);
+	assert_int_equal(out->refuted, (p & P_REFUTED) ? in->refuted : 0);
 	if (p & P_TEXT) {
 		/* Points into the frame, right after the text's length. */
-		assert_ptr_equal(out->text, frm + SPN_HDR_LEN + 4 + 4);
+		assert_ptr_equal(out->text,
+				 frm + SPN_HDR_LEN + 4 +
+				     4 * !!(c->always & A_SPEC) + 4);
 		assert_int_equal(out->text_len, in->text_len);
 		assert_memory_equal(out->text, in->text, in->text_len);
 	} else {
@@ -475,17 +535,33 @@ test_op_table(void **state)
 {
 	size_t i;
 
+	/* Wire constants of version 2. */
+	assert_int_equal(SPN_PROTO_VERSION, 2);
+	assert_int_equal(SPN_OP_RESOLVE, 20);
+	assert_int_equal(SPN_OP_MAX, 20);
+	assert_int_equal(SPN_SPEC_PREDICT, 0x1);
+	assert_int_equal(SPN_SPEC_PREDICTED, 0x1);
 	assert_int_equal(NCASES, SPN_OP_MAX);
 	for (i = 0; i < NCASES; i++) {
 		assert_int_equal(cases[i].op, i + 1);
+		/* Exactly the five speculation ops take and give spec. */
+		assert_int_equal(!!(cases[i].req & Q_SPEC),
+				 is_spec_op(cases[i].op));
+		assert_int_equal(!!(cases[i].always & A_SPEC),
+				 is_spec_op(cases[i].op));
+		assert_int_equal(!!(cases[i].rep & P_REFUTED),
+				 cases[i].op == SPN_OP_RESOLVE);
 		assert_string_equal(spn_proto_op_name(cases[i].op),
 				    cases[i].name);
 		assert_string_equal(
 		    spn_proto_op_name(cases[i].op | SPN_OP_REPLY),
 		    cases[i].name);
 	}
+	assert_string_equal(spn_proto_op_name(SPN_OP_RESOLVE), "resolve");
+	assert_string_equal(spn_proto_op_name(20 | SPN_OP_REPLY), "resolve");
 	assert_null(spn_proto_op_name(0));
 	assert_null(spn_proto_op_name(SPN_OP_MAX + 1));
+	assert_null(spn_proto_op_name(21));
 	assert_null(spn_proto_op_name(0x7fff));
 	assert_null(spn_proto_op_name(0xffff));
 }
@@ -531,23 +607,59 @@ test_reply_error_roundtrip_all_ops(void **state)
 {
 	static const int32_t errs[] = {-ENOENT, -EACCES, -ESTALE,
 				       -EIO,	-1,	 -4095};
+	static const uint16_t unknown[] = {0, SPN_OP_MAX + 1, 0x4242, 0x7fff};
 	static struct spn_reply in, out;
-	size_t i, j, n;
+	size_t i, j, n, plen;
+	uint16_t op;
 
 	for (i = 0; i < NCASES; i++) {
+		op = cases[i].op;
+		/* Written out per op: 8 for the speculation ops, else 4. */
+		plen = err_payload_len(op);
+		assert_int_equal(plen, reply_len(&cases[i], &(struct spn_reply){
+							 .status = -1}) -
+					   SPN_HDR_LEN);
 		for (j = 0; j < sizeof(errs) / sizeof(errs[0]); j++) {
-			fill_reply(&in, cases[i].op, errs[j]);
+			fill_reply(&in, op, errs[j]);
 			n = enc_reply(&in);
-			/* Header and status only, whatever else was set. */
-			assert_int_equal(n, SPN_HDR_LEN + 4);
-			assert_int_equal(get_le(fbuf + 12, 4), 4);
+			/* Header, status and (only for speculation ops)
+			 * spec, whatever else was set. */
+			assert_int_equal(n, SPN_HDR_LEN + plen);
+			assert_int_equal(get_le(fbuf + 12, 4), plen);
 			assert_int_equal((int32_t)get_le(fbuf + 16, 4),
 					 errs[j]);
+			if (plen == 8)
+				assert_int_equal(get_le(fbuf + 20, 4),
+						 SPN_SPEC_PREDICTED);
 			memset(&out, 0x5a, sizeof(out));
 			assert_int_equal(spn_proto_decode_reply(fbuf, n, &out),
 					 0);
 			check_reply(&cases[i], &in, &out, fbuf);
+			if (plen == 8)
+				assert_int_equal(out.spec, SPN_SPEC_PREDICTED);
+			else
+				assert_int_equal(out.spec, 0);
+			assert_int_equal(out.refuted, 0);
 		}
+	}
+	/* An unknown op's error reply has no always fields: 4 bytes, even
+	 * with a (valid or invalid) spec in the struct. */
+	for (i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
+		memset(&in, 0, sizeof(in));
+		in.op = unknown[i];
+		in.seq = 17;
+		in.status = -ENOSYS;
+		in.spec = i % 2 ? SPN_SPEC_PREDICTED : 0xffffffffu;
+		in.refuted = 9;
+		n = enc_reply(&in);
+		assert_int_equal(n, SPN_HDR_LEN + 4);
+		assert_int_equal(get_le(fbuf + 12, 4), 4);
+		memset(&out, 0x5a, sizeof(out));
+		assert_int_equal(spn_proto_decode_reply(fbuf, n, &out), 0);
+		assert_int_equal(out.op, unknown[i]);
+		assert_int_equal(out.status, -ENOSYS);
+		assert_int_equal(out.spec, 0);
+		assert_int_equal(out.refuted, 0);
 	}
 }
 

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# specnfsd's predictions (the daemon half of speculation): through a 30 ms
+# link, a predicted answer comes from the cache at once; RESOLVE reports,
+# about one round trip later, whether the server agreed -- and refutes a
+# changed file and a name that appeared; the next prediction has the truth.
+. "$(dirname "$0")/lib.sh"
+testbed_start tb
+PROBE=$BUILDDIR/tests/integration/predict_probe
+[ -x "$PROBE" ] || { not_ok "predict_probe is built"; finish; }
+wanem_start w --listen 127.0.0.1:0 --connect "127.0.0.1:$tb_NFS_PORT" \
+	--listen 127.0.0.1:0 --connect "127.0.0.1:$tb_MOUNT_PORT" --rtt 30
+read -r wn wm <<<"$w_PORTS"
+export SPECNFS_MOUNTS="/nfs=nfs://127.0.0.1/export?nfsport=$wn&mountport=$wm"
+export SPECNFS_CACHE=$T_TMP/cache SPECNFS_RUNTIME_DIR=$T_TMP/run SPECNFS_CONFIG=/nonexistent
+export SPECNFS_DAEMON=$BUILDDIR/client/specnfsd
+on_exit "'$BUILDDIR/client/specnfs' --no-start stop"
+mkdir -p "$tb_EXPORT_DIR/src"
+echo v1 >"$tb_EXPORT_DIR/src/a.c"
+
+field() { sed -n "s/.*$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
+line() { sed -n "$1p" <<<"$2"; }
+
+"$PROBE" stat-nopredict /nfs/src/a.c open /nfs/src/a.c readdir /nfs/src >/dev/null
+out=$("$PROBE" stat /nfs/src/a.c open /nfs/src/a.c readdir /nfs/src stat /nfs/src/new.h)
+echo "$out" | sed 's/^/# /'
+check "warm cache: stat, open, readdir and a missing name are all predicted" \
+	test "$(grep -c 'predicted=1' <<<"$out")" -eq 4
+check "the missing name is predicted absent (ENOENT)" grep -q 'new.h status=-2 predicted=1' <<<"$out"
+us=$(field us "$(line 1 "$out")")
+# Bounds are loose on purpose (shared machines): what matters is "before
+# the server could have answered" and "not before it did".
+check "a predicted stat answers before the server could ($us us < 30000)" test "$us" -lt 30000
+check "RESOLVE: every prediction held" test "$(field refuted "$(line 5 "$out")")" = 0
+us=$(field us "$(line 5 "$out")")
+check "RESOLVE waited for the validations: at least one round trip ($us us)" \
+	test "$us" -ge 25000 -a "$us" -lt 2000000
+
+echo "version 2" >"$tb_EXPORT_DIR/src/a.c"
+out=$("$PROBE" stat /nfs/src/a.c)
+check "a file changed on the server: the prediction (old size) is refuted" \
+	bash -c 'grep -q "size=3 " <<<"$1" && grep -q "refuted=1" <<<"$1"' _ "$out"
+out=$("$PROBE" stat /nfs/src/a.c)
+check "the next prediction carries the truth and holds" \
+	bash -c 'grep -q "size=10 " <<<"$1" && grep -q "refuted=0" <<<"$1"' _ "$out"
+
+echo '#define NEW 1' >"$tb_EXPORT_DIR/src/new.h"
+out=$("$PROBE" stat /nfs/src/new.h)
+check "a header that appeared on the server refutes the negative prediction" \
+	bash -c 'grep -q "status=-2 predicted=1" <<<"$1" && grep -q "refuted=1" <<<"$1"' _ "$out"
+out=$("$PROBE" stat /nfs/src/new.h open /nfs/src/new.h)
+check "then it is found (stat and open), and that holds" \
+	bash -c 'grep -q "new.h status=0" <<<"$1" && grep -q "refuted=0" <<<"$1"' _ "$out"
+
+finish
