@@ -55,11 +55,11 @@ static const struct spn_var spn_vars[] = {
 	{ .name = "SPECNFS_ACREGMIN", .type = VT_SECONDS, .def = "0", F(acregmin),
 	  .help = "min seconds a file's attributes are trusted (0 = always ask)" },
 	{ .name = "SPECNFS_ACREGMAX", .type = VT_SECONDS, .def = "0", F(acregmax),
-	  .help = "max seconds a file's attributes are trusted" },
+	  .help = "max seconds a file's attributes are trusted (60 if only the min is set)" },
 	{ .name = "SPECNFS_ACDIRMIN", .type = VT_SECONDS, .def = "0", F(acdirmin),
 	  .help = "min seconds a directory's attributes are trusted (0 = always ask)" },
 	{ .name = "SPECNFS_ACDIRMAX", .type = VT_SECONDS, .def = "0", F(acdirmax),
-	  .help = "max seconds a directory's attributes are trusted" },
+	  .help = "max seconds a directory's attributes are trusted (60 if only the min is set)" },
 	{ .name = "SPECNFS_IDLE_TIMEOUT", .type = VT_SECONDS, .def = "600", F(idle_timeout),
 	  .help = "seconds without clients before the daemon exits (0 = never)" },
 	{ .name = "SPECNFS_RPC_TIMEOUT", .type = VT_MS, .def = "60000", F(rpc_timeout_ms),
@@ -412,6 +412,11 @@ spn_policy_load(struct spn_policy *p, const char *(*getenv_fn)(const char *),
 		if (v->type == VT_PATH && val[0] == '\0' && v->def == NULL)
 			fill_default(v, p, get);
 	}
+	/* Only a minimum given: the kernel's maximum (60 s) goes with it. */
+	if (p->acregmin > p->acregmax && spn_policy_source(p, "SPECNFS_ACREGMAX") == SPN_SRC_DEFAULT)
+		p->acregmax = p->acregmin > 60 ? p->acregmin : 60;
+	if (p->acdirmin > p->acdirmax && spn_policy_source(p, "SPECNFS_ACDIRMAX") == SPN_SRC_DEFAULT)
+		p->acdirmax = p->acdirmin > 60 ? p->acdirmin : 60;
 	if (p->acregmin > p->acregmax || p->acdirmin > p->acdirmax) {
 		errf(err, errlen, "SPECNFS_AC%sMIN must not exceed SPECNFS_AC%sMAX",
 		     p->acregmin > p->acregmax ? "REG" : "DIR",

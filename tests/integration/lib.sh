@@ -5,6 +5,9 @@
 # missing -- except under CI=true, where a missing prerequisite (no root, no
 # Ganesha, a server that will not start) is a failure, never a silent skip.
 set -u
+# Run by `make check`: the make under test must not see the outer make's
+# flags (jobserver, -w printing directories).
+unset MAKEFLAGS MAKELEVEL MFLAGS
 
 SRCDIR=${SPECNFS_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 BUILDDIR=${SPECNFS_BUILDDIR:-$SRCDIR}

@@ -294,7 +294,7 @@ expect "make runs NFS programs and scripts (posix_spawn)" \
 	run make -s --no-print-directory -C "$T_TMP" -f Makefile all MAKEFLAGS=
 printf 'all:\n\thello from-make-path\n' >"$T_TMP/Makefile.path"
 expect "make finds a program in an NFS directory of PATH" "hello: from-make-path" \
-	run env PATH=$P make -s -C "$T_TMP" -f Makefile.path all
+	run env PATH=$P make -s --no-print-directory -C "$T_TMP" -f Makefile.path all MAKEFLAGS=
 
 # --- dlopen -----------------------------------------------------------------------
 expect "dlopen of a library on NFS" "/nfs/lib/libplug.so: plug=42" run "$T_TMP/loader" /nfs/lib/libplug.so

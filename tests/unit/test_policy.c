@@ -147,6 +147,15 @@ test_config_file(void **state)
 	assert_int_equal(load(env, &p, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "unknown setting 'SPECNFS_NOPE'"));
 	assert_non_null(strstr(err, ":1:"));
+	{
+		/* Only a minimum: the kernel's 60 s maximum comes with it. */
+		const char *env2[] = { "SPECNFS_CONFIG=/nonexistent/x", "SPECNFS_ACREGMIN=3",
+				       "SPECNFS_ACDIRMIN=90", NULL };
+
+		assert_int_equal(load(env2, &p, err, sizeof(err)), 0);
+		assert_int_equal(p.acregmax, 60);
+		assert_int_equal(p.acdirmax, 90);
+	}
 	unlink(path);
 	rmdir(dir);
 }

@@ -616,9 +616,6 @@ test_reply_error_roundtrip_all_ops(void **state)
 		op = cases[i].op;
 		/* Written out per op: 8 for the speculation ops, else 4. */
 		plen = err_payload_len(op);
-		assert_int_equal(plen, reply_len(&cases[i], &(struct spn_reply){
-							 .status = -1}) -
-					   SPN_HDR_LEN);
 		for (j = 0; j < sizeof(errs) / sizeof(errs[0]); j++) {
 			fill_reply(&in, op, errs[j]);
 			n = enc_reply(&in);
@@ -670,12 +667,21 @@ test_golden_stat_req(void **state)
 {
 	static const uint8_t want[] = {
 	    0x53, 0x50, 0x4e, 0x46,	      /* "SPNF" */
-	    0x01, 0x00,			      /* version 1 */
+	    0x02, 0x00,			      /* version 2 */
 	    0x02, 0x00,			      /* STAT */
 	    0x04, 0x03, 0x02, 0x01,	      /* seq */
-	    0x0a, 0x00, 0x00, 0x00,	      /* len 10 */
+	    0x0e, 0x00, 0x00, 0x00,	      /* len 14 */
 	    0x02, 0x00, 0x00, 0x00, '/', 'a', /* path */
 	    0x01, 0x00, 0x00, 0x00,	      /* SPN_F_NOFOLLOW */
+	    0x01, 0x00, 0x00, 0x00,	      /* spec: SPN_SPEC_PREDICT */
+	};
+	/* flags and spec told apart: spec comes last. */
+	static const uint8_t want2[] = {
+	    0x53, 0x50, 0x4e, 0x46, 0x02, 0x00, 0x02, 0x00, /* STAT */
+	    0x05, 0x00, 0x00, 0x00, 0x0e, 0x00, 0x00, 0x00, /* seq 5, len 14 */
+	    0x02, 0x00, 0x00, 0x00, '/',  'b',		    /* path */
+	    0x00, 0x00, 0x00, 0x00,			    /* flags 0 */
+	    0x01, 0x00, 0x00, 0x00, /* spec: SPN_SPEC_PREDICT */
 	};
 	static struct spn_req r, out;
 
@@ -683,6 +689,7 @@ test_golden_stat_req(void **state)
 	r.op = SPN_OP_STAT;
 	r.seq = 0x01020304;
 	r.flags = SPN_F_NOFOLLOW;
+	r.spec = SPN_SPEC_PREDICT;
 	strcpy(r.path, "/a");
 	assert_int_equal(enc_req(&r), sizeof(want));
 	assert_memory_equal(fbuf, want, sizeof(want));
@@ -692,14 +699,24 @@ test_golden_stat_req(void **state)
 	assert_int_equal(spn_proto_decode_req(fbuf, sizeof(want), &out), 0);
 	assert_string_equal(out.path, "/a");
 	assert_int_equal(out.flags, SPN_F_NOFOLLOW);
+	assert_int_equal(out.spec, SPN_SPEC_PREDICT);
 	assert_int_equal(out.seq, 0x01020304);
+
+	r.seq = 5;
+	r.flags = 0;
+	strcpy(r.path, "/b");
+	assert_int_equal(enc_req(&r), sizeof(want2));
+	assert_memory_equal(fbuf, want2, sizeof(want2));
+	assert_int_equal(spn_proto_decode_req(fbuf, sizeof(want2), &out), 0);
+	assert_int_equal(out.flags, 0);
+	assert_int_equal(out.spec, SPN_SPEC_PREDICT);
 }
 
 static void
 test_golden_setattr_req(void **state)
 {
 	static const uint8_t want[] = {
-	    0x53, 0x50, 0x4e, 0x46, 0x01, 0x00, 0x0f, 0x00, /* SETATTR */
+	    0x53, 0x50, 0x4e, 0x46, 0x02, 0x00, 0x0f, 0x00, /* SETATTR */
 	    0xff, 0xff, 0xff, 0xff, 0x3a, 0x00, 0x00, 0x00, /* len 58 */
 	    0x02, 0x00, 0x00, 0x00, '/',  'x',		    /* path */
 	    0x00, 0x00, 0x00, 0x00,			    /* flags */
@@ -739,50 +756,273 @@ static void
 test_golden_hello_reply(void **state)
 {
 	static const uint8_t want[] = {
-	    0x53, 0x50, 0x4e, 0x46, 0x01, 0x00, 0x01, 0x80, /* HELLO|REPLY */
+	    0x53, 0x50, 0x4e, 0x46, 0x02, 0x00, 0x01, 0x80, /* HELLO|REPLY */
 	    0x07, 0x00, 0x00, 0x00, 0x0a, 0x00, 0x00, 0x00, /* seq, len */
 	    0x00, 0x00, 0x00, 0x00,			    /* status 0 */
 	    0x44, 0x33, 0x22, 0x11,			    /* pid */
-	    0x01, 0x00,					    /* version */
+	    0x02, 0x00,					    /* version 2 */
 	};
+	/* A predicted ENOENT: status, then spec. */
 	static const uint8_t want_err[] = {
-	    0x53, 0x50, 0x4e, 0x46, 0x01, 0x00, 0x02, 0x80, /* STAT|REPLY */
-	    0x08, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00,
-	    0xfe, 0xff, 0xff, 0xff, /* -ENOENT */
+	    0x53, 0x50, 0x4e, 0x46, 0x02, 0x00, 0x02, 0x80, /* STAT|REPLY */
+	    0x08, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, /* seq 8, len 8 */
+	    0xfe, 0xff, 0xff, 0xff,			    /* -ENOENT */
+	    0x01, 0x00, 0x00, 0x00, /* spec: SPN_SPEC_PREDICTED */
 	};
-	static struct spn_reply r;
+	/* An op without speculation: status only. */
+	static const uint8_t want_err4[] = {
+	    0x53, 0x50, 0x4e, 0x46, 0x02, 0x00, 0x06, 0x80, /* FSYNC|REPLY */
+	    0x09, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, /* seq 9, len 4 */
+	    0xfb, 0xff, 0xff, 0xff,			    /* -EIO */
+	};
+	static struct spn_reply r, out;
 
 	memset(&r, 0, sizeof(r));
 	r.op = SPN_OP_HELLO;
 	r.seq = 7;
 	r.pid = 0x11223344;
-	r.version = 1;
+	r.version = 2;
 	assert_int_equal(enc_reply(&r), sizeof(want));
 	assert_memory_equal(fbuf, want, sizeof(want));
+	memset(&out, 0x5a, sizeof(out));
+	assert_int_equal(spn_proto_decode_reply(fbuf, sizeof(want), &out), 0);
+	assert_int_equal(out.pid, 0x11223344);
+	assert_int_equal(out.version, 2);
+	assert_int_equal(out.spec, 0);
 
 	memset(&r, 0, sizeof(r));
 	r.op = SPN_OP_STAT;
 	r.seq = 8;
 	r.status = -ENOENT;
+	r.spec = SPN_SPEC_PREDICTED;
 	assert_int_equal(-ENOENT, -2);
 	assert_int_equal(enc_reply(&r), sizeof(want_err));
 	assert_memory_equal(fbuf, want_err, sizeof(want_err));
+	memset(&out, 0x5a, sizeof(out));
+	assert_int_equal(spn_proto_decode_reply(fbuf, sizeof(want_err), &out),
+			 0);
+	assert_int_equal(out.op, SPN_OP_STAT);
+	assert_int_equal(out.seq, 8);
+	assert_int_equal(out.status, -ENOENT);
+	assert_int_equal(out.spec, SPN_SPEC_PREDICTED);
+
+	memset(&r, 0, sizeof(r));
+	r.op = SPN_OP_FSYNC;
+	r.seq = 9;
+	r.status = -EIO;
+	r.spec = SPN_SPEC_PREDICTED; /* not carried by FSYNC */
+	assert_int_equal(-EIO, -5);
+	assert_int_equal(enc_reply(&r), sizeof(want_err4));
+	assert_memory_equal(fbuf, want_err4, sizeof(want_err4));
+	memset(&out, 0x5a, sizeof(out));
+	assert_int_equal(spn_proto_decode_reply(fbuf, sizeof(want_err4), &out),
+			 0);
+	assert_int_equal(out.status, -EIO);
+	assert_int_equal(out.spec, 0);
+}
+
+/* Version 2's new fields and op, byte by byte. */
+static void
+test_golden_spec_frames(void **state)
+{
+	static const uint8_t open_req[] = {
+	    0x53, 0x50, 0x4e, 0x46, 0x02, 0x00, 0x04, 0x00, /* OPEN */
+	    0x0d, 0x0c, 0x0b, 0x0a, 0x12, 0x00, 0x00, 0x00, /* seq, len 18 */
+	    0x02, 0x00, 0x00, 0x00, '/',  'f',		    /* path */
+	    0x41, 0x02, 0x08, 0x00,			    /* flags */
+	    0xa4, 0x01, 0x00, 0x00,			    /* mode 0644 */
+	    0x01, 0x00, 0x00, 0x00, /* spec: SPN_SPEC_PREDICT */
+	};
+	static const uint8_t readdir_req[] = {
+	    0x53, 0x50, 0x4e, 0x46, 0x02, 0x00, 0x07, 0x00, /* READDIR */
+	    0x01, 0x00, 0x00, 0x00, 0x0a, 0x00, 0x00, 0x00, /* seq, len 10 */
+	    0x02, 0x00, 0x00, 0x00, '/',  'd',		    /* path */
+	    0x01, 0x00, 0x00, 0x00, /* spec: SPN_SPEC_PREDICT */
+	};
+	static const uint8_t access_req[] = {
+	    0x53, 0x50, 0x4e, 0x46, 0x02, 0x00, 0x03, 0x00, /* ACCESS */
+	    0x02, 0x00, 0x00, 0x00, 0x0e, 0x00, 0x00, 0x00, /* seq, len 14 */
+	    0x02, 0x00, 0x00, 0x00, '/',  'x',		    /* path */
+	    0x04, 0x00, 0x00, 0x00,			    /* R_OK */
+	    0x00, 0x00, 0x00, 0x00, /* spec 0: no prediction */
+	};
+	static const uint8_t access_rep[] = {
+	    0x53, 0x50, 0x4e, 0x46, 0x02, 0x00, 0x03, 0x80, /* ACCESS|REPLY */
+	    0x02, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, /* seq, len 8 */
+	    0x00, 0x00, 0x00, 0x00,			    /* status 0 */
+	    0x01, 0x00, 0x00, 0x00, /* spec: SPN_SPEC_PREDICTED */
+	};
+	static const uint8_t readlink_rep[] = {
+	    0x53, 0x50, 0x4e, 0x46, 0x02, 0x00, 0x08, 0x80, /* READLINK|REPLY */
+	    0x03, 0x00, 0x00, 0x00, 0x0e, 0x00, 0x00, 0x00, /* seq, len 14 */
+	    0x00, 0x00, 0x00, 0x00,			    /* status 0 */
+	    0x01, 0x00, 0x00, 0x00, /* spec: SPN_SPEC_PREDICTED */
+	    0x02, 0x00, 0x00, 0x00, 'a',  'b', /* target */
+	};
+	static const uint8_t resolve_req[] = {
+	    0x53, 0x50, 0x4e, 0x46, 0x02, 0x00, 0x14, 0x00, /* RESOLVE */
+	    0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* seq, len 0 */
+	};
+	static const uint8_t resolve_rep[] = {
+	    0x53, 0x50, 0x4e, 0x46, 0x02, 0x00, 0x14, 0x80, /* RESOLVE|REPLY */
+	    0x04, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, /* seq, len 8 */
+	    0x00, 0x00, 0x00, 0x00,			    /* status 0 */
+	    0x03, 0x00, 0x00, 0x00,			    /* refuted 3 */
+	};
+	static const uint8_t resolve_err[] = {
+	    0x53, 0x50, 0x4e, 0x46, 0x02, 0x00, 0x14, 0x80, /* RESOLVE|REPLY */
+	    0x04, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, /* seq, len 4 */
+	    0xfb, 0xff, 0xff, 0xff,			    /* -EIO */
+	};
+	static const uint8_t unknown_err[] = {
+	    0x53, 0x50, 0x4e, 0x46, 0x02, 0x00, 0x42, 0xc2, /* 0x4242|REPLY */
+	    0x06, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, /* seq, len 4 */
+	    0xda, 0xff, 0xff, 0xff,			    /* -ENOSYS */
+	};
+	static struct spn_req r, out;
+	static struct spn_reply rp, rout;
+
+	assert_int_equal(R_OK, 4);
+	assert_int_equal(-EIO, -5);
+	assert_int_equal(-ENOSYS, -38);
+
+	memset(&r, 0, sizeof(r));
+	r.op = SPN_OP_OPEN;
+	r.seq = 0x0a0b0c0d;
+	strcpy(r.path, "/f");
+	r.flags = 0x00080241u; /* passed through: any bits */
+	r.mode = 0644;
+	r.spec = SPN_SPEC_PREDICT;
+	assert_int_equal(enc_req(&r), sizeof(open_req));
+	assert_memory_equal(fbuf, open_req, sizeof(open_req));
+	memset(&out, 0x5a, sizeof(out));
+	assert_int_equal(spn_proto_decode_req(fbuf, sizeof(open_req), &out),
+			 0);
+	assert_int_equal(out.flags, 0x00080241u);
+	assert_int_equal(out.mode, 0644);
+	assert_int_equal(out.spec, SPN_SPEC_PREDICT);
+
+	memset(&r, 0, sizeof(r));
+	r.op = SPN_OP_READDIR;
+	r.seq = 1;
+	strcpy(r.path, "/d");
+	r.spec = SPN_SPEC_PREDICT;
+	assert_int_equal(enc_req(&r), sizeof(readdir_req));
+	assert_memory_equal(fbuf, readdir_req, sizeof(readdir_req));
+	memset(&out, 0x5a, sizeof(out));
+	assert_int_equal(
+	    spn_proto_decode_req(fbuf, sizeof(readdir_req), &out), 0);
+	assert_string_equal(out.path, "/d");
+	assert_int_equal(out.spec, SPN_SPEC_PREDICT);
+
+	memset(&r, 0, sizeof(r));
+	r.op = SPN_OP_ACCESS;
+	r.seq = 2;
+	strcpy(r.path, "/x");
+	r.mode = R_OK;
+	assert_int_equal(enc_req(&r), sizeof(access_req));
+	assert_memory_equal(fbuf, access_req, sizeof(access_req));
+	memset(&out, 0x5a, sizeof(out));
+	assert_int_equal(spn_proto_decode_req(fbuf, sizeof(access_req), &out),
+			 0);
+	assert_int_equal(out.mode, R_OK);
+	assert_int_equal(out.spec, 0);
+
+	memset(&rp, 0, sizeof(rp));
+	rp.op = SPN_OP_ACCESS;
+	rp.seq = 2;
+	rp.spec = SPN_SPEC_PREDICTED;
+	assert_int_equal(enc_reply(&rp), sizeof(access_rep));
+	assert_memory_equal(fbuf, access_rep, sizeof(access_rep));
+	memset(&rout, 0x5a, sizeof(rout));
+	assert_int_equal(
+	    spn_proto_decode_reply(fbuf, sizeof(access_rep), &rout), 0);
+	assert_int_equal(rout.status, 0);
+	assert_int_equal(rout.spec, SPN_SPEC_PREDICTED);
+
+	memset(&rp, 0, sizeof(rp));
+	rp.op = SPN_OP_READLINK;
+	rp.seq = 3;
+	rp.spec = SPN_SPEC_PREDICTED;
+	strcpy(rp.path, "ab");
+	assert_int_equal(enc_reply(&rp), sizeof(readlink_rep));
+	assert_memory_equal(fbuf, readlink_rep, sizeof(readlink_rep));
+	memset(&rout, 0x5a, sizeof(rout));
+	assert_int_equal(
+	    spn_proto_decode_reply(fbuf, sizeof(readlink_rep), &rout), 0);
+	assert_int_equal(rout.spec, SPN_SPEC_PREDICTED);
+	assert_string_equal(rout.path, "ab");
+
+	memset(&r, 0, sizeof(r));
+	r.op = SPN_OP_RESOLVE;
+	r.seq = 4;
+	strcpy(r.path, "not carried");
+	r.spec = 0xffffffffu; /* not carried by RESOLVE */
+	assert_int_equal(enc_req(&r), sizeof(resolve_req));
+	assert_memory_equal(fbuf, resolve_req, sizeof(resolve_req));
+	memset(&out, 0x5a, sizeof(out));
+	assert_int_equal(
+	    spn_proto_decode_req(fbuf, sizeof(resolve_req), &out), 0);
+	assert_int_equal(out.op, SPN_OP_RESOLVE);
+	assert_int_equal(out.seq, 4);
+	assert_string_equal(out.path, "");
+	assert_int_equal(out.spec, 0);
+
+	memset(&rp, 0, sizeof(rp));
+	rp.op = SPN_OP_RESOLVE;
+	rp.seq = 4;
+	rp.refuted = 3;
+	rp.spec = 0xffffffffu; /* not carried by RESOLVE */
+	assert_int_equal(enc_reply(&rp), sizeof(resolve_rep));
+	assert_memory_equal(fbuf, resolve_rep, sizeof(resolve_rep));
+	memset(&rout, 0x5a, sizeof(rout));
+	assert_int_equal(
+	    spn_proto_decode_reply(fbuf, sizeof(resolve_rep), &rout), 0);
+	assert_int_equal(rout.refuted, 3);
+	assert_int_equal(rout.spec, 0);
+
+	rp.status = -EIO;
+	assert_int_equal(enc_reply(&rp), sizeof(resolve_err));
+	assert_memory_equal(fbuf, resolve_err, sizeof(resolve_err));
+	memset(&rout, 0x5a, sizeof(rout));
+	assert_int_equal(
+	    spn_proto_decode_reply(fbuf, sizeof(resolve_err), &rout), 0);
+	assert_int_equal(rout.status, -EIO);
+	assert_int_equal(rout.refuted, 0);
+
+	memset(&rp, 0, sizeof(rp));
+	rp.op = 0x4242;
+	rp.seq = 6;
+	rp.status = -ENOSYS;
+	rp.spec = SPN_SPEC_PREDICTED; /* an unknown op has no always fields */
+	assert_int_equal(enc_reply(&rp), sizeof(unknown_err));
+	assert_memory_equal(fbuf, unknown_err, sizeof(unknown_err));
+	memset(&rout, 0x5a, sizeof(rout));
+	assert_int_equal(
+	    spn_proto_decode_reply(fbuf, sizeof(unknown_err), &rout), 0);
+	assert_int_equal(rout.op, 0x4242);
+	assert_int_equal(rout.status, -ENOSYS);
+	assert_int_equal(rout.spec, 0);
 }
 
 /* The attr layout, member by member, built here independently. */
 static void
-test_golden_attr_layout(void **state)
+check_attr_layout(uint16_t op)
 {
 	static struct spn_reply r, out;
-	static uint8_t want[SPN_HDR_LEN + 4 + 96];
+	static uint8_t want[SPN_HDR_LEN + 4 + 4 + 96];
 	struct pb p = {.b = pay, .n = 0};
 	const struct spn_attr *a = &r.attr;
+	const size_t wlen = SPN_HDR_LEN + 4 + (is_spec_op(op) ? 4 : 0) + 96;
 
 	memset(&r, 0, sizeof(r));
-	r.op = SPN_OP_STAT;
+	r.op = op;
 	r.seq = 99;
+	r.spec = SPN_SPEC_PREDICTED;
 	fill_attr(&r.attr, S_IFCHR);
 	pb_le(&p, 0, 4);
+	if (is_spec_op(op))
+		pb_le(&p, SPN_SPEC_PREDICTED, 4); /* spec, before attr */
 	pb_le(&p, a->type, 4);
 	pb_le(&p, a->mode, 4);
 	pb_le(&p, a->nlink, 4);
@@ -799,15 +1039,23 @@ test_golden_attr_layout(void **state)
 	pb_le(&p, a->mtime.nsec, 4);
 	pb_le(&p, (uint64_t)a->ctime.sec, 8);
 	pb_le(&p, a->ctime.nsec, 4);
-	assert_int_equal(p.n, 4 + 96);
-	frame(SPN_OP_STAT | SPN_OP_REPLY, 99, &p);
-	memcpy(want, fbuf, sizeof(want));
+	assert_int_equal(SPN_HDR_LEN + p.n, wlen);
+	frame(op | SPN_OP_REPLY, 99, &p);
+	memcpy(want, fbuf, wlen);
 
-	memset(fbuf, 0, sizeof(want));
-	assert_int_equal(enc_reply(&r), sizeof(want));
-	assert_memory_equal(fbuf, want, sizeof(want));
-	assert_int_equal(spn_proto_decode_reply(fbuf, sizeof(want), &out), 0);
+	memset(fbuf, 0, wlen);
+	assert_int_equal(enc_reply(&r), wlen);
+	assert_memory_equal(fbuf, want, wlen);
+	assert_int_equal(spn_proto_decode_reply(fbuf, wlen, &out), 0);
 	check_attr(&out.attr, &r.attr);
+	assert_int_equal(out.spec, is_spec_op(op) ? SPN_SPEC_PREDICTED : 0);
+}
+
+static void
+test_golden_attr_layout(void **state)
+{
+	check_attr_layout(SPN_OP_CLOSE); /* status, attr */
+	check_attr_layout(SPN_OP_STAT);	 /* status, spec, attr */
 }
 
 static void
