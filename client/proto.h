@@ -199,8 +199,9 @@ struct spn_req {
 };
 
 /*
- * A reply. Fields other than op, seq and status are meaningful only when
- * status is 0 and the op carries them; decode zeroes the rest.
+ * A reply. Fields other than op, seq, status and spec are meaningful only
+ * when status is 0 and the op carries them (spec: see "Speculation" above,
+ * sent whatever the status); decode zeroes the rest.
  *   path      OPEN, READDIR: the mirror path (absolute);
  *             READLINK: the link's target (non-empty, may be relative)
  *   pid       HELLO: the daemon's pid

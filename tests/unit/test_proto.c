@@ -148,30 +148,31 @@ static const struct op_case {
 	unsigned rep;	 /* when status is 0 */
 	unsigned always; /* whatever the status */
 } cases[] = {
-    {SPN_OP_HELLO, "hello", Q_PID | Q_UID | Q_NAME, P_PID | P_VERSION},
+    /* op, name, request fields, reply fields, always fields */
+    {SPN_OP_HELLO, "hello", Q_PID | Q_UID | Q_NAME, P_PID | P_VERSION, 0},
     {SPN_OP_STAT, "stat", Q_PATH | Q_FLAGS | Q_SPEC, P_ATTR, A_SPEC},
     {SPN_OP_ACCESS, "access", Q_PATH | Q_MODE | Q_SPEC, 0, A_SPEC},
     {SPN_OP_OPEN, "open", Q_PATH | Q_FLAGS | Q_MODE | Q_SPEC, P_ATTR | P_PATH,
      A_SPEC},
-    {SPN_OP_CLOSE, "close", Q_PATH | Q_FLAGS, P_ATTR},
-    {SPN_OP_FSYNC, "fsync", Q_PATH, 0},
+    {SPN_OP_CLOSE, "close", Q_PATH | Q_FLAGS, P_ATTR, 0},
+    {SPN_OP_FSYNC, "fsync", Q_PATH, 0, 0},
     {SPN_OP_READDIR, "readdir", Q_PATH | Q_SPEC, P_ATTR | P_PATH, A_SPEC},
     {SPN_OP_READLINK, "readlink", Q_PATH | Q_SPEC, P_PATH, A_SPEC},
-    {SPN_OP_MKDIR, "mkdir", Q_PATH | Q_MODE, P_ATTR},
-    {SPN_OP_RMDIR, "rmdir", Q_PATH, 0},
-    {SPN_OP_UNLINK, "unlink", Q_PATH, 0},
-    {SPN_OP_RENAME, "rename", Q_PATH | Q_PATH2, 0},
-    {SPN_OP_LINK, "link", Q_PATH | Q_PATH2, 0},
-    {SPN_OP_SYMLINK, "symlink", Q_PATH | Q_PATH2, P_ATTR},
+    {SPN_OP_MKDIR, "mkdir", Q_PATH | Q_MODE, P_ATTR, 0},
+    {SPN_OP_RMDIR, "rmdir", Q_PATH, 0, 0},
+    {SPN_OP_UNLINK, "unlink", Q_PATH, 0, 0},
+    {SPN_OP_RENAME, "rename", Q_PATH | Q_PATH2, 0, 0},
+    {SPN_OP_LINK, "link", Q_PATH | Q_PATH2, 0, 0},
+    {SPN_OP_SYMLINK, "symlink", Q_PATH | Q_PATH2, P_ATTR, 0},
     {SPN_OP_SETATTR, "setattr",
      Q_PATH | Q_FLAGS | Q_MASK | Q_MODE | Q_UID | Q_GID | Q_SIZE | Q_ATIME |
 	 Q_MTIME,
-     P_ATTR},
-    {SPN_OP_STATFS, "statfs", Q_PATH, P_SFS},
-    {SPN_OP_STATUS, "status", 0, P_TEXT},
-    {SPN_OP_CONFIG, "config", 0, P_TEXT},
-    {SPN_OP_SHUTDOWN, "shutdown", 0, 0},
-    {SPN_OP_RESOLVE, "resolve", 0, P_REFUTED},
+     P_ATTR, 0},
+    {SPN_OP_STATFS, "statfs", Q_PATH, P_SFS, 0},
+    {SPN_OP_STATUS, "status", 0, P_TEXT, 0},
+    {SPN_OP_CONFIG, "config", 0, P_TEXT, 0},
+    {SPN_OP_SHUTDOWN, "shutdown", 0, 0, 0},
+    {SPN_OP_RESOLVE, "resolve", 0, P_REFUTED, 0},
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
@@ -1119,11 +1120,12 @@ test_path_max_len(void **state)
 	r.path2[0] = '/';
 	assert_int_equal(spn_proto_encode_req(&r, fbuf, sizeof(fbuf)), -EINVAL);
 
-	/* ... and on the wire it is a bad field. */
+	/* ... and on the wire it is a bad field (path, flags, spec). */
 	memset(bigtext, 'a', SPN_PATH_MAX);
 	bigtext[0] = '/';
 	pb_str(&p, bigtext, SPN_PATH_MAX);
 	pb_le(&p, 0, 4);
+	pb_le(&p, SPN_SPEC_PREDICT, 4);
 	n = frame(SPN_OP_STAT, 1, &p);
 	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EINVAL);
 	assert_int_equal(out.op, SPN_OP_STAT);
@@ -1131,8 +1133,11 @@ test_path_max_len(void **state)
 	p.n = 0;
 	pb_str(&p, bigtext, SPN_PATH_MAX - 1);
 	pb_le(&p, 0, 4);
+	pb_le(&p, SPN_SPEC_PREDICT, 4);
 	n = frame(SPN_OP_STAT, 1, &p);
 	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+	assert_int_equal(strlen(out.path), SPN_PATH_MAX - 1);
+	assert_int_equal(out.spec, SPN_SPEC_PREDICT);
 
 	/* Mirror path and link target in replies: same limits. */
 	fill_reply(&rp, SPN_OP_OPEN, 0);
@@ -1145,17 +1150,21 @@ test_path_max_len(void **state)
 	rp.path[SPN_PATH_MAX - 1] = 'm';
 	assert_int_equal(spn_proto_encode_reply(&rp, fbuf, sizeof(fbuf)),
 			 -EINVAL);
+	/* READLINK's reply: status, spec, target. */
 	p.n = 0;
 	pb_le(&p, 0, 4);
+	pb_le(&p, SPN_SPEC_PREDICTED, 4);
 	pb_str(&p, bigtext, SPN_PATH_MAX);
 	n = frame(SPN_OP_READLINK | SPN_OP_REPLY, 1, &p);
 	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), -EINVAL);
 	p.n = 0;
 	pb_le(&p, 0, 4);
+	pb_le(&p, SPN_SPEC_PREDICTED, 4);
 	pb_str(&p, bigtext, SPN_PATH_MAX - 1);
 	n = frame(SPN_OP_READLINK | SPN_OP_REPLY, 1, &p);
 	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), 0);
 	assert_int_equal(strlen(rout.path), SPN_PATH_MAX - 1);
+	assert_int_equal(rout.spec, SPN_SPEC_PREDICTED);
 }
 
 static void
@@ -1304,11 +1313,16 @@ test_relative_and_empty_paths(void **state)
 	/* On the wire: relative path, empty path, empty target. */
 	pb_str(&p, "a/b", 3);
 	pb_le(&p, 0, 4);
+	pb_le(&p, 0, 4);
 	n = frame(SPN_OP_STAT, 5, &p);
 	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EINVAL);
 	assert_int_equal(out.seq, 5);
+	put_le(fbuf + SPN_HDR_LEN + 4, '/', 1); /* "//b": now valid */
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+	assert_string_equal(out.path, "//b");
 	p.n = 0;
 	pb_str(&p, "", 0);
+	pb_le(&p, 0, 4);
 	pb_le(&p, 0, 4);
 	n = frame(SPN_OP_STAT, 5, &p);
 	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EINVAL);
@@ -1371,22 +1385,24 @@ test_embedded_nul(void **state)
 	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), -EINVAL);
 }
 
-/* Byte offsets of attr members within a STAT reply frame. */
-#define ATTR_OFF (SPN_HDR_LEN + 4)
-#define ATTR_TYPE (ATTR_OFF + 0)
-#define ATTR_MODE (ATTR_OFF + 4)
-#define ATTR_ATIME_NSEC (ATTR_OFF + 60 + 8)
-#define ATTR_MTIME_NSEC (ATTR_OFF + 72 + 8)
-#define ATTR_CTIME_NSEC (ATTR_OFF + 84 + 8)
+/*
+ * Byte offsets of attr members within a successful reply frame of op:
+ * after the status, and after spec for the speculation ops.
+ */
+#define ATTR_OFF(op) (SPN_HDR_LEN + 4 + (is_spec_op(op) ? 4 : 0))
+#define ATTR_TYPE(op) (ATTR_OFF(op) + 0)
+#define ATTR_MODE(op) (ATTR_OFF(op) + 4)
+#define ATTR_ATIME_NSEC(op) (ATTR_OFF(op) + 60 + 8)
+#define ATTR_MTIME_NSEC(op) (ATTR_OFF(op) + 72 + 8)
+#define ATTR_CTIME_NSEC(op) (ATTR_OFF(op) + 84 + 8)
 
 static void
 test_nsec_range(void **state)
 {
-	static const size_t offs[] = {ATTR_ATIME_NSEC, ATTR_MTIME_NSEC,
-				      ATTR_CTIME_NSEC};
 	static struct spn_req r, out;
 	static struct spn_reply rp, rout;
-	size_t n, i;
+	size_t n, i, k;
+	uint16_t op;
 
 	fill_req(&r, SPN_OP_SETATTR);
 	r.atime.nsec = 999999999u;
@@ -1411,21 +1427,40 @@ test_nsec_range(void **state)
 	r.mtime.nsec = 1000000000u;
 	assert_int_equal(spn_proto_encode_req(&r, fbuf, sizeof(fbuf)), -EINVAL);
 
-	fill_reply(&rp, SPN_OP_STAT, 0);
-	n = enc_reply(&rp);
-	for (i = 0; i < 3; i++) {
-		uint32_t old = (uint32_t)get_le(fbuf + offs[i], 4);
+	/* Every op whose reply has an attr, with and without spec first. */
+	for (k = 0; k < NCASES; k++) {
+		if (!(cases[k].rep & P_ATTR))
+			continue;
+		op = cases[k].op;
+		{
+			const size_t offs[] = {ATTR_ATIME_NSEC(op),
+					       ATTR_MTIME_NSEC(op),
+					       ATTR_CTIME_NSEC(op)};
 
-		put_le(fbuf + offs[i], 999999999u, 4);
-		assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), 0);
-		put_le(fbuf + offs[i], 1000000000u, 4);
-		assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout),
-				 -EINVAL);
-		put_le(fbuf + offs[i], old, 4);
+			fill_reply(&rp, op, 0);
+			n = enc_reply(&rp);
+			assert_int_equal(get_le(fbuf + offs[0], 4),
+					 rp.attr.atime.nsec);
+			assert_int_equal(get_le(fbuf + offs[1], 4),
+					 rp.attr.mtime.nsec);
+			for (i = 0; i < 3; i++) {
+				uint32_t old =
+				    (uint32_t)get_le(fbuf + offs[i], 4);
+
+				put_le(fbuf + offs[i], 999999999u, 4);
+				assert_int_equal(
+				    spn_proto_decode_reply(fbuf, n, &rout), 0);
+				put_le(fbuf + offs[i], 1000000000u, 4);
+				assert_int_equal(
+				    spn_proto_decode_reply(fbuf, n, &rout),
+				    -EINVAL);
+				put_le(fbuf + offs[i], old, 4);
+			}
+		}
+		rp.attr.ctime.nsec = 1000000000u;
+		assert_int_equal(
+		    spn_proto_encode_reply(&rp, fbuf, sizeof(fbuf)), -EINVAL);
 	}
-	rp.attr.ctime.nsec = 1000000000u;
-	assert_int_equal(spn_proto_encode_reply(&rp, fbuf, sizeof(fbuf)),
-			 -EINVAL);
 }
 
 static void
@@ -1437,35 +1472,48 @@ test_attr_type_and_mode(void **state)
 	    0,		 S_IFMT, S_IFIFO | 1,	0x7fffffffu,
 	    0xffffffffu, 0644,	 S_IFREG | 0644};
 	static struct spn_reply rp, rout;
-	size_t i, n;
+	size_t i, k, n;
+	uint16_t op;
 
-	fill_reply(&rp, SPN_OP_STAT, 0);
-	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		rp.attr.type = good[i];
-		n = enc_reply(&rp);
-		assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), 0);
-		assert_int_equal(rout.attr.type, good[i]);
-	}
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		rp.attr.type = bad[i];
-		assert_int_equal(
-		    spn_proto_encode_reply(&rp, fbuf, sizeof(fbuf)), -EINVAL);
+	/* Every op whose reply has an attr, with and without spec first. */
+	for (k = 0; k < NCASES; k++) {
+		if (!(cases[k].rep & P_ATTR))
+			continue;
+		op = cases[k].op;
+		fill_reply(&rp, op, 0);
+		for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+			rp.attr.type = good[i];
+			n = enc_reply(&rp);
+			assert_int_equal(get_le(fbuf + ATTR_TYPE(op), 4),
+					 good[i]);
+			assert_int_equal(
+			    spn_proto_decode_reply(fbuf, n, &rout), 0);
+			assert_int_equal(rout.attr.type, good[i]);
+		}
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			rp.attr.type = bad[i];
+			assert_int_equal(
+			    spn_proto_encode_reply(&rp, fbuf, sizeof(fbuf)),
+			    -EINVAL);
+			rp.attr.type = S_IFREG;
+			n = enc_reply(&rp);
+			put_le(fbuf + ATTR_TYPE(op), bad[i], 4);
+			assert_int_equal(
+			    spn_proto_decode_reply(fbuf, n, &rout), -EINVAL);
+		}
 		rp.attr.type = S_IFREG;
+		rp.attr.mode = 07777;
 		n = enc_reply(&rp);
-		put_le(fbuf + ATTR_TYPE, bad[i], 4);
+		assert_int_equal(get_le(fbuf + ATTR_MODE(op), 4), 07777);
+		assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), 0);
+		assert_int_equal(rout.attr.mode, 07777);
+		put_le(fbuf + ATTR_MODE(op), 010000, 4);
 		assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout),
 				 -EINVAL);
+		rp.attr.mode = S_IFREG | 0644;
+		assert_int_equal(
+		    spn_proto_encode_reply(&rp, fbuf, sizeof(fbuf)), -EINVAL);
 	}
-	rp.attr.type = S_IFREG;
-	rp.attr.mode = 07777;
-	n = enc_reply(&rp);
-	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), 0);
-	assert_int_equal(rout.attr.mode, 07777);
-	put_le(fbuf + ATTR_MODE, 010000, 4);
-	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), -EINVAL);
-	rp.attr.mode = S_IFREG | 0644;
-	assert_int_equal(spn_proto_encode_reply(&rp, fbuf, sizeof(fbuf)),
-			 -EINVAL);
 }
 
 /* One u32 request field set to v: encode result, then decode of a frame
@@ -1571,18 +1619,32 @@ test_status_rules(void **state)
 	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), 0);
 	assert_int_equal(rout.status, -4095);
 
-	/* An error reply carries nothing else. */
+	/* An error reply carries nothing but the always fields: for STAT,
+	 * status and spec, not an attr. */
 	p.n = 0;
 	pb_le(&p, (uint32_t)-ENOENT, 4);
-	p.n += 96; /* an attr's worth of zeroes */
-	memset(pay + 4, 0, 96);
+	pb_le(&p, SPN_SPEC_PREDICTED, 4);
+	memset(pay + p.n, 0, 96); /* an attr's worth of zeroes */
+	p.n += 96;
 	n = frame(SPN_OP_STAT | SPN_OP_REPLY, 3, &p);
 	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), -EPROTO);
-	/* A success must carry its fields. */
+	set_len(fbuf, 8);
+	assert_int_equal(spn_proto_decode_reply(fbuf, SPN_HDR_LEN + 8, &rout),
+			 0);
+	assert_int_equal(rout.status, -ENOENT);
+	assert_int_equal(rout.spec, SPN_SPEC_PREDICTED);
+	/* A success must carry its fields: status and spec are not all. */
 	put_le(fbuf + SPN_HDR_LEN, 0, 4);
+	assert_int_equal(spn_proto_decode_reply(fbuf, SPN_HDR_LEN + 8, &rout),
+			 -EPROTO);
 	set_len(fbuf, 4);
 	assert_int_equal(spn_proto_decode_reply(fbuf, SPN_HDR_LEN + 4, &rout),
 			 -EPROTO);
+	/* ... and RESOLVE's success its refuted. */
+	p.n = 0;
+	pb_le(&p, 0, 4);
+	n = frame(SPN_OP_RESOLVE | SPN_OP_REPLY, 3, &p);
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), -EPROTO);
 	/* HELLO's version is never 0. */
 	fill_reply(&rp, SPN_OP_HELLO, 0);
 	rp.version = 0;
@@ -1592,6 +1654,313 @@ test_status_rules(void **state)
 	n = enc_reply(&rp);
 	put_le(fbuf + n - 2, 0, 2);
 	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), -EINVAL);
+}
+
+/* ------------------------------------------------------------ speculation */
+
+/*
+ * spec: SPN_SPEC_PREDICT is the only request bit, SPN_SPEC_PREDICTED the
+ * only reply bit (with any status); any other bit is -EINVAL both ways.
+ * Ops without spec neither send nor judge the member.
+ */
+static void
+test_spec_bits(void **state)
+{
+	static const uint32_t bad[] = {0x2,
+				       0x4,
+				       0x100,
+				       0x80000000u,
+				       0xfffffffeu,
+				       0xffffffffu,
+				       SPN_SPEC_PREDICT | 0x2,
+				       SPN_SPEC_PREDICT | 0x80000000u};
+	static const int32_t sts[] = {0, -ENOENT, -EACCES};
+	static const uint32_t good[] = {0, SPN_SPEC_PREDICTED};
+	static struct spn_req r, out;
+	static struct spn_reply rp, rout;
+	size_t i, j, k, n, n0, off;
+	uint16_t op;
+
+	assert_int_equal(SPN_SPEC_PREDICT, 1);
+	assert_int_equal(SPN_SPEC_PREDICTED, 1);
+	for (k = 0; k < NCASES; k++) {
+		op = cases[k].op;
+		if (!is_spec_op(op))
+			continue;
+		/* Requests: spec is the last field. */
+		fill_req(&r, op);
+		n = enc_req(&r);
+		off = n - 4;
+		assert_int_equal(get_le(fbuf + off, 4), SPN_SPEC_PREDICT);
+		check_u32_field(op, &r.spec, SPN_SPEC_PREDICT, off, 0, 0, &r);
+		check_u32_field(op, &r.spec, SPN_SPEC_PREDICT, off,
+				SPN_SPEC_PREDICT, 0, &r);
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+			check_u32_field(op, &r.spec, SPN_SPEC_PREDICT, off,
+					bad[i], -EINVAL, &r);
+		r.spec = 0;
+		n = enc_req(&r);
+		assert_int_equal(get_le(fbuf + n - 4, 4), 0);
+		memset(&out, 0x5a, sizeof(out));
+		assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+		assert_int_equal(out.spec, 0);
+		r.spec = SPN_SPEC_PREDICT;
+		n = enc_req(&r);
+		memset(&out, 0x5a, sizeof(out));
+		assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+		assert_int_equal(out.spec, SPN_SPEC_PREDICT);
+
+		/* Replies: spec right after the status, whatever it is. */
+		off = SPN_HDR_LEN + 4;
+		for (j = 0; j < sizeof(sts) / sizeof(sts[0]); j++) {
+			fill_reply(&rp, op, sts[j]);
+			for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+				rp.spec = good[i];
+				n = enc_reply(&rp);
+				assert_int_equal(get_le(fbuf + off, 4),
+						 good[i]);
+				memset(&rout, 0x5a, sizeof(rout));
+				assert_int_equal(
+				    spn_proto_decode_reply(fbuf, n, &rout), 0);
+				assert_int_equal(rout.status, sts[j]);
+				assert_int_equal(rout.spec, good[i]);
+			}
+			for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+				rp.spec = bad[i];
+				assert_int_equal(spn_proto_encode_reply(
+						     &rp, fbuf, sizeof(fbuf)),
+						 -EINVAL);
+				rp.spec = SPN_SPEC_PREDICTED;
+				n = enc_reply(&rp);
+				put_le(fbuf + off, bad[i], 4);
+				assert_int_equal(
+				    spn_proto_decode_reply(fbuf, n, &rout),
+				    -EINVAL);
+				assert_int_equal(rout.op, op);
+				assert_int_equal(rout.seq, rp.seq);
+			}
+		}
+	}
+
+	/* Other ops: the same bytes whatever spec holds. */
+	for (k = 0; k < NCASES; k++) {
+		op = cases[k].op;
+		if (is_spec_op(op))
+			continue;
+		fill_req(&r, op);
+		r.spec = 0;
+		n0 = enc_req(&r);
+		memcpy(fbuf2, fbuf, n0);
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			r.spec = bad[i];
+			assert_int_equal(enc_req(&r), n0);
+			assert_memory_equal(fbuf, fbuf2, n0);
+			memset(&out, 0x5a, sizeof(out));
+			assert_int_equal(spn_proto_decode_req(fbuf, n0, &out),
+					 0);
+			assert_int_equal(out.spec, 0);
+		}
+		for (j = 0; j < sizeof(sts) / sizeof(sts[0]); j++) {
+			fill_reply(&rp, op, sts[j]);
+			rp.spec = 0;
+			n0 = enc_reply(&rp);
+			memcpy(fbuf2, fbuf, n0);
+			for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+				rp.spec = bad[i];
+				assert_int_equal(enc_reply(&rp), n0);
+				assert_memory_equal(fbuf, fbuf2, n0);
+				memset(&rout, 0x5a, sizeof(rout));
+				assert_int_equal(
+				    spn_proto_decode_reply(fbuf, n0, &rout), 0);
+				assert_int_equal(rout.spec, 0);
+			}
+		}
+	}
+}
+
+/* Decodes the payload p of a reply frame for op, as exactly n bytes on the
+ * heap (so that ASan sees any overread). */
+static int
+decode_reply_exact(uint16_t op, const struct pb *p, struct spn_reply *out)
+{
+	size_t n = frame(op | SPN_OP_REPLY, 0x77, p);
+	uint8_t *exact = malloc(n);
+	int rc;
+
+	assert_non_null(exact);
+	memcpy(exact, fbuf, n);
+	memset(out, 0x5a, sizeof(*out));
+	rc = spn_proto_decode_reply(exact, n, out);
+	assert_int_equal(out->op, op);
+	assert_int_equal(out->seq, 0x77);
+	free(exact);
+	return rc;
+}
+
+/*
+ * A predicted error (STAT's ENOENT answered from the cache) says so: its
+ * reply is the status, then spec. Without its spec bytes it is truncated.
+ */
+static void
+test_spec_error_replies(void **state)
+{
+	static const uint16_t unknown[] = {0, SPN_OP_MAX + 1, 0x4242};
+	static struct spn_reply rp, rout;
+	struct pb p = {.b = pay, .n = 0};
+	size_t i, k, n, cut;
+	uint16_t op;
+
+	fill_reply(&rp, SPN_OP_STAT, -ENOENT);
+	rp.spec = SPN_SPEC_PREDICTED;
+	n = enc_reply(&rp);
+	assert_int_equal(n, SPN_HDR_LEN + 8);
+	assert_int_equal(get_le(fbuf + 6, 2), SPN_OP_STAT | SPN_OP_REPLY);
+	assert_int_equal(get_le(fbuf + 12, 4), 8);
+	assert_int_equal((int32_t)get_le(fbuf + 16, 4), -ENOENT);
+	assert_int_equal(get_le(fbuf + 20, 4), SPN_SPEC_PREDICTED);
+	memset(&rout, 0x5a, sizeof(rout));
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), 0);
+	assert_int_equal(rout.op, SPN_OP_STAT);
+	assert_int_equal(rout.seq, rp.seq);
+	assert_int_equal(rout.status, -ENOENT);
+	assert_int_equal(rout.spec, SPN_SPEC_PREDICTED);
+	check_reply(case_of(SPN_OP_STAT), &rp, &rout, fbuf);
+	/* A confirmed ENOENT still sends spec, as 0. */
+	rp.spec = 0;
+	n = enc_reply(&rp);
+	assert_int_equal(n, SPN_HDR_LEN + 8);
+	assert_int_equal(get_le(fbuf + 20, 4), 0);
+	memset(&rout, 0x5a, sizeof(rout));
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), 0);
+	assert_int_equal(rout.status, -ENOENT);
+	assert_int_equal(rout.spec, 0);
+
+	/* By hand, for each speculation op: status, spec, and one u32 too
+	 * many, cut at every length. Only the 8-byte cut is whole. */
+	for (k = 0; k < NCASES; k++) {
+		op = cases[k].op;
+		if (!is_spec_op(op))
+			continue;
+		for (cut = 0; cut <= 12; cut++) {
+			p.n = 0;
+			pb_le(&p, (uint32_t)-ENOENT, 4);
+			pb_le(&p, SPN_SPEC_PREDICTED, 4);
+			pb_le(&p, 0, 4);
+			p.n = cut;
+			assert_int_equal(decode_reply_exact(op, &p, &rout),
+					 cut == 8 ? 0 : -EPROTO);
+			if (cut == 8) {
+				assert_int_equal(rout.status, -ENOENT);
+				assert_int_equal(rout.spec,
+						 SPN_SPEC_PREDICTED);
+			}
+		}
+		/* The v1 error reply, status alone: truncated. */
+		p.n = 0;
+		pb_le(&p, (uint32_t)-EIO, 4);
+		assert_int_equal(decode_reply_exact(op, &p, &rout), -EPROTO);
+	}
+	/* For the other ops, and unknown ones, the status is all. */
+	for (k = 0; k < NCASES + sizeof(unknown) / sizeof(unknown[0]); k++) {
+		op = k < NCASES ? cases[k].op : unknown[k - NCASES];
+		if (is_spec_op(op))
+			continue;
+		for (cut = 0; cut <= 8; cut++) {
+			p.n = 0;
+			pb_le(&p, (uint32_t)-ENOENT, 4);
+			pb_le(&p, SPN_SPEC_PREDICTED, 4);
+			p.n = cut;
+			assert_int_equal(decode_reply_exact(op, &p, &rout),
+					 cut == 4 ? 0 : -EPROTO);
+			if (cut == 4) {
+				assert_int_equal(rout.status, -ENOENT);
+				assert_int_equal(rout.spec, 0);
+			}
+		}
+	}
+	/* Every speculation op's predicted error, encoded and decoded. */
+	for (k = 0; k < NCASES; k++) {
+		op = cases[k].op;
+		if (!is_spec_op(op))
+			continue;
+		for (i = 0; i < 2; i++) {
+			fill_reply(&rp, op, i ? -ESTALE : -EACCES);
+			n = enc_reply(&rp);
+			assert_int_equal(n, SPN_HDR_LEN + 8);
+			memset(&rout, 0x5a, sizeof(rout));
+			assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout),
+					 0);
+			assert_int_equal(rout.spec, SPN_SPEC_PREDICTED);
+			check_reply(&cases[k], &rp, &rout, fbuf);
+		}
+	}
+}
+
+static void
+test_resolve(void **state)
+{
+	static const uint32_t vals[] = {1,	     2,		  1000,
+					0x7fffffffu, 0x80000000u, 0xffffffffu,
+					0};
+	static struct spn_req r, out;
+	static struct spn_reply rp, rout;
+	struct pb p = {.b = pay, .n = 0};
+	size_t i, n, cut;
+
+	/* The request carries nothing. */
+	fill_req(&r, SPN_OP_RESOLVE);
+	n = enc_req(&r);
+	assert_int_equal(n, SPN_HDR_LEN);
+	assert_int_equal(get_le(fbuf + 6, 2), 20);
+	assert_int_equal(get_le(fbuf + 12, 4), 0);
+	memset(&out, 0x5a, sizeof(out));
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+	check_req(case_of(SPN_OP_RESOLVE), &r, &out);
+	/* ... not even a spec. */
+	pb_le(&p, SPN_SPEC_PREDICT, 4);
+	n = frame(SPN_OP_RESOLVE, 2, &p);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EPROTO);
+	assert_int_equal(out.op, SPN_OP_RESOLVE);
+	assert_int_equal(out.seq, 2);
+
+	/* The reply: status 0, then refuted. */
+	for (i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+		fill_reply(&rp, SPN_OP_RESOLVE, 0);
+		rp.refuted = vals[i];
+		n = enc_reply(&rp);
+		assert_int_equal(n, SPN_HDR_LEN + 8);
+		assert_int_equal(get_le(fbuf + 6, 2), 20 | SPN_OP_REPLY);
+		assert_int_equal(get_le(fbuf + 12, 4), 8);
+		assert_int_equal(get_le(fbuf + 16, 4), 0);
+		assert_int_equal(get_le(fbuf + 20, 4), vals[i]);
+		memset(&rout, 0x5a, sizeof(rout));
+		assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), 0);
+		assert_int_equal(rout.refuted, vals[i]);
+		assert_int_equal(rout.spec, 0);
+		check_reply(case_of(SPN_OP_RESOLVE), &rp, &rout, fbuf);
+	}
+	/* refuted cut short, or followed by more. */
+	for (cut = 0; cut <= 12; cut++) {
+		p.n = 0;
+		pb_le(&p, 0, 4);
+		pb_le(&p, 7, 4);
+		pb_le(&p, 0, 4);
+		p.n = cut;
+		assert_int_equal(decode_reply_exact(SPN_OP_RESOLVE, &p, &rout),
+				 cut == 8 ? 0 : -EPROTO);
+		if (cut == 8)
+			assert_int_equal(rout.refuted, 7);
+	}
+	/* An error has no refuted (and RESOLVE no spec): 4 bytes. */
+	fill_reply(&rp, SPN_OP_RESOLVE, -EINTR);
+	rp.refuted = 5;
+	n = enc_reply(&rp);
+	assert_int_equal(n, SPN_HDR_LEN + 4);
+	memset(&rout, 0x5a, sizeof(rout));
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), 0);
+	assert_int_equal(rout.status, -EINTR);
+	assert_int_equal(rout.refuted, 0);
+	check_reply(case_of(SPN_OP_RESOLVE), &rp, &rout, fbuf);
 }
 
 /* ------------------------------------------------------------ framing */
@@ -1620,17 +1989,28 @@ test_unknown_ops(void **state)
 		assert_int_equal(out.seq, 0xabcd0000u + i);
 		assert_string_equal(out.path, "");
 
-		/* Its answer: an error for an op we do not know. */
+		/* Its answer: an error for an op we do not know, without
+		 * always fields (spec is neither sent nor judged). */
 		memset(&rp, 0, sizeof(rp));
 		rp.op = ops[i];
 		rp.seq = out.seq;
 		rp.status = -ENOSYS;
+		rp.spec = 0xffffffffu;
 		n = enc_reply(&rp);
 		assert_int_equal(n, SPN_HDR_LEN + 4);
+		memset(&rout, 0x5a, sizeof(rout));
 		assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), 0);
 		assert_int_equal(rout.op, ops[i]);
 		assert_int_equal(rout.seq, rp.seq);
 		assert_int_equal(rout.status, -ENOSYS);
+		assert_int_equal(rout.spec, 0);
+		/* A spec after its status is trailing bytes. */
+		p.n = 0;
+		pb_le(&p, (uint32_t)-ENOSYS, 4);
+		pb_le(&p, 0, 4);
+		n = frame(ops[i] | SPN_OP_REPLY, 1, &p);
+		assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout),
+				 -EPROTO);
 		/* but never a success. */
 		rp.status = 0;
 		assert_int_equal(
@@ -1673,7 +2053,8 @@ test_direction(void **state)
 static void
 test_bad_magic_and_version(void **state)
 {
-	static const uint16_t versions[] = {0, 2, 0x100, 0xffff};
+	/* 1 is the version before speculation: refused like any other. */
+	static const uint16_t versions[] = {0, 1, 3, 0x100, 0xffff};
 	static struct spn_req r, out;
 	static struct spn_reply rout;
 	size_t n, i, need;
@@ -1776,6 +2157,20 @@ test_truncated_payload(void **state)
 			assert_int_equal(
 			    spn_proto_decode_reply(fbuf, cut, &rout), -EPROTO);
 		}
+		/* Error replies too: a speculation op's without (all of)
+		 * its spec is truncated. */
+		fill_reply(&rp, cases[i].op, -ENOENT);
+		n = enc_reply(&rp);
+		assert_int_equal(n, SPN_HDR_LEN + err_payload_len(rp.op));
+		for (cut = SPN_HDR_LEN; cut < n; cut++) {
+			set_len(fbuf, (uint32_t)(n - SPN_HDR_LEN));
+			assert_int_equal(
+			    spn_proto_decode_reply(fbuf, cut, &rout), -EPROTO);
+			set_len(fbuf, (uint32_t)(cut - SPN_HDR_LEN));
+			assert_int_equal(
+			    spn_proto_decode_reply(fbuf, cut, &rout), -EPROTO);
+			assert_int_equal(rout.seq, rp.seq);
+		}
 	}
 }
 
@@ -1806,6 +2201,20 @@ test_trailing_garbage(void **state)
 				 -EPROTO);
 		set_len(fbuf, (uint32_t)(n + 1 - SPN_HDR_LEN));
 		assert_int_equal(spn_proto_decode_reply(fbuf, n + 1, &rout),
+				 -EPROTO);
+
+		/* An error reply with anything after its always fields. */
+		fill_reply(&rp, cases[i].op, -EIO);
+		n = enc_reply(&rp);
+		fbuf[n] = 0;
+		assert_int_equal(spn_proto_decode_reply(fbuf, n + 1, &rout),
+				 -EPROTO);
+		set_len(fbuf, (uint32_t)(n + 1 - SPN_HDR_LEN));
+		assert_int_equal(spn_proto_decode_reply(fbuf, n + 1, &rout),
+				 -EPROTO);
+		memset(fbuf + n, 0, 4);
+		set_len(fbuf, (uint32_t)(n + 4 - SPN_HDR_LEN));
+		assert_int_equal(spn_proto_decode_reply(fbuf, n + 4, &rout),
 				 -EPROTO);
 	}
 }
@@ -1861,14 +2270,17 @@ test_len_field(void **state)
 	set_len(fbuf, SPN_MSG_MAX - SPN_HDR_LEN + 1);
 	assert_int_equal(spn_proto_frame_len(fbuf, n, &need), -EMSGSIZE);
 	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), -EMSGSIZE);
-	/* A string length beyond the payload is truncation. */
+	/* A string length beyond the payload is truncation (STAT: path,
+	 * flags, spec). */
 	p.n = 0;
 	pb_le(&p, 0xffffffffu, 4);
 	pb_mem(&p, "/abc", 4);
 	pb_le(&p, 0, 4);
+	pb_le(&p, 0, 4);
 	n = frame(SPN_OP_STAT, 1, &p);
 	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EPROTO);
-	put_le(fbuf + SPN_HDR_LEN, 9, 4);
+	/* One past the 12 bytes that follow the length. */
+	put_le(fbuf + SPN_HDR_LEN, 13, 4);
 	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EPROTO);
 	put_le(fbuf + SPN_HDR_LEN, 4, 4);
 	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
@@ -2083,6 +2495,26 @@ corpus_build(struct corpus *c)
 	rp.op = 0x4242;
 	rp.status = -ENOSYS;
 	corpus_add(c, enc_reply(&rp));
+	/* Speculation: spec 0 both ways (the loop above has it set), a
+	 * confirmed error, and RESOLVE with no and all refuted. */
+	for (i = 0; i < NCASES; i++) {
+		if (!(cases[i].req & Q_SPEC))
+			continue;
+		fill_req(&r, cases[i].op);
+		r.spec = 0;
+		corpus_add(c, enc_req(&r));
+		fill_reply(&rp, cases[i].op, 0);
+		rp.spec = 0;
+		corpus_add(c, enc_reply(&rp));
+		fill_reply(&rp, cases[i].op, -EACCES);
+		rp.spec = 0;
+		corpus_add(c, enc_reply(&rp));
+	}
+	fill_reply(&rp, SPN_OP_RESOLVE, 0);
+	rp.refuted = 0;
+	corpus_add(c, enc_reply(&rp));
+	rp.refuted = 0xffffffffu;
+	corpus_add(c, enc_reply(&rp));
 }
 
 static const uint32_t interesting[] = {
@@ -2178,6 +2610,9 @@ test_fuzz(void **state)
 	const char *e;
 	uint64_t iters = 200000, seed = 0x5eed5bec1a7e5ULL, it;
 	unsigned long ok_req = 0, ok_rep = 0, errs[5] = {0};
+	/* Decoded frames that exercise version 2's fields. */
+	unsigned long ok_req_spec = 0, ok_rep_spec = 0, ok_err_spec = 0,
+		      ok_resolve = 0;
 	size_t len, need, k, m;
 	uint8_t *exact;
 	ssize_t n2;
@@ -2221,6 +2656,11 @@ test_fuzz(void **state)
 		case 0:
 			/* Canonical: what decodes re-encodes to itself. */
 			ok_req++;
+			assert_int_equal(rq.spec & ~SPN_SPEC_PREDICT, 0);
+			if (rq.spec != 0) {
+				assert_true(is_spec_op(rq.op));
+				ok_req_spec++;
+			}
 			n2 = spn_proto_encode_req(&rq, fbuf, sizeof(fbuf));
 			assert_int_equal(n2, len);
 			assert_memory_equal(fbuf, exact, len);
@@ -2246,6 +2686,19 @@ test_fuzz(void **state)
 			    rc == -EPROTONOSUPPORT || rc == -EMSGSIZE);
 		if (rc == 0) {
 			ok_rep++;
+			assert_int_equal(rp.spec & ~SPN_SPEC_PREDICTED, 0);
+			if (rp.spec != 0) {
+				assert_true(is_spec_op(rp.op));
+				if (rp.status != 0)
+					ok_err_spec++;
+				else
+					ok_rep_spec++;
+			}
+			if (rp.refuted != 0)
+				assert_true(rp.op == SPN_OP_RESOLVE &&
+					    rp.status == 0);
+			if (rp.op == SPN_OP_RESOLVE && rp.status == 0)
+				ok_resolve++;
 			if (rp.text)
 				assert_true((const uint8_t *)rp.text >= exact &&
 					    (const uint8_t *)rp.text +
@@ -2267,12 +2720,17 @@ test_fuzz(void **state)
 		      "EPROTONOSUPPORT, %lu EMSGSIZE\n",
 		      (unsigned long long)iters, ok_req, ok_rep, errs[0],
 		      errs[1], errs[2], errs[3]);
+	print_message("fuzz: decoded with spec: %lu requests, %lu replies, "
+		      "%lu error replies; %lu RESOLVE replies\n",
+		      ok_req_spec, ok_rep_spec, ok_err_spec, ok_resolve);
 	/* The mutations must reach every outcome, or the loop proves little. */
 	if (iters >= 100000) {
 		assert_true(ok_req > iters / 100);
 		assert_true(ok_rep > iters / 100);
 		assert_true(errs[0] > 0 && errs[1] > 0 && errs[2] > 0 &&
 			    errs[3] > 0 && errs[4] > 0);
+		assert_true(ok_req_spec > 0 && ok_rep_spec > 0 &&
+			    ok_err_spec > 0 && ok_resolve > 0);
 	}
 }
 
@@ -2287,6 +2745,7 @@ main(void)
 	    cmocka_unit_test(test_golden_stat_req),
 	    cmocka_unit_test(test_golden_setattr_req),
 	    cmocka_unit_test(test_golden_hello_reply),
+	    cmocka_unit_test(test_golden_spec_frames),
 	    cmocka_unit_test(test_golden_attr_layout),
 	    cmocka_unit_test(test_golden_statfs_layout),
 	    cmocka_unit_test(test_path_max_len),
@@ -2298,6 +2757,9 @@ main(void)
 	    cmocka_unit_test(test_attr_type_and_mode),
 	    cmocka_unit_test(test_flags_modes_masks),
 	    cmocka_unit_test(test_status_rules),
+	    cmocka_unit_test(test_spec_bits),
+	    cmocka_unit_test(test_spec_error_replies),
+	    cmocka_unit_test(test_resolve),
 	    cmocka_unit_test(test_unknown_ops),
 	    cmocka_unit_test(test_direction),
 	    cmocka_unit_test(test_bad_magic_and_version),
