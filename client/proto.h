@@ -1,6 +1,6 @@
 /*
  * proto.h - the wire protocol between the shim (libspecnfs.so), the user
- * tool (specnfs) and the cache daemon (specnfsd), version 1.
+ * tool (specnfs) and the cache daemon (specnfsd), version 2.
  *
  * One UNIX stream socket per client; the client sends requests, the daemon
  * answers each with one reply carrying the request's seq. The codec is
