@@ -29,6 +29,30 @@ enum spn_policy_src {
 	SPN_SRC_ENV,
 };
 
+/* SPECNFS_POLICY: what is speculated. */
+enum spn_spec_policy {
+	SPN_POLICY_OFF = 0, /* synchronous close-to-open NFS: the baseline */
+	SPN_POLICY_CTO,     /* predict opens, stats, lookups, listings */
+	SPN_POLICY_FULL,    /* cto + write-back: close/create/mkdir/... return at once */
+};
+
+/* SPECNFS_CHECKPOINT: how a speculating process is checkpointed. */
+enum spn_ckpt_kind {
+	SPN_CKPT_FORK = 0,
+	SPN_CKPT_CRIU,
+	SPN_CKPT_NONE, /* no checkpoints: no speculation */
+};
+
+/* SPECNFS_SPECULATE: per-operation overrides of the policy (bit set). */
+enum {
+	SPN_SPEC_OP_OPEN = 1 << 0,
+	SPN_SPEC_OP_STAT = 1 << 1,
+	SPN_SPEC_OP_LOOKUP = 1 << 2, /* negative lookups (ENOENT predictions) */
+	SPN_SPEC_OP_READDIR = 1 << 3,
+	SPN_SPEC_OP_CLOSE = 1 << 4,  /* write-back */
+	SPN_SPEC_OP_MUTATE = 1 << 5, /* create, mkdir, unlink, rename ... */
+};
+
 struct spn_policy {
 	struct spn_mount_cfg mounts[SPN_MAX_MOUNTS];
 	int nmounts;
@@ -44,6 +68,12 @@ struct spn_policy {
 	char log_file[SPN_URL_MAX];    /* SPECNFS_LOG_FILE */
 	char config_file[SPN_URL_MAX]; /* SPECNFS_CONFIG (where we looked) */
 	char daemon_path[SPN_URL_MAX]; /* SPECNFS_DAEMON: specnfsd to start */
+	int policy;                    /* SPECNFS_POLICY: enum spn_spec_policy */
+	int checkpoint;                /* SPECNFS_CHECKPOINT: enum spn_ckpt_kind */
+	uint32_t speculate;            /* SPECNFS_SPECULATE, resolved: SPN_SPEC_OP_* */
+	uint32_t max_predictions;      /* SPECNFS_MAX_PREDICTIONS per epoch */
+	uint32_t max_epoch_ms;         /* SPECNFS_MAX_EPOCH_MS */
+	char stats_file[SPN_URL_MAX];  /* SPECNFS_STATS */
 
 	/* Where each table entry's value came from, by table index. */
 	enum spn_policy_src src[32];

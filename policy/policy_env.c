@@ -27,6 +27,8 @@ enum spn_vtype {
 	VT_SECONDS,
 	VT_MS,
 	VT_LEVEL,
+	VT_ENUM,   /* one word of ->words; stores its index */
+	VT_OPLIST, /* SPECNFS_SPECULATE: +op,-op,... on top of the policy */
 };
 
 struct spn_var {
@@ -36,7 +38,13 @@ struct spn_var {
 	size_t off;
 	size_t size;
 	const char *help;
+	const char *const *words; /* VT_ENUM: the accepted values, in order */
 };
+
+static const char *const policy_words[] = { "off", "cto", "full", NULL };
+static const char *const ckpt_words[] = { "fork", "criu", "none", NULL };
+static const char *const op_words[] = { "open", "stat", "lookup", "readdir", "close", "mutate",
+					NULL };
 
 #define F(field) offsetof(struct spn_policy, field), sizeof(((struct spn_policy *)0)->field)
 
@@ -72,6 +80,19 @@ static const struct spn_var spn_vars[] = {
 	  .help = "log file (default: stderr, or the daemon's log in the runtime dir)" },
 	{ .name = "SPECNFS_DAEMON", .type = VT_PATH, .def = NULL, F(daemon_path),
 	  .help = "the specnfsd binary to start on demand" },
+	{ .name = "SPECNFS_POLICY", .type = VT_ENUM, .def = "cto", F(policy),
+	  .help = "off (synchronous close-to-open), cto (speculate on reads), full (and writes)",
+	  .words = policy_words },
+	{ .name = "SPECNFS_CHECKPOINT", .type = VT_ENUM, .def = "fork", F(checkpoint),
+	  .help = "fork, criu or none (none: no speculation)", .words = ckpt_words },
+	{ .name = "SPECNFS_SPECULATE", .type = VT_OPLIST, .def = "", F(speculate),
+	  .help = "per-operation overrides, e.g. -readdir,+close (open stat lookup readdir close mutate)" },
+	{ .name = "SPECNFS_MAX_PREDICTIONS", .type = VT_SECONDS, .def = "1000", F(max_predictions),
+	  .help = "predictions per epoch before it must resolve" },
+	{ .name = "SPECNFS_MAX_EPOCH_MS", .type = VT_MS, .def = "1000", F(max_epoch_ms),
+	  .help = "milliseconds an epoch may stay open" },
+	{ .name = "SPECNFS_STATS", .type = VT_PATH, .def = "", F(stats_file),
+	  .help = "file to append per-process speculation figures to at exit" },
 };
 
 #define NVARS (sizeof(spn_vars) / sizeof(spn_vars[0]))
@@ -250,6 +271,47 @@ fill_default(const struct spn_var *v, struct spn_policy *p,
 	}
 }
 
+/*
+ * "+op,-op,..." (a bare name means +). Stored as two masks in one word:
+ * bits to add in the low 16, bits to remove in the high 16; the effective
+ * set is computed once the policy is known (spn_policy_load).
+ */
+static int
+parse_oplist(const struct spn_var *v, uint32_t *dst, const char *val, char *err, size_t errlen)
+{
+	uint32_t add = 0, del = 0;
+	const char *s = val;
+
+	while (*s != '\0') {
+		const char *e = s;
+		int minus = 0, i;
+		size_t n;
+
+		while (*e != '\0' && *e != ',')
+			e++;
+		if (*s == '+' || *s == '-') {
+			minus = *s == '-';
+			s++;
+		}
+		n = (size_t)(e - s);
+		for (i = 0; op_words[i] != NULL; i++)
+			if (strlen(op_words[i]) == n && strncmp(op_words[i], s, n) == 0)
+				break;
+		if (n == 0 || op_words[i] == NULL) {
+			errf(err, errlen, "%s: unknown operation '%.*s' (want +/- one of open, stat, "
+			     "lookup, readdir, close, mutate, comma-separated)", v->name, (int)n, s);
+			return -EINVAL;
+		}
+		if (minus)
+			del |= 1u << i;
+		else
+			add |= 1u << i;
+		s = *e ? e + 1 : e;
+	}
+	*dst = add | del << 16;
+	return 0;
+}
+
 static int
 set_value(const struct spn_var *v, struct spn_policy *p, const char *val,
 	  char *err, size_t errlen)
@@ -290,6 +352,27 @@ set_value(const struct spn_var *v, struct spn_policy *p, const char *val,
 		}
 		*(uint32_t *)dst = (uint32_t)u;
 		return 0;
+	case VT_ENUM: {
+		int i;
+
+		for (i = 0; v->words[i] != NULL; i++) {
+			if (strcmp(val, v->words[i]) == 0) {
+				*(int *)dst = i;
+				return 0;
+			}
+		}
+		{
+			char list[128] = "";
+
+			for (i = 0; v->words[i] != NULL; i++)
+				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+					 i ? ", " : "", v->words[i]);
+			errf(err, errlen, "%s: want one of %s, got '%s'", v->name, list, val);
+		}
+		return -EINVAL;
+	}
+	case VT_OPLIST:
+		return parse_oplist(v, (uint32_t *)dst, val, err, errlen);
 	case VT_LEVEL:
 		rc = spn_parse_uint(val, 4, &u);
 		if (rc < 0) {
@@ -412,6 +495,20 @@ spn_policy_load(struct spn_policy *p, const char *(*getenv_fn)(const char *),
 		if (v->type == VT_PATH && val[0] == '\0' && v->def == NULL)
 			fill_default(v, p, get);
 	}
+	{
+		/* The operations speculated: the policy's, then the overrides. */
+		uint32_t o = p->speculate, set = 0;
+
+		if (p->policy >= SPN_POLICY_CTO)
+			set |= SPN_SPEC_OP_OPEN | SPN_SPEC_OP_STAT | SPN_SPEC_OP_LOOKUP |
+			       SPN_SPEC_OP_READDIR;
+		if (p->policy >= SPN_POLICY_FULL)
+			set |= SPN_SPEC_OP_CLOSE | SPN_SPEC_OP_MUTATE;
+		set = (set | (o & 0xffff)) & ~(o >> 16);
+		if (p->checkpoint == SPN_CKPT_NONE)
+			set = 0;
+		p->speculate = set;
+	}
 	/* Only a minimum given: the kernel's maximum (60 s) goes with it. */
 	if (p->acregmin > p->acregmax && spn_policy_source(p, "SPECNFS_ACREGMAX") == SPN_SRC_DEFAULT)
 		p->acregmax = p->acregmin > 60 ? p->acregmin : 60;
@@ -468,6 +565,22 @@ spn_policy_describe(const struct spn_policy *p, char *buf, size_t len)
 		case VT_LEVEL:
 			snprintf(val, sizeof(val), "%d", *(const int *)raw);
 			break;
+		case VT_ENUM:
+			snprintf(val, sizeof(val), "%s", v->words[*(const int *)raw]);
+			break;
+		case VT_OPLIST: {
+			uint32_t set = *(const uint32_t *)raw;
+			int b;
+
+			val[0] = '\0';
+			for (b = 0; op_words[b] != NULL; b++)
+				if (set & (1u << b))
+					snprintf(val + strlen(val), sizeof(val) - strlen(val), "%s%s",
+						 val[0] ? "," : "", op_words[b]);
+			if (val[0] == '\0')
+				snprintf(val, sizeof(val), "(nothing)");
+			break;
+		}
 		}
 		OUT("%-24s %-40s (%s%s%s)\n", v->name, val[0] ? val : "''", where,
 		    p->src_detail[i][0] ? " " : "", p->src_detail[i]);

@@ -181,6 +181,45 @@ test_describe_and_hash(void **state)
 }
 
 static void
+test_speculation_settings(void **state)
+{
+	static const char *const d[] = { "SPECNFS_CONFIG=/nonexistent/x", NULL };
+	static const char *const off[] = { "SPECNFS_CONFIG=/nonexistent/x", "SPECNFS_POLICY=off", NULL };
+	static const char *const full[] = { "SPECNFS_CONFIG=/nonexistent/x", "SPECNFS_POLICY=full",
+					    "SPECNFS_SPECULATE=-readdir,-mutate", NULL };
+	static const char *const over[] = { "SPECNFS_CONFIG=/nonexistent/x", "SPECNFS_POLICY=off",
+					    "SPECNFS_SPECULATE=stat,+lookup", NULL };
+	static const char *const none[] = { "SPECNFS_CONFIG=/nonexistent/x",
+					    "SPECNFS_CHECKPOINT=none", NULL };
+	struct spn_policy p;
+	char err[512] = "", text[8192];
+
+	assert_int_equal(load(d, &p, err, sizeof(err)), 0);
+	assert_int_equal(p.policy, SPN_POLICY_CTO);
+	assert_int_equal(p.checkpoint, SPN_CKPT_FORK);
+	assert_int_equal(p.speculate, SPN_SPEC_OP_OPEN | SPN_SPEC_OP_STAT | SPN_SPEC_OP_LOOKUP |
+					      SPN_SPEC_OP_READDIR);
+	assert_int_equal(p.max_predictions, 1000);
+	assert_int_equal(p.max_epoch_ms, 1000);
+	assert_int_equal(load(off, &p, err, sizeof(err)), 0);
+	assert_int_equal(p.speculate, 0);
+	assert_int_equal(load(full, &p, err, sizeof(err)), 0);
+	assert_int_equal(p.speculate, SPN_SPEC_OP_OPEN | SPN_SPEC_OP_STAT | SPN_SPEC_OP_LOOKUP |
+					      SPN_SPEC_OP_CLOSE);
+	assert_int_equal(load(over, &p, err, sizeof(err)), 0);
+	assert_int_equal(p.speculate, SPN_SPEC_OP_STAT | SPN_SPEC_OP_LOOKUP);
+	assert_true(spn_policy_describe(&p, text, sizeof(text)) > 0);
+	assert_non_null(strstr(text, "stat,lookup"));
+	assert_int_equal(load(none, &p, err, sizeof(err)), 0);
+	assert_int_equal(p.speculate, 0);
+	expect_error("SPECNFS_POLICY=fast", "want one of off, cto, full");
+	expect_error("SPECNFS_CHECKPOINT=vm", "SPECNFS_CHECKPOINT");
+	expect_error("SPECNFS_SPECULATE=+open,+write", "unknown operation 'write'");
+	expect_error("SPECNFS_SPECULATE=open,,stat", "unknown operation");
+	expect_error("SPECNFS_MAX_EPOCH_MS=1s", "SPECNFS_MAX_EPOCH_MS");
+}
+
+static void
 test_parsers(void **state)
 {
 	uint64_t v;
@@ -206,6 +245,7 @@ main(void)
 		cmocka_unit_test(test_defaults),     cmocka_unit_test(test_mounts),
 		cmocka_unit_test(test_bad_values),   cmocka_unit_test(test_config_file),
 		cmocka_unit_test(test_describe_and_hash), cmocka_unit_test(test_parsers),
+		cmocka_unit_test(test_speculation_settings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
