@@ -1,0 +1,158 @@
+/*
+ * checkpoint.h: process checkpoints for speculation.
+ *
+ * When the shim answers a consistency check from the cache, it takes a
+ * checkpoint and lets the program run ahead. When the server's real answer
+ * arrives, the checkpoint is committed (the prediction was right) or rolled
+ * back (it was wrong): the process then resumes from the checkpoint, told
+ * the truth, and executes again.
+ *
+ *	struct ckpt *c;
+ *	uint64_t truth;
+ *	int rc = ckpt_take(CKPT_FORK, 0, &c, &truth);
+ *	if (rc == 0)      ... run ahead on the prediction; later, at a barrier:
+ *	                  ckpt_commit(c)  or  ckpt_rollback(c, id_of_truth);
+ *	else if (rc == 1) ... resumed after a rollback: use truth, no epoch open
+ *	else              ... no checkpoint (rc = -errno): do not speculate
+ *
+ * Backends:
+ * - CKPT_FORK (default): a hidden copy of the process made with clone(),
+ *   frozen until the verdict. Commit kills the copy (a few us); rollback
+ *   resumes the copy and turns the original into a thin proxy that keeps
+ *   the process's identity (pid, parent, exit status). Costs on this VM:
+ *   ~0.3-1 ms per checkpoint, plus one copy-on-write fault (~14 us) per
+ *   page the program writes while the checkpoint is open.
+ * - CKPT_NONE: takes nothing; ckpt_take() says -ENOTSUP (do not speculate).
+ * - CKPT_CRIU: reserved for a later issue; says -ENOSYS.
+ *
+ * Contract (fork backend). The caller -- the shim -- must:
+ * - have at most one checkpoint open per process (-EALREADY otherwise);
+ * - treat fork, vfork/posix_spawn, exec, thread creation and exit as
+ *   barriers: commit or roll back first. A checkpoint is refused (-ECHILD)
+ *   while the process has children (they would stay the proxy's after a
+ *   rollback and the program's wait() would lose them), (-EBUSY) while it
+ *   has more than one thread or a POSIX timer;
+ * - after a return of 1, drop every connection or stream it keeps in
+ *   memory: memory is from the checkpoint, the kernel objects moved on
+ *   (reopen the daemon connection);
+ * - interpose getpid() and getppid() with ckpt_getpid() and
+ *   ckpt_getppid(): after a rollback the process runs under another pid
+ *   while the world (its parent, kill, wait) still sees the original one;
+ * - disarm Syscall User Dispatch before ckpt_rollback() and re-arm it, if
+ *   needed, after ckpt_take() returns (it is not inherited by the copy).
+ *
+ * None of these functions is async-signal-safe or thread-safe; they do
+ * not change errno. They reach the kernel through raw syscalls, never the
+ * libc functions the shim wraps, and the copy runs without malloc from the
+ * checkpoint until ckpt_take() returns 1.
+ */
+#ifndef SPECNFS_CHECKPOINT_H
+#define SPECNFS_CHECKPOINT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+enum ckpt_backend {
+	CKPT_NONE,
+	CKPT_FORK,
+	CKPT_CRIU,
+};
+
+/* Flags for ckpt_take(). */
+enum {
+	/*
+	 * Hold asynchronous signals sent to the process while the
+	 * checkpoint is open (all but SIGKILL, SIGSTOP and the synchronous
+	 * SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS), instead of
+	 * delivering them to the run-ahead: at commit they are delivered
+	 * to the process, at rollback to the resumed copy. Without it a
+	 * signal that arrives during the epoch is handled by the run-ahead
+	 * and lost if it is rolled back. With it, a program that waits for
+	 * a signal (pause) while the checkpoint is open waits until the
+	 * verdict, and if it changes its signal mask meanwhile, commit
+	 * still unblocks what ckpt_take() blocked.
+	 */
+	CKPT_DEFER_SIGNALS = 1u << 0,
+};
+
+struct ckpt; /* one open checkpoint (static storage; never freed) */
+
+/*
+ * Could backend b take a checkpoint of this process now? 0, or -errno:
+ * -ENOTSUP (CKPT_NONE), -ENOSYS (CKPT_CRIU: not yet), -EBUSY (more than
+ * one thread, or POSIX timers), -ECHILD (children), -EALREADY (one is
+ * open), -ELOOP (too many rollbacks stacked: CKPT_MAX_DEPTH), -ENOENT
+ * (no /proc), -EINVAL (unknown backend).
+ */
+int ckpt_available(enum ckpt_backend b);
+
+/*
+ * Take a checkpoint. Returns 0 in the original, which runs ahead with *out
+ * set. Returns 1 when the process is resumed from this checkpoint after a
+ * rollback, with *value (if not NULL) set to what ckpt_rollback() passed
+ * and *out set to NULL (that checkpoint is gone). -errno (those of
+ * ckpt_available(), or -EAGAIN, -ENOMEM, -EMFILE from the copy) if no
+ * checkpoint was taken; nothing changed then.
+ *
+ * The resumed process has the memory, signal mask and file descriptors of
+ * the checkpoint, the file offsets and status flags (O_APPEND,
+ * O_NONBLOCK) the open files had then, and its interval timers (less the
+ * time elapsed; one expired meanwhile fires at once). It keeps the
+ * cwd, umask, rlimits, process group and session of the checkpoint.
+ * Not restored: file contents, fcntl (POSIX) record locks held at the
+ * checkpoint (the proxy's: lost), mlock, SEM_UNDO, CPU-time counters
+ * (reset), its PR_SET_PDEATHSIG (set to SIGKILL: killing the original pid
+ * kills the program).
+ */
+int ckpt_take(enum ckpt_backend b, unsigned flags, struct ckpt **out, uint64_t *value);
+
+/*
+ * The prediction was right: the copy goes away (killed; reaped later by
+ * ckpt_reap() or the next ckpt_take()). 0 or -errno (-EINVAL: not this
+ * process's open checkpoint).
+ */
+int ckpt_commit(struct ckpt *c);
+
+/*
+ * The prediction was wrong: resume the copy, whose ckpt_take() returns 1
+ * with value. The calling process never returns to the program: it
+ * becomes a proxy that keeps the original pid, closes its files, forwards
+ * every signal it is sent to the copy (as SI_QUEUE, with the sender's pid
+ * and uid), stops when the copy stops (with the same signal) and
+ * continues it when continued, and exits with the copy's exit status or
+ * dies of its signal (without a core dump), so that the parent's wait()
+ * sees the original pid with the program's status.
+ *
+ * Signals the kernel sent to the whole process group (si_code SI_KERNEL:
+ * ^C, ^Z, SIGWINCH from the terminal) are not forwarded: the copy, in the
+ * same group, got its own. A kill(-pgrp) from a process reaches the copy
+ * twice. SIGSTOP sent to the original pid alone stops only the proxy.
+ *
+ * If the copy is gone (killed by someone), the proxy says so on stderr and
+ * ends the same way the copy ended. Misuse (not this process's open
+ * checkpoint) is reported on stderr and the process kills itself: it ran
+ * ahead on a wrong answer and must not continue.
+ */
+void ckpt_rollback(struct ckpt *c, uint64_t value) __attribute__((noreturn));
+
+/*
+ * The pid and parent pid the program should see: the original pid after a
+ * rollback (in the resumed copy), getpid()/getppid() otherwise. A child
+ * the resumed copy forks sees the original pid as its parent.
+ */
+pid_t ckpt_getpid(void);
+pid_t ckpt_getppid(void);
+
+/* Reap copies that have finished (committed ones), without blocking. */
+void ckpt_reap(void);
+
+/* The copy's real pid (diagnostics and tests); -1 if none. */
+pid_t ckpt_copy_pid(const struct ckpt *c);
+
+/* "none", "fork", "criu"; NULL if unknown. */
+const char *ckpt_backend_name(enum ckpt_backend b);
+
+/* Rollbacks that may be stacked in one process (each leaves a proxy). */
+#define CKPT_MAX_DEPTH 16
+
+#endif
