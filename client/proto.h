@@ -191,11 +191,13 @@ struct spn_req {
 	uint64_t size;
 	struct spn_time atime;
 	struct spn_time mtime;
+	/* SPN_SPEC_PREDICT. Before the strings: callers clear the fixed part
+	 * with one memset up to path. */
+	uint32_t spec;
 	char path[SPN_PATH_MAX];
 	/* RENAME/LINK: the second path; SYMLINK: the link's target. */
 	char path2[SPN_PATH_MAX];
 	char name[SPN_NAME_MAX + 1];
-	uint32_t spec; /* SPN_SPEC_PREDICT */
 };
 
 /*
