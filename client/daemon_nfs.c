@@ -1251,21 +1251,32 @@ fh_arg(nfs_fh3 *dst, const uint8_t *fh, uint8_t len)
 	dst->data.data_val = (char *)fh;
 }
 
+/* The common start of a raw NFSv3 callback (every *3res begins with its
+ * nfsstat3): 1 to go on with a good reply, 0 when the op is finished. */
+static int
+rpc3_ok(struct spn_nfs_op *op, int status, void *data)
+{
+	int err = rpc_status_err(status);
+
+	if (err == 0 && *(const nfsstat3 *)data != NFS3_OK)
+		err = nfs3_err(*(const nfsstat3 *)data);
+	if (!op_part_done(op, err, err < 0 && status != RPC_STATUS_SUCCESS ? data : NULL))
+		return 0;
+	if (err < 0) {
+		op_finish(op, op->err);
+		return 0;
+	}
+	return 1;
+}
+
 static void
 getattr_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 {
 	struct spn_nfs_op *op = priv;
 	GETATTR3res *res = data;
-	int err = rpc_status_err(status);
 
-	if (err == 0 && res->status != NFS3_OK)
-		err = nfs3_err(res->status);
-	if (!op_part_done(op, err, err < 0 && status != RPC_STATUS_SUCCESS ? data : NULL))
+	if (!rpc3_ok(op, status, data))
 		return;
-	if (err < 0) {
-		op_finish(op, op->err);
-		return;
-	}
 	nattr_from_fattr3(&op->res.attr, &res->GETATTR3res_u.resok.obj_attributes);
 	op_finish(op, 0);
 }
@@ -1289,16 +1300,9 @@ lookup_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 	struct spn_nfs_op *op = priv;
 	LOOKUP3res *res = data;
 	LOOKUP3resok *ok;
-	int err = rpc_status_err(status);
 
-	if (err == 0 && res->status != NFS3_OK)
-		err = nfs3_err(res->status);
-	if (!op_part_done(op, err, err < 0 && status != RPC_STATUS_SUCCESS ? data : NULL))
+	if (!rpc3_ok(op, status, data))
 		return;
-	if (err < 0) {
-		op_finish(op, op->err);
-		return;
-	}
 	ok = &res->LOOKUP3res_u.resok;
 	if (!ok->obj_attributes.attributes_follow || ok->object.data.data_len > SPN_FH_MAX) {
 		/* No attributes with the handle: rare; the caller uses paths. */
@@ -1336,16 +1340,9 @@ readdir_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 	READDIRPLUS3resok *ok;
 	entryplus3 *e;
 	uint64_t cookie = 0;
-	int err = rpc_status_err(status);
 
-	if (err == 0 && res->status != NFS3_OK)
-		err = nfs3_err(res->status);
-	if (!op_part_done(op, err, err < 0 && status != RPC_STATUS_SUCCESS ? data : NULL))
+	if (!rpc3_ok(op, status, data))
 		return;
-	if (err < 0) {
-		op_finish(op, op->err);
-		return;
-	}
 	ok = &res->READDIRPLUS3res_u.resok;
 	for (e = ok->reply.entries; e != NULL; e = e->nextentry) {
 		struct spn_nfs_dirent *de;
@@ -1487,16 +1484,9 @@ setattr_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 {
 	struct spn_nfs_op *op = priv;
 	SETATTR3res *res = data;
-	int err = rpc_status_err(status);
 
-	if (err == 0 && res->status != NFS3_OK)
-		err = nfs3_err(res->status);
-	if (!op_part_done(op, err, err < 0 && status != RPC_STATUS_SUCCESS ? data : NULL))
+	if (!rpc3_ok(op, status, data))
 		return;
-	if (err < 0) {
-		op_finish(op, op->err);
-		return;
-	}
 	if (res->SETATTR3res_u.resok.obj_wcc.after.attributes_follow) {
 		nattr_from_fattr3(&op->res.attr,
 				  &res->SETATTR3res_u.resok.obj_wcc.after.post_op_attr_u.attributes);

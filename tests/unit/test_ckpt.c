@@ -91,6 +91,7 @@ spawn(void (*body)(void *, int), void *arg, int *rd)
 	pid_t pid;
 
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	fflush(NULL);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -295,7 +296,7 @@ on_chld(int sig)
 static void
 body_commit(void *arg, int fd)
 {
-	struct ckpt *c;
+	struct ckpt *c, *c2;
 	pid_t copy, me = getpid();
 	siginfo_t si;
 	char path[64];
@@ -315,7 +316,8 @@ body_commit(void *arg, int fd)
 	CHECK(waitpid(-1, &status, WNOHANG) == -1 && errno == ECHILD);
 	memset(&si, 0, sizeof(si));
 	CHECK(waitid(P_ALL, 0, &si, WEXITED | WNOHANG) == -1 && errno == ECHILD);
-	CHECK(ckpt_take(CKPT_FORK, 0, &c, NULL) == -EALREADY);
+	CHECK(ckpt_take(CKPT_FORK, 0, &c2, NULL) == -EALREADY);
+	CHECK(c2 == NULL);
 	CHECK(ckpt_available(CKPT_FORK) == -EALREADY);
 	CHECK(ckpt_commit(c) == 0);
 	CHECK(errno == ECHILD);
@@ -1011,6 +1013,9 @@ main(void)
 		cmocka_unit_test_teardown(test_timers, teardown),
 	};
 
+	/* TEST_CKPT_FILTER=test_offsets runs one test. */
+	if (getenv("TEST_CKPT_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("TEST_CKPT_FILTER"));
 	/* Orphaned copies come back here, to be checked and reaped. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
 		return 1;
