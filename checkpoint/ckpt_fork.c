@@ -424,8 +424,9 @@ copy_wait(pid_t parent, uint32_t seq, void *robust, size_t robust_len)
 	if (robust != NULL)
 		syscall(SYS_set_robust_list, robust, robust_len);
 	syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	if ((pid_t)syscall(SYS_getppid) != parent)
-		sys_exit_group(0); /* the original died before we could see it */
+	if ((pid_t)syscall(SYS_getppid) != parent) /* it died before that */
+		for (;;)
+			syscall(SYS_kill, sys_getpid(), SIGKILL);
 	syscall(SYS_prctl, PR_GET_NAME, st.comm, 0, 0, 0);
 	syscall(SYS_prctl, PR_SET_NAME, "specnfs-ckpt", 0, 0, 0);
 	for (;;) {

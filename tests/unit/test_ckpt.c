@@ -600,16 +600,18 @@ body_stdio(void *arg, int fd)
 {
 	static char sbuf[4096];
 	struct ckpt *c;
+	FILE *out;
 
-	CHECK(dup2(fd, 1) == 1);
-	setvbuf(stdout, sbuf, _IOFBF, sizeof(sbuf));
-	say(1, "raw\n");
-	printf("buffered\n");
+	say(fd, "raw\n");
+	out = fdopen(fd, "w");
+	CHECK(out != NULL);
+	setvbuf(out, sbuf, _IOFBF, sizeof(sbuf));
+	fprintf(out, "buffered\n");
 	if (ckpt_take(CKPT_FORK, 0, &c, NULL) == 0) {
-		printf("ahead\n");
+		fprintf(out, "ahead\n");
 		ckpt_rollback(c, 0);
 	}
-	printf("resumed\n");
+	fprintf(out, "resumed\n");
 	exit(0);
 }
 
