@@ -135,6 +135,20 @@ fmt_uint(char *end, unsigned long v)
 	return end;
 }
 
+/* /proc/<pid>/stat from the state letter on ("S 1234 ..."), or NULL. */
+static const char *
+proc_stat(pid_t pid, char *buf, size_t len)
+{
+	char path[48], num[24], *p;
+
+	strcpy(path, "/proc/");
+	strcat(path, fmt_uint(num + sizeof(num), (unsigned long)pid));
+	strcat(path, "/stat");
+	if (read_small(path, buf, len) <= 0 || (p = strrchr(buf, ')')) == NULL || p[1] != ' ')
+		return NULL;
+	return p + 2;
+}
+
 /* ------------------------------------------------------------ state */
 
 struct ckpt {
@@ -740,13 +754,17 @@ proxy_die(int sig)
 static void
 proxy_stop(int sig)
 {
-	siginfo_t si;
+	char buf[512];
+	const char *state = proc_stat(proxy_target, buf, sizeof(buf));
 
-	/* Continued already (a SIGCONT to the group reached us both)? */
-	memset(&si, 0, sizeof(si));
-	if (SYS(SYS_waitid, P_PID, proxy_target, &si, WCONTINUED | WNOHANG | WNOWAIT | __WALL,
-		NULL) == 0 &&
-	    si.si_pid == proxy_target)
+	/*
+	 * Only if the copy is still stopped: we may have been stopped and
+	 * continued (with it, as a group) since waitid() reported its stop,
+	 * and it may even have exited since. A SIGCONT sent to the copy
+	 * alone between this check and our stop leaves us stopped until we
+	 * are continued ourselves.
+	 */
+	if (state == NULL || *state != 'T')
 		return;
 	if (sig != SIGSTOP)
 		set_handler(sig, NULL);
@@ -855,20 +873,15 @@ ckpt_getpid(void)
 static pid_t
 ppid_of(pid_t pid)
 {
-	char path[48], num[24], buf[512], *p;
+	char buf[512];
+	const char *p = proc_stat(pid, buf, sizeof(buf));
 	long v = 0;
 
-	strcpy(path, "/proc/");
-	strcat(path, fmt_uint(num + sizeof(num), (unsigned long)pid));
-	strcat(path, "/stat");
-	if (read_small(path, buf, sizeof(buf)) <= 0 || (p = strrchr(buf, ')')) == NULL)
+	if (p == NULL || p[1] != ' ')
 		return -1;
-	/* ") S ppid ..." */
-	if (p[1] != ' ' || p[2] == '\0' || p[3] != ' ')
-		return -1;
-	for (p += 4; *p >= '0' && *p <= '9'; p++)
+	for (p += 2; *p >= '0' && *p <= '9'; p++)
 		v = v * 10 + (*p - '0');
-	return (pid_t)v;
+	return v > 0 ? (pid_t)v : -1;
 }
 
 pid_t

@@ -30,9 +30,11 @@
  *    program's calls (a read of the daemon socket is a barrier).
  *  - barrier() resolves the epoch: validate, then commit (call
  *    spec_sud_commit() and return 0) or roll back (never return). It runs
- *    inside the SIGSYS handler, on the program's stack, with every signal
- *    but SIGSYS blocked and this thread suspended (its own syscalls do not
- *    trap); it may be called from several threads at once. If it returns 0
+ *    inside the SIGSYS handler, on the program's stack (keep its stack use
+ *    modest: the trap may come from a program handler on a small
+ *    sigaltstack), with every signal but SIGSYS blocked (wait with poll or
+ *    waitpid, not with signal handlers) and this thread suspended (its own
+ *    syscalls do not trap); it may be called from several threads at once. If it returns 0
  *    and the epoch is still open, spec_sud_commit() is called for it. A
  *    negative return fails the trapped syscall with that error (for exit
  *    and exit_group, which cannot fail, the output is discarded and the
@@ -84,18 +86,24 @@ struct spec_sud_ops {
 	/* Bound of the output buffer; 0: SPEC_SUD_BUF_MAX_DEFAULT. When full,
 	 * barrier() is called to commit early. */
 	size_t buf_max;
+	unsigned flags; /* SPEC_SUD_* below */
 };
 
-/* Once per process: SIGSYS handler (raw rt_sigaction, own restorer in the
- * exempt range), buffer reservation (mmap, never malloc), probes. -ENOSYS
- * or -EINVAL if the kernel has no SUD: then never speculate. Calling it
- * again only replaces the ops. */
+/* Skip the sweep of installed signal handlers at epoch_begin (62
+ * rt_sigaction calls, ~15 us here) once the shim's sigaction wrapper calls
+ * spec_sud_fix_sigaction() for every handler the program installs. */
+#define SPEC_SUD_NO_SIGNAL_SWEEP 1u
+
+/* Once per process, before threads: SIGSYS handler (raw rt_sigaction, own
+ * restorer in the exempt range), buffer reservation (mmap, never malloc),
+ * probes. -ENOSYS or -EINVAL if the kernel has no SUD: then never
+ * speculate. Calling it again only replaces the ops (buf_max stays). */
 int spec_sud_init(const struct spec_sud_ops *ops);
 
 /* Arm the calling thread for the rest of its life (until exec; re-armed
- * after fork by spec_sud_after_fork). Costs ~50 ns on each of its
- * syscalls outside epochs. 0, -EAGAIN (no free slot: 256 threads), or the
- * prctl error. */
+ * after fork by spec_sud_after_fork). Costs ~0.1 us on each of its
+ * syscalls outside epochs (measured here). 0, -EAGAIN (no free slot: 256
+ * threads), or the prctl error. */
 int spec_sud_arm_thread(void);
 
 /* Open an epoch (selector -> BLOCK on every armed thread; arms the calling

@@ -103,19 +103,28 @@ reconnect(void)
 	return 0;
 }
 
+/*
+ * One request. If the daemon goes away meanwhile (a crash, kill -9, an
+ * upgrade), start a new one and send the request again: every request this
+ * command sends is safe to repeat (a repeated mkdir says EEXIST, which the
+ * callers accept), and the new daemon finishes what the journal holds.
+ */
 static int
 call(struct spn_req *req, struct spn_reply *rep)
 {
-	int rc;
+	int rc = -EIO, tries;
 
-	connect_daemon();
-	rc = spn_conn_call(&conn, req, rep);
-	if (rc < 0) {
-		fprintf(stderr, "specnfs: %s %s: lost the daemon: %s\n",
-			spn_proto_op_name(req->op), req->path, strerror(-rc));
-		return rc;
+	for (tries = 0; tries < 3; tries++) {
+		if (tries > 0 && reconnect() < 0)
+			break;
+		connect_daemon();
+		rc = spn_conn_call(&conn, req, rep);
+		if (rc == 0)
+			return rep->status;
 	}
-	return rep->status;
+	fprintf(stderr, "specnfs: %s %s: lost the daemon: %s\n", spn_proto_op_name(req->op),
+		req->path, strerror(-rc));
+	return rc;
 }
 
 static int
