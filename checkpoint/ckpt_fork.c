@@ -60,7 +60,7 @@
 
 /* ------------------------------------------------------------ raw syscalls */
 
-/* syscall() as 0/-errno, errno untouched. */
+/* syscall() returning its value or -errno. (The entry points restore errno.) */
 #define SYS(...) ckpt__ret(syscall(__VA_ARGS__))
 
 static long
@@ -251,7 +251,7 @@ tcb_tid(void)
 
 /* ------------------------------------------------------------ can we? */
 
-/* Kill and forget finished copies. */
+/* Reap committed copies that have finished dying, without blocking. */
 void
 ckpt_reap(void)
 {
@@ -539,11 +539,6 @@ fork_take(unsigned flags, struct ckpt **out, uint64_t *value)
 	rc = fork_check(self);
 	if (rc < 0)
 		return (int)rc;
-	if (st.npending == CKPT_MAX_PENDING) {
-		/* Make room: wait for the oldest committed copy. */
-		SYS(SYS_wait4, st.pending[0], NULL, __WCLONE, NULL);
-		memmove(st.pending, st.pending + 1, (size_t)--st.npending * sizeof(st.pending[0]));
-	}
 	if (st.page == NULL) {
 		void *p = (void *)syscall(SYS_mmap, NULL, sizeof(*st.page), PROT_READ | PROT_WRITE,
 					  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -569,8 +564,8 @@ fork_take(unsigned flags, struct ckpt **out, uint64_t *value)
 	st.cur.added = 0;
 	st.cur.open = 1;
 	parent = self;
-	pid = SYS(SYS_clone, tid != NULL ? CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID : 0, NULL, NULL,
-		  tid, 0);
+	pid = SYS(SYS_clone, tid != NULL ? CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID : 0, NULL,
+		  NULL, tid, 0);
 	if (pid == 0) {
 		copy_wait(parent, st.cur.seq, robust, robust_len);
 		copy_resume(parent, value);
@@ -610,6 +605,7 @@ fork_commit(struct ckpt *c)
 		return -EINVAL;
 	SYS(SYS_kill, c->pid, SIGKILL);
 	if (st.npending == CKPT_MAX_PENDING) {
+		/* Make room: wait for the oldest one to finish dying. */
 		SYS(SYS_wait4, st.pending[0], NULL, __WCLONE, NULL);
 		memmove(st.pending, st.pending + 1, (size_t)--st.npending * sizeof(st.pending[0]));
 	}
@@ -626,7 +622,8 @@ fork_commit(struct ckpt *c)
  * After a rollback the original process only stands in for the copy:
  * - it keeps the pid its parent waits for, and its process group;
  * - it is a child subreaper, so the copy's orphans stay below it while it
- *   lives (and a later hand-over of a stacked copy is possible);
+ *   lives (it reaps them; a later hand-over of a stacked copy to the
+ *   outermost proxy becomes possible);
  * - it closes every file (a reader of a pipe the program writes sees EOF
  *   when the copy closes it) and moves to /, disarms its interval timers
  *   (the copy re-armed its own);
@@ -740,7 +737,7 @@ out:
 __attribute__((noreturn)) static void
 proxy_die(int sig)
 {
-	struct rlimit no = { 0, 0 };
+	struct rlimit64 no = { 0, 0 };
 
 	syscall(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0);
 	syscall(SYS_prlimit64, 0, RLIMIT_CORE, &no, NULL);
@@ -788,7 +785,7 @@ become_proxy(pid_t target)
 	for (i = 0; i < 3; i++)
 		syscall(SYS_setitimer, i, &zero, NULL);
 	if (SYS(SYS_close_range, 0, ~0U, 0) < 0) {
-		struct rlimit rl;
+		struct rlimit64 rl;
 
 		if (SYS(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &rl) < 0 || rl.rlim_cur > 65536)
 			rl.rlim_cur = 65536;
@@ -803,8 +800,8 @@ become_proxy(pid_t target)
 	sys_sigmask(SIG_SETMASK, 0, NULL);
 	for (;;) {
 		memset(&si, 0, sizeof(si));
-		r = SYS(SYS_waitid, P_PID, target, &si, WEXITED | WSTOPPED | WCONTINUED | __WALL,
-			NULL);
+		/* P_ALL: orphans of the copy that came to us are reaped too. */
+		r = SYS(SYS_waitid, P_ALL, 0, &si, WEXITED | WSTOPPED | WCONTINUED | __WALL, NULL);
 		if (r == -EINTR)
 			continue;
 		if (r < 0)

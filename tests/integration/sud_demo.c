@@ -25,7 +25,7 @@
 #if defined(__SANITIZE_ADDRESS__)
 /* LeakSanitizer's exit-time check clones a thread from an atexit handler:
  * a barrier that would resolve the epoch before exit() flushes stdio. */
-const char *__asan_default_options(void);
+const char *__asan_default_options(void) __attribute__((visibility("default")));
 const char *
 __asan_default_options(void)
 {

@@ -258,7 +258,8 @@ assert_stopped(pid_t pid, int want)
 			return;
 		usleep(1000);
 	}
-	fail_msg("pid %d: state %c, wanted %sstopped", (int)pid, proc_state(pid), want ? "" : "not ");
+	fail_msg("pid %d: state %c, wanted %sstopped", (int)pid, proc_state(pid),
+		 want ? "" : "not ");
 }
 
 /* Wait until a handler for sig has set *flag (without the race of

@@ -50,7 +50,7 @@ extern char **environ;
 /* LeakSanitizer's check at exit clones a thread from an atexit handler:
  * a barrier that closes the epoch before stdio flushes, which is right but
  * is not what the exit tests look at. */
-const char *__asan_default_options(void);
+const char *__asan_default_options(void) __attribute__((visibility("default")));
 const char *
 __asan_default_options(void)
 {
