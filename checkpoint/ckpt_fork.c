@@ -866,6 +866,17 @@ ckpt_getpid(void)
 	return ident.pid != 0 && ident.self == self ? ident.pid : self;
 }
 
+pid_t
+ckpt_real_pid(pid_t pid)
+{
+	pid_t self;
+
+	if (ident.pid == 0 || pid != ident.pid)
+		return pid;
+	self = sys_getpid();
+	return ident.self == self ? self : pid;
+}
+
 /* Field 4 of /proc/<pid>/stat; -1 if unreadable. */
 static pid_t
 ppid_of(pid_t pid)

@@ -69,7 +69,7 @@ real_getpid(void)
 }
 
 /* write() all of s (raw: visible at once, never duplicated by stdio). */
-static void
+__attribute__((format(printf, 2, 3))) static void
 say(int fd, const char *fmt, ...)
 {
 	char buf[256];
@@ -303,6 +303,8 @@ test_none_backend(void **state)
 	assert_int_equal(ckpt_commit(NULL), -EINVAL);
 	assert_int_equal(ckpt_getpid(), getpid());
 	assert_int_equal(ckpt_getppid(), getppid());
+	assert_int_equal(ckpt_real_pid(getpid()), getpid());
+	assert_int_equal(ckpt_real_pid(1), 1);
 }
 
 /* ------------------------------------------------------------ take + commit */
@@ -479,12 +481,15 @@ body_identity(void *arg, int fd)
 	CHECK(ckpt_getpid() == me);
 	CHECK(ckpt_getppid() == parent);
 	CHECK(getppid() == me); /* really: the proxy */
+	CHECK(ckpt_real_pid(me) == real_getpid());
+	CHECK(ckpt_real_pid(parent) == parent);
 	/* A child of the resumed copy sees the original pid as its parent. */
 	kid = fork();
 	CHECK(kid >= 0);
 	if (kid == 0) {
 		CHECK(ckpt_getppid() == me);
 		CHECK(ckpt_getpid() == real_getpid());
+		CHECK(ckpt_real_pid(me) == me);
 		_exit(5);
 	}
 	CHECK(waitpid(kid, &status, 0) == kid);
@@ -542,6 +547,71 @@ test_nested_rollback(void **state)
 	close(rd);
 	assert_string_equal(buf, "1 2 3 done\n");
 	assert_exited(wait_for(t, 0), 9);
+}
+
+/* Each rollback leaves a proxy: their chain is bounded. */
+static void
+body_depth(void *arg, int fd)
+{
+	struct ckpt *c;
+	uint64_t v = 0;
+	int rc;
+
+	for (;;) {
+		rc = ckpt_take(CKPT_FORK, 0, &c, &v);
+		if (rc < 0)
+			break;
+		if (rc == 0)
+			ckpt_rollback(c, v + 1);
+	}
+	CHECK(rc == -ELOOP && ckpt_available(CKPT_FORK) == -ELOOP);
+	CHECK(v == CKPT_MAX_DEPTH);
+	_exit(CKPT_MAX_DEPTH);
+}
+
+static void
+test_depth_limit(void **state)
+{
+	int rd;
+	pid_t t = spawn(body_depth, NULL, &rd);
+
+	assert_exited(wait_for(t, 0), CKPT_MAX_DEPTH);
+	close(rd);
+}
+
+/* A copy killed by someone before the rollback: the process cannot go
+ * back, so it ends as the copy ended. */
+static void
+body_copy_gone(void *arg, int fd)
+{
+	struct ckpt *c;
+	pid_t copy;
+	int i;
+
+	if (ckpt_take(CKPT_FORK, 0, &c, NULL) == 0) {
+		copy = ckpt_copy_pid(c);
+		CHECK(kill(copy, SIGKILL) == 0);
+		for (i = 0; i < 2000 && proc_state(copy) != 'Z'; i++)
+			usleep(1000);
+		CHECK(dup2(fd, 2) == 2); /* its complaint, for the parent */
+		ckpt_rollback(c, 0);
+	}
+	_exit(97); /* never resumed */
+}
+
+static void
+test_copy_gone(void **state)
+{
+	char buf[512];
+	int rd, status;
+	pid_t t = spawn(body_copy_gone, NULL, &rd);
+
+	read_all(rd, buf, sizeof(buf));
+	close(rd);
+	assert_non_null(strstr(buf, "the copy to roll back to is gone"));
+	status = wait_for(t, 0);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGKILL);
 }
 
 /* ------------------------------------------------------------ files */
@@ -1019,6 +1089,8 @@ main(void)
 		cmocka_unit_test_teardown(test_rollback_killed, teardown),
 		cmocka_unit_test_teardown(test_identity, teardown),
 		cmocka_unit_test_teardown(test_nested_rollback, teardown),
+		cmocka_unit_test_teardown(test_depth_limit, teardown),
+		cmocka_unit_test_teardown(test_copy_gone, teardown),
 		cmocka_unit_test_teardown(test_offsets, teardown),
 		cmocka_unit_test_teardown(test_output_not_duplicated, teardown),
 		cmocka_unit_test_teardown(test_sigterm_reaches_copy, teardown),
