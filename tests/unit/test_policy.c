@@ -194,9 +194,14 @@ test_speculation_settings(void **state)
 	struct spn_policy p;
 	char err[512] = "", text[8192];
 
+	static const char *const cto[] = { "SPECNFS_CONFIG=/nonexistent/x", "SPECNFS_POLICY=cto", NULL };
+
 	assert_int_equal(load(d, &p, err, sizeof(err)), 0);
-	assert_int_equal(p.policy, SPN_POLICY_CTO);
+	assert_int_equal(p.policy, SPN_POLICY_OFF); /* until the shim speculates */
 	assert_int_equal(p.checkpoint, SPN_CKPT_FORK);
+	assert_int_equal(p.speculate, 0);
+	assert_int_equal(load(cto, &p, err, sizeof(err)), 0);
+	assert_int_equal(p.policy, SPN_POLICY_CTO);
 	assert_int_equal(p.speculate, SPN_SPEC_OP_OPEN | SPN_SPEC_OP_STAT | SPN_SPEC_OP_LOOKUP |
 					      SPN_SPEC_OP_READDIR);
 	assert_int_equal(p.max_predictions, 1000);
