@@ -224,7 +224,14 @@ fail:
 }
 
 int
-spn_call(struct spn_req *req, struct spn_reply *rep)
+spn_in_vfork_child(void)
+{
+	return shim_conn.fd >= 0 && shim_conn_pid != (pid_t)syscall(SYS_getpid) &&
+	       shim_conn_pid == (pid_t)syscall(SYS_getppid);
+}
+
+int
+spn_call_raw(struct spn_req *req, struct spn_reply *rep)
 {
 	pid_t pid = (pid_t)syscall(SYS_getpid);
 	char err[1024];
@@ -232,7 +239,7 @@ spn_call(struct spn_req *req, struct spn_reply *rep)
 
 	if (!spn_shim_ready())
 		return -EIO;
-	if (shim_conn.fd >= 0 && shim_conn_pid != pid && shim_conn_pid == getppid())
+	if (shim_conn.fd >= 0 && shim_conn_pid != pid && shim_conn_pid == (pid_t)syscall(SYS_getppid))
 		return call_temporary(req, rep);
 
 	spn_shim_busy++;

@@ -157,6 +157,10 @@ void spn_cwd_changed(void);
  * daemon cannot be reached (reported once on stderr).
  */
 int spn_call(struct spn_req *req, struct spn_reply *rep);
+/* The same without speculation (shim_init.c; spn_call is shim_spec.c's). */
+int spn_call_raw(struct spn_req *req, struct spn_reply *rep);
+/* Are we a vfork child sharing the parent's memory (no epochs here)? */
+int spn_in_vfork_child(void);
 
 /* Shorthands: fill a request for op on nfs path (and path2) and call. */
 int spn_call_path(uint16_t op, const char *nfs, uint32_t flags, uint32_t mode,

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Speculation end to end (SPECNFS_POLICY=cto) through a 30 ms link: a
+# prediction that holds commits; one refuted by a second client rolls the
+# process back -- its output appears once, with the new content, the
+# derived file and the exit status are right, the parent's wait() sees the
+# same pid, and no process is left behind. Also a refuted negative lookup.
+. "$(dirname "$0")/lib.sh"
+testbed_start tb
+PROG=$BUILDDIR/tests/integration/spec_prog
+SHIM=$BUILDDIR/client/.libs/libspecnfs.so
+[ -x "$PROG" ] && [ -f "$SHIM" ] || { not_ok "spec_prog and the shim are built"; finish; }
+wanem_start w --listen 127.0.0.1:0 --connect "127.0.0.1:$tb_NFS_PORT" \
+	--listen 127.0.0.1:0 --connect "127.0.0.1:$tb_MOUNT_PORT" --rtt 30
+read -r wn wm <<<"$w_PORTS"
+export SPECNFS_MOUNTS="/nfs=nfs://127.0.0.1/export?nfsport=$wn&mountport=$wm"
+export SPECNFS_CACHE=$T_TMP/cache SPECNFS_RUNTIME_DIR=$T_TMP/run SPECNFS_CONFIG=/nonexistent
+export SPECNFS_DAEMON=$BUILDDIR/client/specnfsd SPECNFS_STATS=$T_TMP/stats
+on_exit "'$BUILDDIR/client/specnfs' --no-start stop"
+mkdir -p "$tb_EXPORT_DIR/src"
+echo "first version" >"$tb_EXPORT_DIR/src/in.txt"
+
+run() { # run POLICY ARGS...: the program under the shim; sets out, rc, pid
+	env SPECNFS_POLICY="$1" LD_PRELOAD="$SHIM" "$PROG" "${@:2}" >"$T_TMP/out" 2>&1 &
+	pid=$!
+	wait "$pid"
+	rc=$?
+	out=$(cat "$T_TMP/out")
+}
+last_stats() { tail -n 1 "$T_TMP/stats"; }
+
+run off /nfs/src/in.txt /nfs/src/out.txt # warms the cache
+run cto /nfs/src/in.txt /nfs/src/out.txt
+check "cto, unchanged file: right output and status" \
+	test "$(head -n 1 <<<"$out")" = "line: first version" -a "$rc" -eq 13
+check "... it ran ahead on a prediction and committed" \
+	grep -qE 'predictions=[1-9].* epochs=1 commits=1 rollbacks=0' <<<"$(last_stats)"
+
+echo "second version, longer" >"$tb_EXPORT_DIR/src/in.txt" # the second client
+run cto /nfs/src/in.txt /nfs/src/out.txt
+echo "$out" | sed 's/^/# /'
+check "refuted: the printed line appears exactly once and is the new content" \
+	test "$(grep -c '^line:' <<<"$out")" -eq 1 -a "$(head -n 1 <<<"$out")" = "line: second version, longer"
+check "... the derived file is right" \
+	test "$(cat "$tb_EXPORT_DIR/src/out.txt")" = "derived from [second version, longer]"
+check "... the exit status is right ($rc)" test "$rc" -eq 22
+check "... getpid() before and after agree, and equal the pid the shell waited for ($pid)" \
+	test "$(sed -n 's/^pid //p' <<<"$out")" = "$pid $pid"
+check "... it rolled back once" grep -qE 'rollbacks=1' <<<"$(last_stats)"
+sleep 0.3
+check "... no process is left behind" bash -c '! pgrep -x spec_prog >/dev/null'
+
+# A negative lookup refuted: the header appears on the server.
+run cto probe /nfs/src/new.h >/dev/null # warms the listing
+run cto probe /nfs/src/new.h
+check "cto, absent header: predicted absent, and it is" test "$out" = "/nfs/src/new.h: absent" -a "$rc" -eq 0
+echo '#define NEW 1' >"$tb_EXPORT_DIR/src/new.h"
+run cto probe /nfs/src/new.h
+check "the header appeared: the negative prediction is refuted, the program sees it (once)" \
+	test "$out" = "/nfs/src/new.h: present" -a "$rc" -eq 1
+
+finish
