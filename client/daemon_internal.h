@@ -84,6 +84,7 @@ struct spn_job {
 	char rel[SPN_PATH_MAX];
 	char rel2[SPN_PATH_MAX];
 	char walk[SPN_PATH_MAX]; /* NFSv3 handle walk: the component being looked up */
+	char child[SPN_PATH_MAX]; /* prediction: the name whose parent is being listed */
 	spn_job_fn issue;   /* re-run to re-send the current call */
 	spn_job_fn done;    /* runs with the call's result */
 	spn_job_fn then;    /* continuation of a shared step (resolve, fetch) */

@@ -2332,6 +2332,55 @@ predict(struct spn_job *j)
 	return 1;
 }
 
+static void job_dispatch(struct spn_job *j);
+
+/*
+ * A lookup the cache cannot predict because the parent directory's
+ * listing is not known: list the parent (one READDIRPLUS) and answer from
+ * it. One round trip now makes every later lookup in that directory
+ * predictable -- gcc probes each header in every -I directory.
+ */
+static void
+listed_parent(struct spn_job *j)
+{
+	int listed = j->err == 0;
+
+	snprintf(j->rel, sizeof(j->rel), "%s", j->child);
+	j->child[0] = '\0';
+	j->err = 0;
+	if (listed && predict(j))
+		return;
+	job_dispatch(j);
+}
+
+static void
+parent_resolved(struct spn_job *j)
+{
+	if (j->err < 0 || j->e.attr.type != S_IFDIR) {
+		listed_parent(j);
+		return;
+	}
+	ensure_listing(j, listed_parent);
+}
+
+/* 1 if j now waits for its parent's listing (then listed_parent). */
+static int
+list_parent_first(struct spn_job *j)
+{
+	char parent[SPN_PATH_MAX];
+	struct spn_entry e;
+
+	if (strcmp(j->rel, "/") == 0 || index_get(j, j->rel, &e) == 0)
+		return 0;
+	parent_of(j->rel, parent, sizeof(parent));
+	if (index_get(j, parent, &e) == 0 && (e.flags & SPN_EF_DIR_COMPLETE))
+		return 0;
+	snprintf(j->child, sizeof(j->child), "%s", j->rel);
+	snprintf(j->rel, sizeof(j->rel), "%s", parent);
+	resolve(j, 0, parent_resolved);
+	return 1;
+}
+
 static void
 resolve_request(struct spn_job *j)
 {
@@ -2411,8 +2460,17 @@ spn_job_start(struct spn_daemon *d, struct spn_client *cl, const struct spn_req 
 		}
 	}
 
-	if ((req->spec & SPN_SPEC_PREDICT) && predict(j))
+	if ((req->spec & SPN_SPEC_PREDICT) && (predict(j) || list_parent_first(j)))
 		return;
+	job_dispatch(j);
+}
+
+/* The ordinary (non-predicted) handling of a request with a mount. */
+static void
+job_dispatch(struct spn_job *j)
+{
+	const struct spn_req *req = &j->req;
+
 	switch (req->op) {
 	case SPN_OP_STAT:
 		resolve(j, 0, stat_resolved);

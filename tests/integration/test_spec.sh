@@ -58,4 +58,34 @@ run cto probe /nfs/src/new.h
 check "the header appeared: the negative prediction is refuted, the program sees it (once)" \
 	test "$out" = "/nfs/src/new.h: present" -a "$rc" -eq 1
 
+# gcc -c of a file that includes 50 headers from NFS: under off every open
+# and every header probe waits for the server; under cto cc1 runs ahead on
+# predictions and waits at its one barrier (its output), about a round trip.
+mkdir -p "$tb_EXPORT_DIR/g50/inc"
+for i in $(seq 1 50); do echo "#define H$i $i" >"$tb_EXPORT_DIR/g50/inc/h$i.h"; done
+{
+	for i in $(seq 1 50); do echo "#include \"h$i.h\""; done
+	echo 'int f(void) { return H1 + H50; }'
+} >"$tb_EXPORT_DIR/g50/m.c"
+gcc_at() { # gcc_at POLICY: milliseconds for one gcc -c
+	local t0 t1
+	t0=$(date +%s%N)
+	env SPECNFS_POLICY="$1" SPECNFS_STATS="$T_TMP/stats.$1" LD_PRELOAD="$SHIM" \
+		gcc -c -I/nfs/g50/inc /nfs/g50/m.c -o "$T_TMP/m.o"
+	t1=$(date +%s%N)
+	echo $(((t1 - t0) / 1000000))
+}
+gcc_at cto >/dev/null # warm the cache
+off=$(gcc_at off)
+rm -f "$T_TMP/stats.cto"
+cto=$(gcc_at cto)
+cc1=$(grep -E 'predictions=[0-9]{2,}' "$T_TMP/stats.cto" | head -n 1)
+echo "# gcc -c with 50 NFS headers at 30 ms: off $off ms, cto $cto ms"
+echo "# cc1 under cto: $cc1"
+blocked=$(sed -n 's/.*blocked_us=\([0-9]*\).*/\1/p' <<<"$cc1")
+check "cto: cc1 ran ahead on its predictions and waited about a round trip (${blocked:-?} us < 150000)" \
+	test -n "$blocked" -a "${blocked:-999999}" -lt 150000
+check "off: the same compile waits for dozens of round trips ($off ms > 1200)" test "$off" -gt 1200
+check "the object file is right" bash -c 'nm "$1" | grep -q " T f$"' _ "$T_TMP/m.o"
+
 finish
