@@ -191,8 +191,8 @@ struct spn_req {
 	uint64_t size;
 	struct spn_time atime;
 	struct spn_time mtime;
-	/* SPN_SPEC_PREDICT. Before the strings: callers clear the fixed part
-	 * with one memset up to path. */
+	/* SPN_SPEC_PREDICT. Before the strings: the shim's spn_req_init()
+	 * clears everything up to path with one memset. */
 	uint32_t spec;
 	char path[SPN_PATH_MAX];
 	/* RENAME/LINK: the second path; SYMLINK: the link's target. */

@@ -285,21 +285,26 @@ fill_path(char *dst, const char *src)
 	return 0;
 }
 
+void
+spn_req_init(struct spn_req *req, uint16_t op)
+{
+	memset(req, 0, offsetof(struct spn_req, path));
+	req->op = op;
+	req->path[0] = req->path2[0] = req->name[0] = '\0';
+}
+
 int
 spn_call_path(uint16_t op, const char *nfs, uint32_t flags, uint32_t mode, struct spn_reply *rep)
 {
 	struct spn_req req;
 	int rc;
 
-	memset(&req, 0, offsetof(struct spn_req, path));
-	req.op = op;
+	spn_req_init(&req, op);
 	req.flags = flags;
 	req.mode = mode;
 	rc = fill_path(req.path, nfs);
 	if (rc < 0)
 		return rc;
-	req.path2[0] = '\0';
-	req.name[0] = '\0';
 	return spn_call(&req, rep);
 }
 
@@ -309,14 +314,12 @@ spn_call_path2(uint16_t op, const char *nfs, const char *nfs2, struct spn_reply 
 	struct spn_req req;
 	int rc;
 
-	memset(&req, 0, offsetof(struct spn_req, path));
-	req.op = op;
+	spn_req_init(&req, op);
 	rc = fill_path(req.path, nfs);
 	if (rc == 0)
 		rc = fill_path(req.path2, nfs2);
 	if (rc < 0)
 		return rc;
-	req.name[0] = '\0';
 	return spn_call(&req, rep);
 }
 

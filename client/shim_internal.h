@@ -162,6 +162,10 @@ int spn_call_raw(struct spn_req *req, struct spn_reply *rep);
 /* Are we a vfork child sharing the parent's memory (no epochs here)? */
 int spn_in_vfork_child(void);
 
+/* A request for op with every field zero and the strings empty, without
+ * clearing the 8 KB of path buffers the caller is about to fill. */
+void spn_req_init(struct spn_req *req, uint16_t op);
+
 /* Shorthands: fill a request for op on nfs path (and path2) and call. */
 int spn_call_path(uint16_t op, const char *nfs, uint32_t flags, uint32_t mode,
 		  struct spn_reply *rep);

@@ -192,11 +192,9 @@ symlinkat(const char *target, int dirfd, const char *path)
 	{
 		struct spn_req req;
 
-		memset(&req, 0, offsetof(struct spn_req, path));
-		req.op = SPN_OP_SYMLINK;
+		spn_req_init(&req, SPN_OP_SYMLINK);
 		strcpy(req.path, nfs);
 		strcpy(req.path2, target);
-		req.name[0] = '\0';
 		rc = spn_call(&req, &rep);
 	}
 	return rc < 0 ? fail(rc) : 0;
@@ -216,8 +214,7 @@ setattr(const char *nfs, uint32_t mask, uint32_t flags, const struct spn_req *va
 	struct spn_req req;
 	struct spn_reply rep;
 
-	memset(&req, 0, offsetof(struct spn_req, path));
-	req.op = SPN_OP_SETATTR;
+	spn_req_init(&req, SPN_OP_SETATTR);
 	req.mask = mask;
 	req.flags = flags;
 	req.mode = vals->mode;
@@ -227,8 +224,6 @@ setattr(const char *nfs, uint32_t mask, uint32_t flags, const struct spn_req *va
 	req.atime = vals->atime;
 	req.mtime = vals->mtime;
 	strcpy(req.path, nfs);
-	req.path2[0] = '\0';
-	req.name[0] = '\0';
 	return spn_call(&req, &rep);
 }
 
@@ -372,7 +367,7 @@ utimens_common(int dirfd, const char *path, int fd, const struct timespec ts[2],
 		return -ENOSYS;
 	if (rc < 0)
 		return fail(rc);
-	memset(&v, 0, offsetof(struct spn_req, path));
+	spn_req_init(&v, 0);
 	if (ts == NULL) {
 		mask = SPN_SA_ATIME_NOW | SPN_SA_MTIME_NOW;
 	} else {

@@ -107,9 +107,7 @@ resolve(long nr)
 		return 0;
 	sp.n_barriers++;
 	spec_sud_suspend();
-	memset(&req, 0, offsetof(struct spn_req, path));
-	req.op = SPN_OP_RESOLVE;
-	req.path[0] = req.path2[0] = req.name[0] = '\0';
+	spn_req_init(&req, SPN_OP_RESOLVE);
 	rc = spn_call_raw(&req, &rep);
 	sp.barrier_wait_us += (uint64_t)(mono_us() - t0);
 	sp.ahead_us += (uint64_t)(t0 - sp.opened_ms);
@@ -208,9 +206,7 @@ unspeculated:
 		struct spn_req req;
 		struct spn_reply rep;
 
-		memset(&req, 0, offsetof(struct spn_req, path));
-		req.op = SPN_OP_RESOLVE;
-		req.path[0] = req.path2[0] = req.name[0] = '\0';
+		spn_req_init(&req, SPN_OP_RESOLVE);
 		if (spn_call_raw(&req, &rep) < 0 || rep.refuted > 0)
 			return 1;
 		return 0;
