@@ -317,12 +317,11 @@ static int
 mkdir_p(const char *path)
 {
 	char buf[PATH_MAX];
-	char *p;
 
+	/* spn_mirror_mkdirs makes a path's parents: give it a child. */
 	if (snprintf(buf, sizeof(buf), "%s/x", path) >= (int)sizeof(buf))
 		return -ENAMETOOLONG;
 	return spn_mirror_mkdirs(buf);
-	(void)p;
 }
 
 static int
@@ -338,8 +337,8 @@ setup_paths(struct spn_daemon *d, char *err, size_t errlen)
 		snprintf(err, errlen, "runtime directory %s: %s", d->pol.runtime_dir, strerror(-rc));
 		return rc;
 	}
-	snprintf(d->sock_path, sizeof(d->sock_path), "%s/%016llx.sock", d->pol.runtime_dir,
-		 (unsigned long long)h);
+	/* The same name the clients compute. */
+	spn_policy_socket_path(&d->pol, d->sock_path, sizeof(d->sock_path));
 	snprintf(d->lock_path, sizeof(d->lock_path), "%s/%016llx.lock", d->pol.runtime_dir,
 		 (unsigned long long)h);
 	if (strlen(d->sock_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
