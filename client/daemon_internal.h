@@ -34,6 +34,13 @@ struct spn_mount {
 	int connecting;
 	int64_t down_since_ns;
 	struct spn_job *waiting; /* jobs waiting for the session */
+	/* Predicted mutations go to the server in order: each waits until
+	 * every job admitted before it has finished, and jobs arriving
+	 * after it wait (mq_first..mq_last) until it is done. */
+	struct spn_job *mq_first, *mq_last;
+	struct spn_job *mq_running; /* the predicted mutation on the wire */
+	int active;                 /* admitted jobs not finished */
+	int pumping, pump_again;
 };
 
 struct spn_client {
@@ -103,7 +110,29 @@ struct spn_job {
 	struct spn_client *owner;   /* validation: whose prediction this checks */
 	struct spn_attr predicted;  /* ... and what was predicted */
 	int predicted_status;
+	int remote;          /* made an NFS call: the reply says SPN_SPEC_REMOTE */
+	int mq_barrier;      /* a predicted mutation: runs alone, in order */
+	int mq_active;       /* admitted on mq_m (counted in mq_m->active) */
+	struct spn_mount *mq_m;
+	struct spn_job *mq_next;
 };
+
+/* The outcome of a predicted mutation, for a re-execution (REPLAY). */
+struct spn_outcome {
+	uint64_t token;
+	int done;
+	int status;
+};
+#define SPN_OUTCOMES 256
+
+/* A write-back the server refused: not predicted again for a while, so
+ * that a re-execution hears the error instead of rolling back again. */
+struct spn_refused {
+	int mount;
+	char rel[SPN_PATH_MAX];
+	int64_t until_ns;
+};
+#define SPN_REFUSED 32
 
 struct spn_daemon {
 	struct spn_policy pol;
@@ -126,6 +155,10 @@ struct spn_daemon {
 	uint64_t requests[SPN_OP_MAX + 1];
 	uint64_t cache_hits, revalidations, fetches, stores, negative_hits;
 	uint64_t predictions, refutations;
+	struct spn_outcome outcomes[SPN_OUTCOMES];
+	unsigned next_outcome;
+	struct spn_refused refused[SPN_REFUSED];
+	unsigned next_refused;
 };
 
 int64_t spn_now_ns(void);      /* CLOCK_REALTIME: persisted in the index */

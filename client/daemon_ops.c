@@ -212,6 +212,8 @@ spn_job_reply(struct spn_job *j, int status)
 		j->rep.op = j->req.op;
 		j->rep.seq = j->req.seq;
 		j->rep.status = status;
+		if (j->remote)
+			j->rep.spec |= SPN_SPEC_REMOTE;
 		n = spn_proto_encode_reply(&j->rep, buf, sizeof(buf));
 		if (n < 0) {
 			spn_err("cannot encode reply to %s: %s",
@@ -227,10 +229,22 @@ spn_job_reply(struct spn_job *j, int status)
 }
 
 static void validated(struct spn_job *j);
+static void mq_pump(struct spn_mount *m);
 
 static void
 job_free(struct spn_job *j)
 {
+	struct spn_mount *m = j->m;
+
+	if (j->mq_active) {
+		j->mq_active = 0;
+		if (--j->mq_m->active == 0)
+			mq_pump(j->mq_m);
+	}
+	if (m != NULL && m->mq_running == j) {
+		m->mq_running = NULL;
+		mq_pump(m);
+	}
 	if (j->owner != NULL)
 		validated(j);
 	if (j->tmpfd >= 0)
@@ -243,8 +257,49 @@ job_free(struct spn_job *j)
 	free(j);
 }
 
+/*
+ * Order around predicted mutations. A predicted mutation (mq_barrier) is
+ * answered before the server has it; the server must still see the
+ * client's calls in the client's order, or a later call (a store into a
+ * directory predicted created, a validation) would run before it. So a
+ * barrier waits until every job admitted before it has finished, runs
+ * alone, and jobs arriving meanwhile wait in line behind it.
+ */
+static void
+mq_pump(struct spn_mount *m)
+{
+	struct spn_job *j;
+
+	if (m->pumping) {
+		m->pump_again = 1;
+		return;
+	}
+	m->pumping = 1;
+	do {
+		m->pump_again = 0;
+		while (m->mq_running == NULL && (j = m->mq_first) != NULL) {
+			if (j->mq_barrier && m->active > 0)
+				break;
+			m->mq_first = j->mq_next;
+			if (m->mq_first == NULL)
+				m->mq_last = NULL;
+			j->mq_next = NULL;
+			if (j->mq_barrier) {
+				m->mq_running = j;
+			} else {
+				j->mq_active = 1;
+				j->mq_m = m;
+				m->active++;
+			}
+			j->issue(j);
+		}
+	} while (m->pump_again);
+	m->pumping = 0;
+}
+
 /* Before an NFS call: note how to re-send it and what runs after it.
- * Returns 1 if the session is down (the job now waits for it). */
+ * Returns 1 if the call must wait: for the session, or in line behind a
+ * predicted mutation. */
 static int
 job_call(struct spn_job *j, spn_job_fn issue, spn_job_fn done, int nonidem)
 {
@@ -253,6 +308,21 @@ job_call(struct spn_job *j, spn_job_fn issue, spn_job_fn done, int nonidem)
 	j->issue = issue;
 	j->done = done;
 	j->nonidem = nonidem;
+	j->remote = 1;
+	if (!j->mq_active && m->mq_running != j) {
+		if (j->mq_barrier || m->mq_first != NULL || m->mq_running != NULL) {
+			if (m->mq_last != NULL)
+				m->mq_last->mq_next = j;
+			else
+				m->mq_first = j;
+			m->mq_last = j;
+			mq_pump(m);
+			return 1;
+		}
+		j->mq_active = 1;
+		j->mq_m = m;
+		m->active++;
+	}
 	if (spn_nfs_state(m->nfs) == SPN_NFS_UP)
 		return 0;
 	if (j->deadline_ns == 0)
@@ -1471,6 +1541,7 @@ wb_forget(struct spn_daemon *d, struct spn_wb *wb)
 
 /* The daemon's own job that stores one file; answers wb->waiters. */
 static void store_issue(struct spn_job *j);
+static void spec_refuted(struct spn_job *v, int status);
 
 static void
 wb_answer(struct spn_daemon *d, struct spn_wb *wb, int status, const struct spn_nattr *a)
@@ -1485,6 +1556,8 @@ wb_answer(struct spn_daemon *d, struct spn_wb *wb, int status, const struct spn_
 		if (a != NULL)
 			attr_to_wire(&w->rep.attr, a);
 		w->wb = NULL;
+		if (w->owner != NULL && status < 0)
+			spec_refuted(w, status);
 		spn_job_reply(w, status);
 		w = next;
 	}
@@ -1651,6 +1724,19 @@ replay_one(uint16_t mount, const char *path, const struct spn_entry *e, void *ar
 		spn_err("journal: dirty %s on unknown mount %u: left alone", path, mount);
 		return 0;
 	}
+	if (!(e->flags & SPN_EF_DIRTY)) {
+		/* A predicted mkdir an earlier daemon may not have sent: its
+		 * client rolled back when that daemon died. Forget it; the
+		 * server says what is there. */
+		char mp[PATH_MAX];
+
+		spn_info("journal: %s%s was predicted made, not confirmed: forgotten",
+			 d->mounts[mount].prefix, path);
+		spn_index_del_tree(d->idx, mount, path);
+		if (spn_mirror_path(&d->mounts[mount], path, mp, sizeof(mp)) == 0)
+			spn_mirror_remove(mp);
+		return 0;
+	}
 	wb = wb_find(d, &d->mounts[mount], path, 1);
 	if (wb == NULL)
 		return -ENOMEM;
@@ -1808,6 +1894,8 @@ mutate_apply(struct spn_job *j)
 	}
 }
 
+static void spec_mut_done(struct spn_job *v);
+
 /* After a session was lost under a non-idempotent call: did it happen? */
 static void
 verify_done(struct spn_job *j)
@@ -1831,6 +1919,12 @@ verify_done(struct spn_job *j)
 		 * gone, which the re-sent call would report as ENOENT. */
 		happened = exists;
 		break;
+	}
+	if (happened && j->owner != NULL) {
+		j->err = 0;
+		j->res = NULL;
+		spec_mut_done(j);
+		return;
 	}
 	if (happened) {
 		spn_info("%s %s: done before the session was lost; not re-sent",
@@ -1864,6 +1958,10 @@ mutate_done(struct spn_job *j)
 	if (j->lost) {
 		j->lost = 0;
 		verify_issue(j);
+		return;
+	}
+	if (j->owner != NULL) {
+		spec_mut_done(j);
 		return;
 	}
 	if (j->err < 0) {
@@ -2332,6 +2430,455 @@ predict(struct spn_job *j)
 	return 1;
 }
 
+/* ------------------------------------------------------------ write-back predictions */
+
+/*
+ * Policy full: a close of a written file, a create or truncate for
+ * writing, mkdir, rmdir, unlink and rename are answered at once when the
+ * cache says they will succeed; the mirror changes first, the server call
+ * follows in the client's order (mq_barrier), and its result validates
+ * the prediction. A refusal undoes the mirror's change, counts as
+ * refuted (the client rolls back), is remembered as the outcome for the
+ * client's re-execution (SPN_SPEC_REPLAY) and keeps that path from being
+ * predicted again for a while (no livelock).
+ */
+#define REFUSED_FOR_NS (30 * 1000000000LL)
+
+static void spec_create_issue(struct spn_job *v);
+
+static int
+refused_recently(struct spn_daemon *d, const struct spn_mount *m, const char *rel)
+{
+	int64_t now = spn_mono_ns();
+	unsigned i;
+
+	for (i = 0; i < SPN_REFUSED; i++) {
+		const struct spn_refused *r = &d->refused[i];
+
+		if (r->until_ns > now && r->mount == m->id && strcmp(r->rel, rel) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void
+refused_add(struct spn_daemon *d, const struct spn_mount *m, const char *rel)
+{
+	struct spn_refused *r = &d->refused[d->next_refused++ % SPN_REFUSED];
+
+	r->mount = m->id;
+	snprintf(r->rel, sizeof(r->rel), "%s", rel);
+	r->until_ns = spn_mono_ns() + REFUSED_FOR_NS;
+}
+
+static struct spn_outcome *
+outcome_find(struct spn_daemon *d, uint64_t token)
+{
+	unsigned i;
+
+	if (token == 0)
+		return NULL;
+	for (i = 0; i < SPN_OUTCOMES; i++)
+		if (d->outcomes[i].token == token)
+			return &d->outcomes[i];
+	return NULL;
+}
+
+static void
+outcome_start(struct spn_daemon *d, uint64_t token)
+{
+	struct spn_outcome *o;
+
+	if (token == 0)
+		return;
+	o = &d->outcomes[d->next_outcome++ % SPN_OUTCOMES];
+	o->token = token;
+	o->done = 0;
+	o->status = 0;
+}
+
+static void
+spec_refuted(struct spn_job *v, int status)
+{
+	v->owner->refuted++;
+	v->d->refutations++;
+	refused_add(v->d, v->m, v->rel);
+	if (v->req.op == SPN_OP_RENAME)
+		refused_add(v->d, v->m, v->rel2);
+	spn_info("write-back refused by the server: %s %s: %s", spn_proto_op_name(v->req.op),
+		 v->req.path, strerror(-status));
+}
+
+/* A validation job for the write-back predicted in pj. */
+static struct spn_job *
+spec_job(struct spn_job *pj)
+{
+	struct spn_job *v = calloc(1, sizeof(*v));
+
+	if (v == NULL)
+		return NULL;
+	v->d = pj->d;
+	v->tmpfd = -1;
+	v->req = pj->req;
+	v->req.spec = 0;
+	v->m = pj->m;
+	snprintf(v->rel, sizeof(v->rel), "%s", pj->rel);
+	snprintf(v->rel2, sizeof(v->rel2), "%s", pj->rel2);
+	v->owner = pj->cl;
+	pj->cl->refs++;
+	pj->cl->validating++;
+	pj->d->njobs++;
+	pj->d->predictions++;
+	return v;
+}
+
+/* The server's answer to a predicted mkdir/rmdir/unlink/rename. */
+static void
+spec_mut_done(struct spn_job *v)
+{
+	struct spn_outcome *o = outcome_find(v->d, v->req.token);
+	char mp[PATH_MAX];
+	struct spn_entry e;
+
+	if (v->err == 0) {
+		if (v->req.op == SPN_OP_MKDIR && index_get(v, v->rel, &e) == 0) {
+			if (v->res != NULL && v->res->attr.type == S_IFDIR) {
+				e.attr = v->res->attr;
+				e.fh_len = v->res->fh_len;
+				memcpy(e.fh, v->res->fh, v->res->fh_len);
+				spn_consist_set_content(&e);
+				e.validated_ns = spn_now_ns();
+			} else {
+				e.validated_ns = 0;
+				e.flags &= (uint8_t)~SPN_EF_DIR_COMPLETE;
+			}
+			e.flags &= (uint8_t)~SPN_EF_CREATED_LOCALLY;
+			index_put(v, v->rel, &e);
+		}
+	} else {
+		/* Undo what the mirror showed: the server's truth is
+		 * learned again from it. */
+		if (v->req.op == SPN_OP_MKDIR) {
+			spn_index_del_tree(v->d->idx, (uint16_t)v->m->id, v->rel);
+			if (spn_mirror_path(v->m, v->rel, mp, sizeof(mp)) == 0)
+				spn_mirror_remove(mp);
+		} else if (v->req.op == SPN_OP_RENAME) {
+			spn_index_del_tree(v->d->idx, (uint16_t)v->m->id, v->rel2);
+			if (spn_mirror_path(v->m, v->rel2, mp, sizeof(mp)) == 0)
+				spn_mirror_remove(mp);
+		}
+		spec_refuted(v, v->err);
+	}
+	invalidate_parent(v, v->rel);
+	if (v->req.op == SPN_OP_RENAME)
+		invalidate_parent(v, v->rel2);
+	if (o != NULL) {
+		o->done = 1;
+		o->status = v->err;
+	}
+	spn_job_reply(v, v->err);
+}
+
+/* The server's answer to a predicted create. */
+static void
+spec_create_done(struct spn_job *v)
+{
+	struct spn_entry e;
+	char mp[PATH_MAX];
+
+	if (v->lost) {
+		/* Unchecked create: sending it again does no harm. */
+		v->lost = 0;
+		spec_create_issue(v);
+		return;
+	}
+	if (v->err == 0) {
+		if (index_get(v, v->rel, &e) == 0) {
+			uint64_t size = e.attr.size;
+			struct spn_ntime mt = e.attr.mtime;
+
+			e.attr = v->res->attr;
+			if (e.flags & SPN_EF_DIRTY) {
+				/* Ours until the store: size and times local. */
+				e.attr.size = size;
+				e.attr.mtime = mt;
+			}
+			e.fh_len = v->res->fh_len;
+			memcpy(e.fh, v->res->fh, v->res->fh_len);
+			e.flags &= (uint8_t)~SPN_EF_CREATED_LOCALLY;
+			index_put(v, v->rel, &e);
+		}
+	} else {
+		struct spn_wb *wb = wb_find(v->d, v->m, v->rel, 0);
+
+		spn_index_del_tree(v->d->idx, (uint16_t)v->m->id, v->rel);
+		if (spn_mirror_path(v->m, v->rel, mp, sizeof(mp)) == 0)
+			unlink(mp);
+		if (wb != NULL) {
+			wb->writers = 0;
+			wb_forget(v->d, wb);
+		}
+		spec_refuted(v, v->err);
+	}
+	invalidate_parent(v, v->rel);
+	spn_job_reply(v, v->err);
+}
+
+/* A predicted rewrite of a file we know: is it still that file? */
+static void
+spec_check_done(struct spn_job *v)
+{
+	int ok = v->err == 0 && v->res->attr.type == S_IFREG &&
+		 (v->predicted.fileid == 0 || v->res->attr.fileid == v->predicted.fileid);
+
+	if (!ok)
+		spec_refuted(v, v->err < 0 ? v->err : -ESTALE);
+	spn_job_reply(v, 0);
+}
+
+static void
+spec_check_issue(struct spn_job *v)
+{
+	if (job_call(v, spec_check_issue, spec_check_done, 0))
+		return;
+	spn_nfs_getattr(v->m->nfs, v->rel, 1, job_cb, v);
+}
+
+static void
+spec_create_issue(struct spn_job *v)
+{
+	if (job_call(v, spec_create_issue, spec_create_done, 1))
+		return;
+	spn_nfs_create(v->m->nfs, v->rel, (int)(v->req.mode & 07777), 0, job_cb, v);
+}
+
+static int
+has_child(const char *name, const struct spn_entry *e, void *arg)
+{
+	(void)name;
+	(void)e;
+	(void)arg;
+	return 1;
+}
+
+/* Attributes for a name the mirror shows before the server has it. */
+static void
+synth_entry(struct spn_job *j, struct spn_entry *e, uint32_t type, const struct spn_entry *parent)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	memset(e, 0, sizeof(*e));
+	e->attr.type = type;
+	e->attr.mode = j->req.mode & 07777;
+	e->attr.nlink = type == S_IFDIR ? 2 : 1;
+	e->attr.uid = j->cl->uid;
+	e->attr.gid = j->cl->gid;
+	e->attr.size = type == S_IFDIR ? 4096 : 0;
+	e->attr.fsid = parent->attr.fsid;
+	e->attr.atime.sec = e->attr.mtime.sec = e->attr.ctime.sec = now.tv_sec;
+	e->attr.atime.nsec = e->attr.mtime.nsec = e->attr.ctime.nsec = (uint32_t)now.tv_nsec;
+	e->state = SPN_ENT_CACHED;
+	e->flags = SPN_EF_CREATED_LOCALLY;
+	spn_consist_set_content(e);
+}
+
+/* A predicted close: answered now, stored behind; the store validates. */
+static int
+predict_close(struct spn_job *j)
+{
+	struct spn_wb *wb;
+	struct spn_job *v;
+
+	if (!(j->req.flags & SPN_F_WRITTEN))
+		return 0;
+	wb = wb_find(j->d, j->m, j->rel, 1);
+	v = wb != NULL ? spec_job(j) : NULL;
+	if (v == NULL)
+		return 0;
+	if (wb->writers > 0)
+		wb->writers--;
+	v->wb = wb;
+	v->next = wb->waiters;
+	wb->waiters = v;
+	if (index_get(j, j->rel, &j->e) == 0)
+		attr_to_wire(&j->rep.attr, &j->e.attr);
+	j->rep.spec = SPN_SPEC_PREDICTED;
+	spn_job_reply(j, 0);
+	wb_kick(v->d, wb);
+	return 1;
+}
+
+/* A predicted open for rewriting (O_TRUNC): a new name in a directory
+ * whose listing we have, or a file we have cached. */
+static int
+predict_create(struct spn_job *j, int have, const struct spn_entry *pe, int parent_complete)
+{
+	char mp[PATH_MAX];
+	struct spn_job *v;
+	int fd, rc;
+
+	if ((j->req.flags & O_ACCMODE) == O_RDONLY || !(j->req.flags & O_TRUNC) ||
+	    (j->req.flags & (O_EXCL | O_APPEND | O_DIRECTORY)))
+		return 0;
+	if (have) {
+		if (j->e.attr.type != S_IFREG || (j->e.flags & SPN_EF_WRITEBACK))
+			return 0;
+	} else if (!parent_complete || !(j->req.flags & O_CREAT)) {
+		return 0;
+	}
+	if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) < 0 || spn_mirror_mkdirs(mp) < 0)
+		return 0;
+	if (spn_mirror_is_stub(mp))
+		unlink(mp);
+	fd = open(mp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		  spn_mirror_mode(have ? j->e.attr.mode : j->req.mode));
+	if (fd < 0)
+		return 0;
+	close(fd);
+	v = spec_job(j);
+	if (v == NULL)
+		return 0;
+	if (have) {
+		/* Checked like any predicted open: the file must still be
+		 * the one we know. In line, so that our own store cannot
+		 * overtake the check. */
+		attr_to_wire(&v->predicted, &j->e.attr);
+		j->e.state = SPN_ENT_CACHED;
+	} else {
+		synth_entry(j, &j->e, S_IFREG, pe);
+	}
+	j->have_e = 1;
+	rc = open_for_write(j);
+	if (rc < 0) {
+		/* Nothing was promised yet: the ordinary way. */
+		v->owner = NULL;
+		j->cl->validating--;
+		spn_client_unref(j->d, j->cl);
+		job_free(v);
+		return 0;
+	}
+	v->mq_barrier = 1;
+	v->e = j->e;
+	attr_to_wire(&j->rep.attr, &j->e.attr);
+	j->rep.spec = SPN_SPEC_PREDICTED;
+	reply_mirror(j);
+	if (have)
+		spec_check_issue(v);
+	else
+		spec_create_issue(v);
+	return 1;
+}
+
+/* Try to answer a write-back at once (policy full). 1 if answered. */
+static int
+predict_write(struct spn_job *j)
+{
+	char parent[SPN_PATH_MAX], mp[PATH_MAX];
+	struct spn_entry pe, e2;
+	struct spn_job *v;
+	int have, parent_complete, rc;
+
+	if (strcmp(j->rel, "/") == 0 || refused_recently(j->d, j->m, j->rel) ||
+	    (j->req.op == SPN_OP_RENAME && refused_recently(j->d, j->m, j->rel2)))
+		return 0;
+	if (j->req.op == SPN_OP_CLOSE)
+		return predict_close(j);
+	have = index_get(j, j->rel, &j->e) == 0;
+	parent_of(j->rel, parent, sizeof(parent));
+	/* A directory predicted made counts: its own mkdir goes first. */
+	parent_complete = index_get(j, parent, &pe) == 0 && pe.attr.type == S_IFDIR &&
+			  (pe.flags & SPN_EF_DIR_COMPLETE);
+	if (j->req.op == SPN_OP_OPEN)
+		return predict_create(j, have, &pe, parent_complete);
+	if (mp[0] = '\0', spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) < 0)
+		return 0;
+	if (have && (j->e.flags & SPN_EF_WRITEBACK))
+		return 0;
+	switch (j->req.op) {
+	case SPN_OP_MKDIR:
+		if (have || !parent_complete || spn_mirror_mkdirs(mp) < 0 ||
+		    (mkdir(mp, 0700) < 0 && errno != EEXIST))
+			return 0;
+		synth_entry(j, &j->e, S_IFDIR, &pe);
+		j->e.flags |= SPN_EF_DIR_COMPLETE;
+		index_put(j, j->rel, &j->e);
+		attr_to_wire(&j->rep.attr, &j->e.attr);
+		break;
+	case SPN_OP_UNLINK:
+		if (!have || j->e.attr.type == S_IFDIR || wb_find(j->d, j->m, j->rel, 0) != NULL)
+			return 0;
+		spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel);
+		spn_mirror_remove(mp);
+		break;
+	case SPN_OP_RMDIR:
+		if (!have || j->e.attr.type != S_IFDIR || !(j->e.flags & SPN_EF_DIR_COMPLETE) ||
+		    spn_index_foreach_child(j->d->idx, (uint16_t)j->m->id, j->rel, has_child, NULL) != 0)
+			return 0;
+		spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel);
+		spn_mirror_remove(mp);
+		break;
+	case SPN_OP_RENAME: {
+		char mp2[PATH_MAX], parent2[SPN_PATH_MAX];
+		struct spn_entry pe2;
+		int have2 = index_get(j, j->rel2, &e2) == 0;
+
+		if (!have || j->e.attr.type == S_IFDIR || wb_find(j->d, j->m, j->rel, 0) != NULL ||
+		    strcmp(j->rel, j->rel2) == 0 || spn_mirror_path(j->m, j->rel2, mp2, sizeof(mp2)) < 0)
+			return 0;
+		if (have2 && (e2.attr.type == S_IFDIR || (e2.flags & SPN_EF_WRITEBACK) ||
+			      wb_find(j->d, j->m, j->rel2, 0) != NULL))
+			return 0;
+		parent_of(j->rel2, parent2, sizeof(parent2));
+		if (!have2 && !(index_get(j, parent2, &pe2) == 0 && pe2.attr.type == S_IFDIR &&
+				(pe2.flags & SPN_EF_DIR_COMPLETE)))
+			return 0;
+		spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel2);
+		spn_mirror_remove(mp2);
+		rc = spn_index_rename_tree(j->d->idx, (uint16_t)j->m->id, j->rel, j->rel2);
+		if (rc < 0 || spn_mirror_mkdirs(mp2) < 0 || rename(mp, mp2) < 0) {
+			spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel2);
+			spn_mirror_remove(mp2);
+		} else if (index_get(j, j->rel2, &e2) == 0) {
+			e2.validated_ns = 0; /* its ctime changes */
+			index_put(j, j->rel2, &e2);
+		}
+		invalidate_parent(j, j->rel2);
+		break;
+	}
+	default:
+		return 0;
+	}
+	invalidate_parent(j, j->rel);
+	v = spec_job(j);
+	if (v == NULL) {
+		/* The mirror changed already: the server must follow now. */
+		mutate_issue(j);
+		return 1;
+	}
+	v->mq_barrier = 1;
+	outcome_start(j->d, j->req.token);
+	j->rep.spec = SPN_SPEC_PREDICTED;
+	spn_job_reply(j, 0);
+	mutate_issue(v);
+	return 1;
+}
+
+/* A re-execution after a rollback asks how its predicted mutation went. */
+static int
+replay(struct spn_job *j)
+{
+	struct spn_outcome *o = outcome_find(j->d, j->req.token);
+	struct spn_entry e;
+
+	if (o == NULL || !o->done)
+		return 0; /* unknown (an older daemon): do it now */
+	if (o->status == 0 && j->req.op == SPN_OP_MKDIR && index_get(j, j->rel, &e) == 0)
+		attr_to_wire(&j->rep.attr, &e.attr);
+	spn_job_reply(j, o->status);
+	return 1;
+}
+
 static void job_dispatch(struct spn_job *j);
 
 /*
@@ -2460,8 +3007,30 @@ spn_job_start(struct spn_daemon *d, struct spn_client *cl, const struct spn_req 
 		}
 	}
 
-	if ((req->spec & SPN_SPEC_PREDICT) && (predict(j) || list_parent_first(j)))
+	if ((req->spec & SPN_SPEC_REPLAY) && replay(j))
 		return;
+	if (req->spec & SPN_SPEC_PREDICT) {
+		switch (req->op) {
+		case SPN_OP_CLOSE:
+		case SPN_OP_MKDIR:
+		case SPN_OP_RMDIR:
+		case SPN_OP_UNLINK:
+		case SPN_OP_RENAME:
+			if (predict_write(j))
+				return;
+			break;
+		case SPN_OP_OPEN:
+			if ((req->flags & O_ACCMODE) != O_RDONLY || (req->flags & (O_CREAT | O_TRUNC))) {
+				if (predict_write(j))
+					return;
+				break;
+			}
+			/* fall through */
+		default:
+			if (predict(j) || list_parent_first(j))
+				return;
+		}
+	}
 	job_dispatch(j);
 }
 

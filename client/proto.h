@@ -50,7 +50,8 @@
 #include <sys/types.h>
 
 #define SPN_PROTO_MAGIC 0x464e5053u /* "SPNF" on the wire */
-#define SPN_PROTO_VERSION 2 /* 2: speculation (spec fields, RESOLVE) */
+#define SPN_PROTO_VERSION 3 /* 2: speculation (spec fields, RESOLVE);
+			     * 3: write-back speculation (token, REPLAY, REMOTE) */
 #define SPN_HDR_LEN 16
 
 /* Largest frames, header included. */
@@ -103,7 +104,12 @@ enum spn_op {
  * this connection's predictions held.
  */
 #define SPN_SPEC_PREDICT 0x1u   /* request: an answer from the cache will do */
+#define SPN_SPEC_REPLAY 0x2u    /* request: re-executed after a rollback: a
+				 * mutation predicted with this token has
+				 * happened (or failed) already; answer its
+				 * outcome instead of doing it again */
 #define SPN_SPEC_PREDICTED 0x1u /* reply: this answer awaits validation */
+#define SPN_SPEC_REMOTE 0x2u    /* reply: this answer waited for the server */
 
 /* Set in the header's op of every reply; never part of struct's op. */
 #define SPN_OP_REPLY 0x8000u
@@ -194,6 +200,9 @@ struct spn_req {
 	/* SPN_SPEC_PREDICT. Before the strings: the shim's spn_req_init()
 	 * clears everything up to path with one memset. */
 	uint32_t spec;
+	/* OPEN/CLOSE/MKDIR/RMDIR/UNLINK/RENAME: names a predicted mutation
+	 * (unique per process), for SPN_SPEC_REPLAY. */
+	uint64_t token;
 	char path[SPN_PATH_MAX];
 	/* RENAME/LINK: the second path; SYMLINK: the link's target. */
 	char path2[SPN_PATH_MAX];
@@ -224,7 +233,7 @@ struct spn_reply {
 	char path[SPN_PATH_MAX];
 	const char *text;
 	size_t text_len;
-	uint32_t spec;    /* SPN_SPEC_PREDICTED (sent even with an error) */
+	uint32_t spec;    /* SPN_SPEC_PREDICTED|REMOTE (sent even with an error) */
 	uint32_t refuted; /* RESOLVE */
 };
 

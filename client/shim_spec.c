@@ -32,17 +32,18 @@
 
 #include "checkpoint/checkpoint.h"
 #include "shim_internal.h"
+#include "spec_epoch.h"
 #include "spec_sud.h"
 
 static struct {
 	int sud_ready;   /* 1 initialised, -1 unusable: no speculation */
-	int open;        /* an epoch is open */
+	int inited;
+	struct spn_epoch ep;
 	struct ckpt *ckpt;
-	uint32_t predictions;
-	int64_t opened_ms;
+	uint64_t token_seq;
 	/* figures for SPECNFS_STATS */
-	uint64_t n_predictions, n_epochs, n_commits, n_rollbacks, n_barriers;
-	uint64_t barrier_wait_us, ahead_us;
+	uint64_t n_predictions, n_refuted, n_epochs, n_commits, n_rollbacks, n_barriers;
+	uint64_t barrier_wait_us, ahead_us, n_rpcs, rpc_wait_us;
 } sp;
 
 static int64_t
@@ -54,44 +55,27 @@ mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* Which SPECNFS_SPECULATE bit an op falls under (0: never predicted). */
-static uint32_t
-op_bit(const struct spn_req *req)
+static struct spn_epoch *
+epoch(void)
 {
-	switch (req->op) {
-	case SPN_OP_STAT:
-	case SPN_OP_ACCESS:
-	case SPN_OP_READLINK:
-		return SPN_SPEC_OP_STAT | SPN_SPEC_OP_LOOKUP;
-	case SPN_OP_OPEN:
-		return (req->flags & O_ACCMODE) == O_RDONLY && !(req->flags & (O_CREAT | O_TRUNC))
-			       ? SPN_SPEC_OP_OPEN
-			       : 0;
-	case SPN_OP_READDIR:
-		return SPN_SPEC_OP_READDIR;
-	default:
-		return 0;
+	if (!sp.inited) {
+		const struct spn_policy *p = spn_shim_policy();
+
+		sp.ep.speculate = p->speculate;
+		sp.ep.max_predictions = p->max_predictions;
+		sp.ep.max_epoch_ms = p->max_epoch_ms;
+		sp.inited = 1;
 	}
+	return &sp.ep;
 }
 
-/* Ops whose effect others can see: the epoch must resolve before them. */
-static int
-is_barrier_op(const struct spn_req *req)
+/* A token naming one predicted mutation, unique across processes and
+ * across the re-executions of one. */
+static uint64_t
+new_token(void)
 {
-	switch (req->op) {
-	case SPN_OP_STAT:
-	case SPN_OP_ACCESS:
-	case SPN_OP_READLINK:
-	case SPN_OP_READDIR:
-	case SPN_OP_STATFS:
-	case SPN_OP_HELLO:
-	case SPN_OP_RESOLVE:
-		return 0;
-	case SPN_OP_OPEN:
-		return op_bit(req) == 0; /* creating or truncating */
-	default:
-		return 1; /* close of a written file, mkdir, rename, ... */
-	}
+	return ((uint64_t)(uint32_t)ckpt_getpid() << 40) ^ ((uint64_t)mono_us() << 8) ^
+	       (++sp.token_seq & 0xff);
 }
 
 /* Resolve the open epoch: commit (returns 0) or roll back (no return). */
@@ -103,16 +87,18 @@ resolve(long nr)
 	int64_t t0 = mono_us();
 	int rc;
 
-	if (!sp.open)
+	if (!sp.ep.open)
 		return 0;
 	sp.n_barriers++;
 	spec_sud_suspend();
 	spn_req_init(&req, SPN_OP_RESOLVE);
 	rc = spn_call_raw(&req, &rep);
 	sp.barrier_wait_us += (uint64_t)(mono_us() - t0);
-	sp.ahead_us += (uint64_t)(t0 - sp.opened_ms);
+	sp.ahead_us += (uint64_t)(t0 - sp.ep.opened_us);
+	if (rc == 0)
+		sp.n_refuted += rep.refuted;
 	if (rc == 0 && rep.refuted == 0) {
-		sp.open = 0;
+		spn_epoch_closed(&sp.ep);
 		sp.n_commits++;
 		ckpt_commit(sp.ckpt);
 		sp.ckpt = NULL;
@@ -123,7 +109,7 @@ resolve(long nr)
 	/* Refuted (or the daemon is gone: nothing can be trusted). */
 	sp.n_rollbacks++;
 	spec_sud_discard();
-	sp.open = 0;
+	spn_epoch_closed(&sp.ep);
 	ckpt_rollback(sp.ckpt, 1);
 }
 
@@ -180,11 +166,12 @@ open_epoch(void)
 	if (rc == 1) {
 		/* Resumed after a rollback: the truth, please. (This memory is
 		 * the checkpoint's: count what the original lived through.) */
-		sp.open = 0;
+		spn_epoch_closed(&sp.ep);
 		sp.ckpt = NULL;
 		sp.n_epochs++;
 		sp.n_barriers++;
 		sp.n_rollbacks++;
+		sp.n_refuted++;
 		spec_sud_after_fork();
 		return 1;
 	}
@@ -194,10 +181,8 @@ open_epoch(void)
 		ckpt_commit(c);
 		goto unspeculated;
 	}
-	sp.open = 1;
 	sp.ckpt = c;
-	sp.predictions = 1;
-	sp.opened_ms = mono_us();
+	spn_epoch_opened(&sp.ep, mono_us());
 	sp.n_epochs++;
 	return 0;
 unspeculated:
@@ -207,55 +192,74 @@ unspeculated:
 		struct spn_reply rep;
 
 		spn_req_init(&req, SPN_OP_RESOLVE);
-		if (spn_call_raw(&req, &rep) < 0 || rep.refuted > 0)
+		if (spn_call_raw(&req, &rep) < 0 || rep.refuted > 0) {
+			sp.n_refuted += rep.refuted;
 			return 1;
+		}
 		return 0;
 	}
+}
+
+/* One request to the daemon, with the held output let through, counted. */
+static int
+call_counted(struct spn_req *req, struct spn_reply *rep)
+{
+	int64_t t0 = mono_us();
+	int rc;
+
+	if (sp.ep.open)
+		spec_sud_suspend();
+	rc = spn_call_raw(req, rep);
+	if (sp.ep.open)
+		spec_sud_resume();
+	if (rep->spec & SPN_SPEC_REMOTE) {
+		sp.n_rpcs++;
+		sp.rpc_wait_us += (uint64_t)(mono_us() - t0);
+	}
+	return rc;
 }
 
 int
 spn_call(struct spn_req *req, struct spn_reply *rep)
 {
 	const struct spn_policy *p;
-	uint32_t bit;
+	struct spn_epoch *ep;
+	enum spn_spec_kind kind;
 	int rc;
 
 	if (!spn_shim_ready())
 		return -EIO;
 	p = spn_shim_policy();
-	if (p->speculate == 0 || spn_shim_busy)
+	if (spn_shim_busy)
 		return spn_call_raw(req, rep);
-	if (sp.open) {
-		if (is_barrier_op(req) ||
-		    sp.predictions >= p->max_predictions ||
-		    mono_us() - sp.opened_ms >= (int64_t)p->max_epoch_ms * 1000)
-			resolve(-1);
-	}
-	bit = op_bit(req);
-	if (bit == 0 || !(p->speculate & bit) || spn_in_vfork_child()) {
-		if (sp.open)
-			spec_sud_suspend();
-		rc = spn_call_raw(req, rep);
-		if (sp.open)
-			spec_sud_resume();
-		return rc;
-	}
+	if (p->speculate == 0)
+		return call_counted(req, rep);
+	ep = epoch();
+	if (spn_epoch_must_resolve(ep, req->op, req->flags, mono_us()))
+		resolve(-1);
+	if (!spn_epoch_may_predict(ep, req->op, req->flags) || spn_in_vfork_child())
+		return call_counted(req, rep);
+	kind = spn_spec_kind(req->op, req->flags, NULL);
 	req->spec = SPN_SPEC_PREDICT;
-	if (sp.open)
-		spec_sud_suspend();
-	rc = spn_call_raw(req, rep);
-	if (sp.open)
-		spec_sud_resume();
-	if (!(rep->spec & SPN_SPEC_PREDICTED))
+	if (kind != SPN_SK_READ)
+		req->token = new_token();
+	rc = call_counted(req, rep);
+	switch (spn_epoch_predicted(ep, !!(rep->spec & SPN_SPEC_PREDICTED))) {
+	case SPN_EP_NOTHING:
 		return rc;
-	sp.n_predictions++;
-	if (sp.open) {
-		sp.predictions++;
+	case SPN_EP_JOINED:
+		sp.n_predictions++;
 		return rc;
+	case SPN_EP_BEGIN:
+		sp.n_predictions++;
+		break;
 	}
 	if (open_epoch()) {
-		req->spec = 0;
-		return spn_call_raw(req, rep);
+		/* Resumed after a rollback (or no epoch could open and the
+		 * prediction failed): the truth. A mutation that must not
+		 * happen twice asks for its outcome; the rest ask again. */
+		req->spec = kind == SPN_SK_ONCE ? SPN_SPEC_REPLAY : 0;
+		return call_counted(req, rep);
 	}
 	return rc;
 }
@@ -281,7 +285,7 @@ spec_stats(void)
 	char line[512];
 	int fd, n;
 
-	if (sp.open)
+	if (sp.ep.open)
 		resolve(-1);
 	if (!spn_shim_ready())
 		return;
@@ -289,14 +293,17 @@ spec_stats(void)
 	if (p->stats_file[0] == '\0')
 		return;
 	n = snprintf(line, sizeof(line),
-		     "pid=%d policy=%s predictions=%llu epochs=%llu commits=%llu rollbacks=%llu "
-		     "barriers=%llu blocked_us=%llu hidden_us=%llu\n",
+		     "pid=%d policy=%s predictions=%llu refuted=%llu checkpoints=%llu commits=%llu "
+		     "rollbacks=%llu barriers=%llu blocked_us=%llu hidden_us=%llu rpcs=%llu "
+		     "rpc_wait_us=%llu\n",
 		     (int)ckpt_getpid(), p->policy == SPN_POLICY_FULL ? "full" :
 					 p->policy == SPN_POLICY_CTO ? "cto" : "off",
-		     (unsigned long long)sp.n_predictions, (unsigned long long)sp.n_epochs,
+		     (unsigned long long)sp.n_predictions, (unsigned long long)sp.n_refuted,
+		     (unsigned long long)sp.n_epochs,
 		     (unsigned long long)sp.n_commits, (unsigned long long)sp.n_rollbacks,
 		     (unsigned long long)sp.n_barriers, (unsigned long long)sp.barrier_wait_us,
-		     (unsigned long long)sp.ahead_us);
+		     (unsigned long long)sp.ahead_us, (unsigned long long)sp.n_rpcs,
+		     (unsigned long long)sp.rpc_wait_us);
 	fd = (int)syscall(SYS_openat, AT_FDCWD, p->stats_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
 			  0644);
 	if (fd < 0)

@@ -33,7 +33,7 @@ run cto /nfs/src/in.txt /nfs/src/out.txt
 check "cto, unchanged file: right output and status" \
 	test "$(head -n 1 <<<"$out")" = "line: first version" -a "$rc" -eq 13
 check "... it ran ahead on a prediction and committed" \
-	grep -qE 'predictions=[1-9].* epochs=1 commits=1 rollbacks=0' <<<"$(last_stats)"
+	grep -qE 'predictions=[1-9].* checkpoints=1 commits=1 rollbacks=0' <<<"$(last_stats)"
 
 echo "second version, longer" >"$tb_EXPORT_DIR/src/in.txt" # the second client
 run cto /nfs/src/in.txt /nfs/src/out.txt
@@ -87,5 +87,58 @@ check "cto: cc1 ran ahead on its predictions and waited about a round trip (${bl
 	test -n "$blocked" -a "${blocked:-999999}" -lt 150000
 check "off: the same compile waits for dozens of round trips ($off ms > 1200)" test "$off" -gt 1200
 check "the object file is right" bash -c 'nm "$1" | grep -q " T f$"' _ "$T_TMP/m.o"
+
+# ---------------------------------------------------------------- full
+# Write-back speculation: the derived file's create and close, mkdir,
+# rename, rmdir return at once; what the server refuses rolls back.
+mkdir -p "$tb_EXPORT_DIR/w"
+echo "full input" >"$tb_EXPORT_DIR/w/in.txt"
+run off /nfs/w/in.txt /nfs/w/out.txt # warms the cache
+rm -f "$T_TMP/stats"
+run full /nfs/w/in.txt /nfs/w/out.txt
+check "full: right output, derived file and status" \
+	test "$(head -n 1 <<<"$out")" = "line: full input" -a "$rc" -eq 10 -a \
+	"$(cat "$tb_EXPORT_DIR/w/out.txt")" = "derived from [full input]"
+echo "# $(last_stats)"
+check "... the create and the close were predicted too, and it committed" \
+	grep -qE 'predictions=[3-9].* rollbacks=0' <<<"$(last_stats)"
+
+# The create refused: the directory is gone on the server (a second client
+# removed it) while our cache still lists it.
+mkdir -p "$tb_EXPORT_DIR/gone"
+run full probe /nfs/gone/x >/dev/null # lists gone/
+rm -rf "$tb_EXPORT_DIR/gone"
+rm -f "$T_TMP/stats"
+run full /nfs/w/in.txt /nfs/gone/out.txt
+echo "$out" | sed 's/^/# /'
+check "refused create: the line appears once, then the real error, once; status 98" \
+	test "$(grep -c '^line: full input$' <<<"$out")" -eq 1 -a \
+	"$(grep -c 'gone/out.txt: No such file or directory' <<<"$out")" -eq 1 -a "$rc" -eq 98
+check "... nothing of the discarded run shows (no pid line)" bash -c '! grep -q "^pid" <<<"$1"' _ "$out"
+check "... it rolled back once" grep -q 'rollbacks=1' "$T_TMP/stats"
+check "... and the server has no such file" test ! -e "$tb_EXPORT_DIR/gone"
+
+# mkdir refused: the name now exists on the server.
+run full probe /nfs/w/newdir >/dev/null # w/ listed: newdir absent
+mkdir "$tb_EXPORT_DIR/w/newdir"
+rm -f "$T_TMP/stats"
+run full mkdir /nfs/w/newdir
+check "refused mkdir: the program sees EEXIST, once ($out, $rc)" \
+	test "$out" = "mkdir /nfs/w/newdir: File exists" -a "$rc" -eq 1
+check "... after a rollback" grep -q 'rollbacks=1' "$T_TMP/stats"
+
+# A run of write-backs, all predicted: the server ends up right.
+run full probe /nfs/w/d2 >/dev/null
+rm -f "$T_TMP/stats"
+run full ops /nfs/w/d2
+check "full: mkdir, create, close, rename, mkdir, rmdir: all done ($out)" \
+	test "$out" = "ops /nfs/w/d2: ok" -a "$rc" -eq 0
+check "... the server has them, in order" \
+	test "$(cat "$tb_EXPORT_DIR/w/d2/g" 2>&1)" = "written by spec_prog" -a ! -e "$tb_EXPORT_DIR/w/d2/f" \
+	-a ! -e "$tb_EXPORT_DIR/w/d2/tmp"
+echo "# $(last_stats)"
+check "... without a rollback" grep -q 'rollbacks=0' "$T_TMP/stats"
+sleep 0.3
+check "no process is left behind" bash -c '! pgrep -x spec_prog >/dev/null'
 
 finish
