@@ -7,9 +7,18 @@
  *
  * Version 2 added speculation: a spec u32 as the last request field of
  * STAT, ACCESS, OPEN, READDIR and READLINK; in their replies a spec u32
- * right after the status, whatever the status (so their error replies are
- * 8 payload bytes, every other op's 4); and SPN_OP_RESOLVE, whose reply
- * carries refuted (u32).
+ * right after the status, whatever the status; and SPN_OP_RESOLVE, whose
+ * reply carries refuted (u32).
+ *
+ * Version 3 (write-back speculation) added:
+ *   - request spec also on CLOSE, MKDIR, RMDIR, UNLINK and RENAME, and a
+ *     new request bit SPN_SPEC_REPLAY (0x2);
+ *   - a u64 token right after spec on OPEN, CLOSE, MKDIR, RMDIR, UNLINK
+ *     and RENAME (the last request field of those ops);
+ *   - reply spec ("always", after the status) on every file-system op,
+ *     STAT..STATFS (so their error replies are 8 payload bytes; HELLO,
+ *     STATUS, CONFIG, SHUTDOWN and RESOLVE keep 4), and a new reply bit
+ *     SPN_SPEC_REMOTE (0x2).
  *
  * SPECNFS_FUZZ_ITERS and SPECNFS_FUZZ_SEED override the fuzz loop's
  * defaults (200000 iterations, a fixed seed).
@@ -125,7 +134,8 @@ enum {
 	Q_SIZE = 1 << 9,
 	Q_ATIME = 1 << 10,
 	Q_MTIME = 1 << 11,
-	Q_SPEC = 1 << 12, /* the last request field */
+	Q_SPEC = 1 << 12,  /* after the op's other fields ... */
+	Q_TOKEN = 1 << 13, /* ... then token, the very last */
 };
 enum {
 	P_ATTR = 1 << 0,
@@ -152,23 +162,25 @@ static const struct op_case {
     {SPN_OP_HELLO, "hello", Q_PID | Q_UID | Q_NAME, P_PID | P_VERSION, 0},
     {SPN_OP_STAT, "stat", Q_PATH | Q_FLAGS | Q_SPEC, P_ATTR, A_SPEC},
     {SPN_OP_ACCESS, "access", Q_PATH | Q_MODE | Q_SPEC, 0, A_SPEC},
-    {SPN_OP_OPEN, "open", Q_PATH | Q_FLAGS | Q_MODE | Q_SPEC, P_ATTR | P_PATH,
+    {SPN_OP_OPEN, "open", Q_PATH | Q_FLAGS | Q_MODE | Q_SPEC | Q_TOKEN,
+     P_ATTR | P_PATH, A_SPEC},
+    {SPN_OP_CLOSE, "close", Q_PATH | Q_FLAGS | Q_SPEC | Q_TOKEN, P_ATTR,
      A_SPEC},
-    {SPN_OP_CLOSE, "close", Q_PATH | Q_FLAGS, P_ATTR, 0},
-    {SPN_OP_FSYNC, "fsync", Q_PATH, 0, 0},
+    {SPN_OP_FSYNC, "fsync", Q_PATH, 0, A_SPEC},
     {SPN_OP_READDIR, "readdir", Q_PATH | Q_SPEC, P_ATTR | P_PATH, A_SPEC},
     {SPN_OP_READLINK, "readlink", Q_PATH | Q_SPEC, P_PATH, A_SPEC},
-    {SPN_OP_MKDIR, "mkdir", Q_PATH | Q_MODE, P_ATTR, 0},
-    {SPN_OP_RMDIR, "rmdir", Q_PATH, 0, 0},
-    {SPN_OP_UNLINK, "unlink", Q_PATH, 0, 0},
-    {SPN_OP_RENAME, "rename", Q_PATH | Q_PATH2, 0, 0},
-    {SPN_OP_LINK, "link", Q_PATH | Q_PATH2, 0, 0},
-    {SPN_OP_SYMLINK, "symlink", Q_PATH | Q_PATH2, P_ATTR, 0},
+    {SPN_OP_MKDIR, "mkdir", Q_PATH | Q_MODE | Q_SPEC | Q_TOKEN, P_ATTR,
+     A_SPEC},
+    {SPN_OP_RMDIR, "rmdir", Q_PATH | Q_SPEC | Q_TOKEN, 0, A_SPEC},
+    {SPN_OP_UNLINK, "unlink", Q_PATH | Q_SPEC | Q_TOKEN, 0, A_SPEC},
+    {SPN_OP_RENAME, "rename", Q_PATH | Q_PATH2 | Q_SPEC | Q_TOKEN, 0, A_SPEC},
+    {SPN_OP_LINK, "link", Q_PATH | Q_PATH2, 0, A_SPEC},
+    {SPN_OP_SYMLINK, "symlink", Q_PATH | Q_PATH2, P_ATTR, A_SPEC},
     {SPN_OP_SETATTR, "setattr",
      Q_PATH | Q_FLAGS | Q_MASK | Q_MODE | Q_UID | Q_GID | Q_SIZE | Q_ATIME |
 	 Q_MTIME,
-     P_ATTR, 0},
-    {SPN_OP_STATFS, "statfs", Q_PATH, P_SFS, 0},
+     P_ATTR, A_SPEC},
+    {SPN_OP_STATFS, "statfs", Q_PATH, P_SFS, A_SPEC},
     {SPN_OP_STATUS, "status", 0, P_TEXT, 0},
     {SPN_OP_CONFIG, "config", 0, P_TEXT, 0},
     {SPN_OP_SHUTDOWN, "shutdown", 0, 0, 0},
@@ -189,18 +201,66 @@ case_of(uint16_t op)
 }
 
 /*
- * The ops that take predictions, listed a second time and apart from
- * cases[], which test_op_table checks against it.
+ * Which ops carry spec and token, listed a second time and apart from
+ * cases[], which test_op_table checks against these.
  */
+
+/* Requests with spec: the ops the shim may predict. */
 static int
-is_spec_op(uint16_t op)
+is_spec_req_op(uint16_t op)
 {
 	switch (op) {
 	case SPN_OP_STAT:
 	case SPN_OP_ACCESS:
 	case SPN_OP_OPEN:
+	case SPN_OP_CLOSE:
 	case SPN_OP_READDIR:
 	case SPN_OP_READLINK:
+	case SPN_OP_MKDIR:
+	case SPN_OP_RMDIR:
+	case SPN_OP_UNLINK:
+	case SPN_OP_RENAME:
+		return 1;
+	}
+	return 0;
+}
+
+/* Requests with a token (after spec): the mutations that can be replayed. */
+static int
+is_token_op(uint16_t op)
+{
+	switch (op) {
+	case SPN_OP_OPEN:
+	case SPN_OP_CLOSE:
+	case SPN_OP_MKDIR:
+	case SPN_OP_RMDIR:
+	case SPN_OP_UNLINK:
+	case SPN_OP_RENAME:
+		return 1;
+	}
+	return 0;
+}
+
+/* Replies with spec right after the status, whatever the status. */
+static int
+is_spec_rep_op(uint16_t op)
+{
+	switch (op) {
+	case SPN_OP_STAT:
+	case SPN_OP_ACCESS:
+	case SPN_OP_OPEN:
+	case SPN_OP_CLOSE:
+	case SPN_OP_FSYNC:
+	case SPN_OP_READDIR:
+	case SPN_OP_READLINK:
+	case SPN_OP_MKDIR:
+	case SPN_OP_RMDIR:
+	case SPN_OP_UNLINK:
+	case SPN_OP_RENAME:
+	case SPN_OP_LINK:
+	case SPN_OP_SYMLINK:
+	case SPN_OP_SETATTR:
+	case SPN_OP_STATFS:
 		return 1;
 	}
 	return 0;
@@ -210,7 +270,29 @@ is_spec_op(uint16_t op)
 static size_t
 err_payload_len(uint16_t op)
 {
-	return is_spec_op(op) ? 8 : 4;
+	return is_spec_rep_op(op) ? 8 : 4;
+}
+
+/* Bytes after a request's spec: its token, if it has one. */
+static size_t
+after_spec(uint16_t op)
+{
+	return is_token_op(op) ? 8 : 0;
+}
+
+/* What fill_req() puts in token: all 64 bits distinct and non-zero. */
+static uint64_t
+token_of(uint16_t op)
+{
+	return 0xf1e2d3c4b5a69788ULL ^ op;
+}
+
+/* What fill_reply() puts in spec for op. */
+static uint32_t
+rep_spec_of(uint16_t op)
+{
+	/* A prediction for the ops that take one, else "asked the server". */
+	return is_spec_req_op(op) ? SPN_SPEC_PREDICTED : SPN_SPEC_REMOTE;
 }
 
 /*
@@ -237,11 +319,15 @@ fill_req(struct spn_req *r, uint16_t op)
 	strcpy(r->path, "/nfs/src/main.c");
 	strcpy(r->path2, "/nfs/src/main.o");
 	strcpy(r->name, "specnfs-test 1.0");
-	/* Invalid (bits other than SPN_SPEC_PREDICT), but not carried ... */
+	/* Invalid (bits other than SPN_SPEC_PREDICT|REPLAY), but not
+	 * carried ... */
 	r->spec = 0xdeadbeefu;
 	/* ... except by the ops that take predictions. */
 	if (case_of(op)->req & Q_SPEC)
 		r->spec = SPN_SPEC_PREDICT;
+	/* Any value is valid: not carried must mean not sent (and decoded
+	 * as 0), carried must mean all 64 bits. */
+	r->token = token_of(op);
 
 	switch (op) {
 	case SPN_OP_HELLO:
@@ -342,7 +428,7 @@ fill_reply(struct spn_reply *r, uint16_t op, int32_t status)
 		r->text_len = 3;
 	}
 	if (case_of(op)->always & A_SPEC)
-		r->spec = SPN_SPEC_PREDICTED;
+		r->spec = rep_spec_of(op);
 	else
 		r->spec = 0xdeadbeefu; /* invalid, but not carried */
 	r->refuted = 0x80000003u;
@@ -363,7 +449,8 @@ req_len(const struct op_case *c, const struct spn_req *r)
 	     4 * !!(c->req & Q_MASK) + 4 * !!(c->req & Q_PID) +
 	     4 * !!(c->req & Q_UID) + 4 * !!(c->req & Q_GID) +
 	     8 * !!(c->req & Q_SIZE) + 12 * !!(c->req & Q_ATIME) +
-	     12 * !!(c->req & Q_MTIME) + 4 * !!(c->req & Q_SPEC);
+	     12 * !!(c->req & Q_MTIME) + 4 * !!(c->req & Q_SPEC) +
+	     8 * !!(c->req & Q_TOKEN);
 	return n;
 }
 
@@ -435,6 +522,7 @@ check_req(const struct op_case *c, const struct spn_req *in,
 	else
 		assert_time_zero(&out->mtime);
 	assert_int_equal(out->spec, (q & Q_SPEC) ? in->spec : 0);
+	assert_true(out->token == ((q & Q_TOKEN) ? in->token : 0));
 }
 
 static void
@@ -536,20 +624,39 @@ test_op_table(void **state)
 {
 	size_t i;
 
-	/* Wire constants of version 2. */
-	assert_int_equal(SPN_PROTO_VERSION, 2);
+	size_t nreq = 0, ntok = 0, nrep = 0;
+
+	/* Wire constants of version 3. */
+	assert_int_equal(SPN_PROTO_VERSION, 3);
 	assert_int_equal(SPN_OP_RESOLVE, 20);
 	assert_int_equal(SPN_OP_MAX, 20);
 	assert_int_equal(SPN_SPEC_PREDICT, 0x1);
+	assert_int_equal(SPN_SPEC_REPLAY, 0x2);
 	assert_int_equal(SPN_SPEC_PREDICTED, 0x1);
+	assert_int_equal(SPN_SPEC_REMOTE, 0x2);
 	assert_int_equal(NCASES, SPN_OP_MAX);
 	for (i = 0; i < NCASES; i++) {
 		assert_int_equal(cases[i].op, i + 1);
-		/* Exactly the five speculation ops take and give spec. */
+		/* The two listings of spec and token agree. */
 		assert_int_equal(!!(cases[i].req & Q_SPEC),
-				 is_spec_op(cases[i].op));
+				 is_spec_req_op(cases[i].op));
+		assert_int_equal(!!(cases[i].req & Q_TOKEN),
+				 is_token_op(cases[i].op));
 		assert_int_equal(!!(cases[i].always & A_SPEC),
-				 is_spec_op(cases[i].op));
+				 is_spec_rep_op(cases[i].op));
+		/* A token names a prediction: only with spec; a request's
+		 * spec is answered with a reply's spec. */
+		if (is_token_op(cases[i].op))
+			assert_true(is_spec_req_op(cases[i].op));
+		if (is_spec_req_op(cases[i].op))
+			assert_true(is_spec_rep_op(cases[i].op));
+		/* Reply spec: exactly the file-system ops, STAT..STATFS. */
+		assert_int_equal(is_spec_rep_op(cases[i].op),
+				 cases[i].op >= SPN_OP_STAT &&
+				     cases[i].op <= SPN_OP_STATFS);
+		nreq += is_spec_req_op(cases[i].op);
+		ntok += is_token_op(cases[i].op);
+		nrep += is_spec_rep_op(cases[i].op);
 		assert_int_equal(!!(cases[i].rep & P_REFUTED),
 				 cases[i].op == SPN_OP_RESOLVE);
 		assert_string_equal(spn_proto_op_name(cases[i].op),
@@ -565,6 +672,9 @@ test_op_table(void **state)
 	assert_null(spn_proto_op_name(21));
 	assert_null(spn_proto_op_name(0x7fff));
 	assert_null(spn_proto_op_name(0xffff));
+	assert_int_equal(nreq, 10);
+	assert_int_equal(ntok, 6);
+	assert_int_equal(nrep, 15);
 }
 
 static void
@@ -615,26 +725,27 @@ test_reply_error_roundtrip_all_ops(void **state)
 
 	for (i = 0; i < NCASES; i++) {
 		op = cases[i].op;
-		/* Written out per op: 8 for the speculation ops, else 4. */
+		/* Written out per op: 8 for the ops with a reply spec,
+		 * else 4. */
 		plen = err_payload_len(op);
 		for (j = 0; j < sizeof(errs) / sizeof(errs[0]); j++) {
 			fill_reply(&in, op, errs[j]);
 			n = enc_reply(&in);
-			/* Header, status and (only for speculation ops)
-			 * spec, whatever else was set. */
+			/* Header, status and (only for ops with a reply
+			 * spec) spec, whatever else was set. */
 			assert_int_equal(n, SPN_HDR_LEN + plen);
 			assert_int_equal(get_le(fbuf + 12, 4), plen);
 			assert_int_equal((int32_t)get_le(fbuf + 16, 4),
 					 errs[j]);
 			if (plen == 8)
 				assert_int_equal(get_le(fbuf + 20, 4),
-						 SPN_SPEC_PREDICTED);
+						 rep_spec_of(op));
 			memset(&out, 0x5a, sizeof(out));
 			assert_int_equal(spn_proto_decode_reply(fbuf, n, &out),
 					 0);
 			check_reply(&cases[i], &in, &out, fbuf);
 			if (plen == 8)
-				assert_int_equal(out.spec, SPN_SPEC_PREDICTED);
+				assert_int_equal(out.spec, rep_spec_of(op));
 			else
 				assert_int_equal(out.spec, 0);
 			assert_int_equal(out.refuted, 0);
@@ -668,7 +779,7 @@ test_golden_stat_req(void **state)
 {
 	static const uint8_t want[] = {
 	    0x53, 0x50, 0x4e, 0x46,	      /* "SPNF" */
-	    0x02, 0x00,			      /* version 2 */
+	    0x03, 0x00,			      /* version 3 */
 	    0x02, 0x00,			      /* STAT */
 	    0x04, 0x03, 0x02, 0x01,	      /* seq */
 	    0x0e, 0x00, 0x00, 0x00,	      /* len 14 */
@@ -678,7 +789,7 @@ test_golden_stat_req(void **state)
 	};
 	/* flags and spec told apart: spec comes last. */
 	static const uint8_t want2[] = {
-	    0x53, 0x50, 0x4e, 0x46, 0x02, 0x00, 0x02, 0x00, /* STAT */
+	    0x53, 0x50, 0x4e, 0x46, 0x03, 0x00, 0x02, 0x00, /* STAT */
 	    0x05, 0x00, 0x00, 0x00, 0x0e, 0x00, 0x00, 0x00, /* seq 5, len 14 */
 	    0x02, 0x00, 0x00, 0x00, '/',  'b',		    /* path */
 	    0x00, 0x00, 0x00, 0x00,			    /* flags 0 */
@@ -717,7 +828,7 @@ static void
 test_golden_setattr_req(void **state)
 {
 	static const uint8_t want[] = {
-	    0x53, 0x50, 0x4e, 0x46, 0x02, 0x00, 0x0f, 0x00, /* SETATTR */
+	    0x53, 0x50, 0x4e, 0x46, 0x03, 0x00, 0x0f, 0x00, /* SETATTR */
 	    0xff, 0xff, 0xff, 0xff, 0x3a, 0x00, 0x00, 0x00, /* len 58 */
 	    0x02, 0x00, 0x00, 0x00, '/',  'x',		    /* path */
 	    0x00, 0x00, 0x00, 0x00,			    /* flags */
@@ -757,23 +868,31 @@ static void
 test_golden_hello_reply(void **state)
 {
 	static const uint8_t want[] = {
-	    0x53, 0x50, 0x4e, 0x46, 0x02, 0x00, 0x01, 0x80, /* HELLO|REPLY */
+	    0x53, 0x50, 0x4e, 0x46, 0x03, 0x00, 0x01, 0x80, /* HELLO|REPLY */
 	    0x07, 0x00, 0x00, 0x00, 0x0a, 0x00, 0x00, 0x00, /* seq, len */
 	    0x00, 0x00, 0x00, 0x00,			    /* status 0 */
 	    0x44, 0x33, 0x22, 0x11,			    /* pid */
-	    0x02, 0x00,					    /* version 2 */
+	    0x03, 0x00,					    /* version 3 */
 	};
 	/* A predicted ENOENT: status, then spec. */
 	static const uint8_t want_err[] = {
-	    0x53, 0x50, 0x4e, 0x46, 0x02, 0x00, 0x02, 0x80, /* STAT|REPLY */
+	    0x53, 0x50, 0x4e, 0x46, 0x03, 0x00, 0x02, 0x80, /* STAT|REPLY */
 	    0x08, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, /* seq 8, len 8 */
 	    0xfe, 0xff, 0xff, 0xff,			    /* -ENOENT */
 	    0x01, 0x00, 0x00, 0x00, /* spec: SPN_SPEC_PREDICTED */
 	};
-	/* An op without speculation: status only. */
+	/* Since version 3 FSYNC, which takes no prediction, says whether
+	 * it waited for the server: status, then spec. */
+	static const uint8_t want_err_fsync[] = {
+	    0x53, 0x50, 0x4e, 0x46, 0x03, 0x00, 0x06, 0x80, /* FSYNC|REPLY */
+	    0x09, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, /* seq 9, len 8 */
+	    0xfb, 0xff, 0xff, 0xff,			    /* -EIO */
+	    0x02, 0x00, 0x00, 0x00, /* spec: SPN_SPEC_REMOTE */
+	};
+	/* An op without a reply spec: status only. */
 	static const uint8_t want_err4[] = {
-	    0x53, 0x50, 0x4e, 0x46, 0x02, 0x00, 0x06, 0x80, /* FSYNC|REPLY */
-	    0x09, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, /* seq 9, len 4 */
+	    0x53, 0x50, 0x4e, 0x46, 0x03, 0x00, 0x13, 0x80, /* SHUTDOWN|REPLY */
+	    0x0a, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, /* seq 10, len 4 */
 	    0xfb, 0xff, 0xff, 0xff,			    /* -EIO */
 	};
 	static struct spn_reply r, out;
@@ -782,13 +901,13 @@ test_golden_hello_reply(void **state)
 	r.op = SPN_OP_HELLO;
 	r.seq = 7;
 	r.pid = 0x11223344;
-	r.version = 2;
+	r.version = 3;
 	assert_int_equal(enc_reply(&r), sizeof(want));
 	assert_memory_equal(fbuf, want, sizeof(want));
 	memset(&out, 0x5a, sizeof(out));
 	assert_int_equal(spn_proto_decode_reply(fbuf, sizeof(want), &out), 0);
 	assert_int_equal(out.pid, 0x11223344);
-	assert_int_equal(out.version, 2);
+	assert_int_equal(out.version, 3);
 	assert_int_equal(out.spec, 0);
 
 	memset(&r, 0, sizeof(r));
@@ -811,8 +930,23 @@ test_golden_hello_reply(void **state)
 	r.op = SPN_OP_FSYNC;
 	r.seq = 9;
 	r.status = -EIO;
-	r.spec = SPN_SPEC_PREDICTED; /* not carried by FSYNC */
+	r.spec = SPN_SPEC_REMOTE;
 	assert_int_equal(-EIO, -5);
+	assert_int_equal(enc_reply(&r), sizeof(want_err_fsync));
+	assert_memory_equal(fbuf, want_err_fsync, sizeof(want_err_fsync));
+	memset(&out, 0x5a, sizeof(out));
+	assert_int_equal(
+	    spn_proto_decode_reply(fbuf, sizeof(want_err_fsync), &out), 0);
+	assert_int_equal(out.op, SPN_OP_FSYNC);
+	assert_int_equal(out.status, -EIO);
+	assert_int_equal(out.spec, SPN_SPEC_REMOTE);
+
+	memset(&r, 0, sizeof(r));
+	r.op = SPN_OP_SHUTDOWN;
+	r.seq = 10;
+	r.status = -EIO;
+	r.spec = SPN_SPEC_PREDICTED; /* not carried by SHUTDOWN */
+	assert_int_equal(SPN_OP_SHUTDOWN, 0x13);
 	assert_int_equal(enc_reply(&r), sizeof(want_err4));
 	assert_memory_equal(fbuf, want_err4, sizeof(want_err4));
 	memset(&out, 0x5a, sizeof(out));
@@ -822,61 +956,63 @@ test_golden_hello_reply(void **state)
 	assert_int_equal(out.spec, 0);
 }
 
-/* Version 2's new fields and op, byte by byte. */
+/* Version 2's fields and op (with version 3's token on OPEN), byte by
+ * byte. */
 static void
 test_golden_spec_frames(void **state)
 {
 	static const uint8_t open_req[] = {
-	    0x53, 0x50, 0x4e, 0x46, 0x02, 0x00, 0x04, 0x00, /* OPEN */
-	    0x0d, 0x0c, 0x0b, 0x0a, 0x12, 0x00, 0x00, 0x00, /* seq, len 18 */
+	    0x53, 0x50, 0x4e, 0x46, 0x03, 0x00, 0x04, 0x00, /* OPEN */
+	    0x0d, 0x0c, 0x0b, 0x0a, 0x1a, 0x00, 0x00, 0x00, /* seq, len 26 */
 	    0x02, 0x00, 0x00, 0x00, '/',  'f',		    /* path */
 	    0x41, 0x02, 0x08, 0x00,			    /* flags */
 	    0xa4, 0x01, 0x00, 0x00,			    /* mode 0644 */
 	    0x01, 0x00, 0x00, 0x00, /* spec: SPN_SPEC_PREDICT */
+	    0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, /* token */
 	};
 	static const uint8_t readdir_req[] = {
-	    0x53, 0x50, 0x4e, 0x46, 0x02, 0x00, 0x07, 0x00, /* READDIR */
+	    0x53, 0x50, 0x4e, 0x46, 0x03, 0x00, 0x07, 0x00, /* READDIR */
 	    0x01, 0x00, 0x00, 0x00, 0x0a, 0x00, 0x00, 0x00, /* seq, len 10 */
 	    0x02, 0x00, 0x00, 0x00, '/',  'd',		    /* path */
 	    0x01, 0x00, 0x00, 0x00, /* spec: SPN_SPEC_PREDICT */
 	};
 	static const uint8_t access_req[] = {
-	    0x53, 0x50, 0x4e, 0x46, 0x02, 0x00, 0x03, 0x00, /* ACCESS */
+	    0x53, 0x50, 0x4e, 0x46, 0x03, 0x00, 0x03, 0x00, /* ACCESS */
 	    0x02, 0x00, 0x00, 0x00, 0x0e, 0x00, 0x00, 0x00, /* seq, len 14 */
 	    0x02, 0x00, 0x00, 0x00, '/',  'x',		    /* path */
 	    0x04, 0x00, 0x00, 0x00,			    /* R_OK */
 	    0x00, 0x00, 0x00, 0x00, /* spec 0: no prediction */
 	};
 	static const uint8_t access_rep[] = {
-	    0x53, 0x50, 0x4e, 0x46, 0x02, 0x00, 0x03, 0x80, /* ACCESS|REPLY */
+	    0x53, 0x50, 0x4e, 0x46, 0x03, 0x00, 0x03, 0x80, /* ACCESS|REPLY */
 	    0x02, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, /* seq, len 8 */
 	    0x00, 0x00, 0x00, 0x00,			    /* status 0 */
 	    0x01, 0x00, 0x00, 0x00, /* spec: SPN_SPEC_PREDICTED */
 	};
 	static const uint8_t readlink_rep[] = {
-	    0x53, 0x50, 0x4e, 0x46, 0x02, 0x00, 0x08, 0x80, /* READLINK|REPLY */
+	    0x53, 0x50, 0x4e, 0x46, 0x03, 0x00, 0x08, 0x80, /* READLINK|REPLY */
 	    0x03, 0x00, 0x00, 0x00, 0x0e, 0x00, 0x00, 0x00, /* seq, len 14 */
 	    0x00, 0x00, 0x00, 0x00,			    /* status 0 */
 	    0x01, 0x00, 0x00, 0x00, /* spec: SPN_SPEC_PREDICTED */
 	    0x02, 0x00, 0x00, 0x00, 'a',  'b', /* target */
 	};
 	static const uint8_t resolve_req[] = {
-	    0x53, 0x50, 0x4e, 0x46, 0x02, 0x00, 0x14, 0x00, /* RESOLVE */
+	    0x53, 0x50, 0x4e, 0x46, 0x03, 0x00, 0x14, 0x00, /* RESOLVE */
 	    0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* seq, len 0 */
 	};
 	static const uint8_t resolve_rep[] = {
-	    0x53, 0x50, 0x4e, 0x46, 0x02, 0x00, 0x14, 0x80, /* RESOLVE|REPLY */
+	    0x53, 0x50, 0x4e, 0x46, 0x03, 0x00, 0x14, 0x80, /* RESOLVE|REPLY */
 	    0x04, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, /* seq, len 8 */
 	    0x00, 0x00, 0x00, 0x00,			    /* status 0 */
 	    0x03, 0x00, 0x00, 0x00,			    /* refuted 3 */
 	};
 	static const uint8_t resolve_err[] = {
-	    0x53, 0x50, 0x4e, 0x46, 0x02, 0x00, 0x14, 0x80, /* RESOLVE|REPLY */
+	    0x53, 0x50, 0x4e, 0x46, 0x03, 0x00, 0x14, 0x80, /* RESOLVE|REPLY */
 	    0x04, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, /* seq, len 4 */
 	    0xfb, 0xff, 0xff, 0xff,			    /* -EIO */
 	};
 	static const uint8_t unknown_err[] = {
-	    0x53, 0x50, 0x4e, 0x46, 0x02, 0x00, 0x42, 0xc2, /* 0x4242|REPLY */
+	    0x53, 0x50, 0x4e, 0x46, 0x03, 0x00, 0x42, 0xc2, /* 0x4242|REPLY */
 	    0x06, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, /* seq, len 4 */
 	    0xda, 0xff, 0xff, 0xff,			    /* -ENOSYS */
 	};
@@ -894,6 +1030,7 @@ test_golden_spec_frames(void **state)
 	r.flags = 0x00080241u; /* passed through: any bits */
 	r.mode = 0644;
 	r.spec = SPN_SPEC_PREDICT;
+	r.token = 0x1122334455667788ULL;
 	assert_int_equal(enc_req(&r), sizeof(open_req));
 	assert_memory_equal(fbuf, open_req, sizeof(open_req));
 	memset(&out, 0x5a, sizeof(out));
@@ -902,12 +1039,14 @@ test_golden_spec_frames(void **state)
 	assert_int_equal(out.flags, 0x00080241u);
 	assert_int_equal(out.mode, 0644);
 	assert_int_equal(out.spec, SPN_SPEC_PREDICT);
+	assert_int_equal(out.token, 0x1122334455667788ULL);
 
 	memset(&r, 0, sizeof(r));
 	r.op = SPN_OP_READDIR;
 	r.seq = 1;
 	strcpy(r.path, "/d");
 	r.spec = SPN_SPEC_PREDICT;
+	r.token = 0xffffffffffffffffULL; /* not carried by READDIR */
 	assert_int_equal(enc_req(&r), sizeof(readdir_req));
 	assert_memory_equal(fbuf, readdir_req, sizeof(readdir_req));
 	memset(&out, 0x5a, sizeof(out));
@@ -915,6 +1054,7 @@ test_golden_spec_frames(void **state)
 	    spn_proto_decode_req(fbuf, sizeof(readdir_req), &out), 0);
 	assert_string_equal(out.path, "/d");
 	assert_int_equal(out.spec, SPN_SPEC_PREDICT);
+	assert_int_equal(out.token, 0);
 
 	memset(&r, 0, sizeof(r));
 	r.op = SPN_OP_ACCESS;
@@ -1006,24 +1146,249 @@ test_golden_spec_frames(void **state)
 	assert_int_equal(rout.spec, 0);
 }
 
+/* Version 3's token, new spec bits and spec on write ops, byte by byte. */
+static void
+test_golden_v3_frames(void **state)
+{
+	static const uint8_t close_req[] = {
+	    0x53, 0x50, 0x4e, 0x46, 0x03, 0x00, 0x05, 0x00, /* CLOSE */
+	    0x10, 0x00, 0x00, 0x00, 0x16, 0x00, 0x00, 0x00, /* seq, len 22 */
+	    0x02, 0x00, 0x00, 0x00, '/',  'c',		    /* path */
+	    0x02, 0x00, 0x00, 0x00,			    /* SPN_F_WRITTEN */
+	    0x01, 0x00, 0x00, 0x00, /* spec: SPN_SPEC_PREDICT */
+	    0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80, /* token */
+	};
+	static const uint8_t mkdir_req[] = {
+	    0x53, 0x50, 0x4e, 0x46, 0x03, 0x00, 0x09, 0x00, /* MKDIR */
+	    0x11, 0x00, 0x00, 0x00, 0x16, 0x00, 0x00, 0x00, /* seq, len 22 */
+	    0x02, 0x00, 0x00, 0x00, '/',  'm',		    /* path */
+	    0xed, 0x01, 0x00, 0x00,			    /* mode 0755 */
+	    0x02, 0x00, 0x00, 0x00, /* spec: SPN_SPEC_REPLAY */
+	    0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* token */
+	};
+	static const uint8_t unlink_req[] = {
+	    0x53, 0x50, 0x4e, 0x46, 0x03, 0x00, 0x0b, 0x00, /* UNLINK */
+	    0x13, 0x00, 0x00, 0x00, 0x12, 0x00, 0x00, 0x00, /* seq, len 18 */
+	    0x02, 0x00, 0x00, 0x00, '/',  'u',		    /* path */
+	    0x01, 0x00, 0x00, 0x00, /* spec: SPN_SPEC_PREDICT */
+	    0x02, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, /* token */
+	};
+	static const uint8_t rmdir_req[] = {
+	    0x53, 0x50, 0x4e, 0x46, 0x03, 0x00, 0x0a, 0x00, /* RMDIR */
+	    0x15, 0x00, 0x00, 0x00, 0x12, 0x00, 0x00, 0x00, /* seq, len 18 */
+	    0x02, 0x00, 0x00, 0x00, '/',  'r',		    /* path */
+	    0x00, 0x00, 0x00, 0x00,			    /* spec 0 */
+	    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* token 0 */
+	};
+	static const uint8_t rename_req[] = {
+	    0x53, 0x50, 0x4e, 0x46, 0x03, 0x00, 0x0c, 0x00, /* RENAME */
+	    0x14, 0x00, 0x00, 0x00, 0x18, 0x00, 0x00, 0x00, /* seq, len 24 */
+	    0x02, 0x00, 0x00, 0x00, '/',  'a',		    /* path */
+	    0x02, 0x00, 0x00, 0x00, '/',  'b',		    /* path2 */
+	    0x02, 0x00, 0x00, 0x00, /* spec: SPN_SPEC_REPLAY */
+	    0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01, /* token */
+	};
+	/* LINK takes neither spec nor token. */
+	static const uint8_t link_req[] = {
+	    0x53, 0x50, 0x4e, 0x46, 0x03, 0x00, 0x0d, 0x00, /* LINK */
+	    0x16, 0x00, 0x00, 0x00, 0x0c, 0x00, 0x00, 0x00, /* seq, len 12 */
+	    0x02, 0x00, 0x00, 0x00, '/',  'a',		    /* path */
+	    0x02, 0x00, 0x00, 0x00, '/',  'b',		    /* path2 */
+	};
+	static const uint8_t unlink_rep[] = {
+	    0x53, 0x50, 0x4e, 0x46, 0x03, 0x00, 0x0b, 0x80, /* UNLINK|REPLY */
+	    0x13, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, /* seq, len 8 */
+	    0x00, 0x00, 0x00, 0x00,			    /* status 0 */
+	    0x03, 0x00, 0x00, 0x00, /* spec: PREDICTED|REMOTE */
+	};
+	static const uint8_t rename_err[] = {
+	    0x53, 0x50, 0x4e, 0x46, 0x03, 0x00, 0x0c, 0x80, /* RENAME|REPLY */
+	    0x14, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, /* seq, len 8 */
+	    0xee, 0xff, 0xff, 0xff,			    /* -EXDEV */
+	    0x02, 0x00, 0x00, 0x00, /* spec: SPN_SPEC_REMOTE */
+	};
+	static const uint8_t link_err[] = {
+	    0x53, 0x50, 0x4e, 0x46, 0x03, 0x00, 0x0d, 0x80, /* LINK|REPLY */
+	    0x16, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, /* seq, len 8 */
+	    0xef, 0xff, 0xff, 0xff,			    /* -EEXIST */
+	    0x00, 0x00, 0x00, 0x00,			    /* spec 0 */
+	};
+	static const uint8_t setattr_err[] = {
+	    0x53, 0x50, 0x4e, 0x46, 0x03, 0x00, 0x0f, 0x80, /* SETATTR|REPLY */
+	    0x17, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, /* seq, len 8 */
+	    0xff, 0xff, 0xff, 0xff,			    /* -EPERM */
+	    0x02, 0x00, 0x00, 0x00, /* spec: SPN_SPEC_REMOTE */
+	};
+	static struct spn_req r, out;
+	static struct spn_reply rp, rout;
+
+	assert_int_equal(-EXDEV, -18);
+	assert_int_equal(-EEXIST, -17);
+	assert_int_equal(-EPERM, -1);
+
+	memset(&r, 0, sizeof(r));
+	r.op = SPN_OP_CLOSE;
+	r.seq = 0x10;
+	strcpy(r.path, "/c");
+	r.flags = SPN_F_WRITTEN;
+	r.spec = SPN_SPEC_PREDICT;
+	r.token = 0x8000000000000001ULL;
+	assert_int_equal(enc_req(&r), sizeof(close_req));
+	assert_memory_equal(fbuf, close_req, sizeof(close_req));
+	memset(&out, 0x5a, sizeof(out));
+	assert_int_equal(spn_proto_decode_req(fbuf, sizeof(close_req), &out),
+			 0);
+	assert_string_equal(out.path, "/c");
+	assert_int_equal(out.flags, SPN_F_WRITTEN);
+	assert_int_equal(out.spec, SPN_SPEC_PREDICT);
+	assert_int_equal(out.token, 0x8000000000000001ULL);
+
+	memset(&r, 0, sizeof(r));
+	r.op = SPN_OP_MKDIR;
+	r.seq = 0x11;
+	strcpy(r.path, "/m");
+	r.mode = 0755;
+	r.spec = SPN_SPEC_REPLAY;
+	r.token = 0xfffffffffffffffeULL;
+	assert_int_equal(enc_req(&r), sizeof(mkdir_req));
+	assert_memory_equal(fbuf, mkdir_req, sizeof(mkdir_req));
+	memset(&out, 0x5a, sizeof(out));
+	assert_int_equal(spn_proto_decode_req(fbuf, sizeof(mkdir_req), &out),
+			 0);
+	assert_int_equal(out.mode, 0755);
+	assert_int_equal(out.spec, SPN_SPEC_REPLAY);
+	assert_int_equal(out.token, 0xfffffffffffffffeULL);
+
+	memset(&r, 0, sizeof(r));
+	r.op = SPN_OP_UNLINK;
+	r.seq = 0x13;
+	strcpy(r.path, "/u");
+	r.flags = 0xffffffffu; /* not carried by UNLINK */
+	r.spec = SPN_SPEC_PREDICT;
+	r.token = 0x0000000100000002ULL;
+	assert_int_equal(enc_req(&r), sizeof(unlink_req));
+	assert_memory_equal(fbuf, unlink_req, sizeof(unlink_req));
+	memset(&out, 0x5a, sizeof(out));
+	assert_int_equal(spn_proto_decode_req(fbuf, sizeof(unlink_req), &out),
+			 0);
+	assert_int_equal(out.flags, 0);
+	assert_int_equal(out.spec, SPN_SPEC_PREDICT);
+	assert_int_equal(out.token, 0x0000000100000002ULL);
+
+	/* Not predicted: spec and token are still there, as zeroes. */
+	memset(&r, 0, sizeof(r));
+	r.op = SPN_OP_RMDIR;
+	r.seq = 0x15;
+	strcpy(r.path, "/r");
+	assert_int_equal(enc_req(&r), sizeof(rmdir_req));
+	assert_memory_equal(fbuf, rmdir_req, sizeof(rmdir_req));
+	memset(&out, 0x5a, sizeof(out));
+	assert_int_equal(spn_proto_decode_req(fbuf, sizeof(rmdir_req), &out),
+			 0);
+	assert_string_equal(out.path, "/r");
+	assert_int_equal(out.spec, 0);
+	assert_int_equal(out.token, 0);
+
+	memset(&r, 0, sizeof(r));
+	r.op = SPN_OP_RENAME;
+	r.seq = 0x14;
+	strcpy(r.path, "/a");
+	strcpy(r.path2, "/b");
+	r.spec = SPN_SPEC_REPLAY;
+	r.token = 0x0123456789abcdefULL;
+	assert_int_equal(enc_req(&r), sizeof(rename_req));
+	assert_memory_equal(fbuf, rename_req, sizeof(rename_req));
+	memset(&out, 0x5a, sizeof(out));
+	assert_int_equal(spn_proto_decode_req(fbuf, sizeof(rename_req), &out),
+			 0);
+	assert_string_equal(out.path, "/a");
+	assert_string_equal(out.path2, "/b");
+	assert_int_equal(out.spec, SPN_SPEC_REPLAY);
+	assert_int_equal(out.token, 0x0123456789abcdefULL);
+
+	/* Same struct, as LINK: spec and token are neither sent nor judged. */
+	r.op = SPN_OP_LINK;
+	r.seq = 0x16;
+	r.spec = 0xffffffffu;
+	assert_int_equal(enc_req(&r), sizeof(link_req));
+	assert_memory_equal(fbuf, link_req, sizeof(link_req));
+	memset(&out, 0x5a, sizeof(out));
+	assert_int_equal(spn_proto_decode_req(fbuf, sizeof(link_req), &out),
+			 0);
+	assert_string_equal(out.path2, "/b");
+	assert_int_equal(out.spec, 0);
+	assert_int_equal(out.token, 0);
+
+	memset(&rp, 0, sizeof(rp));
+	rp.op = SPN_OP_UNLINK;
+	rp.seq = 0x13;
+	rp.spec = SPN_SPEC_PREDICTED | SPN_SPEC_REMOTE;
+	assert_int_equal(enc_reply(&rp), sizeof(unlink_rep));
+	assert_memory_equal(fbuf, unlink_rep, sizeof(unlink_rep));
+	memset(&rout, 0x5a, sizeof(rout));
+	assert_int_equal(
+	    spn_proto_decode_reply(fbuf, sizeof(unlink_rep), &rout), 0);
+	assert_int_equal(rout.status, 0);
+	assert_int_equal(rout.spec, SPN_SPEC_PREDICTED | SPN_SPEC_REMOTE);
+
+	memset(&rp, 0, sizeof(rp));
+	rp.op = SPN_OP_RENAME;
+	rp.seq = 0x14;
+	rp.status = -EXDEV;
+	rp.spec = SPN_SPEC_REMOTE;
+	assert_int_equal(enc_reply(&rp), sizeof(rename_err));
+	assert_memory_equal(fbuf, rename_err, sizeof(rename_err));
+	memset(&rout, 0x5a, sizeof(rout));
+	assert_int_equal(
+	    spn_proto_decode_reply(fbuf, sizeof(rename_err), &rout), 0);
+	assert_int_equal(rout.status, -EXDEV);
+	assert_int_equal(rout.spec, SPN_SPEC_REMOTE);
+
+	memset(&rp, 0, sizeof(rp));
+	rp.op = SPN_OP_LINK;
+	rp.seq = 0x16;
+	rp.status = -EEXIST;
+	assert_int_equal(enc_reply(&rp), sizeof(link_err));
+	assert_memory_equal(fbuf, link_err, sizeof(link_err));
+	memset(&rout, 0x5a, sizeof(rout));
+	assert_int_equal(spn_proto_decode_reply(fbuf, sizeof(link_err), &rout),
+			 0);
+	assert_int_equal(rout.op, SPN_OP_LINK);
+	assert_int_equal(rout.status, -EEXIST);
+	assert_int_equal(rout.spec, 0);
+
+	memset(&rp, 0, sizeof(rp));
+	rp.op = SPN_OP_SETATTR;
+	rp.seq = 0x17;
+	rp.status = -EPERM;
+	rp.spec = SPN_SPEC_REMOTE;
+	assert_int_equal(enc_reply(&rp), sizeof(setattr_err));
+	assert_memory_equal(fbuf, setattr_err, sizeof(setattr_err));
+	memset(&rout, 0x5a, sizeof(rout));
+	assert_int_equal(
+	    spn_proto_decode_reply(fbuf, sizeof(setattr_err), &rout), 0);
+	assert_int_equal(rout.status, -EPERM);
+	assert_int_equal(rout.spec, SPN_SPEC_REMOTE);
+}
+
 /* The attr layout, member by member, built here independently. */
 static void
-check_attr_layout(uint16_t op)
+check_attr_layout(uint16_t op, uint32_t spec)
 {
 	static struct spn_reply r, out;
 	static uint8_t want[SPN_HDR_LEN + 4 + 4 + 96];
 	struct pb p = {.b = pay, .n = 0};
 	const struct spn_attr *a = &r.attr;
-	const size_t wlen = SPN_HDR_LEN + 4 + (is_spec_op(op) ? 4 : 0) + 96;
+	const size_t wlen = SPN_HDR_LEN + 4 + (is_spec_rep_op(op) ? 4 : 0) + 96;
 
 	memset(&r, 0, sizeof(r));
 	r.op = op;
 	r.seq = 99;
-	r.spec = SPN_SPEC_PREDICTED;
+	r.spec = spec;
 	fill_attr(&r.attr, S_IFCHR);
 	pb_le(&p, 0, 4);
-	if (is_spec_op(op))
-		pb_le(&p, SPN_SPEC_PREDICTED, 4); /* spec, before attr */
+	if (is_spec_rep_op(op))
+		pb_le(&p, spec, 4); /* spec, before attr */
 	pb_le(&p, a->type, 4);
 	pb_le(&p, a->mode, 4);
 	pb_le(&p, a->nlink, 4);
@@ -1049,14 +1414,17 @@ check_attr_layout(uint16_t op)
 	assert_memory_equal(fbuf, want, wlen);
 	assert_int_equal(spn_proto_decode_reply(fbuf, wlen, &out), 0);
 	check_attr(&out.attr, &r.attr);
-	assert_int_equal(out.spec, is_spec_op(op) ? SPN_SPEC_PREDICTED : 0);
+	assert_int_equal(out.spec, is_spec_rep_op(op) ? spec : 0);
 }
 
 static void
 test_golden_attr_layout(void **state)
 {
-	check_attr_layout(SPN_OP_CLOSE); /* status, attr */
-	check_attr_layout(SPN_OP_STAT);	 /* status, spec, attr */
+	/* Every op with an attr sends spec first since version 3. */
+	check_attr_layout(SPN_OP_CLOSE, SPN_SPEC_REMOTE);
+	check_attr_layout(SPN_OP_STAT, SPN_SPEC_PREDICTED);
+	check_attr_layout(SPN_OP_MKDIR, SPN_SPEC_PREDICTED | SPN_SPEC_REMOTE);
+	check_attr_layout(SPN_OP_SETATTR, 0);
 }
 
 static void
@@ -1064,10 +1432,12 @@ test_golden_statfs_layout(void **state)
 {
 	static struct spn_reply r, out;
 	struct pb p = {.b = pay, .n = 0};
-	static uint8_t want[SPN_HDR_LEN + 4 + 56];
+	static uint8_t want[SPN_HDR_LEN + 4 + 4 + 56];
 
 	fill_reply(&r, SPN_OP_STATFS, 0);
+	assert_int_equal(r.spec, SPN_SPEC_REMOTE);
 	pb_le(&p, 0, 4);
+	pb_le(&p, SPN_SPEC_REMOTE, 4); /* status, spec, then statfs */
 	pb_le(&p, r.sfs.bsize, 4);
 	pb_le(&p, r.sfs.blocks, 8);
 	pb_le(&p, r.sfs.bfree, 8);
@@ -1083,6 +1453,8 @@ test_golden_statfs_layout(void **state)
 	assert_memory_equal(fbuf, want, sizeof(want));
 	assert_int_equal(spn_proto_decode_reply(fbuf, sizeof(want), &out), 0);
 	assert_true(out.sfs.files == 0xffffffffffffffffULL);
+	assert_int_equal(out.sfs.namemax, 255);
+	assert_int_equal(out.spec, SPN_SPEC_REMOTE);
 }
 
 /* ------------------------------------------------------------ boundaries */
@@ -1104,11 +1476,13 @@ test_path_max_len(void **state)
 	r.path2[0] = '/';
 	r.path2[SPN_PATH_MAX - 1] = '\0';
 	n = enc_req(&r);
-	assert_int_equal(n, SPN_HDR_LEN + 2 * (4 + SPN_PATH_MAX - 1));
+	/* Two full paths, spec and token: the longest request there is. */
+	assert_int_equal(n, SPN_HDR_LEN + 2 * (4 + SPN_PATH_MAX - 1) + 4 + 8);
 	assert_true(n <= SPN_REQ_MAX);
 	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
 	assert_int_equal(strlen(out.path), SPN_PATH_MAX - 1);
 	assert_int_equal(strlen(out.path2), SPN_PATH_MAX - 1);
+	assert_int_equal(out.token, r.token);
 	check_req(case_of(SPN_OP_RENAME), &r, &out);
 
 	/* One more cannot even be held: no NUL in the array. */
@@ -1368,11 +1742,17 @@ test_embedded_nul(void **state)
 	assert_int_equal(out.op, SPN_OP_RENAME);
 	assert_int_equal(out.seq, r.seq);
 	fbuf[SPN_HDR_LEN + 4 + 4] = '/';
-	/* Last byte of path2. */
-	fbuf[n - 1] = '\0';
+	/* Last byte of path2, before spec (4) and token (8). */
+	assert_int_equal(fbuf[n - 12 - 1], 'o');
+	fbuf[n - 12 - 1] = '\0';
 	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EINVAL);
-	fbuf[n - 1] = 'o';
+	fbuf[n - 12 - 1] = 'o';
 	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+	/* A NUL byte in the token is just a byte of a number. */
+	fbuf[n - 1] = '\0';
+	fbuf[n - 8] = '\0';
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+	assert_int_equal(out.token, r.token & 0x00ffffffffffff00ULL);
 
 	fill_req(&r, SPN_OP_HELLO);
 	n = enc_req(&r);
@@ -1387,9 +1767,9 @@ test_embedded_nul(void **state)
 
 /*
  * Byte offsets of attr members within a successful reply frame of op:
- * after the status, and after spec for the speculation ops.
+ * after the status, and after spec for the ops with a reply spec.
  */
-#define ATTR_OFF(op) (SPN_HDR_LEN + 4 + (is_spec_op(op) ? 4 : 0))
+#define ATTR_OFF(op) (SPN_HDR_LEN + 4 + (is_spec_rep_op(op) ? 4 : 0))
 #define ATTR_TYPE(op) (ATTR_OFF(op) + 0)
 #define ATTR_MODE(op) (ATTR_OFF(op) + 4)
 #define ATTR_ATIME_NSEC(op) (ATTR_OFF(op) + 60 + 8)
@@ -1427,7 +1807,7 @@ test_nsec_range(void **state)
 	r.mtime.nsec = 1000000000u;
 	assert_int_equal(spn_proto_encode_req(&r, fbuf, sizeof(fbuf)), -EINVAL);
 
-	/* Every op whose reply has an attr, with and without spec first. */
+	/* Every op whose reply has an attr (all with spec first, since v3). */
 	for (k = 0; k < NCASES; k++) {
 		if (!(cases[k].rep & P_ATTR))
 			continue;
@@ -1475,7 +1855,7 @@ test_attr_type_and_mode(void **state)
 	size_t i, k, n;
 	uint16_t op;
 
-	/* Every op whose reply has an attr, with and without spec first. */
+	/* Every op whose reply has an attr (all with spec first, since v3). */
 	for (k = 0; k < NCASES; k++) {
 		if (!(cases[k].rep & P_ATTR))
 			continue;
@@ -1609,7 +1989,9 @@ test_status_rules(void **state)
 	assert_int_equal(spn_proto_encode_reply(&rp, fbuf, sizeof(fbuf)),
 			 -EINVAL);
 
+	/* FSYNC: status, spec. */
 	pb_le(&p, 1, 4);
+	pb_le(&p, SPN_SPEC_REMOTE, 4);
 	n = frame(SPN_OP_FSYNC | SPN_OP_REPLY, 3, &p);
 	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), -EINVAL);
 	assert_int_equal(rout.seq, 3);
@@ -1618,6 +2000,19 @@ test_status_rules(void **state)
 	put_le(fbuf + SPN_HDR_LEN, (uint32_t)-4095, 4);
 	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), 0);
 	assert_int_equal(rout.status, -4095);
+	assert_int_equal(rout.spec, SPN_SPEC_REMOTE);
+	/* SHUTDOWN: status alone. */
+	p.n = 0;
+	pb_le(&p, 1, 4);
+	n = frame(SPN_OP_SHUTDOWN | SPN_OP_REPLY, 4, &p);
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), -EINVAL);
+	assert_int_equal(rout.seq, 4);
+	put_le(fbuf + SPN_HDR_LEN, (uint32_t)-4096, 4);
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), -EINVAL);
+	put_le(fbuf + SPN_HDR_LEN, (uint32_t)-4095, 4);
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), 0);
+	assert_int_equal(rout.status, -4095);
+	assert_int_equal(rout.spec, 0);
 
 	/* An error reply carries nothing but the always fields: for STAT,
 	 * status and spec, not an attr. */
@@ -1659,80 +2054,116 @@ test_status_rules(void **state)
 /* ------------------------------------------------------------ speculation */
 
 /*
- * spec: SPN_SPEC_PREDICT is the only request bit, SPN_SPEC_PREDICTED the
- * only reply bit (with any status); any other bit is -EINVAL both ways.
- * Ops without spec neither send nor judge the member.
+ * spec: SPN_SPEC_PREDICT and SPN_SPEC_REPLAY are the request bits,
+ * SPN_SPEC_PREDICTED and SPN_SPEC_REMOTE the reply bits (with any status);
+ * any other bit is -EINVAL both ways. Ops without spec neither send nor
+ * judge the member, nor ops without a token theirs.
  */
+static const uint32_t spec_bad[] = {0x4,
+				    0x8,
+				    0x100,
+				    0x80000000u,
+				    0xfffffffcu,
+				    0xfffffffeu,
+				    0xffffffffu,
+				    0x1 | 0x4,
+				    0x2 | 0x4,
+				    0x3 | 0x4,
+				    0x3 | 0x80000000u};
+
 static void
 test_spec_bits(void **state)
 {
-	static const uint32_t bad[] = {0x2,
-				       0x4,
-				       0x100,
-				       0x80000000u,
-				       0xfffffffeu,
-				       0xffffffffu,
-				       SPN_SPEC_PREDICT | 0x2,
-				       SPN_SPEC_PREDICT | 0x80000000u};
 	static const int32_t sts[] = {0, -ENOENT, -EACCES};
-	static const uint32_t good[] = {0, SPN_SPEC_PREDICTED};
+	static const uint32_t good_req[] = {0, SPN_SPEC_PREDICT,
+					    SPN_SPEC_REPLAY,
+					    SPN_SPEC_PREDICT | SPN_SPEC_REPLAY};
+	static const uint32_t good_rep[] = {
+	    0, SPN_SPEC_PREDICTED, SPN_SPEC_REMOTE,
+	    SPN_SPEC_PREDICTED | SPN_SPEC_REMOTE};
+	static const uint64_t tokens[] = {0, 1, 0x0123456789abcdefULL,
+					  0xffffffffffffffffULL};
 	static struct spn_req r, out;
 	static struct spn_reply rp, rout;
 	size_t i, j, k, n, n0, off;
 	uint16_t op;
 
-	assert_int_equal(SPN_SPEC_PREDICT, 1);
-	assert_int_equal(SPN_SPEC_PREDICTED, 1);
 	for (k = 0; k < NCASES; k++) {
 		op = cases[k].op;
-		if (!is_spec_op(op))
+		if (!is_spec_req_op(op))
 			continue;
-		/* Requests: spec is the last field. */
+		/* Requests: spec is the last field, or the one before the
+		 * token. */
 		fill_req(&r, op);
 		n = enc_req(&r);
-		off = n - 4;
+		off = n - 4 - after_spec(op);
 		assert_int_equal(get_le(fbuf + off, 4), SPN_SPEC_PREDICT);
-		check_u32_field(op, &r.spec, SPN_SPEC_PREDICT, off, 0, 0, &r);
-		check_u32_field(op, &r.spec, SPN_SPEC_PREDICT, off,
-				SPN_SPEC_PREDICT, 0, &r);
-		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (is_token_op(op))
+			assert_int_equal(get_le(fbuf + n - 8, 8), r.token);
+		for (i = 0; i < sizeof(good_req) / sizeof(good_req[0]); i++) {
 			check_u32_field(op, &r.spec, SPN_SPEC_PREDICT, off,
-					bad[i], -EINVAL, &r);
-		r.spec = 0;
-		n = enc_req(&r);
-		assert_int_equal(get_le(fbuf + n - 4, 4), 0);
-		memset(&out, 0x5a, sizeof(out));
-		assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
-		assert_int_equal(out.spec, 0);
+					good_req[i], 0, &r);
+			r.spec = good_req[i];
+			n = enc_req(&r);
+			assert_int_equal(get_le(fbuf + off, 4), good_req[i]);
+			memset(&out, 0x5a, sizeof(out));
+			assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+			assert_int_equal(out.spec, good_req[i]);
+			check_req(&cases[k], &r, &out);
+		}
 		r.spec = SPN_SPEC_PREDICT;
-		n = enc_req(&r);
-		memset(&out, 0x5a, sizeof(out));
-		assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
-		assert_int_equal(out.spec, SPN_SPEC_PREDICT);
+		for (i = 0; i < sizeof(spec_bad) / sizeof(spec_bad[0]); i++)
+			check_u32_field(op, &r.spec, SPN_SPEC_PREDICT, off,
+					spec_bad[i], -EINVAL, &r);
 
 		/* Replies: spec right after the status, whatever it is. */
 		off = SPN_HDR_LEN + 4;
 		for (j = 0; j < sizeof(sts) / sizeof(sts[0]); j++) {
 			fill_reply(&rp, op, sts[j]);
-			for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-				rp.spec = good[i];
+			for (i = 0; i < sizeof(good_rep) / sizeof(good_rep[0]);
+			     i++) {
+				rp.spec = good_rep[i];
 				n = enc_reply(&rp);
 				assert_int_equal(get_le(fbuf + off, 4),
-						 good[i]);
+						 good_rep[i]);
 				memset(&rout, 0x5a, sizeof(rout));
 				assert_int_equal(
 				    spn_proto_decode_reply(fbuf, n, &rout), 0);
 				assert_int_equal(rout.status, sts[j]);
-				assert_int_equal(rout.spec, good[i]);
+				assert_int_equal(rout.spec, good_rep[i]);
 			}
-			for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-				rp.spec = bad[i];
+		}
+	}
+
+	/* Every op with a reply spec, including those whose requests have
+	 * none: good bits pass, others fail, with any status. */
+	for (k = 0; k < NCASES; k++) {
+		op = cases[k].op;
+		if (!is_spec_rep_op(op))
+			continue;
+		off = SPN_HDR_LEN + 4;
+		for (j = 0; j < sizeof(sts) / sizeof(sts[0]); j++) {
+			fill_reply(&rp, op, sts[j]);
+			for (i = 0; i < sizeof(good_rep) / sizeof(good_rep[0]);
+			     i++) {
+				rp.spec = good_rep[i];
+				n = enc_reply(&rp);
+				assert_int_equal(get_le(fbuf + off, 4),
+						 good_rep[i]);
+				memset(&rout, 0x5a, sizeof(rout));
+				assert_int_equal(
+				    spn_proto_decode_reply(fbuf, n, &rout), 0);
+				check_reply(&cases[k], &rp, &rout, fbuf);
+			}
+			for (i = 0; i < sizeof(spec_bad) / sizeof(spec_bad[0]);
+			     i++) {
+				rp.spec = spec_bad[i];
 				assert_int_equal(spn_proto_encode_reply(
 						     &rp, fbuf, sizeof(fbuf)),
 						 -EINVAL);
 				rp.spec = SPN_SPEC_PREDICTED;
 				n = enc_reply(&rp);
-				put_le(fbuf + off, bad[i], 4);
+				put_le(fbuf + off, spec_bad[i], 4);
 				assert_int_equal(
 				    spn_proto_decode_reply(fbuf, n, &rout),
 				    -EINVAL);
@@ -1742,31 +2173,41 @@ test_spec_bits(void **state)
 		}
 	}
 
-	/* Other ops: the same bytes whatever spec holds. */
+	/* Other ops: the same bytes whatever spec (and token) holds. */
 	for (k = 0; k < NCASES; k++) {
 		op = cases[k].op;
-		if (is_spec_op(op))
+		if (is_spec_req_op(op))
 			continue;
 		fill_req(&r, op);
 		r.spec = 0;
+		r.token = 0;
 		n0 = enc_req(&r);
 		memcpy(fbuf2, fbuf, n0);
-		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-			r.spec = bad[i];
+		for (i = 0; i < sizeof(spec_bad) / sizeof(spec_bad[0]); i++) {
+			r.spec = spec_bad[i];
+			r.token =
+			    tokens[i % (sizeof(tokens) / sizeof(tokens[0]))];
 			assert_int_equal(enc_req(&r), n0);
 			assert_memory_equal(fbuf, fbuf2, n0);
 			memset(&out, 0x5a, sizeof(out));
 			assert_int_equal(spn_proto_decode_req(fbuf, n0, &out),
 					 0);
 			assert_int_equal(out.spec, 0);
+			assert_int_equal(out.token, 0);
 		}
+	}
+	for (k = 0; k < NCASES; k++) {
+		op = cases[k].op;
+		if (is_spec_rep_op(op))
+			continue;
 		for (j = 0; j < sizeof(sts) / sizeof(sts[0]); j++) {
 			fill_reply(&rp, op, sts[j]);
 			rp.spec = 0;
 			n0 = enc_reply(&rp);
 			memcpy(fbuf2, fbuf, n0);
-			for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-				rp.spec = bad[i];
+			for (i = 0; i < sizeof(spec_bad) / sizeof(spec_bad[0]);
+			     i++) {
+				rp.spec = spec_bad[i];
 				assert_int_equal(enc_reply(&rp), n0);
 				assert_memory_equal(fbuf, fbuf2, n0);
 				memset(&rout, 0x5a, sizeof(rout));
@@ -1776,6 +2217,265 @@ test_spec_bits(void **state)
 			}
 		}
 	}
+	/* Ops with spec but no token (STAT, ACCESS, READDIR, READLINK):
+	 * token is neither sent nor decoded. */
+	for (k = 0; k < NCASES; k++) {
+		op = cases[k].op;
+		if (!is_spec_req_op(op) || is_token_op(op))
+			continue;
+		fill_req(&r, op);
+		r.token = 0;
+		n0 = enc_req(&r);
+		memcpy(fbuf2, fbuf, n0);
+		for (i = 0; i < sizeof(tokens) / sizeof(tokens[0]); i++) {
+			r.token = tokens[i];
+			assert_int_equal(enc_req(&r), n0);
+			assert_memory_equal(fbuf, fbuf2, n0);
+			memset(&out, 0x5a, sizeof(out));
+			assert_int_equal(spn_proto_decode_req(fbuf, n0, &out),
+					 0);
+			assert_int_equal(out.token, 0);
+		}
+	}
+}
+
+/*
+ * Version 3's new bits: REPLAY in every request that takes spec and REMOTE
+ * in every reply that gives it round-trip, alone and with the old bit;
+ * the next bit up, 0x4, is refused both ways, encoding and decoding.
+ */
+static void
+test_spec_replay_remote(void **state)
+{
+	static struct spn_req r, out;
+	static struct spn_reply rp, rout;
+	size_t k, n, off;
+	uint16_t op;
+	int st;
+
+	for (k = 0; k < NCASES; k++) {
+		op = cases[k].op;
+		if (!is_spec_req_op(op))
+			continue;
+		fill_req(&r, op);
+		off = req_len(&cases[k], &r) - 4 - after_spec(op);
+
+		/* Re-executed after a rollback: REPLAY alone. */
+		r.spec = SPN_SPEC_REPLAY;
+		n = enc_req(&r);
+		assert_int_equal(n, req_len(&cases[k], &r));
+		assert_int_equal(get_le(fbuf + off, 4), 0x2);
+		memset(&out, 0x5a, sizeof(out));
+		assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+		assert_int_equal(out.spec, SPN_SPEC_REPLAY);
+		check_req(&cases[k], &r, &out);
+		/* Both request bits. */
+		r.spec = SPN_SPEC_PREDICT | SPN_SPEC_REPLAY;
+		n = enc_req(&r);
+		assert_int_equal(get_le(fbuf + off, 4), 0x3);
+		memset(&out, 0x5a, sizeof(out));
+		assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+		assert_int_equal(out.spec, SPN_SPEC_PREDICT | SPN_SPEC_REPLAY);
+		check_req(&cases[k], &r, &out);
+		/* 0x4: refused by the encoder, alone or with the others ... */
+		r.spec = 0x4;
+		assert_int_equal(spn_proto_encode_req(&r, fbuf, sizeof(fbuf)),
+				 -EINVAL);
+		r.spec = SPN_SPEC_REPLAY | 0x4;
+		assert_int_equal(spn_proto_encode_req(&r, fbuf, sizeof(fbuf)),
+				 -EINVAL);
+		/* ... and by the decoder, with op and seq still told. */
+		r.spec = SPN_SPEC_REPLAY;
+		n = enc_req(&r);
+		put_le(fbuf + off, 0x4, 4);
+		memset(&out, 0x5a, sizeof(out));
+		assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EINVAL);
+		assert_int_equal(out.op, op);
+		assert_int_equal(out.seq, r.seq);
+		put_le(fbuf + off, SPN_SPEC_REPLAY | 0x4, 4);
+		assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EINVAL);
+		put_le(fbuf + off, SPN_SPEC_REPLAY, 4);
+		assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+		assert_int_equal(out.spec, SPN_SPEC_REPLAY);
+	}
+
+	for (k = 0; k < NCASES; k++) {
+		op = cases[k].op;
+		if (!is_spec_rep_op(op))
+			continue;
+		for (st = 0; st >= -1; st--) {
+			fill_reply(&rp, op, st ? -EIO : 0);
+			off = SPN_HDR_LEN + 4;
+			rp.spec = SPN_SPEC_REMOTE;
+			n = enc_reply(&rp);
+			assert_int_equal(n, reply_len(&cases[k], &rp));
+			assert_int_equal(get_le(fbuf + off, 4), 0x2);
+			memset(&rout, 0x5a, sizeof(rout));
+			assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout),
+					 0);
+			assert_int_equal(rout.spec, SPN_SPEC_REMOTE);
+			check_reply(&cases[k], &rp, &rout, fbuf);
+			rp.spec = SPN_SPEC_PREDICTED | SPN_SPEC_REMOTE;
+			n = enc_reply(&rp);
+			assert_int_equal(get_le(fbuf + off, 4), 0x3);
+			memset(&rout, 0x5a, sizeof(rout));
+			assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout),
+					 0);
+			assert_int_equal(rout.spec,
+					 SPN_SPEC_PREDICTED | SPN_SPEC_REMOTE);
+			check_reply(&cases[k], &rp, &rout, fbuf);
+
+			rp.spec = 0x4;
+			assert_int_equal(
+			    spn_proto_encode_reply(&rp, fbuf, sizeof(fbuf)),
+			    -EINVAL);
+			rp.spec = SPN_SPEC_REMOTE | 0x4;
+			assert_int_equal(
+			    spn_proto_encode_reply(&rp, fbuf, sizeof(fbuf)),
+			    -EINVAL);
+			rp.spec = SPN_SPEC_REMOTE;
+			n = enc_reply(&rp);
+			put_le(fbuf + off, 0x4, 4);
+			memset(&rout, 0x5a, sizeof(rout));
+			assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout),
+					 -EINVAL);
+			assert_int_equal(rout.op, op);
+			assert_int_equal(rout.seq, rp.seq);
+			put_le(fbuf + off, SPN_SPEC_REMOTE | 0x4, 4);
+			assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout),
+					 -EINVAL);
+			put_le(fbuf + off, SPN_SPEC_REMOTE, 4);
+			assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout),
+					 0);
+			assert_int_equal(rout.spec, SPN_SPEC_REMOTE);
+		}
+	}
+}
+
+/*
+ * token: a u64 right after spec, the last field of OPEN, CLOSE, MKDIR,
+ * RMDIR, UNLINK and RENAME; any value, all 64 bits, little-endian.
+ */
+static void
+test_token(void **state)
+{
+	static const uint64_t vals[] = {0,
+					1,
+					0xff,
+					0x100,
+					0xffffffffULL,
+					0x100000000ULL,
+					0x0123456789abcdefULL,
+					0x8000000000000000ULL,
+					0xfedcba9876543210ULL,
+					0xffffffffffffffffULL};
+	static struct spn_req r, out;
+	size_t i, k, b, n;
+	uint16_t op;
+
+	for (k = 0; k < NCASES; k++) {
+		op = cases[k].op;
+		if (!is_token_op(op))
+			continue;
+		for (i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+			fill_req(&r, op);
+			r.token = vals[i];
+			n = enc_req(&r);
+			assert_int_equal(n, req_len(&cases[k], &r));
+			/* The frame's last 8 bytes, low byte first ... */
+			for (b = 0; b < 8; b++)
+				assert_int_equal(fbuf[n - 8 + b],
+						 (uint8_t)(vals[i] >> (8 * b)));
+			/* ... right after spec. */
+			assert_int_equal(get_le(fbuf + n - 12, 4),
+					 SPN_SPEC_PREDICT);
+			memset(&out, 0x5a, sizeof(out));
+			assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+			assert_int_equal(out.token, vals[i]);
+			check_req(&cases[k], &r, &out);
+			/* A changed byte anywhere in it is a changed token. */
+			fbuf[n - 8 + i % 8] ^= 0x80;
+			assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+			assert_int_equal(out.token,
+					 vals[i] ^ (0x80ULL << (8 * (i % 8))));
+		}
+		/* The version 2 layout, spec last and no token: truncated.
+		 * And a token cut short, at every length. */
+		fill_req(&r, op);
+		n = enc_req(&r);
+		for (b = 1; b <= 8; b++) {
+			set_len(fbuf, (uint32_t)(n - b - SPN_HDR_LEN));
+			memset(&out, 0x5a, sizeof(out));
+			assert_int_equal(spn_proto_decode_req(fbuf, n - b, &out),
+					 -EPROTO);
+			assert_int_equal(out.op, op);
+			assert_int_equal(out.seq, r.seq);
+		}
+	}
+	/* A token after the spec of an op that has none: trailing bytes. */
+	for (k = 0; k < NCASES; k++) {
+		op = cases[k].op;
+		if (!is_spec_req_op(op) || is_token_op(op))
+			continue;
+		fill_req(&r, op);
+		n = enc_req(&r);
+		put_le(fbuf + n, 0x0123456789abcdefULL, 8);
+		set_len(fbuf, (uint32_t)(n + 8 - SPN_HDR_LEN));
+		assert_int_equal(spn_proto_decode_req(fbuf, n + 8, &out),
+				 -EPROTO);
+	}
+}
+
+/* RENAME's token keeps its 64 bits, built by hand and encoded. */
+static void
+test_token_rename(void **state)
+{
+	static struct spn_req r, out;
+	struct pb p = {.b = pay, .n = 0};
+	size_t n;
+
+	pb_str(&p, "/nfs/a", 6);
+	pb_str(&p, "/nfs/b", 6);
+	pb_le(&p, SPN_SPEC_PREDICT, 4);
+	pb_mem(&p, "\xef\xcd\xab\x89\x67\x45\x23\x01", 8);
+	n = frame(SPN_OP_RENAME, 42, &p);
+	assert_int_equal(n, SPN_HDR_LEN + 10 + 10 + 4 + 8);
+	memcpy(fbuf2, fbuf, n);
+	memset(&out, 0x5a, sizeof(out));
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+	assert_int_equal(out.op, SPN_OP_RENAME);
+	assert_int_equal(out.seq, 42);
+	assert_string_equal(out.path, "/nfs/a");
+	assert_string_equal(out.path2, "/nfs/b");
+	assert_int_equal(out.spec, SPN_SPEC_PREDICT);
+	/* Both halves: not truncated to 32 bits, not swapped. */
+	assert_int_equal(out.token, 0x0123456789abcdefULL);
+	assert_int_equal((uint32_t)(out.token >> 32), 0x01234567u);
+	assert_int_equal((uint32_t)out.token, 0x89abcdefu);
+
+	/* The encoder writes the same bytes, and the decoded request
+	 * re-encodes to them. */
+	memset(&r, 0, sizeof(r));
+	r.op = SPN_OP_RENAME;
+	r.seq = 42;
+	strcpy(r.path, "/nfs/a");
+	strcpy(r.path2, "/nfs/b");
+	r.spec = SPN_SPEC_PREDICT;
+	r.token = 0x0123456789abcdefULL;
+	assert_int_equal(enc_req(&r), n);
+	assert_memory_equal(fbuf, fbuf2, n);
+	assert_int_equal(enc_req(&out), n);
+	assert_memory_equal(fbuf, fbuf2, n);
+
+	/* REPLAY with the same token, as after a rollback. */
+	r.spec = SPN_SPEC_REPLAY;
+	n = enc_req(&r);
+	assert_int_equal(get_le(fbuf + n - 12, 4), SPN_SPEC_REPLAY);
+	assert_int_equal(get_le(fbuf + n - 8, 8), 0x0123456789abcdefULL);
+	memset(&out, 0x5a, sizeof(out));
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+	assert_int_equal(out.spec, SPN_SPEC_REPLAY);
+	assert_int_equal(out.token, 0x0123456789abcdefULL);
 }
 
 /* Decodes the payload p of a reply frame for op, as exactly n bytes on the
@@ -1800,6 +2500,8 @@ decode_reply_exact(uint16_t op, const struct pb *p, struct spn_reply *out)
 /*
  * A predicted error (STAT's ENOENT answered from the cache) says so: its
  * reply is the status, then spec. Without its spec bytes it is truncated.
+ * Since version 3 that holds for every op with a reply spec (an UNLINK's
+ * ENOENT that waited for the server says REMOTE).
  */
 static void
 test_spec_error_replies(void **state)
@@ -1835,16 +2537,28 @@ test_spec_error_replies(void **state)
 	assert_int_equal(rout.status, -ENOENT);
 	assert_int_equal(rout.spec, 0);
 
-	/* By hand, for each speculation op: status, spec, and one u32 too
-	 * many, cut at every length. Only the 8-byte cut is whole. */
+	/* An UNLINK's ENOENT from the server. */
+	fill_reply(&rp, SPN_OP_UNLINK, -ENOENT);
+	rp.spec = SPN_SPEC_REMOTE;
+	n = enc_reply(&rp);
+	assert_int_equal(n, SPN_HDR_LEN + 8);
+	assert_int_equal((int32_t)get_le(fbuf + 16, 4), -ENOENT);
+	assert_int_equal(get_le(fbuf + 20, 4), SPN_SPEC_REMOTE);
+	memset(&rout, 0x5a, sizeof(rout));
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), 0);
+	assert_int_equal(rout.status, -ENOENT);
+	assert_int_equal(rout.spec, SPN_SPEC_REMOTE);
+
+	/* By hand, for each op with a reply spec: status, spec, and one u32
+	 * too many, cut at every length. Only the 8-byte cut is whole. */
 	for (k = 0; k < NCASES; k++) {
 		op = cases[k].op;
-		if (!is_spec_op(op))
+		if (!is_spec_rep_op(op))
 			continue;
 		for (cut = 0; cut <= 12; cut++) {
 			p.n = 0;
 			pb_le(&p, (uint32_t)-ENOENT, 4);
-			pb_le(&p, SPN_SPEC_PREDICTED, 4);
+			pb_le(&p, SPN_SPEC_PREDICTED | SPN_SPEC_REMOTE, 4);
 			pb_le(&p, 0, 4);
 			p.n = cut;
 			assert_int_equal(decode_reply_exact(op, &p, &rout),
@@ -1852,10 +2566,12 @@ test_spec_error_replies(void **state)
 			if (cut == 8) {
 				assert_int_equal(rout.status, -ENOENT);
 				assert_int_equal(rout.spec,
-						 SPN_SPEC_PREDICTED);
+						 SPN_SPEC_PREDICTED |
+						     SPN_SPEC_REMOTE);
 			}
 		}
-		/* The v1 error reply, status alone: truncated. */
+		/* The v1 error reply, status alone: truncated (for the ops
+		 * that gained spec in v3, that is also their v2 reply). */
 		p.n = 0;
 		pb_le(&p, (uint32_t)-EIO, 4);
 		assert_int_equal(decode_reply_exact(op, &p, &rout), -EPROTO);
@@ -1863,7 +2579,7 @@ test_spec_error_replies(void **state)
 	/* For the other ops, and unknown ones, the status is all. */
 	for (k = 0; k < NCASES + sizeof(unknown) / sizeof(unknown[0]); k++) {
 		op = k < NCASES ? cases[k].op : unknown[k - NCASES];
-		if (is_spec_op(op))
+		if (is_spec_rep_op(op))
 			continue;
 		for (cut = 0; cut <= 8; cut++) {
 			p.n = 0;
@@ -1878,10 +2594,10 @@ test_spec_error_replies(void **state)
 			}
 		}
 	}
-	/* Every speculation op's predicted error, encoded and decoded. */
+	/* Every such op's error with its spec, encoded and decoded. */
 	for (k = 0; k < NCASES; k++) {
 		op = cases[k].op;
-		if (!is_spec_op(op))
+		if (!is_spec_rep_op(op))
 			continue;
 		for (i = 0; i < 2; i++) {
 			fill_reply(&rp, op, i ? -ESTALE : -EACCES);
@@ -1890,7 +2606,7 @@ test_spec_error_replies(void **state)
 			memset(&rout, 0x5a, sizeof(rout));
 			assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout),
 					 0);
-			assert_int_equal(rout.spec, SPN_SPEC_PREDICTED);
+			assert_int_equal(rout.spec, rep_spec_of(op));
 			check_reply(&cases[k], &rp, &rout, fbuf);
 		}
 	}
@@ -2053,8 +2769,9 @@ test_direction(void **state)
 static void
 test_bad_magic_and_version(void **state)
 {
-	/* 1 is the version before speculation: refused like any other. */
-	static const uint16_t versions[] = {0, 1, 3, 0x100, 0xffff};
+	/* 1 is the version before speculation, 2 the one before write-back
+	 * speculation: refused like any other. */
+	static const uint16_t versions[] = {0, 1, 2, 4, 0x100, 0x0300, 0xffff};
 	static struct spn_req r, out;
 	static struct spn_reply rout;
 	size_t n, i, need;
@@ -2157,7 +2874,7 @@ test_truncated_payload(void **state)
 			assert_int_equal(
 			    spn_proto_decode_reply(fbuf, cut, &rout), -EPROTO);
 		}
-		/* Error replies too: a speculation op's without (all of)
+		/* Error replies too: an op with a reply spec without (all of)
 		 * its spec is truncated. */
 		fill_reply(&rp, cases[i].op, -ENOENT);
 		n = enc_reply(&rp);
@@ -2498,16 +3215,33 @@ corpus_build(struct corpus *c)
 	/* Speculation: spec 0 both ways (the loop above has it set), a
 	 * confirmed error, and RESOLVE with no and all refuted. */
 	for (i = 0; i < NCASES; i++) {
-		if (!(cases[i].req & Q_SPEC))
+		if (cases[i].req & Q_SPEC) {
+			fill_req(&r, cases[i].op);
+			r.spec = 0;
+			corpus_add(c, enc_req(&r));
+		}
+		if (!(cases[i].always & A_SPEC))
 			continue;
-		fill_req(&r, cases[i].op);
-		r.spec = 0;
-		corpus_add(c, enc_req(&r));
 		fill_reply(&rp, cases[i].op, 0);
 		rp.spec = 0;
 		corpus_add(c, enc_reply(&rp));
 		fill_reply(&rp, cases[i].op, -EACCES);
 		rp.spec = 0;
+		corpus_add(c, enc_reply(&rp));
+	}
+	/* Version 3: a replayed mutation with a zero token and one with
+	 * every bit set, both request bits, and both reply bits. */
+	for (i = 0; i < NCASES; i++) {
+		if (!(cases[i].req & Q_TOKEN))
+			continue;
+		fill_req(&r, cases[i].op);
+		r.spec = SPN_SPEC_REPLAY;
+		r.token = i % 2 ? 0 : 0xffffffffffffffffULL;
+		corpus_add(c, enc_req(&r));
+		r.spec = SPN_SPEC_PREDICT | SPN_SPEC_REPLAY;
+		corpus_add(c, enc_req(&r));
+		fill_reply(&rp, cases[i].op, i % 2 ? 0 : -ENOENT);
+		rp.spec = SPN_SPEC_PREDICTED | SPN_SPEC_REMOTE;
 		corpus_add(c, enc_reply(&rp));
 	}
 	fill_reply(&rp, SPN_OP_RESOLVE, 0);
@@ -2610,9 +3344,10 @@ test_fuzz(void **state)
 	const char *e;
 	uint64_t iters = 200000, seed = 0x5eed5bec1a7e5ULL, it;
 	unsigned long ok_req = 0, ok_rep = 0, errs[5] = {0};
-	/* Decoded frames that exercise version 2's fields. */
+	/* Decoded frames that exercise version 2's and 3's fields. */
 	unsigned long ok_req_spec = 0, ok_rep_spec = 0, ok_err_spec = 0,
-		      ok_resolve = 0;
+		      ok_resolve = 0, ok_req_token = 0, ok_req_replay = 0,
+		      ok_rep_remote = 0;
 	size_t len, need, k, m;
 	uint8_t *exact;
 	ssize_t n2;
@@ -2656,10 +3391,17 @@ test_fuzz(void **state)
 		case 0:
 			/* Canonical: what decodes re-encodes to itself. */
 			ok_req++;
-			assert_int_equal(rq.spec & ~SPN_SPEC_PREDICT, 0);
+			assert_int_equal(
+			    rq.spec & ~(SPN_SPEC_PREDICT | SPN_SPEC_REPLAY), 0);
 			if (rq.spec != 0) {
-				assert_true(is_spec_op(rq.op));
+				assert_true(is_spec_req_op(rq.op));
 				ok_req_spec++;
+			}
+			if (rq.spec & SPN_SPEC_REPLAY)
+				ok_req_replay++;
+			if (rq.token != 0) {
+				assert_true(is_token_op(rq.op));
+				ok_req_token++;
 			}
 			n2 = spn_proto_encode_req(&rq, fbuf, sizeof(fbuf));
 			assert_int_equal(n2, len);
@@ -2686,9 +3428,13 @@ test_fuzz(void **state)
 			    rc == -EPROTONOSUPPORT || rc == -EMSGSIZE);
 		if (rc == 0) {
 			ok_rep++;
-			assert_int_equal(rp.spec & ~SPN_SPEC_PREDICTED, 0);
+			assert_int_equal(
+			    rp.spec & ~(SPN_SPEC_PREDICTED | SPN_SPEC_REMOTE),
+			    0);
+			if (rp.spec & SPN_SPEC_REMOTE)
+				ok_rep_remote++;
 			if (rp.spec != 0) {
-				assert_true(is_spec_op(rp.op));
+				assert_true(is_spec_rep_op(rp.op));
 				if (rp.status != 0)
 					ok_err_spec++;
 				else
@@ -2723,6 +3469,9 @@ test_fuzz(void **state)
 	print_message("fuzz: decoded with spec: %lu requests, %lu replies, "
 		      "%lu error replies; %lu RESOLVE replies\n",
 		      ok_req_spec, ok_rep_spec, ok_err_spec, ok_resolve);
+	print_message("fuzz: decoded %lu requests with a token, %lu with "
+		      "REPLAY; %lu replies with REMOTE\n",
+		      ok_req_token, ok_req_replay, ok_rep_remote);
 	/* The mutations must reach every outcome, or the loop proves little. */
 	if (iters >= 100000) {
 		assert_true(ok_req > iters / 100);
@@ -2731,6 +3480,8 @@ test_fuzz(void **state)
 			    errs[3] > 0 && errs[4] > 0);
 		assert_true(ok_req_spec > 0 && ok_rep_spec > 0 &&
 			    ok_err_spec > 0 && ok_resolve > 0);
+		assert_true(ok_req_token > 0 && ok_req_replay > 0 &&
+			    ok_rep_remote > 0);
 	}
 }
 
@@ -2746,6 +3497,7 @@ main(void)
 	    cmocka_unit_test(test_golden_setattr_req),
 	    cmocka_unit_test(test_golden_hello_reply),
 	    cmocka_unit_test(test_golden_spec_frames),
+	    cmocka_unit_test(test_golden_v3_frames),
 	    cmocka_unit_test(test_golden_attr_layout),
 	    cmocka_unit_test(test_golden_statfs_layout),
 	    cmocka_unit_test(test_path_max_len),
@@ -2758,6 +3510,9 @@ main(void)
 	    cmocka_unit_test(test_flags_modes_masks),
 	    cmocka_unit_test(test_status_rules),
 	    cmocka_unit_test(test_spec_bits),
+	    cmocka_unit_test(test_spec_replay_remote),
+	    cmocka_unit_test(test_token),
+	    cmocka_unit_test(test_token_rename),
 	    cmocka_unit_test(test_spec_error_replies),
 	    cmocka_unit_test(test_resolve),
 	    cmocka_unit_test(test_unknown_ops),
