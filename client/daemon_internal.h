@@ -110,6 +110,7 @@ struct spn_job {
 	struct spn_client *owner;   /* validation: whose prediction this checks */
 	struct spn_attr predicted;  /* ... and what was predicted */
 	int predicted_status;
+	int store_by_path;   /* the handle went stale: store by path */
 	int remote;          /* made an NFS call: the reply says SPN_SPEC_REMOTE */
 	int mq_barrier;      /* a predicted mutation: runs alone, in order */
 	int mq_active;       /* admitted on mq_m (counted in mq_m->active) */

@@ -1506,6 +1506,145 @@ setattr_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 	}
 }
 
+/*
+ * Store by handle (NFSv3): WRITEs with FILE_SYNC, XFER_WINDOW in flight,
+ * then one SETATTR that sets the size (cutting whatever was beyond it) and
+ * any times asked for, whose post-op attributes are the result. For a
+ * small file that is two round trips, where the path API costs a LOOKUP
+ * per component, a truncating SETATTR, the WRITEs, a COMMIT and a GETATTR.
+ */
+static void store_fh_pump(struct spn_nfs_op *op);
+
+static void
+store_fh_write_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_chunk *c = priv;
+	struct spn_nfs_op *op = c->op;
+	WRITE3res *res = data;
+	size_t len = c->len;
+	int err = rpc_status_err(status);
+
+	(void)rpc;
+	if (err == 0 && res->status != NFS3_OK)
+		err = nfs3_err(res->status);
+	if (err == 0 && res->WRITE3res_u.resok.count != len)
+		err = -EIO; /* a short write: the caller stores again */
+	free(c->buf);
+	free(c);
+	if (!op_part_done(op, err, err < 0 && status != RPC_STATUS_SUCCESS ? data : NULL))
+		return;
+	if (err == 0) {
+		op->bytes += len;
+		op->n->stats.bytes_written += len;
+	}
+	store_fh_pump(op);
+}
+
+static void
+store_fh_pump(struct spn_nfs_op *op)
+{
+	struct nfs_context *nfs = op->n->nfs;
+	uint64_t max = nfs_get_writemax(nfs);
+	SETATTR3args sargs;
+
+	if (max == 0 || max > (1 << 20))
+		max = 1 << 20;
+	while (op->err == 0 && op->pending < XFER_WINDOW && op->next_off < op->size) {
+		struct spn_nfs_chunk *c = calloc(1, sizeof(*c));
+		WRITE3args args;
+		ssize_t r;
+		int rc;
+
+		if (c == NULL) {
+			op_set_error(op, -ENOMEM, NULL);
+			break;
+		}
+		c->op = op;
+		c->off = op->next_off;
+		c->len = (size_t)(op->size - c->off < max ? op->size - c->off : max);
+		c->buf = malloc(c->len);
+		if (c->buf == NULL) {
+			free(c);
+			op_set_error(op, -ENOMEM, NULL);
+			break;
+		}
+		r = pread(op->fd, c->buf, c->len, (off_t)c->off);
+		if (r != (ssize_t)c->len) {
+			op_set_error(op, r < 0 ? -errno : -EIO, "cannot read the cache file");
+			free(c->buf);
+			free(c);
+			break;
+		}
+		op->next_off += c->len;
+		memset(&args, 0, sizeof(args));
+		fh_arg(&args.file, op->res.fh, op->res.fh_len);
+		args.offset = c->off;
+		args.count = (count3)c->len;
+		args.stable = FILE_SYNC;
+		args.data.data_len = (u_int)c->len;
+		args.data.data_val = c->buf;
+		op->kind = SPN_CALL_WRITE;
+		op_issue_begin(op);
+		rc = op_issue_end(op, rpc_nfs3_write_async(nfs_get_rpc_context(nfs), store_fh_write_cb,
+							   &args, c));
+		if (rc > 0)
+			return; /* completed and gone */
+		if (rc < 0) {
+			op_set_error(op, -ENOTCONN, NULL);
+			free(c->buf);
+			free(c);
+			break;
+		}
+	}
+	if (op->pending > 0)
+		return;
+	if (op->err != 0) {
+		op_finish(op, op->err);
+		return;
+	}
+	memset(&sargs, 0, sizeof(sargs));
+	fh_arg(&sargs.object, op->res.fh, op->res.fh_len);
+	sattr3_from(&sargs.new_attributes, &op->sa);
+	sargs.new_attributes.size.set_it = 1;
+	sargs.new_attributes.size.set_size3_u.size = op->size;
+	op->kind = SPN_CALL_SETATTR;
+	if (QUEUE(op, rpc_nfs3_setattr_async(nfs_get_rpc_context(nfs), setattr_fh_cb, &sargs, op)) < 0)
+		op_finish(op, -ENOTCONN);
+}
+
+int
+spn_nfs_store_fh(struct spn_nfs *n, const uint8_t *fh, uint8_t len, int fd,
+		 const struct spn_nfs_sattr *after, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_WRITE, cb, arg);
+	struct stat st;
+
+	if (op == NULL)
+		return -ENOMEM;
+	memcpy(op->res.fh, fh, len);
+	op->res.fh_len = len;
+	op->fd = fd;
+	if (after != NULL && (after->mask & SPN_NSA_TIMES)) {
+		op->sa.mask = SPN_NSA_TIMES;
+		op->sa.atime = after->atime;
+		op->sa.mtime = after->mtime;
+	}
+	if (n->nfs == NULL || n->state != SPN_NFS_UP) {
+		op_finish(op, -ENOTCONN);
+		return 0;
+	}
+	if (fstat(fd, &st) < 0) {
+		op_finish(op, -errno);
+		return 0;
+	}
+	op->size = (uint64_t)st.st_size;
+	op->refs++; /* store_fh_pump may finish it */
+	store_fh_pump(op);
+	if (--op->refs == 0 && op->finished)
+		op_free(op);
+	return 0;
+}
+
 int
 spn_nfs_setattr_fh(struct spn_nfs *n, const uint8_t *fh, uint8_t len,
 		   const struct spn_nfs_sattr *sa, spn_nfs_cb cb, void *arg)

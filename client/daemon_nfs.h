@@ -168,6 +168,11 @@ int spn_nfs_lookup_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, cons
 int spn_nfs_readdir_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, spn_nfs_cb cb,
 		       void *arg);
 /* One SETATTR with nanosecond times; reports the post-op attributes. */
+/* NFSv3: store fd's content into the file with this handle: WRITEs and
+ * one SETATTR (size, and the times in after if any); res.attr is the
+ * file's attributes after. */
+int spn_nfs_store_fh(struct spn_nfs *n, const uint8_t *fh, uint8_t len, int fd,
+		     const struct spn_nfs_sattr *after, spn_nfs_cb cb, void *arg);
 int spn_nfs_setattr_fh(struct spn_nfs *n, const uint8_t *fh, uint8_t len,
 		       const struct spn_nfs_sattr *sa, spn_nfs_cb cb, void *arg);
 

@@ -1591,6 +1591,13 @@ store_done(struct spn_job *j)
 	close(j->tmpfd);
 	j->tmpfd = -1;
 	wb->running = 0;
+	if (status == -ESTALE && !j->store_by_path) {
+		/* The handle we knew is gone (the name may be another file
+		 * now): store by name, as a fresh open would. */
+		j->store_by_path = 1;
+		store_issue(j);
+		return;
+	}
 	if (status == 0) {
 		d->stores++;
 		wb->has_times = 0;
@@ -1649,8 +1656,16 @@ store_issue(struct spn_job *j)
 	}
 	wb->running = 1;
 	wb->again = 0;
-	wb->gen = index_get(j, j->rel, &e) == 0 ? e.dirty_gen : 0;
-	spn_nfs_store(j->m->nfs, j->rel, j->tmpfd, wb->has_times ? &wb->times : NULL, job_cb, j);
+	if (index_get(j, j->rel, &e) < 0)
+		memset(&e, 0, sizeof(e));
+	wb->gen = e.dirty_gen;
+	if (spn_nfs_has_fh(j->m->nfs) && e.fh_len > 0 && !(e.flags & SPN_EF_CREATED_LOCALLY) &&
+	    !j->store_by_path)
+		spn_nfs_store_fh(j->m->nfs, e.fh, e.fh_len, j->tmpfd,
+				 wb->has_times ? &wb->times : NULL, job_cb, j);
+	else
+		spn_nfs_store(j->m->nfs, j->rel, j->tmpfd, wb->has_times ? &wb->times : NULL,
+			      job_cb, j);
 }
 
 /* Write back wb's file now, or once more after the store in flight. */
