@@ -1,6 +1,6 @@
 /*
  * proto.h - the wire protocol between the shim (libspecnfs.so), the user
- * tool (specnfs) and the cache daemon (specnfsd), version 2.
+ * tool (specnfs) and the cache daemon (specnfsd), version 3.
  *
  * One UNIX stream socket per client; the client sends requests, the daemon
  * answers each with one reply carrying the request's seq. The codec is
@@ -33,7 +33,7 @@
  *   statfs               struct spn_statfs, members in wire order noted
  *
  * A reply's payload starts with i32 status, 0 or -errno (-1..-4095), then
- * the op's "always" fields (spec, for the ops that take predictions), then,
+ * the op's "always" fields (spec, for every op on a path), then,
  * only when status is 0, its other reply fields. The daemon answers a request it cannot decode
  * (unknown op, bad field) with an error reply for that op and seq, which is
  * why an error reply may carry any op, even one this version does not know.
@@ -71,15 +71,15 @@ enum spn_op {
 	SPN_OP_HELLO = 1,     /* pid, uid, name [pid, version] */
 	SPN_OP_STAT = 2,      /* path, flags (SPN_F_NOFOLLOW) [attr] */
 	SPN_OP_ACCESS = 3,    /* path, mode (R_OK|W_OK|X_OK, or F_OK) [] */
-	SPN_OP_OPEN = 4,      /* path, flags (O_*), mode [attr, mirror path] */
-	SPN_OP_CLOSE = 5,     /* path, flags (SPN_F_WRITTEN) [attr] */
+	SPN_OP_OPEN = 4,      /* path, flags (O_*), mode, spec, token [attr, mirror path] */
+	SPN_OP_CLOSE = 5,     /* path, flags (SPN_F_WRITTEN), spec, token [attr] */
 	SPN_OP_FSYNC = 6,     /* path [] */
 	SPN_OP_READDIR = 7,   /* path [attr, mirror path] */
 	SPN_OP_READLINK = 8,  /* path [target] */
-	SPN_OP_MKDIR = 9,     /* path, mode [attr] */
-	SPN_OP_RMDIR = 10,    /* path [] */
-	SPN_OP_UNLINK = 11,   /* path [] */
-	SPN_OP_RENAME = 12,   /* path (from), path2 (to) [] */
+	SPN_OP_MKDIR = 9,     /* path, mode, spec, token [attr] */
+	SPN_OP_RMDIR = 10,    /* path, spec, token [] */
+	SPN_OP_UNLINK = 11,   /* path, spec, token [] */
+	SPN_OP_RENAME = 12,   /* path (from), path2 (to), spec, token [] */
 	SPN_OP_LINK = 13,     /* path (existing), path2 (new name) [] */
 	SPN_OP_SYMLINK = 14,  /* path (link), target (in path2) [attr] */
 	SPN_OP_SETATTR = 15,  /* path, flags (SPN_F_NOFOLLOW), mask, mode,
@@ -102,6 +102,14 @@ enum spn_op {
  * prediction too), right after the status: SPN_SPEC_PREDICTED says the
  * answer is not yet confirmed. SPN_OP_RESOLVE then reports whether all of
  * this connection's predictions held.
+ *
+ * Version 3 (write-back speculation): CLOSE, MKDIR, RMDIR, UNLINK and
+ * RENAME carry spec too, and with OPEN a token naming the mutation. A
+ * process re-executing after a rollback sends SPN_SPEC_REPLAY with the
+ * token of a mutation it had predicted, and hears that mutation's real
+ * outcome instead of doing it twice (token 0: no outcome, done afresh).
+ * Every reply to an op on a path carries spec; SPN_SPEC_REMOTE says the
+ * answer waited for the server (the shim's RPC figures).
  */
 #define SPN_SPEC_PREDICT 0x1u   /* request: an answer from the cache will do */
 #define SPN_SPEC_REPLAY 0x2u    /* request: re-executed after a rollback: a
@@ -197,7 +205,7 @@ struct spn_req {
 	uint64_t size;
 	struct spn_time atime;
 	struct spn_time mtime;
-	/* SPN_SPEC_PREDICT. Before the strings: the shim's spn_req_init()
+	/* SPN_SPEC_PREDICT or SPN_SPEC_REPLAY. Before the strings: the shim's spn_req_init()
 	 * clears everything up to path with one memset. */
 	uint32_t spec;
 	/* OPEN/CLOSE/MKDIR/RMDIR/UNLINK/RENAME: names a predicted mutation
