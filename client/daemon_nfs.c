@@ -1330,6 +1330,54 @@ spn_nfs_lookup_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const ch
 	START(op, rpc_nfs3_lookup_async(nfs_get_rpc_context(n->nfs), lookup_fh_cb, &args, op));
 }
 
+/* CREATE in a directory known by handle: one round trip, with the new
+ * file's handle and attributes in the reply. */
+static void
+create_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	CREATE3res *res = data;
+	CREATE3resok *ok;
+
+	(void)rpc;
+	if (!rpc3_ok(op, status, data))
+		return;
+	ok = &res->CREATE3res_u.resok;
+	if (!ok->obj.handle_follows || !ok->obj_attributes.attributes_follow ||
+	    ok->obj.post_op_fh3_u.handle.data.data_len > SPN_FH_MAX) {
+		/* Made, but without its handle: the caller looks it up. */
+		op_finish(op, -EREMOTEIO);
+		return;
+	}
+	nattr_from_fattr3(&op->res.attr, &ok->obj_attributes.post_op_attr_u.attributes);
+	memcpy(op->res.fh, ok->obj.post_op_fh3_u.handle.data.data_val,
+	       ok->obj.post_op_fh3_u.handle.data.data_len);
+	op->res.fh_len = (uint8_t)ok->obj.post_op_fh3_u.handle.data.data_len;
+	op_finish(op, 0);
+}
+
+int
+spn_nfs_create_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name, int mode,
+		  int excl, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_CREATE, cb, arg);
+	CREATE3args args;
+	sattr3 *sa;
+
+	if (op == NULL)
+		return -ENOMEM;
+	memset(&args, 0, sizeof(args));
+	fh_arg(&args.where.dir, dirfh, len);
+	args.where.name = (char *)name;
+	/* GUARDED fails with EEXIST, as O_EXCL must; UNCHECKED opens what
+	 * is there (the daemon truncates its own copy for O_TRUNC). */
+	args.how.mode = excl ? GUARDED : UNCHECKED;
+	sa = &args.how.createhow3_u.obj_attributes;
+	sa->mode.set_it = 1;
+	sa->mode.set_mode3_u.mode = (mode3)(mode & 07777);
+	START(op, rpc_nfs3_create_async(nfs_get_rpc_context(n->nfs), create_fh_cb, &args, op));
+}
+
 static int readdir_fh_send(struct spn_nfs_op *op, uint64_t cookie, const char *verf);
 
 static void

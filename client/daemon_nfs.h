@@ -168,6 +168,11 @@ int spn_nfs_lookup_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, cons
 int spn_nfs_readdir_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, spn_nfs_cb cb,
 		       void *arg);
 /* One SETATTR with nanosecond times; reports the post-op attributes. */
+/* NFSv3: CREATE name in the directory with handle dirfh (GUARDED if
+ * excl); res has the new file's handle and attributes. -EREMOTEIO: made,
+ * but the reply had no handle (look it up). */
+int spn_nfs_create_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name,
+		      int mode, int excl, spn_nfs_cb cb, void *arg);
 /* NFSv3: store fd's content into the file with this handle: WRITEs and
  * one SETATTR (size, and the times in after if any); res.attr is the
  * file's attributes after. */

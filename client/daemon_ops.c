@@ -1275,6 +1275,7 @@ ensure_content(struct spn_job *j, spn_job_fn then)
 
 static void open_resolved(struct spn_job *j);
 static void create_issue(struct spn_job *j);
+static int create_by_path_again(struct spn_job *j);
 
 /* Mark an entry dirty in the journal before the client may write. */
 static int
@@ -1382,6 +1383,10 @@ create_done(struct spn_job *j)
 		resolve(j, 1, open_resolved);
 		return;
 	}
+	if (create_by_path_again(j)) {
+		create_issue(j);
+		return;
+	}
 	if (j->err < 0) {
 		spn_job_reply(j, j->err);
 		return;
@@ -1419,13 +1424,46 @@ create_done(struct spn_job *j)
 	open_ready(j);
 }
 
+/* CREATE: by the parent's handle when we know it (NFSv3: one round
+ * trip), else by path (a LOOKUP per component first). */
+static void
+send_create(struct spn_job *j, int excl)
+{
+	char parent[SPN_PATH_MAX];
+	struct spn_entry pe;
+	const char *name = strrchr(j->rel, '/');
+
+	parent_of(j->rel, parent, sizeof(parent));
+	if (!j->store_by_path && spn_nfs_has_fh(j->m->nfs) && name != NULL && name[1] != '\0' &&
+	    index_get(j, parent, &pe) == 0 && pe.fh_len > 0 &&
+	    !(pe.flags & SPN_EF_CREATED_LOCALLY)) {
+		spn_nfs_create_fh(j->m->nfs, pe.fh, pe.fh_len, name + 1, (int)(j->req.mode & 07777),
+				  excl, job_cb, j);
+		return;
+	}
+	spn_nfs_create(j->m->nfs, j->rel, (int)(j->req.mode & 07777), excl, job_cb, j);
+}
+
+/* The create by handle could not finish: by path. (-EREMOTEIO: it was
+ * made, but the reply lacked its handle; it is ours, so not exclusive.) */
+static int
+create_by_path_again(struct spn_job *j)
+{
+	if (j->store_by_path || (j->err != -ESTALE && j->err != -EREMOTEIO))
+		return 0;
+	j->store_by_path = 1;
+	if (j->err == -EREMOTEIO)
+		j->req.flags &= ~(uint32_t)O_EXCL;
+	j->err = 0;
+	return 1;
+}
+
 static void
 create_issue(struct spn_job *j)
 {
 	if (job_call(j, create_issue, create_done, 1))
 		return;
-	spn_nfs_create(j->m->nfs, j->rel, (int)(j->req.mode & 07777), !!(j->req.flags & O_EXCL),
-		       job_cb, j);
+	send_create(j, !!(j->req.flags & O_EXCL));
 }
 
 static void
@@ -1556,6 +1594,7 @@ wb_answer(struct spn_daemon *d, struct spn_wb *wb, int status, const struct spn_
 		if (a != NULL)
 			attr_to_wire(&w->rep.attr, a);
 		w->wb = NULL;
+		w->remote = 1; /* it waited for the server's store */
 		if (w->owner != NULL && status < 0)
 			spec_refuted(w, status);
 		spn_job_reply(w, status);
@@ -2401,13 +2440,28 @@ predict(struct spn_job *j)
 	have = index_get(j, j->rel, &j->e) == 0;
 	if (have && (j->e.flags & SPN_EF_DIRTY))
 		return 0; /* our own writes: the ordinary path knows best */
+	if (have && j->e.validated_ns == 0)
+		return 0; /* known stale (we changed it): ask, do not guess */
 	if (!have) {
-		/* A name we know is absent: the parent's complete listing. */
-		parent_of(j->rel, parent, sizeof(parent));
-		if (strcmp(j->rel, "/") == 0 || index_get(j, parent, &pe) < 0 ||
-		    !(pe.flags & SPN_EF_DIR_COMPLETE))
+		/* A name we know is absent: the complete listing of the
+		 * deepest directory we know on its path lacks the next
+		 * component (gcc probes inc/bits/x.h in every -I directory;
+		 * bits/ is in none of them). */
+		char cur[SPN_PATH_MAX];
+
+		if (strcmp(j->rel, "/") == 0 ||
+		    (j->req.op == SPN_OP_OPEN && (j->req.flags & O_CREAT)))
 			return 0;
-		if (j->req.op == SPN_OP_OPEN && (j->req.flags & O_CREAT))
+		snprintf(cur, sizeof(cur), "%s", j->rel);
+		for (;;) {
+			parent_of(cur, parent, sizeof(parent));
+			if (index_get(j, parent, &pe) == 0)
+				break;
+			if (strcmp(parent, "/") == 0)
+				return 0;
+			snprintf(cur, sizeof(cur), "%s", parent);
+		}
+		if (pe.attr.type != S_IFDIR || !(pe.flags & SPN_EF_DIR_COMPLETE))
 			return 0;
 		status = -ENOENT;
 	} else {
@@ -2607,6 +2661,10 @@ spec_create_done(struct spn_job *v)
 		spec_create_issue(v);
 		return;
 	}
+	if (create_by_path_again(v)) {
+		spec_create_issue(v);
+		return;
+	}
 	if (v->err == 0) {
 		if (index_get(v, v->rel, &e) == 0) {
 			uint64_t size = e.attr.size;
@@ -2664,7 +2722,7 @@ spec_create_issue(struct spn_job *v)
 {
 	if (job_call(v, spec_create_issue, spec_create_done, 1))
 		return;
-	spn_nfs_create(v->m->nfs, v->rel, (int)(v->req.mode & 07777), 0, job_cb, v);
+	send_create(v, 0);
 }
 
 static int
