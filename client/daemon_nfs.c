@@ -1356,6 +1356,47 @@ create_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 	op_finish(op, 0);
 }
 
+/* MKDIR in a directory known by handle: one round trip. */
+static void
+mkdir_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	MKDIR3res *res = data;
+	MKDIR3resok *ok;
+
+	(void)rpc;
+	if (!rpc3_ok(op, status, data))
+		return;
+	ok = &res->MKDIR3res_u.resok;
+	if (!ok->obj.handle_follows || !ok->obj_attributes.attributes_follow ||
+	    ok->obj.post_op_fh3_u.handle.data.data_len > SPN_FH_MAX) {
+		op_finish(op, -EREMOTEIO);
+		return;
+	}
+	nattr_from_fattr3(&op->res.attr, &ok->obj_attributes.post_op_attr_u.attributes);
+	memcpy(op->res.fh, ok->obj.post_op_fh3_u.handle.data.data_val,
+	       ok->obj.post_op_fh3_u.handle.data.data_len);
+	op->res.fh_len = (uint8_t)ok->obj.post_op_fh3_u.handle.data.data_len;
+	op_finish(op, 0);
+}
+
+int
+spn_nfs_mkdir_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name, int mode,
+		 spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_MKDIR, cb, arg);
+	MKDIR3args args;
+
+	if (op == NULL)
+		return -ENOMEM;
+	memset(&args, 0, sizeof(args));
+	fh_arg(&args.where.dir, dirfh, len);
+	args.where.name = (char *)name;
+	args.attributes.mode.set_it = 1;
+	args.attributes.mode.set_mode3_u.mode = (mode3)(mode & 07777);
+	START(op, rpc_nfs3_mkdir_async(nfs_get_rpc_context(n->nfs), mkdir_fh_cb, &args, op));
+}
+
 int
 spn_nfs_create_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name, int mode,
 		  int excl, spn_nfs_cb cb, void *arg)

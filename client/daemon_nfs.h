@@ -173,6 +173,10 @@ int spn_nfs_readdir_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, spn
  * but the reply had no handle (look it up). */
 int spn_nfs_create_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name,
 		      int mode, int excl, spn_nfs_cb cb, void *arg);
+/* NFSv3: MKDIR name in the directory with handle dirfh; res has the new
+ * directory's handle and attributes (-EREMOTEIO: made, without them). */
+int spn_nfs_mkdir_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name,
+		     int mode, spn_nfs_cb cb, void *arg);
 /* NFSv3: store fd's content into the file with this handle: WRITEs and
  * one SETATTR (size, and the times in after if any); res.attr is the
  * file's attributes after. */

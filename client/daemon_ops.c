@@ -224,7 +224,9 @@ spn_job_reply(struct spn_job *j, int status)
 		if (n > 0)
 			spn_client_send(j->d, j->cl, buf, (size_t)n);
 	}
-	spn_debug("%s %s -> %d", spn_proto_op_name(j->req.op) ?: "?", j->req.path, status);
+	spn_debug("%s %s -> %d%s (pid %d)", spn_proto_op_name(j->req.op) ?: "?", j->req.path, status,
+		  j->rep.spec & SPN_SPEC_PREDICTED ? " predicted" : j->remote ? " remote" : "",
+		  j->cl != NULL ? (int)j->cl->pid : 0);
 	job_free(j);
 }
 
@@ -1853,6 +1855,8 @@ mutate_apply(struct spn_job *j)
 	switch (j->req.op) {
 	case SPN_OP_MKDIR:
 		entry_from_attr(&e, &j->res->attr, now, &d->ac);
+		e.fh_len = j->res->fh_len;
+		memcpy(e.fh, j->res->fh, j->res->fh_len);
 		/* New and empty: complete as of its first attributes. */
 		e.state = SPN_ENT_CACHED;
 		e.flags |= SPN_EF_DIR_COMPLETE;
@@ -2014,6 +2018,17 @@ mutate_done(struct spn_job *j)
 		verify_issue(j);
 		return;
 	}
+	if (j->req.op == SPN_OP_MKDIR && !j->store_by_path && j->err == -ESTALE) {
+		/* The parent's handle is stale: by path. */
+		j->store_by_path = 1;
+		mutate_issue(j);
+		return;
+	}
+	if (j->req.op == SPN_OP_MKDIR && j->err == -EREMOTEIO) {
+		/* Made, but the reply had no handle: as a lost reply. */
+		verify_issue(j);
+		return;
+	}
 	if (j->owner != NULL) {
 		spec_mut_done(j);
 		return;
@@ -2045,9 +2060,22 @@ mutate_issue(struct spn_job *j)
 	if (job_call(j, mutate_issue, mutate_done, j->req.op != SPN_OP_SETATTR))
 		return;
 	switch (j->req.op) {
-	case SPN_OP_MKDIR:
+	case SPN_OP_MKDIR: {
+		char parent[SPN_PATH_MAX];
+		struct spn_entry pe;
+		const char *name = strrchr(j->rel, '/');
+
+		parent_of(j->rel, parent, sizeof(parent));
+		if (!j->store_by_path && spn_nfs_has_fh(n) && name != NULL && name[1] != '\0' &&
+		    index_get(j, parent, &pe) == 0 && pe.fh_len > 0 &&
+		    !(pe.flags & SPN_EF_CREATED_LOCALLY)) {
+			spn_nfs_mkdir_fh(n, pe.fh, pe.fh_len, name + 1, (int)(j->req.mode & 07777),
+					 job_cb, j);
+			break;
+		}
 		spn_nfs_mkdir(n, j->rel, (int)(j->req.mode & 07777), job_cb, j);
 		break;
+	}
 	case SPN_OP_RMDIR:
 		spn_nfs_rmdir(n, j->rel, job_cb, j);
 		break;
@@ -2440,8 +2468,10 @@ predict(struct spn_job *j)
 	have = index_get(j, j->rel, &j->e) == 0;
 	if (have && (j->e.flags & SPN_EF_DIRTY))
 		return 0; /* our own writes: the ordinary path knows best */
-	if (have && j->e.validated_ns == 0)
+	if (have && j->e.validated_ns == 0) {
+		spn_debug("no prediction for %s: stale", j->rel);
 		return 0; /* known stale (we changed it): ask, do not guess */
+	}
 	if (!have) {
 		/* A name we know is absent: the complete listing of the
 		 * deepest directory we know on its path lacks the next
@@ -2478,8 +2508,11 @@ predict(struct spn_job *j)
 			    (j->req.flags & (O_CREAT | O_TRUNC)) || j->e.attr.type != S_IFREG ||
 			    !spn_consist_content_valid(&j->e) ||
 			    spn_mirror_path(j->m, j->rel, j->rep.path, sizeof(j->rep.path)) < 0 ||
-			    lstat(j->rep.path, &st) < 0 || !S_ISREG(st.st_mode))
+			    lstat(j->rep.path, &st) < 0 || !S_ISREG(st.st_mode)) {
+				spn_debug("no prediction for open %s: flags %x type %o valid %d", j->rel,
+					  j->req.flags, j->e.attr.type, spn_consist_content_valid(&j->e));
 				return 0;
+			}
 			attr_to_wire(&j->rep.attr, &j->e.attr);
 			break;
 		case SPN_OP_READDIR:
