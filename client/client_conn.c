@@ -4,6 +4,7 @@
 #endif
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -114,9 +115,101 @@ start_daemon(const struct spn_policy *p, char *err, size_t errlen)
 	return 0;
 }
 
+/* A HELLO: does the daemon on c speak our protocol version? */
+static int
+hello(struct spn_conn *c)
+{
+	struct spn_req req;
+	struct spn_reply rep;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int rc;
+
+	memset(&req, 0, sizeof(req));
+	req.op = SPN_OP_HELLO;
+	req.pid = (uint32_t)getpid();
+	req.uid = (uint32_t)getuid();
+	snprintf(req.name, sizeof(req.name), "client");
+	rc = spn_conn_call(c, &req, &rep);
+	if (rc == -EPROTONOSUPPORT) {
+		c->stale_pid = 0;
+		if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+			c->stale_pid = cred.pid;
+	}
+	return rc;
+}
+
+/* SIGTERM the stale daemon and wait (10 s at most) until it is gone. */
+static int
+stop_stale(pid_t pid)
+{
+	int i;
+
+	if (pid <= 0 || kill(pid, SIGTERM) < 0)
+		return -ESRCH;
+	for (i = 0; i < 500; i++) {
+		struct timespec ts = { 0, 20 * 1000000 };
+
+		if (kill(pid, 0) < 0 && errno == ESRCH)
+			return 0;
+		nanosleep(&ts, NULL);
+	}
+	return -ETIMEDOUT;
+}
+
+static int open_once(struct spn_conn *c, const struct spn_policy *p, int autostart, char *err,
+		     size_t errlen);
+
 int
 spn_conn_open(struct spn_conn *c, const struct spn_policy *p, int autostart, char *err,
 	      size_t errlen)
+{
+	int rc = open_once(c, p, autostart, err, errlen);
+	pid_t pid;
+
+	if (rc == 0) {
+		rc = hello(c);
+		if (rc != -EPROTONOSUPPORT)
+			return 0; /* anything else shows on the first real call */
+		pid = c->stale_pid;
+		spn_conn_close(c);
+		if (!autostart) {
+			snprintf(err, errlen, "the running daemon (pid %d) speaks another protocol "
+				 "version than this specnfs (%d): stop it with 'specnfs stop'",
+				 (int)pid, SPN_PROTO_VERSION);
+			c->stale_pid = pid;
+			return -EPROTONOSUPPORT;
+		}
+		fprintf(stderr, "specnfs: the running daemon (pid %d) speaks another protocol "
+				"version: stopping it (it writes back what it holds) and starting "
+				"this version's\n", (int)pid);
+		if (stop_stale(pid) < 0) {
+			snprintf(err, errlen, "the running daemon (pid %d) speaks another protocol "
+				 "version and does not stop", (int)pid);
+			return -EPROTONOSUPPORT;
+		}
+		rc = open_once(c, p, autostart, err, errlen);
+		if (rc == 0 && hello(c) == -EPROTONOSUPPORT) {
+			spn_conn_close(c);
+			snprintf(err, errlen, "the daemon %s speaks another protocol version than "
+				 "this specnfs (%d): reinstall them together", c->sock,
+				 SPN_PROTO_VERSION);
+			return -EPROTONOSUPPORT;
+		}
+	}
+	return rc;
+}
+
+/* SIGTERM the daemon c->stale_pid names (after -EPROTONOSUPPORT). */
+int
+spn_conn_stop_stale(struct spn_conn *c)
+{
+	return stop_stale(c->stale_pid);
+}
+
+static int
+open_once(struct spn_conn *c, const struct spn_policy *p, int autostart, char *err,
+	  size_t errlen)
 {
 	int rc, i;
 

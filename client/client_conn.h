@@ -18,12 +18,19 @@ struct spn_conn {
 	char sock[108];
 	unsigned char *buf; /* SPN_MSG_MAX bytes: the last reply frame */
 	size_t have;        /* bytes buffered beyond the last frame */
+	pid_t stale_pid;    /* -EPROTONOSUPPORT: the daemon speaking another version */
 };
 
 /* Connect to the daemon for policy p; with autostart, start it (and wait
- * until it listens) if none runs. 0 or -errno, with one line in err. */
+ * until it listens) if none runs. 0 or -errno, with one line in err. A
+ * daemon that speaks another protocol version (an upgrade while it ran)
+ * is told to stop (SIGTERM: it writes back what it holds) and, with
+ * autostart, replaced; without, -EPROTONOSUPPORT and c->stale_pid. */
 int spn_conn_open(struct spn_conn *c, const struct spn_policy *p, int autostart, char *err,
 		  size_t errlen);
+/* After -EPROTONOSUPPORT without autostart: stop that daemon (SIGTERM,
+ * then wait until it is gone). 0 or -errno. */
+int spn_conn_stop_stale(struct spn_conn *c);
 void spn_conn_close(struct spn_conn *c);
 
 /* Send one request (assigns req->seq). */

@@ -1,7 +1,7 @@
 /*
  * shim_spec.c: speculation in the shim -- epochs.
  *
- * With SPECNFS_POLICY=cto, requests for the operations the policy speculates
+ * With SPECNFS_POLICY=cto or full (the default), requests for the operations the policy speculates
  * ask the daemon for a prediction (SPN_SPEC_PREDICT). The first predicted
  * answer with no epoch open takes a checkpoint (checkpoint/, fork backend)
  * and opens an epoch; Syscall User Dispatch (spec_sud.c) then holds every
@@ -160,7 +160,11 @@ open_epoch(void)
 	struct ckpt *c = NULL;
 	int rc;
 
-	if (!sud_init_once() || ckpt_available(CKPT_FORK) < 0)
+	/* SPECNFS_CHECKPOINT=none: predictions are checked at once (no
+	 * running ahead). criu: its own back-end, not in this build yet --
+	 * the same, so nothing runs ahead without a way back. */
+	if (spn_shim_policy()->checkpoint != SPN_CKPT_FORK || !sud_init_once() ||
+	    ckpt_available(CKPT_FORK) < 0)
 		goto unspeculated;
 	rc = ckpt_take(CKPT_FORK, 0, &c, &value);
 	if (rc == 1) {

@@ -738,7 +738,24 @@ main(int argc, char **argv)
 		autostart = 0;
 		memset(&req, 0, sizeof(req));
 		req.op = SPN_OP_SHUTDOWN;
-		if (spn_conn_open(&conn, &pol, 0, err, sizeof(err)) < 0) {
+		rc = spn_conn_open(&conn, &pol, 0, err, sizeof(err));
+		if (rc == -EPROTONOSUPPORT) {
+			/* Left from before an upgrade: it cannot read our
+			 * SHUTDOWN, but SIGTERM does the same. */
+			pid_t stale = conn.stale_pid;
+
+			rc = spn_conn_stop_stale(&conn);
+			if (rc < 0) {
+				fprintf(stderr, "specnfs: stop: the daemon (pid %d) speaks another "
+						"protocol version and did not stop: %s\n",
+					(int)stale, strerror(-rc));
+				return 1;
+			}
+			printf("specnfs: stopped the daemon (pid %d) of another version\n",
+			       (int)stale);
+			return 0;
+		}
+		if (rc < 0) {
 			printf("specnfs: no daemon running\n");
 			return 0;
 		}

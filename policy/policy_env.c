@@ -80,9 +80,9 @@ static const struct spn_var spn_vars[] = {
 	  .help = "log file (default: stderr, or the daemon's log in the runtime dir)" },
 	{ .name = "SPECNFS_DAEMON", .type = VT_PATH, .def = NULL, F(daemon_path),
 	  .help = "the specnfsd binary to start on demand" },
-	/* "off" until the shim's epochs (checkpoint, output commit, rollback)
-	 * are wired: the daemon already predicts, the shim does not yet ask. */
-	{ .name = "SPECNFS_POLICY", .type = VT_ENUM, .def = "off", F(policy),
+	/* Speculation is what specnfs is for: on, reads and writes, unless
+	 * asked otherwise ("off" is the synchronous baseline). */
+	{ .name = "SPECNFS_POLICY", .type = VT_ENUM, .def = "full", F(policy),
 	  .help = "off (synchronous close-to-open), cto (speculate on reads), full (and writes)",
 	  .words = policy_words },
 	{ .name = "SPECNFS_CHECKPOINT", .type = VT_ENUM, .def = "fork", F(checkpoint),

@@ -139,4 +139,45 @@ check "a malformed variable is refused naming it: $err" grep -q "SPECNFS_ACREGMI
 err=$(env SPECNFS_MOUNTS=/nfs "$SPECNFS" stat /nfs/x 2>&1)
 check "a malformed mount list is refused: $err" grep -q "PREFIX=URL" <<<"$err"
 
+# --- a daemon left from before an upgrade (another protocol version) -----------
+# A stand-in that answers every frame with a version-2 reply, as an old
+# daemon would: 'specnfs stop' stops it, and any command replaces it.
+V=$(env_for ver "$tb_NFS_URL3")
+env $V "$SPECNFS" stat /nfs/d/small >/dev/null
+sock=$(ls "$T_TMP"/run-ver/*.sock)
+env $V "$SPECNFS" stop >/dev/null
+fake_daemon() {
+	python3 - "$sock" <<'PY' &
+import os, socket, struct, sys
+path = sys.argv[1]
+try:
+    os.unlink(path)
+except FileNotFoundError:
+    pass
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(path)
+s.listen(8)
+while True:
+    c, _ = s.accept()
+    h = c.recv(16)
+    if len(h) == 16:
+        magic, ver, op, seq, ln = struct.unpack('<IHHII', h)
+        c.sendall(struct.pack('<IHHIIi', magic, 2, op | 0x8000, seq, 4, 0))
+    c.close()
+PY
+	fake=$!
+	for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.05; done
+	sleep 0.2
+}
+fake_daemon
+out=$(env $V "$SPECNFS" stop 2>&1)
+check "specnfs stop stops a daemon of another protocol version: $out" \
+	bash -c '! kill -0 "$1" 2>/dev/null && grep -q "another version" <<<"$2"' _ "$fake" "$out"
+fake_daemon
+out=$(env $V "$SPECNFS" cat /nfs/d/small 2>&1)
+check "a command replaces a daemon of another version and works: $(tr '\n' ' ' <<<"$out")" \
+	bash -c '! kill -0 "$1" 2>/dev/null && grep -q "^hello$" <<<"$2" && grep -q "another protocol version" <<<"$2"' \
+	_ "$fake" "$out"
+env $V "$SPECNFS" stop >/dev/null
+
 finish

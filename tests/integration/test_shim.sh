@@ -4,6 +4,9 @@
 # copy of the tree; and an strace audit that no path syscall on the prefix
 # escaped the shim.
 . "$(dirname "$0")/lib.sh"
+# The synchronous baseline unless test_shim_cto/test_shim_full ask otherwise
+# (the default policy speculates).
+export SPECNFS_POLICY=${SPECNFS_POLICY:-off}
 require_cmd gcc make python3 tar strace sha256sum
 testbed_start tb
 SHIM=$BUILDDIR/client/.libs/libspecnfs.so

@@ -8,6 +8,9 @@
 # mirror. nftw and fts print inode numbers: they are compared with the
 # export directory itself, whose inode numbers are the server's fileids.
 . "$(dirname "$0")/lib.sh"
+# The synchronous baseline unless test_shim_cto/test_shim_full ask otherwise
+# (the default policy speculates).
+export SPECNFS_POLICY=${SPECNFS_POLICY:-off}
 require_cmd gcc python3
 testbed_start tb
 SHIM=$BUILDDIR/client/.libs/libspecnfs.so

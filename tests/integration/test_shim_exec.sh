@@ -6,6 +6,9 @@
 # (Python, make, a C program), dlopen of a library on NFS, and the run
 # command's own behaviour.
 . "$(dirname "$0")/lib.sh"
+# The synchronous baseline unless test_shim_cto/test_shim_full ask otherwise
+# (the default policy speculates).
+export SPECNFS_POLICY=${SPECNFS_POLICY:-off}
 require_cmd gcc make python3
 testbed_start tb
 SPECNFS=$BUILDDIR/client/specnfs

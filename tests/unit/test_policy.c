@@ -197,9 +197,11 @@ test_speculation_settings(void **state)
 	static const char *const cto[] = { "SPECNFS_CONFIG=/nonexistent/x", "SPECNFS_POLICY=cto", NULL };
 
 	assert_int_equal(load(d, &p, err, sizeof(err)), 0);
-	assert_int_equal(p.policy, SPN_POLICY_OFF); /* until the shim speculates */
+	assert_int_equal(p.policy, SPN_POLICY_FULL); /* speculation is the default */
 	assert_int_equal(p.checkpoint, SPN_CKPT_FORK);
-	assert_int_equal(p.speculate, 0);
+	assert_int_equal(p.speculate, SPN_SPEC_OP_OPEN | SPN_SPEC_OP_STAT | SPN_SPEC_OP_LOOKUP |
+					      SPN_SPEC_OP_READDIR | SPN_SPEC_OP_CLOSE |
+					      SPN_SPEC_OP_MUTATE);
 	assert_int_equal(load(cto, &p, err, sizeof(err)), 0);
 	assert_int_equal(p.policy, SPN_POLICY_CTO);
 	assert_int_equal(p.speculate, SPN_SPEC_OP_OPEN | SPN_SPEC_OP_STAT | SPN_SPEC_OP_LOOKUP |
