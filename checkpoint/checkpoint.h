@@ -162,6 +162,16 @@ void ckpt_rollback(struct ckpt *c, uint64_t value) __attribute__((noreturn));
  * rollback (in the resumed copy), getpid()/getppid() otherwise. A child
  * the resumed copy forks sees the original pid as its parent.
  */
+/*
+ * Files written while running ahead: for each fd open for writing for
+ * which fn returns 1 at ckpt_take, the file's size is recorded, and a
+ * rollback truncates it back (the offset is restored for every seekable
+ * fd), so that the re-executed writes -- appends included -- leave the
+ * file as one execution would. Only for files nobody else writes (the
+ * shim passes its NFS mirror files); NULL (the default): none.
+ */
+void ckpt_set_size_filter(int (*fn)(int fd));
+
 pid_t ckpt_getpid(void);
 pid_t ckpt_getppid(void);
 

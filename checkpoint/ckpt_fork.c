@@ -173,7 +173,16 @@ struct fdrec {
 	int fd;
 	int fl;	  /* F_GETFL */
 	off_t off; /* -1: not seekable */
+	off_t size; /* size to restore (ckpt_set_size_filter), or -1 */
 };
+
+static int (*size_filter)(int fd);
+
+void
+ckpt_set_size_filter(int (*fn)(int fd))
+{
+	size_filter = fn;
+}
 
 /*
  * Per process (owner): a fork child of the program, or a resumed copy,
@@ -396,6 +405,14 @@ record_fds(void)
 			st.fds[st.nfds].fd = (int)fd;
 			st.fds[st.nfds].fl = (int)fl;
 			st.fds[st.nfds].off = off < 0 ? -1 : off;
+			st.fds[st.nfds].size = -1;
+			if (size_filter != NULL && (fl & O_ACCMODE) != O_RDONLY && off >= 0 &&
+			    size_filter((int)fd)) {
+				struct stat sb;
+
+				if (SYS(SYS_fstat, fd, &sb) == 0 && S_ISREG(sb.st_mode))
+					st.fds[st.nfds].size = sb.st_size;
+			}
 			st.nfds++;
 		}
 	}
@@ -503,6 +520,8 @@ copy_resume(pid_t parent, uint64_t *value)
 	for (i = 0; i < st.nfds; i++) {
 		const struct fdrec *f = &st.fds[i];
 
+		if (f->size >= 0)
+			SYS(SYS_ftruncate, f->fd, f->size);
 		if (f->off >= 0)
 			SYS(SYS_lseek, f->fd, f->off, SEEK_SET);
 		SYS(SYS_fcntl, f->fd, F_SETFL, f->fl);

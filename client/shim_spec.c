@@ -136,6 +136,15 @@ sud_is_mirror_path(void *ctx, int dirfd, const char *path)
 	return path != NULL && path[0] == '/' && n > 0 && strncmp(path, base, n) == 0;
 }
 
+/* Mirror files open for writing: their size comes back on a rollback. */
+static int
+written_mirror_fd(int fd)
+{
+	char nfs[SPN_PATH_MAX];
+
+	return spn_fd_nfs_path(fd, nfs, sizeof(nfs)) == 1;
+}
+
 static int
 sud_init_once(void)
 {
@@ -145,8 +154,10 @@ sud_init_once(void)
 		.is_mirror_path = sud_is_mirror_path,
 	};
 
-	if (sp.sud_ready == 0)
+	if (sp.sud_ready == 0) {
 		sp.sud_ready = spec_sud_init(&ops) == 0 ? 1 : -1;
+		ckpt_set_size_filter(written_mirror_fd);
+	}
 	return sp.sud_ready > 0;
 }
 

@@ -52,8 +52,30 @@ main(int argc, char **argv)
 		printf("ops %s: ok\n", argv[2]);
 		return 0;
 	}
+	if (argc == 4 && strcmp(argv[1], "append") == 0) {
+		/* OUT opened for appending first; IN read (a prediction)
+		 * after: a rollback must not append twice. */
+		o = fopen(argv[3], "a");
+		f = o != NULL ? fopen(argv[2], "r") : NULL;
+		if (f == NULL) {
+			perror("append");
+			return 97;
+		}
+		if (fgets(line, sizeof(line), f) == NULL)
+			line[0] = '\0';
+		fclose(f);
+		line[strcspn(line, "\n")] = '\0';
+		fprintf(o, "appended [%s]\n", line);
+		if (fclose(o) != 0) {
+			perror(argv[3]);
+			return 96;
+		}
+		printf("appended: %s\n", line);
+		return 0;
+	}
 	if (argc != 3) {
-		fprintf(stderr, "usage: spec_prog IN OUT | spec_prog probe|mkdir|ops PATH\n");
+		fprintf(stderr, "usage: spec_prog IN OUT | spec_prog append IN OUT | "
+				"spec_prog probe|mkdir|ops PATH\n");
 		return 2;
 	}
 	f = fopen(argv[1], "r");

@@ -141,4 +141,19 @@ check "... without a rollback" grep -q 'rollbacks=0' "$T_TMP/stats"
 sleep 0.3
 check "no process is left behind" bash -c '! pgrep -x spec_prog >/dev/null'
 
+# A file appended to while running ahead: after the rollback the append is
+# done once, not twice (the checkpoint gives the file its size back).
+echo "append v1" >"$tb_EXPORT_DIR/w/ain.txt"
+: >"$tb_EXPORT_DIR/w/log.txt"
+run full append /nfs/w/ain.txt /nfs/w/log.txt # warm
+: >"$tb_EXPORT_DIR/w/log.txt"
+run full append /nfs/w/ain.txt /nfs/w/log.txt
+echo "append v2" >"$tb_EXPORT_DIR/w/ain.txt" # the second client
+rm -f "$T_TMP/stats"
+run full append /nfs/w/ain.txt /nfs/w/log.txt
+check "appending while running ahead, rolled back: the output once ($out)" test "$out" = "appended: append v2"
+check "... and the file has each run's line once" \
+	test "$(cat "$tb_EXPORT_DIR/w/log.txt")" = "$(printf 'appended [append v1]\nappended [append v2]')"
+check "... after a rollback" grep -q 'rollbacks=1' "$T_TMP/stats"
+
 finish
