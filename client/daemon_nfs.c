@@ -1330,30 +1330,35 @@ spn_nfs_lookup_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const ch
 	START(op, rpc_nfs3_lookup_async(nfs_get_rpc_context(n->nfs), lookup_fh_cb, &args, op));
 }
 
-/* CREATE in a directory known by handle: one round trip, with the new
- * file's handle and attributes in the reply. */
+/* The reply to a CREATE or MKDIR by handle: the new object's handle and
+ * attributes, or -EREMOTEIO if the reply lacks them (it was made; the
+ * caller looks it up). */
+static void
+new_object_done(struct spn_nfs_op *op, const post_op_fh3 *obj, const post_op_attr *attrs)
+{
+	if (!obj->handle_follows || !attrs->attributes_follow ||
+	    obj->post_op_fh3_u.handle.data.data_len > SPN_FH_MAX) {
+		op_finish(op, -EREMOTEIO);
+		return;
+	}
+	nattr_from_fattr3(&op->res.attr, &attrs->post_op_attr_u.attributes);
+	memcpy(op->res.fh, obj->post_op_fh3_u.handle.data.data_val,
+	       obj->post_op_fh3_u.handle.data.data_len);
+	op->res.fh_len = (uint8_t)obj->post_op_fh3_u.handle.data.data_len;
+	op_finish(op, 0);
+}
+
+/* CREATE in a directory known by handle: one round trip. */
 static void
 create_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 {
 	struct spn_nfs_op *op = priv;
 	CREATE3res *res = data;
-	CREATE3resok *ok;
 
 	(void)rpc;
-	if (!rpc3_ok(op, status, data))
-		return;
-	ok = &res->CREATE3res_u.resok;
-	if (!ok->obj.handle_follows || !ok->obj_attributes.attributes_follow ||
-	    ok->obj.post_op_fh3_u.handle.data.data_len > SPN_FH_MAX) {
-		/* Made, but without its handle: the caller looks it up. */
-		op_finish(op, -EREMOTEIO);
-		return;
-	}
-	nattr_from_fattr3(&op->res.attr, &ok->obj_attributes.post_op_attr_u.attributes);
-	memcpy(op->res.fh, ok->obj.post_op_fh3_u.handle.data.data_val,
-	       ok->obj.post_op_fh3_u.handle.data.data_len);
-	op->res.fh_len = (uint8_t)ok->obj.post_op_fh3_u.handle.data.data_len;
-	op_finish(op, 0);
+	if (rpc3_ok(op, status, data))
+		new_object_done(op, &res->CREATE3res_u.resok.obj,
+				&res->CREATE3res_u.resok.obj_attributes);
 }
 
 /* MKDIR in a directory known by handle: one round trip. */
@@ -1362,22 +1367,11 @@ mkdir_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 {
 	struct spn_nfs_op *op = priv;
 	MKDIR3res *res = data;
-	MKDIR3resok *ok;
 
 	(void)rpc;
-	if (!rpc3_ok(op, status, data))
-		return;
-	ok = &res->MKDIR3res_u.resok;
-	if (!ok->obj.handle_follows || !ok->obj_attributes.attributes_follow ||
-	    ok->obj.post_op_fh3_u.handle.data.data_len > SPN_FH_MAX) {
-		op_finish(op, -EREMOTEIO);
-		return;
-	}
-	nattr_from_fattr3(&op->res.attr, &ok->obj_attributes.post_op_attr_u.attributes);
-	memcpy(op->res.fh, ok->obj.post_op_fh3_u.handle.data.data_val,
-	       ok->obj.post_op_fh3_u.handle.data.data_len);
-	op->res.fh_len = (uint8_t)ok->obj.post_op_fh3_u.handle.data.data_len;
-	op_finish(op, 0);
+	if (rpc3_ok(op, status, data))
+		new_object_done(op, &res->MKDIR3res_u.resok.obj,
+				&res->MKDIR3res_u.resok.obj_attributes);
 }
 
 int
