@@ -1597,6 +1597,7 @@ setattr_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
  * per component, a truncating SETATTR, the WRITEs, a COMMIT and a GETATTR.
  */
 static void store_fh_pump(struct spn_nfs_op *op);
+static void store_fh_size_cb(struct rpc_context *rpc, int status, void *data, void *priv);
 
 static void
 store_fh_write_cb(struct rpc_context *rpc, int status, void *data, void *priv)
@@ -1687,11 +1688,34 @@ store_fh_pump(struct spn_nfs_op *op)
 	}
 	memset(&sargs, 0, sizeof(sargs));
 	fh_arg(&sargs.object, op->res.fh, op->res.fh_len);
-	sattr3_from(&sargs.new_attributes, &op->sa);
 	sargs.new_attributes.size.set_it = 1;
 	sargs.new_attributes.size.set_size3_u.size = op->size;
 	op->kind = SPN_CALL_SETATTR;
-	if (QUEUE(op, rpc_nfs3_setattr_async(nfs_get_rpc_context(nfs), setattr_fh_cb, &sargs, op)) < 0)
+	if (QUEUE(op, rpc_nfs3_setattr_async(nfs_get_rpc_context(nfs), store_fh_size_cb, &sargs,
+					     op)) < 0)
+		op_finish(op, -ENOTCONN);
+}
+
+/* The size is set; times asked for while the file was written are set
+ * after it, in a SETATTR of their own (a size change moves mtime). */
+static void
+store_fh_size_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	SETATTR3args args;
+
+	if (!(op->sa.mask & SPN_NSA_TIMES)) {
+		setattr_fh_cb(rpc, status, data, priv);
+		return;
+	}
+	if (!rpc3_ok(op, status, data))
+		return;
+	memset(&args, 0, sizeof(args));
+	fh_arg(&args.object, op->res.fh, op->res.fh_len);
+	sattr3_from(&args.new_attributes, &op->sa);
+	op->kind = SPN_CALL_SETATTR;
+	if (QUEUE(op, rpc_nfs3_setattr_async(nfs_get_rpc_context(op->n->nfs), setattr_fh_cb, &args,
+					     op)) < 0)
 		op_finish(op, -ENOTCONN);
 }
 

@@ -1762,11 +1762,22 @@ spn_wb_tick(struct spn_daemon *d)
 	int64_t now = spn_mono_ns();
 
 	for (wb = d->wbs; wb != NULL; wb = next) {
+		struct spn_entry e;
+
 		next = wb->next;
-		if (wb->due_ns != 0 && now >= wb->due_ns) {
-			wb->due_ns = 0;
-			wb_kick(d, wb);
+		if (wb->due_ns == 0 || now < wb->due_ns)
+			continue;
+		wb->due_ns = 0;
+		/* The client's own CLOSE may have stored it meanwhile (its
+		 * inotify event arrived during that store): storing again
+		 * would move the server's mtime after a utimes (cp -a). */
+		if (!wb->running && wb->writers == 0 &&
+		    spn_index_get(d->idx, (uint16_t)wb->m->id, wb->rel, &e) == 0 &&
+		    !(e.flags & SPN_EF_DIRTY)) {
+			wb_forget(d, wb);
+			continue;
 		}
+		wb_kick(d, wb);
 	}
 }
 
