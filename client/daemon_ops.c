@@ -1428,19 +1428,31 @@ create_done(struct spn_job *j)
 
 /* CREATE: by the parent's handle when we know it (NFSv3: one round
  * trip), else by path (a LOOKUP per component first). */
+/* NFSv3: the handle of j->rel's parent (on the server already) and the
+ * last name, for a call by handle; NULL if it must go by path. */
+static const char *
+parent_handle(struct spn_job *j, struct spn_entry *pe)
+{
+	char parent[SPN_PATH_MAX];
+	const char *name = strrchr(j->rel, '/');
+
+	if (j->store_by_path || !spn_nfs_has_fh(j->m->nfs) || name == NULL || name[1] == '\0')
+		return NULL;
+	parent_of(j->rel, parent, sizeof(parent));
+	if (index_get(j, parent, pe) < 0 || pe->fh_len == 0 || (pe->flags & SPN_EF_CREATED_LOCALLY))
+		return NULL;
+	return name + 1;
+}
+
 static void
 send_create(struct spn_job *j, int excl)
 {
-	char parent[SPN_PATH_MAX];
 	struct spn_entry pe;
-	const char *name = strrchr(j->rel, '/');
+	const char *name = parent_handle(j, &pe);
 
-	parent_of(j->rel, parent, sizeof(parent));
-	if (!j->store_by_path && spn_nfs_has_fh(j->m->nfs) && name != NULL && name[1] != '\0' &&
-	    index_get(j, parent, &pe) == 0 && pe.fh_len > 0 &&
-	    !(pe.flags & SPN_EF_CREATED_LOCALLY)) {
-		spn_nfs_create_fh(j->m->nfs, pe.fh, pe.fh_len, name + 1, (int)(j->req.mode & 07777),
-				  excl, job_cb, j);
+	if (name != NULL) {
+		spn_nfs_create_fh(j->m->nfs, pe.fh, pe.fh_len, name, (int)(j->req.mode & 07777), excl,
+				  job_cb, j);
 		return;
 	}
 	spn_nfs_create(j->m->nfs, j->rel, (int)(j->req.mode & 07777), excl, job_cb, j);
@@ -2072,16 +2084,12 @@ mutate_issue(struct spn_job *j)
 		return;
 	switch (j->req.op) {
 	case SPN_OP_MKDIR: {
-		char parent[SPN_PATH_MAX];
 		struct spn_entry pe;
-		const char *name = strrchr(j->rel, '/');
+		const char *name = parent_handle(j, &pe);
 
-		parent_of(j->rel, parent, sizeof(parent));
-		if (!j->store_by_path && spn_nfs_has_fh(n) && name != NULL && name[1] != '\0' &&
-		    index_get(j, parent, &pe) == 0 && pe.fh_len > 0 &&
-		    !(pe.flags & SPN_EF_CREATED_LOCALLY)) {
-			spn_nfs_mkdir_fh(n, pe.fh, pe.fh_len, name + 1, (int)(j->req.mode & 07777),
-					 job_cb, j);
+		if (name != NULL) {
+			spn_nfs_mkdir_fh(n, pe.fh, pe.fh_len, name, (int)(j->req.mode & 07777), job_cb,
+					 j);
 			break;
 		}
 		spn_nfs_mkdir(n, j->rel, (int)(j->req.mode & 07777), job_cb, j);
@@ -2908,7 +2916,7 @@ predict_write(struct spn_job *j)
 			  (pe.flags & SPN_EF_DIR_COMPLETE);
 	if (j->req.op == SPN_OP_OPEN)
 		return predict_create(j, have, &pe, parent_complete);
-	if (mp[0] = '\0', spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) < 0)
+	if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) < 0)
 		return 0;
 	if (have && (j->e.flags & SPN_EF_WRITEBACK))
 		return 0;
