@@ -38,8 +38,9 @@ class Sender:
             try:
                 if self.s is None:
                     self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                    self.s.settimeout(2)
+                    self.s.settimeout(1)
                     self.s.connect(self.path)
+                    self.s.settimeout(0.02)
                     self.conns += 1
                 self.s.sendall(data)
                 self.frames += 1

@@ -67,6 +67,29 @@ check "port in use: nothing left running" test -z "$(leftovers "$T_TMP/c")"
 check "two at once: both stopped, no leftovers" \
 	test -z "$(leftovers "$A" "$(pid_of "$outa")")$(leftovers "$B" "$(pid_of "$outb")")"
 
+# restart: the same ports and export directory, the old processes gone.
+outa=$("$TESTBED" start "$A")
+echo "kept across the restart" >"$(tb_value EXPORT_DIR "$outa")/kept.txt"
+outr=$("$TESTBED" restart "$A")
+check "restart: same NFS and MOUNT ports, same export directory" \
+	bash -c '[ -n "$3" ] && for k in NFS_PORT MOUNT_PORT EXPORT_DIR; do
+		[ "$(tb_value $k "$1")" = "$(tb_value $k "$2")" ] || exit 1; done' _ "$outa" "$outr" "$(tb_value NFS_PORT "$outr")"
+check "restart: a new supervisor, the old one's processes gone" \
+	bash -c '[ "$(tb_value PID "$1")" != "$(tb_value PID "$2")" ] && [ -z "$3" ]' _ "$outa" "$outr" \
+	"$(leftovers /nonexistent "$(pid_of "$outa")")"
+check "restart: it serves" serves "$A"
+check "restart: a file in the export survived" \
+	test "$(cat "$(tb_value EXPORT_DIR "$outr")/kept.txt")" = "kept across the restart"
+"$TESTBED" stop "$A"
+outr=$("$TESTBED" restart "$A")
+check "restart of a stopped test bed starts it on its old ports" \
+	test "$(tb_value NFS_PORT "$outr")" = "$(tb_value NFS_PORT "$outa")"
+"$TESTBED" stop "$A"
+err=$("$TESTBED" restart "$T_TMP/never" 2>&1)
+rc=$?
+check "restart of a state dir never started: exit 1, one line" \
+	bash -c '[ "$1" -eq 1 ] && [ "$(wc -l <<<"$2")" -eq 1 ]' _ "$rc" "$err"
+
 # Bad input.
 err=$(NFS_TESTBED_GANESHA=/nonexistent/ganesha.nfsd "$TESTBED" start "$T_TMP/d" 2>&1)
 rc=$?
