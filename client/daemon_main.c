@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon_internal.h"
@@ -297,20 +298,22 @@ mount_maybe_connect(struct spn_daemon *d, struct spn_mount *m)
 
 /* ------------------------------------------------------------ set-up */
 
+/* The runtime and cache directories: ours and 0700, or refused (lstat: a
+ * symlink planted there is refused too). Another user who made
+ * /tmp/specnfs-UID first must not get our socket or our mirror. */
 static int
-mkdir_private(const char *path)
+mkdir_private(const char *what, const char *path, char *err, size_t errlen)
 {
-	struct stat st;
+	int rc;
 
-	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
 		return -errno;
-	if (lstat(path, &st) < 0)
-		return -errno;
-	if (!S_ISDIR(st.st_mode) || st.st_uid != getuid())
-		return -EPERM;
-	if ((st.st_mode & 077) != 0 && chmod(path, 0700) < 0)
-		return -errno;
-	return 0;
+	}
+	rc = spn_policy_check_dir(what, path, err, errlen);
+	if (rc < 0 && rc != -EPERM)
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror(-rc));
+	return rc;
 }
 
 static int
@@ -331,12 +334,13 @@ setup_paths(struct spn_daemon *d, char *err, size_t errlen)
 	int rc, i;
 
 	rc = mkdir_p(d->pol.runtime_dir);
-	if (rc == 0)
-		rc = mkdir_private(d->pol.runtime_dir);
 	if (rc < 0) {
 		snprintf(err, errlen, "runtime directory %s: %s", d->pol.runtime_dir, strerror(-rc));
 		return rc;
 	}
+	rc = mkdir_private("runtime directory", d->pol.runtime_dir, err, errlen);
+	if (rc < 0)
+		return rc;
 	/* The same name the clients compute. */
 	spn_policy_socket_path(&d->pol, d->sock_path, sizeof(d->sock_path));
 	snprintf(d->lock_path, sizeof(d->lock_path), "%s/%016llx.lock", d->pol.runtime_dir,
@@ -348,9 +352,17 @@ setup_paths(struct spn_daemon *d, char *err, size_t errlen)
 	}
 	snprintf(d->base, sizeof(d->base), "%s/%016llx", d->pol.cache_dir, (unsigned long long)h);
 	snprintf(d->tmpdir, sizeof(d->tmpdir), "%s/tmp", d->base);
+	/* The cache directory first: nothing is made inside one that is not
+	 * ours. */
+	rc = mkdir_p(d->pol.cache_dir);
+	if (rc < 0) {
+		snprintf(err, errlen, "cache directory %s: %s", d->pol.cache_dir, strerror(-rc));
+		return rc;
+	}
+	rc = mkdir_private("cache directory", d->pol.cache_dir, err, errlen);
+	if (rc < 0)
+		return rc;
 	rc = mkdir_p(d->tmpdir);
-	if (rc == 0)
-		rc = mkdir_private(d->pol.cache_dir);
 	if (rc < 0) {
 		snprintf(err, errlen, "cache directory %s: %s", d->base, strerror(-rc));
 		return rc;
@@ -396,6 +408,44 @@ take_lock(struct spn_daemon *d, char *err, size_t errlen)
 	}
 	d->lock_fd = fd;
 	return 0;
+}
+
+/* Lost the lock: 1 once the holder answers on the socket, 0 once we hold
+ * the lock after all (the holder exited), -ETIMEDOUT after the holder's
+ * longest shutdown and some. */
+#define HOLDER_WAIT_S (SHUTDOWN_GRACE_S + 15)
+static int
+wait_for_holder(struct spn_daemon *d, char *err, size_t errlen)
+{
+	char holder[256];
+	int64_t until = spn_mono_ns() + HOLDER_WAIT_S * 1000000000LL;
+	struct sockaddr_un sa;
+
+	snprintf(holder, sizeof(holder), "%s", err);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->sock_path);
+	while (spn_mono_ns() < until) {
+		struct timespec ts = { 0, 20 * 1000000 };
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int rc;
+
+		if (fd >= 0) {
+			rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+			close(fd);
+			if (rc == 0)
+				return 1;
+		}
+		rc = take_lock(d, err, errlen);
+		if (rc == 0)
+			return 0;
+		if (rc != -EEXIST)
+			return rc;
+		nanosleep(&ts, NULL);
+	}
+	snprintf(err, errlen, "another daemon holds %s (%s) but has not answered on %s for %d s",
+		 d->lock_path, holder, d->sock_path, HOLDER_WAIT_S);
+	return -ETIMEDOUT;
 }
 
 static int
@@ -652,12 +702,24 @@ main(int argc, char **argv)
 	spn_log_open("specnfsd", debug && d->pol.log_level < 3 ? 3 : d->pol.log_level, logfile);
 
 	rc = take_lock(d, err, sizeof(err));
-	if (rc == -EEXIST) {
-		/* Someone else serves this configuration: nothing to do. A
-		 * client starting us on demand lost a race: say nothing. */
-		if (foreground)
-			fprintf(stderr, "specnfsd: %s\n", err);
+	if (rc == -EEXIST && foreground) {
+		/* Someone else serves this configuration: nothing to do. */
+		fprintf(stderr, "specnfsd: %s\n", err);
 		return 0;
+	}
+	if (rc == -EEXIST) {
+		/* Started on demand and lost the race: whoever started us
+		 * waits for our exit status, which must mean "a daemon
+		 * answers". The holder may still be starting, or shutting
+		 * down (socket gone, writing back for up to its grace):
+		 * wait until it answers, or take the lock when it is gone. */
+		rc = wait_for_holder(d, err, sizeof(err));
+		if (rc == 1)
+			return 0;
+		if (rc < 0) {
+			fprintf(stderr, "specnfsd: %s\n", err);
+			return 1;
+		}
 	}
 	if (rc < 0) {
 		fprintf(stderr, "specnfsd: %s\n", err);
