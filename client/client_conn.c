@@ -476,3 +476,46 @@ spn_conn_call(struct spn_conn *c, struct spn_req *req, struct spn_reply *rep)
 		return rc;
 	return spn_conn_recv(c, rep);
 }
+
+int
+spn_conn_server_state(struct spn_conn *c, const struct spn_policy *p, const char *nfs, char *url,
+		      size_t urllen, char *state, size_t statelen)
+{
+	struct spn_req req;
+	struct spn_reply rep;
+	const char *t, *end;
+	int i, found = 0;
+
+	memset(&req, 0, sizeof(req));
+	req.op = SPN_OP_STATUS;
+	if (spn_conn_call(c, &req, &rep) < 0 || rep.text == NULL)
+		return 0;
+	for (t = rep.text, end = rep.text + rep.text_len; t < end && !found;) {
+		const char *nl = memchr(t, '\n', (size_t)(end - t)), *colon;
+		size_t len = nl ? (size_t)(nl - t) : (size_t)(end - t);
+
+		for (i = 0; i < p->nmounts && !found; i++) {
+			const struct spn_mount_cfg *m = &p->mounts[i];
+			size_t pl = strlen(m->prefix);
+			char head[SPN_PREFIX_MAX + 16];
+
+			if (nfs != NULL && (strncmp(nfs, m->prefix, pl) != 0 ||
+					    (nfs[pl] != '/' && nfs[pl] != '\0')))
+				continue;
+			snprintf(head, sizeof(head), "mount %s = ", m->prefix);
+			if (len < strlen(head) || strncmp(t, head, strlen(head)) != 0)
+				continue;
+			colon = memmem(t, len, "): ", 3);
+			if (colon == NULL)
+				continue;
+			colon += 3;
+			if ((size_t)(t + len - colon) == 2 && strncmp(colon, "up", 2) == 0)
+				continue;
+			snprintf(url, urllen, "%s", m->url);
+			snprintf(state, statelen, "%.*s", (int)(t + len - colon), colon);
+			found = 1;
+		}
+		t += len + 1;
+	}
+	return found;
+}

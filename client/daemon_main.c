@@ -266,6 +266,7 @@ mount_connected(int err, struct spn_nfs_res *res, void *arg)
 		m->retry_at_ns = spn_mono_ns() + (int64_t)m->backoff_s * 1000000000LL;
 		spn_err("mount %s (%s): %s; retrying in %d s", m->prefix, m->url,
 			res && res->errmsg ? res->errmsg : strerror(-err), m->backoff_s);
+		spn_mount_failed(d, m);
 		return;
 	}
 	spn_info("mount %s: connected to %s (NFSv%d)", m->prefix, m->url, spn_nfs_version(m->nfs));
@@ -293,6 +294,7 @@ mount_maybe_connect(struct spn_daemon *d, struct spn_mount *m)
 		m->backoff_s = 30;
 		m->retry_at_ns = spn_mono_ns() + 30000000000LL;
 		spn_err("mount %s: %s", m->prefix, spn_nfs_error(m->nfs));
+		spn_mount_failed(d, m);
 	}
 }
 
@@ -463,7 +465,7 @@ open_socket(struct spn_daemon *d, char *err, size_t errlen)
 	/* We hold the lock: any socket file left is a dead daemon's. */
 	unlink(d->sock_path);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(d->sock_path, 0700) < 0 ||
-	    listen(fd, 256) < 0)
+	    listen(fd, SOMAXCONN) < 0)
 		goto err;
 	d->listen_fd = fd;
 	return 0;
@@ -535,6 +537,7 @@ run_loop(struct spn_daemon *d)
 		pfd[n] = (struct pollfd){ .fd = d->listen_fd, .events = POLLIN };
 		pcl[n++] = NULL;
 		spn_wb_tick(d);
+		spn_timeo_tick(d);
 		for (mi = 0; mi < d->nmounts; mi++) {
 			struct spn_mount *m = &d->mounts[mi];
 

@@ -119,6 +119,17 @@ call(struct spn_req *req, struct spn_reply *rep)
 			break;
 		connect_daemon();
 		rc = spn_conn_call(&conn, req, rep);
+		if (rc == 0 && rep->status == -EIO && req->path[0] != '\0') {
+			/* Which server, and why: the daemon knows. */
+			char url[SPN_URL_MAX], state[256];
+			int st = rep->status;
+
+			if (spn_conn_server_state(&conn, &pol, req->path, url, sizeof(url), state,
+						  sizeof(state)))
+				fprintf(stderr, "specnfs: %s: server %s not responding (%s)\n",
+					req->path, url, state);
+			return st;
+		}
 		if (rc == 0)
 			return rep->status;
 	}

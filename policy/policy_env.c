@@ -76,7 +76,7 @@ static const struct spn_var spn_vars[] = {
 	{ .name = "SPECNFS_RPC_TIMEOUT", .type = VT_MS, .def = "60000", F(rpc_timeout_ms),
 	  .help = "milliseconds before an NFS call fails" },
 	{ .name = "SPECNFS_CONNECT_TIMEOUT", .type = VT_SECONDS, .def = "0", F(connect_timeout),
-	  .help = "older name of SPECNFS_TIMEO (used when that is not set; 0 = not set)" },
+	  .help = "older setting: N means SPECNFS_MOUNT_MODE=soft SPECNFS_TIMEO=N unless those are set (0 = unset)" },
 	/* Kernel NFS mount semantics: hard keeps a program waiting (it can be
 	 * interrupted) until the server answers; soft gives it an error after
 	 * SPECNFS_TIMEO. Either way dirty data stays in the journal. */
@@ -678,9 +678,12 @@ spn_policy_load(struct spn_policy *p, const char *(*getenv_fn)(const char *),
 			set = 0;
 		p->speculate = set;
 	}
-	/* The older name, when only it is given. */
+	/* The older name, when only it is given, kept its meaning: EIO after
+	 * that many seconds, i.e. a soft mount with that timeo. */
 	if (p->connect_timeout > 0 && spn_policy_source(p, "SPECNFS_TIMEO") == SPN_SRC_DEFAULT)
 		p->timeo = p->connect_timeout;
+	if (p->connect_timeout > 0 && spn_policy_source(p, "SPECNFS_MOUNT_MODE") == SPN_SRC_DEFAULT)
+		p->mount_mode = SPN_MOUNT_SOFT;
 	if (p->timeo == 0) {
 		errf(err, errlen, "SPECNFS_TIMEO: want at least 1 second, got 0");
 		return -EINVAL;
