@@ -149,6 +149,7 @@ struct spn_daemon {
 	char sock_path[PATH_MAX];
 	char lock_path[PATH_MAX];
 	int lock_fd, listen_fd, sig_fd, ino_fd;
+	int spare_fd; /* kept free for accept() at EMFILE */
 	struct spn_client *clients;
 	int nclients;
 	int njobs;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -221,8 +222,27 @@ client_accept(struct spn_daemon *d)
 		socklen_t len = sizeof(cred);
 		int fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE) {
+				/* Out of fds: refuse the one waiting (a spare fd
+				 * makes room to accept and close it) rather than
+				 * spin on a listen socket that stays readable. */
+				static int said;
+
+				if (!said++)
+					spn_err("accept: %s: refusing clients until some leave",
+						strerror(errno));
+				if (d->spare_fd >= 0) {
+					close(d->spare_fd);
+					fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+					if (fd >= 0)
+						close(fd);
+					d->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+					continue;
+				}
+			}
 			return;
+		}
 		/* The socket's directory is 0700 already; SO_PEERCRED makes
 		 * sure even so that only our own user is served. */
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
@@ -675,7 +695,7 @@ main(int argc, char **argv)
 	}
 
 	memset(d, 0, sizeof(*d));
-	d->lock_fd = d->listen_fd = d->sig_fd = d->ino_fd = -1;
+	d->lock_fd = d->listen_fd = d->sig_fd = d->ino_fd = d->spare_fd = -1;
 	if (spn_policy_load(&d->pol, NULL, err, sizeof(err)) < 0) {
 		fprintf(stderr, "specnfsd: %s\n", err);
 		return 2;
@@ -772,6 +792,17 @@ main(int argc, char **argv)
 		fprintf(stderr, "specnfsd: %s: %s\n", d->sig_fd < 0 ? "signalfd" : "inotify",
 			strerror(errno));
 		return 1;
+	}
+	{
+		/* Every client is a connection: allow as many as the system
+		 * lets us (the soft limit is often 1024). */
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+		d->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	}
 	if (open_socket(d, err, sizeof(err)) < 0) {
 		fprintf(stderr, "specnfsd: %s\n", err);

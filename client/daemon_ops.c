@@ -1852,6 +1852,8 @@ store_done(struct spn_job *j)
 	}
 	wb_answer(d, wb, status, status == 0 ? &j->res->attr : NULL);
 	j->wb = NULL;
+	if (status < 0 && !wb_permanent(status) && !d->stopping)
+		wb->due_ns = spn_mono_ns() + 5 * 1000000000LL; /* still dirty: again soon */
 	wb_forget(d, wb);
 	job_free(j);
 }
