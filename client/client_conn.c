@@ -519,3 +519,73 @@ spn_conn_server_state(struct spn_conn *c, const struct spn_policy *p, const char
 	}
 	return found;
 }
+
+/* The settings the daemon acts on: a client's own values for these mean
+ * nothing to a daemon that already runs with others. */
+static const char *const daemon_settings[] = {
+	"SPECNFS_CACHE_MAX", "SPECNFS_ACREGMIN", "SPECNFS_ACREGMAX", "SPECNFS_ACDIRMIN",
+	"SPECNFS_ACDIRMAX", "SPECNFS_IDLE_TIMEOUT", "SPECNFS_RPC_TIMEOUT",
+	"SPECNFS_CONNECT_TIMEOUT", "SPECNFS_MOUNT_MODE", "SPECNFS_TIMEO", "SPECNFS_LOG",
+	"SPECNFS_LOG_FILE", NULL,
+};
+
+/* "NAME  value  (source)" from spn_policy_describe(): the value. */
+static int
+describe_value(const char *text, size_t len, const char *name, char *out, size_t outlen)
+{
+	const char *t = text, *end = text + len;
+	size_t nl = strlen(name);
+
+	while (t < end) {
+		const char *eol = memchr(t, '\n', (size_t)(end - t));
+		size_t ll = eol ? (size_t)(eol - t) : (size_t)(end - t);
+
+		if (ll > nl && strncmp(t, name, nl) == 0 && t[nl] == ' ') {
+			const char *v = t + nl, *ve = t + ll;
+
+			while (v < ve && *v == ' ')
+				v++;
+			while (ve > v && ve[-1] != '(')
+				ve--;
+			if (ve > v)
+				ve--;
+			while (ve > v && ve[-1] == ' ')
+				ve--;
+			snprintf(out, outlen, "%.*s", (int)(ve - v), v);
+			return 0;
+		}
+		t += ll + 1;
+	}
+	return -ENOENT;
+}
+
+int
+spn_conn_warn_settings(struct spn_conn *c, const struct spn_policy *p)
+{
+	static char mine[SPN_TEXT_MAX];
+	struct spn_req req;
+	struct spn_reply rep;
+	char a[512], b[512];
+	int i, n, warned = 0;
+
+	memset(&req, 0, sizeof(req));
+	req.op = SPN_OP_CONFIG;
+	if (spn_conn_call(c, &req, &rep) < 0 || rep.status != 0 || rep.text == NULL)
+		return 0;
+	n = spn_policy_describe(p, mine, sizeof(mine));
+	if (n < 0)
+		return 0;
+	for (i = 0; daemon_settings[i] != NULL; i++) {
+		if (spn_policy_source(p, daemon_settings[i]) == SPN_SRC_DEFAULT)
+			continue;
+		if (describe_value(mine, (size_t)n, daemon_settings[i], a, sizeof(a)) < 0 ||
+		    describe_value(rep.text, rep.text_len, daemon_settings[i], b, sizeof(b)) < 0 ||
+		    strcmp(a, b) == 0)
+			continue;
+		fprintf(stderr, "specnfs: warning: %s=%s is not in effect: the daemon already "
+			"running for these mounts (%s) uses %s; 'specnfs stop' it to change that\n",
+			daemon_settings[i], a, c->sock, b);
+		warned++;
+	}
+	return warned;
+}

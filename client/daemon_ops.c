@@ -452,9 +452,18 @@ down_reason(struct spn_mount *m)
 {
 	const char *e = spn_nfs_error(m->nfs);
 
+	static char buf[300];
+
 	if (spn_nfs_state(m->nfs) == SPN_NFS_UP)
 		return "no reply";
-	return e[0] ? e : "not connected";
+	if (e[0] == '\0')
+		return "not connected";
+	/* libnfs says this when the TCP connect is refused or reset. */
+	if (strstr(e, "POLLHUP") != NULL || strstr(e, "POLLERR") != NULL) {
+		snprintf(buf, sizeof(buf), "connection refused or reset (%s)", e);
+		return buf;
+	}
+	return e;
 }
 
 /* Does m's server fail to answer now: not connected, or owing us a reply
@@ -2518,7 +2527,7 @@ spn_status_text(struct spn_daemon *d, char *buf, size_t len)
 		    s == SPN_NFS_UP ? (unresponsive(d, m, spn_mono_ns()) ? "up, not responding" : "up")
 				    : s == SPN_NFS_CONNECTING ? "connecting" : "down",
 		    s != SPN_NFS_UP && spn_nfs_error(m->nfs)[0] ? ": " : "",
-		    s != SPN_NFS_UP ? spn_nfs_error(m->nfs) : "");
+		    s != SPN_NFS_UP && spn_nfs_error(m->nfs)[0] ? down_reason(m) : "");
 		OUT("  in flight: %d, reconnects: %llu, read %llu bytes, written %llu bytes, "
 		    "dirty %llu bytes\n",
 		    st->inflight, (unsigned long long)st->reconnects,
