@@ -107,45 +107,14 @@ kill "$fake" 2>/dev/null
 
 # --- readiness: many clients at once ----------------------------------------------
 R=$(env_for ready "$tb_NFS_URL3")
-for i in $(seq 1 10); do env $R "$SPECNFS" stat /nfs/d/small >"$T_TMP/ready.$i" 2>&1 & done
+for i in $(seq 1 10); do env $R "$SPECNFS" stat /nfs/d/small >"$T_TMP/ready.$i" 2>&1 & pids[i]=$!; done
 fails=0
-for j in $(jobs -p); do wait "$j" || fails=$((fails + 1)); done
+for i in $(seq 1 10); do wait "${pids[i]}" || fails=$((fails + 1)); done
 check "10 clients starting at once on a fresh config all succeed ($fails failed)" test "$fails" -eq 0
 [ "$fails" -eq 0 ] || cat "$T_TMP"/ready.* | sed 's/^/# /' | sort | uniq -c | head
 stop_daemon ready "$tb_NFS_URL3"
 
-# ... and while the last daemon shuts down with a write-back pending: its
-# socket is gone but it holds the lock until the store is done.
-wanem_start w --listen 127.0.0.1:0 --connect "127.0.0.1:$tb_NFS_PORT" \
-	--listen 127.0.0.1:0 --connect "127.0.0.1:$tb_MOUNT_PORT" --control "$T_TMP/w.ctl"
-read -r wn wm <<<"$w_PORTS"
-WURL="nfs://127.0.0.1/export?nfsport=$wn&mountport=$wm"
-wctl() { "$WANEM" --control "$T_TMP/w.ctl" --send "$*" >/dev/null; }
-L=$(env_for load "$WURL")
-env $L "$SPECNFS" stat /nfs/d/small >/dev/null
-head -c 200000 /dev/urandom >"$T_TMP/pending.bin"
-wctl stall 5
-env $L "$SPECNFS" put "$T_TMP/pending.bin" /nfs/d/pending.bin >/dev/null 2>&1 &
-putter=$!
-sleep 0.5
-kill -TERM "$(head -n 1 "$T_TMP"/run-load/*.lock)"
-sleep 0.3
-for i in $(seq 1 10); do env $L "$SPECNFS" stat /nfs/d/small >"$T_TMP/load.$i" 2>&1 & pids[i]=$!; done
-fails=0
-for i in $(seq 1 10); do wait "${pids[i]}" || fails=$((fails + 1)); done
-check "10 clients starting while the last daemon shuts down (write-back pending) all succeed ($fails failed)" \
-	test "$fails" -eq 0
-[ "$fails" -eq 0 ] && true || cat "$T_TMP"/load.* | sed 's/^/# /' | sort | uniq -c | head
-wait "$putter"
-check "... and the pending write-back reached the server" cmp -s "$T_TMP/pending.bin" "$tb_EXPORT_DIR/d/pending.bin"
-stop_daemon load "$WURL"
-
-# A daemon that cannot start: the starter quotes it.
-echo "not a directory" >"$T_TMP/afile"
-err=$(env $(env_for bad "$tb_NFS_URL3") SPECNFS_CACHE="$T_TMP/afile/cache" "$SPECNFS" stat /nfs/d/small 2>&1)
-check "a daemon that fails to start is quoted: $err" grep -q "failed to start (exit 1): specnfsd: cache directory" <<<"$err"
-
-# --- soft mount through an outage --------------------------------------------------
+# A program that writes a file under the shim, then closes it when told.
 WRITER=$T_TMP/writer.py
 cat >"$WRITER" <<'EOF'
 import os, sys, time, errno
@@ -181,6 +150,38 @@ wait_server() { # wait_server FILE TEXT SECONDS
 	return 1
 }
 
+# ... and while the last daemon shuts down with a write-back pending: its
+# socket is gone but it holds the lock until the store is done.
+wanem_start w --listen 127.0.0.1:0 --connect "127.0.0.1:$tb_NFS_PORT" \
+	--listen 127.0.0.1:0 --connect "127.0.0.1:$tb_MOUNT_PORT" --control "$T_TMP/w.ctl"
+read -r wn wm <<<"$w_PORTS"
+WURL="nfs://127.0.0.1/export?nfsport=$wn&mountport=$wm"
+wctl() { "$WANEM" --control "$T_TMP/w.ctl" --send "$*" >/dev/null; }
+L=$(env_for load "$WURL")
+env $L "$SPECNFS" stat /nfs/d/small >/dev/null
+writer "$L" pending "pending data"
+wctl stall 6
+touch "$T_TMP/pending.flag" # its close waits for the write-back, which stalls
+sleep 0.5
+kill -TERM "$(head -n 1 "$T_TMP"/run-load/*.lock)"
+sleep 0.3
+for i in $(seq 1 10); do env $L "$SPECNFS" stat /nfs/d/small >"$T_TMP/load.$i" 2>&1 & pids[i]=$!; done
+fails=0
+for i in $(seq 1 10); do wait "${pids[i]}" || fails=$((fails + 1)); done
+check "10 clients starting while the last daemon shuts down (write-back pending) all succeed ($fails failed)" \
+	test "$fails" -eq 0
+[ "$fails" -eq 0 ] || cat "$T_TMP"/load.* | sed 's/^/# /' | sort | uniq -c | head -n 5
+wait "$wpid"
+check "... and the pending write-back reached the server" \
+	wait_server "$tb_EXPORT_DIR/d/pending.txt" "pending data" 10
+stop_daemon load "$WURL"
+
+# A daemon that cannot start: the starter quotes it.
+echo "not a directory" >"$T_TMP/afile"
+err=$(env $(env_for bad "$tb_NFS_URL3") SPECNFS_CACHE="$T_TMP/afile/cache" "$SPECNFS" stat /nfs/d/small 2>&1)
+check "a daemon that fails to start is quoted: $err" grep -q "failed to start (exit 1): specnfsd: cache directory" <<<"$err"
+
+# --- soft mount through an outage --------------------------------------------------
 SOFT=$(env_for soft "$WURL" SPECNFS_MOUNT_MODE=soft SPECNFS_TIMEO=3)
 env $SOFT "$SPECNFS" stat /nfs/d/small >/dev/null
 writer "$SOFT" soft "soft mount data"
@@ -267,6 +268,11 @@ stop_daemon warn "$tb_NFS_URL3"
 # --- 1000 idle connections -------------------------------------------------------------
 I=$(env_for idle "$tb_NFS_URL3")
 env $I "$SPECNFS" stat /nfs/d/small >/dev/null
+# All at once, while the daemon cannot accept (a burst: make -j, a
+# parallel test suite): they wait in the listen backlog.
+ipid=$(head -n 1 "$T_TMP"/run-idle/*.lock)
+kill -STOP "$ipid"
+on_exit "kill -CONT $ipid"
 python3 - "$(ls "$T_TMP"/run-idle/*.sock)" 1000 >"$T_TMP/idle.out" 2>&1 <<'EOF' &
 import socket, sys, time, resource
 resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
@@ -284,6 +290,7 @@ EOF
 idler=$!
 on_exit "kill $idler"
 for _ in $(seq 1 100); do grep -q "connect" "$T_TMP/idle.out" && break; sleep 0.1; done
+kill -CONT "$ipid"
 check "1000 idle connections are all accepted: $(cat "$T_TMP/idle.out")" grep -q "^connected 1000" "$T_TMP/idle.out"
 check "... and a new client is still served" \
 	bash -c 'timeout 10 env $1 "$2" cat /nfs/d/small | grep -q hello' _ "$I" "$SPECNFS"
