@@ -556,30 +556,33 @@ void
 spn_timeo_tick(struct spn_daemon *d)
 {
 	int64_t now = spn_mono_ns();
+	struct spn_job *expired = NULL, *j;
+	struct spn_mount *down = NULL;
 	struct spn_client *cl;
 	struct spn_wb *wb;
-	int i, any = 0;
+	int i;
 
 	if (!soft_mount(d))
 		return;
-	for (i = 0; i < d->nmounts; i++)
+	for (i = 0; i < d->nmounts && down == NULL; i++)
 		if (unresponsive(d, &d->mounts[i], now))
-			any = 1;
-	if (!any)
+			down = &d->mounts[i];
+	if (down == NULL)
 		return;
+	/* Collect first, answer after: an answer may close a client or
+	 * let queued jobs run, which changes these lists. */
 	for (wb = d->wbs; wb != NULL; wb = wb->next) {
 		struct spn_job **pp = &wb->waiters;
 
 		if (!unresponsive(d, wb->m, now))
 			continue;
 		while (*pp != NULL) {
-			struct spn_job *j = *pp;
-
+			j = *pp;
 			if (j->cl != NULL && j->deadline_ns != 0 && now >= j->deadline_ns) {
 				*pp = j->next;
-				j->next = NULL;
 				j->wb = NULL;
-				soft_fail(j, wb->m, "; the data stays in the journal");
+				j->next = expired;
+				expired = j;
 				continue;
 			}
 			pp = &j->next;
@@ -589,21 +592,22 @@ spn_timeo_tick(struct spn_daemon *d)
 		struct spn_job **pp = &cl->resolvers;
 
 		while (*pp != NULL) {
-			struct spn_job *j = *pp;
-
+			j = *pp;
 			if (j->deadline_ns != 0 && now >= j->deadline_ns) {
-				struct spn_mount *m = &d->mounts[0];
-
-				for (i = 0; i < d->nmounts; i++)
-					if (unresponsive(d, &d->mounts[i], now))
-						m = &d->mounts[i];
 				*pp = j->next;
-				j->next = NULL;
-				soft_fail(j, m, "");
+				j->next = expired;
+				expired = j;
 				continue;
 			}
 			pp = &j->next;
 		}
+	}
+	while (expired != NULL) {
+		j = expired;
+		expired = j->next;
+		j->next = NULL;
+		soft_fail(j, j->m != NULL ? j->m : down,
+			  j->req.op == SPN_OP_RESOLVE ? "" : "; the data stays in the journal");
 	}
 }
 
