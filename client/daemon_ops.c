@@ -318,6 +318,22 @@ soft_mount(const struct spn_daemon *d)
 	return d->pol.mount_mode == SPN_MOUNT_SOFT;
 }
 
+/* How long a program may wait on a soft mount: timeo, or SOFT_FAST_S
+ * once its server (m; NULL: any) is known down. */
+static int64_t
+soft_wait_ns(const struct spn_daemon *d, const struct spn_mount *m)
+{
+	uint32_t t = d->pol.timeo;
+	int i, down = 0;
+
+	for (i = 0; i < d->nmounts; i++)
+		if ((m == NULL || m == &d->mounts[i]) && d->mounts[i].soft_down)
+			down = 1;
+	if (soft_mount(d) && down && t > SOFT_FAST_S)
+		t = SOFT_FAST_S;
+	return (int64_t)t * 1000000000LL;
+}
+
 /* Wait for the session (j->m is not up): queued on m->waiting. */
 static void
 wait_for_session(struct spn_job *j)
@@ -326,13 +342,9 @@ wait_for_session(struct spn_job *j)
 	struct spn_daemon *d = j->d;
 	int64_t now = spn_mono_ns();
 
-	if (j->deadline_ns == 0) {
-		uint32_t t = d->pol.timeo;
-
-		if (j->cl != NULL && soft_mount(d) && m->soft_down && t > SOFT_FAST_S)
-			t = SOFT_FAST_S;
-		j->deadline_ns = now + (int64_t)t * 1000000000LL;
-	}
+	if (j->deadline_ns == 0)
+		j->deadline_ns = now + (j->cl != NULL ? soft_wait_ns(d, m)
+						      : (int64_t)d->pol.timeo * 1000000000LL);
 	if (j->cl != NULL && !m->connecting && m->retry_at_ns > now)
 		m->retry_at_ns = now;
 	j->next = m->waiting;
@@ -2041,7 +2053,7 @@ close_start(struct spn_job *j)
 		wb->writers--;
 	/* Answer once the content is on the server (close-to-open); on a
 	 * soft mount, no later than timeo while the server is silent. */
-	j->deadline_ns = spn_mono_ns() + (int64_t)j->d->pol.timeo * 1000000000LL;
+	j->deadline_ns = spn_mono_ns() + soft_wait_ns(j->d, j->m);
 	j->wb = wb;
 	j->next = wb->waiters;
 	wb->waiters = j;
@@ -3251,7 +3263,7 @@ resolve_request(struct spn_job *j)
 		spn_job_reply(j, 0);
 		return;
 	}
-	j->deadline_ns = spn_mono_ns() + (int64_t)j->d->pol.timeo * 1000000000LL;
+	j->deadline_ns = spn_mono_ns() + soft_wait_ns(j->d, NULL);
 	j->next = cl->resolvers;
 	cl->resolvers = j;
 }
