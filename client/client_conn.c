@@ -52,7 +52,7 @@ static int
 try_connect(struct spn_conn *c, char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
-	struct ucred cred;
+	struct ucred cred = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
 	socklen_t len = sizeof(cred);
 	int fd;
 
