@@ -40,6 +40,17 @@ int spn_conn_recv(struct spn_conn *c, struct spn_reply *rep);
 /* send + recv of the matching reply. */
 int spn_conn_call(struct spn_conn *c, struct spn_req *req, struct spn_reply *rep);
 
+/* Does the server of the mount of nfs (NULL: any mount) fail to answer,
+ * by the daemon's STATUS? 1 with its URL and state ("down: <cause>", "up,
+ * not responding"), 0 if it is up or the daemon cannot say. */
+int spn_conn_server_state(struct spn_conn *c, const struct spn_policy *p, const char *nfs,
+			  char *url, size_t urllen, char *state, size_t statelen);
+
+/* Warn on stderr about each daemon setting (cache, attribute cache,
+ * timeouts, mount mode, log) that p sets but the running daemon has with
+ * another value: it is not in effect. Returns how many. */
+int spn_conn_warn_settings(struct spn_conn *c, const struct spn_policy *p);
+
 /* The specnfsd binary to start: SPECNFS_DAEMON if set, else the one next
  * to the running program (an uninstalled build), else the installed one. */
 void spn_conn_daemon_path(const struct spn_policy *p, char *buf, size_t len);

@@ -33,6 +33,9 @@ struct spn_mount {
 	int backoff_s;
 	int connecting;
 	int64_t down_since_ns;
+	int64_t heard_ns;        /* the server's last reply (or when it began to owe one) */
+	int soft_down;           /* soft: known down, programs' requests fail fast */
+	int said_down;           /* logged as not responding */
 	struct spn_job *waiting; /* jobs waiting for the session */
 	/* Predicted mutations go to the server in order: each waits until
 	 * every job admitted before it has finished, and jobs arriving
@@ -146,6 +149,7 @@ struct spn_daemon {
 	char sock_path[PATH_MAX];
 	char lock_path[PATH_MAX];
 	int lock_fd, listen_fd, sig_fd, ino_fd;
+	int spare_fd; /* kept free for accept() at EMFILE */
 	struct spn_client *clients;
 	int nclients;
 	int njobs;
@@ -170,6 +174,8 @@ void spn_job_start(struct spn_daemon *d, struct spn_client *cl, const struct spn
 void spn_job_reply(struct spn_job *j, int status);
 void spn_mount_up(struct spn_daemon *d, struct spn_mount *m);
 void spn_mount_tick(struct spn_daemon *d, struct spn_mount *m);
+void spn_mount_failed(struct spn_daemon *d, struct spn_mount *m);
+void spn_timeo_tick(struct spn_daemon *d);
 void spn_wb_on_close_write(struct spn_daemon *d, int wd);
 void spn_wb_tick(struct spn_daemon *d);
 int spn_wb_replay(struct spn_daemon *d);

@@ -15,11 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon_internal.h"
@@ -220,8 +222,27 @@ client_accept(struct spn_daemon *d)
 		socklen_t len = sizeof(cred);
 		int fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE) {
+				/* Out of fds: refuse the one waiting (a spare fd
+				 * makes room to accept and close it) rather than
+				 * spin on a listen socket that stays readable. */
+				static int said;
+
+				if (!said++)
+					spn_err("accept: %s: refusing clients until some leave",
+						strerror(errno));
+				if (d->spare_fd >= 0) {
+					close(d->spare_fd);
+					fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+					if (fd >= 0)
+						close(fd);
+					d->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+					continue;
+				}
+			}
 			return;
+		}
 		/* The socket's directory is 0700 already; SO_PEERCRED makes
 		 * sure even so that only our own user is served. */
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
@@ -265,6 +286,7 @@ mount_connected(int err, struct spn_nfs_res *res, void *arg)
 		m->retry_at_ns = spn_mono_ns() + (int64_t)m->backoff_s * 1000000000LL;
 		spn_err("mount %s (%s): %s; retrying in %d s", m->prefix, m->url,
 			res && res->errmsg ? res->errmsg : strerror(-err), m->backoff_s);
+		spn_mount_failed(d, m);
 		return;
 	}
 	spn_info("mount %s: connected to %s (NFSv%d)", m->prefix, m->url, spn_nfs_version(m->nfs));
@@ -292,25 +314,28 @@ mount_maybe_connect(struct spn_daemon *d, struct spn_mount *m)
 		m->backoff_s = 30;
 		m->retry_at_ns = spn_mono_ns() + 30000000000LL;
 		spn_err("mount %s: %s", m->prefix, spn_nfs_error(m->nfs));
+		spn_mount_failed(d, m);
 	}
 }
 
 /* ------------------------------------------------------------ set-up */
 
+/* The runtime and cache directories: ours and 0700, or refused (lstat: a
+ * symlink planted there is refused too). Another user who made
+ * /tmp/specnfs-UID first must not get our socket or our mirror. */
 static int
-mkdir_private(const char *path)
+mkdir_private(const char *what, const char *path, char *err, size_t errlen)
 {
-	struct stat st;
+	int rc;
 
-	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
 		return -errno;
-	if (lstat(path, &st) < 0)
-		return -errno;
-	if (!S_ISDIR(st.st_mode) || st.st_uid != getuid())
-		return -EPERM;
-	if ((st.st_mode & 077) != 0 && chmod(path, 0700) < 0)
-		return -errno;
-	return 0;
+	}
+	rc = spn_policy_check_dir(what, path, err, errlen);
+	if (rc < 0 && rc != -EPERM)
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror(-rc));
+	return rc;
 }
 
 static int
@@ -331,12 +356,13 @@ setup_paths(struct spn_daemon *d, char *err, size_t errlen)
 	int rc, i;
 
 	rc = mkdir_p(d->pol.runtime_dir);
-	if (rc == 0)
-		rc = mkdir_private(d->pol.runtime_dir);
 	if (rc < 0) {
 		snprintf(err, errlen, "runtime directory %s: %s", d->pol.runtime_dir, strerror(-rc));
 		return rc;
 	}
+	rc = mkdir_private("runtime directory", d->pol.runtime_dir, err, errlen);
+	if (rc < 0)
+		return rc;
 	/* The same name the clients compute. */
 	spn_policy_socket_path(&d->pol, d->sock_path, sizeof(d->sock_path));
 	snprintf(d->lock_path, sizeof(d->lock_path), "%s/%016llx.lock", d->pol.runtime_dir,
@@ -348,9 +374,17 @@ setup_paths(struct spn_daemon *d, char *err, size_t errlen)
 	}
 	snprintf(d->base, sizeof(d->base), "%s/%016llx", d->pol.cache_dir, (unsigned long long)h);
 	snprintf(d->tmpdir, sizeof(d->tmpdir), "%s/tmp", d->base);
+	/* The cache directory first: nothing is made inside one that is not
+	 * ours. */
+	rc = mkdir_p(d->pol.cache_dir);
+	if (rc < 0) {
+		snprintf(err, errlen, "cache directory %s: %s", d->pol.cache_dir, strerror(-rc));
+		return rc;
+	}
+	rc = mkdir_private("cache directory", d->pol.cache_dir, err, errlen);
+	if (rc < 0)
+		return rc;
 	rc = mkdir_p(d->tmpdir);
-	if (rc == 0)
-		rc = mkdir_private(d->pol.cache_dir);
 	if (rc < 0) {
 		snprintf(err, errlen, "cache directory %s: %s", d->base, strerror(-rc));
 		return rc;
@@ -398,6 +432,44 @@ take_lock(struct spn_daemon *d, char *err, size_t errlen)
 	return 0;
 }
 
+/* Lost the lock: 1 once the holder answers on the socket, 0 once we hold
+ * the lock after all (the holder exited), -ETIMEDOUT after the holder's
+ * longest shutdown and some. */
+#define HOLDER_WAIT_S (SHUTDOWN_GRACE_S + 15)
+static int
+wait_for_holder(struct spn_daemon *d, char *err, size_t errlen)
+{
+	char holder[256];
+	int64_t until = spn_mono_ns() + HOLDER_WAIT_S * 1000000000LL;
+	struct sockaddr_un sa;
+
+	snprintf(holder, sizeof(holder), "%s", err);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->sock_path);
+	while (spn_mono_ns() < until) {
+		struct timespec ts = { 0, 20 * 1000000 };
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int rc;
+
+		if (fd >= 0) {
+			rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+			close(fd);
+			if (rc == 0)
+				return 1;
+		}
+		rc = take_lock(d, err, errlen);
+		if (rc == 0)
+			return 0;
+		if (rc != -EEXIST)
+			return rc;
+		nanosleep(&ts, NULL);
+	}
+	snprintf(err, errlen, "another daemon holds %s (%s) but has not answered on %s for %d s",
+		 d->lock_path, holder, d->sock_path, HOLDER_WAIT_S);
+	return -ETIMEDOUT;
+}
+
 static int
 open_socket(struct spn_daemon *d, char *err, size_t errlen)
 {
@@ -413,7 +485,7 @@ open_socket(struct spn_daemon *d, char *err, size_t errlen)
 	/* We hold the lock: any socket file left is a dead daemon's. */
 	unlink(d->sock_path);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(d->sock_path, 0700) < 0 ||
-	    listen(fd, 256) < 0)
+	    listen(fd, SOMAXCONN) < 0)
 		goto err;
 	d->listen_fd = fd;
 	return 0;
@@ -485,6 +557,7 @@ run_loop(struct spn_daemon *d)
 		pfd[n] = (struct pollfd){ .fd = d->listen_fd, .events = POLLIN };
 		pcl[n++] = NULL;
 		spn_wb_tick(d);
+		spn_timeo_tick(d);
 		for (mi = 0; mi < d->nmounts; mi++) {
 			struct spn_mount *m = &d->mounts[mi];
 
@@ -622,7 +695,7 @@ main(int argc, char **argv)
 	}
 
 	memset(d, 0, sizeof(*d));
-	d->lock_fd = d->listen_fd = d->sig_fd = d->ino_fd = -1;
+	d->lock_fd = d->listen_fd = d->sig_fd = d->ino_fd = d->spare_fd = -1;
 	if (spn_policy_load(&d->pol, NULL, err, sizeof(err)) < 0) {
 		fprintf(stderr, "specnfsd: %s\n", err);
 		return 2;
@@ -652,12 +725,24 @@ main(int argc, char **argv)
 	spn_log_open("specnfsd", debug && d->pol.log_level < 3 ? 3 : d->pol.log_level, logfile);
 
 	rc = take_lock(d, err, sizeof(err));
-	if (rc == -EEXIST) {
-		/* Someone else serves this configuration: nothing to do. A
-		 * client starting us on demand lost a race: say nothing. */
-		if (foreground)
-			fprintf(stderr, "specnfsd: %s\n", err);
+	if (rc == -EEXIST && foreground) {
+		/* Someone else serves this configuration: nothing to do. */
+		fprintf(stderr, "specnfsd: %s\n", err);
 		return 0;
+	}
+	if (rc == -EEXIST) {
+		/* Started on demand and lost the race: whoever started us
+		 * waits for our exit status, which must mean "a daemon
+		 * answers". The holder may still be starting, or shutting
+		 * down (socket gone, writing back for up to its grace):
+		 * wait until it answers, or take the lock when it is gone. */
+		rc = wait_for_holder(d, err, sizeof(err));
+		if (rc == 1)
+			return 0;
+		if (rc < 0) {
+			fprintf(stderr, "specnfsd: %s\n", err);
+			return 1;
+		}
 	}
 	if (rc < 0) {
 		fprintf(stderr, "specnfsd: %s\n", err);
@@ -707,6 +792,17 @@ main(int argc, char **argv)
 		fprintf(stderr, "specnfsd: %s: %s\n", d->sig_fd < 0 ? "signalfd" : "inotify",
 			strerror(errno));
 		return 1;
+	}
+	{
+		/* Every client is a connection: allow as many as the system
+		 * lets us (the soft limit is often 1024). */
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+		d->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	}
 	if (open_socket(d, err, sizeof(err)) < 0) {
 		fprintf(stderr, "specnfsd: %s\n", err);

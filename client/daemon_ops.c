@@ -299,6 +299,60 @@ mq_pump(struct spn_mount *m)
 	m->pumping = 0;
 }
 
+/*
+ * Mount semantics while the server is unreachable (SPECNFS_MOUNT_MODE,
+ * SPECNFS_TIMEO), as a kernel NFS client's hard and soft mounts: under
+ * both, the daemon's own work (write-backs, validations) waits for the
+ * server for as long as it takes, so dirty data is never dropped. What
+ * differs is the program's wait: soft answers it EIO after timeo (and,
+ * once the mount is known down, at once or within SOFT_FAST_S), hard
+ * leaves it waiting -- the shim tells the user "not responding" and lets
+ * SIGINT/SIGTERM end the wait. A program's request retries the connection
+ * at once (no backoff left over to wait out once the server is back).
+ */
+#define SOFT_FAST_S 3
+
+static int
+soft_mount(const struct spn_daemon *d)
+{
+	return d->pol.mount_mode == SPN_MOUNT_SOFT;
+}
+
+/* How long a program may wait on a soft mount: timeo, or SOFT_FAST_S
+ * once its server (m; NULL: any) is known down. */
+static int64_t
+soft_wait_ns(const struct spn_daemon *d, const struct spn_mount *m)
+{
+	uint32_t t = d->pol.timeo;
+	int i, down = 0;
+
+	for (i = 0; i < d->nmounts; i++)
+		if ((m == NULL || m == &d->mounts[i]) && d->mounts[i].soft_down)
+			down = 1;
+	if (soft_mount(d) && down && t > SOFT_FAST_S)
+		t = SOFT_FAST_S;
+	return (int64_t)t * 1000000000LL;
+}
+
+/* Wait for the session (j->m is not up): queued on m->waiting. */
+static void
+wait_for_session(struct spn_job *j)
+{
+	struct spn_mount *m = j->m;
+	struct spn_daemon *d = j->d;
+	int64_t now = spn_mono_ns();
+
+	if (j->deadline_ns == 0)
+		j->deadline_ns = now + (j->cl != NULL ? soft_wait_ns(d, m)
+						      : (int64_t)d->pol.timeo * 1000000000LL);
+	if (j->cl != NULL && !m->connecting && m->retry_at_ns > now)
+		m->retry_at_ns = now;
+	j->next = m->waiting;
+	m->waiting = j;
+	if (m->down_since_ns == 0)
+		m->down_since_ns = now;
+}
+
 /* Before an NFS call: note how to re-send it and what runs after it.
  * Returns 1 if the call must wait: for the session, or in line behind a
  * predicted mutation. */
@@ -325,15 +379,13 @@ job_call(struct spn_job *j, spn_job_fn issue, spn_job_fn done, int nonidem)
 		j->mq_m = m;
 		m->active++;
 	}
-	if (spn_nfs_state(m->nfs) == SPN_NFS_UP)
+	if (spn_nfs_state(m->nfs) == SPN_NFS_UP) {
+		/* Nothing owed by the server until now: its clock starts. */
+		if (spn_nfs_stats(m->nfs)->inflight == 0)
+			m->heard_ns = spn_mono_ns();
 		return 0;
-	if (j->deadline_ns == 0)
-		j->deadline_ns = spn_mono_ns() +
-				 (int64_t)j->d->pol.connect_timeout * 1000000000LL;
-	j->next = m->waiting;
-	m->waiting = j;
-	if (m->down_since_ns == 0)
-		m->down_since_ns = spn_mono_ns();
+	}
+	wait_for_session(j);
 	return 1;
 }
 
@@ -356,8 +408,11 @@ job_cb(int err, struct spn_nfs_res *res, void *arg)
 		if (j->nonidem)
 			j->lost = 1;
 		if (spn_nfs_state(m->nfs) == SPN_NFS_UP) {
-			/* A timeout on a live session: try a few times. */
-			if (++j->attempts > 3) {
+			/* A timeout on a live session: try a few times (a
+			 * program on a soft mount: not past timeo). */
+			if (++j->attempts > 3 ||
+			    (j->cl != NULL && soft_mount(j->d) &&
+			     spn_mono_ns() - m->heard_ns > (int64_t)j->d->pol.timeo * 1000000000LL)) {
 				j->err = -EIO;
 				j->lost = 0;
 				j->done(j);
@@ -372,15 +427,10 @@ job_cb(int err, struct spn_nfs_res *res, void *arg)
 		/* Wait for the session; then re-send, or verify. */
 		if (j->lost)
 			j->issue = job_resume_done;
-		if (j->deadline_ns == 0)
-			j->deadline_ns = spn_mono_ns() +
-					 (int64_t)j->d->pol.connect_timeout * 1000000000LL;
-		j->next = m->waiting;
-		m->waiting = j;
-		if (m->down_since_ns == 0)
-			m->down_since_ns = spn_mono_ns();
+		wait_for_session(j);
 		return;
 	}
+	j->m->heard_ns = spn_mono_ns();
 	j->err = err;
 	j->done(j);
 }
@@ -393,6 +443,11 @@ spn_mount_up(struct spn_daemon *d, struct spn_mount *m)
 
 	m->waiting = NULL;
 	m->down_since_ns = 0;
+	m->heard_ns = spn_mono_ns();
+	if (m->soft_down || m->said_down)
+		spn_err("server %s (%s) is back", m->url, m->prefix);
+	m->soft_down = 0;
+	m->said_down = 0;
 	while (list != NULL) {
 		struct spn_job *j = list;
 
@@ -403,29 +458,168 @@ spn_mount_up(struct spn_daemon *d, struct spn_mount *m)
 	}
 }
 
-/* While down: fail jobs that waited too long for the server. */
+/* Why m's server does not answer, for a log line or the user. */
+static const char *
+down_reason(struct spn_mount *m)
+{
+	const char *e = spn_nfs_error(m->nfs);
+
+	static char buf[300];
+
+	if (spn_nfs_state(m->nfs) == SPN_NFS_UP)
+		return "no reply";
+	if (e[0] == '\0')
+		return "not connected";
+	/* libnfs says this when the TCP connect is refused or reset. */
+	if (strstr(e, "POLLHUP") != NULL || strstr(e, "POLLERR") != NULL) {
+		snprintf(buf, sizeof(buf), "connection refused or reset (%s)", e);
+		return buf;
+	}
+	return e;
+}
+
+/* Does m's server fail to answer now: not connected, or owing us a reply
+ * for longer than timeo (a stall: the connection is up but silent)? */
+static int
+unresponsive(const struct spn_daemon *d, struct spn_mount *m, int64_t now)
+{
+	if (spn_nfs_state(m->nfs) != SPN_NFS_UP)
+		return 1;
+	return spn_nfs_stats(m->nfs)->inflight > 0 &&
+	       now - m->heard_ns > (int64_t)d->pol.timeo * 1000000000LL;
+}
+
+/* Soft: a program's request that waited past its deadline gets EIO (its
+ * data, if any, stays dirty and is written back when the server returns). */
+static void
+soft_fail(struct spn_job *j, struct spn_mount *m, const char *what)
+{
+	spn_err("%s %s: server %s not responding for %u s (%s): EIO (soft mount)%s",
+		spn_proto_op_name(j->req.op) ?: "?", j->req.path, m->url, j->d->pol.timeo,
+		down_reason(m), what);
+	if (soft_mount(j->d))
+		m->soft_down = 1;
+	spn_job_reply(j, -EIO);
+}
+
+/* A connect attempt failed: on a soft mount known down, the programs
+ * waiting for it hear so now, not each after a full timeo. */
+void
+spn_mount_failed(struct spn_daemon *d, struct spn_mount *m)
+{
+	struct spn_job **pp = &m->waiting;
+
+	if (!soft_mount(d) || !m->soft_down)
+		return;
+	while (*pp != NULL) {
+		struct spn_job *j = *pp;
+
+		if (j->cl != NULL) {
+			*pp = j->next;
+			j->wb = NULL;
+			soft_fail(j, m, "");
+			continue;
+		}
+		pp = &j->next;
+	}
+}
+
+/* While down: fail (soft) programs' jobs that waited too long for the
+ * server; hard leaves them waiting. */
 void
 spn_mount_tick(struct spn_daemon *d, struct spn_mount *m)
 {
 	struct spn_job **pp = &m->waiting;
 	int64_t now = spn_mono_ns();
 
+	if (!soft_mount(d)) {
+		struct spn_job *j;
+
+		for (j = m->waiting; j != NULL && !m->said_down; j = j->next) {
+			if (j->cl != NULL && j->deadline_ns != 0 && now >= j->deadline_ns) {
+				spn_err("server %s (%s) not responding (%s), still trying (hard mount)",
+					m->url, m->prefix, down_reason(m));
+				m->said_down = 1;
+			}
+		}
+		return;
+	}
 	while (*pp != NULL) {
 		struct spn_job *j = *pp;
 
 		if (j->deadline_ns != 0 && now >= j->deadline_ns && j->cl != NULL) {
 			*pp = j->next;
-			spn_err("%s %s: server unreachable for %u s (%s): EIO",
-				spn_proto_op_name(j->req.op) ?: "?", j->req.path,
-				d->pol.connect_timeout, spn_nfs_error(m->nfs));
 			if (j->wb != NULL) {
 				/* The write-back itself goes on. */
 				j->wb = NULL;
 			}
-			spn_job_reply(j, -EIO);
+			soft_fail(j, m, "");
 			continue;
 		}
 		pp = &j->next;
+	}
+}
+
+/* Soft: the waits that are not for the session itself -- a close or fsync
+ * waiting for its write-back, a RESOLVE waiting for validations -- end
+ * with EIO once they passed timeo and the server does not answer. The
+ * write-back and the validations go on; the data stays in the journal. */
+void
+spn_timeo_tick(struct spn_daemon *d)
+{
+	int64_t now = spn_mono_ns();
+	struct spn_job *expired = NULL, *j;
+	struct spn_mount *down = NULL;
+	struct spn_client *cl;
+	struct spn_wb *wb;
+	int i;
+
+	if (!soft_mount(d))
+		return;
+	for (i = 0; i < d->nmounts && down == NULL; i++)
+		if (unresponsive(d, &d->mounts[i], now))
+			down = &d->mounts[i];
+	if (down == NULL)
+		return;
+	/* Collect first, answer after: an answer may close a client or
+	 * let queued jobs run, which changes these lists. */
+	for (wb = d->wbs; wb != NULL; wb = wb->next) {
+		struct spn_job **pp = &wb->waiters;
+
+		if (!unresponsive(d, wb->m, now))
+			continue;
+		while (*pp != NULL) {
+			j = *pp;
+			if (j->cl != NULL && j->deadline_ns != 0 && now >= j->deadline_ns) {
+				*pp = j->next;
+				j->wb = NULL;
+				j->next = expired;
+				expired = j;
+				continue;
+			}
+			pp = &j->next;
+		}
+	}
+	for (cl = d->clients; cl != NULL; cl = cl->next) {
+		struct spn_job **pp = &cl->resolvers;
+
+		while (*pp != NULL) {
+			j = *pp;
+			if (j->deadline_ns != 0 && now >= j->deadline_ns) {
+				*pp = j->next;
+				j->next = expired;
+				expired = j;
+				continue;
+			}
+			pp = &j->next;
+		}
+	}
+	while (expired != NULL) {
+		j = expired;
+		expired = j->next;
+		j->next = NULL;
+		soft_fail(j, j->m != NULL ? j->m : down,
+			  j->req.op == SPN_OP_RESOLVE ? "" : "; the data stays in the journal");
 	}
 }
 
@@ -1683,6 +1877,8 @@ store_done(struct spn_job *j)
 	}
 	wb_answer(d, wb, status, status == 0 ? &j->res->attr : NULL);
 	j->wb = NULL;
+	if (status < 0 && !wb_permanent(status) && !d->stopping)
+		wb->due_ns = spn_mono_ns() + 5 * 1000000000LL; /* still dirty: again soon */
 	wb_forget(d, wb);
 	job_free(j);
 }
@@ -1855,7 +2051,9 @@ close_start(struct spn_job *j)
 	}
 	if (j->req.op == SPN_OP_CLOSE && wb->writers > 0)
 		wb->writers--;
-	/* Answer once the content is on the server (close-to-open). */
+	/* Answer once the content is on the server (close-to-open); on a
+	 * soft mount, no later than timeo while the server is silent. */
+	j->deadline_ns = spn_mono_ns() + soft_wait_ns(j->d, j->m);
 	j->wb = wb;
 	j->next = wb->waiters;
 	wb->waiters = j;
@@ -2342,9 +2540,10 @@ spn_status_text(struct spn_daemon *d, char *buf, size_t len)
 				dirty_bytes += (uint64_t)sb.st_size;
 		}
 		OUT("mount %s = %s (NFSv%d): %s%s%s\n", m->prefix, m->url, spn_nfs_version(m->nfs),
-		    s == SPN_NFS_UP ? "up" : s == SPN_NFS_CONNECTING ? "connecting" : "down",
+		    s == SPN_NFS_UP ? (unresponsive(d, m, spn_mono_ns()) ? "up, not responding" : "up")
+				    : s == SPN_NFS_CONNECTING ? "connecting" : "down",
 		    s != SPN_NFS_UP && spn_nfs_error(m->nfs)[0] ? ": " : "",
-		    s != SPN_NFS_UP ? spn_nfs_error(m->nfs) : "");
+		    s != SPN_NFS_UP && spn_nfs_error(m->nfs)[0] ? down_reason(m) : "");
 		OUT("  in flight: %d, reconnects: %llu, read %llu bytes, written %llu bytes, "
 		    "dirty %llu bytes\n",
 		    st->inflight, (unsigned long long)st->reconnects,
@@ -3064,6 +3263,7 @@ resolve_request(struct spn_job *j)
 		spn_job_reply(j, 0);
 		return;
 	}
+	j->deadline_ns = spn_mono_ns() + soft_wait_ns(j->d, NULL);
 	j->next = cl->resolvers;
 	cl->resolvers = j;
 }

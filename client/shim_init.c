@@ -10,13 +10,17 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client_conn.h"
@@ -182,6 +186,25 @@ shim_ctor(void)
 	fd_import();
 }
 
+/* Defence in depth: a mirror path from the daemon must lie under the
+ * cache we expect (the daemon was checked to be ours; a path elsewhere
+ * would make the program open a file that is not its NFS file). */
+static int
+mirror_reply_ok(const struct spn_req *req, const struct spn_reply *rep)
+{
+	size_t n = strlen(shim_base);
+
+	if (rep->status != 0 || (req->op != SPN_OP_OPEN && req->op != SPN_OP_READDIR) ||
+	    rep->path[0] == '\0')
+		return 1;
+	if (strncmp(rep->path, shim_base, n) == 0 && rep->path[n] == '/' &&
+	    strstr(rep->path + n, "/../") == NULL &&
+	    strcmp(rep->path + strlen(rep->path) - 3, "/..") != 0)
+		return 1;
+	say("the daemon named a mirror path outside ", shim_base, ": refused");
+	return 0;
+}
+
 /* The vfork child's call: stack only, raw syscalls, no global writes. */
 static int
 call_temporary(struct spn_req *req, struct spn_reply *rep)
@@ -217,6 +240,8 @@ call_temporary(struct spn_req *req, struct spn_reply *rep)
 	}
 	syscall(SYS_close, fd);
 	rc = spn_proto_decode_reply(buf, need, rep);
+	if (rc == 0 && !mirror_reply_ok(req, rep))
+		return -EIO;
 	return rc < 0 ? -EIO : rep->status;
 fail:
 	syscall(SYS_close, fd);
@@ -228,6 +253,125 @@ spn_in_vfork_child(void)
 {
 	return shim_conn.fd >= 0 && shim_conn_pid != (pid_t)syscall(SYS_getpid) &&
 	       shim_conn_pid == (pid_t)syscall(SYS_getppid);
+}
+
+/* ------------------------------------------------------------ waiting */
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The mount a request is for (its path's prefix; else the first one the
+ * daemon reports down) and the daemon's word on its server: 1 with
+ * "URL" and the state ("down: <cause>", "up, not responding") if it does
+ * not answer, 0 if it is up. A STATUS over a second connection: only
+ * asked when a request has waited timeo, or failed.
+ */
+static int
+server_state(const char *nfs, char *url, size_t urllen, char *state, size_t statelen)
+{
+	struct spn_conn c;
+	char err[512];
+	int rc;
+
+	if (spn_conn_open(&c, &shim_pol, 0, err, sizeof(err)) < 0)
+		return 0;
+	rc = spn_conn_server_state(&c, &shim_pol, nfs, url, urllen, state, statelen);
+	spn_conn_close(&c);
+	return rc;
+}
+
+/*
+ * Send req and wait for its reply like a program on a kernel NFS mount:
+ * for as long as it takes (the daemon ends a soft mount's waits), telling
+ * the user once if the server stops answering (hard: "not responding, still
+ * trying"), and ending the wait when the user wants out: SIGINT, SIGTERM,
+ * SIGHUP or SIGQUIT, held back during the wait, is let through and the
+ * call returns -EINTR (the daemon keeps any dirty data; the connection,
+ * with a reply still owed on it, is dropped).
+ */
+static int
+conn_call_waiting(struct spn_req *req, struct spn_reply *rep)
+{
+	static const int stop_sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	static int said; /* once per process, like the kernel's message */
+	char url[SPN_URL_MAX], state[256];
+	int64_t t0, next_check;
+	sigset_t block, old, pend;
+	int rc, told = 0;
+	size_t i;
+
+	rc = spn_conn_send(&shim_conn, req);
+	if (rc < 0)
+		return rc;
+	sigemptyset(&block);
+	for (i = 0; i < sizeof(stop_sigs) / sizeof(stop_sigs[0]); i++)
+		sigaddset(&block, stop_sigs[i]);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	t0 = mono_ms();
+	next_check = t0 + (int64_t)shim_pol.timeo * 1000;
+	for (;;) {
+		struct pollfd pl = { .fd = shim_conn.fd, .events = POLLIN };
+		int n = poll(&pl, 1, 250);
+
+		if (n > 0 || (n < 0 && errno != EINTR))
+			break;
+		sigpending(&pend);
+		for (i = 0; i < sizeof(stop_sigs) / sizeof(stop_sigs[0]); i++) {
+			if (sigismember(&pend, stop_sigs[i]) && !sigismember(&old, stop_sigs[i])) {
+				spn_conn_close(&shim_conn);
+				shim_conn.fd = -1;
+				pthread_sigmask(SIG_SETMASK, &old, NULL);
+				return -EINTR;
+			}
+		}
+		if (mono_ms() >= next_check) {
+			next_check = mono_ms() + (int64_t)shim_pol.timeo * 1000;
+			if (shim_pol.mount_mode == SPN_MOUNT_HARD && !said &&
+			    server_state(req->path[0] ? req->path : NULL, url, sizeof(url), state,
+					 sizeof(state))) {
+				char msg[SPN_URL_MAX + 320];
+
+				snprintf(msg, sizeof(msg), "server %s not responding (%s), still trying",
+					 url, state);
+				say(msg, NULL, NULL);
+				said = told = 1;
+			}
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	rc = spn_conn_recv(&shim_conn, rep);
+	if (told && rc == 0) {
+		said = 0;
+		say("server ", url, " OK");
+	}
+	return rc;
+}
+
+/* A request failed with EIO: if its server is the cause, say which and
+ * why (once per process: a cp of many files says it once). */
+static void
+explain_eio(const struct spn_req *req)
+{
+	static int said;
+	char url[SPN_URL_MAX], state[256], msg[SPN_URL_MAX + 600];
+
+	if (said || req->op == SPN_OP_HELLO)
+		return;
+	if (!server_state(req->path[0] ? req->path : NULL, url, sizeof(url), state, sizeof(state)))
+		return;
+	said = 1;
+	snprintf(msg, sizeof(msg), "%s%s%s server %s not responding (%s): %s",
+		 req->path[0] ? req->path : "", req->path[0] ? ":" : "",
+		 shim_pol.mount_mode == SPN_MOUNT_SOFT ? " (soft mount)" : "", url, state,
+		 strerror(EIO));
+	say(msg, NULL, NULL);
 }
 
 int
@@ -258,8 +402,8 @@ spn_call_raw(struct spn_req *req, struct spn_reply *rep)
 			}
 			shim_conn_pid = pid;
 		}
-		rc = spn_conn_call(&shim_conn, req, rep);
-		if (rc == 0)
+		rc = conn_call_waiting(req, rep);
+		if (rc == 0 || rc == -EINTR)
 			break;
 		/* The daemon went away (restart, idle exit): reconnect once. */
 		spn_conn_close(&shim_conn);
@@ -267,9 +411,18 @@ spn_call_raw(struct spn_req *req, struct spn_reply *rep)
 	}
 	pthread_mutex_unlock(&conn_lock);
 	spn_shim_busy--;
+	if (rc == -EINTR)
+		return rc;
 	if (rc < 0) {
 		spn_shim_complain("lost the specnfs daemon", rc);
 		return -EIO;
+	}
+	if (!mirror_reply_ok(req, rep))
+		return -EIO;
+	if (rep->status == -EIO) {
+		spn_shim_busy++;
+		explain_eio(req);
+		spn_shim_busy--;
 	}
 	return rep->status;
 }

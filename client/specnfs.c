@@ -84,6 +84,28 @@ connect_daemon(void)
 		exit(1);
 	}
 	connected = 1;
+	spn_conn_warn_settings(&conn, &pol);
+}
+
+/* strerror, and for EIO the server that causes it and why (the daemon's
+ * STATUS, asked over a connection of its own: replies may be in flight on
+ * ours). */
+static const char *
+errtext(const char *path, int rc)
+{
+	static char buf[SPN_URL_MAX + 512];
+	char url[SPN_URL_MAX], state[256], err[512];
+	struct spn_conn c;
+	int found;
+
+	if (rc != -EIO || path == NULL || spn_conn_open(&c, &pol, 0, err, sizeof(err)) < 0)
+		return strerror(-rc);
+	found = spn_conn_server_state(&c, &pol, path, url, sizeof(url), state, sizeof(state));
+	spn_conn_close(&c);
+	if (!found)
+		return strerror(-rc);
+	snprintf(buf, sizeof(buf), "%s (server %s not responding: %s)", strerror(EIO), url, state);
+	return buf;
 }
 
 /* Reconnect (restarting the daemon if it died) for calls worth re-sending. */
@@ -144,7 +166,7 @@ simple(uint16_t op, const char *path, const char *path2, uint32_t mode)
 	}
 	rc = call(&req, &rep);
 	if (rc < 0)
-		fprintf(stderr, "specnfs: %s %s: %s\n", spn_proto_op_name(op), path, strerror(-rc));
+		fprintf(stderr, "specnfs: %s %s: %s\n", spn_proto_op_name(op), path, errtext(path, rc));
 	return rc;
 }
 
@@ -203,7 +225,7 @@ cmd_stat(int argc, char **argv)
 		}
 		if (rep.status < 0) {
 			fprintf(stderr, "specnfs: stat %s: %s\n", argv[rep.seq - conn.seq + argc - 1],
-				strerror(-rep.status));
+				errtext(argv[rep.seq - conn.seq + argc - 1], rep.status));
 			status = 1;
 			continue;
 		}
@@ -241,7 +263,7 @@ cmd_ls(int argc, char **argv)
 	snprintf(req.path, sizeof(req.path), "%s", argv[0]);
 	rc = call(&req, &rep);
 	if (rc < 0) {
-		fprintf(stderr, "specnfs: ls %s: %s\n", argv[0], strerror(-rc));
+		fprintf(stderr, "specnfs: ls %s: %s\n", argv[0], errtext(argv[0], rc));
 		return 1;
 	}
 	dir = opendir(rep.path);
@@ -373,7 +395,7 @@ get_file(const char *path, const char *local)
 
 	rc = nfs_open(path, O_RDONLY, 0, &rep);
 	if (rc < 0) {
-		fprintf(stderr, "specnfs: %s: %s\n", path, strerror(-rc));
+		fprintf(stderr, "specnfs: %s: %s\n", path, errtext(path, rc));
 		return 1;
 	}
 	in = open(rep.path, O_RDONLY | O_CLOEXEC);
@@ -393,7 +415,7 @@ get_file(const char *path, const char *local)
 		close(out);
 	nfs_close(path, 0);
 	if (rc < 0) {
-		fprintf(stderr, "specnfs: %s: %s\n", path, strerror(-rc));
+		fprintf(stderr, "specnfs: %s: %s\n", path, errtext(path, rc));
 		return 1;
 	}
 	return 0;
@@ -425,7 +447,7 @@ put_file(const char *local, const char *path)
 	}
 	rc = nfs_open(path, O_WRONLY | O_CREAT | O_TRUNC, st.st_mode & 07777, &rep);
 	if (rc < 0) {
-		fprintf(stderr, "specnfs: %s: %s\n", path, strerror(-rc));
+		fprintf(stderr, "specnfs: %s: %s\n", path, errtext(path, rc));
 		close(in);
 		return 1;
 	}
@@ -440,12 +462,12 @@ put_file(const char *local, const char *path)
 	if (close(out) < 0 && rc == 0)
 		rc = -errno;
 	if (rc < 0) {
-		fprintf(stderr, "specnfs: %s: %s\n", path, strerror(-rc));
+		fprintf(stderr, "specnfs: %s: %s\n", path, errtext(path, rc));
 		return 1;
 	}
 	rc = nfs_close(path, 1);
 	if (rc < 0) {
-		fprintf(stderr, "specnfs: %s: write-back failed: %s\n", path, strerror(-rc));
+		fprintf(stderr, "specnfs: %s: write-back failed: %s\n", path, errtext(path, rc));
 		return 1;
 	}
 	return 0;
@@ -511,7 +533,7 @@ get_tree(const char *path, const char *local)
 	snprintf(req.path, sizeof(req.path), "%s", path);
 	rc = call(&req, &rep);
 	if (rc < 0) {
-		fprintf(stderr, "specnfs: %s: %s\n", path, strerror(-rc));
+		fprintf(stderr, "specnfs: %s: %s\n", path, errtext(path, rc));
 		return 1;
 	}
 	if (rep.attr.type == S_IFREG)
@@ -526,7 +548,7 @@ get_tree(const char *path, const char *local)
 	req.flags = 0;
 	rc = call(&req, &rep);
 	if (rc < 0) {
-		fprintf(stderr, "specnfs: %s: %s\n", path, strerror(-rc));
+		fprintf(stderr, "specnfs: %s: %s\n", path, errtext(path, rc));
 		return 1;
 	}
 	dir = opendir(rep.path);

@@ -259,6 +259,7 @@ spn_cmd_run(int argc, char **argv)
 		fprintf(stderr, "specnfs: %s\n", err);
 		return 1;
 	}
+	spn_conn_warn_settings(&conn, &pol);
 	spn_conn_close(&conn);
 	if (set_preload(shim) < 0) {
 		run_error("LD_PRELOAD: %s", strerror(errno));

@@ -43,6 +43,12 @@ enum spn_ckpt_kind {
 	SPN_CKPT_NONE, /* no checkpoints: no speculation */
 };
 
+/* SPECNFS_MOUNT_MODE: what a program sees while its server is unreachable. */
+enum spn_mount_mode {
+	SPN_MOUNT_HARD = 0, /* it waits (interruptibly), told "not responding" after timeo */
+	SPN_MOUNT_SOFT,     /* EIO after timeo; later requests fail at once while down */
+};
+
 /* SPECNFS_SPECULATE: per-operation overrides of the policy (bit set). */
 enum {
 	SPN_SPEC_OP_OPEN = 1 << 0,
@@ -63,7 +69,9 @@ struct spn_policy {
 	uint32_t acdirmin, acdirmax;
 	uint32_t idle_timeout;         /* SPECNFS_IDLE_TIMEOUT, seconds */
 	uint32_t rpc_timeout_ms;       /* SPECNFS_RPC_TIMEOUT, ms */
-	uint32_t connect_timeout;      /* SPECNFS_CONNECT_TIMEOUT, seconds */
+	uint32_t connect_timeout;      /* SPECNFS_CONNECT_TIMEOUT: older name of timeo */
+	int mount_mode;                /* SPECNFS_MOUNT_MODE: enum spn_mount_mode */
+	uint32_t timeo;                /* SPECNFS_TIMEO, seconds */
 	int log_level;                 /* SPECNFS_LOG 0..4 */
 	char log_file[SPN_URL_MAX];    /* SPECNFS_LOG_FILE */
 	char config_file[SPN_URL_MAX]; /* SPECNFS_CONFIG (where we looked) */
@@ -103,6 +111,16 @@ enum spn_policy_src spn_policy_source(const struct spn_policy *p, const char *na
 
 /* The daemon's socket and lock paths for this configuration. */
 int spn_policy_socket_path(const struct spn_policy *p, char *buf, size_t len);
+
+/* Is url something libnfs can mount (nfs://HOST[:PORT]/EXPORT[?k=v&...],
+ * known parameters, numbers where numbers go)? 0, or -EINVAL with why. */
+int spn_policy_check_url(const char *url, char *why, size_t whylen);
+
+/* Is path (lstat: a symlink is refused) a directory of ours with mode
+ * 0700? 0; -ENOENT (and the like) if it is not there; -EPERM with one line
+ * in err naming it, its owner and mode. what: "runtime directory" or
+ * "cache directory". */
+int spn_policy_check_dir(const char *what, const char *path, char *err, size_t errlen);
 
 /* Parsers shared with other components (0 or -EINVAL / -ERANGE). */
 int spn_parse_uint(const char *s, uint64_t max, uint64_t *out);

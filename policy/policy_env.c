@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "policy.h"
@@ -43,6 +45,7 @@ struct spn_var {
 
 static const char *const policy_words[] = { "off", "cto", "full", NULL };
 static const char *const ckpt_words[] = { "fork", "criu", "none", NULL };
+static const char *const mode_words[] = { "hard", "soft", NULL };
 static const char *const op_words[] = { "open", "stat", "lookup", "readdir", "close", "mutate",
 					NULL };
 
@@ -72,8 +75,16 @@ static const struct spn_var spn_vars[] = {
 	  .help = "seconds without clients before the daemon exits (0 = never)" },
 	{ .name = "SPECNFS_RPC_TIMEOUT", .type = VT_MS, .def = "60000", F(rpc_timeout_ms),
 	  .help = "milliseconds before an NFS call fails" },
-	{ .name = "SPECNFS_CONNECT_TIMEOUT", .type = VT_SECONDS, .def = "30", F(connect_timeout),
-	  .help = "seconds a request waits for an unreachable server before EIO" },
+	{ .name = "SPECNFS_CONNECT_TIMEOUT", .type = VT_SECONDS, .def = "0", F(connect_timeout),
+	  .help = "older setting: N means SPECNFS_MOUNT_MODE=soft SPECNFS_TIMEO=N unless those are set (0 = unset)" },
+	/* Kernel NFS mount semantics: hard keeps a program waiting (it can be
+	 * interrupted) until the server answers; soft gives it an error after
+	 * SPECNFS_TIMEO. Either way dirty data stays in the journal. */
+	{ .name = "SPECNFS_MOUNT_MODE", .type = VT_ENUM, .def = "hard", F(mount_mode),
+	  .help = "hard (wait for an unreachable server, interruptibly) or soft (error after SPECNFS_TIMEO)",
+	  .words = mode_words },
+	{ .name = "SPECNFS_TIMEO", .type = VT_SECONDS, .def = "60", F(timeo),
+	  .help = "seconds before a request to an unreachable server fails (soft) or says 'not responding' (hard)" },
 	{ .name = "SPECNFS_LOG", .type = VT_LEVEL, .def = "1", F(log_level),
 	  .help = "log level 0 (off) .. 4 (trace)" },
 	{ .name = "SPECNFS_LOG_FILE", .type = VT_PATH, .def = "", F(log_file),
@@ -229,6 +240,15 @@ spn_policy_parse_mounts(struct spn_policy *p, const char *value, char *err, size
 			     "start with nfs://HOST/", p->mounts[n].url, p->mounts[n].prefix);
 			return -EINVAL;
 		}
+		{
+			char why[256];
+
+			if (spn_policy_check_url(p->mounts[n].url, why, sizeof(why)) < 0) {
+				errf(err, errlen, "SPECNFS_MOUNTS: URL '%s' for %s: %s",
+				     p->mounts[n].url, p->mounts[n].prefix, why);
+				return -EINVAL;
+			}
+		}
 		for (i = 0; i < n; i++) {
 			size_t a = strlen(p->mounts[i].prefix), b = plen;
 			size_t m = a < b ? a : b;
@@ -245,6 +265,153 @@ spn_policy_parse_mounts(struct spn_policy *p, const char *value, char *err, size
 		s = end;
 	}
 	p->nmounts = n;
+	return 0;
+}
+
+/*
+ * What libnfs (4.0) accepts after '?': name=value pairs joined by '&'.
+ * Numbers are parsed with atoi() there, so "nfsport=abc" would silently be
+ * port 0 and the mount would fail as if the server were down, again and
+ * again: check them here, once, where the user can be told.
+ */
+static const struct {
+	const char *name;
+	long min, max; /* min > max: any non-empty text */
+} url_params[] = {
+	{ "nfsport", 1, 65535 },  { "mountport", 1, 65535 }, { "version", 3, 4 },
+	{ "uid", 0, 4294967295L }, { "gid", 0, 4294967295L }, { "readahead", 0, 1L << 30 },
+	{ "pagecache", 0, 1L << 30 }, { "debug", 0, 10 }, { "auto-traverse-mounts", 0, 1 },
+	{ "dircache", 0, 1 }, { "autoreconnect", -1, 1 << 20 }, { "timeo", 1, 1L << 30 },
+	{ "retrans", 0, 1 << 20 }, { "rsize", 1, 1L << 30 }, { "wsize", 1, 1L << 30 },
+	{ "tcp-syncnt", 0, 1 << 20 }, { "if", 1, 0 }, { "sec", 1, 0 },
+	{ "xprtsec", 1, 0 }, { "readdir-buffer", 1, 0 },
+};
+
+int
+spn_policy_check_url(const char *url, char *why, size_t whylen)
+{
+	const char *host, *path, *q, *s;
+	size_t i, hlen;
+
+	if (strncmp(url, "nfs://", 6) != 0) {
+		errf(why, whylen, "must start with nfs://");
+		return -EINVAL;
+	}
+	host = url + 6;
+	hlen = strcspn(host, "/?");
+	if (hlen == 0) {
+		errf(why, whylen, "no server (want nfs://HOST/EXPORT)");
+		return -EINVAL;
+	}
+	if (host[0] == '[') {
+		const char *close = memchr(host, ']', hlen);
+
+		if (close == NULL || (close + 1 != host + hlen && close[1] != ':')) {
+			errf(why, whylen, "bad IPv6 address (want nfs://[ADDR]/EXPORT)");
+			return -EINVAL;
+		}
+		s = close + 1 == host + hlen ? NULL : close + 1;
+	} else {
+		s = memchr(host, ':', hlen);
+	}
+	if (s != NULL) {
+		/* HOST:PORT: libnfs takes the port as nfsport. */
+		const char *e = host + hlen;
+		long v = 0;
+
+		if (s + 1 == e) {
+			errf(why, whylen, "empty port after ':'");
+			return -EINVAL;
+		}
+		for (s++; s < e; s++) {
+			if (!isdigit((unsigned char)*s) || (v = v * 10 + (*s - '0')) > 65535) {
+				errf(why, whylen, "bad port '%.*s' (want 1..65535)",
+				     (int)(e - strrchr(host, ':') - 1), strrchr(host, ':') + 1);
+				return -EINVAL;
+			}
+		}
+		if (v == 0) {
+			errf(why, whylen, "bad port 0 (want 1..65535)");
+			return -EINVAL;
+		}
+	}
+	path = host + hlen;
+	if (*path != '/') {
+		errf(why, whylen, "no export path (want nfs://HOST/EXPORT)");
+		return -EINVAL;
+	}
+	q = strchr(path, '?');
+	if (q == NULL)
+		return 0;
+	for (s = q + 1; *s != '\0';) {
+		const char *amp = strchr(s, '&'), *end = amp ? amp : s + strlen(s);
+		const char *eq = memchr(s, '=', (size_t)(end - s));
+		size_t nlen = eq ? (size_t)(eq - s) : (size_t)(end - s);
+		const char *val = eq ? eq + 1 : end;
+		size_t vlen = (size_t)(end - val);
+
+		for (i = 0; i < sizeof(url_params) / sizeof(url_params[0]); i++)
+			if (strlen(url_params[i].name) == nlen &&
+			    strncmp(url_params[i].name, s, nlen) == 0)
+				break;
+		if (i == sizeof(url_params) / sizeof(url_params[0])) {
+			errf(why, whylen, "unknown parameter '%.*s' (libnfs knows nfsport, "
+			     "mountport, version, uid, gid, timeo, retrans, rsize, wsize, ...)",
+			     (int)nlen, s);
+			return -EINVAL;
+		}
+		if (eq == NULL || vlen == 0) {
+			errf(why, whylen, "parameter '%.*s' has no value", (int)nlen, s);
+			return -EINVAL;
+		}
+		if (url_params[i].min <= url_params[i].max) {
+			const char *d = val;
+			long v = 0;
+			int neg = 0;
+
+			if (*d == '-') {
+				neg = 1;
+				d++;
+			}
+			for (; d < end; d++) {
+				if (!isdigit((unsigned char)*d) || v > 1L << 40)
+					break;
+				v = v * 10 + (*d - '0');
+			}
+			if (neg)
+				v = -v;
+			if (d != end || d == val + neg || v < url_params[i].min ||
+			    v > url_params[i].max) {
+				errf(why, whylen, "%.*s=%.*s: want a number from %ld to %ld", (int)nlen,
+				     s, (int)vlen, val, url_params[i].min, url_params[i].max);
+				return -EINVAL;
+			}
+		}
+		s = amp ? amp + 1 : end;
+	}
+	return 0;
+}
+
+int
+spn_policy_check_dir(const char *what, const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode) || (st.st_uid != getuid() && st.st_uid != geteuid()) ||
+	    (st.st_mode & 077) != 0) {
+		struct passwd *pw = getpwuid(st.st_uid);
+
+		errf(err, errlen, "%s %s is %s owned by uid %u%s%s%s with mode %04o: refusing to "
+		     "use it (it must be a directory of yours with mode 0700; remove it, or set "
+		     "%s)", what, path,
+		     S_ISLNK(st.st_mode) ? "a symlink" : S_ISDIR(st.st_mode) ? "a directory" : "not a directory",
+		     (unsigned)st.st_uid, pw ? " (" : "", pw ? pw->pw_name : "", pw ? ")" : "",
+		     (unsigned)(st.st_mode & 07777),
+		     strcmp(what, "cache directory") == 0 ? "SPECNFS_CACHE" : "SPECNFS_RUNTIME_DIR");
+		return -EPERM;
+	}
 	return 0;
 }
 
@@ -510,6 +677,16 @@ spn_policy_load(struct spn_policy *p, const char *(*getenv_fn)(const char *),
 		if (p->checkpoint == SPN_CKPT_NONE)
 			set = 0;
 		p->speculate = set;
+	}
+	/* The older name, when only it is given, kept its meaning: EIO after
+	 * that many seconds, i.e. a soft mount with that timeo. */
+	if (p->connect_timeout > 0 && spn_policy_source(p, "SPECNFS_TIMEO") == SPN_SRC_DEFAULT)
+		p->timeo = p->connect_timeout;
+	if (p->connect_timeout > 0 && spn_policy_source(p, "SPECNFS_MOUNT_MODE") == SPN_SRC_DEFAULT)
+		p->mount_mode = SPN_MOUNT_SOFT;
+	if (p->timeo == 0) {
+		errf(err, errlen, "SPECNFS_TIMEO: want at least 1 second, got 0");
+		return -EINVAL;
 	}
 	/* Only a minimum given: the kernel's maximum (60 s) goes with it. */
 	if (p->acregmin > p->acregmax && spn_policy_source(p, "SPECNFS_ACREGMAX") == SPN_SRC_DEFAULT)

@@ -147,6 +147,9 @@ env $V "$SPECNFS" stat /nfs/d/small >/dev/null
 sock=$(ls "$T_TMP"/run-ver/*.sock)
 env $V "$SPECNFS" stop >/dev/null
 fake_daemon() {
+	# A socket file left by the last stand-in (SIGTERM does not unlink
+	# it) must not pass for this one's: wait for the new bind.
+	rm -f "$sock"
 	python3 - "$sock" <<'PY' &
 import os, socket, struct, sys
 path = sys.argv[1]

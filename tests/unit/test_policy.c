@@ -245,6 +245,92 @@ test_parsers(void **state)
 	assert_int_equal(spn_parse_uint("1x", 9, &v), -EINVAL);
 }
 
+/* Mount URLs are checked when the policy is read: a malformed one is a
+ * one-line error at once, not a server that never answers. */
+static void
+expect_bad_url(const char *url, const char *needle)
+{
+	char why[256] = "";
+
+	if (spn_policy_check_url(url, why, sizeof(why)) != -EINVAL)
+		fail_msg("'%s' was accepted", url);
+	if (strstr(why, needle) == NULL)
+		fail_msg("'%s': '%s' does not mention '%s'", url, why, needle);
+}
+
+static void
+test_url_validator(void **state)
+{
+	static const char *const good[] = {
+		"nfs://h/export",
+		"nfs://h/",
+		"nfs://127.0.0.1/export?nfsport=2049&mountport=20048",
+		"nfs://h:2049/e/sub",
+		"nfs://[::1]/e",
+		"nfs://[::1]:2049/e?version=4",
+		"nfs://h/e?version=3&uid=1000&gid=1000&timeo=600&retrans=2",
+		"nfs://h/e?if=eth0&readdir-buffer=8192,8192",
+		NULL,
+	};
+	char why[256];
+	int i;
+
+	for (i = 0; good[i] != NULL; i++)
+		if (spn_policy_check_url(good[i], why, sizeof(why)) != 0)
+			fail_msg("'%s' refused: %s", good[i], why);
+	expect_bad_url("http://h/e", "nfs://");
+	expect_bad_url("nfs:///export", "no server");
+	expect_bad_url("nfs://127.0.0.1", "no export path");
+	expect_bad_url("nfs://h?nfsport=1", "no export path");
+	expect_bad_url("nfs://h/e?nfsport=abc", "nfsport=abc");
+	expect_bad_url("nfs://h/e?nfsport=", "no value");
+	expect_bad_url("nfs://h/e?nfsport", "no value");
+	expect_bad_url("nfs://h/e?nfsport=0", "1 to 65535");
+	expect_bad_url("nfs://h/e?nfsport=70000", "1 to 65535");
+	expect_bad_url("nfs://h/e?mountport=12x", "mountport");
+	expect_bad_url("nfs://h/e?version=2", "3 to 4");
+	expect_bad_url("nfs://h/e?nfsprot=2049", "unknown parameter 'nfsprot'");
+	expect_bad_url("nfs://h:/e", "empty port");
+	expect_bad_url("nfs://h:abc/e", "bad port");
+	expect_bad_url("nfs://h:0/e", "bad port 0");
+	expect_bad_url("nfs://[::1/e", "IPv6");
+	/* Through the policy: SPECNFS_MOUNTS, the URL and what is wrong. */
+	expect_error("SPECNFS_MOUNTS=/nfs=nfs:///export", "SPECNFS_MOUNTS: URL 'nfs:///export' for /nfs: no server");
+	expect_error("SPECNFS_MOUNTS=/nfs=nfs://127.0.0.1", "no export path");
+	expect_error("SPECNFS_MOUNTS=/nfs=nfs://h/e?nfsport=abc", "want a number");
+}
+
+static void
+test_mount_mode(void **state)
+{
+	static const char *const dflt[] = { "SPECNFS_CONFIG=/nonexistent/x", NULL };
+	static const char *const soft[] = { "SPECNFS_CONFIG=/nonexistent/x", "SPECNFS_MOUNT_MODE=soft",
+					    "SPECNFS_TIMEO=5", NULL };
+	static const char *const old[] = { "SPECNFS_CONFIG=/nonexistent/x",
+					   "SPECNFS_CONNECT_TIMEOUT=2", NULL };
+	static const char *const both[] = { "SPECNFS_CONFIG=/nonexistent/x", "SPECNFS_CONNECT_TIMEOUT=2",
+					    "SPECNFS_MOUNT_MODE=hard", "SPECNFS_TIMEO=9", NULL };
+	struct spn_policy p;
+	char err[256] = "";
+
+	assert_int_equal(load(dflt, &p, err, sizeof(err)), 0);
+	assert_int_equal(p.mount_mode, SPN_MOUNT_HARD);
+	assert_int_equal(p.timeo, 60);
+	assert_int_equal(load(soft, &p, err, sizeof(err)), 0);
+	assert_int_equal(p.mount_mode, SPN_MOUNT_SOFT);
+	assert_int_equal(p.timeo, 5);
+	/* The older setting keeps its meaning: EIO after that long. */
+	assert_int_equal(load(old, &p, err, sizeof(err)), 0);
+	assert_int_equal(p.mount_mode, SPN_MOUNT_SOFT);
+	assert_int_equal(p.timeo, 2);
+	assert_int_equal(load(both, &p, err, sizeof(err)), 0);
+	assert_int_equal(p.mount_mode, SPN_MOUNT_HARD);
+	assert_int_equal(p.timeo, 9);
+	expect_error("SPECNFS_MOUNT_MODE=intr", "want one of hard, soft");
+	expect_error("SPECNFS_TIMEO=0", "at least 1 second");
+	expect_error("SPECNFS_TIMEO=1m", "SPECNFS_TIMEO");
+}
+
 int
 main(void)
 {
@@ -252,7 +338,8 @@ main(void)
 		cmocka_unit_test(test_defaults),     cmocka_unit_test(test_mounts),
 		cmocka_unit_test(test_bad_values),   cmocka_unit_test(test_config_file),
 		cmocka_unit_test(test_describe_and_hash), cmocka_unit_test(test_parsers),
-		cmocka_unit_test(test_speculation_settings),
+		cmocka_unit_test(test_speculation_settings), cmocka_unit_test(test_url_validator),
+		cmocka_unit_test(test_mount_mode),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
