@@ -258,7 +258,8 @@ spn_call_raw(struct spn_req *req, struct spn_reply *rep)
 			}
 			shim_conn_pid = pid;
 		}
-		rc = spn_conn_call(&shim_conn, req, rep);
+		rc = spn_cred_mode() ? spn_cred_call(&shim_conn, req, rep)
+				     : spn_conn_call(&shim_conn, req, rep);
 		if (rc == 0)
 			break;
 		/* The daemon went away (restart, idle exit): reconnect once. */
