@@ -480,6 +480,8 @@ spn_nfs_set_cred(struct spn_nfs *n, const struct spn_nfs_cred *c)
 		abort();
 	}
 	rpc_set_auth(nfs_get_rpc_context(n->nfs), auth);
+	spn_debug("nfs %s: calls now as uid %d gid %d (%u groups)", n->url,
+		  c ? (int)c->uid : -1, c ? (int)c->gid : -1, c ? c->ngroups : 0);
 	n->has_cred = c != NULL;
 	if (c != NULL)
 		n->cred = *c;

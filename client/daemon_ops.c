@@ -1870,6 +1870,13 @@ wb_kick(struct spn_daemon *d, struct spn_wb *wb)
 	j->m = wb->m;
 	j->wb = wb;
 	j->cred = wb->cred;
+	/* libnfs 4.0's NFSv4 open checks ACCESS MODIFY on the *directory*
+	 * (nfs4_populate_open), so a caller allowed to write a 0666 file in
+	 * a 0755 directory would be refused its store. The server said yes
+	 * to writing this file at the open (cred_check_what); the daemon
+	 * carries the store out with its own ids there. */
+	if (spn_nfs_version(wb->m->nfs) == 4)
+		j->cred.foreign = 0;
 	j->mq_barrier = j->cred.foreign > 0; /* its ids on the session: alone */
 	j->req.op = SPN_OP_FSYNC;
 	snprintf(j->rel, sizeof(j->rel), "%s", wb->rel);
@@ -3279,7 +3286,7 @@ spn_job_start(struct spn_daemon *d, struct spn_client *cl, const struct spn_req 
 
 	if ((req->spec & SPN_SPEC_REPLAY) && replay(j))
 		return;
-	if (req->spec & SPN_SPEC_PREDICT) {
+	if (j->req.spec & SPN_SPEC_PREDICT) { /* cleared for a foreign caller */
 		switch (req->op) {
 		case SPN_OP_CLOSE:
 		case SPN_OP_MKDIR:

@@ -74,9 +74,10 @@ spn_cred_mode(void)
 			ids_explicit.pid = (pid_t)syscall(SYS_getpid);
 			ids_explicit.uid = eu;
 			ids_explicit.gid = eg;
-			/* The mirror's owner is the daemon's user. */
-			if (eu != 0 && REAL(fstatat)(AT_FDCWD, spn_shim_policy()->cache_dir, &st, 0) == 0 &&
-			    st.st_uid != eu)
+			/* The mirror's owner is the daemon's user; a cache we
+			 * cannot even stat is not ours either. */
+			if (eu != 0 && (REAL(fstatat)(AT_FDCWD, spn_shim_policy()->cache_dir, &st, 0) < 0 ||
+					st.st_uid != eu))
 				mode |= CRED_FOREIGN;
 		}
 		ids_mode = mode;
@@ -230,7 +231,10 @@ spn_cred_take_fd(int flags)
 
 /* ------------------------------------------------------------ set*id */
 
-/* Every set*id that glibc offers: call it, then look at our ids again. */
+/* Every set*id that glibc offers: resolve an open epoch first (after the
+ * change the process could not signal its checkpoint copy, and the kernel
+ * would not send the copy its PDEATHSIG: spec_sud.c traps the raw syscalls
+ * likewise), call it, then look at our ids again. */
 #define CRED_WRAP(name, params, args)                                      \
 	SPN_EXPORT int name params                                         \
 	{                                                                  \
@@ -243,6 +247,7 @@ spn_cred_take_fd(int flags)
 			errno = ENOSYS;                                    \
 			return -1;                                         \
 		}                                                          \
+		spn_spec_barrier();                                        \
 		rc = real args;                                            \
 		spn_cred_changed();                                        \
 		return rc;                                                 \

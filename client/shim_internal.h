@@ -172,6 +172,8 @@ int spn_cred_mode(void);
 void spn_cred_changed(void);
 int spn_cred_call(struct spn_conn *c, struct spn_req *req, struct spn_reply *rep);
 int spn_cred_take_fd(int flags);
+/* Resolve an open epoch now (commit, or roll back and not return). */
+void spn_spec_barrier(void);
 
 /* Are we a vfork child sharing the parent's memory (no epochs here)? */
 int spn_in_vfork_child(void);
