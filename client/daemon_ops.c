@@ -2177,6 +2177,10 @@ mutate_done(struct spn_job *j)
 		verify_issue(j);
 		return;
 	}
+	/* link(2) of a directory is EPERM (Linux refuses it before any file
+	 * system sees it); servers say NFS3ERR_INVAL or NFS4ERR_ISDIR. */
+	if (j->req.op == SPN_OP_LINK && (j->err == -EINVAL || j->err == -EISDIR))
+		j->err = -EPERM;
 	if (j->req.op == SPN_OP_MKDIR && !j->store_by_path && j->err == -ESTALE) {
 		/* The parent's handle is stale: by path. */
 		j->store_by_path = 1;
@@ -2210,12 +2214,53 @@ mutate_done(struct spn_job *j)
 	spn_job_reply(j, 0);
 }
 
+/*
+ * NFSv4 has one REMOVE for every type, and libnfs 4.0 sends it for both
+ * rmdir and unlink: rmdir(2) of a file would delete the file, unlink(2) of
+ * an empty directory the directory. So look at the type first (one
+ * GETATTR; another client may still swap the name in between, as for any
+ * client that checks first). NFSv3 has REMOVE and RMDIR: the server checks.
+ */
+static void remove_type_issue(struct spn_job *j);
+
+static void
+remove_type_done(struct spn_job *j)
+{
+	if (j->err == 0) {
+		uint32_t t = j->res->attr.type;
+
+		if (j->req.op == SPN_OP_RMDIR && t != S_IFDIR)
+			j->err = -ENOTDIR;
+		else if (j->req.op == SPN_OP_UNLINK && t == S_IFDIR)
+			j->err = -EISDIR;
+	}
+	if (j->err < 0) {
+		mutate_done(j);
+		return;
+	}
+	j->remove_checked = 1;
+	mutate_issue(j);
+}
+
+static void
+remove_type_issue(struct spn_job *j)
+{
+	if (job_call(j, remove_type_issue, remove_type_done, 0))
+		return;
+	spn_nfs_getattr(j->m->nfs, j->rel, 1, job_cb, j);
+}
+
 static void
 mutate_issue(struct spn_job *j)
 {
 	struct spn_nfs *n = j->m->nfs;
 	struct spn_nfs_sattr sa;
 
+	if ((j->req.op == SPN_OP_RMDIR || j->req.op == SPN_OP_UNLINK) && !j->remove_checked &&
+	    spn_nfs_version(n) == 4) {
+		remove_type_issue(j);
+		return;
+	}
 	if (job_call(j, mutate_issue, mutate_done, j->req.op != SPN_OP_SETATTR))
 		return;
 	switch (j->req.op) {

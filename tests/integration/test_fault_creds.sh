@@ -9,6 +9,8 @@
 # the server; a stat through a root 0700 directory is EACCES. Under each
 # policy (off, cto, full), NFSv3, and NFSv4 under off. The test bed's
 # export has Squash = No_Root_Squash, so root is root on the server too.
+# Then the errno of rmdir/unlink/mkdir/rename/link/symlink cases compared
+# with the same calls on a local tree (NFSv3 and v4, policies off and full).
 . "$(dirname "$0")/lib.sh"
 require_cmd python3
 testbed_start tb
@@ -105,4 +107,80 @@ one off3 "$tb_NFS_URL3" off
 one cto3 "$tb_NFS_URL3" cto
 one full3 "$tb_NFS_URL3" full
 one off4 "$tb_NFS_URL4" off
+# --- errno of rmdir/unlink/mkdir/rename/link/symlink, as on a local tree --------
+# Each case in a fresh directory; the line also lists what is left, so that
+# a wrong success that destroyed something shows (NFSv4's one REMOVE for
+# every type made rmdir(2) delete a file and unlink(2) an empty directory).
+cat >"$T_TMP/errno.py" <<'PY'
+import errno, os, sys
+root = sys.argv[1]
+n = [0]
+def fresh():
+    n[0] += 1
+    b = os.path.join(root, "c%d" % n[0])
+    os.mkdir(b)
+    for d in ("d", "full", "empty", "full/sub", "e2"):
+        os.mkdir(os.path.join(b, d))
+    for f in ("f", "g", "full/x"):
+        with open(os.path.join(b, f), "w") as fh: fh.write("x")
+    return lambda *a: os.path.join(b, *a)
+cases = [
+ ("rmdir full", lambda P: os.rmdir(P("full"))),
+ ("rmdir file", lambda P: os.rmdir(P("f"))),
+ ("rmdir missing", lambda P: os.rmdir(P("nope"))),
+ ("rmdir file/x", lambda P: os.rmdir(P("f", "x"))),
+ ("unlink dir", lambda P: os.unlink(P("d"))),
+ ("unlink file/x", lambda P: os.unlink(P("f", "x"))),
+ ("mkdir existing dir", lambda P: os.mkdir(P("d"))),
+ ("mkdir existing file", lambda P: os.mkdir(P("f"))),
+ ("mkdir file/x", lambda P: os.mkdir(P("f", "x"))),
+ ("rename file->full dir", lambda P: os.rename(P("f"), P("full"))),
+ ("rename file->empty dir", lambda P: os.rename(P("f"), P("empty"))),
+ ("rename dir->file", lambda P: os.rename(P("d"), P("g"))),
+ ("rename dir->full dir", lambda P: os.rename(P("d"), P("full"))),
+ ("rename dir->own sub", lambda P: os.rename(P("full"), P("full", "sub", "z"))),
+ ("rename missing", lambda P: os.rename(P("nope"), P("nope2"))),
+ ("rename into missing dir", lambda P: os.rename(P("g"), P("nodir", "g"))),
+ ("rename via file as dir", lambda P: os.rename(P("g"), P("f", "g"))),
+ ("rename dir->empty dir", lambda P: os.rename(P("e2"), P("empty"))),
+ ("rename file->self", lambda P: os.rename(P("g"), P("g"))),
+ ("link existing->existing", lambda P: os.link(P("f"), P("g"))),
+ ("link dir", lambda P: os.link(P("d"), P("d2"))),
+ ("link missing", lambda P: os.link(P("nope"), P("n2"))),
+ ("link to dir name", lambda P: os.link(P("f"), P("d"))),
+ ("link into file/x", lambda P: os.link(P("g"), P("f", "x"))),
+ ("symlink existing", lambda P: os.symlink("t", P("f"))),
+ ("symlink existing dir", lambda P: os.symlink("t", P("d"))),
+]
+for name, fn in cases:
+    P = fresh()
+    try:
+        fn(P); r = "ok"
+    except OSError as e:
+        r = errno.errorcode.get(e.errno, str(e.errno))
+    # what is left, so that a wrong "ok" that destroyed something shows
+    left = sorted(os.listdir(P()))
+    print("%s: %s %s" % (name, r, ",".join(left)))
+PY
+mkdir "$T_TMP/local-errno"
+python3 "$T_TMP/errno.py" "$T_TMP/local-errno" >"$T_TMP/errno.local" 2>&1
+errnos() { # errnos NAME URL POLICY
+	local name=$1 url=$2 pol=$3
+	mkdir -p "$E/$name"
+	SPECNFS_CACHE=$T_TMP/cache-$name SPECNFS_RUNTIME_DIR=$T_TMP/run-$name SPECNFS_POLICY=$pol \
+		timeout 120 "$SPECNFS" run --mount "/nfs=$url" -- python3 "$T_TMP/errno.py" "/nfs/$name" \
+		>"$T_TMP/errno.$name" 2>&1
+	SPECNFS_CACHE=$T_TMP/cache-$name SPECNFS_RUNTIME_DIR=$T_TMP/run-$name \
+		SPECNFS_MOUNTS="/nfs=$url" "$SPECNFS" --no-start stop >/dev/null 2>&1
+	if diff -u "$T_TMP/errno.local" "$T_TMP/errno.$name" >"$T_TMP/errno.diff"; then
+		ok "$name: errno of 26 directory-entry cases as on a local tree"
+	else
+		not_ok "$name: errno of 26 directory-entry cases as on a local tree"
+		grep '^[-+][^-+]' "$T_TMP/errno.diff" | head -n 20
+	fi
+}
+errnos errno-off3 "$tb_NFS_URL3" off
+errnos errno-off4 "$tb_NFS_URL4" off
+errnos errno-full3 "$tb_NFS_URL3" full
+errnos errno-full4 "$tb_NFS_URL4" full
 finish
