@@ -206,7 +206,8 @@ static void wb_kick(struct spn_daemon *d, struct spn_wb *wb);
 
 /*
  * A caller with other ids than the daemon's user (daemon_cred.c) cannot
- * open the private mirror. Its OPEN reply carries the mirror file opened
+ * open the private mirror. Its OPEN (and READDIR: the listed directory)
+ * reply carries the mirror file opened
  * by the daemon (SCM_RIGHTS), with the access mode the caller asked for and
  * nothing more: the server allowed it (cred_check_done, or its refusal of
  * CREATE/SETATTR), so the fd carries the caller's rights. Mirror I/O never
@@ -215,7 +216,9 @@ static void wb_kick(struct spn_daemon *d, struct spn_wb *wb);
 static void
 cred_send_open(struct spn_job *j, const unsigned char *buf, size_t n)
 {
-	int flags = (int)j->req.flags & (O_ACCMODE | O_APPEND | O_DIRECTORY | O_SYNC | O_DSYNC);
+	int flags = j->req.op == SPN_OP_READDIR
+			    ? O_RDONLY | O_DIRECTORY
+			    : (int)j->req.flags & (O_ACCMODE | O_APPEND | O_DIRECTORY | O_SYNC | O_DSYNC);
 	int fd = open(j->rep.path, flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	int sent = 0;
 
@@ -334,7 +337,8 @@ spn_job_reply(struct spn_job *j, int status)
 			j->rep.status = -EIO;
 			n = spn_proto_encode_reply(&j->rep, buf, sizeof(buf));
 		}
-		if (n > 0 && status == 0 && j->cred.foreign > 0 && j->req.op == SPN_OP_OPEN)
+		if (n > 0 && status == 0 && j->cred.foreign > 0 &&
+		    (j->req.op == SPN_OP_OPEN || j->req.op == SPN_OP_READDIR))
 			cred_send_open(j, buf, (size_t)n);
 		else if (n > 0)
 			spn_client_send(j->d, j->cl, buf, (size_t)n);

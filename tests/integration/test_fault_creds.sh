@@ -6,7 +6,9 @@
 # nothing reaches the server; a world-readable root file reads; a 0600 root
 # file is EACCES (also when the daemon has it cached); a 0666 file takes its
 # writes to the server; a file it creates in a 0777 directory is nobody's on
-# the server; a stat through a root 0700 directory is EACCES. Under each
+# the server; a stat through a root 0700 directory is EACCES; mkdir and
+# unlink in the root directory are EACCES and leave the server unchanged;
+# a listing works where the mode allows it. Under each
 # policy (off, cto, full), NFSv3, and NFSv4 under off. The test bed's
 # export has Squash = No_Root_Squash, so root is root on the server too.
 # Then the errno of rmdir/unlink/mkdir/rename/link/symlink cases compared
@@ -65,6 +67,8 @@ say("stat through 0700 dir", lambda: os.stat(b + "/priv/x") and None)
 say("mkdir in 0755 root dir", lambda: os.mkdir(b + "/p/d"))
 say("unlink root file in 0755 dir", lambda: os.unlink(b + "/p/f"))
 say("access 0600 R_OK", lambda: "yes" if os.access(b + "/secret", os.R_OK) else "no")
+say("listdir 0755 root dir", lambda: ",".join(sorted(os.listdir(b + "/p"))))
+say("listdir 0700 root dir", lambda: ",".join(sorted(os.listdir(b + "/priv"))))
 PY
 
 one() { # one NAME URL POLICY
@@ -101,6 +105,8 @@ one() { # one NAME URL POLICY
 	check "$name: unlink in a root 0755 dir as nobody: EACCES, file still there" \
 		eval 'has "unlink root file in 0755 dir: EACCES" && test -e "$d/p/f"'
 	check "$name: access(R_OK) of a 0600 root file as nobody: no" has "access 0600 R_OK: ok no"
+	check "$name: list a root 0755 dir as nobody" has "listdir 0755 root dir: ok f"
+	check "$name: list a root 0700 dir as nobody: EACCES" has "listdir 0700 root dir: EACCES"
 }
 
 one off3 "$tb_NFS_URL3" off
