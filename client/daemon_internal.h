@@ -136,7 +136,6 @@ struct spn_job {
 	struct spn_mount *mq_m;
 	struct spn_job *mq_next;
 	struct spn_cred cred;        /* the caller's (daemon_cred.c) */
-	int cred_checked;            /* foreign: the server's ACCESS said yes */
 	int remove_checked;          /* NFSv4 RMDIR/UNLINK: the type was looked at */
 };
 

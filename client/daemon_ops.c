@@ -295,7 +295,6 @@ cred_check_done(struct spn_job *j)
 {
 	int err = j->err;
 
-	j->cred_checked = 1;
 	if (j->req.op == SPN_OP_ACCESS || (err < 0 && err != -ENOENT)) {
 		spn_job_reply(j, err);
 		return;

@@ -171,6 +171,7 @@ atfork_child(void)
 	shim_conn.have = 0;
 	shim_conn_pid = 0;
 	pthread_mutex_init(&conn_lock, NULL);
+	spn_cred_changed(); /* a new pid for SCM_CREDENTIALS */
 }
 
 static void fd_import(void);
