@@ -103,7 +103,6 @@ spn_cred_from_msg(struct spn_daemon *d, struct spn_client *cl, const void *cmsg_
 	struct spn_cred *c = &cl->cred;
 	pid_t pid = cl->pid;
 	uid_t uid = cl->uid;
-	gid_t gid = cl->gid;
 	int rc;
 
 	(void)d;
@@ -112,11 +111,11 @@ spn_cred_from_msg(struct spn_daemon *d, struct spn_client *cl, const void *cmsg_
 	if (uc != NULL && uc->pid != 0) {
 		pid = uc->pid;
 		uid = uc->uid;
-		gid = uc->gid;
 	}
 	c->pid = pid;
-	if ((uid == getuid() && gid == getgid()) || uid == 0) {
-		c->foreign = 0; /* the hot path */
+	/* The daemon's own user (whatever its group) or root. */
+	if (uid == getuid() || uid == 0) {
+		c->foreign = 0; /* the hot path: one comparison */
 		return 0;
 	}
 	rc = read_status(pid, (uint32_t)uid, &c->nfs);

@@ -47,7 +47,7 @@ struct spn_mount {
  * Whom a request comes from. The kernel vouches for it: SO_PASSCRED puts
  * the sender's pid, uid and gid on every message (its real ids, or the
  * effective ones the shim names in SCM_CREDENTIALS: the kernel accepts only
- * ids the process holds). A request whose ids are the daemon's own is
+ * ids the process holds). A request whose uid is the daemon's own is
  * served as always (foreign 0). Any other, except root, is foreign: its
  * fsuid, fsgid and groups are read from /proc/<pid>/status and its NFS
  * calls carry them (AUTH_SYS), so the server decides as for a kernel
