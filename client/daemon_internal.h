@@ -46,12 +46,30 @@ struct spn_mount {
 	int pumping, pump_again;
 };
 
+/*
+ * Whom a request comes from. The kernel vouches for it: SO_PASSCRED puts
+ * the sender's pid, uid and gid on every message (its real ids, or the
+ * effective ones the shim names in SCM_CREDENTIALS: the kernel accepts only
+ * ids the process holds). A request whose uid is the daemon's own is
+ * served as always (foreign 0). Any other, except root, is foreign: its
+ * fsuid, fsgid and groups are read from /proc/<pid>/status and its NFS
+ * calls carry them (AUTH_SYS), so the server decides as for a kernel
+ * client. Root is served with the daemon's rights, as before: root can
+ * act as the daemon's user anyway.
+ */
+struct spn_cred {
+	int foreign;
+	pid_t pid;
+	struct spn_nfs_cred nfs; /* uid, gid, groups for the server and access() */
+};
+
 struct spn_client {
 	struct spn_client *next;
 	int fd;
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
+	struct spn_cred cred; /* of the request being read (daemon_cred.c) */
 	int refs; /* jobs that still hold it */
 	int dead;
 	unsigned char *in;
@@ -77,6 +95,7 @@ struct spn_wb {
 	int wd;        /* inotify watch, or -1 */
 	int64_t due_ns; /* a close seen only by inotify: store at this time */
 	struct spn_nfs_sattr times; /* utimes asked while dirty: set after the data */
+	struct spn_cred cred;  /* the writer's, when foreign: the store carries them */
 	int has_times;
 	uint64_t gen;  /* dirty_gen the running store started from */
 	struct spn_job *waiters; /* CLOSE/FSYNC jobs answered when stored */
@@ -119,6 +138,8 @@ struct spn_job {
 	int mq_active;       /* admitted on mq_m (counted in mq_m->active) */
 	struct spn_mount *mq_m;
 	struct spn_job *mq_next;
+	struct spn_cred cred;        /* the caller's (daemon_cred.c) */
+	int remove_checked;          /* NFSv4 RMDIR/UNLINK: the type was looked at */
 };
 
 /* The outcome of a predicted mutation, for a re-execution (REPLAY). */
@@ -190,6 +211,11 @@ int spn_mirror_remove(const char *path); /* file, symlink or whole tree */
 int spn_mirror_tmpfile(const char *tmpdir, char *tmp, size_t len);
 int spn_mirror_mode(uint32_t nfs_mode);
 int spn_mirror_is_stub(const char *path);
+
+/* daemon_cred.c */
+int spn_cred_from_msg(struct spn_daemon *d, struct spn_client *cl, const void *cmsg_creds);
+int spn_cred_in_group(const struct spn_cred *c, uint32_t gid);
+int spn_cred_send_fd(struct spn_client *cl, const void *buf, size_t len, int fd);
 
 /* daemon_main.c */
 void spn_client_send(struct spn_daemon *d, struct spn_client *cl, const void *buf, size_t len);

@@ -157,28 +157,54 @@ client_read(struct spn_daemon *d, struct spn_client *cl)
 	static struct spn_req req;
 	size_t off = 0;
 
-	for (;;) {
+	int more = 1;
+
+again:
+	/* One read at a time: the kernel never merges messages with other
+	 * credentials into one, and a request takes the credentials of the
+	 * read that completed it (daemon_cred.c). */
+	{
+		union {
+			struct cmsghdr h;
+			char b[CMSG_SPACE(sizeof(struct ucred))];
+		} u;
+		struct iovec iov;
+		struct msghdr mh;
+		struct cmsghdr *cm;
+		const struct ucred *uc = NULL;
 		ssize_t n;
 
 		if (buf_reserve(&cl->in, &cl->in_cap, cl->in_len + 16384) < 0) {
 			client_close(d, cl);
 			return;
 		}
-		n = recv(cl->fd, cl->in + cl->in_len, cl->in_cap - cl->in_len, MSG_DONTWAIT);
+		iov.iov_base = cl->in + cl->in_len;
+		iov.iov_len = cl->in_cap - cl->in_len;
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = u.b;
+		mh.msg_controllen = sizeof(u.b);
+		n = recvmsg(cl->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (n == 0) {
 			client_close(d, cl);
 			return;
 		}
 		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				break;
-			client_close(d, cl);
+			if (errno != EAGAIN && errno != EINTR)
+				client_close(d, cl);
 			return;
 		}
+		for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm))
+			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS)
+				uc = (const struct ucred *)CMSG_DATA(cm);
+		if (spn_cred_from_msg(d, cl, uc) < 0)
+			spn_info("client pid %d: cannot read the sender's ids: requests refused",
+				 (int)cl->pid);
 		cl->in_len += (size_t)n;
-		if ((size_t)n < 16384)
-			break;
+		more = (size_t)n == iov.iov_len;
 	}
+	off = 0;
 	while (!cl->dead) {
 		size_t need;
 		int rc = spn_proto_frame_len(cl->in + off, cl->in_len - off, &need);
@@ -211,6 +237,8 @@ client_read(struct spn_daemon *d, struct spn_client *cl)
 		return;
 	memmove(cl->in, cl->in + off, cl->in_len - off);
 	cl->in_len -= off;
+	if (more)
+		goto again;
 }
 
 static void
@@ -260,6 +288,17 @@ client_accept(struct spn_daemon *d)
 		if (cl == NULL) {
 			close(fd);
 			continue;
+		}
+		/* Credentials on every message: a process may change its ids
+		 * after it connected (daemon_cred.c). */
+		{
+			int one = 1;
+
+			if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0) {
+				close(fd);
+				free(cl);
+				continue;
+			}
 		}
 		cl->fd = fd;
 		cl->pid = cred.pid;

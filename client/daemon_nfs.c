@@ -45,6 +45,8 @@ struct spn_nfs {
 	char error[512];
 	struct spn_nfs_op *ops; /* in flight: completed with -ENOTCONN on loss */
 	struct spn_nfs_stats stats;
+	int has_cred;                 /* the context carries cred, not its own */
+	struct spn_nfs_cred cred;
 };
 
 struct spn_nfs_chunk {
@@ -441,6 +443,50 @@ mount_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 	op_finish(op, 0);
 }
 
+/* The URL's uid=/gid= value, or dflt. */
+static uint32_t
+url_id(const char *url, const char *key, uint32_t dflt)
+{
+	const char *q = strchr(url, '?'), *p;
+	size_t kl = strlen(key);
+
+	for (p = q; p != NULL; p = strchr(p + 1, '&'))
+		if (strncmp(p + 1, key, kl) == 0 && p[1 + kl] == '=')
+			return (uint32_t)strtoul(p + 2 + kl, NULL, 10);
+	return dflt;
+}
+
+void
+spn_nfs_set_cred(struct spn_nfs *n, const struct spn_nfs_cred *c)
+{
+	struct AUTH *auth;
+
+	if (c == NULL ? !n->has_cred
+		      : n->has_cred && memcmp(c, &n->cred, sizeof(*c)) == 0)
+		return; /* the hot path: nothing changes */
+	if (n->nfs == NULL)
+		return;
+	if (c == NULL)
+		auth = libnfs_authunix_create("libnfs", url_id(n->url, "uid", (uint32_t)getuid()),
+					      url_id(n->url, "gid", (uint32_t)getgid()), 0, NULL);
+	else
+		auth = libnfs_authunix_create("libnfs", c->uid, c->gid,
+					      c->ngroups > SPN_NFS_NGROUPS ? SPN_NFS_NGROUPS
+									   : c->ngroups,
+					      (uint32_t *)c->groups);
+	if (auth == NULL) {
+		/* Never send a call with the previous caller's ids. */
+		spn_err("out of memory for NFS credentials");
+		abort();
+	}
+	rpc_set_auth(nfs_get_rpc_context(n->nfs), auth);
+	spn_debug("nfs %s: calls now as uid %d gid %d (%u groups)", n->url,
+		  c ? (int)c->uid : -1, c ? (int)c->gid : -1, c ? c->ngroups : 0);
+	n->has_cred = c != NULL;
+	if (c != NULL)
+		n->cred = *c;
+}
+
 int
 spn_nfs_connect(struct spn_nfs *n, spn_nfs_cb cb, void *arg)
 {
@@ -464,6 +510,7 @@ spn_nfs_connect(struct spn_nfs *n, spn_nfs_cb cb, void *arg)
 		n->nfs = NULL;
 		return -EINVAL;
 	}
+	n->has_cred = 0; /* a fresh context has the session's own ids */
 	nfs_set_autoreconnect(n->nfs, 0);
 	nfs_set_dircache(n->nfs, 0);
 	nfs_set_timeout(n->nfs, n->rpc_timeout_ms);

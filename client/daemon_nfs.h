@@ -89,6 +89,25 @@ void spn_nfs_free(struct spn_nfs *n);
 /* Start mounting; cb(0) once up, cb(-errno) if it failed (say why in
  * res->errmsg). */
 int spn_nfs_connect(struct spn_nfs *n, spn_nfs_cb cb, void *arg);
+
+/*
+ * AUTH_SYS credentials for the calls issued from now on (a caller other
+ * than the daemon's user: the server decides with the caller's ids, as for
+ * a kernel client). NULL: the session's own (the URL's uid=/gid=, else the
+ * daemon's). The daemon's loop is single-threaded and a call's credentials
+ * are encoded when it is issued, so setting them just before each call is
+ * enough; calls that libnfs chains internally (path walks) take whatever
+ * is set then, so a caller with other credentials must run alone (the
+ * daemon makes such a job a barrier). Cheap when nothing changes.
+ */
+#define SPN_NFS_NGROUPS 16 /* AUTH_SYS carries at most 16 groups */
+struct spn_nfs_cred {
+	uint32_t uid, gid;
+	uint32_t ngroups;
+	uint32_t groups[SPN_NFS_NGROUPS];
+};
+void spn_nfs_set_cred(struct spn_nfs *n, const struct spn_nfs_cred *c);
+
 enum spn_nfs_state spn_nfs_state(const struct spn_nfs *n);
 const char *spn_nfs_error(const struct spn_nfs *n);
 const struct spn_nfs_stats *spn_nfs_stats(const struct spn_nfs *n);

@@ -202,6 +202,121 @@ entry_from_attr(struct spn_entry *e, const struct spn_nattr *a, int64_t now,
 static struct spn_wb *wb_find(struct spn_daemon *d, struct spn_mount *m, const char *rel, int create);
 static void wb_kick(struct spn_daemon *d, struct spn_wb *wb);
 
+/* ------------------------------------------------------------ foreign callers */
+
+/*
+ * A caller with other ids than the daemon's user (daemon_cred.c) cannot
+ * open the private mirror. Its OPEN (and READDIR: the listed directory)
+ * reply carries the mirror file opened
+ * by the daemon (SCM_RIGHTS), with the access mode the caller asked for and
+ * nothing more: the server allowed it (cred_check_done, or its refusal of
+ * CREATE/SETATTR), so the fd carries the caller's rights. Mirror I/O never
+ * follows a symlink nor blocks on a special file.
+ */
+static void
+cred_send_open(struct spn_job *j, const unsigned char *buf, size_t n)
+{
+	int flags = j->req.op == SPN_OP_READDIR
+			    ? O_RDONLY | O_DIRECTORY
+			    : (int)j->req.flags & (O_ACCMODE | O_APPEND | O_DIRECTORY | O_SYNC | O_DSYNC);
+	int fd = open(j->rep.path, flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	int sent = 0;
+
+	if (fd < 0) {
+		spn_err("open %s for pid %d: %s", j->rep.path, (int)j->cl->pid, strerror(errno));
+	} else {
+		int fl = fcntl(fd, F_GETFL);
+
+		if (fl >= 0 && !(j->req.flags & O_NONBLOCK))
+			fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+		/* The shim waits for this reply alone: nothing is queued
+		 * before it, so the fd travels with its first byte. */
+		if (j->cl->out_len == 0)
+			sent = spn_cred_send_fd(j->cl, buf, n, fd);
+		close(fd);
+	}
+	if (sent < 0) {
+		spn_err("reply to pid %d: %s", (int)j->cl->pid, strerror(-sent));
+		sent = 0;
+	}
+	if ((size_t)sent < n)
+		spn_client_send(j->d, j->cl, buf + sent, n - (size_t)sent);
+}
+
+/* What a foreign caller's request needs from the server first, with its
+ * own ids: the walk to the path (search rights on every directory, which
+ * the daemon's cached handles would skip) and the access the op implies.
+ * 0: nothing to check (the server decides the op itself). */
+static int
+cred_check_what(const struct spn_job *j, char *path, size_t len, int *mode)
+{
+	uint32_t acc = j->req.flags & O_ACCMODE;
+
+	snprintf(path, len, "%s", j->rel);
+	*mode = 0;
+	switch (j->req.op) {
+	case SPN_OP_STAT:
+	case SPN_OP_READLINK:
+	case SPN_OP_STATFS:
+		return 1;
+	case SPN_OP_ACCESS:
+		*mode = (int)(j->req.mode & 7);
+		return 1;
+	case SPN_OP_READDIR:
+		*mode = R_OK;
+		return 1;
+	case SPN_OP_OPEN:
+		if (acc != O_WRONLY)
+			*mode |= R_OK;
+		if (acc != O_RDONLY || (j->req.flags & O_TRUNC))
+			*mode |= W_OK;
+		return 1;
+	case SPN_OP_SETATTR:
+	case SPN_OP_MKDIR:
+	case SPN_OP_RMDIR:
+	case SPN_OP_UNLINK:
+	case SPN_OP_RENAME:
+	case SPN_OP_LINK:
+	case SPN_OP_SYMLINK:
+		/* The server checks the op; the walk to its directory is ours. */
+		parent_of(j->rel, path, len);
+		*mode = X_OK;
+		return 1;
+	}
+	return 0;
+}
+
+static void job_dispatch(struct spn_job *j);
+static int job_call(struct spn_job *j, spn_job_fn issue, spn_job_fn done, int nonidem);
+static void job_cb(int err, struct spn_nfs_res *res, void *arg);
+
+static void
+cred_check_done(struct spn_job *j)
+{
+	int err = j->err;
+
+	if (j->req.op == SPN_OP_ACCESS || (err < 0 && err != -ENOENT)) {
+		spn_job_reply(j, err);
+		return;
+	}
+	/* Allowed, or not there: the ordinary handling answers (or
+	 * creates, with the caller's ids: the server decides). */
+	j->err = 0;
+	job_dispatch(j);
+}
+
+static void
+cred_check_issue(struct spn_job *j)
+{
+	char path[SPN_PATH_MAX];
+	int mode;
+
+	if (job_call(j, cred_check_issue, cred_check_done, 0))
+		return;
+	cred_check_what(j, path, sizeof(path), &mode);
+	spn_nfs_access(j->m->nfs, path, mode, job_cb, j);
+}
+
 void
 spn_job_reply(struct spn_job *j, int status)
 {
@@ -221,7 +336,10 @@ spn_job_reply(struct spn_job *j, int status)
 			j->rep.status = -EIO;
 			n = spn_proto_encode_reply(&j->rep, buf, sizeof(buf));
 		}
-		if (n > 0)
+		if (n > 0 && status == 0 && j->cred.foreign > 0 &&
+		    (j->req.op == SPN_OP_OPEN || j->req.op == SPN_OP_READDIR))
+			cred_send_open(j, buf, (size_t)n);
+		else if (n > 0)
 			spn_client_send(j->d, j->cl, buf, (size_t)n);
 	}
 	spn_debug("%s %s -> %d%s (pid %d)", spn_proto_op_name(j->req.op) ?: "?", j->req.path, status,
@@ -383,6 +501,9 @@ job_call(struct spn_job *j, spn_job_fn issue, spn_job_fn done, int nonidem)
 		/* Nothing owed by the server until now: its clock starts. */
 		if (spn_nfs_stats(m->nfs)->inflight == 0)
 			m->heard_ns = spn_mono_ns();
+		/* The caller's ids on the wire (a foreign job runs alone:
+		 * mq_barrier); a no-op for the daemon's own user. */
+		spn_nfs_set_cred(m->nfs, j->cred.foreign > 0 ? &j->cred.nfs : NULL);
 		return 0;
 	}
 	wait_for_session(j);
@@ -983,6 +1104,12 @@ access_resolved(struct spn_job *j)
 		spn_job_reply(j, 0);
 		return;
 	}
+	if (j->cred.foreign > 0) {
+		/* The server answered already, with the caller's ids
+		 * (cred_check_done); this is never reached. */
+		spn_job_reply(j, 0);
+		return;
+	}
 	if (cl == NULL || cl->uid == 0) {
 		/* root: everything but X needs some x bit (or a directory). */
 		have = 6 | ((mode & 0111) || j->e.attr.type == S_IFDIR ? 1 : 0);
@@ -1498,6 +1625,8 @@ open_for_write(struct spn_job *j)
 	if (rc < 0)
 		return rc;
 	wb->writers++;
+	/* A foreign writer's data goes to the server with its ids. */
+	wb->cred = j->cred;
 	if (wb->wd < 0 && j->d->ino_fd >= 0)
 		wb->wd = inotify_add_watch(j->d->ino_fd, mp, IN_CLOSE_WRITE);
 	return 0;
@@ -1938,6 +2067,15 @@ wb_kick(struct spn_daemon *d, struct spn_wb *wb)
 	j->tmpfd = -1;
 	j->m = wb->m;
 	j->wb = wb;
+	j->cred = wb->cred;
+	/* libnfs 4.0's NFSv4 open checks ACCESS MODIFY on the *directory*
+	 * (nfs4_populate_open), so a caller allowed to write a 0666 file in
+	 * a 0755 directory would be refused its store. The server said yes
+	 * to writing this file at the open (cred_check_what); the daemon
+	 * carries the store out with its own ids there. */
+	if (spn_nfs_version(wb->m->nfs) == 4)
+		j->cred.foreign = 0;
+	j->mq_barrier = j->cred.foreign > 0; /* its ids on the session: alone */
 	j->req.op = SPN_OP_FSYNC;
 	snprintf(j->rel, sizeof(j->rel), "%s", wb->rel);
 	snprintf(j->req.path, sizeof(j->req.path), "%s%s", wb->m->prefix, wb->rel);
@@ -2239,6 +2377,10 @@ mutate_done(struct spn_job *j)
 		verify_issue(j);
 		return;
 	}
+	/* link(2) of a directory is EPERM (Linux refuses it before any file
+	 * system sees it); servers say NFS3ERR_INVAL or NFS4ERR_ISDIR. */
+	if (j->req.op == SPN_OP_LINK && (j->err == -EINVAL || j->err == -EISDIR))
+		j->err = -EPERM;
 	if (j->req.op == SPN_OP_MKDIR && !j->store_by_path && j->err == -ESTALE) {
 		/* The parent's handle is stale: by path. */
 		j->store_by_path = 1;
@@ -2272,12 +2414,53 @@ mutate_done(struct spn_job *j)
 	spn_job_reply(j, 0);
 }
 
+/*
+ * NFSv4 has one REMOVE for every type, and libnfs 4.0 sends it for both
+ * rmdir and unlink: rmdir(2) of a file would delete the file, unlink(2) of
+ * an empty directory the directory. So look at the type first (one
+ * GETATTR; another client may still swap the name in between, as for any
+ * client that checks first). NFSv3 has REMOVE and RMDIR: the server checks.
+ */
+static void remove_type_issue(struct spn_job *j);
+
+static void
+remove_type_done(struct spn_job *j)
+{
+	if (j->err == 0) {
+		uint32_t t = j->res->attr.type;
+
+		if (j->req.op == SPN_OP_RMDIR && t != S_IFDIR)
+			j->err = -ENOTDIR;
+		else if (j->req.op == SPN_OP_UNLINK && t == S_IFDIR)
+			j->err = -EISDIR;
+	}
+	if (j->err < 0) {
+		mutate_done(j);
+		return;
+	}
+	j->remove_checked = 1;
+	mutate_issue(j);
+}
+
+static void
+remove_type_issue(struct spn_job *j)
+{
+	if (job_call(j, remove_type_issue, remove_type_done, 0))
+		return;
+	spn_nfs_getattr(j->m->nfs, j->rel, 1, job_cb, j);
+}
+
 static void
 mutate_issue(struct spn_job *j)
 {
 	struct spn_nfs *n = j->m->nfs;
 	struct spn_nfs_sattr sa;
 
+	if ((j->req.op == SPN_OP_RMDIR || j->req.op == SPN_OP_UNLINK) && !j->remove_checked &&
+	    spn_nfs_version(n) == 4) {
+		remove_type_issue(j);
+		return;
+	}
 	if (job_call(j, mutate_issue, mutate_done, j->req.op != SPN_OP_SETATTR))
 		return;
 	switch (j->req.op) {
@@ -3285,10 +3468,26 @@ spn_job_start(struct spn_daemon *d, struct spn_client *cl, const struct spn_req 
 	j->cl = cl;
 	j->req = *req;
 	j->tmpfd = -1;
+	j->cred = cl->cred;
 	cl->refs++;
 	d->njobs++;
 	if (req->op <= SPN_OP_MAX)
 		d->requests[req->op]++;
+	if (j->cred.foreign < 0 || (j->cred.foreign > 0 && req->op == SPN_OP_SHUTDOWN)) {
+		/* Ids we could not read (the sender is gone), or a shutdown
+		 * from a process that is no longer the daemon's user. */
+		spn_job_reply(j, -EACCES);
+		return;
+	}
+	if (j->cred.foreign > 0) {
+		/* Nothing is predicted for another user: the server answers,
+		 * with its ids, and the job runs alone so that every call
+		 * libnfs chains for it carries them (spn_nfs_set_cred).
+		 * CLOSE/FSYNC only wait for a store, which carries the
+		 * writer's ids itself (wb->cred). */
+		j->req.spec &= ~SPN_SPEC_PREDICT;
+		j->mq_barrier = req->op != SPN_OP_CLOSE && req->op != SPN_OP_FSYNC;
+	}
 
 	switch (req->op) {
 	case SPN_OP_HELLO:
@@ -3334,7 +3533,7 @@ spn_job_start(struct spn_daemon *d, struct spn_client *cl, const struct spn_req 
 
 	if ((req->spec & SPN_SPEC_REPLAY) && replay(j))
 		return;
-	if (req->spec & SPN_SPEC_PREDICT) {
+	if (j->req.spec & SPN_SPEC_PREDICT) { /* cleared for a foreign caller */
 		switch (req->op) {
 		case SPN_OP_CLOSE:
 		case SPN_OP_MKDIR:
@@ -3354,6 +3553,15 @@ spn_job_start(struct spn_daemon *d, struct spn_client *cl, const struct spn_req 
 		default:
 			if (predict(j) || list_parent_first(j))
 				return;
+		}
+	}
+	{
+		char path[SPN_PATH_MAX];
+		int mode;
+
+		if (j->cred.foreign > 0 && cred_check_what(j, path, sizeof(path), &mode)) {
+			cred_check_issue(j);
+			return;
 		}
 	}
 	job_dispatch(j);

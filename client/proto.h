@@ -110,6 +110,14 @@ enum spn_op {
  * outcome instead of doing it twice (token 0: no outcome, done afresh).
  * Every reply to an op on a path carries spec; SPN_SPEC_REMOTE says the
  * answer waited for the server (the shim's RPC figures).
+ *
+ * Credentials (no frame changes): the daemon reads the sender's ids from
+ * the kernel for every message (SO_PASSCRED; a client whose effective ids
+ * differ from its real ones sends SCM_CREDENTIALS naming them). To a
+ * caller it does not serve with its own rights (daemon_cred.c), a
+ * successful OPEN or READDIR reply comes with one fd (SCM_RIGHTS) on its
+ * first byte: the mirror file or directory, opened for the caller, which
+ * cannot open the private mirror path itself.
  */
 #define SPN_SPEC_PREDICT 0x1u   /* request: an answer from the cache will do */
 #define SPN_SPEC_REPLAY 0x2u    /* request: re-executed after a rollback: a

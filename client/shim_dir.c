@@ -454,6 +454,19 @@ open_where(const struct where *w, struct where *at, char *cd, size_t cdlen)
 			errno = -rc;
 			return NULL;
 		}
+		{
+			/* A caller that cannot open the daemon's mirror got
+			 * the directory open from the daemon (shim_cred.c). */
+			int pfd = spn_cred_take_fd(O_CLOEXEC);
+
+			if (pfd >= 0) {
+				DIR *d = REAL(fdopendir)(pfd);
+
+				if (d == NULL)
+					REAL(close)(pfd);
+				return d;
+			}
+		}
 		return REAL(opendir)(cd);
 	}
 }

@@ -175,6 +175,7 @@ atfork_child(void)
 	shim_conn.have = 0;
 	shim_conn_pid = 0;
 	pthread_mutex_init(&conn_lock, NULL);
+	spn_cred_changed(); /* a new pid for SCM_CREDENTIALS */
 }
 
 static void fd_import(void);
@@ -307,7 +308,9 @@ conn_call_waiting(struct spn_req *req, struct spn_reply *rep)
 	int rc, told = 0;
 	size_t i;
 
-	rc = spn_conn_send(&shim_conn, req);
+	int cred = spn_cred_mode();
+
+	rc = cred ? spn_cred_send(&shim_conn, req) : spn_conn_send(&shim_conn, req);
 	if (rc < 0)
 		return rc;
 	sigemptyset(&block);
@@ -346,7 +349,7 @@ conn_call_waiting(struct spn_req *req, struct spn_reply *rep)
 		}
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	rc = spn_conn_recv(&shim_conn, rep);
+	rc = cred ? spn_cred_recv(&shim_conn, rep) : spn_conn_recv(&shim_conn, rep);
 	if (told && rc == 0) {
 		said = 0;
 		say("server ", url, " OK");

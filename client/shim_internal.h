@@ -159,6 +159,23 @@ void spn_cwd_changed(void);
 int spn_call(struct spn_req *req, struct spn_reply *rep);
 /* The same without speculation (shim_init.c; spn_call is shim_spec.c's). */
 int spn_call_raw(struct spn_req *req, struct spn_reply *rep);
+/*
+ * The caller's ids on the connection (shim_cred.c). spn_cred_mode() is 0
+ * for the usual process (real ids == effective ids, and the daemon's user
+ * or root); otherwise requests go through spn_cred_send()/spn_cred_recv(), which names our
+ * effective ids and takes the fd the daemon passes with an OPEN reply:
+ * spn_cred_take_fd() hands it over once (-1: none), with FD_CLOEXEC as
+ * the open flags ask.
+ */
+struct spn_conn;
+int spn_cred_mode(void);
+void spn_cred_changed(void);
+int spn_cred_send(struct spn_conn *c, struct spn_req *req);
+int spn_cred_recv(struct spn_conn *c, struct spn_reply *rep);
+int spn_cred_take_fd(int flags);
+/* Resolve an open epoch now (commit, or roll back and not return). */
+void spn_spec_barrier(void);
+
 /* Are we a vfork child sharing the parent's memory (no epochs here)? */
 int spn_in_vfork_child(void);
 

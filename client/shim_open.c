@@ -82,8 +82,12 @@ nfs_open(int dirfd, const char *path, int flags, mode_t mode, int *handled)
 			   (flags & O_CREAT) ? (uint32_t)(mode & 07777) : 0, &rep);
 	if (rc < 0)
 		return rc;
-	/* The daemon created, truncated and checked exclusivity already. */
-	fd = REAL(openat)(AT_FDCWD, rep.path, flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW), 0600);
+	/* The daemon created, truncated and checked exclusivity already.
+	 * A caller that cannot open the daemon's mirror got the file open
+	 * from the daemon (shim_cred.c). */
+	fd = spn_cred_take_fd(flags);
+	if (fd < 0)
+		fd = REAL(openat)(AT_FDCWD, rep.path, flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW), 0600);
 	if (fd < 0)
 		return -errno;
 	written = acc != O_RDONLY || (flags & O_TRUNC);
@@ -278,7 +282,23 @@ fopen_common(const char *path, const char *mode, FILE *reopen)
 		errno = -rc;
 		return NULL;
 	}
-	f = reopen ? REAL(freopen)(rep.path, realmode, reopen) : REAL(fopen)(rep.path, realmode);
+	{
+		int pfd = spn_cred_take_fd(O_CLOEXEC);
+
+		if (pfd >= 0 && reopen == NULL) {
+			/* Handed over by the daemon (shim_cred.c). */
+			if (!(flags & O_CLOEXEC))
+				fcntl(pfd, F_SETFD, 0);
+			f = fdopen(pfd, realmode);
+			if (f == NULL)
+				REAL(close)(pfd);
+		} else {
+			if (pfd >= 0)
+				REAL(close)(pfd);
+			f = reopen ? REAL(freopen)(rep.path, realmode, reopen)
+				   : REAL(fopen)(rep.path, realmode);
+		}
+	}
 	if (f != NULL && (flags & O_ACCMODE) != O_RDONLY)
 		spn_fd_track(fileno(f), nfs, 1);
 	return f;

@@ -113,6 +113,13 @@ resolve(long nr)
 	ckpt_rollback(sp.ckpt, 1);
 }
 
+void
+spn_spec_barrier(void)
+{
+	if (sp.ep.open && !spn_in_vfork_child())
+		resolve(-1);
+}
+
 static int
 sud_barrier(void *ctx, long nr)
 {

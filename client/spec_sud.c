@@ -863,9 +863,9 @@ static const struct sud_rule sud_rules[SUD_NR_MAX] = {
 	[SYS_getegid] = R_LOCAL, [SYS_getgroups] = R_LOCAL, [SYS_getresuid] = R_LOCAL,
 	[SYS_getresgid] = R_LOCAL, [SYS_getpgrp] = R_LOCAL, [SYS_getpgid] = R_LOCAL,
 	[SYS_getsid] = R_LOCAL, [SYS_capget] = R_LOCAL,
-	[SYS_setuid] = R_LOCAL, [SYS_setgid] = R_LOCAL, [SYS_setreuid] = R_LOCAL,
-	[SYS_setregid] = R_LOCAL, [SYS_setresuid] = R_LOCAL, [SYS_setresgid] = R_LOCAL,
-	[SYS_setgroups] = R_LOCAL, [SYS_setfsuid] = R_LOCAL, [SYS_setfsgid] = R_LOCAL,
+	/* set*id are barriers (not listed): a process that dropped its ids
+	 * can no longer signal its checkpoint copy, nor does the kernel send
+	 * that copy its PDEATHSIG, so an epoch must not span the change. */
 	[SYS_uname] = R_LOCAL, [SYS_sysinfo] = R_LOCAL, [SYS_times] = R_LOCAL,
 	[SYS_getrusage] = R_LOCAL, [SYS_getrlimit] = R_LOCAL, [SYS_setrlimit] = R_LOCAL,
 	[SYS_getpriority] = R_LOCAL, [SYS_personality] = R_LOCAL,
