@@ -58,6 +58,7 @@ drained() {
 		sleep 0.2
 	done
 	sed 's/^/# /' "$T_TMP/status"
+	[ -z "${CRASH_KEEP:-}" ] || cp -r "$SPECNFS_RUNTIME_DIR" "$CRASH_KEEP"
 	return 1
 }
 
