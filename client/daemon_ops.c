@@ -1227,6 +1227,21 @@ fetch_done(struct spn_job *j)
 			return;
 		}
 	}
+	{
+		/* Opened for writing by another process while we read: its
+		 * copy is open and being written. Installing ours would
+		 * replace that inode under it (its writes lost): keep it. */
+		struct spn_entry cur;
+
+		if (index_get(j, j->rel, &cur) == 0 && (cur.flags & SPN_EF_DIRTY)) {
+			unlink(j->tmp);
+			j->tmp[0] = '\0';
+			j->e = cur;
+			j->err = 0;
+			j->then(j);
+			return;
+		}
+	}
 	rc = spn_mirror_path(j->m, j->rel, mp, sizeof(mp));
 	if (rc == 0)
 		rc = spn_mirror_mkdirs(mp);
