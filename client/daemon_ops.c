@@ -767,6 +767,32 @@ unknown_fileid(struct spn_entry *e, const struct spn_nattr *fresh)
 		e->content_fileid = fresh->fileid;
 }
 
+/*
+ * The entry as it is now. resolve() read it before the call, which may
+ * have waited in line behind predicted mutations (or on the wire) while
+ * they changed it: clearing SPN_EF_CREATED_LOCALLY, setting DIRTY, a new
+ * handle. Writing back that early copy would undo them -- a directory
+ * predicted made (cp -r's top directory) stayed "created locally", in
+ * the journal for ever. Keeps a handle the walk just looked up.
+ */
+static void
+resolve_reread(struct spn_job *j)
+{
+	int looked_up = j->err == 0 && j->res != NULL && j->res->fh_len > 0;
+	uint8_t fh[SPN_FH_MAX], fh_len = j->e.fh_len;
+	struct spn_entry cur;
+
+	memcpy(fh, j->e.fh, fh_len);
+	j->have_e = index_get(j, j->rel, &cur) == 0;
+	if (!j->have_e)
+		return;
+	j->e = cur;
+	if (looked_up) {
+		j->e.fh_len = fh_len;
+		memcpy(j->e.fh, fh, fh_len);
+	}
+}
+
 static void
 resolve_done(struct spn_job *j)
 {
@@ -774,8 +800,11 @@ resolve_done(struct spn_job *j)
 	int64_t now = spn_now_ns();
 	char mp[PATH_MAX];
 
+	resolve_reread(j);
 	if (j->err == -ENOENT || j->err == -ENOTDIR) {
-		if (j->have_e && !(j->e.flags & SPN_EF_DIRTY)) {
+		/* Not what we are writing or creating ourselves: its server
+		 * call is in line behind this one. */
+		if (j->have_e && !(j->e.flags & SPN_EF_WRITEBACK)) {
 			spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel);
 			if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0)
 				spn_mirror_remove(mp);
@@ -1519,6 +1548,21 @@ fetch_done(struct spn_job *j)
 			return;
 		}
 	}
+	{
+		/* Opened for writing by another process while we read: its
+		 * copy is open and being written. Installing ours would
+		 * replace that inode under it (its writes lost): keep it. */
+		struct spn_entry cur;
+
+		if (index_get(j, j->rel, &cur) == 0 && (cur.flags & SPN_EF_DIRTY)) {
+			unlink(j->tmp);
+			j->tmp[0] = '\0';
+			j->e = cur;
+			j->err = 0;
+			j->then(j);
+			return;
+		}
+	}
 	rc = spn_mirror_path(j->m, j->rel, mp, sizeof(mp));
 	if (rc == 0)
 		rc = spn_mirror_mkdirs(mp);
@@ -1696,6 +1740,36 @@ open_follow_issue(struct spn_job *j)
 	spn_nfs_readlink(j->m->nfs, j->rel, job_cb, j);
 }
 
+/*
+ * Several opens with O_CREAT of one new name race (8 processes appending
+ * to one log): each saw ENOENT and sent its CREATE (not exclusive, so all
+ * succeed). The first to get here made the mirror copy, and its process
+ * may be writing already; the others must open that same copy -- never
+ * truncate or replace it, or what was written so far is lost. 1 if j was
+ * answered that way.
+ */
+static int
+create_shared(struct spn_job *j)
+{
+	struct spn_entry cur;
+	char mp[PATH_MAX];
+	struct stat st;
+
+	if (index_get(j, j->rel, &cur) < 0 || !(cur.flags & SPN_EF_DIRTY) ||
+	    cur.attr.type != S_IFREG || spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) < 0 ||
+	    lstat(mp, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	j->e = cur;
+	if (j->e.fh_len == 0 && !(j->e.flags & SPN_EF_CREATED_LOCALLY)) {
+		j->e.fh_len = j->res->fh_len;
+		memcpy(j->e.fh, j->res->fh, j->res->fh_len);
+	}
+	j->have_e = 1;
+	j->err = 0;
+	open_ready(j);
+	return 1;
+}
+
 static void
 create_done(struct spn_job *j)
 {
@@ -1716,6 +1790,8 @@ create_done(struct spn_job *j)
 		spn_job_reply(j, j->err);
 		return;
 	}
+	if (create_shared(j))
+		return;
 	entry_from_attr(&j->e, &j->res->attr, spn_now_ns(), &j->d->ac);
 	j->e.fh_len = j->res->fh_len;
 	memcpy(j->e.fh, j->res->fh, j->res->fh_len);
@@ -1992,9 +2068,14 @@ store_done(struct spn_job *j)
 	} else {
 		spn_err("write-back of %s%s failed: %s", j->m->prefix, j->rel,
 			j->res && j->res->errmsg ? j->res->errmsg : strerror(-status));
-		if (wb_permanent(status) && index_get(j, j->rel, &e) == 0 && wb->writers == 0) {
-			/* The server refuses this content for good: the writer
-			 * hears it from close(); retrying forever helps no one. */
+		if (wb_permanent(status) && wb->waiters != NULL && index_get(j, j->rel, &e) == 0 &&
+		    wb->writers == 0) {
+			/* The server refuses this content for good and the
+			 * writer hears it from close() (or rolls back):
+			 * retrying forever helps no one. With nobody to tell
+			 * (a journal replay, a close seen only by inotify) it
+			 * stays dirty: `specnfs status` lists it, the next
+			 * daemon tries again. */
 			e.flags &= (uint8_t)~SPN_EF_DIRTY;
 			index_put(j, j->rel, &e);
 		}
@@ -2012,6 +2093,91 @@ store_done(struct spn_job *j)
 	job_free(j);
 }
 
+/*
+ * A file in the journal that the server has never seen: its create was
+ * predicted (policy full) and the daemon died before the CREATE went out.
+ * The store makes it first -- every directory above it that was predicted
+ * made and is not made yet (mkdir -p), then the file -- so that its
+ * content is never refused as "no such file" because our own create had
+ * not happened. Both calls are harmless to repeat (EEXIST of a directory
+ * is success, the CREATE is not exclusive), so after a lost session they
+ * are simply sent again, like the store. The index says what is missing:
+ * SPN_EF_CREATED_LOCALLY, with the type and mode in the attributes.
+ */
+static void store_make_issue(struct spn_job *j);
+
+/* The first name on j->rel's path the server does not have yet, into
+ * j->walk: 1, or 0 if there is none. */
+static int
+store_missing(struct spn_job *j)
+{
+	const char *p = j->rel;
+	struct spn_entry e;
+
+	for (;;) {
+		p = strchr(p + 1, '/');
+		snprintf(j->walk, sizeof(j->walk), "%.*s",
+			 (int)(p != NULL ? (size_t)(p - j->rel) : strlen(j->rel)), j->rel);
+		if (index_get(j, j->walk, &e) == 0 && (e.flags & SPN_EF_CREATED_LOCALLY))
+			return 1;
+		if (p == NULL)
+			return 0;
+	}
+}
+
+static void
+store_make_done(struct spn_job *j)
+{
+	int was_mkdir = j->req.op == SPN_OP_MKDIR;
+	struct spn_entry e;
+
+	j->req.op = SPN_OP_FSYNC;
+	if (j->err == -EEXIST && was_mkdir)
+		j->err = 0; /* made already (by us before a crash, or another client) */
+	if (j->err < 0) {
+		spn_err("write-back of %s%s: cannot make %s%s on the server: %s", j->m->prefix,
+			j->rel, j->m->prefix, j->walk, strerror(-j->err));
+		j->res = NULL;
+		store_done(j);
+		return;
+	}
+	if (index_get(j, j->walk, &e) == 0) {
+		if (j->res != NULL && j->res->fh_len > 0) {
+			e.fh_len = j->res->fh_len;
+			memcpy(e.fh, j->res->fh, j->res->fh_len);
+		}
+		e.flags &= (uint8_t)~SPN_EF_CREATED_LOCALLY;
+		index_put(j, j->walk, &e);
+	}
+	spn_info("journal: made %s%s on the server", j->m->prefix, j->walk);
+	store_issue(j);
+}
+
+static void
+store_make_issue(struct spn_job *j)
+{
+	struct spn_entry e;
+	int mode;
+
+	if (job_call(j, store_make_issue, store_make_done, 0))
+		return;
+	if (index_get(j, j->walk, &e) < 0) {
+		j->err = -ENOENT;
+		j->res = NULL;
+		store_done(j);
+		return;
+	}
+	mode = (int)(e.attr.mode & 07777);
+	/* req.op says which call is on the wire, for store_make_done. */
+	if (e.attr.type == S_IFDIR) {
+		j->req.op = SPN_OP_MKDIR;
+		spn_nfs_mkdir(j->m->nfs, j->walk, mode != 0 ? mode : 0755, job_cb, j);
+	} else {
+		j->req.op = SPN_OP_OPEN;
+		spn_nfs_create(j->m->nfs, j->walk, mode, 0, job_cb, j);
+	}
+}
+
 static void
 store_issue(struct spn_job *j)
 {
@@ -2021,6 +2187,10 @@ store_issue(struct spn_job *j)
 
 	if (job_call(j, store_issue, store_done, 0))
 		return;
+	if (store_missing(j)) {
+		store_make_issue(j);
+		return;
+	}
 	if (j->tmpfd >= 0)
 		close(j->tmpfd);
 	j->tmpfd = -1;
@@ -2028,6 +2198,12 @@ store_issue(struct spn_job *j)
 		j->tmpfd = open(mp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (j->tmpfd < 0) {
 		j->err = errno == ENOENT ? -ENOENT : -EIO;
+		if (errno == ENOENT && index_get(j, j->rel, &e) == 0 && (e.flags & SPN_EF_DIRTY)) {
+			/* Nothing left to write back: say so, and stop. */
+			spn_err("write-back of %s%s: the mirror copy is gone", j->m->prefix, j->rel);
+			e.flags &= (uint8_t)~SPN_EF_DIRTY;
+			index_put(j, j->rel, &e);
+		}
 		j->res = NULL;
 		store_done(j);
 		return;
@@ -2127,34 +2303,82 @@ spn_wb_tick(struct spn_daemon *d)
 	}
 }
 
+/*
+ * At start-up: write back what an earlier daemon left in the journal.
+ * Dirty files are stored (made on the server first if their create never
+ * went out: store_missing). An entry created locally but never written
+ * (a directory whose predicted mkdir did not reach the server) is made
+ * only if something kept lies below it -- the store makes it then --
+ * and is otherwise forgotten: its process was rolled back when the old
+ * daemon died (shim_spec.c) and does it again if it still means to, where
+ * a directory made for it now would turn its mkdir into EEXIST.
+ */
+struct replay_item {
+	uint16_t mount;
+	uint8_t flags;
+	int8_t act; /* REPLAY_* */
+	char *path;
+};
+enum { REPLAY_FORGET, REPLAY_STORE, REPLAY_BELOW, REPLAY_SKIP };
+
+struct replay_list {
+	struct replay_item *v;
+	size_t n, cap;
+};
+
 static int
-replay_one(uint16_t mount, const char *path, const struct spn_entry *e, void *arg)
+replay_collect(uint16_t mount, const char *path, const struct spn_entry *e, void *arg)
 {
-	struct spn_daemon *d = arg;
-	struct spn_wb *wb;
+	struct replay_list *l = arg;
 
-	if (mount >= d->nmounts) {
-		spn_err("journal: dirty %s on unknown mount %u: left alone", path, mount);
-		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct replay_item *v = realloc(l->v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
 	}
-	if (!(e->flags & SPN_EF_DIRTY)) {
-		/* A predicted mkdir an earlier daemon may not have sent: its
-		 * client rolled back when that daemon died. Forget it; the
-		 * server says what is there. */
-		char mp[PATH_MAX];
+	l->v[l->n].mount = mount;
+	l->v[l->n].flags = e->flags;
+	l->v[l->n].act = (e->flags & SPN_EF_DIRTY) ? REPLAY_STORE : REPLAY_FORGET;
+	l->v[l->n].path = strdup(path);
+	if (l->v[l->n].path == NULL)
+		return -ENOMEM;
+	l->n++;
+	return 0;
+}
 
+/* Is path at or below dir? */
+static int
+path_beneath(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0' || n == 1);
+}
+
+static int
+replay_one(struct spn_daemon *d, const struct replay_item *it)
+{
+	struct spn_wb *wb;
+	char mp[PATH_MAX];
+
+	if (it->act == REPLAY_FORGET) {
 		spn_info("journal: %s%s was predicted made, not confirmed: forgotten",
-			 d->mounts[mount].prefix, path);
-		spn_index_del_tree(d->idx, mount, path);
-		if (spn_mirror_path(&d->mounts[mount], path, mp, sizeof(mp)) == 0)
+			 d->mounts[it->mount].prefix, it->path);
+		spn_index_del_tree(d->idx, it->mount, it->path);
+		if (spn_mirror_path(&d->mounts[it->mount], it->path, mp, sizeof(mp)) == 0)
 			spn_mirror_remove(mp);
 		return 0;
 	}
-	wb = wb_find(d, &d->mounts[mount], path, 1);
+	wb = wb_find(d, &d->mounts[it->mount], it->path, 1);
 	if (wb == NULL)
 		return -ENOMEM;
-	spn_info("journal: writing back %s%s left dirty by an earlier daemon",
-		 d->mounts[mount].prefix, path);
+	spn_info("journal: writing back %s%s left dirty by an earlier daemon%s",
+		 d->mounts[it->mount].prefix, it->path,
+		 it->flags & SPN_EF_CREATED_LOCALLY ? " (not created on the server yet)" : "");
 	wb_kick(d, wb);
 	return 0;
 }
@@ -2162,7 +2386,41 @@ replay_one(uint16_t mount, const char *path, const struct spn_entry *e, void *ar
 int
 spn_wb_replay(struct spn_daemon *d)
 {
-	return spn_index_foreach_dirty(d->idx, replay_one, d);
+	struct replay_list l = { NULL, 0, 0 };
+	const struct replay_item *kept = NULL;
+	size_t i;
+	int rc;
+
+	rc = spn_index_foreach_dirty(d->idx, replay_collect, &l);
+	/* Backwards, deciding what stays: everything below a path comes
+	 * right after it in this order, so a directory is needed exactly
+	 * when the nearest kept entry after it lies below it. */
+	for (i = l.n; rc == 0 && i-- > 0;) {
+		struct replay_item *it = &l.v[i];
+
+		if (it->mount >= d->nmounts) {
+			spn_err("journal: dirty %s on unknown mount %u: left alone", it->path,
+				it->mount);
+			it->act = REPLAY_SKIP;
+			continue;
+		}
+		if (it->act == REPLAY_FORGET && kept != NULL && kept->mount == it->mount &&
+		    path_beneath(kept->path, it->path)) {
+			/* Made by the store of what lies below it. */
+			spn_info("journal: %s%s will be made on the server for what it holds",
+				 d->mounts[it->mount].prefix, it->path);
+			it->act = REPLAY_BELOW;
+		}
+		if (it->act != REPLAY_FORGET)
+			kept = it;
+	}
+	for (i = 0; rc == 0 && i < l.n; i++)
+		if (l.v[i].act == REPLAY_FORGET || l.v[i].act == REPLAY_STORE)
+			rc = replay_one(d, &l.v[i]);
+	for (i = 0; i < l.n; i++)
+		free(l.v[i].path);
+	free(l.v);
+	return rc;
 }
 
 static void
@@ -2679,6 +2937,38 @@ spn_daemon_busy(const struct spn_daemon *d)
 	return d->njobs > 0 || d->wbs != NULL;
 }
 
+/* Dirty entries no write-back is working on: the server refused them
+ * and nobody could be told. Listed by `specnfs status`. */
+struct stuck_list {
+	struct spn_daemon *d;
+	char *buf;
+	size_t len, used;
+	unsigned n;
+};
+
+static int
+stuck_one(uint16_t mount, const char *path, const struct spn_entry *e, void *arg)
+{
+	struct stuck_list *l = arg;
+	struct spn_wb *wb;
+	int n;
+
+	if (mount >= l->d->nmounts || !(e->flags & SPN_EF_DIRTY))
+		return 0;
+	for (wb = l->d->wbs; wb != NULL; wb = wb->next)
+		if (wb->m == &l->d->mounts[mount] && strcmp(wb->rel, path) == 0)
+			return 0;
+	if (l->n++ < 10) {
+		n = snprintf(l->buf + l->used, l->used < l->len ? l->len - l->used : 0,
+			     "journal: %s%s is not written back (the server refused it: see the "
+			     "log; the next daemon tries again)\n",
+			     l->d->mounts[mount].prefix, path);
+		if (n > 0)
+			l->used += (size_t)n;
+	}
+	return 0;
+}
+
 int
 spn_status_text(struct spn_daemon *d, char *buf, size_t len)
 {
@@ -2700,6 +2990,14 @@ spn_status_text(struct spn_daemon *d, char *buf, size_t len)
 	OUT("cache: %llu entries, %llu bytes cached (cap %llu), %llu dirty\n",
 	    (unsigned long long)entries, (unsigned long long)bytes,
 	    (unsigned long long)d->pol.cache_max, (unsigned long long)dirty);
+	if (dirty > 0) {
+		struct stuck_list sl = { d, buf, len, used, 0 };
+
+		spn_index_foreach_dirty(d->idx, stuck_one, &sl);
+		used = sl.used;
+		if (sl.n > 10)
+			OUT("journal: ... and %u more not written back\n", sl.n - 10);
+	}
 	OUT("predictions: %llu made, %llu refuted\n", (unsigned long long)d->predictions,
 	    (unsigned long long)d->refutations);
 	OUT("answers: %llu from cache, %llu negative from cache, %llu revalidations, %llu fetches, "

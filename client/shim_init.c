@@ -164,6 +164,7 @@ spn_shim_complain(const char *what, int err)
  */
 static struct spn_conn shim_conn = { .fd = -1 };
 static pid_t shim_conn_pid;
+static uint64_t shim_conn_serial;
 static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void
@@ -404,6 +405,7 @@ spn_call_raw(struct spn_req *req, struct spn_reply *rep)
 				return -EIO;
 			}
 			shim_conn_pid = pid;
+			shim_conn_serial++;
 		}
 		rc = conn_call_waiting(req, rep);
 		if (rc == 0 || rc == -EINTR)
@@ -428,6 +430,28 @@ spn_call_raw(struct spn_req *req, struct spn_reply *rep)
 		spn_shim_busy--;
 	}
 	return rep->status;
+}
+
+uint64_t
+spn_conn_serial(void)
+{
+	return shim_conn_serial;
+}
+
+void
+spn_conn_drop(void)
+{
+	spn_shim_busy++;
+	pthread_mutex_lock(&conn_lock);
+	if (shim_conn.fd >= 0)
+		REAL(close)(shim_conn.fd);
+	shim_conn.fd = -1;
+	shim_conn.have = 0;
+	free(shim_conn.buf);
+	shim_conn.buf = NULL;
+	shim_conn_pid = 0;
+	pthread_mutex_unlock(&conn_lock);
+	spn_shim_busy--;
 }
 
 static int

@@ -178,6 +178,18 @@ void spn_spec_barrier(void);
 
 /* Are we a vfork child sharing the parent's memory (no epochs here)? */
 int spn_in_vfork_child(void);
+/*
+ * Which connection to the daemon this process's calls go over: a number
+ * that changes whenever the connection is opened again (the daemon died
+ * or was restarted, or dropped us). The daemon keeps predictions per
+ * connection, so a RESOLVE over another connection than the one an
+ * epoch's predictions went to knows nothing of them (shim_spec.c).
+ */
+uint64_t spn_conn_serial(void);
+/* Forget the connection (closing our fd): the next call opens a new one,
+ * starting a daemon if none runs. For a rollback's copy, whose memory
+ * names the connection of the process it was copied from. */
+void spn_conn_drop(void);
 
 /* A request for op with every field zero and the strings empty, without
  * clearing the 8 KB of path buffers the caller is about to fill. */

@@ -16,6 +16,15 @@
  * State here is per process (one epoch at a time); checkpoints are refused
  * for multithreaded processes and processes with children, which then run
  * without speculation.
+ *
+ * The daemon keeps an epoch's predictions per connection, in memory. If
+ * the connection is opened again while an epoch is open (the daemon was
+ * killed and a new one started, or it dropped us), the RESOLVE goes to a
+ * daemon that never heard of those predictions and would say "none
+ * refuted": the epoch is then treated as refuted instead -- rolled back
+ * and executed again, now against the daemon that is there. Nothing the
+ * epoch did has been seen outside (its output is held), so nothing
+ * acknowledged depends on a prediction nobody checked.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -40,6 +49,7 @@ static struct {
 	int inited;
 	struct spn_epoch ep;
 	struct ckpt *ckpt;
+	uint64_t conn; /* spn_conn_serial() of the epoch's first prediction */
 	uint64_t token_seq;
 	/* figures for SPECNFS_STATS */
 	uint64_t n_predictions, n_refuted, n_epochs, n_commits, n_rollbacks, n_barriers;
@@ -78,6 +88,60 @@ new_token(void)
 	       (++sp.token_seq & 0xff);
 }
 
+/*
+ * Opens for writing made inside the open epoch, not yet closed: the
+ * daemon counts each as a writer of the file (and keeps it dirty until
+ * its writers are gone). A rollback discards the execution that opened
+ * them, which will never close them: close them for it, on the
+ * connection they were made on (a new daemon never counted them).
+ */
+#define EPOCH_WRITERS 16
+static struct {
+	uint64_t conn;
+	char path[SPN_PATH_MAX];
+} ep_writers[EPOCH_WRITERS];
+static int n_ep_writers;
+
+static void
+epoch_writer_note(const struct spn_req *req, int status)
+{
+	int i;
+
+	if (!sp.ep.open || status < 0)
+		return;
+	if (req->op == SPN_OP_OPEN && ((req->flags & O_ACCMODE) != O_RDONLY || (req->flags & O_TRUNC))) {
+		if (n_ep_writers < EPOCH_WRITERS) {
+			ep_writers[n_ep_writers].conn = spn_conn_serial();
+			snprintf(ep_writers[n_ep_writers].path, SPN_PATH_MAX, "%s", req->path);
+			n_ep_writers++;
+		}
+	} else if (req->op == SPN_OP_CLOSE) {
+		for (i = 0; i < n_ep_writers; i++) {
+			if (strcmp(ep_writers[i].path, req->path) == 0) {
+				ep_writers[i] = ep_writers[--n_ep_writers];
+				break;
+			}
+		}
+	}
+}
+
+static void
+epoch_writers_discard(void)
+{
+	struct spn_req req;
+	struct spn_reply rep;
+	int i;
+
+	for (i = 0; i < n_ep_writers; i++) {
+		if (ep_writers[i].conn != spn_conn_serial())
+			continue;
+		spn_req_init(&req, SPN_OP_CLOSE);
+		snprintf(req.path, sizeof(req.path), "%s", ep_writers[i].path);
+		spn_call_raw(&req, &rep);
+	}
+	n_ep_writers = 0;
+}
+
 /* Resolve the open epoch: commit (returns 0) or roll back (no return). */
 static int
 resolve(long nr)
@@ -97,8 +161,15 @@ resolve(long nr)
 	sp.ahead_us += (uint64_t)(t0 - sp.ep.opened_us);
 	if (rc == 0)
 		sp.n_refuted += rep.refuted;
+	if (rc == 0 && rep.refuted == 0 && spn_conn_serial() != sp.conn) {
+		/* Answered over a new connection: by a daemon that does not
+		 * know this epoch's predictions. */
+		sp.n_refuted++;
+		rep.refuted = 1;
+	}
 	if (rc == 0 && rep.refuted == 0) {
 		spn_epoch_closed(&sp.ep);
+		n_ep_writers = 0;
 		sp.n_commits++;
 		ckpt_commit(sp.ckpt);
 		sp.ckpt = NULL;
@@ -106,10 +177,14 @@ resolve(long nr)
 		spec_sud_resume();
 		return 0;
 	}
-	/* Refuted (or the daemon is gone: nothing can be trusted). */
+	/* Refuted (or the daemon is gone: nothing can be trusted). We become
+	 * the copy's proxy and never talk to the daemon again. */
 	sp.n_rollbacks++;
 	spec_sud_discard();
 	spn_epoch_closed(&sp.ep);
+	if (rc == 0)
+		epoch_writers_discard();
+	spn_conn_drop();
 	ckpt_rollback(sp.ckpt, 1);
 }
 
@@ -195,6 +270,11 @@ open_epoch(void)
 		sp.n_rollbacks++;
 		sp.n_refuted++;
 		spec_sud_after_fork();
+		/* Our memory names the original's connection (and the
+		 * original is our parent, which would make us look like a
+		 * vfork child): a connection of our own, started afresh --
+		 * the daemon may be a new one. */
+		spn_conn_drop();
 		return 1;
 	}
 	if (rc < 0)
@@ -214,7 +294,7 @@ unspeculated:
 		struct spn_reply rep;
 
 		spn_req_init(&req, SPN_OP_RESOLVE);
-		if (spn_call_raw(&req, &rep) < 0 || rep.refuted > 0) {
+		if (spn_call_raw(&req, &rep) < 0 || rep.refuted > 0 || spn_conn_serial() != sp.conn) {
 			sp.n_refuted += rep.refuted;
 			return 1;
 		}
@@ -259,13 +339,17 @@ spn_call(struct spn_req *req, struct spn_reply *rep)
 	ep = epoch();
 	if (spn_epoch_must_resolve(ep, req->op, req->flags, mono_us()))
 		resolve(-1);
-	if (!spn_epoch_may_predict(ep, req->op, req->flags) || spn_in_vfork_child())
-		return call_counted(req, rep);
+	if (!spn_epoch_may_predict(ep, req->op, req->flags) || spn_in_vfork_child()) {
+		rc = call_counted(req, rep);
+		epoch_writer_note(req, rc);
+		return rc;
+	}
 	kind = spn_spec_kind(req->op, req->flags, NULL);
 	req->spec = SPN_SPEC_PREDICT;
 	if (kind != SPN_SK_READ)
 		req->token = new_token();
 	rc = call_counted(req, rep);
+	epoch_writer_note(req, rc);
 	switch (spn_epoch_predicted(ep, !!(rep->spec & SPN_SPEC_PREDICTED))) {
 	case SPN_EP_NOTHING:
 		return rc;
@@ -274,6 +358,7 @@ spn_call(struct spn_req *req, struct spn_reply *rep)
 		return rc;
 	case SPN_EP_BEGIN:
 		sp.n_predictions++;
+		sp.conn = spn_conn_serial();
 		break;
 	}
 	if (open_epoch()) {
@@ -283,6 +368,7 @@ spn_call(struct spn_req *req, struct spn_reply *rep)
 		req->spec = kind == SPN_SK_ONCE ? SPN_SPEC_REPLAY : 0;
 		return call_counted(req, rep);
 	}
+	epoch_writer_note(req, rc); /* the request that opened this epoch */
 	return rc;
 }
 
