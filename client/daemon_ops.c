@@ -457,13 +457,11 @@ resolve_done(struct spn_job *j)
 {
 	struct spn_nattr fresh;
 	int64_t now = spn_now_ns();
-	char mp[PATH_MAX];
 
 	if (j->err == -ENOENT || j->err == -ENOTDIR) {
 		if (j->have_e && !(j->e.flags & SPN_EF_DIRTY)) {
 			spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel);
-			if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0)
-				spn_mirror_remove(mp);
+			spn_mirror_remove(j->m, j->rel);
 		}
 		j->have_e = 0;
 		j->err = -ENOENT;
@@ -490,13 +488,12 @@ resolve_done(struct spn_job *j)
 			  (unsigned long long)j->e.attr.fileid, (unsigned long long)fresh.fileid);
 		/* Another object now has this name: forget the old one and
 		 * everything we knew below it. */
-		if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0 &&
-		    !(j->e.flags & SPN_EF_DIRTY)) {
+		if (!(j->e.flags & SPN_EF_DIRTY)) {
 			if (j->e.attr.type == S_IFDIR || fresh.type == S_IFDIR) {
 				spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel);
-				spn_mirror_remove(mp);
+				spn_mirror_remove(j->m, j->rel);
 			} else {
-				spn_mirror_stub(j->d->tmpdir, mp, fresh.type);
+				spn_mirror_stub(j->m, j->d->tmpdir, j->rel, fresh.type);
 			}
 		}
 		{
@@ -729,11 +726,9 @@ stat_resolved(struct spn_job *j)
 	attr_to_wire(&j->rep.attr, &j->e.attr);
 	if (j->e.flags & SPN_EF_DIRTY) {
 		/* Local writes not yet written back: report the local size. */
-		char mp[PATH_MAX];
 		struct stat st;
 
-		if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0 && lstat(mp, &st) == 0 &&
-		    S_ISREG(st.st_mode)) {
+		if (spn_mirror_lstat(j->m, j->rel, &st) == 0 && S_ISREG(st.st_mode)) {
 			j->rep.attr.size = (uint64_t)st.st_size;
 			j->rep.attr.mtime.sec = st.st_mtim.tv_sec;
 			j->rep.attr.mtime.nsec = (uint32_t)st.st_mtim.tv_nsec;
@@ -861,17 +856,27 @@ apply_listing(struct spn_job *j, struct spn_nfs_res *res)
 	struct spn_daemon *d = j->d;
 	struct listing l = { .j = j, .res = res };
 	int64_t now = spn_now_ns();
-	char dmp[PATH_MAX], cmp[PATH_MAX], crel[SPN_PATH_MAX];
+	char crel[SPN_PATH_MAX];
+	struct stat dst;
 	size_t i;
 	int rc;
 
-	rc = spn_mirror_path(j->m, j->rel, dmp, sizeof(dmp));
-	if (rc < 0)
-		return rc;
-	if (mkdir(dmp, 0700) < 0 && errno != EEXIST) {
-		rc = spn_mirror_mkdirs(dmp);
-		if (rc < 0 || (mkdir(dmp, 0700) < 0 && errno != EEXIST))
-			return rc < 0 ? rc : -errno;
+	if (strcmp(j->rel, "/") != 0) {
+		rc = spn_mirror_mkdir(j->m, j->rel);
+		if (rc == -ENOENT) {
+			rc = spn_mirror_mkdirs(j->m, j->rel);
+			if (rc == 0)
+				rc = spn_mirror_mkdir(j->m, j->rel);
+		}
+		if (rc < 0 && rc != -EEXIST)
+			return rc;
+		/* A stub or file left where the directory now is: replace. */
+		if (spn_mirror_lstat(j->m, j->rel, &dst) == 0 && !S_ISDIR(dst.st_mode)) {
+			spn_mirror_remove(j->m, j->rel);
+			rc = spn_mirror_mkdir(j->m, j->rel);
+			if (rc < 0)
+				return rc;
+		}
 	}
 	rc = spn_index_foreach_child(d->idx, (uint16_t)j->m->id, j->rel, listing_collect_stale, &l);
 	if (rc < 0)
@@ -884,8 +889,7 @@ apply_listing(struct spn_job *j, struct spn_nfs_res *res)
 			continue;
 		spn_debug("listing %s: %s is gone", j->rel, l.stale[i]);
 		spn_index_del_tree(d->idx, (uint16_t)j->m->id, crel);
-		if (spn_mirror_path(j->m, crel, cmp, sizeof(cmp)) == 0)
-			spn_mirror_remove(cmp);
+		spn_mirror_remove(j->m, crel);
 	}
 	for (i = 0; i < res->nents; i++) {
 		const struct spn_nfs_dirent *de = &res->ents[i];
@@ -894,7 +898,8 @@ apply_listing(struct spn_job *j, struct spn_nfs_res *res)
 		int have;
 
 		if (child_path(j->rel, de->name, crel, sizeof(crel)) < 0 ||
-		    spn_mirror_path(j->m, crel, cmp, sizeof(cmp)) < 0)
+		    strlen(de->name) > NAME_MAX || strchr(de->name, '/') != NULL ||
+		    strcmp(de->name, ".") == 0 || strcmp(de->name, "..") == 0)
 			continue;
 		have = spn_index_get(d->idx, (uint16_t)j->m->id, crel, &ce) == 0;
 		if (de->attr.type == 0)
@@ -917,11 +922,11 @@ apply_listing(struct spn_job *j, struct spn_nfs_res *res)
 			}
 			/* Known from a lookup but never materialised (or lost
 			 * from the mirror): the listing must show it. */
-			if (lstat(cmp, &st) < 0) {
+			if (spn_mirror_lstat(j->m, crel, &st) < 0) {
 				if (de->attr.type == S_IFDIR)
-					mkdir(cmp, 0700);
+					spn_mirror_mkdir(j->m, crel);
 				else
-					spn_mirror_stub(d->tmpdir, cmp, de->attr.type);
+					spn_mirror_stub(j->m, d->tmpdir, crel, de->attr.type);
 				if (ce.state == SPN_ENT_CACHED && de->attr.type != S_IFDIR)
 					ce.state = SPN_ENT_STUB;
 			}
@@ -935,17 +940,18 @@ apply_listing(struct spn_job *j, struct spn_nfs_res *res)
 			spn_debug("listing %s: %s is another object", j->rel, crel);
 			spn_index_del_tree(d->idx, (uint16_t)j->m->id, crel);
 			if (ce.attr.type == S_IFDIR)
-				spn_mirror_remove(cmp);
+				spn_mirror_remove(j->m, crel);
 		}
 		entry_from_attr(&ce, &de->attr, now, &d->ac);
 		ce.fh_len = de->fh_len;
 		memcpy(ce.fh, de->fh, de->fh_len);
 		if (de->attr.type == S_IFDIR) {
-			if (lstat(cmp, &st) == 0 && !S_ISDIR(st.st_mode))
-				spn_mirror_remove(cmp);
-			if (mkdir(cmp, 0700) < 0 && errno != EEXIST)
+			if (spn_mirror_lstat(j->m, crel, &st) == 0 && !S_ISDIR(st.st_mode))
+				spn_mirror_remove(j->m, crel);
+			rc = spn_mirror_mkdir(j->m, crel);
+			if (rc < 0 && rc != -EEXIST)
 				continue;
-		} else if (spn_mirror_stub(d->tmpdir, cmp, de->attr.type) < 0) {
+		} else if (spn_mirror_stub(j->m, d->tmpdir, crel, de->attr.type) < 0) {
 			continue;
 		}
 		rc = spn_index_put(d->idx, (uint16_t)j->m->id, crel, &ce);
@@ -1039,12 +1045,10 @@ reply_mirror(struct spn_job *j)
 static void
 ensure_listing(struct spn_job *j, spn_job_fn then)
 {
-	char mp[PATH_MAX];
 	struct stat st;
 
 	j->then = then;
-	if (dir_listing_valid(j) && spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0 &&
-	    stat(mp, &st) == 0 && S_ISDIR(st.st_mode)) {
+	if (dir_listing_valid(j) && spn_mirror_lstat(j->m, j->rel, &st) == 0 && S_ISDIR(st.st_mode)) {
 		j->d->cache_hits++;
 		then(j);
 		return;
@@ -1073,26 +1077,22 @@ static void readlink_issue(struct spn_job *j);
 static void
 readlink_done(struct spn_job *j)
 {
-	char mp[PATH_MAX];
-
 	if (j->err < 0) {
 		spn_job_reply(j, j->err);
 		return;
 	}
+	if (j->res->target == NULL || j->res->target[0] == '\0' ||
+	    strlen(j->res->target) >= sizeof(j->rep.path)) {
+		spn_job_reply(j, j->res->target == NULL || j->res->target[0] == '\0' ? -EIO
+										   : -ENAMETOOLONG);
+		return;
+	}
 	snprintf(j->rep.path, sizeof(j->rep.path), "%s", j->res->target);
 	/* Keep the target in the mirror: the kernel can follow it there. */
-	if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0 && spn_mirror_mkdirs(mp) == 0) {
-		char tmp[PATH_MAX];
-
-		snprintf(tmp, sizeof(tmp), "%s/link.%d", j->d->tmpdir, (int)getpid());
-		unlink(tmp);
-		if (symlink(j->res->target, tmp) == 0 && rename(tmp, mp) == 0) {
-			j->e.state = SPN_ENT_CACHED;
-			spn_consist_set_content(&j->e);
-			index_put(j, j->rel, &j->e);
-		} else {
-			unlink(tmp);
-		}
+	if (spn_mirror_symlink(j->m, j->d->tmpdir, j->rel, j->res->target) == 0) {
+		j->e.state = SPN_ENT_CACHED;
+		spn_consist_set_content(&j->e);
+		index_put(j, j->rel, &j->e);
 	}
 	spn_job_reply(j, 0);
 }
@@ -1108,9 +1108,6 @@ readlink_issue(struct spn_job *j)
 static void
 readlink_resolved(struct spn_job *j)
 {
-	char mp[PATH_MAX];
-	ssize_t n;
-
 	if (j->err < 0) {
 		spn_job_reply(j, j->err);
 		return;
@@ -1119,10 +1116,8 @@ readlink_resolved(struct spn_job *j)
 		spn_job_reply(j, -EINVAL);
 		return;
 	}
-	if (spn_consist_content_valid(&j->e) &&
-	    spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0 && !spn_mirror_is_stub(mp) &&
-	    (n = readlink(mp, j->rep.path, sizeof(j->rep.path) - 1)) > 0) {
-		j->rep.path[n] = '\0';
+	if (spn_consist_content_valid(&j->e) && !spn_mirror_is_stub(j->m, j->rel) &&
+	    spn_mirror_readlink(j->m, j->rel, j->rep.path, sizeof(j->rep.path)) > 0) {
 		j->d->cache_hits++;
 		spn_job_reply(j, 0);
 		return;
@@ -1138,7 +1133,6 @@ static int
 evict_one(uint16_t mount, const char *path, const struct spn_entry *e, void *arg)
 {
 	struct spn_daemon *d = arg;
-	char mp[PATH_MAX];
 	struct spn_wb *wb;
 
 	if (mount >= d->nmounts)
@@ -1146,8 +1140,7 @@ evict_one(uint16_t mount, const char *path, const struct spn_entry *e, void *arg
 	wb = wb_find(d, &d->mounts[mount], path, 0);
 	if (wb != NULL)
 		return SPN_INDEX_KEEP;
-	if (spn_mirror_path(&d->mounts[mount], path, mp, sizeof(mp)) < 0 ||
-	    spn_mirror_stub(d->tmpdir, mp, e->attr.type) < 0)
+	if (spn_mirror_stub(&d->mounts[mount], d->tmpdir, path, e->attr.type) < 0)
 		return SPN_INDEX_KEEP;
 	return SPN_INDEX_EVICTED;
 }
@@ -1169,8 +1162,7 @@ static void
 fetch_done(struct spn_job *j)
 {
 	const struct spn_nattr *post;
-	char mp[PATH_MAX];
-	int rc;
+	int rc = 0;
 
 	close(j->tmpfd);
 	j->tmpfd = -1;
@@ -1198,15 +1190,12 @@ fetch_done(struct spn_job *j)
 			return;
 		}
 	}
-	rc = spn_mirror_path(j->m, j->rel, mp, sizeof(mp));
+	if (chmod(j->tmp, (mode_t)spn_mirror_mode(post->mode)) < 0)
+		rc = -errno;
 	if (rc == 0)
-		rc = spn_mirror_mkdirs(mp);
-	if (rc == 0 && chmod(j->tmp, (mode_t)spn_mirror_mode(post->mode)) < 0)
-		rc = -errno;
-	if (rc == 0 && rename(j->tmp, mp) < 0)
-		rc = -errno;
+		rc = spn_mirror_install(j->m, j->tmp, j->rel);
 	if (rc < 0) {
-		spn_err("fetch %s: cannot install %s: %s", j->req.path, mp, strerror(-rc));
+		spn_err("fetch %s: cannot install %s: %s", j->req.path, j->rel, strerror(-rc));
 		j->err = -EIO;
 		j->then(j);
 		return;
@@ -1258,13 +1247,12 @@ fetch_issue(struct spn_job *j)
 static void
 ensure_content(struct spn_job *j, spn_job_fn then)
 {
-	char mp[PATH_MAX];
 	struct stat st;
 
 	j->then = then;
 	if ((j->e.flags & SPN_EF_DIRTY) ||
-	    (spn_consist_content_valid(&j->e) && spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0 &&
-	     lstat(mp, &st) == 0 && S_ISREG(st.st_mode))) {
+	    (spn_consist_content_valid(&j->e) && spn_mirror_lstat(j->m, j->rel, &st) == 0 &&
+	     S_ISREG(st.st_mode))) {
 		j->d->cache_hits++;
 		then(j);
 		return;
@@ -1284,17 +1272,14 @@ static int
 open_for_write(struct spn_job *j)
 {
 	struct spn_wb *wb = wb_find(j->d, j->m, j->rel, 1);
-	char mp[PATH_MAX];
 	int rc;
 
 	if (wb == NULL)
 		return -ENOMEM;
-	rc = spn_mirror_path(j->m, j->rel, mp, sizeof(mp));
-	if (rc < 0)
-		return rc;
 	if (j->req.flags & O_TRUNC) {
-		if (truncate(mp, 0) < 0)
-			return -errno;
+		rc = spn_mirror_truncate(j->m, j->rel, 0);
+		if (rc < 0)
+			return rc;
 	}
 	j->e.flags |= SPN_EF_DIRTY;
 	j->e.dirty_gen++;
@@ -1304,8 +1289,11 @@ open_for_write(struct spn_job *j)
 	if (rc < 0)
 		return rc;
 	wb->writers++;
-	if (wb->wd < 0 && j->d->ino_fd >= 0)
-		wb->wd = inotify_add_watch(j->d->ino_fd, mp, IN_CLOSE_WRITE);
+	if (wb->wd < 0 && j->d->ino_fd >= 0) {
+		wb->wd = spn_mirror_watch(j->m, j->rel, j->d->ino_fd, IN_CLOSE_WRITE);
+		if (wb->wd < 0)
+			wb->wd = -1;
+	}
 	return 0;
 }
 
@@ -1376,7 +1364,6 @@ open_follow_issue(struct spn_job *j)
 static void
 create_done(struct spn_job *j)
 {
-	char mp[PATH_MAX];
 	int fd, rc;
 
 	if (j->lost) {
@@ -1397,19 +1384,11 @@ create_done(struct spn_job *j)
 	j->e.fh_len = j->res->fh_len;
 	memcpy(j->e.fh, j->res->fh, j->res->fh_len);
 	j->have_e = 1;
-	rc = spn_mirror_path(j->m, j->rel, mp, sizeof(mp));
-	if (rc == 0)
-		rc = spn_mirror_mkdirs(mp);
+	rc = spn_mirror_mkdirs(j->m, j->rel);
 	if (rc == 0) {
-		fd = open(mp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-			  spn_mirror_mode(j->e.attr.mode));
-		if (fd < 0 && (errno == ELOOP || errno == EEXIST)) {
-			unlink(mp); /* a stale stub */
-			fd = open(mp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-				  spn_mirror_mode(j->e.attr.mode));
-		}
+		fd = spn_mirror_create(j->m, j->rel, spn_mirror_mode(j->e.attr.mode));
 		if (fd < 0)
-			rc = -errno;
+			rc = fd;
 		else
 			close(fd);
 	}
@@ -1529,14 +1508,10 @@ open_resolved(struct spn_job *j)
 	}
 	if ((j->req.flags & O_TRUNC) && acc != O_RDONLY) {
 		/* The content is about to go: no need to fetch it. */
-		char mp[PATH_MAX];
 		int fd;
 
-		if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0 && spn_mirror_mkdirs(mp) == 0) {
-			if (spn_mirror_is_stub(mp))
-				unlink(mp);
-			fd = open(mp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-				  spn_mirror_mode(j->e.attr.mode));
+		if (spn_mirror_mkdirs(j->m, j->rel) == 0) {
+			fd = spn_mirror_create(j->m, j->rel, spn_mirror_mode(j->e.attr.mode));
 			if (fd >= 0) {
 				close(fd);
 				j->e.state = SPN_ENT_CACHED;
@@ -1692,17 +1667,15 @@ store_issue(struct spn_job *j)
 {
 	struct spn_wb *wb = j->wb;
 	struct spn_entry e;
-	char mp[PATH_MAX];
 
 	if (job_call(j, store_issue, store_done, 0))
 		return;
 	if (j->tmpfd >= 0)
 		close(j->tmpfd);
-	j->tmpfd = -1;
-	if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0)
-		j->tmpfd = open(mp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	j->tmpfd = spn_mirror_open(j->m, j->rel, O_RDONLY, 0);
 	if (j->tmpfd < 0) {
-		j->err = errno == ENOENT ? -ENOENT : -EIO;
+		j->err = j->tmpfd == -ENOENT ? -ENOENT : -EIO;
+		j->tmpfd = -1;
 		j->res = NULL;
 		store_done(j);
 		return;
@@ -1807,13 +1780,10 @@ replay_one(uint16_t mount, const char *path, const struct spn_entry *e, void *ar
 		/* A predicted mkdir an earlier daemon may not have sent: its
 		 * client rolled back when that daemon died. Forget it; the
 		 * server says what is there. */
-		char mp[PATH_MAX];
-
 		spn_info("journal: %s%s was predicted made, not confirmed: forgotten",
 			 d->mounts[mount].prefix, path);
 		spn_index_del_tree(d->idx, mount, path);
-		if (spn_mirror_path(&d->mounts[mount], path, mp, sizeof(mp)) == 0)
-			spn_mirror_remove(mp);
+		spn_mirror_remove(&d->mounts[mount], path);
 		return 0;
 	}
 	wb = wb_find(d, &d->mounts[mount], path, 1);
@@ -1870,11 +1840,9 @@ static void
 mutate_apply(struct spn_job *j)
 {
 	struct spn_daemon *d = j->d;
-	char mp[PATH_MAX], mp2[PATH_MAX];
 	struct spn_entry e;
 	int64_t now = spn_now_ns();
 
-	spn_mirror_path(j->m, j->rel, mp, sizeof(mp));
 	switch (j->req.op) {
 	case SPN_OP_MKDIR:
 		entry_from_attr(&e, &j->res->attr, now, &d->ac);
@@ -1884,8 +1852,8 @@ mutate_apply(struct spn_job *j)
 		e.state = SPN_ENT_CACHED;
 		e.flags |= SPN_EF_DIR_COMPLETE;
 		spn_consist_set_content(&e);
-		if (spn_mirror_mkdirs(mp) == 0)
-			mkdir(mp, 0700);
+		if (spn_mirror_mkdirs(j->m, j->rel) == 0)
+			spn_mirror_mkdir(j->m, j->rel);
 		index_put(j, j->rel, &e);
 		attr_to_wire(&j->rep.attr, &e.attr);
 		invalidate_parent(j, j->rel);
@@ -1893,17 +1861,16 @@ mutate_apply(struct spn_job *j)
 	case SPN_OP_UNLINK:
 	case SPN_OP_RMDIR:
 		spn_index_del_tree(d->idx, (uint16_t)j->m->id, j->rel);
-		spn_mirror_remove(mp);
+		spn_mirror_remove(j->m, j->rel);
 		invalidate_parent(j, j->rel);
 		break;
 	case SPN_OP_RENAME:
-		spn_mirror_path(j->m, j->rel2, mp2, sizeof(mp2));
 		spn_index_del_tree(d->idx, (uint16_t)j->m->id, j->rel2);
-		spn_mirror_remove(mp2);
+		spn_mirror_remove(j->m, j->rel2);
 		if (spn_index_rename_tree(d->idx, (uint16_t)j->m->id, j->rel, j->rel2) < 0 ||
-		    spn_mirror_mkdirs(mp2) < 0 || rename(mp, mp2) < 0) {
+		    spn_mirror_rename(j->m, j->rel, j->rel2) < 0) {
 			spn_index_del_tree(d->idx, (uint16_t)j->m->id, j->rel2);
-			spn_mirror_remove(mp2);
+			spn_mirror_remove(j->m, j->rel2);
 		}
 		/* Moved entries keep their content but their ctime changed. */
 		if (index_get(j, j->rel2, &e) == 0) {
@@ -1922,18 +1889,12 @@ mutate_apply(struct spn_job *j)
 		invalidate_parent(j, j->rel2);
 		break;
 	case SPN_OP_SYMLINK: {
-		char tmp[PATH_MAX];
-
 		entry_from_attr(&e, &j->res->attr, now, &d->ac);
-		snprintf(tmp, sizeof(tmp), "%s/symlink.%d", d->tmpdir, (int)getpid());
-		unlink(tmp);
-		if (spn_mirror_mkdirs(mp) == 0 && symlink(j->req.path2, tmp) == 0 &&
-		    rename(tmp, mp) == 0) {
+		if (spn_mirror_symlink(j->m, d->tmpdir, j->rel, j->req.path2) == 0) {
 			e.state = SPN_ENT_CACHED;
 			spn_consist_set_content(&e);
 		} else {
-			unlink(tmp);
-			spn_mirror_stub(d->tmpdir, mp, S_IFLNK);
+			spn_mirror_stub(j->m, d->tmpdir, j->rel, S_IFLNK);
 		}
 		index_put(j, j->rel, &e);
 		attr_to_wire(&j->rep.attr, &e.attr);
@@ -1949,7 +1910,7 @@ mutate_apply(struct spn_job *j)
 		if ((j->req.mask & SPN_SA_SIZE) && e.state == SPN_ENT_CACHED && a->type == S_IFREG) {
 			/* Apply the same truncation to our copy, so that it
 			 * still matches the server. */
-			if (truncate(mp, (off_t)j->req.size) == 0) {
+			if (spn_mirror_truncate(j->m, j->rel, j->req.size) == 0) {
 				e.content_mtime = a->mtime;
 				e.content_ctime = a->ctime;
 				e.content_size = a->size;
@@ -1963,7 +1924,7 @@ mutate_apply(struct spn_job *j)
 			e.content_size = a->size;
 		}
 		if (a->type == S_IFREG && e.state == SPN_ENT_CACHED)
-			chmod(mp, (mode_t)spn_mirror_mode(a->mode));
+			spn_mirror_chmod(j->m, j->rel, spn_mirror_mode(a->mode));
 		e.attr = *a;
 		e.validated_ns = now;
 		index_put(j, j->rel, &e);
@@ -2215,12 +2176,10 @@ defer_times(struct spn_job *j, struct spn_wb *wb)
 	{
 		/* The mirror copy shows them too (stat of a dirty file reads
 		 * its size and mtime there). */
-		char mp[PATH_MAX];
 		struct timespec ts[2] = { { t->atime.sec, t->atime.nsec },
 					  { t->mtime.sec, t->mtime.nsec } };
 
-		if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0)
-			utimensat(AT_FDCWD, mp, ts, 0);
+		spn_mirror_utimens(j->m, j->rel, ts);
 	}
 	j->e.attr.atime = t->atime;
 	j->e.attr.mtime = t->mtime;
@@ -2246,11 +2205,10 @@ setattr_resolved(struct spn_job *j)
 	/* A size change of a file we are writing is a local affair until
 	 * its write-back. */
 	if ((j->e.flags & SPN_EF_DIRTY) && (j->req.mask & SPN_SA_SIZE)) {
-		char mp[PATH_MAX];
+		int rc = spn_mirror_truncate(j->m, j->rel, j->req.size);
 
-		spn_mirror_path(j->m, j->rel, mp, sizeof(mp));
-		if (truncate(mp, (off_t)j->req.size) < 0) {
-			spn_job_reply(j, -errno);
+		if (rc < 0) {
+			spn_job_reply(j, rc);
 			return;
 		}
 	}
@@ -2334,11 +2292,9 @@ spn_status_text(struct spn_daemon *d, char *buf, size_t len)
 		struct spn_wb *wb;
 
 		for (wb = d->wbs; wb != NULL; wb = wb->next) {
-			char mp[PATH_MAX];
 			struct stat sb;
 
-			if (wb->m == m && spn_mirror_path(m, wb->rel, mp, sizeof(mp)) == 0 &&
-			    stat(mp, &sb) == 0)
+			if (wb->m == m && spn_mirror_lstat(m, wb->rel, &sb) == 0)
 				dirty_bytes += (uint64_t)sb.st_size;
 		}
 		OUT("mount %s = %s (NFSv%d): %s%s%s\n", m->prefix, m->url, spn_nfs_version(m->nfs),
@@ -2527,7 +2483,7 @@ predict(struct spn_job *j)
 			    (j->req.flags & (O_CREAT | O_TRUNC)) || j->e.attr.type != S_IFREG ||
 			    !spn_consist_content_valid(&j->e) ||
 			    spn_mirror_path(j->m, j->rel, j->rep.path, sizeof(j->rep.path)) < 0 ||
-			    lstat(j->rep.path, &st) < 0 || !S_ISREG(st.st_mode)) {
+			    spn_mirror_lstat(j->m, j->rel, &st) < 0 || !S_ISREG(st.st_mode)) {
 				spn_debug("no prediction for open %s: flags %x type %o valid %d", j->rel,
 					  j->req.flags, j->e.attr.type, spn_consist_content_valid(&j->e));
 				return 0;
@@ -2536,7 +2492,8 @@ predict(struct spn_job *j)
 			break;
 		case SPN_OP_READDIR:
 			if (j->e.attr.type != S_IFDIR || !dir_listing_valid(j) ||
-			    spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) < 0 || stat(mp, &st) < 0)
+			    spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) < 0 ||
+			    spn_mirror_lstat(j->m, j->rel, &st) < 0 || !S_ISDIR(st.st_mode))
 				return 0;
 			snprintf(j->rep.path, sizeof(j->rep.path), "%s", mp);
 			attr_to_wire(&j->rep.attr, &j->e.attr);
@@ -2658,7 +2615,6 @@ static void
 spec_mut_done(struct spn_job *v)
 {
 	struct spn_outcome *o = outcome_find(v->d, v->req.token);
-	char mp[PATH_MAX];
 	struct spn_entry e;
 
 	if (v->err == 0) {
@@ -2681,12 +2637,10 @@ spec_mut_done(struct spn_job *v)
 		 * learned again from it. */
 		if (v->req.op == SPN_OP_MKDIR) {
 			spn_index_del_tree(v->d->idx, (uint16_t)v->m->id, v->rel);
-			if (spn_mirror_path(v->m, v->rel, mp, sizeof(mp)) == 0)
-				spn_mirror_remove(mp);
+			spn_mirror_remove(v->m, v->rel);
 		} else if (v->req.op == SPN_OP_RENAME) {
 			spn_index_del_tree(v->d->idx, (uint16_t)v->m->id, v->rel2);
-			if (spn_mirror_path(v->m, v->rel2, mp, sizeof(mp)) == 0)
-				spn_mirror_remove(mp);
+			spn_mirror_remove(v->m, v->rel2);
 		}
 		spec_refuted(v, v->err);
 	}
@@ -2705,7 +2659,6 @@ static void
 spec_create_done(struct spn_job *v)
 {
 	struct spn_entry e;
-	char mp[PATH_MAX];
 
 	if (v->lost) {
 		/* Unchecked create: sending it again does no harm. */
@@ -2737,8 +2690,7 @@ spec_create_done(struct spn_job *v)
 		struct spn_wb *wb = wb_find(v->d, v->m, v->rel, 0);
 
 		spn_index_del_tree(v->d->idx, (uint16_t)v->m->id, v->rel);
-		if (spn_mirror_path(v->m, v->rel, mp, sizeof(mp)) == 0)
-			unlink(mp);
+		spn_mirror_remove(v->m, v->rel);
 		if (wb != NULL) {
 			wb->writers = 0;
 			wb_forget(v->d, wb);
@@ -2839,7 +2791,6 @@ predict_close(struct spn_job *j)
 static int
 predict_create(struct spn_job *j, int have, const struct spn_entry *pe, int parent_complete)
 {
-	char mp[PATH_MAX];
 	struct spn_job *v;
 	int fd, rc;
 
@@ -2852,12 +2803,9 @@ predict_create(struct spn_job *j, int have, const struct spn_entry *pe, int pare
 	} else if (!parent_complete || !(j->req.flags & O_CREAT)) {
 		return 0;
 	}
-	if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) < 0 || spn_mirror_mkdirs(mp) < 0)
+	if (spn_mirror_mkdirs(j->m, j->rel) < 0)
 		return 0;
-	if (spn_mirror_is_stub(mp))
-		unlink(mp);
-	fd = open(mp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-		  spn_mirror_mode(have ? j->e.attr.mode : j->req.mode));
+	fd = spn_mirror_create(j->m, j->rel, spn_mirror_mode(have ? j->e.attr.mode : j->req.mode));
 	if (fd < 0)
 		return 0;
 	close(fd);
@@ -2899,7 +2847,7 @@ predict_create(struct spn_job *j, int have, const struct spn_entry *pe, int pare
 static int
 predict_write(struct spn_job *j)
 {
-	char parent[SPN_PATH_MAX], mp[PATH_MAX];
+	char parent[SPN_PATH_MAX];
 	struct spn_entry pe, e2;
 	struct spn_job *v;
 	int have, parent_complete, rc;
@@ -2916,14 +2864,12 @@ predict_write(struct spn_job *j)
 			  (pe.flags & SPN_EF_DIR_COMPLETE);
 	if (j->req.op == SPN_OP_OPEN)
 		return predict_create(j, have, &pe, parent_complete);
-	if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) < 0)
-		return 0;
 	if (have && (j->e.flags & SPN_EF_WRITEBACK))
 		return 0;
 	switch (j->req.op) {
 	case SPN_OP_MKDIR:
-		if (have || !parent_complete || spn_mirror_mkdirs(mp) < 0 ||
-		    (mkdir(mp, 0700) < 0 && errno != EEXIST))
+		if (have || !parent_complete || spn_mirror_mkdirs(j->m, j->rel) < 0 ||
+		    ((rc = spn_mirror_mkdir(j->m, j->rel)) < 0 && rc != -EEXIST))
 			return 0;
 		synth_entry(j, &j->e, S_IFDIR, &pe);
 		j->e.flags |= SPN_EF_DIR_COMPLETE;
@@ -2934,22 +2880,22 @@ predict_write(struct spn_job *j)
 		if (!have || j->e.attr.type == S_IFDIR || wb_find(j->d, j->m, j->rel, 0) != NULL)
 			return 0;
 		spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel);
-		spn_mirror_remove(mp);
+		spn_mirror_remove(j->m, j->rel);
 		break;
 	case SPN_OP_RMDIR:
 		if (!have || j->e.attr.type != S_IFDIR || !(j->e.flags & SPN_EF_DIR_COMPLETE) ||
 		    spn_index_foreach_child(j->d->idx, (uint16_t)j->m->id, j->rel, has_child, NULL) != 0)
 			return 0;
 		spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel);
-		spn_mirror_remove(mp);
+		spn_mirror_remove(j->m, j->rel);
 		break;
 	case SPN_OP_RENAME: {
-		char mp2[PATH_MAX], parent2[SPN_PATH_MAX];
+		char parent2[SPN_PATH_MAX];
 		struct spn_entry pe2;
 		int have2 = index_get(j, j->rel2, &e2) == 0;
 
 		if (!have || j->e.attr.type == S_IFDIR || wb_find(j->d, j->m, j->rel, 0) != NULL ||
-		    strcmp(j->rel, j->rel2) == 0 || spn_mirror_path(j->m, j->rel2, mp2, sizeof(mp2)) < 0)
+		    strcmp(j->rel, j->rel2) == 0)
 			return 0;
 		if (have2 && (e2.attr.type == S_IFDIR || (e2.flags & SPN_EF_WRITEBACK) ||
 			      wb_find(j->d, j->m, j->rel2, 0) != NULL))
@@ -2959,11 +2905,11 @@ predict_write(struct spn_job *j)
 				(pe2.flags & SPN_EF_DIR_COMPLETE)))
 			return 0;
 		spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel2);
-		spn_mirror_remove(mp2);
+		spn_mirror_remove(j->m, j->rel2);
 		rc = spn_index_rename_tree(j->d->idx, (uint16_t)j->m->id, j->rel, j->rel2);
-		if (rc < 0 || spn_mirror_mkdirs(mp2) < 0 || rename(mp, mp2) < 0) {
+		if (rc < 0 || spn_mirror_rename(j->m, j->rel, j->rel2) < 0) {
 			spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel2);
-			spn_mirror_remove(mp2);
+			spn_mirror_remove(j->m, j->rel2);
 		} else if (index_get(j, j->rel2, &e2) == 0) {
 			e2.validated_ns = 0; /* its ctime changes */
 			index_put(j, j->rel2, &e2);
