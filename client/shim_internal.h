@@ -170,6 +170,15 @@ void spn_req_init(struct spn_req *req, uint16_t op);
 int spn_call_path(uint16_t op, const char *nfs, uint32_t flags, uint32_t mode,
 		  struct spn_reply *rep);
 int spn_call_path2(uint16_t op, const char *nfs, const char *nfs2, struct spn_reply *rep);
+/*
+ * rc came from spn_call_path*: 1 and the local path into out if it was a
+ * redirect (the NFS path crosses a symlink that leads off every mount):
+ * the caller redoes its call on out, as the kernel would have gone on
+ * there. 0 otherwise (rc is the answer).
+ */
+int spn_take_redirect(int rc, char *out, size_t len);
+/* Is path inside the daemon's mirror (else a local path from a redirect)? */
+int spn_in_mirror(const char *path);
 
 /* stat() following symlinks the way the kernel would on this machine:
  * an absolute target is this machine's path, on NFS or not (shim_dir.c). */

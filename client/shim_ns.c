@@ -511,6 +511,8 @@ readlinkat(int dirfd, const char *path, char *buf, size_t size)
 		return fail(rc);
 	if (rc == 1) {
 		rc = spn_call_path(SPN_OP_READLINK, nfs, 0, 0, &rep);
+		if (spn_take_redirect(rc, target, sizeof(target)))
+			return readlinkat(AT_FDCWD, target, buf, size);
 		if (rc < 0)
 			return fail(rc);
 		return copy_link(rep.path, buf, size);

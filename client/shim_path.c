@@ -98,6 +98,15 @@ spn_mirror_to_nfs(const char *mirror, char *nfs, size_t len)
 	return n > 0 && (size_t)n < len ? 1 : -ENAMETOOLONG;
 }
 
+int
+spn_in_mirror(const char *path)
+{
+	const char *base = spn_shim_mirror_base();
+	size_t bl = strlen(base);
+
+	return bl > 0 && strncmp(path, base, bl) == 0 && path[bl] == '/';
+}
+
 void
 spn_cwd_changed(void)
 {
