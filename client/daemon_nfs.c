@@ -87,7 +87,7 @@ static const char *const call_names[SPN_CALL_NTYPES] = {
 	[SPN_CALL_LINK] = "link", [SPN_CALL_SYMLINK] = "symlink",
 	[SPN_CALL_SETATTR] = "setattr", [SPN_CALL_STATFS] = "statfs",
 	[SPN_CALL_ACCESS] = "access", [SPN_CALL_MOUNT] = "mount",
-	[SPN_CALL_LOOKUP] = "lookup",
+	[SPN_CALL_LOOKUP] = "lookup", [SPN_CALL_MKNOD] = "mknod",
 };
 
 const char *
@@ -499,7 +499,9 @@ simple_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 		op_finish(op, op->err);
 		return;
 	}
-	if ((op->kind == SPN_CALL_MKDIR || op->kind == SPN_CALL_SYMLINK) && op->path != NULL) {
+	if ((op->kind == SPN_CALL_MKDIR || op->kind == SPN_CALL_SYMLINK ||
+	     op->kind == SPN_CALL_MKNOD) &&
+	    op->path != NULL) {
 		/* libnfs's path API returns no attributes for these. */
 		char *path = op->path;
 
@@ -652,6 +654,23 @@ spn_nfs_symlink(struct spn_nfs *n, const char *target, const char *path, spn_nfs
 		return -ENOMEM;
 	op->path = strdup(path);
 	START(op, nfs_symlink_async(n->nfs, target, path, simple_cb, op));
+}
+
+int
+spn_nfs_mknod(struct spn_nfs *n, const char *path, int mode, uint64_t rdev, spn_nfs_cb cb,
+	      void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_MKNOD, cb, arg);
+
+	if (op == NULL)
+		return -ENOMEM;
+	if (n->version == 4 && !S_ISCHR(mode) && !S_ISBLK(mode)) {
+		/* libnfs 4.0 sends no CREATE of NF4FIFO/NF4SOCK. */
+		op_finish(op, -EOPNOTSUPP);
+		return 0;
+	}
+	op->path = strdup(path);
+	START(op, nfs_mknod_async(n->nfs, path, mode, (int)rdev, simple_cb, op));
 }
 
 /* ------------------------------------------------------------ readdir */

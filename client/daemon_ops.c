@@ -1469,6 +1469,28 @@ create_issue(struct spn_job *j)
 	send_create(j, !!(j->req.flags & O_EXCL));
 }
 
+/* A FIFO on NFS is local to this machine, as on a kernel mount: the
+ * mirror holds a real FIFO that the program opens (and may block on, as
+ * it would locally). The daemon makes it and never opens it. */
+static void
+open_fifo(struct spn_job *j)
+{
+	struct stat st;
+	int rc = 0;
+
+	if (spn_mirror_lstat(j->m, j->rel, &st) < 0 || !S_ISFIFO(st.st_mode)) {
+		rc = spn_mirror_mkdirs(j->m, j->rel);
+		if (rc == 0)
+			rc = spn_mirror_mkfifo(j->m, j->d->tmpdir, j->rel);
+	}
+	if (rc < 0) {
+		spn_err("open %s: cannot make the FIFO: %s", j->req.path, strerror(-rc));
+		spn_job_reply(j, -EIO);
+		return;
+	}
+	reply_mirror(j);
+}
+
 static void
 open_resolved(struct spn_job *j)
 {
@@ -1507,8 +1529,12 @@ open_resolved(struct spn_job *j)
 		return;
 	case S_IFREG:
 		break;
+	case S_IFIFO:
+		open_fifo(j);
+		return;
 	default:
-		/* Devices, FIFOs, sockets on NFS: not served by the mirror. */
+		/* Devices and sockets on NFS: not opened through the mirror
+		 * (a socket is ENXIO locally too; devices as on a nodev mount). */
 		spn_job_reply(j, -ENXIO);
 		return;
 	}
@@ -1911,6 +1937,14 @@ mutate_apply(struct spn_job *j)
 		invalidate_parent(j, j->rel);
 		break;
 	}
+	case SPN_OP_MKNOD:
+		/* Listed as a stub of its type; an open makes the FIFO. */
+		entry_from_attr(&e, &j->res->attr, now, &d->ac);
+		spn_mirror_stub(j->m, d->tmpdir, j->rel, j->res->attr.type);
+		index_put(j, j->rel, &e);
+		attr_to_wire(&j->rep.attr, &e.attr);
+		invalidate_parent(j, j->rel);
+		break;
 	case SPN_OP_SETATTR: {
 		const struct spn_nattr *a = &j->res->attr;
 		int have = index_get(j, j->rel, &e) == 0;
@@ -1960,6 +1994,9 @@ verify_done(struct spn_job *j)
 		break;
 	case SPN_OP_SYMLINK:
 		happened = exists && j->res->attr.type == S_IFLNK;
+		break;
+	case SPN_OP_MKNOD:
+		happened = exists && j->res->attr.type == j->req.flags;
 		break;
 	case SPN_OP_UNLINK:
 	case SPN_OP_RMDIR:
@@ -2080,6 +2117,10 @@ mutate_issue(struct spn_job *j)
 		break;
 	case SPN_OP_SYMLINK:
 		spn_nfs_symlink(n, j->req.path2, j->rel, job_cb, j);
+		break;
+	case SPN_OP_MKNOD:
+		spn_nfs_mknod(n, j->rel, (int)(j->req.flags | (j->req.mode & 07777)), j->req.size,
+			      job_cb, j);
 		break;
 	case SPN_OP_SETATTR:
 		if (spn_nfs_has_fh(n) && j->e.fh_len > 0) {
@@ -3353,6 +3394,12 @@ job_dispatch(struct spn_job *j)
 	case SPN_OP_RENAME:
 	case SPN_OP_LINK:
 	case SPN_OP_SYMLINK:
+	case SPN_OP_MKNOD:
+		if (req->op == SPN_OP_MKNOD && req->flags != S_IFIFO && req->flags != S_IFSOCK &&
+		    req->flags != S_IFCHR && req->flags != S_IFBLK) {
+			spn_job_reply(j, -EINVAL);
+			break;
+		}
 		if (strcmp(j->rel, "/") == 0) {
 			spn_job_reply(j, req->op == SPN_OP_MKDIR ? -EEXIST : -EBUSY);
 			break;

@@ -63,6 +63,7 @@
 	X(int, renameat2, (int, const char *, int, const char *, unsigned))               \
 	X(int, linkat, (int, const char *, int, const char *, int))                       \
 	X(int, symlinkat, (const char *, int, const char *))                              \
+	X(int, mknodat, (int, const char *, mode_t, dev_t))                               \
 	X(int, fchmodat, (int, const char *, mode_t, int))                                \
 	X(int, fchownat, (int, const char *, uid_t, gid_t, int))                          \
 	X(int, utimensat, (int, const char *, const struct timespec *, int))              \
@@ -225,6 +226,8 @@ int __lxstat64(int ver, const char *path, struct stat64 *st);
 int __fxstat64(int ver, int fd, struct stat64 *st);
 int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags);
 ssize_t __readlink_chk(const char *path, char *buf, size_t size, size_t buflen);
+int __xmknod(int ver, const char *path, mode_t mode, dev_t *dev);
+int __xmknodat(int ver, int dirfd, const char *path, mode_t mode, dev_t *dev);
 ssize_t __readlinkat_chk(int dirfd, const char *path, char *buf, size_t size, size_t buflen);
 char *__getcwd_chk(char *buf, size_t size, size_t buflen);
 char *__realpath_chk(const char *path, char *resolved, size_t len);

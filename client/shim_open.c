@@ -94,7 +94,7 @@ nfs_open(int dirfd, const char *path, int flags, mode_t mode, int *handled)
 	fd = REAL(openat)(AT_FDCWD, rep.path, flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW), 0600);
 	if (fd < 0)
 		return -errno;
-	written = acc != O_RDONLY || (flags & O_TRUNC);
+	written = (acc != O_RDONLY || (flags & O_TRUNC)) && rep.attr.type == S_IFREG;
 	if (written)
 		spn_fd_track(fd, nfs, 1);
 	return fd;
@@ -292,7 +292,7 @@ fopen_common(const char *path, const char *mode, FILE *reopen)
 		/* Off NFS through a symlink: the local file, opened as asked. */
 		return reopen ? REAL(freopen)(rep.path, mode, reopen) : REAL(fopen)(rep.path, mode);
 	f = reopen ? REAL(freopen)(rep.path, realmode, reopen) : REAL(fopen)(rep.path, realmode);
-	if (f != NULL && (flags & O_ACCMODE) != O_RDONLY)
+	if (f != NULL && (flags & O_ACCMODE) != O_RDONLY && rep.attr.type == S_IFREG)
 		spn_fd_track(fileno(f), nfs, 1);
 	return f;
 }
