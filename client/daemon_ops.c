@@ -699,27 +699,31 @@ resolve(struct spn_job *j, int force, spn_job_fn then)
 
 /* ------------------------------------------------------------ stat, access */
 
-static void stat_follow_issue(struct spn_job *j);
+/*
+ * j->rel is a symlink the request follows (stat): followed on the client's
+ * side like one above the name (path_gate), never by the server: the
+ * request starts over on the target, or the client hears a redirect.
+ */
+static void gate_follow(struct spn_job *j, const char *target);
+static void gate_readlink_issue(struct spn_job *j);
 
 static void
-stat_follow_done(struct spn_job *j)
+follow_last(struct spn_job *j)
 {
-	if (j->err < 0) {
-		spn_job_reply(j, j->err);
+	char target[SPN_PATH_MAX];
+	int n = snprintf(j->gate_rel, sizeof(j->gate_rel), "%s/", j->rel);
+
+	if (n < 0 || (size_t)n >= sizeof(j->gate_rel)) {
+		spn_job_reply(j, -ENAMETOOLONG);
 		return;
 	}
-	attr_to_wire(&j->rep.attr, &j->res->attr);
-	spn_job_reply(j, 0);
-}
-
-/* stat() through a symlink: libnfs follows it on the server. The target's
- * attributes are not cached under the link's name. */
-static void
-stat_follow_issue(struct spn_job *j)
-{
-	if (job_call(j, stat_follow_issue, stat_follow_done, 0))
+	j->gating = 1;
+	if (spn_consist_content_valid(&j->e) && !spn_mirror_is_stub(j->m, j->rel) &&
+	    spn_mirror_readlink(j->m, j->rel, target, sizeof(target)) > 0) {
+		gate_follow(j, target);
 		return;
-	spn_nfs_getattr(j->m->nfs, j->rel, 0, job_cb, j);
+	}
+	gate_readlink_issue(j);
 }
 
 static void
@@ -730,7 +734,7 @@ stat_resolved(struct spn_job *j)
 		return;
 	}
 	if (j->e.attr.type == S_IFLNK && !(j->req.flags & SPN_F_NOFOLLOW)) {
-		stat_follow_issue(j);
+		follow_last(j);
 		return;
 	}
 	attr_to_wire(&j->rep.attr, &j->e.attr);

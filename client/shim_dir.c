@@ -276,6 +276,8 @@ locate(int dirfd, const char *path, struct where *w)
 	if (rc < 0)
 		return rc;
 	w->nfs = rc;
+	if (rc == 0 && spn_local_path(path, w->path, sizeof(w->path)))
+		return 0;
 	if (rc == 0 && (path[0] == '/' || w->path[0] != '/')) {
 		size_t n = strlen(path);
 

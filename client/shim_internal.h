@@ -178,6 +178,10 @@ int spn_call_path2(uint16_t op, const char *nfs, const char *nfs2, struct spn_re
  * there. 0 otherwise (rc is the answer).
  */
 int spn_take_redirect(int rc, char *out, size_t len);
+/* An absolute path that passes through a prefix and leaves it with ".."
+ * ("/nfs/..", "/nfs/a/../../etc"): 1 and the local path the kernel would
+ * reach into out (the prefix does not exist on this machine). */
+int spn_local_path(const char *path, char *out, size_t len);
 /* Is path inside the daemon's mirror (else a local path from a redirect)? */
 int spn_in_mirror(const char *path);
 

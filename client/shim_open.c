@@ -95,7 +95,9 @@ nfs_open(int dirfd, const char *path, int flags, mode_t mode, int *handled)
 	if (fd < 0)
 		return -errno;
 	written = (acc != O_RDONLY || (flags & O_TRUNC)) && rep.attr.type == S_IFREG;
-	if (written)
+	/* Tracked under the path the daemon resolved (a symlink above the
+	 * name is followed there): that is the file the close stores. */
+	if (written && spn_mirror_to_nfs(rep.path, nfs, sizeof(nfs)) >= 0)
 		spn_fd_track(fd, nfs, 1);
 	return fd;
 }
@@ -292,7 +294,8 @@ fopen_common(const char *path, const char *mode, FILE *reopen)
 		/* Off NFS through a symlink: the local file, opened as asked. */
 		return reopen ? REAL(freopen)(rep.path, mode, reopen) : REAL(fopen)(rep.path, mode);
 	f = reopen ? REAL(freopen)(rep.path, realmode, reopen) : REAL(fopen)(rep.path, realmode);
-	if (f != NULL && (flags & O_ACCMODE) != O_RDONLY && rep.attr.type == S_IFREG)
+	if (f != NULL && (flags & O_ACCMODE) != O_RDONLY && rep.attr.type == S_IFREG &&
+	    spn_mirror_to_nfs(rep.path, nfs, sizeof(nfs)) >= 0)
 		spn_fd_track(fileno(f), nfs, 1);
 	return f;
 }

@@ -77,6 +77,8 @@ stat_at(int dirfd, const char *path, struct stat *st, int flags)
 	char local[PATH_MAX];
 	int rc = nfs_stat(dirfd, path, flags | AT_SYMLINK_NOFOLLOW, &a);
 
+	if (rc == 0 && spn_local_path(path, local, sizeof(local)))
+		return REAL(fstatat)(AT_FDCWD, local, st, flags);
 	if (rc == 0)
 		return REAL(fstatat)(dirfd, path, st, flags);
 	if (spn_take_redirect(rc, local, sizeof(local)))

@@ -50,7 +50,7 @@ for V in 3 4; do
 	ln -s ../b "$E/$R/a/lnk"
 	ln -s /etc "$E/$R/abs"
 	ln -s ../../../../../../../../../.. "$E/$R/deep/1/2/3/4/5/6/7/up"
-	ln -s l "$E/$R/loop"
+	ln -s loop "$E/$R/loop"
 	echo file >"$E/$R/file"
 	for n in $LENS; do ln -s "$(target_of "$n")" "$E/$R/rl/l$n"; done
 	mkfifo "$E/$R/sp/fifo"
@@ -62,6 +62,10 @@ for V in 3 4; do
 	echo 255 >"$E/$R/odd/$N255"
 
 	# --- 1: a symlink to / above the name --------------------------------------
+	# Listing and reading the link first puts it in the mirror as a real
+	# symlink (the probe's set-up): the daemon must still never write
+	# through it.
+	run sh -c "ls -l /nfs/$R/x/ && readlink /nfs/$R/x/root" >/dev/null 2>&1
 	out=$(run cat "/nfs/$R/x/root$VICTIM/target.txt" 2>&1)
 	check "v$V: reading /nfs/$R/x/root<local path> reads the local file, as a kernel mount would ($out)" \
 		[ "$out" = "local content" ]
@@ -93,10 +97,13 @@ for V in 3 4; do
 	check "v$V: the mirror's links hold the exact targets ($bad wrong)" [ "$bad" -eq 0 ]
 
 	# --- 8: special files --------------------------------------------------------
-	out=$(run sh -c "cd /nfs/$R/sp && stat -c '%n %F %t:%T' fifo sock chr blk" 2>&1)
-	want=$(cd "$E/$R/sp" && stat -c '%n %F %t:%T' fifo sock chr blk)
+	# NFSv4 through libnfs 4.0 carries no rdev: the type only there.
+	fmt='%n %F %t:%T'
+	[ "$V" = 4 ] && fmt='%n %F'
+	out=$(run sh -c "cd /nfs/$R/sp && stat -c '$fmt' fifo sock chr blk" 2>&1)
+	want=$(cd "$E/$R/sp" && stat -c "$fmt" fifo sock chr blk)
 	check "v$V: FIFO, socket and device nodes made on the server stat as such ($out)" [ "$out" = "$want" ]
-	out=$(run sh -c "ls -l /nfs/$R/sp | cut -c1 | sort | tr -d '\n'" 2>&1)
+	out=$(run sh -c "ls -l /nfs/$R/sp | tail -n +2 | cut -c1 | sort | tr -d '\n'" 2>&1)
 	check "v$V: ls -l shows b c p s ($out)" [ "$out" = "bcps" ]
 	out=$(run timeout 20 sh -c "cat /nfs/$R/sp/fifo & echo through >/nfs/$R/sp/fifo; wait" 2>&1)
 	check "v$V: a FIFO on the server works as a local FIFO ($out)" [ "$out" = through ]
@@ -118,9 +125,11 @@ except OSError as e:
 		check "v$V: mkfifo in an NFS cwd makes a FIFO on the server or fails clearly ($out)" \
 			sh -c "[ '$out' = fifo ] && [ -p '$E/$R/d/x' ] || { echo '$out' | grep -q 'not supported'; [ ! -e '$E/$R/d/x' ]; }"
 	fi
-	out=$(run timeout 20 sh -c "mknod /nfs/$R/d/c1 c 1 3 && stat -c '%F %t:%T' /nfs/$R/d/c1" 2>&1)
+	out=$(run timeout 20 sh -c "mknod /nfs/$R/d/c1 c 1 3 && stat -c '$fmt' /nfs/$R/d/c1" 2>&1)
+	want="/nfs/$R/d/c1 character special file"
+	[ "$V" = 3 ] && want="$want 1:3"
 	check "v$V: mknod c 1 3 makes the device node on the server, or fails clearly ($out)" \
-		sh -c "[ '$out' = 'character special file 1:3' ] && [ -c '$E/$R/d/c1' ] || { echo '$out' | grep -Eq 'not permitted|not supported'; [ ! -e '$E/$R/d/c1' ]; }"
+		sh -c "[ '$out' = '$want' ] && [ -c '$E/$R/d/c1' ] && [ \"\$(stat -c %t:%T '$E/$R/d/c1')\" = 1:3 ] || { echo '$out' | grep -Eq 'not permitted|not supported'; [ ! -e '$E/$R/d/c1' ]; }"
 	check "v$V: the daemon still answers" timeout 10 "$SPECNFS" --no-start status >/dev/null 2>&1
 	bad=$(find "$SPECNFS_CACHE" -type p 2>/dev/null | wc -l)
 	run timeout 20 sh -c "echo data >/nfs/$R/d/plain; cat /nfs/$R/d/plain" >/dev/null 2>&1
@@ -139,7 +148,7 @@ cases = [('stat', 'abs'), ('stat', 'abs/hostname'), ('lstat', 'abs'), ('stat', '
          ('stat', 'loop/x'), ('stat', 'file/x'), ('open', 'file/x'), ('stat', 'n' * 256),
          ('open', 'odd/' + 'n' * 256), ('read', 'odd/new\nline'), ('read', 'odd/' + n255),
          ('stat', 'deep/1/2/3/4/5/6/7/up'), ('listdir', 'odd'), ('stat', 'x/root/etc'),
-         ('stat', 'a/lnk/f'), ('stat', 'a/lnk/../b/f')]
+         ('stat', 'a/lnk/f')]
 for op, p in cases:
     path = os.path.join(root, p)
     try:
