@@ -556,16 +556,18 @@ spn_proto_encode_reply(const struct spn_reply *r, void *buf, size_t cap)
 		rc = spn__put_fields(&w, o->always, r);
 		if (rc < 0)
 			return rc;
+		/* A redirect is an EXDEV answer, never anything else. */
+		if (o->always[0] == SPN__RP_SPEC && (r->spec & SPN_SPEC_REDIRECT) &&
+		    r->status != -EXDEV)
+			return -EINVAL;
 	}
 	if (r->status == 0) {
 		rc = spn__put_fields(&w, o->rep, r);
 		if (rc < 0)
 			return rc;
-	} else if (o != NULL && (r->spec & SPN_SPEC_REDIRECT)) {
+	} else if (o != NULL && o->always[0] == SPN__RP_SPEC && (r->spec & SPN_SPEC_REDIRECT)) {
 		static const uint8_t where[SPN__FIELDS_MAX] = {SPN__RP_MIRROR, SPN__END};
 
-		if (r->status != -EXDEV)
-			return -EINVAL;
 		rc = spn__put_fields(&w, where, r);
 		if (rc < 0)
 			return rc;
@@ -880,7 +882,7 @@ spn_proto_decode_reply(const void *buf, size_t len, struct spn_reply *out)
 		if (rc < 0)
 			return rc;
 	}
-	if (out->status != 0 && o != NULL && (out->spec & SPN_SPEC_REDIRECT)) {
+	if (o != NULL && o->always[0] == SPN__RP_SPEC && (out->spec & SPN_SPEC_REDIRECT)) {
 		static const uint8_t where[SPN__FIELDS_MAX] = {SPN__RP_MIRROR, SPN__END};
 
 		if (out->status != -EXDEV)
