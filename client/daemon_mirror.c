@@ -76,10 +76,50 @@ spn_mirror_open_root(struct spn_mount *m)
 	return 0;
 }
 
+/* Without openat2 (valgrind, old kernels): one component at a time, each
+ * a directory opened with O_NOFOLLOW; ".." is refused. */
+static int
+beneath_walk(const struct spn_mount *m, const char *rel, int flags)
+{
+	char comp[NAME_MAX + 1];
+	int fd = openat(m->root_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC), next;
+
+	while (fd >= 0) {
+		size_t n;
+
+		while (*rel == '/')
+			rel++;
+		n = strcspn(rel, "/");
+		if (n == 0)
+			return fd; /* the root itself */
+		if (n > NAME_MAX || (n == 2 && rel[0] == '.' && rel[1] == '.')) {
+			close(fd);
+			return n > NAME_MAX ? -ENAMETOOLONG : -ELOOP;
+		}
+		memcpy(comp, rel, n);
+		comp[n] = '\0';
+		rel += n;
+		while (*rel == '/')
+			rel++;
+		if (*rel == '\0')
+			next = openat(fd, comp, flags | O_NOFOLLOW | O_CLOEXEC);
+		else
+			next = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(fd);
+		if (next < 0)
+			return errno == ENOTDIR || errno == ELOOP ? -ELOOP : -errno;
+		if (*rel == '\0')
+			return next;
+		fd = next;
+	}
+	return -errno;
+}
+
 /* openat2 beneath the mirror root, never through a symlink. */
 static int
 beneath(const struct spn_mount *m, const char *rel, int flags)
 {
+	static int no_openat2;
 	struct open_how how = {
 		.flags = (uint64_t)(flags | O_CLOEXEC),
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
@@ -91,7 +131,13 @@ beneath(const struct spn_mount *m, const char *rel, int flags)
 		rel++;
 	if (*rel == '\0')
 		rel = ".";
+	if (no_openat2)
+		return beneath_walk(m, rel, flags);
 	fd = syscall(SYS_openat2, m->root_fd, rel, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS) {
+		no_openat2 = 1;
+		return beneath_walk(m, rel, flags);
+	}
 	if (fd < 0)
 		return errno == ELOOP || errno == EXDEV ? -ELOOP : -errno;
 	return (int)fd;
