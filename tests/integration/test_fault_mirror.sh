@@ -45,6 +45,9 @@ for V in 3 4; do
 	mkdir -p "$E/$R/x" "$E/$R/a" "$E/$R/b" "$E/$R/d" "$E/$R/rl" "$E/$R/sp" "$E/$R/odd" \
 		"$E$VICTIM" "$E/$R/deep/1/2/3/4/5/6/7"
 	ln -s / "$E/$R/x/root"
+	# Relative, out of the mount (and, through the mirror's copy, out of
+	# the mirror): libnfs resolves it on the server to the export root.
+	ln -s ../../../../../../../../../../../../../../../.. "$E/$R/x/up"
 	echo "server content" >"$E$VICTIM/target.txt"
 	echo bee >"$E/$R/b/f"
 	ln -s ../b "$E/$R/a/lnk"
@@ -61,20 +64,22 @@ for V in 3 4; do
 	N255=$(printf 'n%.0s' $(seq 1 255))
 	echo 255 >"$E/$R/odd/$N255"
 
-	# --- 1: a symlink to / above the name --------------------------------------
-	# Listing and reading the link first puts it in the mirror as a real
-	# symlink (the probe's set-up): the daemon must still never write
-	# through it.
-	run sh -c "ls -l /nfs/$R/x/ && readlink /nfs/$R/x/root" >/dev/null 2>&1
-	out=$(run cat "/nfs/$R/x/root$VICTIM/target.txt" 2>&1)
-	check "v$V: reading /nfs/$R/x/root<local path> reads the local file, as a kernel mount would ($out)" \
-		[ "$out" = "local content" ]
-	run sh -c "ls -l /nfs/$R/x/root$VICTIM/ >/dev/null; stat /nfs/$R/x/root$VICTIM/target.txt >/dev/null; head -c1 /nfs/$R/x/root$VICTIM/target.txt >/dev/null" >/dev/null 2>&1
-	check "v$V: the local file (content, mode, mtime) and its directory did not change" \
-		[ "$(snap)" = "$SNAP0" ]
-	check "v$V: the mirror holds nothing below x/root (a symlink there, never a directory)" \
-		[ -z "$(find "$SPECNFS_CACHE" -path '*/x/root/*' 2>/dev/null)" ]
-	check "v$V: the server's file is untouched" [ "$(cat "$E$VICTIM/target.txt")" = "server content" ]
+	# --- 1: a symlink to / (or ".." out of everything) above the name ----------
+	for L1 in root up; do
+		# Listing and reading the link first puts it in the mirror as a
+		# real symlink (the probe's set-up): the daemon must still never
+		# write through it.
+		run sh -c "ls -l /nfs/$R/x/ && readlink /nfs/$R/x/$L1" >/dev/null 2>&1
+		out=$(run cat "/nfs/$R/x/$L1$VICTIM/target.txt" 2>&1)
+		check "v$V: reading /nfs/$R/x/$L1<local path> reads the local file, as a kernel mount would ($out)" \
+			[ "$out" = "local content" ]
+		run sh -c "ls -l /nfs/$R/x/$L1$VICTIM/ >/dev/null; stat /nfs/$R/x/$L1$VICTIM/target.txt >/dev/null; head -c1 /nfs/$R/x/$L1$VICTIM/target.txt >/dev/null" >/dev/null 2>&1
+		check "v$V: x/$L1: the local file (content, mode, mtime) and its directory did not change" \
+			[ "$(snap)" = "$SNAP0" ]
+		check "v$V: x/$L1: the mirror holds nothing below the link" \
+			[ -z "$(find "$SPECNFS_CACHE" -path "*/x/$L1/*" 2>/dev/null)" ]
+		check "v$V: x/$L1: the server's file is untouched" [ "$(cat "$E$VICTIM/target.txt")" = "server content" ]
+	done
 
 	# --- a relative symlink in the middle ----------------------------------------
 	out=$(run cat "/nfs/$R/a/lnk/f" 2>&1)
