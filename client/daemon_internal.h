@@ -12,7 +12,9 @@
 
 #include <limits.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "daemon_consist.h"
 #include "daemon_index.h"
@@ -29,6 +31,7 @@ struct spn_mount {
 	const char *url;
 	struct spn_nfs *nfs;
 	char mirror[PATH_MAX]; /* this mount's mirror root */
+	int root_fd;           /* O_PATH fd of mirror: every mirror operation starts here */
 	int64_t retry_at_ns;   /* next connect attempt while down */
 	int backoff_s;
 	int connecting;
@@ -124,6 +127,8 @@ struct spn_job {
 	int64_t deadline_ns;
 	int attempts;
 	int hops;            /* symlinks followed */
+	char gate_rel[SPN_PATH_MAX]; /* path_gate: the request's rel while an ancestor is looked up */
+	int gating;          /* path_gate: 1 while j->rel is an ancestor being looked up */
 	struct spn_entry e;  /* the entry being worked on */
 	int have_e;
 	int tmpfd;
@@ -203,14 +208,34 @@ int spn_wb_replay(struct spn_daemon *d);
 int spn_daemon_busy(const struct spn_daemon *d);
 int spn_status_text(struct spn_daemon *d, char *buf, size_t len);
 
-/* daemon_mirror.c */
+/* daemon_mirror.c: every operation on the mirror, by (mount, rel), beneath
+ * the mount's root dirfd and never through a symlink. 0 or -errno. */
 int spn_mirror_path(const struct spn_mount *m, const char *rel, char *out, size_t len);
-int spn_mirror_mkdirs(const char *path); /* mkdir -p of path's parent */
-int spn_mirror_stub(const char *tmpdir, const char *path, uint32_t type);
-int spn_mirror_remove(const char *path); /* file, symlink or whole tree */
+int spn_mirror_open_root(struct spn_mount *m);
+int spn_mirror_mkdirs(const struct spn_mount *m, const char *rel); /* mkdir -p of rel's parent */
+int spn_mirror_mkdir(const struct spn_mount *m, const char *rel);   /* -EEXIST if there */
+int spn_mirror_lstat(const struct spn_mount *m, const char *rel, struct stat *st);
+/* A regular file only (never blocks on a FIFO): the fd, or -errno (-EINVAL
+ * for anything else, -ELOOP for a symlink). */
+int spn_mirror_open(const struct spn_mount *m, const char *rel, int flags, int mode);
+/* O_WRONLY|O_CREAT|O_TRUNC, replacing a stub or special file: the fd. */
+int spn_mirror_create(const struct spn_mount *m, const char *rel, int mode);
+int spn_mirror_open_dir(const struct spn_mount *m, const char *rel);
+int spn_mirror_truncate(const struct spn_mount *m, const char *rel, uint64_t size);
+int spn_mirror_chmod(const struct spn_mount *m, const char *rel, int mode);
+int spn_mirror_utimens(const struct spn_mount *m, const char *rel, const struct timespec ts[2]);
+int spn_mirror_watch(const struct spn_mount *m, const char *rel, int ino_fd, uint32_t mask);
+int spn_mirror_install(const struct spn_mount *m, const char *tmp, const char *rel);
+int spn_mirror_rename(const struct spn_mount *m, const char *from, const char *to);
+int spn_mirror_symlink(const struct spn_mount *m, const char *tmpdir, const char *rel,
+		       const char *target);
+int spn_mirror_mkfifo(const struct spn_mount *m, const char *tmpdir, const char *rel);
+int spn_mirror_stub(const struct spn_mount *m, const char *tmpdir, const char *rel, uint32_t type);
+int spn_mirror_readlink(const struct spn_mount *m, const char *rel, char *buf, size_t len);
+int spn_mirror_is_stub(const struct spn_mount *m, const char *rel);
+int spn_mirror_remove(const struct spn_mount *m, const char *rel); /* file, symlink or whole tree */
 int spn_mirror_tmpfile(const char *tmpdir, char *tmp, size_t len);
 int spn_mirror_mode(uint32_t nfs_mode);
-int spn_mirror_is_stub(const char *path);
 
 /* daemon_cred.c */
 int spn_cred_from_msg(struct spn_daemon *d, struct spn_client *cl, const void *cmsg_creds);

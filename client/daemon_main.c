@@ -381,11 +381,24 @@ static int
 mkdir_p(const char *path)
 {
 	char buf[PATH_MAX];
+	char *p;
+	size_t n = strlen(path);
 
-	/* spn_mirror_mkdirs makes a path's parents: give it a child. */
-	if (snprintf(buf, sizeof(buf), "%s/x", path) >= (int)sizeof(buf))
+	if (n >= sizeof(buf))
 		return -ENAMETOOLONG;
-	return spn_mirror_mkdirs(buf);
+	memcpy(buf, path, n + 1);
+	for (p = buf + 1;; p++) {
+		char c = *p;
+
+		if (c != '/' && c != '\0')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		*p = c;
+		if (c == '\0')
+			return 0;
+	}
 }
 
 static int
@@ -431,6 +444,8 @@ setup_paths(struct spn_daemon *d, char *err, size_t errlen)
 	for (i = 0; i < d->nmounts; i++) {
 		snprintf(d->mounts[i].mirror, sizeof(d->mounts[i].mirror), "%s/m%d", d->base, i);
 		rc = mkdir_p(d->mounts[i].mirror);
+		if (rc == 0)
+			rc = spn_mirror_open_root(&d->mounts[i]);
 		if (rc < 0) {
 			snprintf(err, errlen, "mirror %s: %s", d->mounts[i].mirror, strerror(-rc));
 			return rc;
@@ -735,6 +750,8 @@ main(int argc, char **argv)
 
 	memset(d, 0, sizeof(*d));
 	d->lock_fd = d->listen_fd = d->sig_fd = d->ino_fd = d->spare_fd = -1;
+	for (i = 0; i < SPN_MAX_MOUNTS; i++)
+		d->mounts[i].root_fd = -1;
 	if (spn_policy_load(&d->pol, NULL, err, sizeof(err)) < 0) {
 		fprintf(stderr, "specnfsd: %s\n", err);
 		return 2;

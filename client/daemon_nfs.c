@@ -89,7 +89,7 @@ static const char *const call_names[SPN_CALL_NTYPES] = {
 	[SPN_CALL_LINK] = "link", [SPN_CALL_SYMLINK] = "symlink",
 	[SPN_CALL_SETATTR] = "setattr", [SPN_CALL_STATFS] = "statfs",
 	[SPN_CALL_ACCESS] = "access", [SPN_CALL_MOUNT] = "mount",
-	[SPN_CALL_LOOKUP] = "lookup",
+	[SPN_CALL_LOOKUP] = "lookup", [SPN_CALL_MKNOD] = "mknod",
 };
 
 const char *
@@ -546,7 +546,9 @@ simple_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 		op_finish(op, op->err);
 		return;
 	}
-	if ((op->kind == SPN_CALL_MKDIR || op->kind == SPN_CALL_SYMLINK) && op->path != NULL) {
+	if ((op->kind == SPN_CALL_MKDIR || op->kind == SPN_CALL_SYMLINK ||
+	     op->kind == SPN_CALL_MKNOD) &&
+	    op->path != NULL) {
 		/* libnfs's path API returns no attributes for these. */
 		char *path = op->path;
 
@@ -562,7 +564,12 @@ simple_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 		nattr_from_stat(&op->res.attr, data);
 		break;
 	case SPN_CALL_READLINK:
-		op->res.target = strdup(data);
+		/* libnfs 4.0's NFSv4 READLINK hands over the XDR string
+		 * without a terminator: its length is the link's size, which
+		 * readlink_size_cb asked just before (NFSv3's is terminated). */
+		op->res.target = op->n->version == 4 && op->res.attr.type == S_IFLNK
+					 ? strndup(data, (size_t)op->res.attr.size)
+					 : strdup(data);
 		if (op->res.target == NULL) {
 			op_finish(op, -ENOMEM);
 			return;
@@ -593,10 +600,49 @@ spn_nfs_getattr(struct spn_nfs *n, const char *path, int nofollow, spn_nfs_cb cb
 			   : nfs_stat64_async(n->nfs, path, simple_cb, op));
 }
 
+/* NFSv4: the link's size first (see simple_cb), then the READLINK. */
+static void
+readlink_size_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+
+	if (!op_part_done(op, err, data))
+		return;
+	if (err < 0) {
+		op_finish(op, op->err);
+		return;
+	}
+	nattr_from_stat(&op->res.attr, data);
+	if (op->res.attr.type != S_IFLNK) {
+		op_finish(op, -EINVAL);
+		return;
+	}
+	if (QUEUE(op, nfs_readlink_async(nfs, op->path, simple_cb, op)) < 0)
+		op_finish(op, -ENOTCONN);
+}
+
+static int
+readlink_v3(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg)
+{
+	SIMPLE_CALL(SPN_CALL_READLINK, nfs_readlink_async(n->nfs, path, simple_cb, op));
+}
+
 int
 spn_nfs_readlink(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg)
 {
-	SIMPLE_CALL(SPN_CALL_READLINK, nfs_readlink_async(n->nfs, path, simple_cb, op));
+	struct spn_nfs_op *op;
+
+	if (n->version != 4)
+		return readlink_v3(n, path, cb, arg);
+	op = op_new(n, SPN_CALL_READLINK, cb, arg);
+	if (op == NULL)
+		return -ENOMEM;
+	op->path = strdup(path);
+	if (op->path == NULL) {
+		op_finish(op, -ENOMEM);
+		return 0;
+	}
+	START(op, nfs_lstat64_async(n->nfs, path, readlink_size_cb, op));
 }
 
 int
@@ -655,6 +701,23 @@ spn_nfs_symlink(struct spn_nfs *n, const char *target, const char *path, spn_nfs
 		return -ENOMEM;
 	op->path = strdup(path);
 	START(op, nfs_symlink_async(n->nfs, target, path, simple_cb, op));
+}
+
+int
+spn_nfs_mknod(struct spn_nfs *n, const char *path, int mode, uint64_t rdev, spn_nfs_cb cb,
+	      void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_MKNOD, cb, arg);
+
+	if (op == NULL)
+		return -ENOMEM;
+	if (n->version == 4 && !S_ISCHR(mode) && !S_ISBLK(mode)) {
+		/* libnfs 4.0 sends no CREATE of NF4FIFO/NF4SOCK. */
+		op_finish(op, -EOPNOTSUPP);
+		return 0;
+	}
+	op->path = strdup(path);
+	START(op, nfs_mknod_async(n->nfs, path, mode, (int)rdev, simple_cb, op));
 }
 
 /* ------------------------------------------------------------ readdir */

@@ -47,6 +47,7 @@ enum spn_nfs_call {
 	SPN_CALL_ACCESS,
 	SPN_CALL_MOUNT,
 	SPN_CALL_LOOKUP,
+	SPN_CALL_MKNOD,
 	SPN_CALL_NTYPES,
 };
 
@@ -150,6 +151,10 @@ int spn_nfs_rmdir(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg)
 int spn_nfs_rename(struct spn_nfs *n, const char *from, const char *to, spn_nfs_cb cb, void *arg);
 int spn_nfs_link(struct spn_nfs *n, const char *from, const char *to, spn_nfs_cb cb, void *arg);
 int spn_nfs_symlink(struct spn_nfs *n, const char *target, const char *path, spn_nfs_cb cb, void *arg);
+/* A FIFO, socket or device node (mode holds the S_IF* type); its
+ * attributes in res. NFSv4 through libnfs 4.0: devices only (-EOPNOTSUPP). */
+int spn_nfs_mknod(struct spn_nfs *n, const char *path, int mode, uint64_t rdev, spn_nfs_cb cb,
+		  void *arg);
 
 enum {
 	SPN_NSA_MODE = 1 << 0,

@@ -26,12 +26,15 @@
 
 #include "daemon_internal.h"
 #include "log.h"
+#include "path_compose.h"
 
 #define MAX_FETCH_ATTEMPTS 4
 #define MAX_SYMLINK_HOPS 40
 
 static void job_free(struct spn_job *j);
 static void job_cb(int err, struct spn_nfs_res *res, void *arg);
+static void path_gate(struct spn_job *j);
+static void gate_restore(struct spn_job *j);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -216,19 +219,19 @@ static void wb_kick(struct spn_daemon *d, struct spn_wb *wb);
 static void
 cred_send_open(struct spn_job *j, const unsigned char *buf, size_t n)
 {
-	int flags = j->req.op == SPN_OP_READDIR
-			    ? O_RDONLY | O_DIRECTORY
-			    : (int)j->req.flags & (O_ACCMODE | O_APPEND | O_DIRECTORY | O_SYNC | O_DSYNC);
-	int fd = open(j->rep.path, flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	int fd = j->req.op == SPN_OP_READDIR
+			 ? spn_mirror_open_dir(j->m, j->rel)
+			 : spn_mirror_open(j->m, j->rel,
+					   (int)j->req.flags & (O_ACCMODE | O_APPEND | O_SYNC | O_DSYNC), 0);
 	int sent = 0;
 
 	if (fd < 0) {
-		spn_err("open %s for pid %d: %s", j->rep.path, (int)j->cl->pid, strerror(errno));
+		spn_err("open %s for pid %d: %s", j->rep.path, (int)j->cl->pid, strerror(-fd));
 	} else {
 		int fl = fcntl(fd, F_GETFL);
 
-		if (fl >= 0 && !(j->req.flags & O_NONBLOCK))
-			fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+		if (fl >= 0 && (j->req.flags & O_NONBLOCK))
+			fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 		/* The shim waits for this reply alone: nothing is queued
 		 * before it, so the fd travels with its first byte. */
 		if (j->cl->out_len == 0)
@@ -798,7 +801,6 @@ resolve_done(struct spn_job *j)
 {
 	struct spn_nattr fresh;
 	int64_t now = spn_now_ns();
-	char mp[PATH_MAX];
 
 	resolve_reread(j);
 	if (j->err == -ENOENT || j->err == -ENOTDIR) {
@@ -806,8 +808,7 @@ resolve_done(struct spn_job *j)
 		 * call is in line behind this one. */
 		if (j->have_e && !(j->e.flags & SPN_EF_WRITEBACK)) {
 			spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel);
-			if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0)
-				spn_mirror_remove(mp);
+			spn_mirror_remove(j->m, j->rel);
 		}
 		j->have_e = 0;
 		j->err = -ENOENT;
@@ -834,13 +835,12 @@ resolve_done(struct spn_job *j)
 			  (unsigned long long)j->e.attr.fileid, (unsigned long long)fresh.fileid);
 		/* Another object now has this name: forget the old one and
 		 * everything we knew below it. */
-		if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0 &&
-		    !(j->e.flags & SPN_EF_DIRTY)) {
+		if (!(j->e.flags & SPN_EF_DIRTY)) {
 			if (j->e.attr.type == S_IFDIR || fresh.type == S_IFDIR) {
 				spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel);
-				spn_mirror_remove(mp);
+				spn_mirror_remove(j->m, j->rel);
 			} else {
-				spn_mirror_stub(j->d->tmpdir, mp, fresh.type);
+				spn_mirror_stub(j->m, j->d->tmpdir, j->rel, fresh.type);
 			}
 		}
 		{
@@ -913,8 +913,15 @@ walk_done(struct spn_job *j)
 	/* An intermediate directory: record it with its handle, go on. */
 	if (j->res->attr.type != S_IFDIR) {
 		if (j->res->attr.type == S_IFLNK) {
-			/* The server resolves symlinks in a path for us. */
-			resolve_path_issue(j);
+			/* A directory we knew became a symlink: it is the
+			 * client's to follow (path_gate), never the server's. */
+			entry_from_attr(&e, &j->res->attr, now, &j->d->ac);
+			e.fh_len = j->res->fh_len;
+			memcpy(e.fh, j->res->fh, j->res->fh_len);
+			index_put(j, j->walk, &e);
+			if (j->gating)
+				gate_restore(j);
+			path_gate(j);
 			return;
 		}
 		j->err = -ENOTDIR;
@@ -1036,27 +1043,31 @@ resolve(struct spn_job *j, int force, spn_job_fn then)
 
 /* ------------------------------------------------------------ stat, access */
 
-static void stat_follow_issue(struct spn_job *j);
+/*
+ * j->rel is a symlink the request follows (stat): followed on the client's
+ * side like one above the name (path_gate), never by the server: the
+ * request starts over on the target, or the client hears a redirect.
+ */
+static void gate_follow(struct spn_job *j, const char *target);
+static void gate_readlink_issue(struct spn_job *j);
 
 static void
-stat_follow_done(struct spn_job *j)
+follow_last(struct spn_job *j)
 {
-	if (j->err < 0) {
-		spn_job_reply(j, j->err);
+	char target[SPN_PATH_MAX];
+	int n = snprintf(j->gate_rel, sizeof(j->gate_rel), "%s/", j->rel);
+
+	if (n < 0 || (size_t)n >= sizeof(j->gate_rel)) {
+		spn_job_reply(j, -ENAMETOOLONG);
 		return;
 	}
-	attr_to_wire(&j->rep.attr, &j->res->attr);
-	spn_job_reply(j, 0);
-}
-
-/* stat() through a symlink: libnfs follows it on the server. The target's
- * attributes are not cached under the link's name. */
-static void
-stat_follow_issue(struct spn_job *j)
-{
-	if (job_call(j, stat_follow_issue, stat_follow_done, 0))
+	j->gating = 1;
+	if (spn_consist_content_valid(&j->e) && !spn_mirror_is_stub(j->m, j->rel) &&
+	    spn_mirror_readlink(j->m, j->rel, target, sizeof(target)) > 0) {
+		gate_follow(j, target);
 		return;
-	spn_nfs_getattr(j->m->nfs, j->rel, 0, job_cb, j);
+	}
+	gate_readlink_issue(j);
 }
 
 static void
@@ -1067,17 +1078,15 @@ stat_resolved(struct spn_job *j)
 		return;
 	}
 	if (j->e.attr.type == S_IFLNK && !(j->req.flags & SPN_F_NOFOLLOW)) {
-		stat_follow_issue(j);
+		follow_last(j);
 		return;
 	}
 	attr_to_wire(&j->rep.attr, &j->e.attr);
 	if (j->e.flags & SPN_EF_DIRTY) {
 		/* Local writes not yet written back: report the local size. */
-		char mp[PATH_MAX];
 		struct stat st;
 
-		if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0 && lstat(mp, &st) == 0 &&
-		    S_ISREG(st.st_mode)) {
+		if (spn_mirror_lstat(j->m, j->rel, &st) == 0 && S_ISREG(st.st_mode)) {
 			j->rep.attr.size = (uint64_t)st.st_size;
 			j->rep.attr.mtime.sec = st.st_mtim.tv_sec;
 			j->rep.attr.mtime.nsec = (uint32_t)st.st_mtim.tv_nsec;
@@ -1211,17 +1220,27 @@ apply_listing(struct spn_job *j, struct spn_nfs_res *res)
 	struct spn_daemon *d = j->d;
 	struct listing l = { .j = j, .res = res };
 	int64_t now = spn_now_ns();
-	char dmp[PATH_MAX], cmp[PATH_MAX], crel[SPN_PATH_MAX];
+	char crel[SPN_PATH_MAX];
+	struct stat dst;
 	size_t i;
 	int rc;
 
-	rc = spn_mirror_path(j->m, j->rel, dmp, sizeof(dmp));
-	if (rc < 0)
-		return rc;
-	if (mkdir(dmp, 0700) < 0 && errno != EEXIST) {
-		rc = spn_mirror_mkdirs(dmp);
-		if (rc < 0 || (mkdir(dmp, 0700) < 0 && errno != EEXIST))
-			return rc < 0 ? rc : -errno;
+	if (strcmp(j->rel, "/") != 0) {
+		rc = spn_mirror_mkdir(j->m, j->rel);
+		if (rc == -ENOENT) {
+			rc = spn_mirror_mkdirs(j->m, j->rel);
+			if (rc == 0)
+				rc = spn_mirror_mkdir(j->m, j->rel);
+		}
+		if (rc < 0 && rc != -EEXIST)
+			return rc;
+		/* A stub or file left where the directory now is: replace. */
+		if (spn_mirror_lstat(j->m, j->rel, &dst) == 0 && !S_ISDIR(dst.st_mode)) {
+			spn_mirror_remove(j->m, j->rel);
+			rc = spn_mirror_mkdir(j->m, j->rel);
+			if (rc < 0)
+				return rc;
+		}
 	}
 	rc = spn_index_foreach_child(d->idx, (uint16_t)j->m->id, j->rel, listing_collect_stale, &l);
 	if (rc < 0)
@@ -1234,8 +1253,7 @@ apply_listing(struct spn_job *j, struct spn_nfs_res *res)
 			continue;
 		spn_debug("listing %s: %s is gone", j->rel, l.stale[i]);
 		spn_index_del_tree(d->idx, (uint16_t)j->m->id, crel);
-		if (spn_mirror_path(j->m, crel, cmp, sizeof(cmp)) == 0)
-			spn_mirror_remove(cmp);
+		spn_mirror_remove(j->m, crel);
 	}
 	for (i = 0; i < res->nents; i++) {
 		const struct spn_nfs_dirent *de = &res->ents[i];
@@ -1244,7 +1262,8 @@ apply_listing(struct spn_job *j, struct spn_nfs_res *res)
 		int have;
 
 		if (child_path(j->rel, de->name, crel, sizeof(crel)) < 0 ||
-		    spn_mirror_path(j->m, crel, cmp, sizeof(cmp)) < 0)
+		    strlen(de->name) > NAME_MAX || strchr(de->name, '/') != NULL ||
+		    strcmp(de->name, ".") == 0 || strcmp(de->name, "..") == 0)
 			continue;
 		have = spn_index_get(d->idx, (uint16_t)j->m->id, crel, &ce) == 0;
 		if (de->attr.type == 0)
@@ -1267,11 +1286,11 @@ apply_listing(struct spn_job *j, struct spn_nfs_res *res)
 			}
 			/* Known from a lookup but never materialised (or lost
 			 * from the mirror): the listing must show it. */
-			if (lstat(cmp, &st) < 0) {
+			if (spn_mirror_lstat(j->m, crel, &st) < 0) {
 				if (de->attr.type == S_IFDIR)
-					mkdir(cmp, 0700);
+					spn_mirror_mkdir(j->m, crel);
 				else
-					spn_mirror_stub(d->tmpdir, cmp, de->attr.type);
+					spn_mirror_stub(j->m, d->tmpdir, crel, de->attr.type);
 				if (ce.state == SPN_ENT_CACHED && de->attr.type != S_IFDIR)
 					ce.state = SPN_ENT_STUB;
 			}
@@ -1285,17 +1304,18 @@ apply_listing(struct spn_job *j, struct spn_nfs_res *res)
 			spn_debug("listing %s: %s is another object", j->rel, crel);
 			spn_index_del_tree(d->idx, (uint16_t)j->m->id, crel);
 			if (ce.attr.type == S_IFDIR)
-				spn_mirror_remove(cmp);
+				spn_mirror_remove(j->m, crel);
 		}
 		entry_from_attr(&ce, &de->attr, now, &d->ac);
 		ce.fh_len = de->fh_len;
 		memcpy(ce.fh, de->fh, de->fh_len);
 		if (de->attr.type == S_IFDIR) {
-			if (lstat(cmp, &st) == 0 && !S_ISDIR(st.st_mode))
-				spn_mirror_remove(cmp);
-			if (mkdir(cmp, 0700) < 0 && errno != EEXIST)
+			if (spn_mirror_lstat(j->m, crel, &st) == 0 && !S_ISDIR(st.st_mode))
+				spn_mirror_remove(j->m, crel);
+			rc = spn_mirror_mkdir(j->m, crel);
+			if (rc < 0 && rc != -EEXIST)
 				continue;
-		} else if (spn_mirror_stub(d->tmpdir, cmp, de->attr.type) < 0) {
+		} else if (spn_mirror_stub(j->m, d->tmpdir, crel, de->attr.type) < 0) {
 			continue;
 		}
 		rc = spn_index_put(d->idx, (uint16_t)j->m->id, crel, &ce);
@@ -1389,12 +1409,10 @@ reply_mirror(struct spn_job *j)
 static void
 ensure_listing(struct spn_job *j, spn_job_fn then)
 {
-	char mp[PATH_MAX];
 	struct stat st;
 
 	j->then = then;
-	if (dir_listing_valid(j) && spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0 &&
-	    stat(mp, &st) == 0 && S_ISDIR(st.st_mode)) {
+	if (dir_listing_valid(j) && spn_mirror_lstat(j->m, j->rel, &st) == 0 && S_ISDIR(st.st_mode)) {
 		j->d->cache_hits++;
 		then(j);
 		return;
@@ -1423,26 +1441,22 @@ static void readlink_issue(struct spn_job *j);
 static void
 readlink_done(struct spn_job *j)
 {
-	char mp[PATH_MAX];
-
 	if (j->err < 0) {
 		spn_job_reply(j, j->err);
 		return;
 	}
+	if (j->res->target == NULL || j->res->target[0] == '\0' ||
+	    strlen(j->res->target) >= sizeof(j->rep.path)) {
+		spn_job_reply(j, j->res->target == NULL || j->res->target[0] == '\0' ? -EIO
+										   : -ENAMETOOLONG);
+		return;
+	}
 	snprintf(j->rep.path, sizeof(j->rep.path), "%s", j->res->target);
 	/* Keep the target in the mirror: the kernel can follow it there. */
-	if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0 && spn_mirror_mkdirs(mp) == 0) {
-		char tmp[PATH_MAX];
-
-		snprintf(tmp, sizeof(tmp), "%s/link.%d", j->d->tmpdir, (int)getpid());
-		unlink(tmp);
-		if (symlink(j->res->target, tmp) == 0 && rename(tmp, mp) == 0) {
-			j->e.state = SPN_ENT_CACHED;
-			spn_consist_set_content(&j->e);
-			index_put(j, j->rel, &j->e);
-		} else {
-			unlink(tmp);
-		}
+	if (spn_mirror_symlink(j->m, j->d->tmpdir, j->rel, j->res->target) == 0) {
+		j->e.state = SPN_ENT_CACHED;
+		spn_consist_set_content(&j->e);
+		index_put(j, j->rel, &j->e);
 	}
 	spn_job_reply(j, 0);
 }
@@ -1458,9 +1472,6 @@ readlink_issue(struct spn_job *j)
 static void
 readlink_resolved(struct spn_job *j)
 {
-	char mp[PATH_MAX];
-	ssize_t n;
-
 	if (j->err < 0) {
 		spn_job_reply(j, j->err);
 		return;
@@ -1469,10 +1480,8 @@ readlink_resolved(struct spn_job *j)
 		spn_job_reply(j, -EINVAL);
 		return;
 	}
-	if (spn_consist_content_valid(&j->e) &&
-	    spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0 && !spn_mirror_is_stub(mp) &&
-	    (n = readlink(mp, j->rep.path, sizeof(j->rep.path) - 1)) > 0) {
-		j->rep.path[n] = '\0';
+	if (spn_consist_content_valid(&j->e) && !spn_mirror_is_stub(j->m, j->rel) &&
+	    spn_mirror_readlink(j->m, j->rel, j->rep.path, sizeof(j->rep.path)) > 0) {
 		j->d->cache_hits++;
 		spn_job_reply(j, 0);
 		return;
@@ -1488,7 +1497,6 @@ static int
 evict_one(uint16_t mount, const char *path, const struct spn_entry *e, void *arg)
 {
 	struct spn_daemon *d = arg;
-	char mp[PATH_MAX];
 	struct spn_wb *wb;
 
 	if (mount >= d->nmounts)
@@ -1496,8 +1504,7 @@ evict_one(uint16_t mount, const char *path, const struct spn_entry *e, void *arg
 	wb = wb_find(d, &d->mounts[mount], path, 0);
 	if (wb != NULL)
 		return SPN_INDEX_KEEP;
-	if (spn_mirror_path(&d->mounts[mount], path, mp, sizeof(mp)) < 0 ||
-	    spn_mirror_stub(d->tmpdir, mp, e->attr.type) < 0)
+	if (spn_mirror_stub(&d->mounts[mount], d->tmpdir, path, e->attr.type) < 0)
 		return SPN_INDEX_KEEP;
 	return SPN_INDEX_EVICTED;
 }
@@ -1519,8 +1526,7 @@ static void
 fetch_done(struct spn_job *j)
 {
 	const struct spn_nattr *post;
-	char mp[PATH_MAX];
-	int rc;
+	int rc = 0;
 
 	close(j->tmpfd);
 	j->tmpfd = -1;
@@ -1563,15 +1569,12 @@ fetch_done(struct spn_job *j)
 			return;
 		}
 	}
-	rc = spn_mirror_path(j->m, j->rel, mp, sizeof(mp));
+	if (chmod(j->tmp, (mode_t)spn_mirror_mode(post->mode)) < 0)
+		rc = -errno;
 	if (rc == 0)
-		rc = spn_mirror_mkdirs(mp);
-	if (rc == 0 && chmod(j->tmp, (mode_t)spn_mirror_mode(post->mode)) < 0)
-		rc = -errno;
-	if (rc == 0 && rename(j->tmp, mp) < 0)
-		rc = -errno;
+		rc = spn_mirror_install(j->m, j->tmp, j->rel);
 	if (rc < 0) {
-		spn_err("fetch %s: cannot install %s: %s", j->req.path, mp, strerror(-rc));
+		spn_err("fetch %s: cannot install %s: %s", j->req.path, j->rel, strerror(-rc));
 		j->err = -EIO;
 		j->then(j);
 		return;
@@ -1623,13 +1626,12 @@ fetch_issue(struct spn_job *j)
 static void
 ensure_content(struct spn_job *j, spn_job_fn then)
 {
-	char mp[PATH_MAX];
 	struct stat st;
 
 	j->then = then;
 	if ((j->e.flags & SPN_EF_DIRTY) ||
-	    (spn_consist_content_valid(&j->e) && spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0 &&
-	     lstat(mp, &st) == 0 && S_ISREG(st.st_mode))) {
+	    (spn_consist_content_valid(&j->e) && spn_mirror_lstat(j->m, j->rel, &st) == 0 &&
+	     S_ISREG(st.st_mode))) {
 		j->d->cache_hits++;
 		then(j);
 		return;
@@ -1649,17 +1651,14 @@ static int
 open_for_write(struct spn_job *j)
 {
 	struct spn_wb *wb = wb_find(j->d, j->m, j->rel, 1);
-	char mp[PATH_MAX];
 	int rc;
 
 	if (wb == NULL)
 		return -ENOMEM;
-	rc = spn_mirror_path(j->m, j->rel, mp, sizeof(mp));
-	if (rc < 0)
-		return rc;
 	if (j->req.flags & O_TRUNC) {
-		if (truncate(mp, 0) < 0)
-			return -errno;
+		rc = spn_mirror_truncate(j->m, j->rel, 0);
+		if (rc < 0)
+			return rc;
 	}
 	j->e.flags |= SPN_EF_DIRTY;
 	j->e.dirty_gen++;
@@ -1671,8 +1670,11 @@ open_for_write(struct spn_job *j)
 	wb->writers++;
 	/* A foreign writer's data goes to the server with its ids. */
 	wb->cred = j->cred;
-	if (wb->wd < 0 && j->d->ino_fd >= 0)
-		wb->wd = inotify_add_watch(j->d->ino_fd, mp, IN_CLOSE_WRITE);
+	if (wb->wd < 0 && j->d->ino_fd >= 0) {
+		wb->wd = spn_mirror_watch(j->m, j->rel, j->d->ino_fd, IN_CLOSE_WRITE);
+		if (wb->wd < 0)
+			wb->wd = -1;
+	}
 	return 0;
 }
 
@@ -1752,12 +1754,11 @@ static int
 create_shared(struct spn_job *j)
 {
 	struct spn_entry cur;
-	char mp[PATH_MAX];
 	struct stat st;
 
 	if (index_get(j, j->rel, &cur) < 0 || !(cur.flags & SPN_EF_DIRTY) ||
-	    cur.attr.type != S_IFREG || spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) < 0 ||
-	    lstat(mp, &st) < 0 || !S_ISREG(st.st_mode))
+	    cur.attr.type != S_IFREG || spn_mirror_lstat(j->m, j->rel, &st) < 0 ||
+	    !S_ISREG(st.st_mode))
 		return 0;
 	j->e = cur;
 	if (j->e.fh_len == 0 && !(j->e.flags & SPN_EF_CREATED_LOCALLY)) {
@@ -1773,7 +1774,6 @@ create_shared(struct spn_job *j)
 static void
 create_done(struct spn_job *j)
 {
-	char mp[PATH_MAX];
 	int fd, rc;
 
 	if (j->lost) {
@@ -1796,19 +1796,11 @@ create_done(struct spn_job *j)
 	j->e.fh_len = j->res->fh_len;
 	memcpy(j->e.fh, j->res->fh, j->res->fh_len);
 	j->have_e = 1;
-	rc = spn_mirror_path(j->m, j->rel, mp, sizeof(mp));
-	if (rc == 0)
-		rc = spn_mirror_mkdirs(mp);
+	rc = spn_mirror_mkdirs(j->m, j->rel);
 	if (rc == 0) {
-		fd = open(mp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-			  spn_mirror_mode(j->e.attr.mode));
-		if (fd < 0 && (errno == ELOOP || errno == EEXIST)) {
-			unlink(mp); /* a stale stub */
-			fd = open(mp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-				  spn_mirror_mode(j->e.attr.mode));
-		}
+		fd = spn_mirror_create(j->m, j->rel, spn_mirror_mode(j->e.attr.mode));
 		if (fd < 0)
-			rc = -errno;
+			rc = fd;
 		else
 			close(fd);
 	}
@@ -1879,6 +1871,28 @@ create_issue(struct spn_job *j)
 	send_create(j, !!(j->req.flags & O_EXCL));
 }
 
+/* A FIFO on NFS is local to this machine, as on a kernel mount: the
+ * mirror holds a real FIFO that the program opens (and may block on, as
+ * it would locally). The daemon makes it and never opens it. */
+static void
+open_fifo(struct spn_job *j)
+{
+	struct stat st;
+	int rc = 0;
+
+	if (spn_mirror_lstat(j->m, j->rel, &st) < 0 || !S_ISFIFO(st.st_mode)) {
+		rc = spn_mirror_mkdirs(j->m, j->rel);
+		if (rc == 0)
+			rc = spn_mirror_mkfifo(j->m, j->d->tmpdir, j->rel);
+	}
+	if (rc < 0) {
+		spn_err("open %s: cannot make the FIFO: %s", j->req.path, strerror(-rc));
+		spn_job_reply(j, -EIO);
+		return;
+	}
+	reply_mirror(j);
+}
+
 static void
 open_resolved(struct spn_job *j)
 {
@@ -1917,8 +1931,12 @@ open_resolved(struct spn_job *j)
 		return;
 	case S_IFREG:
 		break;
+	case S_IFIFO:
+		open_fifo(j);
+		return;
 	default:
-		/* Devices, FIFOs, sockets on NFS: not served by the mirror. */
+		/* Devices and sockets on NFS: not opened through the mirror
+		 * (a socket is ENXIO locally too; devices as on a nodev mount). */
 		spn_job_reply(j, -ENXIO);
 		return;
 	}
@@ -1928,14 +1946,10 @@ open_resolved(struct spn_job *j)
 	}
 	if ((j->req.flags & O_TRUNC) && acc != O_RDONLY) {
 		/* The content is about to go: no need to fetch it. */
-		char mp[PATH_MAX];
 		int fd;
 
-		if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0 && spn_mirror_mkdirs(mp) == 0) {
-			if (spn_mirror_is_stub(mp))
-				unlink(mp);
-			fd = open(mp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-				  spn_mirror_mode(j->e.attr.mode));
+		if (spn_mirror_mkdirs(j->m, j->rel) == 0) {
+			fd = spn_mirror_create(j->m, j->rel, spn_mirror_mode(j->e.attr.mode));
 			if (fd >= 0) {
 				close(fd);
 				j->e.state = SPN_ENT_CACHED;
@@ -2183,7 +2197,6 @@ store_issue(struct spn_job *j)
 {
 	struct spn_wb *wb = j->wb;
 	struct spn_entry e;
-	char mp[PATH_MAX];
 
 	if (job_call(j, store_issue, store_done, 0))
 		return;
@@ -2193,12 +2206,13 @@ store_issue(struct spn_job *j)
 	}
 	if (j->tmpfd >= 0)
 		close(j->tmpfd);
-	j->tmpfd = -1;
-	if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0)
-		j->tmpfd = open(mp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	j->tmpfd = spn_mirror_open(j->m, j->rel, O_RDONLY, 0);
 	if (j->tmpfd < 0) {
-		j->err = errno == ENOENT ? -ENOENT : -EIO;
-		if (errno == ENOENT && index_get(j, j->rel, &e) == 0 && (e.flags & SPN_EF_DIRTY)) {
+		int gone = j->tmpfd == -ENOENT;
+
+		j->err = gone ? -ENOENT : -EIO;
+		j->tmpfd = -1;
+		if (gone && index_get(j, j->rel, &e) == 0 && (e.flags & SPN_EF_DIRTY)) {
 			/* Nothing left to write back: say so, and stop. */
 			spn_err("write-back of %s%s: the mirror copy is gone", j->m->prefix, j->rel);
 			e.flags &= (uint8_t)~SPN_EF_DIRTY;
@@ -2363,14 +2377,12 @@ static int
 replay_one(struct spn_daemon *d, const struct replay_item *it)
 {
 	struct spn_wb *wb;
-	char mp[PATH_MAX];
 
 	if (it->act == REPLAY_FORGET) {
 		spn_info("journal: %s%s was predicted made, not confirmed: forgotten",
 			 d->mounts[it->mount].prefix, it->path);
 		spn_index_del_tree(d->idx, it->mount, it->path);
-		if (spn_mirror_path(&d->mounts[it->mount], it->path, mp, sizeof(mp)) == 0)
-			spn_mirror_remove(mp);
+		spn_mirror_remove(&d->mounts[it->mount], it->path);
 		return 0;
 	}
 	wb = wb_find(d, &d->mounts[it->mount], it->path, 1);
@@ -2464,11 +2476,9 @@ static void
 mutate_apply(struct spn_job *j)
 {
 	struct spn_daemon *d = j->d;
-	char mp[PATH_MAX], mp2[PATH_MAX];
 	struct spn_entry e;
 	int64_t now = spn_now_ns();
 
-	spn_mirror_path(j->m, j->rel, mp, sizeof(mp));
 	switch (j->req.op) {
 	case SPN_OP_MKDIR:
 		entry_from_attr(&e, &j->res->attr, now, &d->ac);
@@ -2478,8 +2488,8 @@ mutate_apply(struct spn_job *j)
 		e.state = SPN_ENT_CACHED;
 		e.flags |= SPN_EF_DIR_COMPLETE;
 		spn_consist_set_content(&e);
-		if (spn_mirror_mkdirs(mp) == 0)
-			mkdir(mp, 0700);
+		if (spn_mirror_mkdirs(j->m, j->rel) == 0)
+			spn_mirror_mkdir(j->m, j->rel);
 		index_put(j, j->rel, &e);
 		attr_to_wire(&j->rep.attr, &e.attr);
 		invalidate_parent(j, j->rel);
@@ -2487,17 +2497,16 @@ mutate_apply(struct spn_job *j)
 	case SPN_OP_UNLINK:
 	case SPN_OP_RMDIR:
 		spn_index_del_tree(d->idx, (uint16_t)j->m->id, j->rel);
-		spn_mirror_remove(mp);
+		spn_mirror_remove(j->m, j->rel);
 		invalidate_parent(j, j->rel);
 		break;
 	case SPN_OP_RENAME:
-		spn_mirror_path(j->m, j->rel2, mp2, sizeof(mp2));
 		spn_index_del_tree(d->idx, (uint16_t)j->m->id, j->rel2);
-		spn_mirror_remove(mp2);
+		spn_mirror_remove(j->m, j->rel2);
 		if (spn_index_rename_tree(d->idx, (uint16_t)j->m->id, j->rel, j->rel2) < 0 ||
-		    spn_mirror_mkdirs(mp2) < 0 || rename(mp, mp2) < 0) {
+		    spn_mirror_rename(j->m, j->rel, j->rel2) < 0) {
 			spn_index_del_tree(d->idx, (uint16_t)j->m->id, j->rel2);
-			spn_mirror_remove(mp2);
+			spn_mirror_remove(j->m, j->rel2);
 		}
 		/* Moved entries keep their content but their ctime changed. */
 		if (index_get(j, j->rel2, &e) == 0) {
@@ -2516,24 +2525,26 @@ mutate_apply(struct spn_job *j)
 		invalidate_parent(j, j->rel2);
 		break;
 	case SPN_OP_SYMLINK: {
-		char tmp[PATH_MAX];
-
 		entry_from_attr(&e, &j->res->attr, now, &d->ac);
-		snprintf(tmp, sizeof(tmp), "%s/symlink.%d", d->tmpdir, (int)getpid());
-		unlink(tmp);
-		if (spn_mirror_mkdirs(mp) == 0 && symlink(j->req.path2, tmp) == 0 &&
-		    rename(tmp, mp) == 0) {
+		if (spn_mirror_symlink(j->m, d->tmpdir, j->rel, j->req.path2) == 0) {
 			e.state = SPN_ENT_CACHED;
 			spn_consist_set_content(&e);
 		} else {
-			unlink(tmp);
-			spn_mirror_stub(d->tmpdir, mp, S_IFLNK);
+			spn_mirror_stub(j->m, d->tmpdir, j->rel, S_IFLNK);
 		}
 		index_put(j, j->rel, &e);
 		attr_to_wire(&j->rep.attr, &e.attr);
 		invalidate_parent(j, j->rel);
 		break;
 	}
+	case SPN_OP_MKNOD:
+		/* Listed as a stub of its type; an open makes the FIFO. */
+		entry_from_attr(&e, &j->res->attr, now, &d->ac);
+		spn_mirror_stub(j->m, d->tmpdir, j->rel, j->res->attr.type);
+		index_put(j, j->rel, &e);
+		attr_to_wire(&j->rep.attr, &e.attr);
+		invalidate_parent(j, j->rel);
+		break;
 	case SPN_OP_SETATTR: {
 		const struct spn_nattr *a = &j->res->attr;
 		int have = index_get(j, j->rel, &e) == 0;
@@ -2543,7 +2554,7 @@ mutate_apply(struct spn_job *j)
 		if ((j->req.mask & SPN_SA_SIZE) && e.state == SPN_ENT_CACHED && a->type == S_IFREG) {
 			/* Apply the same truncation to our copy, so that it
 			 * still matches the server. */
-			if (truncate(mp, (off_t)j->req.size) == 0) {
+			if (spn_mirror_truncate(j->m, j->rel, j->req.size) == 0) {
 				e.content_mtime = a->mtime;
 				e.content_ctime = a->ctime;
 				e.content_size = a->size;
@@ -2557,7 +2568,7 @@ mutate_apply(struct spn_job *j)
 			e.content_size = a->size;
 		}
 		if (a->type == S_IFREG && e.state == SPN_ENT_CACHED)
-			chmod(mp, (mode_t)spn_mirror_mode(a->mode));
+			spn_mirror_chmod(j->m, j->rel, spn_mirror_mode(a->mode));
 		e.attr = *a;
 		e.validated_ns = now;
 		index_put(j, j->rel, &e);
@@ -2583,6 +2594,9 @@ verify_done(struct spn_job *j)
 		break;
 	case SPN_OP_SYMLINK:
 		happened = exists && j->res->attr.type == S_IFLNK;
+		break;
+	case SPN_OP_MKNOD:
+		happened = exists && j->res->attr.type == j->req.flags;
 		break;
 	case SPN_OP_UNLINK:
 	case SPN_OP_RMDIR:
@@ -2749,6 +2763,10 @@ mutate_issue(struct spn_job *j)
 	case SPN_OP_SYMLINK:
 		spn_nfs_symlink(n, j->req.path2, j->rel, job_cb, j);
 		break;
+	case SPN_OP_MKNOD:
+		spn_nfs_mknod(n, j->rel, (int)(j->req.flags | (j->req.mode & 07777)), j->req.size,
+			      job_cb, j);
+		break;
 	case SPN_OP_SETATTR:
 		if (spn_nfs_has_fh(n) && j->e.fh_len > 0) {
 			/* NFSv3: one SETATTR by handle, times to the ns. */
@@ -2854,12 +2872,10 @@ defer_times(struct spn_job *j, struct spn_wb *wb)
 	{
 		/* The mirror copy shows them too (stat of a dirty file reads
 		 * its size and mtime there). */
-		char mp[PATH_MAX];
 		struct timespec ts[2] = { { t->atime.sec, t->atime.nsec },
 					  { t->mtime.sec, t->mtime.nsec } };
 
-		if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) == 0)
-			utimensat(AT_FDCWD, mp, ts, 0);
+		spn_mirror_utimens(j->m, j->rel, ts);
 	}
 	j->e.attr.atime = t->atime;
 	j->e.attr.mtime = t->mtime;
@@ -2885,11 +2901,10 @@ setattr_resolved(struct spn_job *j)
 	/* A size change of a file we are writing is a local affair until
 	 * its write-back. */
 	if ((j->e.flags & SPN_EF_DIRTY) && (j->req.mask & SPN_SA_SIZE)) {
-		char mp[PATH_MAX];
+		int rc = spn_mirror_truncate(j->m, j->rel, j->req.size);
 
-		spn_mirror_path(j->m, j->rel, mp, sizeof(mp));
-		if (truncate(mp, (off_t)j->req.size) < 0) {
-			spn_job_reply(j, -errno);
+		if (rc < 0) {
+			spn_job_reply(j, rc);
 			return;
 		}
 	}
@@ -3013,11 +3028,9 @@ spn_status_text(struct spn_daemon *d, char *buf, size_t len)
 		struct spn_wb *wb;
 
 		for (wb = d->wbs; wb != NULL; wb = wb->next) {
-			char mp[PATH_MAX];
 			struct stat sb;
 
-			if (wb->m == m && spn_mirror_path(m, wb->rel, mp, sizeof(mp)) == 0 &&
-			    stat(mp, &sb) == 0)
+			if (wb->m == m && spn_mirror_lstat(m, wb->rel, &sb) == 0)
 				dirty_bytes += (uint64_t)sb.st_size;
 		}
 		OUT("mount %s = %s (NFSv%d): %s%s%s\n", m->prefix, m->url, spn_nfs_version(m->nfs),
@@ -3207,7 +3220,7 @@ predict(struct spn_job *j)
 			    (j->req.flags & (O_CREAT | O_TRUNC)) || j->e.attr.type != S_IFREG ||
 			    !spn_consist_content_valid(&j->e) ||
 			    spn_mirror_path(j->m, j->rel, j->rep.path, sizeof(j->rep.path)) < 0 ||
-			    lstat(j->rep.path, &st) < 0 || !S_ISREG(st.st_mode)) {
+			    spn_mirror_lstat(j->m, j->rel, &st) < 0 || !S_ISREG(st.st_mode)) {
 				spn_debug("no prediction for open %s: flags %x type %o valid %d", j->rel,
 					  j->req.flags, j->e.attr.type, spn_consist_content_valid(&j->e));
 				return 0;
@@ -3216,7 +3229,8 @@ predict(struct spn_job *j)
 			break;
 		case SPN_OP_READDIR:
 			if (j->e.attr.type != S_IFDIR || !dir_listing_valid(j) ||
-			    spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) < 0 || stat(mp, &st) < 0)
+			    spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) < 0 ||
+			    spn_mirror_lstat(j->m, j->rel, &st) < 0 || !S_ISDIR(st.st_mode))
 				return 0;
 			snprintf(j->rep.path, sizeof(j->rep.path), "%s", mp);
 			attr_to_wire(&j->rep.attr, &j->e.attr);
@@ -3338,7 +3352,6 @@ static void
 spec_mut_done(struct spn_job *v)
 {
 	struct spn_outcome *o = outcome_find(v->d, v->req.token);
-	char mp[PATH_MAX];
 	struct spn_entry e;
 
 	if (v->err == 0) {
@@ -3361,12 +3374,10 @@ spec_mut_done(struct spn_job *v)
 		 * learned again from it. */
 		if (v->req.op == SPN_OP_MKDIR) {
 			spn_index_del_tree(v->d->idx, (uint16_t)v->m->id, v->rel);
-			if (spn_mirror_path(v->m, v->rel, mp, sizeof(mp)) == 0)
-				spn_mirror_remove(mp);
+			spn_mirror_remove(v->m, v->rel);
 		} else if (v->req.op == SPN_OP_RENAME) {
 			spn_index_del_tree(v->d->idx, (uint16_t)v->m->id, v->rel2);
-			if (spn_mirror_path(v->m, v->rel2, mp, sizeof(mp)) == 0)
-				spn_mirror_remove(mp);
+			spn_mirror_remove(v->m, v->rel2);
 		}
 		spec_refuted(v, v->err);
 	}
@@ -3385,7 +3396,6 @@ static void
 spec_create_done(struct spn_job *v)
 {
 	struct spn_entry e;
-	char mp[PATH_MAX];
 
 	if (v->lost) {
 		/* Unchecked create: sending it again does no harm. */
@@ -3417,8 +3427,7 @@ spec_create_done(struct spn_job *v)
 		struct spn_wb *wb = wb_find(v->d, v->m, v->rel, 0);
 
 		spn_index_del_tree(v->d->idx, (uint16_t)v->m->id, v->rel);
-		if (spn_mirror_path(v->m, v->rel, mp, sizeof(mp)) == 0)
-			unlink(mp);
+		spn_mirror_remove(v->m, v->rel);
 		if (wb != NULL) {
 			wb->writers = 0;
 			wb_forget(v->d, wb);
@@ -3519,7 +3528,6 @@ predict_close(struct spn_job *j)
 static int
 predict_create(struct spn_job *j, int have, const struct spn_entry *pe, int parent_complete)
 {
-	char mp[PATH_MAX];
 	struct spn_job *v;
 	int fd, rc;
 
@@ -3532,12 +3540,9 @@ predict_create(struct spn_job *j, int have, const struct spn_entry *pe, int pare
 	} else if (!parent_complete || !(j->req.flags & O_CREAT)) {
 		return 0;
 	}
-	if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) < 0 || spn_mirror_mkdirs(mp) < 0)
+	if (spn_mirror_mkdirs(j->m, j->rel) < 0)
 		return 0;
-	if (spn_mirror_is_stub(mp))
-		unlink(mp);
-	fd = open(mp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-		  spn_mirror_mode(have ? j->e.attr.mode : j->req.mode));
+	fd = spn_mirror_create(j->m, j->rel, spn_mirror_mode(have ? j->e.attr.mode : j->req.mode));
 	if (fd < 0)
 		return 0;
 	close(fd);
@@ -3579,7 +3584,7 @@ predict_create(struct spn_job *j, int have, const struct spn_entry *pe, int pare
 static int
 predict_write(struct spn_job *j)
 {
-	char parent[SPN_PATH_MAX], mp[PATH_MAX];
+	char parent[SPN_PATH_MAX];
 	struct spn_entry pe, e2;
 	struct spn_job *v;
 	int have, parent_complete, rc;
@@ -3596,14 +3601,12 @@ predict_write(struct spn_job *j)
 			  (pe.flags & SPN_EF_DIR_COMPLETE);
 	if (j->req.op == SPN_OP_OPEN)
 		return predict_create(j, have, &pe, parent_complete);
-	if (spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) < 0)
-		return 0;
 	if (have && (j->e.flags & SPN_EF_WRITEBACK))
 		return 0;
 	switch (j->req.op) {
 	case SPN_OP_MKDIR:
-		if (have || !parent_complete || spn_mirror_mkdirs(mp) < 0 ||
-		    (mkdir(mp, 0700) < 0 && errno != EEXIST))
+		if (have || !parent_complete || spn_mirror_mkdirs(j->m, j->rel) < 0 ||
+		    ((rc = spn_mirror_mkdir(j->m, j->rel)) < 0 && rc != -EEXIST))
 			return 0;
 		synth_entry(j, &j->e, S_IFDIR, &pe);
 		j->e.flags |= SPN_EF_DIR_COMPLETE;
@@ -3614,22 +3617,22 @@ predict_write(struct spn_job *j)
 		if (!have || j->e.attr.type == S_IFDIR || wb_find(j->d, j->m, j->rel, 0) != NULL)
 			return 0;
 		spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel);
-		spn_mirror_remove(mp);
+		spn_mirror_remove(j->m, j->rel);
 		break;
 	case SPN_OP_RMDIR:
 		if (!have || j->e.attr.type != S_IFDIR || !(j->e.flags & SPN_EF_DIR_COMPLETE) ||
 		    spn_index_foreach_child(j->d->idx, (uint16_t)j->m->id, j->rel, has_child, NULL) != 0)
 			return 0;
 		spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel);
-		spn_mirror_remove(mp);
+		spn_mirror_remove(j->m, j->rel);
 		break;
 	case SPN_OP_RENAME: {
-		char mp2[PATH_MAX], parent2[SPN_PATH_MAX];
+		char parent2[SPN_PATH_MAX];
 		struct spn_entry pe2;
 		int have2 = index_get(j, j->rel2, &e2) == 0;
 
 		if (!have || j->e.attr.type == S_IFDIR || wb_find(j->d, j->m, j->rel, 0) != NULL ||
-		    strcmp(j->rel, j->rel2) == 0 || spn_mirror_path(j->m, j->rel2, mp2, sizeof(mp2)) < 0)
+		    strcmp(j->rel, j->rel2) == 0)
 			return 0;
 		if (have2 && (e2.attr.type == S_IFDIR || (e2.flags & SPN_EF_WRITEBACK) ||
 			      wb_find(j->d, j->m, j->rel2, 0) != NULL))
@@ -3639,11 +3642,11 @@ predict_write(struct spn_job *j)
 				(pe2.flags & SPN_EF_DIR_COMPLETE)))
 			return 0;
 		spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel2);
-		spn_mirror_remove(mp2);
+		spn_mirror_remove(j->m, j->rel2);
 		rc = spn_index_rename_tree(j->d->idx, (uint16_t)j->m->id, j->rel, j->rel2);
-		if (rc < 0 || spn_mirror_mkdirs(mp2) < 0 || rename(mp, mp2) < 0) {
+		if (rc < 0 || spn_mirror_rename(j->m, j->rel, j->rel2) < 0) {
 			spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel2);
-			spn_mirror_remove(mp2);
+			spn_mirror_remove(j->m, j->rel2);
 		} else if (index_get(j, j->rel2, &e2) == 0) {
 			e2.validated_ns = 0; /* its ctime changes */
 			index_put(j, j->rel2, &e2);
@@ -3749,6 +3752,195 @@ resolve_request(struct spn_job *j)
 	cl->resolvers = j;
 }
 
+/* ------------------------------------------------------------ symlinks in a path */
+
+/*
+ * path_gate: a symbolic link above a request's last name is the client's
+ * to follow (see daemon_mirror.c). Before a request runs, every directory
+ * above its name (and above RENAME/LINK's second name) must be known to be
+ * a directory; one not in the index is looked up first (lstat semantics:
+ * its own ancestors are directories by then, so neither the server nor
+ * libnfs ever follows a link for us). A symlink among them is read and the
+ * path recomposed: on a mount, the request goes on as that path; off every
+ * mount, the client hears a redirect. A name below a non-directory is
+ * ENOTDIR, as locally.
+ */
+static void job_begin(struct spn_job *j);
+
+static char *
+gate_target(struct spn_job *j)
+{
+	return j->gating == 2 ? j->rel2 : j->rel;
+}
+
+/* The ancestor of rel that needs work: 0 all directories, 1 unknown, 2 a
+ * symlink (its entry in *e), or -ENOTDIR. Its path into anc. */
+static int
+gate_scan(struct spn_job *j, const char *rel, char *anc, size_t len, struct spn_entry *e)
+{
+	const char *p;
+
+	for (p = strchr(rel + 1, '/'); p != NULL; p = strchr(p + 1, '/')) {
+		snprintf(anc, len, "%.*s", (int)(p - rel), rel);
+		if (index_get(j, anc, e) < 0)
+			return 1;
+		if (e->attr.type == S_IFDIR)
+			continue;
+		return e->attr.type == S_IFLNK ? 2 : -ENOTDIR;
+	}
+	return 0;
+}
+
+/* Put the request's paths back after work on an ancestor in j->rel. */
+static void
+gate_restore(struct spn_job *j)
+{
+	if (j->gating == 2) {
+		snprintf(j->rel2, sizeof(j->rel2), "%s", j->gate_rel);
+		snprintf(j->rel, sizeof(j->rel), "%s", j->child);
+		j->child[0] = '\0';
+	} else {
+		snprintf(j->rel, sizeof(j->rel), "%s", j->gate_rel);
+	}
+	j->gating = 0;
+	j->have_e = 0;
+}
+
+/* The link at j->rel (an ancestor of gate_rel) points at target: go on. */
+static void
+gate_follow(struct spn_job *j, const char *target)
+{
+	char link[SPN_PATH_MAX + 64], out[SPN_PATH_MAX], rel[SPN_PATH_MAX];
+	struct spn_mount *m;
+	size_t al = strlen(j->rel);
+	int rc, which = j->gating;
+
+	snprintf(link, sizeof(link), "%s%s", j->m->prefix, j->rel);
+	rc = spn_link_compose(link, target, j->gate_rel + al + 1, out, sizeof(out));
+	gate_restore(j);
+	if (rc == 0 && ++j->hops > MAX_SYMLINK_HOPS)
+		rc = -ELOOP;
+	if (rc < 0) {
+		spn_job_reply(j, rc);
+		return;
+	}
+	m = find_mount(j->d, out, rel, sizeof(rel), &rc);
+	if (m == NULL || (which == 2 && m != j->m)) {
+		/* Off NFS (or RENAME/LINK across mounts): the client's. */
+		spn_debug("%s crosses a symlink to %s", j->req.path, out);
+		if (which == 2) {
+			spn_job_reply(j, -EXDEV);
+			return;
+		}
+		snprintf(j->rep.path, sizeof(j->rep.path), "%s", out);
+		j->rep.spec |= SPN_SPEC_REDIRECT;
+		spn_job_reply(j, -EXDEV);
+		return;
+	}
+	if (which == 2) {
+		snprintf(j->rel2, sizeof(j->rel2), "%s", rel);
+	} else {
+		if (m != j->m && (j->req.op == SPN_OP_RENAME || j->req.op == SPN_OP_LINK)) {
+			spn_job_reply(j, -EXDEV);
+			return;
+		}
+		j->m = m;
+		snprintf(j->rel, sizeof(j->rel), "%s", rel);
+	}
+	path_gate(j);
+}
+
+static void gate_readlink_issue(struct spn_job *j);
+
+static void
+gate_readlink_done(struct spn_job *j)
+{
+	char target[SPN_PATH_MAX];
+
+	if (j->err < 0 || j->res->target == NULL || j->res->target[0] == '\0' ||
+	    strlen(j->res->target) >= sizeof(target)) {
+		int err = j->err < 0 ? j->err : -EIO;
+
+		gate_restore(j);
+		spn_job_reply(j, err);
+		return;
+	}
+	snprintf(target, sizeof(target), "%s", j->res->target);
+	if (spn_mirror_symlink(j->m, j->d->tmpdir, j->rel, target) == 0 &&
+	    index_get(j, j->rel, &j->e) == 0) {
+		j->e.state = SPN_ENT_CACHED;
+		spn_consist_set_content(&j->e);
+		index_put(j, j->rel, &j->e);
+	}
+	gate_follow(j, target);
+}
+
+static void
+gate_readlink_issue(struct spn_job *j)
+{
+	if (job_call(j, gate_readlink_issue, gate_readlink_done, 0))
+		return;
+	spn_nfs_readlink(j->m->nfs, j->rel, job_cb, j);
+}
+
+/* An ancestor was looked up: scan again (or fail as the lookup did). */
+static void
+gate_resolved(struct spn_job *j)
+{
+	int err = j->err;
+
+	gate_restore(j);
+	j->err = 0;
+	if (err < 0) {
+		spn_job_reply(j, err);
+		return;
+	}
+	path_gate(j);
+}
+
+static void
+path_gate(struct spn_job *j)
+{
+	char anc[SPN_PATH_MAX], target[SPN_PATH_MAX];
+	struct spn_entry e;
+	int which, rc = 0;
+
+	for (which = 1; which <= 2; which++) {
+		if (which == 2 && j->req.op != SPN_OP_RENAME && j->req.op != SPN_OP_LINK)
+			break;
+		j->gating = which;
+		rc = gate_scan(j, gate_target(j), anc, sizeof(anc), &e);
+		if (rc != 0)
+			break;
+	}
+	if (rc == 0) {
+		j->gating = 0;
+		job_begin(j);
+		return;
+	}
+	if (rc < 0) {
+		j->gating = 0;
+		spn_job_reply(j, rc);
+		return;
+	}
+	/* Work on the ancestor in j->rel; the request's path waits in
+	 * gate_rel (and, for the second name, rel in child). */
+	snprintf(j->gate_rel, sizeof(j->gate_rel), "%s", gate_target(j));
+	if (j->gating == 2)
+		snprintf(j->child, sizeof(j->child), "%s", j->rel);
+	snprintf(j->rel, sizeof(j->rel), "%s", anc);
+	if (rc == 1) {
+		resolve(j, 0, gate_resolved);
+		return;
+	}
+	if (spn_consist_content_valid(&e) && !spn_mirror_is_stub(j->m, j->rel) &&
+	    spn_mirror_readlink(j->m, j->rel, target, sizeof(target)) > 0) {
+		gate_follow(j, target);
+		return;
+	}
+	gate_readlink_issue(j);
+}
+
 /* ------------------------------------------------------------ dispatch */
 
 void
@@ -3828,6 +4020,19 @@ spn_job_start(struct spn_daemon *d, struct spn_client *cl, const struct spn_req 
 			return;
 		}
 	}
+	if (req->op == SPN_OP_CLOSE || req->op == SPN_OP_FSYNC) {
+		/* Its path was gated at the open. */
+		job_begin(j);
+		return;
+	}
+	path_gate(j);
+}
+
+/* A request whose path holds no symlink above its name: answer it. */
+static void
+job_begin(struct spn_job *j)
+{
+	const struct spn_req *req = &j->req;
 
 	if ((req->spec & SPN_SPEC_REPLAY) && replay(j))
 		return;
@@ -3901,6 +4106,12 @@ job_dispatch(struct spn_job *j)
 	case SPN_OP_RENAME:
 	case SPN_OP_LINK:
 	case SPN_OP_SYMLINK:
+	case SPN_OP_MKNOD:
+		if (req->op == SPN_OP_MKNOD && req->flags != S_IFIFO && req->flags != S_IFSOCK &&
+		    req->flags != S_IFCHR && req->flags != S_IFBLK) {
+			spn_job_reply(j, -EINVAL);
+			break;
+		}
 		if (strcmp(j->rel, "/") == 0) {
 			spn_job_reply(j, req->op == SPN_OP_MKDIR ? -EEXIST : -EBUSY);
 			break;

@@ -60,6 +60,7 @@ enum spn__fid {
 	SPN__RQ_NAME,
 	SPN__RQ_FLAGS_STAT,
 	SPN__RQ_FLAGS_CLOSE,
+	SPN__RQ_FLAGS_MKNOD,
 	SPN__RQ_FLAGS_OPEN,
 	SPN__RQ_MODE,
 	SPN__RQ_AMODE,
@@ -107,6 +108,9 @@ static const struct spn__field spn__fields[SPN__NFID] = {
 	SPN__F(struct spn_req, flags, SPN__K_U32, SPN__C_BITS, SPN_F_NOFOLLOW),
     [SPN__RQ_FLAGS_CLOSE] =
 	SPN__F(struct spn_req, flags, SPN__K_U32, SPN__C_BITS, SPN_F_WRITTEN),
+    /* MKNOD: the file type bits (S_IFMT); the daemon judges the type. */
+    [SPN__RQ_FLAGS_MKNOD] =
+	SPN__F(struct spn_req, flags, SPN__K_U32, SPN__C_BITS, 0170000),
     /* The client's own open(2) flags: the daemon judges them. */
     [SPN__RQ_FLAGS_OPEN] =
 	SPN__F(struct spn_req, flags, SPN__K_U32, SPN__C_NONE, 0),
@@ -138,7 +142,7 @@ static const struct spn__field spn__fields[SPN__NFID] = {
     [SPN__RP_TEXT] =
 	SPN__F(struct spn_reply, text, SPN__K_TEXT, SPN__C_NONE, SPN_TEXT_MAX),
     [SPN__RP_SPEC] = SPN__F(struct spn_reply, spec, SPN__K_U32, SPN__C_BITS,
-			    SPN_SPEC_PREDICTED | SPN_SPEC_REMOTE),
+			    SPN_SPEC_PREDICTED | SPN_SPEC_REMOTE | SPN_SPEC_REDIRECT),
     [SPN__RP_REFUTED] =
 	SPN__F(struct spn_reply, refuted, SPN__K_U32, SPN__C_NONE, 0),
 };
@@ -232,6 +236,11 @@ static const struct spn__op spn__ops[SPN_OP_MAX + 1] = {
     [SPN_OP_CONFIG] = {.name = "config", .rep = {SPN__RP_TEXT}},
     [SPN_OP_SHUTDOWN] = {.name = "shutdown"},
     [SPN_OP_RESOLVE] = {.name = "resolve", .rep = {SPN__RP_REFUTED}},
+    [SPN_OP_MKNOD] = {.name = "mknod",
+		      .req = {SPN__RQ_PATH, SPN__RQ_MODE, SPN__RQ_FLAGS_MKNOD,
+			      SPN__RQ_SIZE},
+		      .rep = {SPN__RP_ATTR},
+		      .always = {SPN__RP_SPEC}},
 };
 
 static const struct spn__op *
@@ -547,9 +556,19 @@ spn_proto_encode_reply(const struct spn_reply *r, void *buf, size_t cap)
 		rc = spn__put_fields(&w, o->always, r);
 		if (rc < 0)
 			return rc;
+		/* A redirect is an EXDEV answer, never anything else. */
+		if (o->always[0] == SPN__RP_SPEC && (r->spec & SPN_SPEC_REDIRECT) &&
+		    r->status != -EXDEV)
+			return -EINVAL;
 	}
 	if (r->status == 0) {
 		rc = spn__put_fields(&w, o->rep, r);
+		if (rc < 0)
+			return rc;
+	} else if (o != NULL && o->always[0] == SPN__RP_SPEC && (r->spec & SPN_SPEC_REDIRECT)) {
+		static const uint8_t where[SPN__FIELDS_MAX] = {SPN__RP_MIRROR, SPN__END};
+
+		rc = spn__put_fields(&w, where, r);
 		if (rc < 0)
 			return rc;
 	}
@@ -862,6 +881,13 @@ spn_proto_decode_reply(const void *buf, size_t len, struct spn_reply *out)
 		rc = spn__get_some(&r, o->always, out, 0);
 		if (rc < 0)
 			return rc;
+	}
+	if (o != NULL && o->always[0] == SPN__RP_SPEC && (out->spec & SPN_SPEC_REDIRECT)) {
+		static const uint8_t where[SPN__FIELDS_MAX] = {SPN__RP_MIRROR, SPN__END};
+
+		if (out->status != -EXDEV)
+			return -EINVAL;
+		return spn__get_fields(&r, where, out);
 	}
 	if (out->status != 0)
 		return r.pos == r.len ? 0 : -EPROTO;

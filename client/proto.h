@@ -1,6 +1,6 @@
 /*
  * proto.h - the wire protocol between the shim (libspecnfs.so), the user
- * tool (specnfs) and the cache daemon (specnfsd), version 3.
+ * tool (specnfs) and the cache daemon (specnfsd), version 4.
  *
  * One UNIX stream socket per client; the client sends requests, the daemon
  * answers each with one reply carrying the request's seq. The codec is
@@ -50,8 +50,9 @@
 #include <sys/types.h>
 
 #define SPN_PROTO_MAGIC 0x464e5053u /* "SPNF" on the wire */
-#define SPN_PROTO_VERSION 3 /* 2: speculation (spec fields, RESOLVE);
-			     * 3: write-back speculation (token, REPLAY, REMOTE) */
+#define SPN_PROTO_VERSION 4 /* 2: speculation (spec fields, RESOLVE);
+			     * 3: write-back speculation (token, REPLAY, REMOTE);
+			     * 4: MKNOD, REDIRECT replies (symlinks off NFS) */
 #define SPN_HDR_LEN 16
 
 /* Largest frames, header included. */
@@ -91,8 +92,11 @@ enum spn_op {
 	SPN_OP_RESOLVE = 20,  /* [refuted]: waits until every prediction made
 			       * for this connection is validated; refuted
 			       * counts those the server contradicted */
+	SPN_OP_MKNOD = 21,    /* path, mode (permissions), flags (S_IFIFO,
+			       * S_IFSOCK, S_IFCHR or S_IFBLK), size (rdev,
+			       * a Linux dev_t) [attr] */
 };
-#define SPN_OP_MAX 20
+#define SPN_OP_MAX 21
 
 /*
  * Speculation (version 2). STAT, ACCESS, OPEN, READDIR and READLINK
@@ -126,6 +130,15 @@ enum spn_op {
 				 * outcome instead of doing it again */
 #define SPN_SPEC_PREDICTED 0x1u /* reply: this answer awaits validation */
 #define SPN_SPEC_REMOTE 0x2u    /* reply: this answer waited for the server */
+/*
+ * Version 4: a reply with status -EXDEV and SPN_SPEC_REDIRECT says the
+ * path crosses a symbolic link that leads off every mount (an absolute
+ * target such as "/", or ".." out of the mount): a string follows the spec
+ * field, the client path the kernel would have gone on with, and the
+ * client redoes the call on it (in path), as a kernel NFS client resolves
+ * symlinks on the client. A client that does not, reports EXDEV.
+ */
+#define SPN_SPEC_REDIRECT 0x4u
 
 /* Set in the header's op of every reply; never part of struct's op. */
 #define SPN_OP_REPLY 0x8000u

@@ -276,6 +276,8 @@ locate(int dirfd, const char *path, struct where *w)
 	if (rc < 0)
 		return rc;
 	w->nfs = rc;
+	if (rc == 0 && spn_local_path(path, w->path, sizeof(w->path)))
+		return 0;
 	if (rc == 0 && (path[0] == '/' || w->path[0] != '/')) {
 		size_t n = strlen(path);
 
@@ -326,6 +328,8 @@ where_lstat(const struct where *w, struct stat *st)
 	if (!w->nfs)
 		return REAL(fstatat)(AT_FDCWD, w->path, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 	rc = spn_call_path(SPN_OP_STAT, w->path, SPN_F_NOFOLLOW, 0, &rep);
+	if (spn_take_redirect(rc, rep.path, sizeof(rep.path)))
+		return REAL(fstatat)(AT_FDCWD, rep.path, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 	if (rc < 0)
 		return rc;
 	spn_attr_to_stat(&rep.attr, st);
@@ -345,6 +349,12 @@ follow_link(struct where *w)
 		struct spn_reply rep;
 
 		rc = spn_call_path(SPN_OP_READLINK, w->path, 0, 0, &rep);
+		if (spn_take_redirect(rc, target, sizeof(target))) {
+			/* The link itself lies off NFS: follow it there. */
+			w->nfs = 0;
+			snprintf(w->path, sizeof(w->path), "%s", target);
+			return follow_link(w);
+		}
 		if (rc < 0)
 			return rc;
 		if (strlen(rep.path) >= sizeof(target))
@@ -444,6 +454,11 @@ open_where(const struct where *w, struct where *at, char *cd, size_t cdlen)
 			return REAL(opendir)(at->path);
 		}
 		rc = listing(at->path, cd, cdlen);
+		if (spn_take_redirect(rc, cd, cdlen)) {
+			at->nfs = 0;
+			snprintf(at->path, sizeof(at->path), "%s", cd);
+			continue;
+		}
 		if (rc == -ENOTDIR && hops < MAX_LINK_HOPS && where_lstat(at, &st) == 0 &&
 		    S_ISLNK(st.st_mode)) {
 			rc = follow_link(at);

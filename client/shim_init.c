@@ -473,6 +473,31 @@ spn_req_init(struct spn_req *req, uint16_t op)
 	req->path[0] = req->path2[0] = req->name[0] = '\0';
 }
 
+/* The client path of the last reply that was a redirect (see proto.h). */
+static __thread char redirect_to[PATH_MAX];
+
+static int
+note_redirect(int rc, const struct spn_reply *rep)
+{
+	redirect_to[0] = '\0';
+	if (rc == -EXDEV && (rep->spec & SPN_SPEC_REDIRECT) && rep->path[0] == '/' &&
+	    strlen(rep->path) < sizeof(redirect_to))
+		memcpy(redirect_to, rep->path, strlen(rep->path) + 1);
+	return rc;
+}
+
+int
+spn_take_redirect(int rc, char *out, size_t len)
+{
+	size_t n = strlen(redirect_to);
+
+	if (rc != -EXDEV || n == 0 || n >= len)
+		return 0;
+	memcpy(out, redirect_to, n + 1);
+	redirect_to[0] = '\0';
+	return 1;
+}
+
 int
 spn_call_path(uint16_t op, const char *nfs, uint32_t flags, uint32_t mode, struct spn_reply *rep)
 {
@@ -485,7 +510,7 @@ spn_call_path(uint16_t op, const char *nfs, uint32_t flags, uint32_t mode, struc
 	rc = fill_path(req.path, nfs);
 	if (rc < 0)
 		return rc;
-	return spn_call(&req, rep);
+	return note_redirect(spn_call(&req, rep), rep);
 }
 
 int
@@ -500,7 +525,7 @@ spn_call_path2(uint16_t op, const char *nfs, const char *nfs2, struct spn_reply 
 		rc = fill_path(req.path2, nfs2);
 	if (rc < 0)
 		return rc;
-	return spn_call(&req, rep);
+	return note_redirect(spn_call(&req, rep), rep);
 }
 
 /* ------------------------------------------------------------ open files */

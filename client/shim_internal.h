@@ -63,6 +63,7 @@
 	X(int, renameat2, (int, const char *, int, const char *, unsigned))               \
 	X(int, linkat, (int, const char *, int, const char *, int))                       \
 	X(int, symlinkat, (const char *, int, const char *))                              \
+	X(int, mknodat, (int, const char *, mode_t, dev_t))                               \
 	X(int, fchmodat, (int, const char *, mode_t, int))                                \
 	X(int, fchownat, (int, const char *, uid_t, gid_t, int))                          \
 	X(int, utimensat, (int, const char *, const struct timespec *, int))              \
@@ -199,6 +200,19 @@ void spn_req_init(struct spn_req *req, uint16_t op);
 int spn_call_path(uint16_t op, const char *nfs, uint32_t flags, uint32_t mode,
 		  struct spn_reply *rep);
 int spn_call_path2(uint16_t op, const char *nfs, const char *nfs2, struct spn_reply *rep);
+/*
+ * rc came from spn_call_path*: 1 and the local path into out if it was a
+ * redirect (the NFS path crosses a symlink that leads off every mount):
+ * the caller redoes its call on out, as the kernel would have gone on
+ * there. 0 otherwise (rc is the answer).
+ */
+int spn_take_redirect(int rc, char *out, size_t len);
+/* An absolute path that passes through a prefix and leaves it with ".."
+ * ("/nfs/..", "/nfs/a/../../etc"): 1 and the local path the kernel would
+ * reach into out (the prefix does not exist on this machine). */
+int spn_local_path(const char *path, char *out, size_t len);
+/* Is path inside the daemon's mirror (else a local path from a redirect)? */
+int spn_in_mirror(const char *path);
 
 /* stat() following symlinks the way the kernel would on this machine:
  * an absolute target is this machine's path, on NFS or not (shim_dir.c). */
@@ -245,6 +259,8 @@ int __lxstat64(int ver, const char *path, struct stat64 *st);
 int __fxstat64(int ver, int fd, struct stat64 *st);
 int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags);
 ssize_t __readlink_chk(const char *path, char *buf, size_t size, size_t buflen);
+int __xmknod(int ver, const char *path, mode_t mode, dev_t *dev);
+int __xmknodat(int ver, int dirfd, const char *path, mode_t mode, dev_t *dev);
 ssize_t __readlinkat_chk(int dirfd, const char *path, char *buf, size_t size, size_t buflen);
 char *__getcwd_chk(char *buf, size_t size, size_t buflen);
 char *__realpath_chk(const char *path, char *resolved, size_t len);

@@ -206,6 +206,84 @@ symlink(const char *target, const char *path)
 	return symlinkat(target, AT_FDCWD, path);
 }
 
+/* ------------------------------------------------------------ mknod, mkfifo */
+
+/*
+ * mknod/mkfifo on NFS make the node on the server (MKNOD): a FIFO, socket
+ * or device then shows with its type and rdev, and an open of a FIFO uses
+ * a local FIFO in the mirror, as on a kernel mount. A regular file (type 0
+ * or S_IFREG) is an exclusive create. Not interposed, the real call would
+ * act on the mirror directory behind an NFS cwd.
+ */
+SPN_EXPORT int
+mknodat(int dirfd, const char *path, mode_t mode, dev_t dev)
+{
+	char nfs[SPN_PATH_MAX], local[PATH_MAX];
+	struct spn_reply rep;
+	mode_t type = mode & S_IFMT;
+	int rc = nfs_of(dirfd, path, nfs), fd;
+
+	if (rc == 0)
+		return REAL(mknodat)(dirfd, path, mode, dev);
+	if (rc < 0)
+		return fail(rc);
+	if (type == 0 || type == S_IFREG) {
+		fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777);
+		return fd < 0 ? -1 : close(fd);
+	}
+	if (type != S_IFIFO && type != S_IFSOCK && type != S_IFCHR && type != S_IFBLK)
+		return fail(-EINVAL);
+	{
+		struct spn_req req;
+
+		spn_req_init(&req, SPN_OP_MKNOD);
+		strcpy(req.path, nfs);
+		req.flags = type;
+		req.mode = mode & 07777 & ~spn_umask();
+		req.size = (type == S_IFCHR || type == S_IFBLK) ? (uint64_t)dev : 0;
+		rc = spn_call(&req, &rep);
+	}
+	if (rc == -EXDEV && (rep.spec & SPN_SPEC_REDIRECT) && strlen(rep.path) < sizeof(local)) {
+		/* Through a symlink off NFS: the local node, as the kernel. */
+		snprintf(local, sizeof(local), "%s", rep.path);
+		return REAL(mknodat)(AT_FDCWD, local, mode, dev);
+	}
+	return rc < 0 ? fail(rc) : 0;
+}
+
+SPN_EXPORT int
+mknod(const char *path, mode_t mode, dev_t dev)
+{
+	return mknodat(AT_FDCWD, path, mode, dev);
+}
+
+SPN_EXPORT int
+mkfifoat(int dirfd, const char *path, mode_t mode)
+{
+	return mknodat(dirfd, path, (mode & 07777) | S_IFIFO, 0);
+}
+
+SPN_EXPORT int
+mkfifo(const char *path, mode_t mode)
+{
+	return mknodat(AT_FDCWD, path, (mode & 07777) | S_IFIFO, 0);
+}
+
+/* glibc before 2.33 (binaries built then still call these). */
+SPN_EXPORT int
+__xmknodat(int ver, int dirfd, const char *path, mode_t mode, dev_t *dev)
+{
+	(void)ver;
+	return mknodat(dirfd, path, mode, dev != NULL ? *dev : 0);
+}
+
+SPN_EXPORT int
+__xmknod(int ver, const char *path, mode_t mode, dev_t *dev)
+{
+	(void)ver;
+	return mknodat(AT_FDCWD, path, mode, dev != NULL ? *dev : 0);
+}
+
 /* ------------------------------------------------------------ setattr */
 
 static int
@@ -511,6 +589,8 @@ readlinkat(int dirfd, const char *path, char *buf, size_t size)
 		return fail(rc);
 	if (rc == 1) {
 		rc = spn_call_path(SPN_OP_READLINK, nfs, 0, 0, &rep);
+		if (spn_take_redirect(rc, target, sizeof(target)))
+			return readlinkat(AT_FDCWD, target, buf, size);
 		if (rc < 0)
 			return fail(rc);
 		return copy_link(rep.path, buf, size);

@@ -80,8 +80,16 @@ nfs_open(int dirfd, const char *path, int flags, mode_t mode, int *handled)
 		mode &= (mode_t)~spn_umask();
 	rc = spn_call_path(SPN_OP_OPEN, nfs, (uint32_t)flags,
 			   (flags & O_CREAT) ? (uint32_t)(mode & 07777) : 0, &rep);
+	if (spn_take_redirect(rc, rep.path, sizeof(rep.path)))
+		rc = 0;
 	if (rc < 0)
 		return rc;
+	if (!spn_in_mirror(rep.path)) {
+		/* A symlink led off NFS: the program opens the local path
+		 * itself, with its own rights, as on a kernel mount. */
+		fd = REAL(openat)(AT_FDCWD, rep.path, flags, mode);
+		return fd < 0 ? -errno : fd;
+	}
 	/* The daemon created, truncated and checked exclusivity already.
 	 * A caller that cannot open the daemon's mirror got the file open
 	 * from the daemon (shim_cred.c). */
@@ -90,8 +98,10 @@ nfs_open(int dirfd, const char *path, int flags, mode_t mode, int *handled)
 		fd = REAL(openat)(AT_FDCWD, rep.path, flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW), 0600);
 	if (fd < 0)
 		return -errno;
-	written = acc != O_RDONLY || (flags & O_TRUNC);
-	if (written)
+	written = (acc != O_RDONLY || (flags & O_TRUNC)) && rep.attr.type == S_IFREG;
+	/* Tracked under the path the daemon resolved (a symlink above the
+	 * name is followed there): that is the file the close stores. */
+	if (written && spn_mirror_to_nfs(rep.path, nfs, sizeof(nfs)) >= 0)
 		spn_fd_track(fd, nfs, 1);
 	return fd;
 }
@@ -278,10 +288,15 @@ fopen_common(const char *path, const char *mode, FILE *reopen)
 	}
 	rc = spn_call_path(SPN_OP_OPEN, nfs, (uint32_t)flags,
 			   (flags & O_CREAT) ? (uint32_t)(0666 & ~spn_umask()) : 0, &rep);
+	if (spn_take_redirect(rc, rep.path, sizeof(rep.path)))
+		rc = 0;
 	if (rc < 0) {
 		errno = -rc;
 		return NULL;
 	}
+	if (!spn_in_mirror(rep.path))
+		/* Off NFS through a symlink: the local file, opened as asked. */
+		return reopen ? REAL(freopen)(rep.path, mode, reopen) : REAL(fopen)(rep.path, mode);
 	{
 		int pfd = spn_cred_take_fd(O_CLOEXEC);
 
@@ -299,7 +314,8 @@ fopen_common(const char *path, const char *mode, FILE *reopen)
 				   : REAL(fopen)(rep.path, realmode);
 		}
 	}
-	if (f != NULL && (flags & O_ACCMODE) != O_RDONLY)
+	if (f != NULL && (flags & O_ACCMODE) != O_RDONLY && rep.attr.type == S_IFREG &&
+	    spn_mirror_to_nfs(rep.path, nfs, sizeof(nfs)) >= 0)
 		spn_fd_track(fileno(f), nfs, 1);
 	return f;
 }

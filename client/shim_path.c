@@ -98,6 +98,37 @@ spn_mirror_to_nfs(const char *mirror, char *nfs, size_t len)
 	return n > 0 && (size_t)n < len ? 1 : -ENAMETOOLONG;
 }
 
+int
+spn_local_path(const char *path, char *out, size_t len)
+{
+	char norm[PATH_MAX];
+	const struct spn_policy *p = spn_shim_policy();
+	int i;
+
+	if (path == NULL || path[0] != '/' || !spn_shim_ready())
+		return 0;
+	for (i = 0; i < p->nmounts; i++) {
+		size_t n = strlen(p->mounts[i].prefix);
+
+		if (strncmp(path, p->mounts[i].prefix, n) == 0 && path[n] == '/')
+			break;
+	}
+	if (i == p->nmounts || normalize(path, norm, sizeof(norm)) < 0 || on_prefix(norm) ||
+	    strlen(norm) >= len)
+		return 0;
+	memcpy(out, norm, strlen(norm) + 1);
+	return 1;
+}
+
+int
+spn_in_mirror(const char *path)
+{
+	const char *base = spn_shim_mirror_base();
+	size_t bl = strlen(base);
+
+	return bl > 0 && strncmp(path, base, bl) == 0 && path[bl] == '/';
+}
+
 void
 spn_cwd_changed(void)
 {

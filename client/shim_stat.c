@@ -74,10 +74,15 @@ static int
 stat_at(int dirfd, const char *path, struct stat *st, int flags)
 {
 	struct spn_attr a;
+	char local[PATH_MAX];
 	int rc = nfs_stat(dirfd, path, flags | AT_SYMLINK_NOFOLLOW, &a);
 
+	if (rc == 0 && spn_local_path(path, local, sizeof(local)))
+		return REAL(fstatat)(AT_FDCWD, local, st, flags);
 	if (rc == 0)
 		return REAL(fstatat)(dirfd, path, st, flags);
+	if (spn_take_redirect(rc, local, sizeof(local)))
+		return REAL(fstatat)(AT_FDCWD, local, st, flags & ~AT_EMPTY_PATH);
 	if (rc < 0)
 		return fail(rc);
 	if (a.type == S_IFLNK && !(flags & AT_SYMLINK_NOFOLLOW)) {
@@ -236,6 +241,8 @@ access_at(int dirfd, const char *path, int mode, int flags)
 	if (rc < 0)
 		return fail(rc);
 	rc = spn_call_path(SPN_OP_ACCESS, nfs, 0, (uint32_t)(mode & 7), &rep);
+	if (spn_take_redirect(rc, nfs, sizeof(nfs)))
+		return REAL(faccessat)(AT_FDCWD, nfs, mode, flags);
 	return rc < 0 ? fail(rc) : 0;
 }
 
