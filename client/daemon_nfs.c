@@ -47,6 +47,9 @@ struct spn_nfs {
 	struct spn_nfs_stats stats;
 	int has_cred;                 /* the context carries cred, not its own */
 	struct spn_nfs_cred cred;
+	/* NFSv4: the op holding the open-owner (see gate_enter), and the
+	 * ops waiting for it, in order. */
+	struct spn_nfs_op *gate, *gate_first, *gate_last;
 };
 
 struct spn_nfs_chunk {
@@ -77,6 +80,11 @@ struct spn_nfs_op {
 	struct spn_nfs_sattr sa;
 	int step;
 	struct spn_nfs_res res;
+	/* Waiting for the NFSv4 open-owner: how to start, with which ids. */
+	void (*gate_start)(struct spn_nfs_op *op);
+	struct spn_nfs_op *gate_next;
+	int gate_waiting, oflags, omode, has_cred;
+	struct spn_nfs_cred cred;
 };
 
 static const char *const call_names[SPN_CALL_NTYPES] = {
@@ -274,9 +282,76 @@ op_free(struct spn_nfs_op *op)
 	free(op);
 }
 
+/*
+ * NFSv4.0 numbers every OPEN and CLOSE of an open-owner with one sequence
+ * id, and libnfs 4.0 has one owner per session and reads the seqid when it
+ * sends: two OPEN/CLOSE in flight carry the same seqid and the server
+ * refuses one (NFS4ERR_BAD_SEQID: write-backs were refused under full when
+ * stores overlapped). So a v4 op that opens a file holds the session's
+ * open-owner from its OPEN to its end, and the next waits. 0: go on now;
+ * 1: queued, start(op) runs when the owner is free (with the ids in force
+ * now).
+ */
+static int
+gate_enter(struct spn_nfs_op *op, void (*start)(struct spn_nfs_op *op))
+{
+	struct spn_nfs *n = op->n;
+
+	if (n->version != 4)
+		return 0;
+	if (n->gate == NULL) {
+		n->gate = op;
+		return 0;
+	}
+	op->gate_start = start;
+	op->gate_waiting = 1;
+	op->has_cred = n->has_cred;
+	op->cred = n->cred;
+	if (n->gate_last != NULL)
+		n->gate_last->gate_next = op;
+	else
+		n->gate_first = op;
+	n->gate_last = op;
+	return 1;
+}
+
+static void
+gate_leave(struct spn_nfs_op *op)
+{
+	struct spn_nfs *n = op->n;
+	struct spn_nfs_op **pp, *prev = NULL, *w;
+
+	if (op->gate_waiting) {
+		for (pp = &n->gate_first; *pp != NULL; prev = *pp, pp = &(*pp)->gate_next) {
+			if (*pp == op) {
+				*pp = op->gate_next;
+				if (n->gate_last == op)
+					n->gate_last = prev;
+				break;
+			}
+		}
+		op->gate_waiting = 0;
+		return;
+	}
+	if (n->gate != op)
+		return;
+	n->gate = NULL;
+	/* A start may finish its op at once, which starts the next. */
+	while (n->gate == NULL && (w = n->gate_first) != NULL) {
+		n->gate_first = w->gate_next;
+		if (n->gate_first == NULL)
+			n->gate_last = NULL;
+		w->gate_waiting = 0;
+		n->gate = w;
+		spn_nfs_set_cred(n, w->has_cred ? &w->cred : NULL);
+		w->gate_start(w);
+	}
+}
+
 static void
 op_finish(struct spn_nfs_op *op, int err)
 {
+	gate_leave(op);
 	op_unlink(op);
 	op->finished = 1;
 	if (err < 0 && op->res.errmsg == NULL)
@@ -819,11 +894,33 @@ create_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 		op_finish(op, -ENOTCONN);
 }
 
+static void
+create_start(struct spn_nfs_op *op)
+{
+	struct spn_nfs *n = op->n;
+
+	if (n->nfs == NULL || n->state != SPN_NFS_UP ||
+	    QUEUE(op, nfs_create_async(n->nfs, op->path, op->oflags, op->omode, create_cb, op)) < 0)
+		op_finish(op, -ENOTCONN);
+}
+
 int
 spn_nfs_create(struct spn_nfs *n, const char *path, int mode, int excl, spn_nfs_cb cb, void *arg)
 {
-	SIMPLE_CALL(SPN_CALL_CREATE, nfs_create_async(n->nfs, path, O_RDWR | (excl ? O_EXCL : 0), mode,
-				   create_cb, op));
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_CREATE, cb, arg);
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->path = strdup(path);
+	if (op->path == NULL) {
+		op_finish(op, -ENOMEM);
+		return 0;
+	}
+	op->oflags = O_RDWR | (excl ? O_EXCL : 0);
+	op->omode = mode;
+	if (!gate_enter(op, create_start))
+		create_start(op);
+	return 0;
 }
 
 /* ------------------------------------------------------------ setattr */
@@ -908,6 +1005,15 @@ skip:
 	}
 }
 
+static void
+setattr_start(struct spn_nfs_op *op)
+{
+	if (op->n->nfs == NULL || op->n->state != SPN_NFS_UP)
+		op_finish(op, -ENOTCONN);
+	else
+		setattr_next(op);
+}
+
 int
 spn_nfs_setattr(struct spn_nfs *n, const char *path, const struct spn_nfs_sattr *sa,
 		spn_nfs_cb cb, void *arg)
@@ -922,11 +1028,9 @@ spn_nfs_setattr(struct spn_nfs *n, const char *path, const struct spn_nfs_sattr 
 		op_finish(op, -ENOMEM);
 		return 0;
 	}
-	if (n->nfs == NULL || n->state != SPN_NFS_UP) {
-		op_finish(op, -ENOTCONN);
-		return 0;
-	}
-	setattr_next(op);
+	/* A truncate by path is an OPEN + SETATTR + CLOSE under NFSv4. */
+	if (!(sa->mask & SPN_NSA_SIZE) || !gate_enter(op, setattr_start))
+		setattr_start(op);
 	return 0;
 }
 
@@ -1231,33 +1335,66 @@ xfer_open_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 		op_finish(op, -ENOTCONN);
 }
 
-int
-spn_nfs_fetch(struct spn_nfs *n, const char *path, int fd, spn_nfs_cb cb, void *arg)
+static void
+xfer_start(struct spn_nfs_op *op)
+{
+	struct spn_nfs *n = op->n;
+
+	if (n->nfs == NULL || n->state != SPN_NFS_UP ||
+	    QUEUE(op, nfs_open_async(n->nfs, op->path, op->oflags, xfer_open_cb, op)) < 0)
+		op_finish(op, -ENOTCONN);
+}
+
+/* A whole-file transfer: OPEN, READs or WRITEs, CLOSE. */
+static int
+xfer_begin(struct spn_nfs *n, const char *path, int fd, int step, int oflags, spn_nfs_cb cb,
+	   void *arg, struct spn_nfs_op **opp)
 {
 	struct spn_nfs_op *op = op_new(n, SPN_CALL_OPEN, cb, arg);
 
+	*opp = op;
 	if (op == NULL)
 		return -ENOMEM;
 	op->fd = fd;
-	op->step = 0;
-	START(op, nfs_open_async(n->nfs, path, O_RDONLY, xfer_open_cb, op));
+	op->step = step;
+	op->oflags = oflags;
+	op->path = strdup(path);
+	if (op->path == NULL)
+		return -ENOMEM;
+	return 0;
+}
+
+static int
+xfer_go(struct spn_nfs_op *op, int rc)
+{
+	if (op == NULL)
+		return rc;
+	if (rc < 0)
+		op_finish(op, rc);
+	else if (!gate_enter(op, xfer_start))
+		xfer_start(op);
+	return 0;
+}
+
+int
+spn_nfs_fetch(struct spn_nfs *n, const char *path, int fd, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op;
+	int rc = xfer_begin(n, path, fd, 0, O_RDONLY, cb, arg, &op);
+
+	return xfer_go(op, rc);
 }
 
 int
 spn_nfs_store(struct spn_nfs *n, const char *path, int fd, const struct spn_nfs_sattr *after,
 	      spn_nfs_cb cb, void *arg)
 {
-	struct spn_nfs_op *op = op_new(n, SPN_CALL_OPEN, cb, arg);
+	struct spn_nfs_op *op;
+	int rc = xfer_begin(n, path, fd, 1, O_WRONLY | O_TRUNC, cb, arg, &op);
 
-	if (op == NULL)
-		return -ENOMEM;
-	op->fd = fd;
-	op->step = 1;
-	if (after != NULL && (after->mask & SPN_NSA_TIMES)) {
+	if (rc == 0 && after != NULL && (after->mask & SPN_NSA_TIMES))
 		op->sa = *after;
-		op->path = strdup(path);
-	}
-	START(op, nfs_open_async(n->nfs, path, O_WRONLY | O_TRUNC, xfer_open_cb, op));
+	return xfer_go(op, rc);
 }
 
 /* ------------------------------------------------------------ NFSv3 by handle */
