@@ -2892,6 +2892,16 @@ setattr_resolved(struct spn_job *j)
 		spn_job_reply(j, j->err);
 		return;
 	}
+	/* chmod, chown, utimes and truncate follow a final symlink (on the
+	 * client's side, as stat does); a directory has no size to set. */
+	if (j->e.attr.type == S_IFLNK && !(j->req.flags & SPN_F_NOFOLLOW)) {
+		follow_last(j);
+		return;
+	}
+	if ((j->req.mask & SPN_SA_SIZE) && j->e.attr.type == S_IFDIR) {
+		spn_job_reply(j, -EISDIR);
+		return;
+	}
 	wb = (j->e.flags & SPN_EF_DIRTY) ? wb_find(j->d, j->m, j->rel, 0) : NULL;
 	if (wb != NULL && defer_times(j, wb) && j->req.mask == 0) {
 		attr_to_wire(&j->rep.attr, &j->e.attr);

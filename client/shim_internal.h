@@ -141,6 +141,11 @@ int spn_shim_maybe_mirror(const struct stat *st);
  * cwd is off the mirror (the shim tracks chdir/fchdir).
  */
 int spn_nfs_path(int dirfd, const char *path, char *nfs, size_t len);
+/* What the lexical normalisation of a path drops at its end, which the
+ * kernel still judges: a trailing slash ("f/": must be a directory), a
+ * last name "." or "..". */
+enum { SPN_TAIL_NONE, SPN_TAIL_SLASH, SPN_TAIL_DOT, SPN_TAIL_DOTDOT };
+int spn_path_tail(const char *path);
 
 /* Mirror path -> NFS path ("<base>/m0/a/b" -> "/nfs/a/b"): 1 if it was a
  * mirror path, 0 if not. */

@@ -72,6 +72,12 @@ unlinkat(int dirfd, const char *path, int flags)
 		return REAL(unlinkat)(dirfd, path, flags);
 	if (rc < 0)
 		return fail(rc);
+	/* rmdir("d/.") and rmdir("d/..") as the kernel judges them (the
+	 * normalised path would name d, or its parent). */
+	if ((flags & AT_REMOVEDIR) && spn_path_tail(path) == SPN_TAIL_DOT)
+		return fail(-EINVAL);
+	if ((flags & AT_REMOVEDIR) && spn_path_tail(path) == SPN_TAIL_DOTDOT)
+		return fail(-ENOTEMPTY);
 	rc = spn_call_path((flags & AT_REMOVEDIR) ? SPN_OP_RMDIR : SPN_OP_UNLINK, nfs, 0, 0, &rep);
 	return rc < 0 ? fail(rc) : 0;
 }

@@ -245,3 +245,23 @@ spn_attr_to_statx(const struct spn_attr *a, struct statx *stx)
 	stx->stx_dev_major = major(a->fsid);
 	stx->stx_dev_minor = minor(a->fsid);
 }
+
+int
+spn_path_tail(const char *path)
+{
+	size_t n = strlen(path);
+	const char *last;
+
+	while (n > 1 && path[n - 1] == '/' && path[n - 2] == '/')
+		n--;
+	if (n > 1 && path[n - 1] == '/')
+		return SPN_TAIL_SLASH;
+	last = path + n;
+	while (last > path && last[-1] != '/')
+		last--;
+	if (path + n - last == 1 && last[0] == '.')
+		return SPN_TAIL_DOT;
+	if (path + n - last == 2 && last[0] == '.' && last[1] == '.')
+		return SPN_TAIL_DOTDOT;
+	return SPN_TAIL_NONE;
+}

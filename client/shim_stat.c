@@ -35,7 +35,7 @@ nfs_stat(int dirfd, const char *path, int flags, struct spn_attr *a)
 {
 	char nfs[SPN_PATH_MAX];
 	struct spn_reply rep;
-	int rc;
+	int rc, tail;
 
 	if (spn_shim_busy || path == NULL)
 		return 0;
@@ -45,10 +45,17 @@ nfs_stat(int dirfd, const char *path, int flags, struct spn_attr *a)
 		rc = spn_nfs_path(dirfd, path, nfs, sizeof(nfs));
 	if (rc <= 0)
 		return rc;
+	/* "x/" names a directory: a link there is followed, and anything
+	 * else is ENOTDIR (the normalised path lost the slash). */
+	tail = path[0] != '\0' ? spn_path_tail(path) : SPN_TAIL_NONE;
+	if (tail != SPN_TAIL_NONE)
+		flags &= ~AT_SYMLINK_NOFOLLOW;
 	rc = spn_call_path(SPN_OP_STAT, nfs, (flags & AT_SYMLINK_NOFOLLOW) ? SPN_F_NOFOLLOW : 0, 0,
 			   &rep);
 	if (rc < 0)
 		return rc;
+	if (tail != SPN_TAIL_NONE && rep.attr.type != S_IFDIR)
+		return -ENOTDIR;
 	*a = rep.attr;
 	return 1;
 }
