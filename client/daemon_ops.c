@@ -77,49 +77,6 @@ attr_to_wire(struct spn_attr *w, const struct spn_nattr *a)
 	w->ctime.nsec = a->ctime.nsec % 1000000000u;
 }
 
-/* Lexical normalisation: collapse "//", "/./" and "x/.."; returns -ENOENT
- * for ".." above the root (the mount root has no parent on the server). */
-static int
-normalize(const char *in, char *out, size_t len)
-{
-	size_t o = 0;
-	const char *p = in;
-
-	if (in[0] != '/' || len < 2)
-		return -EINVAL;
-	out[o++] = '/';
-	while (*p != '\0') {
-		const char *s;
-		size_t n;
-
-		while (*p == '/')
-			p++;
-		s = p;
-		while (*p != '\0' && *p != '/')
-			p++;
-		n = (size_t)(p - s);
-		if (n == 0 || (n == 1 && s[0] == '.'))
-			continue;
-		if (n == 2 && s[0] == '.' && s[1] == '.') {
-			if (o == 1)
-				return -ENOENT;
-			while (o > 1 && out[o - 1] != '/')
-				o--;
-			if (o > 1)
-				o--;
-			continue;
-		}
-		if (o > 1)
-			out[o++] = '/';
-		if (o + n + 1 > len)
-			return -ENAMETOOLONG;
-		memcpy(out + o, s, n);
-		o += n;
-	}
-	out[o] = '\0';
-	return 0;
-}
-
 /* Which mount a client path is on, and the path relative to its root. */
 static struct spn_mount *
 find_mount(struct spn_daemon *d, const char *path, char *rel, size_t len, int *err)
@@ -127,7 +84,7 @@ find_mount(struct spn_daemon *d, const char *path, char *rel, size_t len, int *e
 	char norm[SPN_PATH_MAX];
 	int i, rc;
 
-	rc = normalize(path, norm, sizeof(norm));
+	rc = spn_path_normalize(path, norm, sizeof(norm));
 	if (rc < 0) {
 		*err = rc;
 		return NULL;
@@ -1703,34 +1660,31 @@ open_ready(struct spn_job *j)
 static void
 open_follow_done(struct spn_job *j)
 {
-	char target[SPN_PATH_MAX], joined[SPN_PATH_MAX * 2], parent[SPN_PATH_MAX];
+	char link[SPN_PATH_MAX * 2], dest[SPN_PATH_MAX];
+	struct spn_mount *m;
 	int rc;
 
 	if (j->err < 0) {
 		spn_job_reply(j, j->err);
 		return;
 	}
-	snprintf(target, sizeof(target), "%s", j->res->target);
-	if (target[0] == '/') {
-		/* Absolute: on one of our prefixes, or elsewhere entirely. */
-		struct spn_mount *m = find_mount(j->d, target, j->rel, sizeof(j->rel), &rc);
-
-		if (m == NULL) {
-			/* Outside NFS: the client opens that path itself. */
-			snprintf(j->rep.path, sizeof(j->rep.path), "%s", target);
-			spn_job_reply(j, 0);
-			return;
-		}
-		j->m = m;
-	} else {
-		parent_of(j->rel, parent, sizeof(parent));
-		snprintf(joined, sizeof(joined), "%s/%s", parent, target);
-		rc = normalize(joined, j->rel, sizeof(j->rel));
-		if (rc < 0) {
-			spn_job_reply(j, rc == -ENOENT ? -ENOENT : rc);
-			return;
-		}
+	/* Where the kernel would go on: composed in the client's name space,
+	 * so that a target leaving the mount leaves it here too. */
+	snprintf(link, sizeof(link), "%s%s", j->m->prefix, strcmp(j->rel, "/") == 0 ? "" : j->rel);
+	rc = spn_link_compose(link, j->res->target, "", dest, sizeof(dest));
+	if (rc < 0) {
+		spn_job_reply(j, rc);
+		return;
 	}
+	m = find_mount(j->d, dest, j->rel, sizeof(j->rel), &rc);
+	if (m == NULL) {
+		/* Outside NFS: the client opens that path itself. */
+		snprintf(j->rep.path, sizeof(j->rep.path), "%s", dest);
+		j->rep.spec |= SPN_SPEC_REDIRECT;
+		spn_job_reply(j, -EXDEV);
+		return;
+	}
+	j->m = m;
 	resolve(j, 1, open_resolved);
 }
 

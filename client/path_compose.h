@@ -1,7 +1,8 @@
 /*
  * path_compose.h: where a client path leads once a symbolic link in it is
  * followed, as the kernel follows it on the client. Pure string work (no
- * file system, no allocation), shared by the daemon and its unit test.
+ * file system, no allocation), shared by the daemon, the shim and a unit
+ * test.
  */
 #ifndef SPECNFS_PATH_COMPOSE_H
 #define SPECNFS_PATH_COMPOSE_H

@@ -14,52 +14,13 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "path_compose.h"
 #include "shim_internal.h"
 
 /* The cwd as an NFS path while it is inside the mirror. */
 static char cwd_nfs[PATH_MAX];
 static int cwd_state; /* 0 unknown, 1 in the mirror, -1 elsewhere */
 static pthread_mutex_t cwd_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* Lexical normalisation of an absolute path: "//", "/./", "x/.." go. */
-static int
-normalize(const char *in, char *out, size_t len)
-{
-	size_t o = 1;
-	const char *p = in;
-
-	if (in[0] != '/' || len < 2)
-		return -EINVAL;
-	out[0] = '/';
-	while (*p != '\0') {
-		const char *s;
-		size_t n;
-
-		while (*p == '/')
-			p++;
-		s = p;
-		while (*p != '\0' && *p != '/')
-			p++;
-		n = (size_t)(p - s);
-		if (n == 0 || (n == 1 && s[0] == '.'))
-			continue;
-		if (n == 2 && s[0] == '.' && s[1] == '.') {
-			while (o > 1 && out[o - 1] != '/')
-				o--;
-			if (o > 1)
-				o--;
-			continue;
-		}
-		if (o > 1)
-			out[o++] = '/';
-		if (o + n + 1 > len)
-			return -ENAMETOOLONG;
-		memcpy(out + o, s, n);
-		o += n;
-	}
-	out[o] = '\0';
-	return 0;
-}
 
 /* Is the normalised absolute path on one of the prefixes? */
 static int
@@ -113,7 +74,7 @@ spn_local_path(const char *path, char *out, size_t len)
 		if (strncmp(path, p->mounts[i].prefix, n) == 0 && path[n] == '/')
 			break;
 	}
-	if (i == p->nmounts || normalize(path, norm, sizeof(norm)) < 0 || on_prefix(norm) ||
+	if (i == p->nmounts || spn_path_normalize(path, norm, sizeof(norm)) < 0 || on_prefix(norm) ||
 	    strlen(norm) >= len)
 		return 0;
 	memcpy(out, norm, strlen(norm) + 1);
@@ -153,7 +114,7 @@ spn_nfs_path(int dirfd, const char *path, char *nfs, size_t len)
 	if (path == NULL || !spn_shim_ready())
 		return 0;
 	if (path[0] == '/') {
-		rc = normalize(path, nfs, len);
+		rc = spn_path_normalize(path, nfs, len);
 		if (rc < 0)
 			return rc;
 		if (on_prefix(nfs))
@@ -183,7 +144,7 @@ spn_nfs_path(int dirfd, const char *path, char *nfs, size_t len)
 	} else {
 		snprintf(joined, sizeof(joined), "%s/%s", base, path);
 	}
-	rc = normalize(joined, nfs, len);
+	rc = spn_path_normalize(joined, nfs, len);
 	if (rc < 0)
 		return rc;
 	return on_prefix(nfs) ? 1 : 0;
