@@ -290,38 +290,52 @@ int
 spn_conn_open(struct spn_conn *c, const struct spn_policy *p, int autostart, char *err,
 	      size_t errlen)
 {
-	int rc = open_once(c, p, autostart, err, errlen);
+	int rc, tries;
 	pid_t pid;
 
-	if (rc == 0) {
-		rc = hello(c);
-		if (rc != -EPROTONOSUPPORT)
-			return 0; /* anything else shows on the first real call */
-		pid = c->stale_pid;
-		spn_conn_close(c);
-		if (!autostart) {
-			snprintf(err, errlen, "the running daemon (pid %d) speaks another protocol "
-				 "version than this specnfs (%d): stop it with 'specnfs stop'",
-				 (int)pid, SPN_PROTO_VERSION);
-			c->stale_pid = pid;
-			return -EPROTONOSUPPORT;
-		}
-		fprintf(stderr, "specnfs: the running daemon (pid %d) speaks another protocol "
-				"version: stopping it (it writes back what it holds) and starting "
-				"this version's\n", (int)pid);
-		if (stop_stale(pid) < 0) {
-			snprintf(err, errlen, "the running daemon (pid %d) speaks another protocol "
-				 "version and does not stop", (int)pid);
-			return -EPROTONOSUPPORT;
-		}
+	for (tries = 0;; tries++) {
 		rc = open_once(c, p, autostart, err, errlen);
-		if (rc == 0 && hello(c) == -EPROTONOSUPPORT) {
+		if (rc < 0)
+			return rc;
+		rc = hello(c);
+		/* A daemon killed as we connected (the kernel still queued our
+		 * connect on its socket) hangs up at once: start over, which
+		 * starts a new daemon, instead of failing the first call. */
+		if ((rc == -ECONNRESET || rc == -EPIPE) && autostart && tries < 3) {
+			struct timespec ts = { 0, 20 * 1000000 };
+
 			spn_conn_close(c);
-			snprintf(err, errlen, "the daemon %s speaks another protocol version than "
-				 "this specnfs (%d): reinstall them together", c->sock,
-				 SPN_PROTO_VERSION);
-			return -EPROTONOSUPPORT;
+			nanosleep(&ts, NULL);
+			continue;
 		}
+		break;
+	}
+	if (rc != -EPROTONOSUPPORT)
+		return 0; /* anything else shows on the first real call */
+	pid = c->stale_pid;
+	spn_conn_close(c);
+	if (!autostart) {
+		snprintf(err, errlen, "the running daemon (pid %d) speaks another protocol "
+			 "version than this specnfs (%d): stop it with 'specnfs stop'",
+			 (int)pid, SPN_PROTO_VERSION);
+		c->stale_pid = pid;
+		return -EPROTONOSUPPORT;
+	}
+	fprintf(stderr, "specnfs: the running daemon (pid %d) speaks another protocol "
+			"version: stopping it (it writes back what it holds) and starting "
+			"this version's\n", (int)pid);
+	if (stop_stale(pid) < 0) {
+		snprintf(err, errlen, "the running daemon (pid %d) speaks another protocol "
+			 "version and does not stop", (int)pid);
+		return -EPROTONOSUPPORT;
+	}
+	rc = open_once(c, p, autostart, err, errlen);
+	if (rc == 0 && hello(c) == -EPROTONOSUPPORT) {
+		spn_conn_close(c);
+		snprintf(err, errlen, "the daemon %s speaks another protocol version than "
+			 "this specnfs (%d): reinstall them together", c->sock,
+			 SPN_PROTO_VERSION);
+		return -EPROTONOSUPPORT;
 	}
 	return rc;
 }
