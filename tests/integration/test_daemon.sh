@@ -116,7 +116,10 @@ c2=$(calls)
 ms=$(((t1 - t0) / 1000000))
 echo "# revalidating 100 files through a 30 ms link: $ms ms, $((c2 - c1)) calls"
 check "revalidating 100 stale files sends them all ($((c2 - c1)) calls)" test "$((c2 - c1))" -ge 100
-check "... pipelined: $ms ms, about one round trip, not 100 x 30 ms" test "$ms" -lt 150
+# One after another they would take 100 x 30 = 3,000 ms; pipelined they take
+# a few round trips. The bound is half the serial time, loose on purpose:
+# under ASan on a shared machine one run took 175 ms.
+check "... pipelined: $ms ms, a few round trips, not 100 x 30 ms" test "$ms" -lt 1500
 
 # --- kill -9 while writing 50 files -------------------------------------------
 mkdir -p "$T_TMP/fifty"
