@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "client/log.h"
 
 int spn_log_level = 1;
 static int spn_log_fd = 2;

@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "proto.h"
+#include "client/proto.h"
 
 #define SPN__NSEC_PER_SEC 1000000000u
 #define SPN__ERRNO_MAX 4095 /* like the kernel's MAX_ERRNO */

@@ -118,7 +118,7 @@ enum spn_op {
  * Credentials (no frame changes): the daemon reads the sender's ids from
  * the kernel for every message (SO_PASSCRED; a client whose effective ids
  * differ from its real ones sends SCM_CREDENTIALS naming them). To a
- * caller it does not serve with its own rights (daemon_cred.c), a
+ * caller it does not serve with its own rights (daemon/cred.c), a
  * successful OPEN or READDIR reply comes with one fd (SCM_RIGHTS) on its
  * first byte: the mirror file or directory, opened for the caller, which
  * cannot open the private mirror path itself.

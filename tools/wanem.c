@@ -38,7 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "wanem_sched.h"
+#include "tools/wanem_sched.h"
 
 #define WANEM_READ_MAX (64 * 1024)
 /* Queue bounds per direction, see wanem_bound(). */

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "wanem_sched.h"
+#include "tools/wanem_sched.h"
 
 /*
  * A non-negative decimal: digits, optional '.' and fraction, at least one

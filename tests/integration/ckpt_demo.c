@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "checkpoint.h"
+#include "checkpoint/checkpoint.h"
 
 static void
 usage(FILE *f)

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "client_conn.h"
+#include "client/conn.h"
 
 static double
 now_us(void)

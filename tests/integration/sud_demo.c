@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "spec_sud.h"
+#include "client/spec/sud.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 /* LeakSanitizer's exit-time check clones a thread from an atexit handler:

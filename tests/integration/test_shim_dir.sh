@@ -422,7 +422,7 @@ for d, ds, fs in os.walk(r + "/src"):
 '
 same "python3 os.listdir, os.scandir, glob.glob, os.walk" "$L" sort python3 -c "$PY" "{}"
 # An absolute link target is a path in the client's namespace: nftw, fts and
-# glob resolve it here; stat() (shim_stat.c) must agree.
+# glob resolve it here; stat() (shim/stat.c) must agree.
 same "stat() through an absolute symlink that leaves NFS" "$L" none \
 	python3 -c 'import os, sys; print(os.path.isfile(sys.argv[1]))' "{}/src/abslink"
 same "ls" "$L" none ls "{}/src" "{}/src/a"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Output commit with Syscall User Dispatch, end to end (client/spec_sud.c):
+# Output commit with Syscall User Dispatch, end to end (client/spec/sud.c):
 # a program writes inside a speculative epoch (printf, fputs, write, and
 # stdio's flush at exit) and commits or discards. Run through pipes, into
 # files and on a terminal, its output must appear exactly once and in

@@ -40,7 +40,7 @@
 
 #include <cmocka.h>
 
-#include "checkpoint.h"
+#include "checkpoint/checkpoint.h"
 
 /* ------------------------------------------------------------ helpers */
 

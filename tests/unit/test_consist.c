@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "daemon_consist.h"
+#include "client/daemon/consist.h"
 
 #define SEC SPN_NS_PER_SEC
 /* An arbitrary CLOCK_REALTIME instant (2025). */

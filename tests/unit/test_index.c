@@ -30,7 +30,7 @@
 #include <cmocka.h>
 #include <lmdb.h>
 
-#include "daemon_index.h"
+#include "client/daemon/index.h"
 
 struct fx {
 	char root[64];

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "policy.h"
+#include "policy/policy.h"
 
 /* A fake environment: NAME=VALUE strings, NULL-terminated. */
 static const char *const *fake_env;

@@ -41,7 +41,7 @@
 
 #include <cmocka.h>
 
-#include "proto.h"
+#include "client/proto.h"
 
 #define CANARY 0xa5
 #define CANARY_LEN 64

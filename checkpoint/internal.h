@@ -1,0 +1,32 @@
+/*
+ * checkpoint/internal.h: what the checkpoint backends share.
+ *
+ * checkpoint/none.c holds the table of backends, the public entry points that
+ * dispatch through it, and the `none' backend; each other backend lives
+ * in its own file and starts its struct ckpt with a struct ckpt__head.
+ */
+#ifndef SPECNFS_CKPT_INTERNAL_H
+#define SPECNFS_CKPT_INTERNAL_H
+
+#include "checkpoint/checkpoint.h"
+
+struct ckpt__backend {
+	const char *name;
+	int (*available)(void);
+	int (*take)(unsigned flags, struct ckpt **out, uint64_t *value);
+	int (*commit)(struct ckpt *c);
+	void (*rollback)(struct ckpt *c, uint64_t value) __attribute__((noreturn));
+};
+
+/* Every open checkpoint starts with this: which backend made it. */
+struct ckpt__head {
+	enum ckpt_backend backend;
+};
+
+/*
+ * checkpoint/fork.c. It also defines ckpt_getpid(), ckpt_getppid(), ckpt_reap()
+ * and ckpt_copy_pid(), which only mean something for fork checkpoints.
+ */
+extern const struct ckpt__backend ckpt__fork_backend;
+
+#endif

@@ -1,0 +1,249 @@
+/*
+ * daemon/internal.h: specnfsd's shared state.
+ *
+ * One daemon serves every process of one user and mount configuration. It
+ * is a single thread around one poll loop: client sockets, one libnfs
+ * session per mount, inotify (last close of written mirror files), a
+ * signalfd and timers. Each client request becomes a job: a small state
+ * machine that may issue NFS calls and resumes in their callbacks.
+ */
+#ifndef SPECNFS_DAEMON_INTERNAL_H
+#define SPECNFS_DAEMON_INTERNAL_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "client/daemon/consist.h"
+#include "client/daemon/index.h"
+#include "client/daemon/nfs.h"
+#include "policy/policy.h"
+#include "client/proto.h"
+
+struct spn_daemon;
+struct spn_job;
+
+struct spn_mount {
+	int id;
+	const char *prefix; /* from the policy: "/nfs" */
+	const char *url;
+	struct spn_nfs *nfs;
+	char mirror[PATH_MAX]; /* this mount's mirror root */
+	int root_fd;           /* O_PATH fd of mirror: every mirror operation starts here */
+	int64_t retry_at_ns;   /* next connect attempt while down */
+	int backoff_s;
+	int connecting;
+	int64_t down_since_ns;
+	int64_t heard_ns;        /* the server's last reply (or when it began to owe one) */
+	int soft_down;           /* soft: known down, programs' requests fail fast */
+	int said_down;           /* logged as not responding */
+	struct spn_job *waiting; /* jobs waiting for the session */
+	/* Predicted mutations go to the server in order: each waits until
+	 * every job admitted before it has finished, and jobs arriving
+	 * after it wait (mq_first..mq_last) until it is done. */
+	struct spn_job *mq_first, *mq_last;
+	struct spn_job *mq_running; /* the predicted mutation on the wire */
+	int active;                 /* admitted jobs not finished */
+	int pumping, pump_again;
+};
+
+/*
+ * Whom a request comes from. The kernel vouches for it: SO_PASSCRED puts
+ * the sender's pid, uid and gid on every message (its real ids, or the
+ * effective ones the shim names in SCM_CREDENTIALS: the kernel accepts only
+ * ids the process holds). A request whose uid is the daemon's own is
+ * served as always (foreign 0). Any other, except root, is foreign: its
+ * fsuid, fsgid and groups are read from /proc/<pid>/status and its NFS
+ * calls carry them (AUTH_SYS), so the server decides as for a kernel
+ * client. Root is served with the daemon's rights, as before: root can
+ * act as the daemon's user anyway.
+ */
+struct spn_cred {
+	int foreign;
+	pid_t pid;
+	struct spn_nfs_cred nfs; /* uid, gid, groups for the server and access() */
+};
+
+struct spn_client {
+	struct spn_client *next;
+	int fd;
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	struct spn_cred cred; /* of the request being read (daemon/cred.c) */
+	int refs; /* jobs that still hold it */
+	int dead;
+	unsigned char *in;
+	size_t in_len, in_cap;
+	unsigned char *out;
+	size_t out_len, out_cap, out_off;
+	/* Speculation: validations of this client's predictions in flight,
+	 * how many the server contradicted since the last RESOLVE, and the
+	 * RESOLVE requests waiting for the count to reach zero. */
+	int validating;
+	uint32_t refuted;
+	struct spn_job *resolvers;
+};
+
+/* One write-back in progress for a path (coalesces closes and inotify). */
+struct spn_wb {
+	struct spn_wb *next;
+	struct spn_mount *m;
+	char rel[SPN_PATH_MAX];
+	int writers;   /* opens for writing not yet closed */
+	int running;   /* a store is in flight */
+	int again;     /* content changed while it ran: store once more */
+	int wd;        /* inotify watch, or -1 */
+	int64_t due_ns; /* a close seen only by inotify: store at this time */
+	struct spn_nfs_sattr times; /* utimes asked while dirty: set after the data */
+	struct spn_cred cred;  /* the writer's, when foreign: the store carries them */
+	int has_times;
+	uint64_t gen;  /* dirty_gen the running store started from */
+	struct spn_job *waiters; /* CLOSE/FSYNC jobs answered when stored */
+};
+
+typedef void (*spn_job_fn)(struct spn_job *j);
+
+struct spn_job {
+	struct spn_daemon *d;
+	struct spn_client *cl; /* NULL for the daemon's own jobs */
+	struct spn_job *next;  /* in a wait list */
+	struct spn_req req;
+	struct spn_reply rep;
+	struct spn_mount *m;
+	char rel[SPN_PATH_MAX];
+	char rel2[SPN_PATH_MAX];
+	char walk[SPN_PATH_MAX]; /* NFSv3 handle walk: the component being looked up */
+	char child[SPN_PATH_MAX]; /* prediction: the name whose parent is being listed */
+	spn_job_fn issue;   /* re-run to re-send the current call */
+	spn_job_fn done;    /* runs with the call's result */
+	spn_job_fn then;    /* continuation of a shared step (resolve, fetch) */
+	int nonidem;        /* current call is not idempotent */
+	int lost;           /* ... and the session was lost under it */
+	int err;
+	struct spn_nfs_res *res; /* valid only inside done() */
+	int64_t deadline_ns;
+	int attempts;
+	int hops;            /* symlinks followed */
+	char gate_rel[SPN_PATH_MAX]; /* path_gate: the request's rel while an ancestor is looked up */
+	int gating;          /* path_gate: 1 while j->rel is an ancestor being looked up */
+	struct spn_entry e;  /* the entry being worked on */
+	int have_e;
+	int tmpfd;
+	char tmp[PATH_MAX];
+	struct spn_wb *wb;
+	struct spn_client *owner;   /* validation: whose prediction this checks */
+	struct spn_attr predicted;  /* ... and what was predicted */
+	int predicted_status;
+	int store_by_path;   /* the handle went stale: store by path */
+	int remote;          /* made an NFS call: the reply says SPN_SPEC_REMOTE */
+	int mq_barrier;      /* a predicted mutation: runs alone, in order */
+	int mq_active;       /* admitted on mq_m (counted in mq_m->active) */
+	struct spn_mount *mq_m;
+	struct spn_job *mq_next;
+	struct spn_cred cred;        /* the caller's (daemon/cred.c) */
+	int remove_checked;          /* NFSv4 RMDIR/UNLINK: the type was looked at */
+};
+
+/* The outcome of a predicted mutation, for a re-execution (REPLAY). */
+struct spn_outcome {
+	uint64_t token;
+	int done;
+	int status;
+};
+#define SPN_OUTCOMES 256
+
+/* A write-back the server refused: not predicted again for a while, so
+ * that a re-execution hears the error instead of rolling back again. */
+struct spn_refused {
+	int mount;
+	char rel[SPN_PATH_MAX];
+	int64_t until_ns;
+};
+#define SPN_REFUSED 32
+
+struct spn_daemon {
+	struct spn_policy pol;
+	struct spn_ac_settings ac;
+	struct spn_mount mounts[SPN_MAX_MOUNTS];
+	int nmounts;
+	struct spn_index *idx;
+	char base[PATH_MAX];     /* <cache>/<hash> */
+	char tmpdir[PATH_MAX];   /* <base>/tmp: temporaries, same filesystem */
+	char sock_path[PATH_MAX];
+	char lock_path[PATH_MAX];
+	int lock_fd, listen_fd, sig_fd, ino_fd;
+	int spare_fd; /* kept free for accept() at EMFILE */
+	struct spn_client *clients;
+	int nclients;
+	int njobs;
+	struct spn_wb *wbs;
+	int stopping;
+	int64_t idle_since_ns;
+	int64_t started_ns;
+	uint64_t requests[SPN_OP_MAX + 1];
+	uint64_t cache_hits, revalidations, fetches, stores, negative_hits;
+	uint64_t predictions, refutations;
+	struct spn_outcome outcomes[SPN_OUTCOMES];
+	unsigned next_outcome;
+	struct spn_refused refused[SPN_REFUSED];
+	unsigned next_refused;
+};
+
+int64_t spn_now_ns(void);      /* CLOCK_REALTIME: persisted in the index */
+int64_t spn_mono_ns(void);     /* CLOCK_MONOTONIC: timers */
+
+/* daemon/ops.c */
+void spn_job_start(struct spn_daemon *d, struct spn_client *cl, const struct spn_req *req);
+void spn_job_reply(struct spn_job *j, int status);
+void spn_mount_up(struct spn_daemon *d, struct spn_mount *m);
+void spn_mount_tick(struct spn_daemon *d, struct spn_mount *m);
+void spn_mount_failed(struct spn_daemon *d, struct spn_mount *m);
+void spn_timeo_tick(struct spn_daemon *d);
+void spn_wb_on_close_write(struct spn_daemon *d, int wd);
+void spn_wb_tick(struct spn_daemon *d);
+int spn_wb_replay(struct spn_daemon *d);
+int spn_daemon_busy(const struct spn_daemon *d);
+int spn_status_text(struct spn_daemon *d, char *buf, size_t len);
+
+/* daemon/mirror.c: every operation on the mirror, by (mount, rel), beneath
+ * the mount's root dirfd and never through a symlink. 0 or -errno. */
+int spn_mirror_path(const struct spn_mount *m, const char *rel, char *out, size_t len);
+int spn_mirror_open_root(struct spn_mount *m);
+int spn_mirror_mkdirs(const struct spn_mount *m, const char *rel); /* mkdir -p of rel's parent */
+int spn_mirror_mkdir(const struct spn_mount *m, const char *rel);   /* -EEXIST if there */
+int spn_mirror_lstat(const struct spn_mount *m, const char *rel, struct stat *st);
+/* A regular file only (never blocks on a FIFO): the fd, or -errno (-EINVAL
+ * for anything else, -ELOOP for a symlink). */
+int spn_mirror_open(const struct spn_mount *m, const char *rel, int flags, int mode);
+/* O_WRONLY|O_CREAT|O_TRUNC, replacing a stub or special file: the fd. */
+int spn_mirror_create(const struct spn_mount *m, const char *rel, int mode);
+int spn_mirror_open_dir(const struct spn_mount *m, const char *rel);
+int spn_mirror_truncate(const struct spn_mount *m, const char *rel, uint64_t size);
+int spn_mirror_chmod(const struct spn_mount *m, const char *rel, int mode);
+int spn_mirror_utimens(const struct spn_mount *m, const char *rel, const struct timespec ts[2]);
+int spn_mirror_watch(const struct spn_mount *m, const char *rel, int ino_fd, uint32_t mask);
+int spn_mirror_install(const struct spn_mount *m, const char *tmp, const char *rel);
+int spn_mirror_rename(const struct spn_mount *m, const char *from, const char *to);
+int spn_mirror_symlink(const struct spn_mount *m, const char *tmpdir, const char *rel,
+		       const char *target);
+int spn_mirror_mkfifo(const struct spn_mount *m, const char *tmpdir, const char *rel);
+int spn_mirror_stub(const struct spn_mount *m, const char *tmpdir, const char *rel, uint32_t type);
+int spn_mirror_readlink(const struct spn_mount *m, const char *rel, char *buf, size_t len);
+int spn_mirror_is_stub(const struct spn_mount *m, const char *rel);
+int spn_mirror_remove(const struct spn_mount *m, const char *rel); /* file, symlink or whole tree */
+int spn_mirror_tmpfile(const char *tmpdir, char *tmp, size_t len);
+int spn_mirror_mode(uint32_t nfs_mode);
+
+/* daemon/cred.c */
+int spn_cred_from_msg(struct spn_daemon *d, struct spn_client *cl, const void *cmsg_creds);
+int spn_cred_in_group(const struct spn_cred *c, uint32_t gid);
+int spn_cred_send_fd(struct spn_client *cl, const void *buf, size_t len, int fd);
+
+/* daemon/main.c */
+void spn_client_send(struct spn_daemon *d, struct spn_client *cl, const void *buf, size_t len);
+void spn_client_unref(struct spn_daemon *d, struct spn_client *cl);
+
+#endif

@@ -1,0 +1,2017 @@
+/*
+ * daemon/nfs.c: the daemon's NFS sessions (see daemon/nfs.h).
+ *
+ * libnfs contexts are neither fork- nor thread-safe: each lives in the
+ * daemon's single thread and is driven from its poll loop. Automatic
+ * reconnection is off on purpose: libnfs would re-send every call in flight,
+ * including non-idempotent ones (a REMOVE sent twice can delete a file that
+ * someone re-created). Instead a lost session fails its calls with
+ * -ENOTCONN and the daemon decides, call by call, what may be sent again.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <nfsc/libnfs.h>
+#include <nfsc/libnfs-raw.h>
+#include <nfsc/libnfs-raw-nfs.h>
+#include <sys/sysmacros.h>
+
+#include "client/daemon/nfs.h"
+#include "client/log.h"
+
+/* Parallel READs/WRITEs per whole-file transfer: enough to fill a WAN pipe
+ * of a few MB/s x 100 ms with libnfs's 1 MiB transfers. */
+#define XFER_WINDOW 8
+
+struct spn_nfs_op;
+
+struct spn_nfs {
+	char *url;
+	int rpc_timeout_ms;
+	int version;
+	struct nfs_context *nfs;
+	enum spn_nfs_state state;
+	int tearing_down;
+	char error[512];
+	struct spn_nfs_op *ops; /* in flight: completed with -ENOTCONN on loss */
+	struct spn_nfs_stats stats;
+	int has_cred;                 /* the context carries cred, not its own */
+	struct spn_nfs_cred cred;
+	/* NFSv4: the op holding the open-owner (see gate_enter), and the
+	 * ops waiting for it, in order. */
+	struct spn_nfs_op *gate, *gate_first, *gate_last;
+};
+
+struct spn_nfs_chunk {
+	struct spn_nfs_op *op;
+	uint64_t off;
+	size_t len;
+	char *buf; /* store: data being written */
+};
+
+struct spn_nfs_op {
+	struct spn_nfs *n;
+	struct spn_nfs_op *next, *prev;
+	enum spn_nfs_call kind;
+	spn_nfs_cb cb;
+	void *arg;
+	int pending; /* libnfs callbacks still to come */
+	int refs;    /* held while we are inside a libnfs call for it */
+	int finished;
+	int err;     /* first error of a composite op */
+	char errmsg[256];
+	/* whole-file transfers and setattr */
+	struct nfsfh *fh;
+	int fd;
+	uint64_t size, next_off, bytes;
+	uint64_t end; /* fetch: highest byte received */
+	int eof, closing;
+	char *path;
+	struct spn_nfs_sattr sa;
+	int step;
+	struct spn_nfs_res res;
+	/* Waiting for the NFSv4 open-owner: how to start, with which ids. */
+	void (*gate_start)(struct spn_nfs_op *op);
+	struct spn_nfs_op *gate_next;
+	int gate_waiting, oflags, omode, has_cred;
+	struct spn_nfs_cred cred;
+};
+
+static const char *const call_names[SPN_CALL_NTYPES] = {
+	[SPN_CALL_GETATTR] = "getattr", [SPN_CALL_READDIR] = "readdir",
+	[SPN_CALL_READLINK] = "readlink", [SPN_CALL_READ] = "read",
+	[SPN_CALL_WRITE] = "write", [SPN_CALL_COMMIT] = "commit",
+	[SPN_CALL_OPEN] = "open", [SPN_CALL_CREATE] = "create",
+	[SPN_CALL_MKDIR] = "mkdir", [SPN_CALL_REMOVE] = "remove",
+	[SPN_CALL_RMDIR] = "rmdir", [SPN_CALL_RENAME] = "rename",
+	[SPN_CALL_LINK] = "link", [SPN_CALL_SYMLINK] = "symlink",
+	[SPN_CALL_SETATTR] = "setattr", [SPN_CALL_STATFS] = "statfs",
+	[SPN_CALL_ACCESS] = "access", [SPN_CALL_MOUNT] = "mount",
+	[SPN_CALL_LOOKUP] = "lookup", [SPN_CALL_MKNOD] = "mknod",
+};
+
+const char *
+spn_nfs_call_name(enum spn_nfs_call c)
+{
+	return (unsigned)c < SPN_CALL_NTYPES ? call_names[c] : "?";
+}
+
+int
+spn_nfs_err_transport(int err)
+{
+	switch (-err) {
+	case ENOTCONN:
+	case EFAULT: /* libnfs: RPC_STATUS_ERROR */
+	case EINTR:  /* libnfs: cancelled or timed out */
+	case ETIMEDOUT:
+	case ECONNRESET:
+	case ECONNREFUSED:
+	case EPIPE:
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+		return 1;
+	}
+	return 0;
+}
+
+int
+spn_nfs_new(struct spn_nfs **out, const char *url, int rpc_timeout_ms)
+{
+	struct spn_nfs *n = calloc(1, sizeof(*n));
+
+	if (n == NULL)
+		return -ENOMEM;
+	n->url = strdup(url);
+	if (n->url == NULL) {
+		free(n);
+		return -ENOMEM;
+	}
+	n->rpc_timeout_ms = rpc_timeout_ms;
+	n->version = strstr(url, "version=4") != NULL ? 4 : 3;
+	*out = n;
+	return 0;
+}
+
+static void op_unlink(struct spn_nfs_op *op);
+static void op_finish(struct spn_nfs_op *op, int err);
+static void res_fh_from_nfsfh(struct spn_nfs_op *op);
+struct sattr3;
+struct nfs_fh3;
+static void sattr3_from(struct sattr3 *s, const struct spn_nfs_sattr *sa);
+static void fh_arg(struct nfs_fh3 *dst, const uint8_t *fh, uint8_t len);
+static int rpc_status_err(int status);
+static int nfs3_err(int status);
+
+/* Tear the session down: libnfs cancels every PDU (callbacks run with
+ * -EINTR while tearing_down is set); then fail what is left. */
+static void
+teardown(struct spn_nfs *n, const char *why)
+{
+	struct nfs_context *nfs = n->nfs;
+
+	if (nfs == NULL)
+		return;
+	if (why != NULL)
+		snprintf(n->error, sizeof(n->error), "%s", why);
+	spn_info("nfs %s: session lost: %s", n->url, n->error);
+	n->tearing_down = 1;
+	n->nfs = NULL;
+	n->state = SPN_NFS_DOWN;
+	nfs_destroy_context(nfs);
+	n->tearing_down = 0;
+	/* Composite ops whose libnfs parts were all cancelled are finished
+	 * by op_part_done; any op still listed had nothing in libnfs. */
+	while (n->ops != NULL)
+		op_finish(n->ops, -ENOTCONN);
+}
+
+void
+spn_nfs_free(struct spn_nfs *n)
+{
+	if (n == NULL)
+		return;
+	teardown(n, "shutting down");
+	free(n->url);
+	free(n);
+}
+
+enum spn_nfs_state
+spn_nfs_state(const struct spn_nfs *n)
+{
+	return n->state;
+}
+
+const char *
+spn_nfs_error(const struct spn_nfs *n)
+{
+	return n->error;
+}
+
+const struct spn_nfs_stats *
+spn_nfs_stats(const struct spn_nfs *n)
+{
+	return &n->stats;
+}
+
+int
+spn_nfs_version(const struct spn_nfs *n)
+{
+	return n->version;
+}
+
+/* A context whose mount failed is left for spn_nfs_connect() to replace:
+ * destroying it inside libnfs's own callback is not allowed. */
+int
+spn_nfs_fd(const struct spn_nfs *n)
+{
+	return n->nfs != NULL && n->state != SPN_NFS_DOWN ? nfs_get_fd(n->nfs) : -1;
+}
+
+int
+spn_nfs_events(const struct spn_nfs *n)
+{
+	return spn_nfs_fd(n) >= 0 ? nfs_which_events(n->nfs) : 0;
+}
+
+void
+spn_nfs_service(struct spn_nfs *n, int revents)
+{
+	if (spn_nfs_fd(n) < 0)
+		return;
+	if (nfs_service(n->nfs, revents) < 0)
+		teardown(n, nfs_get_error(n->nfs));
+}
+
+/* ------------------------------------------------------------ op plumbing */
+
+static struct spn_nfs_op *
+op_new(struct spn_nfs *n, enum spn_nfs_call kind, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = calloc(1, sizeof(*op));
+
+	if (op == NULL)
+		return NULL;
+	op->n = n;
+	op->kind = kind;
+	op->cb = cb;
+	op->arg = arg;
+	op->fd = -1;
+	op->next = n->ops;
+	if (n->ops != NULL)
+		n->ops->prev = op;
+	n->ops = op;
+	n->stats.inflight++;
+	return op;
+}
+
+static void
+op_unlink(struct spn_nfs_op *op)
+{
+	struct spn_nfs *n = op->n;
+
+	if (op->prev != NULL)
+		op->prev->next = op->next;
+	else
+		n->ops = op->next;
+	if (op->next != NULL)
+		op->next->prev = op->prev;
+	op->next = op->prev = NULL;
+	n->stats.inflight--;
+}
+
+static void
+op_free(struct spn_nfs_op *op)
+{
+	size_t i;
+
+	for (i = 0; i < op->res.nents; i++)
+		free(op->res.ents[i].name);
+	free(op->res.ents);
+	free(op->res.target);
+	free(op->path);
+	free(op);
+}
+
+/*
+ * NFSv4.0 numbers every OPEN and CLOSE of an open-owner with one sequence
+ * id, and libnfs 4.0 has one owner per session and reads the seqid when it
+ * sends: two OPEN/CLOSE in flight carry the same seqid and the server
+ * refuses one (NFS4ERR_BAD_SEQID: write-backs were refused under full when
+ * stores overlapped). So a v4 op that opens a file holds the session's
+ * open-owner from its OPEN to its end, and the next waits. 0: go on now;
+ * 1: queued, start(op) runs when the owner is free (with the ids in force
+ * now).
+ */
+static int
+gate_enter(struct spn_nfs_op *op, void (*start)(struct spn_nfs_op *op))
+{
+	struct spn_nfs *n = op->n;
+
+	if (n->version != 4)
+		return 0;
+	if (n->gate == NULL) {
+		n->gate = op;
+		return 0;
+	}
+	op->gate_start = start;
+	op->gate_waiting = 1;
+	op->has_cred = n->has_cred;
+	op->cred = n->cred;
+	if (n->gate_last != NULL)
+		n->gate_last->gate_next = op;
+	else
+		n->gate_first = op;
+	n->gate_last = op;
+	return 1;
+}
+
+static void
+gate_leave(struct spn_nfs_op *op)
+{
+	struct spn_nfs *n = op->n;
+	struct spn_nfs_op **pp, *prev = NULL, *w;
+
+	if (op->gate_waiting) {
+		for (pp = &n->gate_first; *pp != NULL; prev = *pp, pp = &(*pp)->gate_next) {
+			if (*pp == op) {
+				*pp = op->gate_next;
+				if (n->gate_last == op)
+					n->gate_last = prev;
+				break;
+			}
+		}
+		op->gate_waiting = 0;
+		return;
+	}
+	if (n->gate != op)
+		return;
+	n->gate = NULL;
+	/* A start may finish its op at once, which starts the next. */
+	while (n->gate == NULL && (w = n->gate_first) != NULL) {
+		n->gate_first = w->gate_next;
+		if (n->gate_first == NULL)
+			n->gate_last = NULL;
+		w->gate_waiting = 0;
+		n->gate = w;
+		spn_nfs_set_cred(n, w->has_cred ? &w->cred : NULL);
+		w->gate_start(w);
+	}
+}
+
+static void
+op_finish(struct spn_nfs_op *op, int err)
+{
+	gate_leave(op);
+	op_unlink(op);
+	op->finished = 1;
+	if (err < 0 && op->res.errmsg == NULL)
+		op->res.errmsg = op->errmsg[0] ? op->errmsg : strerror(-err);
+	op->cb(err, &op->res, op->arg);
+	/* libnfs may complete a call inside the call itself (an NFSv3 close
+	 * needs no RPC): then the issuer still holds the op. */
+	if (op->refs == 0)
+		op_free(op);
+}
+
+static void
+op_set_error(struct spn_nfs_op *op, int err, const void *data)
+{
+	if (op->err == 0) {
+		op->err = err;
+		if (data != NULL)
+			snprintf(op->errmsg, sizeof(op->errmsg), "%s", (const char *)data);
+	}
+}
+
+/* Queue a libnfs call for op: QUEUE(op, nfs_xxx_async(..., op)). Returns
+ * 0 if queued, 1 if it was queued and op already completed and is gone
+ * (do not touch it), -ENOTCONN if it could not be queued (the session is
+ * broken; op is untouched and its callback will not run). */
+static void
+op_issue_begin(struct spn_nfs_op *op)
+{
+	op->refs++;
+	op->pending++;
+}
+
+static int
+op_issue_end(struct spn_nfs_op *op, int rc)
+{
+	op->refs--;
+	if (rc != 0) {
+		op->pending--;
+		snprintf(op->errmsg, sizeof(op->errmsg), "%s",
+			 op->n->nfs ? nfs_get_error(op->n->nfs) : "not connected");
+		return -ENOTCONN;
+	}
+	if (op->finished) {
+		if (op->refs == 0)
+			op_free(op);
+		return 1;
+	}
+	op->n->stats.calls[op->kind]++;
+	return 0;
+}
+
+#define QUEUE(op, call) (op_issue_begin(op), op_issue_end((op), (call)))
+
+/* Start a simple (single-call) op, or fail it at once. */
+#define START(op, call)                                                       \
+	do {                                                                  \
+		if ((op)->n->nfs == NULL || (op)->n->state != SPN_NFS_UP) {   \
+			op_finish((op), -ENOTCONN);                           \
+			return 0;                                             \
+		}                                                             \
+		if (QUEUE((op), (call)) < 0)                              \
+			op_finish((op), -ENOTCONN);                           \
+		return 0;                                                     \
+	} while (0)
+
+/* The body of every single-call wrapper: call may use op. */
+#define SIMPLE_CALL(kind, call)                                               \
+	do {                                                                  \
+		struct spn_nfs_op *op = op_new(n, (kind), cb, arg);           \
+                                                                              \
+		if (op == NULL)                                               \
+			return -ENOMEM;                                       \
+		START(op, call);                                              \
+	} while (0)
+
+static void
+nattr_from_stat(struct spn_nattr *a, const struct nfs_stat_64 *st)
+{
+	memset(a, 0, sizeof(*a));
+	a->type = (uint32_t)(st->nfs_mode & S_IFMT);
+	a->mode = (uint32_t)(st->nfs_mode & 07777);
+	a->nlink = (uint32_t)st->nfs_nlink;
+	a->uid = (uint32_t)st->nfs_uid;
+	a->gid = (uint32_t)st->nfs_gid;
+	a->size = st->nfs_size;
+	a->used = st->nfs_used ? st->nfs_used : st->nfs_blocks * 512;
+	a->rdev = st->nfs_rdev;
+	a->fsid = st->nfs_dev;
+	a->fileid = st->nfs_ino;
+	a->atime.sec = (int64_t)st->nfs_atime;
+	a->atime.nsec = (uint32_t)st->nfs_atime_nsec;
+	a->mtime.sec = (int64_t)st->nfs_mtime;
+	a->mtime.nsec = (uint32_t)st->nfs_mtime_nsec;
+	a->ctime.sec = (int64_t)st->nfs_ctime;
+	a->ctime.nsec = (uint32_t)st->nfs_ctime_nsec;
+}
+
+static void
+nattr_from_dirent(struct spn_nattr *a, const struct nfsdirent *d)
+{
+	static const uint32_t types[] = { 0, S_IFREG, S_IFDIR, S_IFBLK, S_IFCHR,
+					  S_IFLNK, S_IFSOCK, S_IFIFO };
+
+	memset(a, 0, sizeof(*a));
+	a->type = d->type < 8 ? types[d->type] : 0;
+	if (a->type == 0)
+		a->type = d->mode & S_IFMT;
+	a->mode = d->mode & 07777;
+	a->nlink = d->nlink;
+	a->uid = d->uid;
+	a->gid = d->gid;
+	a->size = d->size;
+	a->used = d->used;
+	a->rdev = d->rdev;
+	a->fsid = d->dev;
+	a->fileid = d->inode;
+	a->atime.sec = d->atime.tv_sec;
+	a->atime.nsec = d->atime_nsec;
+	a->mtime.sec = d->mtime.tv_sec;
+	a->mtime.nsec = d->mtime_nsec;
+	a->ctime.sec = d->ctime.tv_sec;
+	a->ctime.nsec = d->ctime_nsec;
+}
+
+/* One libnfs callback finished for op. Returns 1 if the op may continue
+ * (more work can be queued), 0 if it is finished or must wind down. */
+static int
+op_part_done(struct spn_nfs_op *op, int err, void *data)
+{
+	op->pending--;
+	if (err < 0)
+		op_set_error(op, spn_nfs_err_transport(err) && op->n->tearing_down ? -ENOTCONN : err, data);
+	if (op->n->tearing_down) {
+		/* No new calls may be queued now; the last part finishes. */
+		if (op->pending == 0)
+			op_finish(op, -ENOTCONN);
+		return 0;
+	}
+	return 1;
+}
+
+/* ------------------------------------------------------------ connect */
+
+static void
+mount_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	struct spn_nfs *n = op->n;
+
+	if (!op_part_done(op, err, data))
+		return;
+	if (err < 0) {
+		snprintf(n->error, sizeof(n->error), "mount failed: %s",
+			 data ? (const char *)data : strerror(-err));
+		op->res.errmsg = n->error;
+		op_finish(op, err);
+		/* Not from inside libnfs's callback: the caller retries later
+		 * and spn_nfs_connect() recreates the context. */
+		n->state = SPN_NFS_DOWN;
+		return;
+	}
+	n->state = SPN_NFS_UP;
+	n->error[0] = '\0';
+	op_finish(op, 0);
+}
+
+/* The URL's uid=/gid= value, or dflt. */
+static uint32_t
+url_id(const char *url, const char *key, uint32_t dflt)
+{
+	const char *q = strchr(url, '?'), *p;
+	size_t kl = strlen(key);
+
+	for (p = q; p != NULL; p = strchr(p + 1, '&'))
+		if (strncmp(p + 1, key, kl) == 0 && p[1 + kl] == '=')
+			return (uint32_t)strtoul(p + 2 + kl, NULL, 10);
+	return dflt;
+}
+
+void
+spn_nfs_set_cred(struct spn_nfs *n, const struct spn_nfs_cred *c)
+{
+	struct AUTH *auth;
+
+	if (c == NULL ? !n->has_cred
+		      : n->has_cred && memcmp(c, &n->cred, sizeof(*c)) == 0)
+		return; /* the hot path: nothing changes */
+	if (n->nfs == NULL)
+		return;
+	if (c == NULL)
+		auth = libnfs_authunix_create("libnfs", url_id(n->url, "uid", (uint32_t)getuid()),
+					      url_id(n->url, "gid", (uint32_t)getgid()), 0, NULL);
+	else
+		auth = libnfs_authunix_create("libnfs", c->uid, c->gid,
+					      c->ngroups > SPN_NFS_NGROUPS ? SPN_NFS_NGROUPS
+									   : c->ngroups,
+					      (uint32_t *)c->groups);
+	if (auth == NULL) {
+		/* Never send a call with the previous caller's ids. */
+		spn_err("out of memory for NFS credentials");
+		abort();
+	}
+	rpc_set_auth(nfs_get_rpc_context(n->nfs), auth);
+	spn_debug("nfs %s: calls now as uid %d gid %d (%u groups)", n->url,
+		  c ? (int)c->uid : -1, c ? (int)c->gid : -1, c ? c->ngroups : 0);
+	n->has_cred = c != NULL;
+	if (c != NULL)
+		n->cred = *c;
+}
+
+int
+spn_nfs_connect(struct spn_nfs *n, spn_nfs_cb cb, void *arg)
+{
+	struct nfs_url *u;
+	struct spn_nfs_op *op;
+	int rc;
+
+	if (n->nfs != NULL) {
+		/* A failed mount leaves a context behind: start afresh. */
+		teardown(n, NULL);
+	}
+	n->nfs = nfs_init_context();
+	if (n->nfs == NULL)
+		return -ENOMEM;
+	/* URL parameters first, then our non-negotiable settings. */
+	u = nfs_parse_url_dir(n->nfs, n->url);
+	if (u == NULL) {
+		snprintf(n->error, sizeof(n->error), "bad URL %s: %s", n->url,
+			 nfs_get_error(n->nfs));
+		nfs_destroy_context(n->nfs);
+		n->nfs = NULL;
+		return -EINVAL;
+	}
+	n->has_cred = 0; /* a fresh context has the session's own ids */
+	nfs_set_autoreconnect(n->nfs, 0);
+	nfs_set_dircache(n->nfs, 0);
+	nfs_set_timeout(n->nfs, n->rpc_timeout_ms);
+	op = op_new(n, SPN_CALL_MOUNT, cb, arg);
+	if (op == NULL) {
+		nfs_destroy_url(u);
+		return -ENOMEM;
+	}
+	n->state = SPN_NFS_CONNECTING;
+	if (n->stats.calls[SPN_CALL_MOUNT] > 0)
+		n->stats.reconnects++;
+	rc = QUEUE(op, nfs_mount_async(n->nfs, u->server, u->path, mount_cb, op));
+	nfs_destroy_url(u);
+	if (rc < 0) {
+		snprintf(n->error, sizeof(n->error), "mount failed: %s", op->errmsg);
+		op->res.errmsg = n->error;
+		n->state = SPN_NFS_DOWN;
+		op_finish(op, -ECONNREFUSED);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ simple calls */
+
+static void
+simple_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+
+	if (!op_part_done(op, err, data))
+		return;
+	if (err < 0) {
+		op_finish(op, op->err);
+		return;
+	}
+	if ((op->kind == SPN_CALL_MKDIR || op->kind == SPN_CALL_SYMLINK ||
+	     op->kind == SPN_CALL_MKNOD) &&
+	    op->path != NULL) {
+		/* libnfs's path API returns no attributes for these. */
+		char *path = op->path;
+
+		op->path = NULL;
+		op->kind = SPN_CALL_GETATTR;
+		if (QUEUE(op, nfs_lstat64_async(nfs, path, simple_cb, op)) < 0)
+			op_finish(op, -ENOTCONN);
+		free(path);
+		return;
+	}
+	switch (op->kind) {
+	case SPN_CALL_GETATTR:
+		nattr_from_stat(&op->res.attr, data);
+		break;
+	case SPN_CALL_READLINK:
+		/* libnfs 4.0's NFSv4 READLINK hands over the XDR string
+		 * without a terminator: its length is the link's size, which
+		 * readlink_size_cb asked just before (NFSv3's is terminated). */
+		op->res.target = op->n->version == 4 && op->res.attr.type == S_IFLNK
+					 ? strndup(data, (size_t)op->res.attr.size)
+					 : strdup(data);
+		if (op->res.target == NULL) {
+			op_finish(op, -ENOMEM);
+			return;
+		}
+		break;
+	case SPN_CALL_STATFS: {
+		const struct nfs_statvfs_64 *s = data;
+
+		op->res.sfs.bsize = (uint32_t)s->f_bsize;
+		op->res.sfs.namemax = (uint32_t)s->f_namemax;
+		op->res.sfs.blocks = s->f_blocks;
+		op->res.sfs.bfree = s->f_bfree;
+		op->res.sfs.bavail = s->f_bavail;
+		op->res.sfs.files = s->f_files;
+		op->res.sfs.ffree = s->f_ffree;
+		break;
+	}
+	default:
+		break;
+	}
+	op_finish(op, 0);
+}
+
+int
+spn_nfs_getattr(struct spn_nfs *n, const char *path, int nofollow, spn_nfs_cb cb, void *arg)
+{
+	SIMPLE_CALL(SPN_CALL_GETATTR, nofollow ? nfs_lstat64_async(n->nfs, path, simple_cb, op)
+			   : nfs_stat64_async(n->nfs, path, simple_cb, op));
+}
+
+/* NFSv4: the link's size first (see simple_cb), then the READLINK. */
+static void
+readlink_size_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+
+	if (!op_part_done(op, err, data))
+		return;
+	if (err < 0) {
+		op_finish(op, op->err);
+		return;
+	}
+	nattr_from_stat(&op->res.attr, data);
+	if (op->res.attr.type != S_IFLNK) {
+		op_finish(op, -EINVAL);
+		return;
+	}
+	if (QUEUE(op, nfs_readlink_async(nfs, op->path, simple_cb, op)) < 0)
+		op_finish(op, -ENOTCONN);
+}
+
+static int
+readlink_v3(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg)
+{
+	SIMPLE_CALL(SPN_CALL_READLINK, nfs_readlink_async(n->nfs, path, simple_cb, op));
+}
+
+int
+spn_nfs_readlink(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op;
+
+	if (n->version != 4)
+		return readlink_v3(n, path, cb, arg);
+	op = op_new(n, SPN_CALL_READLINK, cb, arg);
+	if (op == NULL)
+		return -ENOMEM;
+	op->path = strdup(path);
+	if (op->path == NULL) {
+		op_finish(op, -ENOMEM);
+		return 0;
+	}
+	START(op, nfs_lstat64_async(n->nfs, path, readlink_size_cb, op));
+}
+
+int
+spn_nfs_statfs(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg)
+{
+	SIMPLE_CALL(SPN_CALL_STATFS, nfs_statvfs64_async(n->nfs, path, simple_cb, op));
+}
+
+int
+spn_nfs_access(struct spn_nfs *n, const char *path, int mode, spn_nfs_cb cb, void *arg)
+{
+	SIMPLE_CALL(SPN_CALL_ACCESS, nfs_access_async(n->nfs, path, mode, simple_cb, op));
+}
+
+int
+spn_nfs_mkdir(struct spn_nfs *n, const char *path, int mode, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_MKDIR, cb, arg);
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->path = strdup(path);
+	START(op, nfs_mkdir2_async(n->nfs, path, mode, simple_cb, op));
+}
+
+int
+spn_nfs_remove(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg)
+{
+	SIMPLE_CALL(SPN_CALL_REMOVE, nfs_unlink_async(n->nfs, path, simple_cb, op));
+}
+
+int
+spn_nfs_rmdir(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg)
+{
+	SIMPLE_CALL(SPN_CALL_RMDIR, nfs_rmdir_async(n->nfs, path, simple_cb, op));
+}
+
+int
+spn_nfs_rename(struct spn_nfs *n, const char *from, const char *to, spn_nfs_cb cb, void *arg)
+{
+	SIMPLE_CALL(SPN_CALL_RENAME, nfs_rename_async(n->nfs, from, to, simple_cb, op));
+}
+
+int
+spn_nfs_link(struct spn_nfs *n, const char *from, const char *to, spn_nfs_cb cb, void *arg)
+{
+	SIMPLE_CALL(SPN_CALL_LINK, nfs_link_async(n->nfs, from, to, simple_cb, op));
+}
+
+int
+spn_nfs_symlink(struct spn_nfs *n, const char *target, const char *path, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_SYMLINK, cb, arg);
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->path = strdup(path);
+	START(op, nfs_symlink_async(n->nfs, target, path, simple_cb, op));
+}
+
+int
+spn_nfs_mknod(struct spn_nfs *n, const char *path, int mode, uint64_t rdev, spn_nfs_cb cb,
+	      void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_MKNOD, cb, arg);
+
+	if (op == NULL)
+		return -ENOMEM;
+	if (n->version == 4 && !S_ISCHR(mode) && !S_ISBLK(mode)) {
+		/* libnfs 4.0 sends no CREATE of NF4FIFO/NF4SOCK. */
+		op_finish(op, -EOPNOTSUPP);
+		return 0;
+	}
+	op->path = strdup(path);
+	START(op, nfs_mknod_async(n->nfs, path, mode, (int)rdev, simple_cb, op));
+}
+
+/* ------------------------------------------------------------ readdir */
+
+static void
+readdir_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	struct nfsdir *dir = data;
+	struct nfsdirent *d;
+	size_t cap = 0;
+
+	if (!op_part_done(op, err, data)) {
+		if (err == 0 && dir != NULL)
+			nfs_closedir(nfs, dir);
+		return;
+	}
+	if (err < 0) {
+		op_finish(op, op->err);
+		return;
+	}
+	while ((d = nfs_readdir(nfs, dir)) != NULL) {
+		if (strcmp(d->name, ".") == 0 || strcmp(d->name, "..") == 0)
+			continue;
+		if (op->res.nents == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			void *p = realloc(op->res.ents, ncap * sizeof(*op->res.ents));
+
+			if (p == NULL)
+				goto nomem;
+			op->res.ents = p;
+			cap = ncap;
+		}
+		memset(&op->res.ents[op->res.nents], 0, sizeof(op->res.ents[0]));
+		op->res.ents[op->res.nents].name = strdup(d->name);
+		if (op->res.ents[op->res.nents].name == NULL)
+			goto nomem;
+		nattr_from_dirent(&op->res.ents[op->res.nents].attr, d);
+		/* libnfs 4.0's NFSv4 READDIR leaves nfsdirent.inode unset
+		 * (uninitialised memory): the fileid is unknown there. */
+		if (op->n->version == 4)
+			op->res.ents[op->res.nents].attr.fileid = 0;
+		op->res.nents++;
+	}
+	nfs_closedir(nfs, dir);
+	op_finish(op, 0);
+	return;
+nomem:
+	nfs_closedir(nfs, dir);
+	op_finish(op, -ENOMEM);
+}
+
+int
+spn_nfs_readdir(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg)
+{
+	SIMPLE_CALL(SPN_CALL_READDIR, nfs_opendir_async(n->nfs, path, readdir_cb, op));
+}
+
+/* ------------------------------------------------------------ create */
+
+static void
+create_close_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+
+	if (!op_part_done(op, err, data))
+		return;
+	op_finish(op, op->err);
+}
+
+static void
+create_stat_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+
+	if (!op_part_done(op, err, data))
+		return;
+	if (err == 0)
+		nattr_from_stat(&op->res.attr, data);
+	if (QUEUE(op, nfs_close_async(nfs, op->fh, create_close_cb, op)) < 0)
+		op_finish(op, op->err ? op->err : -ENOTCONN);
+}
+
+static void
+create_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+
+	if (!op_part_done(op, err, data))
+		return;
+	if (err < 0) {
+		op_finish(op, op->err);
+		return;
+	}
+	op->fh = data;
+	res_fh_from_nfsfh(op);
+	op->kind = SPN_CALL_GETATTR;
+	if (QUEUE(op, nfs_fstat64_async(nfs, op->fh, create_stat_cb, op)) < 0)
+		op_finish(op, -ENOTCONN);
+}
+
+static void
+create_start(struct spn_nfs_op *op)
+{
+	struct spn_nfs *n = op->n;
+
+	if (n->nfs == NULL || n->state != SPN_NFS_UP ||
+	    QUEUE(op, nfs_create_async(n->nfs, op->path, op->oflags, op->omode, create_cb, op)) < 0)
+		op_finish(op, -ENOTCONN);
+}
+
+int
+spn_nfs_create(struct spn_nfs *n, const char *path, int mode, int excl, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_CREATE, cb, arg);
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->path = strdup(path);
+	if (op->path == NULL) {
+		op_finish(op, -ENOMEM);
+		return 0;
+	}
+	op->oflags = O_RDWR | (excl ? O_EXCL : 0);
+	op->omode = mode;
+	if (!gate_enter(op, create_start))
+		create_start(op);
+	return 0;
+}
+
+/* ------------------------------------------------------------ setattr */
+
+static void setattr_next(struct spn_nfs_op *op);
+
+static void
+setattr_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+
+	if (!op_part_done(op, err, data))
+		return;
+	if (err < 0) {
+		op_finish(op, op->err);
+		return;
+	}
+	if (op->step == 99) {
+		nattr_from_stat(&op->res.attr, data);
+		op_finish(op, 0);
+		return;
+	}
+	setattr_next(op);
+}
+
+/* One field group per call: libnfs's path API has no combined SETATTR. */
+static void
+setattr_next(struct spn_nfs_op *op)
+{
+	struct nfs_context *nfs = op->n->nfs;
+	const struct spn_nfs_sattr *sa = &op->sa;
+	int nf = sa->mask & SPN_NSA_NOFOLLOW, rc;
+
+	for (;;) {
+		/* The call below may complete at once: hold op across it. */
+		op_issue_begin(op);
+		switch (op->step++) {
+		case 0:
+			if (!(sa->mask & SPN_NSA_SIZE))
+				goto skip;
+			rc = nfs_truncate_async(nfs, op->path, sa->size, setattr_cb, op);
+			break;
+		case 1:
+			if (!(sa->mask & (SPN_NSA_UID | SPN_NSA_GID)))
+				goto skip;
+			/* -1 keeps a field as it is, as in chown(2). */
+			rc = (nf ? nfs_lchown_async : nfs_chown_async)(
+				nfs, op->path, sa->mask & SPN_NSA_UID ? (int)sa->uid : -1,
+				sa->mask & SPN_NSA_GID ? (int)sa->gid : -1, setattr_cb, op);
+			break;
+		case 2:
+			if (!(sa->mask & SPN_NSA_MODE))
+				goto skip;
+			rc = (nf ? nfs_lchmod_async : nfs_chmod_async)(nfs, op->path, (int)sa->mode,
+								       setattr_cb, op);
+			break;
+		case 3: {
+			struct timeval tv[2];
+
+			if (!(sa->mask & SPN_NSA_TIMES))
+				goto skip;
+			/* libnfs's utimes takes microseconds. */
+			tv[0].tv_sec = sa->atime.sec;
+			tv[0].tv_usec = sa->atime.nsec / 1000;
+			tv[1].tv_sec = sa->mtime.sec;
+			tv[1].tv_usec = sa->mtime.nsec / 1000;
+			rc = (nf ? nfs_lutimes_async : nfs_utimes_async)(nfs, op->path, tv, setattr_cb, op);
+			break;
+		}
+		default:
+			op->step = 99;
+			op->kind = SPN_CALL_GETATTR;
+			rc = (nf ? nfs_lstat64_async : nfs_stat64_async)(nfs, op->path, setattr_cb, op);
+			break;
+		}
+		if (op_issue_end(op, rc) < 0)
+			op_finish(op, -ENOTCONN);
+		return;
+skip:
+		op->refs--;
+		op->pending--;
+	}
+}
+
+static void
+setattr_start(struct spn_nfs_op *op)
+{
+	if (op->n->nfs == NULL || op->n->state != SPN_NFS_UP)
+		op_finish(op, -ENOTCONN);
+	else
+		setattr_next(op);
+}
+
+int
+spn_nfs_setattr(struct spn_nfs *n, const char *path, const struct spn_nfs_sattr *sa,
+		spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_SETATTR, cb, arg);
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->sa = *sa;
+	op->path = strdup(path);
+	if (op->path == NULL) {
+		op_finish(op, -ENOMEM);
+		return 0;
+	}
+	/* A truncate by path is an OPEN + SETATTR + CLOSE under NFSv4. */
+	if (!(sa->mask & SPN_NSA_SIZE) || !gate_enter(op, setattr_start))
+		setattr_start(op);
+	return 0;
+}
+
+/* ------------------------------------------------------------ fetch */
+
+static void xfer_pump(struct spn_nfs_op *op);
+
+static void
+xfer_close_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+
+	if (!op_part_done(op, err, data))
+		return;
+	op->res.bytes = op->bytes;
+	/* A failed CLOSE after a good transfer does not undo it. */
+	op_finish(op, op->err);
+}
+
+static void
+xfer_close(struct spn_nfs_op *op)
+{
+	if (op->closing)
+		return;
+	op->closing = 1;
+	op->kind = SPN_CALL_OPEN; /* counted with opens: open/close pairs */
+	if (QUEUE(op, nfs_close_async(op->n->nfs, op->fh, xfer_close_cb, op)) < 0)
+		op_finish(op, op->err ? op->err : -ENOTCONN);
+}
+
+static void
+xfer_final_stat_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+
+	if (!op_part_done(op, err, data))
+		return;
+	if (err == 0)
+		nattr_from_stat(&op->res.attr, data);
+	xfer_close(op);
+}
+
+static void
+xfer_final_stat(struct spn_nfs_op *op)
+{
+	op->step = 3;
+	op->kind = SPN_CALL_GETATTR;
+	if (QUEUE(op, nfs_fstat64_async(op->n->nfs, op->fh, xfer_final_stat_cb, op)) < 0)
+		op_finish(op, -ENOTCONN);
+}
+
+static void
+fetch_read_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_chunk *c = priv;
+	struct spn_nfs_op *op = c->op;
+
+	if (!op_part_done(op, err, data)) {
+		free(c);
+		return;
+	}
+	if (err >= 0) {
+		size_t got = (size_t)err;
+
+		if (got > 0 && pwrite(op->fd, data, got, (off_t)c->off) != (ssize_t)got)
+			op_set_error(op, -errno, "cannot write the cache file");
+		op->bytes += got;
+		op->n->stats.bytes_read += got;
+		if (c->off + got > op->end)
+			op->end = c->off + got;
+		/* A short read is the end only at or past the size we knew;
+		 * before it, it would leave a hole: fail, the caller retries. */
+		if (got < c->len) {
+			if (c->off + got < op->size)
+				op_set_error(op, -EAGAIN, "short read inside the file");
+			op->eof = 1;
+		}
+	}
+	free(c);
+	xfer_pump(op);
+}
+
+static void
+store_write_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_chunk *c = priv;
+	struct spn_nfs_op *op = c->op;
+
+	if (!op_part_done(op, err, data)) {
+		free(c->buf);
+		free(c);
+		return;
+	}
+	if (err >= 0) {
+		if ((size_t)err != c->len)
+			op_set_error(op, -EIO, "short write");
+		op->bytes += (size_t)err;
+		op->n->stats.bytes_written += (size_t)err;
+	}
+	free(c->buf);
+	free(c);
+	xfer_pump(op);
+}
+
+static void
+store_times_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+
+	if (!op_part_done(op, err, data))
+		return;
+	if (err < 0) {
+		xfer_close(op);
+		return;
+	}
+	xfer_final_stat(op);
+}
+
+static void
+store_setattr3_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	SETATTR3res *res = data;
+	int err = rpc_status_err(status);
+
+	if (err == 0 && res->status != NFS3_OK)
+		err = nfs3_err(res->status);
+	store_times_cb(err, NULL, err < 0 && status != RPC_STATUS_SUCCESS ? data : NULL, priv);
+}
+
+static void
+store_commit_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	struct timeval tv[2];
+
+	if (!op_part_done(op, err, data))
+		return;
+	if (err < 0) {
+		xfer_close(op);
+		return;
+	}
+	if (!(op->sa.mask & SPN_NSA_TIMES) || op->path == NULL) {
+		xfer_final_stat(op);
+		return;
+	}
+	/* Times set while the file was being written apply after the data,
+	 * or the WRITEs would move mtime again (cp -a, tar). NFSv3: one
+	 * SETATTR by handle, to the nanosecond. */
+	if (op->n->version == 3 && op->res.fh_len > 0) {
+		SETATTR3args args;
+
+		memset(&args, 0, sizeof(args));
+		fh_arg(&args.object, op->res.fh, op->res.fh_len);
+		sattr3_from(&args.new_attributes, &op->sa);
+		op->kind = SPN_CALL_SETATTR;
+		if (QUEUE(op, rpc_nfs3_setattr_async(nfs_get_rpc_context(nfs), store_setattr3_cb, &args,
+						     op)) < 0)
+			op_finish(op, -ENOTCONN);
+		return;
+	}
+	tv[0].tv_sec = op->sa.atime.sec;
+	tv[0].tv_usec = op->sa.atime.nsec / 1000;
+	tv[1].tv_sec = op->sa.mtime.sec;
+	tv[1].tv_usec = op->sa.mtime.nsec / 1000;
+	op->kind = SPN_CALL_SETATTR;
+	if (QUEUE(op, nfs_utimes_async(nfs, op->path, tv, store_times_cb, op)) < 0)
+		op_finish(op, -ENOTCONN);
+}
+
+/* Keep up to XFER_WINDOW transfers in flight; when all are done, move on:
+ * fetch -> final GETATTR -> CLOSE; store -> COMMIT -> GETATTR -> CLOSE. */
+static void
+xfer_pump(struct spn_nfs_op *op)
+{
+	struct nfs_context *nfs = op->n->nfs;
+	uint64_t max = op->kind == SPN_CALL_WRITE ? nfs_get_writemax(nfs) : nfs_get_readmax(nfs);
+	int store = op->kind == SPN_CALL_WRITE;
+
+	if (max == 0 || max > (1 << 20))
+		max = 1 << 20;
+	while (op->err == 0 && op->pending < XFER_WINDOW &&
+	       (store ? op->next_off < op->size : !op->eof && op->next_off <= op->size)) {
+		struct spn_nfs_chunk *c = calloc(1, sizeof(*c));
+		int rc;
+
+		if (c == NULL) {
+			op_set_error(op, -ENOMEM, NULL);
+			break;
+		}
+		c->op = op;
+		c->off = op->next_off;
+		op_issue_begin(op);
+		if (store) {
+			ssize_t r;
+
+			c->len = (size_t)(op->size - c->off < max ? op->size - c->off : max);
+			op->next_off += c->len;
+			c->buf = malloc(c->len);
+			if (c->buf == NULL) {
+				free(c);
+				op->refs--;
+				op->pending--;
+				op_set_error(op, -ENOMEM, NULL);
+				break;
+			}
+			r = pread(op->fd, c->buf, c->len, (off_t)c->off);
+			if (r != (ssize_t)c->len) {
+				op_set_error(op, r < 0 ? -errno : -EIO, "cannot read the cache file");
+				free(c->buf);
+				free(c);
+				op->refs--;
+				op->pending--;
+				break;
+			}
+			rc = nfs_pwrite_async(nfs, op->fh, c->off, c->len, c->buf, store_write_cb, c);
+		} else {
+			/* Read one chunk past the known size: the file may
+			 * have grown, and only a short read proves the end. */
+			c->len = (size_t)max;
+			op->next_off += c->len;
+			rc = nfs_pread_async(nfs, op->fh, c->off, c->len, fetch_read_cb, c);
+		}
+		rc = op_issue_end(op, rc);
+		if (rc > 0)
+			return; /* completed and gone */
+		if (rc < 0) {
+			op_set_error(op, -ENOTCONN, NULL);
+			free(c->buf);
+			free(c);
+			break;
+		}
+	}
+	if (op->pending > 0)
+		return;
+	/* Fetch: the read past the known end came back full, so the file
+	 * grew: read on until a short read. */
+	if (!store && op->err == 0 && !op->eof) {
+		op->size = op->next_off;
+		xfer_pump(op);
+		return;
+	}
+	if (op->err != 0) {
+		xfer_close(op);
+		return;
+	}
+	if (store) {
+		op->kind = SPN_CALL_COMMIT;
+		if (QUEUE(op, nfs_fsync_async(nfs, op->fh, store_commit_cb, op)) < 0)
+			op_finish(op, -ENOTCONN);
+		return;
+	}
+	if (ftruncate(op->fd, (off_t)op->end) < 0)
+		op_set_error(op, -errno, "cannot size the cache file");
+	xfer_final_stat(op);
+}
+
+static void
+xfer_stat_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+
+	if (!op_part_done(op, err, data))
+		return;
+	if (err < 0) {
+		xfer_close(op);
+		return;
+	}
+	op->size = ((struct nfs_stat_64 *)data)->nfs_size;
+	op->kind = SPN_CALL_READ;
+	xfer_pump(op);
+}
+
+static void
+xfer_open_cb(int err, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	int store = op->step == 1;
+
+	if (!op_part_done(op, err, data))
+		return;
+	if (err < 0) {
+		op_finish(op, op->err);
+		return;
+	}
+	op->fh = data;
+	res_fh_from_nfsfh(op);
+	if (store) {
+		struct stat st;
+
+		if (fstat(op->fd, &st) < 0) {
+			op_set_error(op, -errno, "cannot stat the cache file");
+			xfer_close(op);
+			return;
+		}
+		op->size = (uint64_t)st.st_size;
+		op->kind = SPN_CALL_WRITE;
+		xfer_pump(op);
+		return;
+	}
+	op->kind = SPN_CALL_GETATTR;
+	if (QUEUE(op, nfs_fstat64_async(nfs, op->fh, xfer_stat_cb, op)) < 0)
+		op_finish(op, -ENOTCONN);
+}
+
+static void
+xfer_start(struct spn_nfs_op *op)
+{
+	struct spn_nfs *n = op->n;
+
+	if (n->nfs == NULL || n->state != SPN_NFS_UP ||
+	    QUEUE(op, nfs_open_async(n->nfs, op->path, op->oflags, xfer_open_cb, op)) < 0)
+		op_finish(op, -ENOTCONN);
+}
+
+/* A whole-file transfer: OPEN, READs or WRITEs, CLOSE. */
+static int
+xfer_begin(struct spn_nfs *n, const char *path, int fd, int step, int oflags, spn_nfs_cb cb,
+	   void *arg, struct spn_nfs_op **opp)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_OPEN, cb, arg);
+
+	*opp = op;
+	if (op == NULL)
+		return -ENOMEM;
+	op->fd = fd;
+	op->step = step;
+	op->oflags = oflags;
+	op->path = strdup(path);
+	if (op->path == NULL)
+		return -ENOMEM;
+	return 0;
+}
+
+static int
+xfer_go(struct spn_nfs_op *op, int rc)
+{
+	if (op == NULL)
+		return rc;
+	if (rc < 0)
+		op_finish(op, rc);
+	else if (!gate_enter(op, xfer_start))
+		xfer_start(op);
+	return 0;
+}
+
+int
+spn_nfs_fetch(struct spn_nfs *n, const char *path, int fd, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op;
+	int rc = xfer_begin(n, path, fd, 0, O_RDONLY, cb, arg, &op);
+
+	return xfer_go(op, rc);
+}
+
+int
+spn_nfs_store(struct spn_nfs *n, const char *path, int fd, const struct spn_nfs_sattr *after,
+	      spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op;
+	int rc = xfer_begin(n, path, fd, 1, O_WRONLY | O_TRUNC, cb, arg, &op);
+
+	if (rc == 0 && after != NULL && (after->mask & SPN_NSA_TIMES))
+		op->sa = *after;
+	return xfer_go(op, rc);
+}
+
+/* ------------------------------------------------------------ NFSv3 by handle */
+
+/*
+ * libnfs resolves every path from the export root, one LOOKUP per
+ * component, and remembers nothing. With NFSv3 the daemon can do better:
+ * it keeps each entry's file handle in the index and asks the server by
+ * handle -- one RPC for a GETATTR, one LOOKUP for a name in a known
+ * directory, one READDIRPLUS for a listing that also hands out every
+ * child's handle. (NFSv4 keeps the path calls for now.)
+ */
+
+/* libnfs 4.0's nfs_get_fh()/nfs_get_rootfh() return this private struct;
+ * its layout is part of what those exported functions promise. */
+struct spn_libnfs_fh {
+	int len;
+	char *val;
+};
+/* Exported by libnfs 4.0 but declared only in its private header. */
+const struct nfs_fh *nfs_get_rootfh(struct nfs_context *nfs);
+
+static int
+nfs3_err(int status)
+{
+	switch (status) {
+	case NFS3ERR_NAMETOOLONG: return -ENAMETOOLONG;
+	case NFS3ERR_NOTEMPTY: return -ENOTEMPTY;
+	case NFS3ERR_DQUOT: return -EDQUOT;
+	case NFS3ERR_STALE:
+	case NFS3ERR_BADHANDLE: return -ESTALE;
+	case NFS3ERR_REMOTE: return -EREMOTE;
+	case NFS3ERR_NOTSUPP: return -EOPNOTSUPP;
+	case NFS3ERR_JUKEBOX: return -EAGAIN;
+	default:
+		return status > 0 && status < 1000 ? -status : -EIO;
+	}
+}
+
+static int
+rpc_status_err(int status)
+{
+	switch (status) {
+	case RPC_STATUS_SUCCESS: return 0;
+	case RPC_STATUS_CANCEL:
+	case RPC_STATUS_TIMEOUT: return -EINTR;
+	default: return -EFAULT;
+	}
+}
+
+static void
+nattr_from_fattr3(struct spn_nattr *a, const fattr3 *f)
+{
+	static const uint32_t types[] = { 0, S_IFREG, S_IFDIR, S_IFBLK, S_IFCHR,
+					  S_IFLNK, S_IFSOCK, S_IFIFO };
+
+	memset(a, 0, sizeof(*a));
+	a->type = (unsigned)f->type < 8 ? types[f->type] : 0;
+	a->mode = f->mode & 07777;
+	a->nlink = f->nlink;
+	a->uid = f->uid;
+	a->gid = f->gid;
+	a->size = f->size;
+	a->used = f->used;
+	a->rdev = makedev(f->rdev.specdata1, f->rdev.specdata2);
+	a->fsid = f->fsid;
+	a->fileid = f->fileid;
+	a->atime.sec = f->atime.seconds;
+	a->atime.nsec = f->atime.nseconds;
+	a->mtime.sec = f->mtime.seconds;
+	a->mtime.nsec = f->mtime.nseconds;
+	a->ctime.sec = f->ctime.seconds;
+	a->ctime.nsec = f->ctime.nseconds;
+}
+
+int
+spn_nfs_has_fh(const struct spn_nfs *n)
+{
+	return n->version == 3 && n->state == SPN_NFS_UP && n->nfs != NULL;
+}
+
+int
+spn_nfs_root_fh(const struct spn_nfs *n, uint8_t *fh, uint8_t *len)
+{
+	const struct spn_libnfs_fh *r;
+
+	if (!spn_nfs_has_fh(n))
+		return -ENOTCONN;
+	r = (const struct spn_libnfs_fh *)nfs_get_rootfh(n->nfs);
+	if (r == NULL || r->len <= 0 || r->len > SPN_FH_MAX)
+		return -EINVAL;
+	memcpy(fh, r->val, (size_t)r->len);
+	*len = (uint8_t)r->len;
+	return 0;
+}
+
+static void
+fh_arg(nfs_fh3 *dst, const uint8_t *fh, uint8_t len)
+{
+	dst->data.data_len = len;
+	dst->data.data_val = (char *)fh;
+}
+
+/* The common start of a raw NFSv3 callback (every *3res begins with its
+ * nfsstat3): 1 to go on with a good reply, 0 when the op is finished. */
+static int
+rpc3_ok(struct spn_nfs_op *op, int status, void *data)
+{
+	int err = rpc_status_err(status);
+
+	if (err == 0 && *(const nfsstat3 *)data != NFS3_OK)
+		err = nfs3_err(*(const nfsstat3 *)data);
+	if (!op_part_done(op, err, err < 0 && status != RPC_STATUS_SUCCESS ? data : NULL))
+		return 0;
+	if (err < 0) {
+		op_finish(op, op->err);
+		return 0;
+	}
+	return 1;
+}
+
+static void
+getattr_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	GETATTR3res *res = data;
+
+	if (!rpc3_ok(op, status, data))
+		return;
+	nattr_from_fattr3(&op->res.attr, &res->GETATTR3res_u.resok.obj_attributes);
+	op_finish(op, 0);
+}
+
+int
+spn_nfs_getattr_fh(struct spn_nfs *n, const uint8_t *fh, uint8_t len, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_GETATTR, cb, arg);
+	GETATTR3args args;
+
+	if (op == NULL)
+		return -ENOMEM;
+	memset(&args, 0, sizeof(args));
+	fh_arg(&args.object, fh, len);
+	START(op, rpc_nfs3_getattr_async(nfs_get_rpc_context(n->nfs), getattr_fh_cb, &args, op));
+}
+
+static void
+lookup_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	LOOKUP3res *res = data;
+	LOOKUP3resok *ok;
+
+	if (!rpc3_ok(op, status, data))
+		return;
+	ok = &res->LOOKUP3res_u.resok;
+	if (!ok->obj_attributes.attributes_follow || ok->object.data.data_len > SPN_FH_MAX) {
+		/* No attributes with the handle: rare; the caller uses paths. */
+		op_finish(op, -EREMOTEIO);
+		return;
+	}
+	nattr_from_fattr3(&op->res.attr, &ok->obj_attributes.post_op_attr_u.attributes);
+	memcpy(op->res.fh, ok->object.data.data_val, ok->object.data.data_len);
+	op->res.fh_len = (uint8_t)ok->object.data.data_len;
+	op_finish(op, 0);
+}
+
+int
+spn_nfs_lookup_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name,
+		  spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_LOOKUP, cb, arg);
+	LOOKUP3args args;
+
+	if (op == NULL)
+		return -ENOMEM;
+	memset(&args, 0, sizeof(args));
+	fh_arg(&args.what.dir, dirfh, len);
+	args.what.name = (char *)name;
+	START(op, rpc_nfs3_lookup_async(nfs_get_rpc_context(n->nfs), lookup_fh_cb, &args, op));
+}
+
+/* The reply to a CREATE or MKDIR by handle: the new object's handle and
+ * attributes, or -EREMOTEIO if the reply lacks them (it was made; the
+ * caller looks it up). */
+static void
+new_object_done(struct spn_nfs_op *op, const post_op_fh3 *obj, const post_op_attr *attrs)
+{
+	if (!obj->handle_follows || !attrs->attributes_follow ||
+	    obj->post_op_fh3_u.handle.data.data_len > SPN_FH_MAX) {
+		op_finish(op, -EREMOTEIO);
+		return;
+	}
+	nattr_from_fattr3(&op->res.attr, &attrs->post_op_attr_u.attributes);
+	memcpy(op->res.fh, obj->post_op_fh3_u.handle.data.data_val,
+	       obj->post_op_fh3_u.handle.data.data_len);
+	op->res.fh_len = (uint8_t)obj->post_op_fh3_u.handle.data.data_len;
+	op_finish(op, 0);
+}
+
+/* CREATE in a directory known by handle: one round trip. */
+static void
+create_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	CREATE3res *res = data;
+
+	(void)rpc;
+	if (rpc3_ok(op, status, data))
+		new_object_done(op, &res->CREATE3res_u.resok.obj,
+				&res->CREATE3res_u.resok.obj_attributes);
+}
+
+/* MKDIR in a directory known by handle: one round trip. */
+static void
+mkdir_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	MKDIR3res *res = data;
+
+	(void)rpc;
+	if (rpc3_ok(op, status, data))
+		new_object_done(op, &res->MKDIR3res_u.resok.obj,
+				&res->MKDIR3res_u.resok.obj_attributes);
+}
+
+int
+spn_nfs_mkdir_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name, int mode,
+		 spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_MKDIR, cb, arg);
+	MKDIR3args args;
+
+	if (op == NULL)
+		return -ENOMEM;
+	memset(&args, 0, sizeof(args));
+	fh_arg(&args.where.dir, dirfh, len);
+	args.where.name = (char *)name;
+	args.attributes.mode.set_it = 1;
+	args.attributes.mode.set_mode3_u.mode = (mode3)(mode & 07777);
+	START(op, rpc_nfs3_mkdir_async(nfs_get_rpc_context(n->nfs), mkdir_fh_cb, &args, op));
+}
+
+int
+spn_nfs_create_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name, int mode,
+		  int excl, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_CREATE, cb, arg);
+	CREATE3args args;
+	sattr3 *sa;
+
+	if (op == NULL)
+		return -ENOMEM;
+	memset(&args, 0, sizeof(args));
+	fh_arg(&args.where.dir, dirfh, len);
+	args.where.name = (char *)name;
+	/* GUARDED fails with EEXIST, as O_EXCL must; UNCHECKED opens what
+	 * is there (the daemon truncates its own copy for O_TRUNC). */
+	args.how.mode = excl ? GUARDED : UNCHECKED;
+	sa = &args.how.createhow3_u.obj_attributes;
+	sa->mode.set_it = 1;
+	sa->mode.set_mode3_u.mode = (mode3)(mode & 07777);
+	START(op, rpc_nfs3_create_async(nfs_get_rpc_context(n->nfs), create_fh_cb, &args, op));
+}
+
+static int readdir_fh_send(struct spn_nfs_op *op, uint64_t cookie, const char *verf);
+
+static void
+readdir_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	READDIRPLUS3res *res = data;
+	READDIRPLUS3resok *ok;
+	entryplus3 *e;
+	uint64_t cookie = 0;
+
+	if (!rpc3_ok(op, status, data))
+		return;
+	ok = &res->READDIRPLUS3res_u.resok;
+	for (e = ok->reply.entries; e != NULL; e = e->nextentry) {
+		struct spn_nfs_dirent *de;
+
+		cookie = e->cookie;
+		if (strcmp(e->name, ".") == 0 || strcmp(e->name, "..") == 0)
+			continue;
+		if (op->res.nents == op->size) {
+			size_t ncap = op->size ? op->size * 2 : 64;
+			void *p = realloc(op->res.ents, ncap * sizeof(*op->res.ents));
+
+			if (p == NULL) {
+				op_finish(op, -ENOMEM);
+				return;
+			}
+			op->res.ents = p;
+			op->size = ncap;
+		}
+		de = &op->res.ents[op->res.nents];
+		memset(de, 0, sizeof(*de));
+		de->name = strdup(e->name);
+		if (de->name == NULL) {
+			op_finish(op, -ENOMEM);
+			return;
+		}
+		op->res.nents++;
+		if (e->name_attributes.attributes_follow) {
+			nattr_from_fattr3(&de->attr, &e->name_attributes.post_op_attr_u.attributes);
+		} else {
+			/* Without attributes we cannot judge the entry: the
+			 * caller asks for it by name. */
+			de->attr.fileid = e->fileid;
+		}
+		if (e->name_handle.handle_follows &&
+		    e->name_handle.post_op_fh3_u.handle.data.data_len <= SPN_FH_MAX) {
+			de->fh_len = (uint8_t)e->name_handle.post_op_fh3_u.handle.data.data_len;
+			memcpy(de->fh, e->name_handle.post_op_fh3_u.handle.data.data_val, de->fh_len);
+		}
+	}
+	if (ok->dir_attributes.attributes_follow) {
+		nattr_from_fattr3(&op->res.attr, &ok->dir_attributes.post_op_attr_u.attributes);
+		op->eof = 2; /* have dir attributes */
+	}
+	if (!ok->reply.eof) {
+		if (readdir_fh_send(op, cookie, ok->cookieverf) < 0)
+			op_finish(op, -ENOTCONN);
+		return;
+	}
+	op_finish(op, 0);
+}
+
+static int
+readdir_fh_send(struct spn_nfs_op *op, uint64_t cookie, const char *verf)
+{
+	READDIRPLUS3args args;
+
+	memset(&args, 0, sizeof(args));
+	fh_arg(&args.dir, op->res.fh, op->res.fh_len);
+	args.cookie = cookie;
+	if (verf != NULL)
+		memcpy(args.cookieverf, verf, sizeof(args.cookieverf));
+	args.dircount = 65536;
+	args.maxcount = 1 << 20;
+	return QUEUE(op, rpc_nfs3_readdirplus_async(nfs_get_rpc_context(op->n->nfs), readdir_fh_cb,
+						    &args, op)) < 0 ? -ENOTCONN : 0;
+}
+
+int
+spn_nfs_readdir_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_READDIR, cb, arg);
+
+	if (op == NULL)
+		return -ENOMEM;
+	if (n->nfs == NULL || n->state != SPN_NFS_UP) {
+		op_finish(op, -ENOTCONN);
+		return 0;
+	}
+	memcpy(op->res.fh, dirfh, len);
+	op->res.fh_len = len;
+	if (readdir_fh_send(op, 0, NULL) < 0)
+		op_finish(op, -ENOTCONN);
+	return 0;
+}
+
+/* The handle of an open libnfs file, for the index. */
+static void
+res_fh_from_nfsfh(struct spn_nfs_op *op)
+{
+	const struct spn_libnfs_fh *f;
+
+	if (op->n->version != 3 || op->fh == NULL)
+		return;
+	f = (const struct spn_libnfs_fh *)nfs_get_fh(op->fh);
+	if (f != NULL && f->len > 0 && f->len <= SPN_FH_MAX) {
+		memcpy(op->res.fh, f->val, (size_t)f->len);
+		op->res.fh_len = (uint8_t)f->len;
+	}
+}
+
+static void
+sattr3_from(sattr3 *s, const struct spn_nfs_sattr *sa)
+{
+	memset(s, 0, sizeof(*s));
+	if (sa->mask & SPN_NSA_MODE) {
+		s->mode.set_it = 1;
+		s->mode.set_mode3_u.mode = sa->mode & 07777;
+	}
+	if (sa->mask & SPN_NSA_UID) {
+		s->uid.set_it = 1;
+		s->uid.set_uid3_u.uid = sa->uid;
+	}
+	if (sa->mask & SPN_NSA_GID) {
+		s->gid.set_it = 1;
+		s->gid.set_gid3_u.gid = sa->gid;
+	}
+	if (sa->mask & SPN_NSA_SIZE) {
+		s->size.set_it = 1;
+		s->size.set_size3_u.size = sa->size;
+	}
+	if (sa->mask & (SPN_NSA_ATIME_NOW)) {
+		s->atime.set_it = SET_TO_SERVER_TIME;
+	} else if (sa->mask & (SPN_NSA_ATIME | SPN_NSA_TIMES)) {
+		s->atime.set_it = SET_TO_CLIENT_TIME;
+		s->atime.set_atime_u.atime.seconds = (u_int)sa->atime.sec;
+		s->atime.set_atime_u.atime.nseconds = sa->atime.nsec;
+	}
+	if (sa->mask & (SPN_NSA_MTIME_NOW)) {
+		s->mtime.set_it = SET_TO_SERVER_TIME;
+	} else if (sa->mask & (SPN_NSA_MTIME | SPN_NSA_TIMES)) {
+		s->mtime.set_it = SET_TO_CLIENT_TIME;
+		s->mtime.set_mtime_u.mtime.seconds = (u_int)sa->mtime.sec;
+		s->mtime.set_mtime_u.mtime.nseconds = sa->mtime.nsec;
+	}
+}
+
+static void
+setattr_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	SETATTR3res *res = data;
+
+	if (!rpc3_ok(op, status, data))
+		return;
+	if (res->SETATTR3res_u.resok.obj_wcc.after.attributes_follow) {
+		nattr_from_fattr3(&op->res.attr,
+				  &res->SETATTR3res_u.resok.obj_wcc.after.post_op_attr_u.attributes);
+		op_finish(op, 0);
+		return;
+	}
+	/* No post-op attributes: ask for them. */
+	{
+		GETATTR3args args;
+
+		memset(&args, 0, sizeof(args));
+		fh_arg(&args.object, op->res.fh, op->res.fh_len);
+		op->kind = SPN_CALL_GETATTR;
+		if (QUEUE(op, rpc_nfs3_getattr_async(nfs_get_rpc_context(op->n->nfs), getattr_fh_cb,
+						     &args, op)) < 0)
+			op_finish(op, -ENOTCONN);
+	}
+}
+
+/*
+ * Store by handle (NFSv3): WRITEs with FILE_SYNC, XFER_WINDOW in flight,
+ * then one SETATTR that sets the size (cutting whatever was beyond it) and
+ * any times asked for, whose post-op attributes are the result. For a
+ * small file that is two round trips, where the path API costs a LOOKUP
+ * per component, a truncating SETATTR, the WRITEs, a COMMIT and a GETATTR.
+ */
+static void store_fh_pump(struct spn_nfs_op *op);
+static void store_fh_size_cb(struct rpc_context *rpc, int status, void *data, void *priv);
+
+static void
+store_fh_write_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_chunk *c = priv;
+	struct spn_nfs_op *op = c->op;
+	WRITE3res *res = data;
+	size_t len = c->len;
+	int err = rpc_status_err(status);
+
+	(void)rpc;
+	if (err == 0 && res->status != NFS3_OK)
+		err = nfs3_err(res->status);
+	if (err == 0 && res->WRITE3res_u.resok.count != len)
+		err = -EIO; /* a short write: the caller stores again */
+	free(c->buf);
+	free(c);
+	if (!op_part_done(op, err, err < 0 && status != RPC_STATUS_SUCCESS ? data : NULL))
+		return;
+	if (err == 0) {
+		op->bytes += len;
+		op->n->stats.bytes_written += len;
+	}
+	store_fh_pump(op);
+}
+
+static void
+store_fh_pump(struct spn_nfs_op *op)
+{
+	struct nfs_context *nfs = op->n->nfs;
+	uint64_t max = nfs_get_writemax(nfs);
+	SETATTR3args sargs;
+
+	if (max == 0 || max > (1 << 20))
+		max = 1 << 20;
+	while (op->err == 0 && op->pending < XFER_WINDOW && op->next_off < op->size) {
+		struct spn_nfs_chunk *c = calloc(1, sizeof(*c));
+		WRITE3args args;
+		ssize_t r;
+		int rc;
+
+		if (c == NULL) {
+			op_set_error(op, -ENOMEM, NULL);
+			break;
+		}
+		c->op = op;
+		c->off = op->next_off;
+		c->len = (size_t)(op->size - c->off < max ? op->size - c->off : max);
+		c->buf = malloc(c->len);
+		if (c->buf == NULL) {
+			free(c);
+			op_set_error(op, -ENOMEM, NULL);
+			break;
+		}
+		r = pread(op->fd, c->buf, c->len, (off_t)c->off);
+		if (r != (ssize_t)c->len) {
+			op_set_error(op, r < 0 ? -errno : -EIO, "cannot read the cache file");
+			free(c->buf);
+			free(c);
+			break;
+		}
+		op->next_off += c->len;
+		memset(&args, 0, sizeof(args));
+		fh_arg(&args.file, op->res.fh, op->res.fh_len);
+		args.offset = c->off;
+		args.count = (count3)c->len;
+		args.stable = FILE_SYNC;
+		args.data.data_len = (u_int)c->len;
+		args.data.data_val = c->buf;
+		op->kind = SPN_CALL_WRITE;
+		op_issue_begin(op);
+		rc = op_issue_end(op, rpc_nfs3_write_async(nfs_get_rpc_context(nfs), store_fh_write_cb,
+							   &args, c));
+		if (rc > 0)
+			return; /* completed and gone */
+		if (rc < 0) {
+			op_set_error(op, -ENOTCONN, NULL);
+			free(c->buf);
+			free(c);
+			break;
+		}
+	}
+	if (op->pending > 0)
+		return;
+	if (op->err != 0) {
+		op_finish(op, op->err);
+		return;
+	}
+	memset(&sargs, 0, sizeof(sargs));
+	fh_arg(&sargs.object, op->res.fh, op->res.fh_len);
+	sargs.new_attributes.size.set_it = 1;
+	sargs.new_attributes.size.set_size3_u.size = op->size;
+	op->kind = SPN_CALL_SETATTR;
+	if (QUEUE(op, rpc_nfs3_setattr_async(nfs_get_rpc_context(nfs), store_fh_size_cb, &sargs,
+					     op)) < 0)
+		op_finish(op, -ENOTCONN);
+}
+
+/* The size is set; times asked for while the file was written are set
+ * after it, in a SETATTR of their own (a size change moves mtime). */
+static void
+store_fh_size_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	SETATTR3args args;
+
+	if (!(op->sa.mask & SPN_NSA_TIMES)) {
+		setattr_fh_cb(rpc, status, data, priv);
+		return;
+	}
+	if (!rpc3_ok(op, status, data))
+		return;
+	memset(&args, 0, sizeof(args));
+	fh_arg(&args.object, op->res.fh, op->res.fh_len);
+	sattr3_from(&args.new_attributes, &op->sa);
+	op->kind = SPN_CALL_SETATTR;
+	if (QUEUE(op, rpc_nfs3_setattr_async(nfs_get_rpc_context(op->n->nfs), setattr_fh_cb, &args,
+					     op)) < 0)
+		op_finish(op, -ENOTCONN);
+}
+
+int
+spn_nfs_store_fh(struct spn_nfs *n, const uint8_t *fh, uint8_t len, int fd,
+		 const struct spn_nfs_sattr *after, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_WRITE, cb, arg);
+	struct stat st;
+
+	if (op == NULL)
+		return -ENOMEM;
+	memcpy(op->res.fh, fh, len);
+	op->res.fh_len = len;
+	op->fd = fd;
+	if (after != NULL && (after->mask & SPN_NSA_TIMES)) {
+		op->sa.mask = SPN_NSA_TIMES;
+		op->sa.atime = after->atime;
+		op->sa.mtime = after->mtime;
+	}
+	if (n->nfs == NULL || n->state != SPN_NFS_UP) {
+		op_finish(op, -ENOTCONN);
+		return 0;
+	}
+	if (fstat(fd, &st) < 0) {
+		op_finish(op, -errno);
+		return 0;
+	}
+	op->size = (uint64_t)st.st_size;
+	op->refs++; /* store_fh_pump may finish it */
+	store_fh_pump(op);
+	if (--op->refs == 0 && op->finished)
+		op_free(op);
+	return 0;
+}
+
+int
+spn_nfs_setattr_fh(struct spn_nfs *n, const uint8_t *fh, uint8_t len,
+		   const struct spn_nfs_sattr *sa, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = op_new(n, SPN_CALL_SETATTR, cb, arg);
+	SETATTR3args args;
+
+	if (op == NULL)
+		return -ENOMEM;
+	memcpy(op->res.fh, fh, len);
+	op->res.fh_len = len;
+	memset(&args, 0, sizeof(args));
+	fh_arg(&args.object, op->res.fh, len);
+	sattr3_from(&args.new_attributes, sa);
+	START(op, rpc_nfs3_setattr_async(nfs_get_rpc_context(n->nfs), setattr_fh_cb, &args, op));
+}

@@ -1,0 +1,30 @@
+/*
+ * path.h: where a client path leads once a symbolic link in it is
+ * followed, as the kernel follows it on the client. Pure string work (no
+ * file system, no allocation), shared by the daemon, the shim and a unit
+ * test.
+ */
+#ifndef SPECNFS_PATH_COMPOSE_H
+#define SPECNFS_PATH_COMPOSE_H
+
+#include <stddef.h>
+
+/*
+ * Lexical normalisation of an absolute path: "//", "/./" and "x/.." go;
+ * ".." at the root stays at the root ("/.." is "/", as in the kernel).
+ * 0, -EINVAL (not absolute) or -ENAMETOOLONG (out holds len bytes).
+ */
+int spn_path_normalize(const char *in, char *out, size_t len);
+
+/*
+ * The link at client path link (absolute, normalised: "/nfs/a/lnk") has
+ * target; rest is what followed the link in the path ("f/g", or "" when
+ * the link was the last name). out receives the normalised absolute path
+ * the kernel would go on with: an absolute target starts over from "/",
+ * a relative one from the link's directory. 0, -ENOENT for an empty
+ * target, -ENAMETOOLONG.
+ */
+int spn_link_compose(const char *link, const char *target, const char *rest, char *out,
+		     size_t len);
+
+#endif

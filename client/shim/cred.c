@@ -1,0 +1,268 @@
+/*
+ * shim/cred.c: the caller's ids on the daemon connection, and open files
+ * handed over by the daemon.
+ *
+ * The daemon learns whom a request comes from from the kernel (SO_PASSCRED
+ * puts pid, uid and gid on every message; see daemon/cred.c), not from us.
+ * Without a control message the kernel sends our *real* ids. A process
+ * whose effective ids differ (seteuid, or root that dropped only its
+ * effective uid) names them in SCM_CREDENTIALS; the kernel accepts only ids
+ * we hold. So the usual process (real == effective) sends exactly what it
+ * always sent: the hot path does not change.
+ *
+ * A caller the daemon does not serve with its own rights ("foreign": any
+ * uid but the daemon's and root) cannot open the daemon's private mirror
+ * (0700 directories, 0600 files). The daemon answers its OPEN with the
+ * mirror file already open, passed as SCM_RIGHTS, after the server said
+ * the caller may (NFS ACCESS with the caller's ids): the fd carries the
+ * rights the server granted, and no other file of the mirror is reachable.
+ *
+ * Our view of our own ids is cached and refreshed after every set*id call
+ * that goes through libc. A raw set*id syscall leaves it stale: then we
+ * send our real ids (the kernel's own default), or the kernel refuses
+ * effective ids we no longer hold and we look again.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <string.h>
+#include <sys/fsuid.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "client/conn.h"
+#include "client/shim/internal.h"
+
+static volatile int ids_gen = 1;  /* bumped by every set*id */
+static int ids_seen;              /* ids_gen when ids_mode was computed */
+static int ids_mode;              /* CRED_* */
+static struct ucred ids_explicit; /* what SCM_CREDENTIALS names */
+static __thread int passed_fd = -1;
+
+#define CRED_EXPLICIT 1 /* effective ids differ from real ones: name them */
+#define CRED_FOREIGN 2  /* the daemon passes open files (we cannot open its mirror) */
+
+void
+spn_cred_changed(void)
+{
+	__atomic_add_fetch(&ids_gen, 1, __ATOMIC_SEQ_CST);
+}
+
+/* 0 for the usual process: one load and one compare. */
+int
+spn_cred_mode(void)
+{
+	int gen = __atomic_load_n(&ids_gen, __ATOMIC_SEQ_CST);
+
+	if (__builtin_expect(ids_seen == gen, 1))
+		return ids_mode;
+	{
+		uid_t ru, eu, su;
+		gid_t rg, eg, sg;
+		struct stat st;
+		int mode = 0;
+
+		if (getresuid(&ru, &eu, &su) == 0 && getresgid(&rg, &eg, &sg) == 0) {
+			if (ru != eu || rg != eg)
+				mode |= CRED_EXPLICIT;
+			ids_explicit.pid = (pid_t)syscall(SYS_getpid);
+			ids_explicit.uid = eu;
+			ids_explicit.gid = eg;
+			/* The mirror's owner is the daemon's user; a cache we
+			 * cannot even stat is not ours either. */
+			if (eu != 0 && (REAL(fstatat)(AT_FDCWD, spn_shim_policy()->cache_dir, &st, 0) < 0 ||
+					st.st_uid != eu))
+				mode |= CRED_FOREIGN;
+		}
+		ids_mode = mode;
+		ids_seen = gen;
+		return mode;
+	}
+}
+
+static int
+send_named(struct spn_conn *c, struct spn_req *req)
+{
+	unsigned char buf[SPN_REQ_MAX];
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(struct ucred))];
+	} u;
+	ssize_t n;
+	size_t off = 0;
+	int retried = 0;
+
+	req->seq = ++c->seq;
+	n = spn_proto_encode_req(req, buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	while (off < (size_t)n) {
+		struct iovec iov = { .iov_base = buf + off, .iov_len = (size_t)n - off };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t w;
+
+		if (ids_mode & CRED_EXPLICIT) {
+			struct cmsghdr *cm;
+
+			memset(&u, 0, sizeof(u));
+			mh.msg_control = u.b;
+			mh.msg_controllen = sizeof(u.b);
+			cm = CMSG_FIRSTHDR(&mh);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_CREDENTIALS;
+			cm->cmsg_len = CMSG_LEN(sizeof(struct ucred));
+			memcpy(CMSG_DATA(cm), &ids_explicit, sizeof(ids_explicit));
+		}
+		w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EPERM && !retried) {
+				/* Ids changed behind our back (a raw syscall). */
+				retried = 1;
+				spn_cred_changed();
+				spn_cred_mode();
+				continue;
+			}
+			return -errno;
+		}
+		off += (size_t)w;
+	}
+	return 0;
+}
+
+static int
+recv_fd(struct spn_conn *c, struct spn_reply *rep)
+{
+	size_t need = 0;
+	int rc;
+
+	for (;;) {
+		union {
+			struct cmsghdr h;
+			char b[CMSG_SPACE(4 * sizeof(int))];
+		} u;
+		struct iovec iov;
+		struct msghdr mh;
+		struct cmsghdr *cm;
+		ssize_t n;
+
+		rc = spn_proto_frame_len(c->buf, c->have, &need);
+		if (rc == 0 && c->have >= need)
+			break;
+		if (rc < 0 && rc != -EAGAIN)
+			return rc;
+		iov.iov_base = c->buf + c->have;
+		iov.iov_len = SPN_MSG_MAX - c->have;
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = u.b;
+		mh.msg_controllen = sizeof(u.b);
+		n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+		if (n == 0)
+			return -ECONNRESET;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+			size_t k, nfd;
+
+			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+				continue;
+			nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (k = 0; k < nfd; k++) {
+				int fd;
+
+				memcpy(&fd, CMSG_DATA(cm) + k * sizeof(int), sizeof(int));
+				if (passed_fd < 0)
+					passed_fd = fd;
+				else
+					REAL(close)(fd);
+			}
+		}
+		c->have += (size_t)n;
+	}
+	rc = spn_proto_decode_reply(c->buf, need, rep);
+	if (rc == 0 && rep->text != NULL) {
+		static char text[SPN_TEXT_MAX];
+
+		memcpy(text, rep->text, rep->text_len);
+		rep->text = text;
+	}
+	memmove(c->buf, c->buf + need, c->have - need);
+	c->have -= need;
+	return rc;
+}
+
+int
+spn_cred_send(struct spn_conn *c, struct spn_req *req)
+{
+	if (passed_fd >= 0) {
+		REAL(close)(passed_fd);
+		passed_fd = -1;
+	}
+	return send_named(c, req);
+}
+
+int
+spn_cred_recv(struct spn_conn *c, struct spn_reply *rep)
+{
+	return recv_fd(c, rep);
+}
+
+int
+spn_cred_take_fd(int flags)
+{
+	int fd = passed_fd;
+
+	passed_fd = -1;
+	if (fd >= 0 && !(flags & O_CLOEXEC))
+		fcntl(fd, F_SETFD, 0);
+	return fd;
+}
+
+/* ------------------------------------------------------------ set*id */
+
+/* Every set*id that glibc offers: resolve an open epoch first (after the
+ * change the process could not signal its checkpoint copy, and the kernel
+ * would not send the copy its PDEATHSIG: spec/sud.c traps the raw syscalls
+ * likewise), call it, then look at our ids again. */
+#define CRED_WRAP(name, params, args)                                      \
+	SPN_EXPORT int name params                                         \
+	{                                                                  \
+		static int (*real) params;                                 \
+		int rc;                                                    \
+                                                                           \
+		if (real == NULL)                                          \
+			real = (int(*) params)spn_real_lookup(#name);      \
+		if (real == NULL) {                                        \
+			errno = ENOSYS;                                    \
+			return -1;                                         \
+		}                                                          \
+		spn_spec_barrier();                                        \
+		rc = real args;                                            \
+		spn_cred_changed();                                        \
+		return rc;                                                 \
+	}
+
+CRED_WRAP(setuid, (uid_t u), (u))
+CRED_WRAP(setgid, (gid_t g), (g))
+CRED_WRAP(seteuid, (uid_t u), (u))
+CRED_WRAP(setegid, (gid_t g), (g))
+CRED_WRAP(setreuid, (uid_t r, uid_t e), (r, e))
+CRED_WRAP(setregid, (gid_t r, gid_t e), (r, e))
+CRED_WRAP(setresuid, (uid_t r, uid_t e, uid_t s), (r, e, s))
+CRED_WRAP(setresgid, (gid_t r, gid_t e, gid_t s), (r, e, s))
+CRED_WRAP(setgroups, (size_t n, const gid_t *l), (n, l))
+CRED_WRAP(initgroups, (const char *user, gid_t g), (user, g))
+CRED_WRAP(setfsuid, (uid_t u), (u))
+CRED_WRAP(setfsgid, (gid_t g), (g))

@@ -1,0 +1,276 @@
+/*
+ * shim/internal.h: libspecnfs.so, the LD_PRELOAD shim.
+ *
+ * Unmodified programs run with it preloaded. Paths under a configured
+ * prefix (SPECNFS_MOUNTS, e.g. /nfs) are served by specnfsd: the shim asks
+ * the daemon to make the entry valid in its local mirror, then performs the
+ * real call on the mirror path, so the program gets real kernel fds (stdio,
+ * mmap, *at() calls, fchdir all work natively). Everything else passes
+ * straight through: a process that never names an NFS path never talks to
+ * the daemon.
+ *
+ * Rules for code in the shim:
+ * - Wrappers are exported (SPN_EXPORT); everything else is hidden
+ *   (-fvisibility=hidden).
+ * - Internal functions return 0 or -errno; only wrappers set errno.
+ * - The real libc functions are reached through REAL(name), resolved with
+ *   dlsym(RTLD_NEXT) on first use (calls arrive before constructors).
+ * - A __thread guard (spn_shim_busy) sends calls made while the shim itself
+ *   is working (libc internals, dlsym's own needs) straight through.
+ * - Code on the path of exec and of a vfork child (posix_spawn, vfork+exec)
+ *   must not malloc, must not use stdio, and must not change global state
+ *   that the suspended parent would then see (see spn_conn_* below).
+ * - Never exit() or abort() inside a user's program: report once on stderr
+ *   and fail the call with EIO.
+ */
+#ifndef SPECNFS_SHIM_INTERNAL_H
+#define SPECNFS_SHIM_INTERNAL_H
+
+#include <dirent.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "policy/policy.h"
+#include "client/proto.h"
+
+#define SPN_EXPORT __attribute__((visibility("default")))
+
+/* ------------------------------------------------------------ real functions */
+
+/*
+ * Every libc function the shim calls for real, once. X(ret, name, params).
+ * Adding a wrapper that needs its real twin is one line here.
+ */
+#define SPN_REAL_FUNCS(X)                                                                 \
+	X(int, open, (const char *, int, ...))                                            \
+	X(int, openat, (int, const char *, int, ...))                                     \
+	X(int, close, (int))                                                              \
+	X(FILE *, fopen, (const char *, const char *))                                    \
+	X(FILE *, freopen, (const char *, const char *, FILE *))                          \
+	X(int, fclose, (FILE *))                                                          \
+	X(int, fstatat, (int, const char *, struct stat *, int))                          \
+	X(int, fstat, (int, struct stat *))                                               \
+	X(int, statx, (int, const char *, int, unsigned, struct statx *))                 \
+	X(int, faccessat, (int, const char *, int, int))                                  \
+	X(ssize_t, readlinkat, (int, const char *, char *, size_t))                       \
+	X(int, mkdirat, (int, const char *, mode_t))                                      \
+	X(int, unlinkat, (int, const char *, int))                                        \
+	X(int, renameat2, (int, const char *, int, const char *, unsigned))               \
+	X(int, linkat, (int, const char *, int, const char *, int))                       \
+	X(int, symlinkat, (const char *, int, const char *))                              \
+	X(int, mknodat, (int, const char *, mode_t, dev_t))                               \
+	X(int, fchmodat, (int, const char *, mode_t, int))                                \
+	X(int, fchownat, (int, const char *, uid_t, gid_t, int))                          \
+	X(int, utimensat, (int, const char *, const struct timespec *, int))              \
+	X(int, truncate, (const char *, off_t))                                           \
+	X(int, chdir, (const char *))                                                     \
+	X(int, fchdir, (int))                                                             \
+	X(char *, getcwd, (char *, size_t))                                               \
+	X(char *, realpath, (const char *, char *))                                       \
+	X(DIR *, opendir, (const char *))                                                 \
+	X(DIR *, fdopendir, (int))                                                        \
+	X(int, closedir, (DIR *))                                                         \
+	X(struct dirent *, readdir, (DIR *))                                              \
+	X(struct dirent64 *, readdir64, (DIR *))                                          \
+	X(int, execve, (const char *, char *const[], char *const[]))                      \
+	X(void *, dlopen, (const char *, int))                                            \
+	X(int, statfs, (const char *, struct statfs *))                                   \
+	X(int, statvfs, (const char *, struct statvfs *))                                 \
+	X(long, pathconf, (const char *, int))
+
+struct statx;
+struct statfs;
+struct statvfs;
+
+#define SPN_REAL_DECL(ret, name, params) extern ret(*spn_real_##name) params;
+SPN_REAL_FUNCS(SPN_REAL_DECL)
+#undef SPN_REAL_DECL
+
+/* Resolve one real function by name (dlsym RTLD_NEXT); NULL if absent. */
+void *spn_real_lookup(const char *name);
+
+#define SPN_REAL_LOADER(ret, name, params)                                                \
+	static inline __typeof__(spn_real_##name) spn_real_load_##name(void)              \
+	{                                                                                 \
+		spn_real_##name = (__typeof__(spn_real_##name))spn_real_lookup(#name);    \
+		return spn_real_##name;                                                   \
+	}
+SPN_REAL_FUNCS(SPN_REAL_LOADER)
+#undef SPN_REAL_LOADER
+
+#define REAL(name) (spn_real_##name != NULL ? spn_real_##name : spn_real_load_##name())
+
+/* ------------------------------------------------------------ guard */
+
+/* Non-zero while the shim is working on this thread: nested calls pass. */
+extern __thread int spn_shim_busy;
+
+/* ------------------------------------------------------------ configuration */
+
+/*
+ * The mounts, loaded once (lazily, re-entrancy safe) from the environment
+ * and config file. spn_shim_ready() is 0 when no mounts are configured or
+ * the configuration is bad (reported once on stderr): then every wrapper
+ * passes through.
+ */
+int spn_shim_ready(void);
+const struct spn_policy *spn_shim_policy(void);
+/* Where the mirror of all mounts lives: <cache>/<hash>. */
+const char *spn_shim_mirror_base(void);
+/*
+ * Could this stat be of a mirror file? Mirror entries are private to the
+ * daemon's user (mode 0600/0700) on the cache's filesystem: anything else
+ * cannot be, which spares fstat() of ordinary files any extra work.
+ */
+int spn_shim_maybe_mirror(const struct stat *st);
+
+/* ------------------------------------------------------------ path mapping */
+
+/*
+ * Classify (dirfd, path) the way the kernel would resolve it: absolute, or
+ * relative to the cwd (AT_FDCWD) or to dirfd. Returns 1 and writes the
+ * absolute, lexically normalised NFS path ("/nfs/a/b") to nfs if the path
+ * is on an NFS mount (including a relative path from a cwd or dirfd inside
+ * the mirror); 0 if not (pass through); -errno on failure. Costs nothing
+ * for absolute paths off the prefixes, and for relative paths while the
+ * cwd is off the mirror (the shim tracks chdir/fchdir).
+ */
+int spn_nfs_path(int dirfd, const char *path, char *nfs, size_t len);
+/* What the lexical normalisation of a path drops at its end, which the
+ * kernel still judges: a trailing slash ("f/": must be a directory), a
+ * last name "." or "..". */
+enum { SPN_TAIL_NONE, SPN_TAIL_SLASH, SPN_TAIL_DOT, SPN_TAIL_DOTDOT };
+int spn_path_tail(const char *path);
+
+/* Mirror path -> NFS path ("<base>/m0/a/b" -> "/nfs/a/b"): 1 if it was a
+ * mirror path, 0 if not. */
+int spn_mirror_to_nfs(const char *mirror, char *nfs, size_t len);
+
+/* Track whether the cwd is in the mirror (after chdir/fchdir). */
+void spn_cwd_changed(void);
+
+/* ------------------------------------------------------------ the daemon */
+
+/*
+ * One blocking request/reply with the daemon (the connection is opened on
+ * first use, reopened after fork, and a vfork child uses a temporary one
+ * on its stack). Returns the reply's status (0 or -errno), or -EIO if the
+ * daemon cannot be reached (reported once on stderr).
+ */
+int spn_call(struct spn_req *req, struct spn_reply *rep);
+/* The same without speculation (shim/init.c; spn_call is spec/speculate.c's). */
+int spn_call_raw(struct spn_req *req, struct spn_reply *rep);
+/*
+ * The caller's ids on the connection (shim/cred.c). spn_cred_mode() is 0
+ * for the usual process (real ids == effective ids, and the daemon's user
+ * or root); otherwise requests go through spn_cred_send()/spn_cred_recv(), which names our
+ * effective ids and takes the fd the daemon passes with an OPEN reply:
+ * spn_cred_take_fd() hands it over once (-1: none), with FD_CLOEXEC as
+ * the open flags ask.
+ */
+struct spn_conn;
+int spn_cred_mode(void);
+void spn_cred_changed(void);
+int spn_cred_send(struct spn_conn *c, struct spn_req *req);
+int spn_cred_recv(struct spn_conn *c, struct spn_reply *rep);
+int spn_cred_take_fd(int flags);
+/* Resolve an open epoch now (commit, or roll back and not return). */
+void spn_spec_barrier(void);
+
+/* Are we a vfork child sharing the parent's memory (no epochs here)? */
+int spn_in_vfork_child(void);
+/*
+ * Which connection to the daemon this process's calls go over: a number
+ * that changes whenever the connection is opened again (the daemon died
+ * or was restarted, or dropped us). The daemon keeps predictions per
+ * connection, so a RESOLVE over another connection than the one an
+ * epoch's predictions went to knows nothing of them (spec/speculate.c).
+ */
+uint64_t spn_conn_serial(void);
+/* Forget the connection (closing our fd): the next call opens a new one,
+ * starting a daemon if none runs. For a rollback's copy, whose memory
+ * names the connection of the process it was copied from. */
+void spn_conn_drop(void);
+
+/* A request for op with every field zero and the strings empty, without
+ * clearing the 8 KB of path buffers the caller is about to fill. */
+void spn_req_init(struct spn_req *req, uint16_t op);
+
+/* Shorthands: fill a request for op on nfs path (and path2) and call. */
+int spn_call_path(uint16_t op, const char *nfs, uint32_t flags, uint32_t mode,
+		  struct spn_reply *rep);
+int spn_call_path2(uint16_t op, const char *nfs, const char *nfs2, struct spn_reply *rep);
+/*
+ * rc came from spn_call_path*: 1 and the local path into out if it was a
+ * redirect (the NFS path crosses a symlink that leads off every mount):
+ * the caller redoes its call on out, as the kernel would have gone on
+ * there. 0 otherwise (rc is the answer).
+ */
+int spn_take_redirect(int rc, char *out, size_t len);
+/* An absolute path that passes through a prefix and leaves it with ".."
+ * ("/nfs/..", "/nfs/a/../../etc"): 1 and the local path the kernel would
+ * reach into out (the prefix does not exist on this machine). */
+int spn_local_path(const char *path, char *out, size_t len);
+/* Is path inside the daemon's mirror (else a local path from a redirect)? */
+int spn_in_mirror(const char *path);
+
+/* stat() following symlinks the way the kernel would on this machine:
+ * an absolute target is this machine's path, on NFS or not (shim/dir.c). */
+int spn_stat_follow(int dirfd, const char *path, struct stat *st);
+
+/* ------------------------------------------------------------ attributes */
+
+void spn_attr_to_stat(const struct spn_attr *a, struct stat *st);
+void spn_attr_to_stat64(const struct spn_attr *a, struct stat64 *st);
+void spn_attr_to_statx(const struct spn_attr *a, struct statx *stx);
+
+/* ------------------------------------------------------------ open files */
+
+/*
+ * Files opened on the mirror for writing: their close must be reported to
+ * the daemon (write-back before close returns: close-to-open).
+ */
+void spn_fd_track(int fd, const char *nfs, int written);
+/* On close of fd: forget it; 1 and the NFS path if it was the last
+ * tracked fd of its file (the close to report), else 0. */
+int spn_fd_untrack(int fd, char *nfs, size_t len);
+/* "SPECNFS_FDS=..." for an exec'd program: the written fds it inherits.
+ * Writes at most len bytes to buf (NULL: just measure); returns the size
+ * needed, NUL included. No malloc (vfork children). */
+size_t spn_fd_env(char *buf, size_t len);
+/* newfd is a duplicate of oldfd (dup, dup2, dup3, F_DUPFD). */
+void spn_fd_dup(int oldfd, int newfd);
+/* The NFS path of an open fd on the mirror (tracked, or by /proc). */
+int spn_fd_nfs_path(int fd, char *nfs, size_t len);
+
+/* ------------------------------------------------------------ glibc names */
+
+/* Exported names glibc's headers do not declare (fortified and old ABI). */
+int __open_2(const char *path, int flags);
+int __open64_2(const char *path, int flags);
+int __openat_2(int dirfd, const char *path, int flags);
+int __openat64_2(int dirfd, const char *path, int flags);
+int __xstat(int ver, const char *path, struct stat *st);
+int __lxstat(int ver, const char *path, struct stat *st);
+int __fxstat(int ver, int fd, struct stat *st);
+int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags);
+int __xstat64(int ver, const char *path, struct stat64 *st);
+int __lxstat64(int ver, const char *path, struct stat64 *st);
+int __fxstat64(int ver, int fd, struct stat64 *st);
+int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags);
+ssize_t __readlink_chk(const char *path, char *buf, size_t size, size_t buflen);
+int __xmknod(int ver, const char *path, mode_t mode, dev_t *dev);
+int __xmknodat(int ver, int dirfd, const char *path, mode_t mode, dev_t *dev);
+ssize_t __readlinkat_chk(int dirfd, const char *path, char *buf, size_t size, size_t buflen);
+char *__getcwd_chk(char *buf, size_t size, size_t buflen);
+char *__realpath_chk(const char *path, char *resolved, size_t len);
+
+/* Report a failure to reach the daemon once per process. */
+void spn_shim_complain(const char *what, int err);
+
+#endif

@@ -1,0 +1,434 @@
+/*
+ * shim/stat.c: the stat family (stat, lstat, fstat, fstatat, statx, the
+ * 64-bit names and the old __xstat ABI bookworm's make still imports),
+ * access, statfs/statvfs and pathconf. NFS paths get the server's
+ * attributes (ino, dev, owner, mode, times), never the mirror copy's.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "client/shim/internal.h"
+
+static int
+fail(int err)
+{
+	errno = -err;
+	return -1;
+}
+
+/*
+ * stat of (dirfd, path) with fstatat flags. Returns 1 and fills *a for an
+ * NFS path, 0 if not NFS, -errno on error.
+ */
+static int
+nfs_stat(int dirfd, const char *path, int flags, struct spn_attr *a)
+{
+	char nfs[SPN_PATH_MAX];
+	struct spn_reply rep;
+	int rc, tail;
+
+	if (spn_shim_busy || path == NULL)
+		return 0;
+	if (path[0] == '\0' && (flags & AT_EMPTY_PATH) && dirfd != AT_FDCWD)
+		rc = spn_fd_nfs_path(dirfd, nfs, sizeof(nfs));
+	else
+		rc = spn_nfs_path(dirfd, path, nfs, sizeof(nfs));
+	if (rc <= 0)
+		return rc;
+	/* "x/" names a directory: a link there is followed, and anything
+	 * else is ENOTDIR (the normalised path lost the slash). */
+	tail = path[0] != '\0' ? spn_path_tail(path) : SPN_TAIL_NONE;
+	if (tail != SPN_TAIL_NONE)
+		flags &= ~AT_SYMLINK_NOFOLLOW;
+	rc = spn_call_path(SPN_OP_STAT, nfs, (flags & AT_SYMLINK_NOFOLLOW) ? SPN_F_NOFOLLOW : 0, 0,
+			   &rep);
+	if (rc < 0)
+		return rc;
+	if (tail != SPN_TAIL_NONE && rep.attr.type != S_IFDIR)
+		return -ENOTDIR;
+	*a = rep.attr;
+	return 1;
+}
+
+/* fstat of an fd on the mirror: the NFS attributes of what it names. */
+static int
+nfs_fstat(int fd, struct spn_attr *a)
+{
+	char nfs[SPN_PATH_MAX];
+	struct spn_reply rep;
+	int rc;
+
+	if (spn_shim_busy || !spn_shim_ready() || spn_fd_nfs_path(fd, nfs, sizeof(nfs)) != 1)
+		return 0;
+	rc = spn_call_path(SPN_OP_STAT, nfs, 0, 0, &rep);
+	if (rc < 0)
+		return rc;
+	*a = rep.attr;
+	return 1;
+}
+
+static int
+stat_at(int dirfd, const char *path, struct stat *st, int flags)
+{
+	struct spn_attr a;
+	char local[PATH_MAX];
+	int rc = nfs_stat(dirfd, path, flags | AT_SYMLINK_NOFOLLOW, &a);
+
+	if (rc == 0 && spn_local_path(path, local, sizeof(local)))
+		return REAL(fstatat)(AT_FDCWD, local, st, flags);
+	if (rc == 0)
+		return REAL(fstatat)(dirfd, path, st, flags);
+	if (spn_take_redirect(rc, local, sizeof(local)))
+		return REAL(fstatat)(AT_FDCWD, local, st, flags & ~AT_EMPTY_PATH);
+	if (rc < 0)
+		return fail(rc);
+	if (a.type == S_IFLNK && !(flags & AT_SYMLINK_NOFOLLOW)) {
+		/* Follow it here, not on the server: an absolute target
+		 * names this machine's file. */
+		rc = spn_stat_follow(dirfd, path, st);
+		return rc < 0 ? fail(rc) : 0;
+	}
+	spn_attr_to_stat(&a, st);
+	return 0;
+}
+
+static int
+stat_fd(int fd, struct stat *st)
+{
+	struct spn_attr a;
+	int rc = REAL(fstat)(fd, st);
+
+	/* Ordinary files cost one real fstat: only a mirror file asks more. */
+	if (rc < 0 || spn_shim_busy || !spn_shim_maybe_mirror(st))
+		return rc;
+	rc = nfs_fstat(fd, &a);
+	if (rc <= 0)
+		return rc < 0 ? fail(rc) : 0;
+	spn_attr_to_stat(&a, st);
+	return 0;
+}
+
+SPN_EXPORT int
+stat(const char *path, struct stat *st)
+{
+	return stat_at(AT_FDCWD, path, st, 0);
+}
+
+SPN_EXPORT int
+lstat(const char *path, struct stat *st)
+{
+	return stat_at(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+}
+
+SPN_EXPORT int
+fstatat(int dirfd, const char *path, struct stat *st, int flags)
+{
+	return stat_at(dirfd, path, st, flags);
+}
+
+SPN_EXPORT int
+fstat(int fd, struct stat *st)
+{
+	return stat_fd(fd, st);
+}
+
+/* On x86-64, struct stat64 is struct stat: the 64-bit names are aliases. */
+SPN_EXPORT int
+stat64(const char *path, struct stat64 *st)
+{
+	return stat_at(AT_FDCWD, path, (struct stat *)st, 0);
+}
+
+SPN_EXPORT int
+lstat64(const char *path, struct stat64 *st)
+{
+	return stat_at(AT_FDCWD, path, (struct stat *)st, AT_SYMLINK_NOFOLLOW);
+}
+
+SPN_EXPORT int
+fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
+{
+	return stat_at(dirfd, path, (struct stat *)st, flags);
+}
+
+SPN_EXPORT int
+fstat64(int fd, struct stat64 *st)
+{
+	return stat_fd(fd, (struct stat *)st);
+}
+
+/* The pre-2.33 ABI (ver is _STAT_VER, ignored on x86-64). */
+SPN_EXPORT int
+__xstat(int ver, const char *path, struct stat *st)
+{
+	return stat_at(AT_FDCWD, path, st, 0);
+}
+
+SPN_EXPORT int
+__lxstat(int ver, const char *path, struct stat *st)
+{
+	return stat_at(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+}
+
+SPN_EXPORT int
+__fxstat(int ver, int fd, struct stat *st)
+{
+	return stat_fd(fd, st);
+}
+
+SPN_EXPORT int
+__fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags)
+{
+	return stat_at(dirfd, path, st, flags);
+}
+
+SPN_EXPORT int
+__xstat64(int ver, const char *path, struct stat64 *st)
+{
+	return stat_at(AT_FDCWD, path, (struct stat *)st, 0);
+}
+
+SPN_EXPORT int
+__lxstat64(int ver, const char *path, struct stat64 *st)
+{
+	return stat_at(AT_FDCWD, path, (struct stat *)st, AT_SYMLINK_NOFOLLOW);
+}
+
+SPN_EXPORT int
+__fxstat64(int ver, int fd, struct stat64 *st)
+{
+	return stat_fd(fd, (struct stat *)st);
+}
+
+SPN_EXPORT int
+__fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags)
+{
+	return stat_at(dirfd, path, (struct stat *)st, flags);
+}
+
+SPN_EXPORT int
+statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *stx)
+{
+	struct spn_attr a;
+	int rc;
+
+	if (path[0] == '\0' && (flags & AT_EMPTY_PATH))
+		rc = nfs_fstat(dirfd, &a);
+	else
+		rc = nfs_stat(dirfd, path, flags, &a);
+	if (rc == 0)
+		return REAL(statx)(dirfd, path, flags, mask, stx);
+	if (rc < 0)
+		return fail(rc);
+	spn_attr_to_statx(&a, stx);
+	return 0;
+}
+
+/* ------------------------------------------------------------ access */
+
+static int
+access_at(int dirfd, const char *path, int mode, int flags)
+{
+	char nfs[SPN_PATH_MAX];
+	struct spn_reply rep;
+	int rc;
+
+	if (spn_shim_busy || (rc = spn_nfs_path(dirfd, path, nfs, sizeof(nfs))) == 0)
+		return REAL(faccessat)(dirfd, path, mode, flags);
+	if (rc < 0)
+		return fail(rc);
+	rc = spn_call_path(SPN_OP_ACCESS, nfs, 0, (uint32_t)(mode & 7), &rep);
+	if (spn_take_redirect(rc, nfs, sizeof(nfs)))
+		return REAL(faccessat)(AT_FDCWD, nfs, mode, flags);
+	return rc < 0 ? fail(rc) : 0;
+}
+
+SPN_EXPORT int
+access(const char *path, int mode)
+{
+	return access_at(AT_FDCWD, path, mode, 0);
+}
+
+SPN_EXPORT int
+faccessat(int dirfd, const char *path, int mode, int flags)
+{
+	return access_at(dirfd, path, mode, flags);
+}
+
+SPN_EXPORT int
+euidaccess(const char *path, int mode)
+{
+	return access_at(AT_FDCWD, path, mode, AT_EACCESS);
+}
+
+SPN_EXPORT int
+eaccess(const char *path, int mode)
+{
+	return access_at(AT_FDCWD, path, mode, AT_EACCESS);
+}
+
+/* ------------------------------------------------------------ statfs */
+
+static int
+nfs_statfs(const char *path, struct spn_statfs *s)
+{
+	char nfs[SPN_PATH_MAX];
+	struct spn_reply rep;
+	int rc;
+
+	if (spn_shim_busy || (rc = spn_nfs_path(AT_FDCWD, path, nfs, sizeof(nfs))) == 0)
+		return 0;
+	if (rc < 0)
+		return rc;
+	rc = spn_call_path(SPN_OP_STATFS, nfs, 0, 0, &rep);
+	if (rc < 0)
+		return rc;
+	*s = rep.sfs;
+	return 1;
+}
+
+#define NFS_SUPER_MAGIC 0x6969
+
+SPN_EXPORT int
+statfs(const char *path, struct statfs *out)
+{
+	struct spn_statfs s;
+	int rc = nfs_statfs(path, &s);
+
+	if (rc == 0)
+		return REAL(statfs)(path, out);
+	if (rc < 0)
+		return fail(rc);
+	memset(out, 0, sizeof(*out));
+	out->f_type = NFS_SUPER_MAGIC;
+	out->f_bsize = s.bsize;
+	out->f_frsize = s.bsize;
+	out->f_blocks = s.blocks;
+	out->f_bfree = s.bfree;
+	out->f_bavail = s.bavail;
+	out->f_files = s.files;
+	out->f_ffree = s.ffree;
+	out->f_namelen = s.namemax;
+	return 0;
+}
+
+SPN_EXPORT int
+statfs64(const char *path, struct statfs64 *out)
+{
+	return statfs(path, (struct statfs *)out);
+}
+
+SPN_EXPORT int
+statvfs(const char *path, struct statvfs *out)
+{
+	struct spn_statfs s;
+	int rc = nfs_statfs(path, &s);
+
+	if (rc == 0)
+		return REAL(statvfs)(path, out);
+	if (rc < 0)
+		return fail(rc);
+	memset(out, 0, sizeof(*out));
+	out->f_bsize = s.bsize;
+	out->f_frsize = s.bsize;
+	out->f_blocks = s.blocks;
+	out->f_bfree = s.bfree;
+	out->f_bavail = s.bavail;
+	out->f_files = s.files;
+	out->f_ffree = s.ffree;
+	out->f_favail = s.favail;
+	out->f_namemax = s.namemax;
+	return 0;
+}
+
+SPN_EXPORT int
+statvfs64(const char *path, struct statvfs64 *out)
+{
+	return statvfs(path, (struct statvfs *)out);
+}
+
+/* Limits of the mirror's filesystem stand in for the server's. */
+SPN_EXPORT long
+pathconf(const char *path, int name)
+{
+	char nfs[SPN_PATH_MAX];
+	struct spn_reply rep;
+	int rc;
+
+	if (spn_shim_busy || (rc = spn_nfs_path(AT_FDCWD, path, nfs, sizeof(nfs))) == 0)
+		return REAL(pathconf)(path, name);
+	if (rc < 0)
+		return fail(rc);
+	rc = spn_call_path(SPN_OP_STAT, nfs, 0, 0, &rep);
+	if (rc < 0)
+		return fail(rc);
+	return REAL(pathconf)(spn_shim_mirror_base(), name);
+}
+
+/* ------------------------------------------------------------ xattrs */
+
+/*
+ * NFSv3 has no extended attributes (and ACLs through a side protocol we do
+ * not speak): on NFS paths these fail with ENOTSUP, as they do on a kernel
+ * NFSv3 mount, so that cp -a, tar and the like fall back to chmod. On a
+ * mirror fd, too: an xattr set on the mirror copy would never reach the
+ * server.
+ */
+static int
+xattr_nfs(int dirfd, const char *path, int fd)
+{
+	char nfs[SPN_PATH_MAX];
+
+	if (spn_shim_busy || !spn_shim_ready())
+		return 0;
+	if (fd >= 0)
+		return spn_fd_nfs_path(fd, nfs, sizeof(nfs)) == 1;
+	return spn_nfs_path(dirfd, path, nfs, sizeof(nfs)) != 0;
+}
+
+#define XATTR_WRAPPER(ret, name, params, args, is_nfs)                                    \
+	SPN_EXPORT ret name params                                                        \
+	{                                                                                 \
+		static ret(*real) params;                                                 \
+                                                                                          \
+		if (is_nfs) {                                                             \
+			errno = ENOTSUP;                                                  \
+			return -1;                                                        \
+		}                                                                         \
+		if (real == NULL)                                                         \
+			real = (ret(*) params)spn_real_lookup(#name);                     \
+		return real args;                                                         \
+	}
+
+XATTR_WRAPPER(ssize_t, getxattr, (const char *p, const char *n, void *v, size_t s), (p, n, v, s),
+	      xattr_nfs(AT_FDCWD, p, -1))
+XATTR_WRAPPER(ssize_t, lgetxattr, (const char *p, const char *n, void *v, size_t s), (p, n, v, s),
+	      xattr_nfs(AT_FDCWD, p, -1))
+XATTR_WRAPPER(ssize_t, fgetxattr, (int fd, const char *n, void *v, size_t s), (fd, n, v, s),
+	      xattr_nfs(AT_FDCWD, NULL, fd))
+XATTR_WRAPPER(int, setxattr, (const char *p, const char *n, const void *v, size_t s, int f),
+	      (p, n, v, s, f), xattr_nfs(AT_FDCWD, p, -1))
+XATTR_WRAPPER(int, lsetxattr, (const char *p, const char *n, const void *v, size_t s, int f),
+	      (p, n, v, s, f), xattr_nfs(AT_FDCWD, p, -1))
+XATTR_WRAPPER(int, fsetxattr, (int fd, const char *n, const void *v, size_t s, int f),
+	      (fd, n, v, s, f), xattr_nfs(AT_FDCWD, NULL, fd))
+XATTR_WRAPPER(ssize_t, listxattr, (const char *p, char *l, size_t s), (p, l, s),
+	      xattr_nfs(AT_FDCWD, p, -1))
+XATTR_WRAPPER(ssize_t, llistxattr, (const char *p, char *l, size_t s), (p, l, s),
+	      xattr_nfs(AT_FDCWD, p, -1))
+XATTR_WRAPPER(ssize_t, flistxattr, (int fd, char *l, size_t s), (fd, l, s),
+	      xattr_nfs(AT_FDCWD, NULL, fd))
+XATTR_WRAPPER(int, removexattr, (const char *p, const char *n), (p, n), xattr_nfs(AT_FDCWD, p, -1))
+XATTR_WRAPPER(int, lremovexattr, (const char *p, const char *n), (p, n),
+	      xattr_nfs(AT_FDCWD, p, -1))
+XATTR_WRAPPER(int, fremovexattr, (int fd, const char *n), (fd, n), xattr_nfs(AT_FDCWD, NULL, fd))
