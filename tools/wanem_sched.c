@@ -60,6 +60,21 @@ wanem__pow10(unsigned n)
 	return p;
 }
 
+/*
+ * The number at the start of s, after one optional '-': *neg says whether
+ * it was there. Callers refuse a negative value with -ERANGE only once the
+ * rest has parsed, so that "-garbage" stays -EINVAL.
+ */
+static int
+wanem__parse_signed(const char *s, int *neg, uint64_t *mant, unsigned *fd,
+		    const char **end)
+{
+	if (s == NULL)
+		return -EINVAL;
+	*neg = *s == '-';
+	return wanem__parse_decimal(s + *neg, mant, fd, end);
+}
+
 /* Number with an optional unit suffix, scaled by unit_ns nanoseconds. */
 static int
 wanem__parse_duration(const char *s, const char *suffix, uint64_t unit_ns,
@@ -67,26 +82,17 @@ wanem__parse_duration(const char *s, const char *suffix, uint64_t unit_ns,
 {
 	unsigned __int128 v;
 	const char *end;
-	uint64_t mant, out;
+	uint64_t mant;
 	unsigned fd;
-	int rc;
+	int rc, neg;
 
-	if (s == NULL)
-		return -EINVAL;
-	if (*s == '-') {
-		/* Tell "negative" apart from "garbage" for the caller. */
-		if (s[1] == '-')
-			return -EINVAL;
-		rc = wanem__parse_duration(s + 1, suffix, unit_ns, &out);
-		return rc == -EINVAL ? -EINVAL : -ERANGE;
-	}
-	rc = wanem__parse_decimal(s, &mant, &fd, &end);
+	rc = wanem__parse_signed(s, &neg, &mant, &fd, &end);
 	if (rc != 0)
 		return rc;
 	if (*end != '\0' && strcmp(end, suffix) != 0)
 		return -EINVAL;
 	v = (unsigned __int128)mant * unit_ns / wanem__pow10(fd);
-	if (v > WANEM_DURATION_MAX_NS)
+	if (v > WANEM_DURATION_MAX_NS || neg)
 		return -ERANGE;
 	*ns = (uint64_t)v;
 	return 0;
@@ -131,20 +137,12 @@ wanem_parse_rate(const char *s, uint64_t *bytes_per_sec)
 {
 	unsigned __int128 v;
 	const char *end;
-	uint64_t mant, out;
+	uint64_t mant;
 	unsigned fd;
 	size_t i;
-	int rc;
+	int rc, neg;
 
-	if (s == NULL)
-		return -EINVAL;
-	if (*s == '-') {
-		if (s[1] == '-')
-			return -EINVAL;
-		rc = wanem_parse_rate(s + 1, &out);
-		return rc == -EINVAL ? -EINVAL : -ERANGE;
-	}
-	rc = wanem__parse_decimal(s, &mant, &fd, &end);
+	rc = wanem__parse_signed(s, &neg, &mant, &fd, &end);
 	if (rc != 0)
 		return rc;
 	for (i = 0; i < sizeof wanem__rate_units / sizeof *wanem__rate_units;
@@ -157,7 +155,7 @@ wanem_parse_rate(const char *s, uint64_t *bytes_per_sec)
 	/* mant < 2^64 and bits < 2^43: the product fits in 128 bits. */
 	v = (unsigned __int128)mant * wanem__rate_units[i].bits;
 	v /= (unsigned __int128)wanem__pow10(fd) * 8;
-	if (v > UINT64_MAX)
+	if (v > UINT64_MAX || neg)
 		return -ERANGE;
 	/* "1bit" would round to 0, which means unlimited: refuse it. */
 	if (v == 0 && mant != 0)
