@@ -147,6 +147,24 @@ struct wanem_opts {
 	const char *send;
 };
 
+/*
+ * Move x from its doubly linked list (head) to a singly linked grave, freed
+ * once the event loop is done with this round: connections and control
+ * clients die while their events may still be pending.
+ */
+#define WANEM_BURY(x, head, grave)                                                                 \
+	do {                                                                                       \
+		if ((x)->prev != NULL)                                                             \
+			(x)->prev->next = (x)->next;                                               \
+		else                                                                               \
+			(head) = (x)->next;                                                        \
+		if ((x)->next != NULL)                                                             \
+			(x)->next->prev = (x)->prev;                                               \
+		(x)->next = (grave);                                                               \
+		(x)->prev = NULL;                                                                  \
+		(grave) = (x);                                                                     \
+	} while (0)
+
 static struct {
 	int ep;
 	int sfd;
@@ -524,15 +542,7 @@ wanem_conn_kill(struct wanem_conn *c, bool reset, int err)
 		c->fd[s] = -1;
 	}
 	wanem_heap_remove(c);
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		W.conns = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	c->next = W.grave;
-	c->prev = NULL;
-	W.grave = c;
+	WANEM_BURY(c, W.conns, W.grave);
 	W.nconns--;
 
 	if (W.verbose && reset)
@@ -1314,15 +1324,7 @@ wanem_ctl_kill(struct wanem_ctl *k)
 		return;
 	k->dead = true;
 	close(k->fd);
-	if (k->prev != NULL)
-		k->prev->next = k->next;
-	else
-		W.ctls = k->next;
-	if (k->next != NULL)
-		k->next->prev = k->prev;
-	k->next = W.ctl_grave;
-	k->prev = NULL;
-	W.ctl_grave = k;
+	WANEM_BURY(k, W.ctls, W.ctl_grave);
 }
 
 /* Answers are short: a client that will not take one is dropped. */
