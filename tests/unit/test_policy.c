@@ -198,7 +198,7 @@ test_speculation_settings(void **state)
 
 	assert_int_equal(load(d, &p, err, sizeof(err)), 0);
 	assert_int_equal(p.policy, SPN_POLICY_FULL); /* speculation is the default */
-	assert_int_equal(p.checkpoint, SPN_CKPT_FORK);
+	assert_int_equal(p.checkpoint, CKPT_FORK);
 	assert_int_equal(p.speculate, SPN_SPEC_OP_OPEN | SPN_SPEC_OP_STAT | SPN_SPEC_OP_LOOKUP |
 					      SPN_SPEC_OP_READDIR | SPN_SPEC_OP_CLOSE |
 					      SPN_SPEC_OP_MUTATE);
