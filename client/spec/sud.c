@@ -71,6 +71,7 @@
 
 /* ------------------------------------------------------------ state */
 
+/* Not static: shared with the other sud files (sud_internal.h). */
 struct spec_sud_ops sud_ops;
 static int sud_inited;
 pid_t sud_pid;
@@ -340,7 +341,6 @@ sud_thread_exit(void *v)
 	__atomic_store_n(&s->used, 0, __ATOMIC_SEQ_CST);
 }
 
-
 /* ------------------------------------------------------------ the handler */
 
 /* Close the epoch the trap belongs to, through the shim. 0: it is closed,
@@ -390,6 +390,9 @@ sud_reissue(const struct sud_trap *t)
 	return SYS6(t->nr, t->a[0], t->a[1], t->a[2], t->a[3], t->a[4], t->a[5]);
 }
 
+/* Every trap of an armed thread lands here (and any other SIGSYS, which is
+ * the program's): classify the call, then answer it, re-issue it, or
+ * resolve the epoch and let the program's own instruction run again. */
 void
 sud_handler(int sig, siginfo_t *si, void *uctx)
 {
@@ -469,7 +472,6 @@ out:
 	sud_hold_leave(s);
 	errno = saved_errno;
 }
-
 
 /* ------------------------------------------------------------ public */
 

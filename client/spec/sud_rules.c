@@ -221,7 +221,6 @@ static const struct sud_rule sud_rules[SUD_NR_MAX] = {
 	[SYS_sched_setscheduler] = R_CLS(C_SCHEDSET), [SYS_sched_setattr] = R_CLS(C_SCHEDSET),
 };
 
-
 /* ------------------------------------------------------------ the rules */
 
 static int
