@@ -1,5 +1,6 @@
 /*
- * checkpoint.h: process checkpoints for speculation.
+ * checkpoint/checkpoint.h: process checkpoints for speculation (the
+ * contract; checkpoint/README.md maps the files behind it).
  *
  * When the shim answers a consistency check from the cache, it takes a
  * checkpoint and lets the program run ahead. When the server's real answer
@@ -26,7 +27,7 @@
  *   while the checkpoint is open or after (rewriting 200 MB: 160 ms;
  *   MADV_HUGEPAGE does not help: the kernel splits a huge page on COW).
  * - CKPT_NONE: takes nothing; ckpt_take() says -ENOTSUP (do not speculate).
- * - CKPT_CRIU: reserved for a later issue; says -ENOSYS.
+ * - CKPT_CRIU: no back-end in this build; says -ENOSYS.
  *
  * Contract (fork backend). The caller -- the shim -- must:
  * - have at most one checkpoint open per process (-EALREADY otherwise);
@@ -98,7 +99,7 @@ struct ckpt; /* one open checkpoint (static storage; never freed) */
 
 /*
  * Could backend b take a checkpoint of this process now? 0, or -errno:
- * -ENOTSUP (CKPT_NONE), -ENOSYS (CKPT_CRIU: not yet), -EBUSY (more than
+ * -ENOTSUP (CKPT_NONE), -ENOSYS (CKPT_CRIU: no back-end), -EBUSY (more than
  * one thread, or POSIX timers), -ECHILD (children), -EALREADY (one is
  * open), -ELOOP (too many rollbacks stacked: CKPT_MAX_DEPTH), -ENOENT
  * (no /proc), -EINVAL (unknown backend).
@@ -158,11 +159,6 @@ int ckpt_commit(struct ckpt *c);
 void ckpt_rollback(struct ckpt *c, uint64_t value) __attribute__((noreturn));
 
 /*
- * The pid and parent pid the program should see: the original pid after a
- * rollback (in the resumed copy), getpid()/getppid() otherwise. A child
- * the resumed copy forks sees the original pid as its parent.
- */
-/*
  * Files written while running ahead: for each fd open for writing for
  * which fn returns 1 at ckpt_take, the file's size is recorded, and a
  * rollback truncates it back (the offset is restored for every seekable
@@ -172,6 +168,11 @@ void ckpt_rollback(struct ckpt *c, uint64_t value) __attribute__((noreturn));
  */
 void ckpt_set_size_filter(int (*fn)(int fd));
 
+/*
+ * The pid and parent pid the program should see: the original pid after a
+ * rollback (in the resumed copy), getpid()/getppid() otherwise. A child
+ * the resumed copy forks sees the original pid as its parent.
+ */
 pid_t ckpt_getpid(void);
 pid_t ckpt_getppid(void);
 

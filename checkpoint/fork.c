@@ -22,8 +22,8 @@
  *
  * Everything the copy runs before it returns is raw syscalls on static
  * storage: no malloc, no stdio, no lock. So is everything the library
- * asks of the kernel, so that the shim's own wrappers (close, stat, and
- * later getpid, kill, wait) are never re-entered from here.
+ * asks of the kernel, so that the shim's own wrappers (close, stat,
+ * getpid, getppid, ...) are never re-entered from here.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"

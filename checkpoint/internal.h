@@ -1,9 +1,11 @@
 /*
- * checkpoint/internal.h: what the checkpoint backends share.
+ * checkpoint/internal.h: what the checkpoint back-ends share with the
+ * dispatcher.
  *
- * checkpoint/none.c holds the table of backends, the public entry points that
- * dispatch through it, and the `none' backend; each other backend lives
- * in its own file and starts its struct ckpt with a struct ckpt__head.
+ * checkpoint/checkpoint.c holds the table of back-ends and the public
+ * entry points that dispatch through it; each back-end lives in its own
+ * file (fork.c, none.c) and starts its struct ckpt with a struct
+ * ckpt__head.
  */
 #ifndef SPECNFS_CKPT_INTERNAL_H
 #define SPECNFS_CKPT_INTERNAL_H
@@ -13,6 +15,7 @@
 struct ckpt__backend {
 	const char *name;
 	int (*available)(void);
+	/* NULL: this back-end takes nothing; ckpt_take() says available() */
 	int (*take)(unsigned flags, struct ckpt **out, uint64_t *value);
 	int (*commit)(struct ckpt *c);
 	void (*rollback)(struct ckpt *c, uint64_t value) __attribute__((noreturn));
@@ -28,5 +31,8 @@ struct ckpt__head {
  * and ckpt_copy_pid(), which only mean something for fork checkpoints.
  */
 extern const struct ckpt__backend ckpt__fork_backend;
+
+/* checkpoint/none.c. */
+extern const struct ckpt__backend ckpt__none_backend;
 
 #endif

@@ -1,14 +1,13 @@
 /*
- * checkpoint/none.c: the backend table, the entry points that dispatch through
- * it, and the `none' backend (no checkpoints: the caller does not
- * speculate). CRIU is a later issue: until then it answers -ENOSYS.
+ * checkpoint/none.c: the `none' back-end (CKPT_NONE). It takes no
+ * checkpoints: ckpt_available() and ckpt_take() say -ENOTSUP, and the
+ * caller does not speculate.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
 
 #include <errno.h>
-#include <stddef.h>
 
 #include "checkpoint/internal.h"
 
@@ -18,109 +17,8 @@ none_available(void)
 	return -ENOTSUP;
 }
 
-static int
-none_take(unsigned flags, struct ckpt **out, uint64_t *value)
-{
-	return -ENOTSUP;
-}
-
-static int
-criu_unavailable(void)
-{
-	return -ENOSYS;
-}
-
-static int
-criu_take(unsigned flags, struct ckpt **out, uint64_t *value)
-{
-	return -ENOSYS;
-}
-
-static const struct ckpt__backend ckpt__none_backend = {
+/* No take: checkpoint.c answers ckpt_take() with available(). */
+const struct ckpt__backend ckpt__none_backend = {
 	.name = "none",
 	.available = none_available,
-	.take = none_take,
 };
-
-static const struct ckpt__backend ckpt__criu_backend = {
-	.name = "criu",
-	.available = criu_unavailable,
-	.take = criu_take,
-};
-
-static const struct ckpt__backend *const ckpt__backends[] = {
-	[CKPT_NONE] = &ckpt__none_backend,
-	[CKPT_FORK] = &ckpt__fork_backend,
-	[CKPT_CRIU] = &ckpt__criu_backend,
-};
-
-static const struct ckpt__backend *
-backend(enum ckpt_backend b)
-{
-	if ((unsigned)b >= sizeof(ckpt__backends) / sizeof(ckpt__backends[0]))
-		return NULL;
-	return ckpt__backends[b];
-}
-
-const char *
-ckpt_backend_name(enum ckpt_backend b)
-{
-	const struct ckpt__backend *be = backend(b);
-
-	return be != NULL ? be->name : NULL;
-}
-
-int
-ckpt_available(enum ckpt_backend b)
-{
-	const struct ckpt__backend *be = backend(b);
-	int saved = errno, rc;
-
-	rc = be != NULL ? be->available() : -EINVAL;
-	errno = saved;
-	return rc;
-}
-
-int
-ckpt_take(enum ckpt_backend b, unsigned flags, struct ckpt **out, uint64_t *value)
-{
-	const struct ckpt__backend *be = backend(b);
-	int saved = errno, rc;
-
-	*out = NULL;
-	if (be == NULL)
-		return -EINVAL;
-	if ((flags & ~(unsigned)CKPT_DEFER_SIGNALS) != 0)
-		return -EINVAL;
-	rc = be->take(flags, out, value);
-	errno = saved;
-	return rc;
-}
-
-/* Only backends that take checkpoints get here: they have commit and
- * rollback. */
-int
-ckpt_commit(struct ckpt *c)
-{
-	const struct ckpt__backend *be;
-	int saved = errno, rc;
-
-	if (c == NULL || (be = backend(((struct ckpt__head *)c)->backend)) == NULL ||
-	    be->commit == NULL)
-		return -EINVAL;
-	rc = be->commit(c);
-	errno = saved;
-	return rc;
-}
-
-void
-ckpt_rollback(struct ckpt *c, uint64_t value)
-{
-	const struct ckpt__backend *be = NULL;
-
-	if (c != NULL)
-		be = backend(((struct ckpt__head *)c)->backend);
-	if (be == NULL || be->rollback == NULL)
-		be = &ckpt__fork_backend; /* it reports the misuse and ends */
-	be->rollback(c, value);
-}

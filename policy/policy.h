@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "checkpoint/checkpoint.h" /* enum ckpt_backend: SPECNFS_CHECKPOINT */
+
 #define SPN_MAX_MOUNTS 16
 #define SPN_PREFIX_MAX 1024
 #define SPN_URL_MAX 2048
@@ -34,13 +36,6 @@ enum spn_spec_policy {
 	SPN_POLICY_OFF = 0, /* synchronous close-to-open NFS: the baseline */
 	SPN_POLICY_CTO,     /* predict opens, stats, lookups, listings */
 	SPN_POLICY_FULL,    /* cto + write-back: close/create/mkdir/... return at once */
-};
-
-/* SPECNFS_CHECKPOINT: how a speculating process is checkpointed. */
-enum spn_ckpt_kind {
-	SPN_CKPT_FORK = 0,
-	SPN_CKPT_CRIU,
-	SPN_CKPT_NONE, /* no checkpoints: no speculation */
 };
 
 /* SPECNFS_MOUNT_MODE: what a program sees while its server is unreachable. */
@@ -77,7 +72,7 @@ struct spn_policy {
 	char config_file[SPN_URL_MAX]; /* SPECNFS_CONFIG (where we looked) */
 	char daemon_path[SPN_URL_MAX]; /* SPECNFS_DAEMON: specnfsd to start */
 	int policy;                    /* SPECNFS_POLICY: enum spn_spec_policy */
-	int checkpoint;                /* SPECNFS_CHECKPOINT: enum spn_ckpt_kind */
+	int checkpoint;                /* SPECNFS_CHECKPOINT: enum ckpt_backend */
 	uint32_t speculate;            /* SPECNFS_SPECULATE, resolved: SPN_SPEC_OP_* */
 	uint32_t max_predictions;      /* SPECNFS_MAX_PREDICTIONS per epoch */
 	uint32_t max_epoch_ms;         /* SPECNFS_MAX_EPOCH_MS */

@@ -29,8 +29,25 @@ enum spn_vtype {
 	VT_SECONDS,
 	VT_MS,
 	VT_LEVEL,
-	VT_ENUM,   /* one word of ->words; stores its index */
+	VT_ENUM,   /* one word of ->words; stores its value (an int) */
 	VT_OPLIST, /* SPECNFS_SPECULATE: +op,-op,... on top of the policy */
+};
+
+/* The numbers: what they accept (VT_SIZE: a size, else up to max). */
+static const struct {
+	uint64_t max;
+	const char *want;
+} vt_number[] = {
+	[VT_SIZE] = { UINT64_MAX, "a size like 500M or 10G" },
+	[VT_SECONDS] = { 86400 * 365, "a whole number of seconds" },
+	[VT_MS] = { 86400000, "a whole number of milliseconds" },
+	[VT_LEVEL] = { 4, "a level from 0 to 4" },
+};
+
+/* One word of a VT_ENUM and the value it stands for. */
+struct spn_word {
+	const char *word;
+	int value;
 };
 
 struct spn_var {
@@ -40,12 +57,20 @@ struct spn_var {
 	size_t off;
 	size_t size;
 	const char *help;
-	const char *const *words; /* VT_ENUM: the accepted values, in order */
+	const struct spn_word *words; /* VT_ENUM: the accepted values, in order */
 };
 
-static const char *const policy_words[] = { "off", "cto", "full", NULL };
-static const char *const ckpt_words[] = { "fork", "criu", "none", NULL };
-static const char *const mode_words[] = { "hard", "soft", NULL };
+static const struct spn_word policy_words[] = {
+	{ "off", SPN_POLICY_OFF }, { "cto", SPN_POLICY_CTO }, { "full", SPN_POLICY_FULL },
+	{ NULL, 0 },
+};
+static const struct spn_word ckpt_words[] = {
+	{ "fork", CKPT_FORK }, { "criu", CKPT_CRIU }, { "none", CKPT_NONE }, { NULL, 0 },
+};
+static const struct spn_word mode_words[] = {
+	{ "hard", SPN_MOUNT_HARD }, { "soft", SPN_MOUNT_SOFT }, { NULL, 0 },
+};
+/* SPECNFS_SPECULATE's operations, in SPN_SPEC_OP_* bit order. */
 static const char *const op_words[] = { "open", "stat", "lookup", "readdir", "close", "mutate",
 					NULL };
 
@@ -76,15 +101,18 @@ static const struct spn_var spn_vars[] = {
 	{ .name = "SPECNFS_RPC_TIMEOUT", .type = VT_MS, .def = "60000", F(rpc_timeout_ms),
 	  .help = "milliseconds before an NFS call fails" },
 	{ .name = "SPECNFS_CONNECT_TIMEOUT", .type = VT_SECONDS, .def = "0", F(connect_timeout),
-	  .help = "older setting: N means SPECNFS_MOUNT_MODE=soft SPECNFS_TIMEO=N unless those are set (0 = unset)" },
+	  .help = "older setting: N means SPECNFS_MOUNT_MODE=soft SPECNFS_TIMEO=N unless those "
+		  "are set (0 = unset)" },
 	/* Kernel NFS mount semantics: hard keeps a program waiting (it can be
 	 * interrupted) until the server answers; soft gives it an error after
 	 * SPECNFS_TIMEO. Either way dirty data stays in the journal. */
 	{ .name = "SPECNFS_MOUNT_MODE", .type = VT_ENUM, .def = "hard", F(mount_mode),
-	  .help = "hard (wait for an unreachable server, interruptibly) or soft (error after SPECNFS_TIMEO)",
+	  .help = "hard (wait for an unreachable server, interruptibly) or soft (error after "
+		  "SPECNFS_TIMEO)",
 	  .words = mode_words },
 	{ .name = "SPECNFS_TIMEO", .type = VT_SECONDS, .def = "60", F(timeo),
-	  .help = "seconds before a request to an unreachable server fails (soft) or says 'not responding' (hard)" },
+	  .help = "seconds before a request to an unreachable server fails (soft) or says "
+		  "'not responding' (hard)" },
 	{ .name = "SPECNFS_LOG", .type = VT_LEVEL, .def = "1", F(log_level),
 	  .help = "log level 0 (off) .. 4 (trace)" },
 	{ .name = "SPECNFS_LOG_FILE", .type = VT_PATH, .def = "", F(log_file),
@@ -99,7 +127,8 @@ static const struct spn_var spn_vars[] = {
 	{ .name = "SPECNFS_CHECKPOINT", .type = VT_ENUM, .def = "fork", F(checkpoint),
 	  .help = "fork, criu or none (none: no speculation)", .words = ckpt_words },
 	{ .name = "SPECNFS_SPECULATE", .type = VT_OPLIST, .def = "", F(speculate),
-	  .help = "per-operation overrides, e.g. -readdir,+close (open stat lookup readdir close mutate)" },
+	  .help = "per-operation overrides, e.g. -readdir,+close (open stat lookup readdir close "
+		  "mutate)" },
 	{ .name = "SPECNFS_MAX_PREDICTIONS", .type = VT_SECONDS, .def = "1000", F(max_predictions),
 	  .help = "predictions per epoch before it must resolve" },
 	{ .name = "SPECNFS_MAX_EPOCH_MS", .type = VT_MS, .def = "1000", F(max_epoch_ms),
@@ -382,8 +411,9 @@ spn_policy_check_url(const char *url, char *why, size_t whylen)
 				v = -v;
 			if (d != end || d == val + neg || v < url_params[i].min ||
 			    v > url_params[i].max) {
-				errf(why, whylen, "%.*s=%.*s: want a number from %ld to %ld", (int)nlen,
-				     s, (int)vlen, val, url_params[i].min, url_params[i].max);
+				errf(why, whylen, "%.*s=%.*s: want a number from %ld to %ld",
+				     (int)nlen, s, (int)vlen, val, url_params[i].min,
+				     url_params[i].max);
 				return -EINVAL;
 			}
 		}
@@ -406,10 +436,13 @@ spn_policy_check_dir(const char *what, const char *path, char *err, size_t errle
 		errf(err, errlen, "%s %s is %s owned by uid %u%s%s%s with mode %04o: refusing to "
 		     "use it (it must be a directory of yours with mode 0700; remove it, or set "
 		     "%s)", what, path,
-		     S_ISLNK(st.st_mode) ? "a symlink" : S_ISDIR(st.st_mode) ? "a directory" : "not a directory",
+		     S_ISLNK(st.st_mode)   ? "a symlink"
+		     : S_ISDIR(st.st_mode) ? "a directory"
+					   : "not a directory",
 		     (unsigned)st.st_uid, pw ? " (" : "", pw ? pw->pw_name : "", pw ? ")" : "",
 		     (unsigned)(st.st_mode & 07777),
-		     strcmp(what, "cache directory") == 0 ? "SPECNFS_CACHE" : "SPECNFS_RUNTIME_DIR");
+		     strcmp(what, "cache directory") == 0 ? "SPECNFS_CACHE"
+							  : "SPECNFS_RUNTIME_DIR");
 		return -EPERM;
 	}
 	return 0;
@@ -467,8 +500,9 @@ parse_oplist(const struct spn_var *v, uint32_t *dst, const char *val, char *err,
 			if (strlen(op_words[i]) == n && strncmp(op_words[i], s, n) == 0)
 				break;
 		if (n == 0 || op_words[i] == NULL) {
-			errf(err, errlen, "%s: unknown operation '%.*s' (want +/- one of open, stat, "
-			     "lookup, readdir, close, mutate, comma-separated)", v->name, (int)n, s);
+			errf(err, errlen, "%s: unknown operation '%.*s' (want +/- one of open, "
+			     "stat, lookup, readdir, close, mutate, comma-separated)", v->name,
+			     (int)n, s);
 			return -EINVAL;
 		}
 		if (minus)
@@ -479,6 +513,25 @@ parse_oplist(const struct spn_var *v, uint32_t *dst, const char *val, char *err,
 	}
 	*dst = add | del << 16;
 	return 0;
+}
+
+static int
+set_word(const struct spn_var *v, int *dst, const char *val, char *err, size_t errlen)
+{
+	const struct spn_word *w;
+	char list[128] = "";
+
+	for (w = v->words; w->word != NULL; w++) {
+		if (strcmp(val, w->word) == 0) {
+			*dst = w->value;
+			return 0;
+		}
+	}
+	for (w = v->words; w->word != NULL; w++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+			 w != v->words ? ", " : "", w->word);
+	errf(err, errlen, "%s: want one of %s, got '%s'", v->name, list, val);
+	return -EINVAL;
 }
 
 static int
@@ -504,52 +557,25 @@ set_value(const struct spn_var *v, struct spn_policy *p, const char *val,
 		strcpy(dst, val);
 		return 0;
 	case VT_SIZE:
-		rc = spn_parse_size(val, &u);
-		if (rc < 0) {
-			errf(err, errlen, "%s: want a size like 500M or 10G, got '%s'", v->name, val);
-			return rc;
-		}
-		*(uint64_t *)dst = u;
-		return 0;
 	case VT_SECONDS:
 	case VT_MS:
-		rc = spn_parse_uint(val, v->type == VT_SECONDS ? 86400 * 365 : 86400000, &u);
+	case VT_LEVEL:
+		rc = v->type == VT_SIZE ? spn_parse_size(val, &u)
+					: spn_parse_uint(val, vt_number[v->type].max, &u);
 		if (rc < 0) {
-			errf(err, errlen, "%s: want a whole number of %s, got '%s'",
-			     v->name, v->type == VT_SECONDS ? "seconds" : "milliseconds", val);
+			errf(err, errlen, "%s: want %s, got '%s'", v->name, vt_number[v->type].want,
+			     val);
 			return rc;
 		}
-		*(uint32_t *)dst = (uint32_t)u;
+		if (v->size == sizeof(uint64_t))
+			*(uint64_t *)dst = u;
+		else
+			*(uint32_t *)dst = (uint32_t)u; /* uint32_t or int fields */
 		return 0;
-	case VT_ENUM: {
-		int i;
-
-		for (i = 0; v->words[i] != NULL; i++) {
-			if (strcmp(val, v->words[i]) == 0) {
-				*(int *)dst = i;
-				return 0;
-			}
-		}
-		{
-			char list[128] = "";
-
-			for (i = 0; v->words[i] != NULL; i++)
-				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-					 i ? ", " : "", v->words[i]);
-			errf(err, errlen, "%s: want one of %s, got '%s'", v->name, list, val);
-		}
-		return -EINVAL;
-	}
+	case VT_ENUM:
+		return set_word(v, (int *)dst, val, err, errlen);
 	case VT_OPLIST:
 		return parse_oplist(v, (uint32_t *)dst, val, err, errlen);
-	case VT_LEVEL:
-		rc = spn_parse_uint(val, 4, &u);
-		if (rc < 0) {
-			errf(err, errlen, "%s: want a level from 0 to 4, got '%s'", v->name, val);
-			return rc;
-		}
-		*(int *)dst = (int)u;
-		return 0;
 	}
 	return -EINVAL;
 }
@@ -604,6 +630,14 @@ read_file(const char *path, char vals[][SPN_URL_MAX * 2], int *line_of,
 	}
 	fclose(f);
 	return 0;
+}
+
+/* Only a minimum given: the kernel's maximum (60 s) goes with it. */
+static void
+only_min_given(const struct spn_policy *p, uint32_t min, uint32_t *max, const char *max_name)
+{
+	if (min > *max && spn_policy_source(p, max_name) == SPN_SRC_DEFAULT)
+		*max = min > 60 ? min : 60;
 }
 
 int
@@ -674,7 +708,7 @@ spn_policy_load(struct spn_policy *p, const char *(*getenv_fn)(const char *),
 		if (p->policy >= SPN_POLICY_FULL)
 			set |= SPN_SPEC_OP_CLOSE | SPN_SPEC_OP_MUTATE;
 		set = (set | (o & 0xffff)) & ~(o >> 16);
-		if (p->checkpoint == SPN_CKPT_NONE)
+		if (p->checkpoint == CKPT_NONE)
 			set = 0;
 		p->speculate = set;
 	}
@@ -688,11 +722,8 @@ spn_policy_load(struct spn_policy *p, const char *(*getenv_fn)(const char *),
 		errf(err, errlen, "SPECNFS_TIMEO: want at least 1 second, got 0");
 		return -EINVAL;
 	}
-	/* Only a minimum given: the kernel's maximum (60 s) goes with it. */
-	if (p->acregmin > p->acregmax && spn_policy_source(p, "SPECNFS_ACREGMAX") == SPN_SRC_DEFAULT)
-		p->acregmax = p->acregmin > 60 ? p->acregmin : 60;
-	if (p->acdirmin > p->acdirmax && spn_policy_source(p, "SPECNFS_ACDIRMAX") == SPN_SRC_DEFAULT)
-		p->acdirmax = p->acdirmin > 60 ? p->acdirmin : 60;
+	only_min_given(p, p->acregmin, &p->acregmax, "SPECNFS_ACREGMAX");
+	only_min_given(p, p->acdirmin, &p->acdirmax, "SPECNFS_ACDIRMAX");
 	if (p->acregmin > p->acregmax || p->acdirmin > p->acdirmax) {
 		errf(err, errlen, "SPECNFS_AC%sMIN must not exceed SPECNFS_AC%sMAX",
 		     p->acregmin > p->acregmax ? "REG" : "DIR",
@@ -735,18 +766,22 @@ spn_policy_describe(const struct spn_policy *p, char *buf, size_t len)
 			snprintf(val, sizeof(val), "%s", raw);
 			break;
 		case VT_SIZE:
-			snprintf(val, sizeof(val), "%llu", (unsigned long long)*(const uint64_t *)raw);
-			break;
 		case VT_SECONDS:
 		case VT_MS:
-			snprintf(val, sizeof(val), "%u", *(const uint32_t *)raw);
-			break;
 		case VT_LEVEL:
-			snprintf(val, sizeof(val), "%d", *(const int *)raw);
+			snprintf(val, sizeof(val), "%llu",
+				 v->size == sizeof(uint64_t)
+					 ? (unsigned long long)*(const uint64_t *)raw
+					 : (unsigned long long)*(const uint32_t *)raw);
 			break;
-		case VT_ENUM:
-			snprintf(val, sizeof(val), "%s", v->words[*(const int *)raw]);
+		case VT_ENUM: {
+			const struct spn_word *w = v->words;
+
+			while (w->word != NULL && w->value != *(const int *)raw)
+				w++;
+			snprintf(val, sizeof(val), "%s", w->word != NULL ? w->word : "?");
 			break;
+		}
 		case VT_OPLIST: {
 			uint32_t set = *(const uint32_t *)raw;
 			int b;
@@ -754,8 +789,8 @@ spn_policy_describe(const struct spn_policy *p, char *buf, size_t len)
 			val[0] = '\0';
 			for (b = 0; op_words[b] != NULL; b++)
 				if (set & (1u << b))
-					snprintf(val + strlen(val), sizeof(val) - strlen(val), "%s%s",
-						 val[0] ? "," : "", op_words[b]);
+					snprintf(val + strlen(val), sizeof(val) - strlen(val),
+						 "%s%s", val[0] ? "," : "", op_words[b]);
 			if (val[0] == '\0')
 				snprintf(val, sizeof(val), "(nothing)");
 			break;

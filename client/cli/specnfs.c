@@ -1,5 +1,5 @@
 /*
- * specnfs: the user's command. Uses the daemon directly (stat, ls, cat,
+ * cli/specnfs.c: the user's command. Uses the daemon directly (stat, ls, cat,
  * get, put, mkdir, rm, mv ...), shows its state (status) and the settings
  * in effect (config), and runs programs under the shim (run).
  */
@@ -160,13 +160,15 @@ simple(uint16_t op, const char *path, const char *path2, uint32_t mode)
 	req.op = op;
 	req.mode = mode;
 	if (snprintf(req.path, sizeof(req.path), "%s", path) >= (int)sizeof(req.path) ||
-	    (path2 && snprintf(req.path2, sizeof(req.path2), "%s", path2) >= (int)sizeof(req.path2))) {
+	    (path2 &&
+	     snprintf(req.path2, sizeof(req.path2), "%s", path2) >= (int)sizeof(req.path2))) {
 		fprintf(stderr, "specnfs: path too long\n");
 		return -ENAMETOOLONG;
 	}
 	rc = call(&req, &rep);
 	if (rc < 0)
-		fprintf(stderr, "specnfs: %s %s: %s\n", spn_proto_op_name(op), path, errtext(path, rc));
+		fprintf(stderr, "specnfs: %s %s: %s\n", spn_proto_op_name(op), path,
+			errtext(path, rc));
 	return rc;
 }
 
@@ -224,8 +226,9 @@ cmd_stat(int argc, char **argv)
 			return 1;
 		}
 		if (rep.status < 0) {
-			fprintf(stderr, "specnfs: stat %s: %s\n", argv[rep.seq - conn.seq + argc - 1],
-				errtext(argv[rep.seq - conn.seq + argc - 1], rep.status));
+			const char *name = argv[rep.seq - conn.seq + argc - 1];
+
+			fprintf(stderr, "specnfs: stat %s: %s\n", name, errtext(name, rep.status));
 			status = 1;
 			continue;
 		}
@@ -268,7 +271,8 @@ cmd_ls(int argc, char **argv)
 	}
 	dir = opendir(rep.path);
 	if (dir == NULL) {
-		fprintf(stderr, "specnfs: ls %s: mirror %s: %s\n", argv[0], rep.path, strerror(errno));
+		fprintf(stderr, "specnfs: ls %s: mirror %s: %s\n", argv[0], rep.path,
+			strerror(errno));
 		return 1;
 	}
 	while ((de = readdir(dir)) != NULL) {
@@ -403,7 +407,8 @@ get_file(const char *path, const char *local)
 		fprintf(stderr, "specnfs: %s: mirror %s: %s\n", path, rep.path, strerror(errno));
 		return 1;
 	}
-	out = local ? open(local, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, rep.attr.mode & 0777) : 1;
+	out = local ? open(local, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, rep.attr.mode & 0777)
+		    : 1;
 	if (out < 0) {
 		fprintf(stderr, "specnfs: %s: %s\n", local, strerror(errno));
 		close(in);
@@ -477,8 +482,37 @@ static int
 join(char *out, size_t len, const char *a, const char *b)
 {
 	size_t n = strlen(a);
+	int w = snprintf(out, len, "%s%s%s", a, n && a[n - 1] == '/' ? "" : "/", b);
 
-	return snprintf(out, len, "%s%s%s", a, n && a[n - 1] == '/' ? "" : "/", b) >= (int)len ? -1 : 0;
+	return w >= (int)len ? -1 : 0;
+}
+
+static int put_tree(const char *local, const char *path);
+static int get_tree(const char *path, const char *local);
+
+/* Copy each entry of dir (local, or the mirror of path) on, one level down
+ * (put: local to path; else path to local); closes dir. 0, or 1 if one
+ * failed. */
+static int
+copy_children(DIR *dir, const char *local, const char *path, int put)
+{
+	struct dirent *de;
+	int status = 0;
+
+	while ((de = readdir(dir)) != NULL) {
+		char l[PATH_MAX], p[SPN_PATH_MAX];
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (join(l, sizeof(l), local, de->d_name) < 0 ||
+		    join(p, sizeof(p), path, de->d_name) < 0) {
+			status = 1;
+			continue;
+		}
+		status |= put ? put_tree(l, p) : get_tree(p, l);
+	}
+	closedir(dir);
+	return status;
 }
 
 static int
@@ -486,8 +520,7 @@ put_tree(const char *local, const char *path)
 {
 	struct stat st;
 	DIR *dir;
-	struct dirent *de;
-	int status = 0, rc;
+	int rc;
 
 	if (lstat(local, &st) < 0) {
 		fprintf(stderr, "specnfs: %s: %s\n", local, strerror(errno));
@@ -503,19 +536,7 @@ put_tree(const char *local, const char *path)
 		fprintf(stderr, "specnfs: %s: %s\n", local, strerror(errno));
 		return 1;
 	}
-	while ((de = readdir(dir)) != NULL) {
-		char l[PATH_MAX], p[SPN_PATH_MAX];
-
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (join(l, sizeof(l), local, de->d_name) < 0 || join(p, sizeof(p), path, de->d_name) < 0) {
-			status = 1;
-			continue;
-		}
-		status |= put_tree(l, p);
-	}
-	closedir(dir);
-	return status;
+	return copy_children(dir, local, path, 1);
 }
 
 static int
@@ -524,8 +545,7 @@ get_tree(const char *path, const char *local)
 	struct spn_req req;
 	struct spn_reply rep;
 	DIR *dir;
-	struct dirent *de;
-	int status = 0, rc;
+	int rc;
 
 	memset(&req, 0, sizeof(req));
 	req.op = SPN_OP_STAT;
@@ -556,19 +576,7 @@ get_tree(const char *path, const char *local)
 		fprintf(stderr, "specnfs: %s: mirror: %s\n", path, strerror(errno));
 		return 1;
 	}
-	while ((de = readdir(dir)) != NULL) {
-		char l[PATH_MAX], p[SPN_PATH_MAX];
-
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (join(l, sizeof(l), local, de->d_name) < 0 || join(p, sizeof(p), path, de->d_name) < 0) {
-			status = 1;
-			continue;
-		}
-		status |= get_tree(p, l);
-	}
-	closedir(dir);
-	return status;
+	return copy_children(dir, local, path, 0);
 }
 
 static int
@@ -784,7 +792,8 @@ main(int argc, char **argv)
 		connected = 1;
 		rc = spn_conn_call(&conn, &req, &rep);
 		if (rc < 0 || rep.status < 0) {
-			fprintf(stderr, "specnfs: stop: %s\n", strerror(rc < 0 ? -rc : -rep.status));
+			fprintf(stderr, "specnfs: stop: %s\n",
+				strerror(rc < 0 ? -rc : -rep.status));
 			return 1;
 		}
 		/* The daemon closes its end once everything is written back. */

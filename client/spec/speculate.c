@@ -256,7 +256,7 @@ open_epoch(void)
 	/* SPECNFS_CHECKPOINT=none: predictions are checked at once (no
 	 * running ahead). criu: its own back-end, not in this build yet --
 	 * the same, so nothing runs ahead without a way back. */
-	if (spn_shim_policy()->checkpoint != SPN_CKPT_FORK || !sud_init_once() ||
+	if (spn_shim_policy()->checkpoint != CKPT_FORK || !sud_init_once() ||
 	    ckpt_available(CKPT_FORK) < 0)
 		goto unspeculated;
 	rc = ckpt_take(CKPT_FORK, 0, &c, &value);

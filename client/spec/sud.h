@@ -1,5 +1,7 @@
 /*
- * spec/sud.h - output commit for speculative epochs (Syscall User Dispatch).
+ * spec/sud.h - output commit for speculative epochs (Syscall User Dispatch):
+ * the contract with the shim. Behind it: sud.c, sud_stubs.c, sud_rules.c,
+ * sud_buffer.c, sud_signals.c (spec/README.md says what lives where).
  *
  * While an epoch is open every syscall of an armed thread traps (SUD,
  * selector at BLOCK) into one SIGSYS handler, which
@@ -34,11 +36,11 @@
  *    modest: the trap may come from a program handler on a small
  *    sigaltstack), with every signal but SIGSYS blocked (wait with poll or
  *    waitpid, not with signal handlers) and this thread suspended (its own
- *    syscalls do not trap); it may be called from several threads at once. If it returns 0
- *    and the epoch is still open, spec_sud_commit() is called for it. A
- *    negative return fails the trapped syscall with that error (for exit
- *    and exit_group, which cannot fail, the output is discarded and the
- *    exit proceeds).
+ *    syscalls do not trap); it may be called from several threads at
+ *    once. If it returns 0 and the epoch is still open, spec_sud_commit()
+ *    is called for it. A negative return fails the trapped syscall with
+ *    that error (for exit and exit_group, which cannot fail, the output is
+ *    discarded and the exit proceeds).
  *  - is_mirror_fd()/is_mirror_path() are called from the handler too
  *    (suspended, signals blocked): they must not take a lock the shim may
  *    hold around a real call that traps.

@@ -94,7 +94,8 @@ test_mutates(void **state)
 static void
 test_policy_gates_prediction(void **state)
 {
-	struct spn_epoch off = epoch_with(0), cto = epoch_with(READS), full = epoch_with(READS | WRITES);
+	struct spn_epoch off = epoch_with(0), cto = epoch_with(READS);
+	struct spn_epoch full = epoch_with(READS | WRITES);
 
 	(void)state;
 	assert_false(spn_epoch_may_predict(&off, SPN_OP_STAT, 0));

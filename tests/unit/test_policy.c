@@ -164,9 +164,11 @@ static void
 test_describe_and_hash(void **state)
 {
 	static const char *const env1[] = { "SPECNFS_CONFIG=/nonexistent/x",
-					    "SPECNFS_MOUNTS=/nfs=nfs://h/e", "SPECNFS_CACHE=/c", NULL };
+					    "SPECNFS_MOUNTS=/nfs=nfs://h/e", "SPECNFS_CACHE=/c",
+					    NULL };
 	static const char *const env2[] = { "SPECNFS_CONFIG=/nonexistent/x",
-					    "SPECNFS_MOUNTS=/nfs=nfs://h/f", "SPECNFS_CACHE=/c", NULL };
+					    "SPECNFS_MOUNTS=/nfs=nfs://h/f", "SPECNFS_CACHE=/c",
+					    NULL };
 	struct spn_policy p1, p2;
 	char err[256], text[8192];
 
@@ -184,7 +186,8 @@ static void
 test_speculation_settings(void **state)
 {
 	static const char *const d[] = { "SPECNFS_CONFIG=/nonexistent/x", NULL };
-	static const char *const off[] = { "SPECNFS_CONFIG=/nonexistent/x", "SPECNFS_POLICY=off", NULL };
+	static const char *const off[] = { "SPECNFS_CONFIG=/nonexistent/x", "SPECNFS_POLICY=off",
+					   NULL };
 	static const char *const full[] = { "SPECNFS_CONFIG=/nonexistent/x", "SPECNFS_POLICY=full",
 					    "SPECNFS_SPECULATE=-readdir,-mutate", NULL };
 	static const char *const over[] = { "SPECNFS_CONFIG=/nonexistent/x", "SPECNFS_POLICY=off",
@@ -194,11 +197,12 @@ test_speculation_settings(void **state)
 	struct spn_policy p;
 	char err[512] = "", text[8192];
 
-	static const char *const cto[] = { "SPECNFS_CONFIG=/nonexistent/x", "SPECNFS_POLICY=cto", NULL };
+	static const char *const cto[] = { "SPECNFS_CONFIG=/nonexistent/x", "SPECNFS_POLICY=cto",
+					   NULL };
 
 	assert_int_equal(load(d, &p, err, sizeof(err)), 0);
 	assert_int_equal(p.policy, SPN_POLICY_FULL); /* speculation is the default */
-	assert_int_equal(p.checkpoint, SPN_CKPT_FORK);
+	assert_int_equal(p.checkpoint, CKPT_FORK);
 	assert_int_equal(p.speculate, SPN_SPEC_OP_OPEN | SPN_SPEC_OP_STAT | SPN_SPEC_OP_LOOKUP |
 					      SPN_SPEC_OP_READDIR | SPN_SPEC_OP_CLOSE |
 					      SPN_SPEC_OP_MUTATE);
@@ -295,7 +299,8 @@ test_url_validator(void **state)
 	expect_bad_url("nfs://h:0/e", "bad port 0");
 	expect_bad_url("nfs://[::1/e", "IPv6");
 	/* Through the policy: SPECNFS_MOUNTS, the URL and what is wrong. */
-	expect_error("SPECNFS_MOUNTS=/nfs=nfs:///export", "SPECNFS_MOUNTS: URL 'nfs:///export' for /nfs: no server");
+	expect_error("SPECNFS_MOUNTS=/nfs=nfs:///export",
+		     "SPECNFS_MOUNTS: URL 'nfs:///export' for /nfs: no server");
 	expect_error("SPECNFS_MOUNTS=/nfs=nfs://127.0.0.1", "no export path");
 	expect_error("SPECNFS_MOUNTS=/nfs=nfs://h/e?nfsport=abc", "want a number");
 }
@@ -304,12 +309,13 @@ static void
 test_mount_mode(void **state)
 {
 	static const char *const dflt[] = { "SPECNFS_CONFIG=/nonexistent/x", NULL };
-	static const char *const soft[] = { "SPECNFS_CONFIG=/nonexistent/x", "SPECNFS_MOUNT_MODE=soft",
-					    "SPECNFS_TIMEO=5", NULL };
+	static const char *const soft[] = { "SPECNFS_CONFIG=/nonexistent/x",
+					    "SPECNFS_MOUNT_MODE=soft", "SPECNFS_TIMEO=5", NULL };
 	static const char *const old[] = { "SPECNFS_CONFIG=/nonexistent/x",
 					   "SPECNFS_CONNECT_TIMEOUT=2", NULL };
-	static const char *const both[] = { "SPECNFS_CONFIG=/nonexistent/x", "SPECNFS_CONNECT_TIMEOUT=2",
-					    "SPECNFS_MOUNT_MODE=hard", "SPECNFS_TIMEO=9", NULL };
+	static const char *const both[] = { "SPECNFS_CONFIG=/nonexistent/x",
+					    "SPECNFS_CONNECT_TIMEOUT=2", "SPECNFS_MOUNT_MODE=hard",
+					    "SPECNFS_TIMEO=9", NULL };
 	struct spn_policy p;
 	char err[256] = "";
 

@@ -1,5 +1,5 @@
 /*
- * test_sud.c - output commit with Syscall User Dispatch (client/spec/sud.c).
+ * test_sud.c - output commit with Syscall User Dispatch (client/spec/sud*.c).
  *
  * SUD and SIGSYS are process state: every test body runs in its own forked
  * child, with stdout and stderr on a pipe that the parent reads to the end
