@@ -26,7 +26,7 @@
  * Symbolic links in the middle of a client path are the client's to
  * resolve, as on a kernel NFS mount: the daemon never lets the server (or
  * libnfs) resolve them, and never fills the mirror below one. Before any
- * request runs (daemon/ops.c, path_gate), each directory above its name
+ * request runs (daemon/gate.c), each directory above its name
  * is looked up; a symlink among them is read and the path recomposed
  * (spn_link_compose: the link's directory, the target, the rest). A path
  * that stays on a mount is then served as that path (a relative link
