@@ -2,8 +2,10 @@
  * daemon/nfs.h: one NFS session per mount, driven from the daemon's poll
  * loop through libnfs's async API, with many calls in flight.
  *
- * Calls are path-based (libnfs resolves each path from the export root), so
- * the same code serves NFSv3 and NFSv4. Every call completes through its
+ * Two kinds of calls. By path (libnfs resolves each path from the export
+ * root; daemon/nfs.c): the same code serves NFSv3 and NFSv4. By file
+ * handle (spn_nfs_*_fh, NFSv3 only; daemon/nfs_fh.c): one RPC where the
+ * daemon knows the handle from its index. Every call completes through its
  * callback exactly once: with 0 and a result, with a negative errno the
  * server answered, or with -ENOTCONN when the session was lost before the
  * answer came. -ENOTCONN tells the caller that the call may or may not have
