@@ -206,7 +206,7 @@ spn__put_u64(uint8_t *p, uint64_t v)
 }
 
 static uint8_t *
-spn__put_time(uint8_t *p, const struct spn_ntime *t)
+spn__put_time(uint8_t *p, const struct spn_time *t)
 {
 	p = spn__put_u64(p, (uint64_t)t->sec);
 	return spn__put_u32(p, t->nsec);
@@ -245,7 +245,7 @@ spn__get_i64(const uint8_t *p, int64_t *v)
 }
 
 static const uint8_t *
-spn__get_time(const uint8_t *p, struct spn_ntime *t)
+spn__get_time(const uint8_t *p, struct spn_time *t)
 {
 	p = spn__get_i64(p, &t->sec);
 	return spn__get_u32(p, &t->nsec);
@@ -266,7 +266,7 @@ spn__entry_ok(const struct spn_entry *e)
 static size_t
 spn__encode(const struct spn_entry *e, uint8_t *buf)
 {
-	const struct spn_nattr *a = &e->attr;
+	const struct spn_attr *a = &e->attr;
 	uint8_t *p = buf;
 
 	*p++ = REC_VERSION;
@@ -307,7 +307,7 @@ static int
 spn__decode(const void *data, size_t len, struct spn_entry *e)
 {
 	const uint8_t *p = data;
-	struct spn_nattr *a;
+	struct spn_attr *a;
 
 	if (len < REC_HEAD || p[0] != REC_VERSION || !spn__state_ok(p[1]) ||
 	    p[3] > SPN_FH_MAX || len != REC_FIXED + (size_t)p[3])

@@ -238,9 +238,8 @@ void spn_parent_of(const char *rel, char *out, size_t len);
 int spn_job_index_get(struct spn_job *j, const char *rel, struct spn_entry *e);
 int spn_job_index_put(struct spn_job *j, const char *rel, const struct spn_entry *e);
 void spn_invalidate_parent(struct spn_job *j, const char *rel);
-void spn_entry_from_attr(struct spn_entry *e, const struct spn_nattr *a, int64_t now,
+void spn_entry_from_attr(struct spn_entry *e, const struct spn_attr *a, int64_t now,
 			 const struct spn_ac_settings *ac);
-void spn_attr_to_wire(struct spn_attr *w, const struct spn_nattr *a);
 
 /* daemon/dispatch.c: a request becomes a job */
 void spn_job_start(struct spn_daemon *d, struct spn_client *cl, const struct spn_req *req);

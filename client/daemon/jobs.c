@@ -48,27 +48,6 @@ spn_mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-void
-spn_attr_to_wire(struct spn_attr *w, const struct spn_nattr *a)
-{
-	w->type = a->type;
-	w->mode = a->mode & 07777;
-	w->nlink = a->nlink;
-	w->uid = a->uid;
-	w->gid = a->gid;
-	w->size = a->size;
-	w->used = a->used;
-	w->rdev = a->rdev;
-	w->fsid = a->fsid;
-	w->fileid = a->fileid;
-	w->atime.sec = a->atime.sec;
-	w->atime.nsec = a->atime.nsec % 1000000000u;
-	w->mtime.sec = a->mtime.sec;
-	w->mtime.nsec = a->mtime.nsec % 1000000000u;
-	w->ctime.sec = a->ctime.sec;
-	w->ctime.nsec = a->ctime.nsec % 1000000000u;
-}
-
 /* Which mount a client path is on, and the path relative to its root. */
 struct spn_mount *
 spn_find_mount(struct spn_daemon *d, const char *path, char *rel, size_t len, int *err)
@@ -138,7 +117,7 @@ spn_invalidate_parent(struct spn_job *j, const char *rel)
 }
 
 void
-spn_entry_from_attr(struct spn_entry *e, const struct spn_nattr *a, int64_t now,
+spn_entry_from_attr(struct spn_entry *e, const struct spn_attr *a, int64_t now,
 		    const struct spn_ac_settings *ac)
 {
 	memset(e, 0, sizeof(*e));

@@ -39,7 +39,7 @@ mutate_apply(struct spn_job *j)
 		if (spn_mirror_mkdirs(j->m, j->rel) == 0)
 			spn_mirror_mkdir(j->m, j->rel);
 		spn_job_index_put(j, j->rel, &e);
-		spn_attr_to_wire(&j->rep.attr, &e.attr);
+		j->rep.attr = e.attr;
 		spn_invalidate_parent(j, j->rel);
 		break;
 	case SPN_OP_UNLINK:
@@ -81,7 +81,7 @@ mutate_apply(struct spn_job *j)
 			spn_mirror_stub(j->m, d->tmpdir, j->rel, S_IFLNK);
 		}
 		spn_job_index_put(j, j->rel, &e);
-		spn_attr_to_wire(&j->rep.attr, &e.attr);
+		j->rep.attr = e.attr;
 		spn_invalidate_parent(j, j->rel);
 		break;
 	}
@@ -90,11 +90,11 @@ mutate_apply(struct spn_job *j)
 		spn_entry_from_attr(&e, &j->res->attr, now, &d->ac);
 		spn_mirror_stub(j->m, d->tmpdir, j->rel, j->res->attr.type);
 		spn_job_index_put(j, j->rel, &e);
-		spn_attr_to_wire(&j->rep.attr, &e.attr);
+		j->rep.attr = e.attr;
 		spn_invalidate_parent(j, j->rel);
 		break;
 	case SPN_OP_SETATTR: {
-		const struct spn_nattr *a = &j->res->attr;
+		const struct spn_attr *a = &j->res->attr;
 		int have = spn_job_index_get(j, j->rel, &e) == 0;
 
 		if (!have)
@@ -120,7 +120,7 @@ mutate_apply(struct spn_job *j)
 		e.attr = *a;
 		e.validated_ns = now;
 		spn_job_index_put(j, j->rel, &e);
-		spn_attr_to_wire(&j->rep.attr, a);
+		j->rep.attr = *a;
 		break;
 	}
 	default:
@@ -450,7 +450,7 @@ spn_setattr_resolved(struct spn_job *j)
 	}
 	wb = (j->e.flags & SPN_EF_DIRTY) ? spn_wb_find(j->d, j->m, j->rel, 0) : NULL;
 	if (wb != NULL && defer_times(j, wb) && j->req.mask == 0) {
-		spn_attr_to_wire(&j->rep.attr, &j->e.attr);
+		j->rep.attr = j->e.attr;
 		spn_job_reply(j, 0);
 		return;
 	}

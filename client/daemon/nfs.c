@@ -306,6 +306,15 @@ spn_nfsop_set_error(struct spn_nfs_op *op, int err, const void *data)
 	}
 }
 
+void
+spn_nfsop_attr_fix(struct spn_attr *a)
+{
+	a->mode &= 07777;
+	a->atime.nsec %= 1000000000u;
+	a->mtime.nsec %= 1000000000u;
+	a->ctime.nsec %= 1000000000u;
+}
+
 int
 spn_nfsop_down(struct spn_nfs_op *op)
 {
@@ -342,7 +351,7 @@ spn_nfsop_issue_end(struct spn_nfs_op *op, int rc)
 }
 
 static void
-nattr_from_stat(struct spn_nattr *a, const struct nfs_stat_64 *st)
+attr_from_stat(struct spn_attr *a, const struct nfs_stat_64 *st)
 {
 	memset(a, 0, sizeof(*a));
 	a->type = (uint32_t)(st->nfs_mode & S_IFMT);
@@ -361,10 +370,11 @@ nattr_from_stat(struct spn_nattr *a, const struct nfs_stat_64 *st)
 	a->mtime.nsec = (uint32_t)st->nfs_mtime_nsec;
 	a->ctime.sec = (int64_t)st->nfs_ctime;
 	a->ctime.nsec = (uint32_t)st->nfs_ctime_nsec;
+	spn_nfsop_attr_fix(a);
 }
 
 static void
-nattr_from_dirent(struct spn_nattr *a, const struct nfsdirent *d)
+attr_from_dirent(struct spn_attr *a, const struct nfsdirent *d)
 {
 	static const uint32_t types[] = { 0, S_IFREG, S_IFDIR, S_IFBLK, S_IFCHR,
 					  S_IFLNK, S_IFSOCK, S_IFIFO };
@@ -388,6 +398,7 @@ nattr_from_dirent(struct spn_nattr *a, const struct nfsdirent *d)
 	a->mtime.nsec = d->mtime_nsec;
 	a->ctime.sec = d->ctime.tv_sec;
 	a->ctime.nsec = d->ctime_nsec;
+	spn_nfsop_attr_fix(a);
 }
 
 /* One libnfs callback finished for op. Returns 1 if the op may continue
@@ -550,7 +561,7 @@ simple_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 	}
 	switch (op->kind) {
 	case SPN_CALL_GETATTR:
-		nattr_from_stat(&op->res.attr, data);
+		attr_from_stat(&op->res.attr, data);
 		break;
 	case SPN_CALL_READLINK:
 		/* libnfs 4.0's NFSv4 READLINK hands over the XDR string
@@ -601,7 +612,7 @@ readlink_size_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 		spn_nfsop_finish(op, op->err);
 		return;
 	}
-	nattr_from_stat(&op->res.attr, data);
+	attr_from_stat(&op->res.attr, data);
 	if (op->res.attr.type != S_IFLNK) {
 		spn_nfsop_finish(op, -EINVAL);
 		return;
@@ -744,7 +755,7 @@ readdir_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 		op->res.ents[op->res.nents].name = strdup(d->name);
 		if (op->res.ents[op->res.nents].name == NULL)
 			goto nomem;
-		nattr_from_dirent(&op->res.ents[op->res.nents].attr, d);
+		attr_from_dirent(&op->res.ents[op->res.nents].attr, d);
 		/* libnfs 4.0's NFSv4 READDIR leaves nfsdirent.inode unset
 		 * (uninitialised memory): the fileid is unknown there. */
 		if (op->n->version == 4)
@@ -785,7 +796,7 @@ create_stat_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 	if (!spn_nfsop_part_done(op, err, data))
 		return;
 	if (err == 0)
-		nattr_from_stat(&op->res.attr, data);
+		attr_from_stat(&op->res.attr, data);
 	if (QUEUE(op, nfs_close_async(nfs, op->fh, create_close_cb, op)) < 0)
 		spn_nfsop_finish(op, op->err ? op->err : -ENOTCONN);
 }
@@ -849,7 +860,7 @@ setattr_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 		return;
 	}
 	if (op->step == 99) {
-		nattr_from_stat(&op->res.attr, data);
+		attr_from_stat(&op->res.attr, data);
 		spn_nfsop_finish(op, 0);
 		return;
 	}
@@ -977,7 +988,7 @@ xfer_final_stat_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 	if (!spn_nfsop_part_done(op, err, data))
 		return;
 	if (err == 0)
-		nattr_from_stat(&op->res.attr, data);
+		attr_from_stat(&op->res.attr, data);
 	xfer_close(op);
 }
 

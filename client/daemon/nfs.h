@@ -55,7 +55,7 @@ enum spn_nfs_call {
 
 struct spn_nfs_dirent {
 	char *name;
-	struct spn_nattr attr;
+	struct spn_attr attr;
 	uint8_t fh[SPN_FH_MAX]; /* NFSv3 handle-based listings only */
 	uint8_t fh_len;
 };
@@ -66,7 +66,7 @@ struct spn_nfs_statfs {
 };
 
 struct spn_nfs_res {
-	struct spn_nattr attr; /* getattr, fetch, store, create, mkdir */
+	struct spn_attr attr; /* getattr, fetch, store, create, mkdir */
 	struct spn_nfs_dirent *ents; /* readdir; freed after the callback */
 	size_t nents;
 	char *target;                /* readlink; freed after the callback */
@@ -175,7 +175,7 @@ struct spn_nfs_sattr {
 	unsigned mask;
 	uint32_t mode, uid, gid;
 	uint64_t size;
-	struct spn_ntime atime, mtime;
+	struct spn_time atime, mtime;
 };
 /* Applies the fields one call at a time and reports the final attributes. */
 int spn_nfs_setattr(struct spn_nfs *n, const char *path, const struct spn_nfs_sattr *sa, spn_nfs_cb cb, void *arg);

@@ -61,7 +61,7 @@ spn_nfs3_rpc_err(int status)
 }
 
 static void
-nattr_from_fattr3(struct spn_nattr *a, const fattr3 *f)
+attr_from_fattr3(struct spn_attr *a, const fattr3 *f)
 {
 	static const uint32_t types[] = { 0, S_IFREG, S_IFDIR, S_IFBLK, S_IFCHR,
 					  S_IFLNK, S_IFSOCK, S_IFIFO };
@@ -83,6 +83,7 @@ nattr_from_fattr3(struct spn_nattr *a, const fattr3 *f)
 	a->mtime.nsec = f->mtime.nseconds;
 	a->ctime.sec = f->ctime.seconds;
 	a->ctime.nsec = f->ctime.nseconds;
+	spn_nfsop_attr_fix(a);
 }
 
 int
@@ -139,7 +140,7 @@ getattr_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 
 	if (!rpc3_ok(op, status, data))
 		return;
-	nattr_from_fattr3(&op->res.attr, &res->GETATTR3res_u.resok.obj_attributes);
+	attr_from_fattr3(&op->res.attr, &res->GETATTR3res_u.resok.obj_attributes);
 	spn_nfsop_finish(op, 0);
 }
 
@@ -171,7 +172,7 @@ lookup_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 		spn_nfsop_finish(op, -EREMOTEIO);
 		return;
 	}
-	nattr_from_fattr3(&op->res.attr, &ok->obj_attributes.post_op_attr_u.attributes);
+	attr_from_fattr3(&op->res.attr, &ok->obj_attributes.post_op_attr_u.attributes);
 	memcpy(op->res.fh, ok->object.data.data_val, ok->object.data.data_len);
 	op->res.fh_len = (uint8_t)ok->object.data.data_len;
 	spn_nfsop_finish(op, 0);
@@ -203,7 +204,7 @@ new_object_done(struct spn_nfs_op *op, const post_op_fh3 *obj, const post_op_att
 		spn_nfsop_finish(op, -EREMOTEIO);
 		return;
 	}
-	nattr_from_fattr3(&op->res.attr, &attrs->post_op_attr_u.attributes);
+	attr_from_fattr3(&op->res.attr, &attrs->post_op_attr_u.attributes);
 	memcpy(op->res.fh, obj->post_op_fh3_u.handle.data.data_val,
 	       obj->post_op_fh3_u.handle.data.data_len);
 	op->res.fh_len = (uint8_t)obj->post_op_fh3_u.handle.data.data_len;
@@ -315,7 +316,7 @@ readdir_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 		}
 		op->res.nents++;
 		if (e->name_attributes.attributes_follow) {
-			nattr_from_fattr3(&de->attr, &e->name_attributes.post_op_attr_u.attributes);
+			attr_from_fattr3(&de->attr, &e->name_attributes.post_op_attr_u.attributes);
 		} else {
 			/* Without attributes we cannot judge the entry: the
 			 * caller asks for it by name. */
@@ -328,7 +329,7 @@ readdir_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 		}
 	}
 	if (ok->dir_attributes.attributes_follow) {
-		nattr_from_fattr3(&op->res.attr, &ok->dir_attributes.post_op_attr_u.attributes);
+		attr_from_fattr3(&op->res.attr, &ok->dir_attributes.post_op_attr_u.attributes);
 		op->eof = 2; /* have dir attributes */
 	}
 	if (!ok->reply.eof) {
@@ -433,7 +434,7 @@ setattr_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 	if (!rpc3_ok(op, status, data))
 		return;
 	if (res->SETATTR3res_u.resok.obj_wcc.after.attributes_follow) {
-		nattr_from_fattr3(&op->res.attr,
+		attr_from_fattr3(&op->res.attr,
 				  &res->SETATTR3res_u.resok.obj_wcc.after.post_op_attr_u.attributes);
 		spn_nfsop_finish(op, 0);
 		return;

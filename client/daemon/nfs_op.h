@@ -81,6 +81,9 @@ struct spn_nfs_op *spn_nfsop_new(struct spn_nfs *n, enum spn_nfs_call kind, spn_
  * still holds it: op->refs). */
 void spn_nfsop_finish(struct spn_nfs_op *op, int err);
 void spn_nfsop_free(struct spn_nfs_op *op);
+/* Attributes from the server as the protocol carries them (mode <= 07777,
+ * nsec < 10^9), whatever the server sent: every conversion ends here. */
+void spn_nfsop_attr_fix(struct spn_attr *a);
 /* The session is not up: op is finished with -ENOTCONN (1), else 0. */
 int spn_nfsop_down(struct spn_nfs_op *op);
 /* One libnfs callback finished for op. 1 if the op may continue (more

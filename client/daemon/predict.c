@@ -34,7 +34,7 @@
 
 /* Attributes that make a different answer to stat() or open(). */
 static int
-same_answer(const struct spn_attr *a, const struct spn_nattr *b)
+same_answer(const struct spn_attr *a, const struct spn_attr *b)
 {
 	return a->type == b->type && a->mode == (b->mode & 07777) && a->size == b->size &&
 	       a->fileid == b->fileid && a->mtime.sec == b->mtime.sec &&
@@ -169,7 +169,7 @@ spn_predict(struct spn_job *j)
 		case SPN_OP_STAT:
 			if (j->e.attr.type == S_IFLNK && !(j->req.flags & SPN_F_NOFOLLOW))
 				return 0;
-			spn_attr_to_wire(&j->rep.attr, &j->e.attr);
+			j->rep.attr = j->e.attr;
 			break;
 		case SPN_OP_ACCESS:
 			return 0; /* cheap locally once attributes are known: later */
@@ -183,7 +183,7 @@ spn_predict(struct spn_job *j)
 					  j->req.flags, j->e.attr.type, spn_consist_content_valid(&j->e));
 				return 0;
 			}
-			spn_attr_to_wire(&j->rep.attr, &j->e.attr);
+			j->rep.attr = j->e.attr;
 			break;
 		case SPN_OP_READDIR:
 			if (j->e.attr.type != S_IFDIR || !spn_dir_listing_valid(j) ||
@@ -191,7 +191,7 @@ spn_predict(struct spn_job *j)
 			    spn_mirror_lstat(j->m, j->rel, &st) < 0 || !S_ISDIR(st.st_mode))
 				return 0;
 			snprintf(j->rep.path, sizeof(j->rep.path), "%s", mp);
-			spn_attr_to_wire(&j->rep.attr, &j->e.attr);
+			j->rep.attr = j->e.attr;
 			break;
 		default:
 			return 0;

@@ -183,7 +183,7 @@ spec_create_done(struct spn_job *v)
 	if (v->err == 0) {
 		if (spn_job_index_get(v, v->rel, &e) == 0) {
 			uint64_t size = e.attr.size;
-			struct spn_ntime mt = e.attr.mtime;
+			struct spn_time mt = e.attr.mtime;
 
 			e.attr = v->res->attr;
 			if (e.flags & SPN_EF_DIRTY) {
@@ -289,7 +289,7 @@ predict_close(struct spn_job *j)
 	v->next = wb->waiters;
 	wb->waiters = v;
 	if (spn_job_index_get(j, j->rel, &j->e) == 0)
-		spn_attr_to_wire(&j->rep.attr, &j->e.attr);
+		j->rep.attr = j->e.attr;
 	j->rep.spec = SPN_SPEC_PREDICTED;
 	spn_job_reply(j, 0);
 	spn_wb_kick(v->d, wb);
@@ -326,7 +326,7 @@ predict_create(struct spn_job *j, int have, const struct spn_entry *pe, int pare
 		/* Checked like any predicted open: the file must still be
 		 * the one we know. In line, so that our own store cannot
 		 * overtake the check. */
-		spn_attr_to_wire(&v->predicted, &j->e.attr);
+		v->predicted = j->e.attr;
 		j->e.state = SPN_ENT_CACHED;
 	} else {
 		synth_entry(j, &j->e, S_IFREG, pe);
@@ -343,7 +343,7 @@ predict_create(struct spn_job *j, int have, const struct spn_entry *pe, int pare
 	}
 	v->mq_barrier = 1;
 	v->e = j->e;
-	spn_attr_to_wire(&j->rep.attr, &j->e.attr);
+	j->rep.attr = j->e.attr;
 	j->rep.spec = SPN_SPEC_PREDICTED;
 	spn_reply_mirror(j);
 	if (have)
@@ -384,7 +384,7 @@ spn_predict_write(struct spn_job *j)
 		synth_entry(j, &j->e, S_IFDIR, &pe);
 		j->e.flags |= SPN_EF_DIR_COMPLETE;
 		spn_job_index_put(j, j->rel, &j->e);
-		spn_attr_to_wire(&j->rep.attr, &j->e.attr);
+		j->rep.attr = j->e.attr;
 		break;
 	case SPN_OP_UNLINK:
 		if (!have || j->e.attr.type == S_IFDIR || spn_wb_find(j->d, j->m, j->rel, 0) != NULL)
@@ -455,7 +455,7 @@ spn_replay(struct spn_job *j)
 	if (o == NULL || !o->done)
 		return 0; /* unknown (an older daemon): do it now */
 	if (o->status == 0 && j->req.op == SPN_OP_MKDIR && spn_job_index_get(j, j->rel, &e) == 0)
-		spn_attr_to_wire(&j->rep.attr, &e.attr);
+		j->rep.attr = e.attr;
 	spn_job_reply(j, o->status);
 	return 1;
 }

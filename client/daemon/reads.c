@@ -60,7 +60,7 @@ spn_stat_resolved(struct spn_job *j)
 		spn_follow_last(j);
 		return;
 	}
-	spn_attr_to_wire(&j->rep.attr, &j->e.attr);
+	j->rep.attr = j->e.attr;
 	if (j->e.flags & SPN_EF_DIRTY) {
 		/* Local writes not yet written back: report the local size. */
 		struct stat st;
@@ -380,7 +380,7 @@ spn_reply_mirror(struct spn_job *j)
 		spn_job_reply(j, rc);
 		return;
 	}
-	spn_attr_to_wire(&j->rep.attr, &j->e.attr);
+	j->rep.attr = j->e.attr;
 	spn_job_reply(j, 0);
 }
 
@@ -504,7 +504,7 @@ enforce_cache_cap(struct spn_daemon *d)
 static void
 fetch_done(struct spn_job *j)
 {
-	const struct spn_nattr *post;
+	const struct spn_attr *post;
 	int rc = 0;
 
 	close(j->tmpfd);

@@ -28,7 +28,7 @@ static void resolve_issue(struct spn_job *j);
 /* A fileid of 0 came from a listing without fileids (NFSv4 through
  * libnfs 4.0): unknown, not different -- adopt the server's. */
 static void
-unknown_fileid(struct spn_entry *e, const struct spn_nattr *fresh)
+unknown_fileid(struct spn_entry *e, const struct spn_attr *fresh)
 {
 	if (e->attr.fileid != 0)
 		return;
@@ -66,7 +66,7 @@ resolve_reread(struct spn_job *j)
 static void
 resolve_done(struct spn_job *j)
 {
-	struct spn_nattr fresh;
+	struct spn_attr fresh;
 	int64_t now = spn_now_ns();
 
 	resolve_reread(j);

@@ -65,7 +65,7 @@ spn_wb_forget(struct spn_daemon *d, struct spn_wb *wb)
 static void store_issue(struct spn_job *j);
 
 static void
-wb_answer(struct spn_daemon *d, struct spn_wb *wb, int status, const struct spn_nattr *a)
+wb_answer(struct spn_daemon *d, struct spn_wb *wb, int status, const struct spn_attr *a)
 {
 	struct spn_job *w = wb->waiters;
 
@@ -75,7 +75,7 @@ wb_answer(struct spn_daemon *d, struct spn_wb *wb, int status, const struct spn_
 
 		w->next = NULL;
 		if (a != NULL)
-			spn_attr_to_wire(&w->rep.attr, a);
+			w->rep.attr = *a;
 		w->wb = NULL;
 		w->remote = 1; /* it waited for the server's store */
 		if (w->owner != NULL && status < 0)
@@ -509,7 +509,7 @@ spn_close_start(struct spn_job *j)
 		if (wb != NULL)
 			spn_wb_forget(j->d, wb);
 		if (spn_job_index_get(j, j->rel, &j->e) == 0)
-			spn_attr_to_wire(&j->rep.attr, &j->e.attr);
+			j->rep.attr = j->e.attr;
 		spn_job_reply(j, 0);
 		return;
 	}
