@@ -376,11 +376,8 @@ attr_from_stat(struct spn_attr *a, const struct nfs_stat_64 *st)
 static void
 attr_from_dirent(struct spn_attr *a, const struct nfsdirent *d)
 {
-	static const uint32_t types[] = { 0, S_IFREG, S_IFDIR, S_IFBLK, S_IFCHR,
-					  S_IFLNK, S_IFSOCK, S_IFIFO };
-
 	memset(a, 0, sizeof(*a));
-	a->type = d->type < 8 ? types[d->type] : 0;
+	a->type = spn_nfs3_type(d->type);
 	if (a->type == 0)
 		a->type = d->mode & S_IFMT;
 	a->mode = d->mode & 07777;
@@ -413,6 +410,18 @@ spn_nfsop_part_done(struct spn_nfs_op *op, int err, void *data)
 		/* No new calls may be queued now; the last part finishes. */
 		if (op->pending == 0)
 			spn_nfsop_finish(op, -ENOTCONN);
+		return 0;
+	}
+	return 1;
+}
+
+int
+spn_nfsop_ok(struct spn_nfs_op *op, int err, void *data)
+{
+	if (!spn_nfsop_part_done(op, err, data))
+		return 0;
+	if (err < 0) {
+		spn_nfsop_finish(op, op->err);
 		return 0;
 	}
 	return 1;
@@ -535,17 +544,34 @@ spn_nfs_connect(struct spn_nfs *n, spn_nfs_cb cb, void *arg)
 
 /* ------------------------------------------------------------ simple calls */
 
+/* An op that keeps a copy of its path (op->path). NULL when it cannot
+ * start; the caller returns *rc then: -ENOMEM before the op existed, 0
+ * once it failed through its callback. */
+static struct spn_nfs_op *
+op_new_path(struct spn_nfs *n, enum spn_nfs_call kind, const char *path, spn_nfs_cb cb,
+	    void *arg, int *rc)
+{
+	struct spn_nfs_op *op = spn_nfsop_new(n, kind, cb, arg);
+
+	*rc = -ENOMEM;
+	if (op == NULL)
+		return NULL;
+	op->path = strdup(path);
+	if (op->path == NULL) {
+		spn_nfsop_finish(op, -ENOMEM);
+		*rc = 0;
+		return NULL;
+	}
+	return op;
+}
+
 static void
 simple_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 {
 	struct spn_nfs_op *op = priv;
 
-	if (!spn_nfsop_part_done(op, err, data))
+	if (!spn_nfsop_ok(op, err, data))
 		return;
-	if (err < 0) {
-		spn_nfsop_finish(op, op->err);
-		return;
-	}
 	if ((op->kind == SPN_CALL_MKDIR || op->kind == SPN_CALL_SYMLINK ||
 	     op->kind == SPN_CALL_MKNOD) &&
 	    op->path != NULL) {
@@ -606,12 +632,8 @@ readlink_size_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 {
 	struct spn_nfs_op *op = priv;
 
-	if (!spn_nfsop_part_done(op, err, data))
+	if (!spn_nfsop_ok(op, err, data))
 		return;
-	if (err < 0) {
-		spn_nfsop_finish(op, op->err);
-		return;
-	}
 	attr_from_stat(&op->res.attr, data);
 	if (op->res.attr.type != S_IFLNK) {
 		spn_nfsop_finish(op, -EINVAL);
@@ -631,17 +653,13 @@ int
 spn_nfs_readlink(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg)
 {
 	struct spn_nfs_op *op;
+	int rc;
 
 	if (n->version != 4)
 		return readlink_v3(n, path, cb, arg);
-	op = spn_nfsop_new(n, SPN_CALL_READLINK, cb, arg);
+	op = op_new_path(n, SPN_CALL_READLINK, path, cb, arg, &rc);
 	if (op == NULL)
-		return -ENOMEM;
-	op->path = strdup(path);
-	if (op->path == NULL) {
-		spn_nfsop_finish(op, -ENOMEM);
-		return 0;
-	}
+		return rc;
 	START(op, nfs_lstat64_async(n->nfs, path, readlink_size_cb, op));
 }
 
@@ -806,12 +824,8 @@ create_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 {
 	struct spn_nfs_op *op = priv;
 
-	if (!spn_nfsop_part_done(op, err, data))
+	if (!spn_nfsop_ok(op, err, data))
 		return;
-	if (err < 0) {
-		spn_nfsop_finish(op, op->err);
-		return;
-	}
 	op->fh = data;
 	spn_nfsop_res_fh(op);
 	op->kind = SPN_CALL_GETATTR;
@@ -828,15 +842,11 @@ create_start(struct spn_nfs_op *op)
 int
 spn_nfs_create(struct spn_nfs *n, const char *path, int mode, int excl, spn_nfs_cb cb, void *arg)
 {
-	struct spn_nfs_op *op = spn_nfsop_new(n, SPN_CALL_CREATE, cb, arg);
+	int rc;
+	struct spn_nfs_op *op = op_new_path(n, SPN_CALL_CREATE, path, cb, arg, &rc);
 
 	if (op == NULL)
-		return -ENOMEM;
-	op->path = strdup(path);
-	if (op->path == NULL) {
-		spn_nfsop_finish(op, -ENOMEM);
-		return 0;
-	}
+		return rc;
 	op->oflags = O_RDWR | (excl ? O_EXCL : 0);
 	op->omode = mode;
 	if (!gate_enter(op, create_start))
@@ -853,12 +863,8 @@ setattr_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 {
 	struct spn_nfs_op *op = priv;
 
-	if (!spn_nfsop_part_done(op, err, data))
+	if (!spn_nfsop_ok(op, err, data))
 		return;
-	if (err < 0) {
-		spn_nfsop_finish(op, op->err);
-		return;
-	}
 	if (op->step == 99) {
 		attr_from_stat(&op->res.attr, data);
 		spn_nfsop_finish(op, 0);
@@ -937,16 +943,12 @@ int
 spn_nfs_setattr(struct spn_nfs *n, const char *path, const struct spn_nfs_sattr *sa,
 		spn_nfs_cb cb, void *arg)
 {
-	struct spn_nfs_op *op = spn_nfsop_new(n, SPN_CALL_SETATTR, cb, arg);
+	int rc;
+	struct spn_nfs_op *op = op_new_path(n, SPN_CALL_SETATTR, path, cb, arg, &rc);
 
 	if (op == NULL)
-		return -ENOMEM;
+		return rc;
 	op->sa = *sa;
-	op->path = strdup(path);
-	if (op->path == NULL) {
-		spn_nfsop_finish(op, -ENOMEM);
-		return 0;
-	}
 	/* A truncate by path is an OPEN + SETATTR + CLOSE under NFSv4. */
 	if (!(sa->mask & SPN_NSA_SIZE) || !gate_enter(op, setattr_start))
 		setattr_start(op);
@@ -978,6 +980,19 @@ xfer_close(struct spn_nfs_op *op)
 	op->kind = SPN_CALL_OPEN; /* counted with opens: open/close pairs */
 	if (QUEUE(op, nfs_close_async(op->n->nfs, op->fh, xfer_close_cb, op)) < 0)
 		spn_nfsop_finish(op, op->err ? op->err : -ENOTCONN);
+}
+
+/* spn_nfsop_ok for a transfer's later steps: a failure closes the file. */
+static int
+xfer_ok(struct spn_nfs_op *op, int err, void *data)
+{
+	if (!spn_nfsop_part_done(op, err, data))
+		return 0;
+	if (err < 0) {
+		xfer_close(op);
+		return 0;
+	}
+	return 1;
 }
 
 static void
@@ -1059,12 +1074,8 @@ store_times_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 {
 	struct spn_nfs_op *op = priv;
 
-	if (!spn_nfsop_part_done(op, err, data))
+	if (!xfer_ok(op, err, data))
 		return;
-	if (err < 0) {
-		xfer_close(op);
-		return;
-	}
 	xfer_final_stat(op);
 }
 
@@ -1085,12 +1096,8 @@ store_commit_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 	struct spn_nfs_op *op = priv;
 	struct timeval tv[2];
 
-	if (!spn_nfsop_part_done(op, err, data))
+	if (!xfer_ok(op, err, data))
 		return;
-	if (err < 0) {
-		xfer_close(op);
-		return;
-	}
 	if (!(op->sa.mask & SPN_NSA_TIMES) || op->path == NULL) {
 		xfer_final_stat(op);
 		return;
@@ -1119,68 +1126,88 @@ store_commit_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 		spn_nfsop_finish(op, -ENOTCONN);
 }
 
+uint64_t
+spn_nfsop_chunk_max(struct nfs_context *nfs, int store)
+{
+	uint64_t max = store ? nfs_get_writemax(nfs) : nfs_get_readmax(nfs);
+
+	return max == 0 || max > (1 << 20) ? 1 << 20 : max;
+}
+
+struct spn_nfs_chunk *
+spn_nfsop_chunk(struct spn_nfs_op *op, uint64_t left, uint64_t max, int store)
+{
+	struct spn_nfs_chunk *c = calloc(1, sizeof(*c));
+	ssize_t r;
+
+	if (c == NULL) {
+		spn_nfsop_set_error(op, -ENOMEM, NULL);
+		return NULL;
+	}
+	c->op = op;
+	c->off = op->next_off;
+	c->len = (size_t)(left < max ? left : max);
+	op->next_off += c->len;
+	if (!store)
+		return c;
+	c->buf = malloc(c->len);
+	if (c->buf == NULL) {
+		free(c);
+		spn_nfsop_set_error(op, -ENOMEM, NULL);
+		return NULL;
+	}
+	r = pread(op->fd, c->buf, c->len, (off_t)c->off);
+	if (r != (ssize_t)c->len) {
+		spn_nfsop_set_error(op, r < 0 ? -errno : -EIO, "cannot read the cache file");
+		free(c->buf);
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+int
+spn_nfsop_chunk_sent(struct spn_nfs_chunk *c, int rc)
+{
+	struct spn_nfs_op *op = c->op;
+
+	rc = spn_nfsop_issue_end(op, rc);
+	if (rc < 0) {
+		spn_nfsop_set_error(op, -ENOTCONN, NULL);
+		free(c->buf);
+		free(c);
+	}
+	return rc;
+}
+
 /* Keep up to XFER_WINDOW transfers in flight; when all are done, move on:
  * fetch -> final GETATTR -> CLOSE; store -> COMMIT -> GETATTR -> CLOSE. */
 static void
 xfer_pump(struct spn_nfs_op *op)
 {
 	struct nfs_context *nfs = op->n->nfs;
-	uint64_t max = op->kind == SPN_CALL_WRITE ? nfs_get_writemax(nfs) : nfs_get_readmax(nfs);
 	int store = op->kind == SPN_CALL_WRITE;
+	uint64_t max = spn_nfsop_chunk_max(nfs, store);
 
-	if (max == 0 || max > (1 << 20))
-		max = 1 << 20;
 	while (op->err == 0 && op->pending < XFER_WINDOW &&
 	       (store ? op->next_off < op->size : !op->eof && op->next_off <= op->size)) {
-		struct spn_nfs_chunk *c = calloc(1, sizeof(*c));
+		/* Fetch: read one chunk past the known size: the file may
+		 * have grown, and only a short read proves the end. */
+		struct spn_nfs_chunk *c = spn_nfsop_chunk(op, store ? op->size - op->next_off : max,
+							  max, store);
 		int rc;
 
-		if (c == NULL) {
-			spn_nfsop_set_error(op, -ENOMEM, NULL);
+		if (c == NULL)
 			break;
-		}
-		c->op = op;
-		c->off = op->next_off;
 		spn_nfsop_issue_begin(op);
-		if (store) {
-			ssize_t r;
-
-			c->len = (size_t)(op->size - c->off < max ? op->size - c->off : max);
-			op->next_off += c->len;
-			c->buf = malloc(c->len);
-			if (c->buf == NULL) {
-				free(c);
-				op->refs--;
-				op->pending--;
-				spn_nfsop_set_error(op, -ENOMEM, NULL);
-				break;
-			}
-			r = pread(op->fd, c->buf, c->len, (off_t)c->off);
-			if (r != (ssize_t)c->len) {
-				spn_nfsop_set_error(op, r < 0 ? -errno : -EIO, "cannot read the cache file");
-				free(c->buf);
-				free(c);
-				op->refs--;
-				op->pending--;
-				break;
-			}
-			rc = nfs_pwrite_async(nfs, op->fh, c->off, c->len, c->buf, store_write_cb, c);
-		} else {
-			/* Read one chunk past the known size: the file may
-			 * have grown, and only a short read proves the end. */
-			c->len = (size_t)max;
-			op->next_off += c->len;
-			rc = nfs_pread_async(nfs, op->fh, c->off, c->len, fetch_read_cb, c);
-		}
-		rc = spn_nfsop_issue_end(op, rc);
+		rc = spn_nfsop_chunk_sent(
+			c, store ? nfs_pwrite_async(nfs, op->fh, c->off, c->len, c->buf,
+						    store_write_cb, c)
+				 : nfs_pread_async(nfs, op->fh, c->off, c->len, fetch_read_cb, c));
 		if (rc > 0)
 			return; /* completed and gone */
-		if (rc < 0) {
-			spn_nfsop_set_error(op, -ENOTCONN, NULL);
-			free(c->buf);
-			free(c);
+		if (rc < 0)
 			break;
-		}
 	}
 	if (op->pending > 0)
 		return;
@@ -1211,12 +1238,8 @@ xfer_stat_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 {
 	struct spn_nfs_op *op = priv;
 
-	if (!spn_nfsop_part_done(op, err, data))
+	if (!xfer_ok(op, err, data))
 		return;
-	if (err < 0) {
-		xfer_close(op);
-		return;
-	}
 	op->size = ((struct nfs_stat_64 *)data)->nfs_size;
 	op->kind = SPN_CALL_READ;
 	xfer_pump(op);
@@ -1228,12 +1251,8 @@ xfer_open_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 	struct spn_nfs_op *op = priv;
 	int store = op->step == 1;
 
-	if (!spn_nfsop_part_done(op, err, data))
+	if (!spn_nfsop_ok(op, err, data))
 		return;
-	if (err < 0) {
-		spn_nfsop_finish(op, op->err);
-		return;
-	}
 	op->fh = data;
 	spn_nfsop_res_fh(op);
 	if (store) {
@@ -1260,33 +1279,23 @@ xfer_start(struct spn_nfs_op *op)
 	SEND(op, nfs_open_async(op->n->nfs, op->path, op->oflags, xfer_open_cb, op));
 }
 
-/* A whole-file transfer: OPEN, READs or WRITEs, CLOSE. */
+/* A whole-file transfer: OPEN, READs or WRITEs, CLOSE. step 0: fetch,
+ * 1: store (with the times in after, if any, set after the data). */
 static int
-xfer_begin(struct spn_nfs *n, const char *path, int fd, int step, int oflags, spn_nfs_cb cb,
-	   void *arg, struct spn_nfs_op **opp)
+xfer_begin(struct spn_nfs *n, const char *path, int fd, int step, int oflags,
+	   const struct spn_nfs_sattr *after, spn_nfs_cb cb, void *arg)
 {
-	struct spn_nfs_op *op = spn_nfsop_new(n, SPN_CALL_OPEN, cb, arg);
+	int rc;
+	struct spn_nfs_op *op = op_new_path(n, SPN_CALL_OPEN, path, cb, arg, &rc);
 
-	*opp = op;
 	if (op == NULL)
-		return -ENOMEM;
+		return rc;
 	op->fd = fd;
 	op->step = step;
 	op->oflags = oflags;
-	op->path = strdup(path);
-	if (op->path == NULL)
-		return -ENOMEM;
-	return 0;
-}
-
-static int
-xfer_go(struct spn_nfs_op *op, int rc)
-{
-	if (op == NULL)
-		return rc;
-	if (rc < 0)
-		spn_nfsop_finish(op, rc);
-	else if (!gate_enter(op, xfer_start))
+	if (after != NULL && (after->mask & SPN_NSA_TIMES))
+		op->sa = *after;
+	if (!gate_enter(op, xfer_start))
 		xfer_start(op);
 	return 0;
 }
@@ -1294,20 +1303,12 @@ xfer_go(struct spn_nfs_op *op, int rc)
 int
 spn_nfs_fetch(struct spn_nfs *n, const char *path, int fd, spn_nfs_cb cb, void *arg)
 {
-	struct spn_nfs_op *op;
-	int rc = xfer_begin(n, path, fd, 0, O_RDONLY, cb, arg, &op);
-
-	return xfer_go(op, rc);
+	return xfer_begin(n, path, fd, 0, O_RDONLY, NULL, cb, arg);
 }
 
 int
 spn_nfs_store(struct spn_nfs *n, const char *path, int fd, const struct spn_nfs_sattr *after,
 	      spn_nfs_cb cb, void *arg)
 {
-	struct spn_nfs_op *op;
-	int rc = xfer_begin(n, path, fd, 1, O_WRONLY | O_TRUNC, cb, arg, &op);
-
-	if (rc == 0 && after != NULL && (after->mask & SPN_NSA_TIMES))
-		op->sa = *after;
-	return xfer_go(op, rc);
+	return xfer_begin(n, path, fd, 1, O_WRONLY | O_TRUNC, after, cb, arg);
 }

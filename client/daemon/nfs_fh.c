@@ -60,14 +60,20 @@ spn_nfs3_rpc_err(int status)
 	}
 }
 
-static void
-attr_from_fattr3(struct spn_attr *a, const fattr3 *f)
+uint32_t
+spn_nfs3_type(uint32_t ftype3)
 {
 	static const uint32_t types[] = { 0, S_IFREG, S_IFDIR, S_IFBLK, S_IFCHR,
 					  S_IFLNK, S_IFSOCK, S_IFIFO };
 
+	return ftype3 < 8 ? types[ftype3] : 0;
+}
+
+static void
+attr_from_fattr3(struct spn_attr *a, const fattr3 *f)
+{
 	memset(a, 0, sizeof(*a));
-	a->type = (unsigned)f->type < 8 ? types[f->type] : 0;
+	a->type = spn_nfs3_type((uint32_t)f->type);
 	a->mode = f->mode & 07777;
 	a->nlink = f->nlink;
 	a->uid = f->uid;
@@ -123,13 +129,7 @@ rpc3_ok(struct spn_nfs_op *op, int status, void *data)
 
 	if (err == 0 && *(const nfsstat3 *)data != NFS3_OK)
 		err = spn_nfs3_err(*(const nfsstat3 *)data);
-	if (!spn_nfsop_part_done(op, err, err < 0 && status != RPC_STATUS_SUCCESS ? data : NULL))
-		return 0;
-	if (err < 0) {
-		spn_nfsop_finish(op, op->err);
-		return 0;
-	}
-	return 1;
+	return spn_nfsop_ok(op, err, err < 0 && status != RPC_STATUS_SUCCESS ? data : NULL);
 }
 
 static void
@@ -178,18 +178,32 @@ lookup_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 	spn_nfsop_finish(op, 0);
 }
 
+/* An op on a name in the directory with handle dirfh: where is the
+ * call's diropargs3 (in arguments the caller has zeroed). */
+static struct spn_nfs_op *
+dirop_new(struct spn_nfs *n, enum spn_nfs_call kind, diropargs3 *where, const uint8_t *dirfh,
+	  uint8_t len, const char *name, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = spn_nfsop_new(n, kind, cb, arg);
+
+	if (op != NULL) {
+		spn_nfs3_fh_arg(&where->dir, dirfh, len);
+		where->name = (char *)name;
+	}
+	return op;
+}
+
 int
 spn_nfs_lookup_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name,
 		  spn_nfs_cb cb, void *arg)
 {
-	struct spn_nfs_op *op = spn_nfsop_new(n, SPN_CALL_LOOKUP, cb, arg);
+	struct spn_nfs_op *op;
 	LOOKUP3args args;
 
+	memset(&args, 0, sizeof(args));
+	op = dirop_new(n, SPN_CALL_LOOKUP, &args.what, dirfh, len, name, cb, arg);
 	if (op == NULL)
 		return -ENOMEM;
-	memset(&args, 0, sizeof(args));
-	spn_nfs3_fh_arg(&args.what.dir, dirfh, len);
-	args.what.name = (char *)name;
 	START(op, rpc_nfs3_lookup_async(nfs_get_rpc_context(n->nfs), lookup_fh_cb, &args, op));
 }
 
@@ -241,14 +255,13 @@ int
 spn_nfs_mkdir_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name, int mode,
 		 spn_nfs_cb cb, void *arg)
 {
-	struct spn_nfs_op *op = spn_nfsop_new(n, SPN_CALL_MKDIR, cb, arg);
+	struct spn_nfs_op *op;
 	MKDIR3args args;
 
+	memset(&args, 0, sizeof(args));
+	op = dirop_new(n, SPN_CALL_MKDIR, &args.where, dirfh, len, name, cb, arg);
 	if (op == NULL)
 		return -ENOMEM;
-	memset(&args, 0, sizeof(args));
-	spn_nfs3_fh_arg(&args.where.dir, dirfh, len);
-	args.where.name = (char *)name;
 	args.attributes.mode.set_it = 1;
 	args.attributes.mode.set_mode3_u.mode = (mode3)(mode & 07777);
 	START(op, rpc_nfs3_mkdir_async(nfs_get_rpc_context(n->nfs), mkdir_fh_cb, &args, op));
@@ -258,15 +271,14 @@ int
 spn_nfs_create_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name, int mode,
 		  int excl, spn_nfs_cb cb, void *arg)
 {
-	struct spn_nfs_op *op = spn_nfsop_new(n, SPN_CALL_CREATE, cb, arg);
+	struct spn_nfs_op *op;
 	CREATE3args args;
 	sattr3 *sa;
 
+	memset(&args, 0, sizeof(args));
+	op = dirop_new(n, SPN_CALL_CREATE, &args.where, dirfh, len, name, cb, arg);
 	if (op == NULL)
 		return -ENOMEM;
-	memset(&args, 0, sizeof(args));
-	spn_nfs3_fh_arg(&args.where.dir, dirfh, len);
-	args.where.name = (char *)name;
 	/* GUARDED fails with EEXIST, as O_EXCL must; UNCHECKED opens what
 	 * is there (the daemon truncates its own copy for O_TRUNC). */
 	args.how.mode = excl ? GUARDED : UNCHECKED;
@@ -491,38 +503,16 @@ static void
 store_fh_pump(struct spn_nfs_op *op)
 {
 	struct nfs_context *nfs = op->n->nfs;
-	uint64_t max = nfs_get_writemax(nfs);
+	uint64_t max = spn_nfsop_chunk_max(nfs, 1);
 	SETATTR3args sargs;
 
-	if (max == 0 || max > (1 << 20))
-		max = 1 << 20;
 	while (op->err == 0 && op->pending < XFER_WINDOW && op->next_off < op->size) {
-		struct spn_nfs_chunk *c = calloc(1, sizeof(*c));
+		struct spn_nfs_chunk *c = spn_nfsop_chunk(op, op->size - op->next_off, max, 1);
 		WRITE3args args;
-		ssize_t r;
 		int rc;
 
-		if (c == NULL) {
-			spn_nfsop_set_error(op, -ENOMEM, NULL);
+		if (c == NULL)
 			break;
-		}
-		c->op = op;
-		c->off = op->next_off;
-		c->len = (size_t)(op->size - c->off < max ? op->size - c->off : max);
-		c->buf = malloc(c->len);
-		if (c->buf == NULL) {
-			free(c);
-			spn_nfsop_set_error(op, -ENOMEM, NULL);
-			break;
-		}
-		r = pread(op->fd, c->buf, c->len, (off_t)c->off);
-		if (r != (ssize_t)c->len) {
-			spn_nfsop_set_error(op, r < 0 ? -errno : -EIO, "cannot read the cache file");
-			free(c->buf);
-			free(c);
-			break;
-		}
-		op->next_off += c->len;
 		memset(&args, 0, sizeof(args));
 		spn_nfs3_fh_arg(&args.file, op->res.fh, op->res.fh_len);
 		args.offset = c->off;
@@ -532,16 +522,12 @@ store_fh_pump(struct spn_nfs_op *op)
 		args.data.data_val = c->buf;
 		op->kind = SPN_CALL_WRITE;
 		spn_nfsop_issue_begin(op);
-		rc = spn_nfsop_issue_end(op, rpc_nfs3_write_async(nfs_get_rpc_context(nfs), store_fh_write_cb,
-							   &args, c));
+		rc = spn_nfsop_chunk_sent(c, rpc_nfs3_write_async(nfs_get_rpc_context(nfs),
+								  store_fh_write_cb, &args, c));
 		if (rc > 0)
 			return; /* completed and gone */
-		if (rc < 0) {
-			spn_nfsop_set_error(op, -ENOTCONN, NULL);
-			free(c->buf);
-			free(c);
+		if (rc < 0)
 			break;
-		}
 	}
 	if (op->pending > 0)
 		return;

@@ -89,9 +89,24 @@ int spn_nfsop_down(struct spn_nfs_op *op);
 /* One libnfs callback finished for op. 1 if the op may continue (more
  * work can be queued), 0 if it is finished or must wind down. */
 int spn_nfsop_part_done(struct spn_nfs_op *op, int err, void *data);
+/* The common start of a callback: spn_nfsop_part_done, and an error
+ * finishes the op. 1 to go on with a good result, 0 when op is done. */
+int spn_nfsop_ok(struct spn_nfs_op *op, int err, void *data);
 void spn_nfsop_set_error(struct spn_nfs_op *op, int err, const void *data);
 void spn_nfsop_issue_begin(struct spn_nfs_op *op);
 int spn_nfsop_issue_end(struct spn_nfs_op *op, int rc);
+
+/* Whole-file transfers (daemon/nfs.c): the largest READ or WRITE of the
+ * session, and the next chunk of op's file -- left or max bytes from
+ * op->next_off, which moves past it; a store's read from op->fd into
+ * c->buf. NULL with op's error set if it cannot be had. */
+uint64_t spn_nfsop_chunk_max(struct nfs_context *nfs, int store);
+struct spn_nfs_chunk *spn_nfsop_chunk(struct spn_nfs_op *op, uint64_t left, uint64_t max,
+				      int store);
+/* After c's call was issued (spn_nfsop_issue_begin before it) with result
+ * rc: 1 if op completed and is gone, 0 if queued, -ENOTCONN if not (op's
+ * error set, c freed). */
+int spn_nfsop_chunk_sent(struct spn_nfs_chunk *c, int rc);
 
 /* Queue a libnfs call for op: QUEUE(op, nfs_xxx_async(..., op)). Returns
  * 0 if queued, 1 if it was queued and op already completed and is gone
@@ -125,6 +140,7 @@ int spn_nfsop_issue_end(struct spn_nfs_op *op, int rc);
 	} while (0)
 
 /* daemon/nfs_fh.c: NFSv3 helpers the path calls use too */
+uint32_t spn_nfs3_type(uint32_t ftype3); /* NF3REG.. -> S_IFREG.., 0 if unknown */
 int spn_nfs3_err(int status);      /* nfsstat3 -> -errno */
 int spn_nfs3_rpc_err(int status);  /* RPC_STATUS_* -> 0 or a transport -errno */
 void spn_nfs3_fh_arg(nfs_fh3 *dst, const uint8_t *fh, uint8_t len);
