@@ -258,7 +258,9 @@ void spn_resolve(struct spn_job *j, int force, spn_job_fn then);
 /* daemon/reads.c: stat, access, readdir, readlink, statfs, fetch, open */
 void spn_stat_resolved(struct spn_job *j);
 void spn_access_resolved(struct spn_job *j);
-void spn_follow_last(struct spn_job *j);
+/* After spn_resolve, for a request that follows a final symlink (stat,
+ * setattr): 1 if j was answered (an error) or starts over at the target. */
+int spn_resolved_follow(struct spn_job *j);
 void spn_readdir_resolved(struct spn_job *j);
 int spn_dir_listing_valid(struct spn_job *j);
 void spn_ensure_listing(struct spn_job *j, spn_job_fn then);
@@ -288,6 +290,9 @@ void spn_setattr_resolved(struct spn_job *j);
 /* daemon/predict.c: predictions of reads, validation, RESOLVE */
 int spn_predict(struct spn_job *j);
 int spn_list_parent_first(struct spn_job *j);
+/* A job checking pj's prediction for pj's client (counted in validating
+ * until it ends: spn_validated); NULL if out of memory. */
+struct spn_job *spn_validation_new(struct spn_job *pj);
 void spn_validated(struct spn_job *j);
 void spn_resolve_request(struct spn_job *j);
 

@@ -435,19 +435,18 @@ soft_fail(struct spn_job *j, struct spn_mount *m, const char *what)
 	spn_job_reply(j, -EIO);
 }
 
-/* A connect attempt failed: on a soft mount known down, the programs
- * waiting for it hear so now, not each after a full timeo. */
-void
-spn_mount_failed(struct spn_daemon *d, struct spn_mount *m)
+/* Soft: programs' jobs waiting for m's session get EIO -- those past
+ * their deadline, or all of them when now is 0. The daemon's own jobs
+ * wait on; a write-back a program waited for goes on without it. */
+static void
+fail_waiting(struct spn_mount *m, int64_t now)
 {
 	struct spn_job **pp = &m->waiting;
 
-	if (!soft_mount(d) || !m->soft_down)
-		return;
 	while (*pp != NULL) {
 		struct spn_job *j = *pp;
 
-		if (j->cl != NULL) {
+		if (j->cl != NULL && (now == 0 || (j->deadline_ns != 0 && now >= j->deadline_ns))) {
 			*pp = j->next;
 			j->wb = NULL;
 			soft_fail(j, m, "");
@@ -457,12 +456,20 @@ spn_mount_failed(struct spn_daemon *d, struct spn_mount *m)
 	}
 }
 
+/* A connect attempt failed: on a soft mount known down, the programs
+ * waiting for it hear so now, not each after a full timeo. */
+void
+spn_mount_failed(struct spn_daemon *d, struct spn_mount *m)
+{
+	if (soft_mount(d) && m->soft_down)
+		fail_waiting(m, 0);
+}
+
 /* While down: fail (soft) programs' jobs that waited too long for the
  * server; hard leaves them waiting. */
 void
 spn_mount_tick(struct spn_daemon *d, struct spn_mount *m)
 {
-	struct spn_job **pp = &m->waiting;
 	int64_t now = spn_mono_ns();
 
 	if (!soft_mount(d)) {
@@ -477,20 +484,7 @@ spn_mount_tick(struct spn_daemon *d, struct spn_mount *m)
 		}
 		return;
 	}
-	while (*pp != NULL) {
-		struct spn_job *j = *pp;
-
-		if (j->deadline_ns != 0 && now >= j->deadline_ns && j->cl != NULL) {
-			*pp = j->next;
-			if (j->wb != NULL) {
-				/* The write-back itself goes on. */
-				j->wb = NULL;
-			}
-			soft_fail(j, m, "");
-			continue;
-		}
-		pp = &j->next;
-	}
+	fail_waiting(m, now);
 }
 
 /* Soft: the waits that are not for the session itself -- a close or fsync

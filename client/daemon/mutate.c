@@ -434,16 +434,10 @@ spn_setattr_resolved(struct spn_job *j)
 {
 	struct spn_wb *wb;
 
-	if (j->err < 0) {
-		spn_job_reply(j, j->err);
-		return;
-	}
 	/* chmod, chown, utimes and truncate follow a final symlink (on the
 	 * client's side, as stat does); a directory has no size to set. */
-	if (j->e.attr.type == S_IFLNK && !(j->req.flags & SPN_F_NOFOLLOW)) {
-		spn_follow_last(j);
+	if (spn_resolved_follow(j))
 		return;
-	}
 	if ((j->req.mask & SPN_SA_SIZE) && j->e.attr.type == S_IFDIR) {
 		spn_job_reply(j, -EISDIR);
 		return;

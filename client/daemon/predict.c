@@ -95,30 +95,41 @@ validate_done(struct spn_job *j)
 	spn_job_reply(j, 0); /* cl is NULL: nothing is sent */
 }
 
-/* Start checking a prediction made for cl. */
-static void
-validate_start(struct spn_job *pj, int status)
+struct spn_job *
+spn_validation_new(struct spn_job *pj)
 {
 	struct spn_job *v = calloc(1, sizeof(*v));
 
-	if (v == NULL) {
-		/* Cannot check: the prediction must not stand. */
-		pj->cl->refuted++;
-		return;
-	}
+	if (v == NULL)
+		return NULL;
 	v->d = pj->d;
 	v->tmpfd = -1;
 	v->req = pj->req;
 	v->req.spec = 0;
 	v->m = pj->m;
 	snprintf(v->rel, sizeof(v->rel), "%s", pj->rel);
+	snprintf(v->rel2, sizeof(v->rel2), "%s", pj->rel2);
 	v->owner = pj->cl;
-	v->predicted = pj->rep.attr;
-	v->predicted_status = status;
 	pj->cl->refs++;
 	pj->cl->validating++;
 	pj->d->njobs++;
 	pj->d->predictions++;
+	return v;
+}
+
+/* Start checking a prediction made for cl. */
+static void
+validate_start(struct spn_job *pj, int status)
+{
+	struct spn_job *v = spn_validation_new(pj);
+
+	if (v == NULL) {
+		/* Cannot check: the prediction must not stand. */
+		pj->cl->refuted++;
+		return;
+	}
+	v->predicted = pj->rep.attr;
+	v->predicted_status = status;
 	spn_resolve(v, 1, validate_done);
 }
 

@@ -97,29 +97,6 @@ spn_spec_refuted(struct spn_job *v, int status)
 		 v->req.path, strerror(-status));
 }
 
-/* A validation job for the write-back predicted in pj. */
-static struct spn_job *
-spec_job(struct spn_job *pj)
-{
-	struct spn_job *v = calloc(1, sizeof(*v));
-
-	if (v == NULL)
-		return NULL;
-	v->d = pj->d;
-	v->tmpfd = -1;
-	v->req = pj->req;
-	v->req.spec = 0;
-	v->m = pj->m;
-	snprintf(v->rel, sizeof(v->rel), "%s", pj->rel);
-	snprintf(v->rel2, sizeof(v->rel2), "%s", pj->rel2);
-	v->owner = pj->cl;
-	pj->cl->refs++;
-	pj->cl->validating++;
-	pj->d->njobs++;
-	pj->d->predictions++;
-	return v;
-}
-
 /* The server's answer to a predicted mkdir/rmdir/unlink/rename. */
 void
 spn_spec_mut_done(struct spn_job *v)
@@ -280,7 +257,7 @@ predict_close(struct spn_job *j)
 	if (!(j->req.flags & SPN_F_WRITTEN))
 		return 0;
 	wb = spn_wb_find(j->d, j->m, j->rel, 1);
-	v = wb != NULL ? spec_job(j) : NULL;
+	v = wb != NULL ? spn_validation_new(j) : NULL;
 	if (v == NULL)
 		return 0;
 	if (wb->writers > 0)
@@ -319,7 +296,7 @@ predict_create(struct spn_job *j, int have, const struct spn_entry *pe, int pare
 	if (fd < 0)
 		return 0;
 	close(fd);
-	v = spec_job(j);
+	v = spn_validation_new(j);
 	if (v == NULL)
 		return 0;
 	if (have) {
@@ -431,7 +408,7 @@ spn_predict_write(struct spn_job *j)
 		return 0;
 	}
 	spn_invalidate_parent(j, j->rel);
-	v = spec_job(j);
+	v = spn_validation_new(j);
 	if (v == NULL) {
 		/* The mirror changed already: the server must follow now. */
 		spn_mutate_issue(j);

@@ -30,8 +30,8 @@
  * request starts over on the target, or the client hears a redirect.
  */
 
-void
-spn_follow_last(struct spn_job *j)
+static void
+follow_last(struct spn_job *j)
 {
 	char target[SPN_PATH_MAX];
 	int n = snprintf(j->gate_rel, sizeof(j->gate_rel), "%s/", j->rel);
@@ -49,17 +49,25 @@ spn_follow_last(struct spn_job *j)
 	spn_gate_readlink_issue(j);
 }
 
-void
-spn_stat_resolved(struct spn_job *j)
+int
+spn_resolved_follow(struct spn_job *j)
 {
 	if (j->err < 0) {
 		spn_job_reply(j, j->err);
-		return;
+		return 1;
 	}
 	if (j->e.attr.type == S_IFLNK && !(j->req.flags & SPN_F_NOFOLLOW)) {
-		spn_follow_last(j);
-		return;
+		follow_last(j);
+		return 1;
 	}
+	return 0;
+}
+
+void
+spn_stat_resolved(struct spn_job *j)
+{
+	if (spn_resolved_follow(j))
+		return;
 	j->rep.attr = j->e.attr;
 	if (j->e.flags & SPN_EF_DIRTY) {
 		/* Local writes not yet written back: report the local size. */
