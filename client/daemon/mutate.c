@@ -268,6 +268,44 @@ remove_type_issue(struct spn_job *j)
 	spn_nfs_getattr(j->m->nfs, j->rel, 1, spn_job_cb, j);
 }
 
+#define SA_TIMES (SPN_SA_ATIME | SPN_SA_MTIME | SPN_SA_ATIME_NOW | SPN_SA_MTIME_NOW)
+
+/* What a SETATTR request asks for besides the times, for the server. */
+static void
+sattr_of(const struct spn_req *req, struct spn_nfs_sattr *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->mask = (req->mask & SPN_SA_MODE ? SPN_NSA_MODE : 0) |
+		   (req->mask & SPN_SA_UID ? SPN_NSA_UID : 0) |
+		   (req->mask & SPN_SA_GID ? SPN_NSA_GID : 0) |
+		   (req->mask & SPN_SA_SIZE ? SPN_NSA_SIZE : 0);
+	sa->mode = req->mode;
+	sa->uid = req->uid;
+	sa->gid = req->gid;
+	sa->size = req->size;
+}
+
+/* The times a SETATTR asks for (given, or the clock's now) over *atime
+ * and *mtime; the protocol never asks for both of one. */
+static void
+asked_times(const struct spn_req *req, struct spn_time *atime, struct spn_time *mtime)
+{
+	struct timespec ts;
+	struct spn_time now;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now.sec = ts.tv_sec;
+	now.nsec = (uint32_t)ts.tv_nsec;
+	if (req->mask & SPN_SA_ATIME)
+		*atime = req->atime;
+	else if (req->mask & SPN_SA_ATIME_NOW)
+		*atime = now;
+	if (req->mask & SPN_SA_MTIME)
+		*mtime = req->mtime;
+	else if (req->mask & SPN_SA_MTIME_NOW)
+		*mtime = now;
+}
+
 void
 spn_mutate_issue(struct spn_job *j)
 {
@@ -316,69 +354,27 @@ spn_mutate_issue(struct spn_job *j)
 	case SPN_OP_SETATTR:
 		if (spn_nfs_has_fh(n) && j->e.fh_len > 0) {
 			/* NFSv3: one SETATTR by handle, times to the ns. */
-			memset(&sa, 0, sizeof(sa));
-			sa.mask = (j->req.mask & SPN_SA_MODE ? SPN_NSA_MODE : 0) |
-				  (j->req.mask & SPN_SA_UID ? SPN_NSA_UID : 0) |
-				  (j->req.mask & SPN_SA_GID ? SPN_NSA_GID : 0) |
-				  (j->req.mask & SPN_SA_SIZE ? SPN_NSA_SIZE : 0) |
-				  (j->req.mask & SPN_SA_ATIME ? SPN_NSA_ATIME : 0) |
-				  (j->req.mask & SPN_SA_MTIME ? SPN_NSA_MTIME : 0) |
-				  (j->req.mask & SPN_SA_ATIME_NOW ? SPN_NSA_ATIME_NOW : 0) |
-				  (j->req.mask & SPN_SA_MTIME_NOW ? SPN_NSA_MTIME_NOW : 0);
-			sa.mode = j->req.mode;
-			sa.uid = j->req.uid;
-			sa.gid = j->req.gid;
-			sa.size = j->req.size;
-			sa.atime.sec = j->req.atime.sec;
-			sa.atime.nsec = j->req.atime.nsec;
-			sa.mtime.sec = j->req.mtime.sec;
-			sa.mtime.nsec = j->req.mtime.nsec;
+			sattr_of(&j->req, &sa);
+			sa.mask |= (j->req.mask & SPN_SA_ATIME ? SPN_NSA_ATIME : 0) |
+				   (j->req.mask & SPN_SA_MTIME ? SPN_NSA_MTIME : 0) |
+				   (j->req.mask & SPN_SA_ATIME_NOW ? SPN_NSA_ATIME_NOW : 0) |
+				   (j->req.mask & SPN_SA_MTIME_NOW ? SPN_NSA_MTIME_NOW : 0);
+			sa.atime = j->req.atime;
+			sa.mtime = j->req.mtime;
 			spn_nfs_setattr_fh(n, j->e.fh, j->e.fh_len, &sa, spn_job_cb, j);
 			break;
 		}
-		memset(&sa, 0, sizeof(sa));
-		if (j->req.mask & SPN_SA_MODE)
-			sa.mask |= SPN_NSA_MODE;
-		if (j->req.mask & SPN_SA_UID)
-			sa.mask |= SPN_NSA_UID;
-		if (j->req.mask & SPN_SA_GID)
-			sa.mask |= SPN_NSA_GID;
-		if (j->req.mask & SPN_SA_SIZE)
-			sa.mask |= SPN_NSA_SIZE;
+		sattr_of(&j->req, &sa);
 		if (j->req.flags & SPN_F_NOFOLLOW)
 			sa.mask |= SPN_NSA_NOFOLLOW;
-		if (j->req.mask & (SPN_SA_ATIME | SPN_SA_MTIME | SPN_SA_ATIME_NOW | SPN_SA_MTIME_NOW)) {
-			struct timespec now;
-
+		if (j->req.mask & SA_TIMES) {
 			/* libnfs sets both times at once: fill in the one not
 			 * asked for from what we know. */
-			clock_gettime(CLOCK_REALTIME, &now);
 			sa.mask |= SPN_NSA_TIMES;
-			sa.atime.sec = j->e.attr.atime.sec;
-			sa.atime.nsec = j->e.attr.atime.nsec;
-			sa.mtime.sec = j->e.attr.mtime.sec;
-			sa.mtime.nsec = j->e.attr.mtime.nsec;
-			if (j->req.mask & SPN_SA_ATIME) {
-				sa.atime.sec = j->req.atime.sec;
-				sa.atime.nsec = j->req.atime.nsec;
-			}
-			if (j->req.mask & SPN_SA_MTIME) {
-				sa.mtime.sec = j->req.mtime.sec;
-				sa.mtime.nsec = j->req.mtime.nsec;
-			}
-			if (j->req.mask & SPN_SA_ATIME_NOW) {
-				sa.atime.sec = now.tv_sec;
-				sa.atime.nsec = (uint32_t)now.tv_nsec;
-			}
-			if (j->req.mask & SPN_SA_MTIME_NOW) {
-				sa.mtime.sec = now.tv_sec;
-				sa.mtime.nsec = (uint32_t)now.tv_nsec;
-			}
+			sa.atime = j->e.attr.atime;
+			sa.mtime = j->e.attr.mtime;
+			asked_times(&j->req, &sa.atime, &sa.mtime);
 		}
-		sa.mode = j->req.mode;
-		sa.uid = j->req.uid;
-		sa.gid = j->req.gid;
-		sa.size = j->req.size;
 		spn_nfs_setattr(n, j->rel, &sa, spn_job_cb, j);
 		break;
 	}
@@ -388,32 +384,16 @@ spn_mutate_issue(struct spn_job *j)
 static int
 defer_times(struct spn_job *j, struct spn_wb *wb)
 {
-	const uint32_t tmask = SPN_SA_ATIME | SPN_SA_MTIME | SPN_SA_ATIME_NOW | SPN_SA_MTIME_NOW;
-	struct timespec now;
 	struct spn_nfs_sattr *t = &wb->times;
 
-	if (!(j->req.mask & tmask))
+	if (!(j->req.mask & SA_TIMES))
 		return 0;
-	clock_gettime(CLOCK_REALTIME, &now);
 	if (!wb->has_times) {
 		t->atime = j->e.attr.atime;
 		t->mtime = j->e.attr.mtime;
 	}
 	t->mask = SPN_NSA_TIMES;
-	if (j->req.mask & SPN_SA_ATIME) {
-		t->atime.sec = j->req.atime.sec;
-		t->atime.nsec = j->req.atime.nsec;
-	} else if (j->req.mask & SPN_SA_ATIME_NOW) {
-		t->atime.sec = now.tv_sec;
-		t->atime.nsec = (uint32_t)now.tv_nsec;
-	}
-	if (j->req.mask & SPN_SA_MTIME) {
-		t->mtime.sec = j->req.mtime.sec;
-		t->mtime.nsec = j->req.mtime.nsec;
-	} else if (j->req.mask & SPN_SA_MTIME_NOW) {
-		t->mtime.sec = now.tv_sec;
-		t->mtime.nsec = (uint32_t)now.tv_nsec;
-	}
+	asked_times(&j->req, &t->atime, &t->mtime);
 	wb->has_times = 1;
 	{
 		/* The mirror copy shows them too (stat of a dirty file reads
@@ -425,7 +405,7 @@ defer_times(struct spn_job *j, struct spn_wb *wb)
 	}
 	j->e.attr.atime = t->atime;
 	j->e.attr.mtime = t->mtime;
-	j->req.mask &= ~tmask;
+	j->req.mask &= ~(uint32_t)SA_TIMES;
 	return 1;
 }
 
