@@ -138,9 +138,7 @@ gate_readlink_done(struct spn_job *j)
 void
 spn_gate_readlink_issue(struct spn_job *j)
 {
-	if (spn_job_call(j, spn_gate_readlink_issue, gate_readlink_done, 0))
-		return;
-	spn_nfs_readlink(j->m->nfs, j->rel, spn_job_cb, j);
+	spn_job_readlink(j, gate_readlink_done);
 }
 
 /* An ancestor was looked up: scan again (or fail as the lookup did). */

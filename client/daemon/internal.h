@@ -225,6 +225,9 @@ int spn_job_call(struct spn_job *j, spn_job_fn issue, spn_job_fn done, int nonid
 void spn_job_cb(int err, struct spn_nfs_res *res, void *arg); /* the callback of every call */
 void spn_job_reply(struct spn_job *j, int status);           /* answers and frees j */
 void spn_job_free(struct spn_job *j);
+/* One idempotent call on j->rel, then done: GETATTR (lstat), READLINK. */
+void spn_job_getattr(struct spn_job *j, spn_job_fn done);
+void spn_job_readlink(struct spn_job *j, spn_job_fn done);
 void spn_mount_up(struct spn_daemon *d, struct spn_mount *m);
 void spn_mount_tick(struct spn_daemon *d, struct spn_mount *m);
 void spn_mount_failed(struct spn_daemon *d, struct spn_mount *m);

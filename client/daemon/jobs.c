@@ -368,6 +368,38 @@ spn_job_cb(int err, struct spn_nfs_res *res, void *arg)
 	j->done(j);
 }
 
+/* Steps several requests share: one idempotent call on j->rel (GETATTR
+ * without following a symlink, READLINK), then done. */
+static void
+getattr_issue(struct spn_job *j)
+{
+	if (spn_job_call(j, getattr_issue, j->done, 0))
+		return;
+	spn_nfs_getattr(j->m->nfs, j->rel, 1, spn_job_cb, j);
+}
+
+void
+spn_job_getattr(struct spn_job *j, spn_job_fn done)
+{
+	j->done = done;
+	getattr_issue(j);
+}
+
+static void
+readlink_issue(struct spn_job *j)
+{
+	if (spn_job_call(j, readlink_issue, j->done, 0))
+		return;
+	spn_nfs_readlink(j->m->nfs, j->rel, spn_job_cb, j);
+}
+
+void
+spn_job_readlink(struct spn_job *j, spn_job_fn done)
+{
+	j->done = done;
+	readlink_issue(j);
+}
+
 /* The session is up: resume every job that waited for it. */
 void
 spn_mount_up(struct spn_daemon *d, struct spn_mount *m)

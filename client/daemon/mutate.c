@@ -239,8 +239,6 @@ mutate_done(struct spn_job *j)
  * GETATTR; another client may still swap the name in between, as for any
  * client that checks first). NFSv3 has REMOVE and RMDIR: the server checks.
  */
-static void remove_type_issue(struct spn_job *j);
-
 static void
 remove_type_done(struct spn_job *j)
 {
@@ -258,14 +256,6 @@ remove_type_done(struct spn_job *j)
 	}
 	j->remove_checked = 1;
 	spn_mutate_issue(j);
-}
-
-static void
-remove_type_issue(struct spn_job *j)
-{
-	if (spn_job_call(j, remove_type_issue, remove_type_done, 0))
-		return;
-	spn_nfs_getattr(j->m->nfs, j->rel, 1, spn_job_cb, j);
 }
 
 #define SA_TIMES (SPN_SA_ATIME | SPN_SA_MTIME | SPN_SA_ATIME_NOW | SPN_SA_MTIME_NOW)
@@ -314,7 +304,7 @@ spn_mutate_issue(struct spn_job *j)
 
 	if ((j->req.op == SPN_OP_RMDIR || j->req.op == SPN_OP_UNLINK) && !j->remove_checked &&
 	    spn_nfs_version(n) == 4) {
-		remove_type_issue(j);
+		spn_job_getattr(j, remove_type_done);
 		return;
 	}
 	if (spn_job_call(j, spn_mutate_issue, mutate_done, j->req.op != SPN_OP_SETATTR))

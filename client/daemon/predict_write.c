@@ -201,14 +201,6 @@ spec_check_done(struct spn_job *v)
 }
 
 static void
-spec_check_issue(struct spn_job *v)
-{
-	if (spn_job_call(v, spec_check_issue, spec_check_done, 0))
-		return;
-	spn_nfs_getattr(v->m->nfs, v->rel, 1, spn_job_cb, v);
-}
-
-static void
 spec_create_issue(struct spn_job *v)
 {
 	if (spn_job_call(v, spec_create_issue, spec_create_done, 1))
@@ -324,7 +316,7 @@ predict_create(struct spn_job *j, int have, const struct spn_entry *pe, int pare
 	j->rep.spec = SPN_SPEC_PREDICTED;
 	spn_reply_mirror(j);
 	if (have)
-		spec_check_issue(v);
+		spn_job_getattr(v, spec_check_done);
 	else
 		spec_create_issue(v);
 	return 1;

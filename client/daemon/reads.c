@@ -423,8 +423,6 @@ spn_readdir_resolved(struct spn_job *j)
 
 /* ------------------------------------------------------------ readlink */
 
-static void readlink_issue(struct spn_job *j);
-
 static void
 readlink_done(struct spn_job *j)
 {
@@ -448,14 +446,6 @@ readlink_done(struct spn_job *j)
 	spn_job_reply(j, 0);
 }
 
-static void
-readlink_issue(struct spn_job *j)
-{
-	if (spn_job_call(j, readlink_issue, readlink_done, 0))
-		return;
-	spn_nfs_readlink(j->m->nfs, j->rel, spn_job_cb, j);
-}
-
 void
 spn_readlink_resolved(struct spn_job *j)
 {
@@ -473,7 +463,7 @@ spn_readlink_resolved(struct spn_job *j)
 		spn_job_reply(j, 0);
 		return;
 	}
-	readlink_issue(j);
+	spn_job_readlink(j, readlink_done);
 }
 
 /* ------------------------------------------------------------ fetch */
@@ -716,14 +706,6 @@ open_follow_done(struct spn_job *j)
 	spn_resolve(j, 1, spn_open_resolved);
 }
 
-static void
-open_follow_issue(struct spn_job *j)
-{
-	if (spn_job_call(j, open_follow_issue, open_follow_done, 0))
-		return;
-	spn_nfs_readlink(j->m->nfs, j->rel, spn_job_cb, j);
-}
-
 /*
  * Several opens with O_CREAT of one new name race (8 processes appending
  * to one log): each saw ENOENT and sent its CREATE (not exclusive, so all
@@ -902,7 +884,7 @@ spn_open_resolved(struct spn_job *j)
 			spn_job_reply(j, -ELOOP);
 			return;
 		}
-		open_follow_issue(j);
+		spn_job_readlink(j, open_follow_done);
 		return;
 	case S_IFDIR:
 		if (acc != O_RDONLY || (j->req.flags & O_CREAT)) {

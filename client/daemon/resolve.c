@@ -125,7 +125,6 @@ resolve_done(struct spn_job *j)
 	j->then(j);
 }
 
-static void resolve_path_issue(struct spn_job *j);
 static void walk_issue(struct spn_job *j);
 
 /* A handle we may use for path: the root's, or one recorded in the index. */
@@ -165,7 +164,7 @@ walk_done(struct spn_job *j)
 			e.fh_len = 0;
 			spn_job_index_put(j, parent, &e);
 		}
-		resolve_path_issue(j);
+		spn_job_getattr(j, resolve_done);
 		return;
 	}
 	if (j->err < 0 || strcmp(j->walk, j->rel) == 0) {
@@ -217,7 +216,7 @@ walk_issue(struct spn_job *j)
 		return;
 	if (strcmp(j->rel, "/") == 0) {
 		if (spn_nfs_root_fh(j->m->nfs, fh, &len) < 0) {
-			resolve_path_issue(j);
+			spn_job_getattr(j, resolve_done);
 			return;
 		}
 		snprintf(j->walk, sizeof(j->walk), "/");
@@ -235,7 +234,7 @@ walk_issue(struct spn_job *j)
 			*slash = '\0';
 	} while (!known_fh(j, known, fh, &len) && strcmp(known, "/") != 0);
 	if (len == 0) {
-		resolve_path_issue(j);
+		spn_job_getattr(j, resolve_done);
 		return;
 	}
 	/* The next component below it. */
@@ -248,14 +247,6 @@ walk_issue(struct spn_job *j)
 }
 
 static void
-resolve_path_issue(struct spn_job *j)
-{
-	if (spn_job_call(j, resolve_path_issue, resolve_done, 0))
-		return;
-	spn_nfs_getattr(j->m->nfs, j->rel, 1, spn_job_cb, j);
-}
-
-static void
 resolve_issue(struct spn_job *j)
 {
 	if (spn_nfs_version(j->m->nfs) == 3) {
@@ -263,7 +254,7 @@ resolve_issue(struct spn_job *j)
 		walk_issue(j);
 		return;
 	}
-	resolve_path_issue(j);
+	spn_job_getattr(j, resolve_done);
 }
 
 void
