@@ -1,5 +1,6 @@
 /*
- * daemon/consist.c - the attribute-cache and name-cache rules.
+ * daemon/consist.c - the attribute-cache and name-cache rules, as pure
+ * functions (the contract is in daemon/consist.h).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"

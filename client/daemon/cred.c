@@ -180,10 +180,11 @@ spn_cred_send_fd(struct spn_client *cl, const void *buf, size_t len, int fd)
 void
 spn_cred_send_open(struct spn_job *j, const unsigned char *buf, size_t n)
 {
-	int fd = j->req.op == SPN_OP_READDIR
-			 ? spn_mirror_open_dir(j->m, j->rel)
-			 : spn_mirror_open(j->m, j->rel,
-					   (int)j->req.flags & (O_ACCMODE | O_APPEND | O_SYNC | O_DSYNC), 0);
+	int fd =
+	    j->req.op == SPN_OP_READDIR
+		? spn_mirror_open_dir(j->m, j->rel)
+		: spn_mirror_open(j->m, j->rel,
+				  (int)j->req.flags & (O_ACCMODE | O_APPEND | O_SYNC | O_DSYNC), 0);
 	int sent = 0;
 
 	if (fd < 0) {

@@ -122,7 +122,8 @@ spn_job_begin(struct spn_job *j)
 				return;
 			break;
 		case SPN_OP_OPEN:
-			if ((req->flags & O_ACCMODE) != O_RDONLY || (req->flags & (O_CREAT | O_TRUNC))) {
+			if ((req->flags & O_ACCMODE) != O_RDONLY ||
+			    (req->flags & (O_CREAT | O_TRUNC))) {
 				if (spn_predict_write(j))
 					return;
 				break;

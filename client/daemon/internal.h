@@ -6,6 +6,10 @@
  * session per mount, inotify (last close of written mirror files), a
  * signalfd and timers. Each client request becomes a job: a small state
  * machine that may issue NFS calls and resumes in their callbacks.
+ *
+ * This header holds the state every file shares and, one block per file,
+ * the functions each offers the others (client/daemon/README.md is the
+ * map). What one file alone uses stays static there.
  */
 #ifndef SPECNFS_DAEMON_INTERNAL_H
 #define SPECNFS_DAEMON_INTERNAL_H

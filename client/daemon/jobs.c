@@ -124,7 +124,8 @@ spn_entry_from_attr(struct spn_entry *e, const struct spn_attr *a, int64_t now,
 	e->state = SPN_ENT_STUB;
 	e->attr = *a;
 	e->validated_ns = now;
-	e->attr_timeo_ns = (int64_t)(a->type == S_IFDIR ? ac->acdirmin : ac->acregmin) * 1000000000LL;
+	e->attr_timeo_ns =
+	    (int64_t)(a->type == S_IFDIR ? ac->acdirmin : ac->acregmin) * 1000000000LL;
 	e->last_use_ns = now;
 }
 
@@ -155,8 +156,9 @@ spn_job_reply(struct spn_job *j, int status)
 		else if (n > 0)
 			spn_client_send(j->d, j->cl, buf, (size_t)n);
 	}
-	spn_debug("%s %s -> %d%s (pid %d)", spn_proto_op_name(j->req.op) ?: "?", j->req.path, status,
-		  j->rep.spec & SPN_SPEC_PREDICTED ? " predicted" : j->remote ? " remote" : "",
+	spn_debug("%s %s -> %d%s (pid %d)", spn_proto_op_name(j->req.op) ?: "?", j->req.path,
+		  status,
+		  (j->rep.spec & SPN_SPEC_PREDICTED) ? " predicted" : j->remote ? " remote" : "",
 		  j->cl != NULL ? (int)j->cl->pid : 0);
 	spn_job_free(j);
 }
@@ -343,9 +345,10 @@ spn_job_cb(int err, struct spn_nfs_res *res, void *arg)
 		if (spn_nfs_state(m->nfs) == SPN_NFS_UP) {
 			/* A timeout on a live session: try a few times (a
 			 * program on a soft mount: not past timeo). */
-			if (++j->attempts > 3 ||
-			    (j->cl != NULL && soft_mount(j->d) &&
-			     spn_mono_ns() - m->heard_ns > (int64_t)j->d->pol.timeo * 1000000000LL)) {
+			int64_t timeo_ns = (int64_t)j->d->pol.timeo * 1000000000LL;
+
+			if (++j->attempts > 3 || (j->cl != NULL && soft_mount(j->d) &&
+						  spn_mono_ns() - m->heard_ns > timeo_ns)) {
 				j->err = -EIO;
 				j->lost = 0;
 				j->done(j);
@@ -509,7 +512,8 @@ spn_mount_tick(struct spn_daemon *d, struct spn_mount *m)
 
 		for (j = m->waiting; j != NULL && !m->said_down; j = j->next) {
 			if (j->cl != NULL && j->deadline_ns != 0 && now >= j->deadline_ns) {
-				spn_err("server %s (%s) not responding (%s), still trying (hard mount)",
+				spn_err("server %s (%s) not responding (%s), still trying"
+					" (hard mount)",
 					m->url, m->prefix, spn_mount_down_reason(m));
 				m->said_down = 1;
 			}

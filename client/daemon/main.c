@@ -1,6 +1,8 @@
 /*
  * daemon/main.c: specnfsd -- start-up, the socket, the poll loop and the
  * life cycle (lock, idle exit, clean shutdown, reconnect with backoff).
+ * Requests read here go to spn_job_start() (daemon/dispatch.c); the map of
+ * the daemon's files is client/daemon/README.md.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -280,7 +282,8 @@ client_accept(struct spn_daemon *d)
 			continue;
 		}
 		if (d->nclients >= MAX_CLIENTS) {
-			spn_err("too many clients (%d): refusing pid %d", d->nclients, (int)cred.pid);
+			spn_err("too many clients (%d): refusing pid %d", d->nclients,
+				(int)cred.pid);
 			close(fd);
 			continue;
 		}
@@ -615,8 +618,9 @@ run_loop(struct spn_daemon *d)
 		/* Each listed client is held for this pass: a reply sent while
 		 * serving another (or an NFS callback) may close it. */
 		for (cl = d->clients; cl != NULL && n < cap; cl = cl->next) {
-			pfd[n] = (struct pollfd){ .fd = cl->fd,
-						  .events = (short)(POLLIN | (cl->out_len ? POLLOUT : 0)) };
+			short ev = (short)(POLLIN | (cl->out_len ? POLLOUT : 0));
+
+			pfd[n] = (struct pollfd){ .fd = cl->fd, .events = ev };
 			cl->refs++;
 			pcl[n++] = cl;
 		}
@@ -730,7 +734,8 @@ main(int argc, char **argv)
 		case 'h': fputs(usage, stdout); return 0;
 		case 'V': puts("specnfsd " PACKAGE_VERSION); return 0;
 		default:
-			fprintf(stderr, "specnfsd: unknown option '%s' (see --help)\n", argv[optind - 1]);
+			fprintf(stderr, "specnfsd: unknown option '%s' (see --help)\n",
+				argv[optind - 1]);
 			return 2;
 		}
 	}

@@ -99,7 +99,8 @@ mutate_apply(struct spn_job *j)
 
 		if (!have)
 			spn_entry_from_attr(&e, a, now, &d->ac);
-		if ((j->req.mask & SPN_SA_SIZE) && e.state == SPN_ENT_CACHED && a->type == S_IFREG) {
+		if ((j->req.mask & SPN_SA_SIZE) && e.state == SPN_ENT_CACHED &&
+		    a->type == S_IFREG) {
 			/* Apply the same truncation to our copy, so that it
 			 * still matches the server. */
 			if (spn_mirror_truncate(j->m, j->rel, j->req.size) == 0) {
@@ -180,7 +181,8 @@ verify_done(struct spn_job *j)
 static void
 verify_issue(struct spn_job *j)
 {
-	const char *what = (j->req.op == SPN_OP_RENAME || j->req.op == SPN_OP_LINK) ? j->rel2 : j->rel;
+	const char *what =
+	    (j->req.op == SPN_OP_RENAME || j->req.op == SPN_OP_LINK) ? j->rel2 : j->rel;
 
 	if (spn_job_call(j, verify_issue, verify_done, 0))
 		return;
@@ -315,8 +317,8 @@ spn_mutate_issue(struct spn_job *j)
 		const char *name = spn_parent_handle(j, &pe);
 
 		if (name != NULL) {
-			spn_nfs_mkdir_fh(n, pe.fh, pe.fh_len, name, (int)(j->req.mode & 07777), spn_job_cb,
-					 j);
+			spn_nfs_mkdir_fh(n, pe.fh, pe.fh_len, name, (int)(j->req.mode & 07777),
+					 spn_job_cb, j);
 			break;
 		}
 		spn_nfs_mkdir(n, j->rel, (int)(j->req.mode & 07777), spn_job_cb, j);

@@ -405,7 +405,8 @@ spn_nfsop_part_done(struct spn_nfs_op *op, int err, void *data)
 {
 	op->pending--;
 	if (err < 0)
-		spn_nfsop_set_error(op, spn_nfs_err_transport(err) && op->n->tearing_down ? -ENOTCONN : err, data);
+		spn_nfsop_set_error(op, spn_nfs_err_transport(err) && op->n->tearing_down
+					    ? -ENOTCONN : err, data);
 	if (op->n->tearing_down) {
 		/* No new calls may be queued now; the last part finishes. */
 		if (op->pending == 0)
@@ -914,13 +915,15 @@ setattr_next(struct spn_nfs_op *op)
 			tv[0].tv_usec = sa->atime.nsec / 1000;
 			tv[1].tv_sec = sa->mtime.sec;
 			tv[1].tv_usec = sa->mtime.nsec / 1000;
-			rc = (nf ? nfs_lutimes_async : nfs_utimes_async)(nfs, op->path, tv, setattr_cb, op);
+			rc = (nf ? nfs_lutimes_async : nfs_utimes_async)(nfs, op->path, tv,
+									 setattr_cb, op);
 			break;
 		}
 		default:
 			op->step = 99;
 			op->kind = SPN_CALL_GETATTR;
-			rc = (nf ? nfs_lstat64_async : nfs_stat64_async)(nfs, op->path, setattr_cb, op);
+			rc = (nf ? nfs_lstat64_async : nfs_stat64_async)(nfs, op->path, setattr_cb,
+									 op);
 			break;
 		}
 		if (spn_nfsop_issue_end(op, rc) < 0)
@@ -1112,8 +1115,8 @@ store_commit_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 		spn_nfs3_fh_arg(&args.object, op->res.fh, op->res.fh_len);
 		spn_nfs3_sattr_from(&args.new_attributes, &op->sa);
 		op->kind = SPN_CALL_SETATTR;
-		if (QUEUE(op, rpc_nfs3_setattr_async(nfs_get_rpc_context(nfs), store_setattr3_cb, &args,
-						     op)) < 0)
+		if (QUEUE(op, rpc_nfs3_setattr_async(nfs_get_rpc_context(nfs), store_setattr3_cb,
+						     &args, op)) < 0)
 			spn_nfsop_finish(op, -ENOTCONN);
 		return;
 	}

@@ -146,13 +146,15 @@ int spn_nfs_store(struct spn_nfs *n, const char *path, int fd, const struct spn_
 
 /* Mutations (not idempotent: see -ENOTCONN above). create fails with
  * -EEXIST if excl and the name exists. */
-int spn_nfs_create(struct spn_nfs *n, const char *path, int mode, int excl, spn_nfs_cb cb, void *arg);
+int spn_nfs_create(struct spn_nfs *n, const char *path, int mode, int excl, spn_nfs_cb cb,
+		   void *arg);
 int spn_nfs_mkdir(struct spn_nfs *n, const char *path, int mode, spn_nfs_cb cb, void *arg);
 int spn_nfs_remove(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg);
 int spn_nfs_rmdir(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg);
 int spn_nfs_rename(struct spn_nfs *n, const char *from, const char *to, spn_nfs_cb cb, void *arg);
 int spn_nfs_link(struct spn_nfs *n, const char *from, const char *to, spn_nfs_cb cb, void *arg);
-int spn_nfs_symlink(struct spn_nfs *n, const char *target, const char *path, spn_nfs_cb cb, void *arg);
+int spn_nfs_symlink(struct spn_nfs *n, const char *target, const char *path, spn_nfs_cb cb,
+		    void *arg);
 /* A FIFO, socket or device node (mode holds the S_IF* type); its
  * attributes in res. NFSv4 through libnfs 4.0: devices only (-EOPNOTSUPP). */
 int spn_nfs_mknod(struct spn_nfs *n, const char *path, int mode, uint64_t rdev, spn_nfs_cb cb,
@@ -178,7 +180,8 @@ struct spn_nfs_sattr {
 	struct spn_time atime, mtime;
 };
 /* Applies the fields one call at a time and reports the final attributes. */
-int spn_nfs_setattr(struct spn_nfs *n, const char *path, const struct spn_nfs_sattr *sa, spn_nfs_cb cb, void *arg);
+int spn_nfs_setattr(struct spn_nfs *n, const char *path, const struct spn_nfs_sattr *sa,
+		    spn_nfs_cb cb, void *arg);
 
 /*
  * NFSv3 only (spn_nfs_has_fh): calls by file handle, one RPC each.

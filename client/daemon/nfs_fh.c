@@ -337,7 +337,8 @@ readdir_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 		if (e->name_handle.handle_follows &&
 		    e->name_handle.post_op_fh3_u.handle.data.data_len <= SPN_FH_MAX) {
 			de->fh_len = (uint8_t)e->name_handle.post_op_fh3_u.handle.data.data_len;
-			memcpy(de->fh, e->name_handle.post_op_fh3_u.handle.data.data_val, de->fh_len);
+			memcpy(de->fh, e->name_handle.post_op_fh3_u.handle.data.data_val,
+			       de->fh_len);
 		}
 	}
 	if (ok->dir_attributes.attributes_follow) {
@@ -447,7 +448,7 @@ setattr_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 		return;
 	if (res->SETATTR3res_u.resok.obj_wcc.after.attributes_follow) {
 		attr_from_fattr3(&op->res.attr,
-				  &res->SETATTR3res_u.resok.obj_wcc.after.post_op_attr_u.attributes);
+				 &res->SETATTR3res_u.resok.obj_wcc.after.post_op_attr_u.attributes);
 		spn_nfsop_finish(op, 0);
 		return;
 	}

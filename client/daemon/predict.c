@@ -190,8 +190,9 @@ spn_predict(struct spn_job *j)
 			    !spn_consist_content_valid(&j->e) ||
 			    spn_mirror_path(j->m, j->rel, j->rep.path, sizeof(j->rep.path)) < 0 ||
 			    spn_mirror_lstat(j->m, j->rel, &st) < 0 || !S_ISREG(st.st_mode)) {
-				spn_debug("no prediction for open %s: flags %x type %o valid %d", j->rel,
-					  j->req.flags, j->e.attr.type, spn_consist_content_valid(&j->e));
+				spn_debug("no prediction for open %s: flags %x type %o valid %d",
+					  j->rel, j->req.flags, j->e.attr.type,
+					  spn_consist_content_valid(&j->e));
 				return 0;
 			}
 			j->rep.attr = j->e.attr;

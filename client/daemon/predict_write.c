@@ -356,14 +356,16 @@ spn_predict_write(struct spn_job *j)
 		j->rep.attr = j->e.attr;
 		break;
 	case SPN_OP_UNLINK:
-		if (!have || j->e.attr.type == S_IFDIR || spn_wb_find(j->d, j->m, j->rel, 0) != NULL)
+		if (!have || j->e.attr.type == S_IFDIR ||
+		    spn_wb_find(j->d, j->m, j->rel, 0) != NULL)
 			return 0;
 		spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel);
 		spn_mirror_remove(j->m, j->rel);
 		break;
 	case SPN_OP_RMDIR:
 		if (!have || j->e.attr.type != S_IFDIR || !(j->e.flags & SPN_EF_DIR_COMPLETE) ||
-		    spn_index_foreach_child(j->d->idx, (uint16_t)j->m->id, j->rel, has_child, NULL) != 0)
+		    spn_index_foreach_child(j->d->idx, (uint16_t)j->m->id, j->rel, has_child,
+					    NULL) != 0)
 			return 0;
 		spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel);
 		spn_mirror_remove(j->m, j->rel);
@@ -373,15 +375,15 @@ spn_predict_write(struct spn_job *j)
 		struct spn_entry pe2;
 		int have2 = spn_job_index_get(j, j->rel2, &e2) == 0;
 
-		if (!have || j->e.attr.type == S_IFDIR || spn_wb_find(j->d, j->m, j->rel, 0) != NULL ||
-		    strcmp(j->rel, j->rel2) == 0)
+		if (!have || j->e.attr.type == S_IFDIR ||
+		    spn_wb_find(j->d, j->m, j->rel, 0) != NULL || strcmp(j->rel, j->rel2) == 0)
 			return 0;
 		if (have2 && (e2.attr.type == S_IFDIR || (e2.flags & SPN_EF_WRITEBACK) ||
 			      spn_wb_find(j->d, j->m, j->rel2, 0) != NULL))
 			return 0;
 		spn_parent_of(j->rel2, parent2, sizeof(parent2));
-		if (!have2 && !(spn_job_index_get(j, parent2, &pe2) == 0 && pe2.attr.type == S_IFDIR &&
-				(pe2.flags & SPN_EF_DIR_COMPLETE)))
+		if (!have2 && !(spn_job_index_get(j, parent2, &pe2) == 0 &&
+				pe2.attr.type == S_IFDIR && (pe2.flags & SPN_EF_DIR_COMPLETE)))
 			return 0;
 		spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel2);
 		spn_mirror_remove(j->m, j->rel2);

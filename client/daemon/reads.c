@@ -399,7 +399,8 @@ spn_ensure_listing(struct spn_job *j, spn_job_fn then)
 	struct stat st;
 
 	j->then = then;
-	if (spn_dir_listing_valid(j) && spn_mirror_lstat(j->m, j->rel, &st) == 0 && S_ISDIR(st.st_mode)) {
+	if (spn_dir_listing_valid(j) && spn_mirror_lstat(j->m, j->rel, &st) == 0 &&
+	    S_ISDIR(st.st_mode)) {
 		j->d->cache_hits++;
 		then(j);
 		return;
@@ -494,7 +495,8 @@ enforce_cache_cap(struct spn_daemon *d)
 	if (spn_index_stats(d->idx, &entries, &bytes, &dirty) < 0 || bytes <= d->pol.cache_max)
 		return;
 	/* Free down to 90% so that eviction does not run at every fetch. */
-	spn_index_lru(d->idx, bytes - d->pol.cache_max + d->pol.cache_max / 10, &freed, evict_one, d);
+	spn_index_lru(d->idx, bytes - d->pol.cache_max + d->pol.cache_max / 10, &freed, evict_one,
+		      d);
 	spn_info("cache over %llu bytes: evicted %llu bytes",
 		 (unsigned long long)d->pol.cache_max, (unsigned long long)freed);
 }
@@ -794,7 +796,8 @@ spn_parent_handle(struct spn_job *j, struct spn_entry *pe)
 	if (j->store_by_path || !spn_nfs_has_fh(j->m->nfs) || name == NULL || name[1] == '\0')
 		return NULL;
 	spn_parent_of(j->rel, parent, sizeof(parent));
-	if (spn_job_index_get(j, parent, pe) < 0 || pe->fh_len == 0 || (pe->flags & SPN_EF_CREATED_LOCALLY))
+	if (spn_job_index_get(j, parent, pe) < 0 || pe->fh_len == 0 ||
+	    (pe->flags & SPN_EF_CREATED_LOCALLY))
 		return NULL;
 	return name + 1;
 }
@@ -806,8 +809,8 @@ spn_send_create(struct spn_job *j, int excl)
 	const char *name = spn_parent_handle(j, &pe);
 
 	if (name != NULL) {
-		spn_nfs_create_fh(j->m->nfs, pe.fh, pe.fh_len, name, (int)(j->req.mode & 07777), excl,
-				  spn_job_cb, j);
+		spn_nfs_create_fh(j->m->nfs, pe.fh, pe.fh_len, name, (int)(j->req.mode & 07777),
+				  excl, spn_job_cb, j);
 		return;
 	}
 	spn_nfs_create(j->m->nfs, j->rel, (int)(j->req.mode & 07777), excl, spn_job_cb, j);

@@ -240,8 +240,8 @@ walk_issue(struct spn_job *j)
 	/* The next component below it. */
 	kl = strcmp(known, "/") == 0 ? 0 : strlen(known);
 	name = j->rel + kl + 1;
-	snprintf(j->walk, sizeof(j->walk), "%.*s", (int)(strcspn(name, "/") + (size_t)(name - j->rel)),
-		 j->rel);
+	snprintf(j->walk, sizeof(j->walk), "%.*s",
+		 (int)(strcspn(name, "/") + (size_t)(name - j->rel)), j->rel);
 	snprintf(known, sizeof(known), "%.*s", (int)strcspn(name, "/"), name);
 	spn_nfs_lookup_fh(j->m->nfs, fh, len, known, spn_job_cb, j);
 }

@@ -103,8 +103,9 @@ spn_status_text(struct spn_daemon *d, char *buf, size_t len)
 				dirty_bytes += (uint64_t)sb.st_size;
 		}
 		OUT("mount %s = %s (NFSv%d): %s%s%s\n", m->prefix, m->url, spn_nfs_version(m->nfs),
-		    s == SPN_NFS_UP ? (spn_mount_unresponsive(d, m, spn_mono_ns()) ? "up, not responding" : "up")
-				    : s == SPN_NFS_CONNECTING ? "connecting" : "down",
+		    s != SPN_NFS_UP ? (s == SPN_NFS_CONNECTING ? "connecting" : "down")
+		    : spn_mount_unresponsive(d, m, spn_mono_ns()) ? "up, not responding"
+								  : "up",
 		    s != SPN_NFS_UP && spn_nfs_error(m->nfs)[0] ? ": " : "",
 		    s != SPN_NFS_UP && spn_nfs_error(m->nfs)[0] ? spn_mount_down_reason(m) : "");
 		OUT("  in flight: %d, reconnects: %llu, read %llu bytes, written %llu bytes, "
@@ -122,7 +123,8 @@ spn_status_text(struct spn_daemon *d, char *buf, size_t len)
 	OUT("requests:");
 	for (i = 1; i <= SPN_OP_MAX; i++)
 		if (d->requests[i] > 0)
-			OUT(" %s=%llu", spn_proto_op_name((uint16_t)i), (unsigned long long)d->requests[i]);
+			OUT(" %s=%llu", spn_proto_op_name((uint16_t)i),
+			    (unsigned long long)d->requests[i]);
 	OUT("\n");
 #undef OUT
 	if (used >= len)

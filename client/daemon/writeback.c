@@ -138,8 +138,8 @@ store_done(struct spn_job *j)
 	} else {
 		spn_err("write-back of %s%s failed: %s", j->m->prefix, j->rel,
 			j->res && j->res->errmsg ? j->res->errmsg : strerror(-status));
-		if (wb_permanent(status) && wb->waiters != NULL && spn_job_index_get(j, j->rel, &e) == 0 &&
-		    wb->writers == 0) {
+		if (wb_permanent(status) && wb->waiters != NULL &&
+		    spn_job_index_get(j, j->rel, &e) == 0 && wb->writers == 0) {
 			/* The server refuses this content for good and the
 			 * writer hears it from close() (or rolls back):
 			 * retrying forever helps no one. With nobody to tell
@@ -270,7 +270,8 @@ store_issue(struct spn_job *j)
 		j->tmpfd = -1;
 		if (gone && spn_job_index_get(j, j->rel, &e) == 0 && (e.flags & SPN_EF_DIRTY)) {
 			/* Nothing left to write back: say so, and stop. */
-			spn_err("write-back of %s%s: the mirror copy is gone", j->m->prefix, j->rel);
+			spn_err("write-back of %s%s: the mirror copy is gone", j->m->prefix,
+				j->rel);
 			e.flags &= (uint8_t)~SPN_EF_DIRTY;
 			spn_job_index_put(j, j->rel, &e);
 		}
