@@ -1129,16 +1129,20 @@ store_commit_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 		spn_nfsop_finish(op, -ENOTCONN);
 }
 
-uint64_t
-spn_nfsop_chunk_max(struct nfs_context *nfs, int store)
+/* The largest READ or WRITE of the session. */
+static uint64_t
+chunk_max(struct nfs_context *nfs, int store)
 {
 	uint64_t max = store ? nfs_get_writemax(nfs) : nfs_get_readmax(nfs);
 
 	return max == 0 || max > (1 << 20) ? 1 << 20 : max;
 }
 
-struct spn_nfs_chunk *
-spn_nfsop_chunk(struct spn_nfs_op *op, uint64_t left, uint64_t max, int store)
+/* The next chunk of op's file: left or max bytes from op->next_off, which
+ * moves past it; a store's read from op->fd into c->buf. NULL with op's
+ * error set if it cannot be had. */
+static struct spn_nfs_chunk *
+chunk_new(struct spn_nfs_op *op, uint64_t left, uint64_t max, int store)
 {
 	struct spn_nfs_chunk *c = calloc(1, sizeof(*c));
 	ssize_t r;
@@ -1170,17 +1174,45 @@ spn_nfsop_chunk(struct spn_nfs_op *op, uint64_t left, uint64_t max, int store)
 }
 
 int
-spn_nfsop_chunk_sent(struct spn_nfs_chunk *c, int rc)
+spn_nfsop_pump(struct spn_nfs_op *op, int store,
+	       int (*send)(struct spn_nfs_op *op, struct spn_nfs_chunk *c))
 {
-	struct spn_nfs_op *op = c->op;
+	uint64_t max = chunk_max(op->n->nfs, store);
 
-	rc = spn_nfsop_issue_end(op, rc);
-	if (rc < 0) {
-		spn_nfsop_set_error(op, -ENOTCONN, NULL);
-		free(c->buf);
-		free(c);
+	while (op->err == 0 && op->pending < XFER_WINDOW &&
+	       (store ? op->next_off < op->size : !op->eof && op->next_off <= op->size)) {
+		/* Fetch: read one chunk past the known size: the file may
+		 * have grown, and only a short read proves the end. */
+		struct spn_nfs_chunk *c = chunk_new(op, store ? op->size - op->next_off : max, max,
+						    store);
+		int rc;
+
+		if (c == NULL)
+			break;
+		spn_nfsop_issue_begin(op);
+		rc = spn_nfsop_issue_end(op, send(op, c));
+		if (rc > 0)
+			return 0; /* completed and gone */
+		if (rc < 0) {
+			spn_nfsop_set_error(op, -ENOTCONN, NULL);
+			free(c->buf);
+			free(c);
+			break;
+		}
 	}
-	return rc;
+	return op->pending == 0;
+}
+
+static int
+fetch_send(struct spn_nfs_op *op, struct spn_nfs_chunk *c)
+{
+	return nfs_pread_async(op->n->nfs, op->fh, c->off, c->len, fetch_read_cb, c);
+}
+
+static int
+store_send(struct spn_nfs_op *op, struct spn_nfs_chunk *c)
+{
+	return nfs_pwrite_async(op->n->nfs, op->fh, c->off, c->len, c->buf, store_write_cb, c);
 }
 
 /* Keep up to XFER_WINDOW transfers in flight; when all are done, move on:
@@ -1190,29 +1222,8 @@ xfer_pump(struct spn_nfs_op *op)
 {
 	struct nfs_context *nfs = op->n->nfs;
 	int store = op->kind == SPN_CALL_WRITE;
-	uint64_t max = spn_nfsop_chunk_max(nfs, store);
 
-	while (op->err == 0 && op->pending < XFER_WINDOW &&
-	       (store ? op->next_off < op->size : !op->eof && op->next_off <= op->size)) {
-		/* Fetch: read one chunk past the known size: the file may
-		 * have grown, and only a short read proves the end. */
-		struct spn_nfs_chunk *c = spn_nfsop_chunk(op, store ? op->size - op->next_off : max,
-							  max, store);
-		int rc;
-
-		if (c == NULL)
-			break;
-		spn_nfsop_issue_begin(op);
-		rc = spn_nfsop_chunk_sent(
-			c, store ? nfs_pwrite_async(nfs, op->fh, c->off, c->len, c->buf,
-						    store_write_cb, c)
-				 : nfs_pread_async(nfs, op->fh, c->off, c->len, fetch_read_cb, c));
-		if (rc > 0)
-			return; /* completed and gone */
-		if (rc < 0)
-			break;
-	}
-	if (op->pending > 0)
+	if (!spn_nfsop_pump(op, store, store ? store_send : fetch_send))
 		return;
 	/* Fetch: the read past the known end came back full, so the file
 	 * grew: read on until a short read. */

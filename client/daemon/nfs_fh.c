@@ -500,37 +500,29 @@ store_fh_write_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 	store_fh_pump(op);
 }
 
+static int
+store_fh_send(struct spn_nfs_op *op, struct spn_nfs_chunk *c)
+{
+	WRITE3args args;
+
+	memset(&args, 0, sizeof(args));
+	spn_nfs3_fh_arg(&args.file, op->res.fh, op->res.fh_len);
+	args.offset = c->off;
+	args.count = (count3)c->len;
+	args.stable = FILE_SYNC;
+	args.data.data_len = (u_int)c->len;
+	args.data.data_val = c->buf;
+	op->kind = SPN_CALL_WRITE;
+	return rpc_nfs3_write_async(nfs_get_rpc_context(op->n->nfs), store_fh_write_cb, &args, c);
+}
+
 static void
 store_fh_pump(struct spn_nfs_op *op)
 {
 	struct nfs_context *nfs = op->n->nfs;
-	uint64_t max = spn_nfsop_chunk_max(nfs, 1);
 	SETATTR3args sargs;
 
-	while (op->err == 0 && op->pending < XFER_WINDOW && op->next_off < op->size) {
-		struct spn_nfs_chunk *c = spn_nfsop_chunk(op, op->size - op->next_off, max, 1);
-		WRITE3args args;
-		int rc;
-
-		if (c == NULL)
-			break;
-		memset(&args, 0, sizeof(args));
-		spn_nfs3_fh_arg(&args.file, op->res.fh, op->res.fh_len);
-		args.offset = c->off;
-		args.count = (count3)c->len;
-		args.stable = FILE_SYNC;
-		args.data.data_len = (u_int)c->len;
-		args.data.data_val = c->buf;
-		op->kind = SPN_CALL_WRITE;
-		spn_nfsop_issue_begin(op);
-		rc = spn_nfsop_chunk_sent(c, rpc_nfs3_write_async(nfs_get_rpc_context(nfs),
-								  store_fh_write_cb, &args, c));
-		if (rc > 0)
-			return; /* completed and gone */
-		if (rc < 0)
-			break;
-	}
-	if (op->pending > 0)
+	if (!spn_nfsop_pump(op, 1, store_fh_send))
 		return;
 	if (op->err != 0) {
 		spn_nfsop_finish(op, op->err);

@@ -96,17 +96,12 @@ void spn_nfsop_set_error(struct spn_nfs_op *op, int err, const void *data);
 void spn_nfsop_issue_begin(struct spn_nfs_op *op);
 int spn_nfsop_issue_end(struct spn_nfs_op *op, int rc);
 
-/* Whole-file transfers (daemon/nfs.c): the largest READ or WRITE of the
- * session, and the next chunk of op's file -- left or max bytes from
- * op->next_off, which moves past it; a store's read from op->fd into
- * c->buf. NULL with op's error set if it cannot be had. */
-uint64_t spn_nfsop_chunk_max(struct nfs_context *nfs, int store);
-struct spn_nfs_chunk *spn_nfsop_chunk(struct spn_nfs_op *op, uint64_t left, uint64_t max,
-				      int store);
-/* After c's call was issued (spn_nfsop_issue_begin before it) with result
- * rc: 1 if op completed and is gone, 0 if queued, -ENOTCONN if not (op's
- * error set, c freed). */
-int spn_nfsop_chunk_sent(struct spn_nfs_chunk *c, int rc);
+/* Whole-file transfers (daemon/nfs.c). */
+/* Keeps up to XFER_WINDOW chunks of op's file in flight, each sent by
+ * send (a libnfs call whose callback gets c). 1 once none is in flight
+ * (the transfer's next step may run), 0 while some are or if op is gone. */
+int spn_nfsop_pump(struct spn_nfs_op *op, int store,
+		   int (*send)(struct spn_nfs_op *op, struct spn_nfs_chunk *c));
 
 /* Queue a libnfs call for op: QUEUE(op, nfs_xxx_async(..., op)). Returns
  * 0 if queued, 1 if it was queued and op already completed and is gone
