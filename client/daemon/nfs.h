@@ -3,14 +3,14 @@
  * loop through libnfs's async API, with many calls in flight.
  *
  * Two kinds of calls. By path (libnfs resolves each path from the export
- * root; daemon/nfs.c): the same code serves NFSv3 and NFSv4. By file
- * handle (spn_nfs_*_fh, NFSv3 only; daemon/nfs_fh.c): one RPC where the
- * daemon knows the handle from its index. Every call completes through its
- * callback exactly once: with 0 and a result, with a negative errno the
- * server answered, or with -ENOTCONN when the session was lost before the
- * answer came. -ENOTCONN tells the caller that the call may or may not have
- * been carried out: idempotent calls may simply be sent again once the
- * session is back; others must be verified first.
+ * root; daemon/nfs.c, daemon/nfs_xfer.c): the same code serves NFSv3 and
+ * NFSv4. By file handle (spn_nfs_*_fh, NFSv3 only; daemon/nfs_fh.c): one
+ * RPC where the daemon knows the handle from its index. Every call
+ * completes through its callback exactly once: with 0 and a result, with a
+ * negative errno the server answered, or with -ENOTCONN when the session
+ * was lost before the answer came. -ENOTCONN tells the caller that the
+ * call may or may not have been carried out: idempotent calls may simply
+ * be sent again once the session is back; others must be verified first.
  */
 #ifndef SPECNFS_DAEMON_NFS_H
 #define SPECNFS_DAEMON_NFS_H

@@ -1,9 +1,10 @@
 /*
- * daemon/nfs_op.h: what the two halves of the NFS back-end share -- the
+ * daemon/nfs_op.h: what the three files of the NFS back-end share -- the
  * session (struct spn_nfs), the op (one spn_nfs_* call in progress) and
  * its plumbing. daemon/nfs.c holds the session and the calls by path
- * (libnfs's path API, NFSv3 and NFSv4); daemon/nfs_fh.c the NFSv3 calls by
- * file handle (libnfs's raw RPC API). Nothing else includes this header.
+ * (libnfs's path API, NFSv3 and NFSv4), daemon/nfs_xfer.c the whole-file
+ * transfers by path, daemon/nfs_fh.c the NFSv3 calls by file handle
+ * (libnfs's raw RPC API). Nothing else includes this header.
  */
 #ifndef SPECNFS_DAEMON_NFS_OP_H
 #define SPECNFS_DAEMON_NFS_OP_H
@@ -93,10 +94,20 @@ int spn_nfsop_part_done(struct spn_nfs_op *op, int err, void *data);
  * finishes the op. 1 to go on with a good result, 0 when op is done. */
 int spn_nfsop_ok(struct spn_nfs_op *op, int err, void *data);
 void spn_nfsop_set_error(struct spn_nfs_op *op, int err, const void *data);
+/* An op that keeps a copy of its path (op->path). NULL when it cannot
+ * start; the caller returns *rc then: -ENOMEM before the op existed, 0
+ * once it failed through its callback. */
+struct spn_nfs_op *spn_nfsop_new_path(struct spn_nfs *n, enum spn_nfs_call kind, const char *path,
+				      spn_nfs_cb cb, void *arg, int *rc);
+/* NFSv4: an op that opens a file holds the session's open-owner until it
+ * ends. 0: go on now; 1: queued, start(op) runs when the owner is free. */
+int spn_nfsop_gate_enter(struct spn_nfs_op *op, void (*start)(struct spn_nfs_op *op));
+/* Attributes from libnfs's stat, as the protocol carries them. */
+void spn_nfsop_attr_from_stat(struct spn_attr *a, const struct nfs_stat_64 *st);
 void spn_nfsop_issue_begin(struct spn_nfs_op *op);
 int spn_nfsop_issue_end(struct spn_nfs_op *op, int rc);
 
-/* Whole-file transfers (daemon/nfs.c). */
+/* daemon/nfs_xfer.c: whole-file transfers. */
 /* Keeps up to XFER_WINDOW chunks of op's file in flight, each sent by
  * send (a libnfs call whose callback gets c). 1 once none is in flight
  * (the transfer's next step may run), 0 while some are or if op is gone. */
