@@ -166,7 +166,9 @@ struct spn_time {
 	uint32_t nsec; /* < 1000000000 */
 };
 
-/* NFS attributes: 96 bytes on the wire, in this order. */
+/* NFS attributes: 96 bytes on the wire, in this order. The daemon keeps
+ * them in this form too (its index, daemon/index.h), so a reply copies
+ * them as they are. */
 struct spn_attr {
 	uint32_t type; /* one of S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK,
 			* S_IFIFO, S_IFSOCK (Linux values) */

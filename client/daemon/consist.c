@@ -1,5 +1,6 @@
 /*
- * daemon/consist.c - the attribute-cache and name-cache rules.
+ * daemon/consist.c - the attribute-cache and name-cache rules, as pure
+ * functions (the contract is in daemon/consist.h).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -16,7 +17,7 @@ spn__is_dir(uint32_t type)
 }
 
 static bool
-spn__time_eq(const struct spn_ntime *a, const struct spn_ntime *b)
+spn__time_eq(const struct spn_time *a, const struct spn_time *b)
 {
 	return a->sec == b->sec && a->nsec == b->nsec;
 }
@@ -53,7 +54,7 @@ spn__in_window(int64_t now, int64_t start, int64_t len)
 
 /* The mirrored file content corresponds to attributes a. */
 static bool
-spn__content_match(const struct spn_entry *e, const struct spn_nattr *a)
+spn__content_match(const struct spn_entry *e, const struct spn_attr *a)
 {
 	return spn__time_eq(&e->content_mtime, &a->mtime) &&
 	       e->content_size == a->size && e->content_fileid == a->fileid;
@@ -62,7 +63,7 @@ spn__content_match(const struct spn_entry *e, const struct spn_nattr *a)
 /* The directory's cached names were learnt at attributes a. ctime as
  * well as mtime: mtime can be set back by utimes(), ctime cannot. */
 static bool
-spn__names_match(const struct spn_entry *e, const struct spn_nattr *a)
+spn__names_match(const struct spn_entry *e, const struct spn_attr *a)
 {
 	return spn__time_eq(&e->content_mtime, &a->mtime) &&
 	       spn__time_eq(&e->content_ctime, &a->ctime) &&
@@ -70,7 +71,7 @@ spn__names_match(const struct spn_entry *e, const struct spn_nattr *a)
 }
 
 bool
-spn_consist_attr_equal(const struct spn_nattr *a, const struct spn_nattr *b)
+spn_consist_attr_equal(const struct spn_attr *a, const struct spn_attr *b)
 {
 	return a->type == b->type && a->mode == b->mode && a->uid == b->uid &&
 	       a->gid == b->gid && a->size == b->size &&
@@ -95,7 +96,7 @@ spn_consist_attr_fresh(const struct spn_ac_settings *s,
 
 unsigned
 spn_consist_after_revalidate(const struct spn_ac_settings *s,
-			     struct spn_entry *e, const struct spn_nattr *fresh,
+			     struct spn_entry *e, const struct spn_attr *fresh,
 			     int64_t now_ns)
 {
 	bool first = e->validated_ns == 0;

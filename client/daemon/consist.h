@@ -86,7 +86,7 @@ bool spn_consist_attr_fresh(const struct spn_ac_settings *s,
  */
 unsigned spn_consist_after_revalidate(const struct spn_ac_settings *s,
 				      struct spn_entry *e,
-				      const struct spn_nattr *fresh,
+				      const struct spn_attr *fresh,
 				      int64_t now_ns);
 
 /*
@@ -103,8 +103,8 @@ bool spn_consist_content_valid(const struct spn_entry *e);
 void spn_consist_set_content(struct spn_entry *e);
 
 /* type, mode, uid, gid, size, fileid, mtime, ctime; to the nanosecond. */
-bool spn_consist_attr_equal(const struct spn_nattr *a,
-			    const struct spn_nattr *b);
+bool spn_consist_attr_equal(const struct spn_attr *a,
+			    const struct spn_attr *b);
 
 /*
  * How to answer a lookup of a name in dir: child_exists tells whether the

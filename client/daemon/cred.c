@@ -15,14 +15,17 @@
  * else is "foreign": its fsuid, fsgid and groups come from
  * /proc/<pid>/status (the pid the kernel vouched for), its NFS calls carry
  * them, and it gets open files as fds passed with SCM_RIGHTS, since it
- * cannot open the daemon's private mirror itself (see daemon/ops.c,
- * cred_*).
+ * cannot open the daemon's private mirror itself. The second half of this
+ * file serves such callers: the access check with their ids before a
+ * request runs (spn_cred_check_*) and the open mirror file sent with the
+ * reply (spn_cred_send_open).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,4 +167,113 @@ spn_cred_send_fd(struct spn_client *cl, const void *buf, size_t len, int fd)
 		n = sendmsg(cl->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
 	return n < 0 ? -errno : (int)n;
+}
+
+/*
+ * A caller with other ids than the daemon's user cannot open the private
+ * mirror. Its OPEN (and READDIR: the listed directory) reply carries the
+ * mirror file opened by the daemon (SCM_RIGHTS), with the access mode the
+ * caller asked for and nothing more: the server allowed it (cred_check_done, or its refusal of
+ * CREATE/SETATTR), so the fd carries the caller's rights. Mirror I/O never
+ * follows a symlink nor blocks on a special file.
+ */
+void
+spn_cred_send_open(struct spn_job *j, const unsigned char *buf, size_t n)
+{
+	int fd =
+	    j->req.op == SPN_OP_READDIR
+		? spn_mirror_open_dir(j->m, j->rel)
+		: spn_mirror_open(j->m, j->rel,
+				  (int)j->req.flags & (O_ACCMODE | O_APPEND | O_SYNC | O_DSYNC), 0);
+	int sent = 0;
+
+	if (fd < 0) {
+		spn_err("open %s for pid %d: %s", j->rep.path, (int)j->cl->pid, strerror(-fd));
+	} else {
+		int fl = fcntl(fd, F_GETFL);
+
+		if (fl >= 0 && (j->req.flags & O_NONBLOCK))
+			fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+		/* The shim waits for this reply alone: nothing is queued
+		 * before it, so the fd travels with its first byte. */
+		if (j->cl->out_len == 0)
+			sent = spn_cred_send_fd(j->cl, buf, n, fd);
+		close(fd);
+	}
+	if (sent < 0) {
+		spn_err("reply to pid %d: %s", (int)j->cl->pid, strerror(-sent));
+		sent = 0;
+	}
+	if ((size_t)sent < n)
+		spn_client_send(j->d, j->cl, buf + sent, n - (size_t)sent);
+}
+
+/* What a foreign caller's request needs from the server first, with its
+ * own ids: the walk to the path (search rights on every directory, which
+ * the daemon's cached handles would skip) and the access the op implies.
+ * 0: nothing to check (the server decides the op itself). */
+int
+spn_cred_check_what(const struct spn_job *j, char *path, size_t len, int *mode)
+{
+	uint32_t acc = j->req.flags & O_ACCMODE;
+
+	snprintf(path, len, "%s", j->rel);
+	*mode = 0;
+	switch (j->req.op) {
+	case SPN_OP_STAT:
+	case SPN_OP_READLINK:
+	case SPN_OP_STATFS:
+		return 1;
+	case SPN_OP_ACCESS:
+		*mode = (int)(j->req.mode & 7);
+		return 1;
+	case SPN_OP_READDIR:
+		*mode = R_OK;
+		return 1;
+	case SPN_OP_OPEN:
+		if (acc != O_WRONLY)
+			*mode |= R_OK;
+		if (acc != O_RDONLY || (j->req.flags & O_TRUNC))
+			*mode |= W_OK;
+		return 1;
+	case SPN_OP_SETATTR:
+	case SPN_OP_MKDIR:
+	case SPN_OP_RMDIR:
+	case SPN_OP_UNLINK:
+	case SPN_OP_RENAME:
+	case SPN_OP_LINK:
+	case SPN_OP_SYMLINK:
+		/* The server checks the op; the walk to its directory is ours. */
+		spn_parent_of(j->rel, path, len);
+		*mode = X_OK;
+		return 1;
+	}
+	return 0;
+}
+
+static void
+cred_check_done(struct spn_job *j)
+{
+	int err = j->err;
+
+	if (j->req.op == SPN_OP_ACCESS || (err < 0 && err != -ENOENT)) {
+		spn_job_reply(j, err);
+		return;
+	}
+	/* Allowed, or not there: the ordinary handling answers (or
+	 * creates, with the caller's ids: the server decides). */
+	j->err = 0;
+	spn_job_dispatch(j);
+}
+
+void
+spn_cred_check_issue(struct spn_job *j)
+{
+	char path[SPN_PATH_MAX];
+	int mode;
+
+	if (spn_job_call(j, spn_cred_check_issue, cred_check_done, 0))
+		return;
+	spn_cred_check_what(j, path, sizeof(path), &mode);
+	spn_nfs_access(j->m->nfs, path, mode, spn_job_cb, j);
 }

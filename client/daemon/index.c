@@ -206,7 +206,7 @@ spn__put_u64(uint8_t *p, uint64_t v)
 }
 
 static uint8_t *
-spn__put_time(uint8_t *p, const struct spn_ntime *t)
+spn__put_time(uint8_t *p, const struct spn_time *t)
 {
 	p = spn__put_u64(p, (uint64_t)t->sec);
 	return spn__put_u32(p, t->nsec);
@@ -245,7 +245,7 @@ spn__get_i64(const uint8_t *p, int64_t *v)
 }
 
 static const uint8_t *
-spn__get_time(const uint8_t *p, struct spn_ntime *t)
+spn__get_time(const uint8_t *p, struct spn_time *t)
 {
 	p = spn__get_i64(p, &t->sec);
 	return spn__get_u32(p, &t->nsec);
@@ -266,7 +266,7 @@ spn__entry_ok(const struct spn_entry *e)
 static size_t
 spn__encode(const struct spn_entry *e, uint8_t *buf)
 {
-	const struct spn_nattr *a = &e->attr;
+	const struct spn_attr *a = &e->attr;
 	uint8_t *p = buf;
 
 	*p++ = REC_VERSION;
@@ -307,7 +307,7 @@ static int
 spn__decode(const void *data, size_t len, struct spn_entry *e)
 {
 	const uint8_t *p = data;
-	struct spn_nattr *a;
+	struct spn_attr *a;
 
 	if (len < REC_HEAD || p[0] != REC_VERSION || !spn__state_ok(p[1]) ||
 	    p[3] > SPN_FH_MAX || len != REC_FIXED + (size_t)p[3])
@@ -435,6 +435,23 @@ static int
 spn__wb(const struct spn_entry *e)
 {
 	return (e->flags & SPN_EF_WRITEBACK) != 0;
+}
+
+/* In a write: positions c on the first key of the tree t (t itself or
+ * below it). 1 if there is one, 0 if the tree is empty, or the failure
+ * (spn__wfail). */
+static int
+spn__tree_first(struct spn_index *ix, MDB_cursor *c, const uint8_t *t, size_t tlen, MDB_val *k,
+		MDB_val *v)
+{
+	int rc;
+
+	k->mv_size = tlen;
+	k->mv_data = (void *)t;
+	rc = mdb_cursor_get(c, k, v, MDB_SET_RANGE);
+	if (rc == MDB_NOTFOUND || (!rc && !spn__in_tree(k->mv_data, k->mv_size, t, tlen)))
+		return 0;
+	return rc ? spn__wfail(ix, rc) : 1;
 }
 
 /* Positions c on the first key strictly after pos. */
@@ -756,20 +773,8 @@ spn__drop_tree(struct spn_index *ix, MDB_txn *txn, const uint8_t *t,
 	rc = mdb_cursor_open(txn, ix->db_ent, &c);
 	if (rc)
 		return spn__wfail(ix, rc);
-	for (;;) {
-		/* Seek afresh each time: the delete moved the cursor. */
-		k.mv_size = tlen;
-		k.mv_data = (void *)t;
-		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-		if (rc == MDB_NOTFOUND ||
-		    (!rc && !spn__in_tree(k.mv_data, k.mv_size, t, tlen))) {
-			rc = 0;
-			break;
-		}
-		if (rc) {
-			rc = spn__wfail(ix, rc);
-			break;
-		}
+	/* Seek afresh each time: the delete moved the cursor. */
+	while ((rc = spn__tree_first(ix, c, t, tlen, &k, &v)) > 0) {
 		clen = k.mv_size;
 		memcpy(cur, k.mv_data, clen);
 		ok = spn__decode(v.mv_data, v.mv_size, &old) == 0;
@@ -886,19 +891,7 @@ spn__op_rename(struct spn_index *ix, MDB_txn *txn, struct spn__op *op)
 	if (rc)
 		return spn__wfail(ix, rc);
 	memcpy(dst, t, tlen);
-	for (;;) {
-		k.mv_size = flen;
-		k.mv_data = (void *)f;
-		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-		if (rc == MDB_NOTFOUND ||
-		    (!rc && !spn__in_tree(k.mv_data, k.mv_size, f, flen))) {
-			rc = 0;
-			break;
-		}
-		if (rc) {
-			rc = spn__wfail(ix, rc);
-			break;
-		}
+	while ((rc = spn__tree_first(ix, c, f, flen, &k, &v)) > 0) {
 		memcpy(cur, k.mv_data, k.mv_size);
 		nlen = tlen + k.mv_size - flen;
 		memcpy(dst + tlen, cur + flen, k.mv_size - flen);
@@ -1404,11 +1397,12 @@ spn_index_put(struct spn_index *ix, uint16_t mount, const char *path,
 	return spn__run(ix, &op);
 }
 
-int
-spn_index_del(struct spn_index *ix, uint16_t mount, const char *path)
+/* Runs an op of this kind on one key. */
+static int
+spn__run_key(struct spn_index *ix, int kind, uint16_t mount, const char *path)
 {
 	uint8_t key[MAIN_KEY_MAX];
-	struct spn__op op = {.kind = OP_DEL, .key = key};
+	struct spn__op op = {.kind = kind, .key = key};
 	int rc;
 
 	rc = spn__path_key(key, &op.klen, mount, path);
@@ -1418,16 +1412,15 @@ spn_index_del(struct spn_index *ix, uint16_t mount, const char *path)
 }
 
 int
+spn_index_del(struct spn_index *ix, uint16_t mount, const char *path)
+{
+	return spn__run_key(ix, OP_DEL, mount, path);
+}
+
+int
 spn_index_del_tree(struct spn_index *ix, uint16_t mount, const char *path)
 {
-	uint8_t key[MAIN_KEY_MAX];
-	struct spn__op op = {.kind = OP_DEL_TREE, .key = key};
-	int rc;
-
-	rc = spn__path_key(key, &op.klen, mount, path);
-	if (rc)
-		return rc;
-	return spn__run(ix, &op);
+	return spn__run_key(ix, OP_DEL_TREE, mount, path);
 }
 
 int
@@ -1454,31 +1447,34 @@ spn_index_rename_tree(struct spn_index *ix, uint16_t mount, const char *from,
  * cursor does not.
  */
 
-int
-spn_index_foreach_child(struct spn_index *ix, uint16_t mount, const char *dir,
-			int (*cb)(const char *name, const struct spn_entry *e,
-				  void *arg),
-			void *arg)
+struct spn__walk {
+	MDB_dbi db;
+	/* Where the next batch starts: a key to seek (0 bytes: the first). */
+	uint8_t pos[ANY_KEY_MAX];
+	size_t poslen;
+	/* Copies up to CHUNK entries from c's first key on into it: *n of
+	 * them. 0, or MDB_NOTFOUND at the end, or an LMDB/errno code. */
+	int (*fill)(struct spn_index *ix, struct spn__walk *w, MDB_txn *txn, MDB_cursor *c,
+		    MDB_val *k, MDB_val *v, struct spn__item *it, size_t *n);
+	int (*each)(struct spn__walk *w, struct spn__item *it); /* the caller's cb */
+	/* foreach_child: the children's key prefix, dir + "\0" */
+	uint8_t pfx[MAIN_KEY_MAX + 1];
+	size_t plen;
+	int (*child_cb)(const char *name, const struct spn_entry *e, void *arg);
+	int (*dirty_cb)(uint16_t mount, const char *path, const struct spn_entry *e, void *arg);
+	void *arg;
+};
+
+static int
+spn__walk(struct spn_index *ix, struct spn__walk *w)
 {
-	uint8_t pfx[MAIN_KEY_MAX + 1], pos[ANY_KEY_MAX];
-	char name[SPN_INDEX_PATH_MAX + 1];
 	struct spn__item *it;
 	MDB_cursor *c;
 	MDB_txn *txn;
 	MDB_val k, v;
-	size_t plen, poslen, n, i, nlen;
-	const uint8_t *nm, *z;
+	size_t n, i;
 	int rc, err, done = 0;
 
-	if (!cb)
-		return -EINVAL;
-	rc = spn__path_key(pfx, &plen, mount, dir);
-	if (rc)
-		return rc;
-	/* Children are the keys dir + "\0" + name, name without '\0'. */
-	pfx[plen++] = 0;
-	memcpy(pos, pfx, plen);
-	poslen = plen;
 	it = malloc(CHUNK * sizeof(*it));
 	if (!it)
 		return -ENOMEM;
@@ -1486,56 +1482,14 @@ spn_index_foreach_child(struct spn_index *ix, uint16_t mount, const char *dir,
 		rc = spn__rd_begin(ix, &txn);
 		if (rc)
 			break;
-		rc = mdb_cursor_open(txn, ix->db_ent, &c);
+		rc = mdb_cursor_open(txn, w->db, &c);
 		if (rc) {
 			spn__rd_end(ix, txn);
 			rc = spn__err(rc);
 			break;
 		}
-		k.mv_size = poslen;
-		k.mv_data = pos;
-		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-		for (n = 0; rc == 0 && n < CHUNK;) {
-			if (k.mv_size <= plen ||
-			    memcmp(k.mv_data, pfx, plen) != 0) {
-				rc = MDB_NOTFOUND;
-				break;
-			}
-			if (k.mv_size > MAIN_KEY_MAX) {
-				rc = EINVAL;
-				break;
-			}
-			nm = (const uint8_t *)k.mv_data + plen;
-			nlen = k.mv_size - plen;
-			/* The child's own key; anything longer is below it
-			 * (with no record for the child itself if z). */
-			z = memchr(nm, 0, nlen);
-			if (z)
-				nlen = (size_t)(z - nm);
-			if (!z) {
-				if (spn__decode(v.mv_data, v.mv_size,
-						&it[n].e) != 0) {
-					rc = EINVAL;
-					break;
-				}
-				it[n].klen = k.mv_size;
-				memcpy(it[n].key, k.mv_data, k.mv_size);
-				n++;
-			}
-			/* Go past the child's subtree, which ends before
-			 * child + "\1". Most children are leaves: try the
-			 * next key, and seek only if it lies below. */
-			poslen = plen + nlen;
-			memmove(pos, k.mv_data, poslen);
-			pos[poslen++] = 1;
-			rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-			if (rc == 0 && spn__in_tree(k.mv_data, k.mv_size, pos,
-						    poslen - 1)) {
-				k.mv_size = poslen;
-				k.mv_data = pos;
-				rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-			}
-		}
+		n = 0;
+		rc = w->fill(ix, w, txn, c, &k, &v, it, &n);
 		mdb_cursor_close(c);
 		spn__rd_end(ix, txn);
 		err = 0;
@@ -1544,10 +1498,7 @@ spn_index_foreach_child(struct spn_index *ix, uint16_t mount, const char *dir,
 		else if (rc)
 			err = spn__err(rc);
 		for (i = 0; i < n; i++) {
-			nlen = it[i].klen - plen;
-			memcpy(name, it[i].key + plen, nlen);
-			name[nlen] = '\0';
-			rc = cb(name, &it[i].e, arg);
+			rc = w->each(w, &it[i]);
 			if (rc)
 				goto out;
 		}
@@ -1563,83 +1514,136 @@ out:
 	return rc;
 }
 
+static int
+spn__child_fill(struct spn_index *ix, struct spn__walk *w, MDB_txn *txn, MDB_cursor *c,
+		MDB_val *k, MDB_val *v, struct spn__item *it, size_t *n)
+{
+	const uint8_t *nm, *z;
+	size_t plen = w->plen, nlen;
+	int rc;
+
+	(void)ix;
+	(void)txn;
+	k->mv_size = w->poslen;
+	k->mv_data = w->pos;
+	rc = mdb_cursor_get(c, k, v, MDB_SET_RANGE);
+	while (rc == 0 && *n < CHUNK) {
+		if (k->mv_size <= plen || memcmp(k->mv_data, w->pfx, plen) != 0)
+			return MDB_NOTFOUND;
+		if (k->mv_size > MAIN_KEY_MAX)
+			return EINVAL;
+		nm = (const uint8_t *)k->mv_data + plen;
+		nlen = k->mv_size - plen;
+		/* The child's own key; anything longer is below it
+		 * (with no record for the child itself if z). */
+		z = memchr(nm, 0, nlen);
+		if (z)
+			nlen = (size_t)(z - nm);
+		if (!z) {
+			if (spn__decode(v->mv_data, v->mv_size, &it[*n].e) != 0)
+				return EINVAL;
+			it[*n].klen = k->mv_size;
+			memcpy(it[*n].key, k->mv_data, k->mv_size);
+			(*n)++;
+		}
+		/* Go past the child's subtree, which ends before
+		 * child + "\1". Most children are leaves: try the
+		 * next key, and seek only if it lies below. */
+		w->poslen = plen + nlen;
+		memmove(w->pos, k->mv_data, w->poslen);
+		w->pos[w->poslen++] = 1;
+		rc = mdb_cursor_get(c, k, v, MDB_NEXT);
+		if (rc == 0 && spn__in_tree(k->mv_data, k->mv_size, w->pos, w->poslen - 1)) {
+			k->mv_size = w->poslen;
+			k->mv_data = w->pos;
+			rc = mdb_cursor_get(c, k, v, MDB_SET_RANGE);
+		}
+	}
+	return rc;
+}
+
+static int
+spn__child_each(struct spn__walk *w, struct spn__item *it)
+{
+	char name[SPN_INDEX_PATH_MAX + 1];
+	size_t nlen = it->klen - w->plen;
+
+	memcpy(name, it->key + w->plen, nlen);
+	name[nlen] = '\0';
+	return w->child_cb(name, &it->e, w->arg);
+}
+
+int
+spn_index_foreach_child(struct spn_index *ix, uint16_t mount, const char *dir,
+			int (*cb)(const char *name, const struct spn_entry *e,
+				  void *arg),
+			void *arg)
+{
+	struct spn__walk w = {.db = ix->db_ent, .fill = spn__child_fill,
+			      .each = spn__child_each, .child_cb = cb, .arg = arg};
+	int rc;
+
+	if (!cb)
+		return -EINVAL;
+	rc = spn__path_key(w.pfx, &w.plen, mount, dir);
+	if (rc)
+		return rc;
+	/* Children are the keys dir + "\0" + name, name without '\0'. */
+	w.pfx[w.plen++] = 0;
+	memcpy(w.pos, w.pfx, w.plen);
+	w.poslen = w.plen;
+	return spn__walk(ix, &w);
+}
+
+static int
+spn__dirty_fill(struct spn_index *ix, struct spn__walk *w, MDB_txn *txn, MDB_cursor *c,
+		MDB_val *k, MDB_val *v, struct spn__item *it, size_t *n)
+{
+	MDB_val d;
+	int rc, r;
+
+	if (w->poslen == 0)
+		rc = mdb_cursor_get(c, k, v, MDB_FIRST);
+	else
+		rc = spn__seek_after(c, w->pos, w->poslen, k, v);
+	while (rc == 0 && *n < CHUNK) {
+		w->poslen = k->mv_size;
+		memcpy(w->pos, k->mv_data, w->poslen);
+		r = mdb_get(txn, ix->db_ent, k, &d);
+		if (r == 0) {
+			if (spn__decode(d.mv_data, d.mv_size, &it[*n].e) != 0 ||
+			    spn__key_path(w->pos, w->poslen, &it[*n].mount, it[*n].path) != 0)
+				return EINVAL;
+			it[*n].klen = w->poslen;
+			memcpy(it[*n].key, w->pos, w->poslen);
+			(*n)++;
+		} else if (r != MDB_NOTFOUND) {
+			/* A dirty row without a record is stale. */
+			return r;
+		}
+		rc = mdb_cursor_get(c, k, v, MDB_NEXT);
+	}
+	return rc;
+}
+
+static int
+spn__dirty_each(struct spn__walk *w, struct spn__item *it)
+{
+	return w->dirty_cb(it->mount, it->path, &it->e, w->arg);
+}
+
 int
 spn_index_foreach_dirty(struct spn_index *ix,
 			int (*cb)(uint16_t mount, const char *path,
 				  const struct spn_entry *e, void *arg),
 			void *arg)
 {
-	uint8_t pos[ANY_KEY_MAX];
-	struct spn__item *it;
-	MDB_cursor *c;
-	MDB_txn *txn;
-	MDB_val k, v, d;
-	size_t poslen = 0, n, i;
-	int rc, r, err, done = 0;
+	struct spn__walk w = {.db = ix->db_dirty, .fill = spn__dirty_fill,
+			      .each = spn__dirty_each, .dirty_cb = cb, .arg = arg};
 
 	if (!cb)
 		return -EINVAL;
-	it = malloc(CHUNK * sizeof(*it));
-	if (!it)
-		return -ENOMEM;
-	while (!done) {
-		rc = spn__rd_begin(ix, &txn);
-		if (rc)
-			break;
-		rc = mdb_cursor_open(txn, ix->db_dirty, &c);
-		if (rc) {
-			spn__rd_end(ix, txn);
-			rc = spn__err(rc);
-			break;
-		}
-		if (poslen == 0)
-			rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
-		else
-			rc = spn__seek_after(c, pos, poslen, &k, &v);
-		for (n = 0; rc == 0 && n < CHUNK;) {
-			poslen = k.mv_size;
-			memcpy(pos, k.mv_data, poslen);
-			r = mdb_get(txn, ix->db_ent, &k, &d);
-			if (r == 0) {
-				if (spn__decode(d.mv_data, d.mv_size,
-						&it[n].e) != 0 ||
-				    spn__key_path(pos, poslen, &it[n].mount,
-						  it[n].path) != 0) {
-					rc = EINVAL;
-					break;
-				}
-				it[n].klen = poslen;
-				memcpy(it[n].key, pos, poslen);
-				n++;
-			} else if (r != MDB_NOTFOUND) {
-				/* A dirty row without a record is stale. */
-				rc = r;
-				break;
-			}
-			rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-		}
-		mdb_cursor_close(c);
-		spn__rd_end(ix, txn);
-		err = 0;
-		if (rc == MDB_NOTFOUND)
-			done = 1;
-		else if (rc)
-			err = spn__err(rc);
-		for (i = 0; i < n; i++) {
-			rc = cb(it[i].mount, it[i].path, &it[i].e, arg);
-			if (rc)
-				goto out;
-		}
-		/* After the callbacks for the entries before it. */
-		if (err) {
-			rc = err;
-			goto out;
-		}
-		rc = 0;
-	}
-out:
-	free(it);
-	return rc;
+	return spn__walk(ix, &w);
 }
 
 int

@@ -35,6 +35,8 @@
 
 #include <stdint.h>
 
+#include "client/proto.h" /* struct spn_attr: the attributes, as on the wire */
+
 /* Longest path, in bytes without the NUL. LMDB keys are at most 511
  * bytes and the LRU key is 8 (time) + 2 (mount) + path, + 1 to seek. */
 #define SPN_INDEX_PATH_MAX 500
@@ -42,19 +44,6 @@
 #define SPN_INDEX_MAP_DEFAULT (1ULL << 30)
 /* NFSv4 handles are at most 128 bytes, NFSv3 ones 64. */
 #define SPN_FH_MAX 128
-
-struct spn_ntime {
-	int64_t sec;
-	uint32_t nsec;
-};
-
-/* NFS attributes as the server reported them. */
-struct spn_nattr {
-	uint32_t type; /* S_IFREG, S_IFDIR, S_IFLNK, ... */
-	uint32_t mode, nlink, uid, gid;
-	uint64_t size, used, rdev, fsid, fileid;
-	struct spn_ntime atime, mtime, ctime;
-};
 
 /*
  * There is no negative-entry state. A name is known absent when its
@@ -92,7 +81,7 @@ struct spn_entry {
 	uint8_t flags; /* enum spn_ent_flags */
 	uint8_t fh_len;
 	uint8_t fh[SPN_FH_MAX]; /* NFS file handle, fh_len bytes (may be 0) */
-	struct spn_nattr attr;	/* last attributes from the server */
+	struct spn_attr attr;	/* last attributes from the server (mode <= 07777) */
 	/* CLOCK_REALTIME ns when attr was last confirmed; 0: never. */
 	int64_t validated_ns;
 	/* Attribute-cache timeout (Linux attrtimeo) and when it was last set
@@ -102,8 +91,8 @@ struct spn_entry {
 	/* What the mirrored content corresponds to. A file: the server's
 	 * mtime/size/fileid when it was fetched. A directory: the dir's
 	 * mtime/ctime/fileid when its names were listed. */
-	struct spn_ntime content_mtime;
-	struct spn_ntime content_ctime;
+	struct spn_time content_mtime;
+	struct spn_time content_ctime;
 	uint64_t content_size;
 	uint64_t content_fileid;
 	int64_t last_use_ns;   /* LRU eviction order */

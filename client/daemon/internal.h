@@ -6,6 +6,10 @@
  * session per mount, inotify (last close of written mirror files), a
  * signalfd and timers. Each client request becomes a job: a small state
  * machine that may issue NFS calls and resumes in their callbacks.
+ *
+ * This header holds the state every file shares and, one block per file,
+ * the functions each offers the others (client/daemon/README.md is the
+ * map). What one file alone uses stays static there.
  */
 #ifndef SPECNFS_DAEMON_INTERNAL_H
 #define SPECNFS_DAEMON_INTERNAL_H
@@ -106,45 +110,61 @@ struct spn_wb {
 
 typedef void (*spn_job_fn)(struct spn_job *j);
 
+/*
+ * One request (or one of the daemon's own tasks: a validation, a
+ * write-back store) on its way through its steps. Fields by concern; a job
+ * uses the groups its op needs, the rest keep their initial values.
+ */
 struct spn_job {
+	/* What and for whom (daemon/dispatch.c) */
 	struct spn_daemon *d;
 	struct spn_client *cl; /* NULL for the daemon's own jobs */
 	struct spn_job *next;  /* in a wait list */
 	struct spn_req req;
 	struct spn_reply rep;
+	struct spn_cred cred; /* the caller's (daemon/cred.c) */
 	struct spn_mount *m;
 	char rel[SPN_PATH_MAX];
 	char rel2[SPN_PATH_MAX];
-	char walk[SPN_PATH_MAX]; /* NFSv3 handle walk: the component being looked up */
-	char child[SPN_PATH_MAX]; /* prediction: the name whose parent is being listed */
-	spn_job_fn issue;   /* re-run to re-send the current call */
-	spn_job_fn done;    /* runs with the call's result */
-	spn_job_fn then;    /* continuation of a shared step (resolve, fetch) */
-	int nonidem;        /* current call is not idempotent */
-	int lost;           /* ... and the session was lost under it */
+
+	/* The NFS call in flight (daemon/jobs.c) */
+	spn_job_fn issue;        /* re-run to re-send the current call */
+	spn_job_fn done;         /* runs with the call's result */
+	spn_job_fn then;         /* continuation of a shared step (resolve, fetch) */
+	int nonidem;             /* current call is not idempotent */
+	int lost;                /* ... and the session was lost under it */
 	int err;
 	struct spn_nfs_res *res; /* valid only inside done() */
 	int64_t deadline_ns;
 	int attempts;
-	int hops;            /* symlinks followed */
-	char gate_rel[SPN_PATH_MAX]; /* path_gate: the request's rel while an ancestor is looked up */
-	int gating;          /* path_gate: 1 while j->rel is an ancestor being looked up */
-	struct spn_entry e;  /* the entry being worked on */
+	int remote; /* made an NFS call: the reply says SPN_SPEC_REMOTE */
+
+	/* Order around predicted mutations (daemon/jobs.c, mq_pump) */
+	int mq_barrier; /* a predicted mutation: runs alone, in order */
+	int mq_active;  /* admitted on mq_m (counted in mq_m->active) */
+	struct spn_mount *mq_m;
+	struct spn_job *mq_next;
+
+	/* Resolving the path (daemon/resolve.c, daemon/gate.c) */
+	struct spn_entry e; /* the entry being worked on */
 	int have_e;
+	char walk[SPN_PATH_MAX];     /* NFSv3 handle walk: the component being looked up */
+	int hops;                    /* symlinks followed */
+	char gate_rel[SPN_PATH_MAX]; /* the request's rel while an ancestor is looked up */
+	int gating;                  /* 1 while j->rel is an ancestor being looked up */
+
+	/* Content and write-back (daemon/reads.c, daemon/writeback.c) */
 	int tmpfd;
 	char tmp[PATH_MAX];
 	struct spn_wb *wb;
-	struct spn_client *owner;   /* validation: whose prediction this checks */
-	struct spn_attr predicted;  /* ... and what was predicted */
+	int store_by_path; /* the handle went stale: store by path */
+	int remove_checked; /* NFSv4 RMDIR/UNLINK: the type was looked at (daemon/mutate.c) */
+
+	/* Predictions (daemon/predict.c, daemon/predict_write.c) */
+	char child[SPN_PATH_MAX];  /* the name whose parent is being listed */
+	struct spn_client *owner;  /* validation: whose prediction this checks */
+	struct spn_attr predicted; /* ... and what was predicted */
 	int predicted_status;
-	int store_by_path;   /* the handle went stale: store by path */
-	int remote;          /* made an NFS call: the reply says SPN_SPEC_REMOTE */
-	int mq_barrier;      /* a predicted mutation: runs alone, in order */
-	int mq_active;       /* admitted on mq_m (counted in mq_m->active) */
-	struct spn_mount *mq_m;
-	struct spn_job *mq_next;
-	struct spn_cred cred;        /* the caller's (daemon/cred.c) */
-	int remove_checked;          /* NFSv4 RMDIR/UNLINK: the type was looked at */
 };
 
 /* The outcome of a predicted mutation, for a re-execution (REPLAY). */
@@ -192,19 +212,104 @@ struct spn_daemon {
 	unsigned next_refused;
 };
 
-int64_t spn_now_ns(void);      /* CLOCK_REALTIME: persisted in the index */
-int64_t spn_mono_ns(void);     /* CLOCK_MONOTONIC: timers */
+#define SPN_MAX_SYMLINK_HOPS 40 /* symlinks a request may follow, as ELOOP locally */
 
-/* daemon/ops.c */
-void spn_job_start(struct spn_daemon *d, struct spn_client *cl, const struct spn_req *req);
-void spn_job_reply(struct spn_job *j, int status);
+/*
+ * What each file of the daemon offers the others. Every step of a job has
+ * the shape spn_job_fn: it runs with j->err (0 or -errno) and goes on to
+ * the next step, an NFS call, or spn_job_reply().
+ */
+
+/* daemon/jobs.c: the job engine, mount up/down, shared helpers */
+int64_t spn_now_ns(void);  /* CLOCK_REALTIME: persisted in the index */
+int64_t spn_mono_ns(void); /* CLOCK_MONOTONIC: timers */
+/* Before an NFS call: how to re-send it and what runs after it. 1: the
+ * call must wait (for the session, or behind a predicted mutation). */
+int spn_job_call(struct spn_job *j, spn_job_fn issue, spn_job_fn done, int nonidem);
+void spn_job_cb(int err, struct spn_nfs_res *res, void *arg); /* the callback of every call */
+void spn_job_reply(struct spn_job *j, int status);           /* answers and frees j */
+void spn_job_free(struct spn_job *j);
+/* One idempotent call on j->rel, then done: GETATTR (lstat), READLINK. */
+void spn_job_getattr(struct spn_job *j, spn_job_fn done);
+void spn_job_readlink(struct spn_job *j, spn_job_fn done);
 void spn_mount_up(struct spn_daemon *d, struct spn_mount *m);
 void spn_mount_tick(struct spn_daemon *d, struct spn_mount *m);
 void spn_mount_failed(struct spn_daemon *d, struct spn_mount *m);
+const char *spn_mount_down_reason(struct spn_mount *m);
+int spn_mount_unresponsive(const struct spn_daemon *d, struct spn_mount *m, int64_t now);
 void spn_timeo_tick(struct spn_daemon *d);
+int64_t spn_soft_wait_ns(const struct spn_daemon *d, const struct spn_mount *m);
+struct spn_mount *spn_find_mount(struct spn_daemon *d, const char *path, char *rel, size_t len,
+				 int *err);
+void spn_parent_of(const char *rel, char *out, size_t len);
+int spn_job_index_get(struct spn_job *j, const char *rel, struct spn_entry *e);
+int spn_job_index_put(struct spn_job *j, const char *rel, const struct spn_entry *e);
+void spn_invalidate_parent(struct spn_job *j, const char *rel);
+void spn_entry_from_attr(struct spn_entry *e, const struct spn_attr *a, int64_t now,
+			 const struct spn_ac_settings *ac);
+
+/* daemon/dispatch.c: a request becomes a job */
+void spn_job_start(struct spn_daemon *d, struct spn_client *cl, const struct spn_req *req);
+void spn_job_begin(struct spn_job *j);    /* after the path gate */
+void spn_job_dispatch(struct spn_job *j); /* the ordinary, non-predicted handling */
+
+/* daemon/gate.c: symlinks in a request's path */
+void spn_path_gate(struct spn_job *j);
+void spn_gate_restore(struct spn_job *j);
+void spn_gate_follow(struct spn_job *j, const char *target);
+void spn_gate_readlink_issue(struct spn_job *j);
+
+/* daemon/resolve.c: fresh attributes of j->rel into j->e, then `then` */
+void spn_resolve(struct spn_job *j, int force, spn_job_fn then);
+
+/* daemon/reads.c: stat, access, readdir, readlink, statfs, fetch, open */
+void spn_stat_resolved(struct spn_job *j);
+void spn_access_resolved(struct spn_job *j);
+/* After spn_resolve, for a request that follows a final symlink (stat,
+ * setattr): 1 if j was answered (an error) or starts over at the target. */
+int spn_resolved_follow(struct spn_job *j);
+void spn_readdir_resolved(struct spn_job *j);
+int spn_dir_listing_valid(struct spn_job *j);
+void spn_ensure_listing(struct spn_job *j, spn_job_fn then);
+void spn_reply_mirror(struct spn_job *j);
+void spn_readlink_resolved(struct spn_job *j);
+void spn_open_resolved(struct spn_job *j);
+int spn_open_for_write(struct spn_job *j);
+const char *spn_parent_handle(struct spn_job *j, struct spn_entry *pe);
+void spn_send_create(struct spn_job *j, int excl);
+int spn_create_by_path_again(struct spn_job *j);
+void spn_statfs_issue(struct spn_job *j);
+
+/* daemon/writeback.c */
+struct spn_wb *spn_wb_find(struct spn_daemon *d, struct spn_mount *m, const char *rel,
+			   int create);
+void spn_wb_forget(struct spn_daemon *d, struct spn_wb *wb);
+void spn_wb_kick(struct spn_daemon *d, struct spn_wb *wb);
+void spn_close_start(struct spn_job *j); /* CLOSE, FSYNC */
 void spn_wb_on_close_write(struct spn_daemon *d, int wd);
 void spn_wb_tick(struct spn_daemon *d);
 int spn_wb_replay(struct spn_daemon *d);
+
+/* daemon/mutate.c */
+void spn_mutate_issue(struct spn_job *j);
+void spn_setattr_resolved(struct spn_job *j);
+
+/* daemon/predict.c: predictions of reads, validation, RESOLVE */
+int spn_predict(struct spn_job *j);
+int spn_list_parent_first(struct spn_job *j);
+/* A job checking pj's prediction for pj's client (counted in validating
+ * until it ends: spn_validated); NULL if out of memory. */
+struct spn_job *spn_validation_new(struct spn_job *pj);
+void spn_validated(struct spn_job *j);
+void spn_resolve_request(struct spn_job *j);
+
+/* daemon/predict_write.c: predictions of write-backs and mutations */
+int spn_predict_write(struct spn_job *j);
+int spn_replay(struct spn_job *j);
+void spn_spec_refuted(struct spn_job *v, int status);
+void spn_spec_mut_done(struct spn_job *v);
+
+/* daemon/status.c */
 int spn_daemon_busy(const struct spn_daemon *d);
 int spn_status_text(struct spn_daemon *d, char *buf, size_t len);
 
@@ -237,10 +342,13 @@ int spn_mirror_remove(const struct spn_mount *m, const char *rel); /* file, syml
 int spn_mirror_tmpfile(const char *tmpdir, char *tmp, size_t len);
 int spn_mirror_mode(uint32_t nfs_mode);
 
-/* daemon/cred.c */
+/* daemon/cred.c: whom a request comes from; foreign callers */
 int spn_cred_from_msg(struct spn_daemon *d, struct spn_client *cl, const void *cmsg_creds);
 int spn_cred_in_group(const struct spn_cred *c, uint32_t gid);
 int spn_cred_send_fd(struct spn_client *cl, const void *buf, size_t len, int fd);
+void spn_cred_send_open(struct spn_job *j, const unsigned char *buf, size_t n);
+int spn_cred_check_what(const struct spn_job *j, char *path, size_t len, int *mode);
+void spn_cred_check_issue(struct spn_job *j);
 
 /* daemon/main.c */
 void spn_client_send(struct spn_daemon *d, struct spn_client *cl, const void *buf, size_t len);

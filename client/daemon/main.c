@@ -1,6 +1,8 @@
 /*
  * daemon/main.c: specnfsd -- start-up, the socket, the poll loop and the
  * life cycle (lock, idle exit, clean shutdown, reconnect with backoff).
+ * Requests read here go to spn_job_start() (daemon/dispatch.c); the map of
+ * the daemon's files is client/daemon/README.md.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -280,7 +282,8 @@ client_accept(struct spn_daemon *d)
 			continue;
 		}
 		if (d->nclients >= MAX_CLIENTS) {
-			spn_err("too many clients (%d): refusing pid %d", d->nclients, (int)cred.pid);
+			spn_err("too many clients (%d): refusing pid %d", d->nclients,
+				(int)cred.pid);
 			close(fd);
 			continue;
 		}
@@ -359,24 +362,6 @@ mount_maybe_connect(struct spn_daemon *d, struct spn_mount *m)
 
 /* ------------------------------------------------------------ set-up */
 
-/* The runtime and cache directories: ours and 0700, or refused (lstat: a
- * symlink planted there is refused too). Another user who made
- * /tmp/specnfs-UID first must not get our socket or our mirror. */
-static int
-mkdir_private(const char *what, const char *path, char *err, size_t errlen)
-{
-	int rc;
-
-	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
-		return -errno;
-	}
-	rc = spn_policy_check_dir(what, path, err, errlen);
-	if (rc < 0 && rc != -EPERM)
-		snprintf(err, errlen, "%s %s: %s", what, path, strerror(-rc));
-	return rc;
-}
-
 static int
 mkdir_p(const char *path)
 {
@@ -401,17 +386,31 @@ mkdir_p(const char *path)
 	}
 }
 
+/* The runtime and cache directories, made with their parents: ours and
+ * 0700, or refused (lstat: a symlink planted there is refused too).
+ * Another user who made /tmp/specnfs-UID first must not get our socket
+ * or our mirror. */
+static int
+mkdir_private(const char *what, const char *path, char *err, size_t errlen)
+{
+	int rc = mkdir_p(path);
+
+	if (rc < 0) {
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror(-rc));
+		return rc;
+	}
+	rc = spn_policy_check_dir(what, path, err, errlen);
+	if (rc < 0 && rc != -EPERM)
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror(-rc));
+	return rc;
+}
+
 static int
 setup_paths(struct spn_daemon *d, char *err, size_t errlen)
 {
 	uint64_t h = spn_policy_hash(&d->pol);
 	int rc, i;
 
-	rc = mkdir_p(d->pol.runtime_dir);
-	if (rc < 0) {
-		snprintf(err, errlen, "runtime directory %s: %s", d->pol.runtime_dir, strerror(-rc));
-		return rc;
-	}
 	rc = mkdir_private("runtime directory", d->pol.runtime_dir, err, errlen);
 	if (rc < 0)
 		return rc;
@@ -428,11 +427,6 @@ setup_paths(struct spn_daemon *d, char *err, size_t errlen)
 	snprintf(d->tmpdir, sizeof(d->tmpdir), "%s/tmp", d->base);
 	/* The cache directory first: nothing is made inside one that is not
 	 * ours. */
-	rc = mkdir_p(d->pol.cache_dir);
-	if (rc < 0) {
-		snprintf(err, errlen, "cache directory %s: %s", d->pol.cache_dir, strerror(-rc));
-		return rc;
-	}
 	rc = mkdir_private("cache directory", d->pol.cache_dir, err, errlen);
 	if (rc < 0)
 		return rc;
@@ -624,8 +618,9 @@ run_loop(struct spn_daemon *d)
 		/* Each listed client is held for this pass: a reply sent while
 		 * serving another (or an NFS callback) may close it. */
 		for (cl = d->clients; cl != NULL && n < cap; cl = cl->next) {
-			pfd[n] = (struct pollfd){ .fd = cl->fd,
-						  .events = (short)(POLLIN | (cl->out_len ? POLLOUT : 0)) };
+			short ev = (short)(POLLIN | (cl->out_len ? POLLOUT : 0));
+
+			pfd[n] = (struct pollfd){ .fd = cl->fd, .events = ev };
 			cl->refs++;
 			pcl[n++] = cl;
 		}
@@ -739,7 +734,8 @@ main(int argc, char **argv)
 		case 'h': fputs(usage, stdout); return 0;
 		case 'V': puts("specnfsd " PACKAGE_VERSION); return 0;
 		default:
-			fprintf(stderr, "specnfsd: unknown option '%s' (see --help)\n", argv[optind - 1]);
+			fprintf(stderr, "specnfsd: unknown option '%s' (see --help)\n",
+				argv[optind - 1]);
 			return 2;
 		}
 	}

@@ -26,7 +26,7 @@
  * Symbolic links in the middle of a client path are the client's to
  * resolve, as on a kernel NFS mount: the daemon never lets the server (or
  * libnfs) resolve them, and never fills the mirror below one. Before any
- * request runs (daemon/ops.c, path_gate), each directory above its name
+ * request runs (daemon/gate.c), each directory above its name
  * is looked up; a symlink among them is read and the path recomposed
  * (spn_link_compose: the link's directory, the target, the rest). A path
  * that stays on a mount is then served as that path (a relative link
@@ -208,35 +208,35 @@ spn_mirror_mkdirs(const struct spn_mount *m, const char *rel)
 	return 0;
 }
 
+/* The end of one call on fd: its result r as 0 or -errno, fd closed. */
+static int
+fd_done(int fd, int r)
+{
+	int rc = r < 0 ? -errno : 0;
+
+	close(fd);
+	return rc;
+}
+
 int
 spn_mirror_mkdir(const struct spn_mount *m, const char *rel)
 {
 	char name[NAME_MAX + 1];
-	int pfd = parent_fd(m, rel, name, sizeof(name)), rc = 0;
+	int pfd = parent_fd(m, rel, name, sizeof(name));
 
-	if (pfd < 0)
-		return pfd;
-	if (mkdirat(pfd, name, 0700) < 0)
-		rc = -errno;
-	close(pfd);
-	return rc;
+	return pfd < 0 ? pfd : fd_done(pfd, mkdirat(pfd, name, 0700));
 }
 
 int
 spn_mirror_lstat(const struct spn_mount *m, const char *rel, struct stat *st)
 {
 	char name[NAME_MAX + 1];
-	int pfd, rc = 0;
+	int pfd;
 
 	if (strcmp(rel, "/") == 0)
 		return fstat(m->root_fd, st) < 0 ? -errno : 0;
 	pfd = parent_fd(m, rel, name, sizeof(name));
-	if (pfd < 0)
-		return pfd;
-	if (fstatat(pfd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
-		rc = -errno;
-	close(pfd);
-	return rc;
+	return pfd < 0 ? pfd : fd_done(pfd, fstatat(pfd, name, st, AT_SYMLINK_NOFOLLOW));
 }
 
 int
@@ -291,41 +291,26 @@ spn_mirror_create(const struct spn_mount *m, const char *rel, int mode)
 int
 spn_mirror_truncate(const struct spn_mount *m, const char *rel, uint64_t size)
 {
-	int fd = spn_mirror_open(m, rel, O_WRONLY, 0), rc = 0;
+	int fd = spn_mirror_open(m, rel, O_WRONLY, 0);
 
-	if (fd < 0)
-		return fd;
-	if (ftruncate(fd, (off_t)size) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
+	return fd < 0 ? fd : fd_done(fd, ftruncate(fd, (off_t)size));
 }
 
 int
 spn_mirror_chmod(const struct spn_mount *m, const char *rel, int mode)
 {
-	int fd = spn_mirror_open(m, rel, O_RDONLY, 0), rc = 0;
+	int fd = spn_mirror_open(m, rel, O_RDONLY, 0);
 
-	if (fd < 0)
-		return fd;
-	if (fchmod(fd, (mode_t)mode) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
+	return fd < 0 ? fd : fd_done(fd, fchmod(fd, (mode_t)mode));
 }
 
 int
 spn_mirror_utimens(const struct spn_mount *m, const char *rel, const struct timespec ts[2])
 {
 	char name[NAME_MAX + 1];
-	int pfd = parent_fd(m, rel, name, sizeof(name)), rc = 0;
+	int pfd = parent_fd(m, rel, name, sizeof(name));
 
-	if (pfd < 0)
-		return pfd;
-	if (utimensat(pfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
-		rc = -errno;
-	close(pfd);
-	return rc;
+	return pfd < 0 ? pfd : fd_done(pfd, utimensat(pfd, name, ts, AT_SYMLINK_NOFOLLOW));
 }
 
 int
@@ -399,19 +384,21 @@ spn_mirror_rename(const struct spn_mount *m, const char *from, const char *to)
 	return rc;
 }
 
-/* A symlink (to target) made in tmpdir and renamed to rel. */
-int
-spn_mirror_symlink(const struct spn_mount *m, const char *tmpdir, const char *rel,
-		   const char *target)
+/* A symlink to target or, target NULL, a FIFO, made under a fresh name in
+ * tmpdir and renamed to rel. */
+static int
+install_special(const struct spn_mount *m, const char *tmpdir, const char *rel,
+		const char *target)
 {
 	static unsigned long seq;
 	char tmp[PATH_MAX];
 	int n, rc;
 
-	n = snprintf(tmp, sizeof(tmp), "%s/link.%d.%lu", tmpdir, (int)getpid(), ++seq);
+	n = snprintf(tmp, sizeof(tmp), "%s/%s.%d.%lu", tmpdir, target != NULL ? "link" : "fifo",
+		     (int)getpid(), ++seq);
 	if (n < 0 || (size_t)n >= sizeof(tmp))
 		return -ENAMETOOLONG;
-	if (symlink(target, tmp) < 0)
+	if ((target != NULL ? symlink(target, tmp) : mkfifo(tmp, 0600)) < 0)
 		return -errno;
 	rc = spn_mirror_install(m, tmp, rel);
 	if (rc < 0)
@@ -419,24 +406,19 @@ spn_mirror_symlink(const struct spn_mount *m, const char *tmpdir, const char *re
 	return rc;
 }
 
+int
+spn_mirror_symlink(const struct spn_mount *m, const char *tmpdir, const char *rel,
+		   const char *target)
+{
+	return install_special(m, tmpdir, rel, target);
+}
+
 /* A FIFO for a FIFO on the server: the program's open uses it (a FIFO is
  * local to the client machine). The daemon never opens it. */
 int
 spn_mirror_mkfifo(const struct spn_mount *m, const char *tmpdir, const char *rel)
 {
-	static unsigned long seq;
-	char tmp[PATH_MAX];
-	int n, rc;
-
-	n = snprintf(tmp, sizeof(tmp), "%s/fifo.%d.%lu", tmpdir, (int)getpid(), ++seq);
-	if (n < 0 || (size_t)n >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	if (mkfifo(tmp, 0600) < 0)
-		return -errno;
-	rc = spn_mirror_install(m, tmp, rel);
-	if (rc < 0)
-		unlink(tmp);
-	return rc;
+	return install_special(m, tmpdir, rel, NULL);
 }
 
 static const char *

@@ -1,5 +1,9 @@
 /*
- * daemon/nfs.c: the daemon's NFS sessions (see daemon/nfs.h).
+ * daemon/nfs.c: the daemon's NFS sessions (see daemon/nfs.h) and the calls
+ * by path, through libnfs's path API (NFSv3 and NFSv4): the session's
+ * life, the op plumbing shared with daemon/nfs_fh.c (the NFSv3 calls by
+ * file handle) and daemon/nfs_xfer.c (whole-file transfers), single
+ * calls, listings, CREATE and SETATTR.
  *
  * libnfs contexts are neither fork- nor thread-safe: each lives in the
  * daemon's single thread and is driven from its poll loop. Automatic
@@ -21,71 +25,9 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include <nfsc/libnfs.h>
-#include <nfsc/libnfs-raw.h>
-#include <nfsc/libnfs-raw-nfs.h>
-#include <sys/sysmacros.h>
-
-#include "client/daemon/nfs.h"
+#include "client/daemon/nfs_op.h"
 #include "client/log.h"
 
-/* Parallel READs/WRITEs per whole-file transfer: enough to fill a WAN pipe
- * of a few MB/s x 100 ms with libnfs's 1 MiB transfers. */
-#define XFER_WINDOW 8
-
-struct spn_nfs_op;
-
-struct spn_nfs {
-	char *url;
-	int rpc_timeout_ms;
-	int version;
-	struct nfs_context *nfs;
-	enum spn_nfs_state state;
-	int tearing_down;
-	char error[512];
-	struct spn_nfs_op *ops; /* in flight: completed with -ENOTCONN on loss */
-	struct spn_nfs_stats stats;
-	int has_cred;                 /* the context carries cred, not its own */
-	struct spn_nfs_cred cred;
-	/* NFSv4: the op holding the open-owner (see gate_enter), and the
-	 * ops waiting for it, in order. */
-	struct spn_nfs_op *gate, *gate_first, *gate_last;
-};
-
-struct spn_nfs_chunk {
-	struct spn_nfs_op *op;
-	uint64_t off;
-	size_t len;
-	char *buf; /* store: data being written */
-};
-
-struct spn_nfs_op {
-	struct spn_nfs *n;
-	struct spn_nfs_op *next, *prev;
-	enum spn_nfs_call kind;
-	spn_nfs_cb cb;
-	void *arg;
-	int pending; /* libnfs callbacks still to come */
-	int refs;    /* held while we are inside a libnfs call for it */
-	int finished;
-	int err;     /* first error of a composite op */
-	char errmsg[256];
-	/* whole-file transfers and setattr */
-	struct nfsfh *fh;
-	int fd;
-	uint64_t size, next_off, bytes;
-	uint64_t end; /* fetch: highest byte received */
-	int eof, closing;
-	char *path;
-	struct spn_nfs_sattr sa;
-	int step;
-	struct spn_nfs_res res;
-	/* Waiting for the NFSv4 open-owner: how to start, with which ids. */
-	void (*gate_start)(struct spn_nfs_op *op);
-	struct spn_nfs_op *gate_next;
-	int gate_waiting, oflags, omode, has_cred;
-	struct spn_nfs_cred cred;
-};
 
 static const char *const call_names[SPN_CALL_NTYPES] = {
 	[SPN_CALL_GETATTR] = "getattr", [SPN_CALL_READDIR] = "readdir",
@@ -143,15 +85,6 @@ spn_nfs_new(struct spn_nfs **out, const char *url, int rpc_timeout_ms)
 }
 
 static void op_unlink(struct spn_nfs_op *op);
-static void op_finish(struct spn_nfs_op *op, int err);
-static void res_fh_from_nfsfh(struct spn_nfs_op *op);
-struct sattr3;
-struct nfs_fh3;
-static void sattr3_from(struct sattr3 *s, const struct spn_nfs_sattr *sa);
-static void fh_arg(struct nfs_fh3 *dst, const uint8_t *fh, uint8_t len);
-static int rpc_status_err(int status);
-static int nfs3_err(int status);
-
 /* Tear the session down: libnfs cancels every PDU (callbacks run with
  * -EINTR while tearing_down is set); then fail what is left. */
 static void
@@ -170,9 +103,9 @@ teardown(struct spn_nfs *n, const char *why)
 	nfs_destroy_context(nfs);
 	n->tearing_down = 0;
 	/* Composite ops whose libnfs parts were all cancelled are finished
-	 * by op_part_done; any op still listed had nothing in libnfs. */
+	 * by spn_nfsop_part_done; any op still listed had nothing in libnfs. */
 	while (n->ops != NULL)
-		op_finish(n->ops, -ENOTCONN);
+		spn_nfsop_finish(n->ops, -ENOTCONN);
 }
 
 void
@@ -234,8 +167,8 @@ spn_nfs_service(struct spn_nfs *n, int revents)
 
 /* ------------------------------------------------------------ op plumbing */
 
-static struct spn_nfs_op *
-op_new(struct spn_nfs *n, enum spn_nfs_call kind, spn_nfs_cb cb, void *arg)
+struct spn_nfs_op *
+spn_nfsop_new(struct spn_nfs *n, enum spn_nfs_call kind, spn_nfs_cb cb, void *arg)
 {
 	struct spn_nfs_op *op = calloc(1, sizeof(*op));
 
@@ -269,8 +202,8 @@ op_unlink(struct spn_nfs_op *op)
 	n->stats.inflight--;
 }
 
-static void
-op_free(struct spn_nfs_op *op)
+void
+spn_nfsop_free(struct spn_nfs_op *op)
 {
 	size_t i;
 
@@ -292,8 +225,8 @@ op_free(struct spn_nfs_op *op)
  * 1: queued, start(op) runs when the owner is free (with the ids in force
  * now).
  */
-static int
-gate_enter(struct spn_nfs_op *op, void (*start)(struct spn_nfs_op *op))
+int
+spn_nfsop_gate_enter(struct spn_nfs_op *op, void (*start)(struct spn_nfs_op *op))
 {
 	struct spn_nfs *n = op->n;
 
@@ -348,8 +281,8 @@ gate_leave(struct spn_nfs_op *op)
 	}
 }
 
-static void
-op_finish(struct spn_nfs_op *op, int err)
+void
+spn_nfsop_finish(struct spn_nfs_op *op, int err)
 {
 	gate_leave(op);
 	op_unlink(op);
@@ -360,11 +293,11 @@ op_finish(struct spn_nfs_op *op, int err)
 	/* libnfs may complete a call inside the call itself (an NFSv3 close
 	 * needs no RPC): then the issuer still holds the op. */
 	if (op->refs == 0)
-		op_free(op);
+		spn_nfsop_free(op);
 }
 
-static void
-op_set_error(struct spn_nfs_op *op, int err, const void *data)
+void
+spn_nfsop_set_error(struct spn_nfs_op *op, int err, const void *data)
 {
 	if (op->err == 0) {
 		op->err = err;
@@ -373,19 +306,33 @@ op_set_error(struct spn_nfs_op *op, int err, const void *data)
 	}
 }
 
-/* Queue a libnfs call for op: QUEUE(op, nfs_xxx_async(..., op)). Returns
- * 0 if queued, 1 if it was queued and op already completed and is gone
- * (do not touch it), -ENOTCONN if it could not be queued (the session is
- * broken; op is untouched and its callback will not run). */
-static void
-op_issue_begin(struct spn_nfs_op *op)
+void
+spn_nfsop_attr_fix(struct spn_attr *a)
+{
+	a->mode &= 07777;
+	a->atime.nsec %= 1000000000u;
+	a->mtime.nsec %= 1000000000u;
+	a->ctime.nsec %= 1000000000u;
+}
+
+int
+spn_nfsop_down(struct spn_nfs_op *op)
+{
+	if (op->n->nfs != NULL && op->n->state == SPN_NFS_UP)
+		return 0;
+	spn_nfsop_finish(op, -ENOTCONN);
+	return 1;
+}
+
+void
+spn_nfsop_issue_begin(struct spn_nfs_op *op)
 {
 	op->refs++;
 	op->pending++;
 }
 
-static int
-op_issue_end(struct spn_nfs_op *op, int rc)
+int
+spn_nfsop_issue_end(struct spn_nfs_op *op, int rc)
 {
 	op->refs--;
 	if (rc != 0) {
@@ -396,39 +343,15 @@ op_issue_end(struct spn_nfs_op *op, int rc)
 	}
 	if (op->finished) {
 		if (op->refs == 0)
-			op_free(op);
+			spn_nfsop_free(op);
 		return 1;
 	}
 	op->n->stats.calls[op->kind]++;
 	return 0;
 }
 
-#define QUEUE(op, call) (op_issue_begin(op), op_issue_end((op), (call)))
-
-/* Start a simple (single-call) op, or fail it at once. */
-#define START(op, call)                                                       \
-	do {                                                                  \
-		if ((op)->n->nfs == NULL || (op)->n->state != SPN_NFS_UP) {   \
-			op_finish((op), -ENOTCONN);                           \
-			return 0;                                             \
-		}                                                             \
-		if (QUEUE((op), (call)) < 0)                              \
-			op_finish((op), -ENOTCONN);                           \
-		return 0;                                                     \
-	} while (0)
-
-/* The body of every single-call wrapper: call may use op. */
-#define SIMPLE_CALL(kind, call)                                               \
-	do {                                                                  \
-		struct spn_nfs_op *op = op_new(n, (kind), cb, arg);           \
-                                                                              \
-		if (op == NULL)                                               \
-			return -ENOMEM;                                       \
-		START(op, call);                                              \
-	} while (0)
-
-static void
-nattr_from_stat(struct spn_nattr *a, const struct nfs_stat_64 *st)
+void
+spn_nfsop_attr_from_stat(struct spn_attr *a, const struct nfs_stat_64 *st)
 {
 	memset(a, 0, sizeof(*a));
 	a->type = (uint32_t)(st->nfs_mode & S_IFMT);
@@ -447,16 +370,14 @@ nattr_from_stat(struct spn_nattr *a, const struct nfs_stat_64 *st)
 	a->mtime.nsec = (uint32_t)st->nfs_mtime_nsec;
 	a->ctime.sec = (int64_t)st->nfs_ctime;
 	a->ctime.nsec = (uint32_t)st->nfs_ctime_nsec;
+	spn_nfsop_attr_fix(a);
 }
 
 static void
-nattr_from_dirent(struct spn_nattr *a, const struct nfsdirent *d)
+attr_from_dirent(struct spn_attr *a, const struct nfsdirent *d)
 {
-	static const uint32_t types[] = { 0, S_IFREG, S_IFDIR, S_IFBLK, S_IFCHR,
-					  S_IFLNK, S_IFSOCK, S_IFIFO };
-
 	memset(a, 0, sizeof(*a));
-	a->type = d->type < 8 ? types[d->type] : 0;
+	a->type = spn_nfs3_type(d->type);
 	if (a->type == 0)
 		a->type = d->mode & S_IFMT;
 	a->mode = d->mode & 07777;
@@ -474,20 +395,34 @@ nattr_from_dirent(struct spn_nattr *a, const struct nfsdirent *d)
 	a->mtime.nsec = d->mtime_nsec;
 	a->ctime.sec = d->ctime.tv_sec;
 	a->ctime.nsec = d->ctime_nsec;
+	spn_nfsop_attr_fix(a);
 }
 
 /* One libnfs callback finished for op. Returns 1 if the op may continue
  * (more work can be queued), 0 if it is finished or must wind down. */
-static int
-op_part_done(struct spn_nfs_op *op, int err, void *data)
+int
+spn_nfsop_part_done(struct spn_nfs_op *op, int err, void *data)
 {
 	op->pending--;
 	if (err < 0)
-		op_set_error(op, spn_nfs_err_transport(err) && op->n->tearing_down ? -ENOTCONN : err, data);
+		spn_nfsop_set_error(op, spn_nfs_err_transport(err) && op->n->tearing_down
+					    ? -ENOTCONN : err, data);
 	if (op->n->tearing_down) {
 		/* No new calls may be queued now; the last part finishes. */
 		if (op->pending == 0)
-			op_finish(op, -ENOTCONN);
+			spn_nfsop_finish(op, -ENOTCONN);
+		return 0;
+	}
+	return 1;
+}
+
+int
+spn_nfsop_ok(struct spn_nfs_op *op, int err, void *data)
+{
+	if (!spn_nfsop_part_done(op, err, data))
+		return 0;
+	if (err < 0) {
+		spn_nfsop_finish(op, op->err);
 		return 0;
 	}
 	return 1;
@@ -501,13 +436,13 @@ mount_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 	struct spn_nfs_op *op = priv;
 	struct spn_nfs *n = op->n;
 
-	if (!op_part_done(op, err, data))
+	if (!spn_nfsop_part_done(op, err, data))
 		return;
 	if (err < 0) {
 		snprintf(n->error, sizeof(n->error), "mount failed: %s",
 			 data ? (const char *)data : strerror(-err));
 		op->res.errmsg = n->error;
-		op_finish(op, err);
+		spn_nfsop_finish(op, err);
 		/* Not from inside libnfs's callback: the caller retries later
 		 * and spn_nfs_connect() recreates the context. */
 		n->state = SPN_NFS_DOWN;
@@ -515,7 +450,7 @@ mount_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 	}
 	n->state = SPN_NFS_UP;
 	n->error[0] = '\0';
-	op_finish(op, 0);
+	spn_nfsop_finish(op, 0);
 }
 
 /* The URL's uid=/gid= value, or dflt. */
@@ -589,7 +524,7 @@ spn_nfs_connect(struct spn_nfs *n, spn_nfs_cb cb, void *arg)
 	nfs_set_autoreconnect(n->nfs, 0);
 	nfs_set_dircache(n->nfs, 0);
 	nfs_set_timeout(n->nfs, n->rpc_timeout_ms);
-	op = op_new(n, SPN_CALL_MOUNT, cb, arg);
+	op = spn_nfsop_new(n, SPN_CALL_MOUNT, cb, arg);
 	if (op == NULL) {
 		nfs_destroy_url(u);
 		return -ENOMEM;
@@ -603,24 +538,41 @@ spn_nfs_connect(struct spn_nfs *n, spn_nfs_cb cb, void *arg)
 		snprintf(n->error, sizeof(n->error), "mount failed: %s", op->errmsg);
 		op->res.errmsg = n->error;
 		n->state = SPN_NFS_DOWN;
-		op_finish(op, -ECONNREFUSED);
+		spn_nfsop_finish(op, -ECONNREFUSED);
 	}
 	return 0;
 }
 
 /* ------------------------------------------------------------ simple calls */
 
+/* An op that keeps a copy of its path (op->path). NULL when it cannot
+ * start; the caller returns *rc then: -ENOMEM before the op existed, 0
+ * once it failed through its callback. */
+struct spn_nfs_op *
+spn_nfsop_new_path(struct spn_nfs *n, enum spn_nfs_call kind, const char *path, spn_nfs_cb cb,
+	    void *arg, int *rc)
+{
+	struct spn_nfs_op *op = spn_nfsop_new(n, kind, cb, arg);
+
+	*rc = -ENOMEM;
+	if (op == NULL)
+		return NULL;
+	op->path = strdup(path);
+	if (op->path == NULL) {
+		spn_nfsop_finish(op, -ENOMEM);
+		*rc = 0;
+		return NULL;
+	}
+	return op;
+}
+
 static void
 simple_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 {
 	struct spn_nfs_op *op = priv;
 
-	if (!op_part_done(op, err, data))
+	if (!spn_nfsop_ok(op, err, data))
 		return;
-	if (err < 0) {
-		op_finish(op, op->err);
-		return;
-	}
 	if ((op->kind == SPN_CALL_MKDIR || op->kind == SPN_CALL_SYMLINK ||
 	     op->kind == SPN_CALL_MKNOD) &&
 	    op->path != NULL) {
@@ -630,13 +582,13 @@ simple_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 		op->path = NULL;
 		op->kind = SPN_CALL_GETATTR;
 		if (QUEUE(op, nfs_lstat64_async(nfs, path, simple_cb, op)) < 0)
-			op_finish(op, -ENOTCONN);
+			spn_nfsop_finish(op, -ENOTCONN);
 		free(path);
 		return;
 	}
 	switch (op->kind) {
 	case SPN_CALL_GETATTR:
-		nattr_from_stat(&op->res.attr, data);
+		spn_nfsop_attr_from_stat(&op->res.attr, data);
 		break;
 	case SPN_CALL_READLINK:
 		/* libnfs 4.0's NFSv4 READLINK hands over the XDR string
@@ -646,7 +598,7 @@ simple_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 					 ? strndup(data, (size_t)op->res.attr.size)
 					 : strdup(data);
 		if (op->res.target == NULL) {
-			op_finish(op, -ENOMEM);
+			spn_nfsop_finish(op, -ENOMEM);
 			return;
 		}
 		break;
@@ -665,7 +617,7 @@ simple_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 	default:
 		break;
 	}
-	op_finish(op, 0);
+	spn_nfsop_finish(op, 0);
 }
 
 int
@@ -681,19 +633,15 @@ readlink_size_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 {
 	struct spn_nfs_op *op = priv;
 
-	if (!op_part_done(op, err, data))
+	if (!spn_nfsop_ok(op, err, data))
 		return;
-	if (err < 0) {
-		op_finish(op, op->err);
-		return;
-	}
-	nattr_from_stat(&op->res.attr, data);
+	spn_nfsop_attr_from_stat(&op->res.attr, data);
 	if (op->res.attr.type != S_IFLNK) {
-		op_finish(op, -EINVAL);
+		spn_nfsop_finish(op, -EINVAL);
 		return;
 	}
 	if (QUEUE(op, nfs_readlink_async(nfs, op->path, simple_cb, op)) < 0)
-		op_finish(op, -ENOTCONN);
+		spn_nfsop_finish(op, -ENOTCONN);
 }
 
 static int
@@ -706,17 +654,13 @@ int
 spn_nfs_readlink(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg)
 {
 	struct spn_nfs_op *op;
+	int rc;
 
 	if (n->version != 4)
 		return readlink_v3(n, path, cb, arg);
-	op = op_new(n, SPN_CALL_READLINK, cb, arg);
+	op = spn_nfsop_new_path(n, SPN_CALL_READLINK, path, cb, arg, &rc);
 	if (op == NULL)
-		return -ENOMEM;
-	op->path = strdup(path);
-	if (op->path == NULL) {
-		op_finish(op, -ENOMEM);
-		return 0;
-	}
+		return rc;
 	START(op, nfs_lstat64_async(n->nfs, path, readlink_size_cb, op));
 }
 
@@ -735,7 +679,7 @@ spn_nfs_access(struct spn_nfs *n, const char *path, int mode, spn_nfs_cb cb, voi
 int
 spn_nfs_mkdir(struct spn_nfs *n, const char *path, int mode, spn_nfs_cb cb, void *arg)
 {
-	struct spn_nfs_op *op = op_new(n, SPN_CALL_MKDIR, cb, arg);
+	struct spn_nfs_op *op = spn_nfsop_new(n, SPN_CALL_MKDIR, cb, arg);
 
 	if (op == NULL)
 		return -ENOMEM;
@@ -770,7 +714,7 @@ spn_nfs_link(struct spn_nfs *n, const char *from, const char *to, spn_nfs_cb cb,
 int
 spn_nfs_symlink(struct spn_nfs *n, const char *target, const char *path, spn_nfs_cb cb, void *arg)
 {
-	struct spn_nfs_op *op = op_new(n, SPN_CALL_SYMLINK, cb, arg);
+	struct spn_nfs_op *op = spn_nfsop_new(n, SPN_CALL_SYMLINK, cb, arg);
 
 	if (op == NULL)
 		return -ENOMEM;
@@ -782,13 +726,13 @@ int
 spn_nfs_mknod(struct spn_nfs *n, const char *path, int mode, uint64_t rdev, spn_nfs_cb cb,
 	      void *arg)
 {
-	struct spn_nfs_op *op = op_new(n, SPN_CALL_MKNOD, cb, arg);
+	struct spn_nfs_op *op = spn_nfsop_new(n, SPN_CALL_MKNOD, cb, arg);
 
 	if (op == NULL)
 		return -ENOMEM;
 	if (n->version == 4 && !S_ISCHR(mode) && !S_ISBLK(mode)) {
 		/* libnfs 4.0 sends no CREATE of NF4FIFO/NF4SOCK. */
-		op_finish(op, -EOPNOTSUPP);
+		spn_nfsop_finish(op, -EOPNOTSUPP);
 		return 0;
 	}
 	op->path = strdup(path);
@@ -805,13 +749,13 @@ readdir_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 	struct nfsdirent *d;
 	size_t cap = 0;
 
-	if (!op_part_done(op, err, data)) {
+	if (!spn_nfsop_part_done(op, err, data)) {
 		if (err == 0 && dir != NULL)
 			nfs_closedir(nfs, dir);
 		return;
 	}
 	if (err < 0) {
-		op_finish(op, op->err);
+		spn_nfsop_finish(op, op->err);
 		return;
 	}
 	while ((d = nfs_readdir(nfs, dir)) != NULL) {
@@ -830,7 +774,7 @@ readdir_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 		op->res.ents[op->res.nents].name = strdup(d->name);
 		if (op->res.ents[op->res.nents].name == NULL)
 			goto nomem;
-		nattr_from_dirent(&op->res.ents[op->res.nents].attr, d);
+		attr_from_dirent(&op->res.ents[op->res.nents].attr, d);
 		/* libnfs 4.0's NFSv4 READDIR leaves nfsdirent.inode unset
 		 * (uninitialised memory): the fileid is unknown there. */
 		if (op->n->version == 4)
@@ -838,11 +782,11 @@ readdir_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 		op->res.nents++;
 	}
 	nfs_closedir(nfs, dir);
-	op_finish(op, 0);
+	spn_nfsop_finish(op, 0);
 	return;
 nomem:
 	nfs_closedir(nfs, dir);
-	op_finish(op, -ENOMEM);
+	spn_nfsop_finish(op, -ENOMEM);
 }
 
 int
@@ -858,9 +802,9 @@ create_close_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 {
 	struct spn_nfs_op *op = priv;
 
-	if (!op_part_done(op, err, data))
+	if (!spn_nfsop_part_done(op, err, data))
 		return;
-	op_finish(op, op->err);
+	spn_nfsop_finish(op, op->err);
 }
 
 static void
@@ -868,12 +812,12 @@ create_stat_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 {
 	struct spn_nfs_op *op = priv;
 
-	if (!op_part_done(op, err, data))
+	if (!spn_nfsop_part_done(op, err, data))
 		return;
 	if (err == 0)
-		nattr_from_stat(&op->res.attr, data);
+		spn_nfsop_attr_from_stat(&op->res.attr, data);
 	if (QUEUE(op, nfs_close_async(nfs, op->fh, create_close_cb, op)) < 0)
-		op_finish(op, op->err ? op->err : -ENOTCONN);
+		spn_nfsop_finish(op, op->err ? op->err : -ENOTCONN);
 }
 
 static void
@@ -881,44 +825,32 @@ create_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 {
 	struct spn_nfs_op *op = priv;
 
-	if (!op_part_done(op, err, data))
+	if (!spn_nfsop_ok(op, err, data))
 		return;
-	if (err < 0) {
-		op_finish(op, op->err);
-		return;
-	}
 	op->fh = data;
-	res_fh_from_nfsfh(op);
+	spn_nfsop_res_fh(op);
 	op->kind = SPN_CALL_GETATTR;
 	if (QUEUE(op, nfs_fstat64_async(nfs, op->fh, create_stat_cb, op)) < 0)
-		op_finish(op, -ENOTCONN);
+		spn_nfsop_finish(op, -ENOTCONN);
 }
 
 static void
 create_start(struct spn_nfs_op *op)
 {
-	struct spn_nfs *n = op->n;
-
-	if (n->nfs == NULL || n->state != SPN_NFS_UP ||
-	    QUEUE(op, nfs_create_async(n->nfs, op->path, op->oflags, op->omode, create_cb, op)) < 0)
-		op_finish(op, -ENOTCONN);
+	SEND(op, nfs_create_async(op->n->nfs, op->path, op->oflags, op->omode, create_cb, op));
 }
 
 int
 spn_nfs_create(struct spn_nfs *n, const char *path, int mode, int excl, spn_nfs_cb cb, void *arg)
 {
-	struct spn_nfs_op *op = op_new(n, SPN_CALL_CREATE, cb, arg);
+	int rc;
+	struct spn_nfs_op *op = spn_nfsop_new_path(n, SPN_CALL_CREATE, path, cb, arg, &rc);
 
 	if (op == NULL)
-		return -ENOMEM;
-	op->path = strdup(path);
-	if (op->path == NULL) {
-		op_finish(op, -ENOMEM);
-		return 0;
-	}
+		return rc;
 	op->oflags = O_RDWR | (excl ? O_EXCL : 0);
 	op->omode = mode;
-	if (!gate_enter(op, create_start))
+	if (!spn_nfsop_gate_enter(op, create_start))
 		create_start(op);
 	return 0;
 }
@@ -932,15 +864,11 @@ setattr_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 {
 	struct spn_nfs_op *op = priv;
 
-	if (!op_part_done(op, err, data))
+	if (!spn_nfsop_ok(op, err, data))
 		return;
-	if (err < 0) {
-		op_finish(op, op->err);
-		return;
-	}
 	if (op->step == 99) {
-		nattr_from_stat(&op->res.attr, data);
-		op_finish(op, 0);
+		spn_nfsop_attr_from_stat(&op->res.attr, data);
+		spn_nfsop_finish(op, 0);
 		return;
 	}
 	setattr_next(op);
@@ -956,7 +884,7 @@ setattr_next(struct spn_nfs_op *op)
 
 	for (;;) {
 		/* The call below may complete at once: hold op across it. */
-		op_issue_begin(op);
+		spn_nfsop_issue_begin(op);
 		switch (op->step++) {
 		case 0:
 			if (!(sa->mask & SPN_NSA_SIZE))
@@ -987,17 +915,19 @@ setattr_next(struct spn_nfs_op *op)
 			tv[0].tv_usec = sa->atime.nsec / 1000;
 			tv[1].tv_sec = sa->mtime.sec;
 			tv[1].tv_usec = sa->mtime.nsec / 1000;
-			rc = (nf ? nfs_lutimes_async : nfs_utimes_async)(nfs, op->path, tv, setattr_cb, op);
+			rc = (nf ? nfs_lutimes_async : nfs_utimes_async)(nfs, op->path, tv,
+									 setattr_cb, op);
 			break;
 		}
 		default:
 			op->step = 99;
 			op->kind = SPN_CALL_GETATTR;
-			rc = (nf ? nfs_lstat64_async : nfs_stat64_async)(nfs, op->path, setattr_cb, op);
+			rc = (nf ? nfs_lstat64_async : nfs_stat64_async)(nfs, op->path, setattr_cb,
+									 op);
 			break;
 		}
-		if (op_issue_end(op, rc) < 0)
-			op_finish(op, -ENOTCONN);
+		if (spn_nfsop_issue_end(op, rc) < 0)
+			spn_nfsop_finish(op, -ENOTCONN);
 		return;
 skip:
 		op->refs--;
@@ -1008,9 +938,7 @@ skip:
 static void
 setattr_start(struct spn_nfs_op *op)
 {
-	if (op->n->nfs == NULL || op->n->state != SPN_NFS_UP)
-		op_finish(op, -ENOTCONN);
-	else
+	if (!spn_nfsop_down(op))
 		setattr_next(op);
 }
 
@@ -1018,1000 +946,14 @@ int
 spn_nfs_setattr(struct spn_nfs *n, const char *path, const struct spn_nfs_sattr *sa,
 		spn_nfs_cb cb, void *arg)
 {
-	struct spn_nfs_op *op = op_new(n, SPN_CALL_SETATTR, cb, arg);
+	int rc;
+	struct spn_nfs_op *op = spn_nfsop_new_path(n, SPN_CALL_SETATTR, path, cb, arg, &rc);
 
-	if (op == NULL)
-		return -ENOMEM;
-	op->sa = *sa;
-	op->path = strdup(path);
-	if (op->path == NULL) {
-		op_finish(op, -ENOMEM);
-		return 0;
-	}
-	/* A truncate by path is an OPEN + SETATTR + CLOSE under NFSv4. */
-	if (!(sa->mask & SPN_NSA_SIZE) || !gate_enter(op, setattr_start))
-		setattr_start(op);
-	return 0;
-}
-
-/* ------------------------------------------------------------ fetch */
-
-static void xfer_pump(struct spn_nfs_op *op);
-
-static void
-xfer_close_cb(int err, struct nfs_context *nfs, void *data, void *priv)
-{
-	struct spn_nfs_op *op = priv;
-
-	if (!op_part_done(op, err, data))
-		return;
-	op->res.bytes = op->bytes;
-	/* A failed CLOSE after a good transfer does not undo it. */
-	op_finish(op, op->err);
-}
-
-static void
-xfer_close(struct spn_nfs_op *op)
-{
-	if (op->closing)
-		return;
-	op->closing = 1;
-	op->kind = SPN_CALL_OPEN; /* counted with opens: open/close pairs */
-	if (QUEUE(op, nfs_close_async(op->n->nfs, op->fh, xfer_close_cb, op)) < 0)
-		op_finish(op, op->err ? op->err : -ENOTCONN);
-}
-
-static void
-xfer_final_stat_cb(int err, struct nfs_context *nfs, void *data, void *priv)
-{
-	struct spn_nfs_op *op = priv;
-
-	if (!op_part_done(op, err, data))
-		return;
-	if (err == 0)
-		nattr_from_stat(&op->res.attr, data);
-	xfer_close(op);
-}
-
-static void
-xfer_final_stat(struct spn_nfs_op *op)
-{
-	op->step = 3;
-	op->kind = SPN_CALL_GETATTR;
-	if (QUEUE(op, nfs_fstat64_async(op->n->nfs, op->fh, xfer_final_stat_cb, op)) < 0)
-		op_finish(op, -ENOTCONN);
-}
-
-static void
-fetch_read_cb(int err, struct nfs_context *nfs, void *data, void *priv)
-{
-	struct spn_nfs_chunk *c = priv;
-	struct spn_nfs_op *op = c->op;
-
-	if (!op_part_done(op, err, data)) {
-		free(c);
-		return;
-	}
-	if (err >= 0) {
-		size_t got = (size_t)err;
-
-		if (got > 0 && pwrite(op->fd, data, got, (off_t)c->off) != (ssize_t)got)
-			op_set_error(op, -errno, "cannot write the cache file");
-		op->bytes += got;
-		op->n->stats.bytes_read += got;
-		if (c->off + got > op->end)
-			op->end = c->off + got;
-		/* A short read is the end only at or past the size we knew;
-		 * before it, it would leave a hole: fail, the caller retries. */
-		if (got < c->len) {
-			if (c->off + got < op->size)
-				op_set_error(op, -EAGAIN, "short read inside the file");
-			op->eof = 1;
-		}
-	}
-	free(c);
-	xfer_pump(op);
-}
-
-static void
-store_write_cb(int err, struct nfs_context *nfs, void *data, void *priv)
-{
-	struct spn_nfs_chunk *c = priv;
-	struct spn_nfs_op *op = c->op;
-
-	if (!op_part_done(op, err, data)) {
-		free(c->buf);
-		free(c);
-		return;
-	}
-	if (err >= 0) {
-		if ((size_t)err != c->len)
-			op_set_error(op, -EIO, "short write");
-		op->bytes += (size_t)err;
-		op->n->stats.bytes_written += (size_t)err;
-	}
-	free(c->buf);
-	free(c);
-	xfer_pump(op);
-}
-
-static void
-store_times_cb(int err, struct nfs_context *nfs, void *data, void *priv)
-{
-	struct spn_nfs_op *op = priv;
-
-	if (!op_part_done(op, err, data))
-		return;
-	if (err < 0) {
-		xfer_close(op);
-		return;
-	}
-	xfer_final_stat(op);
-}
-
-static void
-store_setattr3_cb(struct rpc_context *rpc, int status, void *data, void *priv)
-{
-	SETATTR3res *res = data;
-	int err = rpc_status_err(status);
-
-	if (err == 0 && res->status != NFS3_OK)
-		err = nfs3_err(res->status);
-	store_times_cb(err, NULL, err < 0 && status != RPC_STATUS_SUCCESS ? data : NULL, priv);
-}
-
-static void
-store_commit_cb(int err, struct nfs_context *nfs, void *data, void *priv)
-{
-	struct spn_nfs_op *op = priv;
-	struct timeval tv[2];
-
-	if (!op_part_done(op, err, data))
-		return;
-	if (err < 0) {
-		xfer_close(op);
-		return;
-	}
-	if (!(op->sa.mask & SPN_NSA_TIMES) || op->path == NULL) {
-		xfer_final_stat(op);
-		return;
-	}
-	/* Times set while the file was being written apply after the data,
-	 * or the WRITEs would move mtime again (cp -a, tar). NFSv3: one
-	 * SETATTR by handle, to the nanosecond. */
-	if (op->n->version == 3 && op->res.fh_len > 0) {
-		SETATTR3args args;
-
-		memset(&args, 0, sizeof(args));
-		fh_arg(&args.object, op->res.fh, op->res.fh_len);
-		sattr3_from(&args.new_attributes, &op->sa);
-		op->kind = SPN_CALL_SETATTR;
-		if (QUEUE(op, rpc_nfs3_setattr_async(nfs_get_rpc_context(nfs), store_setattr3_cb, &args,
-						     op)) < 0)
-			op_finish(op, -ENOTCONN);
-		return;
-	}
-	tv[0].tv_sec = op->sa.atime.sec;
-	tv[0].tv_usec = op->sa.atime.nsec / 1000;
-	tv[1].tv_sec = op->sa.mtime.sec;
-	tv[1].tv_usec = op->sa.mtime.nsec / 1000;
-	op->kind = SPN_CALL_SETATTR;
-	if (QUEUE(op, nfs_utimes_async(nfs, op->path, tv, store_times_cb, op)) < 0)
-		op_finish(op, -ENOTCONN);
-}
-
-/* Keep up to XFER_WINDOW transfers in flight; when all are done, move on:
- * fetch -> final GETATTR -> CLOSE; store -> COMMIT -> GETATTR -> CLOSE. */
-static void
-xfer_pump(struct spn_nfs_op *op)
-{
-	struct nfs_context *nfs = op->n->nfs;
-	uint64_t max = op->kind == SPN_CALL_WRITE ? nfs_get_writemax(nfs) : nfs_get_readmax(nfs);
-	int store = op->kind == SPN_CALL_WRITE;
-
-	if (max == 0 || max > (1 << 20))
-		max = 1 << 20;
-	while (op->err == 0 && op->pending < XFER_WINDOW &&
-	       (store ? op->next_off < op->size : !op->eof && op->next_off <= op->size)) {
-		struct spn_nfs_chunk *c = calloc(1, sizeof(*c));
-		int rc;
-
-		if (c == NULL) {
-			op_set_error(op, -ENOMEM, NULL);
-			break;
-		}
-		c->op = op;
-		c->off = op->next_off;
-		op_issue_begin(op);
-		if (store) {
-			ssize_t r;
-
-			c->len = (size_t)(op->size - c->off < max ? op->size - c->off : max);
-			op->next_off += c->len;
-			c->buf = malloc(c->len);
-			if (c->buf == NULL) {
-				free(c);
-				op->refs--;
-				op->pending--;
-				op_set_error(op, -ENOMEM, NULL);
-				break;
-			}
-			r = pread(op->fd, c->buf, c->len, (off_t)c->off);
-			if (r != (ssize_t)c->len) {
-				op_set_error(op, r < 0 ? -errno : -EIO, "cannot read the cache file");
-				free(c->buf);
-				free(c);
-				op->refs--;
-				op->pending--;
-				break;
-			}
-			rc = nfs_pwrite_async(nfs, op->fh, c->off, c->len, c->buf, store_write_cb, c);
-		} else {
-			/* Read one chunk past the known size: the file may
-			 * have grown, and only a short read proves the end. */
-			c->len = (size_t)max;
-			op->next_off += c->len;
-			rc = nfs_pread_async(nfs, op->fh, c->off, c->len, fetch_read_cb, c);
-		}
-		rc = op_issue_end(op, rc);
-		if (rc > 0)
-			return; /* completed and gone */
-		if (rc < 0) {
-			op_set_error(op, -ENOTCONN, NULL);
-			free(c->buf);
-			free(c);
-			break;
-		}
-	}
-	if (op->pending > 0)
-		return;
-	/* Fetch: the read past the known end came back full, so the file
-	 * grew: read on until a short read. */
-	if (!store && op->err == 0 && !op->eof) {
-		op->size = op->next_off;
-		xfer_pump(op);
-		return;
-	}
-	if (op->err != 0) {
-		xfer_close(op);
-		return;
-	}
-	if (store) {
-		op->kind = SPN_CALL_COMMIT;
-		if (QUEUE(op, nfs_fsync_async(nfs, op->fh, store_commit_cb, op)) < 0)
-			op_finish(op, -ENOTCONN);
-		return;
-	}
-	if (ftruncate(op->fd, (off_t)op->end) < 0)
-		op_set_error(op, -errno, "cannot size the cache file");
-	xfer_final_stat(op);
-}
-
-static void
-xfer_stat_cb(int err, struct nfs_context *nfs, void *data, void *priv)
-{
-	struct spn_nfs_op *op = priv;
-
-	if (!op_part_done(op, err, data))
-		return;
-	if (err < 0) {
-		xfer_close(op);
-		return;
-	}
-	op->size = ((struct nfs_stat_64 *)data)->nfs_size;
-	op->kind = SPN_CALL_READ;
-	xfer_pump(op);
-}
-
-static void
-xfer_open_cb(int err, struct nfs_context *nfs, void *data, void *priv)
-{
-	struct spn_nfs_op *op = priv;
-	int store = op->step == 1;
-
-	if (!op_part_done(op, err, data))
-		return;
-	if (err < 0) {
-		op_finish(op, op->err);
-		return;
-	}
-	op->fh = data;
-	res_fh_from_nfsfh(op);
-	if (store) {
-		struct stat st;
-
-		if (fstat(op->fd, &st) < 0) {
-			op_set_error(op, -errno, "cannot stat the cache file");
-			xfer_close(op);
-			return;
-		}
-		op->size = (uint64_t)st.st_size;
-		op->kind = SPN_CALL_WRITE;
-		xfer_pump(op);
-		return;
-	}
-	op->kind = SPN_CALL_GETATTR;
-	if (QUEUE(op, nfs_fstat64_async(nfs, op->fh, xfer_stat_cb, op)) < 0)
-		op_finish(op, -ENOTCONN);
-}
-
-static void
-xfer_start(struct spn_nfs_op *op)
-{
-	struct spn_nfs *n = op->n;
-
-	if (n->nfs == NULL || n->state != SPN_NFS_UP ||
-	    QUEUE(op, nfs_open_async(n->nfs, op->path, op->oflags, xfer_open_cb, op)) < 0)
-		op_finish(op, -ENOTCONN);
-}
-
-/* A whole-file transfer: OPEN, READs or WRITEs, CLOSE. */
-static int
-xfer_begin(struct spn_nfs *n, const char *path, int fd, int step, int oflags, spn_nfs_cb cb,
-	   void *arg, struct spn_nfs_op **opp)
-{
-	struct spn_nfs_op *op = op_new(n, SPN_CALL_OPEN, cb, arg);
-
-	*opp = op;
-	if (op == NULL)
-		return -ENOMEM;
-	op->fd = fd;
-	op->step = step;
-	op->oflags = oflags;
-	op->path = strdup(path);
-	if (op->path == NULL)
-		return -ENOMEM;
-	return 0;
-}
-
-static int
-xfer_go(struct spn_nfs_op *op, int rc)
-{
 	if (op == NULL)
 		return rc;
-	if (rc < 0)
-		op_finish(op, rc);
-	else if (!gate_enter(op, xfer_start))
-		xfer_start(op);
+	op->sa = *sa;
+	/* A truncate by path is an OPEN + SETATTR + CLOSE under NFSv4. */
+	if (!(sa->mask & SPN_NSA_SIZE) || !spn_nfsop_gate_enter(op, setattr_start))
+		setattr_start(op);
 	return 0;
-}
-
-int
-spn_nfs_fetch(struct spn_nfs *n, const char *path, int fd, spn_nfs_cb cb, void *arg)
-{
-	struct spn_nfs_op *op;
-	int rc = xfer_begin(n, path, fd, 0, O_RDONLY, cb, arg, &op);
-
-	return xfer_go(op, rc);
-}
-
-int
-spn_nfs_store(struct spn_nfs *n, const char *path, int fd, const struct spn_nfs_sattr *after,
-	      spn_nfs_cb cb, void *arg)
-{
-	struct spn_nfs_op *op;
-	int rc = xfer_begin(n, path, fd, 1, O_WRONLY | O_TRUNC, cb, arg, &op);
-
-	if (rc == 0 && after != NULL && (after->mask & SPN_NSA_TIMES))
-		op->sa = *after;
-	return xfer_go(op, rc);
-}
-
-/* ------------------------------------------------------------ NFSv3 by handle */
-
-/*
- * libnfs resolves every path from the export root, one LOOKUP per
- * component, and remembers nothing. With NFSv3 the daemon can do better:
- * it keeps each entry's file handle in the index and asks the server by
- * handle -- one RPC for a GETATTR, one LOOKUP for a name in a known
- * directory, one READDIRPLUS for a listing that also hands out every
- * child's handle. (NFSv4 keeps the path calls for now.)
- */
-
-/* libnfs 4.0's nfs_get_fh()/nfs_get_rootfh() return this private struct;
- * its layout is part of what those exported functions promise. */
-struct spn_libnfs_fh {
-	int len;
-	char *val;
-};
-/* Exported by libnfs 4.0 but declared only in its private header. */
-const struct nfs_fh *nfs_get_rootfh(struct nfs_context *nfs);
-
-static int
-nfs3_err(int status)
-{
-	switch (status) {
-	case NFS3ERR_NAMETOOLONG: return -ENAMETOOLONG;
-	case NFS3ERR_NOTEMPTY: return -ENOTEMPTY;
-	case NFS3ERR_DQUOT: return -EDQUOT;
-	case NFS3ERR_STALE:
-	case NFS3ERR_BADHANDLE: return -ESTALE;
-	case NFS3ERR_REMOTE: return -EREMOTE;
-	case NFS3ERR_NOTSUPP: return -EOPNOTSUPP;
-	case NFS3ERR_JUKEBOX: return -EAGAIN;
-	default:
-		return status > 0 && status < 1000 ? -status : -EIO;
-	}
-}
-
-static int
-rpc_status_err(int status)
-{
-	switch (status) {
-	case RPC_STATUS_SUCCESS: return 0;
-	case RPC_STATUS_CANCEL:
-	case RPC_STATUS_TIMEOUT: return -EINTR;
-	default: return -EFAULT;
-	}
-}
-
-static void
-nattr_from_fattr3(struct spn_nattr *a, const fattr3 *f)
-{
-	static const uint32_t types[] = { 0, S_IFREG, S_IFDIR, S_IFBLK, S_IFCHR,
-					  S_IFLNK, S_IFSOCK, S_IFIFO };
-
-	memset(a, 0, sizeof(*a));
-	a->type = (unsigned)f->type < 8 ? types[f->type] : 0;
-	a->mode = f->mode & 07777;
-	a->nlink = f->nlink;
-	a->uid = f->uid;
-	a->gid = f->gid;
-	a->size = f->size;
-	a->used = f->used;
-	a->rdev = makedev(f->rdev.specdata1, f->rdev.specdata2);
-	a->fsid = f->fsid;
-	a->fileid = f->fileid;
-	a->atime.sec = f->atime.seconds;
-	a->atime.nsec = f->atime.nseconds;
-	a->mtime.sec = f->mtime.seconds;
-	a->mtime.nsec = f->mtime.nseconds;
-	a->ctime.sec = f->ctime.seconds;
-	a->ctime.nsec = f->ctime.nseconds;
-}
-
-int
-spn_nfs_has_fh(const struct spn_nfs *n)
-{
-	return n->version == 3 && n->state == SPN_NFS_UP && n->nfs != NULL;
-}
-
-int
-spn_nfs_root_fh(const struct spn_nfs *n, uint8_t *fh, uint8_t *len)
-{
-	const struct spn_libnfs_fh *r;
-
-	if (!spn_nfs_has_fh(n))
-		return -ENOTCONN;
-	r = (const struct spn_libnfs_fh *)nfs_get_rootfh(n->nfs);
-	if (r == NULL || r->len <= 0 || r->len > SPN_FH_MAX)
-		return -EINVAL;
-	memcpy(fh, r->val, (size_t)r->len);
-	*len = (uint8_t)r->len;
-	return 0;
-}
-
-static void
-fh_arg(nfs_fh3 *dst, const uint8_t *fh, uint8_t len)
-{
-	dst->data.data_len = len;
-	dst->data.data_val = (char *)fh;
-}
-
-/* The common start of a raw NFSv3 callback (every *3res begins with its
- * nfsstat3): 1 to go on with a good reply, 0 when the op is finished. */
-static int
-rpc3_ok(struct spn_nfs_op *op, int status, void *data)
-{
-	int err = rpc_status_err(status);
-
-	if (err == 0 && *(const nfsstat3 *)data != NFS3_OK)
-		err = nfs3_err(*(const nfsstat3 *)data);
-	if (!op_part_done(op, err, err < 0 && status != RPC_STATUS_SUCCESS ? data : NULL))
-		return 0;
-	if (err < 0) {
-		op_finish(op, op->err);
-		return 0;
-	}
-	return 1;
-}
-
-static void
-getattr_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
-{
-	struct spn_nfs_op *op = priv;
-	GETATTR3res *res = data;
-
-	if (!rpc3_ok(op, status, data))
-		return;
-	nattr_from_fattr3(&op->res.attr, &res->GETATTR3res_u.resok.obj_attributes);
-	op_finish(op, 0);
-}
-
-int
-spn_nfs_getattr_fh(struct spn_nfs *n, const uint8_t *fh, uint8_t len, spn_nfs_cb cb, void *arg)
-{
-	struct spn_nfs_op *op = op_new(n, SPN_CALL_GETATTR, cb, arg);
-	GETATTR3args args;
-
-	if (op == NULL)
-		return -ENOMEM;
-	memset(&args, 0, sizeof(args));
-	fh_arg(&args.object, fh, len);
-	START(op, rpc_nfs3_getattr_async(nfs_get_rpc_context(n->nfs), getattr_fh_cb, &args, op));
-}
-
-static void
-lookup_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
-{
-	struct spn_nfs_op *op = priv;
-	LOOKUP3res *res = data;
-	LOOKUP3resok *ok;
-
-	if (!rpc3_ok(op, status, data))
-		return;
-	ok = &res->LOOKUP3res_u.resok;
-	if (!ok->obj_attributes.attributes_follow || ok->object.data.data_len > SPN_FH_MAX) {
-		/* No attributes with the handle: rare; the caller uses paths. */
-		op_finish(op, -EREMOTEIO);
-		return;
-	}
-	nattr_from_fattr3(&op->res.attr, &ok->obj_attributes.post_op_attr_u.attributes);
-	memcpy(op->res.fh, ok->object.data.data_val, ok->object.data.data_len);
-	op->res.fh_len = (uint8_t)ok->object.data.data_len;
-	op_finish(op, 0);
-}
-
-int
-spn_nfs_lookup_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name,
-		  spn_nfs_cb cb, void *arg)
-{
-	struct spn_nfs_op *op = op_new(n, SPN_CALL_LOOKUP, cb, arg);
-	LOOKUP3args args;
-
-	if (op == NULL)
-		return -ENOMEM;
-	memset(&args, 0, sizeof(args));
-	fh_arg(&args.what.dir, dirfh, len);
-	args.what.name = (char *)name;
-	START(op, rpc_nfs3_lookup_async(nfs_get_rpc_context(n->nfs), lookup_fh_cb, &args, op));
-}
-
-/* The reply to a CREATE or MKDIR by handle: the new object's handle and
- * attributes, or -EREMOTEIO if the reply lacks them (it was made; the
- * caller looks it up). */
-static void
-new_object_done(struct spn_nfs_op *op, const post_op_fh3 *obj, const post_op_attr *attrs)
-{
-	if (!obj->handle_follows || !attrs->attributes_follow ||
-	    obj->post_op_fh3_u.handle.data.data_len > SPN_FH_MAX) {
-		op_finish(op, -EREMOTEIO);
-		return;
-	}
-	nattr_from_fattr3(&op->res.attr, &attrs->post_op_attr_u.attributes);
-	memcpy(op->res.fh, obj->post_op_fh3_u.handle.data.data_val,
-	       obj->post_op_fh3_u.handle.data.data_len);
-	op->res.fh_len = (uint8_t)obj->post_op_fh3_u.handle.data.data_len;
-	op_finish(op, 0);
-}
-
-/* CREATE in a directory known by handle: one round trip. */
-static void
-create_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
-{
-	struct spn_nfs_op *op = priv;
-	CREATE3res *res = data;
-
-	(void)rpc;
-	if (rpc3_ok(op, status, data))
-		new_object_done(op, &res->CREATE3res_u.resok.obj,
-				&res->CREATE3res_u.resok.obj_attributes);
-}
-
-/* MKDIR in a directory known by handle: one round trip. */
-static void
-mkdir_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
-{
-	struct spn_nfs_op *op = priv;
-	MKDIR3res *res = data;
-
-	(void)rpc;
-	if (rpc3_ok(op, status, data))
-		new_object_done(op, &res->MKDIR3res_u.resok.obj,
-				&res->MKDIR3res_u.resok.obj_attributes);
-}
-
-int
-spn_nfs_mkdir_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name, int mode,
-		 spn_nfs_cb cb, void *arg)
-{
-	struct spn_nfs_op *op = op_new(n, SPN_CALL_MKDIR, cb, arg);
-	MKDIR3args args;
-
-	if (op == NULL)
-		return -ENOMEM;
-	memset(&args, 0, sizeof(args));
-	fh_arg(&args.where.dir, dirfh, len);
-	args.where.name = (char *)name;
-	args.attributes.mode.set_it = 1;
-	args.attributes.mode.set_mode3_u.mode = (mode3)(mode & 07777);
-	START(op, rpc_nfs3_mkdir_async(nfs_get_rpc_context(n->nfs), mkdir_fh_cb, &args, op));
-}
-
-int
-spn_nfs_create_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name, int mode,
-		  int excl, spn_nfs_cb cb, void *arg)
-{
-	struct spn_nfs_op *op = op_new(n, SPN_CALL_CREATE, cb, arg);
-	CREATE3args args;
-	sattr3 *sa;
-
-	if (op == NULL)
-		return -ENOMEM;
-	memset(&args, 0, sizeof(args));
-	fh_arg(&args.where.dir, dirfh, len);
-	args.where.name = (char *)name;
-	/* GUARDED fails with EEXIST, as O_EXCL must; UNCHECKED opens what
-	 * is there (the daemon truncates its own copy for O_TRUNC). */
-	args.how.mode = excl ? GUARDED : UNCHECKED;
-	sa = &args.how.createhow3_u.obj_attributes;
-	sa->mode.set_it = 1;
-	sa->mode.set_mode3_u.mode = (mode3)(mode & 07777);
-	START(op, rpc_nfs3_create_async(nfs_get_rpc_context(n->nfs), create_fh_cb, &args, op));
-}
-
-static int readdir_fh_send(struct spn_nfs_op *op, uint64_t cookie, const char *verf);
-
-static void
-readdir_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
-{
-	struct spn_nfs_op *op = priv;
-	READDIRPLUS3res *res = data;
-	READDIRPLUS3resok *ok;
-	entryplus3 *e;
-	uint64_t cookie = 0;
-
-	if (!rpc3_ok(op, status, data))
-		return;
-	ok = &res->READDIRPLUS3res_u.resok;
-	for (e = ok->reply.entries; e != NULL; e = e->nextentry) {
-		struct spn_nfs_dirent *de;
-
-		cookie = e->cookie;
-		if (strcmp(e->name, ".") == 0 || strcmp(e->name, "..") == 0)
-			continue;
-		if (op->res.nents == op->size) {
-			size_t ncap = op->size ? op->size * 2 : 64;
-			void *p = realloc(op->res.ents, ncap * sizeof(*op->res.ents));
-
-			if (p == NULL) {
-				op_finish(op, -ENOMEM);
-				return;
-			}
-			op->res.ents = p;
-			op->size = ncap;
-		}
-		de = &op->res.ents[op->res.nents];
-		memset(de, 0, sizeof(*de));
-		de->name = strdup(e->name);
-		if (de->name == NULL) {
-			op_finish(op, -ENOMEM);
-			return;
-		}
-		op->res.nents++;
-		if (e->name_attributes.attributes_follow) {
-			nattr_from_fattr3(&de->attr, &e->name_attributes.post_op_attr_u.attributes);
-		} else {
-			/* Without attributes we cannot judge the entry: the
-			 * caller asks for it by name. */
-			de->attr.fileid = e->fileid;
-		}
-		if (e->name_handle.handle_follows &&
-		    e->name_handle.post_op_fh3_u.handle.data.data_len <= SPN_FH_MAX) {
-			de->fh_len = (uint8_t)e->name_handle.post_op_fh3_u.handle.data.data_len;
-			memcpy(de->fh, e->name_handle.post_op_fh3_u.handle.data.data_val, de->fh_len);
-		}
-	}
-	if (ok->dir_attributes.attributes_follow) {
-		nattr_from_fattr3(&op->res.attr, &ok->dir_attributes.post_op_attr_u.attributes);
-		op->eof = 2; /* have dir attributes */
-	}
-	if (!ok->reply.eof) {
-		if (readdir_fh_send(op, cookie, ok->cookieverf) < 0)
-			op_finish(op, -ENOTCONN);
-		return;
-	}
-	op_finish(op, 0);
-}
-
-static int
-readdir_fh_send(struct spn_nfs_op *op, uint64_t cookie, const char *verf)
-{
-	READDIRPLUS3args args;
-
-	memset(&args, 0, sizeof(args));
-	fh_arg(&args.dir, op->res.fh, op->res.fh_len);
-	args.cookie = cookie;
-	if (verf != NULL)
-		memcpy(args.cookieverf, verf, sizeof(args.cookieverf));
-	args.dircount = 65536;
-	args.maxcount = 1 << 20;
-	return QUEUE(op, rpc_nfs3_readdirplus_async(nfs_get_rpc_context(op->n->nfs), readdir_fh_cb,
-						    &args, op)) < 0 ? -ENOTCONN : 0;
-}
-
-int
-spn_nfs_readdir_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, spn_nfs_cb cb, void *arg)
-{
-	struct spn_nfs_op *op = op_new(n, SPN_CALL_READDIR, cb, arg);
-
-	if (op == NULL)
-		return -ENOMEM;
-	if (n->nfs == NULL || n->state != SPN_NFS_UP) {
-		op_finish(op, -ENOTCONN);
-		return 0;
-	}
-	memcpy(op->res.fh, dirfh, len);
-	op->res.fh_len = len;
-	if (readdir_fh_send(op, 0, NULL) < 0)
-		op_finish(op, -ENOTCONN);
-	return 0;
-}
-
-/* The handle of an open libnfs file, for the index. */
-static void
-res_fh_from_nfsfh(struct spn_nfs_op *op)
-{
-	const struct spn_libnfs_fh *f;
-
-	if (op->n->version != 3 || op->fh == NULL)
-		return;
-	f = (const struct spn_libnfs_fh *)nfs_get_fh(op->fh);
-	if (f != NULL && f->len > 0 && f->len <= SPN_FH_MAX) {
-		memcpy(op->res.fh, f->val, (size_t)f->len);
-		op->res.fh_len = (uint8_t)f->len;
-	}
-}
-
-static void
-sattr3_from(sattr3 *s, const struct spn_nfs_sattr *sa)
-{
-	memset(s, 0, sizeof(*s));
-	if (sa->mask & SPN_NSA_MODE) {
-		s->mode.set_it = 1;
-		s->mode.set_mode3_u.mode = sa->mode & 07777;
-	}
-	if (sa->mask & SPN_NSA_UID) {
-		s->uid.set_it = 1;
-		s->uid.set_uid3_u.uid = sa->uid;
-	}
-	if (sa->mask & SPN_NSA_GID) {
-		s->gid.set_it = 1;
-		s->gid.set_gid3_u.gid = sa->gid;
-	}
-	if (sa->mask & SPN_NSA_SIZE) {
-		s->size.set_it = 1;
-		s->size.set_size3_u.size = sa->size;
-	}
-	if (sa->mask & (SPN_NSA_ATIME_NOW)) {
-		s->atime.set_it = SET_TO_SERVER_TIME;
-	} else if (sa->mask & (SPN_NSA_ATIME | SPN_NSA_TIMES)) {
-		s->atime.set_it = SET_TO_CLIENT_TIME;
-		s->atime.set_atime_u.atime.seconds = (u_int)sa->atime.sec;
-		s->atime.set_atime_u.atime.nseconds = sa->atime.nsec;
-	}
-	if (sa->mask & (SPN_NSA_MTIME_NOW)) {
-		s->mtime.set_it = SET_TO_SERVER_TIME;
-	} else if (sa->mask & (SPN_NSA_MTIME | SPN_NSA_TIMES)) {
-		s->mtime.set_it = SET_TO_CLIENT_TIME;
-		s->mtime.set_mtime_u.mtime.seconds = (u_int)sa->mtime.sec;
-		s->mtime.set_mtime_u.mtime.nseconds = sa->mtime.nsec;
-	}
-}
-
-static void
-setattr_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
-{
-	struct spn_nfs_op *op = priv;
-	SETATTR3res *res = data;
-
-	if (!rpc3_ok(op, status, data))
-		return;
-	if (res->SETATTR3res_u.resok.obj_wcc.after.attributes_follow) {
-		nattr_from_fattr3(&op->res.attr,
-				  &res->SETATTR3res_u.resok.obj_wcc.after.post_op_attr_u.attributes);
-		op_finish(op, 0);
-		return;
-	}
-	/* No post-op attributes: ask for them. */
-	{
-		GETATTR3args args;
-
-		memset(&args, 0, sizeof(args));
-		fh_arg(&args.object, op->res.fh, op->res.fh_len);
-		op->kind = SPN_CALL_GETATTR;
-		if (QUEUE(op, rpc_nfs3_getattr_async(nfs_get_rpc_context(op->n->nfs), getattr_fh_cb,
-						     &args, op)) < 0)
-			op_finish(op, -ENOTCONN);
-	}
-}
-
-/*
- * Store by handle (NFSv3): WRITEs with FILE_SYNC, XFER_WINDOW in flight,
- * then one SETATTR that sets the size (cutting whatever was beyond it) and
- * any times asked for, whose post-op attributes are the result. For a
- * small file that is two round trips, where the path API costs a LOOKUP
- * per component, a truncating SETATTR, the WRITEs, a COMMIT and a GETATTR.
- */
-static void store_fh_pump(struct spn_nfs_op *op);
-static void store_fh_size_cb(struct rpc_context *rpc, int status, void *data, void *priv);
-
-static void
-store_fh_write_cb(struct rpc_context *rpc, int status, void *data, void *priv)
-{
-	struct spn_nfs_chunk *c = priv;
-	struct spn_nfs_op *op = c->op;
-	WRITE3res *res = data;
-	size_t len = c->len;
-	int err = rpc_status_err(status);
-
-	(void)rpc;
-	if (err == 0 && res->status != NFS3_OK)
-		err = nfs3_err(res->status);
-	if (err == 0 && res->WRITE3res_u.resok.count != len)
-		err = -EIO; /* a short write: the caller stores again */
-	free(c->buf);
-	free(c);
-	if (!op_part_done(op, err, err < 0 && status != RPC_STATUS_SUCCESS ? data : NULL))
-		return;
-	if (err == 0) {
-		op->bytes += len;
-		op->n->stats.bytes_written += len;
-	}
-	store_fh_pump(op);
-}
-
-static void
-store_fh_pump(struct spn_nfs_op *op)
-{
-	struct nfs_context *nfs = op->n->nfs;
-	uint64_t max = nfs_get_writemax(nfs);
-	SETATTR3args sargs;
-
-	if (max == 0 || max > (1 << 20))
-		max = 1 << 20;
-	while (op->err == 0 && op->pending < XFER_WINDOW && op->next_off < op->size) {
-		struct spn_nfs_chunk *c = calloc(1, sizeof(*c));
-		WRITE3args args;
-		ssize_t r;
-		int rc;
-
-		if (c == NULL) {
-			op_set_error(op, -ENOMEM, NULL);
-			break;
-		}
-		c->op = op;
-		c->off = op->next_off;
-		c->len = (size_t)(op->size - c->off < max ? op->size - c->off : max);
-		c->buf = malloc(c->len);
-		if (c->buf == NULL) {
-			free(c);
-			op_set_error(op, -ENOMEM, NULL);
-			break;
-		}
-		r = pread(op->fd, c->buf, c->len, (off_t)c->off);
-		if (r != (ssize_t)c->len) {
-			op_set_error(op, r < 0 ? -errno : -EIO, "cannot read the cache file");
-			free(c->buf);
-			free(c);
-			break;
-		}
-		op->next_off += c->len;
-		memset(&args, 0, sizeof(args));
-		fh_arg(&args.file, op->res.fh, op->res.fh_len);
-		args.offset = c->off;
-		args.count = (count3)c->len;
-		args.stable = FILE_SYNC;
-		args.data.data_len = (u_int)c->len;
-		args.data.data_val = c->buf;
-		op->kind = SPN_CALL_WRITE;
-		op_issue_begin(op);
-		rc = op_issue_end(op, rpc_nfs3_write_async(nfs_get_rpc_context(nfs), store_fh_write_cb,
-							   &args, c));
-		if (rc > 0)
-			return; /* completed and gone */
-		if (rc < 0) {
-			op_set_error(op, -ENOTCONN, NULL);
-			free(c->buf);
-			free(c);
-			break;
-		}
-	}
-	if (op->pending > 0)
-		return;
-	if (op->err != 0) {
-		op_finish(op, op->err);
-		return;
-	}
-	memset(&sargs, 0, sizeof(sargs));
-	fh_arg(&sargs.object, op->res.fh, op->res.fh_len);
-	sargs.new_attributes.size.set_it = 1;
-	sargs.new_attributes.size.set_size3_u.size = op->size;
-	op->kind = SPN_CALL_SETATTR;
-	if (QUEUE(op, rpc_nfs3_setattr_async(nfs_get_rpc_context(nfs), store_fh_size_cb, &sargs,
-					     op)) < 0)
-		op_finish(op, -ENOTCONN);
-}
-
-/* The size is set; times asked for while the file was written are set
- * after it, in a SETATTR of their own (a size change moves mtime). */
-static void
-store_fh_size_cb(struct rpc_context *rpc, int status, void *data, void *priv)
-{
-	struct spn_nfs_op *op = priv;
-	SETATTR3args args;
-
-	if (!(op->sa.mask & SPN_NSA_TIMES)) {
-		setattr_fh_cb(rpc, status, data, priv);
-		return;
-	}
-	if (!rpc3_ok(op, status, data))
-		return;
-	memset(&args, 0, sizeof(args));
-	fh_arg(&args.object, op->res.fh, op->res.fh_len);
-	sattr3_from(&args.new_attributes, &op->sa);
-	op->kind = SPN_CALL_SETATTR;
-	if (QUEUE(op, rpc_nfs3_setattr_async(nfs_get_rpc_context(op->n->nfs), setattr_fh_cb, &args,
-					     op)) < 0)
-		op_finish(op, -ENOTCONN);
-}
-
-int
-spn_nfs_store_fh(struct spn_nfs *n, const uint8_t *fh, uint8_t len, int fd,
-		 const struct spn_nfs_sattr *after, spn_nfs_cb cb, void *arg)
-{
-	struct spn_nfs_op *op = op_new(n, SPN_CALL_WRITE, cb, arg);
-	struct stat st;
-
-	if (op == NULL)
-		return -ENOMEM;
-	memcpy(op->res.fh, fh, len);
-	op->res.fh_len = len;
-	op->fd = fd;
-	if (after != NULL && (after->mask & SPN_NSA_TIMES)) {
-		op->sa.mask = SPN_NSA_TIMES;
-		op->sa.atime = after->atime;
-		op->sa.mtime = after->mtime;
-	}
-	if (n->nfs == NULL || n->state != SPN_NFS_UP) {
-		op_finish(op, -ENOTCONN);
-		return 0;
-	}
-	if (fstat(fd, &st) < 0) {
-		op_finish(op, -errno);
-		return 0;
-	}
-	op->size = (uint64_t)st.st_size;
-	op->refs++; /* store_fh_pump may finish it */
-	store_fh_pump(op);
-	if (--op->refs == 0 && op->finished)
-		op_free(op);
-	return 0;
-}
-
-int
-spn_nfs_setattr_fh(struct spn_nfs *n, const uint8_t *fh, uint8_t len,
-		   const struct spn_nfs_sattr *sa, spn_nfs_cb cb, void *arg)
-{
-	struct spn_nfs_op *op = op_new(n, SPN_CALL_SETATTR, cb, arg);
-	SETATTR3args args;
-
-	if (op == NULL)
-		return -ENOMEM;
-	memcpy(op->res.fh, fh, len);
-	op->res.fh_len = len;
-	memset(&args, 0, sizeof(args));
-	fh_arg(&args.object, op->res.fh, len);
-	sattr3_from(&args.new_attributes, sa);
-	START(op, rpc_nfs3_setattr_async(nfs_get_rpc_context(n->nfs), setattr_fh_cb, &args, op));
 }

@@ -2,13 +2,15 @@
  * daemon/nfs.h: one NFS session per mount, driven from the daemon's poll
  * loop through libnfs's async API, with many calls in flight.
  *
- * Calls are path-based (libnfs resolves each path from the export root), so
- * the same code serves NFSv3 and NFSv4. Every call completes through its
- * callback exactly once: with 0 and a result, with a negative errno the
- * server answered, or with -ENOTCONN when the session was lost before the
- * answer came. -ENOTCONN tells the caller that the call may or may not have
- * been carried out: idempotent calls may simply be sent again once the
- * session is back; others must be verified first.
+ * Two kinds of calls. By path (libnfs resolves each path from the export
+ * root; daemon/nfs.c, daemon/nfs_xfer.c): the same code serves NFSv3 and
+ * NFSv4. By file handle (spn_nfs_*_fh, NFSv3 only; daemon/nfs_fh.c): one
+ * RPC where the daemon knows the handle from its index. Every call
+ * completes through its callback exactly once: with 0 and a result, with a
+ * negative errno the server answered, or with -ENOTCONN when the session
+ * was lost before the answer came. -ENOTCONN tells the caller that the
+ * call may or may not have been carried out: idempotent calls may simply
+ * be sent again once the session is back; others must be verified first.
  */
 #ifndef SPECNFS_DAEMON_NFS_H
 #define SPECNFS_DAEMON_NFS_H
@@ -53,7 +55,7 @@ enum spn_nfs_call {
 
 struct spn_nfs_dirent {
 	char *name;
-	struct spn_nattr attr;
+	struct spn_attr attr;
 	uint8_t fh[SPN_FH_MAX]; /* NFSv3 handle-based listings only */
 	uint8_t fh_len;
 };
@@ -64,7 +66,7 @@ struct spn_nfs_statfs {
 };
 
 struct spn_nfs_res {
-	struct spn_nattr attr; /* getattr, fetch, store, create, mkdir */
+	struct spn_attr attr; /* getattr, fetch, store, create, mkdir */
 	struct spn_nfs_dirent *ents; /* readdir; freed after the callback */
 	size_t nents;
 	char *target;                /* readlink; freed after the callback */
@@ -144,13 +146,15 @@ int spn_nfs_store(struct spn_nfs *n, const char *path, int fd, const struct spn_
 
 /* Mutations (not idempotent: see -ENOTCONN above). create fails with
  * -EEXIST if excl and the name exists. */
-int spn_nfs_create(struct spn_nfs *n, const char *path, int mode, int excl, spn_nfs_cb cb, void *arg);
+int spn_nfs_create(struct spn_nfs *n, const char *path, int mode, int excl, spn_nfs_cb cb,
+		   void *arg);
 int spn_nfs_mkdir(struct spn_nfs *n, const char *path, int mode, spn_nfs_cb cb, void *arg);
 int spn_nfs_remove(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg);
 int spn_nfs_rmdir(struct spn_nfs *n, const char *path, spn_nfs_cb cb, void *arg);
 int spn_nfs_rename(struct spn_nfs *n, const char *from, const char *to, spn_nfs_cb cb, void *arg);
 int spn_nfs_link(struct spn_nfs *n, const char *from, const char *to, spn_nfs_cb cb, void *arg);
-int spn_nfs_symlink(struct spn_nfs *n, const char *target, const char *path, spn_nfs_cb cb, void *arg);
+int spn_nfs_symlink(struct spn_nfs *n, const char *target, const char *path, spn_nfs_cb cb,
+		    void *arg);
 /* A FIFO, socket or device node (mode holds the S_IF* type); its
  * attributes in res. NFSv4 through libnfs 4.0: devices only (-EOPNOTSUPP). */
 int spn_nfs_mknod(struct spn_nfs *n, const char *path, int mode, uint64_t rdev, spn_nfs_cb cb,
@@ -173,10 +177,11 @@ struct spn_nfs_sattr {
 	unsigned mask;
 	uint32_t mode, uid, gid;
 	uint64_t size;
-	struct spn_ntime atime, mtime;
+	struct spn_time atime, mtime;
 };
 /* Applies the fields one call at a time and reports the final attributes. */
-int spn_nfs_setattr(struct spn_nfs *n, const char *path, const struct spn_nfs_sattr *sa, spn_nfs_cb cb, void *arg);
+int spn_nfs_setattr(struct spn_nfs *n, const char *path, const struct spn_nfs_sattr *sa,
+		    spn_nfs_cb cb, void *arg);
 
 /*
  * NFSv3 only (spn_nfs_has_fh): calls by file handle, one RPC each.

@@ -23,10 +23,10 @@
 static const struct spn_ac_settings defaults = SPN_AC_DEFAULTS;
 static const struct spn_ac_settings strict = {0, 0, 0, 0};
 
-static struct spn_nattr
+static struct spn_attr
 attr_of(uint32_t type)
 {
-	struct spn_nattr a;
+	struct spn_attr a;
 
 	memset(&a, 0, sizeof(a));
 	a.type = type;
@@ -51,7 +51,7 @@ static struct spn_entry
 cached_of(const struct spn_ac_settings *s, uint32_t type)
 {
 	struct spn_entry e;
-	struct spn_nattr a = attr_of(type);
+	struct spn_attr a = attr_of(type);
 
 	memset(&e, 0, sizeof(e));
 	e.state = SPN_ENT_STUB;
@@ -115,7 +115,7 @@ test_dir_uses_acdir(void **state)
 static int64_t
 reval_same(const struct spn_ac_settings *s, struct spn_entry *e, int64_t now)
 {
-	struct spn_nattr a = e->attr;
+	struct spn_attr a = e->attr;
 
 	assert_int_equal(spn_consist_after_revalidate(s, e, &a, now), 0);
 	assert_int_equal(e->validated_ns, now);
@@ -127,7 +127,7 @@ test_timeout_doubles_to_max_and_resets(void **state)
 {
 	struct spn_entry e = cached_of(&defaults, S_IFREG);
 	static const int64_t want[] = {6, 12, 24, 48, 60, 60, 60};
-	struct spn_nattr a;
+	struct spn_attr a;
 	int64_t now = T0;
 	unsigned ch;
 	size_t i;
@@ -171,7 +171,7 @@ static void
 test_dir_timeout(void **state)
 {
 	struct spn_entry d = cached_of(&defaults, S_IFDIR);
-	struct spn_nattr a;
+	struct spn_attr a;
 
 	assert_int_equal(reval_same(&defaults, &d, T0 + 30 * SEC), 60);
 	assert_int_equal(reval_same(&defaults, &d, T0 + 90 * SEC), 60);
@@ -230,7 +230,7 @@ static void
 test_first_revalidate(void **state)
 {
 	struct spn_entry e, d;
-	struct spn_nattr a = attr_of(S_IFREG), b = attr_of(S_IFDIR);
+	struct spn_attr a = attr_of(S_IFREG), b = attr_of(S_IFDIR);
 
 	memset(&e, 0, sizeof(e));
 	e.state = SPN_ENT_STUB;
@@ -250,7 +250,7 @@ static void
 test_unchanged_and_uncompared(void **state)
 {
 	struct spn_entry e = cached_of(&defaults, S_IFREG);
-	struct spn_nattr a = e.attr;
+	struct spn_attr a = e.attr;
 
 	/* atime, nlink, used, rdev, fsid are not part of the comparison. */
 	a.atime.sec += 100;
@@ -270,7 +270,7 @@ static void
 test_change_attr_only(void **state)
 {
 	struct spn_entry e = cached_of(&defaults, S_IFREG);
-	struct spn_nattr a;
+	struct spn_attr a;
 
 	a = e.attr;
 	a.mode = 0600;
@@ -295,7 +295,7 @@ static void
 test_change_content(void **state)
 {
 	struct spn_entry e = cached_of(&defaults, S_IFREG), s;
-	struct spn_nattr a;
+	struct spn_attr a;
 
 	/* One nanosecond of mtime is a change. */
 	a = e.attr;
@@ -334,7 +334,7 @@ static void
 test_change_replaced(void **state)
 {
 	struct spn_entry e = cached_of(&defaults, S_IFREG), s;
-	struct spn_nattr a;
+	struct spn_attr a;
 
 	a = e.attr;
 	a.fileid++;
@@ -353,7 +353,7 @@ static void
 test_change_dir_listing(void **state)
 {
 	struct spn_entry d = cached_of(&defaults, S_IFDIR), s;
-	struct spn_nattr a;
+	struct spn_attr a;
 
 	/* Unchanged: listing and completeness kept. */
 	s = d;
@@ -469,7 +469,7 @@ test_set_content(void **state)
 static void
 test_attr_equal(void **state)
 {
-	struct spn_nattr a = attr_of(S_IFREG), b;
+	struct spn_attr a = attr_of(S_IFREG), b;
 
 #define DIFFERS(stmt)                                                          \
 	do {                                                                   \
@@ -544,7 +544,7 @@ test_lookup(void **state)
 	/* After revalidating a changed dir: completeness is gone. */
 	s = d;
 	{
-		struct spn_nattr a = d.attr;
+		struct spn_attr a = d.attr;
 
 		a.mtime.sec++;
 		spn_consist_after_revalidate(&defaults, &s, &a, in);

@@ -1,0 +1,587 @@
+/*
+ * daemon/jobs.c: the job engine. Every request is a job: a small state
+ * machine that may issue NFS calls and resumes in their callbacks.
+ *
+ * A step that needs the server records itself as job->issue (so it can be
+ * sent again after a reconnect) and job->done (run with the result), via
+ * spn_job_call(); spn_job_cb() routes the result. Idempotent calls
+ * (GETATTR, READDIR, READ, WRITE with the whole content, COMMIT) are
+ * simply re-sent when a session is lost; the others (CREATE, MKDIR,
+ * REMOVE, RMDIR, RENAME, LINK, SYMLINK) are first *verified*: after a
+ * reconnect done() looks at the server to see whether the call took
+ * effect before sending it again. Here too: the order of predicted
+ * mutations on the wire (mq_*), hard and soft mount semantics while a
+ * server is down, the reply, and the small helpers every step shares
+ * (the index by job, parent paths, attributes for the wire).
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client/daemon/internal.h"
+#include "client/log.h"
+#include "client/path.h"
+
+int64_t
+spn_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int64_t
+spn_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Which mount a client path is on, and the path relative to its root. */
+struct spn_mount *
+spn_find_mount(struct spn_daemon *d, const char *path, char *rel, size_t len, int *err)
+{
+	char norm[SPN_PATH_MAX];
+	int i, rc;
+
+	rc = spn_path_normalize(path, norm, sizeof(norm));
+	if (rc < 0) {
+		*err = rc;
+		return NULL;
+	}
+	for (i = 0; i < d->nmounts; i++) {
+		struct spn_mount *m = &d->mounts[i];
+		size_t pl = strlen(m->prefix);
+
+		if (strncmp(norm, m->prefix, pl) != 0 || (norm[pl] != '\0' && norm[pl] != '/'))
+			continue;
+		snprintf(rel, len, "%s", norm[pl] ? norm + pl : "/");
+		return m;
+	}
+	*err = -EXDEV; /* not under any prefix: the caller used the wrong daemon */
+	return NULL;
+}
+
+void
+spn_parent_of(const char *rel, char *out, size_t len)
+{
+	const char *s = strrchr(rel, '/');
+
+	if (s == NULL || s == rel)
+		snprintf(out, len, "/");
+	else
+		snprintf(out, len, "%.*s", (int)(s - rel), rel);
+}
+
+int
+spn_job_index_get(struct spn_job *j, const char *rel, struct spn_entry *e)
+{
+	return spn_index_get(j->d->idx, (uint16_t)j->m->id, rel, e);
+}
+
+int
+spn_job_index_put(struct spn_job *j, const char *rel, const struct spn_entry *e)
+{
+	int rc = spn_index_put(j->d->idx, (uint16_t)j->m->id, rel, e);
+
+	if (rc < 0)
+		spn_err("index: cannot record %s: %s", rel, strerror(-rc));
+	return rc;
+}
+
+/* A parent's listing is no longer known complete after our own change to
+ * it, and its attributes (mtime, nlink) changed: look again next time. */
+void
+spn_invalidate_parent(struct spn_job *j, const char *rel)
+{
+	char parent[SPN_PATH_MAX];
+	struct spn_entry pe;
+
+	spn_parent_of(rel, parent, sizeof(parent));
+	if (spn_job_index_get(j, parent, &pe) == 0) {
+		pe.flags &= (uint8_t)~SPN_EF_DIR_COMPLETE;
+		pe.validated_ns = 0;
+		spn_job_index_put(j, parent, &pe);
+	}
+}
+
+void
+spn_entry_from_attr(struct spn_entry *e, const struct spn_attr *a, int64_t now,
+		    const struct spn_ac_settings *ac)
+{
+	memset(e, 0, sizeof(*e));
+	e->state = SPN_ENT_STUB;
+	e->attr = *a;
+	e->validated_ns = now;
+	e->attr_timeo_ns =
+	    (int64_t)(a->type == S_IFDIR ? ac->acdirmin : ac->acregmin) * 1000000000LL;
+	e->last_use_ns = now;
+}
+
+/* ------------------------------------------------------------ jobs */
+
+void
+spn_job_reply(struct spn_job *j, int status)
+{
+	unsigned char buf[SPN_MSG_MAX];
+	ssize_t n;
+
+	if (j->cl != NULL && !j->cl->dead) {
+		j->rep.op = j->req.op;
+		j->rep.seq = j->req.seq;
+		j->rep.status = status;
+		if (j->remote)
+			j->rep.spec |= SPN_SPEC_REMOTE;
+		n = spn_proto_encode_reply(&j->rep, buf, sizeof(buf));
+		if (n < 0) {
+			spn_err("cannot encode reply to %s: %s",
+				spn_proto_op_name(j->req.op) ?: "?", strerror((int)-n));
+			j->rep.status = -EIO;
+			n = spn_proto_encode_reply(&j->rep, buf, sizeof(buf));
+		}
+		if (n > 0 && status == 0 && j->cred.foreign > 0 &&
+		    (j->req.op == SPN_OP_OPEN || j->req.op == SPN_OP_READDIR))
+			spn_cred_send_open(j, buf, (size_t)n);
+		else if (n > 0)
+			spn_client_send(j->d, j->cl, buf, (size_t)n);
+	}
+	spn_debug("%s %s -> %d%s (pid %d)", spn_proto_op_name(j->req.op) ?: "?", j->req.path,
+		  status,
+		  (j->rep.spec & SPN_SPEC_PREDICTED) ? " predicted" : j->remote ? " remote" : "",
+		  j->cl != NULL ? (int)j->cl->pid : 0);
+	spn_job_free(j);
+}
+
+static void mq_pump(struct spn_mount *m);
+
+void
+spn_job_free(struct spn_job *j)
+{
+	struct spn_mount *m = j->m;
+
+	if (j->mq_active) {
+		j->mq_active = 0;
+		if (--j->mq_m->active == 0)
+			mq_pump(j->mq_m);
+	}
+	if (m != NULL && m->mq_running == j) {
+		m->mq_running = NULL;
+		mq_pump(m);
+	}
+	if (j->owner != NULL)
+		spn_validated(j);
+	if (j->tmpfd >= 0)
+		close(j->tmpfd);
+	if (j->tmp[0] != '\0')
+		unlink(j->tmp);
+	if (j->cl != NULL)
+		spn_client_unref(j->d, j->cl);
+	j->d->njobs--;
+	free(j);
+}
+
+/*
+ * Order around predicted mutations. A predicted mutation (mq_barrier) is
+ * answered before the server has it; the server must still see the
+ * client's calls in the client's order, or a later call (a store into a
+ * directory predicted created, a validation) would run before it. So a
+ * barrier waits until every job admitted before it has finished, runs
+ * alone, and jobs arriving meanwhile wait in line behind it.
+ */
+static void
+mq_pump(struct spn_mount *m)
+{
+	struct spn_job *j;
+
+	if (m->pumping) {
+		m->pump_again = 1;
+		return;
+	}
+	m->pumping = 1;
+	do {
+		m->pump_again = 0;
+		while (m->mq_running == NULL && (j = m->mq_first) != NULL) {
+			if (j->mq_barrier && m->active > 0)
+				break;
+			m->mq_first = j->mq_next;
+			if (m->mq_first == NULL)
+				m->mq_last = NULL;
+			j->mq_next = NULL;
+			if (j->mq_barrier) {
+				m->mq_running = j;
+			} else {
+				j->mq_active = 1;
+				j->mq_m = m;
+				m->active++;
+			}
+			j->issue(j);
+		}
+	} while (m->pump_again);
+	m->pumping = 0;
+}
+
+/*
+ * Mount semantics while the server is unreachable (SPECNFS_MOUNT_MODE,
+ * SPECNFS_TIMEO), as a kernel NFS client's hard and soft mounts: under
+ * both, the daemon's own work (write-backs, validations) waits for the
+ * server for as long as it takes, so dirty data is never dropped. What
+ * differs is the program's wait: soft answers it EIO after timeo (and,
+ * once the mount is known down, at once or within SOFT_FAST_S), hard
+ * leaves it waiting -- the shim tells the user "not responding" and lets
+ * SIGINT/SIGTERM end the wait. A program's request retries the connection
+ * at once (no backoff left over to wait out once the server is back).
+ */
+#define SOFT_FAST_S 3
+
+static int
+soft_mount(const struct spn_daemon *d)
+{
+	return d->pol.mount_mode == SPN_MOUNT_SOFT;
+}
+
+/* How long a program may wait on a soft mount: timeo, or SOFT_FAST_S
+ * once its server (m; NULL: any) is known down. */
+int64_t
+spn_soft_wait_ns(const struct spn_daemon *d, const struct spn_mount *m)
+{
+	uint32_t t = d->pol.timeo;
+	int i, down = 0;
+
+	for (i = 0; i < d->nmounts; i++)
+		if ((m == NULL || m == &d->mounts[i]) && d->mounts[i].soft_down)
+			down = 1;
+	if (soft_mount(d) && down && t > SOFT_FAST_S)
+		t = SOFT_FAST_S;
+	return (int64_t)t * 1000000000LL;
+}
+
+/* Wait for the session (j->m is not up): queued on m->waiting. */
+static void
+wait_for_session(struct spn_job *j)
+{
+	struct spn_mount *m = j->m;
+	struct spn_daemon *d = j->d;
+	int64_t now = spn_mono_ns();
+
+	if (j->deadline_ns == 0)
+		j->deadline_ns = now + (j->cl != NULL ? spn_soft_wait_ns(d, m)
+						      : (int64_t)d->pol.timeo * 1000000000LL);
+	if (j->cl != NULL && !m->connecting && m->retry_at_ns > now)
+		m->retry_at_ns = now;
+	j->next = m->waiting;
+	m->waiting = j;
+	if (m->down_since_ns == 0)
+		m->down_since_ns = now;
+}
+
+/* Before an NFS call: note how to re-send it and what runs after it.
+ * Returns 1 if the call must wait: for the session, or in line behind a
+ * predicted mutation. */
+int
+spn_job_call(struct spn_job *j, spn_job_fn issue, spn_job_fn done, int nonidem)
+{
+	struct spn_mount *m = j->m;
+
+	j->issue = issue;
+	j->done = done;
+	j->nonidem = nonidem;
+	j->remote = 1;
+	if (!j->mq_active && m->mq_running != j) {
+		if (j->mq_barrier || m->mq_first != NULL || m->mq_running != NULL) {
+			if (m->mq_last != NULL)
+				m->mq_last->mq_next = j;
+			else
+				m->mq_first = j;
+			m->mq_last = j;
+			mq_pump(m);
+			return 1;
+		}
+		j->mq_active = 1;
+		j->mq_m = m;
+		m->active++;
+	}
+	if (spn_nfs_state(m->nfs) == SPN_NFS_UP) {
+		/* Nothing owed by the server until now: its clock starts. */
+		if (spn_nfs_stats(m->nfs)->inflight == 0)
+			m->heard_ns = spn_mono_ns();
+		/* The caller's ids on the wire (a foreign job runs alone:
+		 * mq_barrier); a no-op for the daemon's own user. */
+		spn_nfs_set_cred(m->nfs, j->cred.foreign > 0 ? &j->cred.nfs : NULL);
+		return 0;
+	}
+	wait_for_session(j);
+	return 1;
+}
+
+/* After a lost non-idempotent call, done() verifies instead of re-sending. */
+static void
+job_resume_done(struct spn_job *j)
+{
+	j->done(j);
+}
+
+void
+spn_job_cb(int err, struct spn_nfs_res *res, void *arg)
+{
+	struct spn_job *j = arg;
+
+	j->res = res;
+	if (err < 0 && spn_nfs_err_transport(err)) {
+		struct spn_mount *m = j->m;
+
+		if (j->nonidem)
+			j->lost = 1;
+		if (spn_nfs_state(m->nfs) == SPN_NFS_UP) {
+			/* A timeout on a live session: try a few times (a
+			 * program on a soft mount: not past timeo). */
+			int64_t timeo_ns = (int64_t)j->d->pol.timeo * 1000000000LL;
+
+			if (++j->attempts > 3 || (j->cl != NULL && soft_mount(j->d) &&
+						  spn_mono_ns() - m->heard_ns > timeo_ns)) {
+				j->err = -EIO;
+				j->lost = 0;
+				j->done(j);
+				return;
+			}
+			if (j->lost)
+				job_resume_done(j);
+			else
+				j->issue(j);
+			return;
+		}
+		/* Wait for the session; then re-send, or verify. */
+		if (j->lost)
+			j->issue = job_resume_done;
+		wait_for_session(j);
+		return;
+	}
+	j->m->heard_ns = spn_mono_ns();
+	j->err = err;
+	j->done(j);
+}
+
+/* Steps several requests share: one idempotent call on j->rel (GETATTR
+ * without following a symlink, READLINK), then done. */
+static void
+getattr_issue(struct spn_job *j)
+{
+	if (spn_job_call(j, getattr_issue, j->done, 0))
+		return;
+	spn_nfs_getattr(j->m->nfs, j->rel, 1, spn_job_cb, j);
+}
+
+void
+spn_job_getattr(struct spn_job *j, spn_job_fn done)
+{
+	j->done = done;
+	getattr_issue(j);
+}
+
+static void
+readlink_issue(struct spn_job *j)
+{
+	if (spn_job_call(j, readlink_issue, j->done, 0))
+		return;
+	spn_nfs_readlink(j->m->nfs, j->rel, spn_job_cb, j);
+}
+
+void
+spn_job_readlink(struct spn_job *j, spn_job_fn done)
+{
+	j->done = done;
+	readlink_issue(j);
+}
+
+/* The session is up: resume every job that waited for it. */
+void
+spn_mount_up(struct spn_daemon *d, struct spn_mount *m)
+{
+	struct spn_job *list = m->waiting;
+
+	m->waiting = NULL;
+	m->down_since_ns = 0;
+	m->heard_ns = spn_mono_ns();
+	if (m->soft_down || m->said_down)
+		spn_err("server %s (%s) is back", m->url, m->prefix);
+	m->soft_down = 0;
+	m->said_down = 0;
+	while (list != NULL) {
+		struct spn_job *j = list;
+
+		list = j->next;
+		j->next = NULL;
+		j->deadline_ns = 0;
+		j->issue(j);
+	}
+}
+
+/* Why m's server does not answer, for a log line or the user. */
+const char *
+spn_mount_down_reason(struct spn_mount *m)
+{
+	const char *e = spn_nfs_error(m->nfs);
+
+	static char buf[300];
+
+	if (spn_nfs_state(m->nfs) == SPN_NFS_UP)
+		return "no reply";
+	if (e[0] == '\0')
+		return "not connected";
+	/* libnfs says this when the TCP connect is refused or reset. */
+	if (strstr(e, "POLLHUP") != NULL || strstr(e, "POLLERR") != NULL) {
+		snprintf(buf, sizeof(buf), "connection refused or reset (%s)", e);
+		return buf;
+	}
+	return e;
+}
+
+/* Does m's server fail to answer now: not connected, or owing us a reply
+ * for longer than timeo (a stall: the connection is up but silent)? */
+int
+spn_mount_unresponsive(const struct spn_daemon *d, struct spn_mount *m, int64_t now)
+{
+	if (spn_nfs_state(m->nfs) != SPN_NFS_UP)
+		return 1;
+	return spn_nfs_stats(m->nfs)->inflight > 0 &&
+	       now - m->heard_ns > (int64_t)d->pol.timeo * 1000000000LL;
+}
+
+/* Soft: a program's request that waited past its deadline gets EIO (its
+ * data, if any, stays dirty and is written back when the server returns). */
+static void
+soft_fail(struct spn_job *j, struct spn_mount *m, const char *what)
+{
+	spn_err("%s %s: server %s not responding for %u s (%s): EIO (soft mount)%s",
+		spn_proto_op_name(j->req.op) ?: "?", j->req.path, m->url, j->d->pol.timeo,
+		spn_mount_down_reason(m), what);
+	if (soft_mount(j->d))
+		m->soft_down = 1;
+	spn_job_reply(j, -EIO);
+}
+
+/* Soft: programs' jobs waiting for m's session get EIO -- those past
+ * their deadline, or all of them when now is 0. The daemon's own jobs
+ * wait on; a write-back a program waited for goes on without it. */
+static void
+fail_waiting(struct spn_mount *m, int64_t now)
+{
+	struct spn_job **pp = &m->waiting;
+
+	while (*pp != NULL) {
+		struct spn_job *j = *pp;
+
+		if (j->cl != NULL && (now == 0 || (j->deadline_ns != 0 && now >= j->deadline_ns))) {
+			*pp = j->next;
+			j->wb = NULL;
+			soft_fail(j, m, "");
+			continue;
+		}
+		pp = &j->next;
+	}
+}
+
+/* A connect attempt failed: on a soft mount known down, the programs
+ * waiting for it hear so now, not each after a full timeo. */
+void
+spn_mount_failed(struct spn_daemon *d, struct spn_mount *m)
+{
+	if (soft_mount(d) && m->soft_down)
+		fail_waiting(m, 0);
+}
+
+/* While down: fail (soft) programs' jobs that waited too long for the
+ * server; hard leaves them waiting. */
+void
+spn_mount_tick(struct spn_daemon *d, struct spn_mount *m)
+{
+	int64_t now = spn_mono_ns();
+
+	if (!soft_mount(d)) {
+		struct spn_job *j;
+
+		for (j = m->waiting; j != NULL && !m->said_down; j = j->next) {
+			if (j->cl != NULL && j->deadline_ns != 0 && now >= j->deadline_ns) {
+				spn_err("server %s (%s) not responding (%s), still trying"
+					" (hard mount)",
+					m->url, m->prefix, spn_mount_down_reason(m));
+				m->said_down = 1;
+			}
+		}
+		return;
+	}
+	fail_waiting(m, now);
+}
+
+/* Soft: the waits that are not for the session itself -- a close or fsync
+ * waiting for its write-back, a RESOLVE waiting for validations -- end
+ * with EIO once they passed timeo and the server does not answer. The
+ * write-back and the validations go on; the data stays in the journal. */
+void
+spn_timeo_tick(struct spn_daemon *d)
+{
+	int64_t now = spn_mono_ns();
+	struct spn_job *expired = NULL, *j;
+	struct spn_mount *down = NULL;
+	struct spn_client *cl;
+	struct spn_wb *wb;
+	int i;
+
+	if (!soft_mount(d))
+		return;
+	for (i = 0; i < d->nmounts && down == NULL; i++)
+		if (spn_mount_unresponsive(d, &d->mounts[i], now))
+			down = &d->mounts[i];
+	if (down == NULL)
+		return;
+	/* Collect first, answer after: an answer may close a client or
+	 * let queued jobs run, which changes these lists. */
+	for (wb = d->wbs; wb != NULL; wb = wb->next) {
+		struct spn_job **pp = &wb->waiters;
+
+		if (!spn_mount_unresponsive(d, wb->m, now))
+			continue;
+		while (*pp != NULL) {
+			j = *pp;
+			if (j->cl != NULL && j->deadline_ns != 0 && now >= j->deadline_ns) {
+				*pp = j->next;
+				j->wb = NULL;
+				j->next = expired;
+				expired = j;
+				continue;
+			}
+			pp = &j->next;
+		}
+	}
+	for (cl = d->clients; cl != NULL; cl = cl->next) {
+		struct spn_job **pp = &cl->resolvers;
+
+		while (*pp != NULL) {
+			j = *pp;
+			if (j->deadline_ns != 0 && now >= j->deadline_ns) {
+				*pp = j->next;
+				j->next = expired;
+				expired = j;
+				continue;
+			}
+			pp = &j->next;
+		}
+	}
+	while (expired != NULL) {
+		j = expired;
+		expired = j->next;
+		j->next = NULL;
+		soft_fail(j, j->m != NULL ? j->m : down,
+			  j->req.op == SPN_OP_RESOLVE ? "" : "; the data stays in the journal");
+	}
+}

@@ -1,0 +1,612 @@
+/*
+ * daemon/nfs_fh.c: the NFSv3 calls by file handle (see daemon/nfs.h,
+ * spn_nfs_*_fh), through libnfs's raw RPC API; the session and op
+ * plumbing are daemon/nfs.c's (daemon/nfs_op.h).
+ *
+ * libnfs resolves every path from the export root, one LOOKUP per
+ * component, and remembers nothing. With NFSv3 the daemon can do better:
+ * it keeps each entry's file handle in the index and asks the server by
+ * handle -- one RPC for a GETATTR, one LOOKUP for a name in a known
+ * directory, one READDIRPLUS for a listing that also hands out every
+ * child's handle. NFSv4 uses the calls by path (daemon/nfs.c).
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "client/daemon/nfs_op.h"
+
+/* libnfs 4.0's nfs_get_fh()/nfs_get_rootfh() return this private struct;
+ * its layout is part of what those exported functions promise. */
+struct spn_libnfs_fh {
+	int len;
+	char *val;
+};
+/* Exported by libnfs 4.0 but declared only in its private header. */
+const struct nfs_fh *nfs_get_rootfh(struct nfs_context *nfs);
+
+int
+spn_nfs3_err(int status)
+{
+	switch (status) {
+	case NFS3ERR_NAMETOOLONG: return -ENAMETOOLONG;
+	case NFS3ERR_NOTEMPTY: return -ENOTEMPTY;
+	case NFS3ERR_DQUOT: return -EDQUOT;
+	case NFS3ERR_STALE:
+	case NFS3ERR_BADHANDLE: return -ESTALE;
+	case NFS3ERR_REMOTE: return -EREMOTE;
+	case NFS3ERR_NOTSUPP: return -EOPNOTSUPP;
+	case NFS3ERR_JUKEBOX: return -EAGAIN;
+	default:
+		return status > 0 && status < 1000 ? -status : -EIO;
+	}
+}
+
+int
+spn_nfs3_rpc_err(int status)
+{
+	switch (status) {
+	case RPC_STATUS_SUCCESS: return 0;
+	case RPC_STATUS_CANCEL:
+	case RPC_STATUS_TIMEOUT: return -EINTR;
+	default: return -EFAULT;
+	}
+}
+
+uint32_t
+spn_nfs3_type(uint32_t ftype3)
+{
+	static const uint32_t types[] = { 0, S_IFREG, S_IFDIR, S_IFBLK, S_IFCHR,
+					  S_IFLNK, S_IFSOCK, S_IFIFO };
+
+	return ftype3 < 8 ? types[ftype3] : 0;
+}
+
+static void
+attr_from_fattr3(struct spn_attr *a, const fattr3 *f)
+{
+	memset(a, 0, sizeof(*a));
+	a->type = spn_nfs3_type((uint32_t)f->type);
+	a->mode = f->mode & 07777;
+	a->nlink = f->nlink;
+	a->uid = f->uid;
+	a->gid = f->gid;
+	a->size = f->size;
+	a->used = f->used;
+	a->rdev = makedev(f->rdev.specdata1, f->rdev.specdata2);
+	a->fsid = f->fsid;
+	a->fileid = f->fileid;
+	a->atime.sec = f->atime.seconds;
+	a->atime.nsec = f->atime.nseconds;
+	a->mtime.sec = f->mtime.seconds;
+	a->mtime.nsec = f->mtime.nseconds;
+	a->ctime.sec = f->ctime.seconds;
+	a->ctime.nsec = f->ctime.nseconds;
+	spn_nfsop_attr_fix(a);
+}
+
+int
+spn_nfs_has_fh(const struct spn_nfs *n)
+{
+	return n->version == 3 && n->state == SPN_NFS_UP && n->nfs != NULL;
+}
+
+int
+spn_nfs_root_fh(const struct spn_nfs *n, uint8_t *fh, uint8_t *len)
+{
+	const struct spn_libnfs_fh *r;
+
+	if (!spn_nfs_has_fh(n))
+		return -ENOTCONN;
+	r = (const struct spn_libnfs_fh *)nfs_get_rootfh(n->nfs);
+	if (r == NULL || r->len <= 0 || r->len > SPN_FH_MAX)
+		return -EINVAL;
+	memcpy(fh, r->val, (size_t)r->len);
+	*len = (uint8_t)r->len;
+	return 0;
+}
+
+void
+spn_nfs3_fh_arg(nfs_fh3 *dst, const uint8_t *fh, uint8_t len)
+{
+	dst->data.data_len = len;
+	dst->data.data_val = (char *)fh;
+}
+
+/* The common start of a raw NFSv3 callback (every *3res begins with its
+ * nfsstat3): 1 to go on with a good reply, 0 when the op is finished. */
+static int
+rpc3_ok(struct spn_nfs_op *op, int status, void *data)
+{
+	int err = spn_nfs3_rpc_err(status);
+
+	if (err == 0 && *(const nfsstat3 *)data != NFS3_OK)
+		err = spn_nfs3_err(*(const nfsstat3 *)data);
+	return spn_nfsop_ok(op, err, err < 0 && status != RPC_STATUS_SUCCESS ? data : NULL);
+}
+
+static void
+getattr_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	GETATTR3res *res = data;
+
+	if (!rpc3_ok(op, status, data))
+		return;
+	attr_from_fattr3(&op->res.attr, &res->GETATTR3res_u.resok.obj_attributes);
+	spn_nfsop_finish(op, 0);
+}
+
+int
+spn_nfs_getattr_fh(struct spn_nfs *n, const uint8_t *fh, uint8_t len, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = spn_nfsop_new(n, SPN_CALL_GETATTR, cb, arg);
+	GETATTR3args args;
+
+	if (op == NULL)
+		return -ENOMEM;
+	memset(&args, 0, sizeof(args));
+	spn_nfs3_fh_arg(&args.object, fh, len);
+	START(op, rpc_nfs3_getattr_async(nfs_get_rpc_context(n->nfs), getattr_fh_cb, &args, op));
+}
+
+static void
+lookup_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	LOOKUP3res *res = data;
+	LOOKUP3resok *ok;
+
+	if (!rpc3_ok(op, status, data))
+		return;
+	ok = &res->LOOKUP3res_u.resok;
+	if (!ok->obj_attributes.attributes_follow || ok->object.data.data_len > SPN_FH_MAX) {
+		/* No attributes with the handle: rare; the caller uses paths. */
+		spn_nfsop_finish(op, -EREMOTEIO);
+		return;
+	}
+	attr_from_fattr3(&op->res.attr, &ok->obj_attributes.post_op_attr_u.attributes);
+	memcpy(op->res.fh, ok->object.data.data_val, ok->object.data.data_len);
+	op->res.fh_len = (uint8_t)ok->object.data.data_len;
+	spn_nfsop_finish(op, 0);
+}
+
+/* An op on a name in the directory with handle dirfh: where is the
+ * call's diropargs3 (in arguments the caller has zeroed). */
+static struct spn_nfs_op *
+dirop_new(struct spn_nfs *n, enum spn_nfs_call kind, diropargs3 *where, const uint8_t *dirfh,
+	  uint8_t len, const char *name, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = spn_nfsop_new(n, kind, cb, arg);
+
+	if (op != NULL) {
+		spn_nfs3_fh_arg(&where->dir, dirfh, len);
+		where->name = (char *)name;
+	}
+	return op;
+}
+
+int
+spn_nfs_lookup_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name,
+		  spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op;
+	LOOKUP3args args;
+
+	memset(&args, 0, sizeof(args));
+	op = dirop_new(n, SPN_CALL_LOOKUP, &args.what, dirfh, len, name, cb, arg);
+	if (op == NULL)
+		return -ENOMEM;
+	START(op, rpc_nfs3_lookup_async(nfs_get_rpc_context(n->nfs), lookup_fh_cb, &args, op));
+}
+
+/* The reply to a CREATE or MKDIR by handle: the new object's handle and
+ * attributes, or -EREMOTEIO if the reply lacks them (it was made; the
+ * caller looks it up). */
+static void
+new_object_done(struct spn_nfs_op *op, const post_op_fh3 *obj, const post_op_attr *attrs)
+{
+	if (!obj->handle_follows || !attrs->attributes_follow ||
+	    obj->post_op_fh3_u.handle.data.data_len > SPN_FH_MAX) {
+		spn_nfsop_finish(op, -EREMOTEIO);
+		return;
+	}
+	attr_from_fattr3(&op->res.attr, &attrs->post_op_attr_u.attributes);
+	memcpy(op->res.fh, obj->post_op_fh3_u.handle.data.data_val,
+	       obj->post_op_fh3_u.handle.data.data_len);
+	op->res.fh_len = (uint8_t)obj->post_op_fh3_u.handle.data.data_len;
+	spn_nfsop_finish(op, 0);
+}
+
+/* CREATE in a directory known by handle: one round trip. */
+static void
+create_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	CREATE3res *res = data;
+
+	(void)rpc;
+	if (rpc3_ok(op, status, data))
+		new_object_done(op, &res->CREATE3res_u.resok.obj,
+				&res->CREATE3res_u.resok.obj_attributes);
+}
+
+/* MKDIR in a directory known by handle: one round trip. */
+static void
+mkdir_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	MKDIR3res *res = data;
+
+	(void)rpc;
+	if (rpc3_ok(op, status, data))
+		new_object_done(op, &res->MKDIR3res_u.resok.obj,
+				&res->MKDIR3res_u.resok.obj_attributes);
+}
+
+int
+spn_nfs_mkdir_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name, int mode,
+		 spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op;
+	MKDIR3args args;
+
+	memset(&args, 0, sizeof(args));
+	op = dirop_new(n, SPN_CALL_MKDIR, &args.where, dirfh, len, name, cb, arg);
+	if (op == NULL)
+		return -ENOMEM;
+	args.attributes.mode.set_it = 1;
+	args.attributes.mode.set_mode3_u.mode = (mode3)(mode & 07777);
+	START(op, rpc_nfs3_mkdir_async(nfs_get_rpc_context(n->nfs), mkdir_fh_cb, &args, op));
+}
+
+int
+spn_nfs_create_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name, int mode,
+		  int excl, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op;
+	CREATE3args args;
+	sattr3 *sa;
+
+	memset(&args, 0, sizeof(args));
+	op = dirop_new(n, SPN_CALL_CREATE, &args.where, dirfh, len, name, cb, arg);
+	if (op == NULL)
+		return -ENOMEM;
+	/* GUARDED fails with EEXIST, as O_EXCL must; UNCHECKED opens what
+	 * is there (the daemon truncates its own copy for O_TRUNC). */
+	args.how.mode = excl ? GUARDED : UNCHECKED;
+	sa = &args.how.createhow3_u.obj_attributes;
+	sa->mode.set_it = 1;
+	sa->mode.set_mode3_u.mode = (mode3)(mode & 07777);
+	START(op, rpc_nfs3_create_async(nfs_get_rpc_context(n->nfs), create_fh_cb, &args, op));
+}
+
+static int readdir_fh_send(struct spn_nfs_op *op, uint64_t cookie, const char *verf);
+
+static void
+readdir_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	READDIRPLUS3res *res = data;
+	READDIRPLUS3resok *ok;
+	entryplus3 *e;
+	uint64_t cookie = 0;
+
+	if (!rpc3_ok(op, status, data))
+		return;
+	ok = &res->READDIRPLUS3res_u.resok;
+	for (e = ok->reply.entries; e != NULL; e = e->nextentry) {
+		struct spn_nfs_dirent *de;
+
+		cookie = e->cookie;
+		if (strcmp(e->name, ".") == 0 || strcmp(e->name, "..") == 0)
+			continue;
+		if (op->res.nents == op->size) {
+			size_t ncap = op->size ? op->size * 2 : 64;
+			void *p = realloc(op->res.ents, ncap * sizeof(*op->res.ents));
+
+			if (p == NULL) {
+				spn_nfsop_finish(op, -ENOMEM);
+				return;
+			}
+			op->res.ents = p;
+			op->size = ncap;
+		}
+		de = &op->res.ents[op->res.nents];
+		memset(de, 0, sizeof(*de));
+		de->name = strdup(e->name);
+		if (de->name == NULL) {
+			spn_nfsop_finish(op, -ENOMEM);
+			return;
+		}
+		op->res.nents++;
+		if (e->name_attributes.attributes_follow) {
+			attr_from_fattr3(&de->attr, &e->name_attributes.post_op_attr_u.attributes);
+		} else {
+			/* Without attributes we cannot judge the entry: the
+			 * caller asks for it by name. */
+			de->attr.fileid = e->fileid;
+		}
+		if (e->name_handle.handle_follows &&
+		    e->name_handle.post_op_fh3_u.handle.data.data_len <= SPN_FH_MAX) {
+			de->fh_len = (uint8_t)e->name_handle.post_op_fh3_u.handle.data.data_len;
+			memcpy(de->fh, e->name_handle.post_op_fh3_u.handle.data.data_val,
+			       de->fh_len);
+		}
+	}
+	if (ok->dir_attributes.attributes_follow) {
+		attr_from_fattr3(&op->res.attr, &ok->dir_attributes.post_op_attr_u.attributes);
+		op->eof = 2; /* have dir attributes */
+	}
+	if (!ok->reply.eof) {
+		if (readdir_fh_send(op, cookie, ok->cookieverf) < 0)
+			spn_nfsop_finish(op, -ENOTCONN);
+		return;
+	}
+	spn_nfsop_finish(op, 0);
+}
+
+static int
+readdir_fh_send(struct spn_nfs_op *op, uint64_t cookie, const char *verf)
+{
+	READDIRPLUS3args args;
+
+	memset(&args, 0, sizeof(args));
+	spn_nfs3_fh_arg(&args.dir, op->res.fh, op->res.fh_len);
+	args.cookie = cookie;
+	if (verf != NULL)
+		memcpy(args.cookieverf, verf, sizeof(args.cookieverf));
+	args.dircount = 65536;
+	args.maxcount = 1 << 20;
+	return QUEUE(op, rpc_nfs3_readdirplus_async(nfs_get_rpc_context(op->n->nfs), readdir_fh_cb,
+						    &args, op)) < 0 ? -ENOTCONN : 0;
+}
+
+int
+spn_nfs_readdir_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = spn_nfsop_new(n, SPN_CALL_READDIR, cb, arg);
+
+	if (op == NULL)
+		return -ENOMEM;
+	if (n->nfs == NULL || n->state != SPN_NFS_UP) {
+		spn_nfsop_finish(op, -ENOTCONN);
+		return 0;
+	}
+	memcpy(op->res.fh, dirfh, len);
+	op->res.fh_len = len;
+	if (readdir_fh_send(op, 0, NULL) < 0)
+		spn_nfsop_finish(op, -ENOTCONN);
+	return 0;
+}
+
+/* The handle of an open libnfs file, for the index. */
+void
+spn_nfsop_res_fh(struct spn_nfs_op *op)
+{
+	const struct spn_libnfs_fh *f;
+
+	if (op->n->version != 3 || op->fh == NULL)
+		return;
+	f = (const struct spn_libnfs_fh *)nfs_get_fh(op->fh);
+	if (f != NULL && f->len > 0 && f->len <= SPN_FH_MAX) {
+		memcpy(op->res.fh, f->val, (size_t)f->len);
+		op->res.fh_len = (uint8_t)f->len;
+	}
+}
+
+void
+spn_nfs3_sattr_from(sattr3 *s, const struct spn_nfs_sattr *sa)
+{
+	memset(s, 0, sizeof(*s));
+	if (sa->mask & SPN_NSA_MODE) {
+		s->mode.set_it = 1;
+		s->mode.set_mode3_u.mode = sa->mode & 07777;
+	}
+	if (sa->mask & SPN_NSA_UID) {
+		s->uid.set_it = 1;
+		s->uid.set_uid3_u.uid = sa->uid;
+	}
+	if (sa->mask & SPN_NSA_GID) {
+		s->gid.set_it = 1;
+		s->gid.set_gid3_u.gid = sa->gid;
+	}
+	if (sa->mask & SPN_NSA_SIZE) {
+		s->size.set_it = 1;
+		s->size.set_size3_u.size = sa->size;
+	}
+	if (sa->mask & (SPN_NSA_ATIME_NOW)) {
+		s->atime.set_it = SET_TO_SERVER_TIME;
+	} else if (sa->mask & (SPN_NSA_ATIME | SPN_NSA_TIMES)) {
+		s->atime.set_it = SET_TO_CLIENT_TIME;
+		s->atime.set_atime_u.atime.seconds = (u_int)sa->atime.sec;
+		s->atime.set_atime_u.atime.nseconds = sa->atime.nsec;
+	}
+	if (sa->mask & (SPN_NSA_MTIME_NOW)) {
+		s->mtime.set_it = SET_TO_SERVER_TIME;
+	} else if (sa->mask & (SPN_NSA_MTIME | SPN_NSA_TIMES)) {
+		s->mtime.set_it = SET_TO_CLIENT_TIME;
+		s->mtime.set_mtime_u.mtime.seconds = (u_int)sa->mtime.sec;
+		s->mtime.set_mtime_u.mtime.nseconds = sa->mtime.nsec;
+	}
+}
+
+static void
+setattr_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	SETATTR3res *res = data;
+
+	if (!rpc3_ok(op, status, data))
+		return;
+	if (res->SETATTR3res_u.resok.obj_wcc.after.attributes_follow) {
+		attr_from_fattr3(&op->res.attr,
+				 &res->SETATTR3res_u.resok.obj_wcc.after.post_op_attr_u.attributes);
+		spn_nfsop_finish(op, 0);
+		return;
+	}
+	/* No post-op attributes: ask for them. */
+	{
+		GETATTR3args args;
+
+		memset(&args, 0, sizeof(args));
+		spn_nfs3_fh_arg(&args.object, op->res.fh, op->res.fh_len);
+		op->kind = SPN_CALL_GETATTR;
+		if (QUEUE(op, rpc_nfs3_getattr_async(nfs_get_rpc_context(op->n->nfs), getattr_fh_cb,
+						     &args, op)) < 0)
+			spn_nfsop_finish(op, -ENOTCONN);
+	}
+}
+
+/*
+ * Store by handle (NFSv3): WRITEs with FILE_SYNC, XFER_WINDOW in flight,
+ * then one SETATTR that sets the size (cutting whatever was beyond it) and
+ * any times asked for, whose post-op attributes are the result. For a
+ * small file that is two round trips, where the path API costs a LOOKUP
+ * per component, a truncating SETATTR, the WRITEs, a COMMIT and a GETATTR.
+ */
+static void store_fh_pump(struct spn_nfs_op *op);
+static void store_fh_size_cb(struct rpc_context *rpc, int status, void *data, void *priv);
+
+static void
+store_fh_write_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_chunk *c = priv;
+	struct spn_nfs_op *op = c->op;
+	WRITE3res *res = data;
+	size_t len = c->len;
+	int err = spn_nfs3_rpc_err(status);
+
+	(void)rpc;
+	if (err == 0 && res->status != NFS3_OK)
+		err = spn_nfs3_err(res->status);
+	if (err == 0 && res->WRITE3res_u.resok.count != len)
+		err = -EIO; /* a short write: the caller stores again */
+	free(c->buf);
+	free(c);
+	if (!spn_nfsop_part_done(op, err, err < 0 && status != RPC_STATUS_SUCCESS ? data : NULL))
+		return;
+	if (err == 0) {
+		op->bytes += len;
+		op->n->stats.bytes_written += len;
+	}
+	store_fh_pump(op);
+}
+
+static int
+store_fh_send(struct spn_nfs_op *op, struct spn_nfs_chunk *c)
+{
+	WRITE3args args;
+
+	memset(&args, 0, sizeof(args));
+	spn_nfs3_fh_arg(&args.file, op->res.fh, op->res.fh_len);
+	args.offset = c->off;
+	args.count = (count3)c->len;
+	args.stable = FILE_SYNC;
+	args.data.data_len = (u_int)c->len;
+	args.data.data_val = c->buf;
+	op->kind = SPN_CALL_WRITE;
+	return rpc_nfs3_write_async(nfs_get_rpc_context(op->n->nfs), store_fh_write_cb, &args, c);
+}
+
+static void
+store_fh_pump(struct spn_nfs_op *op)
+{
+	struct nfs_context *nfs = op->n->nfs;
+	SETATTR3args sargs;
+
+	if (!spn_nfsop_pump(op, 1, store_fh_send))
+		return;
+	if (op->err != 0) {
+		spn_nfsop_finish(op, op->err);
+		return;
+	}
+	memset(&sargs, 0, sizeof(sargs));
+	spn_nfs3_fh_arg(&sargs.object, op->res.fh, op->res.fh_len);
+	sargs.new_attributes.size.set_it = 1;
+	sargs.new_attributes.size.set_size3_u.size = op->size;
+	op->kind = SPN_CALL_SETATTR;
+	if (QUEUE(op, rpc_nfs3_setattr_async(nfs_get_rpc_context(nfs), store_fh_size_cb, &sargs,
+					     op)) < 0)
+		spn_nfsop_finish(op, -ENOTCONN);
+}
+
+/* The size is set; times asked for while the file was written are set
+ * after it, in a SETATTR of their own (a size change moves mtime). */
+static void
+store_fh_size_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	SETATTR3args args;
+
+	if (!(op->sa.mask & SPN_NSA_TIMES)) {
+		setattr_fh_cb(rpc, status, data, priv);
+		return;
+	}
+	if (!rpc3_ok(op, status, data))
+		return;
+	memset(&args, 0, sizeof(args));
+	spn_nfs3_fh_arg(&args.object, op->res.fh, op->res.fh_len);
+	spn_nfs3_sattr_from(&args.new_attributes, &op->sa);
+	op->kind = SPN_CALL_SETATTR;
+	if (QUEUE(op, rpc_nfs3_setattr_async(nfs_get_rpc_context(op->n->nfs), setattr_fh_cb, &args,
+					     op)) < 0)
+		spn_nfsop_finish(op, -ENOTCONN);
+}
+
+int
+spn_nfs_store_fh(struct spn_nfs *n, const uint8_t *fh, uint8_t len, int fd,
+		 const struct spn_nfs_sattr *after, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = spn_nfsop_new(n, SPN_CALL_WRITE, cb, arg);
+	struct stat st;
+
+	if (op == NULL)
+		return -ENOMEM;
+	memcpy(op->res.fh, fh, len);
+	op->res.fh_len = len;
+	op->fd = fd;
+	if (after != NULL && (after->mask & SPN_NSA_TIMES)) {
+		op->sa.mask = SPN_NSA_TIMES;
+		op->sa.atime = after->atime;
+		op->sa.mtime = after->mtime;
+	}
+	if (n->nfs == NULL || n->state != SPN_NFS_UP) {
+		spn_nfsop_finish(op, -ENOTCONN);
+		return 0;
+	}
+	if (fstat(fd, &st) < 0) {
+		spn_nfsop_finish(op, -errno);
+		return 0;
+	}
+	op->size = (uint64_t)st.st_size;
+	op->refs++; /* store_fh_pump may finish it */
+	store_fh_pump(op);
+	if (--op->refs == 0 && op->finished)
+		spn_nfsop_free(op);
+	return 0;
+}
+
+int
+spn_nfs_setattr_fh(struct spn_nfs *n, const uint8_t *fh, uint8_t len,
+		   const struct spn_nfs_sattr *sa, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = spn_nfsop_new(n, SPN_CALL_SETATTR, cb, arg);
+	SETATTR3args args;
+
+	if (op == NULL)
+		return -ENOMEM;
+	memcpy(op->res.fh, fh, len);
+	op->res.fh_len = len;
+	memset(&args, 0, sizeof(args));
+	spn_nfs3_fh_arg(&args.object, op->res.fh, len);
+	spn_nfs3_sattr_from(&args.new_attributes, sa);
+	START(op, rpc_nfs3_setattr_async(nfs_get_rpc_context(n->nfs), setattr_fh_cb, &args, op));
+}

@@ -1,0 +1,279 @@
+/*
+ * daemon/predict.c: predictions of reads and their validation. With
+ * SPN_SPEC_PREDICT a request (stat, access, open for reading, readdir,
+ * readlink) is answered from the cache at once and checked with the server
+ * in the background; the client's RESOLVE waits for its validations and
+ * learns how many the server refuted. A lookup in a directory whose
+ * listing is unknown lists the directory first, so that later lookups in
+ * it can be predicted.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "client/daemon/internal.h"
+#include "client/log.h"
+
+/*
+ * With SPN_SPEC_PREDICT the client (the speculating shim) takes an answer
+ * from the cache at once, marked SPN_SPEC_PREDICTED, and the daemon checks
+ * it with the server in the background: a validation job re-runs the
+ * request's resolve step against the server and compares. The client's
+ * RESOLVE waits for all of its validations and learns how many failed.
+ * A refuted entry is not predicted from stale data again: the validation
+ * stored the server's truth in the index, and the next prediction (or
+ * fetch) starts from that.
+ */
+
+/* Attributes that make a different answer to stat() or open(). */
+static int
+same_answer(const struct spn_attr *a, const struct spn_attr *b)
+{
+	return a->type == b->type && a->mode == (b->mode & 07777) && a->size == b->size &&
+	       a->fileid == b->fileid && a->mtime.sec == b->mtime.sec &&
+	       a->mtime.nsec == b->mtime.nsec && a->uid == b->uid && a->gid == b->gid &&
+	       a->nlink == b->nlink;
+}
+
+static void
+resolvers_answer(struct spn_daemon *d, struct spn_client *cl)
+{
+	struct spn_job *r = cl->resolvers;
+
+	cl->resolvers = NULL;
+	while (r != NULL) {
+		struct spn_job *next = r->next;
+
+		r->next = NULL;
+		r->rep.refuted = cl->refuted;
+		spn_job_reply(r, 0);
+		r = next;
+	}
+	cl->refuted = 0;
+}
+
+/* A validation job is finished (spn_job_free): account it to its client. */
+void
+spn_validated(struct spn_job *j)
+{
+	struct spn_client *cl = j->owner;
+
+	j->owner = NULL;
+	if (--cl->validating == 0 && cl->resolvers != NULL)
+		resolvers_answer(j->d, cl);
+	spn_client_unref(j->d, cl);
+}
+
+static void
+validate_done(struct spn_job *j)
+{
+	int ok;
+
+	if (j->err < 0 && !(j->err == -ENOENT))
+		ok = 0; /* could not check: treat as wrong, the safe side */
+	else if (j->predicted_status < 0)
+		ok = j->err == j->predicted_status;
+	else
+		ok = j->err == 0 && same_answer(&j->predicted, &j->e.attr);
+	if (j->req.op == SPN_OP_OPEN && ok && j->e.attr.type == S_IFREG &&
+	    !spn_consist_content_valid(&j->e))
+		ok = 0; /* the content we handed out is not the server's */
+	if (j->req.op == SPN_OP_READDIR && ok && !spn_dir_listing_valid(j))
+		ok = 0; /* the directory changed: its listing too */
+	if (!ok) {
+		j->owner->refuted++;
+		j->d->refutations++;
+		spn_info("prediction refuted: %s %s", spn_proto_op_name(j->req.op), j->req.path);
+	}
+	spn_job_reply(j, 0); /* cl is NULL: nothing is sent */
+}
+
+struct spn_job *
+spn_validation_new(struct spn_job *pj)
+{
+	struct spn_job *v = calloc(1, sizeof(*v));
+
+	if (v == NULL)
+		return NULL;
+	v->d = pj->d;
+	v->tmpfd = -1;
+	v->req = pj->req;
+	v->req.spec = 0;
+	v->m = pj->m;
+	snprintf(v->rel, sizeof(v->rel), "%s", pj->rel);
+	snprintf(v->rel2, sizeof(v->rel2), "%s", pj->rel2);
+	v->owner = pj->cl;
+	pj->cl->refs++;
+	pj->cl->validating++;
+	pj->d->njobs++;
+	pj->d->predictions++;
+	return v;
+}
+
+/* Start checking a prediction made for cl. */
+static void
+validate_start(struct spn_job *pj, int status)
+{
+	struct spn_job *v = spn_validation_new(pj);
+
+	if (v == NULL) {
+		/* Cannot check: the prediction must not stand. */
+		pj->cl->refuted++;
+		return;
+	}
+	v->predicted = pj->rep.attr;
+	v->predicted_status = status;
+	spn_resolve(v, 1, validate_done);
+}
+
+/*
+ * Try to answer j from the cache as a prediction. Returns 1 if answered
+ * (and a validation started), 0 if the cache cannot say (the request then
+ * runs the ordinary way, waiting for the server).
+ */
+int
+spn_predict(struct spn_job *j)
+{
+	char parent[SPN_PATH_MAX], mp[PATH_MAX];
+	struct spn_entry pe;
+	struct stat st;
+	int have, status = 0;
+
+	have = spn_job_index_get(j, j->rel, &j->e) == 0;
+	if (have && (j->e.flags & SPN_EF_DIRTY))
+		return 0; /* our own writes: the ordinary path knows best */
+	if (have && j->e.validated_ns == 0) {
+		spn_debug("no prediction for %s: stale", j->rel);
+		return 0; /* known stale (we changed it): ask, do not guess */
+	}
+	if (!have) {
+		/* A name we know is absent: the complete listing of the
+		 * deepest directory we know on its path lacks the next
+		 * component (gcc probes inc/bits/x.h in every -I directory;
+		 * bits/ is in none of them). */
+		char cur[SPN_PATH_MAX];
+
+		if (strcmp(j->rel, "/") == 0 ||
+		    (j->req.op == SPN_OP_OPEN && (j->req.flags & O_CREAT)))
+			return 0;
+		snprintf(cur, sizeof(cur), "%s", j->rel);
+		for (;;) {
+			spn_parent_of(cur, parent, sizeof(parent));
+			if (spn_job_index_get(j, parent, &pe) == 0)
+				break;
+			if (strcmp(parent, "/") == 0)
+				return 0;
+			snprintf(cur, sizeof(cur), "%s", parent);
+		}
+		if (pe.attr.type != S_IFDIR || !(pe.flags & SPN_EF_DIR_COMPLETE))
+			return 0;
+		status = -ENOENT;
+	} else {
+		switch (j->req.op) {
+		case SPN_OP_STAT:
+			if (j->e.attr.type == S_IFLNK && !(j->req.flags & SPN_F_NOFOLLOW))
+				return 0;
+			j->rep.attr = j->e.attr;
+			break;
+		case SPN_OP_ACCESS:
+			return 0; /* cheap locally once attributes are known: later */
+		case SPN_OP_OPEN:
+			if ((j->req.flags & O_ACCMODE) != O_RDONLY ||
+			    (j->req.flags & (O_CREAT | O_TRUNC)) || j->e.attr.type != S_IFREG ||
+			    !spn_consist_content_valid(&j->e) ||
+			    spn_mirror_path(j->m, j->rel, j->rep.path, sizeof(j->rep.path)) < 0 ||
+			    spn_mirror_lstat(j->m, j->rel, &st) < 0 || !S_ISREG(st.st_mode)) {
+				spn_debug("no prediction for open %s: flags %x type %o valid %d",
+					  j->rel, j->req.flags, j->e.attr.type,
+					  spn_consist_content_valid(&j->e));
+				return 0;
+			}
+			j->rep.attr = j->e.attr;
+			break;
+		case SPN_OP_READDIR:
+			if (j->e.attr.type != S_IFDIR || !spn_dir_listing_valid(j) ||
+			    spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) < 0 ||
+			    spn_mirror_lstat(j->m, j->rel, &st) < 0 || !S_ISDIR(st.st_mode))
+				return 0;
+			snprintf(j->rep.path, sizeof(j->rep.path), "%s", mp);
+			j->rep.attr = j->e.attr;
+			break;
+		default:
+			return 0;
+		}
+	}
+	j->rep.spec = SPN_SPEC_PREDICTED;
+	validate_start(j, status);
+	spn_job_reply(j, status);
+	return 1;
+}
+
+/*
+ * A lookup the cache cannot predict because the parent directory's
+ * listing is not known: list the parent (one READDIRPLUS) and answer from
+ * it. One round trip now makes every later lookup in that directory
+ * predictable -- gcc probes each header in every -I directory.
+ */
+static void
+listed_parent(struct spn_job *j)
+{
+	int listed = j->err == 0;
+
+	snprintf(j->rel, sizeof(j->rel), "%s", j->child);
+	j->child[0] = '\0';
+	j->err = 0;
+	if (listed && spn_predict(j))
+		return;
+	spn_job_dispatch(j);
+}
+
+static void
+parent_resolved(struct spn_job *j)
+{
+	if (j->err < 0 || j->e.attr.type != S_IFDIR) {
+		listed_parent(j);
+		return;
+	}
+	spn_ensure_listing(j, listed_parent);
+}
+
+/* 1 if j now waits for its parent's listing (then listed_parent). */
+int
+spn_list_parent_first(struct spn_job *j)
+{
+	char parent[SPN_PATH_MAX];
+	struct spn_entry e;
+
+	if (strcmp(j->rel, "/") == 0 || spn_job_index_get(j, j->rel, &e) == 0)
+		return 0;
+	spn_parent_of(j->rel, parent, sizeof(parent));
+	if (spn_job_index_get(j, parent, &e) == 0 && (e.flags & SPN_EF_DIR_COMPLETE))
+		return 0;
+	snprintf(j->child, sizeof(j->child), "%s", j->rel);
+	snprintf(j->rel, sizeof(j->rel), "%s", parent);
+	spn_resolve(j, 0, parent_resolved);
+	return 1;
+}
+
+void
+spn_resolve_request(struct spn_job *j)
+{
+	struct spn_client *cl = j->cl;
+
+	if (cl->validating == 0) {
+		j->rep.refuted = cl->refuted;
+		cl->refuted = 0;
+		spn_job_reply(j, 0);
+		return;
+	}
+	j->deadline_ns = spn_mono_ns() + spn_soft_wait_ns(j->d, NULL);
+	j->next = cl->resolvers;
+	cl->resolvers = j;
+}

@@ -1,0 +1,432 @@
+/*
+ * daemon/predict_write.c: predictions of write-backs and mutations (policy
+ * full): a close after writing, create or truncate for writing, mkdir,
+ * rmdir, unlink and rename answered before the server has them, the
+ * server call following in the client's order; outcomes kept for a
+ * re-execution (REPLAY) and refused paths not predicted again for a while.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client/daemon/internal.h"
+#include "client/log.h"
+
+/*
+ * Policy full: a close of a written file, a create or truncate for
+ * writing, mkdir, rmdir, unlink and rename are answered at once when the
+ * cache says they will succeed; the mirror changes first, the server call
+ * follows in the client's order (mq_barrier), and its result validates
+ * the prediction. A refusal undoes the mirror's change, counts as
+ * refuted (the client rolls back), is remembered as the outcome for the
+ * client's re-execution (SPN_SPEC_REPLAY) and keeps that path from being
+ * predicted again for a while (no livelock).
+ */
+#define REFUSED_FOR_NS (30 * 1000000000LL)
+
+static void spec_create_issue(struct spn_job *v);
+
+static int
+refused_recently(struct spn_daemon *d, const struct spn_mount *m, const char *rel)
+{
+	int64_t now = spn_mono_ns();
+	unsigned i;
+
+	for (i = 0; i < SPN_REFUSED; i++) {
+		const struct spn_refused *r = &d->refused[i];
+
+		if (r->until_ns > now && r->mount == m->id && strcmp(r->rel, rel) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void
+refused_add(struct spn_daemon *d, const struct spn_mount *m, const char *rel)
+{
+	struct spn_refused *r = &d->refused[d->next_refused++ % SPN_REFUSED];
+
+	r->mount = m->id;
+	snprintf(r->rel, sizeof(r->rel), "%s", rel);
+	r->until_ns = spn_mono_ns() + REFUSED_FOR_NS;
+}
+
+static struct spn_outcome *
+outcome_find(struct spn_daemon *d, uint64_t token)
+{
+	unsigned i;
+
+	if (token == 0)
+		return NULL;
+	for (i = 0; i < SPN_OUTCOMES; i++)
+		if (d->outcomes[i].token == token)
+			return &d->outcomes[i];
+	return NULL;
+}
+
+static void
+outcome_start(struct spn_daemon *d, uint64_t token)
+{
+	struct spn_outcome *o;
+
+	if (token == 0)
+		return;
+	o = &d->outcomes[d->next_outcome++ % SPN_OUTCOMES];
+	o->token = token;
+	o->done = 0;
+	o->status = 0;
+}
+
+void
+spn_spec_refuted(struct spn_job *v, int status)
+{
+	v->owner->refuted++;
+	v->d->refutations++;
+	refused_add(v->d, v->m, v->rel);
+	if (v->req.op == SPN_OP_RENAME)
+		refused_add(v->d, v->m, v->rel2);
+	spn_info("write-back refused by the server: %s %s: %s", spn_proto_op_name(v->req.op),
+		 v->req.path, strerror(-status));
+}
+
+/* The server's answer to a predicted mkdir/rmdir/unlink/rename. */
+void
+spn_spec_mut_done(struct spn_job *v)
+{
+	struct spn_outcome *o = outcome_find(v->d, v->req.token);
+	struct spn_entry e;
+
+	if (v->err == 0) {
+		if (v->req.op == SPN_OP_MKDIR && spn_job_index_get(v, v->rel, &e) == 0) {
+			if (v->res != NULL && v->res->attr.type == S_IFDIR) {
+				e.attr = v->res->attr;
+				e.fh_len = v->res->fh_len;
+				memcpy(e.fh, v->res->fh, v->res->fh_len);
+				spn_consist_set_content(&e);
+				e.validated_ns = spn_now_ns();
+			} else {
+				e.validated_ns = 0;
+				e.flags &= (uint8_t)~SPN_EF_DIR_COMPLETE;
+			}
+			e.flags &= (uint8_t)~SPN_EF_CREATED_LOCALLY;
+			spn_job_index_put(v, v->rel, &e);
+		}
+	} else {
+		/* Undo what the mirror showed: the server's truth is
+		 * learned again from it. */
+		if (v->req.op == SPN_OP_MKDIR) {
+			spn_index_del_tree(v->d->idx, (uint16_t)v->m->id, v->rel);
+			spn_mirror_remove(v->m, v->rel);
+		} else if (v->req.op == SPN_OP_RENAME) {
+			spn_index_del_tree(v->d->idx, (uint16_t)v->m->id, v->rel2);
+			spn_mirror_remove(v->m, v->rel2);
+		}
+		spn_spec_refuted(v, v->err);
+	}
+	spn_invalidate_parent(v, v->rel);
+	if (v->req.op == SPN_OP_RENAME)
+		spn_invalidate_parent(v, v->rel2);
+	if (o != NULL) {
+		o->done = 1;
+		o->status = v->err;
+	}
+	spn_job_reply(v, v->err);
+}
+
+/* The server's answer to a predicted create. */
+static void
+spec_create_done(struct spn_job *v)
+{
+	struct spn_entry e;
+
+	if (v->lost) {
+		/* Unchecked create: sending it again does no harm. */
+		v->lost = 0;
+		spec_create_issue(v);
+		return;
+	}
+	if (spn_create_by_path_again(v)) {
+		spec_create_issue(v);
+		return;
+	}
+	if (v->err == 0) {
+		if (spn_job_index_get(v, v->rel, &e) == 0) {
+			uint64_t size = e.attr.size;
+			struct spn_time mt = e.attr.mtime;
+
+			e.attr = v->res->attr;
+			if (e.flags & SPN_EF_DIRTY) {
+				/* Ours until the store: size and times local. */
+				e.attr.size = size;
+				e.attr.mtime = mt;
+			}
+			e.fh_len = v->res->fh_len;
+			memcpy(e.fh, v->res->fh, v->res->fh_len);
+			e.flags &= (uint8_t)~SPN_EF_CREATED_LOCALLY;
+			spn_job_index_put(v, v->rel, &e);
+		}
+	} else {
+		struct spn_wb *wb = spn_wb_find(v->d, v->m, v->rel, 0);
+
+		spn_index_del_tree(v->d->idx, (uint16_t)v->m->id, v->rel);
+		spn_mirror_remove(v->m, v->rel);
+		if (wb != NULL) {
+			wb->writers = 0;
+			spn_wb_forget(v->d, wb);
+		}
+		spn_spec_refuted(v, v->err);
+	}
+	spn_invalidate_parent(v, v->rel);
+	spn_job_reply(v, v->err);
+}
+
+/* A predicted rewrite of a file we know: is it still that file? */
+static void
+spec_check_done(struct spn_job *v)
+{
+	int ok = v->err == 0 && v->res->attr.type == S_IFREG &&
+		 (v->predicted.fileid == 0 || v->res->attr.fileid == v->predicted.fileid);
+
+	if (!ok)
+		spn_spec_refuted(v, v->err < 0 ? v->err : -ESTALE);
+	spn_job_reply(v, 0);
+}
+
+static void
+spec_create_issue(struct spn_job *v)
+{
+	if (spn_job_call(v, spec_create_issue, spec_create_done, 1))
+		return;
+	spn_send_create(v, 0);
+}
+
+static int
+has_child(const char *name, const struct spn_entry *e, void *arg)
+{
+	(void)name;
+	(void)e;
+	(void)arg;
+	return 1;
+}
+
+/* Attributes for a name the mirror shows before the server has it. */
+static void
+synth_entry(struct spn_job *j, struct spn_entry *e, uint32_t type, const struct spn_entry *parent)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	memset(e, 0, sizeof(*e));
+	e->attr.type = type;
+	e->attr.mode = j->req.mode & 07777;
+	e->attr.nlink = type == S_IFDIR ? 2 : 1;
+	e->attr.uid = j->cl->uid;
+	e->attr.gid = j->cl->gid;
+	e->attr.size = type == S_IFDIR ? 4096 : 0;
+	e->attr.fsid = parent->attr.fsid;
+	e->attr.atime.sec = e->attr.mtime.sec = e->attr.ctime.sec = now.tv_sec;
+	e->attr.atime.nsec = e->attr.mtime.nsec = e->attr.ctime.nsec = (uint32_t)now.tv_nsec;
+	e->state = SPN_ENT_CACHED;
+	e->flags = SPN_EF_CREATED_LOCALLY;
+	spn_consist_set_content(e);
+}
+
+/* A predicted close: answered now, stored behind; the store validates. */
+static int
+predict_close(struct spn_job *j)
+{
+	struct spn_wb *wb;
+	struct spn_job *v;
+
+	if (!(j->req.flags & SPN_F_WRITTEN))
+		return 0;
+	wb = spn_wb_find(j->d, j->m, j->rel, 1);
+	v = wb != NULL ? spn_validation_new(j) : NULL;
+	if (v == NULL)
+		return 0;
+	if (wb->writers > 0)
+		wb->writers--;
+	v->wb = wb;
+	v->next = wb->waiters;
+	wb->waiters = v;
+	if (spn_job_index_get(j, j->rel, &j->e) == 0)
+		j->rep.attr = j->e.attr;
+	j->rep.spec = SPN_SPEC_PREDICTED;
+	spn_job_reply(j, 0);
+	spn_wb_kick(v->d, wb);
+	return 1;
+}
+
+/* A predicted open for rewriting (O_TRUNC): a new name in a directory
+ * whose listing we have, or a file we have cached. */
+static int
+predict_create(struct spn_job *j, int have, const struct spn_entry *pe, int parent_complete)
+{
+	struct spn_job *v;
+	int fd, rc;
+
+	if ((j->req.flags & O_ACCMODE) == O_RDONLY || !(j->req.flags & O_TRUNC) ||
+	    (j->req.flags & (O_EXCL | O_APPEND | O_DIRECTORY)))
+		return 0;
+	if (have) {
+		if (j->e.attr.type != S_IFREG || (j->e.flags & SPN_EF_WRITEBACK))
+			return 0;
+	} else if (!parent_complete || !(j->req.flags & O_CREAT)) {
+		return 0;
+	}
+	if (spn_mirror_mkdirs(j->m, j->rel) < 0)
+		return 0;
+	fd = spn_mirror_create(j->m, j->rel, spn_mirror_mode(have ? j->e.attr.mode : j->req.mode));
+	if (fd < 0)
+		return 0;
+	close(fd);
+	v = spn_validation_new(j);
+	if (v == NULL)
+		return 0;
+	if (have) {
+		/* Checked like any predicted open: the file must still be
+		 * the one we know. In line, so that our own store cannot
+		 * overtake the check. */
+		v->predicted = j->e.attr;
+		j->e.state = SPN_ENT_CACHED;
+	} else {
+		synth_entry(j, &j->e, S_IFREG, pe);
+	}
+	j->have_e = 1;
+	rc = spn_open_for_write(j);
+	if (rc < 0) {
+		/* Nothing was promised yet: the ordinary way. */
+		v->owner = NULL;
+		j->cl->validating--;
+		spn_client_unref(j->d, j->cl);
+		spn_job_free(v);
+		return 0;
+	}
+	v->mq_barrier = 1;
+	v->e = j->e;
+	j->rep.attr = j->e.attr;
+	j->rep.spec = SPN_SPEC_PREDICTED;
+	spn_reply_mirror(j);
+	if (have)
+		spn_job_getattr(v, spec_check_done);
+	else
+		spec_create_issue(v);
+	return 1;
+}
+
+/* Try to answer a write-back at once (policy full). 1 if answered. */
+int
+spn_predict_write(struct spn_job *j)
+{
+	char parent[SPN_PATH_MAX];
+	struct spn_entry pe, e2;
+	struct spn_job *v;
+	int have, parent_complete, rc;
+
+	if (strcmp(j->rel, "/") == 0 || refused_recently(j->d, j->m, j->rel) ||
+	    (j->req.op == SPN_OP_RENAME && refused_recently(j->d, j->m, j->rel2)))
+		return 0;
+	if (j->req.op == SPN_OP_CLOSE)
+		return predict_close(j);
+	have = spn_job_index_get(j, j->rel, &j->e) == 0;
+	spn_parent_of(j->rel, parent, sizeof(parent));
+	/* A directory predicted made counts: its own mkdir goes first. */
+	parent_complete = spn_job_index_get(j, parent, &pe) == 0 && pe.attr.type == S_IFDIR &&
+			  (pe.flags & SPN_EF_DIR_COMPLETE);
+	if (j->req.op == SPN_OP_OPEN)
+		return predict_create(j, have, &pe, parent_complete);
+	if (have && (j->e.flags & SPN_EF_WRITEBACK))
+		return 0;
+	switch (j->req.op) {
+	case SPN_OP_MKDIR:
+		if (have || !parent_complete || spn_mirror_mkdirs(j->m, j->rel) < 0 ||
+		    ((rc = spn_mirror_mkdir(j->m, j->rel)) < 0 && rc != -EEXIST))
+			return 0;
+		synth_entry(j, &j->e, S_IFDIR, &pe);
+		j->e.flags |= SPN_EF_DIR_COMPLETE;
+		spn_job_index_put(j, j->rel, &j->e);
+		j->rep.attr = j->e.attr;
+		break;
+	case SPN_OP_UNLINK:
+		if (!have || j->e.attr.type == S_IFDIR ||
+		    spn_wb_find(j->d, j->m, j->rel, 0) != NULL)
+			return 0;
+		spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel);
+		spn_mirror_remove(j->m, j->rel);
+		break;
+	case SPN_OP_RMDIR:
+		if (!have || j->e.attr.type != S_IFDIR || !(j->e.flags & SPN_EF_DIR_COMPLETE) ||
+		    spn_index_foreach_child(j->d->idx, (uint16_t)j->m->id, j->rel, has_child,
+					    NULL) != 0)
+			return 0;
+		spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel);
+		spn_mirror_remove(j->m, j->rel);
+		break;
+	case SPN_OP_RENAME: {
+		char parent2[SPN_PATH_MAX];
+		struct spn_entry pe2;
+		int have2 = spn_job_index_get(j, j->rel2, &e2) == 0;
+
+		if (!have || j->e.attr.type == S_IFDIR ||
+		    spn_wb_find(j->d, j->m, j->rel, 0) != NULL || strcmp(j->rel, j->rel2) == 0)
+			return 0;
+		if (have2 && (e2.attr.type == S_IFDIR || (e2.flags & SPN_EF_WRITEBACK) ||
+			      spn_wb_find(j->d, j->m, j->rel2, 0) != NULL))
+			return 0;
+		spn_parent_of(j->rel2, parent2, sizeof(parent2));
+		if (!have2 && !(spn_job_index_get(j, parent2, &pe2) == 0 &&
+				pe2.attr.type == S_IFDIR && (pe2.flags & SPN_EF_DIR_COMPLETE)))
+			return 0;
+		spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel2);
+		spn_mirror_remove(j->m, j->rel2);
+		rc = spn_index_rename_tree(j->d->idx, (uint16_t)j->m->id, j->rel, j->rel2);
+		if (rc < 0 || spn_mirror_rename(j->m, j->rel, j->rel2) < 0) {
+			spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel2);
+			spn_mirror_remove(j->m, j->rel2);
+		} else if (spn_job_index_get(j, j->rel2, &e2) == 0) {
+			e2.validated_ns = 0; /* its ctime changes */
+			spn_job_index_put(j, j->rel2, &e2);
+		}
+		spn_invalidate_parent(j, j->rel2);
+		break;
+	}
+	default:
+		return 0;
+	}
+	spn_invalidate_parent(j, j->rel);
+	v = spn_validation_new(j);
+	if (v == NULL) {
+		/* The mirror changed already: the server must follow now. */
+		spn_mutate_issue(j);
+		return 1;
+	}
+	v->mq_barrier = 1;
+	outcome_start(j->d, j->req.token);
+	j->rep.spec = SPN_SPEC_PREDICTED;
+	spn_job_reply(j, 0);
+	spn_mutate_issue(v);
+	return 1;
+}
+
+/* A re-execution after a rollback asks how its predicted mutation went. */
+int
+spn_replay(struct spn_job *j)
+{
+	struct spn_outcome *o = outcome_find(j->d, j->req.token);
+	struct spn_entry e;
+
+	if (o == NULL || !o->done)
+		return 0; /* unknown (an older daemon): do it now */
+	if (o->status == 0 && j->req.op == SPN_OP_MKDIR && spn_job_index_get(j, j->rel, &e) == 0)
+		j->rep.attr = e.attr;
+	spn_job_reply(j, o->status);
+	return 1;
+}

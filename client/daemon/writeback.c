@@ -1,0 +1,526 @@
+/*
+ * daemon/writeback.c: write-back. A file written through the mirror is
+ * stored on the server (WRITE of the whole content, COMMIT) at its last
+ * close or fsync (CLOSE/FSYNC requests, or inotify for a close the shim
+ * did not see); one struct spn_wb per path coalesces them. The dirty set
+ * in the index is the journal: spn_wb_replay() stores what a crash left
+ * dirty at start-up.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client/daemon/internal.h"
+#include "client/log.h"
+
+struct spn_wb *
+spn_wb_find(struct spn_daemon *d, struct spn_mount *m, const char *rel, int create)
+{
+	struct spn_wb *wb;
+
+	for (wb = d->wbs; wb != NULL; wb = wb->next)
+		if (wb->m == m && strcmp(wb->rel, rel) == 0)
+			return wb;
+	if (!create)
+		return NULL;
+	wb = calloc(1, sizeof(*wb));
+	if (wb == NULL)
+		return NULL;
+	wb->m = m;
+	wb->wd = -1;
+	snprintf(wb->rel, sizeof(wb->rel), "%s", rel);
+	wb->next = d->wbs;
+	d->wbs = wb;
+	return wb;
+}
+
+void
+spn_wb_forget(struct spn_daemon *d, struct spn_wb *wb)
+{
+	struct spn_wb **pp;
+
+	if (wb->writers > 0 || wb->running || wb->waiters != NULL || wb->due_ns != 0)
+		return;
+	for (pp = &d->wbs; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == wb) {
+			*pp = wb->next;
+			break;
+		}
+	}
+	if (wb->wd >= 0 && d->ino_fd >= 0)
+		inotify_rm_watch(d->ino_fd, wb->wd);
+	free(wb);
+}
+
+/* The daemon's own job that stores one file; answers wb->waiters. */
+static void store_issue(struct spn_job *j);
+
+static void
+wb_answer(struct spn_daemon *d, struct spn_wb *wb, int status, const struct spn_attr *a)
+{
+	struct spn_job *w = wb->waiters;
+
+	wb->waiters = NULL;
+	while (w != NULL) {
+		struct spn_job *next = w->next;
+
+		w->next = NULL;
+		if (a != NULL)
+			w->rep.attr = *a;
+		w->wb = NULL;
+		w->remote = 1; /* it waited for the server's store */
+		if (w->owner != NULL && status < 0)
+			spn_spec_refuted(w, status);
+		spn_job_reply(w, status);
+		w = next;
+	}
+}
+
+static int
+wb_permanent(int err)
+{
+	switch (-err) {
+	case EACCES:
+	case EPERM:
+	case EROFS:
+	case ENOENT:
+	case ESTALE:
+	case EISDIR:
+	case EFBIG:
+	case EINVAL:
+		return 1;
+	}
+	return 0;
+}
+
+static void
+store_done(struct spn_job *j)
+{
+	struct spn_daemon *d = j->d;
+	struct spn_wb *wb = j->wb;
+	struct spn_entry e;
+	int status = j->err;
+
+	close(j->tmpfd);
+	j->tmpfd = -1;
+	wb->running = 0;
+	if (status == -ESTALE && !j->store_by_path) {
+		/* The handle we knew is gone (the name may be another file
+		 * now): store by name, as a fresh open would. */
+		j->store_by_path = 1;
+		store_issue(j);
+		return;
+	}
+	if (status == 0) {
+		d->stores++;
+		wb->has_times = 0;
+		if (spn_job_index_get(j, j->rel, &e) == 0) {
+			e.attr = j->res->attr;
+			e.state = SPN_ENT_CACHED;
+			/* Our own write must not look like someone else's. */
+			spn_consist_set_content(&e);
+			e.validated_ns = spn_now_ns();
+			if (e.dirty_gen == wb->gen && wb->writers == 0 && !wb->again)
+				e.flags &= (uint8_t)~SPN_EF_DIRTY;
+			spn_job_index_put(j, j->rel, &e);
+		}
+		spn_invalidate_parent(j, j->rel);
+		spn_debug("stored %s (%llu bytes)", j->rel, (unsigned long long)j->res->bytes);
+	} else {
+		spn_err("write-back of %s%s failed: %s", j->m->prefix, j->rel,
+			j->res && j->res->errmsg ? j->res->errmsg : strerror(-status));
+		if (wb_permanent(status) && wb->waiters != NULL &&
+		    spn_job_index_get(j, j->rel, &e) == 0 && wb->writers == 0) {
+			/* The server refuses this content for good and the
+			 * writer hears it from close() (or rolls back):
+			 * retrying forever helps no one. With nobody to tell
+			 * (a journal replay, a close seen only by inotify) it
+			 * stays dirty: `specnfs status` lists it, the next
+			 * daemon tries again. */
+			e.flags &= (uint8_t)~SPN_EF_DIRTY;
+			spn_job_index_put(j, j->rel, &e);
+		}
+	}
+	if (wb->again && status == 0) {
+		wb->again = 0;
+		store_issue(j);
+		return;
+	}
+	wb_answer(d, wb, status, status == 0 ? &j->res->attr : NULL);
+	j->wb = NULL;
+	if (status < 0 && !wb_permanent(status) && !d->stopping)
+		wb->due_ns = spn_mono_ns() + 5 * 1000000000LL; /* still dirty: again soon */
+	spn_wb_forget(d, wb);
+	spn_job_free(j);
+}
+
+/*
+ * A file in the journal that the server has never seen: its create was
+ * predicted (policy full) and the daemon died before the CREATE went out.
+ * The store makes it first -- every directory above it that was predicted
+ * made and is not made yet (mkdir -p), then the file -- so that its
+ * content is never refused as "no such file" because our own create had
+ * not happened. Both calls are harmless to repeat (EEXIST of a directory
+ * is success, the CREATE is not exclusive), so after a lost session they
+ * are simply sent again, like the store. The index says what is missing:
+ * SPN_EF_CREATED_LOCALLY, with the type and mode in the attributes.
+ */
+static void store_make_issue(struct spn_job *j);
+
+/* The first name on j->rel's path the server does not have yet, into
+ * j->walk: 1, or 0 if there is none. */
+static int
+store_missing(struct spn_job *j)
+{
+	const char *p = j->rel;
+	struct spn_entry e;
+
+	for (;;) {
+		p = strchr(p + 1, '/');
+		snprintf(j->walk, sizeof(j->walk), "%.*s",
+			 (int)(p != NULL ? (size_t)(p - j->rel) : strlen(j->rel)), j->rel);
+		if (spn_job_index_get(j, j->walk, &e) == 0 && (e.flags & SPN_EF_CREATED_LOCALLY))
+			return 1;
+		if (p == NULL)
+			return 0;
+	}
+}
+
+static void
+store_make_done(struct spn_job *j)
+{
+	int was_mkdir = j->req.op == SPN_OP_MKDIR;
+	struct spn_entry e;
+
+	j->req.op = SPN_OP_FSYNC;
+	if (j->err == -EEXIST && was_mkdir)
+		j->err = 0; /* made already (by us before a crash, or another client) */
+	if (j->err < 0) {
+		spn_err("write-back of %s%s: cannot make %s%s on the server: %s", j->m->prefix,
+			j->rel, j->m->prefix, j->walk, strerror(-j->err));
+		j->res = NULL;
+		store_done(j);
+		return;
+	}
+	if (spn_job_index_get(j, j->walk, &e) == 0) {
+		if (j->res != NULL && j->res->fh_len > 0) {
+			e.fh_len = j->res->fh_len;
+			memcpy(e.fh, j->res->fh, j->res->fh_len);
+		}
+		e.flags &= (uint8_t)~SPN_EF_CREATED_LOCALLY;
+		spn_job_index_put(j, j->walk, &e);
+	}
+	spn_info("journal: made %s%s on the server", j->m->prefix, j->walk);
+	store_issue(j);
+}
+
+static void
+store_make_issue(struct spn_job *j)
+{
+	struct spn_entry e;
+	int mode;
+
+	if (spn_job_call(j, store_make_issue, store_make_done, 0))
+		return;
+	if (spn_job_index_get(j, j->walk, &e) < 0) {
+		j->err = -ENOENT;
+		j->res = NULL;
+		store_done(j);
+		return;
+	}
+	mode = (int)(e.attr.mode & 07777);
+	/* req.op says which call is on the wire, for store_make_done. */
+	if (e.attr.type == S_IFDIR) {
+		j->req.op = SPN_OP_MKDIR;
+		spn_nfs_mkdir(j->m->nfs, j->walk, mode != 0 ? mode : 0755, spn_job_cb, j);
+	} else {
+		j->req.op = SPN_OP_OPEN;
+		spn_nfs_create(j->m->nfs, j->walk, mode, 0, spn_job_cb, j);
+	}
+}
+
+static void
+store_issue(struct spn_job *j)
+{
+	struct spn_wb *wb = j->wb;
+	struct spn_entry e;
+
+	if (spn_job_call(j, store_issue, store_done, 0))
+		return;
+	if (store_missing(j)) {
+		store_make_issue(j);
+		return;
+	}
+	if (j->tmpfd >= 0)
+		close(j->tmpfd);
+	j->tmpfd = spn_mirror_open(j->m, j->rel, O_RDONLY, 0);
+	if (j->tmpfd < 0) {
+		int gone = j->tmpfd == -ENOENT;
+
+		j->err = gone ? -ENOENT : -EIO;
+		j->tmpfd = -1;
+		if (gone && spn_job_index_get(j, j->rel, &e) == 0 && (e.flags & SPN_EF_DIRTY)) {
+			/* Nothing left to write back: say so, and stop. */
+			spn_err("write-back of %s%s: the mirror copy is gone", j->m->prefix,
+				j->rel);
+			e.flags &= (uint8_t)~SPN_EF_DIRTY;
+			spn_job_index_put(j, j->rel, &e);
+		}
+		j->res = NULL;
+		store_done(j);
+		return;
+	}
+	wb->running = 1;
+	wb->again = 0;
+	if (spn_job_index_get(j, j->rel, &e) < 0)
+		memset(&e, 0, sizeof(e));
+	wb->gen = e.dirty_gen;
+	if (spn_nfs_has_fh(j->m->nfs) && e.fh_len > 0 && !(e.flags & SPN_EF_CREATED_LOCALLY) &&
+	    !j->store_by_path)
+		spn_nfs_store_fh(j->m->nfs, e.fh, e.fh_len, j->tmpfd,
+				 wb->has_times ? &wb->times : NULL, spn_job_cb, j);
+	else
+		spn_nfs_store(j->m->nfs, j->rel, j->tmpfd, wb->has_times ? &wb->times : NULL,
+			      spn_job_cb, j);
+}
+
+/* Write back wb's file now, or once more after the store in flight. */
+void
+spn_wb_kick(struct spn_daemon *d, struct spn_wb *wb)
+{
+	struct spn_job *j;
+
+	wb->due_ns = 0;
+	if (wb->running) {
+		wb->again = 1;
+		return;
+	}
+	j = calloc(1, sizeof(*j));
+	if (j == NULL) {
+		spn_err("write-back of %s: out of memory", wb->rel);
+		wb_answer(d, wb, -ENOMEM, NULL);
+		return;
+	}
+	j->d = d;
+	j->tmpfd = -1;
+	j->m = wb->m;
+	j->wb = wb;
+	j->cred = wb->cred;
+	/* libnfs 4.0's NFSv4 open checks ACCESS MODIFY on the *directory*
+	 * (nfs4_populate_open), so a caller allowed to write a 0666 file in
+	 * a 0755 directory would be refused its store. The server said yes
+	 * to writing this file at the open (spn_cred_check_what); the daemon
+	 * carries the store out with its own ids there. */
+	if (spn_nfs_version(wb->m->nfs) == 4)
+		j->cred.foreign = 0;
+	j->mq_barrier = j->cred.foreign > 0; /* its ids on the session: alone */
+	j->req.op = SPN_OP_FSYNC;
+	snprintf(j->rel, sizeof(j->rel), "%s", wb->rel);
+	snprintf(j->req.path, sizeof(j->req.path), "%s%s", wb->m->prefix, wb->rel);
+	d->njobs++;
+	wb->running = 1; /* until store_issue opens the file */
+	store_issue(j);
+}
+
+void
+spn_wb_on_close_write(struct spn_daemon *d, int wd)
+{
+	struct spn_wb *wb;
+
+	for (wb = d->wbs; wb != NULL; wb = wb->next)
+		if (wb->wd == wd)
+			break;
+	if (wb == NULL)
+		return;
+	/* A close the client may not tell us about (exit, fclose inside
+	 * libc): store the content soon -- unless the client's own CLOSE
+	 * arrives first, which stores it at once (no double write). */
+	if (wb->due_ns == 0)
+		wb->due_ns = spn_mono_ns() + 200 * 1000000LL;
+}
+
+void
+spn_wb_tick(struct spn_daemon *d)
+{
+	struct spn_wb *wb, *next;
+	int64_t now = spn_mono_ns();
+
+	for (wb = d->wbs; wb != NULL; wb = next) {
+		struct spn_entry e;
+
+		next = wb->next;
+		if (wb->due_ns == 0 || now < wb->due_ns)
+			continue;
+		wb->due_ns = 0;
+		/* The client's own CLOSE may have stored it meanwhile (its
+		 * inotify event arrived during that store): storing again
+		 * would move the server's mtime after a utimes (cp -a). */
+		if (!wb->running && wb->writers == 0 &&
+		    spn_index_get(d->idx, (uint16_t)wb->m->id, wb->rel, &e) == 0 &&
+		    !(e.flags & SPN_EF_DIRTY)) {
+			spn_wb_forget(d, wb);
+			continue;
+		}
+		spn_wb_kick(d, wb);
+	}
+}
+
+/*
+ * At start-up: write back what an earlier daemon left in the journal.
+ * Dirty files are stored (made on the server first if their create never
+ * went out: store_missing). An entry created locally but never written
+ * (a directory whose predicted mkdir did not reach the server) is made
+ * only if something kept lies below it -- the store makes it then --
+ * and is otherwise forgotten: its process was rolled back when the old
+ * daemon died (spec/speculate.c) and does it again if it still means to, where
+ * a directory made for it now would turn its mkdir into EEXIST.
+ */
+struct replay_item {
+	uint16_t mount;
+	uint8_t flags;
+	int8_t act; /* REPLAY_* */
+	char *path;
+};
+enum { REPLAY_FORGET, REPLAY_STORE, REPLAY_BELOW, REPLAY_SKIP };
+
+struct replay_list {
+	struct replay_item *v;
+	size_t n, cap;
+};
+
+static int
+replay_collect(uint16_t mount, const char *path, const struct spn_entry *e, void *arg)
+{
+	struct replay_list *l = arg;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct replay_item *v = realloc(l->v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n].mount = mount;
+	l->v[l->n].flags = e->flags;
+	l->v[l->n].act = (e->flags & SPN_EF_DIRTY) ? REPLAY_STORE : REPLAY_FORGET;
+	l->v[l->n].path = strdup(path);
+	if (l->v[l->n].path == NULL)
+		return -ENOMEM;
+	l->n++;
+	return 0;
+}
+
+/* Is path at or below dir? */
+static int
+path_beneath(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0' || n == 1);
+}
+
+static int
+replay_one(struct spn_daemon *d, const struct replay_item *it)
+{
+	struct spn_wb *wb;
+
+	if (it->act == REPLAY_FORGET) {
+		spn_info("journal: %s%s was predicted made, not confirmed: forgotten",
+			 d->mounts[it->mount].prefix, it->path);
+		spn_index_del_tree(d->idx, it->mount, it->path);
+		spn_mirror_remove(&d->mounts[it->mount], it->path);
+		return 0;
+	}
+	wb = spn_wb_find(d, &d->mounts[it->mount], it->path, 1);
+	if (wb == NULL)
+		return -ENOMEM;
+	spn_info("journal: writing back %s%s left dirty by an earlier daemon%s",
+		 d->mounts[it->mount].prefix, it->path,
+		 it->flags & SPN_EF_CREATED_LOCALLY ? " (not created on the server yet)" : "");
+	spn_wb_kick(d, wb);
+	return 0;
+}
+
+int
+spn_wb_replay(struct spn_daemon *d)
+{
+	struct replay_list l = { NULL, 0, 0 };
+	const struct replay_item *kept = NULL;
+	size_t i;
+	int rc;
+
+	rc = spn_index_foreach_dirty(d->idx, replay_collect, &l);
+	/* Backwards, deciding what stays: everything below a path comes
+	 * right after it in this order, so a directory is needed exactly
+	 * when the nearest kept entry after it lies below it. */
+	for (i = l.n; rc == 0 && i-- > 0;) {
+		struct replay_item *it = &l.v[i];
+
+		if (it->mount >= d->nmounts) {
+			spn_err("journal: dirty %s on unknown mount %u: left alone", it->path,
+				it->mount);
+			it->act = REPLAY_SKIP;
+			continue;
+		}
+		if (it->act == REPLAY_FORGET && kept != NULL && kept->mount == it->mount &&
+		    path_beneath(kept->path, it->path)) {
+			/* Made by the store of what lies below it. */
+			spn_info("journal: %s%s will be made on the server for what it holds",
+				 d->mounts[it->mount].prefix, it->path);
+			it->act = REPLAY_BELOW;
+		}
+		if (it->act != REPLAY_FORGET)
+			kept = it;
+	}
+	for (i = 0; rc == 0 && i < l.n; i++)
+		if (l.v[i].act == REPLAY_FORGET || l.v[i].act == REPLAY_STORE)
+			rc = replay_one(d, &l.v[i]);
+	for (i = 0; i < l.n; i++)
+		free(l.v[i].path);
+	free(l.v);
+	return rc;
+}
+
+void
+spn_close_start(struct spn_job *j)
+{
+	struct spn_wb *wb = spn_wb_find(j->d, j->m, j->rel, 0);
+	/* fsync stores whatever is dirty; close only what was written. */
+	int written = j->req.op == SPN_OP_FSYNC ? wb != NULL : !!(j->req.flags & SPN_F_WRITTEN);
+
+	/* The client wrote: store, even if this daemon never saw the open (it
+	 * was re-sent to a new daemon after the old one died). */
+	if (wb == NULL && written && j->req.op == SPN_OP_CLOSE)
+		wb = spn_wb_find(j->d, j->m, j->rel, 1);
+
+	if (wb == NULL || !written) {
+		if (wb != NULL && wb->writers > 0 && j->req.op == SPN_OP_CLOSE)
+			wb->writers--;
+		if (wb != NULL)
+			spn_wb_forget(j->d, wb);
+		if (spn_job_index_get(j, j->rel, &j->e) == 0)
+			j->rep.attr = j->e.attr;
+		spn_job_reply(j, 0);
+		return;
+	}
+	if (j->req.op == SPN_OP_CLOSE && wb->writers > 0)
+		wb->writers--;
+	/* Answer once the content is on the server (close-to-open); on a
+	 * soft mount, no later than timeo while the server is silent. */
+	j->deadline_ns = spn_mono_ns() + spn_soft_wait_ns(j->d, j->m);
+	j->wb = wb;
+	j->next = wb->waiters;
+	wb->waiters = j;
+	spn_wb_kick(j->d, wb);
+}
