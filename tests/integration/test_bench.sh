@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 require_root
 require_cmd gnuplot python3 gcc make ganesha.nfsd nfs-ls
-[ -x "$BUILDDIR/client/specnfs" ] || { not_ok "specnfs is built"; finish; }
+require_built "$SPECNFS"
 
 OUT=$T_TMP/out
 "$SRCDIR/tools/specnfs-bench" --builddir "$BUILDDIR" --workloads synthetic --size synthetic=2 \

@@ -7,9 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 require_cmd sha256sum valgrind
 testbed_start tb
-SPECNFS=$BUILDDIR/client/specnfs
-SPECNFSD=$BUILDDIR/client/specnfsd
-[ -x "$SPECNFS" ] && [ -x "$SPECNFSD" ] || { not_ok "specnfs and specnfsd are built"; finish; }
+require_built "$SPECNFS" "$SPECNFSD"
 
 # Every daemon of this test runs under a memory checker: valgrind, or
 # AddressSanitizer when SPECNFS_MEMCHECK=asan (with an --enable-asan build
@@ -30,16 +28,13 @@ EOF
 fi
 chmod +x "$T_TMP/specnfsd-vg"
 
-# client NAME URL: environment for a client with its own cache and daemon.
-client_env() {
-	echo "SPECNFS_MOUNTS=/nfs=$2 SPECNFS_CACHE=$T_TMP/cache-$1 SPECNFS_RUNTIME_DIR=$T_TMP/run-$1" \
-		"SPECNFS_DAEMON=$T_TMP/specnfsd-vg SPECNFS_CONFIG=/nonexistent"
-}
-A=$(client_env a "$tb_NFS_URL3")
-B=$(client_env b "$tb_NFS_URL4") # the second client speaks NFSv4
+# vg_env NAME URL [VAR=VALUE...]: a client with its own cache and daemon,
+# the daemon under the memory checker.
+vg_env() { mount_env "$@" "SPECNFS_DAEMON=$T_TMP/specnfsd-vg"; }
+A=$(vg_env a "$tb_NFS_URL3")
+B=$(vg_env b "$tb_NFS_URL4") # the second client speaks NFSv4
 a() { env $A "$SPECNFS" "$@"; }
 b() { env $B "$SPECNFS" "$@"; }
-on_exit "env $A '$SPECNFS' --no-start stop; env $B '$SPECNFS' --no-start stop"
 
 # --- a tree of 2,000 files -------------------------------------------------
 src=$T_TMP/tree
@@ -96,9 +91,9 @@ check "A reads a file B renamed under its new name" \
 wanem_start w --listen 127.0.0.1:0 --connect "127.0.0.1:$tb_NFS_PORT" \
 	--listen 127.0.0.1:0 --connect "127.0.0.1:$tb_MOUNT_PORT" --rtt 30
 read -r wn wm <<<"$w_PORTS"
-W="$(client_env w "nfs://127.0.0.1/export?nfsport=$wn&mountport=$wm") SPECNFS_ACREGMIN=2 SPECNFS_ACREGMAX=2 SPECNFS_LOG=2"
+W=$(vg_env w "nfs://127.0.0.1/export?nfsport=$wn&mountport=$wm" SPECNFS_ACREGMIN=2 \
+	SPECNFS_ACREGMAX=2 SPECNFS_LOG=2)
 w() { env $W "$SPECNFS" "$@"; }
-on_exit "env $W '$SPECNFS' --no-start stop"
 mkdir -p "$tb_EXPORT_DIR/many"
 files=()
 for i in $(seq 1 100); do echo "$i" >"$tb_EXPORT_DIR/many/f$i"; files+=("/nfs/many/f$i"); done

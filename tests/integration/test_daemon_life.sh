@@ -5,16 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 require_cmd python3
 testbed_start tb
-SPECNFS=$BUILDDIR/client/specnfs
-SPECNFSD=$BUILDDIR/client/specnfsd
-[ -x "$SPECNFS" ] && [ -x "$SPECNFSD" ] || { not_ok "specnfs and specnfsd are built"; finish; }
-
-env_for() { # env_for NAME URL [VAR=VALUE...]
-	local name=$1 url=$2
-	shift 2
-	echo "SPECNFS_MOUNTS=/nfs=$url SPECNFS_CACHE=$T_TMP/cache-$name SPECNFS_RUNTIME_DIR=$T_TMP/run-$name" \
-		"SPECNFS_DAEMON=$SPECNFSD SPECNFS_CONFIG=/nonexistent $*"
-}
+require_built "$SPECNFS" "$SPECNFSD"
 daemon_pid() { cat "$T_TMP/run-$1"/*.lock 2>/dev/null | head -n 1; }
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 
@@ -23,16 +14,10 @@ for i in 1 2 3 4 5; do head -c 300000 /dev/urandom >"$tb_EXPORT_DIR/d/big$i"; do
 echo hello >"$tb_EXPORT_DIR/d/small"
 
 # --- one daemon per configuration, even when many clients start at once ----
-L=$(env_for lock "$tb_NFS_URL3")
+L=$(mount_env lock "$tb_NFS_URL3")
 for i in $(seq 1 8); do env $L "$SPECNFS" stat /nfs/d/small >/dev/null & done
 wait
-count_daemons() { # daemons whose environment names run-$1
-	local p n=0
-	for p in $(pgrep -x specnfsd); do
-		tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -q "^SPECNFS_RUNTIME_DIR=$T_TMP/run-$1\$" && n=$((n + 1))
-	done
-	echo "$n"
-}
+count_daemons() { daemon_pids "$T_TMP/run-$1" | wc -l; }
 check "eight clients starting at once leave exactly one daemon ($(count_daemons lock))" \
 	test "$(count_daemons lock)" -eq 1
 second=$(env $L "$SPECNFSD" --foreground 2>&1)
@@ -40,12 +25,12 @@ check "a second daemon for the same configuration refuses: '$second'" grep -q "a
 env $L "$SPECNFS" stop >/dev/null
 
 # --- idle exit and SIGTERM ---------------------------------------------------
-I=$(env_for idle "$tb_NFS_URL3" SPECNFS_IDLE_TIMEOUT=1)
+I=$(mount_env idle "$tb_NFS_URL3" SPECNFS_IDLE_TIMEOUT=1)
 env $I "$SPECNFS" cat /nfs/d/small >/dev/null
 p=$(daemon_pid idle)
 for _ in $(seq 1 60); do alive "$p" || break; sleep 0.1; done
 check "an idle daemon exits by itself (SPECNFS_IDLE_TIMEOUT=1)" bash -c "! kill -0 $p 2>/dev/null"
-T=$(env_for term "$tb_NFS_URL3")
+T=$(mount_env term "$tb_NFS_URL3")
 echo "written before SIGTERM" >"$T_TMP/t.txt"
 env $T "$SPECNFS" put "$T_TMP/t.txt" /nfs/d/t.txt
 p=$(daemon_pid term)
@@ -57,7 +42,7 @@ check "... and the file on the server" cmp -s "$T_TMP/t.txt" "$tb_EXPORT_DIR/d/t
 
 # --- an unreachable server ---------------------------------------------------
 dead=$( (python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])') )
-U=$(env_for down "nfs://127.0.0.1/export?nfsport=$dead&mountport=$dead" SPECNFS_CONNECT_TIMEOUT=2 SPECNFS_LOG=2)
+U=$(mount_env down "nfs://127.0.0.1/export?nfsport=$dead&mountport=$dead" SPECNFS_CONNECT_TIMEOUT=2 SPECNFS_LOG=2)
 t0=$(date +%s)
 err=$(env $U "$SPECNFS" stat /nfs/x 2>&1)
 rc=$?
@@ -75,7 +60,7 @@ env $U "$SPECNFS" stop >/dev/null
 wanem_start w --listen 127.0.0.1:0 --connect "127.0.0.1:$tb_NFS_PORT" \
 	--listen 127.0.0.1:0 --connect "127.0.0.1:$tb_MOUNT_PORT" --rtt 5
 read -r wn wm <<<"$w_PORTS"
-C=$(env_for cut "nfs://127.0.0.1/export?nfsport=$wn&mountport=$wm" SPECNFS_ACREGMIN=0 SPECNFS_ACREGMAX=0 SPECNFS_ACDIRMIN=0 SPECNFS_ACDIRMAX=0)
+C=$(mount_env cut "nfs://127.0.0.1/export?nfsport=$wn&mountport=$wm" SPECNFS_ACREGMIN=0 SPECNFS_ACREGMAX=0 SPECNFS_ACDIRMIN=0 SPECNFS_ACDIRMAX=0)
 env $C "$SPECNFS" stat /nfs/d/small >/dev/null
 kill -USR1 "$w_PID"
 sleep 0.2
@@ -91,7 +76,7 @@ check "status counts the reconnects" bash -c 'env $1 "$2" status | grep -qE "rec
 env $C "$SPECNFS" stop >/dev/null
 
 # --- malformed messages do not hurt the daemon --------------------------------
-M=$(env_for mal "$tb_NFS_URL3")
+M=$(mount_env mal "$tb_NFS_URL3")
 env $M "$SPECNFS" stat /nfs/d/small >/dev/null
 sock=$(ls "$T_TMP"/run-mal/*.sock)
 python3 - "$sock" <<'EOF'
@@ -121,7 +106,7 @@ check "after garbage on its socket the daemon still answers" \
 env $M "$SPECNFS" stop >/dev/null
 
 # --- the cache size cap --------------------------------------------------------
-K=$(env_for cap "$tb_NFS_URL3" SPECNFS_CACHE_MAX=700K)
+K=$(mount_env cap "$tb_NFS_URL3" SPECNFS_CACHE_MAX=700K)
 for i in 1 2 3 4 5; do env $K "$SPECNFS" cat "/nfs/d/big$i" | cmp -s - "$tb_EXPORT_DIR/d/big$i" || echo "bad big$i"; done >"$T_TMP/cap.out"
 check "files read through a 700 KB cache are all correct" test ! -s "$T_TMP/cap.out"
 cached=$(env $K "$SPECNFS" status | sed -n 's/.*entries, \([0-9]*\) bytes cached.*/\1/p')
@@ -142,7 +127,7 @@ check "a malformed mount list is refused: $err" grep -q "PREFIX=URL" <<<"$err"
 # --- a daemon left from before an upgrade (another protocol version) -----------
 # A stand-in that answers every frame with a version-2 reply, as an old
 # daemon would: 'specnfs stop' stops it, and any command replaces it.
-V=$(env_for ver "$tb_NFS_URL3")
+V=$(mount_env ver "$tb_NFS_URL3")
 env $V "$SPECNFS" stat /nfs/d/small >/dev/null
 sock=$(ls "$T_TMP"/run-ver/*.sock)
 env $V "$SPECNFS" stop >/dev/null

@@ -12,22 +12,13 @@
 require_root
 require_cmd python3 setpriv
 testbed_start tb
-SPECNFS=$BUILDDIR/client/specnfs
-SPECNFSD=$BUILDDIR/client/specnfsd
-SHIM=$BUILDDIR/client/.libs/libspecnfs.so
-[ -x "$SPECNFS" ] && [ -x "$SPECNFSD" ] && [ -f "$SHIM" ] || { not_ok "specnfs, specnfsd and the shim are built"; finish; }
-export SPECNFS_CONFIG=/nonexistent SPECNFS_DAEMON=$SPECNFSD
+require_built "$SPECNFS" "$SPECNFSD" "$SHIM"
 mkdir -p "$tb_EXPORT_DIR/d"
 echo hello >"$tb_EXPORT_DIR/d/small"
 # nobody must reach a few places under $T_TMP.
 chmod 711 "$T_TMP"
 
-env_for() { # env_for NAME URL [VAR=VALUE...]
-	local name=$1 url=$2
-	shift 2
-	echo "SPECNFS_MOUNTS=/nfs=$url SPECNFS_CACHE=$T_TMP/cache-$name SPECNFS_RUNTIME_DIR=$T_TMP/run-$name $*"
-}
-stop_daemon() { env $(env_for "$1" "$2") "$SPECNFS" --no-start stop >/dev/null 2>&1; }
+stop_daemon() { env $(mount_env "$1" "$2") "$SPECNFS" --no-start stop >/dev/null 2>&1; }
 now() { echo "$EPOCHREALTIME"; }
 elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }'; }
 # nobody cannot run a python found through root's PATH (pyenv shims).
@@ -41,7 +32,7 @@ echo "victim's own file" >"$T_TMP/victim.txt"
 sum0=$(sha256sum "$T_TMP/victim.txt")
 # The squatter listens where the victim's daemon would, and would name the
 # victim's file as the mirror of /nfs/out.txt: it logs what it hears.
-S=$(env_for squat "$tb_NFS_URL3")
+S=$(mount_env squat "$tb_NFS_URL3")
 sock=$(env $S SPECNFS_RUNTIME_DIR=$T_TMP/run-probe "$SPECNFS" start >/dev/null 2>&1; ls "$T_TMP"/run-probe/*.sock)
 stop_daemon probe "$tb_NFS_URL3"
 sockname=$(basename "$sock")
@@ -75,7 +66,7 @@ check "specnfsd refuses it too: $derr" grep -q "refusing to use it" <<<"$derr"
 # A symlink where the runtime dir should be: lstat, not stat.
 mkdir -m 700 "$T_TMP/elsewhere"
 ln -s "$T_TMP/elsewhere" "$T_TMP/run-link"
-err=$(env $(env_for link "$tb_NFS_URL3") "$SPECNFS" stat /nfs/d/small 2>&1)
+err=$(env $(mount_env link "$tb_NFS_URL3") "$SPECNFS" stat /nfs/d/small 2>&1)
 check "a symlink as runtime dir is refused: $err" grep -q "run-link is a symlink" <<<"$err"
 kill "$squatter" 2>/dev/null
 
@@ -100,13 +91,13 @@ fake=$!
 on_exit "kill $fake"
 for _ in $(seq 1 50); do [ -S "$T_TMP/nob/fake.sock" ] && break; sleep 0.1; done
 mv "$T_TMP/nob/fake.sock" "$T_TMP/run-peer/$sockname"
-err=$(timeout 20 env $(env_for peer "$tb_NFS_URL3") SPECNFS_CACHE="$T_TMP/cache-squat" "$SPECNFS" stat /nfs/d/small 2>&1)
+err=$(timeout 20 env $(mount_env peer "$tb_NFS_URL3") SPECNFS_CACHE="$T_TMP/cache-squat" "$SPECNFS" stat /nfs/d/small 2>&1)
 check "a daemon socket of another uid is refused (SO_PEERCRED): $err" \
 	grep -q "runs as uid 65534, not as you" <<<"$err"
 kill "$fake" 2>/dev/null
 
 # --- readiness: many clients at once ----------------------------------------------
-R=$(env_for ready "$tb_NFS_URL3")
+R=$(mount_env ready "$tb_NFS_URL3")
 for i in $(seq 1 10); do env $R "$SPECNFS" stat /nfs/d/small >"$T_TMP/ready.$i" 2>&1 & pids[i]=$!; done
 fails=0
 for i in $(seq 1 10); do wait "${pids[i]}" || fails=$((fails + 1)); done
@@ -157,7 +148,7 @@ wanem_start w --listen 127.0.0.1:0 --connect "127.0.0.1:$tb_NFS_PORT" \
 read -r wn wm <<<"$w_PORTS"
 WURL="nfs://127.0.0.1/export?nfsport=$wn&mountport=$wm"
 wctl() { "$WANEM" --control "$T_TMP/w.ctl" --send "$*" >/dev/null; }
-L=$(env_for load "$WURL")
+L=$(mount_env load "$WURL")
 env $L "$SPECNFS" stat /nfs/d/small >/dev/null
 writer "$L" pending "pending data"
 wctl stall 6
@@ -178,11 +169,11 @@ stop_daemon load "$WURL"
 
 # A daemon that cannot start: the starter quotes it.
 echo "not a directory" >"$T_TMP/afile"
-err=$(env $(env_for bad "$tb_NFS_URL3") SPECNFS_CACHE="$T_TMP/afile/cache" "$SPECNFS" stat /nfs/d/small 2>&1)
+err=$(env $(mount_env bad "$tb_NFS_URL3") SPECNFS_CACHE="$T_TMP/afile/cache" "$SPECNFS" stat /nfs/d/small 2>&1)
 check "a daemon that fails to start is quoted: $err" grep -q "failed to start (exit 1): specnfsd: cache directory" <<<"$err"
 
 # --- soft mount through an outage --------------------------------------------------
-SOFT=$(env_for soft "$WURL" SPECNFS_MOUNT_MODE=soft SPECNFS_TIMEO=3)
+SOFT=$(mount_env soft "$WURL" SPECNFS_MOUNT_MODE=soft SPECNFS_TIMEO=3)
 env $SOFT "$SPECNFS" stat /nfs/d/small >/dev/null
 writer "$SOFT" soft "soft mount data"
 wctl refuse 15
@@ -228,7 +219,7 @@ check "... and its data reaches the server when it returns" \
 stop_daemon soft "$WURL"
 
 # --- hard mount: close waits through the outage and succeeds ---------------------------
-HARD=$(env_for hard "$WURL" SPECNFS_TIMEO=2)
+HARD=$(mount_env hard "$WURL" SPECNFS_TIMEO=2)
 env $HARD "$SPECNFS" stat /nfs/d/small >/dev/null
 writer "$HARD" hard "hard mount data"
 wctl refuse 6
@@ -266,7 +257,7 @@ stop_daemon hard "$WURL"
 # --- a malformed URL --------------------------------------------------------------
 for url in 'nfs:///export' 'nfs://127.0.0.1' 'nfs://127.0.0.1/export?nfsport=abc'; do
 	t0=$(now)
-	err=$(timeout 20 env $(env_for url "$url") "$SPECNFS" stat /nfs/x 2>&1)
+	err=$(timeout 20 env $(mount_env url "$url") "$SPECNFS" stat /nfs/x 2>&1)
 	rc=$?
 	took=$(elapsed "$t0")
 	check "malformed URL $url: a one-line error naming SPECNFS_MOUNTS in ${took} s: $err" \
@@ -275,7 +266,7 @@ for url in 'nfs:///export' 'nfs://127.0.0.1' 'nfs://127.0.0.1/export?nfsport=abc
 done
 
 # --- a setting that a running daemon does not take -------------------------------------
-W=$(env_for warn "$tb_NFS_URL3")
+W=$(mount_env warn "$tb_NFS_URL3")
 env $W "$SPECNFS" start
 err=$(env $W SPECNFS_TIMEO=7 "$SPECNFS" stat /nfs/d/small 2>&1 >/dev/null)
 check "a setting the running daemon has otherwise is named: $err" \
@@ -283,7 +274,7 @@ check "a setting the running daemon has otherwise is named: $err" \
 stop_daemon warn "$tb_NFS_URL3"
 
 # --- 1000 idle connections -------------------------------------------------------------
-I=$(env_for idle "$tb_NFS_URL3")
+I=$(mount_env idle "$tb_NFS_URL3")
 env $I "$SPECNFS" stat /nfs/d/small >/dev/null
 # All at once, while the daemon cannot accept (a burst: make -j, a
 # parallel test suite): they wait in the listen backlog.

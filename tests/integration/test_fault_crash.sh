@@ -12,17 +12,13 @@
 . "$(dirname "$0")/lib.sh"
 require_cmd python3
 testbed_start tb
-SPECNFS=$BUILDDIR/client/specnfs
 WRITER=$SRCDIR/tests/integration/crash_writer.py
-[ -x "$SPECNFS" ] || { not_ok "specnfs is built"; finish; }
+require_built "$SPECNFS" "$SPECNFSD" "$SHIM"
 wanem_start w --listen 127.0.0.1:0 --connect "127.0.0.1:$tb_NFS_PORT" \
 	--listen 127.0.0.1:0 --connect "127.0.0.1:$tb_MOUNT_PORT" --rtt 30
 read -r wn wm <<<"$w_PORTS"
-export SPECNFS_MOUNTS="/nfs=nfs://127.0.0.1/export?nfsport=$wn&mountport=$wm"
-export SPECNFS_CACHE=$T_TMP/cache SPECNFS_RUNTIME_DIR=$T_TMP/run SPECNFS_CONFIG=/nonexistent
-export SPECNFS_DAEMON=$BUILDDIR/client/specnfsd SPECNFS_SHIM=$BUILDDIR/client/.libs/libspecnfs.so
-export SPECNFS_STATS=$T_TMP/stats
-on_exit "'$SPECNFS' --no-start stop"
+client_export "" "SPECNFS_MOUNTS=/nfs=nfs://127.0.0.1/export?nfsport=$wn&mountport=$wm" \
+	"SPECNFS_SHIM=$SHIM" "SPECNFS_STATS=$T_TMP/stats"
 RUNS=${CRASH_RUNS:-2}
 
 # The daemon's pid, from its lock file (the one for our configuration).

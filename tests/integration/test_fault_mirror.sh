@@ -12,11 +12,8 @@
 export SPECNFS_POLICY=${SPECNFS_POLICY:-off}
 require_cmd python3 timeout
 testbed_start tb
-SPECNFS=$BUILDDIR/client/specnfs
-[ -x "$SPECNFS" ] && [ -x "$BUILDDIR/client/specnfsd" ] && [ -f "$BUILDDIR/client/.libs/libspecnfs.so" ] ||
-	{ not_ok "specnfs, specnfsd and libspecnfs.so are built"; finish; }
+require_built "$SPECNFS" "$SPECNFSD" "$SHIM"
 unset SPECNFS_MOUNTS SPECNFS_DAEMON SPECNFS_SHIM LD_PRELOAD
-export SPECNFS_CONFIG=/nonexistent
 E=$tb_EXPORT_DIR
 
 # The local victim: a kernel mount would read it through x/root -> /, but
@@ -36,10 +33,9 @@ LENS="$(seq 1 40) 255 1000"
 for V in 3 4; do
 	eval "URL=\$tb_NFS_URL$V"
 	R=v$V
-	export SPECNFS_CACHE=$T_TMP/cache$V SPECNFS_RUNTIME_DIR=$T_TMP/run$V
+	client_export "v$V"
 	MOUNT="/nfs=$URL"
 	run() { timeout 60 "$SPECNFS" run --mount "$MOUNT" -- "$@"; }
-	on_exit "SPECNFS_CACHE='$SPECNFS_CACHE' SPECNFS_RUNTIME_DIR='$SPECNFS_RUNTIME_DIR' SPECNFS_MOUNTS='$MOUNT' '$SPECNFS' --no-start stop"
 
 	# --- the hostile tree, made on the server side --------------------------
 	mkdir -p "$E/$R/x" "$E/$R/a" "$E/$R/b" "$E/$R/d" "$E/$R/rl" "$E/$R/sp" "$E/$R/odd" \

@@ -5,9 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 require_root
 require_cmd ganesha.nfsd nfs-ls python3 gcc make setpriv
-for f in client/specnfs client/specnfsd tools/wanem; do
-	[ -x "$BUILDDIR/$f" ] || { not_ok "$f is built"; finish; }
-done
+require_built "$SPECNFS" "$SPECNFSD" "$WANEM"
 
 "$SRCDIR/tools/specnfs-faults" --short --builddir "$BUILDDIR" --out "$T_TMP/out" \
 	>"$T_TMP/campaign.txt" 2>&1

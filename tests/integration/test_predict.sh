@@ -6,14 +6,11 @@
 . "$(dirname "$0")/lib.sh"
 testbed_start tb
 PROBE=$BUILDDIR/tests/integration/predict_probe
-[ -x "$PROBE" ] || { not_ok "predict_probe is built"; finish; }
+require_built "$PROBE" "$SPECNFSD"
 wanem_start w --listen 127.0.0.1:0 --connect "127.0.0.1:$tb_NFS_PORT" \
 	--listen 127.0.0.1:0 --connect "127.0.0.1:$tb_MOUNT_PORT" --rtt 30
 read -r wn wm <<<"$w_PORTS"
-export SPECNFS_MOUNTS="/nfs=nfs://127.0.0.1/export?nfsport=$wn&mountport=$wm"
-export SPECNFS_CACHE=$T_TMP/cache SPECNFS_RUNTIME_DIR=$T_TMP/run SPECNFS_CONFIG=/nonexistent
-export SPECNFS_DAEMON=$BUILDDIR/client/specnfsd
-on_exit "'$BUILDDIR/client/specnfs' --no-start stop"
+client_export "" "SPECNFS_MOUNTS=/nfs=nfs://127.0.0.1/export?nfsport=$wn&mountport=$wm"
 mkdir -p "$tb_EXPORT_DIR/src"
 echo v1 >"$tb_EXPORT_DIR/src/a.c"
 

@@ -4,38 +4,16 @@
 # copy of the tree; and an strace audit that no path syscall on the prefix
 # escaped the shim.
 . "$(dirname "$0")/lib.sh"
-# The synchronous baseline unless test_shim_cto/test_shim_full ask otherwise
-# (the default policy speculates).
+# The synchronous baseline unless test_shim_policies asks otherwise (the
+# default policy speculates).
 export SPECNFS_POLICY=${SPECNFS_POLICY:-off}
 require_cmd gcc make python3 tar strace sha256sum
 testbed_start tb
-SHIM=$BUILDDIR/client/.libs/libspecnfs.so
-SPECNFSD=$BUILDDIR/client/specnfsd
-SPECNFS=$BUILDDIR/client/specnfs
-[ -f "$SHIM" ] && [ -x "$SPECNFSD" ] || { not_ok "libspecnfs.so and specnfsd are built"; finish; }
-
-shim_env() { # shim_env NAME: the environment of a client with its own cache
-	echo "LD_PRELOAD=$SHIM SPECNFS_MOUNTS=/nfs=$tb_NFS_URL3 SPECNFS_CACHE=$T_TMP/cache-$1" \
-		"SPECNFS_RUNTIME_DIR=$T_TMP/run-$1 SPECNFS_DAEMON=$SPECNFSD SPECNFS_CONFIG=/nonexistent"
-}
-A=$(shim_env a)
-B=$(shim_env b)
+require_built "$SHIM" "$SPECNFSD"
+A=$(shim_env a "$tb_NFS_URL3")
+B=$(shim_env b "$tb_NFS_URL3")
 nfs() { env $A "$@"; }       # client A
 nfs_b() { env $B "$@"; }     # a second client
-on_exit "env $A '$SPECNFS' --no-start stop; env $B '$SPECNFS' --no-start stop"
-
-# Same command in a local directory and in its NFS twin; outputs must match.
-same() { # same DESCRIPTION LOCALDIR NFSDIR COMMAND (run with sh -c in the dir)
-	local what=$1 ldir=$2 ndir=$3 cmd=$4
-	(cd "$ldir" && sh -c "$cmd") >"$T_TMP/out.local" 2>&1
-	nfs sh -c "cd '$ndir' && $cmd" >"$T_TMP/out.nfs" 2>&1
-	if diff -u "$T_TMP/out.local" "$T_TMP/out.nfs" >"$T_TMP/out.diff"; then
-		ok "$what"
-	else
-		not_ok "$what"
-		head -n 20 "$T_TMP/out.diff"
-	fi
-}
 
 # --- a 1,000-file tree, on the server and locally ------------------------------
 L=$T_TMP/local
@@ -54,12 +32,12 @@ cp -a "$L/t" "$tb_EXPORT_DIR/t"
 check "the tree has 1000 files" test "$(find "$L/t" -type f -name 'f*.txt' | wc -l)" -eq 990
 
 # --- coreutils ---------------------------------------------------------------------
-same "ls -lR" "$L/t" /nfs/t 'ls -lR --time-style=+%s .'
-same "find -type f -newer" "$L/t" /nfs/t 'find . -type f -newer ref | sort'
-same "stat" "$L/t" /nfs/t 'stat -c "%n %s %a %F %Y %h %U" link d2/f5.txt d3 d4/sub/n.txt'
-same "du -s (apparent sizes)" "$L/t" /nfs/t 'du -s --apparent-size --block-size=1 . d1 d2/sub'
-same "sha256sum of every file" "$L/t" /nfs/t 'find . -type f | sort | xargs sha256sum'
-same "tar cf of the tree" "$L/t" /nfs/t 'tar cf - --sort=name --mtime=@0 --owner=0 --group=0 . | sha256sum'
+same_sh "ls -lR" "$L" t 'ls -lR --time-style=+%s .'
+same_sh "find -type f -newer" "$L" t 'find . -type f -newer ref | sort'
+same_sh "stat" "$L" t 'stat -c "%n %s %a %F %Y %h %U" link d2/f5.txt d3 d4/sub/n.txt'
+same_sh "du -s (apparent sizes)" "$L" t 'du -s --apparent-size --block-size=1 . d1 d2/sub'
+same_sh "sha256sum of every file" "$L" t 'find . -type f | sort | xargs sha256sum'
+same_sh "tar cf of the tree" "$L" t 'tar cf - --sort=name --mtime=@0 --owner=0 --group=0 . | sha256sum'
 
 nfs tar cf "$T_TMP/from-nfs.tar" -C /nfs t
 (cd "$T_TMP" && mkdir -p untar && tar xf from-nfs.tar -C untar)
@@ -91,10 +69,10 @@ check "... modes and times too" \
 
 # --- shell and python ---------------------------------------------------------------
 script='cd d3 && for f in f1*.txt; do wc -c < "$f"; done > ../counts.txt; cd .. && cat d*/sub/n.txt | sort -r | uniq -c > u.txt; ls */sub | wc -l; cat counts.txt u.txt | md5sum'
-same "sh: cd, globbing, redirections, pipes" "$L/t" /nfs/t "$script"
+same_sh "sh: cd, globbing, redirections, pipes" "$L" t "$script"
 check "... the files it wrote are on the server" cmp -s "$L/t/u.txt" "$tb_EXPORT_DIR/t/u.txt"
 bscript='shopt -s globstar nullglob; n=0; for f in **/*.txt; do n=$((n+1)); done; echo "$n files"; cd moved/.. && pwd -P | sed "s|.*/||"; while read -r l; do echo "[$l]"; done < d3/sub/n.txt; { echo a; echo b; } 2>&1 | tee tee.out | wc -l; echo *.out'
-same "bash: globstar, cd, pwd -P, read loops, tee" "$L/t" /nfs/t "bash -c '$bscript'"
+same_sh "bash: globstar, cd, pwd -P, read loops, tee" "$L" t "bash -c '$bscript'"
 
 mkdir -p "$tb_EXPORT_DIR/py/mypkg"
 cat >"$tb_EXPORT_DIR/py/mypkg/__init__.py" <<'EOF'

@@ -7,15 +7,12 @@
 . "$(dirname "$0")/lib.sh"
 testbed_start tb
 PROG=$BUILDDIR/tests/integration/spec_prog
-SHIM=$BUILDDIR/client/.libs/libspecnfs.so
-[ -x "$PROG" ] && [ -f "$SHIM" ] || { not_ok "spec_prog and the shim are built"; finish; }
+require_built "$PROG" "$SHIM" "$SPECNFSD"
 wanem_start w --listen 127.0.0.1:0 --connect "127.0.0.1:$tb_NFS_PORT" \
 	--listen 127.0.0.1:0 --connect "127.0.0.1:$tb_MOUNT_PORT" --rtt 30
 read -r wn wm <<<"$w_PORTS"
-export SPECNFS_MOUNTS="/nfs=nfs://127.0.0.1/export?nfsport=$wn&mountport=$wm"
-export SPECNFS_CACHE=$T_TMP/cache SPECNFS_RUNTIME_DIR=$T_TMP/run SPECNFS_CONFIG=/nonexistent
-export SPECNFS_DAEMON=$BUILDDIR/client/specnfsd SPECNFS_STATS=$T_TMP/stats
-on_exit "'$BUILDDIR/client/specnfs' --no-start stop"
+client_export "" "SPECNFS_MOUNTS=/nfs=nfs://127.0.0.1/export?nfsport=$wn&mountport=$wm" \
+	"SPECNFS_STATS=$T_TMP/stats"
 mkdir -p "$tb_EXPORT_DIR/src"
 echo "first version" >"$tb_EXPORT_DIR/src/in.txt"
 
@@ -106,7 +103,7 @@ check "... the create and the close were predicted too, and it committed" \
 # The create refused: the directory is gone on the server (a second client
 # removed it) while our cache still lists it.
 mkdir -p "$tb_EXPORT_DIR/gone"
-"$BUILDDIR/client/specnfs" ls /nfs/gone >/dev/null # lists gone/: our cache knows it empty
+"$SPECNFS" ls /nfs/gone >/dev/null # lists gone/: our cache knows it empty
 rm -rf "$tb_EXPORT_DIR/gone"
 rm -f "$T_TMP/stats"
 run full /nfs/w/in.txt /nfs/gone/out.txt

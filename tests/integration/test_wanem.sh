@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 require_cmd nfs-cp nfs-cat sha256sum
 testbed_start tb
-[ -x "$NFS_PING" ] || { not_ok "tools/nfs-ping is built"; finish; }
+require_built "$NFS_PING"
 
 echo "probe file" >"$tb_EXPORT_DIR/ping.txt"
 head -c 100000000 /dev/urandom >"$T_TMP/big.bin"
