@@ -8,7 +8,10 @@
 #include <fts.h>
 #include <stdio.h>
 #include <string.h>
-static int cmp(const FTSENT **a, const FTSENT **b) { return strcmp((*a)->fts_name, (*b)->fts_name); }
+static int cmp(const FTSENT **a, const FTSENT **b)
+{
+	return strcmp((*a)->fts_name, (*b)->fts_name);
+}
 int main(int argc, char **argv)
 {
 	int opts = FTS_PHYSICAL, i, sorted = 0, skip = 0, kids = 0;
@@ -32,7 +35,8 @@ int main(int argc, char **argv)
 		for (c = fts_children(f, 0); c != NULL; c = c->fts_link)
 			printf("root %s info=%d\n", c->fts_name, c->fts_info);
 	while ((e = fts_read(f)) != NULL) {
-		int st = e->fts_info != FTS_NS && e->fts_info != FTS_NSOK && e->fts_info != FTS_DNR &&
+		int st = e->fts_info != FTS_NS && e->fts_info != FTS_NSOK &&
+			 e->fts_info != FTS_DNR &&
 			 !(opts & FTS_NOSTAT);
 		printf("%s acc=%s name=%s info=%d level=%d size=%lld ino=%llu\n", e->fts_path,
 		       e->fts_accpath, e->fts_name, e->fts_info, e->fts_level,

@@ -18,7 +18,8 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[i], "-o")) { flags |= GLOB_ONLYDIR; continue; }
 		if (!strcmp(argv[i], "-b")) { flags |= GLOB_BRACE; continue; }
 		if (!strcmp(argv[i], "-n")) { flags |= GLOB_NOCHECK; continue; }
-		printf("%s: %d\n", argv[i], glob(argv[i], flags | (first ? 0 : GLOB_APPEND), NULL, &g));
+		printf("%s: %d\n", argv[i],
+		       glob(argv[i], flags | (first ? 0 : GLOB_APPEND), NULL, &g));
 		first = 0;
 	}
 	if (!first) {

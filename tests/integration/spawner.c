@@ -17,7 +17,8 @@ int main(int argc, char **argv)
 	int rc, st;
 	posix_spawn_file_actions_init(&fa);
 	if ((rc = posix_spawn_file_actions_addchdir_np(&fa, argv[1])) != 0 ||
-	    (rc = posix_spawn_file_actions_addopen(&fa, 1, argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0644)) != 0) {
+	    (rc = posix_spawn_file_actions_addopen(&fa, 1, argv[2],
+						   O_WRONLY | O_CREAT | O_TRUNC, 0644)) != 0) {
 		fprintf(stderr, "spawner: file action: %s\n", strerror(rc));
 		return 1;
 	}

@@ -21,7 +21,8 @@ RUNS=${APPEND_RUNS:-20}
 drained() {
 	local i
 	for ((i = 0; i < $1 * 5; i++)); do
-		"$SPECNFS" status >"$T_TMP/status" 2>&1 && grep -q ', 0 dirty$' "$T_TMP/status" && return 0
+		"$SPECNFS" status >"$T_TMP/status" 2>&1 && grep -q ', 0 dirty$' "$T_TMP/status" && \
+			return 0
 		sleep 0.2
 	done
 	sed 's/^/# /' "$T_TMP/status"
@@ -69,7 +70,8 @@ for policy in ${JOURNAL_POLICIES:-off cto full}; do
 		fi
 	done
 	[ -z "$bad" ] || echo "# $policy: failed runs:$bad"
-	check "$policy: 8 appenders x 50 lines to one new file: 400 lines on the server in $good of $RUNS runs" \
+	check \
+		"$policy: 8 appenders x 50 lines to one new file: 400 lines on the server in $good of $RUNS runs" \
 		test "$good" -eq "$RUNS"
 done
 
@@ -81,7 +83,8 @@ for d in a a/b a/b/c e; do
 done
 for policy in ${JOURNAL_POLICIES:-off cto full}; do
 	SPECNFS_POLICY=$policy "$SPECNFS" run -- cp -r "$src" "/nfs/tree-$policy"
-	check "$policy: cp -r of a tree exits 0 and the journal drains to 0 dirty within 20 s" drained 20
+	check "$policy: cp -r of a tree exits 0 and the journal drains to 0 dirty within 20 s" \
+		drained 20
 	check "$policy: ... the server has the tree" diff -r "$src" "$tb_EXPORT_DIR/tree-$policy"
 done
 finish

@@ -22,7 +22,8 @@ out=$("$PROBE" stat /nfs/src/a.c open /nfs/src/a.c readdir /nfs/src stat /nfs/sr
 echo "$out" | sed 's/^/# /'
 check "warm cache: stat, open, readdir and a missing name are all predicted" \
 	test "$(grep -c 'predicted=1' <<<"$out")" -eq 4
-check "the missing name is predicted absent (ENOENT)" grep -q 'new.h status=-2 predicted=1' <<<"$out"
+check "the missing name is predicted absent (ENOENT)" grep -q 'new.h status=-2 predicted=1' \
+	<<<"$out"
 us=$(field us "$(line 1 "$out")")
 # Bounds are loose on purpose (shared machines): what matters is "before
 # the server could have answered" and "not before it did".

@@ -37,16 +37,19 @@ same_sh "find -type f -newer" "$L" t 'find . -type f -newer ref | sort'
 same_sh "stat" "$L" t 'stat -c "%n %s %a %F %Y %h %U" link d2/f5.txt d3 d4/sub/n.txt'
 same_sh "du -s (apparent sizes)" "$L" t 'du -s --apparent-size --block-size=1 . d1 d2/sub'
 same_sh "sha256sum of every file" "$L" t 'find . -type f | sort | xargs sha256sum'
-same_sh "tar cf of the tree" "$L" t 'tar cf - --sort=name --mtime=@0 --owner=0 --group=0 . | sha256sum'
+same_sh "tar cf of the tree" "$L" t \
+	'tar cf - --sort=name --mtime=@0 --owner=0 --group=0 . | sha256sum'
 
 nfs tar cf "$T_TMP/from-nfs.tar" -C /nfs t
 (cd "$T_TMP" && mkdir -p untar && tar xf from-nfs.tar -C untar)
 check "tar of /nfs extracts locally identical" diff -r --no-dereference "$L/t" "$T_TMP/untar/t"
 nfs sh -c "mkdir /nfs/x && tar xf '$T_TMP/from-nfs.tar' -C /nfs/x"
-check "tar xf onto /nfs: identical on the server" diff -r --no-dereference "$L/t" "$tb_EXPORT_DIR/x/t"
+check "tar xf onto /nfs: identical on the server" diff -r --no-dereference "$L/t" \
+	"$tb_EXPORT_DIR/x/t"
 
 nfs cp -a "$L/t" /nfs/cpin
-check "cp -a into /nfs: identical on the server" diff -r --no-dereference "$L/t" "$tb_EXPORT_DIR/cpin"
+check "cp -a into /nfs: identical on the server" diff -r --no-dereference "$L/t" \
+	"$tb_EXPORT_DIR/cpin"
 # (Symlinks' own times are left out: NFS-Ganesha's VFS backend accepts a
 # SETATTR of a symlink's times but does not apply it.)
 check "cp -a into /nfs keeps modes and times" \
@@ -64,7 +67,8 @@ check "mv, rm -r, ln -s, chmod -R, touch, mkdir -p, redirection: server = local"
 # Times of what the two runs created at different moments cannot match:
 # compare modes, link targets, and the times the ops set or kept.
 check "... modes and times too" \
-	test "$(cd "$L/t" && find . -printf '%p %m %l\n' | sort; find moved d4 -type f -printf '%p %T@\n' | sort)" = \
+	test \
+		"$(cd "$L/t" && find . -printf '%p %m %l\n' | sort; find moved d4 -type f -printf '%p %T@\n' | sort)" = \
 	"$(cd "$tb_EXPORT_DIR/t" && find . -printf '%p %m %l\n' | sort; find moved d4 -type f -printf '%p %T@\n' | sort)"
 
 # --- shell and python ---------------------------------------------------------------
@@ -85,7 +89,8 @@ def write(path):
     with open(path, "w") as f:
         json.dump({"here": here, "files": sorted(os.listdir(here))}, f)
 EOF
-(cd /tmp && nfs env -u PYTHONDONTWRITEBYTECODE PYTHONPATH=/nfs/py python3 -c 'import mypkg; mypkg.write("/nfs/py/out.json")')
+(cd /tmp && nfs env -u PYTHONDONTWRITEBYTECODE PYTHONPATH=/nfs/py python3 -c \
+	'import mypkg; mypkg.write("/nfs/py/out.json")')
 check "python3 imports a package on NFS and writes a file there" \
 	grep -q '"here": "/nfs/py/mypkg"' "$tb_EXPORT_DIR/py/out.json"
 check "... and caches its bytecode there" test -d "$tb_EXPORT_DIR/py/mypkg/__pycache__"
@@ -99,7 +104,8 @@ gen_project() { # gen_project DIR: 24 sources, 30 headers in 3 -I directories
 	done
 	for i in $(seq 1 24); do
 		{
-			for h in $(((i % 30) + 1)) $((((i * 7) % 30) + 1)) $((((i * 11) % 30) + 1)); do
+			for h in $(((i % 30) + 1)) $((((i * 7) % 30) + 1)) \
+				$((((i * 11) % 30) + 1)); do
 				echo "#include \"h$h.h\""
 			done
 			echo "#include <stdio.h>"
@@ -132,12 +138,14 @@ cp -a "$T_TMP/proj" "$tb_EXPORT_DIR/proj"
 nfs make -C /nfs/proj >"$T_TMP/make1.out" 2>&1
 rc=$?
 check "make + gcc build a 25-file project with 3 -I directories on NFS (exit $rc)" test "$rc" -eq 0
-check "the binary is byte-identical to a local build" cmp "$T_TMP/proj/prog" "$tb_EXPORT_DIR/proj/prog"
+check "the binary is byte-identical to a local build" cmp "$T_TMP/proj/prog" \
+	"$tb_EXPORT_DIR/proj/prog"
 check "and it runs from NFS" test "$(nfs sh -c /nfs/proj/prog 2>&1)" = "$("$T_TMP/proj/prog")"
 nfs make -C /nfs/proj >"$T_TMP/make2.out" 2>&1
 check "make a second time does nothing" bash -c '! grep -q "gcc" "$1"' _ "$T_TMP/make2.out"
 # h17.h is included by exactly these sources:
-expect=$(grep -l '"h17.h"' "$T_TMP"/proj/src/*.c | xargs -n1 basename | sed 's/\.c$//' | sort | tr '\n' ' ')
+expect=$(grep -l '"h17.h"' "$T_TMP"/proj/src/*.c | xargs -n1 basename | sed 's/\.c$//' | sort | tr \
+	'\n' ' ')
 sleep 1.1 # a new mtime second
 nfs_b touch /nfs/proj/inc$(((17 % 3) + 1))/h17.h
 nfs make -C /nfs/proj >"$T_TMP/make3.out" 2>&1
@@ -158,8 +166,10 @@ audit() { # audit DESCRIPTION COMMAND...: strace -f, no syscall names /nfs
 		ok "audit: $what: $(grep -c . "$T_TMP/strace.out") path/process syscalls, none named /nfs"
 	fi
 }
-audit "ls -lR, find, stat, sha256sum" sh -c 'ls -lR /nfs/t; find /nfs/t -newer /nfs/t/ref; stat /nfs/t/link; find /nfs/t -type f | xargs sha256sum'
-audit "tar, cp -a, python3" sh -c "tar cf /dev/null -C /nfs t; cp -a /nfs/t/d3 /nfs/t/d3copy; cd /tmp; PYTHONPATH=/nfs/py python3 -c 'import mypkg'"
+audit "ls -lR, find, stat, sha256sum" sh -c \
+	'ls -lR /nfs/t; find /nfs/t -newer /nfs/t/ref; stat /nfs/t/link; find /nfs/t -type f | xargs sha256sum'
+audit "tar, cp -a, python3" sh -c \
+	"tar cf /dev/null -C /nfs t; cp -a /nfs/t/d3 /nfs/t/d3copy; cd /tmp; PYTHONPATH=/nfs/py python3 -c 'import mypkg'"
 nfs_b touch /nfs/proj/inc1/h3.h
 audit "make + gcc" make -C /nfs/proj
 

@@ -67,7 +67,8 @@ same_cmd() {
 }
 
 # --- opendir, fdopendir, readdir, rewinddir --------------------------------------
-same_cmd "opendir/readdir: names and d_type (stubs are files, fifos, links)" "$L" sort "$P/lsdir" "{}/src"
+same_cmd "opendir/readdir: names and d_type (stubs are files, fifos, links)" "$L" sort "$P/lsdir" \
+	"{}/src"
 grep -q '^top.bin reg$' "$T_TMP/last.nfs" && grep -q '^fifo fifo$' "$T_TMP/last.nfs" &&
 	grep -q '^linka lnk$' "$T_TMP/last.nfs"
 check "... top.bin is DT_REG, fifo DT_FIFO, linka DT_LNK before any fetch" test $? -eq 0
@@ -125,7 +126,8 @@ same_cmd "nftw of a file" "$E" none "$P/walk" "{}/src/top.bin"
 same_cmd "nftw of a missing path" "$E" none "$P/walk" "{}/nope"
 same_cmd "nftw of a dangling symlink" "$E" none "$P/walk" "{}/src/dangling"
 same_cmd "nftw of a path with a trailing slash" "$E" sort "$P/walk" -p "{}/src/a/"
-same_sh "nftw of a relative path from a cwd on NFS (FTW_CHDIR)" "$E" src "$P/walk -c -p a" sort "$CACHE"
+same_sh "nftw of a relative path from a cwd on NFS (FTW_CHDIR)" "$E" src "$P/walk -c -p a" sort \
+	"$CACHE"
 
 # Visiting order: a directory before its entries, or after them with FTW_DEPTH.
 order_ok() { # order_ok PRE|POST FILE
@@ -156,7 +158,8 @@ for flags in "-N" "-N -s" "-N -s -L" "-N -s -n" "-N -s -x" "-N -s -c" "-N -s -L 
 done
 same_cmd "fts without FTS_NOCHDIR (fts_accpath aside)" "$E" sort \
 	sh -c "$P/ftst {}/src | sed 's/ acc=.* name=/ name=/'"
-same_cmd "fts of several roots, one missing" "$E" none "$P/ftst" -N -s "{}/src/b" "{}/nope" "{}/src/a/x.c"
+same_cmd "fts of several roots, one missing" "$E" none "$P/ftst" -N -s "{}/src/b" "{}/nope" \
+	"{}/src/a/x.c"
 same_cmd "fts of a symlink cycle (FTS_LOGICAL)" "$E" none "$P/ftst" -N -s -L "{}/loop"
 
 # --- python3, ls, find ---------------------------------------------------------------
@@ -194,8 +197,10 @@ same_cmd "fts64_*" "$E" none "$P/ftst64" -N -s -c "{}/src"
 echo new >"$E/src/new.txt"
 rm "$E/src/b/w.c"
 nfs "$P/scan" /nfs/src >"$T_TMP/after.out"
-check "a name created on the server shows in the next listing" grep -q '^new.txt ' "$T_TMP/after.out"
+check "a name created on the server shows in the next listing" grep -q '^new.txt ' \
+	"$T_TMP/after.out"
 nfs "$P/scan" /nfs/src/b >"$T_TMP/after.out"
-check "a name removed on the server is gone from the next listing" bash -c "! grep -q '^w.c ' '$T_TMP/after.out'"
+check "a name removed on the server is gone from the next listing" bash -c \
+	"! grep -q '^w.c ' '$T_TMP/after.out'"
 
 finish

@@ -61,7 +61,8 @@ printf '#!/bin/sh\necho "script: 0=$0 args=$*"\n' >"$E/bin/script.sh"
 printf '#!/nfs/bin/interp -x\nbody of viainterp\n' >"$E/bin/viainterp"
 printf '#!/nfs/bin/script.sh\necho never\n' >"$E/bin/deep"
 printf 'echo "plain: 0=$0 args=$*"\n' >"$E/bin/plain"
-printf '#!/bin/sh\necho "envscript: mounts=$SPECNFS_MOUNTS preload=${LD_PRELOAD##*/}"\n' >"$E/bin/envscript"
+printf '#!/bin/sh\necho "envscript: mounts=$SPECNFS_MOUNTS preload=${LD_PRELOAD##*/}"\n' \
+	>"$E/bin/envscript"
 printf '#!/bin/sh\necho as >>/nfs/out/as-ran\nexec /usr/bin/as "$@"\n' >"$E/bin/as"
 printf '#!/bin/sh\necho nope\n' >"$E/bin/noexec"
 printf '#!/bin/sh\necho nfs\n' >"$E/bin/twice"
@@ -79,7 +80,8 @@ check "a copy of /bin/true on NFS runs" run /nfs/bin/true
 expect "a compiled program on NFS runs with its arguments" "hello: a b c" run /nfs/bin/hello a b c
 expect "a #!/bin/sh script on NFS sees its NFS path as \$0 and its arguments" \
 	"script: 0=/nfs/bin/script.sh args=x y" run /nfs/bin/script.sh x y
-expect "a script whose interpreter is on NFS: interp [arg] script args, and the interpreter reads it" \
+expect \
+	"a script whose interpreter is on NFS: interp [arg] script args, and the interpreter reads it" \
 	"$(printf 'interp: [/nfs/bin/interp] [-x] [/nfs/bin/viainterp] [a1]\n#!/nfs/bin/interp -x\nbody of viainterp')" \
 	run /nfs/bin/viainterp a1
 expect "a local script whose interpreter is on NFS" \
@@ -89,9 +91,11 @@ expect_fail "a script whose NFS interpreter is itself a script is refused (ELOOP
 	"deep: Too many levels of symbolic links" run /nfs/bin/deep
 expect_fail "a file on NFS without x bits is refused (EACCES)" 126 "noexec: Permission denied" \
 	run /nfs/bin/noexec
-expect_fail "a missing program on NFS: 127 and a message" 127 "/nfs/bin/missing: No such file or directory" \
+expect_fail "a missing program on NFS: 127 and a message" 127 \
+	"/nfs/bin/missing: No such file or directory" \
 	run /nfs/bin/missing
-expect "exec from a shell (sh -c 'exec /nfs/bin/hello')" "hello: from-sh" run sh -c 'exec /nfs/bin/hello from-sh'
+expect "exec from a shell (sh -c 'exec /nfs/bin/hello')" "hello: from-sh" run sh -c \
+	'exec /nfs/bin/hello from-sh'
 expect "a relative path from a working directory on NFS (cd /nfs/bin && ./hello)" "hello: rel" \
 	run sh -c 'cd /nfs/bin && ./hello rel'
 
@@ -131,11 +135,15 @@ expect "a variable the program sets itself is kept (SPECNFS_LOG=1 in envp)" \
 expect "Python subprocess (vfork + execve) runs an NFS program" "hello: sp
 0" run python3 -c 'import subprocess; print(subprocess.run(["/nfs/bin/hello", "sp"]).returncode)'
 expect "Python subprocess searches an NFS PATH given in env=" "hello: spp" \
-	run python3 -c 'import subprocess; subprocess.run(["hello", "spp"], env={"PATH": "/nfs/bin"})'
-expect "vfork + execv of an NFS program by a parent that had not used NFS yet; the parent then reads NFS" \
-	"$(printf 'hello: vf\nvforker: status 0, file in sub')" run "$P/vforker" /nfs/sub/file /nfs/bin/hello vf
+	run python3 -c \
+		'import subprocess; subprocess.run(["hello", "spp"], env={"PATH": "/nfs/bin"})'
+expect \
+	"vfork + execv of an NFS program by a parent that had not used NFS yet; the parent then reads NFS" \
+	"$(printf 'hello: vf\nvforker: status 0, file in sub')" run "$P/vforker" /nfs/sub/file \
+		/nfs/bin/hello vf
 expect "Python subprocess, then the parent reads NFS itself" "$(printf 'hello: sp2\nfile in sub')" \
-	run python3 -c 'import subprocess; subprocess.run(["/nfs/bin/hello", "sp2"]); print(open("/nfs/sub/file").read(), end="")'
+	run python3 -c \
+		'import subprocess; subprocess.run(["/nfs/bin/hello", "sp2"]); print(open("/nfs/sub/file").read(), end="")'
 printf 'int main(void) { return 0; }\n' >"$T_TMP/src/m.c"
 rm -f "$E/out/as-ran"
 check "gcc -B/nfs/bin/ runs an assembler script on NFS (vfork + execv)" \
@@ -144,22 +152,30 @@ check "... and the NFS assembler did run" grep -q as "$E/out/as-ran"
 
 # --- posix_spawn ----------------------------------------------------------------
 expect "Python os.posix_spawn of an NFS program" "hello: ps
-0" run python3 -c 'import os; p = os.posix_spawn("/nfs/bin/hello", ["hello", "ps"], os.environ); print(os.waitpid(p, 0)[1])'
+0" run python3 -c \
+	'import os; p = os.posix_spawn("/nfs/bin/hello", ["hello", "ps"], os.environ); print(os.waitpid(p, 0)[1])'
 expect "Python os.posix_spawnp through an NFS PATH" "hello: psp
-0" run env PATH=$P python3 -c 'import os; p = os.posix_spawnp("hello", ["hello", "psp"], os.environ); print(os.waitpid(p, 0)[1])'
-expect "posix_spawn of a #! script on NFS spawns its interpreter" "script: 0=/nfs/bin/script.sh args=pss
-0" run python3 -c 'import os; p = os.posix_spawn("/nfs/bin/script.sh", ["script.sh", "pss"], os.environ); print(os.waitpid(p, 0)[1])'
+0" run env PATH=$P python3 -c \
+	'import os; p = os.posix_spawnp("hello", ["hello", "psp"], os.environ); print(os.waitpid(p, 0)[1])'
+expect "posix_spawn of a #! script on NFS spawns its interpreter" \
+	"script: 0=/nfs/bin/script.sh args=pss
+0" run python3 -c \
+	'import os; p = os.posix_spawn("/nfs/bin/script.sh", ["script.sh", "pss"], os.environ); print(os.waitpid(p, 0)[1])'
 expect "posix_spawn with an empty environment keeps the shim" "$want
-0" run python3 -c 'import os; p = os.posix_spawn("/nfs/bin/showenv", ["showenv"], {}); print(os.waitpid(p, 0)[1])'
-expect "posix_spawn file actions: chdir to an NFS directory, stdout to a new NFS file" "spawner: status 0" \
+0" run python3 -c \
+	'import os; p = os.posix_spawn("/nfs/bin/showenv", ["showenv"], {}); print(os.waitpid(p, 0)[1])'
+expect "posix_spawn file actions: chdir to an NFS directory, stdout to a new NFS file" \
+	"spawner: status 0" \
 	run "$P/spawner" /nfs/sub /nfs/out/spawned.txt cat file
 for _ in $(seq 1 50); do
 	[ "$(cat "$E/out/spawned.txt" 2>/dev/null)" = "file in sub" ] && break
 	sleep 0.1
 done
-check "... the child's output reached the server" test "$(cat "$E/out/spawned.txt" 2>/dev/null)" = "file in sub"
+check "... the child's output reached the server" test "$(cat "$E/out/spawned.txt" 2>/dev/null)" = \
+	"file in sub"
 expect "Python posix_spawn with an open file action on NFS" "0" \
-	run python3 -c 'import os; p = os.posix_spawn("/nfs/bin/hello", ["hello", "fa"], os.environ, file_actions=[(os.POSIX_SPAWN_OPEN, 1, "/nfs/out/fa.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)]); print(os.waitpid(p, 0)[1])'
+	run python3 -c \
+		'import os; p = os.posix_spawn("/nfs/bin/hello", ["hello", "fa"], os.environ, file_actions=[(os.POSIX_SPAWN_OPEN, 1, "/nfs/out/fa.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)]); print(os.waitpid(p, 0)[1])'
 for _ in $(seq 1 50); do
 	[ "$(cat "$E/out/fa.txt" 2>/dev/null)" = "hello: fa" ] && break
 	sleep 0.1
@@ -174,16 +190,19 @@ expect "make finds a program in an NFS directory of PATH" "hello: from-make-path
 	run env PATH=$P make -s --no-print-directory -C "$T_TMP" -f Makefile.path all MAKEFLAGS=
 
 # --- dlopen -----------------------------------------------------------------------
-expect "dlopen of a library on NFS" "/nfs/lib/libplug.so: plug=42" run "$T_TMP/loader" /nfs/lib/libplug.so
+expect "dlopen of a library on NFS" "/nfs/lib/libplug.so: plug=42" run "$T_TMP/loader" \
+	/nfs/lib/libplug.so
 expect "Python ctypes loads a library on NFS" "42" \
 	run python3 -c 'import ctypes; print(ctypes.CDLL("/nfs/lib/libplug.so").plug())'
 expect "dlopen by bare name still searches the caller's RUNPATH" "librp.so: plug=42" \
 	run "$T_TMP/loader" librp.so
 
 # --- specnfs run itself -------------------------------------------------------------
-expect "run: cd into NFS, pwd, cat" "$(printf '/nfs/sub\nfile in sub')" run sh -c 'cd /nfs/sub && pwd && cat file'
+expect "run: cd into NFS, pwd, cat" "$(printf '/nfs/sub\nfile in sub')" run sh -c \
+	'cd /nfs/sub && pwd && cat file'
 expect "run without a command starts \$SHELL" "/nfs/sub" \
-	bash -c 'echo "cd /nfs/sub && pwd" | SHELL=/bin/sh "$1" run --mount "$2"' _ "$SPECNFS" "$MOUNT"
+	bash -c 'echo "cd /nfs/sub && pwd" | SHELL=/bin/sh "$1" run --mount "$2"' _ "$SPECNFS" \
+		"$MOUNT"
 expect "run without --mount uses SPECNFS_MOUNTS" "hello: env" \
 	env SPECNFS_MOUNTS="$MOUNT" "$SPECNFS" run /nfs/bin/hello env
 expect_fail "run: a command that does not exist is 127 with a message" 127 \
@@ -196,6 +215,7 @@ expect_fail "run: a SPECNFS_SHIM that does not exist (exit 1)" 1 "SPECNFS_SHIM" 
 check "run --help" bash -c '"$1" run --help | grep -q "usage: specnfs run"' _ "$SPECNFS"
 expect "a shell started by run keeps LD_PRELOAD as it was, with the shim first" \
 	"$(realpath "$BUILDDIR/client/.libs/libspecnfs.so"):/lib/x86_64-linux-gnu/libm.so.6" \
-	env LD_PRELOAD=/lib/x86_64-linux-gnu/libm.so.6 "$SPECNFS" run --mount "$MOUNT" -- sh -c 'echo $LD_PRELOAD'
+	env LD_PRELOAD=/lib/x86_64-linux-gnu/libm.so.6 "$SPECNFS" run --mount "$MOUNT" -- sh -c \
+		'echo $LD_PRELOAD'
 
 finish

@@ -28,7 +28,8 @@ for pol in ${SPECNFS_TEST_POLICIES:-cto full}; do
 			not_ok "$what"
 			# Its failed checks (with their diffs), or the end of its log.
 			if grep -q '^not ok' "$log"; then
-				awk '/^not ok/ { p = 1; print; next } /^ok / { p = 0 } p && /^#/' "$log" |
+				awk '/^not ok/ { p = 1; print; next } /^ok / { p = 0 } p && /^#/' \
+					"$log" |
 					head -n 60 | sed 's/^/#   /'
 			else
 				tail -n 20 "$log" | sed 's/^/#   /'

@@ -7,11 +7,13 @@
 . "$(dirname "$0")/lib.sh"
 DEMO=$BUILDDIR/tests/integration/sud_demo
 require_built "$DEMO"
-"$DEMO" probe 2>"$T_TMP/probe.err" || skip "no Syscall User Dispatch here: $(cat "$T_TMP/probe.err")"
+"$DEMO" probe 2>"$T_TMP/probe.err" || skip \
+	"no Syscall User Dispatch here: $(cat "$T_TMP/probe.err")"
 
 # want MODE: the bytes a committed run writes.
 want() {
-	printf 'line 1: printf inside the epoch (%s)\nline 2: fputs\nline 3: write(2)\nline 4: left in stdio'"'"'s buffer\n' "$1"
+	printf \
+		'line 1: printf inside the epoch (%s)\nline 2: fputs\nline 3: write(2)\nline 4: left in stdio'"'"'s buffer\n' "$1"
 }
 
 # written WHAT FILE MODE: FILE holds exactly what MODE should have written.
@@ -47,7 +49,8 @@ done
 
 # The reader may go away first (EPIPE itself: tests/unit/test_sud.c).
 "$DEMO" commit | head -n 1 >"$T_TMP/head"
-check "commit | head -n 1: the first line, no hang" test "$(cat "$T_TMP/head")" = "line 1: printf inside the epoch (commit)"
+check "commit | head -n 1: the first line, no hang" test "$(cat "$T_TMP/head")" = \
+	"line 1: printf inside the epoch (commit)"
 
 # A terminal (a character device, not a pipe): through script(1)'s pty.
 if command -v script >/dev/null 2>&1; then
