@@ -233,8 +233,8 @@ wanem_start() {
 		not_ok "wanem $* started: $(cat "$T_TMP/$name.err")"
 		finish
 	fi
-	printf -v "${name}_PORTS" '%s' \
-		"$(sed -n 's/^wanem: link [^ ]*:\([0-9]*\) -> .*/\1/p' "$T_TMP/$name.out" | tr '\n' ' ')"
+	printf -v "${name}_PORTS" '%s' "$(sed -n 's/^wanem: link [^ ]*:\([0-9]*\) -> .*/\1/p' \
+		"$T_TMP/$name.out" | tr '\n' ' ')"
 }
 
 # median_ms URL FILE [COUNT]: median GETATTR round trip in ms.

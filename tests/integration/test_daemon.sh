@@ -17,7 +17,8 @@ MEMCHECK=${SPECNFS_MEMCHECK:-valgrind}
 if [ "$MEMCHECK" = asan ]; then
 	cat >"$T_TMP/specnfsd-vg" <<EOF
 #!/bin/sh
-ASAN_OPTIONS=log_path=$T_TMP/asan:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:log_path=$T_TMP/ubsan exec "$SPECNFSD" "\$@"
+ASAN_OPTIONS=log_path=$T_TMP/asan:detect_leaks=1 \\
+UBSAN_OPTIONS=print_stacktrace=1:log_path=$T_TMP/ubsan exec "$SPECNFSD" "\$@"
 EOF
 else
 	cat >"$T_TMP/specnfsd-vg" <<EOF
@@ -161,8 +162,8 @@ for i in $(seq 1 50); do cmp -s "$T_TMP/fifty/f$i" "$tb_EXPORT_DIR/fifty/f$i" &&
 	complete=$((complete + 1)); done
 replayed=$(grep -c 'journal: writing back' "$T_TMP"/run-w/*.log 2>/dev/null | awk -F: \
 	'{n+=$NF} END{print n+0}')
-echo \
-	"# after restart: $replayed file(s) written back from the journal; $put_failures put(s) reported failure"
+echo "# after restart: $replayed file(s) written back from the journal;" \
+	"$put_failures put(s) reported failure"
 check "after restart all 50 files are complete and correct on the server ($complete/50)" \
 	test "$complete" -eq 50
 
@@ -173,13 +174,14 @@ w stop >/dev/null
 sleep 0.5
 if [ "$MEMCHECK" = asan ]; then
 	bad=$(ls "$T_TMP"/asan.* "$T_TMP"/ubsan.* 2>/dev/null)
-	check "AddressSanitizer/UBSan: no reports from the daemons${bad:+ (see $bad)}" test -z \
-		"$bad"
+	check "AddressSanitizer/UBSan: no reports from the daemons${bad:+ (see $bad)}" \
+		test -z "$bad"
 else
 	bad=$(grep -lE 'ERROR SUMMARY: [1-9]|definitely lost: [1-9]|Invalid (read|write)' \
 		"$T_TMP"/vg.*.log 2>/dev/null)
-	check \
-		"valgrind: no errors and no definite leaks in $(ls "$T_TMP"/vg.*.log | wc -l) daemon logs${bad:+ (see $bad)}" test -z "$bad"
+	logs=$(ls "$T_TMP"/vg.*.log | wc -l)
+	check "valgrind: no errors and no definite leaks in $logs daemon logs${bad:+ (see $bad)}" \
+		test -z "$bad"
 fi
 [ -z "$bad" ] || head -n 60 $bad
 

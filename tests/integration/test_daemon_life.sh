@@ -50,8 +50,8 @@ t0=$(date +%s)
 err=$(env $U "$SPECNFS" stat /nfs/x 2>&1)
 rc=$?
 t1=$(date +%s)
-check \
-	"unreachable server: the request fails with EIO after the connect timeout ($((t1 - t0)) s): $err" \
+what="unreachable server: the request fails with EIO after the connect timeout"
+check "$what ($((t1 - t0)) s): $err" \
 	bash -c '[ "$1" -ne 0 ] && grep -q "Input/output error" <<<"$2" && [ "$3" -le 10 ]' _ \
 		"$rc" "$err" "$((t1 - t0))"
 status=$(env $U "$SPECNFS" status)
@@ -178,9 +178,8 @@ check "specnfs stop stops a daemon of another protocol version: $out" \
 fake_daemon
 out=$(env $V "$SPECNFS" cat /nfs/d/small 2>&1)
 check "a command replaces a daemon of another version and works: $(tr '\n' ' ' <<<"$out")" \
-	bash -c \
-		'! kill -0 "$1" 2>/dev/null && grep -q "^hello$" <<<"$2" && grep -q "another protocol version" <<<"$2"' \
-	_ "$fake" "$out"
+	bash -c '! kill -0 "$1" 2>/dev/null && grep -q "^hello$" <<<"$2" &&
+		grep -q "another protocol version" <<<"$2"' _ "$fake" "$out"
 env $V "$SPECNFS" stop >/dev/null
 
 finish

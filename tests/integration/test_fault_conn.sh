@@ -56,9 +56,9 @@ for _ in $(seq 1 50); do [ -S "$T_TMP/run-squat/$sockname" ] && break; sleep 0.1
 out=$(timeout 20 env $S LD_PRELOAD="$SHIM" sh -c 'echo pwned > /nfs/out.txt' 2>&1)
 err=$(timeout 20 env $S "$SPECNFS" stat /nfs/d/small 2>&1)
 rc=$?
+pat="run-squat is a directory owned by uid 65534 (nobody) with mode 0777: refusing"
 check "squatted runtime dir: the client refuses, naming the dir, its owner and mode: $err" \
-	bash -c \
-		'[ "$1" -ne 0 ] && grep -q "run-squat is a directory owned by uid 65534 (nobody) with mode 0777: refusing" <<<"$2"' _ "$rc" "$err"
+	bash -c '[ "$1" -ne 0 ] && grep -q "$3" <<<"$2"' _ "$rc" "$err" "$pat"
 check "... the shim too: $out" grep -q "refusing to use it" <<<"$out"
 check "... nothing talked to the squatter's socket" test ! -e "$T_TMP/run-squat/heard"
 check "... the victim's file is unchanged" test "$(sha256sum "$T_TMP/victim.txt")" = "$sum0"
@@ -126,7 +126,8 @@ try:
     os.close(fd)
     print("close ok %.1f" % (time.time() - t0), flush=True)
 except OSError as e:
-    print("close error %s %.1f" % (errno.errorcode.get(e.errno, e.errno), time.time() - t0), flush=True)
+    print("close error %s %.1f" % (errno.errorcode.get(e.errno, e.errno), time.time() - t0),
+          flush=True)
 except KeyboardInterrupt:
     print("close interrupted %.1f" % (time.time() - t0), flush=True)
     sys.exit(130)
@@ -164,13 +165,14 @@ touch "$T_TMP/pending.flag" # its close waits for the write-back, which stalls
 sleep 0.5
 kill -TERM "$(head -n 1 "$T_TMP"/run-load/*.lock)"
 sleep 0.3
-for i in $(seq 1 10); do env $L "$SPECNFS" stat /nfs/d/small >"$T_TMP/load.$i" 2>&1 & pids[i]=$!; \
-	done
+for i in $(seq 1 10); do
+	env $L "$SPECNFS" stat /nfs/d/small >"$T_TMP/load.$i" 2>&1 &
+	pids[i]=$!
+done
 fails=0
 for i in $(seq 1 10); do wait "${pids[i]}" || fails=$((fails + 1)); done
-check \
-	"10 clients starting while the last daemon shuts down (write-back pending) all succeed ($fails failed)" \
-	test "$fails" -eq 0
+what="10 clients starting while the last daemon shuts down (write-back pending) all succeed"
+check "$what ($fails failed)" test "$fails" -eq 0
 [ "$fails" -eq 0 ] || cat "$T_TMP"/load.* | sed 's/^/# /' | sort | uniq -c | head -n 5
 wait "$wpid"
 check "... and the pending write-back reached the server" \
@@ -194,10 +196,10 @@ t0=$(now)
 touch "$T_TMP/soft.flag"
 wait "$wpid"
 res=$(cat "$T_TMP/soft.out" | tail -n 1)
-check \
-	"soft: close() during an outage returns an error within timeo + slack ($res, $(elapsed "$t0") s)" \
-	bash -c \
-		'read -r _ what code secs <<<"$1"; [ "$what" = error ] && [ "$code" = EIO ] && awk -v s="$secs" "BEGIN{exit !(s < 8)}"' _ "$res"
+what="soft: close() during an outage returns an error within timeo + slack"
+check "$what ($res, $(elapsed "$t0") s)" \
+	bash -c 'read -r _ what code secs <<<"$1"; [ "$what" = error ] && [ "$code" = EIO ] &&
+		awk -v s="$secs" "BEGIN{exit !(s < 8)}"' _ "$res"
 check "... the program was told which server and why: $(head -c 300 "$T_TMP/soft.err")" \
 	grep -q "server nfs://127.0.0.1/export?nfsport=$wn.* not responding" "$T_TMP/soft.err"
 t1=$(now)
@@ -205,9 +207,9 @@ for i in 1 2 3 4 5; do env $SOFT "$SPECNFS" stat /nfs/d/small >/dev/null 2>"$T_T
 fast=$(elapsed "$t1")
 check "soft, mount known down: 5 later requests fail fast (${fast} s in all)" \
 	awk -v s="$fast" 'BEGIN{exit !(s < 5)}'
-check "... with the server and the cause: $(cat "$T_TMP/fast.err")" \
-	grep -q \
-		"Input/output error (server nfs://127.0.0.1/export?nfsport=$wn.* not responding: down: connection refused" "$T_TMP/fast.err"
+pat="Input/output error (server nfs://127.0.0.1/export?nfsport=$wn.* not responding: down:"
+pat+=" connection refused"
+check "... with the server and the cause: $(cat "$T_TMP/fast.err")" grep -q "$pat" "$T_TMP/fast.err"
 wctl refuse 0
 env $SOFT "$SPECNFS" stat /nfs/d/small >/dev/null 2>&1 # a request: reconnect now
 check "... the data of the failed close still reaches the server when it returns" \
@@ -225,9 +227,9 @@ t0=$(now)
 touch "$T_TMP/full.flag"
 wait "$wpid"
 took=$(elapsed "$t0")
-check \
-	"soft, policy full: the program's exit (settling its speculation) ends within 2 x timeo + slack (${took} s): $(tail -n 1 "$T_TMP/full.out")" \
-	awk -v s="$took" 'BEGIN{exit !(s < 12)}'
+what="soft, policy full: the program's exit (settling its speculation) ends within"
+what+=" 2 x timeo + slack"
+check "$what (${took} s): $(tail -n 1 "$T_TMP/full.out")" awk -v s="$took" 'BEGIN{exit !(s < 12)}'
 wctl refuse 0
 env $SOFT "$SPECNFS" stat /nfs/d/small >/dev/null 2>&1
 check "... and its data reaches the server when it returns" \
@@ -245,11 +247,11 @@ touch "$T_TMP/hard.flag"
 wait "$wpid"
 res=$(tail -n 1 "$T_TMP/hard.out")
 check "hard: close() waits through a 6 s outage and succeeds ($res)" \
-	bash -c \
-		'read -r _ what secs <<<"$1"; [ "$what" = ok ] && awk -v s="$secs" "BEGIN{exit !(s >= 3 && s < 30)}"' _ "$res"
+	bash -c 'read -r _ what secs <<<"$1"; [ "$what" = ok ] &&
+		awk -v s="$secs" "BEGIN{exit !(s >= 3 && s < 30)}"' _ "$res"
+pat="specnfs: server nfs://127.0.0.1/export?nfsport=$wn.* not responding (.*), still trying"
 check "... told once: not responding, still trying: $(head -c 300 "$T_TMP/hard.err")" \
-	test \
-		"$(grep -c "specnfs: server nfs://127.0.0.1/export?nfsport=$wn.* not responding (.*), still trying" "$T_TMP/hard.err")" -eq 1
+	test "$(grep -c "$pat" "$T_TMP/hard.err")" -eq 1
 check "... the data is on the server" wait_server "$tb_EXPORT_DIR/d/hard.txt" "hard mount data" 5
 
 # SIGINT ends a hard wait; the data stays dirty and is written back later.
@@ -265,8 +267,8 @@ gone=$(elapsed "$t0")
 kill -0 "$wpid" 2>/dev/null && kill -KILL "$wpid"
 wait "$wpid"
 check "hard: SIGINT ends the wait in close() (${gone} s): $(tail -n 1 "$T_TMP/intr.out")" \
-	bash -c \
-		'awk -v s="$1" "BEGIN{exit !(s < 3)}" && grep -qE "close (interrupted|error EINTR)" "$2"' _ "$gone" "$T_TMP/intr.out"
+	bash -c 'awk -v s="$1" "BEGIN{exit !(s < 3)}" &&
+		grep -qE "close (interrupted|error EINTR)" "$2"' _ "$gone" "$T_TMP/intr.out"
 wctl refuse 0
 env $HARD "$SPECNFS" stat /nfs/d/small >/dev/null 2>&1
 check "... and the data of the interrupted close reaches the server after the outage" \
@@ -280,8 +282,9 @@ for url in 'nfs:///export' 'nfs://127.0.0.1' 'nfs://127.0.0.1/export?nfsport=abc
 	rc=$?
 	took=$(elapsed "$t0")
 	check "malformed URL $url: a one-line error naming SPECNFS_MOUNTS in ${took} s: $err" \
-		bash -c \
-			'[ "$1" -ne 0 ] && [ "$(wc -l <<<"$2")" -eq 1 ] && grep -q "SPECNFS_MOUNTS: URL .*$3" <<<"$2" && awk -v s="$4" "BEGIN{exit !(s < 1)}"' \
+		bash -c '[ "$1" -ne 0 ] && [ "$(wc -l <<<"$2")" -eq 1 ] &&
+			grep -q "SPECNFS_MOUNTS: URL .*$3" <<<"$2" &&
+			awk -v s="$4" "BEGIN{exit !(s < 1)}"' \
 		_ "$rc" "$err" "$url" "$took"
 done
 

@@ -70,14 +70,13 @@ for policy in ${CRASH_POLICIES:-off cto full}; do
 		: >"$log"
 		spn ls /nfs >/dev/null # a daemon up, /nfs listed (full predicts the writer's mkdir)
 		SPECNFS_POLICY=$policy "$SPECNFS" run -- python3 "$WRITER" "/nfs/$d" "$count" \
-			"$log" \
-			>"$T_TMP/writer.out" 2>&1 &
+			"$log" >"$T_TMP/writer.out" 2>&1 &
 		wpid=$!
 		sleep "$kill_at"
 		if dpid=$(daemon_pid); then
 			kill -9 "$dpid"
-			echo \
-				"# $policy run $run: killed the daemon (pid $dpid) after $(wc -l <"$log") acknowledged closes"
+			echo "# $policy run $run: killed the daemon (pid $dpid) after" \
+				"$(wc -l <"$log") acknowledged closes"
 		else
 			not_ok "$policy run $run: found the daemon to kill"
 		fi
@@ -85,15 +84,15 @@ for policy in ${CRASH_POLICIES:-off cto full}; do
 		wrc=$?
 		tail -n 1 "$SPECNFS_STATS" | sed "s/^/# $policy run $run: /"
 		logged=$(wc -l <"$log")
-		[ "$wrc" -eq 0 ] || echo \
-			"# $policy run $run: the writer exited $wrc: $(head -n 3 "$T_TMP/writer.out" | tr '\n' ' ')"
-		check \
-			"$policy run $run: the journal drains after the crash (${logged} closes acknowledged)" drained 60
+		[ "$wrc" -eq 0 ] || echo "# $policy run $run: the writer exited $wrc:" \
+			"$(head -n 3 "$T_TMP/writer.out" | tr '\n' ' ')"
+		what="the journal drains after the crash (${logged} closes acknowledged)"
+		check "$policy run $run: $what" drained 60
 		python3 "$WRITER" --check "$tb_EXPORT_DIR/$d" "$log" >"$T_TMP/lost" 2>&1
 		lost=$(grep -c '^lost:' "$T_TMP/lost")
 		head -n 5 "$T_TMP/lost" | sed 's/^/# /'
-		check "$policy run $run: acknowledged writes lost: $lost of $logged" test "$lost" \
-			-eq 0
+		check "$policy run $run: acknowledged writes lost: $lost of $logged" \
+			test "$lost" -eq 0
 		total_logged=$((total_logged + logged))
 		total_lost=$((total_lost + lost))
 		# A second restart finds nothing left behind in the journal.
@@ -101,8 +100,8 @@ for policy in ${CRASH_POLICIES:-off cto full}; do
 		check "$policy run $run: after stop and a restart, still nothing dirty" drained 30
 	done
 done
-echo \
-	"# kill -9 of the daemon: $((3 * RUNS)) kills, $total_logged closes acknowledged, $total_lost lost"
-grep -h 'failed' "$SPECNFS_RUNTIME_DIR"/*.log 2>/dev/null | sort | uniq -c | head -n 5 | sed \
-	's/^/# daemon log: /'
+echo "# kill -9 of the daemon: $((3 * RUNS)) kills, $total_logged closes acknowledged," \
+	"$total_lost lost"
+grep -h 'failed' "$SPECNFS_RUNTIME_DIR"/*.log 2>/dev/null | sort | uniq -c | head -n 5 |
+	sed 's/^/# daemon log: /'
 finish

@@ -66,13 +66,13 @@ for policy in ${JOURNAL_POLICIES:-off cto full}; do
 		if drained 30 && appended_ok "$tb_EXPORT_DIR/app/$f"; then
 			good=$((good + 1))
 		else
-			bad="$bad $run($(wc -l <"$tb_EXPORT_DIR/app/$f" 2>/dev/null || echo none) lines)"
+			n=$(wc -l <"$tb_EXPORT_DIR/app/$f" 2>/dev/null || echo none)
+			bad="$bad $run($n lines)"
 		fi
 	done
 	[ -z "$bad" ] || echo "# $policy: failed runs:$bad"
-	check \
-		"$policy: 8 appenders x 50 lines to one new file: 400 lines on the server in $good of $RUNS runs" \
-		test "$good" -eq "$RUNS"
+	what="8 appenders x 50 lines to one new file: 400 lines on the server"
+	check "$policy: $what in $good of $RUNS runs" test "$good" -eq "$RUNS"
 done
 
 # cp -r of a tree into /nfs: the journal drains (its top directory too).

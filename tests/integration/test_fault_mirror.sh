@@ -28,8 +28,10 @@ snap() { (cd "$T_TMP" && find victim -printf '%p %M %s %T@ %l\n' | sort && sha25
 SNAP0=$(snap)
 
 # A long target of n bytes.
-target_of() { python3 -c \
-	"import sys; n=int(sys.argv[1]); s=''.join(chr(97 + i % 26) for i in range(n)); print('/'.join(s[i:i+200] for i in range(0, n, 200)))" "$1"; }
+target_of() {
+	python3 -c "import sys; n=int(sys.argv[1]); s=''.join(chr(97 + i % 26) for i in range(n))
+print('/'.join(s[i:i+200] for i in range(0, n, 200)))" "$1"
+}
 LENS="$(seq 1 40) 255 1000"
 
 for V in 3 4; do
@@ -70,14 +72,13 @@ for V in 3 4; do
 		# write through it.
 		run sh -c "ls -l /nfs/$R/x/ && readlink /nfs/$R/x/$L1" >/dev/null 2>&1
 		out=$(run cat "/nfs/$R/x/$L1$VICTIM/target.txt" 2>&1)
-		check \
-			"v$V: reading /nfs/$R/x/$L1<local path> reads the local file, as a kernel mount would ($out)" \
-			[ "$out" = "local content" ]
-		run sh -c \
-			"ls -l /nfs/$R/x/$L1$VICTIM/ >/dev/null; stat /nfs/$R/x/$L1$VICTIM/target.txt >/dev/null; head -c1 /nfs/$R/x/$L1$VICTIM/target.txt >/dev/null" >/dev/null 2>&1
-		check \
-			"v$V: x/$L1: the local file (content, mode, mtime) and its directory did not change" \
-			[ "$(snap)" = "$SNAP0" ]
+		what="reading /nfs/$R/x/$L1<local path> reads the local file"
+		check "v$V: $what, as a kernel mount would ($out)" [ "$out" = "local content" ]
+		run sh -c "ls -l /nfs/$R/x/$L1$VICTIM/ >/dev/null
+			stat /nfs/$R/x/$L1$VICTIM/target.txt >/dev/null
+			head -c1 /nfs/$R/x/$L1$VICTIM/target.txt >/dev/null" >/dev/null 2>&1
+		what="the local file (content, mode, mtime) and its directory did not change"
+		check "v$V: x/$L1: $what" [ "$(snap)" = "$SNAP0" ]
 		check "v$V: x/$L1: the mirror holds nothing below the link" \
 			[ -z "$(find "$SPECNFS_CACHE" -path "*/x/$L1/*" 2>/dev/null)" ]
 		check "v$V: x/$L1: the server's file is untouched" [ \
@@ -130,22 +131,24 @@ try:
     print('opened')
 except OSError as e:
     print(errno.errorcode[e.errno])" 2>&1)
-		check \
-			"v$V: open(O_CREAT|O_WRONLY|O_NONBLOCK) of it is ENXIO without a reader, as locally ($out)" [ "$out" = ENXIO ]
+		what="open(O_CREAT|O_WRONLY|O_NONBLOCK) of it is ENXIO without a reader, as locally"
+		check "v$V: $what ($out)" [ "$out" = ENXIO ]
 		run timeout 20 rm /nfs/$R/d/x
 		check "v$V: the FIFO can be unlinked" [ ! -e "$E/$R/d/x" ]
 	else
-		check \
-			"v$V: mkfifo in an NFS cwd makes a FIFO on the server or fails clearly ($out)" \
-			sh -c \
-				"[ '$out' = fifo ] && [ -p '$E/$R/d/x' ] || { echo '$out' | grep -q 'not supported'; [ ! -e '$E/$R/d/x' ]; }"
+		what="mkfifo in an NFS cwd makes a FIFO on the server or fails clearly"
+		check "v$V: $what ($out)" \
+			sh -c "[ '$out' = fifo ] && [ -p '$E/$R/d/x' ] ||
+				{ echo '$out' | grep -q 'not supported'; [ ! -e '$E/$R/d/x' ]; }"
 	fi
 	out=$(run timeout 20 sh -c "mknod /nfs/$R/d/c1 c 1 3 && stat -c '$fmt' /nfs/$R/d/c1" 2>&1)
 	want="/nfs/$R/d/c1 character special file"
 	[ "$V" = 3 ] && want="$want 1:3"
 	check "v$V: mknod c 1 3 makes the device node on the server, or fails clearly ($out)" \
-		sh -c \
-			"[ '$out' = '$want' ] && [ -c '$E/$R/d/c1' ] && [ \"\$(stat -c %t:%T '$E/$R/d/c1')\" = 1:3 ] || { echo '$out' | grep -Eq 'not permitted|not supported'; [ ! -e '$E/$R/d/c1' ]; }"
+		sh -c "[ '$out' = '$want' ] && [ -c '$E/$R/d/c1' ] &&
+			[ \"\$(stat -c %t:%T '$E/$R/d/c1')\" = 1:3 ] ||
+			{ echo '$out' | grep -Eq 'not permitted|not supported'
+			[ ! -e '$E/$R/d/c1' ]; }"
 	check "v$V: the daemon still answers" sh -c \
 		"SPECNFS_MOUNTS='$MOUNT' timeout 10 '$SPECNFS' --no-start status >/dev/null 2>&1"
 	out=$(run timeout 20 sh -c "echo data >/nfs/$R/d/plain; cat /nfs/$R/d/plain" 2>&1)
@@ -175,7 +178,8 @@ cases = [('stat', 'abs'), ('stat', 'abs/hostname'), ('lstat', 'abs'), ('stat', '
 for op, p in cases:
     path = os.path.join(root, p)
     try:
-        if op == 'stat': r = 'dir' if os.path.isdir(path) and os.stat(path) else 'ok' if os.stat(path) else ''
+        if op == 'stat':
+            r = 'dir' if os.path.isdir(path) and os.stat(path) else 'ok' if os.stat(path) else ''
         elif op == 'lstat': os.lstat(path); r = 'ok'
         elif op == 'open': os.close(os.open(path, os.O_RDONLY)); r = 'ok'
         elif op == 'read': r = open(path).read().strip()

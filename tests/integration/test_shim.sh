@@ -59,23 +59,30 @@ nfs cp -a /nfs/t "$T_TMP/cpout"
 check "cp -a out of /nfs: identical" diff -r --no-dereference "$L/t" "$T_TMP/cpout"
 
 # Changes made through the shim, compared with the same changes locally.
-ops='mv d1 moved && rm -r d2 && ln -s moved/f3.txt l2 && chmod -R go-w d3 && touch -d "2021-05-05 05:05" d4/f1.txt && mkdir -p new/deep && echo hi > new/deep/hi.txt'
+ops='mv d1 moved && rm -r d2 && ln -s moved/f3.txt l2 && chmod -R go-w d3'
+ops+=' && touch -d "2021-05-05 05:05" d4/f1.txt && mkdir -p new/deep && echo hi > new/deep/hi.txt'
 (cd "$L/t" && sh -c "$ops")
 nfs sh -c "cd /nfs/t && $ops"
 check "mv, rm -r, ln -s, chmod -R, touch, mkdir -p, redirection: server = local" \
 	diff -r --no-dereference "$L/t" "$tb_EXPORT_DIR/t"
 # Times of what the two runs created at different moments cannot match:
 # compare modes, link targets, and the times the ops set or kept.
-check "... modes and times too" \
-	test \
-		"$(cd "$L/t" && find . -printf '%p %m %l\n' | sort; find moved d4 -type f -printf '%p %T@\n' | sort)" = \
-	"$(cd "$tb_EXPORT_DIR/t" && find . -printf '%p %m %l\n' | sort; find moved d4 -type f -printf '%p %T@\n' | sort)"
+modes_times() { # modes_times DIR
+	(cd "$1" && find . -printf '%p %m %l\n' | sort
+		find moved d4 -type f -printf '%p %T@\n' | sort)
+}
+check "... modes and times too" test "$(modes_times "$L/t")" = "$(modes_times "$tb_EXPORT_DIR/t")"
 
 # --- shell and python ---------------------------------------------------------------
-script='cd d3 && for f in f1*.txt; do wc -c < "$f"; done > ../counts.txt; cd .. && cat d*/sub/n.txt | sort -r | uniq -c > u.txt; ls */sub | wc -l; cat counts.txt u.txt | md5sum'
+script='cd d3 && for f in f1*.txt; do wc -c < "$f"; done > ../counts.txt; cd .. && '
+script+='cat d*/sub/n.txt | sort -r | uniq -c > u.txt; ls */sub | wc -l; '
+script+='cat counts.txt u.txt | md5sum'
 same_sh "sh: cd, globbing, redirections, pipes" "$L" t "$script"
 check "... the files it wrote are on the server" cmp -s "$L/t/u.txt" "$tb_EXPORT_DIR/t/u.txt"
-bscript='shopt -s globstar nullglob; n=0; for f in **/*.txt; do n=$((n+1)); done; echo "$n files"; cd moved/.. && pwd -P | sed "s|.*/||"; while read -r l; do echo "[$l]"; done < d3/sub/n.txt; { echo a; echo b; } 2>&1 | tee tee.out | wc -l; echo *.out'
+bscript='shopt -s globstar nullglob; n=0; for f in **/*.txt; do n=$((n+1)); done; '
+bscript+='echo "$n files"; cd moved/.. && pwd -P | sed "s|.*/||"; '
+bscript+='while read -r l; do echo "[$l]"; done < d3/sub/n.txt; '
+bscript+='{ echo a; echo b; } 2>&1 | tee tee.out | wc -l; echo *.out'
 same_sh "bash: globstar, cd, pwd -P, read loops, tee" "$L" t "bash -c '$bscript'"
 
 mkdir -p "$tb_EXPORT_DIR/py/mypkg"
@@ -163,13 +170,14 @@ audit() { # audit DESCRIPTION COMMAND...: strace -f, no syscall names /nfs
 		not_ok "audit: $what: $(wc -l <"$T_TMP/escaped") syscall(s) named /nfs"
 		head -n 5 "$T_TMP/escaped"
 	else
-		ok "audit: $what: $(grep -c . "$T_TMP/strace.out") path/process syscalls, none named /nfs"
+		ok "audit: $what: $(grep -c . "$T_TMP/strace.out") path/process syscalls," \
+			"none named /nfs"
 	fi
 }
-audit "ls -lR, find, stat, sha256sum" sh -c \
-	'ls -lR /nfs/t; find /nfs/t -newer /nfs/t/ref; stat /nfs/t/link; find /nfs/t -type f | xargs sha256sum'
-audit "tar, cp -a, python3" sh -c \
-	"tar cf /dev/null -C /nfs t; cp -a /nfs/t/d3 /nfs/t/d3copy; cd /tmp; PYTHONPATH=/nfs/py python3 -c 'import mypkg'"
+audit "ls -lR, find, stat, sha256sum" sh -c 'ls -lR /nfs/t; find /nfs/t -newer /nfs/t/ref
+	stat /nfs/t/link; find /nfs/t -type f | xargs sha256sum'
+audit "tar, cp -a, python3" sh -c "tar cf /dev/null -C /nfs t; cp -a /nfs/t/d3 /nfs/t/d3copy
+	cd /tmp; PYTHONPATH=/nfs/py python3 -c 'import mypkg'"
 nfs_b touch /nfs/proj/inc1/h3.h
 audit "make + gcc" make -C /nfs/proj
 

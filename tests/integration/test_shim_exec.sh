@@ -80,13 +80,12 @@ check "a copy of /bin/true on NFS runs" run /nfs/bin/true
 expect "a compiled program on NFS runs with its arguments" "hello: a b c" run /nfs/bin/hello a b c
 expect "a #!/bin/sh script on NFS sees its NFS path as \$0 and its arguments" \
 	"script: 0=/nfs/bin/script.sh args=x y" run /nfs/bin/script.sh x y
-expect \
-	"a script whose interpreter is on NFS: interp [arg] script args, and the interpreter reads it" \
-	"$(printf 'interp: [/nfs/bin/interp] [-x] [/nfs/bin/viainterp] [a1]\n#!/nfs/bin/interp -x\nbody of viainterp')" \
-	run /nfs/bin/viainterp a1
+what="a script whose interpreter is on NFS: interp [arg] script args, and the interpreter reads it"
+expect "$what" "$(printf '%s\n' 'interp: [/nfs/bin/interp] [-x] [/nfs/bin/viainterp] [a1]' \
+	'#!/nfs/bin/interp -x' 'body of viainterp')" run /nfs/bin/viainterp a1
 expect "a local script whose interpreter is on NFS" \
-	"$(printf 'interp: [/nfs/bin/interp] [%s] [q]\n#!/nfs/bin/interp\nbody of localscript' "$T_TMP/localscript")" \
-	run "$T_TMP/localscript" q
+	"$(printf '%s\n' "interp: [/nfs/bin/interp] [$T_TMP/localscript] [q]" '#!/nfs/bin/interp' \
+	'body of localscript')" run "$T_TMP/localscript" q
 expect_fail "a script whose NFS interpreter is itself a script is refused (ELOOP)" 126 \
 	"deep: Too many levels of symbolic links" run /nfs/bin/deep
 expect_fail "a file on NFS without x bits is refused (EACCES)" 126 "noexec: Permission denied" \
@@ -137,13 +136,12 @@ expect "Python subprocess (vfork + execve) runs an NFS program" "hello: sp
 expect "Python subprocess searches an NFS PATH given in env=" "hello: spp" \
 	run python3 -c \
 		'import subprocess; subprocess.run(["hello", "spp"], env={"PATH": "/nfs/bin"})'
-expect \
-	"vfork + execv of an NFS program by a parent that had not used NFS yet; the parent then reads NFS" \
-	"$(printf 'hello: vf\nvforker: status 0, file in sub')" run "$P/vforker" /nfs/sub/file \
-		/nfs/bin/hello vf
+what="vfork + execv of an NFS program by a parent that had not used NFS yet; the parent then"
+expect "$what reads NFS" "$(printf 'hello: vf\nvforker: status 0, file in sub')" \
+	run "$P/vforker" /nfs/sub/file /nfs/bin/hello vf
 expect "Python subprocess, then the parent reads NFS itself" "$(printf 'hello: sp2\nfile in sub')" \
-	run python3 -c \
-		'import subprocess; subprocess.run(["/nfs/bin/hello", "sp2"]); print(open("/nfs/sub/file").read(), end="")'
+	run python3 -c 'import subprocess; subprocess.run(["/nfs/bin/hello", "sp2"])
+print(open("/nfs/sub/file").read(), end="")'
 printf 'int main(void) { return 0; }\n' >"$T_TMP/src/m.c"
 rm -f "$E/out/as-ran"
 check "gcc -B/nfs/bin/ runs an assembler script on NFS (vfork + execv)" \
@@ -153,17 +151,21 @@ check "... and the NFS assembler did run" grep -q as "$E/out/as-ran"
 # --- posix_spawn ----------------------------------------------------------------
 expect "Python os.posix_spawn of an NFS program" "hello: ps
 0" run python3 -c \
-	'import os; p = os.posix_spawn("/nfs/bin/hello", ["hello", "ps"], os.environ); print(os.waitpid(p, 0)[1])'
+	'import os; p = os.posix_spawn("/nfs/bin/hello", ["hello", "ps"], os.environ)
+print(os.waitpid(p, 0)[1])'
 expect "Python os.posix_spawnp through an NFS PATH" "hello: psp
 0" run env PATH=$P python3 -c \
-	'import os; p = os.posix_spawnp("hello", ["hello", "psp"], os.environ); print(os.waitpid(p, 0)[1])'
+	'import os; p = os.posix_spawnp("hello", ["hello", "psp"], os.environ)
+print(os.waitpid(p, 0)[1])'
 expect "posix_spawn of a #! script on NFS spawns its interpreter" \
 	"script: 0=/nfs/bin/script.sh args=pss
 0" run python3 -c \
-	'import os; p = os.posix_spawn("/nfs/bin/script.sh", ["script.sh", "pss"], os.environ); print(os.waitpid(p, 0)[1])'
+	'import os; p = os.posix_spawn("/nfs/bin/script.sh", ["script.sh", "pss"], os.environ)
+print(os.waitpid(p, 0)[1])'
 expect "posix_spawn with an empty environment keeps the shim" "$want
 0" run python3 -c \
-	'import os; p = os.posix_spawn("/nfs/bin/showenv", ["showenv"], {}); print(os.waitpid(p, 0)[1])'
+	'import os; p = os.posix_spawn("/nfs/bin/showenv", ["showenv"], {})
+print(os.waitpid(p, 0)[1])'
 expect "posix_spawn file actions: chdir to an NFS directory, stdout to a new NFS file" \
 	"spawner: status 0" \
 	run "$P/spawner" /nfs/sub /nfs/out/spawned.txt cat file
@@ -175,7 +177,10 @@ check "... the child's output reached the server" test "$(cat "$E/out/spawned.tx
 	"file in sub"
 expect "Python posix_spawn with an open file action on NFS" "0" \
 	run python3 -c \
-		'import os; p = os.posix_spawn("/nfs/bin/hello", ["hello", "fa"], os.environ, file_actions=[(os.POSIX_SPAWN_OPEN, 1, "/nfs/out/fa.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)]); print(os.waitpid(p, 0)[1])'
+		'import os; p = os.posix_spawn("/nfs/bin/hello", ["hello", "fa"], os.environ,
+	file_actions=[(os.POSIX_SPAWN_OPEN, 1, "/nfs/out/fa.txt",
+		       os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)])
+print(os.waitpid(p, 0)[1])'
 for _ in $(seq 1 50); do
 	[ "$(cat "$E/out/fa.txt" 2>/dev/null)" = "hello: fa" ] && break
 	sleep 0.1

@@ -82,9 +82,8 @@ cc1=$(grep -E 'predictions=[0-9]{2,}' "$T_TMP/stats.cto" | head -n 1)
 echo "# gcc -c with 50 NFS headers at 30 ms: off $off ms, cto $cto ms"
 echo "# cc1 under cto: $cc1"
 blocked=$(sed -n 's/.*blocked_us=\([0-9]*\).*/\1/p' <<<"$cc1")
-check \
-	"cto: cc1 ran ahead on its predictions and waited about a round trip (${blocked:-?} us < 150000)" \
-	test -n "$blocked" -a "${blocked:-999999}" -lt 150000
+what="cto: cc1 ran ahead on its predictions and waited about a round trip"
+check "$what (${blocked:-?} us < 150000)" test -n "$blocked" -a "${blocked:-999999}" -lt 150000
 check "off: the same compile waits for dozens of round trips ($off ms > 1200)" test "$off" -gt 1200
 check "the object file is right" bash -c 'nm "$1" | grep -q " T f$"' _ "$T_TMP/m.o"
 

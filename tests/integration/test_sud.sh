@@ -12,8 +12,8 @@ require_built "$DEMO"
 
 # want MODE: the bytes a committed run writes.
 want() {
-	printf \
-		'line 1: printf inside the epoch (%s)\nline 2: fputs\nline 3: write(2)\nline 4: left in stdio'"'"'s buffer\n' "$1"
+	printf 'line 1: printf inside the epoch (%s)\nline 2: fputs\n' "$1"
+	printf 'line 3: write(2)\nline 4: left in stdio'"'"'s buffer\n'
 }
 
 # written WHAT FILE MODE: FILE holds exactly what MODE should have written.

@@ -38,8 +38,8 @@ for round in 1 2; do
 			"^NFS_URL3=.nfs://127\.0\.0\.1/export\?nfsport=[0-9]+&mountport=[0-9]+.\$" \
 			<<<"$out"
 	check "round $round: start prints NFS_URL4, EXPORT_DIR, PID" \
-		bash -c \
-			'grep -qE "^NFS_URL4=.nfs://127\.0\.0\.1/export\?version=4&nfsport=[0-9]+.\$" <<<"$1" &&
+		bash -c 'url4="^NFS_URL4=.nfs://127\.0\.0\.1/export\?version=4&nfsport=[0-9]+.\$"
+			grep -qE "$url4" <<<"$1" &&
 			[ "$(tb_value EXPORT_DIR "$1")" = "$2/export" ] &&
 			[[ $(tb_value PID "$1") =~ ^[0-9]+$ ]]' _ "$out" "$A"
 	check "round $round: NFSv3 and NFSv4 serve the export" serves "$A"
