@@ -63,7 +63,7 @@ same_cmd() {
 	"${lcmd[@]}" 2>&1 | sed "s|$root|/nfs|g" >"$T_TMP/out.local"
 	nfs "${ncmd[@]}" >"$T_TMP/out.nfs" 2>&1
 	cp "$T_TMP/out.nfs" "$T_TMP/last.nfs"
-	same_cmd "$what" "$T_TMP/out.local" "$T_TMP/out.nfs" "$sort" "$CACHE"
+	same "$what" "$T_TMP/out.local" "$T_TMP/out.nfs" "$sort" "$CACHE"
 }
 
 # --- opendir, fdopendir, readdir, rewinddir --------------------------------------
