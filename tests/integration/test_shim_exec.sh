@@ -13,9 +13,9 @@ require_cmd gcc make python3
 testbed_start tb
 # The test programs: tests/integration/{hello,showenv,interp,spawner,
 # vforker,loader,plug}.c.
-P=$BUILDDIR/tests/integration
-require_built "$SPECNFS" "$SPECNFSD" "$SHIM" "$P"/{hello,showenv,interp,spawner,vforker,loader} \
-	"$P/.libs/libplug.so"
+PROGS=$BUILDDIR/tests/integration
+require_built "$SPECNFS" "$SPECNFSD" "$SHIM" \
+	"$PROGS"/{hello,showenv,interp,spawner,vforker,loader} "$PROGS/.libs/libplug.so"
 
 unset SPECNFS_MOUNTS SPECNFS_DAEMON SPECNFS_SHIM LD_PRELOAD
 client_export ""
@@ -52,11 +52,11 @@ expect_fail() {
 E=$tb_EXPORT_DIR
 mkdir -p "$E/bin" "$E/lib" "$E/sub" "$E/out" "$T_TMP/src" "$T_TMP/rp"
 cp /bin/true "$E/bin/true"
-cp "$P/hello" "$P/showenv" "$P/interp" "$E/bin/"
-cp "$P/.libs/libplug.so" "$E/lib/libplug.so"
+cp "$PROGS/hello" "$PROGS/showenv" "$PROGS/interp" "$E/bin/"
+cp "$PROGS/.libs/libplug.so" "$E/lib/libplug.so"
 # loader finds a bare name in the rp/ beside it (its RUNPATH is $ORIGIN/rp).
-cp "$P/loader" "$T_TMP/loader"
-cp "$P/.libs/libplug.so" "$T_TMP/rp/librp.so"
+cp "$PROGS/loader" "$T_TMP/loader"
+cp "$PROGS/.libs/libplug.so" "$T_TMP/rp/librp.so"
 printf '#!/bin/sh\necho "script: 0=$0 args=$*"\n' >"$E/bin/script.sh"
 printf '#!/nfs/bin/interp -x\nbody of viainterp\n' >"$E/bin/viainterp"
 printf '#!/nfs/bin/script.sh\necho never\n' >"$E/bin/deep"
@@ -138,7 +138,7 @@ expect "Python subprocess searches an NFS PATH given in env=" "hello: spp" \
 		'import subprocess; subprocess.run(["hello", "spp"], env={"PATH": "/nfs/bin"})'
 what="vfork + execv of an NFS program by a parent that had not used NFS yet; the parent then"
 expect "$what reads NFS" "$(printf 'hello: vf\nvforker: status 0, file in sub')" \
-	run "$P/vforker" /nfs/sub/file /nfs/bin/hello vf
+	run "$PROGS/vforker" /nfs/sub/file /nfs/bin/hello vf
 expect "Python subprocess, then the parent reads NFS itself" "$(printf 'hello: sp2\nfile in sub')" \
 	run python3 -c 'import subprocess; subprocess.run(["/nfs/bin/hello", "sp2"])
 print(open("/nfs/sub/file").read(), end="")'
@@ -168,7 +168,7 @@ expect "posix_spawn with an empty environment keeps the shim" "$want
 print(os.waitpid(p, 0)[1])'
 expect "posix_spawn file actions: chdir to an NFS directory, stdout to a new NFS file" \
 	"spawner: status 0" \
-	run "$P/spawner" /nfs/sub /nfs/out/spawned.txt cat file
+	run "$PROGS/spawner" /nfs/sub /nfs/out/spawned.txt cat file
 for _ in $(seq 1 50); do
 	[ "$(cat "$E/out/spawned.txt" 2>/dev/null)" = "file in sub" ] && break
 	sleep 0.1
