@@ -237,6 +237,19 @@ wanem_start() {
 		"$T_TMP/$name.out" | tr '\n' ' ')"
 }
 
+# wan_link NAME WANEM_ARGS...: wanem_start NAME in front of the test bed
+# tb (its NFS and MOUNT ports) with WANEM_ARGS (--rtt MS, --control FILE,
+# ...); also sets NAME_URL, tb's export through the link.
+wan_link() {
+	local name=$1 ports nfs mnt
+	shift
+	wanem_start "$name" --listen 127.0.0.1:0 --connect "127.0.0.1:$tb_NFS_PORT" \
+		--listen 127.0.0.1:0 --connect "127.0.0.1:$tb_MOUNT_PORT" "$@"
+	ports=${name}_PORTS
+	read -r nfs mnt <<<"${!ports}"
+	printf -v "${name}_URL" '%s' "nfs://127.0.0.1/export?nfsport=$nfs&mountport=$mnt"
+}
+
 # median_ms URL FILE [COUNT]: median GETATTR round trip in ms.
 median_ms() {
 	"$NFS_PING" -s -c "${3:-20}" "$1" "$2" | sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p'

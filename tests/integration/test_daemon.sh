@@ -93,11 +93,8 @@ check "A reads a file B renamed under its new name" \
 	cmp -s <(a cat /nfs/tree/d01/renamed.bin) "$src/d01/f02.bin"
 
 # --- through a 30 ms link ------------------------------------------------------
-wanem_start w --listen 127.0.0.1:0 --connect "127.0.0.1:$tb_NFS_PORT" \
-	--listen 127.0.0.1:0 --connect "127.0.0.1:$tb_MOUNT_PORT" --rtt 30
-read -r wn wm <<<"$w_PORTS"
-W=$(vg_env w "nfs://127.0.0.1/export?nfsport=$wn&mountport=$wm" SPECNFS_ACREGMIN=2 \
-	SPECNFS_ACREGMAX=2 SPECNFS_LOG=2)
+wan_link w --rtt 30
+W=$(vg_env w "$w_URL" SPECNFS_ACREGMIN=2 SPECNFS_ACREGMAX=2 SPECNFS_LOG=2)
 w() { env $W "$SPECNFS" "$@"; }
 mkdir -p "$tb_EXPORT_DIR/many"
 files=()

@@ -64,10 +64,8 @@ check "the daemon log shows retries with backoff" \
 env $U "$SPECNFS" stop >/dev/null
 
 # --- a connection cut in the middle: the daemon reconnects ---------------------
-wanem_start w --listen 127.0.0.1:0 --connect "127.0.0.1:$tb_NFS_PORT" \
-	--listen 127.0.0.1:0 --connect "127.0.0.1:$tb_MOUNT_PORT" --rtt 5
-read -r wn wm <<<"$w_PORTS"
-C=$(mount_env cut "nfs://127.0.0.1/export?nfsport=$wn&mountport=$wm" SPECNFS_ACREGMIN=0 \
+wan_link w --rtt 5
+C=$(mount_env cut "$w_URL" SPECNFS_ACREGMIN=0 \
 	SPECNFS_ACREGMAX=0 SPECNFS_ACDIRMIN=0 SPECNFS_ACDIRMAX=0)
 env $C "$SPECNFS" stat /nfs/d/small >/dev/null
 kill -USR1 "$w_PID"

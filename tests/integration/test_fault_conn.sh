@@ -152,10 +152,9 @@ wait_server() { # wait_server FILE TEXT SECONDS
 
 # ... and while the last daemon shuts down with a write-back pending: its
 # socket is gone but it holds the lock until the store is done.
-wanem_start w --listen 127.0.0.1:0 --connect "127.0.0.1:$tb_NFS_PORT" \
-	--listen 127.0.0.1:0 --connect "127.0.0.1:$tb_MOUNT_PORT" --control "$T_TMP/w.ctl"
-read -r wn wm <<<"$w_PORTS"
-WURL="nfs://127.0.0.1/export?nfsport=$wn&mountport=$wm"
+wan_link w --control "$T_TMP/w.ctl"
+read -r wn _ <<<"$w_PORTS"
+WURL=$w_URL
 wctl() { "$WANEM" --control "$T_TMP/w.ctl" --send "$*" >/dev/null; }
 L=$(mount_env load "$WURL")
 env $L "$SPECNFS" stat /nfs/d/small >/dev/null

@@ -10,10 +10,8 @@
 require_cmd python3
 testbed_start tb
 require_built "$SPECNFS" "$SPECNFSD" "$SHIM"
-wanem_start w --listen 127.0.0.1:0 --connect "127.0.0.1:$tb_NFS_PORT" \
-	--listen 127.0.0.1:0 --connect "127.0.0.1:$tb_MOUNT_PORT" --rtt 30
-read -r wn wm <<<"$w_PORTS"
-client_export "" "SPECNFS_MOUNTS=/nfs=nfs://127.0.0.1/export?nfsport=$wn&mountport=$wm" \
+wan_link w --rtt 30
+client_export "" "SPECNFS_MOUNTS=/nfs=$w_URL" \
 	"SPECNFS_SHIM=$SHIM"
 RUNS=${APPEND_RUNS:-20}
 

@@ -7,10 +7,8 @@
 testbed_start tb
 PROBE=$BUILDDIR/tests/integration/predict_probe
 require_built "$PROBE" "$SPECNFSD"
-wanem_start w --listen 127.0.0.1:0 --connect "127.0.0.1:$tb_NFS_PORT" \
-	--listen 127.0.0.1:0 --connect "127.0.0.1:$tb_MOUNT_PORT" --rtt 30
-read -r wn wm <<<"$w_PORTS"
-client_export "" "SPECNFS_MOUNTS=/nfs=nfs://127.0.0.1/export?nfsport=$wn&mountport=$wm"
+wan_link w --rtt 30
+client_export "" "SPECNFS_MOUNTS=/nfs=$w_URL"
 mkdir -p "$tb_EXPORT_DIR/src"
 echo v1 >"$tb_EXPORT_DIR/src/a.c"
 

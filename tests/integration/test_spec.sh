@@ -8,10 +8,8 @@
 testbed_start tb
 PROG=$BUILDDIR/tests/integration/spec_prog
 require_built "$PROG" "$SHIM" "$SPECNFSD"
-wanem_start w --listen 127.0.0.1:0 --connect "127.0.0.1:$tb_NFS_PORT" \
-	--listen 127.0.0.1:0 --connect "127.0.0.1:$tb_MOUNT_PORT" --rtt 30
-read -r wn wm <<<"$w_PORTS"
-client_export "" "SPECNFS_MOUNTS=/nfs=nfs://127.0.0.1/export?nfsport=$wn&mountport=$wm" \
+wan_link w --rtt 30
+client_export "" "SPECNFS_MOUNTS=/nfs=$w_URL" \
 	"SPECNFS_STATS=$T_TMP/stats"
 mkdir -p "$tb_EXPORT_DIR/src"
 echo "first version" >"$tb_EXPORT_DIR/src/in.txt"
