@@ -4,6 +4,12 @@
 # passed, 1 on a failure, 77 (automake's SKIP) when a prerequisite is
 # missing -- except under CI=true, where a missing prerequisite (no root, no
 # Ganesha, a server that will not start) is a failure, never a silent skip.
+#
+# What every test does the same way is here: the test bed (testbed_start)
+# and a WAN link in front of it (wan_link), the environment of a client
+# (client_env, mount_env, shim_env, client_export), comparing outputs
+# (same, same_sh), and the end of a test: t_cleanup stops every daemon the
+# test started, then runs what on_exit registered.
 set -u
 # Run by `make check`: the make under test must not see the outer make's
 # flags (jobserver, -w printing directories).
