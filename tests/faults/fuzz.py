@@ -81,8 +81,8 @@ def main():
     for v in (3, 4):
         # Well-formed requests with hostile paths: '..' out of the mount,
         # NUL inside, 5,000 bytes, relative.
-        for p in (esc, b"/nfs/fuzz/../../.." + canary.encode(), b"/nfs/a\0b", b"/nfs/" + b"x" * 5000,
-                  b"relative/path", b"", b"/nfs/" + b"../" * 1500):
+        for p in (esc, b"/nfs/fuzz/../../.." + canary.encode(), b"/nfs/a\0b",
+                  b"/nfs/" + b"x" * 5000, b"relative/path", b"", b"/nfs/" + b"../" * 1500):
             s.send(frame(OP_STAT, string(p) + struct.pack("<II", 0, 0), v))
             s.send(frame(OP_OPEN, string(p) + struct.pack("<IIIQ", 0o1102, 0o644, 0, 0), v))
             s.send(frame(OP_READDIR, string(p) + struct.pack("<I", 0), v))
@@ -102,7 +102,8 @@ def main():
         if kind == 0:
             data = bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 64)))
         elif kind == 1:
-            data = hdr(rnd.randrange(0, 40), i, rnd.randrange(0, 200), version=rnd.choice((3, 4))) + \
+            data = hdr(rnd.randrange(0, 40), i, rnd.randrange(0, 200),
+                       version=rnd.choice((3, 4))) + \
                 bytes(rnd.randrange(256) for _ in range(rnd.randrange(0, 200)))
         elif kind == 2:
             p = b"/nfs/" + bytes(rnd.choice(b"./ab\0\n") for _ in range(rnd.randrange(1, 300)))
@@ -112,8 +113,9 @@ def main():
         elif kind == 3:
             data = hdr(rnd.randrange(1, 21), i, 0xFFFFFFFF - rnd.randrange(3))
         else:
-            data = frame(OP_OPEN, string(esc) + struct.pack("<IIIQ", rnd.choice((0, 1, 2, 0o1101, 0o102)),
-                                                           0o600, rnd.randrange(3), rnd.randrange(1 << 40)),
+            data = frame(OP_OPEN,
+                         string(esc) + struct.pack("<IIIQ", rnd.choice((0, 1, 2, 0o1101, 0o102)),
+                                                   0o600, rnd.randrange(3), rnd.randrange(1 << 40)),
                          rnd.choice((3, 4)), i)
         s.send(data, close=rnd.random() < 0.3)
     s.reset()

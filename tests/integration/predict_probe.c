@@ -90,7 +90,8 @@ main(int argc, char **argv)
 	t0 = now_us();
 	rc = spn_conn_call(&c, &req, &rep);
 	if (rc < 0 || rep.status < 0) {
-		fprintf(stderr, "predict_probe: resolve: %s\n", strerror(rc < 0 ? -rc : -rep.status));
+		fprintf(stderr, "predict_probe: resolve: %s\n",
+			strerror(rc < 0 ? -rc : -rep.status));
 		return 1;
 	}
 	printf("resolve refuted=%u us=%.0f\n", rep.refuted, now_us() - t0);

@@ -6,7 +6,7 @@
 # nothing left running afterwards. Then the cost figures (bench).
 . "$(dirname "$0")/lib.sh"
 DEMO=${CKPT_DEMO:-$BUILDDIR/tests/integration/ckpt_demo}
-[ -x "$DEMO" ] || { not_ok "ckpt_demo is built ($DEMO)"; finish; }
+require_built "$DEMO"
 [ -r /proc/self/status ] || skip "no /proc"
 TAG=ckpt-test-$$-$RANDOM
 

@@ -7,9 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 require_cmd sha256sum valgrind
 testbed_start tb
-SPECNFS=$BUILDDIR/client/specnfs
-SPECNFSD=$BUILDDIR/client/specnfsd
-[ -x "$SPECNFS" ] && [ -x "$SPECNFSD" ] || { not_ok "specnfs and specnfsd are built"; finish; }
+require_built "$SPECNFS" "$SPECNFSD"
 
 # Every daemon of this test runs under a memory checker: valgrind, or
 # AddressSanitizer when SPECNFS_MEMCHECK=asan (with an --enable-asan build
@@ -19,7 +17,8 @@ MEMCHECK=${SPECNFS_MEMCHECK:-valgrind}
 if [ "$MEMCHECK" = asan ]; then
 	cat >"$T_TMP/specnfsd-vg" <<EOF
 #!/bin/sh
-ASAN_OPTIONS=log_path=$T_TMP/asan:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:log_path=$T_TMP/ubsan exec "$SPECNFSD" "\$@"
+ASAN_OPTIONS=log_path=$T_TMP/asan:detect_leaks=1 \\
+UBSAN_OPTIONS=print_stacktrace=1:log_path=$T_TMP/ubsan exec "$SPECNFSD" "\$@"
 EOF
 else
 	cat >"$T_TMP/specnfsd-vg" <<EOF
@@ -30,16 +29,13 @@ EOF
 fi
 chmod +x "$T_TMP/specnfsd-vg"
 
-# client NAME URL: environment for a client with its own cache and daemon.
-client_env() {
-	echo "SPECNFS_MOUNTS=/nfs=$2 SPECNFS_CACHE=$T_TMP/cache-$1 SPECNFS_RUNTIME_DIR=$T_TMP/run-$1" \
-		"SPECNFS_DAEMON=$T_TMP/specnfsd-vg SPECNFS_CONFIG=/nonexistent"
-}
-A=$(client_env a "$tb_NFS_URL3")
-B=$(client_env b "$tb_NFS_URL4") # the second client speaks NFSv4
+# vg_env NAME URL [VAR=VALUE...]: a client with its own cache and daemon,
+# the daemon under the memory checker.
+vg_env() { mount_env "$@" "SPECNFS_DAEMON=$T_TMP/specnfsd-vg"; }
+A=$(vg_env a "$tb_NFS_URL3")
+B=$(vg_env b "$tb_NFS_URL4") # the second client speaks NFSv4
 a() { env $A "$SPECNFS" "$@"; }
 b() { env $B "$SPECNFS" "$@"; }
-on_exit "env $A '$SPECNFS' --no-start stop; env $B '$SPECNFS' --no-start stop"
 
 # --- a tree of 2,000 files -------------------------------------------------
 src=$T_TMP/tree
@@ -56,7 +52,8 @@ t0=$(date +%s.%N)
 a put -r "$src" /nfs/tree
 rc=$?
 t1=$(date +%s.%N)
-check "put -r of 2000 files succeeds ($(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s)" test "$rc" -eq 0
+check "put -r of 2000 files succeeds ($(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s)" \
+	test "$rc" -eq 0
 check "the server holds the tree byte-identical" diff -r "$src" "$tb_EXPORT_DIR/tree"
 
 a get -r /nfs/tree "$T_TMP/back"
@@ -66,7 +63,8 @@ check "a second client (NFSv4) reads the same bytes" diff -r "$src" "$T_TMP/back
 
 listing_ok=1
 for d in $(seq -w 1 20); do
-	[ "$(a ls "/nfs/tree/d$d" | tr '\n' ' ')" = "$(ls "$tb_EXPORT_DIR/tree/d$d" | sort | tr '\n' ' ')" ] || listing_ok=0
+	[ "$(a ls "/nfs/tree/d$d" | tr '\n' ' ')" = \
+		"$(ls "$tb_EXPORT_DIR/tree/d$d" | sort | tr '\n' ' ')" ] || listing_ok=0
 done
 check "ls of every directory matches the server" test "$listing_ok" -eq 1
 
@@ -74,7 +72,8 @@ check "ls of every directory matches the server" test "$listing_ok" -eq 1
 mkdir -p "$tb_EXPORT_DIR/direct"
 for i in $(seq 1 30); do head -c $((i * 1000)) /dev/urandom >"$tb_EXPORT_DIR/direct/x$i"; done
 a get -r /nfs/direct "$T_TMP/direct"
-check "files written on the server side read back identical" diff -r "$tb_EXPORT_DIR/direct" "$T_TMP/direct"
+check "files written on the server side read back identical" diff -r "$tb_EXPORT_DIR/direct" \
+	"$T_TMP/direct"
 
 # --- close-to-open between two clients -----------------------------------------
 echo "version 1" >"$T_TMP/v1"
@@ -87,27 +86,27 @@ check "A reads what B closed (its cached copy is revalidated at open)" \
 b put "$T_TMP/v1" /nfs/tree/d01/new-from-b
 check "A opens a file B just created" test "$(a cat /nfs/tree/d01/new-from-b)" = "version 1"
 b rm /nfs/tree/d01/f01.bin
-check "A no longer opens a file B removed" bash -c '! env $1 "$2" cat /nfs/tree/d01/f01.bin >/dev/null 2>&1' _ "$A" "$SPECNFS"
+check "A no longer opens a file B removed" bash -c \
+	'! env $1 "$2" cat /nfs/tree/d01/f01.bin >/dev/null 2>&1' _ "$A" "$SPECNFS"
 b mv /nfs/tree/d01/f02.bin /nfs/tree/d01/renamed.bin
 check "A reads a file B renamed under its new name" \
 	cmp -s <(a cat /nfs/tree/d01/renamed.bin) "$src/d01/f02.bin"
 
 # --- through a 30 ms link ------------------------------------------------------
-wanem_start w --listen 127.0.0.1:0 --connect "127.0.0.1:$tb_NFS_PORT" \
-	--listen 127.0.0.1:0 --connect "127.0.0.1:$tb_MOUNT_PORT" --rtt 30
-read -r wn wm <<<"$w_PORTS"
-W="$(client_env w "nfs://127.0.0.1/export?nfsport=$wn&mountport=$wm") SPECNFS_ACREGMIN=2 SPECNFS_ACREGMAX=2 SPECNFS_LOG=2"
+wan_link w --rtt 30
+W=$(vg_env w "$w_URL" SPECNFS_ACREGMIN=2 SPECNFS_ACREGMAX=2 SPECNFS_LOG=2)
 w() { env $W "$SPECNFS" "$@"; }
-on_exit "env $W '$SPECNFS' --no-start stop"
 mkdir -p "$tb_EXPORT_DIR/many"
 files=()
 for i in $(seq 1 100); do echo "$i" >"$tb_EXPORT_DIR/many/f$i"; files+=("/nfs/many/f$i"); done
-calls() { w status | sed -n 's/.*calls:\(.*\)/\1/p' | tr ' ' '\n' | awk -F= '$1=="getattr"||$1=="lookup"||$1=="readdir"{n+=$2} END{print n+0}'; }
+calls() { w status | sed -n 's/.*calls:\(.*\)/\1/p' | tr ' ' '\n' | awk -F= \
+	'$1=="getattr"||$1=="lookup"||$1=="readdir"{n+=$2} END{print n+0}'; }
 w ls /nfs/many >/dev/null
 c0=$(calls)
 w stat "${files[@]}" >/dev/null
 c1=$(calls)
-check "stat of 100 files with fresh attributes costs no NFS call ($((c1 - c0)) calls)" test "$c1" -eq "$c0"
+check "stat of 100 files with fresh attributes costs no NFS call ($((c1 - c0)) calls)" test "$c1" \
+	-eq "$c0"
 sleep 2.2 # let the attributes expire (acregmax 2 s)
 t0=$(date +%s%N)
 w stat "${files[@]}" >/dev/null
@@ -141,11 +140,13 @@ done
 echo "# $n file(s) dirty in the journal at the kill"
 dpid=$(cat "$T_TMP"/run-w/*.lock 2>/dev/null | head -n 1)
 done_before=0
-for i in $(seq 1 50); do cmp -s "$T_TMP/fifty/f$i" "$tb_EXPORT_DIR/fifty/f$i" 2>/dev/null && done_before=$((done_before + 1)); done
+for i in $(seq 1 50); do cmp -s "$T_TMP/fifty/f$i" "$tb_EXPORT_DIR/fifty/f$i" 2>/dev/null && \
+	done_before=$((done_before + 1)); done
 kill -9 "$dpid" 2>/dev/null
 killed=$?
 echo "# killed daemon $dpid with $done_before of 50 files complete on the server"
-check "the daemon was killed mid-way ($done_before/50 complete)" test "$killed" -eq 0 -a "$done_before" -lt 50
+check "the daemon was killed mid-way ($done_before/50 complete)" test "$killed" -eq 0 -a \
+	"$done_before" -lt 50
 put_failures=0
 for p in "${pids[@]}"; do wait "$p" || put_failures=$((put_failures + 1)); done
 w start
@@ -154,9 +155,12 @@ for _ in $(seq 1 300); do
 	sleep 0.1
 done
 complete=0
-for i in $(seq 1 50); do cmp -s "$T_TMP/fifty/f$i" "$tb_EXPORT_DIR/fifty/f$i" && complete=$((complete + 1)); done
-replayed=$(grep -c 'journal: writing back' "$T_TMP"/run-w/*.log 2>/dev/null | awk -F: '{n+=$NF} END{print n+0}')
-echo "# after restart: $replayed file(s) written back from the journal; $put_failures put(s) reported failure"
+for i in $(seq 1 50); do cmp -s "$T_TMP/fifty/f$i" "$tb_EXPORT_DIR/fifty/f$i" && \
+	complete=$((complete + 1)); done
+replayed=$(grep -c 'journal: writing back' "$T_TMP"/run-w/*.log 2>/dev/null | awk -F: \
+	'{n+=$NF} END{print n+0}')
+echo "# after restart: $replayed file(s) written back from the journal;" \
+	"$put_failures put(s) reported failure"
 check "after restart all 50 files are complete and correct on the server ($complete/50)" \
 	test "$complete" -eq 50
 
@@ -167,10 +171,14 @@ w stop >/dev/null
 sleep 0.5
 if [ "$MEMCHECK" = asan ]; then
 	bad=$(ls "$T_TMP"/asan.* "$T_TMP"/ubsan.* 2>/dev/null)
-	check "AddressSanitizer/UBSan: no reports from the daemons${bad:+ (see $bad)}" test -z "$bad"
+	check "AddressSanitizer/UBSan: no reports from the daemons${bad:+ (see $bad)}" \
+		test -z "$bad"
 else
-	bad=$(grep -lE 'ERROR SUMMARY: [1-9]|definitely lost: [1-9]|Invalid (read|write)' "$T_TMP"/vg.*.log 2>/dev/null)
-	check "valgrind: no errors and no definite leaks in $(ls "$T_TMP"/vg.*.log | wc -l) daemon logs${bad:+ (see $bad)}" test -z "$bad"
+	bad=$(grep -lE 'ERROR SUMMARY: [1-9]|definitely lost: [1-9]|Invalid (read|write)' \
+		"$T_TMP"/vg.*.log 2>/dev/null)
+	logs=$(ls "$T_TMP"/vg.*.log | wc -l)
+	check "valgrind: no errors and no definite leaks in $logs daemon logs${bad:+ (see $bad)}" \
+		test -z "$bad"
 fi
 [ -z "$bad" ] || head -n 60 $bad
 

@@ -12,22 +12,13 @@
 require_root
 require_cmd python3 setpriv
 testbed_start tb
-SPECNFS=$BUILDDIR/client/specnfs
-SPECNFSD=$BUILDDIR/client/specnfsd
-SHIM=$BUILDDIR/client/.libs/libspecnfs.so
-[ -x "$SPECNFS" ] && [ -x "$SPECNFSD" ] && [ -f "$SHIM" ] || { not_ok "specnfs, specnfsd and the shim are built"; finish; }
-export SPECNFS_CONFIG=/nonexistent SPECNFS_DAEMON=$SPECNFSD
+require_built "$SPECNFS" "$SPECNFSD" "$SHIM"
 mkdir -p "$tb_EXPORT_DIR/d"
 echo hello >"$tb_EXPORT_DIR/d/small"
 # nobody must reach a few places under $T_TMP.
 chmod 711 "$T_TMP"
 
-env_for() { # env_for NAME URL [VAR=VALUE...]
-	local name=$1 url=$2
-	shift 2
-	echo "SPECNFS_MOUNTS=/nfs=$url SPECNFS_CACHE=$T_TMP/cache-$name SPECNFS_RUNTIME_DIR=$T_TMP/run-$name $*"
-}
-stop_daemon() { env $(env_for "$1" "$2") "$SPECNFS" --no-start stop >/dev/null 2>&1; }
+stop_daemon() { env $(mount_env "$1" "$2") "$SPECNFS" --no-start stop >/dev/null 2>&1; }
 now() { echo "$EPOCHREALTIME"; }
 elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }'; }
 # nobody cannot run a python found through root's PATH (pyenv shims).
@@ -41,8 +32,9 @@ echo "victim's own file" >"$T_TMP/victim.txt"
 sum0=$(sha256sum "$T_TMP/victim.txt")
 # The squatter listens where the victim's daemon would, and would name the
 # victim's file as the mirror of /nfs/out.txt: it logs what it hears.
-S=$(env_for squat "$tb_NFS_URL3")
-sock=$(env $S SPECNFS_RUNTIME_DIR=$T_TMP/run-probe "$SPECNFS" start >/dev/null 2>&1; ls "$T_TMP"/run-probe/*.sock)
+S=$(mount_env squat "$tb_NFS_URL3")
+sock=$(env $S SPECNFS_RUNTIME_DIR=$T_TMP/run-probe "$SPECNFS" start >/dev/null 2>&1; ls \
+	"$T_TMP"/run-probe/*.sock)
 stop_daemon probe "$tb_NFS_URL3"
 sockname=$(basename "$sock")
 setpriv --reuid=nobody --regid=nogroup --clear-groups "$SYS_PY" - "$T_TMP/run-squat/$sockname" \
@@ -64,18 +56,20 @@ for _ in $(seq 1 50); do [ -S "$T_TMP/run-squat/$sockname" ] && break; sleep 0.1
 out=$(timeout 20 env $S LD_PRELOAD="$SHIM" sh -c 'echo pwned > /nfs/out.txt' 2>&1)
 err=$(timeout 20 env $S "$SPECNFS" stat /nfs/d/small 2>&1)
 rc=$?
+pat="run-squat is a directory owned by uid 65534 (nobody) with mode 0777: refusing"
 check "squatted runtime dir: the client refuses, naming the dir, its owner and mode: $err" \
-	bash -c '[ "$1" -ne 0 ] && grep -q "run-squat is a directory owned by uid 65534 (nobody) with mode 0777: refusing" <<<"$2"' _ "$rc" "$err"
+	bash -c '[ "$1" -ne 0 ] && grep -q "$3" <<<"$2"' _ "$rc" "$err" "$pat"
 check "... the shim too: $out" grep -q "refusing to use it" <<<"$out"
 check "... nothing talked to the squatter's socket" test ! -e "$T_TMP/run-squat/heard"
 check "... the victim's file is unchanged" test "$(sha256sum "$T_TMP/victim.txt")" = "$sum0"
-check "... and no daemon started for it" bash -c '! ls "$1"/*.lock >/dev/null 2>&1' _ "$T_TMP/run-squat"
+check "... and no daemon started for it" bash -c '! ls "$1"/*.lock >/dev/null 2>&1' _ \
+	"$T_TMP/run-squat"
 derr=$(env $S "$SPECNFSD" 2>&1)
 check "specnfsd refuses it too: $derr" grep -q "refusing to use it" <<<"$derr"
 # A symlink where the runtime dir should be: lstat, not stat.
 mkdir -m 700 "$T_TMP/elsewhere"
 ln -s "$T_TMP/elsewhere" "$T_TMP/run-link"
-err=$(env $(env_for link "$tb_NFS_URL3") "$SPECNFS" stat /nfs/d/small 2>&1)
+err=$(env $(mount_env link "$tb_NFS_URL3") "$SPECNFS" stat /nfs/d/small 2>&1)
 check "a symlink as runtime dir is refused: $err" grep -q "run-link is a symlink" <<<"$err"
 kill "$squatter" 2>/dev/null
 
@@ -100,17 +94,20 @@ fake=$!
 on_exit "kill $fake"
 for _ in $(seq 1 50); do [ -S "$T_TMP/nob/fake.sock" ] && break; sleep 0.1; done
 mv "$T_TMP/nob/fake.sock" "$T_TMP/run-peer/$sockname"
-err=$(timeout 20 env $(env_for peer "$tb_NFS_URL3") SPECNFS_CACHE="$T_TMP/cache-squat" "$SPECNFS" stat /nfs/d/small 2>&1)
+err=$(timeout 20 env $(mount_env peer "$tb_NFS_URL3") SPECNFS_CACHE="$T_TMP/cache-squat" \
+	"$SPECNFS" stat /nfs/d/small 2>&1)
 check "a daemon socket of another uid is refused (SO_PEERCRED): $err" \
 	grep -q "runs as uid 65534, not as you" <<<"$err"
 kill "$fake" 2>/dev/null
 
 # --- readiness: many clients at once ----------------------------------------------
-R=$(env_for ready "$tb_NFS_URL3")
-for i in $(seq 1 10); do env $R "$SPECNFS" stat /nfs/d/small >"$T_TMP/ready.$i" 2>&1 & pids[i]=$!; done
+R=$(mount_env ready "$tb_NFS_URL3")
+for i in $(seq 1 10); do env $R "$SPECNFS" stat /nfs/d/small >"$T_TMP/ready.$i" 2>&1 & pids[i]=$!; \
+	done
 fails=0
 for i in $(seq 1 10); do wait "${pids[i]}" || fails=$((fails + 1)); done
-check "10 clients starting at once on a fresh config all succeed ($fails failed)" test "$fails" -eq 0
+check "10 clients starting at once on a fresh config all succeed ($fails failed)" test "$fails" \
+	-eq 0
 [ "$fails" -eq 0 ] || cat "$T_TMP"/ready.* | sed 's/^/# /' | sort | uniq -c | head
 stop_daemon ready "$tb_NFS_URL3"
 
@@ -129,17 +126,20 @@ try:
     os.close(fd)
     print("close ok %.1f" % (time.time() - t0), flush=True)
 except OSError as e:
-    print("close error %s %.1f" % (errno.errorcode.get(e.errno, e.errno), time.time() - t0), flush=True)
+    print("close error %s %.1f" % (errno.errorcode.get(e.errno, e.errno), time.time() - t0),
+          flush=True)
 except KeyboardInterrupt:
     print("close interrupted %.1f" % (time.time() - t0), flush=True)
     sys.exit(130)
 EOF
 writer() { # writer ENV NAME TEXT [POLICY]: start the writer under the shim; sets wpid
 	rm -f "$T_TMP/$2.flag"
-	env $1 SPECNFS_POLICY="${4:-off}" LD_PRELOAD="$SHIM" python3 "$WRITER" "/nfs/d/$2.txt" "$T_TMP/$2.flag" "$3" \
+	env $1 SPECNFS_POLICY="${4:-off}" LD_PRELOAD="$SHIM" python3 "$WRITER" "/nfs/d/$2.txt" \
+		"$T_TMP/$2.flag" "$3" \
 		>"$T_TMP/$2.out" 2>"$T_TMP/$2.err" &
 	wpid=$!
-	for _ in $(seq 1 100); do grep -q written "$T_TMP/$2.out" 2>/dev/null && break; sleep 0.1; done
+	for _ in $(seq 1 100); do grep -q written "$T_TMP/$2.out" 2>/dev/null && break; sleep 0.1; \
+		done
 }
 wait_server() { # wait_server FILE TEXT SECONDS
 	local i
@@ -152,12 +152,11 @@ wait_server() { # wait_server FILE TEXT SECONDS
 
 # ... and while the last daemon shuts down with a write-back pending: its
 # socket is gone but it holds the lock until the store is done.
-wanem_start w --listen 127.0.0.1:0 --connect "127.0.0.1:$tb_NFS_PORT" \
-	--listen 127.0.0.1:0 --connect "127.0.0.1:$tb_MOUNT_PORT" --control "$T_TMP/w.ctl"
-read -r wn wm <<<"$w_PORTS"
-WURL="nfs://127.0.0.1/export?nfsport=$wn&mountport=$wm"
+wan_link w --control "$T_TMP/w.ctl"
+read -r wn _ <<<"$w_PORTS"
+WURL=$w_URL
 wctl() { "$WANEM" --control "$T_TMP/w.ctl" --send "$*" >/dev/null; }
-L=$(env_for load "$WURL")
+L=$(mount_env load "$WURL")
 env $L "$SPECNFS" stat /nfs/d/small >/dev/null
 writer "$L" pending "pending data"
 wctl stall 6
@@ -165,11 +164,14 @@ touch "$T_TMP/pending.flag" # its close waits for the write-back, which stalls
 sleep 0.5
 kill -TERM "$(head -n 1 "$T_TMP"/run-load/*.lock)"
 sleep 0.3
-for i in $(seq 1 10); do env $L "$SPECNFS" stat /nfs/d/small >"$T_TMP/load.$i" 2>&1 & pids[i]=$!; done
+for i in $(seq 1 10); do
+	env $L "$SPECNFS" stat /nfs/d/small >"$T_TMP/load.$i" 2>&1 &
+	pids[i]=$!
+done
 fails=0
 for i in $(seq 1 10); do wait "${pids[i]}" || fails=$((fails + 1)); done
-check "10 clients starting while the last daemon shuts down (write-back pending) all succeed ($fails failed)" \
-	test "$fails" -eq 0
+what="10 clients starting while the last daemon shuts down (write-back pending) all succeed"
+check "$what ($fails failed)" test "$fails" -eq 0
 [ "$fails" -eq 0 ] || cat "$T_TMP"/load.* | sed 's/^/# /' | sort | uniq -c | head -n 5
 wait "$wpid"
 check "... and the pending write-back reached the server" \
@@ -178,11 +180,13 @@ stop_daemon load "$WURL"
 
 # A daemon that cannot start: the starter quotes it.
 echo "not a directory" >"$T_TMP/afile"
-err=$(env $(env_for bad "$tb_NFS_URL3") SPECNFS_CACHE="$T_TMP/afile/cache" "$SPECNFS" stat /nfs/d/small 2>&1)
-check "a daemon that fails to start is quoted: $err" grep -q "failed to start (exit 1): specnfsd: cache directory" <<<"$err"
+err=$(env $(mount_env bad "$tb_NFS_URL3") SPECNFS_CACHE="$T_TMP/afile/cache" "$SPECNFS" stat \
+	/nfs/d/small 2>&1)
+check "a daemon that fails to start is quoted: $err" grep -q \
+	"failed to start (exit 1): specnfsd: cache directory" <<<"$err"
 
 # --- soft mount through an outage --------------------------------------------------
-SOFT=$(env_for soft "$WURL" SPECNFS_MOUNT_MODE=soft SPECNFS_TIMEO=3)
+SOFT=$(mount_env soft "$WURL" SPECNFS_MOUNT_MODE=soft SPECNFS_TIMEO=3)
 env $SOFT "$SPECNFS" stat /nfs/d/small >/dev/null
 writer "$SOFT" soft "soft mount data"
 wctl refuse 15
@@ -191,8 +195,10 @@ t0=$(now)
 touch "$T_TMP/soft.flag"
 wait "$wpid"
 res=$(cat "$T_TMP/soft.out" | tail -n 1)
-check "soft: close() during an outage returns an error within timeo + slack ($res, $(elapsed "$t0") s)" \
-	bash -c 'read -r _ what code secs <<<"$1"; [ "$what" = error ] && [ "$code" = EIO ] && awk -v s="$secs" "BEGIN{exit !(s < 8)}"' _ "$res"
+what="soft: close() during an outage returns an error within timeo + slack"
+check "$what ($res, $(elapsed "$t0") s)" \
+	bash -c 'read -r _ what code secs <<<"$1"; [ "$what" = error ] && [ "$code" = EIO ] &&
+		awk -v s="$secs" "BEGIN{exit !(s < 8)}"' _ "$res"
 check "... the program was told which server and why: $(head -c 300 "$T_TMP/soft.err")" \
 	grep -q "server nfs://127.0.0.1/export?nfsport=$wn.* not responding" "$T_TMP/soft.err"
 t1=$(now)
@@ -200,8 +206,9 @@ for i in 1 2 3 4 5; do env $SOFT "$SPECNFS" stat /nfs/d/small >/dev/null 2>"$T_T
 fast=$(elapsed "$t1")
 check "soft, mount known down: 5 later requests fail fast (${fast} s in all)" \
 	awk -v s="$fast" 'BEGIN{exit !(s < 5)}'
-check "... with the server and the cause: $(cat "$T_TMP/fast.err")" \
-	grep -q "Input/output error (server nfs://127.0.0.1/export?nfsport=$wn.* not responding: down: connection refused" "$T_TMP/fast.err"
+pat="Input/output error (server nfs://127.0.0.1/export?nfsport=$wn.* not responding: down:"
+pat+=" connection refused"
+check "... with the server and the cause: $(cat "$T_TMP/fast.err")" grep -q "$pat" "$T_TMP/fast.err"
 wctl refuse 0
 env $SOFT "$SPECNFS" stat /nfs/d/small >/dev/null 2>&1 # a request: reconnect now
 check "... the data of the failed close still reaches the server when it returns" \
@@ -219,8 +226,9 @@ t0=$(now)
 touch "$T_TMP/full.flag"
 wait "$wpid"
 took=$(elapsed "$t0")
-check "soft, policy full: the program's exit (settling its speculation) ends within 2 x timeo + slack (${took} s): $(tail -n 1 "$T_TMP/full.out")" \
-	awk -v s="$took" 'BEGIN{exit !(s < 12)}'
+what="soft, policy full: the program's exit (settling its speculation) ends within"
+what+=" 2 x timeo + slack"
+check "$what (${took} s): $(tail -n 1 "$T_TMP/full.out")" awk -v s="$took" 'BEGIN{exit !(s < 12)}'
 wctl refuse 0
 env $SOFT "$SPECNFS" stat /nfs/d/small >/dev/null 2>&1
 check "... and its data reaches the server when it returns" \
@@ -228,7 +236,7 @@ check "... and its data reaches the server when it returns" \
 stop_daemon soft "$WURL"
 
 # --- hard mount: close waits through the outage and succeeds ---------------------------
-HARD=$(env_for hard "$WURL" SPECNFS_TIMEO=2)
+HARD=$(mount_env hard "$WURL" SPECNFS_TIMEO=2)
 env $HARD "$SPECNFS" stat /nfs/d/small >/dev/null
 writer "$HARD" hard "hard mount data"
 wctl refuse 6
@@ -238,9 +246,11 @@ touch "$T_TMP/hard.flag"
 wait "$wpid"
 res=$(tail -n 1 "$T_TMP/hard.out")
 check "hard: close() waits through a 6 s outage and succeeds ($res)" \
-	bash -c 'read -r _ what secs <<<"$1"; [ "$what" = ok ] && awk -v s="$secs" "BEGIN{exit !(s >= 3 && s < 30)}"' _ "$res"
+	bash -c 'read -r _ what secs <<<"$1"; [ "$what" = ok ] &&
+		awk -v s="$secs" "BEGIN{exit !(s >= 3 && s < 30)}"' _ "$res"
+pat="specnfs: server nfs://127.0.0.1/export?nfsport=$wn.* not responding (.*), still trying"
 check "... told once: not responding, still trying: $(head -c 300 "$T_TMP/hard.err")" \
-	test "$(grep -c "specnfs: server nfs://127.0.0.1/export?nfsport=$wn.* not responding (.*), still trying" "$T_TMP/hard.err")" -eq 1
+	test "$(grep -c "$pat" "$T_TMP/hard.err")" -eq 1
 check "... the data is on the server" wait_server "$tb_EXPORT_DIR/d/hard.txt" "hard mount data" 5
 
 # SIGINT ends a hard wait; the data stays dirty and is written back later.
@@ -256,7 +266,8 @@ gone=$(elapsed "$t0")
 kill -0 "$wpid" 2>/dev/null && kill -KILL "$wpid"
 wait "$wpid"
 check "hard: SIGINT ends the wait in close() (${gone} s): $(tail -n 1 "$T_TMP/intr.out")" \
-	bash -c 'awk -v s="$1" "BEGIN{exit !(s < 3)}" && grep -qE "close (interrupted|error EINTR)" "$2"' _ "$gone" "$T_TMP/intr.out"
+	bash -c 'awk -v s="$1" "BEGIN{exit !(s < 3)}" &&
+		grep -qE "close (interrupted|error EINTR)" "$2"' _ "$gone" "$T_TMP/intr.out"
 wctl refuse 0
 env $HARD "$SPECNFS" stat /nfs/d/small >/dev/null 2>&1
 check "... and the data of the interrupted close reaches the server after the outage" \
@@ -266,16 +277,18 @@ stop_daemon hard "$WURL"
 # --- a malformed URL --------------------------------------------------------------
 for url in 'nfs:///export' 'nfs://127.0.0.1' 'nfs://127.0.0.1/export?nfsport=abc'; do
 	t0=$(now)
-	err=$(timeout 20 env $(env_for url "$url") "$SPECNFS" stat /nfs/x 2>&1)
+	err=$(timeout 20 env $(mount_env url "$url") "$SPECNFS" stat /nfs/x 2>&1)
 	rc=$?
 	took=$(elapsed "$t0")
 	check "malformed URL $url: a one-line error naming SPECNFS_MOUNTS in ${took} s: $err" \
-		bash -c '[ "$1" -ne 0 ] && [ "$(wc -l <<<"$2")" -eq 1 ] && grep -q "SPECNFS_MOUNTS: URL .*$3" <<<"$2" && awk -v s="$4" "BEGIN{exit !(s < 1)}"' \
+		bash -c '[ "$1" -ne 0 ] && [ "$(wc -l <<<"$2")" -eq 1 ] &&
+			grep -q "SPECNFS_MOUNTS: URL .*$3" <<<"$2" &&
+			awk -v s="$4" "BEGIN{exit !(s < 1)}"' \
 		_ "$rc" "$err" "$url" "$took"
 done
 
 # --- a setting that a running daemon does not take -------------------------------------
-W=$(env_for warn "$tb_NFS_URL3")
+W=$(mount_env warn "$tb_NFS_URL3")
 env $W "$SPECNFS" start
 err=$(env $W SPECNFS_TIMEO=7 "$SPECNFS" stat /nfs/d/small 2>&1 >/dev/null)
 check "a setting the running daemon has otherwise is named: $err" \
@@ -283,7 +296,7 @@ check "a setting the running daemon has otherwise is named: $err" \
 stop_daemon warn "$tb_NFS_URL3"
 
 # --- 1000 idle connections -------------------------------------------------------------
-I=$(env_for idle "$tb_NFS_URL3")
+I=$(mount_env idle "$tb_NFS_URL3")
 env $I "$SPECNFS" stat /nfs/d/small >/dev/null
 # All at once, while the daemon cannot accept (a burst: make -j, a
 # parallel test suite): they wait in the listen backlog.
@@ -308,7 +321,8 @@ idler=$!
 on_exit "kill $idler"
 for _ in $(seq 1 100); do grep -q "connect" "$T_TMP/idle.out" 2>/dev/null && break; sleep 0.1; done
 kill -CONT "$ipid"
-check "1000 idle connections are all accepted: $(cat "$T_TMP/idle.out")" grep -q "^connected 1000" "$T_TMP/idle.out"
+check "1000 idle connections are all accepted: $(cat "$T_TMP/idle.out")" grep -q "^connected 1000" \
+	"$T_TMP/idle.out"
 check "... and a new client is still served" \
 	bash -c 'timeout 10 env $1 "$2" cat /nfs/d/small | grep -q hello' _ "$I" "$SPECNFS"
 kill "$idler" 2>/dev/null

@@ -12,17 +12,11 @@
 . "$(dirname "$0")/lib.sh"
 require_cmd python3
 testbed_start tb
-SPECNFS=$BUILDDIR/client/specnfs
 WRITER=$SRCDIR/tests/integration/crash_writer.py
-[ -x "$SPECNFS" ] || { not_ok "specnfs is built"; finish; }
-wanem_start w --listen 127.0.0.1:0 --connect "127.0.0.1:$tb_NFS_PORT" \
-	--listen 127.0.0.1:0 --connect "127.0.0.1:$tb_MOUNT_PORT" --rtt 30
-read -r wn wm <<<"$w_PORTS"
-export SPECNFS_MOUNTS="/nfs=nfs://127.0.0.1/export?nfsport=$wn&mountport=$wm"
-export SPECNFS_CACHE=$T_TMP/cache SPECNFS_RUNTIME_DIR=$T_TMP/run SPECNFS_CONFIG=/nonexistent
-export SPECNFS_DAEMON=$BUILDDIR/client/specnfsd SPECNFS_SHIM=$BUILDDIR/client/.libs/libspecnfs.so
-export SPECNFS_STATS=$T_TMP/stats
-on_exit "'$SPECNFS' --no-start stop"
+require_built "$SPECNFS" "$SPECNFSD" "$SHIM"
+wan_link w --rtt 30
+client_export "" "SPECNFS_MOUNTS=/nfs=$w_URL" \
+	"SPECNFS_SHIM=$SHIM" "SPECNFS_STATS=$T_TMP/stats"
 RUNS=${CRASH_RUNS:-2}
 
 # The daemon's pid, from its lock file (the one for our configuration).
@@ -73,13 +67,14 @@ for policy in ${CRASH_POLICIES:-off cto full}; do
 		log=$T_TMP/log.$d
 		: >"$log"
 		spn ls /nfs >/dev/null # a daemon up, /nfs listed (full predicts the writer's mkdir)
-		SPECNFS_POLICY=$policy "$SPECNFS" run -- python3 "$WRITER" "/nfs/$d" "$count" "$log" \
-			>"$T_TMP/writer.out" 2>&1 &
+		SPECNFS_POLICY=$policy "$SPECNFS" run -- python3 "$WRITER" "/nfs/$d" "$count" \
+			"$log" >"$T_TMP/writer.out" 2>&1 &
 		wpid=$!
 		sleep "$kill_at"
 		if dpid=$(daemon_pid); then
 			kill -9 "$dpid"
-			echo "# $policy run $run: killed the daemon (pid $dpid) after $(wc -l <"$log") acknowledged closes"
+			echo "# $policy run $run: killed the daemon (pid $dpid) after" \
+				"$(wc -l <"$log") acknowledged closes"
 		else
 			not_ok "$policy run $run: found the daemon to kill"
 		fi
@@ -87,12 +82,15 @@ for policy in ${CRASH_POLICIES:-off cto full}; do
 		wrc=$?
 		tail -n 1 "$SPECNFS_STATS" | sed "s/^/# $policy run $run: /"
 		logged=$(wc -l <"$log")
-		[ "$wrc" -eq 0 ] || echo "# $policy run $run: the writer exited $wrc: $(head -n 3 "$T_TMP/writer.out" | tr '\n' ' ')"
-		check "$policy run $run: the journal drains after the crash (${logged} closes acknowledged)" drained 60
+		[ "$wrc" -eq 0 ] || echo "# $policy run $run: the writer exited $wrc:" \
+			"$(head -n 3 "$T_TMP/writer.out" | tr '\n' ' ')"
+		what="the journal drains after the crash (${logged} closes acknowledged)"
+		check "$policy run $run: $what" drained 60
 		python3 "$WRITER" --check "$tb_EXPORT_DIR/$d" "$log" >"$T_TMP/lost" 2>&1
 		lost=$(grep -c '^lost:' "$T_TMP/lost")
 		head -n 5 "$T_TMP/lost" | sed 's/^/# /'
-		check "$policy run $run: acknowledged writes lost: $lost of $logged" test "$lost" -eq 0
+		check "$policy run $run: acknowledged writes lost: $lost of $logged" \
+			test "$lost" -eq 0
 		total_logged=$((total_logged + logged))
 		total_lost=$((total_lost + lost))
 		# A second restart finds nothing left behind in the journal.
@@ -100,6 +98,8 @@ for policy in ${CRASH_POLICIES:-off cto full}; do
 		check "$policy run $run: after stop and a restart, still nothing dirty" drained 30
 	done
 done
-echo "# kill -9 of the daemon: $((3 * RUNS)) kills, $total_logged closes acknowledged, $total_lost lost"
-grep -h 'failed' "$SPECNFS_RUNTIME_DIR"/*.log 2>/dev/null | sort | uniq -c | head -n 5 | sed 's/^/# daemon log: /'
+echo "# kill -9 of the daemon: $((3 * RUNS)) kills, $total_logged closes acknowledged," \
+	"$total_lost lost"
+grep -h 'failed' "$SPECNFS_RUNTIME_DIR"/*.log 2>/dev/null | sort | uniq -c | head -n 5 |
+	sed 's/^/# daemon log: /'
 finish

@@ -9,22 +9,18 @@
 . "$(dirname "$0")/lib.sh"
 require_cmd python3
 testbed_start tb
-SPECNFS=$BUILDDIR/client/specnfs
-[ -x "$SPECNFS" ] || { not_ok "specnfs is built"; finish; }
-wanem_start w --listen 127.0.0.1:0 --connect "127.0.0.1:$tb_NFS_PORT" \
-	--listen 127.0.0.1:0 --connect "127.0.0.1:$tb_MOUNT_PORT" --rtt 30
-read -r wn wm <<<"$w_PORTS"
-export SPECNFS_MOUNTS="/nfs=nfs://127.0.0.1/export?nfsport=$wn&mountport=$wm"
-export SPECNFS_CACHE=$T_TMP/cache SPECNFS_RUNTIME_DIR=$T_TMP/run SPECNFS_CONFIG=/nonexistent
-export SPECNFS_DAEMON=$BUILDDIR/client/specnfsd SPECNFS_SHIM=$BUILDDIR/client/.libs/libspecnfs.so
-on_exit "'$SPECNFS' --no-start stop"
+require_built "$SPECNFS" "$SPECNFSD" "$SHIM"
+wan_link w --rtt 30
+client_export "" "SPECNFS_MOUNTS=/nfs=$w_URL" \
+	"SPECNFS_SHIM=$SHIM"
 RUNS=${APPEND_RUNS:-20}
 
 # Wait (up to $1 s) until the journal is empty.
 drained() {
 	local i
 	for ((i = 0; i < $1 * 5; i++)); do
-		"$SPECNFS" status >"$T_TMP/status" 2>&1 && grep -q ', 0 dirty$' "$T_TMP/status" && return 0
+		"$SPECNFS" status >"$T_TMP/status" 2>&1 && grep -q ', 0 dirty$' "$T_TMP/status" && \
+			return 0
 		sleep 0.2
 	done
 	sed 's/^/# /' "$T_TMP/status"
@@ -68,12 +64,13 @@ for policy in ${JOURNAL_POLICIES:-off cto full}; do
 		if drained 30 && appended_ok "$tb_EXPORT_DIR/app/$f"; then
 			good=$((good + 1))
 		else
-			bad="$bad $run($(wc -l <"$tb_EXPORT_DIR/app/$f" 2>/dev/null || echo none) lines)"
+			n=$(wc -l <"$tb_EXPORT_DIR/app/$f" 2>/dev/null || echo none)
+			bad="$bad $run($n lines)"
 		fi
 	done
 	[ -z "$bad" ] || echo "# $policy: failed runs:$bad"
-	check "$policy: 8 appenders x 50 lines to one new file: 400 lines on the server in $good of $RUNS runs" \
-		test "$good" -eq "$RUNS"
+	what="8 appenders x 50 lines to one new file: 400 lines on the server"
+	check "$policy: $what in $good of $RUNS runs" test "$good" -eq "$RUNS"
 done
 
 # cp -r of a tree into /nfs: the journal drains (its top directory too).
@@ -84,7 +81,8 @@ for d in a a/b a/b/c e; do
 done
 for policy in ${JOURNAL_POLICIES:-off cto full}; do
 	SPECNFS_POLICY=$policy "$SPECNFS" run -- cp -r "$src" "/nfs/tree-$policy"
-	check "$policy: cp -r of a tree exits 0 and the journal drains to 0 dirty within 20 s" drained 20
+	check "$policy: cp -r of a tree exits 0 and the journal drains to 0 dirty within 20 s" \
+		drained 20
 	check "$policy: ... the server has the tree" diff -r "$src" "$tb_EXPORT_DIR/tree-$policy"
 done
 finish

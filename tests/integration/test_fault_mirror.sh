@@ -12,11 +12,8 @@
 export SPECNFS_POLICY=${SPECNFS_POLICY:-off}
 require_cmd python3 timeout
 testbed_start tb
-SPECNFS=$BUILDDIR/client/specnfs
-[ -x "$SPECNFS" ] && [ -x "$BUILDDIR/client/specnfsd" ] && [ -f "$BUILDDIR/client/.libs/libspecnfs.so" ] ||
-	{ not_ok "specnfs, specnfsd and libspecnfs.so are built"; finish; }
+require_built "$SPECNFS" "$SPECNFSD" "$SHIM"
 unset SPECNFS_MOUNTS SPECNFS_DAEMON SPECNFS_SHIM LD_PRELOAD
-export SPECNFS_CONFIG=/nonexistent
 E=$tb_EXPORT_DIR
 
 # The local victim: a kernel mount would read it through x/root -> /, but
@@ -26,20 +23,23 @@ mkdir -p "$VICTIM"
 echo "local content" >"$VICTIM/target.txt"
 chmod 644 "$VICTIM/target.txt"
 touch -d '2020-01-02 03:04:05' "$VICTIM/target.txt"
-snap() { (cd "$T_TMP" && find victim -printf '%p %M %s %T@ %l\n' | sort && sha256sum victim/target.txt); }
+snap() { (cd "$T_TMP" && find victim -printf '%p %M %s %T@ %l\n' | sort && sha256sum \
+	victim/target.txt); }
 SNAP0=$(snap)
 
 # A long target of n bytes.
-target_of() { python3 -c "import sys; n=int(sys.argv[1]); s=''.join(chr(97 + i % 26) for i in range(n)); print('/'.join(s[i:i+200] for i in range(0, n, 200)))" "$1"; }
+target_of() {
+	python3 -c "import sys; n=int(sys.argv[1]); s=''.join(chr(97 + i % 26) for i in range(n))
+print('/'.join(s[i:i+200] for i in range(0, n, 200)))" "$1"
+}
 LENS="$(seq 1 40) 255 1000"
 
 for V in 3 4; do
 	eval "URL=\$tb_NFS_URL$V"
 	R=v$V
-	export SPECNFS_CACHE=$T_TMP/cache$V SPECNFS_RUNTIME_DIR=$T_TMP/run$V
+	client_export "v$V"
 	MOUNT="/nfs=$URL"
 	run() { timeout 60 "$SPECNFS" run --mount "$MOUNT" -- "$@"; }
-	on_exit "SPECNFS_CACHE='$SPECNFS_CACHE' SPECNFS_RUNTIME_DIR='$SPECNFS_RUNTIME_DIR' SPECNFS_MOUNTS='$MOUNT' '$SPECNFS' --no-start stop"
 
 	# --- the hostile tree, made on the server side --------------------------
 	mkdir -p "$E/$R/x" "$E/$R/a" "$E/$R/b" "$E/$R/d" "$E/$R/rl" "$E/$R/sp" "$E/$R/odd" \
@@ -57,7 +57,8 @@ for V in 3 4; do
 	echo file >"$E/$R/file"
 	for n in $LENS; do ln -s "$(target_of "$n")" "$E/$R/rl/l$n"; done
 	mkfifo "$E/$R/sp/fifo"
-	python3 -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])" "$E/$R/sp/sock"
+	python3 -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])" \
+		"$E/$R/sp/sock"
 	mknod "$E/$R/sp/chr" c 1 3
 	mknod "$E/$R/sp/blk" b 7 0
 	printf 'nl' >"$E/$R/odd/$(printf 'new\nline')"
@@ -71,29 +72,35 @@ for V in 3 4; do
 		# write through it.
 		run sh -c "ls -l /nfs/$R/x/ && readlink /nfs/$R/x/$L1" >/dev/null 2>&1
 		out=$(run cat "/nfs/$R/x/$L1$VICTIM/target.txt" 2>&1)
-		check "v$V: reading /nfs/$R/x/$L1<local path> reads the local file, as a kernel mount would ($out)" \
-			[ "$out" = "local content" ]
-		run sh -c "ls -l /nfs/$R/x/$L1$VICTIM/ >/dev/null; stat /nfs/$R/x/$L1$VICTIM/target.txt >/dev/null; head -c1 /nfs/$R/x/$L1$VICTIM/target.txt >/dev/null" >/dev/null 2>&1
-		check "v$V: x/$L1: the local file (content, mode, mtime) and its directory did not change" \
-			[ "$(snap)" = "$SNAP0" ]
+		what="reading /nfs/$R/x/$L1<local path> reads the local file"
+		check "v$V: $what, as a kernel mount would ($out)" [ "$out" = "local content" ]
+		run sh -c "ls -l /nfs/$R/x/$L1$VICTIM/ >/dev/null
+			stat /nfs/$R/x/$L1$VICTIM/target.txt >/dev/null
+			head -c1 /nfs/$R/x/$L1$VICTIM/target.txt >/dev/null" >/dev/null 2>&1
+		what="the local file (content, mode, mtime) and its directory did not change"
+		check "v$V: x/$L1: $what" [ "$(snap)" = "$SNAP0" ]
 		check "v$V: x/$L1: the mirror holds nothing below the link" \
 			[ -z "$(find "$SPECNFS_CACHE" -path "*/x/$L1/*" 2>/dev/null)" ]
-		check "v$V: x/$L1: the server's file is untouched" [ "$(cat "$E$VICTIM/target.txt")" = "server content" ]
+		check "v$V: x/$L1: the server's file is untouched" [ \
+			"$(cat "$E$VICTIM/target.txt")" = "server content" ]
 	done
 
 	# --- a relative symlink in the middle ----------------------------------------
 	out=$(run cat "/nfs/$R/a/lnk/f" 2>&1)
 	check "v$V: /nfs/$R/a/lnk/f (lnk -> ../b) reads b/f ($out)" [ "$out" = bee ]
 	run sh -c "echo new >/nfs/$R/a/lnk/g" >/dev/null 2>&1
-	check "v$V: a write through a/lnk lands in b/g on the server" [ "$(cat "$E/$R/b/g" 2>/dev/null)" = new ]
+	check "v$V: a write through a/lnk lands in b/g on the server" [ \
+		"$(cat "$E/$R/b/g" 2>/dev/null)" = new ]
 
 	# --- 6: readlink returns exactly the target -----------------------------------
 	for n in $LENS; do target_of "$n"; done >"$T_TMP/want$V"
 	run sh -c "for n in $(echo $LENS); do readlink /nfs/$R/rl/l\$n; done" >"$T_TMP/got$V" 2>&1
-	check "v$V: readlink of targets of 1..40, 255 and 1000 bytes is exact" cmp -s "$T_TMP/want$V" "$T_TMP/got$V"
+	check "v$V: readlink of targets of 1..40, 255 and 1000 bytes is exact" cmp -s \
+		"$T_TMP/want$V" "$T_TMP/got$V"
 	run sh -c "cd /nfs/$R/rl && ls -l" | sed -n 's/.* -> //p' | sort >"$T_TMP/ls$V"
 	(cd "$E/$R/rl" && ls -l) | sed -n 's/.* -> //p' | sort >"$T_TMP/lswant$V"
-	check "v$V: ls -l shows the same targets as on the server" cmp -s "$T_TMP/lswant$V" "$T_TMP/ls$V"
+	check "v$V: ls -l shows the same targets as on the server" cmp -s "$T_TMP/lswant$V" \
+		"$T_TMP/ls$V"
 	bad=0
 	for n in $LENS; do
 		m=$(find "$SPECNFS_CACHE" -path "*/$R/rl/l$n" 2>/dev/null | head -1)
@@ -107,7 +114,8 @@ for V in 3 4; do
 	[ "$V" = 4 ] && fmt='%n %F'
 	out=$(run sh -c "cd /nfs/$R/sp && stat -c '$fmt' fifo sock chr blk" 2>&1)
 	want=$(cd "$E/$R/sp" && stat -c "$fmt" fifo sock chr blk)
-	check "v$V: FIFO, socket and device nodes made on the server stat as such ($out)" [ "$out" = "$want" ]
+	check "v$V: FIFO, socket and device nodes made on the server stat as such ($out)" [ "$out" \
+		= "$want" ]
 	out=$(run sh -c "ls -l /nfs/$R/sp | tail -n +2 | cut -c1 | sort | tr -d '\n'" 2>&1)
 	check "v$V: ls -l shows b c p s ($out)" [ "$out" = "bcps" ]
 	out=$(run timeout 20 sh -c "cat /nfs/$R/sp/fifo & echo through >/nfs/$R/sp/fifo; wait" 2>&1)
@@ -123,22 +131,30 @@ try:
     print('opened')
 except OSError as e:
     print(errno.errorcode[e.errno])" 2>&1)
-		check "v$V: open(O_CREAT|O_WRONLY|O_NONBLOCK) of it is ENXIO without a reader, as locally ($out)" [ "$out" = ENXIO ]
+		what="open(O_CREAT|O_WRONLY|O_NONBLOCK) of it is ENXIO without a reader, as locally"
+		check "v$V: $what ($out)" [ "$out" = ENXIO ]
 		run timeout 20 rm /nfs/$R/d/x
 		check "v$V: the FIFO can be unlinked" [ ! -e "$E/$R/d/x" ]
 	else
-		check "v$V: mkfifo in an NFS cwd makes a FIFO on the server or fails clearly ($out)" \
-			sh -c "[ '$out' = fifo ] && [ -p '$E/$R/d/x' ] || { echo '$out' | grep -q 'not supported'; [ ! -e '$E/$R/d/x' ]; }"
+		what="mkfifo in an NFS cwd makes a FIFO on the server or fails clearly"
+		check "v$V: $what ($out)" \
+			sh -c "[ '$out' = fifo ] && [ -p '$E/$R/d/x' ] ||
+				{ echo '$out' | grep -q 'not supported'; [ ! -e '$E/$R/d/x' ]; }"
 	fi
 	out=$(run timeout 20 sh -c "mknod /nfs/$R/d/c1 c 1 3 && stat -c '$fmt' /nfs/$R/d/c1" 2>&1)
 	want="/nfs/$R/d/c1 character special file"
 	[ "$V" = 3 ] && want="$want 1:3"
 	check "v$V: mknod c 1 3 makes the device node on the server, or fails clearly ($out)" \
-		sh -c "[ '$out' = '$want' ] && [ -c '$E/$R/d/c1' ] && [ \"\$(stat -c %t:%T '$E/$R/d/c1')\" = 1:3 ] || { echo '$out' | grep -Eq 'not permitted|not supported'; [ ! -e '$E/$R/d/c1' ]; }"
-	check "v$V: the daemon still answers" sh -c "SPECNFS_MOUNTS='$MOUNT' timeout 10 '$SPECNFS' --no-start status >/dev/null 2>&1"
+		sh -c "[ '$out' = '$want' ] && [ -c '$E/$R/d/c1' ] &&
+			[ \"\$(stat -c %t:%T '$E/$R/d/c1')\" = 1:3 ] ||
+			{ echo '$out' | grep -Eq 'not permitted|not supported'
+			[ ! -e '$E/$R/d/c1' ]; }"
+	check "v$V: the daemon still answers" sh -c \
+		"SPECNFS_MOUNTS='$MOUNT' timeout 10 '$SPECNFS' --no-start status >/dev/null 2>&1"
 	out=$(run timeout 20 sh -c "echo data >/nfs/$R/d/plain; cat /nfs/$R/d/plain" 2>&1)
 	if [ "$V" = 3 ]; then
-		check "v$V: ordinary files still work after the FIFOs ($out)" [ "$(cat "$E/$R/d/plain" 2>/dev/null)" = data ]
+		check "v$V: ordinary files still work after the FIFOs ($out)" [ \
+			"$(cat "$E/$R/d/plain" 2>/dev/null)" = data ]
 	else
 		# Known, also on the code before this test (not this test's
 		# subject): after this sequence NFSv4 creates fail with ERANGE.
@@ -162,7 +178,8 @@ cases = [('stat', 'abs'), ('stat', 'abs/hostname'), ('lstat', 'abs'), ('stat', '
 for op, p in cases:
     path = os.path.join(root, p)
     try:
-        if op == 'stat': r = 'dir' if os.path.isdir(path) and os.stat(path) else 'ok' if os.stat(path) else ''
+        if op == 'stat':
+            r = 'dir' if os.path.isdir(path) and os.stat(path) else 'ok' if os.stat(path) else ''
         elif op == 'lstat': os.lstat(path); r = 'ok'
         elif op == 'open': os.close(os.open(path, os.O_RDONLY)); r = 'ok'
         elif op == 'read': r = open(path).read().strip()
@@ -185,7 +202,8 @@ PY
 		not_ok "v$V: errno cases and odd names behave as on a local tree"
 		diff "$T_TMP/probe_local$V" "$T_TMP/probe_nfs$V" | sed 's/^/# /'
 	fi
-	out=$(run python3 -c "import os; print(os.stat('/nfs/..').st_ino == os.stat('/').st_ino)" 2>&1)
+	out=$(run python3 -c "import os; print(os.stat('/nfs/..').st_ino == os.stat('/').st_ino)" \
+		2>&1)
 	check "v$V: /nfs/.. is / ($out)" [ "$out" = True ]
 done
 check "the victim directory never changed" [ "$(snap)" = "$SNAP0" ]

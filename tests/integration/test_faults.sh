@@ -5,9 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 require_root
 require_cmd ganesha.nfsd nfs-ls python3 gcc make setpriv
-for f in client/specnfs client/specnfsd tools/wanem; do
-	[ -x "$BUILDDIR/$f" ] || { not_ok "$f is built"; finish; }
-done
+require_built "$SPECNFS" "$SPECNFSD" "$WANEM"
 
 "$SRCDIR/tools/specnfs-faults" --short --builddir "$BUILDDIR" --out "$T_TMP/out" \
 	>"$T_TMP/campaign.txt" 2>&1
@@ -24,6 +22,7 @@ while read -r line; do
 done < <(grep '^scenario ' "$T_TMP/campaign.txt")
 check "the campaign ran all 11 scenarios ($n summary lines)" test "$n" -eq 11
 check "the campaign printed a total line and exited by its result (exit $rc)" \
-	bash -c 'grep -q "^total: .*result=PASS" "$1" && [ "$2" -eq 0 ] || { grep -q "^total: .*result=FAIL" "$1" && [ "$2" -ne 0 ]; }' \
+	bash -c 'grep -q "^total: .*result=PASS" "$1" && [ "$2" -eq 0 ] ||
+		{ grep -q "^total: .*result=FAIL" "$1" && [ "$2" -ne 0 ]; }' \
 	_ "$T_TMP/campaign.txt" "$rc"
 finish

@@ -6,14 +6,9 @@
 . "$(dirname "$0")/lib.sh"
 testbed_start tb
 PROBE=$BUILDDIR/tests/integration/predict_probe
-[ -x "$PROBE" ] || { not_ok "predict_probe is built"; finish; }
-wanem_start w --listen 127.0.0.1:0 --connect "127.0.0.1:$tb_NFS_PORT" \
-	--listen 127.0.0.1:0 --connect "127.0.0.1:$tb_MOUNT_PORT" --rtt 30
-read -r wn wm <<<"$w_PORTS"
-export SPECNFS_MOUNTS="/nfs=nfs://127.0.0.1/export?nfsport=$wn&mountport=$wm"
-export SPECNFS_CACHE=$T_TMP/cache SPECNFS_RUNTIME_DIR=$T_TMP/run SPECNFS_CONFIG=/nonexistent
-export SPECNFS_DAEMON=$BUILDDIR/client/specnfsd
-on_exit "'$BUILDDIR/client/specnfs' --no-start stop"
+require_built "$PROBE" "$SPECNFSD"
+wan_link w --rtt 30
+client_export "" "SPECNFS_MOUNTS=/nfs=$w_URL"
 mkdir -p "$tb_EXPORT_DIR/src"
 echo v1 >"$tb_EXPORT_DIR/src/a.c"
 
@@ -25,7 +20,8 @@ out=$("$PROBE" stat /nfs/src/a.c open /nfs/src/a.c readdir /nfs/src stat /nfs/sr
 echo "$out" | sed 's/^/# /'
 check "warm cache: stat, open, readdir and a missing name are all predicted" \
 	test "$(grep -c 'predicted=1' <<<"$out")" -eq 4
-check "the missing name is predicted absent (ENOENT)" grep -q 'new.h status=-2 predicted=1' <<<"$out"
+check "the missing name is predicted absent (ENOENT)" grep -q 'new.h status=-2 predicted=1' \
+	<<<"$out"
 us=$(field us "$(line 1 "$out")")
 # Bounds are loose on purpose (shared machines): what matters is "before
 # the server could have answered" and "not before it did".

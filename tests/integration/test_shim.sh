@@ -4,38 +4,16 @@
 # copy of the tree; and an strace audit that no path syscall on the prefix
 # escaped the shim.
 . "$(dirname "$0")/lib.sh"
-# The synchronous baseline unless test_shim_cto/test_shim_full ask otherwise
-# (the default policy speculates).
+# The synchronous baseline unless test_shim_policies asks otherwise (the
+# default policy speculates).
 export SPECNFS_POLICY=${SPECNFS_POLICY:-off}
 require_cmd gcc make python3 tar strace sha256sum
 testbed_start tb
-SHIM=$BUILDDIR/client/.libs/libspecnfs.so
-SPECNFSD=$BUILDDIR/client/specnfsd
-SPECNFS=$BUILDDIR/client/specnfs
-[ -f "$SHIM" ] && [ -x "$SPECNFSD" ] || { not_ok "libspecnfs.so and specnfsd are built"; finish; }
-
-shim_env() { # shim_env NAME: the environment of a client with its own cache
-	echo "LD_PRELOAD=$SHIM SPECNFS_MOUNTS=/nfs=$tb_NFS_URL3 SPECNFS_CACHE=$T_TMP/cache-$1" \
-		"SPECNFS_RUNTIME_DIR=$T_TMP/run-$1 SPECNFS_DAEMON=$SPECNFSD SPECNFS_CONFIG=/nonexistent"
-}
-A=$(shim_env a)
-B=$(shim_env b)
+require_built "$SHIM" "$SPECNFSD"
+A=$(shim_env a "$tb_NFS_URL3")
+B=$(shim_env b "$tb_NFS_URL3")
 nfs() { env $A "$@"; }       # client A
 nfs_b() { env $B "$@"; }     # a second client
-on_exit "env $A '$SPECNFS' --no-start stop; env $B '$SPECNFS' --no-start stop"
-
-# Same command in a local directory and in its NFS twin; outputs must match.
-same() { # same DESCRIPTION LOCALDIR NFSDIR COMMAND (run with sh -c in the dir)
-	local what=$1 ldir=$2 ndir=$3 cmd=$4
-	(cd "$ldir" && sh -c "$cmd") >"$T_TMP/out.local" 2>&1
-	nfs sh -c "cd '$ndir' && $cmd" >"$T_TMP/out.nfs" 2>&1
-	if diff -u "$T_TMP/out.local" "$T_TMP/out.nfs" >"$T_TMP/out.diff"; then
-		ok "$what"
-	else
-		not_ok "$what"
-		head -n 20 "$T_TMP/out.diff"
-	fi
-}
 
 # --- a 1,000-file tree, on the server and locally ------------------------------
 L=$T_TMP/local
@@ -54,21 +32,24 @@ cp -a "$L/t" "$tb_EXPORT_DIR/t"
 check "the tree has 1000 files" test "$(find "$L/t" -type f -name 'f*.txt' | wc -l)" -eq 990
 
 # --- coreutils ---------------------------------------------------------------------
-same "ls -lR" "$L/t" /nfs/t 'ls -lR --time-style=+%s .'
-same "find -type f -newer" "$L/t" /nfs/t 'find . -type f -newer ref | sort'
-same "stat" "$L/t" /nfs/t 'stat -c "%n %s %a %F %Y %h %U" link d2/f5.txt d3 d4/sub/n.txt'
-same "du -s (apparent sizes)" "$L/t" /nfs/t 'du -s --apparent-size --block-size=1 . d1 d2/sub'
-same "sha256sum of every file" "$L/t" /nfs/t 'find . -type f | sort | xargs sha256sum'
-same "tar cf of the tree" "$L/t" /nfs/t 'tar cf - --sort=name --mtime=@0 --owner=0 --group=0 . | sha256sum'
+same_sh "ls -lR" "$L" t 'ls -lR --time-style=+%s .'
+same_sh "find -type f -newer" "$L" t 'find . -type f -newer ref | sort'
+same_sh "stat" "$L" t 'stat -c "%n %s %a %F %Y %h %U" link d2/f5.txt d3 d4/sub/n.txt'
+same_sh "du -s (apparent sizes)" "$L" t 'du -s --apparent-size --block-size=1 . d1 d2/sub'
+same_sh "sha256sum of every file" "$L" t 'find . -type f | sort | xargs sha256sum'
+same_sh "tar cf of the tree" "$L" t \
+	'tar cf - --sort=name --mtime=@0 --owner=0 --group=0 . | sha256sum'
 
 nfs tar cf "$T_TMP/from-nfs.tar" -C /nfs t
 (cd "$T_TMP" && mkdir -p untar && tar xf from-nfs.tar -C untar)
 check "tar of /nfs extracts locally identical" diff -r --no-dereference "$L/t" "$T_TMP/untar/t"
 nfs sh -c "mkdir /nfs/x && tar xf '$T_TMP/from-nfs.tar' -C /nfs/x"
-check "tar xf onto /nfs: identical on the server" diff -r --no-dereference "$L/t" "$tb_EXPORT_DIR/x/t"
+check "tar xf onto /nfs: identical on the server" diff -r --no-dereference "$L/t" \
+	"$tb_EXPORT_DIR/x/t"
 
 nfs cp -a "$L/t" /nfs/cpin
-check "cp -a into /nfs: identical on the server" diff -r --no-dereference "$L/t" "$tb_EXPORT_DIR/cpin"
+check "cp -a into /nfs: identical on the server" diff -r --no-dereference "$L/t" \
+	"$tb_EXPORT_DIR/cpin"
 # (Symlinks' own times are left out: NFS-Ganesha's VFS backend accepts a
 # SETATTR of a symlink's times but does not apply it.)
 check "cp -a into /nfs keeps modes and times" \
@@ -78,23 +59,31 @@ nfs cp -a /nfs/t "$T_TMP/cpout"
 check "cp -a out of /nfs: identical" diff -r --no-dereference "$L/t" "$T_TMP/cpout"
 
 # Changes made through the shim, compared with the same changes locally.
-ops='mv d1 moved && rm -r d2 && ln -s moved/f3.txt l2 && chmod -R go-w d3 && touch -d "2021-05-05 05:05" d4/f1.txt && mkdir -p new/deep && echo hi > new/deep/hi.txt'
+ops='mv d1 moved && rm -r d2 && ln -s moved/f3.txt l2 && chmod -R go-w d3'
+ops+=' && touch -d "2021-05-05 05:05" d4/f1.txt && mkdir -p new/deep && echo hi > new/deep/hi.txt'
 (cd "$L/t" && sh -c "$ops")
 nfs sh -c "cd /nfs/t && $ops"
 check "mv, rm -r, ln -s, chmod -R, touch, mkdir -p, redirection: server = local" \
 	diff -r --no-dereference "$L/t" "$tb_EXPORT_DIR/t"
 # Times of what the two runs created at different moments cannot match:
 # compare modes, link targets, and the times the ops set or kept.
-check "... modes and times too" \
-	test "$(cd "$L/t" && find . -printf '%p %m %l\n' | sort; find moved d4 -type f -printf '%p %T@\n' | sort)" = \
-	"$(cd "$tb_EXPORT_DIR/t" && find . -printf '%p %m %l\n' | sort; find moved d4 -type f -printf '%p %T@\n' | sort)"
+modes_times() { # modes_times DIR
+	(cd "$1" && find . -printf '%p %m %l\n' | sort
+		find moved d4 -type f -printf '%p %T@\n' | sort)
+}
+check "... modes and times too" test "$(modes_times "$L/t")" = "$(modes_times "$tb_EXPORT_DIR/t")"
 
 # --- shell and python ---------------------------------------------------------------
-script='cd d3 && for f in f1*.txt; do wc -c < "$f"; done > ../counts.txt; cd .. && cat d*/sub/n.txt | sort -r | uniq -c > u.txt; ls */sub | wc -l; cat counts.txt u.txt | md5sum'
-same "sh: cd, globbing, redirections, pipes" "$L/t" /nfs/t "$script"
+script='cd d3 && for f in f1*.txt; do wc -c < "$f"; done > ../counts.txt; cd .. && '
+script+='cat d*/sub/n.txt | sort -r | uniq -c > u.txt; ls */sub | wc -l; '
+script+='cat counts.txt u.txt | md5sum'
+same_sh "sh: cd, globbing, redirections, pipes" "$L" t "$script"
 check "... the files it wrote are on the server" cmp -s "$L/t/u.txt" "$tb_EXPORT_DIR/t/u.txt"
-bscript='shopt -s globstar nullglob; n=0; for f in **/*.txt; do n=$((n+1)); done; echo "$n files"; cd moved/.. && pwd -P | sed "s|.*/||"; while read -r l; do echo "[$l]"; done < d3/sub/n.txt; { echo a; echo b; } 2>&1 | tee tee.out | wc -l; echo *.out'
-same "bash: globstar, cd, pwd -P, read loops, tee" "$L/t" /nfs/t "bash -c '$bscript'"
+bscript='shopt -s globstar nullglob; n=0; for f in **/*.txt; do n=$((n+1)); done; '
+bscript+='echo "$n files"; cd moved/.. && pwd -P | sed "s|.*/||"; '
+bscript+='while read -r l; do echo "[$l]"; done < d3/sub/n.txt; '
+bscript+='{ echo a; echo b; } 2>&1 | tee tee.out | wc -l; echo *.out'
+same_sh "bash: globstar, cd, pwd -P, read loops, tee" "$L" t "bash -c '$bscript'"
 
 mkdir -p "$tb_EXPORT_DIR/py/mypkg"
 cat >"$tb_EXPORT_DIR/py/mypkg/__init__.py" <<'EOF'
@@ -107,7 +96,8 @@ def write(path):
     with open(path, "w") as f:
         json.dump({"here": here, "files": sorted(os.listdir(here))}, f)
 EOF
-(cd /tmp && nfs env -u PYTHONDONTWRITEBYTECODE PYTHONPATH=/nfs/py python3 -c 'import mypkg; mypkg.write("/nfs/py/out.json")')
+(cd /tmp && nfs env -u PYTHONDONTWRITEBYTECODE PYTHONPATH=/nfs/py python3 -c \
+	'import mypkg; mypkg.write("/nfs/py/out.json")')
 check "python3 imports a package on NFS and writes a file there" \
 	grep -q '"here": "/nfs/py/mypkg"' "$tb_EXPORT_DIR/py/out.json"
 check "... and caches its bytecode there" test -d "$tb_EXPORT_DIR/py/mypkg/__pycache__"
@@ -121,7 +111,8 @@ gen_project() { # gen_project DIR: 24 sources, 30 headers in 3 -I directories
 	done
 	for i in $(seq 1 24); do
 		{
-			for h in $(((i % 30) + 1)) $((((i * 7) % 30) + 1)) $((((i * 11) % 30) + 1)); do
+			for h in $(((i % 30) + 1)) $((((i * 7) % 30) + 1)) \
+				$((((i * 11) % 30) + 1)); do
 				echo "#include \"h$h.h\""
 			done
 			echo "#include <stdio.h>"
@@ -154,12 +145,14 @@ cp -a "$T_TMP/proj" "$tb_EXPORT_DIR/proj"
 nfs make -C /nfs/proj >"$T_TMP/make1.out" 2>&1
 rc=$?
 check "make + gcc build a 25-file project with 3 -I directories on NFS (exit $rc)" test "$rc" -eq 0
-check "the binary is byte-identical to a local build" cmp "$T_TMP/proj/prog" "$tb_EXPORT_DIR/proj/prog"
+check "the binary is byte-identical to a local build" cmp "$T_TMP/proj/prog" \
+	"$tb_EXPORT_DIR/proj/prog"
 check "and it runs from NFS" test "$(nfs sh -c /nfs/proj/prog 2>&1)" = "$("$T_TMP/proj/prog")"
 nfs make -C /nfs/proj >"$T_TMP/make2.out" 2>&1
 check "make a second time does nothing" bash -c '! grep -q "gcc" "$1"' _ "$T_TMP/make2.out"
 # h17.h is included by exactly these sources:
-expect=$(grep -l '"h17.h"' "$T_TMP"/proj/src/*.c | xargs -n1 basename | sed 's/\.c$//' | sort | tr '\n' ' ')
+expect=$(grep -l '"h17.h"' "$T_TMP"/proj/src/*.c | xargs -n1 basename | sed 's/\.c$//' | sort | tr \
+	'\n' ' ')
 sleep 1.1 # a new mtime second
 nfs_b touch /nfs/proj/inc$(((17 % 3) + 1))/h17.h
 nfs make -C /nfs/proj >"$T_TMP/make3.out" 2>&1
@@ -177,11 +170,14 @@ audit() { # audit DESCRIPTION COMMAND...: strace -f, no syscall names /nfs
 		not_ok "audit: $what: $(wc -l <"$T_TMP/escaped") syscall(s) named /nfs"
 		head -n 5 "$T_TMP/escaped"
 	else
-		ok "audit: $what: $(grep -c . "$T_TMP/strace.out") path/process syscalls, none named /nfs"
+		ok "audit: $what: $(grep -c . "$T_TMP/strace.out") path/process syscalls," \
+			"none named /nfs"
 	fi
 }
-audit "ls -lR, find, stat, sha256sum" sh -c 'ls -lR /nfs/t; find /nfs/t -newer /nfs/t/ref; stat /nfs/t/link; find /nfs/t -type f | xargs sha256sum'
-audit "tar, cp -a, python3" sh -c "tar cf /dev/null -C /nfs t; cp -a /nfs/t/d3 /nfs/t/d3copy; cd /tmp; PYTHONPATH=/nfs/py python3 -c 'import mypkg'"
+audit "ls -lR, find, stat, sha256sum" sh -c 'ls -lR /nfs/t; find /nfs/t -newer /nfs/t/ref
+	stat /nfs/t/link; find /nfs/t -type f | xargs sha256sum'
+audit "tar, cp -a, python3" sh -c "tar cf /dev/null -C /nfs t; cp -a /nfs/t/d3 /nfs/t/d3copy
+	cd /tmp; PYTHONPATH=/nfs/py python3 -c 'import mypkg'"
 nfs_b touch /nfs/proj/inc1/h3.h
 audit "make + gcc" make -C /nfs/proj
 

@@ -6,20 +6,21 @@
 # (Python, make, a C program), dlopen of a library on NFS, and the run
 # command's own behaviour.
 . "$(dirname "$0")/lib.sh"
-# The synchronous baseline unless test_shim_cto/test_shim_full ask otherwise
-# (the default policy speculates).
+# The synchronous baseline unless test_shim_policies asks otherwise (the
+# default policy speculates).
 export SPECNFS_POLICY=${SPECNFS_POLICY:-off}
 require_cmd gcc make python3
 testbed_start tb
-SPECNFS=$BUILDDIR/client/specnfs
-[ -x "$SPECNFS" ] && [ -x "$BUILDDIR/client/specnfsd" ] && [ -f "$BUILDDIR/client/.libs/libspecnfs.so" ] ||
-	{ not_ok "specnfs, specnfsd and libspecnfs.so are built"; finish; }
+# The test programs: tests/integration/{hello,showenv,interp,spawner,
+# vforker,loader,plug}.c.
+PROGS=$BUILDDIR/tests/integration
+require_built "$SPECNFS" "$SPECNFSD" "$SHIM" \
+	"$PROGS"/{hello,showenv,interp,spawner,vforker,loader} "$PROGS/.libs/libplug.so"
 
 unset SPECNFS_MOUNTS SPECNFS_DAEMON SPECNFS_SHIM LD_PRELOAD
-export SPECNFS_CACHE=$T_TMP/cache SPECNFS_RUNTIME_DIR=$T_TMP/run SPECNFS_CONFIG=/nonexistent
+client_export ""
 MOUNT="/nfs=$tb_NFS_URL3"
 run() { "$SPECNFS" run --mount "$MOUNT" -- "$@"; }
-on_exit "SPECNFS_MOUNTS='$MOUNT' '$SPECNFS' --no-start stop"
 
 # expect DESCRIPTION WANT CMD...: CMD's output (stdout and stderr) is WANT.
 expect() {
@@ -51,143 +52,17 @@ expect_fail() {
 E=$tb_EXPORT_DIR
 mkdir -p "$E/bin" "$E/lib" "$E/sub" "$E/out" "$T_TMP/src" "$T_TMP/rp"
 cp /bin/true "$E/bin/true"
-cat >"$T_TMP/src/hello.c" <<'EOF'
-#include <stdio.h>
-int main(int argc, char **argv)
-{
-	printf("hello:");
-	for (int i = 1; i < argc; i++)
-		printf(" %s", argv[i]);
-	printf("\n");
-	return 0;
-}
-EOF
-cat >"$T_TMP/src/showenv.c" <<'EOF'
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-int main(void)
-{
-	const char *m = getenv("SPECNFS_MOUNTS"), *p = getenv("LD_PRELOAD");
-	printf("mounts=%s shim=%s\n", m ? m : "-", p && strstr(p, "libspecnfs.so") ? "yes" : "no");
-	return 0;
-}
-EOF
-# An interpreter: shows its arguments, then the script it was given (which
-# it opens by its NFS path, through the shim).
-cat >"$T_TMP/src/interp.c" <<'EOF'
-#include <stdio.h>
-int main(int argc, char **argv)
-{
-	char line[256];
-	FILE *f;
-	printf("interp:");
-	for (int i = 0; i < argc; i++)
-		printf(" [%s]", argv[i]);
-	printf("\n");
-	f = fopen(argv[argc > 2 && argv[1][0] == '-' ? 2 : 1], "r");
-	if (f == NULL) {
-		perror("interp: fopen");
-		return 1;
-	}
-	while (fgets(line, sizeof(line), f) != NULL)
-		fputs(line, stdout);
-	fclose(f);
-	return 0;
-}
-EOF
-# posix_spawnp with a chdir and an open file action: spawner DIR OUT PROG ARGS
-cat >"$T_TMP/src/spawner.c" <<'EOF'
-#define _GNU_SOURCE
-#include <fcntl.h>
-#include <spawn.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/wait.h>
-extern char **environ;
-int main(int argc, char **argv)
-{
-	posix_spawn_file_actions_t fa;
-	pid_t pid;
-	int rc, st;
-	posix_spawn_file_actions_init(&fa);
-	if ((rc = posix_spawn_file_actions_addchdir_np(&fa, argv[1])) != 0 ||
-	    (rc = posix_spawn_file_actions_addopen(&fa, 1, argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0644)) != 0) {
-		fprintf(stderr, "spawner: file action: %s\n", strerror(rc));
-		return 1;
-	}
-	rc = posix_spawnp(&pid, argv[3], &fa, NULL, argv + 3, environ);
-	if (rc != 0) {
-		fprintf(stderr, "spawner: %s: %s\n", argv[3], strerror(rc));
-		return 1;
-	}
-	waitpid(pid, &st, 0);
-	printf("spawner: status %d\n", WEXITSTATUS(st));
-	return 0;
-}
-EOF
-# gcc's way: vfork + execv, then the parent goes on: vforker FILE PROG ARGS
-# (the parent reads FILE after the child, to see its shim state intact).
-cat >"$T_TMP/src/vforker.c" <<'EOF'
-#include <stdio.h>
-#include <sys/wait.h>
-#include <unistd.h>
-int main(int argc, char **argv)
-{
-	char line[256] = "";
-	FILE *f;
-	int st;
-	pid_t pid = vfork();
-	if (pid == 0) {
-		execv(argv[2], argv + 2);
-		_exit(127);
-	}
-	waitpid(pid, &st, 0);
-	f = fopen(argv[1], "r");
-	if (f == NULL || fgets(line, sizeof(line), f) == NULL) {
-		perror(argv[1]);
-		return 1;
-	}
-	printf("vforker: status %d, %s", WEXITSTATUS(st), line);
-	return 0;
-}
-EOF
-cat >"$T_TMP/src/plug.c" <<'EOF'
-int plug(void) { return 42; }
-EOF
-cat >"$T_TMP/src/loader.c" <<'EOF'
-#include <dlfcn.h>
-#include <stdio.h>
-int main(int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++) {
-		void *h = dlopen(argv[i], RTLD_NOW);
-		int (*f)(void) = h ? (int (*)(void))dlsym(h, "plug") : NULL;
-		if (f == NULL) {
-			printf("%s: %s\n", argv[i], dlerror());
-			return 1;
-		}
-		printf("%s: plug=%d\n", argv[i], f());
-	}
-	return 0;
-}
-EOF
-built=1
-gcc -O2 -o "$E/bin/hello" "$T_TMP/src/hello.c" &&
-	gcc -O2 -o "$E/bin/showenv" "$T_TMP/src/showenv.c" &&
-	gcc -O2 -o "$E/bin/interp" "$T_TMP/src/interp.c" &&
-	gcc -O2 -o "$T_TMP/spawner" "$T_TMP/src/spawner.c" &&
-	gcc -O2 -o "$T_TMP/vforker" "$T_TMP/src/vforker.c" &&
-	gcc -O2 -shared -fPIC -o "$E/lib/libplug.so" "$T_TMP/src/plug.c" &&
-	gcc -O2 -shared -fPIC -o "$T_TMP/rp/librp.so" "$T_TMP/src/plug.c" &&
-	gcc -O2 -o "$T_TMP/loader" "$T_TMP/src/loader.c" -ldl -Wl,--enable-new-dtags,-rpath,"$T_TMP/rp" ||
-	built=0
-check "the test programs build" test "$built" -eq 1
+cp "$PROGS/hello" "$PROGS/showenv" "$PROGS/interp" "$E/bin/"
+cp "$PROGS/.libs/libplug.so" "$E/lib/libplug.so"
+# loader finds a bare name in the rp/ beside it (its RUNPATH is $ORIGIN/rp).
+cp "$PROGS/loader" "$T_TMP/loader"
+cp "$PROGS/.libs/libplug.so" "$T_TMP/rp/librp.so"
 printf '#!/bin/sh\necho "script: 0=$0 args=$*"\n' >"$E/bin/script.sh"
 printf '#!/nfs/bin/interp -x\nbody of viainterp\n' >"$E/bin/viainterp"
 printf '#!/nfs/bin/script.sh\necho never\n' >"$E/bin/deep"
 printf 'echo "plain: 0=$0 args=$*"\n' >"$E/bin/plain"
-printf '#!/bin/sh\necho "envscript: mounts=$SPECNFS_MOUNTS preload=${LD_PRELOAD##*/}"\n' >"$E/bin/envscript"
+printf '#!/bin/sh\necho "envscript: mounts=$SPECNFS_MOUNTS preload=${LD_PRELOAD##*/}"\n' \
+	>"$E/bin/envscript"
 printf '#!/bin/sh\necho as >>/nfs/out/as-ran\nexec /usr/bin/as "$@"\n' >"$E/bin/as"
 printf '#!/bin/sh\necho nope\n' >"$E/bin/noexec"
 printf '#!/bin/sh\necho nfs\n' >"$E/bin/twice"
@@ -205,19 +80,21 @@ check "a copy of /bin/true on NFS runs" run /nfs/bin/true
 expect "a compiled program on NFS runs with its arguments" "hello: a b c" run /nfs/bin/hello a b c
 expect "a #!/bin/sh script on NFS sees its NFS path as \$0 and its arguments" \
 	"script: 0=/nfs/bin/script.sh args=x y" run /nfs/bin/script.sh x y
-expect "a script whose interpreter is on NFS: interp [arg] script args, and the interpreter reads it" \
-	"$(printf 'interp: [/nfs/bin/interp] [-x] [/nfs/bin/viainterp] [a1]\n#!/nfs/bin/interp -x\nbody of viainterp')" \
-	run /nfs/bin/viainterp a1
+what="a script whose interpreter is on NFS: interp [arg] script args, and the interpreter reads it"
+expect "$what" "$(printf '%s\n' 'interp: [/nfs/bin/interp] [-x] [/nfs/bin/viainterp] [a1]' \
+	'#!/nfs/bin/interp -x' 'body of viainterp')" run /nfs/bin/viainterp a1
 expect "a local script whose interpreter is on NFS" \
-	"$(printf 'interp: [/nfs/bin/interp] [%s] [q]\n#!/nfs/bin/interp\nbody of localscript' "$T_TMP/localscript")" \
-	run "$T_TMP/localscript" q
+	"$(printf '%s\n' "interp: [/nfs/bin/interp] [$T_TMP/localscript] [q]" '#!/nfs/bin/interp' \
+	'body of localscript')" run "$T_TMP/localscript" q
 expect_fail "a script whose NFS interpreter is itself a script is refused (ELOOP)" 126 \
 	"deep: Too many levels of symbolic links" run /nfs/bin/deep
 expect_fail "a file on NFS without x bits is refused (EACCES)" 126 "noexec: Permission denied" \
 	run /nfs/bin/noexec
-expect_fail "a missing program on NFS: 127 and a message" 127 "/nfs/bin/missing: No such file or directory" \
+expect_fail "a missing program on NFS: 127 and a message" 127 \
+	"/nfs/bin/missing: No such file or directory" \
 	run /nfs/bin/missing
-expect "exec from a shell (sh -c 'exec /nfs/bin/hello')" "hello: from-sh" run sh -c 'exec /nfs/bin/hello from-sh'
+expect "exec from a shell (sh -c 'exec /nfs/bin/hello')" "hello: from-sh" run sh -c \
+	'exec /nfs/bin/hello from-sh'
 expect "a relative path from a working directory on NFS (cd /nfs/bin && ./hello)" "hello: rel" \
 	run sh -c 'cd /nfs/bin && ./hello rel'
 
@@ -257,11 +134,14 @@ expect "a variable the program sets itself is kept (SPECNFS_LOG=1 in envp)" \
 expect "Python subprocess (vfork + execve) runs an NFS program" "hello: sp
 0" run python3 -c 'import subprocess; print(subprocess.run(["/nfs/bin/hello", "sp"]).returncode)'
 expect "Python subprocess searches an NFS PATH given in env=" "hello: spp" \
-	run python3 -c 'import subprocess; subprocess.run(["hello", "spp"], env={"PATH": "/nfs/bin"})'
-expect "vfork + execv of an NFS program by a parent that had not used NFS yet; the parent then reads NFS" \
-	"$(printf 'hello: vf\nvforker: status 0, file in sub')" run "$T_TMP/vforker" /nfs/sub/file /nfs/bin/hello vf
+	run python3 -c \
+		'import subprocess; subprocess.run(["hello", "spp"], env={"PATH": "/nfs/bin"})'
+what="vfork + execv of an NFS program by a parent that had not used NFS yet; the parent then"
+expect "$what reads NFS" "$(printf 'hello: vf\nvforker: status 0, file in sub')" \
+	run "$PROGS/vforker" /nfs/sub/file /nfs/bin/hello vf
 expect "Python subprocess, then the parent reads NFS itself" "$(printf 'hello: sp2\nfile in sub')" \
-	run python3 -c 'import subprocess; subprocess.run(["/nfs/bin/hello", "sp2"]); print(open("/nfs/sub/file").read(), end="")'
+	run python3 -c 'import subprocess; subprocess.run(["/nfs/bin/hello", "sp2"])
+print(open("/nfs/sub/file").read(), end="")'
 printf 'int main(void) { return 0; }\n' >"$T_TMP/src/m.c"
 rm -f "$E/out/as-ran"
 check "gcc -B/nfs/bin/ runs an assembler script on NFS (vfork + execv)" \
@@ -270,22 +150,37 @@ check "... and the NFS assembler did run" grep -q as "$E/out/as-ran"
 
 # --- posix_spawn ----------------------------------------------------------------
 expect "Python os.posix_spawn of an NFS program" "hello: ps
-0" run python3 -c 'import os; p = os.posix_spawn("/nfs/bin/hello", ["hello", "ps"], os.environ); print(os.waitpid(p, 0)[1])'
+0" run python3 -c \
+	'import os; p = os.posix_spawn("/nfs/bin/hello", ["hello", "ps"], os.environ)
+print(os.waitpid(p, 0)[1])'
 expect "Python os.posix_spawnp through an NFS PATH" "hello: psp
-0" run env PATH=$P python3 -c 'import os; p = os.posix_spawnp("hello", ["hello", "psp"], os.environ); print(os.waitpid(p, 0)[1])'
-expect "posix_spawn of a #! script on NFS spawns its interpreter" "script: 0=/nfs/bin/script.sh args=pss
-0" run python3 -c 'import os; p = os.posix_spawn("/nfs/bin/script.sh", ["script.sh", "pss"], os.environ); print(os.waitpid(p, 0)[1])'
+0" run env PATH=$P python3 -c \
+	'import os; p = os.posix_spawnp("hello", ["hello", "psp"], os.environ)
+print(os.waitpid(p, 0)[1])'
+expect "posix_spawn of a #! script on NFS spawns its interpreter" \
+	"script: 0=/nfs/bin/script.sh args=pss
+0" run python3 -c \
+	'import os; p = os.posix_spawn("/nfs/bin/script.sh", ["script.sh", "pss"], os.environ)
+print(os.waitpid(p, 0)[1])'
 expect "posix_spawn with an empty environment keeps the shim" "$want
-0" run python3 -c 'import os; p = os.posix_spawn("/nfs/bin/showenv", ["showenv"], {}); print(os.waitpid(p, 0)[1])'
-expect "posix_spawn file actions: chdir to an NFS directory, stdout to a new NFS file" "spawner: status 0" \
-	run "$T_TMP/spawner" /nfs/sub /nfs/out/spawned.txt cat file
+0" run python3 -c \
+	'import os; p = os.posix_spawn("/nfs/bin/showenv", ["showenv"], {})
+print(os.waitpid(p, 0)[1])'
+expect "posix_spawn file actions: chdir to an NFS directory, stdout to a new NFS file" \
+	"spawner: status 0" \
+	run "$PROGS/spawner" /nfs/sub /nfs/out/spawned.txt cat file
 for _ in $(seq 1 50); do
 	[ "$(cat "$E/out/spawned.txt" 2>/dev/null)" = "file in sub" ] && break
 	sleep 0.1
 done
-check "... the child's output reached the server" test "$(cat "$E/out/spawned.txt" 2>/dev/null)" = "file in sub"
+check "... the child's output reached the server" test "$(cat "$E/out/spawned.txt" 2>/dev/null)" = \
+	"file in sub"
 expect "Python posix_spawn with an open file action on NFS" "0" \
-	run python3 -c 'import os; p = os.posix_spawn("/nfs/bin/hello", ["hello", "fa"], os.environ, file_actions=[(os.POSIX_SPAWN_OPEN, 1, "/nfs/out/fa.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)]); print(os.waitpid(p, 0)[1])'
+	run python3 -c \
+		'import os; p = os.posix_spawn("/nfs/bin/hello", ["hello", "fa"], os.environ,
+	file_actions=[(os.POSIX_SPAWN_OPEN, 1, "/nfs/out/fa.txt",
+		       os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)])
+print(os.waitpid(p, 0)[1])'
 for _ in $(seq 1 50); do
 	[ "$(cat "$E/out/fa.txt" 2>/dev/null)" = "hello: fa" ] && break
 	sleep 0.1
@@ -300,16 +195,19 @@ expect "make finds a program in an NFS directory of PATH" "hello: from-make-path
 	run env PATH=$P make -s --no-print-directory -C "$T_TMP" -f Makefile.path all MAKEFLAGS=
 
 # --- dlopen -----------------------------------------------------------------------
-expect "dlopen of a library on NFS" "/nfs/lib/libplug.so: plug=42" run "$T_TMP/loader" /nfs/lib/libplug.so
+expect "dlopen of a library on NFS" "/nfs/lib/libplug.so: plug=42" run "$T_TMP/loader" \
+	/nfs/lib/libplug.so
 expect "Python ctypes loads a library on NFS" "42" \
 	run python3 -c 'import ctypes; print(ctypes.CDLL("/nfs/lib/libplug.so").plug())'
 expect "dlopen by bare name still searches the caller's RUNPATH" "librp.so: plug=42" \
 	run "$T_TMP/loader" librp.so
 
 # --- specnfs run itself -------------------------------------------------------------
-expect "run: cd into NFS, pwd, cat" "$(printf '/nfs/sub\nfile in sub')" run sh -c 'cd /nfs/sub && pwd && cat file'
+expect "run: cd into NFS, pwd, cat" "$(printf '/nfs/sub\nfile in sub')" run sh -c \
+	'cd /nfs/sub && pwd && cat file'
 expect "run without a command starts \$SHELL" "/nfs/sub" \
-	bash -c 'echo "cd /nfs/sub && pwd" | SHELL=/bin/sh "$1" run --mount "$2"' _ "$SPECNFS" "$MOUNT"
+	bash -c 'echo "cd /nfs/sub && pwd" | SHELL=/bin/sh "$1" run --mount "$2"' _ "$SPECNFS" \
+		"$MOUNT"
 expect "run without --mount uses SPECNFS_MOUNTS" "hello: env" \
 	env SPECNFS_MOUNTS="$MOUNT" "$SPECNFS" run /nfs/bin/hello env
 expect_fail "run: a command that does not exist is 127 with a message" 127 \
@@ -322,6 +220,7 @@ expect_fail "run: a SPECNFS_SHIM that does not exist (exit 1)" 1 "SPECNFS_SHIM" 
 check "run --help" bash -c '"$1" run --help | grep -q "usage: specnfs run"' _ "$SPECNFS"
 expect "a shell started by run keeps LD_PRELOAD as it was, with the shim first" \
 	"$(realpath "$BUILDDIR/client/.libs/libspecnfs.so"):/lib/x86_64-linux-gnu/libm.so.6" \
-	env LD_PRELOAD=/lib/x86_64-linux-gnu/libm.so.6 "$SPECNFS" run --mount "$MOUNT" -- sh -c 'echo $LD_PRELOAD'
+	env LD_PRELOAD=/lib/x86_64-linux-gnu/libm.so.6 "$SPECNFS" run --mount "$MOUNT" -- sh -c \
+		'echo $LD_PRELOAD'
 
 finish

@@ -7,15 +7,10 @@
 . "$(dirname "$0")/lib.sh"
 testbed_start tb
 PROG=$BUILDDIR/tests/integration/spec_prog
-SHIM=$BUILDDIR/client/.libs/libspecnfs.so
-[ -x "$PROG" ] && [ -f "$SHIM" ] || { not_ok "spec_prog and the shim are built"; finish; }
-wanem_start w --listen 127.0.0.1:0 --connect "127.0.0.1:$tb_NFS_PORT" \
-	--listen 127.0.0.1:0 --connect "127.0.0.1:$tb_MOUNT_PORT" --rtt 30
-read -r wn wm <<<"$w_PORTS"
-export SPECNFS_MOUNTS="/nfs=nfs://127.0.0.1/export?nfsport=$wn&mountport=$wm"
-export SPECNFS_CACHE=$T_TMP/cache SPECNFS_RUNTIME_DIR=$T_TMP/run SPECNFS_CONFIG=/nonexistent
-export SPECNFS_DAEMON=$BUILDDIR/client/specnfsd SPECNFS_STATS=$T_TMP/stats
-on_exit "'$BUILDDIR/client/specnfs' --no-start stop"
+require_built "$PROG" "$SHIM" "$SPECNFSD"
+wan_link w --rtt 30
+client_export "" "SPECNFS_MOUNTS=/nfs=$w_URL" \
+	"SPECNFS_STATS=$T_TMP/stats"
 mkdir -p "$tb_EXPORT_DIR/src"
 echo "first version" >"$tb_EXPORT_DIR/src/in.txt"
 
@@ -39,7 +34,8 @@ echo "second version, longer" >"$tb_EXPORT_DIR/src/in.txt" # the second client
 run cto /nfs/src/in.txt /nfs/src/out.txt
 echo "$out" | sed 's/^/# /'
 check "refuted: the printed line appears exactly once and is the new content" \
-	test "$(grep -c '^line:' <<<"$out")" -eq 1 -a "$(head -n 1 <<<"$out")" = "line: second version, longer"
+	test "$(grep -c '^line:' <<<"$out")" -eq 1 -a "$(head -n 1 <<<"$out")" = \
+		"line: second version, longer"
 check "... the derived file is right" \
 	test "$(cat "$tb_EXPORT_DIR/src/out.txt")" = "derived from [second version, longer]"
 check "... the exit status is right ($rc)" test "$rc" -eq 22
@@ -52,7 +48,8 @@ check "... no process is left behind" bash -c '! pgrep -x spec_prog >/dev/null'
 # A negative lookup refuted: the header appears on the server.
 run cto probe /nfs/src/new.h >/dev/null # warms the listing
 run cto probe /nfs/src/new.h
-check "cto, absent header: predicted absent, and it is" test "$out" = "/nfs/src/new.h: absent" -a "$rc" -eq 0
+check "cto, absent header: predicted absent, and it is" test "$out" = "/nfs/src/new.h: absent" -a \
+	"$rc" -eq 0
 echo '#define NEW 1' >"$tb_EXPORT_DIR/src/new.h"
 run cto probe /nfs/src/new.h
 check "the header appeared: the negative prediction is refuted, the program sees it (once)" \
@@ -83,8 +80,8 @@ cc1=$(grep -E 'predictions=[0-9]{2,}' "$T_TMP/stats.cto" | head -n 1)
 echo "# gcc -c with 50 NFS headers at 30 ms: off $off ms, cto $cto ms"
 echo "# cc1 under cto: $cc1"
 blocked=$(sed -n 's/.*blocked_us=\([0-9]*\).*/\1/p' <<<"$cc1")
-check "cto: cc1 ran ahead on its predictions and waited about a round trip (${blocked:-?} us < 150000)" \
-	test -n "$blocked" -a "${blocked:-999999}" -lt 150000
+what="cto: cc1 ran ahead on its predictions and waited about a round trip"
+check "$what (${blocked:-?} us < 150000)" test -n "$blocked" -a "${blocked:-999999}" -lt 150000
 check "off: the same compile waits for dozens of round trips ($off ms > 1200)" test "$off" -gt 1200
 check "the object file is right" bash -c 'nm "$1" | grep -q " T f$"' _ "$T_TMP/m.o"
 
@@ -106,7 +103,7 @@ check "... the create and the close were predicted too, and it committed" \
 # The create refused: the directory is gone on the server (a second client
 # removed it) while our cache still lists it.
 mkdir -p "$tb_EXPORT_DIR/gone"
-"$BUILDDIR/client/specnfs" ls /nfs/gone >/dev/null # lists gone/: our cache knows it empty
+"$SPECNFS" ls /nfs/gone >/dev/null # lists gone/: our cache knows it empty
 rm -rf "$tb_EXPORT_DIR/gone"
 rm -f "$T_TMP/stats"
 run full /nfs/w/in.txt /nfs/gone/out.txt
@@ -114,7 +111,8 @@ echo "$out" | sed 's/^/# /'
 check "refused create: the line appears once, then the real error, once; status 98" \
 	test "$(grep -c '^line: full input$' <<<"$out")" -eq 1 -a \
 	"$(grep -c 'gone/out.txt: No such file or directory' <<<"$out")" -eq 1 -a "$rc" -eq 98
-check "... nothing of the discarded run shows (no pid line)" bash -c '! grep -q "^pid" <<<"$1"' _ "$out"
+check "... nothing of the discarded run shows (no pid line)" bash -c '! grep -q "^pid" <<<"$1"' _ \
+	"$out"
 check "... it rolled back once" grep -q 'rollbacks=1' "$T_TMP/stats"
 check "... and the server has no such file" test ! -e "$tb_EXPORT_DIR/gone"
 
@@ -134,7 +132,8 @@ run full ops /nfs/w/d2
 check "full: mkdir, create, close, rename, mkdir, rmdir: all done ($out)" \
 	test "$out" = "ops /nfs/w/d2: ok" -a "$rc" -eq 0
 check "... the server has them, in order" \
-	test "$(cat "$tb_EXPORT_DIR/w/d2/g" 2>&1)" = "written by spec_prog" -a ! -e "$tb_EXPORT_DIR/w/d2/f" \
+	test "$(cat "$tb_EXPORT_DIR/w/d2/g" 2>&1)" = "written by spec_prog" -a ! -e \
+		"$tb_EXPORT_DIR/w/d2/f" \
 	-a ! -e "$tb_EXPORT_DIR/w/d2/tmp"
 echo "# $(last_stats)"
 check "... without a rollback" grep -q 'rollbacks=0' "$T_TMP/stats"
@@ -151,9 +150,11 @@ run full append /nfs/w/ain.txt /nfs/w/log.txt
 echo "append v2" >"$tb_EXPORT_DIR/w/ain.txt" # the second client
 rm -f "$T_TMP/stats"
 run full append /nfs/w/ain.txt /nfs/w/log.txt
-check "appending while running ahead, rolled back: the output once ($out)" test "$out" = "appended: append v2"
+check "appending while running ahead, rolled back: the output once ($out)" test "$out" = \
+	"appended: append v2"
 check "... and the file has each run's line once" \
-	test "$(cat "$tb_EXPORT_DIR/w/log.txt")" = "$(printf 'appended [append v1]\nappended [append v2]')"
+	test "$(cat "$tb_EXPORT_DIR/w/log.txt")" = \
+		"$(printf 'appended [append v1]\nappended [append v2]')"
 check "... after a rollback" grep -q 'rollbacks=1' "$T_TMP/stats"
 
 finish

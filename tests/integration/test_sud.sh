@@ -6,36 +6,33 @@
 # order, or never. Prints what SUD costs on this machine.
 . "$(dirname "$0")/lib.sh"
 DEMO=$BUILDDIR/tests/integration/sud_demo
-[ -x "$DEMO" ] || { not_ok "sud_demo is built ($DEMO)"; finish; }
-"$DEMO" probe 2>"$T_TMP/probe.err" || skip "no Syscall User Dispatch here: $(cat "$T_TMP/probe.err")"
+require_built "$DEMO"
+"$DEMO" probe 2>"$T_TMP/probe.err" || skip \
+	"no Syscall User Dispatch here: $(cat "$T_TMP/probe.err")"
 
 # want MODE: the bytes a committed run writes.
 want() {
-	printf 'line 1: printf inside the epoch (%s)\nline 2: fputs\nline 3: write(2)\nline 4: left in stdio'"'"'s buffer\n' "$1"
+	printf 'line 1: printf inside the epoch (%s)\nline 2: fputs\n' "$1"
+	printf 'line 3: write(2)\nline 4: left in stdio'"'"'s buffer\n'
 }
 
-# same WHAT FILE MODE: FILE holds exactly what MODE should have written.
-same() {
+# written WHAT FILE MODE: FILE holds exactly what MODE should have written.
+written() {
 	want "$3" >"$T_TMP/want"
-	if cmp -s "$T_TMP/want" "$2"; then
-		ok "$1"
-	else
-		not_ok "$1"
-		diff "$T_TMP/want" "$2" | sed 's/^/#   /' | head -n 20
-	fi
+	same "$1" "$T_TMP/want" "$2"
 }
 
 for mode in commit exit-commit; do
 	"$DEMO" "$mode" | cat >"$T_TMP/out"
 	st=${PIPESTATUS[0]}
-	same "$mode | cat: each line exactly once, in order" "$T_TMP/out" "$mode"
+	written "$mode | cat: each line exactly once, in order" "$T_TMP/out" "$mode"
 	check "$mode | cat: exit status 0" test "$st" -eq 0
 
 	"$DEMO" "$mode" >"$T_TMP/file"
-	same "$mode > file (a regular file outside the mirror)" "$T_TMP/file" "$mode"
+	written "$mode > file (a regular file outside the mirror)" "$T_TMP/file" "$mode"
 
 	"$DEMO" "$mode" 2>&1 | tee "$T_TMP/tee" >/dev/null
-	same "$mode 2>&1 | tee" "$T_TMP/tee" "$mode"
+	written "$mode 2>&1 | tee" "$T_TMP/tee" "$mode"
 
 	check "$mode | grep -c line: 4" test "$("$DEMO" "$mode" | grep -c '^line ')" -eq 4
 done
@@ -52,12 +49,13 @@ done
 
 # The reader may go away first (EPIPE itself: tests/unit/test_sud.c).
 "$DEMO" commit | head -n 1 >"$T_TMP/head"
-check "commit | head -n 1: the first line, no hang" test "$(cat "$T_TMP/head")" = "line 1: printf inside the epoch (commit)"
+check "commit | head -n 1: the first line, no hang" test "$(cat "$T_TMP/head")" = \
+	"line 1: printf inside the epoch (commit)"
 
 # A terminal (a character device, not a pipe): through script(1)'s pty.
 if command -v script >/dev/null 2>&1; then
 	script -qec "'$DEMO' commit" /dev/null </dev/null | tr -d '\r' >"$T_TMP/tty"
-	same "commit on a terminal (pty)" "$T_TMP/tty" commit
+	written "commit on a terminal (pty)" "$T_TMP/tty" commit
 	script -qec "'$DEMO' discard" /dev/null </dev/null | tr -d '\r' >"$T_TMP/tty"
 	check "discard on a terminal (pty): nothing" test ! -s "$T_TMP/tty"
 fi

@@ -9,7 +9,8 @@ require_cmd ganesha.nfsd nfs-ls nfs-cat
 # (rpcbind's command line does not name the state directory), plus anything
 # whose command line names the state directory.
 leftovers() { # leftovers STATE [PID]
-	{ [ -z "${2:-}" ] || pgrep -s "$2"; pgrep -f -- "$1"; } 2>/dev/null | grep -v "^$$\$" || true
+	{ [ -z "${2:-}" ] || pgrep -s "$2"; pgrep -f -- "$1"; } 2>/dev/null | grep -v "^$$\$" || \
+		true
 }
 pid_of() { tb_value PID "$1"; }
 
@@ -33,9 +34,12 @@ on_exit "'$TESTBED' stop '$A'; '$TESTBED' stop '$B'"
 for round in 1 2; do
 	out=$("$TESTBED" start "$A")
 	check "round $round: start prints NFS_URL3 with nfsport and mountport" \
-		grep -qE "^NFS_URL3=.nfs://127\.0\.0\.1/export\?nfsport=[0-9]+&mountport=[0-9]+.\$" <<<"$out"
+		grep -qE \
+			"^NFS_URL3=.nfs://127\.0\.0\.1/export\?nfsport=[0-9]+&mountport=[0-9]+.\$" \
+			<<<"$out"
 	check "round $round: start prints NFS_URL4, EXPORT_DIR, PID" \
-		bash -c 'grep -qE "^NFS_URL4=.nfs://127\.0\.0\.1/export\?version=4&nfsport=[0-9]+.\$" <<<"$1" &&
+		bash -c 'url4="^NFS_URL4=.nfs://127\.0\.0\.1/export\?version=4&nfsport=[0-9]+.\$"
+			grep -qE "$url4" <<<"$1" &&
 			[ "$(tb_value EXPORT_DIR "$1")" = "$2/export" ] &&
 			[[ $(tb_value PID "$1") =~ ^[0-9]+$ ]]' _ "$out" "$A"
 	check "round $round: NFSv3 and NFSv4 serve the export" serves "$A"
@@ -43,8 +47,10 @@ for round in 1 2; do
 	check "round $round: start refuses a second server in the same state dir" \
 		bash -c '! "$1" start "$2" 2>/dev/null' _ "$TESTBED" "$A"
 	"$TESTBED" stop "$A"
-	check "round $round: stop leaves no process behind" test -z "$(leftovers "$A" "$(pid_of "$out")")"
-	check "round $round: status says stopped" bash -c '! "$1" status "$2" >/dev/null' _ "$TESTBED" "$A"
+	check "round $round: stop leaves no process behind" test -z \
+		"$(leftovers "$A" "$(pid_of "$out")")"
+	check "round $round: status says stopped" bash -c '! "$1" status "$2" >/dev/null' _ \
+		"$TESTBED" "$A"
 done
 
 outa=$("$TESTBED" start "$A")
@@ -59,7 +65,8 @@ check "two at once: the second serves" serves "$B"
 err=$("$TESTBED" start "$T_TMP/c" --nfs-port "$pa" 2>&1 >/dev/null)
 rc=$?
 check "port in use: non-zero exit ($rc) and one line naming the port" \
-	bash -c '[ "$1" -ne 0 ] && [ "$(wc -l <<<"$2")" -eq 1 ] && grep -q "$3.*in use" <<<"$2"' _ "$rc" "$err" "$pa"
+	bash -c '[ "$1" -ne 0 ] && [ "$(wc -l <<<"$2")" -eq 1 ] && grep -q "$3.*in use" <<<"$2"' _ \
+		"$rc" "$err" "$pa"
 check "port in use: nothing left running" test -z "$(leftovers "$T_TMP/c")"
 
 "$TESTBED" stop "$A"
@@ -73,9 +80,11 @@ echo "kept across the restart" >"$(tb_value EXPORT_DIR "$outa")/kept.txt"
 outr=$("$TESTBED" restart "$A")
 check "restart: same NFS and MOUNT ports, same export directory" \
 	bash -c '[ -n "$3" ] && for k in NFS_PORT MOUNT_PORT EXPORT_DIR; do
-		[ "$(tb_value $k "$1")" = "$(tb_value $k "$2")" ] || exit 1; done' _ "$outa" "$outr" "$(tb_value NFS_PORT "$outr")"
+		[ "$(tb_value $k "$1")" = "$(tb_value $k "$2")" ] || exit 1; done' _ "$outa" \
+			"$outr" "$(tb_value NFS_PORT "$outr")"
 check "restart: a new supervisor, the old one's processes gone" \
-	bash -c '[ "$(tb_value PID "$1")" != "$(tb_value PID "$2")" ] && [ -z "$3" ]' _ "$outa" "$outr" \
+	bash -c '[ "$(tb_value PID "$1")" != "$(tb_value PID "$2")" ] && [ -z "$3" ]' _ "$outa" \
+		"$outr" \
 	"$(pgrep -s "$(pid_of "$outa")" 2>/dev/null)"
 check "restart: it serves" serves "$A"
 check "restart: a file in the export survived" \
@@ -94,15 +103,18 @@ check "restart of a state dir never started: exit 1, one line" \
 err=$(NFS_TESTBED_GANESHA=/nonexistent/ganesha.nfsd "$TESTBED" start "$T_TMP/d" 2>&1)
 rc=$?
 check "missing Ganesha: exit 1 naming the packages" \
-	bash -c '[ "$1" -eq 1 ] && grep -q "install the Debian packages nfs-ganesha" <<<"$2"' _ "$rc" "$err"
+	bash -c '[ "$1" -eq 1 ] && grep -q "install the Debian packages nfs-ganesha" <<<"$2"' _ \
+		"$rc" "$err"
 err=$("$TESTBED" start "$T_TMP/e" --bogus 2>&1)
 rc=$?
-check "unknown option: exit 2 and one line" bash -c '[ "$1" -eq 2 ] && [ "$(wc -l <<<"$2")" -eq 1 ]' _ "$rc" "$err"
+check "unknown option: exit 2 and one line" bash -c \
+	'[ "$1" -eq 2 ] && [ "$(wc -l <<<"$2")" -eq 1 ]' _ "$rc" "$err"
 err=$("$TESTBED" frobnicate 2>&1)
 rc=$?
 check "unknown command: exit 2" test "$rc" -eq 2
 err=$("$TESTBED" start "$T_TMP/f" --nfs-port 70000 2>&1)
 rc=$?
-check "bad port number: exit 2 naming it" bash -c '[ "$1" -eq 2 ] && grep -q 70000 <<<"$2"' _ "$rc" "$err"
+check "bad port number: exit 2 naming it" bash -c '[ "$1" -eq 2 ] && grep -q 70000 <<<"$2"' _ \
+	"$rc" "$err"
 
 finish

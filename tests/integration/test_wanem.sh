@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 require_cmd nfs-cp nfs-cat sha256sum
 testbed_start tb
-[ -x "$NFS_PING" ] || { not_ok "tools/nfs-ping is built"; finish; }
+require_built "$NFS_PING"
 
 echo "probe file" >"$tb_EXPORT_DIR/ping.txt"
 head -c 100000000 /dev/urandom >"$T_TMP/big.bin"
@@ -38,11 +38,14 @@ read -r p0n p0m <<<"$w0_PORTS"
 # a burst of other work should not count as the emulator's overhead.
 d=999 z=999
 for round in 1 2 3; do
-	d=$(awk -v a="$d" -v b="$(median_ms "$tb_NFS_URL3" /ping.txt 30)" 'BEGIN { print (b < a ? b : a) }')
-	z=$(awk -v a="$z" -v b="$(median_ms "$(url3_via "$p0n" "$p0m")" /ping.txt 30)" 'BEGIN { print (b < a ? b : a) }')
+	d=$(awk -v a="$d" -v b="$(median_ms "$tb_NFS_URL3" /ping.txt 30)" \
+		'BEGIN { print (b < a ? b : a) }')
+	z=$(awk -v a="$z" -v b="$(median_ms "$(url3_via "$p0n" "$p0m")" /ping.txt 30)" \
+		'BEGIN { print (b < a ? b : a) }')
 done
 added=$(awk -v a="$z" -v b="$d" 'BEGIN { printf "%.3f", a - b }')
-check "--rtt 0 adds ${added} ms per round trip (< 0.5 ms; direct ${d}, via ${z})" in_range "$added" -1 0.5
+check "--rtt 0 adds ${added} ms per round trip (< 0.5 ms; direct ${d}, via ${z})" in_range \
+	"$added" -1 0.5
 
 # 100 MB through the emulator, both directions, byte-identical.
 want=$(sha256sum <"$T_TMP/big.bin" | cut -d' ' -f1)
@@ -61,11 +64,13 @@ kill -USR1 "$w0_PID"
 check "after SIGUSR1 cut, wanem still serves new connections" \
 	"$NFS_PING" -q -c 3 "$(url3_via "$p0n" "$p0m")" /ping.txt
 wanem_start wc --listen 127.0.0.1:0 --connect "127.0.0.1:$tb_NFS_PORT" \
-	--listen 127.0.0.1:0 --connect "127.0.0.1:$tb_MOUNT_PORT" --rtt 0 --control "$T_TMP/wanem.ctl"
+	--listen 127.0.0.1:0 --connect "127.0.0.1:$tb_MOUNT_PORT" --rtt 0 --control \
+		"$T_TMP/wanem.ctl"
 read -r pcn pcm <<<"$wc_PORTS"
 check "control: refuse 3 accepted" "$WANEM" --control "$T_TMP/wanem.ctl" --send "refuse 3"
 check "during a refusal window the mount fails" \
-	bash -c '! timeout 20 "$1" -q -c 1 "$2" /ping.txt 2>/dev/null' _ "$NFS_PING" "$(url3_via "$pcn" "$pcm")"
+	bash -c '! timeout 20 "$1" -q -c 1 "$2" /ping.txt 2>/dev/null' _ "$NFS_PING" \
+		"$(url3_via "$pcn" "$pcm")"
 sleep 3.5
 check "after the refusal window the mount works again" \
 	"$NFS_PING" -q -c 1 "$(url3_via "$pcn" "$pcm")" /ping.txt
@@ -76,7 +81,8 @@ bad() { # bad DESCRIPTION PATTERN ARGS...
 	shift 2
 	err=$(timeout 10 "$WANEM" "$@" 2>&1 >/dev/null)
 	rc=$?
-	if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$(wc -l <<<"$err")" -eq 1 ] && grep -qi -- "$pat" <<<"$err"; then
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$(wc -l <<<"$err")" -eq 1 ] && grep -qi -- \
+		"$pat" <<<"$err"; then
 		ok "bad input: $what (exit $rc: $err)"
 	else
 		not_ok "bad input: $what (exit $rc: $err)"
@@ -84,8 +90,10 @@ bad() { # bad DESCRIPTION PATTERN ARGS...
 }
 bad "unknown flag" "unknown option" --listen 127.0.0.1:0 --connect "127.0.0.1:$tb_NFS_PORT" --frob
 bad "negative RTT" "negative" --listen 127.0.0.1:0 --connect "127.0.0.1:$tb_NFS_PORT" --rtt -5
-bad "port in use" "in use" --listen "127.0.0.1:$tb_NFS_PORT" --connect "127.0.0.1:$tb_NFS_PORT" --rtt 1
+bad "port in use" "in use" --listen "127.0.0.1:$tb_NFS_PORT" --connect "127.0.0.1:$tb_NFS_PORT" \
+	--rtt 1
 bad "unreachable target" "unreachable" --listen 127.0.0.1:0 --connect 127.0.0.1:9 --rtt 1
-bad "unpaired --listen" "pairs" --listen 127.0.0.1:0 --listen 127.0.0.1:0 --connect "127.0.0.1:$tb_NFS_PORT"
+bad "unpaired --listen" "pairs" --listen 127.0.0.1:0 --listen 127.0.0.1:0 --connect \
+	"127.0.0.1:$tb_NFS_PORT"
 
 finish

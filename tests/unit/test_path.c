@@ -1,5 +1,5 @@
 /*
- * test_path_compose: where a client path goes once a symlink in it is
+ * test_path.c - where a client path goes once a symlink in it is
  * followed (client/path.c), as the kernel follows it.
  */
 #include <errno.h>
