@@ -614,13 +614,6 @@ exec_common(const struct launch *l, enum how how, int dirfd, const char *path, i
 	}
 }
 
-static int
-fail(int rc)
-{
-	errno = -rc;
-	return -1;
-}
-
 static const struct launch exec_launch = { .spawn = 0 };
 
 /* ------------------------------------------------------------ exec family */
@@ -631,7 +624,7 @@ execve(const char *path, char *const argv[], char *const envp[])
 	resolve_all();
 	if (spn_shim_busy)
 		return REAL(execve)(path, argv, envp);
-	return fail(exec_common(&exec_launch, HOW_PATH, AT_FDCWD, path, 0, argv, envp, 0));
+	return spn_fail(exec_common(&exec_launch, HOW_PATH, AT_FDCWD, path, 0, argv, envp, 0));
 }
 
 SPN_EXPORT int
@@ -643,7 +636,7 @@ execveat(int dirfd, const char *path, char *const argv[], char *const envp[], in
 			return (int)syscall(SYS_execveat, dirfd, path, argv, envp, flags);
 		return real_execveat(dirfd, path, argv, envp, flags);
 	}
-	return fail(exec_common(&exec_launch, HOW_PATH, dirfd, path, flags, argv, envp, 0));
+	return spn_fail(exec_common(&exec_launch, HOW_PATH, dirfd, path, flags, argv, envp, 0));
 }
 
 SPN_EXPORT int
@@ -652,10 +645,10 @@ fexecve(int fd, char *const argv[], char *const envp[])
 	resolve_all();
 	if (spn_shim_busy) {
 		if (RESOLVE(real_fexecve, "fexecve") == NULL)
-			return fail(-ENOSYS);
+			return spn_fail(-ENOSYS);
 		return real_fexecve(fd, argv, envp);
 	}
-	return fail(exec_common(&exec_launch, HOW_FD, fd, NULL, 0, argv, envp, 0));
+	return spn_fail(exec_common(&exec_launch, HOW_FD, fd, NULL, 0, argv, envp, 0));
 }
 
 SPN_EXPORT int
@@ -671,10 +664,10 @@ execvpe(const char *file, char *const argv[], char *const envp[])
 	resolve_all();
 	if (spn_shim_busy) {
 		if (RESOLVE(real_execvpe, "execvpe") == NULL)
-			return fail(-ENOSYS);
+			return spn_fail(-ENOSYS);
 		return real_execvpe(file, argv, envp);
 	}
-	return fail(exec_common(&exec_launch, HOW_SEARCH, AT_FDCWD, file, 0, argv, envp, 1));
+	return spn_fail(exec_common(&exec_launch, HOW_SEARCH, AT_FDCWD, file, 0, argv, envp, 1));
 }
 
 SPN_EXPORT int

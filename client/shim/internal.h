@@ -27,6 +27,7 @@
 #define SPECNFS_SHIM_INTERNAL_H
 
 #include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -104,6 +105,16 @@ SPN_REAL_FUNCS(SPN_REAL_LOADER)
 #undef SPN_REAL_LOADER
 
 #define REAL(name) (spn_real_##name != NULL ? spn_real_##name : spn_real_load_##name())
+
+/* ------------------------------------------------------------ errors */
+
+/* A wrapper's failure: errno from the internal -errno, and -1. */
+static inline int
+spn_fail(int err)
+{
+	errno = -err;
+	return -1;
+}
 
 /* ------------------------------------------------------------ guard */
 

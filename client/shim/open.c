@@ -48,13 +48,6 @@ spn_umask(void)
 	return mask;
 }
 
-static int
-fail(int err)
-{
-	errno = -err;
-	return -1;
-}
-
 /* Open (dirfd, path) on NFS. Returns the fd, or -errno. 0 in *handled means
  * "not an NFS path": the caller opens it for real. */
 static int
@@ -113,7 +106,7 @@ open_common(int dirfd, const char *path, int flags, mode_t mode)
 
 	if (!handled)
 		return REAL(openat)(dirfd, path, flags, mode);
-	return fd < 0 ? fail(fd) : fd;
+	return fd < 0 ? spn_fail(fd) : fd;
 }
 
 static mode_t
@@ -220,7 +213,7 @@ report_close(const char *nfs, int rc)
 
 	st = spn_call_path(SPN_OP_CLOSE, nfs, SPN_F_WRITTEN, 0, &rep);
 	if (rc == 0 && st < 0)
-		return fail(st);
+		return spn_fail(st);
 	errno = saved;
 	return rc;
 }
@@ -434,7 +427,7 @@ mkstemp_common(char *tmpl, int suffixlen, int flags, int dir)
 		int fd = mkstemp_common call_args;                                    \
                                                                                       \
 		if (fd != -ENOSYS)                                                    \
-			return fd < 0 ? fail(fd) : fd;                                \
+			return fd < 0 ? spn_fail(fd) : fd;                                \
 		if (real == NULL)                                                     \
 			real = (int(*) real_params)spn_real_lookup(#name);            \
 		return real real_args;                                                \

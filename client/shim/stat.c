@@ -19,13 +19,6 @@
 
 #include "client/shim/internal.h"
 
-static int
-fail(int err)
-{
-	errno = -err;
-	return -1;
-}
-
 /*
  * stat of (dirfd, path) with fstatat flags. Returns 1 and fills *a for an
  * NFS path, 0 if not NFS, -errno on error.
@@ -91,12 +84,12 @@ stat_at(int dirfd, const char *path, struct stat *st, int flags)
 	if (spn_take_redirect(rc, local, sizeof(local)))
 		return REAL(fstatat)(AT_FDCWD, local, st, flags & ~AT_EMPTY_PATH);
 	if (rc < 0)
-		return fail(rc);
+		return spn_fail(rc);
 	if (a.type == S_IFLNK && !(flags & AT_SYMLINK_NOFOLLOW)) {
 		/* Follow it here, not on the server: an absolute target
 		 * names this machine's file. */
 		rc = spn_stat_follow(dirfd, path, st);
-		return rc < 0 ? fail(rc) : 0;
+		return rc < 0 ? spn_fail(rc) : 0;
 	}
 	spn_attr_to_stat(&a, st);
 	return 0;
@@ -113,7 +106,7 @@ stat_fd(int fd, struct stat *st)
 		return rc;
 	rc = nfs_fstat(fd, &a);
 	if (rc <= 0)
-		return rc < 0 ? fail(rc) : 0;
+		return rc < 0 ? spn_fail(rc) : 0;
 	spn_attr_to_stat(&a, st);
 	return 0;
 }
@@ -229,7 +222,7 @@ statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *stx)
 	if (rc == 0)
 		return REAL(statx)(dirfd, path, flags, mask, stx);
 	if (rc < 0)
-		return fail(rc);
+		return spn_fail(rc);
 	spn_attr_to_statx(&a, stx);
 	return 0;
 }
@@ -246,11 +239,11 @@ access_at(int dirfd, const char *path, int mode, int flags)
 	if (spn_shim_busy || (rc = spn_nfs_path(dirfd, path, nfs, sizeof(nfs))) == 0)
 		return REAL(faccessat)(dirfd, path, mode, flags);
 	if (rc < 0)
-		return fail(rc);
+		return spn_fail(rc);
 	rc = spn_call_path(SPN_OP_ACCESS, nfs, 0, (uint32_t)(mode & 7), &rep);
 	if (spn_take_redirect(rc, nfs, sizeof(nfs)))
 		return REAL(faccessat)(AT_FDCWD, nfs, mode, flags);
-	return rc < 0 ? fail(rc) : 0;
+	return rc < 0 ? spn_fail(rc) : 0;
 }
 
 SPN_EXPORT int
@@ -308,7 +301,7 @@ statfs(const char *path, struct statfs *out)
 	if (rc == 0)
 		return REAL(statfs)(path, out);
 	if (rc < 0)
-		return fail(rc);
+		return spn_fail(rc);
 	memset(out, 0, sizeof(*out));
 	out->f_type = NFS_SUPER_MAGIC;
 	out->f_bsize = s.bsize;
@@ -337,7 +330,7 @@ statvfs(const char *path, struct statvfs *out)
 	if (rc == 0)
 		return REAL(statvfs)(path, out);
 	if (rc < 0)
-		return fail(rc);
+		return spn_fail(rc);
 	memset(out, 0, sizeof(*out));
 	out->f_bsize = s.bsize;
 	out->f_frsize = s.bsize;
@@ -368,10 +361,10 @@ pathconf(const char *path, int name)
 	if (spn_shim_busy || (rc = spn_nfs_path(AT_FDCWD, path, nfs, sizeof(nfs))) == 0)
 		return REAL(pathconf)(path, name);
 	if (rc < 0)
-		return fail(rc);
+		return spn_fail(rc);
 	rc = spn_call_path(SPN_OP_STAT, nfs, 0, 0, &rep);
 	if (rc < 0)
-		return fail(rc);
+		return spn_fail(rc);
 	return REAL(pathconf)(spn_shim_mirror_base(), name);
 }
 
