@@ -239,17 +239,10 @@ spn_cred_take_fd(int flags)
 #define CRED_WRAP(name, params, args)                                      \
 	SPN_EXPORT int name params                                         \
 	{                                                                  \
-		static int (*real) params;                                 \
 		int rc;                                                    \
                                                                            \
-		if (real == NULL)                                          \
-			real = (int(*) params)spn_real_lookup(#name);      \
-		if (real == NULL) {                                        \
-			errno = ENOSYS;                                    \
-			return -1;                                         \
-		}                                                          \
 		spn_spec_barrier();                                        \
-		rc = real args;                                            \
+		rc = REAL(name) args;                                      \
 		spn_cred_changed();                                        \
 		return rc;                                                 \
 	}

@@ -51,60 +51,6 @@
 _Static_assert(sizeof(struct dirent) == sizeof(struct dirent64), "dirent64 layout");
 _Static_assert(sizeof(struct stat) == sizeof(struct stat64), "stat64 layout");
 
-typedef int (*scan_filter_fn)(const struct dirent *);
-typedef int (*scan_compar_fn)(const struct dirent **, const struct dirent **);
-typedef int (*scan_filter64_fn)(const struct dirent64 *);
-typedef int (*scan_compar64_fn)(const struct dirent64 **, const struct dirent64 **);
-typedef int (*glob_err_fn)(const char *, int);
-typedef int (*ftw_fn)(const char *, const struct stat *, int);
-typedef int (*ftw64_fn)(const char *, const struct stat64 *, int);
-typedef int (*nftw_fn)(const char *, const struct stat *, int, struct FTW *);
-typedef int (*nftw64_fn)(const char *, const struct stat64 *, int, struct FTW *);
-typedef int (*fts_compar_fn)(const FTSENT **, const FTSENT **);
-
-/* ------------------------------------------------------------ real functions */
-
-/* The real functions only this file needs (the shared ones are REAL()). */
-#define DIR_REAL_FUNCS(X)                                                                  \
-	X(int, readdir_r, (DIR *, struct dirent *, struct dirent **))                      \
-	X(int, readdir64_r, (DIR *, struct dirent64 *, struct dirent64 **))                \
-	X(void, rewinddir, (DIR *))                                                        \
-	X(int, scandir, (const char *, struct dirent ***, scan_filter_fn, scan_compar_fn)) \
-	X(int, scandir64,                                                                  \
-	  (const char *, struct dirent64 ***, scan_filter64_fn, scan_compar64_fn))         \
-	X(int, scandirat,                                                                  \
-	  (int, const char *, struct dirent ***, scan_filter_fn, scan_compar_fn))          \
-	X(int, scandirat64,                                                                \
-	  (int, const char *, struct dirent64 ***, scan_filter64_fn, scan_compar64_fn))    \
-	X(int, glob, (const char *, int, glob_err_fn, glob_t *))                           \
-	X(int, glob64, (const char *, int, glob_err_fn, glob64_t *))                       \
-	X(int, ftw, (const char *, ftw_fn, int))                                           \
-	X(int, ftw64, (const char *, ftw64_fn, int))                                       \
-	X(int, nftw, (const char *, nftw_fn, int, int))                                    \
-	X(int, nftw64, (const char *, nftw64_fn, int, int))                                \
-	X(FTS *, fts_open, (char *const *, int, fts_compar_fn))                            \
-	X(FTSENT *, fts_read, (FTS *))                                                     \
-	X(FTSENT *, fts_children, (FTS *, int))                                            \
-	X(int, fts_set, (FTS *, FTSENT *, int))                                            \
-	X(int, fts_close, (FTS *))                                                         \
-	X(FTS *, fts64_open, (char *const *, int, fts_compar_fn))                          \
-	X(FTSENT *, fts64_read, (FTS *))                                                   \
-	X(FTSENT *, fts64_children, (FTS *, int))                                          \
-	X(int, fts64_set, (FTS *, FTSENT *, int))                                          \
-	X(int, fts64_close, (FTS *))
-
-#define DIR_REAL_DEF(ret, name, params)                                                    \
-	static ret(*dir_real_##name) params;                                               \
-	static __typeof__(dir_real_##name) dir_real_load_##name(void)                      \
-	{                                                                                  \
-		dir_real_##name = (__typeof__(dir_real_##name))spn_real_lookup(#name);     \
-		return dir_real_##name;                                                    \
-	}
-DIR_REAL_FUNCS(DIR_REAL_DEF)
-#undef DIR_REAL_DEF
-
-#define DREAL(name) (dir_real_##name != NULL ? dir_real_##name : dir_real_load_##name())
-
 /* ------------------------------------------------------------ mirror DIRs */
 
 /*
@@ -624,7 +570,7 @@ readdir64(DIR *d)
 SPN_EXPORT int
 readdir_r(DIR *d, struct dirent *entry, struct dirent **result)
 {
-	int rc = DREAL(readdir_r)(d, entry, result);
+	int rc = REAL(readdir_r)(d, entry, result);
 
 	if (rc == 0 && *result != NULL && (*result)->d_type == DT_LNK && !spn_shim_busy &&
 	    mdir_find(d, NULL, 0))
@@ -635,7 +581,7 @@ readdir_r(DIR *d, struct dirent *entry, struct dirent **result)
 SPN_EXPORT int
 readdir64_r(DIR *d, struct dirent64 *entry, struct dirent64 **result)
 {
-	int rc = DREAL(readdir64_r)(d, entry, result);
+	int rc = REAL(readdir64_r)(d, entry, result);
 
 	if (rc == 0 && *result != NULL && (*result)->d_type == DT_LNK && !spn_shim_busy &&
 	    mdir_find(d, NULL, 0))
@@ -653,7 +599,7 @@ rewinddir(DIR *d)
 	if (!spn_shim_busy && mdir_find(d, nfs, sizeof(nfs)))
 		(void)listing(nfs, mirror, sizeof(mirror));
 	errno = saved;
-	DREAL(rewinddir)(d);
+	REAL(rewinddir)(d);
 }
 
 /* ------------------------------------------------------------ scandir */
@@ -748,7 +694,7 @@ scandirat(int dfd, const char *dir, struct dirent ***list, scan_filter_fn filter
 	w.path[0] = '\0';
 	if (scan_at(dfd, dir, list, filter, compar, &result, &w))
 		return result;
-	return DREAL(scandirat)(dfd, w.path[0] != '\0' ? w.path : dir, list, filter, compar);
+	return REAL(scandirat)(dfd, w.path[0] != '\0' ? w.path : dir, list, filter, compar);
 }
 
 SPN_EXPORT int
@@ -760,7 +706,7 @@ scandir(const char *dir, struct dirent ***list, scan_filter_fn filter, scan_comp
 	w.path[0] = '\0';
 	if (scan_at(AT_FDCWD, dir, list, filter, compar, &result, &w))
 		return result;
-	return DREAL(scandir)(w.path[0] != '\0' ? w.path : dir, list, filter, compar);
+	return REAL(scandir)(w.path[0] != '\0' ? w.path : dir, list, filter, compar);
 }
 
 /* The 64 variants: on LP64 glibc, dirent64 is dirent. */
@@ -775,7 +721,7 @@ scandirat64(int dfd, const char *dir, struct dirent64 ***list, scan_filter64_fn 
 	if (scan_at(dfd, dir, (struct dirent ***)list, (scan_filter_fn)filter,
 		    (scan_compar_fn)compar, &result, &w))
 		return result;
-	return DREAL(scandirat64)(dfd, w.path[0] != '\0' ? w.path : dir, list, filter, compar);
+	return REAL(scandirat64)(dfd, w.path[0] != '\0' ? w.path : dir, list, filter, compar);
 }
 
 SPN_EXPORT int
@@ -789,7 +735,7 @@ scandir64(const char *dir, struct dirent64 ***list, scan_filter64_fn filter,
 	if (scan_at(AT_FDCWD, dir, (struct dirent ***)list, (scan_filter_fn)filter,
 		    (scan_compar_fn)compar, &result, &w))
 		return result;
-	return DREAL(scandir64)(w.path[0] != '\0' ? w.path : dir, list, filter, compar);
+	return REAL(scandir64)(w.path[0] != '\0' ? w.path : dir, list, filter, compar);
 }
 
 /* ------------------------------------------------------------ glob */
@@ -910,14 +856,14 @@ glob(const char *pattern, int flags, glob_err_fn errfunc, glob_t *pglob)
 
 	if (spn_shim_busy || pattern == NULL || pglob == NULL || (flags & GLOB_ALTDIRFUNC) ||
 	    !glob_needs_shim(pattern, flags))
-		return DREAL(glob)(pattern, flags, errfunc, pglob);
+		return REAL(glob)(pattern, flags, errfunc, pglob);
 	saved = *pglob;
 	pglob->gl_opendir = glob_opendir;
 	pglob->gl_readdir = glob_readdir;
 	pglob->gl_closedir = glob_closedir;
 	pglob->gl_stat = glob_stat;
 	pglob->gl_lstat = glob_lstat;
-	rc = DREAL(glob)(pattern, flags | GLOB_ALTDIRFUNC, errfunc, pglob);
+	rc = REAL(glob)(pattern, flags | GLOB_ALTDIRFUNC, errfunc, pglob);
 	pglob->gl_opendir = saved.gl_opendir;
 	pglob->gl_readdir = saved.gl_readdir;
 	pglob->gl_closedir = saved.gl_closedir;
@@ -935,14 +881,14 @@ glob64(const char *pattern, int flags, glob_err_fn errfunc, glob64_t *pglob)
 
 	if (spn_shim_busy || pattern == NULL || pglob == NULL || (flags & GLOB_ALTDIRFUNC) ||
 	    !glob_needs_shim(pattern, flags))
-		return DREAL(glob64)(pattern, flags, errfunc, pglob);
+		return REAL(glob64)(pattern, flags, errfunc, pglob);
 	saved = *pglob;
 	pglob->gl_opendir = glob_opendir;
 	pglob->gl_readdir = glob_readdir64;
 	pglob->gl_closedir = glob_closedir;
 	pglob->gl_stat = glob_stat64;
 	pglob->gl_lstat = glob_lstat64;
-	rc = DREAL(glob64)(pattern, flags | GLOB_ALTDIRFUNC, errfunc, pglob);
+	rc = REAL(glob64)(pattern, flags | GLOB_ALTDIRFUNC, errfunc, pglob);
 	pglob->gl_opendir = saved.gl_opendir;
 	pglob->gl_readdir = saved.gl_readdir;
 	pglob->gl_closedir = saved.gl_closedir;
@@ -1371,7 +1317,7 @@ nftw(const char *dir, nftw_fn fn, int nopenfd, int flags)
 	struct where w;
 
 	if (!walk_root(dir, &w))
-		return DREAL(nftw)(dir, fn, nopenfd, flags);
+		return REAL(nftw)(dir, fn, nopenfd, flags);
 	if (flags & ~NFTW_FLAGS) {
 		errno = EINVAL;
 		return -1;
@@ -1385,7 +1331,7 @@ nftw64(const char *dir, nftw64_fn fn, int nopenfd, int flags)
 	struct where w;
 
 	if (!walk_root(dir, &w))
-		return DREAL(nftw64)(dir, fn, nopenfd, flags);
+		return REAL(nftw64)(dir, fn, nopenfd, flags);
 	if (flags & ~NFTW_FLAGS) {
 		errno = EINVAL;
 		return -1;
@@ -1399,7 +1345,7 @@ ftw(const char *dir, ftw_fn fn, int nopenfd)
 	struct where w;
 
 	if (!walk_root(dir, &w))
-		return DREAL(ftw)(dir, fn, nopenfd);
+		return REAL(ftw)(dir, fn, nopenfd);
 	return walk_start(dir, &w, NULL, fn, 0);
 }
 
@@ -1409,7 +1355,7 @@ ftw64(const char *dir, ftw64_fn fn, int nopenfd)
 	struct where w;
 
 	if (!walk_root(dir, &w))
-		return DREAL(ftw64)(dir, fn, nopenfd);
+		return REAL(ftw64)(dir, fn, nopenfd);
 	return walk_start(dir, &w, NULL, (ftw_fn)fn, 0);
 }
 
@@ -2010,32 +1956,32 @@ SPN_EXPORT FTS *
 fts_open(char *const *argv, int options, fts_compar_fn compar)
 {
 	if (!f_wanted(argv))
-		return DREAL(fts_open)(argv, options, compar);
+		return REAL(fts_open)(argv, options, compar);
 	return f_open(argv, options, compar);
 }
 
 SPN_EXPORT FTSENT *
 fts_read(FTS *sp)
 {
-	return f_is_mine(sp) ? f_read(sp) : DREAL(fts_read)(sp);
+	return f_is_mine(sp) ? f_read(sp) : REAL(fts_read)(sp);
 }
 
 SPN_EXPORT FTSENT *
 fts_children(FTS *sp, int instr)
 {
-	return f_is_mine(sp) ? f_children(sp, instr) : DREAL(fts_children)(sp, instr);
+	return f_is_mine(sp) ? f_children(sp, instr) : REAL(fts_children)(sp, instr);
 }
 
 SPN_EXPORT int
 fts_set(FTS *sp, FTSENT *p, int instr)
 {
-	return f_is_mine(sp) ? f_set(p, instr) : DREAL(fts_set)(sp, p, instr);
+	return f_is_mine(sp) ? f_set(p, instr) : REAL(fts_set)(sp, p, instr);
 }
 
 SPN_EXPORT int
 fts_close(FTS *sp)
 {
-	return f_is_mine(sp) ? f_close(sp) : DREAL(fts_close)(sp);
+	return f_is_mine(sp) ? f_close(sp) : REAL(fts_close)(sp);
 }
 
 /* The fts64 names: on LP64 glibc the same structures. */
@@ -2044,7 +1990,7 @@ fts64_open(char *const *argv, int options,
 	   int (*compar)(const FTSENT64 **, const FTSENT64 **))
 {
 	if (!f_wanted(argv))
-		return (FTS64 *)DREAL(fts64_open)(argv, options, (fts_compar_fn)compar);
+		return (FTS64 *)REAL(fts64_open)(argv, options, (fts_compar_fn)compar);
 	return (FTS64 *)f_open(argv, options, (fts_compar_fn)compar);
 }
 
@@ -2053,7 +1999,7 @@ fts64_read(FTS64 *sp)
 {
 	FTS *s = (FTS *)sp;
 
-	return (FTSENT64 *)(f_is_mine(s) ? f_read(s) : DREAL(fts64_read)(s));
+	return (FTSENT64 *)(f_is_mine(s) ? f_read(s) : REAL(fts64_read)(s));
 }
 
 SPN_EXPORT FTSENT64 *
@@ -2061,7 +2007,7 @@ fts64_children(FTS64 *sp, int instr)
 {
 	FTS *s = (FTS *)sp;
 
-	return (FTSENT64 *)(f_is_mine(s) ? f_children(s, instr) : DREAL(fts64_children)(s, instr));
+	return (FTSENT64 *)(f_is_mine(s) ? f_children(s, instr) : REAL(fts64_children)(s, instr));
 }
 
 SPN_EXPORT int
@@ -2069,7 +2015,7 @@ fts64_set(FTS64 *sp, FTSENT64 *p, int instr)
 {
 	FTS *s = (FTS *)sp;
 
-	return f_is_mine(s) ? f_set((FTSENT *)p, instr) : DREAL(fts64_set)(s, (FTSENT *)p, instr);
+	return f_is_mine(s) ? f_set((FTSENT *)p, instr) : REAL(fts64_set)(s, (FTSENT *)p, instr);
 }
 
 SPN_EXPORT int
@@ -2077,5 +2023,5 @@ fts64_close(FTS64 *sp)
 {
 	FTS *s = (FTS *)sp;
 
-	return f_is_mine(s) ? f_close(s) : DREAL(fts64_close)(s);
+	return f_is_mine(s) ? f_close(s) : REAL(fts64_close)(s);
 }

@@ -26,22 +26,7 @@
 #include "client/conn.h"
 #include "client/shim/internal.h"
 
-#define SPN_REAL_DEF(ret, name, params) ret(*spn_real_##name) params;
-SPN_REAL_FUNCS(SPN_REAL_DEF)
-#undef SPN_REAL_DEF
-
 __thread int spn_shim_busy;
-
-void *
-spn_real_lookup(const char *name)
-{
-	void *p;
-
-	spn_shim_busy++;
-	p = dlsym(RTLD_NEXT, name);
-	spn_shim_busy--;
-	return p;
-}
 
 /* ------------------------------------------------------------ configuration */
 

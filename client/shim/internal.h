@@ -13,8 +13,9 @@
  * - Wrappers are exported (SPN_EXPORT); everything else is hidden
  *   (-fvisibility=hidden).
  * - Internal functions return 0 or -errno; only wrappers set errno.
- * - The real libc functions are reached through REAL(name), resolved with
- *   dlsym(RTLD_NEXT) on first use (calls arrive before constructors).
+ * - The real libc functions are reached through REAL(name), from the one
+ *   table in shim/real.h (resolved on first use: calls arrive before
+ *   constructors; a function libc lacks fails with ENOSYS).
  * - A __thread guard (spn_shim_busy) sends calls made while the shim itself
  *   is working (libc internals, dlsym's own needs) straight through.
  * - Code on the path of exec and of a vfork child (posix_spawn, vfork+exec)
@@ -38,73 +39,9 @@
 
 #include "policy/policy.h"
 #include "client/proto.h"
+#include "client/shim/real.h"
 
 #define SPN_EXPORT __attribute__((visibility("default")))
-
-/* ------------------------------------------------------------ real functions */
-
-/*
- * Every libc function the shim calls for real, once. X(ret, name, params).
- * Adding a wrapper that needs its real twin is one line here.
- */
-#define SPN_REAL_FUNCS(X)                                                                 \
-	X(int, open, (const char *, int, ...))                                            \
-	X(int, openat, (int, const char *, int, ...))                                     \
-	X(int, close, (int))                                                              \
-	X(FILE *, fopen, (const char *, const char *))                                    \
-	X(FILE *, freopen, (const char *, const char *, FILE *))                          \
-	X(int, fclose, (FILE *))                                                          \
-	X(int, fstatat, (int, const char *, struct stat *, int))                          \
-	X(int, fstat, (int, struct stat *))                                               \
-	X(int, statx, (int, const char *, int, unsigned, struct statx *))                 \
-	X(int, faccessat, (int, const char *, int, int))                                  \
-	X(ssize_t, readlinkat, (int, const char *, char *, size_t))                       \
-	X(int, mkdirat, (int, const char *, mode_t))                                      \
-	X(int, unlinkat, (int, const char *, int))                                        \
-	X(int, renameat2, (int, const char *, int, const char *, unsigned))               \
-	X(int, linkat, (int, const char *, int, const char *, int))                       \
-	X(int, symlinkat, (const char *, int, const char *))                              \
-	X(int, mknodat, (int, const char *, mode_t, dev_t))                               \
-	X(int, fchmodat, (int, const char *, mode_t, int))                                \
-	X(int, fchownat, (int, const char *, uid_t, gid_t, int))                          \
-	X(int, utimensat, (int, const char *, const struct timespec *, int))              \
-	X(int, truncate, (const char *, off_t))                                           \
-	X(int, chdir, (const char *))                                                     \
-	X(int, fchdir, (int))                                                             \
-	X(char *, getcwd, (char *, size_t))                                               \
-	X(char *, realpath, (const char *, char *))                                       \
-	X(DIR *, opendir, (const char *))                                                 \
-	X(DIR *, fdopendir, (int))                                                        \
-	X(int, closedir, (DIR *))                                                         \
-	X(struct dirent *, readdir, (DIR *))                                              \
-	X(struct dirent64 *, readdir64, (DIR *))                                          \
-	X(int, execve, (const char *, char *const[], char *const[]))                      \
-	X(void *, dlopen, (const char *, int))                                            \
-	X(int, statfs, (const char *, struct statfs *))                                   \
-	X(int, statvfs, (const char *, struct statvfs *))                                 \
-	X(long, pathconf, (const char *, int))
-
-struct statx;
-struct statfs;
-struct statvfs;
-
-#define SPN_REAL_DECL(ret, name, params) extern ret(*spn_real_##name) params;
-SPN_REAL_FUNCS(SPN_REAL_DECL)
-#undef SPN_REAL_DECL
-
-/* Resolve one real function by name (dlsym RTLD_NEXT); NULL if absent. */
-void *spn_real_lookup(const char *name);
-
-#define SPN_REAL_LOADER(ret, name, params)                                                \
-	static inline __typeof__(spn_real_##name) spn_real_load_##name(void)              \
-	{                                                                                 \
-		spn_real_##name = (__typeof__(spn_real_##name))spn_real_lookup(#name);    \
-		return spn_real_##name;                                                   \
-	}
-SPN_REAL_FUNCS(SPN_REAL_LOADER)
-#undef SPN_REAL_LOADER
-
-#define REAL(name) (spn_real_##name != NULL ? spn_real_##name : spn_real_load_##name())
 
 /* ------------------------------------------------------------ errors */
 

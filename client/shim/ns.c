@@ -368,14 +368,11 @@ fchmodat(int dirfd, const char *path, mode_t mode, int flags)
 SPN_EXPORT int
 fchmod(int fd, mode_t mode)
 {
-	static int (*real)(int, mode_t);
 	int rc = chmod_common(AT_FDCWD, NULL, fd, mode, 0);
 
 	if (rc != -ENOSYS)
 		return rc;
-	if (real == NULL)
-		real = (int (*)(int, mode_t))spn_real_lookup("fchmod");
-	return real(fd, mode);
+	return REAL(fchmod)(fd, mode);
 }
 
 static int
@@ -421,14 +418,11 @@ fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int flags)
 SPN_EXPORT int
 fchown(int fd, uid_t uid, gid_t gid)
 {
-	static int (*real)(int, uid_t, gid_t);
 	int rc = chown_common(AT_FDCWD, NULL, fd, uid, gid, 0);
 
 	if (rc != -ENOSYS)
 		return rc;
-	if (real == NULL)
-		real = (int (*)(int, uid_t, gid_t))spn_real_lookup("fchown");
-	return real(fd, uid, gid);
+	return REAL(fchown)(fd, uid, gid);
 }
 
 /* utimensat semantics: NULL = both now; UTIME_NOW / UTIME_OMIT per field. */

@@ -420,34 +420,28 @@ mkstemp_common(char *tmpl, int suffixlen, int flags, int dir)
 	return -EEXIST;
 }
 
-#define MKSTEMP_WRAPPER(name, params, call_args, real_params, real_args)             \
-	SPN_EXPORT int name params                                                    \
-	{                                                                             \
-		static int(*real) real_params;                                        \
-		int fd = mkstemp_common call_args;                                    \
-                                                                                      \
-		if (fd != -ENOSYS)                                                    \
-			return fd < 0 ? spn_fail(fd) : fd;                                \
-		if (real == NULL)                                                     \
-			real = (int(*) real_params)spn_real_lookup(#name);            \
-		return real real_args;                                                \
+#define MKSTEMP_WRAPPER(name, params, call_args, real_args)                    \
+	SPN_EXPORT int name params                                             \
+	{                                                                      \
+		int fd = mkstemp_common call_args;                             \
+                                                                               \
+		if (fd != -ENOSYS)                                             \
+			return fd < 0 ? spn_fail(fd) : fd;                     \
+		return REAL(name) real_args;                                   \
 	}
 
-MKSTEMP_WRAPPER(mkstemp, (char *t), (t, 0, 0, 0), (char *), (t))
-MKSTEMP_WRAPPER(mkstemp64, (char *t), (t, 0, 0, 0), (char *), (t))
-MKSTEMP_WRAPPER(mkostemp, (char *t, int fl), (t, 0, fl, 0), (char *, int), (t, fl))
-MKSTEMP_WRAPPER(mkostemp64, (char *t, int fl), (t, 0, fl, 0), (char *, int), (t, fl))
-MKSTEMP_WRAPPER(mkstemps, (char *t, int sl), (t, sl, 0, 0), (char *, int), (t, sl))
-MKSTEMP_WRAPPER(mkstemps64, (char *t, int sl), (t, sl, 0, 0), (char *, int), (t, sl))
-MKSTEMP_WRAPPER(mkostemps, (char *t, int sl, int fl), (t, sl, fl, 0), (char *, int, int),
-		(t, sl, fl))
-MKSTEMP_WRAPPER(mkostemps64, (char *t, int sl, int fl), (t, sl, fl, 0), (char *, int, int),
-		(t, sl, fl))
+MKSTEMP_WRAPPER(mkstemp, (char *t), (t, 0, 0, 0), (t))
+MKSTEMP_WRAPPER(mkstemp64, (char *t), (t, 0, 0, 0), (t))
+MKSTEMP_WRAPPER(mkostemp, (char *t, int fl), (t, 0, fl, 0), (t, fl))
+MKSTEMP_WRAPPER(mkostemp64, (char *t, int fl), (t, 0, fl, 0), (t, fl))
+MKSTEMP_WRAPPER(mkstemps, (char *t, int sl), (t, sl, 0, 0), (t, sl))
+MKSTEMP_WRAPPER(mkstemps64, (char *t, int sl), (t, sl, 0, 0), (t, sl))
+MKSTEMP_WRAPPER(mkostemps, (char *t, int sl, int fl), (t, sl, fl, 0), (t, sl, fl))
+MKSTEMP_WRAPPER(mkostemps64, (char *t, int sl, int fl), (t, sl, fl, 0), (t, sl, fl))
 
 SPN_EXPORT char *
 mkdtemp(char *tmpl)
 {
-	static char *(*real)(char *);
 	int rc = mkstemp_common(tmpl, 0, 0, 1);
 
 	if (rc == 0)
@@ -456,9 +450,7 @@ mkdtemp(char *tmpl)
 		errno = -rc;
 		return NULL;
 	}
-	if (real == NULL)
-		real = (char *(*)(char *))spn_real_lookup("mkdtemp");
-	return real(tmpl);
+	return REAL(mkdtemp)(tmpl);
 }
 
 /* ------------------------------------------------------------ dup */
@@ -478,28 +470,18 @@ dup_done(int oldfd, int newfd, int closed_tracked, const char *closed)
 SPN_EXPORT int
 dup(int fd)
 {
-	static int (*real)(int);
-
-	if (real == NULL)
-		real = (int (*)(int))spn_real_lookup("dup");
-	return spn_shim_busy ? real(fd) : dup_done(fd, real(fd), 0, NULL);
+	return spn_shim_busy ? REAL(dup)(fd) : dup_done(fd, REAL(dup)(fd), 0, NULL);
 }
 
 static int
 dup3_common(int oldfd, int newfd, int flags, int plain)
 {
-	static int (*real2)(int, int);
-	static int (*real3)(int, int, int);
 	char nfs[SPN_PATH_MAX];
 	int was = 0, rc;
 
-	if (real2 == NULL)
-		real2 = (int (*)(int, int))spn_real_lookup("dup2");
-	if (real3 == NULL)
-		real3 = (int (*)(int, int, int))spn_real_lookup("dup3");
+	rc = plain ? REAL(dup2)(oldfd, newfd) : REAL(dup3)(oldfd, newfd, flags);
 	if (spn_shim_busy)
-		return plain ? real2(oldfd, newfd) : real3(oldfd, newfd, flags);
-	rc = plain ? real2(oldfd, newfd) : real3(oldfd, newfd, flags);
+		return rc;
 	if (rc < 0 || oldfd == newfd)
 		return rc;
 	was = spn_fd_untrack(newfd, nfs, sizeof(nfs));
@@ -521,7 +503,6 @@ dup3(int oldfd, int newfd, int flags)
 SPN_EXPORT int
 fcntl(int fd, int cmd, ...)
 {
-	static int (*real)(int, int, ...);
 	va_list ap;
 	void *arg;
 	int rc;
@@ -529,9 +510,7 @@ fcntl(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	arg = va_arg(ap, void *); /* as glibc does: every argument fits */
 	va_end(ap);
-	if (real == NULL)
-		real = (int (*)(int, int, ...))spn_real_lookup("fcntl");
-	rc = real(fd, cmd, arg);
+	rc = REAL(fcntl)(fd, cmd, arg);
 	if (!spn_shim_busy && rc >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
 		spn_fd_dup(fd, rc);
 	return rc;

@@ -392,15 +392,11 @@ xattr_nfs(int dirfd, const char *path, int fd)
 #define XATTR_WRAPPER(ret, name, params, args, is_nfs)                                    \
 	SPN_EXPORT ret name params                                                        \
 	{                                                                                 \
-		static ret(*real) params;                                                 \
-                                                                                          \
 		if (is_nfs) {                                                             \
 			errno = ENOTSUP;                                                  \
 			return -1;                                                        \
 		}                                                                         \
-		if (real == NULL)                                                         \
-			real = (ret(*) params)spn_real_lookup(#name);                     \
-		return real args;                                                         \
+		return REAL(name) args;                                                   \
 	}
 
 XATTR_WRAPPER(ssize_t, getxattr, (const char *p, const char *n, void *v, size_t s), (p, n, v, s),
