@@ -167,9 +167,47 @@ int spn_local_path(const char *path, char *out, size_t len);
 /* Is path inside the daemon's mirror (else a local path from a redirect)? */
 int spn_in_mirror(const char *path);
 
+
+/* ------------------------------------------------------------ locations (shim/dir.c) */
+
+/*
+ * Where a name really is: on NFS (path is an NFS path for the daemon), or
+ * local (a local path reached from NFS through a symlink or ".."). What
+ * the directory code and the walkers (shim/nftw.c, shim/fts.c) work on;
+ * symlinks are resolved one hop at a time in the client's namespace.
+ */
+struct spn_where {
+	int nfs;
+	char path[PATH_MAX];
+};
+
+/* Classify (dirfd, path) into w. 0 or -errno. */
+int spn_locate(int dirfd, const char *path, struct spn_where *w);
+/* dir + "/" + name into out (no doubled "/"). 0 or -ENAMETOOLONG. */
+int spn_join(const char *dir, const char *name, char *out, size_t len);
+/* READDIR: the listing of nfs made complete and valid in the mirror; the
+ * mirror directory's path into mirror. 0 or -errno. */
+int spn_listing(const char *nfs, char *mirror, size_t len);
+/* lstat of w, NFS attributes for NFS names. 0 or -errno. */
+int spn_where_lstat(const struct spn_where *w, struct stat *st);
+/* stat (follow: w becomes the final target) or lstat of w. 0 or -errno. */
+int spn_where_stat(struct spn_where *w, struct stat *st, int follow);
 /* stat() following symlinks the way the kernel would on this machine:
- * an absolute target is this machine's path, on NFS or not (shim/dir.c). */
+ * an absolute target is this machine's path, on NFS or not. */
 int spn_stat_follow(int dirfd, const char *path, struct stat *st);
+/* stat/lstat of a program's path: 0, or -1 with errno. */
+int spn_path_stat(const char *path, struct stat *st, int follow);
+/* Is the walk from dir ours (an NFS root, or a relative one that leaves
+ * the NFS tree from a mirror cwd)? 1 with its location in w. */
+int spn_walk_root(const char *dir, struct spn_where *w);
+/* A stream on w (symlinks followed): *at the final location, cd the
+ * directory it reads (mirror or local). NULL with errno on failure. */
+DIR *spn_open_where(const struct spn_where *w, struct spn_where *at, char *cd, size_t cdlen);
+/* opendir, readdir and closedir through the shim for its own callers
+ * (the guard is not checked; stub types fixed on mirror streams). */
+DIR *spn_opendir(const char *path);
+struct dirent *spn_dir_read(DIR *d);
+int spn_dir_close(DIR *d);
 
 /* ------------------------------------------------------------ attributes */
 
