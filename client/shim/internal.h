@@ -70,6 +70,10 @@ int spn_shim_ready(void);
 const struct spn_policy *spn_shim_policy(void);
 /* Where the mirror of all mounts lives: <cache>/<hash>. */
 const char *spn_shim_mirror_base(void);
+/* The daemon's socket for these mounts. */
+const char *spn_shim_socket(void);
+/* "specnfs: " a b c on stderr (NULLs skipped): no stdio, errno kept. */
+void spn_shim_say(const char *a, const char *b, const char *c);
 /*
  * Could this stat be of a mirror file? Mirror entries are private to the
  * daemon's user (mode 0600/0700) on the cache's filesystem: anything else
@@ -104,6 +108,8 @@ void spn_cwd_changed(void);
 
 /* ------------------------------------------------------------ the daemon */
 
+/* shim/call.c */
+
 /*
  * One blocking request/reply with the daemon (the connection is opened on
  * first use, reopened after fork, and a vfork child uses a temporary one
@@ -111,7 +117,7 @@ void spn_cwd_changed(void);
  * daemon cannot be reached (reported once on stderr).
  */
 int spn_call(struct spn_req *req, struct spn_reply *rep);
-/* The same without speculation (shim/init.c; spn_call is spec/speculate.c's). */
+/* The same without speculation (shim/call.c; spn_call is spec/speculate.c's). */
 int spn_call_raw(struct spn_req *req, struct spn_reply *rep);
 /*
  * The caller's ids on the connection (shim/cred.c). spn_cred_mode() is 0
@@ -140,6 +146,8 @@ int spn_in_vfork_child(void);
  * epoch's predictions went to knows nothing of them (spec/speculate.c).
  */
 uint64_t spn_conn_serial(void);
+/* pthread_atfork child handler: drop the parent's connection. */
+void spn_call_atfork_child(void);
 /* Forget the connection (closing our fd): the next call opens a new one,
  * starting a daemon if none runs. For a rollback's copy, whose memory
  * names the connection of the process it was copied from. */
@@ -217,6 +225,8 @@ void spn_attr_to_statx(const struct spn_attr *a, struct statx *stx);
 
 /* ------------------------------------------------------------ open files */
 
+/* shim/fd.c */
+
 /*
  * Files opened on the mirror for writing: their close must be reported to
  * the daemon (write-back before close returns: close-to-open).
@@ -233,6 +243,8 @@ size_t spn_fd_env(char *buf, size_t len);
 void spn_fd_dup(int oldfd, int newfd);
 /* The NFS path of an open fd on the mirror (tracked, or by /proc). */
 int spn_fd_nfs_path(int fd, char *nfs, size_t len);
+/* In the constructor: take over the fds SPECNFS_FDS names (after exec). */
+void spn_fd_import(void);
 
 /* ------------------------------------------------------------ glibc names */
 
