@@ -219,8 +219,8 @@ int spn_dir_close(DIR *d);
 
 /* ------------------------------------------------------------ attributes */
 
+/* shim/stat.c: the server's attributes as stat and statx give them. */
 void spn_attr_to_stat(const struct spn_attr *a, struct stat *st);
-void spn_attr_to_stat64(const struct spn_attr *a, struct stat64 *st);
 void spn_attr_to_statx(const struct spn_attr *a, struct statx *stx);
 
 /* ------------------------------------------------------------ open files */

@@ -2,7 +2,8 @@
  * shim/stat.c: the stat family (stat, lstat, fstat, fstatat, statx, the
  * 64-bit names and the old __xstat ABI bookworm's make still imports),
  * access, statfs/statvfs and pathconf. NFS paths get the server's
- * attributes (ino, dev, owner, mode, times), never the mirror copy's.
+ * attributes (ino, dev, owner, mode, times), never the mirror copy's:
+ * the conversions from the protocol's attributes live here too.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -14,10 +15,57 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include "client/shim/internal.h"
+
+/* ------------------------------------------------------------ attributes */
+
+/* The server's attributes as stat and statx give them. */
+void
+spn_attr_to_stat(const struct spn_attr *a, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_dev = (dev_t)a->fsid;
+	st->st_ino = (ino_t)a->fileid;
+	st->st_mode = (mode_t)(a->type | (a->mode & 07777));
+	st->st_nlink = a->nlink;
+	st->st_uid = a->uid;
+	st->st_gid = a->gid;
+	st->st_rdev = (dev_t)a->rdev;
+	st->st_size = (off_t)a->size;
+	st->st_blksize = 4096;
+	st->st_blocks = (blkcnt_t)((a->used + 511) / 512);
+	st->st_atim = (struct timespec){ a->atime.sec, a->atime.nsec };
+	st->st_mtim = (struct timespec){ a->mtime.sec, a->mtime.nsec };
+	st->st_ctim = (struct timespec){ a->ctime.sec, a->ctime.nsec };
+}
+
+void
+spn_attr_to_statx(const struct spn_attr *a, struct statx *stx)
+{
+	memset(stx, 0, sizeof(*stx));
+	stx->stx_mask = STATX_BASIC_STATS;
+	stx->stx_blksize = 4096;
+	stx->stx_nlink = a->nlink;
+	stx->stx_uid = a->uid;
+	stx->stx_gid = a->gid;
+	stx->stx_mode = (uint16_t)(a->type | (a->mode & 07777));
+	stx->stx_ino = a->fileid;
+	stx->stx_size = a->size;
+	stx->stx_blocks = (a->used + 511) / 512;
+	stx->stx_atime = (struct statx_timestamp){ .tv_sec = a->atime.sec, .tv_nsec = a->atime.nsec };
+	stx->stx_mtime = (struct statx_timestamp){ .tv_sec = a->mtime.sec, .tv_nsec = a->mtime.nsec };
+	stx->stx_ctime = (struct statx_timestamp){ .tv_sec = a->ctime.sec, .tv_nsec = a->ctime.nsec };
+	stx->stx_rdev_major = major(a->rdev);
+	stx->stx_rdev_minor = minor(a->rdev);
+	stx->stx_dev_major = major(a->fsid);
+	stx->stx_dev_minor = minor(a->fsid);
+}
+
+/* ------------------------------------------------------------ stat */
 
 /*
  * stat of (dirfd, path) with fstatat flags. Returns 1 and fills *a for an
