@@ -137,72 +137,6 @@ send_named(struct spn_conn *c, struct spn_req *req)
 	return 0;
 }
 
-static int
-recv_fd(struct spn_conn *c, struct spn_reply *rep)
-{
-	size_t need = 0;
-	int rc;
-
-	for (;;) {
-		union {
-			struct cmsghdr h;
-			char b[CMSG_SPACE(4 * sizeof(int))];
-		} u;
-		struct iovec iov;
-		struct msghdr mh;
-		struct cmsghdr *cm;
-		ssize_t n;
-
-		rc = spn_proto_frame_len(c->buf, c->have, &need);
-		if (rc == 0 && c->have >= need)
-			break;
-		if (rc < 0 && rc != -EAGAIN)
-			return rc;
-		iov.iov_base = c->buf + c->have;
-		iov.iov_len = SPN_MSG_MAX - c->have;
-		memset(&mh, 0, sizeof(mh));
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		mh.msg_control = u.b;
-		mh.msg_controllen = sizeof(u.b);
-		n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
-		if (n == 0)
-			return -ECONNRESET;
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
-			size_t k, nfd;
-
-			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-				continue;
-			nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (k = 0; k < nfd; k++) {
-				int fd;
-
-				memcpy(&fd, CMSG_DATA(cm) + k * sizeof(int), sizeof(int));
-				if (passed_fd < 0)
-					passed_fd = fd;
-				else
-					REAL(close)(fd);
-			}
-		}
-		c->have += (size_t)n;
-	}
-	rc = spn_proto_decode_reply(c->buf, need, rep);
-	if (rc == 0 && rep->text != NULL) {
-		static char text[SPN_TEXT_MAX];
-
-		memcpy(text, rep->text, rep->text_len);
-		rep->text = text;
-	}
-	memmove(c->buf, c->buf + need, c->have - need);
-	c->have -= need;
-	return rc;
-}
-
 int
 spn_cred_send(struct spn_conn *c, struct spn_req *req)
 {
@@ -216,7 +150,7 @@ spn_cred_send(struct spn_conn *c, struct spn_req *req)
 int
 spn_cred_recv(struct spn_conn *c, struct spn_reply *rep)
 {
-	return recv_fd(c, rep);
+	return spn_conn_recv_fd(c, rep, &passed_fd);
 }
 
 int

@@ -749,12 +749,6 @@ glob_readdir(void *d)
 	return spn_dir_read(d);
 }
 
-static struct dirent64 *
-glob_readdir64(void *d)
-{
-	return dir_read64(d);
-}
-
 static void
 glob_closedir(void *d)
 {
@@ -771,18 +765,6 @@ static int
 glob_lstat(const char *path, struct stat *st)
 {
 	return spn_path_stat(path, st, 0);
-}
-
-static int
-glob_stat64(const char *path, struct stat64 *st)
-{
-	return spn_path_stat(path, (struct stat *)st, 1);
-}
-
-static int
-glob_lstat64(const char *path, struct stat64 *st)
-{
-	return spn_path_stat(path, (struct stat *)st, 0);
 }
 
 /*
@@ -840,22 +822,34 @@ glob_needs_shim(const char *pattern, int flags)
 	return 0;
 }
 
-SPN_EXPORT int
-glob(const char *pattern, int flags, glob_err_fn errfunc, glob_t *pglob)
+/* glob and glob64: glob64_t is glob_t, its callbacks taking dirent64 and
+ * stat64, which are dirent and stat (asserted at the top). */
+_Static_assert(sizeof(glob64_t) == sizeof(glob_t), "glob64 layout");
+
+static int
+glob_real(const char *pattern, int flags, glob_err_fn errfunc, glob_t *pglob, int is64)
+{
+	if (is64)
+		return REAL(glob64)(pattern, flags, errfunc, (glob64_t *)pglob);
+	return REAL(glob)(pattern, flags, errfunc, pglob);
+}
+
+static int
+glob_common(const char *pattern, int flags, glob_err_fn errfunc, glob_t *pglob, int is64)
 {
 	glob_t saved;
 	int rc;
 
 	if (spn_shim_busy || pattern == NULL || pglob == NULL || (flags & GLOB_ALTDIRFUNC) ||
 	    !glob_needs_shim(pattern, flags))
-		return REAL(glob)(pattern, flags, errfunc, pglob);
+		return glob_real(pattern, flags, errfunc, pglob, is64);
 	saved = *pglob;
 	pglob->gl_opendir = glob_opendir;
 	pglob->gl_readdir = glob_readdir;
 	pglob->gl_closedir = glob_closedir;
 	pglob->gl_stat = glob_stat;
 	pglob->gl_lstat = glob_lstat;
-	rc = REAL(glob)(pattern, flags | GLOB_ALTDIRFUNC, errfunc, pglob);
+	rc = glob_real(pattern, flags | GLOB_ALTDIRFUNC, errfunc, pglob, is64);
 	pglob->gl_opendir = saved.gl_opendir;
 	pglob->gl_readdir = saved.gl_readdir;
 	pglob->gl_closedir = saved.gl_closedir;
@@ -866,26 +860,13 @@ glob(const char *pattern, int flags, glob_err_fn errfunc, glob_t *pglob)
 }
 
 SPN_EXPORT int
+glob(const char *pattern, int flags, glob_err_fn errfunc, glob_t *pglob)
+{
+	return glob_common(pattern, flags, errfunc, pglob, 0);
+}
+
+SPN_EXPORT int
 glob64(const char *pattern, int flags, glob_err_fn errfunc, glob64_t *pglob)
 {
-	glob64_t saved;
-	int rc;
-
-	if (spn_shim_busy || pattern == NULL || pglob == NULL || (flags & GLOB_ALTDIRFUNC) ||
-	    !glob_needs_shim(pattern, flags))
-		return REAL(glob64)(pattern, flags, errfunc, pglob);
-	saved = *pglob;
-	pglob->gl_opendir = glob_opendir;
-	pglob->gl_readdir = glob_readdir64;
-	pglob->gl_closedir = glob_closedir;
-	pglob->gl_stat = glob_stat64;
-	pglob->gl_lstat = glob_lstat64;
-	rc = REAL(glob64)(pattern, flags | GLOB_ALTDIRFUNC, errfunc, pglob);
-	pglob->gl_opendir = saved.gl_opendir;
-	pglob->gl_readdir = saved.gl_readdir;
-	pglob->gl_closedir = saved.gl_closedir;
-	pglob->gl_stat = saved.gl_stat;
-	pglob->gl_lstat = saved.gl_lstat;
-	pglob->gl_flags &= ~GLOB_ALTDIRFUNC;
-	return rc;
+	return glob_common(pattern, flags, errfunc, (glob_t *)pglob, 1);
 }

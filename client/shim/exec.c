@@ -291,21 +291,27 @@ struct launch {
 	const posix_spawnattr_t *attr;
 };
 
+/* execve of (dirfd, path) with execveat's flags: execveat only where
+ * execve cannot say it, and the raw syscall where libc lacks execveat.
+ * Returns only on failure: -1 with errno. */
+static int
+exec_at(int dirfd, const char *path, int flags, char *const argv[], char *const envp[])
+{
+	if (dirfd == AT_FDCWD && flags == 0)
+		return REAL(execve)(path, argv, envp);
+	if (REAL_FOUND(execveat))
+		return REAL(execveat)(dirfd, path, argv, envp, flags);
+	return (int)syscall(SYS_execveat, dirfd, path, argv, envp, flags);
+}
+
 /* Returns -errno (an exec that returns failed), or 0 for a started spawn. */
 static int
 start_image(const struct launch *l, int dirfd, const char *path, int flags, char *const argv[],
 	    char *const envp[])
 {
-	if (l->spawn) {
+	if (l->spawn)
 		return -REAL(posix_spawn)(l->pid, path, l->fa, l->attr, argv, envp);
-	}
-	if (dirfd == AT_FDCWD && flags == 0) {
-		REAL(execve)(path, argv, envp);
-	} else if (REAL_FOUND(execveat)) {
-		REAL(execveat)(dirfd, path, argv, envp, flags);
-	} else {
-		syscall(SYS_execveat, dirfd, path, argv, envp, flags);
-	}
+	exec_at(dirfd, path, flags, argv, envp);
 	return -errno;
 }
 
@@ -597,58 +603,59 @@ static const struct launch exec_launch = { .spawn = 0 };
 
 /* ------------------------------------------------------------ exec family */
 
+/*
+ * The exec family: through exec_common, or straight to libc while the
+ * shim itself is working (execveat as the flags need: see exec_at).
+ * Returns only on failure: -1 with errno.
+ */
+static int
+exec_wrap(enum how how, int dirfd, const char *path, int flags, char *const argv[],
+	  char *const envp[])
+{
+	resolve_all();
+	if (spn_shim_busy && how == HOW_FD)
+		return REAL(fexecve)(dirfd, argv, envp);
+	if (spn_shim_busy && how == HOW_SEARCH)
+		return REAL(execvpe)(path, argv, envp);
+	if (spn_shim_busy)
+		return exec_at(dirfd, path, flags, argv, envp);
+	return spn_fail(exec_common(&exec_launch, how, dirfd, path, flags, argv, envp,
+				    how == HOW_SEARCH));
+}
+
 SPN_EXPORT int
 execve(const char *path, char *const argv[], char *const envp[])
 {
-	resolve_all();
-	if (spn_shim_busy)
-		return REAL(execve)(path, argv, envp);
-	return spn_fail(exec_common(&exec_launch, HOW_PATH, AT_FDCWD, path, 0, argv, envp, 0));
+	return exec_wrap(HOW_PATH, AT_FDCWD, path, 0, argv, envp);
 }
 
 SPN_EXPORT int
 execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
 {
-	resolve_all();
-	if (spn_shim_busy) {
-		if (!REAL_FOUND(execveat))
-			return (int)syscall(SYS_execveat, dirfd, path, argv, envp, flags);
-		return REAL(execveat)(dirfd, path, argv, envp, flags);
-	}
-	return spn_fail(exec_common(&exec_launch, HOW_PATH, dirfd, path, flags, argv, envp, 0));
+	return exec_wrap(HOW_PATH, dirfd, path, flags, argv, envp);
 }
 
 SPN_EXPORT int
 fexecve(int fd, char *const argv[], char *const envp[])
 {
-	resolve_all();
-	if (spn_shim_busy) {
-		return REAL(fexecve)(fd, argv, envp);
-	}
-	return spn_fail(exec_common(&exec_launch, HOW_FD, fd, NULL, 0, argv, envp, 0));
+	return exec_wrap(HOW_FD, fd, NULL, 0, argv, envp);
 }
 
 SPN_EXPORT int
 execv(const char *path, char *const argv[])
 {
-	resolve_all();
 	return execve(path, argv, environ);
 }
 
 SPN_EXPORT int
 execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	resolve_all();
-	if (spn_shim_busy) {
-		return REAL(execvpe)(file, argv, envp);
-	}
-	return spn_fail(exec_common(&exec_launch, HOW_SEARCH, AT_FDCWD, file, 0, argv, envp, 1));
+	return exec_wrap(HOW_SEARCH, AT_FDCWD, file, 0, argv, envp);
 }
 
 SPN_EXPORT int
 execvp(const char *file, char *const argv[])
 {
-	resolve_all();
 	return execvpe(file, argv, environ);
 }
 
@@ -671,7 +678,6 @@ execvp(const char *file, char *const argv[])
 SPN_EXPORT int
 execl(const char *path, const char *arg, ...)
 {
-	resolve_all();
 	COLLECT_ARGS(arg, ap, (void)0);
 	return execve(path, argv, environ);
 }
@@ -679,7 +685,6 @@ execl(const char *path, const char *arg, ...)
 SPN_EXPORT int
 execlp(const char *file, const char *arg, ...)
 {
-	resolve_all();
 	COLLECT_ARGS(arg, ap, (void)0);
 	return execvpe(file, argv, environ);
 }
@@ -687,7 +692,6 @@ execlp(const char *file, const char *arg, ...)
 SPN_EXPORT int
 execle(const char *path, const char *arg, ...)
 {
-	resolve_all();
 	char *const *envp;
 
 	COLLECT_ARGS(arg, ap, envp = va_arg(ap, char *const *));
@@ -696,30 +700,34 @@ execle(const char *path, const char *arg, ...)
 
 /* ------------------------------------------------------------ posix_spawn */
 
+/* posix_spawn (search 0) and posix_spawnp (search 1): they return the
+ * error number itself. */
+static int
+spawn_common(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+	     const posix_spawnattr_t *attr, char *const argv[], char *const envp[], int search)
+{
+	const struct launch l = { .spawn = 1, .probe = search, .pid = pid, .fa = fa, .attr = attr };
+
+	resolve_all();
+	if (spn_shim_busy && search)
+		return REAL(posix_spawnp)(pid, file, fa, attr, argv, envp);
+	if (spn_shim_busy)
+		return REAL(posix_spawn)(pid, file, fa, attr, argv, envp);
+	return -exec_common(&l, search ? HOW_SEARCH : HOW_PATH, AT_FDCWD, file, 0, argv, envp, 0);
+}
+
 SPN_EXPORT int
 posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
 	    const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-	resolve_all();
-	const struct launch l = { .spawn = 1, .pid = pid, .fa = fa, .attr = attr };
-
-	if (spn_shim_busy) {
-		return REAL(posix_spawn)(pid, path, fa, attr, argv, envp);
-	}
-	return -exec_common(&l, HOW_PATH, AT_FDCWD, path, 0, argv, envp, 0);
+	return spawn_common(pid, path, fa, attr, argv, envp, 0);
 }
 
 SPN_EXPORT int
 posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
 	     const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-	resolve_all();
-	const struct launch l = { .spawn = 1, .probe = 1, .pid = pid, .fa = fa, .attr = attr };
-
-	if (spn_shim_busy) {
-		return REAL(posix_spawnp)(pid, file, fa, attr, argv, envp);
-	}
-	return -exec_common(&l, HOW_SEARCH, AT_FDCWD, file, 0, argv, envp, 0);
+	return spawn_common(pid, file, fa, attr, argv, envp, 1);
 }
 
 static int

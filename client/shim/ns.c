@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <utime.h>
 
+#include "client/path.h"
 #include "client/shim/internal.h"
 
 int spn_umask(void);
@@ -112,19 +113,29 @@ remove(const char *path)
 
 /* ------------------------------------------------------------ rename, link */
 
+/* The NFS paths of a call on two paths: 1 both on NFS, 0 both off (libc's
+ * call), or -errno: -EXDEV between NFS and a local filesystem. */
+static int
+nfs_of2(int dirfd1, const char *path1, char *nfs1, int dirfd2, const char *path2, char *nfs2)
+{
+	int a = nfs_of(dirfd1, path1, nfs1), b = nfs_of(dirfd2, path2, nfs2);
+
+	if (a < 0 || b < 0)
+		return a < 0 ? a : b;
+	return a == b ? a : -EXDEV;
+}
+
 SPN_EXPORT int
 renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned flags)
 {
 	char from[SPN_PATH_MAX], to[SPN_PATH_MAX];
 	struct spn_reply rep;
-	int a = nfs_of(olddirfd, oldpath, from), b = nfs_of(newdirfd, newpath, to), rc;
+	int rc = nfs_of2(olddirfd, oldpath, from, newdirfd, newpath, to);
 
-	if (a == 0 && b == 0)
+	if (rc == 0)
 		return REAL(renameat2)(olddirfd, oldpath, newdirfd, newpath, flags);
-	if (a < 0 || b < 0)
-		return spn_fail(a < 0 ? a : b);
-	if (a != b)
-		return spn_fail(-EXDEV); /* between NFS and a local filesystem */
+	if (rc < 0)
+		return spn_fail(rc);
 	if (flags & ~RENAME_NOREPLACE)
 		return spn_fail(-EINVAL); /* RENAME_EXCHANGE/WHITEOUT: not on NFS */
 	if (flags & RENAME_NOREPLACE) {
@@ -154,14 +165,12 @@ linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int
 {
 	char from[SPN_PATH_MAX], to[SPN_PATH_MAX];
 	struct spn_reply rep;
-	int a = nfs_of(olddirfd, oldpath, from), b = nfs_of(newdirfd, newpath, to), rc;
+	int rc = nfs_of2(olddirfd, oldpath, from, newdirfd, newpath, to);
 
-	if (a == 0 && b == 0)
+	if (rc == 0)
 		return REAL(linkat)(olddirfd, oldpath, newdirfd, newpath, flags);
-	if (a < 0 || b < 0)
-		return spn_fail(a < 0 ? a : b);
-	if (a != b)
-		return spn_fail(-EXDEV);
+	if (rc < 0)
+		return spn_fail(rc);
 	rc = spn_call_path2(SPN_OP_LINK, from, to, &rep);
 	return rc < 0 ? spn_fail(rc) : 0;
 }
@@ -724,12 +733,7 @@ nfs_realpath(const char *nfs_in, char *out, size_t len)
 		const char *p = todo, *name;
 		size_t n;
 
-		while (*p == '/')
-			p++;
-		name = p;
-		while (*p != '\0' && *p != '/')
-			p++;
-		n = (size_t)(p - name);
+		name = spn_path_next(&p, &n);
 		if (n > NAME_MAX)
 			return -ENAMETOOLONG;
 		memcpy(comp, name, n);

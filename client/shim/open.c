@@ -115,53 +115,25 @@ va_mode(int flags, va_list ap)
 	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? (mode_t)va_arg(ap, int) : 0;
 }
 
-SPN_EXPORT int
-open(const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
+/* open, open64, openat, openat64: the mode argument is there only when
+ * flags create a file. AT is openat's extra first parameter. */
+#define AT int dirfd,
+#define OPEN_VA(name, at, dir, more_flags)                                                \
+	SPN_EXPORT int name(at const char *path, int flags, ...)                          \
+	{                                                                                 \
+		va_list ap;                                                               \
+		mode_t mode;                                                              \
+                                                                                          \
+		va_start(ap, flags);                                                      \
+		mode = va_mode(flags, ap);                                                \
+		va_end(ap);                                                               \
+		return open_common(dir, path, flags | (more_flags), mode);                \
+	}
 
-	va_start(ap, flags);
-	mode = va_mode(flags, ap);
-	va_end(ap);
-	return open_common(AT_FDCWD, path, flags, mode);
-}
-
-SPN_EXPORT int
-open64(const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = va_mode(flags, ap);
-	va_end(ap);
-	return open_common(AT_FDCWD, path, flags | O_LARGEFILE, mode);
-}
-
-SPN_EXPORT int
-openat(int dirfd, const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = va_mode(flags, ap);
-	va_end(ap);
-	return open_common(dirfd, path, flags, mode);
-}
-
-SPN_EXPORT int
-openat64(int dirfd, const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = va_mode(flags, ap);
-	va_end(ap);
-	return open_common(dirfd, path, flags | O_LARGEFILE, mode);
-}
+OPEN_VA(open, , AT_FDCWD, 0)
+OPEN_VA(open64, , AT_FDCWD, O_LARGEFILE)
+OPEN_VA(openat, AT, dirfd, 0)
+OPEN_VA(openat64, AT, dirfd, O_LARGEFILE)
 
 /* Fortified names (_FORTIFY_SOURCE, no O_CREAT). */
 SPN_EXPORT int

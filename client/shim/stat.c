@@ -159,103 +159,44 @@ stat_fd(int fd, struct stat *st)
 	return 0;
 }
 
-SPN_EXPORT int
-stat(const char *path, struct stat *st)
-{
-	return stat_at(AT_FDCWD, path, st, 0);
-}
+/*
+ * Every exported name of stat, lstat, fstatat and fstat: the 64-bit names
+ * (on x86-64 struct stat64 is struct stat) and the pre-2.33 ABI (ver is
+ * _STAT_VER, ignored on x86-64). VER is the ABI's extra first parameter.
+ */
+#define VER int ver __attribute__((unused)),
+#define STAT_PATH(name, ver, st_t, flags)                                                 \
+	SPN_EXPORT int name(ver const char *path, st_t *st)                               \
+	{                                                                                 \
+		return stat_at(AT_FDCWD, path, (struct stat *)st, flags);                 \
+	}
+#define STAT_AT(name, ver, st_t)                                                          \
+	SPN_EXPORT int name(ver int dirfd, const char *path, st_t *st, int flags)         \
+	{                                                                                 \
+		return stat_at(dirfd, path, (struct stat *)st, flags);                    \
+	}
+#define STAT_FD(name, ver, st_t)                                                          \
+	SPN_EXPORT int name(ver int fd, st_t *st)                                         \
+	{                                                                                 \
+		return stat_fd(fd, (struct stat *)st);                                    \
+	}
 
-SPN_EXPORT int
-lstat(const char *path, struct stat *st)
-{
-	return stat_at(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
-}
-
-SPN_EXPORT int
-fstatat(int dirfd, const char *path, struct stat *st, int flags)
-{
-	return stat_at(dirfd, path, st, flags);
-}
-
-SPN_EXPORT int
-fstat(int fd, struct stat *st)
-{
-	return stat_fd(fd, st);
-}
-
-/* On x86-64, struct stat64 is struct stat: the 64-bit names are aliases. */
-SPN_EXPORT int
-stat64(const char *path, struct stat64 *st)
-{
-	return stat_at(AT_FDCWD, path, (struct stat *)st, 0);
-}
-
-SPN_EXPORT int
-lstat64(const char *path, struct stat64 *st)
-{
-	return stat_at(AT_FDCWD, path, (struct stat *)st, AT_SYMLINK_NOFOLLOW);
-}
-
-SPN_EXPORT int
-fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
-{
-	return stat_at(dirfd, path, (struct stat *)st, flags);
-}
-
-SPN_EXPORT int
-fstat64(int fd, struct stat64 *st)
-{
-	return stat_fd(fd, (struct stat *)st);
-}
-
-/* The pre-2.33 ABI (ver is _STAT_VER, ignored on x86-64). */
-SPN_EXPORT int
-__xstat(int ver, const char *path, struct stat *st)
-{
-	return stat_at(AT_FDCWD, path, st, 0);
-}
-
-SPN_EXPORT int
-__lxstat(int ver, const char *path, struct stat *st)
-{
-	return stat_at(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
-}
-
-SPN_EXPORT int
-__fxstat(int ver, int fd, struct stat *st)
-{
-	return stat_fd(fd, st);
-}
-
-SPN_EXPORT int
-__fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags)
-{
-	return stat_at(dirfd, path, st, flags);
-}
-
-SPN_EXPORT int
-__xstat64(int ver, const char *path, struct stat64 *st)
-{
-	return stat_at(AT_FDCWD, path, (struct stat *)st, 0);
-}
-
-SPN_EXPORT int
-__lxstat64(int ver, const char *path, struct stat64 *st)
-{
-	return stat_at(AT_FDCWD, path, (struct stat *)st, AT_SYMLINK_NOFOLLOW);
-}
-
-SPN_EXPORT int
-__fxstat64(int ver, int fd, struct stat64 *st)
-{
-	return stat_fd(fd, (struct stat *)st);
-}
-
-SPN_EXPORT int
-__fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags)
-{
-	return stat_at(dirfd, path, (struct stat *)st, flags);
-}
+STAT_PATH(stat, , struct stat, 0)
+STAT_PATH(lstat, , struct stat, AT_SYMLINK_NOFOLLOW)
+STAT_AT(fstatat, , struct stat)
+STAT_FD(fstat, , struct stat)
+STAT_PATH(stat64, , struct stat64, 0)
+STAT_PATH(lstat64, , struct stat64, AT_SYMLINK_NOFOLLOW)
+STAT_AT(fstatat64, , struct stat64)
+STAT_FD(fstat64, , struct stat64)
+STAT_PATH(__xstat, VER, struct stat, 0)
+STAT_PATH(__lxstat, VER, struct stat, AT_SYMLINK_NOFOLLOW)
+STAT_AT(__fxstatat, VER, struct stat)
+STAT_FD(__fxstat, VER, struct stat)
+STAT_PATH(__xstat64, VER, struct stat64, 0)
+STAT_PATH(__lxstat64, VER, struct stat64, AT_SYMLINK_NOFOLLOW)
+STAT_AT(__fxstatat64, VER, struct stat64)
+STAT_FD(__fxstat64, VER, struct stat64)
 
 SPN_EXPORT int
 statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *stx)
@@ -346,20 +287,12 @@ statfs(const char *path, struct statfs *out)
 	struct spn_statfs s;
 	int rc = nfs_statfs(path, &s);
 
-	if (rc == 0)
-		return REAL(statfs)(path, out);
-	if (rc < 0)
-		return spn_fail(rc);
-	memset(out, 0, sizeof(*out));
-	out->f_type = NFS_SUPER_MAGIC;
-	out->f_bsize = s.bsize;
-	out->f_frsize = s.bsize;
-	out->f_blocks = s.blocks;
-	out->f_bfree = s.bfree;
-	out->f_bavail = s.bavail;
-	out->f_files = s.files;
-	out->f_ffree = s.ffree;
-	out->f_namelen = s.namemax;
+	if (rc <= 0)
+		return rc == 0 ? REAL(statfs)(path, out) : spn_fail(rc);
+	*out = (struct statfs){ .f_type = NFS_SUPER_MAGIC, .f_bsize = s.bsize,
+				.f_frsize = s.bsize, .f_blocks = s.blocks, .f_bfree = s.bfree,
+				.f_bavail = s.bavail, .f_files = s.files, .f_ffree = s.ffree,
+				.f_namelen = s.namemax };
 	return 0;
 }
 
@@ -375,20 +308,12 @@ statvfs(const char *path, struct statvfs *out)
 	struct spn_statfs s;
 	int rc = nfs_statfs(path, &s);
 
-	if (rc == 0)
-		return REAL(statvfs)(path, out);
-	if (rc < 0)
-		return spn_fail(rc);
-	memset(out, 0, sizeof(*out));
-	out->f_bsize = s.bsize;
-	out->f_frsize = s.bsize;
-	out->f_blocks = s.blocks;
-	out->f_bfree = s.bfree;
-	out->f_bavail = s.bavail;
-	out->f_files = s.files;
-	out->f_ffree = s.ffree;
-	out->f_favail = s.favail;
-	out->f_namemax = s.namemax;
+	if (rc <= 0)
+		return rc == 0 ? REAL(statvfs)(path, out) : spn_fail(rc);
+	*out = (struct statvfs){ .f_bsize = s.bsize, .f_frsize = s.bsize, .f_blocks = s.blocks,
+				 .f_bfree = s.bfree, .f_bavail = s.bavail, .f_files = s.files,
+				 .f_ffree = s.ffree, .f_favail = s.favail,
+				 .f_namemax = s.namemax };
 	return 0;
 }
 
