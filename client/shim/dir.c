@@ -50,111 +50,111 @@
 _Static_assert(sizeof(struct dirent) == sizeof(struct dirent64), "dirent64 layout");
 _Static_assert(sizeof(struct stat) == sizeof(struct stat64), "stat64 layout");
 
-/* ------------------------------------------------------------ mirror DIRs */
+/* ------------------------------------------------------------ our streams */
 
 /*
- * The DIR streams open on mirror directories, with the NFS path each one
- * lists. readdir looks a DIR up only for a DT_LNK entry while at least one
- * is registered: other streams pay nothing.
+ * The streams the shim made, told from libc's: DIR streams on mirror
+ * directories, with the NFS path each one lists, and shim/fts.c's fts
+ * streams (nfs ""). readdir looks a DIR up only for a DT_LNK entry while
+ * at least one is registered: other streams pay nothing.
  */
-struct mdir {
-	DIR *dir;
-	struct mdir *next;
+struct spn_stream {
+	const void *sp;
+	struct spn_stream *next;
 	char nfs[];
 };
 
-#define MDIR_BUCKETS 64
-static struct mdir *mdir_tab[MDIR_BUCKETS];
-static int mdir_count;
-static pthread_mutex_t mdir_lock = PTHREAD_MUTEX_INITIALIZER;
+#define STREAM_BUCKETS 64
+static struct spn_stream *stream_tab[STREAM_BUCKETS];
+static int stream_count;
+static pthread_mutex_t stream_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* A fork while another thread holds a table lock must not leave the child
- * with it locked. */
+/* A fork while another thread holds the table lock must not leave the
+ * child with it locked. */
 static void
-dir_atfork_prepare(void)
+stream_atfork_prepare(void)
 {
-	pthread_mutex_lock(&mdir_lock);
+	pthread_mutex_lock(&stream_lock);
 }
 
 static void
-dir_atfork_release(void)
+stream_atfork_release(void)
 {
-	pthread_mutex_unlock(&mdir_lock);
+	pthread_mutex_unlock(&stream_lock);
 }
 
 __attribute__((constructor)) static void
 dir_ctor(void)
 {
-	pthread_atfork(dir_atfork_prepare, dir_atfork_release, dir_atfork_release);
+	pthread_atfork(stream_atfork_prepare, stream_atfork_release, stream_atfork_release);
 }
 
 static size_t
-mdir_hash(const DIR *d)
+stream_hash(const void *sp)
 {
-	return ((uintptr_t)d >> 4) % MDIR_BUCKETS;
+	return ((uintptr_t)sp >> 4) % STREAM_BUCKETS;
 }
 
-/* A table node for a stream on nfs, allocated before the stream is opened
- * so that registering it cannot fail once the stream exists. */
-static struct mdir *
-mdir_new(const char *nfs)
+struct spn_stream *
+spn_stream_new(const char *nfs)
 {
 	size_t n = strlen(nfs) + 1;
-	struct mdir *m = malloc(sizeof(*m) + n);
+	struct spn_stream *m = malloc(sizeof(*m) + n);
 
 	if (m != NULL)
 		memcpy(m->nfs, nfs, n);
 	return m;
 }
 
-static void
-mdir_insert(struct mdir *m, DIR *d)
+void
+spn_stream_add(struct spn_stream *m, const void *sp)
 {
-	m->dir = d;
-	pthread_mutex_lock(&mdir_lock);
-	m->next = mdir_tab[mdir_hash(d)];
-	mdir_tab[mdir_hash(d)] = m;
-	__atomic_add_fetch(&mdir_count, 1, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&mdir_lock);
+	m->sp = sp;
+	pthread_mutex_lock(&stream_lock);
+	m->next = stream_tab[stream_hash(sp)];
+	stream_tab[stream_hash(sp)] = m;
+	__atomic_add_fetch(&stream_count, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&stream_lock);
 }
 
-static void
-mdir_del(DIR *d)
+void
+spn_stream_del(const void *sp)
 {
-	struct mdir **pp, *m = NULL;
+	struct spn_stream **pp, *m = NULL;
 
-	pthread_mutex_lock(&mdir_lock);
-	for (pp = &mdir_tab[mdir_hash(d)]; *pp != NULL; pp = &(*pp)->next) {
-		if ((*pp)->dir == d) {
+	if (__atomic_load_n(&stream_count, __ATOMIC_ACQUIRE) == 0)
+		return;
+	pthread_mutex_lock(&stream_lock);
+	for (pp = &stream_tab[stream_hash(sp)]; *pp != NULL; pp = &(*pp)->next) {
+		if ((*pp)->sp == sp) {
 			m = *pp;
 			*pp = m->next;
-			__atomic_sub_fetch(&mdir_count, 1, __ATOMIC_RELEASE);
+			__atomic_sub_fetch(&stream_count, 1, __ATOMIC_RELEASE);
 			break;
 		}
 	}
-	pthread_mutex_unlock(&mdir_lock);
+	pthread_mutex_unlock(&stream_lock);
 	free(m);
 }
 
-/* 1 and the NFS path (if nfs != NULL) when d lists a mirror directory. */
-static int
-mdir_find(DIR *d, char *nfs, size_t len)
+int
+spn_stream_find(const void *sp, char *nfs, size_t len)
 {
-	struct mdir *m;
+	struct spn_stream *m;
 	int found = 0;
 
-	if (__atomic_load_n(&mdir_count, __ATOMIC_ACQUIRE) == 0)
+	if (__atomic_load_n(&stream_count, __ATOMIC_ACQUIRE) == 0)
 		return 0;
-	pthread_mutex_lock(&mdir_lock);
-	for (m = mdir_tab[mdir_hash(d)]; m != NULL; m = m->next) {
-		if (m->dir == d) {
+	pthread_mutex_lock(&stream_lock);
+	for (m = stream_tab[stream_hash(sp)]; m != NULL; m = m->next) {
+		if (m->sp == sp) {
 			found = 1;
 			if (nfs != NULL)
 				snprintf(nfs, len, "%s", m->nfs);
 			break;
 		}
 	}
-	pthread_mutex_unlock(&mdir_lock);
+	pthread_mutex_unlock(&stream_lock);
 	return found;
 }
 
@@ -430,19 +430,19 @@ dir_open(const struct spn_where *w)
 {
 	char cd[PATH_MAX];
 	struct spn_where at;
-	struct mdir *m;
+	struct spn_stream *m;
 	DIR *d;
 
 	d = spn_open_where(w, &at, cd, sizeof(cd));
 	if (d == NULL || !at.nfs)
 		return d;
-	m = mdir_new(at.path);
+	m = spn_stream_new(at.path);
 	if (m == NULL) {
 		REAL(closedir)(d);
 		errno = ENOMEM;
 		return NULL;
 	}
-	mdir_insert(m, d);
+	spn_stream_add(m, d);
 	return d;
 }
 
@@ -480,7 +480,7 @@ fdopendir(int fd)
 {
 	char nfs[PATH_MAX], mirror[PATH_MAX];
 	struct stat st;
-	struct mdir *m;
+	struct spn_stream *m;
 	DIR *d;
 	int rc;
 
@@ -494,7 +494,7 @@ fdopendir(int fd)
 		errno = -rc;
 		return NULL;
 	}
-	m = mdir_new(nfs);
+	m = spn_stream_new(nfs);
 	if (m == NULL) {
 		errno = ENOMEM;
 		return NULL;
@@ -507,8 +507,17 @@ fdopendir(int fd)
 		errno = saved;
 		return NULL;
 	}
-	mdir_insert(m, d);
+	spn_stream_add(m, d);
 	return d;
+}
+
+/* e (may be NULL) was read from d: a DT_LNK entry of a mirror stream
+ * gets its stub's kind. */
+static void
+fix_type(DIR *d, struct dirent *e)
+{
+	if (e != NULL && e->d_type == DT_LNK && spn_stream_find(d, NULL, 0))
+		e->d_type = stub_type(dirfd(d), e->d_name);
 }
 
 /* readdir on any stream, with stub types fixed on mirror streams. */
@@ -517,8 +526,7 @@ spn_dir_read(DIR *d)
 {
 	struct dirent *e = REAL(readdir)(d);
 
-	if (e != NULL && e->d_type == DT_LNK && mdir_find(d, NULL, 0))
-		e->d_type = stub_type(dirfd(d), e->d_name);
+	fix_type(d, e);
 	return e;
 }
 
@@ -527,8 +535,7 @@ dir_read64(DIR *d)
 {
 	struct dirent64 *e = REAL(readdir64)(d);
 
-	if (e != NULL && e->d_type == DT_LNK && mdir_find(d, NULL, 0))
-		e->d_type = stub_type(dirfd(d), e->d_name);
+	fix_type(d, (struct dirent *)e);
 	return e;
 }
 
@@ -536,8 +543,7 @@ dir_read64(DIR *d)
 int
 spn_dir_close(DIR *d)
 {
-	if (__atomic_load_n(&mdir_count, __ATOMIC_ACQUIRE) > 0)
-		mdir_del(d);
+	spn_stream_del(d);
 	return REAL(closedir)(d);
 }
 
@@ -564,9 +570,8 @@ readdir_r(DIR *d, struct dirent *entry, struct dirent **result)
 {
 	int rc = REAL(readdir_r)(d, entry, result);
 
-	if (rc == 0 && *result != NULL && (*result)->d_type == DT_LNK && !spn_shim_busy &&
-	    mdir_find(d, NULL, 0))
-		(*result)->d_type = stub_type(dirfd(d), (*result)->d_name);
+	if (rc == 0 && !spn_shim_busy)
+		fix_type(d, *result);
 	return rc;
 }
 
@@ -575,9 +580,8 @@ readdir64_r(DIR *d, struct dirent64 *entry, struct dirent64 **result)
 {
 	int rc = REAL(readdir64_r)(d, entry, result);
 
-	if (rc == 0 && *result != NULL && (*result)->d_type == DT_LNK && !spn_shim_busy &&
-	    mdir_find(d, NULL, 0))
-		(*result)->d_type = stub_type(dirfd(d), (*result)->d_name);
+	if (rc == 0 && !spn_shim_busy)
+		fix_type(d, (struct dirent *)*result);
 	return rc;
 }
 
@@ -588,7 +592,7 @@ rewinddir(DIR *d)
 	char nfs[PATH_MAX], mirror[PATH_MAX];
 	int saved = errno;
 
-	if (!spn_shim_busy && mdir_find(d, nfs, sizeof(nfs)))
+	if (!spn_shim_busy && spn_stream_find(d, nfs, sizeof(nfs)))
 		(void)spn_listing(nfs, mirror, sizeof(mirror));
 	errno = saved;
 	REAL(rewinddir)(d);

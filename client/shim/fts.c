@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fts.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,68 +39,6 @@ _Static_assert(sizeof(FTS) == sizeof(FTS64) && sizeof(FTSENT) == sizeof(FTSENT64
 #define F_BCHILD 1 /* fts_children */
 #define F_BNAMES 2 /* fts_children, names only */
 #define F_BREAD 3  /* fts_read */
-
-/* The fts streams made here, told from glibc's. */
-struct fts_mine {
-	FTS *sp;
-	struct fts_mine *next;
-};
-static struct fts_mine *fts_list;
-static int fts_count;
-static pthread_mutex_t fts_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* A fork while another thread holds the lock must not leave the child
- * with it locked. */
-static void
-fts_atfork_prepare(void)
-{
-	pthread_mutex_lock(&fts_lock);
-}
-
-static void
-fts_atfork_release(void)
-{
-	pthread_mutex_unlock(&fts_lock);
-}
-
-__attribute__((constructor)) static void
-fts_ctor(void)
-{
-	pthread_atfork(fts_atfork_prepare, fts_atfork_release, fts_atfork_release);
-}
-
-static int
-f_is_mine(FTS *sp)
-{
-	struct fts_mine *m;
-	int found = 0;
-
-	if (__atomic_load_n(&fts_count, __ATOMIC_ACQUIRE) == 0)
-		return 0;
-	pthread_mutex_lock(&fts_lock);
-	for (m = fts_list; m != NULL && !found; m = m->next)
-		found = m->sp == sp;
-	pthread_mutex_unlock(&fts_lock);
-	return found;
-}
-
-static void
-f_forget(FTS *sp)
-{
-	struct fts_mine **pp, *m = NULL;
-
-	pthread_mutex_lock(&fts_lock);
-	for (pp = &fts_list; *pp != NULL; pp = &(*pp)->next) {
-		if ((*pp)->sp == sp) {
-			m = *pp;
-			*pp = m->next;
-			__atomic_sub_fetch(&fts_count, 1, __ATOMIC_RELEASE);
-			break;
-		}
-	}
-	pthread_mutex_unlock(&fts_lock);
-	free(m);
-}
 
 static FTSENT *
 f_alloc(FTS *sp, const char *name, size_t namelen)
@@ -317,13 +254,8 @@ f_build(FTS *sp, int type)
 			maxlen = (size_t)sp->fts_pathlen - len;
 		}
 		if (len + namlen >= USHRT_MAX) {
-			free(p);
-			f_lfree(head);
-			spn_dir_close(dirp);
-			cur->fts_info = FTS_ERR;
-			F_SET(sp, FTS_STOP);
 			errno = ENAMETOOLONG;
-			return NULL;
+			goto mem1;
 		}
 		p->fts_level = (short)level;
 		p->fts_parent = sp->fts_cur;
@@ -385,7 +317,7 @@ static FTS *
 f_open(char *const *argv, int options, fts_compar_fn compar)
 {
 	FTSENT *p, *root, *parent = NULL, *tmp = NULL;
-	struct fts_mine *m;
+	struct spn_stream *m;
 	size_t maxarglen = 0;
 	char *const *a;
 	int nitems;
@@ -395,7 +327,7 @@ f_open(char *const *argv, int options, fts_compar_fn compar)
 		errno = EINVAL;
 		return NULL;
 	}
-	m = malloc(sizeof(*m));
+	m = spn_stream_new("");
 	sp = calloc(1, sizeof(*sp));
 	if (m == NULL || sp == NULL) {
 		free(m);
@@ -450,12 +382,7 @@ f_open(char *const *argv, int options, fts_compar_fn compar)
 		goto mem3;
 	sp->fts_cur->fts_link = root;
 	sp->fts_cur->fts_info = FTS_INIT;
-	m->sp = sp;
-	pthread_mutex_lock(&fts_lock);
-	m->next = fts_list;
-	fts_list = m;
-	__atomic_add_fetch(&fts_count, 1, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&fts_lock);
+	spn_stream_add(m, sp);
 	return sp;
 
 mem3:
@@ -474,7 +401,7 @@ f_close(FTS *sp)
 {
 	FTSENT *freep, *p;
 
-	f_forget(sp);
+	spn_stream_del(sp);
 	if (sp->fts_cur != NULL) {
 		for (p = sp->fts_cur; p->fts_level >= FTS_ROOTLEVEL;) {
 			freep = p;
@@ -647,25 +574,25 @@ fts_open(char *const *argv, int options, fts_compar_fn compar)
 SPN_EXPORT FTSENT *
 fts_read(FTS *sp)
 {
-	return f_is_mine(sp) ? f_read(sp) : REAL(fts_read)(sp);
+	return spn_stream_find(sp, NULL, 0) ? f_read(sp) : REAL(fts_read)(sp);
 }
 
 SPN_EXPORT FTSENT *
 fts_children(FTS *sp, int instr)
 {
-	return f_is_mine(sp) ? f_children(sp, instr) : REAL(fts_children)(sp, instr);
+	return spn_stream_find(sp, NULL, 0) ? f_children(sp, instr) : REAL(fts_children)(sp, instr);
 }
 
 SPN_EXPORT int
 fts_set(FTS *sp, FTSENT *p, int instr)
 {
-	return f_is_mine(sp) ? f_set(p, instr) : REAL(fts_set)(sp, p, instr);
+	return spn_stream_find(sp, NULL, 0) ? f_set(p, instr) : REAL(fts_set)(sp, p, instr);
 }
 
 SPN_EXPORT int
 fts_close(FTS *sp)
 {
-	return f_is_mine(sp) ? f_close(sp) : REAL(fts_close)(sp);
+	return spn_stream_find(sp, NULL, 0) ? f_close(sp) : REAL(fts_close)(sp);
 }
 
 /* The fts64 names: on LP64 glibc the same structures. */
@@ -683,7 +610,7 @@ fts64_read(FTS64 *sp)
 {
 	FTS *s = (FTS *)sp;
 
-	return (FTSENT64 *)(f_is_mine(s) ? f_read(s) : REAL(fts64_read)(s));
+	return (FTSENT64 *)(spn_stream_find(s, NULL, 0) ? f_read(s) : REAL(fts64_read)(s));
 }
 
 SPN_EXPORT FTSENT64 *
@@ -691,7 +618,7 @@ fts64_children(FTS64 *sp, int instr)
 {
 	FTS *s = (FTS *)sp;
 
-	return (FTSENT64 *)(f_is_mine(s) ? f_children(s, instr) : REAL(fts64_children)(s, instr));
+	return (FTSENT64 *)(spn_stream_find(s, NULL, 0) ? f_children(s, instr) : REAL(fts64_children)(s, instr));
 }
 
 SPN_EXPORT int
@@ -699,7 +626,7 @@ fts64_set(FTS64 *sp, FTSENT64 *p, int instr)
 {
 	FTS *s = (FTS *)sp;
 
-	return f_is_mine(s) ? f_set((FTSENT *)p, instr) : REAL(fts64_set)(s, (FTSENT *)p, instr);
+	return spn_stream_find(s, NULL, 0) ? f_set((FTSENT *)p, instr) : REAL(fts64_set)(s, (FTSENT *)p, instr);
 }
 
 SPN_EXPORT int
@@ -707,5 +634,5 @@ fts64_close(FTS64 *sp)
 {
 	FTS *s = (FTS *)sp;
 
-	return f_is_mine(s) ? f_close(s) : REAL(fts64_close)(s);
+	return spn_stream_find(s, NULL, 0) ? f_close(s) : REAL(fts64_close)(s);
 }

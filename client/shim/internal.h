@@ -211,6 +211,18 @@ int spn_walk_root(const char *dir, struct spn_where *w);
 /* A stream on w (symlinks followed): *at the final location, cd the
  * directory it reads (mirror or local). NULL with errno on failure. */
 DIR *spn_open_where(const struct spn_where *w, struct spn_where *at, char *cd, size_t cdlen);
+/*
+ * The streams the shim made, told from libc's: DIRs on mirror directories
+ * with the NFS path each lists, and shim/fts.c's fts streams (nfs "").
+ * spn_stream_new allocates the node before the stream is made, so that
+ * spn_stream_add cannot fail once it exists; spn_stream_find is 1 (and
+ * the NFS path into nfs if not NULL) for a stream of ours.
+ */
+struct spn_stream;
+struct spn_stream *spn_stream_new(const char *nfs);
+void spn_stream_add(struct spn_stream *m, const void *sp);
+void spn_stream_del(const void *sp);
+int spn_stream_find(const void *sp, char *nfs, size_t len);
 /* opendir, readdir and closedir through the shim for its own callers
  * (the guard is not checked; stub types fixed on mirror streams). */
 DIR *spn_opendir(const char *path);

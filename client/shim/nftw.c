@@ -119,20 +119,12 @@ walk_room(struct walk *w, size_t need)
 	return 0;
 }
 
-/* chdir, keeping the shim's idea of the cwd right. */
+/* chdir to dir (or, dir NULL, fchdir to fd), keeping the shim's idea of
+ * the cwd right. */
 static int
-walk_fchdir(int fd)
+walk_cd(int fd, const char *dir)
 {
-	if (REAL(fchdir)(fd) < 0)
-		return -1;
-	spn_cwd_changed();
-	return 0;
-}
-
-static int
-walk_chdir(const char *dir)
-{
-	if (REAL(chdir)(dir) < 0)
+	if ((dir != NULL ? REAL(chdir)(dir) : REAL(fchdir)(fd)) < 0)
 		return -1;
 	spn_cwd_changed();
 	return 0;
@@ -153,7 +145,7 @@ walk_chdir_path(const char *path)
 		errno = -rc;
 		return -1;
 	}
-	return walk_chdir(w.nfs ? mirror : w.path);
+	return walk_cd(-1, w.nfs ? mirror : w.path);
 }
 
 /* The names of a directory stream but "." and "..", each NUL-terminated,
@@ -269,7 +261,7 @@ walk_dir(struct walk *w, const struct stat *st, const struct spn_where *loc, con
 			goto out;
 		}
 	}
-	if ((w->flags & FTW_CHDIR) && walk_fchdir(dirfd(d)) < 0) {
+	if ((w->flags & FTW_CHDIR) && walk_cd(dirfd(d), NULL) < 0) {
 		saved = errno;
 		REAL(closedir)(d);
 		errno = saved;
@@ -310,7 +302,7 @@ walk_dir(struct walk *w, const struct stat *st, const struct spn_where *loc, con
 	if (parent_cd != NULL && (w->flags & FTW_CHDIR) &&
 	    (result == 0 ||
 	     ((w->flags & FTW_ACTIONRETVAL) && result != -1 && result != FTW_STOP)) &&
-	    walk_chdir(parent_cd) < 0)
+	    walk_cd(-1, parent_cd) < 0)
 		result = -1;
 out:
 	saved = errno;
@@ -365,7 +357,7 @@ walk_start(const char *dir, const struct spn_where *root, nftw_fn nfn, ftw_fn ff
 			}
 		}
 		if (w.ftw.base == 1) {
-			result = walk_chdir("/");
+			result = walk_cd(-1, "/");
 		} else if (w.ftw.base > 1) {
 			char ch = w.buf[w.ftw.base - 1];
 
@@ -404,10 +396,10 @@ walk_start(const char *dir, const struct spn_where *root, nftw_fn nfn, ftw_fn ff
 
 	saved = errno;
 	if (cwdfd >= 0) {
-		walk_fchdir(cwdfd);
+		walk_cd(cwdfd, NULL);
 		REAL(close)(cwdfd);
 	} else if (cwd != NULL) {
-		walk_chdir(cwd);
+		walk_cd(-1, cwd);
 	}
 	errno = saved;
 out:
@@ -422,13 +414,15 @@ out:
 
 #define NFTW_FLAGS (FTW_PHYS | FTW_MOUNT | FTW_CHDIR | FTW_DEPTH | FTW_ACTIONRETVAL)
 
-SPN_EXPORT int
-nftw(const char *dir, nftw_fn fn, int nopenfd, int flags)
+/* nftw and nftw64 (struct stat64 is struct stat on x86-64). */
+static int
+nftw_common(const char *dir, nftw_fn fn, int nopenfd, int flags, int is64)
 {
 	struct spn_where w;
 
 	if (!spn_walk_root(dir, &w))
-		return REAL(nftw)(dir, fn, nopenfd, flags);
+		return is64 ? REAL(nftw64)(dir, (nftw64_fn)fn, nopenfd, flags)
+			    : REAL(nftw)(dir, fn, nopenfd, flags);
 	if (flags & ~NFTW_FLAGS) {
 		errno = EINVAL;
 		return -1;
@@ -437,17 +431,15 @@ nftw(const char *dir, nftw_fn fn, int nopenfd, int flags)
 }
 
 SPN_EXPORT int
+nftw(const char *dir, nftw_fn fn, int nopenfd, int flags)
+{
+	return nftw_common(dir, fn, nopenfd, flags, 0);
+}
+
+SPN_EXPORT int
 nftw64(const char *dir, nftw64_fn fn, int nopenfd, int flags)
 {
-	struct spn_where w;
-
-	if (!spn_walk_root(dir, &w))
-		return REAL(nftw64)(dir, fn, nopenfd, flags);
-	if (flags & ~NFTW_FLAGS) {
-		errno = EINVAL;
-		return -1;
-	}
-	return walk_start(dir, &w, (nftw_fn)fn, NULL, flags);
+	return nftw_common(dir, (nftw_fn)fn, nopenfd, flags, 1);
 }
 
 SPN_EXPORT int
