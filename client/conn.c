@@ -186,8 +186,8 @@ start_daemon(const struct spn_policy *p, char *err, size_t errlen)
 		int left;
 
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = SPN_START_TIMEOUT_S * 1000 -
-		       (int)((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
+		left = SPN_START_TIMEOUT_S * 1000 - (int)((now.tv_sec - t0.tv_sec) * 1000 +
+							  (now.tv_nsec - t0.tv_nsec) / 1000000);
 		if (left <= 0)
 			break;
 		if (poll(&pl, 1, left > 200 ? 200 : left) < 0 && errno != EINTR)
@@ -227,7 +227,8 @@ start_daemon(const struct spn_policy *p, char *err, size_t errlen)
 		}
 		while (waitpid(pid, &status, 0) < 0) {
 			if (errno != EINTR) {
-				snprintf(err, errlen, "cannot start the daemon: %s", strerror(errno));
+				snprintf(err, errlen, "cannot start the daemon: %s",
+					 strerror(errno));
 				return -errno;
 			}
 		}

@@ -206,8 +206,9 @@ conn_call_waiting(struct spn_req *req, struct spn_reply *rep)
 					 sizeof(state))) {
 				char msg[SPN_URL_MAX + 320];
 
-				snprintf(msg, sizeof(msg), "server %s not responding (%s), still trying",
-					 url, state);
+				snprintf(msg, sizeof(msg),
+					 "server %s not responding (%s), still trying", url,
+					 state);
 				spn_shim_say(msg, NULL, NULL);
 				said = told = 1;
 			}
@@ -251,7 +252,8 @@ spn_call_raw(struct spn_req *req, struct spn_reply *rep)
 
 	if (!spn_shim_ready())
 		return -EIO;
-	if (shim_conn.fd >= 0 && shim_conn_pid != pid && shim_conn_pid == (pid_t)syscall(SYS_getppid))
+	if (shim_conn.fd >= 0 && shim_conn_pid != pid &&
+	    shim_conn_pid == (pid_t)syscall(SYS_getppid))
 		return call_temporary(req, rep);
 
 	spn_shim_busy++;

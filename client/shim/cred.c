@@ -1,6 +1,6 @@
 /*
- * shim/cred.c: the caller's ids on the daemon connection, and open files
- * handed over by the daemon.
+ * shim/cred.c: the caller's ids on the daemon connection, open files
+ * handed over by the daemon, and the set*id wrappers that change them.
  *
  * The daemon learns whom a request comes from from the kernel (SO_PASSCRED
  * puts pid, uid and gid on every message; see daemon/cred.c), not from us.
@@ -76,7 +76,8 @@ spn_cred_mode(void)
 			ids_explicit.gid = eg;
 			/* The mirror's owner is the daemon's user; a cache we
 			 * cannot even stat is not ours either. */
-			if (eu != 0 && (REAL(fstatat)(AT_FDCWD, spn_shim_policy()->cache_dir, &st, 0) < 0 ||
+			if (eu != 0 && (REAL(fstatat)(AT_FDCWD, spn_shim_policy()->cache_dir, &st,
+						      0) < 0 ||
 					st.st_uid != eu))
 				mode |= CRED_FOREIGN;
 		}

@@ -264,7 +264,8 @@ env_fix(char *const envp[], char **vec, char *str)
 
 		if (strncmp(keep_vars[k], "SPECNFS_FDS=", 12) == 0)
 			continue;
-		if (eq != NULL && env_find(envp, keep_vars[k], (size_t)(eq - keep_vars[k]) + 1) == NULL)
+		if (eq != NULL &&
+		    env_find(envp, keep_vars[k], (size_t)(eq - keep_vars[k]) + 1) == NULL)
 			vec[n++] = (char *)keep_vars[k];
 	}
 	/* The rewritten LD_PRELOAD (if any) sits at str; the fd list after

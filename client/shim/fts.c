@@ -618,7 +618,8 @@ fts64_children(FTS64 *sp, int instr)
 {
 	FTS *s = (FTS *)sp;
 
-	return (FTSENT64 *)(spn_stream_find(s, NULL, 0) ? f_children(s, instr) : REAL(fts64_children)(s, instr));
+	return (FTSENT64 *)(spn_stream_find(s, NULL, 0) ? f_children(s, instr)
+							 : REAL(fts64_children)(s, instr));
 }
 
 SPN_EXPORT int
@@ -626,7 +627,8 @@ fts64_set(FTS64 *sp, FTSENT64 *p, int instr)
 {
 	FTS *s = (FTS *)sp;
 
-	return spn_stream_find(s, NULL, 0) ? f_set((FTSENT *)p, instr) : REAL(fts64_set)(s, (FTSENT *)p, instr);
+	return spn_stream_find(s, NULL, 0) ? f_set((FTSENT *)p, instr)
+					   : REAL(fts64_set)(s, (FTSENT *)p, instr);
 }
 
 SPN_EXPORT int

@@ -1,5 +1,6 @@
 /*
- * shim/internal.h: libspecnfs.so, the LD_PRELOAD shim.
+ * shim/internal.h: libspecnfs.so, the LD_PRELOAD shim -- what its files
+ * share (a map of the files: shim/README.md).
  *
  * Unmodified programs run with it preloaded. Paths under a configured
  * prefix (SPECNFS_MOUNTS, e.g. /nfs) are served by specnfsd: the shim asks
@@ -20,7 +21,7 @@
  *   is working (libc internals, dlsym's own needs) straight through.
  * - Code on the path of exec and of a vfork child (posix_spawn, vfork+exec)
  *   must not malloc, must not use stdio, and must not change global state
- *   that the suspended parent would then see (see spn_conn_* below).
+ *   that the suspended parent would then see (see spn_call below).
  * - Never exit() or abort() inside a user's program: report once on stderr
  *   and fail the call with EIO.
  */
@@ -136,6 +137,8 @@ int spn_cred_take_fd(int flags);
 /* Resolve an open epoch now (commit, or roll back and not return). */
 void spn_spec_barrier(void);
 
+/* The process's umask, read without changing it (shim/open.c). */
+int spn_umask(void);
 /* Are we a vfork child sharing the parent's memory (no epochs here)? */
 int spn_in_vfork_child(void);
 /*

@@ -372,8 +372,8 @@ walk_start(const char *dir, const struct spn_where *root, nftw_fn nfn, ftw_fn ff
 		rc = spn_where_stat(loc, &st, !(flags & FTW_PHYS));
 		if (rc < 0) {
 			*loc = *root;
-			if (!(flags & FTW_PHYS) && rc == -ENOENT && spn_where_lstat(loc, &st) == 0 &&
-			    S_ISLNK(st.st_mode)) {
+			if (!(flags & FTW_PHYS) && rc == -ENOENT &&
+			    spn_where_lstat(loc, &st) == 0 && S_ISLNK(st.st_mode)) {
 				errno = ENOENT;
 				result = walk_call(&w, &st, FTW_SLN);
 			} else {

@@ -21,8 +21,6 @@
 #include "client/path.h"
 #include "client/shim/internal.h"
 
-int spn_umask(void);
-
 /* NFS path of (dirfd, path): 1, 0 (not NFS), or -errno. */
 static int
 nfs_of(int dirfd, const char *path, char *nfs)
@@ -106,8 +104,8 @@ remove(const char *path)
 		return spn_fail(rc);
 	rc = spn_call_path(SPN_OP_STAT, nfs, SPN_F_NOFOLLOW, 0, &rep);
 	if (rc == 0)
-		rc = spn_call_path(rep.attr.type == S_IFDIR ? SPN_OP_RMDIR : SPN_OP_UNLINK, nfs, 0, 0,
-				   &rep);
+		rc = spn_call_path(rep.attr.type == S_IFDIR ? SPN_OP_RMDIR : SPN_OP_UNLINK, nfs,
+				   0, 0, &rep);
 	return rc < 0 ? spn_fail(rc) : 0;
 }
 

@@ -1,7 +1,8 @@
 /*
  * shim/open.c: the open family (open, openat, creat, fopen, freopen, their
  * 64-bit and fortified names), close/fclose (write-back before close
- * returns: close-to-open), and the mkstemp family.
+ * returns: close-to-open), the mkstemp family, and dup/dup2/dup3/fcntl
+ * (a duplicate of a file open for writing shares its last close).
  *
  * Every name funnels into spn_open_at(): ask the daemon to make the entry
  * valid in the mirror (it fetches content, creates on the server, journals a
@@ -21,8 +22,6 @@
 #include <unistd.h>
 
 #include "client/shim/internal.h"
-
-int spn_umask(void);
 
 /* The process's umask, without changing it (Linux >= 4.7 shows it). */
 int
@@ -88,7 +87,8 @@ nfs_open(int dirfd, const char *path, int flags, mode_t mode, int *handled)
 	 * from the daemon (shim/cred.c). */
 	fd = spn_cred_take_fd(flags);
 	if (fd < 0)
-		fd = REAL(openat)(AT_FDCWD, rep.path, flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW), 0600);
+		fd = REAL(openat)(AT_FDCWD, rep.path, flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW),
+				  0600);
 	if (fd < 0)
 		return -errno;
 	written = (acc != O_RDONLY || (flags & O_TRUNC)) && rep.attr.type == S_IFREG;
@@ -240,7 +240,8 @@ fopen_common(const char *path, const char *mode, FILE *reopen)
 	FILE *f;
 	int rc, flags;
 
-	if (spn_shim_busy || path == NULL || (rc = spn_nfs_path(AT_FDCWD, path, nfs, sizeof(nfs))) == 0)
+	if (spn_shim_busy || path == NULL ||
+	    (rc = spn_nfs_path(AT_FDCWD, path, nfs, sizeof(nfs))) == 0)
 		return reopen ? REAL(freopen)(path, mode, reopen) : REAL(fopen)(path, mode);
 	if (rc < 0) {
 		errno = -rc;

@@ -1,5 +1,8 @@
 /*
- * shim/path.c: which paths are NFS paths, and the mirror <-> NFS mapping.
+ * shim/path.c: which paths are NFS paths -- (dirfd, path) classified as
+ * the kernel would resolve it, with the cwd tracked while it is in the
+ * mirror -- the mirror <-> NFS mapping, and the tail a normalised path
+ * loses ("x/", ".", ".."). The normaliser itself is client/path.c.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -31,7 +34,8 @@ on_prefix(const char *norm)
 	for (i = 0; i < p->nmounts; i++) {
 		size_t n = strlen(p->mounts[i].prefix);
 
-		if (strncmp(norm, p->mounts[i].prefix, n) == 0 && (norm[n] == '/' || norm[n] == '\0'))
+		if (strncmp(norm, p->mounts[i].prefix, n) == 0 &&
+		    (norm[n] == '/' || norm[n] == '\0'))
 			return 1;
 	}
 	return 0;
@@ -73,8 +77,8 @@ spn_local_path(const char *path, char *out, size_t len)
 		if (strncmp(path, p->mounts[i].prefix, n) == 0 && path[n] == '/')
 			break;
 	}
-	if (i == p->nmounts || spn_path_normalize(path, norm, sizeof(norm)) < 0 || on_prefix(norm) ||
-	    strlen(norm) >= len)
+	if (i == p->nmounts || spn_path_normalize(path, norm, sizeof(norm)) < 0 ||
+	    on_prefix(norm) || strlen(norm) >= len)
 		return 0;
 	memcpy(out, norm, strlen(norm) + 1);
 	return 1;
@@ -96,7 +100,8 @@ spn_cwd_changed(void)
 
 	spn_shim_busy++;
 	pthread_mutex_lock(&cwd_lock);
-	if (REAL(getcwd)(buf, sizeof(buf)) != NULL && spn_mirror_to_nfs(buf, cwd_nfs, sizeof(cwd_nfs)) == 1)
+	if (REAL(getcwd)(buf, sizeof(buf)) != NULL &&
+	    spn_mirror_to_nfs(buf, cwd_nfs, sizeof(cwd_nfs)) == 1)
 		cwd_state = 1;
 	else
 		cwd_state = -1;

@@ -3,7 +3,8 @@
  * 64-bit names and the old __xstat ABI bookworm's make still imports),
  * access, statfs/statvfs and pathconf. NFS paths get the server's
  * attributes (ino, dev, owner, mode, times), never the mirror copy's:
- * the conversions from the protocol's attributes live here too.
+ * the conversions from the protocol's attributes live here too. Also the
+ * xattr calls, which fail with ENOTSUP on NFS as on a kernel NFSv3 mount.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -56,9 +57,12 @@ spn_attr_to_statx(const struct spn_attr *a, struct statx *stx)
 	stx->stx_ino = a->fileid;
 	stx->stx_size = a->size;
 	stx->stx_blocks = (a->used + 511) / 512;
-	stx->stx_atime = (struct statx_timestamp){ .tv_sec = a->atime.sec, .tv_nsec = a->atime.nsec };
-	stx->stx_mtime = (struct statx_timestamp){ .tv_sec = a->mtime.sec, .tv_nsec = a->mtime.nsec };
-	stx->stx_ctime = (struct statx_timestamp){ .tv_sec = a->ctime.sec, .tv_nsec = a->ctime.nsec };
+	stx->stx_atime = (struct statx_timestamp){ .tv_sec = a->atime.sec,
+						   .tv_nsec = a->atime.nsec };
+	stx->stx_mtime = (struct statx_timestamp){ .tv_sec = a->mtime.sec,
+						   .tv_nsec = a->mtime.nsec };
+	stx->stx_ctime = (struct statx_timestamp){ .tv_sec = a->ctime.sec,
+						   .tv_nsec = a->ctime.nsec };
 	stx->stx_rdev_major = major(a->rdev);
 	stx->stx_rdev_minor = minor(a->rdev);
 	stx->stx_dev_major = major(a->fsid);
