@@ -658,80 +658,70 @@ scan_stream(DIR *d, struct dirent ***list, scan_filter_fn filter, scan_compar_fn
 	return (int)n;
 }
 
-/* 1 and the result when (dfd, dir) is on NFS; 0 to pass through, with
- * w->path (if set) the path to give libc. */
+/* Which of scandir's names: on LP64 glibc, dirent64 is dirent, and the
+ * 64 variants differ only in their types. */
+enum scan_name { SCAN_DIR, SCAN_DIRAT, SCAN_DIR64, SCAN_DIRAT64 };
+
 static int
-scan_at(int dfd, const char *dir, struct dirent ***list, scan_filter_fn filter,
-	scan_compar_fn compar, int *result, struct spn_where *w)
+scan_common(enum scan_name name, int dfd, const char *dir, struct dirent ***list,
+	    scan_filter_fn filter, scan_compar_fn compar)
 {
+	struct spn_where w;
 	int rc;
 
-	if (spn_shim_busy || dir == NULL || dir[0] == '\0')
-		return 0;
-	rc = spn_locate(dfd, dir, w);
-	if (rc < 0) {
-		errno = -rc;
-		*result = -1;
-		return 1;
+	w.path[0] = '\0';
+	if (!spn_shim_busy && dir != NULL && dir[0] != '\0') {
+		rc = spn_locate(dfd, dir, &w);
+		if (rc < 0)
+			return spn_fail(rc);
+		if (w.nfs)
+			return scan_stream(dir_open(&w), list, filter, compar);
+		/* A local path reached from the NFS tree: give libc that. */
+		if (w.path[0] != '\0')
+			dir = w.path;
 	}
-	if (!w->nfs)
-		return 0;
-	*result = scan_stream(dir_open(w), list, filter, compar);
-	return 1;
+	switch (name) {
+	case SCAN_DIRAT:
+		return REAL(scandirat)(dfd, dir, list, filter, compar);
+	case SCAN_DIR64:
+		return REAL(scandir64)(dir, (struct dirent64 ***)list, (scan_filter64_fn)filter,
+				       (scan_compar64_fn)compar);
+	case SCAN_DIRAT64:
+		return REAL(scandirat64)(dfd, dir, (struct dirent64 ***)list,
+					 (scan_filter64_fn)filter, (scan_compar64_fn)compar);
+	case SCAN_DIR:
+	default:
+		return REAL(scandir)(dir, list, filter, compar);
+	}
 }
 
 SPN_EXPORT int
 scandirat(int dfd, const char *dir, struct dirent ***list, scan_filter_fn filter,
 	  scan_compar_fn compar)
 {
-	struct spn_where w;
-	int result;
-
-	w.path[0] = '\0';
-	if (scan_at(dfd, dir, list, filter, compar, &result, &w))
-		return result;
-	return REAL(scandirat)(dfd, w.path[0] != '\0' ? w.path : dir, list, filter, compar);
+	return scan_common(SCAN_DIRAT, dfd, dir, list, filter, compar);
 }
 
 SPN_EXPORT int
 scandir(const char *dir, struct dirent ***list, scan_filter_fn filter, scan_compar_fn compar)
 {
-	struct spn_where w;
-	int result;
-
-	w.path[0] = '\0';
-	if (scan_at(AT_FDCWD, dir, list, filter, compar, &result, &w))
-		return result;
-	return REAL(scandir)(w.path[0] != '\0' ? w.path : dir, list, filter, compar);
+	return scan_common(SCAN_DIR, AT_FDCWD, dir, list, filter, compar);
 }
 
-/* The 64 variants: on LP64 glibc, dirent64 is dirent. */
 SPN_EXPORT int
 scandirat64(int dfd, const char *dir, struct dirent64 ***list, scan_filter64_fn filter,
 	    scan_compar64_fn compar)
 {
-	struct spn_where w;
-	int result;
-
-	w.path[0] = '\0';
-	if (scan_at(dfd, dir, (struct dirent ***)list, (scan_filter_fn)filter,
-		    (scan_compar_fn)compar, &result, &w))
-		return result;
-	return REAL(scandirat64)(dfd, w.path[0] != '\0' ? w.path : dir, list, filter, compar);
+	return scan_common(SCAN_DIRAT64, dfd, dir, (struct dirent ***)list, (scan_filter_fn)filter,
+			   (scan_compar_fn)compar);
 }
 
 SPN_EXPORT int
 scandir64(const char *dir, struct dirent64 ***list, scan_filter64_fn filter,
 	  scan_compar64_fn compar)
 {
-	struct spn_where w;
-	int result;
-
-	w.path[0] = '\0';
-	if (scan_at(AT_FDCWD, dir, (struct dirent ***)list, (scan_filter_fn)filter,
-		    (scan_compar_fn)compar, &result, &w))
-		return result;
-	return REAL(scandir64)(w.path[0] != '\0' ? w.path : dir, list, filter, compar);
+	return scan_common(SCAN_DIR64, AT_FDCWD, dir, (struct dirent ***)list,
+			   (scan_filter_fn)filter, (scan_compar_fn)compar);
 }
 
 /* ------------------------------------------------------------ glob */
