@@ -426,28 +426,66 @@ spn_conn_close(struct spn_conn *c)
 	c->buf = NULL;
 }
 
+/* One write of buf; with as, by sendmsg naming those ids. */
+static ssize_t
+send_some(struct spn_conn *c, const void *buf, size_t len, const struct ucred *as)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(struct ucred))];
+	} u;
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cm;
+
+	if (as == NULL)
+		return send(c->fd, buf, len, MSG_NOSIGNAL);
+	memset(&u, 0, sizeof(u));
+	mh.msg_control = u.b;
+	mh.msg_controllen = sizeof(u.b);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_CREDENTIALS;
+	cm->cmsg_len = CMSG_LEN(sizeof(struct ucred));
+	memcpy(CMSG_DATA(cm), as, sizeof(*as));
+	return sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+}
+
 int
-spn_conn_send(struct spn_conn *c, struct spn_req *req)
+spn_conn_send_as(struct spn_conn *c, struct spn_req *req,
+		 const struct ucred *(*ids)(int refused))
 {
 	unsigned char buf[SPN_REQ_MAX];
 	ssize_t n;
 	size_t off = 0;
+	int retried = 0;
 
 	req->seq = ++c->seq;
 	n = spn_proto_encode_req(req, buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	while (off < (size_t)n) {
-		ssize_t w = send(c->fd, buf + off, (size_t)n - off, MSG_NOSIGNAL);
+		ssize_t w = send_some(c, buf + off, (size_t)n - off, ids != NULL ? ids(0) : NULL);
 
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
+			if (errno == EPERM && ids != NULL && !retried) {
+				retried = 1;
+				(void)ids(1);
+				continue;
+			}
 			return -errno;
 		}
 		off += (size_t)w;
 	}
 	return 0;
+}
+
+int
+spn_conn_send(struct spn_conn *c, struct spn_req *req)
+{
+	return spn_conn_send_as(c, req, NULL);
 }
 
 /* One read into c->buf; with fd, by recvmsg, keeping the first file

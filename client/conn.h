@@ -35,6 +35,13 @@ void spn_conn_close(struct spn_conn *c);
 
 /* Send one request (assigns req->seq). */
 int spn_conn_send(struct spn_conn *c, struct spn_req *req);
+/* The same naming ids (SCM_CREDENTIALS; the kernel accepts only ids we
+ * hold): ids(0) says which before each write (NULL: none, the kernel
+ * sends our real ids). If the kernel refuses them (EPERM), ids(1) is
+ * called once to look at our ids again, and the write retried. */
+struct ucred;
+int spn_conn_send_as(struct spn_conn *c, struct spn_req *req,
+		     const struct ucred *(*ids)(int refused));
 /* Read the next reply; its text (if any) points into a static buffer
  * that the next reply overwrites. */
 int spn_conn_recv(struct spn_conn *c, struct spn_reply *rep);

@@ -87,55 +87,16 @@ spn_cred_mode(void)
 	}
 }
 
-static int
-send_named(struct spn_conn *c, struct spn_req *req)
+/* The ids a request names: ours if they differ from the real ones. After
+ * a refusal our ids changed behind our back (a raw syscall): look again. */
+static const struct ucred *
+named_ids(int refused)
 {
-	unsigned char buf[SPN_REQ_MAX];
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(struct ucred))];
-	} u;
-	ssize_t n;
-	size_t off = 0;
-	int retried = 0;
-
-	req->seq = ++c->seq;
-	n = spn_proto_encode_req(req, buf, sizeof(buf));
-	if (n < 0)
-		return (int)n;
-	while (off < (size_t)n) {
-		struct iovec iov = { .iov_base = buf + off, .iov_len = (size_t)n - off };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-		ssize_t w;
-
-		if (ids_mode & CRED_EXPLICIT) {
-			struct cmsghdr *cm;
-
-			memset(&u, 0, sizeof(u));
-			mh.msg_control = u.b;
-			mh.msg_controllen = sizeof(u.b);
-			cm = CMSG_FIRSTHDR(&mh);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_CREDENTIALS;
-			cm->cmsg_len = CMSG_LEN(sizeof(struct ucred));
-			memcpy(CMSG_DATA(cm), &ids_explicit, sizeof(ids_explicit));
-		}
-		w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EPERM && !retried) {
-				/* Ids changed behind our back (a raw syscall). */
-				retried = 1;
-				spn_cred_changed();
-				spn_cred_mode();
-				continue;
-			}
-			return -errno;
-		}
-		off += (size_t)w;
+	if (refused) {
+		spn_cred_changed();
+		spn_cred_mode();
 	}
-	return 0;
+	return (ids_mode & CRED_EXPLICIT) ? &ids_explicit : NULL;
 }
 
 int
@@ -145,7 +106,7 @@ spn_cred_send(struct spn_conn *c, struct spn_req *req)
 		REAL(close)(passed_fd);
 		passed_fd = -1;
 	}
-	return send_named(c, req);
+	return spn_conn_send_as(c, req, named_ids);
 }
 
 int
