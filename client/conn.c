@@ -1,4 +1,7 @@
-/* conn.c: see conn.h. */
+/*
+ * conn.c: a client's connection to specnfsd (see conn.h): finding and
+ * starting the daemon, the HELLO, sending requests and reading replies.
+ */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
@@ -183,8 +186,8 @@ start_daemon(const struct spn_policy *p, char *err, size_t errlen)
 		int left;
 
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = SPN_START_TIMEOUT_S * 1000 -
-		       (int)((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
+		left = SPN_START_TIMEOUT_S * 1000 - (int)((now.tv_sec - t0.tv_sec) * 1000 +
+							  (now.tv_nsec - t0.tv_nsec) / 1000000);
 		if (left <= 0)
 			break;
 		if (poll(&pl, 1, left > 200 ? 200 : left) < 0 && errno != EINTR)
@@ -224,7 +227,8 @@ start_daemon(const struct spn_policy *p, char *err, size_t errlen)
 		}
 		while (waitpid(pid, &status, 0) < 0) {
 			if (errno != EINTR) {
-				snprintf(err, errlen, "cannot start the daemon: %s", strerror(errno));
+				snprintf(err, errlen, "cannot start the daemon: %s",
+					 strerror(errno));
 				return -errno;
 			}
 		}
@@ -347,6 +351,23 @@ spn_conn_stop_stale(struct spn_conn *c)
 	return stop_stale(c->stale_pid);
 }
 
+/*
+ * try_connect, unless another user made the runtime directory (with
+ * cache_too, or the cache directory) first: it is /tmp/specnfs-UID
+ * without XDG_RUNTIME_DIR. Never talk to a socket there, nor start a
+ * daemon for it: -EPERM, with err.
+ */
+static int
+connect_checked(struct spn_conn *c, const struct spn_policy *p, int cache_too, char *err,
+		size_t errlen)
+{
+	if (spn_policy_check_dir("runtime directory", p->runtime_dir, err, errlen) == -EPERM ||
+	    (cache_too &&
+	     spn_policy_check_dir("cache directory", p->cache_dir, err, errlen) == -EPERM))
+		return -EPERM;
+	return try_connect(c, err, errlen);
+}
+
 static int
 open_once(struct spn_conn *c, const struct spn_policy *p, int autostart, char *err,
 	  size_t errlen)
@@ -365,16 +386,7 @@ open_once(struct spn_conn *c, const struct spn_policy *p, int autostart, char *e
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	/* Another user may have made the runtime directory first (it is
-	 * /tmp/specnfs-UID without XDG_RUNTIME_DIR): never talk to a socket
-	 * there, nor start a daemon for it. */
-	rc = spn_policy_check_dir("runtime directory", p->runtime_dir, err, errlen);
-	if (rc == -EPERM)
-		goto fail;
-	rc = spn_policy_check_dir("cache directory", p->cache_dir, err, errlen);
-	if (rc == -EPERM)
-		goto fail;
-	rc = try_connect(c, err, errlen);
+	rc = connect_checked(c, p, 1, err, errlen);
 	if (rc == 0 || rc == -EPERM)
 		goto out;
 	if (!autostart || (rc != -ENOENT && rc != -ECONNREFUSED)) {
@@ -388,10 +400,7 @@ open_once(struct spn_conn *c, const struct spn_policy *p, int autostart, char *e
 		rc = start_daemon(p, err, errlen);
 		if (rc < 0)
 			goto fail;
-		rc = spn_policy_check_dir("runtime directory", p->runtime_dir, err, errlen);
-		if (rc == -EPERM)
-			goto fail;
-		rc = try_connect(c, err, errlen);
+		rc = connect_checked(c, p, 0, err, errlen);
 		if (rc == 0 || rc == -EPERM)
 			goto out;
 	}
@@ -417,23 +426,55 @@ spn_conn_close(struct spn_conn *c)
 	c->buf = NULL;
 }
 
+/* One write of buf; with as, by sendmsg naming those ids. */
+static ssize_t
+send_some(struct spn_conn *c, const void *buf, size_t len, const struct ucred *as)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(struct ucred))];
+	} u;
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cm;
+
+	if (as == NULL)
+		return send(c->fd, buf, len, MSG_NOSIGNAL);
+	memset(&u, 0, sizeof(u));
+	mh.msg_control = u.b;
+	mh.msg_controllen = sizeof(u.b);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_CREDENTIALS;
+	cm->cmsg_len = CMSG_LEN(sizeof(struct ucred));
+	memcpy(CMSG_DATA(cm), as, sizeof(*as));
+	return sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+}
+
 int
-spn_conn_send(struct spn_conn *c, struct spn_req *req)
+spn_conn_send_as(struct spn_conn *c, struct spn_req *req,
+		 const struct ucred *(*ids)(int refused))
 {
 	unsigned char buf[SPN_REQ_MAX];
 	ssize_t n;
 	size_t off = 0;
+	int retried = 0;
 
 	req->seq = ++c->seq;
 	n = spn_proto_encode_req(req, buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	while (off < (size_t)n) {
-		ssize_t w = send(c->fd, buf + off, (size_t)n - off, MSG_NOSIGNAL);
+		ssize_t w = send_some(c, buf + off, (size_t)n - off, ids != NULL ? ids(0) : NULL);
 
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
+			if (errno == EPERM && ids != NULL && !retried) {
+				retried = 1;
+				(void)ids(1);
+				continue;
+			}
 			return -errno;
 		}
 		off += (size_t)w;
@@ -442,30 +483,75 @@ spn_conn_send(struct spn_conn *c, struct spn_req *req)
 }
 
 int
-spn_conn_recv(struct spn_conn *c, struct spn_reply *rep)
+spn_conn_send(struct spn_conn *c, struct spn_req *req)
+{
+	return spn_conn_send_as(c, req, NULL);
+}
+
+/* One read into c->buf; with fd, by recvmsg, keeping the first file
+ * descriptor passed (SCM_RIGHTS) in *fd if it is < 0, closing others. */
+static ssize_t
+recv_some(struct spn_conn *c, int *fd)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(4 * sizeof(int))];
+	} u;
+	struct iovec iov = { .iov_base = c->buf + c->have, .iov_len = SPN_MSG_MAX - c->have };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	if (fd == NULL)
+		return recv(c->fd, iov.iov_base, iov.iov_len, 0);
+	mh.msg_control = u.b;
+	mh.msg_controllen = sizeof(u.b);
+	n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+	if (n <= 0)
+		return n;
+	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+		size_t k, nfd;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (k = 0; k < nfd; k++) {
+			int one;
+
+			memcpy(&one, CMSG_DATA(cm) + k * sizeof(int), sizeof(int));
+			if (*fd < 0)
+				*fd = one;
+			else
+				close(one);
+		}
+	}
+	return n;
+}
+
+int
+spn_conn_recv_fd(struct spn_conn *c, struct spn_reply *rep, int *fd)
 {
 	size_t need = 0;
 	int rc;
 
 	/* Drop the frame handed out last time. */
 	for (;;) {
+		ssize_t n;
+
 		rc = spn_proto_frame_len(c->buf, c->have, &need);
 		if (rc == 0 && c->have >= need)
 			break;
 		if (rc < 0 && rc != -EAGAIN)
 			return rc;
-		{
-			ssize_t n = recv(c->fd, c->buf + c->have, SPN_MSG_MAX - c->have, 0);
-
-			if (n == 0)
-				return -ECONNRESET;
-			if (n < 0) {
-				if (errno == EINTR)
-					continue;
-				return -errno;
-			}
-			c->have += (size_t)n;
+		n = recv_some(c, fd);
+		if (n == 0)
+			return -ECONNRESET;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
 		}
+		c->have += (size_t)n;
 	}
 	rc = spn_proto_decode_reply(c->buf, need, rep);
 	/* Text points into buf: copy it out of the way of the next frame by
@@ -479,6 +565,12 @@ spn_conn_recv(struct spn_conn *c, struct spn_reply *rep)
 	memmove(c->buf, c->buf + need, c->have - need);
 	c->have -= need;
 	return rc;
+}
+
+int
+spn_conn_recv(struct spn_conn *c, struct spn_reply *rep)
+{
+	return spn_conn_recv_fd(c, rep, NULL);
 }
 
 int

@@ -1,6 +1,6 @@
 /*
- * conn.h: a client's connection to specnfsd (used by the specnfs
- * command, and by the shim later): find the daemon for a configuration,
+ * conn.h: a client's connection to specnfsd, used by the specnfs command
+ * and by the shim (shim/call.c): find the daemon for a configuration,
  * start it on demand, send requests and read replies.
  */
 #ifndef SPECNFS_CLIENT_CONN_H
@@ -35,8 +35,20 @@ void spn_conn_close(struct spn_conn *c);
 
 /* Send one request (assigns req->seq). */
 int spn_conn_send(struct spn_conn *c, struct spn_req *req);
-/* Read the next reply; its text (if any) points into c->buf. */
+/* The same naming ids (SCM_CREDENTIALS; the kernel accepts only ids we
+ * hold): ids(0) says which before each write (NULL: none, the kernel
+ * sends our real ids). If the kernel refuses them (EPERM), ids(1) is
+ * called once to look at our ids again, and the write retried. */
+struct ucred;
+int spn_conn_send_as(struct spn_conn *c, struct spn_req *req,
+		     const struct ucred *(*ids)(int refused));
+/* Read the next reply; its text (if any) points into a static buffer
+ * that the next reply overwrites. */
 int spn_conn_recv(struct spn_conn *c, struct spn_reply *rep);
+/* The same, also taking a file descriptor the daemon passes with the
+ * reply (SCM_RIGHTS, opened close-on-exec): into *fd if *fd < 0; any
+ * other is closed. */
+int spn_conn_recv_fd(struct spn_conn *c, struct spn_reply *rep, int *fd);
 /* send + recv of the matching reply. */
 int spn_conn_call(struct spn_conn *c, struct spn_req *req, struct spn_reply *rep);
 

@@ -23,15 +23,9 @@ spn_path_normalize(const char *in, char *out, size_t len)
 		return -EINVAL;
 	out[0] = '/';
 	while (*p != '\0') {
-		const char *s;
 		size_t n;
+		const char *s = spn_path_next(&p, &n);
 
-		while (*p == '/')
-			p++;
-		s = p;
-		while (*p != '\0' && *p != '/')
-			p++;
-		n = (size_t)(p - s);
 		if (n == 0 || (n == 1 && s[0] == '.'))
 			continue;
 		if (n == 2 && s[0] == '.' && s[1] == '.') {

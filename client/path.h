@@ -9,6 +9,22 @@
 
 #include <stddef.h>
 
+/* The next name in a path at *p ("a" of "//a/b"): its start, its length
+ * in *n (0 at the end), and *p moved past it. */
+static inline const char *
+spn_path_next(const char **p, size_t *n)
+{
+	const char *s = *p, *e;
+
+	while (*s == '/')
+		s++;
+	for (e = s; *e != '\0' && *e != '/'; e++)
+		;
+	*n = (size_t)(e - s);
+	*p = e;
+	return s;
+}
+
 /*
  * Lexical normalisation of an absolute path: "//", "/./" and "x/.." go;
  * ".." at the root stays at the root ("/.." is "/", as in the kernel).

@@ -1,6 +1,6 @@
 /*
- * shim/cred.c: the caller's ids on the daemon connection, and open files
- * handed over by the daemon.
+ * shim/cred.c: the caller's ids on the daemon connection, open files
+ * handed over by the daemon, and the set*id wrappers that change them.
  *
  * The daemon learns whom a request comes from from the kernel (SO_PASSCRED
  * puts pid, uid and gid on every message; see daemon/cred.c), not from us.
@@ -76,7 +76,8 @@ spn_cred_mode(void)
 			ids_explicit.gid = eg;
 			/* The mirror's owner is the daemon's user; a cache we
 			 * cannot even stat is not ours either. */
-			if (eu != 0 && (REAL(fstatat)(AT_FDCWD, spn_shim_policy()->cache_dir, &st, 0) < 0 ||
+			if (eu != 0 && (REAL(fstatat)(AT_FDCWD, spn_shim_policy()->cache_dir, &st,
+						      0) < 0 ||
 					st.st_uid != eu))
 				mode |= CRED_FOREIGN;
 		}
@@ -86,121 +87,16 @@ spn_cred_mode(void)
 	}
 }
 
-static int
-send_named(struct spn_conn *c, struct spn_req *req)
+/* The ids a request names: ours if they differ from the real ones. After
+ * a refusal our ids changed behind our back (a raw syscall): look again. */
+static const struct ucred *
+named_ids(int refused)
 {
-	unsigned char buf[SPN_REQ_MAX];
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(struct ucred))];
-	} u;
-	ssize_t n;
-	size_t off = 0;
-	int retried = 0;
-
-	req->seq = ++c->seq;
-	n = spn_proto_encode_req(req, buf, sizeof(buf));
-	if (n < 0)
-		return (int)n;
-	while (off < (size_t)n) {
-		struct iovec iov = { .iov_base = buf + off, .iov_len = (size_t)n - off };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-		ssize_t w;
-
-		if (ids_mode & CRED_EXPLICIT) {
-			struct cmsghdr *cm;
-
-			memset(&u, 0, sizeof(u));
-			mh.msg_control = u.b;
-			mh.msg_controllen = sizeof(u.b);
-			cm = CMSG_FIRSTHDR(&mh);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_CREDENTIALS;
-			cm->cmsg_len = CMSG_LEN(sizeof(struct ucred));
-			memcpy(CMSG_DATA(cm), &ids_explicit, sizeof(ids_explicit));
-		}
-		w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EPERM && !retried) {
-				/* Ids changed behind our back (a raw syscall). */
-				retried = 1;
-				spn_cred_changed();
-				spn_cred_mode();
-				continue;
-			}
-			return -errno;
-		}
-		off += (size_t)w;
+	if (refused) {
+		spn_cred_changed();
+		spn_cred_mode();
 	}
-	return 0;
-}
-
-static int
-recv_fd(struct spn_conn *c, struct spn_reply *rep)
-{
-	size_t need = 0;
-	int rc;
-
-	for (;;) {
-		union {
-			struct cmsghdr h;
-			char b[CMSG_SPACE(4 * sizeof(int))];
-		} u;
-		struct iovec iov;
-		struct msghdr mh;
-		struct cmsghdr *cm;
-		ssize_t n;
-
-		rc = spn_proto_frame_len(c->buf, c->have, &need);
-		if (rc == 0 && c->have >= need)
-			break;
-		if (rc < 0 && rc != -EAGAIN)
-			return rc;
-		iov.iov_base = c->buf + c->have;
-		iov.iov_len = SPN_MSG_MAX - c->have;
-		memset(&mh, 0, sizeof(mh));
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		mh.msg_control = u.b;
-		mh.msg_controllen = sizeof(u.b);
-		n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
-		if (n == 0)
-			return -ECONNRESET;
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
-			size_t k, nfd;
-
-			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-				continue;
-			nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (k = 0; k < nfd; k++) {
-				int fd;
-
-				memcpy(&fd, CMSG_DATA(cm) + k * sizeof(int), sizeof(int));
-				if (passed_fd < 0)
-					passed_fd = fd;
-				else
-					REAL(close)(fd);
-			}
-		}
-		c->have += (size_t)n;
-	}
-	rc = spn_proto_decode_reply(c->buf, need, rep);
-	if (rc == 0 && rep->text != NULL) {
-		static char text[SPN_TEXT_MAX];
-
-		memcpy(text, rep->text, rep->text_len);
-		rep->text = text;
-	}
-	memmove(c->buf, c->buf + need, c->have - need);
-	c->have -= need;
-	return rc;
+	return (ids_mode & CRED_EXPLICIT) ? &ids_explicit : NULL;
 }
 
 int
@@ -210,13 +106,13 @@ spn_cred_send(struct spn_conn *c, struct spn_req *req)
 		REAL(close)(passed_fd);
 		passed_fd = -1;
 	}
-	return send_named(c, req);
+	return spn_conn_send_as(c, req, named_ids);
 }
 
 int
 spn_cred_recv(struct spn_conn *c, struct spn_reply *rep)
 {
-	return recv_fd(c, rep);
+	return spn_conn_recv_fd(c, rep, &passed_fd);
 }
 
 int
@@ -239,17 +135,10 @@ spn_cred_take_fd(int flags)
 #define CRED_WRAP(name, params, args)                                      \
 	SPN_EXPORT int name params                                         \
 	{                                                                  \
-		static int (*real) params;                                 \
 		int rc;                                                    \
                                                                            \
-		if (real == NULL)                                          \
-			real = (int(*) params)spn_real_lookup(#name);      \
-		if (real == NULL) {                                        \
-			errno = ENOSYS;                                    \
-			return -1;                                         \
-		}                                                          \
 		spn_spec_barrier();                                        \
-		rc = real args;                                            \
+		rc = REAL(name) args;                                      \
 		spn_cred_changed();                                        \
 		return rc;                                                 \
 	}

@@ -53,38 +53,21 @@ extern char **environ;
 
 /* ------------------------------------------------------------ real functions */
 
-/* The ones not in SPN_REAL_FUNCS; found in the constructor (never in a
- * vfork child if we can help it) or on first use. */
-static int (*real_execveat)(int, const char *, char *const[], char *const[], int);
-static int (*real_fexecve)(int, char *const[], char *const[]);
-static int (*real_execvpe)(const char *, char *const[], char *const[]);
-static int (*real_posix_spawn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
-			       const posix_spawnattr_t *, char *const[], char *const[]);
-static int (*real_posix_spawnp)(pid_t *, const char *, const posix_spawn_file_actions_t *,
-				const posix_spawnattr_t *, char *const[], char *const[]);
-static int (*real_addopen)(posix_spawn_file_actions_t *, int, const char *, int, mode_t);
-static int (*real_addchdir)(posix_spawn_file_actions_t *, const char *);
-/* Used by the dlopen trampolines below (hidden, not static: named in asm). */
-void *(*spn_dl_real_dlopen)(const char *, int);
-void *(*spn_dl_real_dlmopen)(Lmid_t, const char *, int);
-
-#define RESOLVE(ptr, name)                                                                \
-	((ptr) != NULL ? (ptr) : ((ptr) = (__typeof__(ptr))spn_real_lookup(name)))
-
+/* The exec family's real functions, found in the constructor and on every
+ * exec (a no-op once found): a vfork child must never run dlsym. */
 static void
 resolve_all(void)
 {
 	(void)REAL(execve);
-	(void)RESOLVE(real_execveat, "execveat");
-	(void)RESOLVE(real_fexecve, "fexecve");
-	(void)RESOLVE(real_execvpe, "execvpe");
-	(void)RESOLVE(real_posix_spawn, "posix_spawn");
-	(void)RESOLVE(real_posix_spawnp, "posix_spawnp");
-	(void)RESOLVE(real_addopen, "posix_spawn_file_actions_addopen");
-	(void)RESOLVE(real_addchdir, "posix_spawn_file_actions_addchdir_np");
-	if (spn_dl_real_dlopen == NULL)
-		spn_dl_real_dlopen = REAL(dlopen);
-	(void)RESOLVE(spn_dl_real_dlmopen, "dlmopen");
+	(void)REAL(execveat);
+	(void)REAL(fexecve);
+	(void)REAL(execvpe);
+	(void)REAL(posix_spawn);
+	(void)REAL(posix_spawnp);
+	(void)REAL(posix_spawn_file_actions_addopen);
+	(void)REAL(posix_spawn_file_actions_addchdir_np);
+	(void)REAL(dlopen);
+	(void)REAL(dlmopen);
 }
 
 /* ------------------------------------------------------------ environment */
@@ -281,7 +264,8 @@ env_fix(char *const envp[], char **vec, char *str)
 
 		if (strncmp(keep_vars[k], "SPECNFS_FDS=", 12) == 0)
 			continue;
-		if (eq != NULL && env_find(envp, keep_vars[k], (size_t)(eq - keep_vars[k]) + 1) == NULL)
+		if (eq != NULL &&
+		    env_find(envp, keep_vars[k], (size_t)(eq - keep_vars[k]) + 1) == NULL)
 			vec[n++] = (char *)keep_vars[k];
 	}
 	/* The rewritten LD_PRELOAD (if any) sits at str; the fd list after
@@ -308,23 +292,27 @@ struct launch {
 	const posix_spawnattr_t *attr;
 };
 
+/* execve of (dirfd, path) with execveat's flags: execveat only where
+ * execve cannot say it, and the raw syscall where libc lacks execveat.
+ * Returns only on failure: -1 with errno. */
+static int
+exec_at(int dirfd, const char *path, int flags, char *const argv[], char *const envp[])
+{
+	if (dirfd == AT_FDCWD && flags == 0)
+		return REAL(execve)(path, argv, envp);
+	if (REAL_FOUND(execveat))
+		return REAL(execveat)(dirfd, path, argv, envp, flags);
+	return (int)syscall(SYS_execveat, dirfd, path, argv, envp, flags);
+}
+
 /* Returns -errno (an exec that returns failed), or 0 for a started spawn. */
 static int
 start_image(const struct launch *l, int dirfd, const char *path, int flags, char *const argv[],
 	    char *const envp[])
 {
-	if (l->spawn) {
-		if (RESOLVE(real_posix_spawn, "posix_spawn") == NULL)
-			return -ENOSYS;
-		return -real_posix_spawn(l->pid, path, l->fa, l->attr, argv, envp);
-	}
-	if (dirfd == AT_FDCWD && flags == 0) {
-		REAL(execve)(path, argv, envp);
-	} else if (RESOLVE(real_execveat, "execveat") != NULL) {
-		real_execveat(dirfd, path, argv, envp, flags);
-	} else {
-		syscall(SYS_execveat, dirfd, path, argv, envp, flags);
-	}
+	if (l->spawn)
+		return -REAL(posix_spawn)(l->pid, path, l->fa, l->attr, argv, envp);
+	exec_at(dirfd, path, flags, argv, envp);
 	return -errno;
 }
 
@@ -599,9 +587,7 @@ exec_common(const struct launch *l, enum how how, int dirfd, const char *path, i
 			env = env_fix(envp, vec, str);
 		switch (how) {
 		case HOW_FD:
-			if (RESOLVE(real_fexecve, "fexecve") == NULL)
-				return -ENOSYS;
-			real_fexecve(dirfd, argv, env);
+			REAL(fexecve)(dirfd, argv, env);
 			return -errno;
 		case HOW_SEARCH:
 			return search_path(l, path, argv, env, sh_fallback);
@@ -614,73 +600,63 @@ exec_common(const struct launch *l, enum how how, int dirfd, const char *path, i
 	}
 }
 
-static int
-fail(int rc)
-{
-	errno = -rc;
-	return -1;
-}
-
 static const struct launch exec_launch = { .spawn = 0 };
 
 /* ------------------------------------------------------------ exec family */
 
+/*
+ * The exec family: through exec_common, or straight to libc while the
+ * shim itself is working (execveat as the flags need: see exec_at).
+ * Returns only on failure: -1 with errno.
+ */
+static int
+exec_wrap(enum how how, int dirfd, const char *path, int flags, char *const argv[],
+	  char *const envp[])
+{
+	resolve_all();
+	if (spn_shim_busy && how == HOW_FD)
+		return REAL(fexecve)(dirfd, argv, envp);
+	if (spn_shim_busy && how == HOW_SEARCH)
+		return REAL(execvpe)(path, argv, envp);
+	if (spn_shim_busy)
+		return exec_at(dirfd, path, flags, argv, envp);
+	return spn_fail(exec_common(&exec_launch, how, dirfd, path, flags, argv, envp,
+				    how == HOW_SEARCH));
+}
+
 SPN_EXPORT int
 execve(const char *path, char *const argv[], char *const envp[])
 {
-	resolve_all();
-	if (spn_shim_busy)
-		return REAL(execve)(path, argv, envp);
-	return fail(exec_common(&exec_launch, HOW_PATH, AT_FDCWD, path, 0, argv, envp, 0));
+	return exec_wrap(HOW_PATH, AT_FDCWD, path, 0, argv, envp);
 }
 
 SPN_EXPORT int
 execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
 {
-	resolve_all();
-	if (spn_shim_busy) {
-		if (RESOLVE(real_execveat, "execveat") == NULL)
-			return (int)syscall(SYS_execveat, dirfd, path, argv, envp, flags);
-		return real_execveat(dirfd, path, argv, envp, flags);
-	}
-	return fail(exec_common(&exec_launch, HOW_PATH, dirfd, path, flags, argv, envp, 0));
+	return exec_wrap(HOW_PATH, dirfd, path, flags, argv, envp);
 }
 
 SPN_EXPORT int
 fexecve(int fd, char *const argv[], char *const envp[])
 {
-	resolve_all();
-	if (spn_shim_busy) {
-		if (RESOLVE(real_fexecve, "fexecve") == NULL)
-			return fail(-ENOSYS);
-		return real_fexecve(fd, argv, envp);
-	}
-	return fail(exec_common(&exec_launch, HOW_FD, fd, NULL, 0, argv, envp, 0));
+	return exec_wrap(HOW_FD, fd, NULL, 0, argv, envp);
 }
 
 SPN_EXPORT int
 execv(const char *path, char *const argv[])
 {
-	resolve_all();
 	return execve(path, argv, environ);
 }
 
 SPN_EXPORT int
 execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	resolve_all();
-	if (spn_shim_busy) {
-		if (RESOLVE(real_execvpe, "execvpe") == NULL)
-			return fail(-ENOSYS);
-		return real_execvpe(file, argv, envp);
-	}
-	return fail(exec_common(&exec_launch, HOW_SEARCH, AT_FDCWD, file, 0, argv, envp, 1));
+	return exec_wrap(HOW_SEARCH, AT_FDCWD, file, 0, argv, envp);
 }
 
 SPN_EXPORT int
 execvp(const char *file, char *const argv[])
 {
-	resolve_all();
 	return execvpe(file, argv, environ);
 }
 
@@ -703,7 +679,6 @@ execvp(const char *file, char *const argv[])
 SPN_EXPORT int
 execl(const char *path, const char *arg, ...)
 {
-	resolve_all();
 	COLLECT_ARGS(arg, ap, (void)0);
 	return execve(path, argv, environ);
 }
@@ -711,7 +686,6 @@ execl(const char *path, const char *arg, ...)
 SPN_EXPORT int
 execlp(const char *file, const char *arg, ...)
 {
-	resolve_all();
 	COLLECT_ARGS(arg, ap, (void)0);
 	return execvpe(file, argv, environ);
 }
@@ -719,7 +693,6 @@ execlp(const char *file, const char *arg, ...)
 SPN_EXPORT int
 execle(const char *path, const char *arg, ...)
 {
-	resolve_all();
 	char *const *envp;
 
 	COLLECT_ARGS(arg, ap, envp = va_arg(ap, char *const *));
@@ -728,34 +701,34 @@ execle(const char *path, const char *arg, ...)
 
 /* ------------------------------------------------------------ posix_spawn */
 
+/* posix_spawn (search 0) and posix_spawnp (search 1): they return the
+ * error number itself. */
+static int
+spawn_common(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+	     const posix_spawnattr_t *attr, char *const argv[], char *const envp[], int search)
+{
+	const struct launch l = { .spawn = 1, .probe = search, .pid = pid, .fa = fa, .attr = attr };
+
+	resolve_all();
+	if (spn_shim_busy && search)
+		return REAL(posix_spawnp)(pid, file, fa, attr, argv, envp);
+	if (spn_shim_busy)
+		return REAL(posix_spawn)(pid, file, fa, attr, argv, envp);
+	return -exec_common(&l, search ? HOW_SEARCH : HOW_PATH, AT_FDCWD, file, 0, argv, envp, 0);
+}
+
 SPN_EXPORT int
 posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
 	    const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-	resolve_all();
-	const struct launch l = { .spawn = 1, .pid = pid, .fa = fa, .attr = attr };
-
-	if (spn_shim_busy) {
-		if (RESOLVE(real_posix_spawn, "posix_spawn") == NULL)
-			return ENOSYS;
-		return real_posix_spawn(pid, path, fa, attr, argv, envp);
-	}
-	return -exec_common(&l, HOW_PATH, AT_FDCWD, path, 0, argv, envp, 0);
+	return spawn_common(pid, path, fa, attr, argv, envp, 0);
 }
 
 SPN_EXPORT int
 posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
 	     const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-	resolve_all();
-	const struct launch l = { .spawn = 1, .probe = 1, .pid = pid, .fa = fa, .attr = attr };
-
-	if (spn_shim_busy) {
-		if (RESOLVE(real_posix_spawnp, "posix_spawnp") == NULL)
-			return ENOSYS;
-		return real_posix_spawnp(pid, file, fa, attr, argv, envp);
-	}
-	return -exec_common(&l, HOW_SEARCH, AT_FDCWD, file, 0, argv, envp, 0);
+	return spawn_common(pid, file, fa, attr, argv, envp, 1);
 }
 
 static int
@@ -778,21 +751,19 @@ posix_spawn_file_actions_addopen(posix_spawn_file_actions_t *fa, int fd, const c
 	struct spn_reply rep;
 	int rc;
 
-	if (RESOLVE(real_addopen, "posix_spawn_file_actions_addopen") == NULL)
-		return ENOSYS;
 	if (spn_shim_busy)
-		return real_addopen(fa, fd, path, oflag, mode);
+		return REAL(posix_spawn_file_actions_addopen)(fa, fd, path, oflag, mode);
 	rc = spn_nfs_path(AT_FDCWD, path, nfs, sizeof(nfs));
 	if (rc < 0)
 		return -rc;
 	if (rc == 0)
-		return real_addopen(fa, fd, path, oflag, mode);
+		return REAL(posix_spawn_file_actions_addopen)(fa, fd, path, oflag, mode);
 	rc = spn_call_path(SPN_OP_OPEN, nfs, (uint32_t)oflag,
 			   creates(oflag) ? (uint32_t)(mode & 07777) : 0, &rep);
 	if (rc < 0)
 		return -rc;
 	/* The daemon created it if it had to; O_EXCL was its business. */
-	return real_addopen(fa, fd, rep.path, oflag & ~O_EXCL, mode);
+	return REAL(posix_spawn_file_actions_addopen)(fa, fd, rep.path, oflag & ~O_EXCL, mode);
 }
 
 SPN_EXPORT int
@@ -803,19 +774,17 @@ posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t *fa, const char 
 	struct spn_reply rep;
 	int rc;
 
-	if (RESOLVE(real_addchdir, "posix_spawn_file_actions_addchdir_np") == NULL)
-		return ENOSYS;
 	if (spn_shim_busy)
-		return real_addchdir(fa, path);
+		return REAL(posix_spawn_file_actions_addchdir_np)(fa, path);
 	rc = spn_nfs_path(AT_FDCWD, path, nfs, sizeof(nfs));
 	if (rc < 0)
 		return -rc;
 	if (rc == 0)
-		return real_addchdir(fa, path);
+		return REAL(posix_spawn_file_actions_addchdir_np)(fa, path);
 	rc = spn_call_path(SPN_OP_READDIR, nfs, 0, 0, &rep);
 	if (rc < 0)
 		return -rc;
-	return real_addchdir(fa, rep.path);
+	return REAL(posix_spawn_file_actions_addchdir_np)(fa, rep.path);
 }
 
 /* ------------------------------------------------------------ dlopen */
@@ -847,8 +816,9 @@ spn_dl_translate(const char *file)
 	const char *out = file;
 	size_t n;
 
-	if (spn_dl_real_dlopen == NULL || spn_dl_real_dlmopen == NULL)
-		resolve_all();
+	/* Before the trampolines below jump through the pointers. */
+	(void)REAL(dlopen);
+	(void)REAL(dlmopen);
 	if (file == NULL || spn_shim_busy || strchr(file, '/') == NULL)
 		return file;
 	if (spn_nfs_path(AT_FDCWD, file, nfs, sizeof(nfs)) != 1 ||
@@ -903,7 +873,7 @@ __asm__(".text\n"
 	"	popq %rdi\n"
 	"	.cfi_adjust_cfa_offset -8\n"
 	"	movq %rax, %rdi\n"
-	"	jmp *spn_dl_real_dlopen(%rip)\n"
+	"	jmp *spn_real_dlopen(%rip)\n"
 	"	.cfi_endproc\n"
 	".size dlopen, .-dlopen\n"
 	"\n"
@@ -927,7 +897,7 @@ __asm__(".text\n"
 	"	popq %rdi\n"
 	"	.cfi_adjust_cfa_offset -8\n"
 	"	movq %rax, %rsi\n"
-	"	jmp *spn_dl_real_dlmopen(%rip)\n"
+	"	jmp *spn_real_dlmopen(%rip)\n"
 	"	.cfi_endproc\n"
 	".size dlmopen, .-dlmopen\n");
 #else
@@ -936,7 +906,7 @@ dlopen(const char *file, int mode)
 {
 	const char *p = spn_dl_translate(file);
 
-	return spn_dl_real_dlopen(p, mode);
+	return REAL(dlopen)(p, mode);
 }
 
 SPN_EXPORT void *
@@ -944,6 +914,6 @@ dlmopen(Lmid_t lmid, const char *file, int mode)
 {
 	const char *p = spn_dl_translate(file);
 
-	return spn_dl_real_dlmopen(lmid, p, mode);
+	return REAL(dlmopen)(lmid, p, mode);
 }
 #endif

@@ -1,5 +1,6 @@
 /*
- * shim/internal.h: libspecnfs.so, the LD_PRELOAD shim.
+ * shim/internal.h: libspecnfs.so, the LD_PRELOAD shim -- what its files
+ * share (a map of the files: shim/README.md).
  *
  * Unmodified programs run with it preloaded. Paths under a configured
  * prefix (SPECNFS_MOUNTS, e.g. /nfs) are served by specnfsd: the shim asks
@@ -13,13 +14,14 @@
  * - Wrappers are exported (SPN_EXPORT); everything else is hidden
  *   (-fvisibility=hidden).
  * - Internal functions return 0 or -errno; only wrappers set errno.
- * - The real libc functions are reached through REAL(name), resolved with
- *   dlsym(RTLD_NEXT) on first use (calls arrive before constructors).
+ * - The real libc functions are reached through REAL(name), from the one
+ *   table in shim/real.h (resolved on first use: calls arrive before
+ *   constructors; a function libc lacks fails with ENOSYS).
  * - A __thread guard (spn_shim_busy) sends calls made while the shim itself
  *   is working (libc internals, dlsym's own needs) straight through.
  * - Code on the path of exec and of a vfork child (posix_spawn, vfork+exec)
  *   must not malloc, must not use stdio, and must not change global state
- *   that the suspended parent would then see (see spn_conn_* below).
+ *   that the suspended parent would then see (see spn_call below).
  * - Never exit() or abort() inside a user's program: report once on stderr
  *   and fail the call with EIO.
  */
@@ -27,6 +29,7 @@
 #define SPECNFS_SHIM_INTERNAL_H
 
 #include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -37,73 +40,19 @@
 
 #include "policy/policy.h"
 #include "client/proto.h"
+#include "client/shim/real.h"
 
 #define SPN_EXPORT __attribute__((visibility("default")))
 
-/* ------------------------------------------------------------ real functions */
+/* ------------------------------------------------------------ errors */
 
-/*
- * Every libc function the shim calls for real, once. X(ret, name, params).
- * Adding a wrapper that needs its real twin is one line here.
- */
-#define SPN_REAL_FUNCS(X)                                                                 \
-	X(int, open, (const char *, int, ...))                                            \
-	X(int, openat, (int, const char *, int, ...))                                     \
-	X(int, close, (int))                                                              \
-	X(FILE *, fopen, (const char *, const char *))                                    \
-	X(FILE *, freopen, (const char *, const char *, FILE *))                          \
-	X(int, fclose, (FILE *))                                                          \
-	X(int, fstatat, (int, const char *, struct stat *, int))                          \
-	X(int, fstat, (int, struct stat *))                                               \
-	X(int, statx, (int, const char *, int, unsigned, struct statx *))                 \
-	X(int, faccessat, (int, const char *, int, int))                                  \
-	X(ssize_t, readlinkat, (int, const char *, char *, size_t))                       \
-	X(int, mkdirat, (int, const char *, mode_t))                                      \
-	X(int, unlinkat, (int, const char *, int))                                        \
-	X(int, renameat2, (int, const char *, int, const char *, unsigned))               \
-	X(int, linkat, (int, const char *, int, const char *, int))                       \
-	X(int, symlinkat, (const char *, int, const char *))                              \
-	X(int, mknodat, (int, const char *, mode_t, dev_t))                               \
-	X(int, fchmodat, (int, const char *, mode_t, int))                                \
-	X(int, fchownat, (int, const char *, uid_t, gid_t, int))                          \
-	X(int, utimensat, (int, const char *, const struct timespec *, int))              \
-	X(int, truncate, (const char *, off_t))                                           \
-	X(int, chdir, (const char *))                                                     \
-	X(int, fchdir, (int))                                                             \
-	X(char *, getcwd, (char *, size_t))                                               \
-	X(char *, realpath, (const char *, char *))                                       \
-	X(DIR *, opendir, (const char *))                                                 \
-	X(DIR *, fdopendir, (int))                                                        \
-	X(int, closedir, (DIR *))                                                         \
-	X(struct dirent *, readdir, (DIR *))                                              \
-	X(struct dirent64 *, readdir64, (DIR *))                                          \
-	X(int, execve, (const char *, char *const[], char *const[]))                      \
-	X(void *, dlopen, (const char *, int))                                            \
-	X(int, statfs, (const char *, struct statfs *))                                   \
-	X(int, statvfs, (const char *, struct statvfs *))                                 \
-	X(long, pathconf, (const char *, int))
-
-struct statx;
-struct statfs;
-struct statvfs;
-
-#define SPN_REAL_DECL(ret, name, params) extern ret(*spn_real_##name) params;
-SPN_REAL_FUNCS(SPN_REAL_DECL)
-#undef SPN_REAL_DECL
-
-/* Resolve one real function by name (dlsym RTLD_NEXT); NULL if absent. */
-void *spn_real_lookup(const char *name);
-
-#define SPN_REAL_LOADER(ret, name, params)                                                \
-	static inline __typeof__(spn_real_##name) spn_real_load_##name(void)              \
-	{                                                                                 \
-		spn_real_##name = (__typeof__(spn_real_##name))spn_real_lookup(#name);    \
-		return spn_real_##name;                                                   \
-	}
-SPN_REAL_FUNCS(SPN_REAL_LOADER)
-#undef SPN_REAL_LOADER
-
-#define REAL(name) (spn_real_##name != NULL ? spn_real_##name : spn_real_load_##name())
+/* A wrapper's failure: errno from the internal -errno, and -1. */
+static inline int
+spn_fail(int err)
+{
+	errno = -err;
+	return -1;
+}
 
 /* ------------------------------------------------------------ guard */
 
@@ -122,6 +71,10 @@ int spn_shim_ready(void);
 const struct spn_policy *spn_shim_policy(void);
 /* Where the mirror of all mounts lives: <cache>/<hash>. */
 const char *spn_shim_mirror_base(void);
+/* The daemon's socket for these mounts. */
+const char *spn_shim_socket(void);
+/* "specnfs: " a b c on stderr (NULLs skipped): no stdio, errno kept. */
+void spn_shim_say(const char *a, const char *b, const char *c);
 /*
  * Could this stat be of a mirror file? Mirror entries are private to the
  * daemon's user (mode 0600/0700) on the cache's filesystem: anything else
@@ -156,6 +109,8 @@ void spn_cwd_changed(void);
 
 /* ------------------------------------------------------------ the daemon */
 
+/* shim/call.c */
+
 /*
  * One blocking request/reply with the daemon (the connection is opened on
  * first use, reopened after fork, and a vfork child uses a temporary one
@@ -163,7 +118,7 @@ void spn_cwd_changed(void);
  * daemon cannot be reached (reported once on stderr).
  */
 int spn_call(struct spn_req *req, struct spn_reply *rep);
-/* The same without speculation (shim/init.c; spn_call is spec/speculate.c's). */
+/* The same without speculation (shim/call.c; spn_call is spec/speculate.c's). */
 int spn_call_raw(struct spn_req *req, struct spn_reply *rep);
 /*
  * The caller's ids on the connection (shim/cred.c). spn_cred_mode() is 0
@@ -182,6 +137,8 @@ int spn_cred_take_fd(int flags);
 /* Resolve an open epoch now (commit, or roll back and not return). */
 void spn_spec_barrier(void);
 
+/* The process's umask, read without changing it (shim/open.c). */
+int spn_umask(void);
 /* Are we a vfork child sharing the parent's memory (no epochs here)? */
 int spn_in_vfork_child(void);
 /*
@@ -192,6 +149,8 @@ int spn_in_vfork_child(void);
  * epoch's predictions went to knows nothing of them (spec/speculate.c).
  */
 uint64_t spn_conn_serial(void);
+/* pthread_atfork child handler: drop the parent's connection. */
+void spn_call_atfork_child(void);
 /* Forget the connection (closing our fd): the next call opens a new one,
  * starting a daemon if none runs. For a rollback's copy, whose memory
  * names the connection of the process it was copied from. */
@@ -219,17 +178,69 @@ int spn_local_path(const char *path, char *out, size_t len);
 /* Is path inside the daemon's mirror (else a local path from a redirect)? */
 int spn_in_mirror(const char *path);
 
+
+/* ------------------------------------------------------------ locations (shim/dir.c) */
+
+/*
+ * Where a name really is: on NFS (path is an NFS path for the daemon), or
+ * local (a local path reached from NFS through a symlink or ".."). What
+ * the directory code and the walkers (shim/nftw.c, shim/fts.c) work on;
+ * symlinks are resolved one hop at a time in the client's namespace.
+ */
+struct spn_where {
+	int nfs;
+	char path[PATH_MAX];
+};
+
+/* Classify (dirfd, path) into w. 0 or -errno. */
+int spn_locate(int dirfd, const char *path, struct spn_where *w);
+/* dir + "/" + name into out (no doubled "/"). 0 or -ENAMETOOLONG. */
+int spn_join(const char *dir, const char *name, char *out, size_t len);
+/* READDIR: the listing of nfs made complete and valid in the mirror; the
+ * mirror directory's path into mirror. 0 or -errno. */
+int spn_listing(const char *nfs, char *mirror, size_t len);
+/* lstat of w, NFS attributes for NFS names. 0 or -errno. */
+int spn_where_lstat(const struct spn_where *w, struct stat *st);
+/* stat (follow: w becomes the final target) or lstat of w. 0 or -errno. */
+int spn_where_stat(struct spn_where *w, struct stat *st, int follow);
 /* stat() following symlinks the way the kernel would on this machine:
- * an absolute target is this machine's path, on NFS or not (shim/dir.c). */
+ * an absolute target is this machine's path, on NFS or not. */
 int spn_stat_follow(int dirfd, const char *path, struct stat *st);
+/* stat/lstat of a program's path: 0, or -1 with errno. */
+int spn_path_stat(const char *path, struct stat *st, int follow);
+/* Is the walk from dir ours (an NFS root, or a relative one that leaves
+ * the NFS tree from a mirror cwd)? 1 with its location in w. */
+int spn_walk_root(const char *dir, struct spn_where *w);
+/* A stream on w (symlinks followed): *at the final location, cd the
+ * directory it reads (mirror or local). NULL with errno on failure. */
+DIR *spn_open_where(const struct spn_where *w, struct spn_where *at, char *cd, size_t cdlen);
+/*
+ * The streams the shim made, told from libc's: DIRs on mirror directories
+ * with the NFS path each lists, and shim/fts.c's fts streams (nfs "").
+ * spn_stream_new allocates the node before the stream is made, so that
+ * spn_stream_add cannot fail once it exists; spn_stream_find is 1 (and
+ * the NFS path into nfs if not NULL) for a stream of ours.
+ */
+struct spn_stream;
+struct spn_stream *spn_stream_new(const char *nfs);
+void spn_stream_add(struct spn_stream *m, const void *sp);
+void spn_stream_del(const void *sp);
+int spn_stream_find(const void *sp, char *nfs, size_t len);
+/* opendir, readdir and closedir through the shim for its own callers
+ * (the guard is not checked; stub types fixed on mirror streams). */
+DIR *spn_opendir(const char *path);
+struct dirent *spn_dir_read(DIR *d);
+int spn_dir_close(DIR *d);
 
 /* ------------------------------------------------------------ attributes */
 
+/* shim/stat.c: the server's attributes as stat and statx give them. */
 void spn_attr_to_stat(const struct spn_attr *a, struct stat *st);
-void spn_attr_to_stat64(const struct spn_attr *a, struct stat64 *st);
 void spn_attr_to_statx(const struct spn_attr *a, struct statx *stx);
 
 /* ------------------------------------------------------------ open files */
+
+/* shim/fd.c */
 
 /*
  * Files opened on the mirror for writing: their close must be reported to
@@ -247,6 +258,8 @@ size_t spn_fd_env(char *buf, size_t len);
 void spn_fd_dup(int oldfd, int newfd);
 /* The NFS path of an open fd on the mirror (tracked, or by /proc). */
 int spn_fd_nfs_path(int fd, char *nfs, size_t len);
+/* In the constructor: take over the fds SPECNFS_FDS names (after exec). */
+void spn_fd_import(void);
 
 /* ------------------------------------------------------------ glibc names */
 

@@ -18,16 +18,8 @@
 #include <unistd.h>
 #include <utime.h>
 
+#include "client/path.h"
 #include "client/shim/internal.h"
-
-int spn_umask(void);
-
-static int
-fail(int err)
-{
-	errno = -err;
-	return -1;
-}
 
 /* NFS path of (dirfd, path): 1, 0 (not NFS), or -errno. */
 static int
@@ -50,9 +42,9 @@ mkdirat(int dirfd, const char *path, mode_t mode)
 	if (rc == 0)
 		return REAL(mkdirat)(dirfd, path, mode);
 	if (rc < 0)
-		return fail(rc);
+		return spn_fail(rc);
 	rc = spn_call_path(SPN_OP_MKDIR, nfs, 0, (uint32_t)(mode & 07777 & ~spn_umask()), &rep);
-	return rc < 0 ? fail(rc) : 0;
+	return rc < 0 ? spn_fail(rc) : 0;
 }
 
 SPN_EXPORT int
@@ -71,15 +63,15 @@ unlinkat(int dirfd, const char *path, int flags)
 	if (rc == 0)
 		return REAL(unlinkat)(dirfd, path, flags);
 	if (rc < 0)
-		return fail(rc);
+		return spn_fail(rc);
 	/* rmdir("d/.") and rmdir("d/..") as the kernel judges them (the
 	 * normalised path would name d, or its parent). */
 	if ((flags & AT_REMOVEDIR) && spn_path_tail(path) == SPN_TAIL_DOT)
-		return fail(-EINVAL);
+		return spn_fail(-EINVAL);
 	if ((flags & AT_REMOVEDIR) && spn_path_tail(path) == SPN_TAIL_DOTDOT)
-		return fail(-ENOTEMPTY);
+		return spn_fail(-ENOTEMPTY);
 	rc = spn_call_path((flags & AT_REMOVEDIR) ? SPN_OP_RMDIR : SPN_OP_UNLINK, nfs, 0, 0, &rep);
-	return rc < 0 ? fail(rc) : 0;
+	return rc < 0 ? spn_fail(rc) : 0;
 }
 
 SPN_EXPORT int
@@ -109,39 +101,49 @@ remove(const char *path)
 		return rc;
 	}
 	if (rc < 0)
-		return fail(rc);
+		return spn_fail(rc);
 	rc = spn_call_path(SPN_OP_STAT, nfs, SPN_F_NOFOLLOW, 0, &rep);
 	if (rc == 0)
-		rc = spn_call_path(rep.attr.type == S_IFDIR ? SPN_OP_RMDIR : SPN_OP_UNLINK, nfs, 0, 0,
-				   &rep);
-	return rc < 0 ? fail(rc) : 0;
+		rc = spn_call_path(rep.attr.type == S_IFDIR ? SPN_OP_RMDIR : SPN_OP_UNLINK, nfs,
+				   0, 0, &rep);
+	return rc < 0 ? spn_fail(rc) : 0;
 }
 
 /* ------------------------------------------------------------ rename, link */
+
+/* The NFS paths of a call on two paths: 1 both on NFS, 0 both off (libc's
+ * call), or -errno: -EXDEV between NFS and a local filesystem. */
+static int
+nfs_of2(int dirfd1, const char *path1, char *nfs1, int dirfd2, const char *path2, char *nfs2)
+{
+	int a = nfs_of(dirfd1, path1, nfs1), b = nfs_of(dirfd2, path2, nfs2);
+
+	if (a < 0 || b < 0)
+		return a < 0 ? a : b;
+	return a == b ? a : -EXDEV;
+}
 
 SPN_EXPORT int
 renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned flags)
 {
 	char from[SPN_PATH_MAX], to[SPN_PATH_MAX];
 	struct spn_reply rep;
-	int a = nfs_of(olddirfd, oldpath, from), b = nfs_of(newdirfd, newpath, to), rc;
+	int rc = nfs_of2(olddirfd, oldpath, from, newdirfd, newpath, to);
 
-	if (a == 0 && b == 0)
+	if (rc == 0)
 		return REAL(renameat2)(olddirfd, oldpath, newdirfd, newpath, flags);
-	if (a < 0 || b < 0)
-		return fail(a < 0 ? a : b);
-	if (a != b)
-		return fail(-EXDEV); /* between NFS and a local filesystem */
+	if (rc < 0)
+		return spn_fail(rc);
 	if (flags & ~RENAME_NOREPLACE)
-		return fail(-EINVAL); /* RENAME_EXCHANGE/WHITEOUT: not on NFS */
+		return spn_fail(-EINVAL); /* RENAME_EXCHANGE/WHITEOUT: not on NFS */
 	if (flags & RENAME_NOREPLACE) {
 		/* Not atomic on NFSv3/v4.0: the best a client can do. */
 		rc = spn_call_path(SPN_OP_STAT, to, SPN_F_NOFOLLOW, 0, &rep);
 		if (rc == 0)
-			return fail(-EEXIST);
+			return spn_fail(-EEXIST);
 	}
 	rc = spn_call_path2(SPN_OP_RENAME, from, to, &rep);
-	return rc < 0 ? fail(rc) : 0;
+	return rc < 0 ? spn_fail(rc) : 0;
 }
 
 SPN_EXPORT int
@@ -161,16 +163,14 @@ linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int
 {
 	char from[SPN_PATH_MAX], to[SPN_PATH_MAX];
 	struct spn_reply rep;
-	int a = nfs_of(olddirfd, oldpath, from), b = nfs_of(newdirfd, newpath, to), rc;
+	int rc = nfs_of2(olddirfd, oldpath, from, newdirfd, newpath, to);
 
-	if (a == 0 && b == 0)
+	if (rc == 0)
 		return REAL(linkat)(olddirfd, oldpath, newdirfd, newpath, flags);
-	if (a < 0 || b < 0)
-		return fail(a < 0 ? a : b);
-	if (a != b)
-		return fail(-EXDEV);
+	if (rc < 0)
+		return spn_fail(rc);
 	rc = spn_call_path2(SPN_OP_LINK, from, to, &rep);
-	return rc < 0 ? fail(rc) : 0;
+	return rc < 0 ? spn_fail(rc) : 0;
 }
 
 SPN_EXPORT int
@@ -189,11 +189,11 @@ symlinkat(const char *target, int dirfd, const char *path)
 	if (rc == 0)
 		return REAL(symlinkat)(target, dirfd, path);
 	if (rc < 0)
-		return fail(rc);
+		return spn_fail(rc);
 	if (target[0] == '\0')
-		return fail(-ENOENT);
+		return spn_fail(-ENOENT);
 	if (strlen(target) >= SPN_PATH_MAX)
-		return fail(-ENAMETOOLONG);
+		return spn_fail(-ENAMETOOLONG);
 	/* SYMLINK carries the link's target in path2, as any string. */
 	{
 		struct spn_req req;
@@ -203,7 +203,7 @@ symlinkat(const char *target, int dirfd, const char *path)
 		strcpy(req.path2, target);
 		rc = spn_call(&req, &rep);
 	}
-	return rc < 0 ? fail(rc) : 0;
+	return rc < 0 ? spn_fail(rc) : 0;
 }
 
 SPN_EXPORT int
@@ -232,13 +232,13 @@ mknodat(int dirfd, const char *path, mode_t mode, dev_t dev)
 	if (rc == 0)
 		return REAL(mknodat)(dirfd, path, mode, dev);
 	if (rc < 0)
-		return fail(rc);
+		return spn_fail(rc);
 	if (type == 0 || type == S_IFREG) {
 		fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777);
 		return fd < 0 ? -1 : close(fd);
 	}
 	if (type != S_IFIFO && type != S_IFSOCK && type != S_IFCHR && type != S_IFBLK)
-		return fail(-EINVAL);
+		return spn_fail(-EINVAL);
 	{
 		struct spn_req req;
 
@@ -254,7 +254,7 @@ mknodat(int dirfd, const char *path, mode_t mode, dev_t dev)
 		snprintf(local, sizeof(local), "%s", rep.path);
 		return REAL(mknodat)(AT_FDCWD, local, mode, dev);
 	}
-	return rc < 0 ? fail(rc) : 0;
+	return rc < 0 ? spn_fail(rc) : 0;
 }
 
 SPN_EXPORT int
@@ -332,11 +332,11 @@ truncate(const char *path, off_t size)
 	if (rc == 0)
 		return REAL(truncate)(path, size);
 	if (rc < 0)
-		return fail(rc);
+		return spn_fail(rc);
 	if (size < 0)
-		return fail(-EINVAL);
+		return spn_fail(-EINVAL);
 	rc = setattr(nfs, SPN_SA_SIZE, 0, &v);
-	return rc < 0 ? fail(rc) : 0;
+	return rc < 0 ? spn_fail(rc) : 0;
 }
 
 SPN_EXPORT int
@@ -355,9 +355,9 @@ chmod_common(int dirfd, const char *path, int fd, mode_t mode, int flags)
 	if (rc == 0)
 		return fd >= 0 ? -ENOSYS : REAL(fchmodat)(dirfd, path, mode, flags);
 	if (rc < 0)
-		return fail(rc);
+		return spn_fail(rc);
 	rc = setattr(nfs, SPN_SA_MODE, (flags & AT_SYMLINK_NOFOLLOW) ? SPN_F_NOFOLLOW : 0, &v);
-	return rc < 0 ? fail(rc) : 0;
+	return rc < 0 ? spn_fail(rc) : 0;
 }
 
 SPN_EXPORT int
@@ -375,14 +375,11 @@ fchmodat(int dirfd, const char *path, mode_t mode, int flags)
 SPN_EXPORT int
 fchmod(int fd, mode_t mode)
 {
-	static int (*real)(int, mode_t);
 	int rc = chmod_common(AT_FDCWD, NULL, fd, mode, 0);
 
 	if (rc != -ENOSYS)
 		return rc;
-	if (real == NULL)
-		real = (int (*)(int, mode_t))spn_real_lookup("fchmod");
-	return real(fd, mode);
+	return REAL(fchmod)(fd, mode);
 }
 
 static int
@@ -396,7 +393,7 @@ chown_common(int dirfd, const char *path, int fd, uid_t uid, gid_t gid, int flag
 	if (rc == 0)
 		return fd >= 0 ? -ENOSYS : REAL(fchownat)(dirfd, path, uid, gid, flags);
 	if (rc < 0)
-		return fail(rc);
+		return spn_fail(rc);
 	if (uid != (uid_t)-1)
 		mask |= SPN_SA_UID;
 	if (gid != (gid_t)-1)
@@ -404,7 +401,7 @@ chown_common(int dirfd, const char *path, int fd, uid_t uid, gid_t gid, int flag
 	if (mask == 0)
 		return 0;
 	rc = setattr(nfs, mask, (flags & AT_SYMLINK_NOFOLLOW) ? SPN_F_NOFOLLOW : 0, &v);
-	return rc < 0 ? fail(rc) : 0;
+	return rc < 0 ? spn_fail(rc) : 0;
 }
 
 SPN_EXPORT int
@@ -428,14 +425,11 @@ fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int flags)
 SPN_EXPORT int
 fchown(int fd, uid_t uid, gid_t gid)
 {
-	static int (*real)(int, uid_t, gid_t);
 	int rc = chown_common(AT_FDCWD, NULL, fd, uid, gid, 0);
 
 	if (rc != -ENOSYS)
 		return rc;
-	if (real == NULL)
-		real = (int (*)(int, uid_t, gid_t))spn_real_lookup("fchown");
-	return real(fd, uid, gid);
+	return REAL(fchown)(fd, uid, gid);
 }
 
 /* utimensat semantics: NULL = both now; UTIME_NOW / UTIME_OMIT per field. */
@@ -450,7 +444,7 @@ utimens_common(int dirfd, const char *path, int fd, const struct timespec ts[2],
 	if (rc == 0)
 		return -ENOSYS;
 	if (rc < 0)
-		return fail(rc);
+		return spn_fail(rc);
 	spn_req_init(&v, 0);
 	if (ts == NULL) {
 		mask = SPN_SA_ATIME_NOW | SPN_SA_MTIME_NOW;
@@ -473,7 +467,7 @@ utimens_common(int dirfd, const char *path, int fd, const struct timespec ts[2],
 	if (mask == 0)
 		return 0;
 	rc = setattr(nfs, mask, (flags & AT_SYMLINK_NOFOLLOW) ? SPN_F_NOFOLLOW : 0, &v);
-	return rc < 0 ? fail(rc) : 0;
+	return rc < 0 ? spn_fail(rc) : 0;
 }
 
 SPN_EXPORT int
@@ -592,13 +586,13 @@ readlinkat(int dirfd, const char *path, char *buf, size_t size)
 	int rc = nfs_of(dirfd, path, nfs);
 
 	if (rc < 0)
-		return fail(rc);
+		return spn_fail(rc);
 	if (rc == 1) {
 		rc = spn_call_path(SPN_OP_READLINK, nfs, 0, 0, &rep);
 		if (spn_take_redirect(rc, target, sizeof(target)))
 			return readlinkat(AT_FDCWD, target, buf, size);
 		if (rc < 0)
-			return fail(rc);
+			return spn_fail(rc);
 		return copy_link(rep.path, buf, size);
 	}
 	n = REAL(readlinkat)(dirfd, path, target, sizeof(target) - 1);
@@ -646,10 +640,10 @@ chdir(const char *path)
 		return rc;
 	}
 	if (rc < 0)
-		return fail(rc);
+		return spn_fail(rc);
 	rc = spn_call_path(SPN_OP_READDIR, nfs, 0, 0, &rep);
 	if (rc < 0)
-		return fail(rc);
+		return spn_fail(rc);
 	rc = REAL(chdir)(rep.path);
 	if (rc == 0)
 		spn_cwd_changed();
@@ -737,12 +731,7 @@ nfs_realpath(const char *nfs_in, char *out, size_t len)
 		const char *p = todo, *name;
 		size_t n;
 
-		while (*p == '/')
-			p++;
-		name = p;
-		while (*p != '\0' && *p != '/')
-			p++;
-		n = (size_t)(p - name);
+		name = spn_path_next(&p, &n);
 		if (n > NAME_MAX)
 			return -ENAMETOOLONG;
 		memcpy(comp, name, n);

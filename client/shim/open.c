@@ -1,7 +1,8 @@
 /*
  * shim/open.c: the open family (open, openat, creat, fopen, freopen, their
  * 64-bit and fortified names), close/fclose (write-back before close
- * returns: close-to-open), and the mkstemp family.
+ * returns: close-to-open), the mkstemp family, and dup/dup2/dup3/fcntl
+ * (a duplicate of a file open for writing shares its last close).
  *
  * Every name funnels into spn_open_at(): ask the daemon to make the entry
  * valid in the mirror (it fetches content, creates on the server, journals a
@@ -21,8 +22,6 @@
 #include <unistd.h>
 
 #include "client/shim/internal.h"
-
-int spn_umask(void);
 
 /* The process's umask, without changing it (Linux >= 4.7 shows it). */
 int
@@ -46,13 +45,6 @@ spn_umask(void)
 			mask = (int)strtol(p + 6, NULL, 8);
 	}
 	return mask;
-}
-
-static int
-fail(int err)
-{
-	errno = -err;
-	return -1;
 }
 
 /* Open (dirfd, path) on NFS. Returns the fd, or -errno. 0 in *handled means
@@ -95,7 +87,8 @@ nfs_open(int dirfd, const char *path, int flags, mode_t mode, int *handled)
 	 * from the daemon (shim/cred.c). */
 	fd = spn_cred_take_fd(flags);
 	if (fd < 0)
-		fd = REAL(openat)(AT_FDCWD, rep.path, flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW), 0600);
+		fd = REAL(openat)(AT_FDCWD, rep.path, flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW),
+				  0600);
 	if (fd < 0)
 		return -errno;
 	written = (acc != O_RDONLY || (flags & O_TRUNC)) && rep.attr.type == S_IFREG;
@@ -113,7 +106,7 @@ open_common(int dirfd, const char *path, int flags, mode_t mode)
 
 	if (!handled)
 		return REAL(openat)(dirfd, path, flags, mode);
-	return fd < 0 ? fail(fd) : fd;
+	return fd < 0 ? spn_fail(fd) : fd;
 }
 
 static mode_t
@@ -122,53 +115,25 @@ va_mode(int flags, va_list ap)
 	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? (mode_t)va_arg(ap, int) : 0;
 }
 
-SPN_EXPORT int
-open(const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
+/* open, open64, openat, openat64: the mode argument is there only when
+ * flags create a file. AT is openat's extra first parameter. */
+#define AT int dirfd,
+#define OPEN_VA(name, at, dir, more_flags)                                                \
+	SPN_EXPORT int name(at const char *path, int flags, ...)                          \
+	{                                                                                 \
+		va_list ap;                                                               \
+		mode_t mode;                                                              \
+                                                                                          \
+		va_start(ap, flags);                                                      \
+		mode = va_mode(flags, ap);                                                \
+		va_end(ap);                                                               \
+		return open_common(dir, path, flags | (more_flags), mode);                \
+	}
 
-	va_start(ap, flags);
-	mode = va_mode(flags, ap);
-	va_end(ap);
-	return open_common(AT_FDCWD, path, flags, mode);
-}
-
-SPN_EXPORT int
-open64(const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = va_mode(flags, ap);
-	va_end(ap);
-	return open_common(AT_FDCWD, path, flags | O_LARGEFILE, mode);
-}
-
-SPN_EXPORT int
-openat(int dirfd, const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = va_mode(flags, ap);
-	va_end(ap);
-	return open_common(dirfd, path, flags, mode);
-}
-
-SPN_EXPORT int
-openat64(int dirfd, const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = va_mode(flags, ap);
-	va_end(ap);
-	return open_common(dirfd, path, flags | O_LARGEFILE, mode);
-}
+OPEN_VA(open, , AT_FDCWD, 0)
+OPEN_VA(open64, , AT_FDCWD, O_LARGEFILE)
+OPEN_VA(openat, AT, dirfd, 0)
+OPEN_VA(openat64, AT, dirfd, O_LARGEFILE)
 
 /* Fortified names (_FORTIFY_SOURCE, no O_CREAT). */
 SPN_EXPORT int
@@ -220,7 +185,7 @@ report_close(const char *nfs, int rc)
 
 	st = spn_call_path(SPN_OP_CLOSE, nfs, SPN_F_WRITTEN, 0, &rep);
 	if (rc == 0 && st < 0)
-		return fail(st);
+		return spn_fail(st);
 	errno = saved;
 	return rc;
 }
@@ -275,7 +240,8 @@ fopen_common(const char *path, const char *mode, FILE *reopen)
 	FILE *f;
 	int rc, flags;
 
-	if (spn_shim_busy || path == NULL || (rc = spn_nfs_path(AT_FDCWD, path, nfs, sizeof(nfs))) == 0)
+	if (spn_shim_busy || path == NULL ||
+	    (rc = spn_nfs_path(AT_FDCWD, path, nfs, sizeof(nfs))) == 0)
 		return reopen ? REAL(freopen)(path, mode, reopen) : REAL(fopen)(path, mode);
 	if (rc < 0) {
 		errno = -rc;
@@ -427,34 +393,28 @@ mkstemp_common(char *tmpl, int suffixlen, int flags, int dir)
 	return -EEXIST;
 }
 
-#define MKSTEMP_WRAPPER(name, params, call_args, real_params, real_args)             \
-	SPN_EXPORT int name params                                                    \
-	{                                                                             \
-		static int(*real) real_params;                                        \
-		int fd = mkstemp_common call_args;                                    \
-                                                                                      \
-		if (fd != -ENOSYS)                                                    \
-			return fd < 0 ? fail(fd) : fd;                                \
-		if (real == NULL)                                                     \
-			real = (int(*) real_params)spn_real_lookup(#name);            \
-		return real real_args;                                                \
+#define MKSTEMP_WRAPPER(name, params, call_args, real_args)                    \
+	SPN_EXPORT int name params                                             \
+	{                                                                      \
+		int fd = mkstemp_common call_args;                             \
+                                                                               \
+		if (fd != -ENOSYS)                                             \
+			return fd < 0 ? spn_fail(fd) : fd;                     \
+		return REAL(name) real_args;                                   \
 	}
 
-MKSTEMP_WRAPPER(mkstemp, (char *t), (t, 0, 0, 0), (char *), (t))
-MKSTEMP_WRAPPER(mkstemp64, (char *t), (t, 0, 0, 0), (char *), (t))
-MKSTEMP_WRAPPER(mkostemp, (char *t, int fl), (t, 0, fl, 0), (char *, int), (t, fl))
-MKSTEMP_WRAPPER(mkostemp64, (char *t, int fl), (t, 0, fl, 0), (char *, int), (t, fl))
-MKSTEMP_WRAPPER(mkstemps, (char *t, int sl), (t, sl, 0, 0), (char *, int), (t, sl))
-MKSTEMP_WRAPPER(mkstemps64, (char *t, int sl), (t, sl, 0, 0), (char *, int), (t, sl))
-MKSTEMP_WRAPPER(mkostemps, (char *t, int sl, int fl), (t, sl, fl, 0), (char *, int, int),
-		(t, sl, fl))
-MKSTEMP_WRAPPER(mkostemps64, (char *t, int sl, int fl), (t, sl, fl, 0), (char *, int, int),
-		(t, sl, fl))
+MKSTEMP_WRAPPER(mkstemp, (char *t), (t, 0, 0, 0), (t))
+MKSTEMP_WRAPPER(mkstemp64, (char *t), (t, 0, 0, 0), (t))
+MKSTEMP_WRAPPER(mkostemp, (char *t, int fl), (t, 0, fl, 0), (t, fl))
+MKSTEMP_WRAPPER(mkostemp64, (char *t, int fl), (t, 0, fl, 0), (t, fl))
+MKSTEMP_WRAPPER(mkstemps, (char *t, int sl), (t, sl, 0, 0), (t, sl))
+MKSTEMP_WRAPPER(mkstemps64, (char *t, int sl), (t, sl, 0, 0), (t, sl))
+MKSTEMP_WRAPPER(mkostemps, (char *t, int sl, int fl), (t, sl, fl, 0), (t, sl, fl))
+MKSTEMP_WRAPPER(mkostemps64, (char *t, int sl, int fl), (t, sl, fl, 0), (t, sl, fl))
 
 SPN_EXPORT char *
 mkdtemp(char *tmpl)
 {
-	static char *(*real)(char *);
 	int rc = mkstemp_common(tmpl, 0, 0, 1);
 
 	if (rc == 0)
@@ -463,9 +423,7 @@ mkdtemp(char *tmpl)
 		errno = -rc;
 		return NULL;
 	}
-	if (real == NULL)
-		real = (char *(*)(char *))spn_real_lookup("mkdtemp");
-	return real(tmpl);
+	return REAL(mkdtemp)(tmpl);
 }
 
 /* ------------------------------------------------------------ dup */
@@ -485,28 +443,18 @@ dup_done(int oldfd, int newfd, int closed_tracked, const char *closed)
 SPN_EXPORT int
 dup(int fd)
 {
-	static int (*real)(int);
-
-	if (real == NULL)
-		real = (int (*)(int))spn_real_lookup("dup");
-	return spn_shim_busy ? real(fd) : dup_done(fd, real(fd), 0, NULL);
+	return spn_shim_busy ? REAL(dup)(fd) : dup_done(fd, REAL(dup)(fd), 0, NULL);
 }
 
 static int
 dup3_common(int oldfd, int newfd, int flags, int plain)
 {
-	static int (*real2)(int, int);
-	static int (*real3)(int, int, int);
 	char nfs[SPN_PATH_MAX];
 	int was = 0, rc;
 
-	if (real2 == NULL)
-		real2 = (int (*)(int, int))spn_real_lookup("dup2");
-	if (real3 == NULL)
-		real3 = (int (*)(int, int, int))spn_real_lookup("dup3");
+	rc = plain ? REAL(dup2)(oldfd, newfd) : REAL(dup3)(oldfd, newfd, flags);
 	if (spn_shim_busy)
-		return plain ? real2(oldfd, newfd) : real3(oldfd, newfd, flags);
-	rc = plain ? real2(oldfd, newfd) : real3(oldfd, newfd, flags);
+		return rc;
 	if (rc < 0 || oldfd == newfd)
 		return rc;
 	was = spn_fd_untrack(newfd, nfs, sizeof(nfs));
@@ -528,7 +476,6 @@ dup3(int oldfd, int newfd, int flags)
 SPN_EXPORT int
 fcntl(int fd, int cmd, ...)
 {
-	static int (*real)(int, int, ...);
 	va_list ap;
 	void *arg;
 	int rc;
@@ -536,9 +483,7 @@ fcntl(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	arg = va_arg(ap, void *); /* as glibc does: every argument fits */
 	va_end(ap);
-	if (real == NULL)
-		real = (int (*)(int, int, ...))spn_real_lookup("fcntl");
-	rc = real(fd, cmd, arg);
+	rc = REAL(fcntl)(fd, cmd, arg);
 	if (!spn_shim_busy && rc >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
 		spn_fd_dup(fd, rc);
 	return rc;

@@ -1,5 +1,8 @@
 /*
- * shim/path.c: which paths are NFS paths, and the mirror <-> NFS mapping.
+ * shim/path.c: which paths are NFS paths -- (dirfd, path) classified as
+ * the kernel would resolve it, with the cwd tracked while it is in the
+ * mirror -- the mirror <-> NFS mapping, and the tail a normalised path
+ * loses ("x/", ".", ".."). The normaliser itself is client/path.c.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -11,7 +14,6 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "client/path.h"
@@ -32,7 +34,8 @@ on_prefix(const char *norm)
 	for (i = 0; i < p->nmounts; i++) {
 		size_t n = strlen(p->mounts[i].prefix);
 
-		if (strncmp(norm, p->mounts[i].prefix, n) == 0 && (norm[n] == '/' || norm[n] == '\0'))
+		if (strncmp(norm, p->mounts[i].prefix, n) == 0 &&
+		    (norm[n] == '/' || norm[n] == '\0'))
 			return 1;
 	}
 	return 0;
@@ -74,8 +77,8 @@ spn_local_path(const char *path, char *out, size_t len)
 		if (strncmp(path, p->mounts[i].prefix, n) == 0 && path[n] == '/')
 			break;
 	}
-	if (i == p->nmounts || spn_path_normalize(path, norm, sizeof(norm)) < 0 || on_prefix(norm) ||
-	    strlen(norm) >= len)
+	if (i == p->nmounts || spn_path_normalize(path, norm, sizeof(norm)) < 0 ||
+	    on_prefix(norm) || strlen(norm) >= len)
 		return 0;
 	memcpy(out, norm, strlen(norm) + 1);
 	return 1;
@@ -97,7 +100,8 @@ spn_cwd_changed(void)
 
 	spn_shim_busy++;
 	pthread_mutex_lock(&cwd_lock);
-	if (REAL(getcwd)(buf, sizeof(buf)) != NULL && spn_mirror_to_nfs(buf, cwd_nfs, sizeof(cwd_nfs)) == 1)
+	if (REAL(getcwd)(buf, sizeof(buf)) != NULL &&
+	    spn_mirror_to_nfs(buf, cwd_nfs, sizeof(cwd_nfs)) == 1)
 		cwd_state = 1;
 	else
 		cwd_state = -1;
@@ -148,63 +152,6 @@ spn_nfs_path(int dirfd, const char *path, char *nfs, size_t len)
 	if (rc < 0)
 		return rc;
 	return on_prefix(nfs) ? 1 : 0;
-}
-
-/* ------------------------------------------------------------ attributes */
-
-void
-spn_attr_to_stat(const struct spn_attr *a, struct stat *st)
-{
-	memset(st, 0, sizeof(*st));
-	st->st_dev = (dev_t)a->fsid;
-	st->st_ino = (ino_t)a->fileid;
-	st->st_mode = (mode_t)(a->type | (a->mode & 07777));
-	st->st_nlink = a->nlink;
-	st->st_uid = a->uid;
-	st->st_gid = a->gid;
-	st->st_rdev = (dev_t)a->rdev;
-	st->st_size = (off_t)a->size;
-	st->st_blksize = 4096;
-	st->st_blocks = (blkcnt_t)((a->used + 511) / 512);
-	st->st_atim.tv_sec = a->atime.sec;
-	st->st_atim.tv_nsec = a->atime.nsec;
-	st->st_mtim.tv_sec = a->mtime.sec;
-	st->st_mtim.tv_nsec = a->mtime.nsec;
-	st->st_ctim.tv_sec = a->ctime.sec;
-	st->st_ctim.tv_nsec = a->ctime.nsec;
-}
-
-void
-spn_attr_to_stat64(const struct spn_attr *a, struct stat64 *st)
-{
-	/* On x86-64 glibc, struct stat64 is struct stat. */
-	_Static_assert(sizeof(struct stat64) == sizeof(struct stat), "stat64 layout");
-	spn_attr_to_stat(a, (struct stat *)st);
-}
-
-void
-spn_attr_to_statx(const struct spn_attr *a, struct statx *stx)
-{
-	memset(stx, 0, sizeof(*stx));
-	stx->stx_mask = STATX_BASIC_STATS;
-	stx->stx_blksize = 4096;
-	stx->stx_nlink = a->nlink;
-	stx->stx_uid = a->uid;
-	stx->stx_gid = a->gid;
-	stx->stx_mode = (uint16_t)(a->type | (a->mode & 07777));
-	stx->stx_ino = a->fileid;
-	stx->stx_size = a->size;
-	stx->stx_blocks = (a->used + 511) / 512;
-	stx->stx_atime.tv_sec = a->atime.sec;
-	stx->stx_atime.tv_nsec = a->atime.nsec;
-	stx->stx_mtime.tv_sec = a->mtime.sec;
-	stx->stx_mtime.tv_nsec = a->mtime.nsec;
-	stx->stx_ctime.tv_sec = a->ctime.sec;
-	stx->stx_ctime.tv_nsec = a->ctime.nsec;
-	stx->stx_rdev_major = major(a->rdev);
-	stx->stx_rdev_minor = minor(a->rdev);
-	stx->stx_dev_major = major(a->fsid);
-	stx->stx_dev_minor = minor(a->fsid);
 }
 
 int

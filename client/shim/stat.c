@@ -2,7 +2,9 @@
  * shim/stat.c: the stat family (stat, lstat, fstat, fstatat, statx, the
  * 64-bit names and the old __xstat ABI bookworm's make still imports),
  * access, statfs/statvfs and pathconf. NFS paths get the server's
- * attributes (ino, dev, owner, mode, times), never the mirror copy's.
+ * attributes (ino, dev, owner, mode, times), never the mirror copy's:
+ * the conversions from the protocol's attributes live here too. Also the
+ * xattr calls, which fail with ENOTSUP on NFS as on a kernel NFSv3 mount.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -14,17 +16,60 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include "client/shim/internal.h"
 
-static int
-fail(int err)
+/* ------------------------------------------------------------ attributes */
+
+/* The server's attributes as stat and statx give them. */
+void
+spn_attr_to_stat(const struct spn_attr *a, struct stat *st)
 {
-	errno = -err;
-	return -1;
+	memset(st, 0, sizeof(*st));
+	st->st_dev = (dev_t)a->fsid;
+	st->st_ino = (ino_t)a->fileid;
+	st->st_mode = (mode_t)(a->type | (a->mode & 07777));
+	st->st_nlink = a->nlink;
+	st->st_uid = a->uid;
+	st->st_gid = a->gid;
+	st->st_rdev = (dev_t)a->rdev;
+	st->st_size = (off_t)a->size;
+	st->st_blksize = 4096;
+	st->st_blocks = (blkcnt_t)((a->used + 511) / 512);
+	st->st_atim = (struct timespec){ a->atime.sec, a->atime.nsec };
+	st->st_mtim = (struct timespec){ a->mtime.sec, a->mtime.nsec };
+	st->st_ctim = (struct timespec){ a->ctime.sec, a->ctime.nsec };
 }
+
+void
+spn_attr_to_statx(const struct spn_attr *a, struct statx *stx)
+{
+	memset(stx, 0, sizeof(*stx));
+	stx->stx_mask = STATX_BASIC_STATS;
+	stx->stx_blksize = 4096;
+	stx->stx_nlink = a->nlink;
+	stx->stx_uid = a->uid;
+	stx->stx_gid = a->gid;
+	stx->stx_mode = (uint16_t)(a->type | (a->mode & 07777));
+	stx->stx_ino = a->fileid;
+	stx->stx_size = a->size;
+	stx->stx_blocks = (a->used + 511) / 512;
+	stx->stx_atime = (struct statx_timestamp){ .tv_sec = a->atime.sec,
+						   .tv_nsec = a->atime.nsec };
+	stx->stx_mtime = (struct statx_timestamp){ .tv_sec = a->mtime.sec,
+						   .tv_nsec = a->mtime.nsec };
+	stx->stx_ctime = (struct statx_timestamp){ .tv_sec = a->ctime.sec,
+						   .tv_nsec = a->ctime.nsec };
+	stx->stx_rdev_major = major(a->rdev);
+	stx->stx_rdev_minor = minor(a->rdev);
+	stx->stx_dev_major = major(a->fsid);
+	stx->stx_dev_minor = minor(a->fsid);
+}
+
+/* ------------------------------------------------------------ stat */
 
 /*
  * stat of (dirfd, path) with fstatat flags. Returns 1 and fills *a for an
@@ -91,12 +136,12 @@ stat_at(int dirfd, const char *path, struct stat *st, int flags)
 	if (spn_take_redirect(rc, local, sizeof(local)))
 		return REAL(fstatat)(AT_FDCWD, local, st, flags & ~AT_EMPTY_PATH);
 	if (rc < 0)
-		return fail(rc);
+		return spn_fail(rc);
 	if (a.type == S_IFLNK && !(flags & AT_SYMLINK_NOFOLLOW)) {
 		/* Follow it here, not on the server: an absolute target
 		 * names this machine's file. */
 		rc = spn_stat_follow(dirfd, path, st);
-		return rc < 0 ? fail(rc) : 0;
+		return rc < 0 ? spn_fail(rc) : 0;
 	}
 	spn_attr_to_stat(&a, st);
 	return 0;
@@ -113,108 +158,49 @@ stat_fd(int fd, struct stat *st)
 		return rc;
 	rc = nfs_fstat(fd, &a);
 	if (rc <= 0)
-		return rc < 0 ? fail(rc) : 0;
+		return rc < 0 ? spn_fail(rc) : 0;
 	spn_attr_to_stat(&a, st);
 	return 0;
 }
 
-SPN_EXPORT int
-stat(const char *path, struct stat *st)
-{
-	return stat_at(AT_FDCWD, path, st, 0);
-}
+/*
+ * Every exported name of stat, lstat, fstatat and fstat: the 64-bit names
+ * (on x86-64 struct stat64 is struct stat) and the pre-2.33 ABI (ver is
+ * _STAT_VER, ignored on x86-64). VER is the ABI's extra first parameter.
+ */
+#define VER int ver __attribute__((unused)),
+#define STAT_PATH(name, ver, st_t, flags)                                                 \
+	SPN_EXPORT int name(ver const char *path, st_t *st)                               \
+	{                                                                                 \
+		return stat_at(AT_FDCWD, path, (struct stat *)st, flags);                 \
+	}
+#define STAT_AT(name, ver, st_t)                                                          \
+	SPN_EXPORT int name(ver int dirfd, const char *path, st_t *st, int flags)         \
+	{                                                                                 \
+		return stat_at(dirfd, path, (struct stat *)st, flags);                    \
+	}
+#define STAT_FD(name, ver, st_t)                                                          \
+	SPN_EXPORT int name(ver int fd, st_t *st)                                         \
+	{                                                                                 \
+		return stat_fd(fd, (struct stat *)st);                                    \
+	}
 
-SPN_EXPORT int
-lstat(const char *path, struct stat *st)
-{
-	return stat_at(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
-}
-
-SPN_EXPORT int
-fstatat(int dirfd, const char *path, struct stat *st, int flags)
-{
-	return stat_at(dirfd, path, st, flags);
-}
-
-SPN_EXPORT int
-fstat(int fd, struct stat *st)
-{
-	return stat_fd(fd, st);
-}
-
-/* On x86-64, struct stat64 is struct stat: the 64-bit names are aliases. */
-SPN_EXPORT int
-stat64(const char *path, struct stat64 *st)
-{
-	return stat_at(AT_FDCWD, path, (struct stat *)st, 0);
-}
-
-SPN_EXPORT int
-lstat64(const char *path, struct stat64 *st)
-{
-	return stat_at(AT_FDCWD, path, (struct stat *)st, AT_SYMLINK_NOFOLLOW);
-}
-
-SPN_EXPORT int
-fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
-{
-	return stat_at(dirfd, path, (struct stat *)st, flags);
-}
-
-SPN_EXPORT int
-fstat64(int fd, struct stat64 *st)
-{
-	return stat_fd(fd, (struct stat *)st);
-}
-
-/* The pre-2.33 ABI (ver is _STAT_VER, ignored on x86-64). */
-SPN_EXPORT int
-__xstat(int ver, const char *path, struct stat *st)
-{
-	return stat_at(AT_FDCWD, path, st, 0);
-}
-
-SPN_EXPORT int
-__lxstat(int ver, const char *path, struct stat *st)
-{
-	return stat_at(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
-}
-
-SPN_EXPORT int
-__fxstat(int ver, int fd, struct stat *st)
-{
-	return stat_fd(fd, st);
-}
-
-SPN_EXPORT int
-__fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags)
-{
-	return stat_at(dirfd, path, st, flags);
-}
-
-SPN_EXPORT int
-__xstat64(int ver, const char *path, struct stat64 *st)
-{
-	return stat_at(AT_FDCWD, path, (struct stat *)st, 0);
-}
-
-SPN_EXPORT int
-__lxstat64(int ver, const char *path, struct stat64 *st)
-{
-	return stat_at(AT_FDCWD, path, (struct stat *)st, AT_SYMLINK_NOFOLLOW);
-}
-
-SPN_EXPORT int
-__fxstat64(int ver, int fd, struct stat64 *st)
-{
-	return stat_fd(fd, (struct stat *)st);
-}
-
-SPN_EXPORT int
-__fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags)
-{
-	return stat_at(dirfd, path, (struct stat *)st, flags);
-}
+STAT_PATH(stat, , struct stat, 0)
+STAT_PATH(lstat, , struct stat, AT_SYMLINK_NOFOLLOW)
+STAT_AT(fstatat, , struct stat)
+STAT_FD(fstat, , struct stat)
+STAT_PATH(stat64, , struct stat64, 0)
+STAT_PATH(lstat64, , struct stat64, AT_SYMLINK_NOFOLLOW)
+STAT_AT(fstatat64, , struct stat64)
+STAT_FD(fstat64, , struct stat64)
+STAT_PATH(__xstat, VER, struct stat, 0)
+STAT_PATH(__lxstat, VER, struct stat, AT_SYMLINK_NOFOLLOW)
+STAT_AT(__fxstatat, VER, struct stat)
+STAT_FD(__fxstat, VER, struct stat)
+STAT_PATH(__xstat64, VER, struct stat64, 0)
+STAT_PATH(__lxstat64, VER, struct stat64, AT_SYMLINK_NOFOLLOW)
+STAT_AT(__fxstatat64, VER, struct stat64)
+STAT_FD(__fxstat64, VER, struct stat64)
 
 SPN_EXPORT int
 statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *stx)
@@ -229,7 +215,7 @@ statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *stx)
 	if (rc == 0)
 		return REAL(statx)(dirfd, path, flags, mask, stx);
 	if (rc < 0)
-		return fail(rc);
+		return spn_fail(rc);
 	spn_attr_to_statx(&a, stx);
 	return 0;
 }
@@ -246,11 +232,11 @@ access_at(int dirfd, const char *path, int mode, int flags)
 	if (spn_shim_busy || (rc = spn_nfs_path(dirfd, path, nfs, sizeof(nfs))) == 0)
 		return REAL(faccessat)(dirfd, path, mode, flags);
 	if (rc < 0)
-		return fail(rc);
+		return spn_fail(rc);
 	rc = spn_call_path(SPN_OP_ACCESS, nfs, 0, (uint32_t)(mode & 7), &rep);
 	if (spn_take_redirect(rc, nfs, sizeof(nfs)))
 		return REAL(faccessat)(AT_FDCWD, nfs, mode, flags);
-	return rc < 0 ? fail(rc) : 0;
+	return rc < 0 ? spn_fail(rc) : 0;
 }
 
 SPN_EXPORT int
@@ -305,20 +291,12 @@ statfs(const char *path, struct statfs *out)
 	struct spn_statfs s;
 	int rc = nfs_statfs(path, &s);
 
-	if (rc == 0)
-		return REAL(statfs)(path, out);
-	if (rc < 0)
-		return fail(rc);
-	memset(out, 0, sizeof(*out));
-	out->f_type = NFS_SUPER_MAGIC;
-	out->f_bsize = s.bsize;
-	out->f_frsize = s.bsize;
-	out->f_blocks = s.blocks;
-	out->f_bfree = s.bfree;
-	out->f_bavail = s.bavail;
-	out->f_files = s.files;
-	out->f_ffree = s.ffree;
-	out->f_namelen = s.namemax;
+	if (rc <= 0)
+		return rc == 0 ? REAL(statfs)(path, out) : spn_fail(rc);
+	*out = (struct statfs){ .f_type = NFS_SUPER_MAGIC, .f_bsize = s.bsize,
+				.f_frsize = s.bsize, .f_blocks = s.blocks, .f_bfree = s.bfree,
+				.f_bavail = s.bavail, .f_files = s.files, .f_ffree = s.ffree,
+				.f_namelen = s.namemax };
 	return 0;
 }
 
@@ -334,20 +312,12 @@ statvfs(const char *path, struct statvfs *out)
 	struct spn_statfs s;
 	int rc = nfs_statfs(path, &s);
 
-	if (rc == 0)
-		return REAL(statvfs)(path, out);
-	if (rc < 0)
-		return fail(rc);
-	memset(out, 0, sizeof(*out));
-	out->f_bsize = s.bsize;
-	out->f_frsize = s.bsize;
-	out->f_blocks = s.blocks;
-	out->f_bfree = s.bfree;
-	out->f_bavail = s.bavail;
-	out->f_files = s.files;
-	out->f_ffree = s.ffree;
-	out->f_favail = s.favail;
-	out->f_namemax = s.namemax;
+	if (rc <= 0)
+		return rc == 0 ? REAL(statvfs)(path, out) : spn_fail(rc);
+	*out = (struct statvfs){ .f_bsize = s.bsize, .f_frsize = s.bsize, .f_blocks = s.blocks,
+				 .f_bfree = s.bfree, .f_bavail = s.bavail, .f_files = s.files,
+				 .f_ffree = s.ffree, .f_favail = s.favail,
+				 .f_namemax = s.namemax };
 	return 0;
 }
 
@@ -368,10 +338,10 @@ pathconf(const char *path, int name)
 	if (spn_shim_busy || (rc = spn_nfs_path(AT_FDCWD, path, nfs, sizeof(nfs))) == 0)
 		return REAL(pathconf)(path, name);
 	if (rc < 0)
-		return fail(rc);
+		return spn_fail(rc);
 	rc = spn_call_path(SPN_OP_STAT, nfs, 0, 0, &rep);
 	if (rc < 0)
-		return fail(rc);
+		return spn_fail(rc);
 	return REAL(pathconf)(spn_shim_mirror_base(), name);
 }
 
@@ -399,15 +369,11 @@ xattr_nfs(int dirfd, const char *path, int fd)
 #define XATTR_WRAPPER(ret, name, params, args, is_nfs)                                    \
 	SPN_EXPORT ret name params                                                        \
 	{                                                                                 \
-		static ret(*real) params;                                                 \
-                                                                                          \
 		if (is_nfs) {                                                             \
 			errno = ENOTSUP;                                                  \
 			return -1;                                                        \
 		}                                                                         \
-		if (real == NULL)                                                         \
-			real = (ret(*) params)spn_real_lookup(#name);                     \
-		return real args;                                                         \
+		return REAL(name) args;                                                   \
 	}
 
 XATTR_WRAPPER(ssize_t, getxattr, (const char *p, const char *n, void *v, size_t s), (p, n, v, s),

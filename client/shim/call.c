@@ -1,0 +1,395 @@
+/*
+ * shim/call.c: the shim's calls to the daemon -- one blocking request and
+ * reply (spn_call_raw; spec/speculate.c's spn_call wraps it), over one
+ * connection per process, waited for like a kernel NFS call (hard mounts
+ * say "not responding, still trying", the stop signals end the wait);
+ * the request shorthands (spn_call_path, spn_req_init) and redirects.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client/conn.h"
+#include "client/shim/internal.h"
+
+/*
+ * One connection per process. fork() children close the inherited one (an
+ * atfork handler) and open their own. A vfork child (vfork, posix_spawn,
+ * system) shares our memory while we are suspended: it must not touch the
+ * connection state we will see when we resume, so it talks to the daemon
+ * over a temporary connection with everything on its stack.
+ */
+static struct spn_conn shim_conn = { .fd = -1 };
+static pid_t shim_conn_pid;
+static uint64_t shim_conn_serial;
+static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A fork() child: the inherited connection is the parent's. */
+void
+spn_call_atfork_child(void)
+{
+	if (shim_conn.fd >= 0)
+		REAL(close)(shim_conn.fd);
+	shim_conn.fd = -1;
+	shim_conn.have = 0;
+	shim_conn_pid = 0;
+	pthread_mutex_init(&conn_lock, NULL);
+	spn_cred_changed(); /* a new pid for SCM_CREDENTIALS */
+}
+
+/* Defence in depth: a mirror path from the daemon must lie under the
+ * cache we expect (the daemon was checked to be ours; a path elsewhere
+ * would make the program open a file that is not its NFS file). */
+static int
+mirror_reply_ok(const struct spn_req *req, const struct spn_reply *rep)
+{
+	const char *base = spn_shim_mirror_base();
+	size_t n = strlen(base);
+
+	if (rep->status != 0 || (req->op != SPN_OP_OPEN && req->op != SPN_OP_READDIR) ||
+	    rep->path[0] == '\0')
+		return 1;
+	if (strncmp(rep->path, base, n) == 0 && rep->path[n] == '/' &&
+	    strstr(rep->path + n, "/../") == NULL &&
+	    strcmp(rep->path + strlen(rep->path) - 3, "/..") != 0)
+		return 1;
+	spn_shim_say("the daemon named a mirror path outside ", base, ": refused");
+	return 0;
+}
+
+/* The vfork child's call: stack only, raw syscalls, no global writes. */
+static int
+call_temporary(struct spn_req *req, struct spn_reply *rep)
+{
+	unsigned char buf[SPN_PATH_MAX + 1024];
+	struct sockaddr_un sa;
+	size_t have = 0, need = 0;
+	ssize_t n;
+	int fd, rc;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, spn_shim_socket(), sizeof(sa.sun_path) - 1);
+	fd = (int)syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -EIO;
+	if (syscall(SYS_connect, fd, &sa, sizeof(sa)) < 0)
+		goto fail;
+	req->seq = 1;
+	n = spn_proto_encode_req(req, buf, sizeof(buf));
+	if (n < 0 || syscall(SYS_sendto, fd, buf, (size_t)n, MSG_NOSIGNAL, NULL, 0) != n)
+		goto fail;
+	for (;;) {
+		rc = spn_proto_frame_len(buf, have, &need);
+		if (rc == 0 && have >= need)
+			break;
+		if ((rc < 0 && rc != -EAGAIN) || need > sizeof(buf))
+			goto fail;
+		n = syscall(SYS_recvfrom, fd, buf + have, sizeof(buf) - have, 0, NULL, NULL);
+		if (n <= 0)
+			goto fail;
+		have += (size_t)n;
+	}
+	syscall(SYS_close, fd);
+	rc = spn_proto_decode_reply(buf, need, rep);
+	if (rc == 0 && !mirror_reply_ok(req, rep))
+		return -EIO;
+	return rc < 0 ? -EIO : rep->status;
+fail:
+	syscall(SYS_close, fd);
+	return -EIO;
+}
+
+int
+spn_in_vfork_child(void)
+{
+	return shim_conn.fd >= 0 && shim_conn_pid != (pid_t)syscall(SYS_getpid) &&
+	       shim_conn_pid == (pid_t)syscall(SYS_getppid);
+}
+
+/* ------------------------------------------------------------ waiting */
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The mount a request is for (its path's prefix; else the first one the
+ * daemon reports down) and the daemon's word on its server: 1 with
+ * "URL" and the state ("down: <cause>", "up, not responding") if it does
+ * not answer, 0 if it is up. A STATUS over a second connection: only
+ * asked when a request has waited timeo, or failed.
+ */
+static int
+server_state(const char *nfs, char *url, size_t urllen, char *state, size_t statelen)
+{
+	struct spn_conn c;
+	char err[512];
+	int rc;
+
+	if (spn_conn_open(&c, spn_shim_policy(), 0, err, sizeof(err)) < 0)
+		return 0;
+	rc = spn_conn_server_state(&c, spn_shim_policy(), nfs, url, urllen, state, statelen);
+	spn_conn_close(&c);
+	return rc;
+}
+
+/*
+ * Send req and wait for its reply like a program on a kernel NFS mount:
+ * for as long as it takes (the daemon ends a soft mount's waits), telling
+ * the user once if the server stops answering (hard: "not responding, still
+ * trying"), and ending the wait when the user wants out: SIGINT, SIGTERM,
+ * SIGHUP or SIGQUIT, held back during the wait, is let through and the
+ * call returns -EINTR (the daemon keeps any dirty data; the connection,
+ * with a reply still owed on it, is dropped).
+ */
+static int
+conn_call_waiting(struct spn_req *req, struct spn_reply *rep)
+{
+	static const int stop_sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	static int said; /* once per process, like the kernel's message */
+	char url[SPN_URL_MAX], state[256];
+	int64_t t0, next_check;
+	sigset_t block, old, pend;
+	int rc, told = 0;
+	size_t i;
+
+	int cred = spn_cred_mode();
+
+	rc = cred ? spn_cred_send(&shim_conn, req) : spn_conn_send(&shim_conn, req);
+	if (rc < 0)
+		return rc;
+	sigemptyset(&block);
+	for (i = 0; i < sizeof(stop_sigs) / sizeof(stop_sigs[0]); i++)
+		sigaddset(&block, stop_sigs[i]);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	t0 = mono_ms();
+	next_check = t0 + (int64_t)spn_shim_policy()->timeo * 1000;
+	for (;;) {
+		struct pollfd pl = { .fd = shim_conn.fd, .events = POLLIN };
+		int n = poll(&pl, 1, 250);
+
+		if (n > 0 || (n < 0 && errno != EINTR))
+			break;
+		sigpending(&pend);
+		for (i = 0; i < sizeof(stop_sigs) / sizeof(stop_sigs[0]); i++) {
+			if (sigismember(&pend, stop_sigs[i]) && !sigismember(&old, stop_sigs[i])) {
+				spn_conn_close(&shim_conn);
+				shim_conn.fd = -1;
+				pthread_sigmask(SIG_SETMASK, &old, NULL);
+				return -EINTR;
+			}
+		}
+		if (mono_ms() >= next_check) {
+			next_check = mono_ms() + (int64_t)spn_shim_policy()->timeo * 1000;
+			if (spn_shim_policy()->mount_mode == SPN_MOUNT_HARD && !said &&
+			    server_state(req->path[0] ? req->path : NULL, url, sizeof(url), state,
+					 sizeof(state))) {
+				char msg[SPN_URL_MAX + 320];
+
+				snprintf(msg, sizeof(msg),
+					 "server %s not responding (%s), still trying", url,
+					 state);
+				spn_shim_say(msg, NULL, NULL);
+				said = told = 1;
+			}
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	rc = cred ? spn_cred_recv(&shim_conn, rep) : spn_conn_recv(&shim_conn, rep);
+	if (told && rc == 0) {
+		said = 0;
+		spn_shim_say("server ", url, " OK");
+	}
+	return rc;
+}
+
+/* A request failed with EIO: if its server is the cause, say which and
+ * why (once per process: a cp of many files says it once). */
+static void
+explain_eio(const struct spn_req *req)
+{
+	static int said;
+	char url[SPN_URL_MAX], state[256], msg[SPN_URL_MAX + 600];
+
+	if (said || req->op == SPN_OP_HELLO)
+		return;
+	if (!server_state(req->path[0] ? req->path : NULL, url, sizeof(url), state, sizeof(state)))
+		return;
+	said = 1;
+	snprintf(msg, sizeof(msg), "%s%s%s server %s not responding (%s): %s",
+		 req->path[0] ? req->path : "", req->path[0] ? ":" : "",
+		 spn_shim_policy()->mount_mode == SPN_MOUNT_SOFT ? " (soft mount)" : "", url, state,
+		 strerror(EIO));
+	spn_shim_say(msg, NULL, NULL);
+}
+
+int
+spn_call_raw(struct spn_req *req, struct spn_reply *rep)
+{
+	pid_t pid = (pid_t)syscall(SYS_getpid);
+	char err[1024];
+	int rc, tries;
+
+	if (!spn_shim_ready())
+		return -EIO;
+	if (shim_conn.fd >= 0 && shim_conn_pid != pid &&
+	    shim_conn_pid == (pid_t)syscall(SYS_getppid))
+		return call_temporary(req, rep);
+
+	spn_shim_busy++;
+	pthread_mutex_lock(&conn_lock);
+	for (tries = 0; tries < 2; tries++) {
+		if (shim_conn.fd < 0 || shim_conn_pid != pid) {
+			/* A stale state left by a vfork child is not ours to
+			 * close: just start over. */
+			rc = spn_conn_open(&shim_conn, spn_shim_policy(), 1, err, sizeof(err));
+			if (rc < 0) {
+				shim_conn.fd = -1;
+				pthread_mutex_unlock(&conn_lock);
+				spn_shim_busy--;
+				spn_shim_complain(err, rc);
+				return -EIO;
+			}
+			shim_conn_pid = pid;
+			shim_conn_serial++;
+		}
+		rc = conn_call_waiting(req, rep);
+		if (rc == 0 || rc == -EINTR)
+			break;
+		/* The daemon went away (restart, idle exit): reconnect once. */
+		spn_conn_close(&shim_conn);
+		shim_conn.fd = -1;
+	}
+	pthread_mutex_unlock(&conn_lock);
+	spn_shim_busy--;
+	if (rc == -EINTR)
+		return rc;
+	if (rc < 0) {
+		spn_shim_complain("lost the specnfs daemon", rc);
+		return -EIO;
+	}
+	if (!mirror_reply_ok(req, rep))
+		return -EIO;
+	if (rep->status == -EIO) {
+		spn_shim_busy++;
+		explain_eio(req);
+		spn_shim_busy--;
+	}
+	return rep->status;
+}
+
+uint64_t
+spn_conn_serial(void)
+{
+	return shim_conn_serial;
+}
+
+void
+spn_conn_drop(void)
+{
+	spn_shim_busy++;
+	pthread_mutex_lock(&conn_lock);
+	if (shim_conn.fd >= 0)
+		REAL(close)(shim_conn.fd);
+	shim_conn.fd = -1;
+	shim_conn.have = 0;
+	free(shim_conn.buf);
+	shim_conn.buf = NULL;
+	shim_conn_pid = 0;
+	pthread_mutex_unlock(&conn_lock);
+	spn_shim_busy--;
+}
+
+static int
+fill_path(char *dst, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= SPN_PATH_MAX)
+		return -ENAMETOOLONG;
+	memcpy(dst, src, n + 1);
+	return 0;
+}
+
+void
+spn_req_init(struct spn_req *req, uint16_t op)
+{
+	memset(req, 0, offsetof(struct spn_req, path));
+	req->op = op;
+	req->path[0] = req->path2[0] = req->name[0] = '\0';
+}
+
+/* The client path of the last reply that was a redirect (see proto.h). */
+static __thread char redirect_to[PATH_MAX];
+
+static int
+note_redirect(int rc, const struct spn_reply *rep)
+{
+	redirect_to[0] = '\0';
+	if (rc == -EXDEV && (rep->spec & SPN_SPEC_REDIRECT) && rep->path[0] == '/' &&
+	    strlen(rep->path) < sizeof(redirect_to))
+		memcpy(redirect_to, rep->path, strlen(rep->path) + 1);
+	return rc;
+}
+
+int
+spn_take_redirect(int rc, char *out, size_t len)
+{
+	size_t n = strlen(redirect_to);
+
+	if (rc != -EXDEV || n == 0 || n >= len)
+		return 0;
+	memcpy(out, redirect_to, n + 1);
+	redirect_to[0] = '\0';
+	return 1;
+}
+
+int
+spn_call_path(uint16_t op, const char *nfs, uint32_t flags, uint32_t mode, struct spn_reply *rep)
+{
+	struct spn_req req;
+	int rc;
+
+	spn_req_init(&req, op);
+	req.flags = flags;
+	req.mode = mode;
+	rc = fill_path(req.path, nfs);
+	if (rc < 0)
+		return rc;
+	return note_redirect(spn_call(&req, rep), rep);
+}
+
+int
+spn_call_path2(uint16_t op, const char *nfs, const char *nfs2, struct spn_reply *rep)
+{
+	struct spn_req req;
+	int rc;
+
+	spn_req_init(&req, op);
+	rc = fill_path(req.path, nfs);
+	if (rc == 0)
+		rc = fill_path(req.path2, nfs2);
+	if (rc < 0)
+		return rc;
+	return note_redirect(spn_call(&req, rep), rep);
+}
