@@ -1,6 +1,10 @@
 /*
  * daemon/index.c - specnfsd's index of the mirror, on LMDB.
  *
+ * One concept, kept whole although it is long: the index's on-disk form
+ * (keys, records, the four sub-databases) and every transaction on it.
+ * The rest of the daemon sees only index.h.
+ *
  * Why LMDB: its copy-on-write B+tree behind an atomically switched meta
  * page makes every commit all-or-nothing across any crash with no
  * recovery step, readers never block and read straight from the mmap with

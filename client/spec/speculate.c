@@ -109,7 +109,8 @@ epoch_writer_note(const struct spn_req *req, int status)
 
 	if (!sp.ep.open || status < 0)
 		return;
-	if (req->op == SPN_OP_OPEN && ((req->flags & O_ACCMODE) != O_RDONLY || (req->flags & O_TRUNC))) {
+	if (req->op == SPN_OP_OPEN &&
+	    ((req->flags & O_ACCMODE) != O_RDONLY || (req->flags & O_TRUNC))) {
 		if (n_ep_writers < EPOCH_WRITERS) {
 			ep_writers[n_ep_writers].conn = spn_conn_serial();
 			snprintf(ep_writers[n_ep_writers].path, SPN_PATH_MAX, "%s", req->path);
@@ -254,8 +255,9 @@ open_epoch(void)
 	int rc;
 
 	/* SPECNFS_CHECKPOINT=none: predictions are checked at once (no
-	 * running ahead). criu: its own back-end, not in this build yet --
-	 * the same, so nothing runs ahead without a way back. */
+	 * running ahead). criu: checkpoint.c has no CRIU back-end in this
+	 * build (its entry answers -ENOSYS): the same, so nothing runs ahead
+	 * without a way back. */
 	if (spn_shim_policy()->checkpoint != CKPT_FORK || !sud_init_once() ||
 	    ckpt_available(CKPT_FORK) < 0)
 		goto unspeculated;
@@ -294,7 +296,8 @@ unspeculated:
 		struct spn_reply rep;
 
 		spn_req_init(&req, SPN_OP_RESOLVE);
-		if (spn_call_raw(&req, &rep) < 0 || rep.refuted > 0 || spn_conn_serial() != sp.conn) {
+		if (spn_call_raw(&req, &rep) < 0 || rep.refuted > 0 ||
+		    spn_conn_serial() != sp.conn) {
 			sp.n_refuted += rep.refuted;
 			return 1;
 		}
@@ -412,8 +415,8 @@ spec_stats(void)
 		     (unsigned long long)sp.n_barriers, (unsigned long long)sp.barrier_wait_us,
 		     (unsigned long long)sp.ahead_us, (unsigned long long)sp.n_rpcs,
 		     (unsigned long long)sp.rpc_wait_us);
-	fd = (int)syscall(SYS_openat, AT_FDCWD, p->stats_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-			  0644);
+	fd = (int)syscall(SYS_openat, AT_FDCWD, p->stats_file,
+			  O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return;
 	if (syscall(SYS_write, fd, line, (size_t)n) < 0) {
