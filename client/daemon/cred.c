@@ -243,6 +243,7 @@ spn_cred_check_what(const struct spn_job *j, char *path, size_t len, int *mode)
 	case SPN_OP_RENAME:
 	case SPN_OP_LINK:
 	case SPN_OP_SYMLINK:
+	case SPN_OP_MKNOD:
 		/* The server checks the op; the walk to its directory is ours. */
 		spn_parent_of(j->rel, path, len);
 		*mode = X_OK;

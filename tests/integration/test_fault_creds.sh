@@ -62,6 +62,8 @@ say("write 0666", write_shared)
 say("create in 0777 dir", create_tmp)
 say("stat through 0700 dir", lambda: os.stat(b + "/priv/x") and None)
 say("mkdir in 0755 root dir", lambda: os.mkdir(b + "/p/d"))
+say("mkdir through 0700 dir", lambda: os.mkdir(b + "/priv/open/d"))
+say("mkfifo through 0700 dir", lambda: os.mkfifo(b + "/priv/open/fifo"))
 say("unlink root file in 0755 dir", lambda: os.unlink(b + "/p/f"))
 say("access 0600 R_OK", lambda: "yes" if os.access(b + "/secret", os.R_OK) else "no")
 say("listdir 0755 root dir", lambda: ",".join(sorted(os.listdir(b + "/p"))))
@@ -81,11 +83,11 @@ run_stop() {
 
 one() { # one NAME URL POLICY
 	local name=$1 url=$2 pol=$3 d=$E/$1 out
-	mkdir -p "$d/p" "$d/tmp" "$d/priv"
+	mkdir -p "$d/p" "$d/tmp" "$d/priv/open"
 	echo public >"$d/pub"; echo secret >"$d/secret"; echo shared >"$d/shared"
 	echo f >"$d/p/f"; echo x >"$d/priv/x"
 	chown -R 0:0 "$d"
-	chmod 0755 "$d" "$d/p"; chmod 0777 "$d/tmp"; chmod 0700 "$d/priv"
+	chmod 0755 "$d" "$d/p"; chmod 0777 "$d/tmp" "$d/priv/open"; chmod 0700 "$d/priv"
 	chmod 0644 "$d/pub" "$d/p/f"; chmod 0600 "$d/secret"; chmod 0666 "$d/shared"
 	# To a file, bounded: a process left behind must fail the test, not hang it.
 	run_stop "$name" "$url" "$pol" python3 "$T_TMP/drop.py" "/nfs/$name" >"$T_TMP/out-$name" \
@@ -110,6 +112,10 @@ one() { # one NAME URL POLICY
 		"stat through 0700 dir: EACCES"
 	check "$name: mkdir in a root 0755 dir as nobody: EACCES, none on the server" \
 		eval 'has "mkdir in 0755 root dir: EACCES" && test ! -e "$d/p/d"'
+	check "$name: mkdir through a root 0700 dir as nobody: EACCES, none on the server" \
+		eval 'has "mkdir through 0700 dir: EACCES" && test ! -e "$d/priv/open/d"'
+	check "$name: mkfifo through a root 0700 dir as nobody: EACCES, none on the server" \
+		eval 'has "mkfifo through 0700 dir: EACCES" && test ! -e "$d/priv/open/fifo"'
 	check "$name: unlink in a root 0755 dir as nobody: EACCES, file still there" \
 		eval 'has "unlink root file in 0755 dir: EACCES" && test -e "$d/p/f"'
 	check "$name: access(R_OK) of a 0600 root file as nobody: no" has "access 0600 R_OK: ok no"
