@@ -9,6 +9,7 @@
 #endif
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -35,8 +36,45 @@ gate_target(struct spn_job *j)
 	return j->gating == 2 ? j->rel2 : j->rel;
 }
 
-/* The ancestor of rel that needs work: 0 all directories, 1 unknown, 2 a
- * symlink (its entry in *e), or -ENOTDIR. Its path into anc. */
+/*
+ * An ancestor anc of a request's path is not in the index. If the request
+ * is a read the daemon may predict and the directory above anc is listed
+ * completely, anc is known to be absent: the request's answer is ENOENT,
+ * which spn_predict() gives from the same listing and the validation
+ * checks on the server. Looking anc up first would make every include
+ * probe through a missing directory (gcc tries inc/bits/x.h in each -I
+ * directory) wait a round trip.
+ */
+static int
+gate_known_absent(struct spn_job *j, const char *anc)
+{
+	char parent[SPN_PATH_MAX];
+	struct spn_entry pe;
+	const struct spn_req *req = &j->req;
+
+	if (!(req->spec & SPN_SPEC_PREDICT))
+		return 0;
+	switch (req->op) {
+	case SPN_OP_STAT:
+	case SPN_OP_ACCESS:
+	case SPN_OP_READLINK:
+	case SPN_OP_READDIR:
+		break;
+	case SPN_OP_OPEN:
+		if ((req->flags & O_ACCMODE) != O_RDONLY || (req->flags & (O_CREAT | O_TRUNC)))
+			return 0;
+		break;
+	default:
+		return 0;
+	}
+	spn_parent_of(anc, parent, sizeof(parent));
+	return spn_job_index_get(j, parent, &pe) == 0 && pe.attr.type == S_IFDIR &&
+	       (pe.flags & SPN_EF_DIR_COMPLETE);
+}
+
+/* The ancestor of rel that needs work: 0 all directories (or one known
+ * absent), 1 unknown, 2 a symlink (its entry in *e), or -ENOTDIR. Its path
+ * into anc. */
 static int
 gate_scan(struct spn_job *j, const char *rel, char *anc, size_t len, struct spn_entry *e)
 {
@@ -45,7 +83,7 @@ gate_scan(struct spn_job *j, const char *rel, char *anc, size_t len, struct spn_
 	for (p = strchr(rel + 1, '/'); p != NULL; p = strchr(p + 1, '/')) {
 		snprintf(anc, len, "%.*s", (int)(p - rel), rel);
 		if (spn_job_index_get(j, anc, e) < 0)
-			return 1;
+			return gate_known_absent(j, anc) ? 0 : 1;
 		if (e->attr.type == S_IFDIR)
 			continue;
 		return e->attr.type == S_IFLNK ? 2 : -ENOTDIR;

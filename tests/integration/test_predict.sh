@@ -31,6 +31,14 @@ us=$(field us "$(line 5 "$out")")
 check "RESOLVE waited for the validations: at least one round trip ($us us)" \
 	test "$us" -ge 25000 -a "$us" -lt 2000000
 
+# gcc probes inc/bits/x.h in every -I directory; bits/ is in none of them.
+# The complete listing of src says so: no round trip to look bits/ up.
+out=$("$PROBE" stat /nfs/src/bits/x.h open /nfs/src/bits/y.h)
+echo "$out" | sed 's/^/# /'
+check "a name under a directory the listing lacks is predicted absent (stat and open)" \
+	test "$(grep -c 'status=-2 predicted=1' <<<"$out")" -eq 2
+check "... and RESOLVE finds that held" grep -q 'refuted=0' <<<"$out"
+
 echo "version 2" >"$tb_EXPORT_DIR/src/a.c"
 out=$("$PROBE" stat /nfs/src/a.c)
 check "a file changed on the server: the prediction (old size) is refuted" \
@@ -46,5 +54,14 @@ check "a header that appeared on the server refutes the negative prediction" \
 out=$("$PROBE" stat /nfs/src/new.h open /nfs/src/new.h)
 check "then it is found (stat and open), and that holds" \
 	bash -c 'grep -q "new.h status=0" <<<"$1" && grep -q "refuted=0" <<<"$1"' _ "$out"
+
+mkdir -p "$tb_EXPORT_DIR/src/bits"
+echo '#define X 1' >"$tb_EXPORT_DIR/src/bits/x.h"
+out=$("$PROBE" stat /nfs/src/bits/x.h)
+check "a directory that appeared on the server refutes that prediction" \
+	bash -c 'grep -q "status=-2 predicted=1" <<<"$1" && grep -q "refuted=1" <<<"$1"' _ "$out"
+out=$("$PROBE" stat /nfs/src/bits/x.h)
+check "then the header under it is found, and that holds" \
+	bash -c 'grep -q "x.h status=0" <<<"$1" && grep -q "refuted=0" <<<"$1"' _ "$out"
 
 finish
