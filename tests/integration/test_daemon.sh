@@ -93,7 +93,9 @@ check "A reads a file B renamed under its new name" \
 	cmp -s <(a cat /nfs/tree/d01/renamed.bin) "$src/d01/f02.bin"
 
 # --- through a 30 ms link ------------------------------------------------------
-wan_link w --rtt 30
+# 40 MB/s: the 100 MB of the kill -9 part below take seconds, so the kill
+# lands mid-way even when a loaded machine is slow to notice the journal.
+wan_link w --rtt 30 --bandwidth 40mb
 W=$(vg_env w "$w_URL" SPECNFS_ACREGMIN=2 SPECNFS_ACREGMAX=2 SPECNFS_LOG=2)
 w() { env $W "$SPECNFS" "$@"; }
 mkdir -p "$tb_EXPORT_DIR/many"
