@@ -62,3 +62,16 @@ spn_log_write(int level, const char *func, const char *fmt, ...)
 	}
 	errno = saved;
 }
+
+void
+spn_appendf(char *buf, size_t len, size_t *used, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *used, *used < len ? len - *used : 0, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*used += (size_t)n;
+}

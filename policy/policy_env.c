@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "client/log.h"
 #include "policy/policy.h"
 
 enum spn_vtype {
@@ -737,14 +738,9 @@ int
 spn_policy_describe(const struct spn_policy *p, char *buf, size_t len)
 {
 	size_t i, used = 0;
-	int n, m;
+	int m;
 
-#define OUT(...)                                                              \
-	do {                                                                  \
-		n = snprintf(buf + used, used < len ? len - used : 0, __VA_ARGS__); \
-		if (n > 0)                                                    \
-			used += (size_t)n;                                    \
-	} while (0)
+#define OUT(...) spn_appendf(buf, len, &used, __VA_ARGS__)
 
 	OUT("config file: %s\n", p->config_file[0] ? p->config_file : "(none)");
 	for (i = 0; i < NVARS; i++) {

@@ -35,7 +35,6 @@ stuck_one(uint16_t mount, const char *path, const struct spn_entry *e, void *arg
 {
 	struct stuck_list *l = arg;
 	struct spn_wb *wb;
-	int n;
 
 	if (mount >= l->d->nmounts || !(e->flags & SPN_EF_DIRTY))
 		return 0;
@@ -43,12 +42,10 @@ stuck_one(uint16_t mount, const char *path, const struct spn_entry *e, void *arg
 		if (wb->m == &l->d->mounts[mount] && strcmp(wb->rel, path) == 0)
 			return 0;
 	if (l->n++ < 10) {
-		n = snprintf(l->buf + l->used, l->used < l->len ? l->len - l->used : 0,
-			     "journal: %s%s is not written back (the server refused it: see the "
-			     "log; the next daemon tries again)\n",
-			     l->d->mounts[mount].prefix, path);
-		if (n > 0)
-			l->used += (size_t)n;
+		spn_appendf(l->buf, l->len, &l->used,
+			    "journal: %s%s is not written back (the server refused it: see the "
+			    "log; the next daemon tries again)\n",
+			    l->d->mounts[mount].prefix, path);
 	}
 	return 0;
 }
@@ -58,14 +55,9 @@ spn_status_text(struct spn_daemon *d, char *buf, size_t len)
 {
 	uint64_t entries = 0, bytes = 0, dirty = 0;
 	size_t used = 0;
-	int i, c, n;
+	int i, c;
 
-#define OUT(...)                                                                    \
-	do {                                                                        \
-		n = snprintf(buf + used, used < len ? len - used : 0, __VA_ARGS__); \
-		if (n > 0)                                                          \
-			used += (size_t)n;                                          \
-	} while (0)
+#define OUT(...) spn_appendf(buf, len, &used, __VA_ARGS__)
 
 	spn_index_stats(d->idx, &entries, &bytes, &dirty);
 	OUT("daemon: pid %d, up %lld s, %d client(s), %d job(s) in progress\n", (int)getpid(),
