@@ -9,7 +9,6 @@
 #endif
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,6 +16,7 @@
 #include "client/daemon/internal.h"
 #include "client/log.h"
 #include "client/path.h"
+#include "client/spec/epoch.h"
 
 /*
  * spn_path_gate: a symbolic link above a request's last name is the client's
@@ -38,7 +38,8 @@ gate_target(struct spn_job *j)
 
 /*
  * An ancestor anc of a request's path is not in the index. If the request
- * is a read the daemon may predict and the directory above anc is listed
+ * is a read the daemon may predict (a prediction asked for, and a read by
+ * the speculation rules of spec/epoch.c) and the directory above anc is listed
  * completely, anc is known to be absent: the request's answer is ENOENT,
  * which spn_predict() gives from the same listing and the validation
  * checks on the server. Looking anc up first would make every include
@@ -50,23 +51,10 @@ gate_known_absent(struct spn_job *j, const char *anc)
 {
 	char parent[SPN_PATH_MAX];
 	struct spn_entry pe;
-	const struct spn_req *req = &j->req;
 
-	if (!(req->spec & SPN_SPEC_PREDICT))
+	if (!(j->req.spec & SPN_SPEC_PREDICT) ||
+	    spn_spec_kind(j->req.op, j->req.flags, NULL) != SPN_SK_READ)
 		return 0;
-	switch (req->op) {
-	case SPN_OP_STAT:
-	case SPN_OP_ACCESS:
-	case SPN_OP_READLINK:
-	case SPN_OP_READDIR:
-		break;
-	case SPN_OP_OPEN:
-		if ((req->flags & O_ACCMODE) != O_RDONLY || (req->flags & (O_CREAT | O_TRUNC)))
-			return 0;
-		break;
-	default:
-		return 0;
-	}
 	spn_parent_of(anc, parent, sizeof(parent));
 	return spn_job_index_get(j, parent, &pe) == 0 && pe.attr.type == S_IFDIR &&
 	       (pe.flags & SPN_EF_DIR_COMPLETE);
