@@ -82,6 +82,9 @@ enum spn__fid {
 	SPN__RP_TEXT,
 	SPN__RP_SPEC,
 	SPN__RP_REFUTED,
+	SPN__RP_TOKEN,
+	SPN__RQ_FLAGS_RESOLVE,
+	SPN__RQ_FLAGS_SEAL,
 	SPN__NFID
 };
 
@@ -145,6 +148,11 @@ static const struct spn__field spn__fields[SPN__NFID] = {
 			    SPN_SPEC_PREDICTED | SPN_SPEC_REMOTE | SPN_SPEC_REDIRECT),
     [SPN__RP_REFUTED] =
 	SPN__F(struct spn_reply, refuted, SPN__K_U32, SPN__C_NONE, 0),
+    [SPN__RP_TOKEN] = SPN__F(struct spn_reply, token, SPN__K_U64, SPN__C_NONE, 0),
+    [SPN__RQ_FLAGS_RESOLVE] = SPN__F(struct spn_req, flags, SPN__K_U32, SPN__C_BITS,
+				     SPN_F_VERDICT | SPN_F_FLUSHED),
+    [SPN__RQ_FLAGS_SEAL] =
+	SPN__F(struct spn_req, flags, SPN__K_U32, SPN__C_BITS, SPN_F_COURIER),
 };
 
 /* Offsets are u16 and strings' lengths derive from their arrays. */
@@ -235,12 +243,17 @@ static const struct spn__op spn__ops[SPN_OP_MAX + 1] = {
     [SPN_OP_STATUS] = {.name = "status", .rep = {SPN__RP_TEXT}},
     [SPN_OP_CONFIG] = {.name = "config", .rep = {SPN__RP_TEXT}},
     [SPN_OP_SHUTDOWN] = {.name = "shutdown"},
-    [SPN_OP_RESOLVE] = {.name = "resolve", .rep = {SPN__RP_REFUTED}},
+    [SPN_OP_RESOLVE] = {.name = "resolve",
+			.req = {SPN__RQ_FLAGS_RESOLVE, SPN__RQ_TOKEN},
+			.rep = {SPN__RP_REFUTED}},
     [SPN_OP_MKNOD] = {.name = "mknod",
 		      .req = {SPN__RQ_PATH, SPN__RQ_MODE, SPN__RQ_FLAGS_MKNOD,
 			      SPN__RQ_SIZE},
 		      .rep = {SPN__RP_ATTR},
 		      .always = {SPN__RP_SPEC}},
+    [SPN_OP_SEAL] = {.name = "seal",
+		     .req = {SPN__RQ_FLAGS_SEAL, SPN__RQ_TOKEN},
+		     .rep = {SPN__RP_TOKEN}},
 };
 
 static const struct spn__op *

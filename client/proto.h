@@ -50,9 +50,11 @@
 #include <sys/types.h>
 
 #define SPN_PROTO_MAGIC 0x464e5053u /* "SPNF" on the wire */
-#define SPN_PROTO_VERSION 4 /* 2: speculation (spec fields, RESOLVE);
+#define SPN_PROTO_VERSION 5 /* 2: speculation (spec fields, RESOLVE);
 			     * 3: write-back speculation (token, REPLAY, REMOTE);
-			     * 4: MKNOD, REDIRECT replies (symlinks off NFS) */
+			     * 4: MKNOD, REDIRECT replies (symlinks off NFS);
+			     * 5: speculation across processes (SEAL, RESOLVE's
+			     *    flags and token) */
 #define SPN_HDR_LEN 16
 
 /* Largest frames, header included. */
@@ -89,14 +91,20 @@ enum spn_op {
 	SPN_OP_STATUS = 17,   /* [text] */
 	SPN_OP_CONFIG = 18,   /* [text] */
 	SPN_OP_SHUTDOWN = 19, /* [] */
-	SPN_OP_RESOLVE = 20,  /* [refuted]: waits until every prediction made
+	SPN_OP_RESOLVE = 20,  /* flags (SPN_F_VERDICT|FLUSHED), token (the
+			       * sealed epoch depended on, 0: none)
+			       * [refuted]: waits until every prediction made
 			       * for this connection is validated; refuted
-			       * counts those the server contradicted */
+			       * counts those the server contradicted (see
+			       * "Across processes" below) */
 	SPN_OP_MKNOD = 21,    /* path, mode (permissions), flags (S_IFIFO,
 			       * S_IFSOCK, S_IFCHR or S_IFBLK), size (rdev,
 			       * a Linux dev_t) [attr] */
+	SPN_OP_SEAL = 22,     /* flags (SPN_F_COURIER), token (the sealed
+			       * epoch this process depends on, 0: none)
+			       * [token: the sealed epoch's id] */
 };
-#define SPN_OP_MAX 21
+#define SPN_OP_MAX 22
 
 /*
  * Speculation (version 2). STAT, ACCESS, OPEN, READDIR and READLINK
@@ -139,6 +147,31 @@ enum spn_op {
  * symlinks on the client. A client that does not, reports EXDEV.
  */
 #define SPN_SPEC_REDIRECT 0x4u
+
+/*
+ * Version 5: speculation across processes (spec/speculate.c, daemon/seal.c).
+ * A process about to fork inside an epoch SEALs it: the epoch's
+ * predictions so far, and the sealed epoch it itself depends on (token),
+ * become an object of the daemon with an id (the reply's token); the
+ * process predicts nothing more in that epoch. The child depends on that
+ * id: its RESOLVE carries it in token, and is answered when both the
+ * child's own predictions and the sealed epoch are decided. refuted has
+ * SPN_REFUTED_BIRTH set when the sealed epoch failed: the child was made
+ * by an execution that is being discarded, and must vanish. An id this
+ * daemon never issued counts as failed.
+ *
+ * With SPN_F_COURIER the sealing process hands the output it holds to a
+ * courier process, which asks RESOLVE with SPN_F_VERDICT and the id (the
+ * verdict only, whatever its own connection did), writes the output if it
+ * held, and says RESOLVE with SPN_F_FLUSHED and the id. Until then the
+ * sealed epoch counts as undecided to everyone else, so that the output
+ * precedes whatever its dependents release.
+ */
+#define SPN_F_VERDICT 0x4u  /* RESOLVE: only the verdict of the epoch in token */
+#define SPN_F_FLUSHED 0x8u  /* RESOLVE: the courier of token wrote its output */
+#define SPN_F_COURIER 0x10u /* SEAL: a courier will write the held output */
+#define SPN_REFUTED_BIRTH 0x80000000u /* RESOLVE reply: a sealed epoch depended
+				       * on failed */
 
 /* Set in the header's op of every reply; never part of struct's op. */
 #define SPN_OP_REPLY 0x8000u
@@ -266,6 +299,7 @@ struct spn_reply {
 	size_t text_len;
 	uint32_t spec;    /* SPN_SPEC_PREDICTED|REMOTE (sent even with an error) */
 	uint32_t refuted; /* RESOLVE */
+	uint64_t token;   /* SEAL */
 };
 
 /* A parsed header, unchecked. */

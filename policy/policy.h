@@ -76,6 +76,7 @@ struct spn_policy {
 	uint32_t speculate;            /* SPECNFS_SPECULATE, resolved: SPN_SPEC_OP_* */
 	uint32_t max_predictions;      /* SPECNFS_MAX_PREDICTIONS per epoch */
 	uint32_t max_epoch_ms;         /* SPECNFS_MAX_EPOCH_MS */
+	int propagate;                 /* SPECNFS_PROPAGATE: 0 or 1 */
 	char stats_file[SPN_URL_MAX];  /* SPECNFS_STATS */
 
 	/* Where each table entry's value came from, by table index. */

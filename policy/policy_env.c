@@ -68,6 +68,9 @@ static const struct spn_word policy_words[] = {
 static const struct spn_word ckpt_words[] = {
 	{ "fork", CKPT_FORK }, { "criu", CKPT_CRIU }, { "none", CKPT_NONE }, { NULL, 0 },
 };
+static const struct spn_word bool_words[] = {
+	{ "1", 1 }, { "0", 0 }, { "on", 1 }, { "off", 0 }, { "yes", 1 }, { "no", 0 }, { NULL, 0 },
+};
 static const struct spn_word mode_words[] = {
 	{ "hard", SPN_MOUNT_HARD }, { "soft", SPN_MOUNT_SOFT }, { NULL, 0 },
 };
@@ -134,6 +137,10 @@ static const struct spn_var spn_vars[] = {
 	  .help = "predictions per epoch before it must resolve" },
 	{ .name = "SPECNFS_MAX_EPOCH_MS", .type = VT_MS, .def = "1000", F(max_epoch_ms),
 	  .help = "milliseconds an epoch may stay open" },
+	{ .name = "SPECNFS_PROPAGATE", .type = VT_ENUM, .def = "1", F(propagate),
+	  .help = "1: speculation goes on through fork, exec and spawn (children depend on "
+		  "their parent's epoch); 0: those resolve first",
+	  .words = bool_words },
 	{ .name = "SPECNFS_STATS", .type = VT_PATH, .def = "", F(stats_file),
 	  .help = "file to append per-process speculation figures to at exit" },
 };

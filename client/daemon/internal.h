@@ -89,6 +89,11 @@ struct spn_client {
 	int validating;
 	uint32_t refuted;
 	struct spn_job *resolvers;
+	/* Across processes (daemon/seal.c): the id of the epoch this
+	 * connection sealed and has not resolved yet, and the sealed epoch
+	 * whose output this connection (a courier) is writing. */
+	uint64_t seal;
+	uint64_t courier_of;
 };
 
 /* One write-back in progress for a path (coalesces closes and inotify). */
@@ -206,6 +211,11 @@ struct spn_daemon {
 	uint64_t requests[SPN_OP_MAX + 1];
 	uint64_t cache_hits, revalidations, fetches, stores, negative_hits;
 	uint64_t predictions, refutations;
+	/* sealed epochs (daemon/seal.c) */
+	struct spn_seal *seals;
+	uint64_t seal_base, seal_next, seals_made;
+	uint64_t *seal_refuted;
+	size_t n_seal_refuted, cap_seal_refuted;
 	struct spn_outcome outcomes[SPN_OUTCOMES];
 	unsigned next_outcome;
 	struct spn_refused refused[SPN_REFUSED];
@@ -301,7 +311,14 @@ int spn_list_parent_first(struct spn_job *j);
  * until it ends: spn_validated); NULL if out of memory. */
 struct spn_job *spn_validation_new(struct spn_job *pj);
 void spn_validated(struct spn_job *j);
+
+/* daemon/seal.c: speculation across processes (RESOLVE, SEAL). */
+struct spn_seal;
 void spn_resolve_request(struct spn_job *j);
+void spn_seal_dispatch(struct spn_job *j);
+void spn_seal_validated(struct spn_daemon *d, struct spn_client *cl);
+void spn_seal_poke(struct spn_daemon *d);
+void spn_seal_client_gone(struct spn_daemon *d, struct spn_client *cl);
 
 /* daemon/predict_write.c: predictions of write-backs and mutations */
 int spn_predict_write(struct spn_job *j);

@@ -78,6 +78,7 @@ client_close(struct spn_daemon *d, struct spn_client *cl)
 	close(cl->fd);
 	cl->fd = -1;
 	cl->dead = 1;
+	spn_seal_client_gone(d, cl);
 	d->nclients--;
 	if (d->nclients == 0)
 		d->idle_since_ns = spn_mono_ns();

@@ -42,23 +42,6 @@ same_answer(const struct spn_attr *a, const struct spn_attr *b)
 	       a->nlink == b->nlink;
 }
 
-static void
-resolvers_answer(struct spn_daemon *d, struct spn_client *cl)
-{
-	struct spn_job *r = cl->resolvers;
-
-	cl->resolvers = NULL;
-	while (r != NULL) {
-		struct spn_job *next = r->next;
-
-		r->next = NULL;
-		r->rep.refuted = cl->refuted;
-		spn_job_reply(r, 0);
-		r = next;
-	}
-	cl->refuted = 0;
-}
-
 /* A validation job is finished (spn_job_free): account it to its client. */
 void
 spn_validated(struct spn_job *j)
@@ -66,8 +49,11 @@ spn_validated(struct spn_job *j)
 	struct spn_client *cl = j->owner;
 
 	j->owner = NULL;
-	if (--cl->validating == 0 && cl->resolvers != NULL)
-		resolvers_answer(j->d, cl);
+	if (--cl->validating == 0) {
+		spn_seal_validated(j->d, cl);
+		if (cl->resolvers != NULL)
+			spn_seal_poke(j->d);
+	}
 	spn_client_unref(j->d, cl);
 }
 
@@ -260,20 +246,4 @@ spn_list_parent_first(struct spn_job *j)
 	snprintf(j->rel, sizeof(j->rel), "%s", parent);
 	spn_resolve(j, 0, parent_resolved);
 	return 1;
-}
-
-void
-spn_resolve_request(struct spn_job *j)
-{
-	struct spn_client *cl = j->cl;
-
-	if (cl->validating == 0) {
-		j->rep.refuted = cl->refuted;
-		cl->refuted = 0;
-		spn_job_reply(j, 0);
-		return;
-	}
-	j->deadline_ns = spn_mono_ns() + spn_soft_wait_ns(j->d, NULL);
-	j->next = cl->resolvers;
-	cl->resolvers = j;
 }

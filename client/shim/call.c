@@ -71,15 +71,12 @@ mirror_reply_ok(const struct spn_req *req, const struct spn_reply *rep)
 	return 0;
 }
 
-/* The vfork child's call: stack only, raw syscalls, no global writes. */
+/* A connection of our own, raw syscalls only: the fd or -EIO. */
 static int
-call_temporary(struct spn_req *req, struct spn_reply *rep)
+temp_connect(void)
 {
-	unsigned char buf[SPN_PATH_MAX + 1024];
 	struct sockaddr_un sa;
-	size_t have = 0, need = 0;
-	ssize_t n;
-	int fd, rc;
+	int fd;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
@@ -87,31 +84,65 @@ call_temporary(struct spn_req *req, struct spn_reply *rep)
 	fd = (int)syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -EIO;
-	if (syscall(SYS_connect, fd, &sa, sizeof(sa)) < 0)
-		goto fail;
-	req->seq = 1;
+	if (syscall(SYS_connect, fd, &sa, sizeof(sa)) < 0) {
+		syscall(SYS_close, fd);
+		return -EIO;
+	}
+	return fd;
+}
+
+/* One request and its reply on fd: stack only, raw syscalls. */
+static int
+temp_exchange(int fd, struct spn_req *req, struct spn_reply *rep)
+{
+	unsigned char buf[SPN_PATH_MAX + 1024];
+	size_t have = 0, need = 0;
+	ssize_t n;
+	int rc;
+
+	req->seq++;
 	n = spn_proto_encode_req(req, buf, sizeof(buf));
 	if (n < 0 || syscall(SYS_sendto, fd, buf, (size_t)n, MSG_NOSIGNAL, NULL, 0) != n)
-		goto fail;
+		return -EIO;
 	for (;;) {
 		rc = spn_proto_frame_len(buf, have, &need);
 		if (rc == 0 && have >= need)
 			break;
 		if ((rc < 0 && rc != -EAGAIN) || need > sizeof(buf))
-			goto fail;
+			return -EIO;
 		n = syscall(SYS_recvfrom, fd, buf + have, sizeof(buf) - have, 0, NULL, NULL);
 		if (n <= 0)
-			goto fail;
+			return -EIO;
 		have += (size_t)n;
 	}
-	syscall(SYS_close, fd);
 	rc = spn_proto_decode_reply(buf, need, rep);
 	if (rc == 0 && !mirror_reply_ok(req, rep))
 		return -EIO;
 	return rc < 0 ? -EIO : rep->status;
-fail:
+}
+
+/* The vfork child's call: stack only, raw syscalls, no global writes. */
+static int
+call_temporary(struct spn_req *req, struct spn_reply *rep)
+{
+	int fd = temp_connect(), rc;
+
+	if (fd < 0)
+		return fd;
+	req->seq = 0;
+	rc = temp_exchange(fd, req, rep);
 	syscall(SYS_close, fd);
-	return -EIO;
+	return rc;
+}
+
+int
+spn_call_on(int *fd, struct spn_req *req, struct spn_reply *rep)
+{
+	if (*fd < 0)
+		*fd = temp_connect();
+	if (*fd < 0)
+		return -EIO;
+	return temp_exchange(*fd, req, rep);
 }
 
 int

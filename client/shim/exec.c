@@ -30,6 +30,7 @@
 #endif
 
 #include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -38,6 +39,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -156,7 +158,8 @@ exec_ctor(void)
 			snprintf(self_path, sizeof(self_path), "%s", info.dli_fname);
 	}
 	for (e = environ; e != NULL && *e != NULL; e++) {
-		if (strncmp(*e, "SPECNFS_", 8) == 0 && keep_n < KEEP_MAX) {
+		if (strncmp(*e, "SPECNFS_", 8) == 0 && strncmp(*e, "SPECNFS_BIRTH=", 14) != 0 &&
+		    keep_n < KEEP_MAX) {
 			const char *c = keep_copy(&used, *e, "");
 
 			if (c != NULL)
@@ -305,15 +308,109 @@ exec_at(int dirfd, const char *path, int flags, char *const argv[], char *const 
 	return (int)syscall(SYS_execveat, dirfd, path, argv, envp, flags);
 }
 
-/* Returns -errno (an exec that returns failed), or 0 for a started spawn. */
+/*
+ * Will the program at (dirfd, path) run with this shim loaded? A script
+ * (its interpreter is started through the dynamic loader), or a 64-bit
+ * x86-64 ELF with a PT_INTERP; not a set-uid or set-gid file (the loader
+ * ignores LD_PRELOAD there). Used before a speculative process starts a
+ * program that must hold its output like its parent did.
+ */
+int
+spn_image_takes_shim(int dirfd, const char *path)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	struct stat st;
+	int fd, i, ok = 0;
+
+	fd = (int)syscall(SYS_openat, dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return 0;
+	if (syscall(SYS_fstat, fd, &st) < 0 || (st.st_mode & (S_ISUID | S_ISGID)) ||
+	    syscall(SYS_pread64, fd, &eh, sizeof(eh), 0) < 2)
+		goto out;
+	if (memcmp(&eh, "#!", 2) == 0) {
+		ok = 1;
+		goto out;
+	}
+	if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh.e_machine != EM_X86_64 || eh.e_phentsize != sizeof(ph) || eh.e_phnum > 256)
+		goto out;
+	for (i = 0; i < eh.e_phnum && !ok; i++) {
+		if (syscall(SYS_pread64, fd, &ph, sizeof(ph),
+			    (off_t)(eh.e_phoff + (uint64_t)i * sizeof(ph))) != (long)sizeof(ph))
+			break;
+		ok = ph.p_type == PT_INTERP;
+	}
+out:
+	syscall(SYS_close, fd);
+	return ok;
+}
+
+/*
+ * Spawns whose file actions open a file for writing (posix_spawn_file_
+ * actions_addopen below): the child truncates or creates it before the
+ * program runs, where no output commit holds it. Such a spawn from a
+ * speculative process resolves first. A small ring of the action lists
+ * seen; a stale entry only costs a resolve.
+ */
+#define FA_WRITERS 16
+static const posix_spawn_file_actions_t *fa_writers[FA_WRITERS];
+static unsigned fa_next;
+
+static void
+fa_note(const posix_spawn_file_actions_t *fa, int oflag)
+{
+	if ((oflag & O_ACCMODE) != O_RDONLY || (oflag & (O_CREAT | O_TRUNC | O_APPEND)))
+		fa_writers[fa_next++ % FA_WRITERS] = fa;
+}
+
+static int
+fa_writes(const posix_spawn_file_actions_t *fa)
+{
+	int i;
+
+	for (i = 0; fa != NULL && i < FA_WRITERS; i++)
+		if (fa_writers[i] == fa)
+			return 1;
+	return 0;
+}
+
+/*
+ * Returns -errno (an exec that returns failed), or 0 for a started spawn.
+ * A speculative process passes what the program depends on in
+ * SPECNFS_BIRTH (spec/speculate.c); any other copy of it is dropped.
+ */
 static int
 start_image(const struct launch *l, int dirfd, const char *path, int flags, char *const argv[],
 	    char *const envp[])
 {
-	if (l->spawn)
-		return -REAL(posix_spawn)(l->pid, path, l->fa, l->attr, argv, envp);
-	exec_at(dirfd, path, flags, argv, envp);
-	return -errno;
+	uint64_t id = spn_spec_launch(l->spawn, dirfd, path, l->spawn && fa_writes(l->fa));
+	size_t n = vec_len(envp), i, k = 0;
+	char *vec[n + 2], birth[48];
+	int rc;
+
+	for (i = 0; i < n; i++)
+		if (strncmp(envp[i], "SPECNFS_BIRTH=", 14) != 0)
+			vec[k++] = envp[i];
+	if (id != 0) {
+		snprintf(birth, sizeof(birth), "SPECNFS_BIRTH=%llx", (unsigned long long)id);
+		vec[k++] = birth;
+	}
+	vec[k] = NULL;
+	if (id != 0)
+		spn_spec_hold(1); /* the real call runs natively, not as a barrier */
+	if (l->spawn) {
+		rc = -REAL(posix_spawn)(l->pid, path, l->fa, l->attr, argv, vec);
+	} else {
+		exec_at(dirfd, path, flags, argv, vec);
+		rc = -errno;
+	}
+	if (id != 0) {
+		spn_spec_hold(0);
+		spn_spec_launched(l->spawn, l->spawn && rc == 0 ? *l->pid : -1, id);
+	}
+	return rc;
 }
 
 /* The first HEAD_MAX bytes of a file, NUL-terminated: length or -errno. */
@@ -751,6 +848,7 @@ posix_spawn_file_actions_addopen(posix_spawn_file_actions_t *fa, int fd, const c
 	struct spn_reply rep;
 	int rc;
 
+	fa_note(fa, oflag);
 	if (spn_shim_busy)
 		return REAL(posix_spawn_file_actions_addopen)(fa, fd, path, oflag, mode);
 	rc = spn_nfs_path(AT_FDCWD, path, nfs, sizeof(nfs));

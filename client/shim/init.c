@@ -146,4 +146,5 @@ shim_ctor(void)
 {
 	pthread_atfork(NULL, NULL, spn_call_atfork_child);
 	spn_fd_import();
+	spn_spec_ctor();
 }

@@ -120,6 +120,10 @@ void spn_cwd_changed(void);
 int spn_call(struct spn_req *req, struct spn_reply *rep);
 /* The same without speculation (shim/call.c; spn_call is spec/speculate.c's). */
 int spn_call_raw(struct spn_req *req, struct spn_reply *rep);
+/* One request on a connection of the caller's own, *fd (opened if < 0):
+ * raw syscalls and the stack only, for a process that must not touch the
+ * shared connection state (a courier: spec/speculate.c). */
+int spn_call_on(int *fd, struct spn_req *req, struct spn_reply *rep);
 /*
  * The caller's ids on the connection (shim/cred.c). spn_cred_mode() is 0
  * for the usual process (real ids == effective ids, and the daemon's user
@@ -136,6 +140,25 @@ int spn_cred_recv(struct spn_conn *c, struct spn_reply *rep);
 int spn_cred_take_fd(int flags);
 /* Resolve an open epoch now (commit, or roll back and not return). */
 void spn_spec_barrier(void);
+/*
+ * Before starting a program (exec or spawn, shim/exec.c) from a process
+ * whose state is speculative: the sealed epoch the new program must
+ * depend on (SPECNFS_BIRTH in its environment), or 0 after resolving
+ * first (nothing speculative, propagation off, or a program the shim will
+ * not be loaded into). spawn_files: a spawn with file actions that open
+ * files (done by the child before the program runs: not held).
+ */
+uint64_t spn_spec_launch(int spawn, int dirfd, const char *path, int spawn_files);
+/* 1 if the program at (dirfd, path) will run with this shim (shim/exec.c). */
+int spn_image_takes_shim(int dirfd, const char *path);
+/* After the spawn or the failed exec of spn_spec_launch's id. */
+void spn_spec_launched(int spawn, pid_t pid, uint64_t id);
+/* Hold/release Syscall User Dispatch on this thread around a call that
+ * must run natively (the real exec or spawn). */
+void spn_spec_hold(int on);
+/* The constructor: SPECNFS_BIRTH (set by a speculative parent) makes this
+ * process start depending on that sealed epoch. */
+void spn_spec_ctor(void);
 
 /* The process's umask, read without changing it (shim/open.c). */
 int spn_umask(void);

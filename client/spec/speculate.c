@@ -29,20 +29,43 @@
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "checkpoint/checkpoint.h"
+#include "client/log.h"
 #include "client/shim/internal.h"
 #include "client/spec/epoch.h"
 #include "client/spec/sud.h"
+
+#define SPEC_MAX_BORN 64 /* children one speculative stretch may make */
+#define SPEC_BORN_FD_MIN 600
+
+/* Why an epoch resolved: SPECNFS_STATS counts and times each kind. */
+enum spec_kind {
+	K_OUTPUT,  /* a syscall the epoch cannot hold: output, input, signals ... */
+	K_WAIT,    /* wait for a child */
+	K_FORK,    /* a fork, exec or spawn that could not go on speculatively */
+	K_EXIT,    /* the process ends */
+	K_MUTATE,  /* a server mutation the policy does not speculate */
+	K_LIMIT,   /* the epoch's limits, or a sealed epoch taking a new prediction */
+	K_OTHER,   /* the shim's own (credential changes, tests) */
+	SPEC_NKINDS
+};
+static const char *const kind_names[SPEC_NKINDS] = { "output", "wait", "fork", "exit",
+						     "mutate", "limit", "other" };
 
 static struct {
 	int sud_ready;   /* 1 initialised, -1 unusable: no speculation */
@@ -51,9 +74,18 @@ static struct {
 	struct ckpt *ckpt;
 	uint64_t conn; /* spn_conn_serial() of the epoch's first prediction */
 	uint64_t token_seq;
+	/* Across processes (see "Across processes" below). */
+	uint64_t birth;  /* the sealed epoch this process depends on, 0: none */
+	int birth_ok;    /* its verdict is known to be good: mutations may go */
+	uint64_t sealed; /* the open epoch's seal (children depend on it), 0: none */
+	int born_fd[SPEC_MAX_BORN]; /* pidfds of children made while speculative */
+	int n_born;
 	/* figures for SPECNFS_STATS */
 	uint64_t n_predictions, n_refuted, n_epochs, n_commits, n_rollbacks, n_barriers;
 	uint64_t barrier_wait_us, ahead_us, n_rpcs, rpc_wait_us;
+	uint64_t n_inherited, n_forks, n_spawns, n_execs, n_seals, n_couriers, n_killed;
+	uint64_t n_birth_checks, birth_wait_us;
+	uint64_t kind_n[SPEC_NKINDS], kind_us[SPEC_NKINDS];
 } sp;
 
 static int64_t
@@ -143,41 +175,173 @@ epoch_writers_discard(void)
 	n_ep_writers = 0;
 }
 
-/* Resolve the open epoch: commit (returns 0) or roll back (no return). */
+/* ------------------------------------------------------------ across processes */
+
+/*
+ * Across processes. A fork inside an epoch (or while this process depends
+ * on its parent's) does not resolve: the epoch is sealed (SEAL: the
+ * daemon makes its predictions so far an object with an id, daemon/seal.c)
+ * and the child starts depending on that id (sp.birth) with its output
+ * held from its first instruction, but without a checkpoint of its own: if
+ * the sealed epoch fails, the child belongs to an execution that is being
+ * discarded, and it vanishes (discard_self). The parent predicts nothing
+ * more in a sealed epoch (the next prediction resolves it first) -- so the
+ * child depends on the parent's whole epoch, and a rollback of the parent
+ * (to before the fork) always means the child's discard. exec and spawn
+ * pass the id in SPECNFS_BIRTH to the program they start (shim/exec.c).
+ *
+ * Output the parent holds at the fork must reach its terminal or pipe
+ * before the child's: it is handed to a courier (a hidden fork of the
+ * parent), which waits for the sealed epoch's verdict, writes it, and
+ * tells the daemon; until then the sealed epoch counts as undecided to
+ * its dependents. Output to regular files (which the child could read
+ * back) is not handed over: that fork resolves first.
+ *
+ * The parent keeps pidfds of the children it made while speculative: a
+ * rollback kills them before the copy re-executes (and makes them again).
+ * Their own children learn of the discard at their next barrier.
+ */
+static int sud_init_once(void);
+
 static int
-resolve(long nr)
+propagating(void)
+{
+	return spn_shim_policy()->propagate && sp.sud_ready > 0;
+}
+
+/* The process's state is speculative: an epoch of its own, or a parent's. */
+static int
+speculative(void)
+{
+	return sp.ep.open || sp.birth != 0;
+}
+
+static void
+born_add(pid_t pid)
+{
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	if (fd < 0)
+		return;
+	if (fd < SPEC_BORN_FD_MIN) {
+		int hi = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, SPEC_BORN_FD_MIN);
+
+		syscall(SYS_close, fd);
+		fd = hi;
+	}
+	if (fd >= 0 && sp.n_born < SPEC_MAX_BORN)
+		sp.born_fd[sp.n_born++] = fd;
+	else if (fd >= 0)
+		syscall(SYS_close, fd);
+}
+
+/* The children made while speculative: kill them (their making is being
+ * discarded), or just forget them (it committed). */
+static void
+born_end(int kill)
+{
+	int i;
+
+	for (i = 0; i < sp.n_born; i++) {
+		if (kill && syscall(SYS_pidfd_send_signal, sp.born_fd[i], SIGKILL, NULL, 0) == 0)
+			sp.n_killed++;
+		syscall(SYS_close, sp.born_fd[i]);
+	}
+	sp.n_born = 0;
+}
+
+/* This execution is being discarded (a sealed epoch it depends on failed,
+ * or no daemon can say): nothing of it may be seen. */
+__attribute__((noreturn)) static void
+discard_self(void)
+{
+	spec_sud_discard();
+	spec_sud_created_end(1);
+	born_end(1);
+	if (sp.ckpt != NULL)
+		ckpt_commit(sp.ckpt); /* the copy goes too */
+	for (;;)
+		syscall(SYS_kill, syscall(SYS_getpid), SIGKILL);
+}
+
+static enum spec_kind
+kind_of_nr(long nr)
+{
+
+	switch (nr) {
+	case SYS_wait4:
+	case SYS_waitid:
+		return K_WAIT;
+	case SYS_fork:
+	case SYS_vfork:
+	case SYS_clone:
+	case SYS_clone3:
+	case SYS_execve:
+	case SYS_execveat:
+		return K_FORK;
+	case SYS_exit:
+	case SYS_exit_group:
+		return K_EXIT;
+	case -1:
+		return K_OTHER;
+	default:
+		return K_OUTPUT;
+	}
+}
+
+/* Resolve the speculative state: commit (returns 0) or roll back (no
+ * return), or vanish if what we depend on failed. */
+static int
+resolve_kind(enum spec_kind kind)
 {
 	struct spn_req req;
 	struct spn_reply rep;
-	int64_t t0 = mono_us();
-	int rc;
+	int64_t t0 = mono_us(), dt;
+	int rc, refuted;
 
-	if (!sp.ep.open)
+	if (!speculative())
 		return 0;
 	sp.n_barriers++;
 	spec_sud_suspend();
 	spn_req_init(&req, SPN_OP_RESOLVE);
+	req.token = sp.birth;
 	rc = spn_call_raw(&req, &rep);
-	sp.barrier_wait_us += (uint64_t)(mono_us() - t0);
-	sp.ahead_us += (uint64_t)(t0 - sp.ep.opened_us);
+	dt = mono_us() - t0;
+	sp.barrier_wait_us += (uint64_t)dt;
+	sp.kind_n[kind]++;
+	sp.kind_us[kind] += (uint64_t)dt;
+	if (sp.ep.open)
+		sp.ahead_us += (uint64_t)(t0 - sp.ep.opened_us);
+	if (rc == 0 && (rep.refuted & SPN_REFUTED_BIRTH))
+		discard_self();
+	refuted = rc < 0 || (rep.refuted & ~SPN_REFUTED_BIRTH) > 0;
 	if (rc == 0)
-		sp.n_refuted += rep.refuted;
-	if (rc == 0 && rep.refuted == 0 && spn_conn_serial() != sp.conn) {
+		sp.n_refuted += rep.refuted & ~SPN_REFUTED_BIRTH;
+	if (rc == 0 && !refuted && sp.ep.open && spn_conn_serial() != sp.conn) {
 		/* Answered over a new connection: by a daemon that does not
 		 * know this epoch's predictions. */
 		sp.n_refuted++;
-		rep.refuted = 1;
+		refuted = 1;
 	}
-	if (rc == 0 && rep.refuted == 0) {
-		spn_epoch_closed(&sp.ep);
-		n_ep_writers = 0;
-		sp.n_commits++;
-		ckpt_commit(sp.ckpt);
-		sp.ckpt = NULL;
+	if (!refuted) {
+		if (sp.ep.open) {
+			spn_epoch_closed(&sp.ep);
+			n_ep_writers = 0;
+			sp.n_commits++;
+			ckpt_commit(sp.ckpt);
+			sp.ckpt = NULL;
+		}
+		sp.birth = 0;
+		sp.birth_ok = 0;
+		sp.sealed = 0;
+		born_end(0);
+		spec_sud_created_end(0);
 		spec_sud_commit();
 		spec_sud_resume();
 		return 0;
 	}
+	if (!sp.ep.open)
+		discard_self(); /* no checkpoint: nothing to go back to */
 	/* Refuted (or the daemon is gone: nothing can be trusted). We become
 	 * the copy's proxy and never talk to the daemon again. */
 	sp.n_rollbacks++;
@@ -185,14 +349,22 @@ resolve(long nr)
 	spn_epoch_closed(&sp.ep);
 	if (rc == 0)
 		epoch_writers_discard();
+	born_end(1);
+	spec_sud_created_end(1);
 	spn_conn_drop();
 	ckpt_rollback(sp.ckpt, 1);
+}
+
+static int
+resolve(long nr)
+{
+	return resolve_kind(kind_of_nr(nr));
 }
 
 void
 spn_spec_barrier(void)
 {
-	if (sp.ep.open && !spn_in_vfork_child())
+	if (speculative() && !spn_in_vfork_child())
 		resolve(-1);
 }
 
@@ -200,6 +372,237 @@ static int
 sud_barrier(void *ctx, long nr)
 {
 	return resolve(nr);
+}
+
+/* Before a server mutation by a process that depends on a parent's
+ * epoch: that epoch's verdict (usually known long before). */
+static void
+birth_check(void)
+{
+	struct spn_req req;
+	struct spn_reply rep;
+	int64_t t0 = mono_us();
+	int rc;
+
+	if (sp.birth == 0 || sp.birth_ok)
+		return;
+	spn_req_init(&req, SPN_OP_RESOLVE);
+	req.flags = SPN_F_VERDICT;
+	req.token = sp.birth;
+	spec_sud_suspend();
+	rc = spn_call_raw(&req, &rep);
+	spec_sud_resume();
+	sp.n_birth_checks++;
+	sp.birth_wait_us += (uint64_t)(mono_us() - t0);
+	if (rc < 0 || (rep.refuted & SPN_REFUTED_BIRTH))
+		discard_self();
+	sp.birth_ok = 1;
+}
+
+/* A courier: write the output handed to us once sealed epoch id held. */
+__attribute__((noreturn)) static void
+courier_run(uint64_t id)
+{
+	struct spn_req req;
+	struct spn_reply rep;
+	int fd = -1, rc;
+
+	/* Only our duplicates of the output's fds (high numbers) are needed:
+	 * hold no pipe end open that a reader waits to see closed. */
+	syscall(SYS_close_range, 0, SPEC_SUD_DUP_MIN - 1, 0);
+	spn_req_init(&req, SPN_OP_RESOLVE);
+	req.flags = SPN_F_VERDICT;
+	req.token = id;
+	rc = spn_call_on(&fd, &req, &rep);
+	if (rc == 0 && !(rep.refuted & SPN_REFUTED_BIRTH))
+		spec_sud_courier_flush();
+	spn_req_init(&req, SPN_OP_RESOLVE);
+	req.flags = SPN_F_FLUSHED;
+	req.token = id;
+	spn_call_on(&fd, &req, &rep);
+	syscall(SYS_exit_group, 0);
+	for (;;)
+		;
+}
+
+/* Start a courier for sealed epoch id: a grandchild nobody waits for (the
+ * middle process is reaped here; the courier ends up with init or the
+ * nearest subreaper). 0 or -errno. */
+static int
+courier_start(uint64_t id)
+{
+	long pid = syscall(SYS_clone, 0L, 0L, 0L, 0L, 0L); /* no exit signal: wait() misses it */
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		if (syscall(SYS_clone, 0L, 0L, 0L, 0L, 0L) != 0)
+			syscall(SYS_exit_group, 0);
+		courier_run(id);
+	}
+	syscall(SYS_wait4, pid, NULL, __WCLONE, NULL);
+	sp.n_couriers++;
+	return 0;
+}
+
+/* What a child made now depends on: 1 and *id, or 0 (resolve first). */
+static int
+seal_for_child(uint64_t *id)
+{
+	struct spn_req req;
+	struct spn_reply rep;
+	int output = spec_sud_buffered() > 0;
+
+	if (!propagating() || spec_sud_holds_files() || sp.n_born >= SPEC_MAX_BORN)
+		return 0;
+	if (!output && !sp.ep.open) {
+		*id = sp.birth;
+		return 1;
+	}
+	if (!output && sp.sealed != 0) {
+		*id = sp.sealed;
+		return 1;
+	}
+	spn_req_init(&req, SPN_OP_SEAL);
+	req.flags = output ? SPN_F_COURIER : 0;
+	req.token = sp.birth;
+	if (spn_call_raw(&req, &rep) < 0)
+		return 0;
+	sp.n_seals++;
+	if (output) {
+		if (courier_start(rep.token) < 0) {
+			/* nobody will write it: say so, and resolve instead */
+			spn_req_init(&req, SPN_OP_RESOLVE);
+			req.flags = SPN_F_FLUSHED;
+			req.token = rep.token;
+			spn_call_raw(&req, &rep);
+			return 0;
+		}
+		spec_sud_hand_over();
+	}
+	if (sp.ep.open)
+		sp.sealed = rep.token;
+	*id = rep.token;
+	return 1;
+}
+
+static int
+sud_fork(void *ctx, uint64_t *id)
+{
+	return seal_for_child(id);
+}
+
+/* The figures a new process starts from. */
+static void
+stats_reset(void)
+{
+	sp.n_predictions = sp.n_refuted = sp.n_epochs = sp.n_commits = sp.n_rollbacks = 0;
+	sp.n_barriers = sp.barrier_wait_us = sp.ahead_us = sp.n_rpcs = sp.rpc_wait_us = 0;
+	sp.n_inherited = sp.n_forks = sp.n_spawns = sp.n_execs = sp.n_seals = 0;
+	sp.n_couriers = sp.n_killed = sp.n_birth_checks = sp.birth_wait_us = 0;
+	memset(sp.kind_n, 0, sizeof(sp.kind_n));
+	memset(sp.kind_us, 0, sizeof(sp.kind_us));
+}
+
+/* Start depending on sealed epoch id, output held (a new process). */
+static void
+become_dependent(uint64_t id)
+{
+	sp.birth = id;
+	sp.birth_ok = 0;
+	sp.n_inherited = 1;
+	if (spec_sud_epoch_begin() < 0) {
+		/* cannot hold our output: wait for the verdict now */
+		resolve_kind(K_FORK);
+	}
+}
+
+static void
+sud_forked(void *ctx, long pid, uint64_t id)
+{
+	int i;
+
+	if (pid > 0) {
+		born_add((pid_t)pid);
+		sp.n_forks++;
+		return;
+	}
+	/* The child: the parent's connection, checkpoint and children are
+	 * not ours. */
+	spn_call_atfork_child();
+	for (i = 0; i < sp.n_born; i++)
+		syscall(SYS_close, sp.born_fd[i]);
+	sp.n_born = 0;
+	if (sp.ep.open)
+		spn_epoch_closed(&sp.ep);
+	sp.ckpt = NULL;
+	n_ep_writers = 0;
+	sp.sealed = 0;
+	spec_sud_created_end(0); /* the parent's, not ours to undo */
+	stats_reset();
+	become_dependent(id);
+}
+
+uint64_t
+spn_spec_launch(int spawn, int dirfd, const char *path, int spawn_files)
+{
+	uint64_t id;
+	int ok;
+
+	if (spn_in_vfork_child() || !speculative())
+		return 0;
+	spec_sud_suspend();
+	ok = !(!spawn && sp.ep.open) && !spawn_files && spn_image_takes_shim(dirfd, path) &&
+	     seal_for_child(&id);
+	spec_sud_resume();
+	if (!ok) {
+		/* An exec ends our own checkpoint's image; a program without
+		 * us could not hold its output: resolve first. */
+		resolve_kind(K_FORK);
+		return 0;
+	}
+	return id;
+}
+
+void
+spn_spec_launched(int spawn, pid_t pid, uint64_t id)
+{
+	if (spawn && pid > 0) {
+		spec_sud_suspend();
+		born_add(pid);
+		spec_sud_resume();
+		sp.n_spawns++;
+	} else if (!spawn) {
+		sp.birth = id; /* the exec failed: what was handed over is the courier's */
+	}
+}
+
+void
+spn_spec_hold(int on)
+{
+	if (!speculative())
+		return;
+	if (on)
+		spec_sud_suspend();
+	else
+		spec_sud_resume();
+}
+
+void
+spn_spec_ctor(void)
+{
+	const char *v = getenv("SPECNFS_BIRTH");
+	char *end;
+	uint64_t id;
+
+	if (v == NULL)
+		return;
+	id = strtoull(v, &end, 16);
+	unsetenv("SPECNFS_BIRTH"); /* the program's environment is its own */
+	if (*end != '\0' || id == 0 || !spn_shim_ready() || !sud_init_once())
+		return;
+	stats_reset();
+	become_dependent(id);
 }
 
 static int
@@ -235,6 +638,8 @@ sud_init_once(void)
 		.barrier = sud_barrier,
 		.is_mirror_fd = sud_is_mirror_fd,
 		.is_mirror_path = sud_is_mirror_path,
+		.fork = sud_fork,
+		.forked = sud_forked,
 	};
 
 	if (sp.sud_ready == 0) {
@@ -296,10 +701,22 @@ unspeculated:
 		struct spn_reply rep;
 
 		spn_req_init(&req, SPN_OP_RESOLVE);
-		if (spn_call_raw(&req, &rep) < 0 || rep.refuted > 0 ||
-		    spn_conn_serial() != sp.conn) {
-			sp.n_refuted += rep.refuted;
+		req.token = sp.birth;
+		rc = spn_call_raw(&req, &rep);
+		if (rc == 0 && (rep.refuted & SPN_REFUTED_BIRTH))
+			discard_self();
+		if (rc < 0 || rep.refuted > 0 || spn_conn_serial() != sp.conn) {
+			if (rc == 0)
+				sp.n_refuted += rep.refuted;
 			return 1;
+		}
+		if (sp.birth != 0) {
+			/* what we depended on held: our held output may go */
+			sp.birth = 0;
+			sp.sealed = 0;
+			born_end(0);
+			spec_sud_created_end(0);
+			spec_sud_commit();
 		}
 		return 0;
 	}
@@ -312,10 +729,10 @@ call_counted(struct spn_req *req, struct spn_reply *rep)
 	int64_t t0 = mono_us();
 	int rc;
 
-	if (sp.ep.open)
+	if (speculative())
 		spec_sud_suspend();
 	rc = spn_call_raw(req, rep);
-	if (sp.ep.open)
+	if (speculative())
 		spec_sud_resume();
 	if (rep->spec & SPN_SPEC_REMOTE) {
 		sp.n_rpcs++;
@@ -324,8 +741,8 @@ call_counted(struct spn_req *req, struct spn_reply *rep)
 	return rc;
 }
 
-int
-spn_call(struct spn_req *req, struct spn_reply *rep)
+static int
+spec_call(struct spn_req *req, struct spn_reply *rep)
 {
 	const struct spn_policy *p;
 	struct spn_epoch *ep;
@@ -340,8 +757,12 @@ spn_call(struct spn_req *req, struct spn_reply *rep)
 	if (p->speculate == 0)
 		return call_counted(req, rep);
 	ep = epoch();
+	if (sp.sealed != 0 && spn_epoch_may_predict(ep, req->op, req->flags))
+		resolve_kind(K_LIMIT); /* a sealed epoch takes no new prediction */
 	if (spn_epoch_must_resolve(ep, req->op, req->flags, mono_us()))
-		resolve(-1);
+		resolve_kind(spn_spec_mutates(req->op, req->flags) ? K_MUTATE : K_LIMIT);
+	if (sp.birth != 0 && spn_spec_mutates(req->op, req->flags))
+		birth_check(); /* a discarded execution must not change the server */
 	if (!spn_epoch_may_predict(ep, req->op, req->flags) || spn_in_vfork_child()) {
 		rc = call_counted(req, rep);
 		epoch_writer_note(req, rc);
@@ -375,6 +796,24 @@ spn_call(struct spn_req *req, struct spn_reply *rep)
 	return rc;
 }
 
+/*
+ * While the process is speculative its syscalls trap (Syscall User
+ * Dispatch): the shim's own work -- the daemon call, a checkpoint --
+ * runs with the trap held off on this thread.
+ */
+int
+spn_call(struct spn_req *req, struct spn_reply *rep)
+{
+	int held = speculative() && !spn_shim_busy, rc;
+
+	if (held)
+		spec_sud_suspend();
+	rc = spec_call(req, rep);
+	if (held)
+		spec_sud_resume();
+	return rc;
+}
+
 /* getpid()/getppid() answer the original pid after a rollback. */
 SPN_EXPORT pid_t
 getpid(void)
@@ -388,38 +827,54 @@ getppid(void)
 	return ckpt_getppid();
 }
 
-/* SPECNFS_STATS: one line per process at exit. */
+/* SPECNFS_STATS: one line per process at exit. The barrier_<kind>
+ * fields are count/microseconds blocked per kind of barrier. */
 __attribute__((destructor)) static void
 spec_stats(void)
 {
 	const struct spn_policy *p;
-	char line[512];
-	int fd, n;
+	struct spec_sud_stats ss;
+	char line[1024];
+	size_t n = 0;
+	int fd, k;
 
-	if (sp.ep.open)
-		resolve(-1);
+	if (speculative())
+		resolve_kind(K_EXIT);
 	if (!spn_shim_ready())
 		return;
 	p = spn_shim_policy();
 	if (p->stats_file[0] == '\0')
 		return;
-	n = snprintf(line, sizeof(line),
-		     "pid=%d policy=%s predictions=%llu refuted=%llu checkpoints=%llu commits=%llu "
-		     "rollbacks=%llu barriers=%llu blocked_us=%llu hidden_us=%llu rpcs=%llu "
-		     "rpc_wait_us=%llu\n",
-		     (int)ckpt_getpid(), p->policy == SPN_POLICY_FULL ? "full" :
-					 p->policy == SPN_POLICY_CTO ? "cto" : "off",
-		     (unsigned long long)sp.n_predictions, (unsigned long long)sp.n_refuted,
-		     (unsigned long long)sp.n_epochs,
-		     (unsigned long long)sp.n_commits, (unsigned long long)sp.n_rollbacks,
-		     (unsigned long long)sp.n_barriers, (unsigned long long)sp.barrier_wait_us,
-		     (unsigned long long)sp.ahead_us, (unsigned long long)sp.n_rpcs,
-		     (unsigned long long)sp.rpc_wait_us);
+	spec_sud_stats(&ss);
+	spn_appendf(line, sizeof(line), &n,
+		    "pid=%d policy=%s predictions=%llu refuted=%llu checkpoints=%llu commits=%llu "
+		    "rollbacks=%llu barriers=%llu blocked_us=%llu hidden_us=%llu rpcs=%llu "
+		    "rpc_wait_us=%llu",
+		    (int)ckpt_getpid(), p->policy == SPN_POLICY_FULL ? "full" :
+					p->policy == SPN_POLICY_CTO ? "cto" : "off",
+		    (unsigned long long)sp.n_predictions, (unsigned long long)sp.n_refuted,
+		    (unsigned long long)sp.n_epochs,
+		    (unsigned long long)sp.n_commits, (unsigned long long)sp.n_rollbacks,
+		    (unsigned long long)sp.n_barriers, (unsigned long long)sp.barrier_wait_us,
+		    (unsigned long long)sp.ahead_us, (unsigned long long)sp.n_rpcs,
+		    (unsigned long long)sp.rpc_wait_us);
+	spn_appendf(line, sizeof(line), &n,
+		    " inherited=%llu forks=%llu spawns=%llu seals=%llu couriers=%llu "
+		    "handed_bytes=%llu killed=%llu birth_checks=%llu birth_wait_us=%llu",
+		    (unsigned long long)sp.n_inherited, (unsigned long long)sp.n_forks,
+		    (unsigned long long)sp.n_spawns, (unsigned long long)sp.n_seals,
+		    (unsigned long long)sp.n_couriers, (unsigned long long)ss.handed_bytes,
+		    (unsigned long long)sp.n_killed, (unsigned long long)sp.n_birth_checks,
+		    (unsigned long long)sp.birth_wait_us);
+	for (k = 0; k < SPEC_NKINDS; k++)
+		spn_appendf(line, sizeof(line), &n, " barrier_%s=%llu/%llu", kind_names[k],
+			    (unsigned long long)sp.kind_n[k], (unsigned long long)sp.kind_us[k]);
+	spn_appendf(line, sizeof(line), &n, " prog=%s\n", program_invocation_short_name);
 	fd = (int)syscall(SYS_openat, AT_FDCWD, p->stats_file,
 			  O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return;
-	if (syscall(SYS_write, fd, line, (size_t)n) < 0) {
+	if (syscall(SYS_write, fd, line, n) < 0) {
 		/* figures only */
 	}
 	syscall(SYS_close, fd);

@@ -57,6 +57,7 @@
 #include <linux/audit.h>
 #include <linux/prctl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -383,6 +384,42 @@ sud_restart(greg_t *g, long nr)
 	return 0;
 }
 
+static void sud_forked(pid_t pid);
+
+/*
+ * A fork inside the epoch that sud_ops.fork lets go ahead: issued from
+ * here (a child of fork has its own copy of this stack, so it may return
+ * through the handler; vfork becomes fork for that). Returns the fork's
+ * result, or 1 in *barrier if it must be a barrier instead.
+ */
+static long
+sud_run_fork(struct sud_trap *t, int *barrier)
+{
+	uint64_t id = 0;
+	long r, fl;
+
+	*barrier = 0;
+	if (sud_ops.fork == NULL || sud_ops.fork(sud_ops.ctx, &id) <= 0) {
+		*barrier = 1;
+		return 0;
+	}
+	STAT_ADD(forks, 1);
+	if (t->nr == SYS_clone) {
+		fl = t->a[0] & ~(long)(CLONE_VM | CLONE_VFORK);
+		r = SYS5(SYS_clone, fl, 0, t->a[2], t->a[3], t->a[4]);
+	} else {
+		r = SYS0(SYS_fork);
+	}
+	if (r == 0) {
+		sud_forked((pid_t)SYS0(SYS_getpid));
+		if (sud_ops.forked != NULL)
+			sud_ops.forked(sud_ops.ctx, 0, id);
+	} else if (r > 0 && sud_ops.forked != NULL) {
+		sud_ops.forked(sud_ops.ctx, r, id);
+	}
+	return r;
+}
+
 static long
 sud_reissue(const struct sud_trap *t)
 {
@@ -465,6 +502,32 @@ sud_handler(int sig, siginfo_t *si, void *uctx)
 		if (sud_restart(g, t.nr) < 0)
 			g[REG_RAX] = sud_reissue(&t);
 		break;
+	case A_PIPE:
+		g[REG_RAX] = sud_reissue(&t);
+		if (g[REG_RAX] == 0)
+			sud_pipe_note((const int *)t.a[0]);
+		break;
+	case A_CREATE:
+		g[REG_RAX] = sud_reissue(&t);
+		sud_created_note(g[REG_RAX]);
+		break;
+	case A_FORK: {
+		int barrier;
+
+		r = sud_run_fork(&t, &barrier);
+		if (!barrier) {
+			g[REG_RAX] = r;
+			break;
+		}
+		r = sud_run_barrier(&t);
+		if (r < 0) {
+			g[REG_RAX] = r;
+			break;
+		}
+		if (sud_restart(g, t.nr) < 0)
+			g[REG_RAX] = sud_reissue(&t);
+		break;
+	}
 	case A_SIGRETURN:
 		sud_sigreturn(s, g, saved_errno); /* does not return */
 	}
@@ -687,6 +750,7 @@ sud_end_epoch(int flush)
 	if (flush)
 		r = sud_flush_locked();
 	sud_reset_locked();
+	sud_pipes_forget();
 	if (sud_load(&sud_epoch))
 		sud_toggle_locked(0);
 	else
@@ -712,6 +776,50 @@ spec_sud_discard(void)
 {
 	if (sud_inited)
 		sud_end_epoch(0);
+}
+
+void
+spec_sud_hand_over(void)
+{
+	uint64_t m;
+	size_t n;
+
+	if (!sud_inited)
+		return;
+	sud_check_fork();
+	m = sud_block_all();
+	sud_lock();
+	n = sud_buf_bytes();
+	sud_reset_locked();
+	sud_bump_gen();
+	sud_unlock();
+	sud_restore_mask(m);
+	STAT_ADD(handed_bytes, n);
+}
+
+int
+spec_sud_courier_flush(void)
+{
+	uint64_t m;
+	int r;
+
+	/* Not sud_forked(): the buffer and its duplicates are what we are
+	 * here to write. Nobody else runs in this process. */
+	sud_pid = (pid_t)SYS0(SYS_getpid);
+	__atomic_store_n(&sud_lock_word, 0, __ATOMIC_SEQ_CST);
+	m = sud_block_all();
+	sud_lock();
+	r = sud_flush_locked();
+	sud_reset_locked();
+	sud_unlock();
+	sud_restore_mask(m);
+	return r;
+}
+
+int
+spec_sud_holds_files(void)
+{
+	return sud_inited && sud_dirty_any();
 }
 
 size_t
@@ -748,4 +856,6 @@ spec_sud_stats(struct spec_sud_stats *out)
 	out->emulated = __atomic_load_n(&sud_st.emulated, __ATOMIC_RELAXED);
 	out->committed_bytes = __atomic_load_n(&sud_st.committed_bytes, __ATOMIC_RELAXED);
 	out->discarded_bytes = __atomic_load_n(&sud_st.discarded_bytes, __ATOMIC_RELAXED);
+	out->forks = __atomic_load_n(&sud_st.forks, __ATOMIC_RELAXED);
+	out->handed_bytes = __atomic_load_n(&sud_st.handed_bytes, __ATOMIC_RELAXED);
 }

@@ -84,6 +84,15 @@ struct spec_sud_ops {
 	 * renaming, unlinking ... it passes; elsewhere those are barriers.
 	 * path is a valid string in the program's memory. NULL: none is. */
 	int (*is_mirror_path)(void *ctx, int dirfd, const char *path);
+	/* A fork (fork, vfork, clone without CLONE_VM or with VM|VFORK and
+	 * no new stack) inside an epoch: 1 if it may go ahead without a
+	 * barrier, the child depending on *id; 0: a barrier first. NULL: a
+	 * barrier. vfork is then made a fork (the child cannot return
+	 * through the handler sharing our stack). */
+	int (*fork)(void *ctx, uint64_t *id);
+	/* After that fork, in the parent (pid > 0) and in the child (pid 0,
+	 * Syscall User Dispatch already reset for it). */
+	void (*forked)(void *ctx, long pid, uint64_t id);
 	void *ctx;
 	/* Bound of the output buffer; 0: SPEC_SUD_BUF_MAX_DEFAULT. When full,
 	 * barrier() is called to commit early. */
@@ -118,6 +127,27 @@ int spec_sud_epoch_begin(void);
  * output written natively before the buffered data is committed would
  * overtake it. Use spec_sud_commit() / spec_sud_discard(). */
 void spec_sud_epoch_end(void);
+
+/* The duplicates of the program's fds that held output is written
+ * through live at or above this number (F_DUPFD minimum). */
+#define SPEC_SUD_DUP_MIN 512
+
+/* The output held so far becomes a courier's (a fork of this process
+ * that writes it later with spec_sud_courier_flush): dropped here without
+ * writing; the epoch stays open. */
+void spec_sud_hand_over(void);
+
+/* In the courier: write the output inherited from its parent. 0 or the
+ * first -errno of a failed write. */
+int spec_sud_courier_flush(void);
+
+/* 1 if the held output includes writes to regular files (which a child
+ * could read back: a fork must not outrun them). */
+int spec_sud_holds_files(void);
+
+/* The files the epoch created outside the mirror: unlinked (undo: the
+ * execution is discarded) or kept; forgotten either way. */
+void spec_sud_created_end(int undo);
 
 /* 1 while an epoch is open. */
 int spec_sud_epoch_open(void);
@@ -164,6 +194,8 @@ struct spec_sud_stats {
 	uint64_t emulated;       /* answered without the syscall (sigprocmask, ...) */
 	uint64_t committed_bytes;
 	uint64_t discarded_bytes;
+	uint64_t forks;        /* forks let through inside an epoch */
+	uint64_t handed_bytes; /* output handed to couriers */
 };
 void spec_sud_stats(struct spec_sud_stats *out);
 

@@ -37,7 +37,6 @@
 
 #define SUD_MAX_DUPS 256    /* fds with buffered output per epoch */
 #define SUD_MAX_DIRTY 64    /* regular files with buffered output per epoch */
-#define SUD_DUP_MIN 512     /* where our duplicates live (F_DUPFD minimum) */
 #define SUD_MAX_RW 0x7ffff000L /* the kernel's MAX_RW_COUNT */
 #define SUD_IOV_MAX 1024
 
@@ -483,7 +482,7 @@ sud_output(struct sud_trap *t, int fd, const struct sud_src *src, int kind, int6
 	if (e->dupfd < 0) {
 		if (sud_ndups >= SUD_MAX_DUPS)
 			goto barrier;
-		dup = (int)SYS3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, SUD_DUP_MIN);
+		dup = (int)SYS3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, SPEC_SUD_DUP_MIN);
 		if (dup == -EINVAL || dup == -EMFILE)
 			dup = (int)SYS3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 10);
 		if (dup < 0)

@@ -91,7 +91,15 @@ enum {
 	A_BARRIER,   /* barrier, then run natively */
 	A_RESTART,   /* the epoch closed meanwhile: run natively */
 	A_SIGRETURN, /* perform the program's rt_sigreturn */
+	A_FORK,      /* a fork: sud_ops.fork decides, then re-issue it */
+	A_CREATE,    /* re-issue an open that creates a file; note the file */
+	A_PIPE,      /* re-issue pipe/pipe2; note the pipe */
 };
+int sud_pipe_ours(uint64_t dev, uint64_t ino);
+void sud_pipe_note(const int *fds);
+void sud_pipes_forget(void);
+int sud_created_room(long dirfd, const char *path);
+void sud_created_note(long fd);
 
 extern struct spec_sud_ops sud_ops;
 extern pid_t sud_pid;
@@ -103,7 +111,7 @@ extern uint32_t sud_gen;      /* bumped at every open and close */
 
 extern struct sud_stats_raw {
 	uint64_t traps, buffered_bytes, barriers, reissued, emulated, committed_bytes,
-		discarded_bytes;
+		discarded_bytes, forks, handed_bytes;
 } sud_st;
 
 #define STAT_ADD(field, n) __atomic_add_fetch(&sud_st.field, (n), __ATOMIC_RELAXED)

@@ -18,7 +18,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/prctl.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -53,6 +57,7 @@ enum {
 	C_SENDTO,
 	C_SENDMSG,
 	C_OPEN,
+	C_PIPE,    /* a new pipe: its reads are ours to speculate on */
 	C_STAT,    /* by path: local unless it names a file with buffered output */
 	C_PATHMUT, /* mutation by path: local in the mirror */
 	C_FDMUT,   /* mutation by fd: local in the mirror */
@@ -143,7 +148,7 @@ static const struct sud_rule sud_rules[SUD_NR_MAX] = {
 	[SYS_timer_gettime] = R_LOCAL, [SYS_timer_getoverrun] = R_LOCAL,
 	[SYS_timer_delete] = R_LOCAL,
 	/* new fds (not visible until used) */
-	[SYS_dup] = R_LOCAL, [SYS_pipe] = R_LOCAL, [SYS_pipe2] = R_LOCAL,
+	[SYS_dup] = R_LOCAL, [SYS_pipe] = R_CLS(C_PIPE), [SYS_pipe2] = R_CLS(C_PIPE),
 	[SYS_socket] = R_LOCAL, [SYS_socketpair] = R_LOCAL, [SYS_eventfd] = R_LOCAL,
 	[SYS_eventfd2] = R_LOCAL, [SYS_epoll_create] = R_LOCAL,
 	[SYS_epoll_create1] = R_LOCAL, [SYS_epoll_ctl] = R_LOCAL,
@@ -261,8 +266,56 @@ sud_read(int fd)
 		return A_LOCAL;
 	case S_IFCHR:
 		return sud_nulldev(f.rdev) ? A_LOCAL : A_BARRIER;
+	case S_IFIFO:
+		if (sud_pipe_ours(f.dev, f.ino))
+			return A_LOCAL;
+		break;
 	}
 	return A_BARRIER; /* pipes, sockets, terminals: input consumed */
+}
+
+/*
+ * Pipes made while the process is speculative (an epoch, or a parent's):
+ * only this execution and the children it made can have written to them,
+ * so reading them consumes nothing that a re-execution would miss (it
+ * makes its own pipe). gcc's driver reads such a pipe to learn that the
+ * child's exec worked. Forgotten when the speculation ends.
+ */
+#define SUD_MAX_PIPES 32
+static struct {
+	uint64_t dev, ino;
+} sud_pipes[SUD_MAX_PIPES];
+static int sud_npipes;
+
+int
+sud_pipe_ours(uint64_t dev, uint64_t ino)
+{
+	int i;
+
+	for (i = 0; i < sud_npipes; i++)
+		if (sud_pipes[i].dev == dev && sud_pipes[i].ino == ino)
+			return 1;
+	return 0;
+}
+
+void
+sud_pipe_note(const int *fds)
+{
+	struct stat st;
+	int pfd[2];
+
+	if (sud_peek(pfd, fds, sizeof(pfd)) < 0 || sud_npipes >= SUD_MAX_PIPES ||
+	    SYS2(SYS_fstat, pfd[0], &st) < 0)
+		return;
+	sud_pipes[sud_npipes].dev = st.st_dev;
+	sud_pipes[sud_npipes].ino = st.st_ino;
+	sud_npipes++;
+}
+
+void
+sud_pipes_forget(void)
+{
+	sud_npipes = 0;
 }
 
 /* Where the bytes of an output call are. */
@@ -323,9 +376,107 @@ sud_open(struct sud_trap *t, const struct sud_rule *r)
 			return A_BARRIER;
 		return A_LOCAL;
 	}
-	if (res == -ENOENT && (flags & O_CREAT))
-		return sud_path_mirror(dirfd, path) ? A_LOCAL : A_BARRIER;
+	if (res == -ENOENT && (flags & O_CREAT)) {
+		if (sud_path_mirror(dirfd, path))
+			return A_LOCAL;
+		/* A new file (a compiler's temporary): made now, undone if
+		 * the epoch is discarded. */
+		return sud_created_room(dirfd, path) ? A_CREATE : A_BARRIER;
+	}
 	return A_LOCAL;
+}
+
+/* ------------------------------------------------------------ files created */
+
+/*
+ * Regular files outside the mirror that a speculative process created
+ * (O_CREAT of a name that did not exist): the creation is real (the
+ * program needs the file, and a child may open it), what is written to it
+ * is held output; if the execution is discarded, the file is unlinked --
+ * by name, and only if that name is still the file we made.
+ */
+#define SUD_MAX_CREATED 16
+static struct {
+	uint64_t dev, ino;
+	char path[PATH_MAX];
+} sud_created[SUD_MAX_CREATED];
+static int sud_ncreated;
+
+/* The absolute name of (dirfd, path) into out; 0 or -1. */
+static int
+sud_abs_path(long dirfd, const char *path, char *out, size_t len)
+{
+	char link[64] = "/proc/self/fd/", digits[24];
+	size_t n = 0, pl;
+	int k = 0;
+	long r;
+
+	if (sud_peek(out, path, 1) < 0)
+		return -1;
+	pl = strnlen(path, len);
+	if (pl >= len)
+		return -1;
+	if (path[0] != '/') {
+		if (dirfd == AT_FDCWD) {
+			r = SYS2(SYS_getcwd, out, len);
+		} else {
+			if (dirfd < 0)
+				return -1;
+			do
+				digits[k++] = (char)('0' + dirfd % 10);
+			while ((dirfd /= 10) > 0);
+			n = strlen(link);
+			while (k > 0)
+				link[n++] = digits[--k];
+			link[n] = '\0';
+			r = SYS4(SYS_readlinkat, AT_FDCWD, link, out, len - 1);
+			if (r > 0)
+				out[r] = '\0';
+		}
+		if (r <= 0 || out[0] != '/')
+			return -1;
+		n = strlen(out);
+		if (n + 1 + pl >= len)
+			return -1;
+		out[n++] = '/';
+	}
+	memcpy(out + n, path, pl + 1);
+	return 0;
+}
+
+int
+sud_created_room(long dirfd, const char *path)
+{
+	return sud_ncreated < SUD_MAX_CREATED &&
+	       sud_abs_path(dirfd, path, sud_created[sud_ncreated].path,
+			    sizeof(sud_created[0].path)) == 0;
+}
+
+/* The open made the file: note it (its name was put in place by room). */
+void
+sud_created_note(long fd)
+{
+	struct stat st;
+
+	if (fd < 0 || sud_ncreated >= SUD_MAX_CREATED || SYS2(SYS_fstat, fd, &st) < 0)
+		return;
+	sud_created[sud_ncreated].dev = st.st_dev;
+	sud_created[sud_ncreated].ino = st.st_ino;
+	sud_ncreated++;
+}
+
+void
+spec_sud_created_end(int undo)
+{
+	struct stat st;
+	int i;
+
+	for (i = 0; undo && i < sud_ncreated; i++)
+		if (SYS4(SYS_newfstatat, AT_FDCWD, sud_created[i].path, &st, AT_SYMLINK_NOFOLLOW) ==
+			    0 &&
+		    st.st_dev == sud_created[i].dev && st.st_ino == sud_created[i].ino)
+			SYS3(SYS_unlinkat, AT_FDCWD, sud_created[i].path, 0);
+	sud_ncreated = 0;
 }
 
 static int
@@ -485,6 +636,28 @@ sud_mmap(struct sud_trap *t)
 	return A_LOCAL;
 }
 
+/*
+ * A fork the handler may re-issue itself (spec_sud_ops.fork): fork,
+ * vfork, and clone as glibc's fork issues it (SIGCHLD, tid bookkeeping,
+ * no new stack), or as vfork (CLONE_VM|CLONE_VFORK, no new stack). A
+ * clone with a stack of its own (posix_spawn, system, threads) would
+ * return into this handler on that stack: a barrier.
+ */
+static int
+sud_is_fork(const struct sud_trap *t)
+{
+	const long ok = CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | CLONE_PARENT_SETTID | SIGCHLD;
+	long fl = t->a[0];
+
+	if (t->nr == SYS_fork || t->nr == SYS_vfork)
+		return 1;
+	if (t->nr != SYS_clone || t->a[1] != 0 || (fl & CSIGNAL) != SIGCHLD)
+		return 0;
+	if ((fl & (CLONE_VM | CLONE_VFORK)) == (CLONE_VM | CLONE_VFORK))
+		fl &= ~(long)(CLONE_VM | CLONE_VFORK);
+	return (fl & ~ok) == 0;
+}
+
 int
 sud_classify(struct sud_trap *t)
 {
@@ -494,6 +667,8 @@ sud_classify(struct sud_trap *t)
 
 	if (t->nr < 0 || t->nr >= SUD_NR_MAX)
 		return A_BARRIER;
+	if (sud_is_fork(t))
+		return A_FORK;
 	r = &sud_rules[t->nr];
 	switch (r->cls) {
 	case C_LOCAL:
@@ -532,6 +707,8 @@ sud_classify(struct sud_trap *t)
 		return sud_sendmsg(t);
 	case C_OPEN:
 		return sud_open(t, r);
+	case C_PIPE:
+		return A_PIPE;
 	case C_STAT:
 		return sud_stat(t, r);
 	case C_PATHMUT:

@@ -1,0 +1,327 @@
+/*
+ * daemon/seal.c: speculation across processes -- sealed epochs and the
+ * verdicts that wait on them (proto.h, "Version 5").
+ *
+ * A process that forks inside an epoch seals it (SEAL): the epoch's
+ * predictions so far -- its connection's validations in flight -- and the
+ * sealed epoch the process itself depends on become one object here with
+ * an id. The process predicts nothing more in that epoch (the shim
+ * resolves first), so the object's own part is decided when the
+ * connection's validations are all back. The child depends on the id:
+ * every RESOLVE it sends names it, and is answered once the child's own
+ * validations and the whole chain of sealed epochs above it are decided.
+ *
+ * States: a sealed epoch is PENDING until its own validations and its
+ * birth (the id it depends on) are decided; then REFUTED if any of them
+ * failed, else HELD -- but only once its courier (SPN_F_COURIER: a process
+ * writing the output the sealer held at the fork) said FLUSHED, so that
+ * the sealer's earlier output reaches its terminal or pipe before anything
+ * a dependent releases. The courier itself waits for the verdict alone
+ * (SPN_F_VERDICT), or it would wait for itself.
+ *
+ * Ids count up from a random per-daemon base, so that an id a previous
+ * daemon issued is unknown here: unknown counts as REFUTED (the execution
+ * that depends on it cannot be vouched for). Decided epochs are not kept:
+ * an id below the next one that is neither pending nor in the refuted set
+ * was HELD.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "client/daemon/internal.h"
+#include "client/log.h"
+
+enum seal_state { SEAL_PENDING, SEAL_VERDICT_HELD, SEAL_HELD, SEAL_REFUTED };
+
+struct spn_seal {
+	struct spn_seal *next;
+	uint64_t id;
+	uint64_t birth;        /* the sealed epoch this one depends on, 0: none */
+	struct spn_client *cl; /* the sealer, while its own part is undecided */
+	int own_done;
+	int own_refuted;
+	int courier;           /* output handed to a courier, not yet flushed */
+};
+
+static uint64_t
+seal_base(struct spn_daemon *d)
+{
+	if (d->seal_base == 0) {
+		uint32_t r = 0;
+
+		if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+			r = (uint32_t)spn_mono_ns();
+		/* 24 random bits above a 40-bit count: never 0 */
+		d->seal_base = ((uint64_t)(r & 0xffffff) | 1) << 40;
+		d->seal_next = d->seal_base;
+	}
+	return d->seal_base;
+}
+
+static struct spn_seal *
+seal_find(struct spn_daemon *d, uint64_t id)
+{
+	struct spn_seal *s;
+
+	for (s = d->seals; s != NULL; s = s->next)
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
+static int
+refuted_has(const struct spn_daemon *d, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_seal_refuted; i++)
+		if (d->seal_refuted[i] == id)
+			return 1;
+	return 0;
+}
+
+static void
+refuted_add(struct spn_daemon *d, uint64_t id)
+{
+	uint64_t *p;
+
+	if (d->n_seal_refuted == d->cap_seal_refuted) {
+		size_t cap = d->cap_seal_refuted ? 2 * d->cap_seal_refuted : 64;
+
+		p = realloc(d->seal_refuted, cap * sizeof(*p));
+		if (p == NULL)
+			return; /* then forgotten: it reads as HELD -- see below */
+		d->seal_refuted = p;
+		d->cap_seal_refuted = cap;
+	}
+	d->seal_refuted[d->n_seal_refuted++] = id;
+}
+
+/* The state of id, following births. verdict_only: a courier pending
+ * does not hold it back. */
+static enum seal_state
+seal_state(struct spn_daemon *d, uint64_t id, int verdict_only)
+{
+	int depth;
+
+	for (depth = 0; id != 0 && depth < 4096; depth++) {
+		struct spn_seal *s;
+
+		if (id < seal_base(d) || id >= d->seal_next ||
+		    (id >> 40) != (seal_base(d) >> 40) || refuted_has(d, id))
+			return SEAL_REFUTED;
+		s = seal_find(d, id);
+		if (s == NULL)
+			return SEAL_HELD; /* decided and forgotten */
+		if (s->own_done && s->own_refuted)
+			return SEAL_REFUTED;
+		if (!s->own_done)
+			return SEAL_PENDING;
+		if (s->courier && !verdict_only) {
+			/* held back until the courier wrote, unless it failed */
+			enum seal_state b = seal_state(d, s->birth, 1);
+
+			return b == SEAL_REFUTED ? SEAL_REFUTED : SEAL_PENDING;
+		}
+		id = s->birth;
+		verdict_only = 0;
+	}
+	return id == 0 ? SEAL_HELD : SEAL_PENDING;
+}
+
+/* Forget decided epochs: refuted ones go to the refuted set. */
+static void
+seal_collect(struct spn_daemon *d)
+{
+	struct spn_seal **pp = &d->seals, *s;
+
+	while ((s = *pp) != NULL) {
+		enum seal_state st = seal_state(d, s->id, 0);
+
+		if (st == SEAL_PENDING) {
+			pp = &s->next;
+			continue;
+		}
+		if (st == SEAL_REFUTED)
+			refuted_add(d, s->id);
+		*pp = s->next;
+		free(s);
+	}
+}
+
+/* 1 if a RESOLVE job of cl can be answered now; sets its refuted. */
+static int
+resolve_ready(struct spn_job *j)
+{
+	struct spn_client *cl = j->cl;
+	struct spn_daemon *d = j->d;
+	enum seal_state b;
+
+	if (j->req.flags & SPN_F_VERDICT) {
+		b = seal_state(d, j->req.token, 1);
+		if (b == SEAL_PENDING)
+			return 0;
+		j->rep.refuted = b == SEAL_REFUTED ? SPN_REFUTED_BIRTH : 0;
+		return 1;
+	}
+	if (cl->validating > 0)
+		return 0;
+	b = seal_state(d, j->req.token, 0);
+	if (b == SEAL_PENDING)
+		return 0;
+	if (cl->seal != 0 && seal_state(d, cl->seal, 0) == SEAL_PENDING)
+		return 0; /* our own output still with the courier */
+	j->rep.refuted = cl->refuted | (b == SEAL_REFUTED ? SPN_REFUTED_BIRTH : 0);
+	return 1;
+}
+
+/* Answer whatever RESOLVE can be answered now (after any change). */
+void
+spn_seal_poke(struct spn_daemon *d)
+{
+	struct spn_client *cl;
+	int again = 1;
+
+	while (again) {
+		again = 0;
+		for (cl = d->clients; cl != NULL; cl = cl->next) {
+			struct spn_job **pp = &cl->resolvers, *j;
+
+			while ((j = *pp) != NULL) {
+				if (!resolve_ready(j)) {
+					pp = &j->next;
+					continue;
+				}
+				*pp = j->next;
+				j->next = NULL;
+				if (!(j->req.flags & SPN_F_VERDICT)) {
+					cl->refuted = 0;
+					cl->seal = 0;
+				}
+				spn_job_reply(j, 0);
+				again = 1;
+				break;
+			}
+			if (again)
+				break;
+		}
+	}
+	seal_collect(d);
+}
+
+/* cl's validations are all back: its sealed epoch's own part is decided. */
+void
+spn_seal_validated(struct spn_daemon *d, struct spn_client *cl)
+{
+	struct spn_seal *s;
+
+	if (cl->validating > 0)
+		return;
+	for (s = d->seals; s != NULL; s = s->next) {
+		if (s->cl == cl && !s->own_done) {
+			s->own_done = 1;
+			s->own_refuted = cl->refuted > 0;
+			s->cl = NULL; /* not needed any more: it may go */
+		}
+	}
+}
+
+/*
+ * SEAL: a new sealed epoch for each request (the shim asks only when the
+ * one it has will not do). Its birth is the connection's previous sealed
+ * epoch if it has one (so that its courier's output comes after the
+ * previous courier's), else the one the process names.
+ */
+static void
+seal_request(struct spn_job *j)
+{
+	struct spn_daemon *d = j->d;
+	struct spn_client *cl = j->cl;
+	struct spn_seal *s;
+
+	seal_base(d);
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		spn_job_reply(j, -ENOMEM);
+		return;
+	}
+	s->id = d->seal_next++;
+	s->birth = cl->seal != 0 ? cl->seal : j->req.token;
+	s->cl = cl;
+	s->courier = !!(j->req.flags & SPN_F_COURIER);
+	s->next = d->seals;
+	d->seals = s;
+	cl->seal = s->id;
+	d->seals_made++;
+	spn_seal_validated(d, cl);
+	j->rep.token = s->id;
+	spn_job_reply(j, 0);
+}
+
+/* The courier of id wrote its output (or is gone without: it never will). */
+static void
+seal_flushed(struct spn_daemon *d, uint64_t id)
+{
+	struct spn_seal *s = seal_find(d, id);
+
+	if (s != NULL)
+		s->courier = 0;
+}
+
+void
+spn_resolve_request(struct spn_job *j)
+{
+	struct spn_daemon *d = j->d;
+	struct spn_client *cl = j->cl;
+
+	if (j->req.flags & SPN_F_FLUSHED) {
+		seal_flushed(d, j->req.token);
+		if (cl->courier_of == j->req.token)
+			cl->courier_of = 0;
+		spn_job_reply(j, 0);
+		spn_seal_poke(d);
+		return;
+	}
+	if (j->req.flags & SPN_F_VERDICT) {
+		struct spn_seal *s = seal_find(d, j->req.token);
+
+		if (s != NULL && s->courier)
+			cl->courier_of = s->id;
+	}
+	spn_seal_validated(d, cl);
+	if (resolve_ready(j)) {
+		if (!(j->req.flags & SPN_F_VERDICT)) {
+			cl->refuted = 0;
+			cl->seal = 0;
+		}
+		spn_job_reply(j, 0);
+		seal_collect(d);
+		return;
+	}
+	j->deadline_ns = spn_mono_ns() + spn_soft_wait_ns(d, NULL);
+	j->next = cl->resolvers;
+	cl->resolvers = j;
+}
+
+void
+spn_seal_dispatch(struct spn_job *j)
+{
+	seal_request(j);
+}
+
+/* A connection closes: a courier that never said FLUSHED never will. */
+void
+spn_seal_client_gone(struct spn_daemon *d, struct spn_client *cl)
+{
+	if (cl->courier_of != 0) {
+		seal_flushed(d, cl->courier_of);
+		cl->courier_of = 0;
+	}
+	spn_seal_poke(d);
+}
