@@ -2,8 +2,8 @@
  * daemon/predict.c: predictions of reads and their validation. With
  * SPN_SPEC_PREDICT a request (stat, access, open for reading, readdir,
  * readlink) is answered from the cache at once and checked with the server
- * in the background; the client's RESOLVE waits for its validations and
- * learns how many the server refuted. A lookup in a directory whose
+ * in the background; the client's RESOLVE (daemon/seal.c) waits for its
+ * validations and learns how many the server refuted. A lookup in a directory whose
  * listing is unknown lists the directory first, so that later lookups in
  * it can be predicted.
  */

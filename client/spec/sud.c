@@ -38,9 +38,12 @@
  * - Barriers are never re-issued from the handler: after barrier() has
  *   closed the epoch the handler rewinds RIP by 2 (the syscall instruction)
  *   and returns; the program re-executes its own instruction natively. So
- *   fork, vfork, clone(CLONE_VM|CLONE_VFORK) (posix_spawn, system),
- *   clone3 (pthread_create), execve and exit_group behave exactly as
- *   without us: no child ever returns through our handler's frame.
+ *   clone with a stack of its own (posix_spawn, system), clone3
+ *   (pthread_create), execve and exit_group behave exactly as without us.
+ *   The one exception is a plain fork that sud_ops.fork lets go on inside
+ *   the epoch (speculation across processes): the handler issues it (vfork
+ *   as a fork), and the child, with its own copy of this stack, returns
+ *   through the handler like the parent.
  *
  * - Signals (spec/sud_signals.c) and the output buffer
  *   (spec/sud_buffer.c) say how they work in their own opening comments.
