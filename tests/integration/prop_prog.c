@@ -8,11 +8,12 @@
  *	FILE, prints "getpid C read N" and exits with N; the parent waits
  *	for it and prints "parent P hold H fork C" and "child W status S".
  *   prop_prog tree FILE DIR MARK
- *	FILE holds "NAME MS". The process (level 0) forks a child (level 1)
- *	which forks a grandchild (level 2); each creates DIR/out-NAME-LEVEL,
- *	the grandchild sleeps MS milliseconds and exits 3, the child exits
- *	10 + its child's status; each prints, after its child has exited,
- *	"level L NAME pid P ppid Q status S" (S: its child's exit status).
+ *	FILE holds "NAME MS". The process (level 0) prints "level 0 read
+ *	NAME", forks a child (level 1) which forks a grandchild (level 2);
+ *	each creates DIR/out-NAME-LEVEL, the grandchild sleeps MS
+ *	milliseconds and exits 3, the child exits 10 + its child's status;
+ *	each prints, after its child has exited, "level L NAME pid P ppid Q
+ *	status S" (S: its child's exit status).
  *
  * MARK is not used: it lets the test find every process of a run (pgrep -f).
  */
@@ -66,6 +67,7 @@ wait_mode(const char *hold, const char *file)
 	if (pid == 0) {
 		first_line(file, line, sizeof(line));
 		printf("getpid %d read %s\n", (int)getpid(), line);
+		fflush(stdout); /* written before exit begins */
 		exit(atoi(line));
 	}
 	st = reap(pid);
@@ -110,6 +112,8 @@ tree_mode(const char *file, const char *dir)
 		fprintf(stderr, "%s: want 'NAME MS', got '%s'\n", file, line);
 		return 2;
 	}
+	printf("level 0 read %s\n", name);
+	fflush(stdout); /* written before the fork */
 	kid = fork();
 	if (kid == 0) {
 		grandkid = fork();

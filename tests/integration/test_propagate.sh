@@ -25,10 +25,18 @@ mkdir -p "$L"
 # Every process a scenario starts carries this in its arguments.
 MARK=propagate-mark-${T_TMP##*.}
 
-# under POLICY CMD...: CMD under the shim. (Where a test wants the pid of
-# the program it starts in the background, it writes the env line out: a
-# function run in the background is a subshell of its own.)
-under() { env SPECNFS_POLICY="$1" LD_PRELOAD="$SHIM" "${@:2}"; }
+under() { env SPECNFS_POLICY="$1" LD_PRELOAD="$SHIM" "${@:2}"; } # under POLICY CMD...
+# piped OUT POLICY CMD...: CMD under the shim with its stdout and stderr
+# in one pipe (as `cmd 2>&1 | tee log` has them), written to OUT, then
+# "exit STATUS". Sets piped_pid and piped_ppid: CMD's pid and its parent's.
+piped() {
+	local out=$1 pol=$2
+	shift 2
+	sh -c 'echo "$$ $PPID" >"$0" && exec "$@"' "$T_TMP/piped.pid" \
+		env SPECNFS_POLICY="$pol" LD_PRELOAD="$SHIM" "$@" 2>&1 | cat >"$out"
+	echo "exit ${PIPESTATUS[0]}" >>"$out"
+	read -r piped_pid piped_ppid <"$T_TMP/piped.pid"
+}
 # stats NAME: SPECNFS_STATS for a scenario's runs, and its sums as a comment.
 stats() {
 	export SPECNFS_STATS=$T_TMP/stats.$1
@@ -121,16 +129,16 @@ prog: $(OBJS)
 EOF
 }
 S1_PROG_SAYS="prog: util=41 calc=80 warned=43 fixed=44"
-# s1_make OUT DIR [POLICY]: make -k in DIR (local, or /nfs/DIR under
-# POLICY); OUT gets stdout and stderr in order, then "exit N".
+# s1_make OUT DIR [POLICY]: make -k in DIR (local), or in /nfs/DIR under
+# POLICY, its stdout and stderr through one pipe into OUT, then "exit N".
 s1_make() {
 	local out=$1 dir=$2
 	if [ $# -eq 2 ]; then
-		(cd "$dir" && make -k) >"$out" 2>&1
+		(cd "$dir" && make -k) 2>&1 | cat >"$out"
+		echo "exit ${PIPESTATUS[0]}" >>"$out"
 	else
-		under "$3" sh -c "cd '/nfs/$dir' && exec make -k" >"$out" 2>&1
+		piped "$out" "$3" sh -c "cd '/nfs/$dir' && exec make -k"
 	fi
-	echo "exit $?" >>"$out"
 }
 # s1_state DIR: the files of a project directory and their checksums.
 s1_state() { (cd "$1" && find . -type f | LC_ALL=C sort | xargs sha256sum); }
@@ -232,8 +240,8 @@ s2() { # s2 POLICY
 	local pol=$1
 	s2_project "$E/$pol/s2"
 	warm "$pol/s2"
-	s2_make "$T_TMP/s2.$pol" "$E/$pol/s2/include/conf.h" \
-		env SPECNFS_POLICY="$pol" LD_PRELOAD="$SHIM" sh -c "cd /nfs/$pol/s2 && exec make \"\$@\"" make
+	s2_make "$T_TMP/s2.$pol" "$E/$pol/s2/include/conf.h" env SPECNFS_POLICY="$pol" \
+		LD_PRELOAD="$SHIM" sh -c "cd /nfs/$pol/s2 && exec make \"\$@\"" make
 	same "$pol: header rewritten mid-build: make prints what it prints locally" \
 		"$T_TMP/s2.local" "$T_TMP/s2.$pol"
 	cp "$E/$pol/s2/prog" "$T_TMP/prog"
@@ -249,12 +257,9 @@ s3() { # s3 POLICY
 	write "$d/num" "11"
 	warm "$pol/s3"
 	write "$d/num" "42" # behind the cache
-	env SPECNFS_POLICY="$pol" LD_PRELOAD="$SHIM" \
-		"$PROG" wait "/nfs/$pol/s3/hold" "/nfs/$pol/s3/num" "$MARK" \
-		>"$T_TMP/s3.$pol" 2>&1 &
-	pid=$!
-	wait "$pid"
-	echo "exit $?" >>"$T_TMP/s3.$pol"
+	piped "$T_TMP/s3.$pol" "$pol" \
+		"$PROG" wait "/nfs/$pol/s3/hold" "/nfs/$pol/s3/num" "$MARK"
+	pid=$piped_pid
 	kid=$(sed -n 's/^parent .* fork \([0-9]*\)$/\1/p' "$T_TMP/s3.$pol")
 	expect "$pol: the child read the server's number and exited with it; its parent printed \
 that status once, from waitpid, under the pid fork returned (${kid:-?}) and the child's getpid" \
@@ -272,19 +277,17 @@ s4() { # s4 POLICY
 	write "$d/in" "old 3000"
 	warm "$pol/s4"
 	write "$d/in" "new 300" # behind the cache
-	env SPECNFS_POLICY="$pol" LD_PRELOAD="$SHIM" \
-		"$PROG" tree "/nfs/$pol/s4/in" "/nfs/$pol/s4/out" "$MARK" \
-		>"$T_TMP/s4.$pol" 2>&1 &
-	pid=$!
-	wait "$pid"
-	echo "exit $?" >>"$T_TMP/s4.$pol"
+	piped "$T_TMP/s4.$pol" "$pol" \
+		"$PROG" tree "/nfs/$pol/s4/in" "/nfs/$pol/s4/out" "$MARK"
+	pid=$piped_pid
 	no_process_left "$pol: refuted before forking two levels: no process is left"
 	kid=$(sed -n 's/^level 1 .* pid \([0-9]*\) .*/\1/p' "$T_TMP/s4.$pol")
 	gkid=$(sed -n 's/^level 2 .* pid \([0-9]*\) .*/\1/p' "$T_TMP/s4.$pol")
 	expect "$pol: ... the output is one run's, on the new content, with consistent pids" \
-		"$(printf '%s\n' "level 2 new pid $gkid ppid $kid status 0" \
+		"$(printf '%s\n' "level 0 read new" "level 2 new pid $gkid ppid $kid status 0" \
 			"level 1 new pid $kid ppid $pid status 3" \
-			"level 0 new pid $pid ppid $$ status 13" "exit 0")" "$T_TMP/s4.$pol"
+			"level 0 new pid $pid ppid $piped_ppid status 13" "exit 0")" \
+		"$T_TMP/s4.$pol"
 	(cd "$d/out" && for f in *; do echo "$f: $(cat "$f")"; done) >"$T_TMP/s4.$pol.files"
 	expect "$pol: ... the server has the new run's three files, none of the discarded run's" \
 		"$(printf '%s\n' "out-new-0: level 0 pid $pid" "out-new-1: level 1 pid $kid" \
