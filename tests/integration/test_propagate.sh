@@ -62,10 +62,10 @@ expect() {
 }
 
 # no_process_left DESCRIPTION: no process of the scenario is running (after
-# up to 0.5 s for the exits of killed ones) and none is a zombie.
+# up to 2 s for the exits of killed ones) and none is a zombie.
 no_process_left() {
 	local i left
-	for ((i = 0; i < 5; i++)); do
+	for ((i = 0; i < 20; i++)); do
 		pgrep -f -- "$MARK" >/dev/null || break
 		sleep 0.1
 	done
@@ -222,7 +222,7 @@ s2_make() {
 	shift 2
 	rm -f "$T_TMP/req" "$T_TMP/ack"
 	mkfifo "$T_TMP/req" "$T_TMP/ack"
-	(read -r _ <"$T_TMP/req" && write "$header" "#define VALUE 2" &&
+	(read -r _ <"$T_TMP/req" && write "$header" "#define VALUE 2 /* rewritten */" &&
 		echo "VALUE 2" >"$T_TMP/ack") &
 	second=$!
 	timeout 120 "$@" REQ="$T_TMP/req" ACK="$T_TMP/ack" >"$out" 2>&1
@@ -254,7 +254,7 @@ s3() { # s3 POLICY
 	local pol=$1 d=$E/$pol/s3 pid kid
 	mkdir -p "$d"
 	write "$d/hold" "held"
-	write "$d/num" "11"
+	write "$d/num" "7"
 	warm "$pol/s3"
 	write "$d/num" "42" # behind the cache
 	piped "$T_TMP/s3.$pol" "$pol" \
@@ -269,18 +269,18 @@ that status once, from waitpid, under the pid fork returned (${kid:-?}) and the 
 }
 
 # --- 4. a refuted execution had forked a child and a grandchild ----------------------
-# The stale content says "sleep 3 s": a grandchild of the discarded
+# The stale content says "sleep 5 s": a grandchild of the discarded
 # execution that was not killed is still there when the check runs.
 s4() { # s4 POLICY
 	local pol=$1 d=$E/$pol/s4 pid kid gkid
 	mkdir -p "$d/out"
-	write "$d/in" "old 3000"
+	write "$d/in" "old 5000"
 	warm "$pol/s4"
 	write "$d/in" "new 300" # behind the cache
 	piped "$T_TMP/s4.$pol" "$pol" \
 		"$PROG" tree "/nfs/$pol/s4/in" "/nfs/$pol/s4/out" "$MARK"
 	pid=$piped_pid
-	no_process_left "$pol: refuted before forking two levels: no process is left"
+	no_process_left "$pol: a refuted read, then two levels of children: no process is left"
 	kid=$(sed -n 's/^level 1 .* pid \([0-9]*\) .*/\1/p' "$T_TMP/s4.$pol")
 	gkid=$(sed -n 's/^level 2 .* pid \([0-9]*\) .*/\1/p' "$T_TMP/s4.$pol")
 	expect "$pol: ... the output is one run's, on the new content, with consistent pids" \
