@@ -61,18 +61,23 @@ expect() {
 	same "$1" "$T_TMP/want" "$3"
 }
 
-# no_process_left DESCRIPTION: no process of the scenario is running (after
-# up to 2 s for the exits of killed ones) and none is a zombie.
+# scenario_processes: the processes of the scenario still running, and
+# the zombies of prop_prog (with their parent).
+scenario_processes() {
+	pgrep -a -f -- "$MARK"
+	ps -eo pid=,ppid=,stat=,comm= | awk '$3 ~ /^Z/ && $4 == "prop_prog" {
+		print $1 " (zombie, parent " $2 ")" }'
+}
+# no_process_left DESCRIPTION: no process of the scenario is running and
+# none is a zombie, after up to 2 s for the exits of killed ones and for
+# the reaping of orphans (this container's pid 1 reaps about once a second).
 no_process_left() {
 	local i left
 	for ((i = 0; i < 20; i++)); do
-		pgrep -f -- "$MARK" >/dev/null || break
+		left=$(scenario_processes)
+		[ -n "$left" ] || break
 		sleep 0.1
 	done
-	left=$(
-		pgrep -a -f -- "$MARK"
-		ps -eo pid=,stat=,comm= | awk '$2 ~ /^Z/ && $3 == "prop_prog"'
-	)
 	if [ -z "$left" ]; then
 		ok "$1"
 	else
