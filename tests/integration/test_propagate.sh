@@ -72,10 +72,8 @@ scenario_processes() {
 # none is a zombie, after up to 2 s for the exits of killed ones and for
 # the reaping of orphans (this container's pid 1 reaps about once a second).
 no_process_left() {
-	local i left
-	for ((i = 0; i < 20; i++)); do
-		left=$(scenario_processes)
-		[ -n "$left" ] || break
+	local left end=$(($(date +%s%N) + 2000000000))
+	while left=$(scenario_processes) && [ -n "$left" ] && [ "$(date +%s%N)" -lt "$end" ]; do
 		sleep 0.1
 	done
 	if [ -z "$left" ]; then
@@ -274,12 +272,12 @@ that status once, from waitpid, under the pid fork returned (${kid:-?}) and the 
 }
 
 # --- 4. a refuted execution had forked a child and a grandchild ----------------------
-# The stale content says "sleep 5 s": a grandchild of the discarded
+# The stale content says "sleep 10 s": a grandchild of the discarded
 # execution that was not killed is still there when the check runs.
 s4() { # s4 POLICY
 	local pol=$1 d=$E/$pol/s4 pid kid gkid
 	mkdir -p "$d/out"
-	write "$d/in" "old 5000"
+	write "$d/in" "old 10000"
 	warm "$pol/s4"
 	write "$d/in" "new 300" # behind the cache
 	piped "$T_TMP/s4.$pol" "$pol" \
