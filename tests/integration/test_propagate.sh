@@ -1,0 +1,335 @@
+#!/usr/bin/env bash
+# Speculation across processes as a user sees it (issue 12): make, sh, the
+# gcc driver and forking programs under each policy, through a 20 ms link,
+# give what the synchronous run gives. A make with a compile error prints
+# what `off` prints, line for line, and exits the same; a successful build
+# leaves the same objects on the server. A second client rewrites a header
+# mid-build: every object compiled after it has the new value. A child that
+# exited on a refuted prediction: its parent prints its true status once,
+# under the pid fork returned. A refuted execution that had forked two
+# levels of children leaves no process and no file behind. Pipelines give
+# what they give on local files, also after a file changed behind the
+# cache. The stale cases: the cache holds a file, then the server's copy
+# changes directly in the export directory (the second client).
+#   SPECNFS_TEST_POLICIES  the policies (default "off cto full")
+. "$(dirname "$0")/lib.sh"
+require_cmd gcc make mkfifo pgrep timeout
+testbed_start tb
+PROG=$BUILDDIR/tests/integration/prop_prog
+require_built "$PROG" "$SHIM" "$SPECNFSD"
+wan_link w --rtt 20
+client_export "" "SPECNFS_MOUNTS=/nfs=$w_URL"
+E=$tb_EXPORT_DIR
+L=$T_TMP/local # the same trees on a local disk
+mkdir -p "$L"
+# Every process a scenario starts carries this in its arguments.
+MARK=propagate-mark-${T_TMP##*.}
+
+under() { env SPECNFS_POLICY="$1" LD_PRELOAD="$SHIM" "${@:2}"; } # under POLICY CMD...
+# piped OUT POLICY CMD...: CMD under the shim with its stdout and stderr
+# in one pipe (as `cmd 2>&1 | tee log` has them), written to OUT, then
+# "exit STATUS". Sets piped_pid and piped_ppid: CMD's pid and its parent's.
+piped() {
+	local out=$1 pol=$2
+	shift 2
+	sh -c 'echo "$$ $PPID" >"$0" && exec "$@"' "$T_TMP/piped.pid" \
+		env SPECNFS_POLICY="$pol" LD_PRELOAD="$SHIM" "$@" 2>&1 | cat >"$out"
+	echo "exit ${PIPESTATUS[0]}" >>"$out"
+	read -r piped_pid piped_ppid <"$T_TMP/piped.pid"
+}
+# stats NAME: SPECNFS_STATS for a scenario's runs, and its sums as a comment.
+stats() {
+	export SPECNFS_STATS=$T_TMP/stats.$1
+	rm -f "$SPECNFS_STATS"
+}
+stats_sum() {
+	[ -f "$SPECNFS_STATS" ] || return 0
+	echo "# ${SPECNFS_STATS##*/stats.}: $(awk '{ for (i = 2; i <= NF; i++) {
+		split($i, kv, "="); if (kv[1] != "policy") s[kv[1]] += kv[2] } }
+		END { printf "processes=%d predictions=%d refuted=%d rollbacks=%d barriers=%d",
+			NR, s["predictions"], s["refuted"], s["rollbacks"], s["barriers"] }' \
+		"$SPECNFS_STATS")"
+}
+# warm DIR: every file and listing under /nfs/DIR read through the cache.
+warm() { under off find "/nfs/$1" -type f -exec cat {} + >/dev/null; }
+# write FILE TEXT: FILE holds the line TEXT.
+write() { printf '%s\n' "$2" >"$1"; }
+
+# expect DESCRIPTION WANT GOT_FILE: GOT_FILE holds the text WANT, exactly.
+expect() {
+	printf '%s\n' "$2" >"$T_TMP/want"
+	same "$1" "$T_TMP/want" "$3"
+}
+
+# scenario_processes: the processes of the scenario still running, and
+# the zombies of prop_prog (with their parent).
+scenario_processes() {
+	pgrep -a -f -- "$MARK"
+	ps -eo pid=,ppid=,stat=,comm= | awk '$3 ~ /^Z/ && $4 == "prop_prog" {
+		print $1 " (zombie, parent " $2 ")" }'
+}
+# no_process_left DESCRIPTION: no process of the scenario is running and
+# none is a zombie, after up to 2 s for the exits of killed ones and for
+# the reaping of orphans (this container's pid 1 reaps about once a second).
+no_process_left() {
+	local left end=$(($(date +%s%N) + 2000000000))
+	while left=$(scenario_processes) && [ -n "$left" ] && [ "$(date +%s%N)" -lt "$end" ]; do
+		sleep 0.1
+	done
+	if [ -z "$left" ]; then
+		ok "$1"
+	else
+		not_ok "$1"
+		sed 's/^/#   left: /' <<<"$left"
+	fi
+}
+
+# --- 1. make of a project with a compile error, then without ------------------
+# `make -k` (keep going): after the error, the other objects are still
+# built, so make's "*** Error" line must fall between the compiler's
+# diagnostics and the next recipe's echo. warn.c compiles with a warning.
+s1_project() { # s1_project DIR err|ok
+	local d=$1
+	mkdir -p "$d/include"
+	cat >"$d/include/proj.h" <<'EOF'
+#ifndef PROJ_H
+#define PROJ_H
+#define BASE 40
+int util(void);
+int calc(int x);
+int warned(void);
+int fixed(void);
+#endif
+EOF
+	cat >"$d/main.c" <<'EOF'
+#include <stdio.h>
+#include "proj.h"
+int main(void)
+{
+	printf("prog: util=%d calc=%d warned=%d fixed=%d\n", util(), calc(2), warned(), fixed());
+	return 0;
+}
+EOF
+	printf '#include "proj.h"\nint util(void) { return BASE + 1; }\n' >"$d/util.c"
+	printf '#include "proj.h"\nint calc(int x) { return BASE * x; }\n' >"$d/calc.c"
+	printf '#include "proj.h"\nint warned(void)\n{\n\tint unused;\n\treturn BASE + 3;\n}\n' \
+		>"$d/warn.c"
+	if [ "$2" = err ]; then
+		printf '#include "proj.h"\nint fixed(void) { return BASE + undeclared; }\n' \
+			>"$d/bad.c"
+	else
+		printf '#include "proj.h"\nint fixed(void) { return BASE + 4; }\n' >"$d/bad.c"
+	fi
+	cat >"$d/Makefile" <<'EOF'
+CFLAGS = -O1 -Wall -Iinclude
+OBJS = main.o warn.o bad.o util.o calc.o
+prog: $(OBJS)
+	@echo "LINK $@"
+	gcc -o $@ $(OBJS)
+%.o: %.c include/proj.h
+	@echo "CC $<"
+	gcc $(CFLAGS) -c $< -o $@
+EOF
+}
+S1_PROG_SAYS="prog: util=41 calc=80 warned=43 fixed=44"
+# s1_make OUT DIR [POLICY]: make -k in DIR (local), or in /nfs/DIR under
+# POLICY, its stdout and stderr through one pipe into OUT, then "exit N".
+s1_make() {
+	local out=$1 dir=$2
+	if [ $# -eq 2 ]; then
+		(cd "$dir" && make -k) 2>&1 | cat >"$out"
+		echo "exit ${PIPESTATUS[0]}" >>"$out"
+	else
+		piped "$out" "$3" sh -c "cd '/nfs/$dir' && exec make -k"
+	fi
+}
+# s1_state DIR: the files of a project directory and their checksums.
+s1_state() { (cd "$1" && find . -type f | LC_ALL=C sort | xargs sha256sum); }
+
+# The reference: the synchronous run on the server, which must match the
+# same make on a local disk.
+for v in err ok; do
+	s1_project "$L/s1/$v" "$v"
+	s1_make "$T_TMP/s1.$v.local" "$L/s1/$v"
+	s1_project "$E/s1ref/$v" "$v"
+	warm "s1ref/$v"
+	s1_make "$T_TMP/s1.$v.ref" "s1ref/$v" off
+	same "reference: make -k ($v) under off prints what it prints on a local disk" \
+		"$T_TMP/s1.$v.local" "$T_TMP/s1.$v.ref"
+done
+check "reference: the broken project fails (exit 2) after a warning and an error" \
+	grep -qzE "warning: unused variable.*error: .undeclared.*exit 2" "$T_TMP/s1.err.local"
+expect "reference: the fixed project builds a program that says so" "$S1_PROG_SAYS" \
+	<("$L/s1/ok/prog")
+s1_state "$L/s1/err" >"$T_TMP/s1.err.state"
+s1_state "$L/s1/ok" >"$T_TMP/s1.ok.state"
+
+s1() { # s1 POLICY
+	local pol=$1 v
+	for v in err ok; do
+		s1_project "$E/$pol/s1/$v" "$v"
+		warm "$pol/s1/$v"
+		s1_make "$T_TMP/s1.$v.$pol" "$pol/s1/$v" "$pol"
+		same "$pol: make -k ($v) prints what it prints under off, in order, same exit" \
+			"$T_TMP/s1.$v.ref" "$T_TMP/s1.$v.$pol"
+		s1_state "$E/$pol/s1/$v" >"$T_TMP/s1.$v.$pol.state"
+		same "$pol: ... the server holds the same files, objects and program as locally" \
+			"$T_TMP/s1.$v.state" "$T_TMP/s1.$v.$pol.state"
+	done
+	# (A copy: the server may still hold the file open, ETXTBSY.)
+	cp "$E/$pol/s1/ok/prog" "$T_TMP/prog"
+	expect "$pol: ... the program built on the server runs" "$S1_PROG_SAYS" \
+		<("$T_TMP/prog" 2>&1)
+}
+
+# --- 2. a second client rewrites a header mid-build ------------------------------
+# Each object's function returns VALUE * 10 + its number; VALUE is in
+# conf.h. o2.o's recipe asks the second client (a process of this script,
+# outside the shim) through a FIFO to rewrite conf.h with VALUE 2 and waits
+# for its answer: o1 and o2 are compiled before the change, o3, o4 and main
+# after it, whatever a cache had.
+s2_project() { # s2_project DIR
+	local d=$1 k
+	mkdir -p "$d/include"
+	write "$d/include/conf.h" "#define VALUE 1"
+	for k in 1 2 3 4; do
+		printf '#include "conf.h"\nint f%d(void) { return VALUE * 10 + %d; }\n' "$k" "$k" \
+			>"$d/o$k.c"
+	done
+	cat >"$d/main.c" <<'EOF'
+#include <stdio.h>
+#include "conf.h"
+int f1(void), f2(void), f3(void), f4(void);
+int main(void)
+{
+	printf("f1=%d f2=%d f3=%d f4=%d main=%d\n", f1(), f2(), f3(), f4(), VALUE);
+	return 0;
+}
+EOF
+	cat >"$d/Makefile" <<'EOF'
+OBJS = o1.o o2.o o3.o o4.o main.o
+prog: $(OBJS)
+	gcc -o $@ $(OBJS)
+%.o: %.c include/conf.h
+	gcc -Iinclude -c $< -o $@
+o2.o: o2.c include/conf.h
+	gcc -Iinclude -c o2.c -o $@
+	echo change >$(REQ); read ack <$(ACK); echo "second client: $$ack"
+EOF
+}
+S2_PROG_SAYS="f1=11 f2=12 f3=23 f4=24 main=2"
+# s2_make OUT HEADER CMD...: CMD (a make of the s2 project) while the
+# second client waits to rewrite HEADER; OUT gets the output and "exit N".
+s2_make() {
+	local out=$1 header=$2 second rc
+	shift 2
+	rm -f "$T_TMP/req" "$T_TMP/ack"
+	mkfifo "$T_TMP/req" "$T_TMP/ack"
+	(read -r _ <"$T_TMP/req" && write "$header" "#define VALUE 2 /* rewritten */" &&
+		echo "VALUE 2" >"$T_TMP/ack") &
+	second=$!
+	timeout 120 "$@" REQ="$T_TMP/req" ACK="$T_TMP/ack" >"$out" 2>&1
+	rc=$?
+	echo "exit $rc" >>"$out"
+	kill "$second" 2>/dev/null
+	wait "$second" 2>/dev/null
+}
+s2_project "$L/s2"
+s2_make "$T_TMP/s2.local" "$L/s2/include/conf.h" make -C "$L/s2" --no-print-directory
+expect "reference: the header changed after o2: o3, o4 and main have the new value" \
+	"$S2_PROG_SAYS" <("$L/s2/prog")
+
+s2() { # s2 POLICY
+	local pol=$1
+	s2_project "$E/$pol/s2"
+	warm "$pol/s2"
+	s2_make "$T_TMP/s2.$pol" "$E/$pol/s2/include/conf.h" env SPECNFS_POLICY="$pol" \
+		LD_PRELOAD="$SHIM" sh -c "cd /nfs/$pol/s2 && exec make \"\$@\"" make
+	same "$pol: header rewritten mid-build: make prints what it prints locally" \
+		"$T_TMP/s2.local" "$T_TMP/s2.$pol"
+	cp "$E/$pol/s2/prog" "$T_TMP/prog"
+	expect "$pol: ... every object compiled after the change has the new value" \
+		"$S2_PROG_SAYS" <("$T_TMP/prog" 2>&1)
+}
+
+# --- 3. a child exits on a refuted prediction, its parent waits -------------------
+s3() { # s3 POLICY
+	local pol=$1 d=$E/$pol/s3 pid kid
+	mkdir -p "$d"
+	write "$d/hold" "held"
+	write "$d/num" "7"
+	warm "$pol/s3"
+	write "$d/num" "42" # behind the cache
+	piped "$T_TMP/s3.$pol" "$pol" \
+		"$PROG" wait "/nfs/$pol/s3/hold" "/nfs/$pol/s3/num" "$MARK"
+	pid=$piped_pid
+	kid=$(sed -n 's/^parent .* fork \([0-9]*\)$/\1/p' "$T_TMP/s3.$pol")
+	expect "$pol: the child read the server's number and exited with it; its parent printed \
+that status once, from waitpid, under the pid fork returned (${kid:-?}) and the child's getpid" \
+		"$(printf '%s\n' "getpid $kid read 42" "parent $pid hold held fork $kid" \
+			"child $kid status 42" "exit 0")" "$T_TMP/s3.$pol"
+	no_process_left "$pol: ... no process is left"
+}
+
+# --- 4. a refuted execution had forked a child and a grandchild ----------------------
+# The stale content says "sleep 10 s": a grandchild of the discarded
+# execution that was not killed is still there when the check runs.
+s4() { # s4 POLICY
+	local pol=$1 d=$E/$pol/s4 pid kid gkid
+	mkdir -p "$d/out"
+	write "$d/in" "old 10000"
+	warm "$pol/s4"
+	write "$d/in" "new 300" # behind the cache
+	piped "$T_TMP/s4.$pol" "$pol" \
+		"$PROG" tree "/nfs/$pol/s4/in" "/nfs/$pol/s4/out" "$MARK"
+	pid=$piped_pid
+	no_process_left "$pol: a refuted read, then two levels of children: no process is left"
+	kid=$(sed -n 's/^level 1 .* pid \([0-9]*\) .*/\1/p' "$T_TMP/s4.$pol")
+	gkid=$(sed -n 's/^level 2 .* pid \([0-9]*\) .*/\1/p' "$T_TMP/s4.$pol")
+	expect "$pol: ... the output is one run's, on the new content, with consistent pids" \
+		"$(printf '%s\n' "level 0 read new" "level 2 new pid $gkid ppid $kid status 0" \
+			"level 1 new pid $kid ppid $pid status 3" \
+			"level 0 new pid $pid ppid $piped_ppid status 13" "exit 0")" \
+		"$T_TMP/s4.$pol"
+	(cd "$d/out" && for f in *; do echo "$f: $(cat "$f")"; done) >"$T_TMP/s4.$pol.files"
+	expect "$pol: ... the server has the new run's three files, none of the discarded run's" \
+		"$(printf '%s\n' "out-new-0: level 0 pid $pid" "out-new-1: level 1 pid $kid" \
+			"out-new-2: level 2 pid $gkid")" "$T_TMP/s4.$pol.files"
+}
+
+# --- 5. pipelines --------------------------------------------------------------------
+S5_COUNT='cat f1 f2 | sort | uniq -c >out; wc -l <out; cat out'
+S5_GREP='grep -r an . | wc -l; grep -r an . | sort'
+s5() { # s5 POLICY
+	local pol=$1 sub=$1/s5 t
+	nfs() { under "$pol" "$@"; } # for same_sh
+	for t in "$L" "$E"; do
+		mkdir -p "$t/$sub/sub"
+		printf 'apple\nbanana\napple\ncherry\n' >"$t/$sub/f1"
+		printf 'banana\ndate\napple\n' >"$t/$sub/f2"
+		printf 'cherry pie\nbanana tart\n' >"$t/$sub/sub/f3"
+	done
+	warm "$sub"
+	same_sh "$pol: cat | sort | uniq -c >out; wc -l <out" "$L" "$sub" "$S5_COUNT"
+	same_sh "$pol: grep -r | wc -l; grep -r | sort" "$L" "$sub" "$S5_GREP"
+	# The second client changes f2 and adds a file, behind the cache.
+	for t in "$L" "$E"; do
+		printf 'banana split\nelderberry\napple\napple\n' >"$t/$sub/f2"
+		printf 'an extra\n' >"$t/$sub/sub/f4"
+	done
+	same_sh "$pol: ... again with f2 changed behind the cache" "$L" "$sub" "$S5_COUNT"
+	same_sh "$pol: ... and grep with a file added behind the cache" "$L" "$sub" "$S5_GREP"
+	check "$pol: ... the server's out is the local one" cmp "$L/$sub/out" "$E/$sub/out"
+}
+
+for pol in ${SPECNFS_TEST_POLICIES:-off cto full}; do
+	t0=$(date +%s%N)
+	for s in s1 s2 s3 s4 s5; do
+		stats "$s.$pol"
+		"$s" "$pol"
+		stats_sum
+	done
+	unset SPECNFS_STATS
+	echo "# $pol: $((($(date +%s%N) - t0) / 1000000)) ms"
+done
+finish
