@@ -35,6 +35,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,18 +237,21 @@ born_add(pid_t pid)
 }
 
 /* The children made while speculative: kill them (their making is being
- * discarded), or just forget them (it committed). */
-static void
+ * discarded), or just forget them (it committed). Returns how many were
+ * killed. */
+static int
 born_end(int kill)
 {
-	int i;
+	int i, n = 0;
 
 	for (i = 0; i < sp.n_born; i++) {
 		if (kill && syscall(SYS_pidfd_send_signal, sp.born_fd[i], SIGKILL, NULL, 0) == 0)
-			sp.n_killed++;
+			n++;
 		syscall(SYS_close, sp.born_fd[i]);
 	}
 	sp.n_born = 0;
+	sp.n_killed += (uint64_t)n;
+	return n;
 }
 
 /* This execution is being discarded (a sealed epoch it depends on failed,
@@ -297,7 +301,7 @@ resolve_kind(enum spec_kind kind)
 	struct spn_req req;
 	struct spn_reply rep;
 	int64_t t0 = mono_us(), dt;
-	int rc, refuted;
+	int rc, refuted, killed;
 
 	if (!speculative())
 		return 0;
@@ -349,10 +353,11 @@ resolve_kind(enum spec_kind kind)
 	spn_epoch_closed(&sp.ep);
 	if (rc == 0)
 		epoch_writers_discard();
-	born_end(1);
+	killed = born_end(1);
 	spec_sud_created_end(1);
 	spn_conn_drop();
-	ckpt_rollback(sp.ckpt, 1);
+	/* The copy's memory is the checkpoint's: tell it what we killed. */
+	ckpt_rollback(sp.ckpt, 1 | ((uint64_t)killed << 8));
 }
 
 static int
@@ -588,6 +593,15 @@ spn_spec_hold(int on)
 		spec_sud_resume();
 }
 
+/* A fork child (glibc's fork, outside an epoch): a new process, with
+ * figures of its own for SPECNFS_STATS. */
+static void
+spec_atfork_child(void)
+{
+	if (!speculative())
+		stats_reset();
+}
+
 void
 spn_spec_ctor(void)
 {
@@ -595,6 +609,7 @@ spn_spec_ctor(void)
 	char *end;
 	uint64_t id;
 
+	pthread_atfork(NULL, NULL, spec_atfork_child);
 	if (v == NULL)
 		return;
 	id = strtoull(v, &end, 16);
@@ -676,6 +691,7 @@ open_epoch(void)
 		sp.n_barriers++;
 		sp.n_rollbacks++;
 		sp.n_refuted++;
+		sp.n_killed += value >> 8; /* the discarded execution's children */
 		spec_sud_after_fork();
 		/* Our memory names the original's connection (and the
 		 * original is our parent, which would make us look like a
