@@ -20,6 +20,18 @@
  *     STATUS, CONFIG, SHUTDOWN and RESOLVE keep 4), and a new reply bit
  *     SPN_SPEC_REMOTE (0x2).
  *
+ * Version 4 added MKNOD (21, reply spec too) and SPN_SPEC_REDIRECT (0x4):
+ * an -EXDEV reply with it carries a path after the spec.
+ *
+ * Version 5 (speculation across processes) added:
+ *   - SPN_OP_SEAL (22): request flags (SPN_F_COURIER, 0x10) then token
+ *     (u64); reply token (u64) when the status is 0; its error replies
+ *     are 4 payload bytes (no reply spec);
+ *   - RESOLVE's request, empty before, now flags (SPN_F_VERDICT 0x4 |
+ *     SPN_F_FLUSHED 0x8) then token: a token without spec, naming a sealed
+ *     epoch rather than a prediction;
+ *   - SPN_REFUTED_BIRTH (0x80000000), a bit of RESOLVE's refuted.
+ *
  * Exact bytes live in one table, goldens[]: each row a struct and the
  * frame it must encode to (and decode from), run as one cmocka test per row.
  * Every other round trip goes through roundtrip_req()/roundtrip_reply(),
@@ -141,7 +153,8 @@ enum {
 	Q_ATIME = 1 << 10,
 	Q_MTIME = 1 << 11,
 	Q_SPEC = 1 << 12,  /* after the op's other fields ... */
-	Q_TOKEN = 1 << 13, /* ... then token, the very last */
+	Q_TOKEN = 1 << 13, /* ... then token, the very last (RESOLVE, SEAL:
+			    * right after flags, without spec) */
 };
 enum {
 	P_ATTR = 1 << 0,
@@ -151,6 +164,7 @@ enum {
 	P_VERSION = 1 << 4,
 	P_TEXT = 1 << 5,
 	P_REFUTED = 1 << 6,
+	P_TOKEN = 1 << 7,
 };
 /* Reply fields sent whatever the status, right after it. */
 enum {
@@ -190,8 +204,9 @@ static const struct op_case {
     {SPN_OP_STATUS, "status", 0, P_TEXT, 0},
     {SPN_OP_CONFIG, "config", 0, P_TEXT, 0},
     {SPN_OP_SHUTDOWN, "shutdown", 0, 0, 0},
-    {SPN_OP_RESOLVE, "resolve", 0, P_REFUTED, 0},
+    {SPN_OP_RESOLVE, "resolve", Q_FLAGS | Q_TOKEN, P_REFUTED, 0},
     {SPN_OP_MKNOD, "mknod", Q_PATH | Q_MODE | Q_FLAGS | Q_SIZE, P_ATTR, A_SPEC},
+    {SPN_OP_SEAL, "seal", Q_FLAGS | Q_TOKEN, P_TOKEN, 0},
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
@@ -241,7 +256,11 @@ is_spec_req_op(uint16_t op)
 	return 0;
 }
 
-/* Requests with a token (after spec): the mutations that can be replayed. */
+/*
+ * Requests with a token, always their last field: the mutations that can be
+ * replayed (after spec) and, since version 5, the ops of speculation across
+ * processes (after flags).
+ */
 static int
 is_token_op(uint16_t op)
 {
@@ -252,9 +271,18 @@ is_token_op(uint16_t op)
 	case SPN_OP_RMDIR:
 	case SPN_OP_UNLINK:
 	case SPN_OP_RENAME:
+	case SPN_OP_RESOLVE:
+	case SPN_OP_SEAL:
 		return 1;
 	}
 	return 0;
+}
+
+/* Requests whose token names a sealed epoch, not a prediction (version 5). */
+static int
+is_epoch_op(uint16_t op)
+{
+	return op == SPN_OP_RESOLVE || op == SPN_OP_SEAL;
 }
 
 /* Replies with spec right after the status, whatever the status. */
@@ -352,6 +380,14 @@ fill_req(struct spn_req *r, uint16_t op)
 	case SPN_OP_CONFIG:
 	case SPN_OP_SHUTDOWN:
 		strcpy(r->path, "not absolute");
+		break;
+	case SPN_OP_RESOLVE:
+		strcpy(r->path, "not absolute");
+		r->flags = SPN_F_VERDICT;
+		break;
+	case SPN_OP_SEAL:
+		strcpy(r->path, "not absolute");
+		r->flags = SPN_F_COURIER;
 		break;
 	case SPN_OP_STAT:
 		r->flags = SPN_F_NOFOLLOW;
@@ -453,6 +489,8 @@ fill_reply(struct spn_reply *r, uint16_t op, int32_t status)
 	else
 		r->spec = 0xdeadbeefu; /* invalid, but not carried */
 	r->refuted = 0x80000003u;
+	/* SEAL's sealed epoch id; any value, all 64 bits. */
+	r->token = 0x0102030405060708ULL ^ ((uint64_t)op << 56);
 }
 
 static size_t
@@ -498,6 +536,8 @@ reply_len(const struct op_case *c, const struct spn_reply *r)
 		n += 4 + r->text_len;
 	if (c->rep & P_REFUTED)
 		n += 4;
+	if (c->rep & P_TOKEN)
+		n += 8;
 	return n;
 }
 
@@ -607,9 +647,10 @@ check_reply(const struct op_case *c, const struct spn_reply *in,
 	assert_string_equal(out->path, (p & P_PATH) || redirect ? in->path : "");
 	assert_int_equal(out->pid, (p & P_PID) ? in->pid : 0);
 	assert_int_equal(out->version, (p & P_VERSION) ? in->version : 0);
-	/* spec comes with any status, refuted only with 0. */
+	/* spec comes with any status, refuted and token only with 0. */
 	assert_int_equal(out->spec, (c->always & A_SPEC) ? in->spec : 0);
 	assert_int_equal(out->refuted, (p & P_REFUTED) ? in->refuted : 0);
+	assert_int_equal(out->token, (p & P_TOKEN) ? in->token : 0);
 	if (p & P_TEXT) {
 		/* Points into the frame, right after the text's length. */
 		assert_ptr_equal(out->text,
@@ -677,13 +718,20 @@ test_op_table(void **state)
 {
 	size_t i;
 
-	size_t nreq = 0, ntok = 0, nrep = 0;
+	size_t nreq = 0, ntok = 0, nrep = 0, nepoch = 0;
 
-	/* Wire constants of version 4. */
-	assert_int_equal(SPN_PROTO_VERSION, 4);
+	/* Wire constants of version 5. */
+	assert_int_equal(SPN_PROTO_VERSION, 5);
 	assert_int_equal(SPN_OP_RESOLVE, 20);
 	assert_int_equal(SPN_OP_MKNOD, 21);
-	assert_int_equal(SPN_OP_MAX, 21);
+	assert_int_equal(SPN_OP_SEAL, 22);
+	assert_int_equal(SPN_OP_MAX, 22);
+	assert_int_equal(SPN_F_NOFOLLOW, 0x1);
+	assert_int_equal(SPN_F_WRITTEN, 0x2);
+	assert_int_equal(SPN_F_VERDICT, 0x4);
+	assert_int_equal(SPN_F_FLUSHED, 0x8);
+	assert_int_equal(SPN_F_COURIER, 0x10);
+	assert_int_equal(SPN_REFUTED_BIRTH, 0x80000000u);
 	assert_int_equal(SPN_SPEC_REDIRECT, 0x4);
 	assert_int_equal(SPN_SPEC_PREDICT, 0x1);
 	assert_int_equal(SPN_SPEC_REPLAY, 0x2);
@@ -692,6 +740,8 @@ test_op_table(void **state)
 	assert_int_equal(NCASES, SPN_OP_MAX);
 	/* Numbers the golden frames spell out as bytes. */
 	assert_int_equal(SPN_OP_SHUTDOWN, 0x13);
+	assert_int_equal(SPN_OP_RESOLVE, 0x14);
+	assert_int_equal(SPN_OP_SEAL, 0x16);
 	assert_int_equal(R_OK, 4);
 	assert_int_equal(-EPERM, -1);
 	assert_int_equal(-ENOENT, -2);
@@ -708,10 +758,21 @@ test_op_table(void **state)
 				 is_token_op(cases[i].op));
 		assert_int_equal(!!(cases[i].always & A_SPEC),
 				 is_spec_rep_op(cases[i].op));
-		/* A token names a prediction: only with spec; a request's
-		 * spec is answered with a reply's spec. */
-		if (is_token_op(cases[i].op))
+		/* A request's token names a prediction on a file-system op
+		 * (one with a reply spec), and then comes with spec; on
+		 * RESOLVE and SEAL it names a sealed epoch, and comes with
+		 * flags and without spec, both ways. A request's spec is
+		 * answered with a reply's spec. */
+		if (is_token_op(cases[i].op) && is_spec_rep_op(cases[i].op))
 			assert_true(is_spec_req_op(cases[i].op));
+		if (is_token_op(cases[i].op) && !is_spec_rep_op(cases[i].op))
+			assert_true(is_epoch_op(cases[i].op));
+		if (is_epoch_op(cases[i].op)) {
+			assert_true(is_token_op(cases[i].op));
+			assert_true(cases[i].req & Q_FLAGS);
+			assert_false(is_spec_req_op(cases[i].op));
+			assert_false(is_spec_rep_op(cases[i].op));
+		}
 		if (is_spec_req_op(cases[i].op))
 			assert_true(is_spec_rep_op(cases[i].op));
 		/* Reply spec: exactly the file-system ops, STAT..STATFS
@@ -723,8 +784,11 @@ test_op_table(void **state)
 		nreq += is_spec_req_op(cases[i].op);
 		ntok += is_token_op(cases[i].op);
 		nrep += is_spec_rep_op(cases[i].op);
+		nepoch += is_epoch_op(cases[i].op);
 		assert_int_equal(!!(cases[i].rep & P_REFUTED),
 				 cases[i].op == SPN_OP_RESOLVE);
+		assert_int_equal(!!(cases[i].rep & P_TOKEN),
+				 cases[i].op == SPN_OP_SEAL);
 		assert_string_equal(spn_proto_op_name(cases[i].op),
 				    cases[i].name);
 		assert_string_equal(
@@ -733,14 +797,17 @@ test_op_table(void **state)
 	}
 	assert_string_equal(spn_proto_op_name(SPN_OP_RESOLVE), "resolve");
 	assert_string_equal(spn_proto_op_name(20 | SPN_OP_REPLY), "resolve");
+	assert_string_equal(spn_proto_op_name(22), "seal");
+	assert_string_equal(spn_proto_op_name(22 | SPN_OP_REPLY), "seal");
 	assert_null(spn_proto_op_name(0));
 	assert_null(spn_proto_op_name(SPN_OP_MAX + 1));
-	assert_null(spn_proto_op_name(22));
+	assert_null(spn_proto_op_name(23));
 	assert_null(spn_proto_op_name(0x7fff));
 	assert_null(spn_proto_op_name(0xffff));
 	assert_int_equal(nreq, 10);
-	assert_int_equal(ntok, 6);
+	assert_int_equal(ntok, 8);
 	assert_int_equal(nrep, 16);
+	assert_int_equal(nepoch, 2);
 }
 
 static void
@@ -800,6 +867,7 @@ test_reply_error_roundtrip_all_ops(void **state)
 			else
 				assert_int_equal(out.spec, 0);
 			assert_int_equal(out.refuted, 0);
+			assert_int_equal(out.token, 0);
 		}
 	}
 	/* An unknown op's error reply has no always fields: 4 bytes, even
@@ -811,6 +879,7 @@ test_reply_error_roundtrip_all_ops(void **state)
 		in.status = -ENOSYS;
 		in.spec = i % 2 ? SPN_SPEC_PREDICTED : 0xffffffffu;
 		in.refuted = 9;
+		in.token = 10;
 		n = roundtrip_reply(&in, &out);
 		assert_int_equal(n, SPN_HDR_LEN + 4);
 		assert_int_equal(get_le(fbuf + 12, 4), 4);
@@ -818,6 +887,7 @@ test_reply_error_roundtrip_all_ops(void **state)
 		assert_int_equal(out.status, -ENOSYS);
 		assert_int_equal(out.spec, 0);
 		assert_int_equal(out.refuted, 0);
+		assert_int_equal(out.token, 0);
 	}
 }
 
@@ -828,8 +898,8 @@ test_reply_error_roundtrip_all_ops(void **state)
  * written out by hand. The bytes must also decode back to the struct: the
  * fields its op carries, zeroes for the rest (what is set but not carried
  * is neither sent nor judged). One cmocka test per row, named after it.
- * The numbers the bytes spell (op numbers, errno values, R_OK) are checked
- * in test_op_table.
+ * The numbers the bytes spell (op numbers, errno values, R_OK, SPN_F_* and
+ * SPN_REFUTED_BIRTH) are checked in test_op_table.
  */
 struct golden {
 	const char *name;
@@ -843,9 +913,9 @@ struct golden {
 #define REP(...) .rep = &(const struct spn_reply){__VA_ARGS__}
 #define BYTES(...) \
 	.want = (const uint8_t[]){__VA_ARGS__}, .len = sizeof((const uint8_t[]){__VA_ARGS__})
-/* "SPNF", version 4, op, then a seq and a len that fit in one byte. */
+/* "SPNF", version 5, op, then a seq and a len that fit in one byte. */
 #define HDR(op_lo, op_hi, seq, len) \
-	0x53, 0x50, 0x4e, 0x46, 0x04, 0x00, op_lo, op_hi, \
+	0x53, 0x50, 0x4e, 0x46, 0x05, 0x00, op_lo, op_hi, \
 	seq, 0x00, 0x00, 0x00, len, 0x00, 0x00, 0x00
 
 static struct golden goldens[] = {
@@ -853,7 +923,7 @@ static struct golden goldens[] = {
      REQ(.op = SPN_OP_STAT, .seq = 0x01020304, .flags = SPN_F_NOFOLLOW, .spec = SPN_SPEC_PREDICT,
 	 .path = "/a"),
      BYTES(0x53, 0x50, 0x4e, 0x46,	    /* "SPNF" */
-	   0x04, 0x00,			    /* version 4 */
+	   0x05, 0x00,			    /* version 5 */
 	   0x02, 0x00,			    /* STAT */
 	   0x04, 0x03, 0x02, 0x01,	    /* seq */
 	   0x0e, 0x00, 0x00, 0x00,	    /* len 14 */
@@ -872,7 +942,7 @@ static struct golden goldens[] = {
 	 .mask = SPN_SA_MODE | SPN_SA_SIZE | SPN_SA_ATIME | SPN_SA_MTIME_NOW, .mode = 04755,
 	 .uid = 1000, .gid = 0xfffffffeu, .size = 0x0102030405060708ULL, .atime = {-2, 5},
 	 .mtime = {0, 999999999u}),
-     BYTES(0x53, 0x50, 0x4e, 0x46, 0x04, 0x00, 0x0f, 0x00, /* SETATTR */
+     BYTES(0x53, 0x50, 0x4e, 0x46, 0x05, 0x00, 0x0f, 0x00, /* SETATTR */
 	   0xff, 0xff, 0xff, 0xff, 0x3a, 0x00, 0x00, 0x00, /* len 58 */
 	   0x02, 0x00, 0x00, 0x00, '/', 'x',		   /* path */
 	   0x00, 0x00, 0x00, 0x00,			   /* flags */
@@ -923,7 +993,7 @@ static struct golden goldens[] = {
      REQ(.op = SPN_OP_OPEN, .seq = 0x0a0b0c0d, .path = "/f",
 	 .flags = 0x00080241u, /* passed through: any bits */
 	 .mode = 0644, .spec = SPN_SPEC_PREDICT, .token = 0x1122334455667788ULL),
-     BYTES(0x53, 0x50, 0x4e, 0x46, 0x04, 0x00, 0x04, 0x00, /* OPEN */
+     BYTES(0x53, 0x50, 0x4e, 0x46, 0x05, 0x00, 0x04, 0x00, /* OPEN */
 	   0x0d, 0x0c, 0x0b, 0x0a, 0x1a, 0x00, 0x00, 0x00, /* seq, len 26 */
 	   0x02, 0x00, 0x00, 0x00, '/', 'f',		   /* path */
 	   0x41, 0x02, 0x08, 0x00,			   /* flags */
@@ -953,19 +1023,72 @@ static struct golden goldens[] = {
 	   0x00, 0x00, 0x00, 0x00,	 /* status 0 */
 	   0x01, 0x00, 0x00, 0x00,	 /* spec: SPN_SPEC_PREDICTED */
 	   0x02, 0x00, 0x00, 0x00, 'a', 'b')}, /* target */
+    /* Version 5: RESOLVE's request is flags, then the token of the sealed
+     * epoch depended on; none (0) is still 12 bytes. */
     {"golden_resolve_req",
      REQ(.op = SPN_OP_RESOLVE, .seq = 4, .path = "not carried",
 	 .spec = 0xffffffffu), /* not carried by RESOLVE */
-     BYTES(HDR(0x14, 0x00, 0x04, 0x00))}, /* RESOLVE, seq 4, len 0 */
+     BYTES(HDR(0x14, 0x00, 0x04, 0x0c), /* RESOLVE, seq 4, len 12 */
+	   0x00, 0x00, 0x00, 0x00,	 /* flags 0 */
+	   0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00)}, /* token 0 */
+    /* A courier asks for the verdict of the epoch it writes for. */
+    {"golden_resolve_verdict_req",
+     REQ(.op = SPN_OP_RESOLVE, .seq = 0x19, .flags = SPN_F_VERDICT,
+	 .token = 0x8877665544332211ULL, .mode = 0xffffffffu), /* mode not carried */
+     BYTES(HDR(0x14, 0x00, 0x19, 0x0c), /* RESOLVE, seq 0x19, len 12 */
+	   0x04, 0x00, 0x00, 0x00,	 /* SPN_F_VERDICT */
+	   0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88)}, /* token */
+    /* ... then says it wrote the output. */
+    {"golden_resolve_flushed_req",
+     REQ(.op = SPN_OP_RESOLVE, .seq = 0x1a, .flags = SPN_F_FLUSHED, .token = 0x100000000ULL),
+     BYTES(HDR(0x14, 0x00, 0x1a, 0x0c), /* RESOLVE, seq 0x1a, len 12 */
+	   0x08, 0x00, 0x00, 0x00,	 /* SPN_F_FLUSHED */
+	   0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00)}, /* token 2^32 */
     {"golden_resolve_reply",
      REP(.op = SPN_OP_RESOLVE, .seq = 4, .refuted = 3,
 	 .spec = 0xffffffffu), /* not carried by RESOLVE */
      BYTES(HDR(0x14, 0x80, 0x04, 0x08), /* RESOLVE|REPLY, seq 4, len 8 */
 	   0x00, 0x00, 0x00, 0x00,	 /* status 0 */
 	   0x03, 0x00, 0x00, 0x00)},	 /* refuted 3 */
+    /* A dependent whose sealed epoch failed: SPN_REFUTED_BIRTH, the top
+     * bit, with the count of its own refuted predictions. */
+    {"golden_resolve_birth_reply",
+     REP(.op = SPN_OP_RESOLVE, .seq = 0x19, .refuted = SPN_REFUTED_BIRTH | 2,
+	 .token = 0xffffffffffffffffULL), /* not carried by RESOLVE */
+     BYTES(HDR(0x14, 0x80, 0x19, 0x08), /* RESOLVE|REPLY, seq 0x19, len 8 */
+	   0x00, 0x00, 0x00, 0x00,	 /* status 0 */
+	   0x02, 0x00, 0x00, 0x80)},	 /* refuted: BIRTH | 2 */
     {"golden_resolve_eio",
      REP(.op = SPN_OP_RESOLVE, .seq = 4, .status = -EIO, .refuted = 3, .spec = 0xffffffffu),
      BYTES(HDR(0x14, 0x80, 0x04, 0x04), /* RESOLVE|REPLY, seq 4, len 4 */
+	   0xfb, 0xff, 0xff, 0xff)},	 /* -EIO */
+    /* Version 5's SEAL: flags, then the token of the sealed epoch the
+     * sealing process itself depends on. */
+    {"golden_seal_req",
+     REQ(.op = SPN_OP_SEAL, .seq = 0x18, .flags = SPN_F_COURIER,
+	 .token = 0x0123456789abcdefULL, .path = "not carried",
+	 .spec = 0xffffffffu), /* not carried by SEAL */
+     BYTES(HDR(0x16, 0x00, 0x18, 0x0c), /* SEAL, seq 0x18, len 12 */
+	   0x10, 0x00, 0x00, 0x00,	 /* SPN_F_COURIER */
+	   0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01)}, /* token */
+    /* A process that depends on nothing and hands its output to no one. */
+    {"golden_seal_req_first",
+     REQ(.op = SPN_OP_SEAL, .seq = 0x1b),
+     BYTES(HDR(0x16, 0x00, 0x1b, 0x0c), /* SEAL, seq 0x1b, len 12 */
+	   0x00, 0x00, 0x00, 0x00,	 /* flags 0 */
+	   0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00)}, /* token 0 */
+    /* The reply: status 0, then the sealed epoch's id. */
+    {"golden_seal_reply",
+     REP(.op = SPN_OP_SEAL, .seq = 0x18, .token = 0xfedcba9876543210ULL,
+	 .refuted = 3, .spec = 0xffffffffu), /* not carried by SEAL */
+     BYTES(HDR(0x16, 0x80, 0x18, 0x0c), /* SEAL|REPLY, seq 0x18, len 12 */
+	   0x00, 0x00, 0x00, 0x00,	 /* status 0 */
+	   0x10, 0x32, 0x54, 0x76, 0x98, 0xba, 0xdc, 0xfe)}, /* token */
+    /* An error: the status alone, no token (and no spec). */
+    {"golden_seal_eio",
+     REP(.op = SPN_OP_SEAL, .seq = 0x18, .status = -EIO, .token = 0xfedcba9876543210ULL,
+	 .spec = 0xffffffffu),
+     BYTES(HDR(0x16, 0x80, 0x18, 0x04), /* SEAL|REPLY, seq 0x18, len 4 */
 	   0xfb, 0xff, 0xff, 0xff)},	 /* -EIO */
     {"golden_unknown_op_enosys",
      REP(.op = 0x4242, .seq = 6, .status = -ENOSYS,
@@ -1879,20 +2002,22 @@ test_spec_bits(void **state)
 		}
 	}
 
-	/* Other ops: the same bytes whatever spec (and token) holds, decoded
-	 * as 0. */
+	/* Other ops: the same bytes whatever spec (and token, for those
+	 * without one: not RESOLVE and SEAL) holds, decoded as 0. */
 	for (k = 0; k < NCASES; k++) {
 		op = cases[k].op;
 		if (is_spec_req_op(op))
 			continue;
 		fill_req(&r, op);
 		r.spec = 0;
-		r.token = 0;
+		if (!is_token_op(op))
+			r.token = 0;
 		n0 = enc_req(&r);
 		memcpy(fbuf2, fbuf, n0);
 		for (i = 0; i < sizeof(spec_bad) / sizeof(spec_bad[0]); i++) {
 			r.spec = spec_bad[i];
-			r.token = tokens[i % (sizeof(tokens) / sizeof(tokens[0]))];
+			if (!is_token_op(op))
+				r.token = tokens[i % (sizeof(tokens) / sizeof(tokens[0]))];
 			assert_int_equal(roundtrip_req(&r, &out), n0);
 			assert_memory_equal(fbuf, fbuf2, n0);
 		}
@@ -1981,8 +2106,9 @@ test_spec_replay_remote(void **state)
 }
 
 /*
- * token: a u64 right after spec, the last field of OPEN, CLOSE, MKDIR,
- * RMDIR, UNLINK and RENAME; any value, all 64 bits, little-endian.
+ * token: a u64, the last field of OPEN, CLOSE, MKDIR, RMDIR, UNLINK and
+ * RENAME (right after spec) and of RESOLVE and SEAL (right after flags);
+ * any value, all 64 bits, little-endian.
  */
 static void
 test_token(void **state)
@@ -2014,16 +2140,19 @@ test_token(void **state)
 			for (b = 0; b < 8; b++)
 				assert_int_equal(fbuf[n - 8 + b],
 						 (uint8_t)(vals[i] >> (8 * b)));
-			/* ... right after spec. */
-			assert_int_equal(get_le(fbuf + n - 12, 4), SPN_SPEC_PREDICT);
+			/* ... right after spec, or RESOLVE's and SEAL's
+			 * flags. */
+			assert_int_equal(get_le(fbuf + n - 12, 4),
+					 is_epoch_op(op) ? r.flags : SPN_SPEC_PREDICT);
 			/* A changed byte anywhere in it is a changed token. */
 			fbuf[n - 8 + i % 8] ^= 0x80;
 			assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
 			assert_int_equal(out.token,
 					 vals[i] ^ (0x80ULL << (8 * (i % 8))));
 		}
-		/* The version 2 layout, spec last and no token: truncated.
-		 * And a token cut short, at every length. */
+		/* Without the token (a mutation's version 2 layout, spec
+		 * last; RESOLVE's or SEAL's flags alone): truncated. And a
+		 * token cut short, at every length. */
 		fill_req(&r, op);
 		n = enc_req(&r);
 		for (b = 1; b <= 8; b++) {
@@ -2215,57 +2344,238 @@ test_spec_error_replies(void **state)
 	}
 }
 
+/*
+ * Round-trips rp, a success, and checks the bytes every success starts
+ * with: op with the reply bit, a payload of plen bytes, status 0.
+ */
+static void
+roundtrip_ok_reply(const struct spn_reply *rp, struct spn_reply *out, size_t plen)
+{
+	assert_int_equal(roundtrip_reply(rp, out), SPN_HDR_LEN + plen);
+	assert_int_equal(get_le(fbuf + 6, 2), rp->op | SPN_OP_REPLY);
+	assert_int_equal(get_le(fbuf + 12, 4), plen);
+	assert_int_equal(get_le(fbuf + 16, 4), 0);
+}
+
+/*
+ * A success of op whose one reply field is value, size bytes, built here:
+ * cut at any length, or followed by 4 more bytes, it is refused; whole, it
+ * decodes (into *out, for the caller to look at the field) and re-encodes
+ * to the same bytes.
+ */
+static void
+check_ok_reply_cuts(uint16_t op, uint64_t value, unsigned size, struct spn_reply *out)
+{
+	struct pb p = {.b = pay, .n = 0};
+	size_t cut, n;
+
+	pb_le(&p, 0, 4);
+	pb_le(&p, value, size);
+	pb_le(&p, 0, 4);
+	for (cut = 0; cut <= p.n; cut++) {
+		const struct pb q = {.b = pay, .n = cut};
+
+		assert_int_equal(decode_reply_exact(op, &q, out), cut == 4 + size ? 0 : -EPROTO);
+	}
+	n = frame(op | SPN_OP_REPLY, 0x77, &(const struct pb){.b = pay, .n = 4 + size});
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, out), 0);
+	assert_int_equal(spn_proto_encode_reply(out, fbuf2, sizeof(fbuf2)), n);
+	assert_memory_equal(fbuf2, fbuf, n);
+}
+
+/*
+ * RESOLVE's and SEAL's request (version 5): flags, then token, and nothing
+ * else. Encoded with flags, built here and decoded, cut at every length
+ * (down to version 4's empty RESOLVE), and followed by a spec.
+ */
+static void
+check_epoch_req(uint16_t op, uint32_t flags)
+{
+	static struct spn_req r, out;
+	struct pb p = {.b = pay, .n = 0};
+	size_t n, cut;
+
+	fill_req(&r, op);
+	r.flags = flags;
+	assert_int_equal(roundtrip_req(&r, &out), SPN_HDR_LEN + 12);
+	assert_int_equal(get_le(fbuf + 6, 2), op);
+	assert_int_equal(get_le(fbuf + 12, 4), 12);
+	assert_int_equal(get_le(fbuf + 16, 4), flags);
+	assert_int_equal(get_le(fbuf + 20, 8), r.token);
+
+	pb_le(&p, flags, 4);
+	pb_le(&p, 0xa1b2c3d4e5f60718ULL, 8);
+	n = frame(op, 2, &p);
+	memset(&out, 0x5a, sizeof(out));
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+	assert_int_equal(out.flags, flags);
+	assert_int_equal(out.token, 0xa1b2c3d4e5f60718ULL);
+	assert_int_equal(out.spec, 0);
+	assert_string_equal(out.path, "");
+	for (cut = 0; cut < 12; cut++) {
+		set_len(fbuf, (uint32_t)cut);
+		assert_int_equal(spn_proto_decode_req(fbuf, SPN_HDR_LEN + cut, &out), -EPROTO);
+		assert_int_equal(out.op, op);
+		assert_int_equal(out.seq, 2);
+	}
+	pb_le(&p, SPN_SPEC_PREDICT, 4);
+	n = frame(op, 2, &p);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EPROTO);
+	assert_int_equal(out.op, op);
+	assert_int_equal(out.seq, 2);
+}
+
+/*
+ * RESOLVE: since version 5 its request is flags, then the token of the
+ * sealed epoch depended on (empty before); its reply, refuted, whose top
+ * bit SPN_REFUTED_BIRTH says that sealed epoch failed.
+ */
 static void
 test_resolve(void **state)
 {
-	static const uint32_t vals[] = {1,	     2,		  1000,
-					0x7fffffffu, 0x80000000u, 0xffffffffu,
+	static const uint32_t vals[] = {1,
+					2,
+					1000,
+					0x7fffffffu,
+					SPN_REFUTED_BIRTH,
+					SPN_REFUTED_BIRTH | 1,
+					SPN_REFUTED_BIRTH | 0x7fffffffu,
 					0};
-	static struct spn_req r, out;
 	static struct spn_reply rp, rout;
-	struct pb p = {.b = pay, .n = 0};
-	size_t i, n, cut;
+	size_t i;
 
-	/* The request carries nothing. */
-	fill_req(&r, SPN_OP_RESOLVE);
-	assert_int_equal(roundtrip_req(&r, &out), SPN_HDR_LEN);
-	assert_int_equal(get_le(fbuf + 6, 2), 20);
-	assert_int_equal(get_le(fbuf + 12, 4), 0);
-	/* ... not even a spec. */
-	pb_le(&p, SPN_SPEC_PREDICT, 4);
-	n = frame(SPN_OP_RESOLVE, 2, &p);
-	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EPROTO);
-	assert_int_equal(out.op, SPN_OP_RESOLVE);
-	assert_int_equal(out.seq, 2);
+	check_epoch_req(SPN_OP_RESOLVE, SPN_F_VERDICT);
+	check_epoch_req(SPN_OP_RESOLVE, SPN_F_VERDICT | SPN_F_FLUSHED);
 
-	/* The reply: status 0, then refuted. */
+	/* The reply: status 0, then refuted; SPN_REFUTED_BIRTH, alone or
+	 * with a count, comes back as it went. */
 	for (i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
 		fill_reply(&rp, SPN_OP_RESOLVE, 0);
 		rp.refuted = vals[i];
-		assert_int_equal(roundtrip_reply(&rp, &rout), SPN_HDR_LEN + 8);
-		assert_int_equal(get_le(fbuf + 6, 2), 20 | SPN_OP_REPLY);
-		assert_int_equal(get_le(fbuf + 12, 4), 8);
-		assert_int_equal(get_le(fbuf + 16, 4), 0);
+		roundtrip_ok_reply(&rp, &rout, 8);
 		assert_int_equal(get_le(fbuf + 20, 4), vals[i]);
+		/* The bit is the top one of refuted's last byte. */
+		assert_int_equal(fbuf[23] & 0x80, (vals[i] & SPN_REFUTED_BIRTH) ? 0x80 : 0);
+		assert_int_equal(rout.refuted & SPN_REFUTED_BIRTH, vals[i] & SPN_REFUTED_BIRTH);
+		assert_int_equal(rout.refuted & ~SPN_REFUTED_BIRTH, vals[i] & ~SPN_REFUTED_BIRTH);
 		assert_int_equal(rout.spec, 0);
+		assert_int_equal(rout.token, 0);
 	}
 	/* refuted cut short, or followed by more. */
-	for (cut = 0; cut <= 12; cut++) {
-		p.n = 0;
-		pb_le(&p, 0, 4);
-		pb_le(&p, 7, 4);
-		pb_le(&p, 0, 4);
-		p.n = cut;
-		assert_int_equal(decode_reply_exact(SPN_OP_RESOLVE, &p, &rout),
-				 cut == 8 ? 0 : -EPROTO);
-		if (cut == 8)
-			assert_int_equal(rout.refuted, 7);
-	}
+	check_ok_reply_cuts(SPN_OP_RESOLVE, 7, 4, &rout);
+	assert_int_equal(rout.refuted, 7);
+	check_ok_reply_cuts(SPN_OP_RESOLVE, SPN_REFUTED_BIRTH | 7, 4, &rout);
+	assert_int_equal(rout.refuted, SPN_REFUTED_BIRTH | 7);
 	/* An error has no refuted (and RESOLVE no spec): 4 bytes. */
 	fill_reply(&rp, SPN_OP_RESOLVE, -EINTR);
-	rp.refuted = 5;
+	rp.refuted = SPN_REFUTED_BIRTH | 5;
 	assert_int_equal(roundtrip_reply(&rp, &rout), SPN_HDR_LEN + 4);
 	assert_int_equal(rout.refuted, 0);
+}
+
+/*
+ * SEAL (version 5): flags, then the token of the sealed epoch the sealing
+ * process depends on; its reply, when the status is 0, the new sealed
+ * epoch's id: a u64 right after the status, all 64 bits, low byte first.
+ */
+static void
+test_seal(void **state)
+{
+	static const uint64_t ids[] = {1,
+				       0xff,
+				       0x100000000ULL,
+				       0x8000000000000000ULL,
+				       0xfedcba9876543210ULL,
+				       0xffffffffffffffffULL,
+				       0};
+	static struct spn_reply rp, rout;
+	struct pb p = {.b = pay, .n = 0};
+	size_t i, b;
+
+	check_epoch_req(SPN_OP_SEAL, 0);
+	check_epoch_req(SPN_OP_SEAL, SPN_F_COURIER);
+
+	/* The reply: status 0, then the id. */
+	for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		fill_reply(&rp, SPN_OP_SEAL, 0);
+		rp.token = ids[i];
+		roundtrip_ok_reply(&rp, &rout, 12);
+		for (b = 0; b < 8; b++)
+			assert_int_equal(fbuf[20 + b], (uint8_t)(ids[i] >> (8 * b)));
+		assert_int_equal(rout.token, ids[i]);
+		assert_int_equal(rout.refuted, 0);
+		assert_int_equal(rout.spec, 0);
+	}
+	/* The id cut short, or followed by more. */
+	check_ok_reply_cuts(SPN_OP_SEAL, 0x8877665544332211ULL, 8, &rout);
+	assert_int_equal(rout.token, 0x8877665544332211ULL);
+	/* An error has no id (and SEAL no spec): 4 bytes; an id after an
+	 * error's status is trailing bytes. */
+	fill_reply(&rp, SPN_OP_SEAL, -ENOMEM);
+	assert_int_equal(roundtrip_reply(&rp, &rout), SPN_HDR_LEN + 4);
+	assert_int_equal(rout.token, 0);
+	p.n = 0;
+	pb_le(&p, (uint32_t)-ENOMEM, 4);
+	pb_le(&p, 0x8877665544332211ULL, 8);
+	assert_int_equal(decode_reply_exact(SPN_OP_SEAL, &p, &rout), -EPROTO);
+}
+
+/*
+ * Version 5's request flags: RESOLVE accepts SPN_F_VERDICT and
+ * SPN_F_FLUSHED, SEAL SPN_F_COURIER; any other bit is -EINVAL, encoding
+ * and decoding. The ops with older flags accept none of the new bits.
+ */
+static void
+test_epoch_flags(void **state)
+{
+	static const uint32_t resolve_good[] = {0, SPN_F_VERDICT, SPN_F_FLUSHED,
+						SPN_F_VERDICT | SPN_F_FLUSHED};
+	static const uint32_t resolve_bad[] = {SPN_F_COURIER,
+					       SPN_F_NOFOLLOW,
+					       SPN_F_WRITTEN,
+					       SPN_F_VERDICT | SPN_F_COURIER,
+					       SPN_F_FLUSHED | SPN_F_NOFOLLOW,
+					       0x20,
+					       0x80000000u,
+					       0xffffffffu};
+	static const uint32_t seal_good[] = {0, SPN_F_COURIER};
+	static const uint32_t seal_bad[] = {SPN_F_VERDICT,
+					    SPN_F_FLUSHED,
+					    SPN_F_NOFOLLOW,
+					    SPN_F_WRITTEN,
+					    SPN_F_COURIER | SPN_F_VERDICT,
+					    SPN_F_COURIER | SPN_F_FLUSHED,
+					    0x20,
+					    0x80000000u,
+					    0xffffffffu};
+	static const uint32_t new_bits[] = {SPN_F_VERDICT, SPN_F_FLUSHED, SPN_F_COURIER};
+	static const uint16_t old_ops[] = {SPN_OP_STAT, SPN_OP_CLOSE, SPN_OP_SETATTR};
+	static struct spn_req r;
+	/* flags: RESOLVE's and SEAL's first field; the others' after path. */
+	const size_t first = SPN_HDR_LEN;
+	const size_t after = SPN_HDR_LEN + 4 + strlen("/nfs/src/main.c");
+	size_t i, k;
+
+	fill_req(&r, SPN_OP_RESOLVE);
+	for (i = 0; i < sizeof(resolve_good) / sizeof(resolve_good[0]); i++)
+		check_u32_field(SPN_OP_RESOLVE, &r.flags, SPN_F_VERDICT, first, resolve_good[i], 0,
+				&r);
+	for (i = 0; i < sizeof(resolve_bad) / sizeof(resolve_bad[0]); i++)
+		check_u32_field(SPN_OP_RESOLVE, &r.flags, SPN_F_VERDICT, first, resolve_bad[i],
+				-EINVAL, &r);
+
+	fill_req(&r, SPN_OP_SEAL);
+	for (i = 0; i < sizeof(seal_good) / sizeof(seal_good[0]); i++)
+		check_u32_field(SPN_OP_SEAL, &r.flags, SPN_F_COURIER, first, seal_good[i], 0, &r);
+	for (i = 0; i < sizeof(seal_bad) / sizeof(seal_bad[0]); i++)
+		check_u32_field(SPN_OP_SEAL, &r.flags, SPN_F_COURIER, first, seal_bad[i], -EINVAL,
+				&r);
+
+	for (k = 0; k < sizeof(old_ops) / sizeof(old_ops[0]); k++) {
+		fill_req(&r, old_ops[k]);
+		for (i = 0; i < sizeof(new_bits) / sizeof(new_bits[0]); i++)
+			check_u32_field(old_ops[k], &r.flags, 0, after, new_bits[i], -EINVAL, &r);
+	}
 }
 
 /* ------------------------------------------------------------ framing */
@@ -2353,8 +2663,9 @@ static void
 test_bad_magic_and_version(void **state)
 {
 	/* 1 is the version before speculation, 2 the one before write-back
-	 * speculation: refused like any other. */
-	static const uint16_t versions[] = {0, 1, 2, 3, 5, 0x100, 0x0400, 0xffff};
+	 * speculation, 4 the one before speculation across processes:
+	 * refused like any other. */
+	static const uint16_t versions[] = {0, 1, 2, 3, 4, 6, 0x100, 0x0500, 0xffff};
 	static struct spn_req r, out;
 	static struct spn_reply rout;
 	size_t n, i, need;
@@ -2815,7 +3126,7 @@ corpus_build(struct corpus *c)
 	/* Version 3: a replayed mutation with a zero token and one with
 	 * every bit set, both request bits, and both reply bits. */
 	for (i = 0; i < NCASES; i++) {
-		if (!(cases[i].req & Q_TOKEN))
+		if (!(cases[i].req & Q_TOKEN) || !(cases[i].req & Q_SPEC))
 			continue;
 		fill_req(&r, cases[i].op);
 		r.spec = SPN_SPEC_REPLAY;
@@ -2827,11 +3138,24 @@ corpus_build(struct corpus *c)
 		rp.spec = SPN_SPEC_PREDICTED | SPN_SPEC_REMOTE;
 		corpus_add(c, enc_reply(&rp));
 	}
-	fill_reply(&rp, SPN_OP_RESOLVE, 0);
-	rp.refuted = 0;
-	corpus_add(c, enc_reply(&rp));
-	rp.refuted = 0xffffffffu;
-	corpus_add(c, enc_reply(&rp));
+	/* RESOLVE's refuted 0, every bit, and version 5's SPN_REFUTED_BIRTH
+	 * alone. */
+	for (i = 0; i < 3; i++) {
+		fill_reply(&rp, SPN_OP_RESOLVE, 0);
+		rp.refuted = i == 2 ? SPN_REFUTED_BIRTH : i ? 0xffffffffu : 0;
+		corpus_add(c, enc_reply(&rp));
+	}
+	/* Version 5: RESOLVE with both of its flags and a token of every
+	 * bit, SEAL with no flag and no token; a SEAL reply with either id. */
+	for (i = 0; i < 2; i++) {
+		fill_req(&r, i ? SPN_OP_SEAL : SPN_OP_RESOLVE);
+		r.flags = i ? 0 : SPN_F_VERDICT | SPN_F_FLUSHED;
+		r.token = i ? 0 : 0xffffffffffffffffULL;
+		corpus_add(c, enc_req(&r));
+		fill_reply(&rp, SPN_OP_SEAL, 0);
+		rp.token = r.token;
+		corpus_add(c, enc_reply(&rp));
+	}
 }
 
 static const uint32_t interesting[] = {
@@ -2927,10 +3251,10 @@ test_fuzz(void **state)
 	const char *e;
 	uint64_t iters = 200000, seed = 0x5eed5bec1a7e5ULL, it;
 	unsigned long ok_req = 0, ok_rep = 0, errs[5] = {0};
-	/* Decoded frames that exercise version 2's and 3's fields. */
+	/* Decoded frames that exercise version 2's, 3's and 5's fields. */
 	unsigned long ok_req_spec = 0, ok_rep_spec = 0, ok_err_spec = 0,
 		      ok_resolve = 0, ok_req_token = 0, ok_req_replay = 0,
-		      ok_rep_remote = 0;
+		      ok_rep_remote = 0, ok_req_epoch = 0, ok_seal = 0;
 	size_t len, need, k, m;
 	uint8_t *exact;
 	ssize_t n2;
@@ -2986,6 +3310,12 @@ test_fuzz(void **state)
 				assert_true(is_token_op(rq.op));
 				ok_req_token++;
 			}
+			if (rq.op == SPN_OP_RESOLVE)
+				assert_int_equal(rq.flags & ~(SPN_F_VERDICT | SPN_F_FLUSHED), 0);
+			if (rq.op == SPN_OP_SEAL)
+				assert_int_equal(rq.flags & ~SPN_F_COURIER, 0);
+			if (is_epoch_op(rq.op) && rq.flags != 0)
+				ok_req_epoch++;
 			n2 = spn_proto_encode_req(&rq, fbuf, sizeof(fbuf));
 			assert_int_equal(n2, len);
 			assert_memory_equal(fbuf, exact, len);
@@ -3028,6 +3358,10 @@ test_fuzz(void **state)
 					    rp.status == 0);
 			if (rp.op == SPN_OP_RESOLVE && rp.status == 0)
 				ok_resolve++;
+			if (rp.token != 0)
+				assert_true(rp.op == SPN_OP_SEAL && rp.status == 0);
+			if (rp.op == SPN_OP_SEAL && rp.status == 0)
+				ok_seal++;
 			if (rp.text)
 				assert_true((const uint8_t *)rp.text >= exact &&
 					    (const uint8_t *)rp.text +
@@ -3055,6 +3389,9 @@ test_fuzz(void **state)
 	print_message("fuzz: decoded %lu requests with a token, %lu with "
 		      "REPLAY; %lu replies with REMOTE\n",
 		      ok_req_token, ok_req_replay, ok_rep_remote);
+	print_message("fuzz: decoded %lu RESOLVE/SEAL requests with flags, "
+		      "%lu SEAL replies\n",
+		      ok_req_epoch, ok_seal);
 	/* The mutations must reach every outcome, or the loop proves little. */
 	if (iters >= 100000) {
 		assert_true(ok_req > iters / 100);
@@ -3065,6 +3402,7 @@ test_fuzz(void **state)
 			    ok_err_spec > 0 && ok_resolve > 0);
 		assert_true(ok_req_token > 0 && ok_req_replay > 0 &&
 			    ok_rep_remote > 0);
+		assert_true(ok_req_epoch > 0 && ok_seal > 0);
 	}
 }
 
@@ -3094,6 +3432,8 @@ main(void)
 	    cmocka_unit_test(test_token_rename),
 	    cmocka_unit_test(test_spec_error_replies),
 	    cmocka_unit_test(test_resolve),
+	    cmocka_unit_test(test_seal),
+	    cmocka_unit_test(test_epoch_flags),
 	    cmocka_unit_test(test_unknown_ops),
 	    cmocka_unit_test(test_direction),
 	    cmocka_unit_test(test_bad_magic_and_version),
