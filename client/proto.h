@@ -1,6 +1,6 @@
 /*
  * proto.h - the wire protocol between the shim (libspecnfs.so), the user
- * tool (specnfs) and the cache daemon (specnfsd), version 4.
+ * tool (specnfs) and the cache daemon (specnfsd), version 5.
  *
  * One UNIX stream socket per client; the client sends requests, the daemon
  * answers each with one reply carrying the request's seq. The codec is
@@ -96,7 +96,7 @@ enum spn_op {
 			       * [refuted]: waits until every prediction made
 			       * for this connection is validated; refuted
 			       * counts those the server contradicted (see
-			       * "Across processes" below) */
+			       * "Version 5" below) */
 	SPN_OP_MKNOD = 21,    /* path, mode (permissions), flags (S_IFIFO,
 			       * S_IFSOCK, S_IFCHR or S_IFBLK), size (rdev,
 			       * a Linux dev_t) [attr] */
@@ -265,7 +265,8 @@ struct spn_req {
 	 * clears everything up to path with one memset. */
 	uint32_t spec;
 	/* OPEN/CLOSE/MKDIR/RMDIR/UNLINK/RENAME: names a predicted mutation
-	 * (unique per process), for SPN_SPEC_REPLAY. */
+	 * (unique per process), for SPN_SPEC_REPLAY. RESOLVE, SEAL: the
+	 * sealed epoch depended on (0: none). */
 	uint64_t token;
 	char path[SPN_PATH_MAX];
 	/* RENAME/LINK: the second path; SYMLINK: the link's target. */
