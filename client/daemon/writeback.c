@@ -229,23 +229,22 @@ store_make_issue(struct spn_job *j)
 	struct spn_entry e;
 	int mode;
 
-	if (spn_job_call(j, store_make_issue, store_make_done, 0))
-		return;
 	if (spn_job_index_get(j, j->walk, &e) < 0) {
 		j->err = -ENOENT;
 		j->res = NULL;
 		store_done(j);
 		return;
 	}
+	/* req.op says which call is on the wire, for store_make_done and
+	 * for the ordered line (a name is made). */
+	j->req.op = e.attr.type == S_IFDIR ? SPN_OP_MKDIR : SPN_OP_OPEN;
+	if (spn_job_call(j, store_make_issue, store_make_done, 0))
+		return;
 	mode = (int)(e.attr.mode & 07777);
-	/* req.op says which call is on the wire, for store_make_done. */
-	if (e.attr.type == S_IFDIR) {
-		j->req.op = SPN_OP_MKDIR;
+	if (e.attr.type == S_IFDIR)
 		spn_nfs_mkdir(j->m->nfs, j->walk, mode != 0 ? mode : 0755, spn_job_cb, j);
-	} else {
-		j->req.op = SPN_OP_OPEN;
+	else
 		spn_nfs_create(j->m->nfs, j->walk, mode, 0, spn_job_cb, j);
-	}
 }
 
 static void
@@ -322,7 +321,6 @@ spn_wb_kick(struct spn_daemon *d, struct spn_wb *wb)
 	 * carries the store out with its own ids there. */
 	if (spn_nfs_version(wb->m->nfs) == 4)
 		j->cred.foreign = 0;
-	j->mq_barrier = j->cred.foreign > 0; /* its ids on the session: alone */
 	j->req.op = SPN_OP_FSYNC;
 	snprintf(j->rel, sizeof(j->rel), "%s", wb->rel);
 	snprintf(j->req.path, sizeof(j->req.path), "%s%s", wb->m->prefix, wb->rel);
