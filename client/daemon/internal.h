@@ -289,6 +289,9 @@ struct spn_wb *spn_wb_find(struct spn_daemon *d, struct spn_mount *m, const char
 			   int create);
 void spn_wb_forget(struct spn_daemon *d, struct spn_wb *wb);
 void spn_wb_kick(struct spn_daemon *d, struct spn_wb *wb);
+/* Size and mtime of j->rel, a file with writes not yet stored, as the
+ * server will have them once stored (over a's). */
+void spn_wb_attr(struct spn_job *j, struct spn_attr *a);
 void spn_close_start(struct spn_job *j); /* CLOSE, FSYNC */
 void spn_wb_on_close_write(struct spn_daemon *d, int wd);
 void spn_wb_tick(struct spn_daemon *d);

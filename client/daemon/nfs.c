@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client/daemon/nfs_op.h"
@@ -142,6 +143,48 @@ spn_nfs_version(const struct spn_nfs *n)
 	return n->version;
 }
 
+int64_t
+spn_nfsop_realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The server set t between sent_ns and now (our clock): its clock is ahead
+ * of ours by at least t - now and at most t - sent_ns. The bounds narrow
+ * with each sample; bounds that no longer meet (a clock was stepped) start
+ * over from this sample. */
+void
+spn_nfsop_clock_sample(struct spn_nfs *n, const struct spn_time *t, int64_t sent_ns)
+{
+	int64_t st = (int64_t)t->sec * 1000000000LL + t->nsec;
+	int64_t lo = st - spn_nfsop_realtime_ns(), hi = st - sent_ns;
+
+	if (sent_ns == 0 || t->sec == 0)
+		return;
+	if (n->skew_known && lo <= n->skew_hi && hi >= n->skew_lo) {
+		if (lo > n->skew_lo)
+			n->skew_lo = lo;
+		if (hi < n->skew_hi)
+			n->skew_hi = hi;
+		return;
+	}
+	n->skew_known = 1;
+	n->skew_lo = lo;
+	n->skew_hi = hi;
+}
+
+int
+spn_nfs_clock_offset(const struct spn_nfs *n, int64_t *off_ns)
+{
+	if (!n->skew_known)
+		return -EAGAIN;
+	*off_ns = n->skew_lo > 0 ? n->skew_lo : n->skew_hi < 0 ? n->skew_hi : 0;
+	return 0;
+}
+
 /* A context whose mount failed is left for spn_nfs_connect() to replace:
  * destroying it inside libnfs's own callback is not allowed. */
 int
@@ -179,6 +222,7 @@ spn_nfsop_new(struct spn_nfs *n, enum spn_nfs_call kind, spn_nfs_cb cb, void *ar
 	op->cb = cb;
 	op->arg = arg;
 	op->fd = -1;
+	op->sent_ns = spn_nfsop_realtime_ns();
 	op->next = n->ops;
 	if (n->ops != NULL)
 		n->ops->prev = op;

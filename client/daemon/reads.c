@@ -69,16 +69,8 @@ spn_stat_resolved(struct spn_job *j)
 	if (spn_resolved_follow(j))
 		return;
 	j->rep.attr = j->e.attr;
-	if (j->e.flags & SPN_EF_DIRTY) {
-		/* Local writes not yet written back: report the local size. */
-		struct stat st;
-
-		if (spn_mirror_lstat(j->m, j->rel, &st) == 0 && S_ISREG(st.st_mode)) {
-			j->rep.attr.size = (uint64_t)st.st_size;
-			j->rep.attr.mtime.sec = st.st_mtim.tv_sec;
-			j->rep.attr.mtime.nsec = (uint32_t)st.st_mtim.tv_nsec;
-		}
-	}
+	if (j->e.flags & SPN_EF_DIRTY) /* writes not yet stored: as they will be */
+		spn_wb_attr(j, &j->rep.attr);
 	spn_job_reply(j, 0);
 }
 
