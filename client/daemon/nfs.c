@@ -18,9 +18,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
@@ -494,6 +497,15 @@ mount_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 	}
 	n->state = SPN_NFS_UP;
 	n->error[0] = '\0';
+	{
+		/* Calls go out as small separate writes, many at once (a
+		 * process's validations): with Nagle's algorithm each one
+		 * after the first waits for the previous one's ACK, a round
+		 * trip over a WAN. */
+		int one = 1;
+
+		setsockopt(nfs_get_fd(nfs), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
 	spn_nfsop_finish(op, 0);
 }
 
