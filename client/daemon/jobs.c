@@ -9,8 +9,9 @@
  * simply re-sent when a session is lost; the others (CREATE, MKDIR,
  * REMOVE, RMDIR, RENAME, LINK, SYMLINK) are first *verified*: after a
  * reconnect done() looks at the server to see whether the call took
- * effect before sending it again. Here too: the order of predicted
- * mutations on the wire (mq_*), hard and soft mount semantics while a
+ * effect before sending it again. Here too: the ordered line (mq_*:
+ * which calls wait for which, so that the server sees dependent calls in
+ * the client's order), hard and soft mount semantics while a
  * server is down, the reply, and the small helpers every step shares
  * (the index by job, parent paths, attributes for the wire).
  */
@@ -277,34 +278,25 @@ mq_writer(const struct spn_job *j)
 	return j->mq_alone || j->mq_kind != MQ_READ;
 }
 
-/* What j's request does to the paths it touches. */
+/* What each request does to the paths it touches; a store's OPEN makes
+ * its file (writeback.c, store_make). */
+static const uint8_t mq_op_kind[SPN_OP_MAX + 1] = {
+	[SPN_OP_MKDIR] = MQ_NAME,   [SPN_OP_RMDIR] = MQ_NAME,   [SPN_OP_UNLINK] = MQ_NAME,
+	[SPN_OP_RENAME] = MQ_NAME,  [SPN_OP_LINK] = MQ_NAME,    [SPN_OP_SYMLINK] = MQ_NAME,
+	[SPN_OP_MKNOD] = MQ_NAME,   [SPN_OP_SETATTR] = MQ_CONTENT,
+	[SPN_OP_CLOSE] = MQ_CONTENT, [SPN_OP_FSYNC] = MQ_CONTENT, /* a store */
+};
+
 static int
 mq_kind_of(const struct spn_job *j)
 {
-	switch (j->req.op) {
-	case SPN_OP_MKDIR:
-	case SPN_OP_RMDIR:
-	case SPN_OP_UNLINK:
-	case SPN_OP_RENAME:
-	case SPN_OP_LINK:
-	case SPN_OP_SYMLINK:
-	case SPN_OP_MKNOD:
-		return MQ_NAME;
-	case SPN_OP_OPEN:
-		/* A store's OPEN makes its file (writeback.c, store_make). */
-		if ((j->req.flags & O_CREAT) || j->wb != NULL)
-			return MQ_NAME;
-		if (j->req.flags & O_TRUNC)
-			return MQ_CONTENT;
-		break;
-	case SPN_OP_SETATTR:
-	case SPN_OP_CLOSE:
-	case SPN_OP_FSYNC: /* a store */
-		return MQ_CONTENT;
-	default:
-		break;
-	}
-	return j->mq_barrier ? MQ_CONTENT : MQ_READ;
+	int kind = j->req.op <= SPN_OP_MAX ? mq_op_kind[j->req.op] : MQ_READ;
+
+	if (j->req.op == SPN_OP_OPEN && ((j->req.flags & O_CREAT) || j->wb != NULL))
+		kind = MQ_NAME;
+	else if (j->req.op == SPN_OP_OPEN && (j->req.flags & O_TRUNC))
+		kind = MQ_CONTENT;
+	return kind == MQ_READ && j->mq_barrier ? MQ_CONTENT : kind;
 }
 
 static int

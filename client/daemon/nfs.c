@@ -2,8 +2,9 @@
  * daemon/nfs.c: the daemon's NFS sessions (see daemon/nfs.h) and the calls
  * by path, through libnfs's path API (NFSv3 and NFSv4): the session's
  * life, the op plumbing shared with daemon/nfs_fh.c (the NFSv3 calls by
- * file handle) and daemon/nfs_xfer.c (whole-file transfers), single
- * calls, listings, CREATE and SETATTR.
+ * file handle) and daemon/nfs_xfer.c (whole-file transfers), the server's
+ * clock against ours (from times the server sets), single calls,
+ * listings, CREATE and SETATTR.
  *
  * libnfs contexts are neither fork- nor thread-safe: each lives in the
  * daemon's single thread and is driven from its poll loop. Automatic
@@ -26,7 +27,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "client/daemon/nfs_op.h"
@@ -146,15 +146,6 @@ spn_nfs_version(const struct spn_nfs *n)
 	return n->version;
 }
 
-int64_t
-spn_nfsop_realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* The server set t between sent_ns and now (our clock): its clock is ahead
  * of ours by at least t - now and at most t - sent_ns. The bounds narrow
  * with each sample; bounds that no longer meet (a clock was stepped) start
@@ -163,7 +154,7 @@ void
 spn_nfsop_clock_sample(struct spn_nfs *n, const struct spn_time *t, int64_t sent_ns)
 {
 	int64_t st = (int64_t)t->sec * 1000000000LL + t->nsec;
-	int64_t lo = st - spn_nfsop_realtime_ns(), hi = st - sent_ns;
+	int64_t lo = st - spn_now_ns(), hi = st - sent_ns;
 
 	if (sent_ns == 0 || t->sec == 0)
 		return;
@@ -225,7 +216,7 @@ spn_nfsop_new(struct spn_nfs *n, enum spn_nfs_call kind, spn_nfs_cb cb, void *ar
 	op->cb = cb;
 	op->arg = arg;
 	op->fd = -1;
-	op->sent_ns = spn_nfsop_realtime_ns();
+	op->sent_ns = spn_now_ns();
 	op->next = n->ops;
 	if (n->ops != NULL)
 		n->ops->prev = op;

@@ -530,7 +530,7 @@ store_fh_send(struct spn_nfs_op *op, struct spn_nfs_chunk *c)
 	args.stable = FILE_SYNC;
 	args.data.data_len = (u_int)c->len;
 	args.data.data_val = c->buf;
-	c->sent_ns = spn_nfsop_realtime_ns();
+	c->sent_ns = spn_now_ns();
 	op->kind = SPN_CALL_WRITE;
 	return rpc_nfs3_write_async(nfs_get_rpc_context(op->n->nfs), store_fh_write_cb, &args, c);
 }

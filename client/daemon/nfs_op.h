@@ -81,9 +81,11 @@ struct spn_nfs_op {
 	int64_t sent_ns; /* CLOCK_REALTIME when it was made (single calls: sent) */
 };
 
+/* The daemon's wall clock, CLOCK_REALTIME in ns (daemon/jobs.c). */
+int64_t spn_now_ns(void);
+
 /* daemon/nfs.c: the server's clock. t is a time the server set to its
- * "now" while a call sent at sent_ns (our CLOCK_REALTIME) was out. */
-int64_t spn_nfsop_realtime_ns(void);
+ * "now" while a call sent at sent_ns (spn_now_ns) was out. */
 void spn_nfsop_clock_sample(struct spn_nfs *n, const struct spn_time *t, int64_t sent_ns);
 
 /* daemon/nfs.c: op plumbing */
