@@ -547,6 +547,7 @@ store_fh_pump(struct spn_nfs_op *op)
 		spn_nfsop_finish(op, op->err);
 		return;
 	}
+	op->res.bytes = op->bytes;
 	memset(&sargs, 0, sizeof(sargs));
 	spn_nfs3_fh_arg(&sargs.object, op->res.fh, op->res.fh_len);
 	spn_nfs3_sattr_from(&sargs.new_attributes, &op->sa);

@@ -788,8 +788,14 @@ spn_parent_handle(struct spn_job *j, struct spn_entry *pe)
 	if (j->store_by_path || !spn_nfs_has_fh(j->m->nfs) || name == NULL || name[1] == '\0')
 		return NULL;
 	spn_parent_of(j->rel, parent, sizeof(parent));
-	if (spn_job_index_get(j, parent, pe) < 0 || pe->fh_len == 0 ||
-	    (pe->flags & SPN_EF_CREATED_LOCALLY))
+	if (spn_job_index_get(j, parent, pe) < 0)
+		memset(pe, 0, sizeof(*pe));
+	/* The export's root: the session knows its handle (a path walk
+	 * from it costs round trips of its own). */
+	if (pe->fh_len == 0 && strcmp(parent, "/") == 0 &&
+	    spn_nfs_root_fh(j->m->nfs, pe->fh, &pe->fh_len) < 0)
+		pe->fh_len = 0;
+	if (pe->fh_len == 0 || (pe->flags & SPN_EF_CREATED_LOCALLY))
 		return NULL;
 	return name + 1;
 }
