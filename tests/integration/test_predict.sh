@@ -126,8 +126,8 @@ maker=$!
 wait_log 'mkdir /nfs/o2 -> 0 predicted'
 env $S stat /nfs/src/a.c >/dev/null
 wait "$writer" "$maker"
-# logline TEXT: the number of the daemon log's first line with TEXT
-logline() { grep -nF -- "$1" "$log" | head -n 1 | cut -d: -f1; }
+# logline TEXT: the number of the daemon log's last line with TEXT
+logline() { grep -nF -- "$1" "$log" | tail -n 1 | cut -d: -f1; }
 st=$(logline 'stored /o/big')
 mk=$(logline 'mkdir /nfs/o2 -> 0 remote (pid 0)')
 v=$(logline 'stat /nfs/src/a.c -> 0 remote (pid 0)')
