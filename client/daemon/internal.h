@@ -44,12 +44,11 @@ struct spn_mount {
 	int soft_down;           /* soft: known down, programs' requests fail fast */
 	int said_down;           /* logged as not responding */
 	struct spn_job *waiting; /* jobs waiting for the session */
-	/* Predicted mutations go to the server in order: each waits until
-	 * every job admitted before it has finished, and jobs arriving
-	 * after it wait (mq_first..mq_last) until it is done. */
-	struct spn_job *mq_first, *mq_last;
-	struct spn_job *mq_running; /* the predicted mutation on the wire */
-	int active;                 /* admitted jobs not finished */
+	/* The ordered line (daemon/jobs.c, mq_*): every job that made an
+	 * NFS call and has not finished, in arrival order, admitted or
+	 * waiting for an earlier job it conflicts with. */
+	struct spn_job *mq_head, *mq_tail;
+	int mq_writers; /* jobs in line that change the server (or run alone) */
 	int pumping, pump_again;
 };
 
@@ -144,11 +143,16 @@ struct spn_job {
 	int attempts;
 	int remote; /* made an NFS call: the reply says SPN_SPEC_REMOTE */
 
-	/* Order around predicted mutations (daemon/jobs.c, mq_pump) */
-	int mq_barrier; /* a predicted mutation: runs alone, in order */
-	int mq_active;  /* admitted on mq_m (counted in mq_m->active) */
-	struct spn_mount *mq_m;
-	struct spn_job *mq_next;
+	/* Place in the ordered line (daemon/jobs.c, mq_*) */
+	int mq_barrier; /* ordered as a change of its paths even when its calls read */
+	int mq_alone;   /* conflicts with every job: a foreign caller's */
+	int mq_kind;    /* MQ_READ, MQ_CONTENT, MQ_NAME: what it does to its paths */
+	int mq_admitted;
+	int mq_counted; /* in mq_m->mq_writers */
+	int mq_nkeys;
+	char *mq_keys[4]; /* the paths it touched (the line's copies) */
+	struct spn_mount *mq_m; /* the line it is in, or NULL */
+	struct spn_job *mq_prev, *mq_next;
 
 	/* Resolving the path (daemon/resolve.c, daemon/gate.c) */
 	struct spn_entry e; /* the entry being worked on */
@@ -295,6 +299,9 @@ struct spn_wb *spn_wb_find(struct spn_daemon *d, struct spn_mount *m, const char
 			   int create);
 void spn_wb_forget(struct spn_daemon *d, struct spn_wb *wb);
 void spn_wb_kick(struct spn_daemon *d, struct spn_wb *wb);
+/* Size and mtime of j->rel, a file with writes not yet stored, as the
+ * server will have them once stored (over a's). */
+void spn_wb_attr(struct spn_job *j, struct spn_attr *a);
 void spn_close_start(struct spn_job *j); /* CLOSE, FSYNC */
 void spn_wb_on_close_write(struct spn_daemon *d, int wd);
 void spn_wb_tick(struct spn_daemon *d);

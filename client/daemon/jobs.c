@@ -9,8 +9,9 @@
  * simply re-sent when a session is lost; the others (CREATE, MKDIR,
  * REMOVE, RMDIR, RENAME, LINK, SYMLINK) are first *verified*: after a
  * reconnect done() looks at the server to see whether the call took
- * effect before sending it again. Here too: the order of predicted
- * mutations on the wire (mq_*), hard and soft mount semantics while a
+ * effect before sending it again. Here too: the ordered line (mq_*:
+ * which calls wait for which, so that the server sees dependent calls in
+ * the client's order), hard and soft mount semantics while a
  * server is down, the reply, and the small helpers every step shares
  * (the index by job, parent paths, attributes for the wire).
  */
@@ -19,6 +20,7 @@
 #endif
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,22 +165,13 @@ spn_job_reply(struct spn_job *j, int status)
 	spn_job_free(j);
 }
 
-static void mq_pump(struct spn_mount *m);
+static void mq_leave(struct spn_job *j);
 
 void
 spn_job_free(struct spn_job *j)
 {
-	struct spn_mount *m = j->m;
-
-	if (j->mq_active) {
-		j->mq_active = 0;
-		if (--j->mq_m->active == 0)
-			mq_pump(j->mq_m);
-	}
-	if (m != NULL && m->mq_running == j) {
-		m->mq_running = NULL;
-		mq_pump(m);
-	}
+	if (j->mq_m != NULL)
+		mq_leave(j);
 	if (j->owner != NULL)
 		spn_validated(j);
 	if (j->tmpfd >= 0)
@@ -192,13 +185,181 @@ spn_job_free(struct spn_job *j)
 }
 
 /*
- * Order around predicted mutations. A predicted mutation (mq_barrier) is
- * answered before the server has it; the server must still see the
- * client's calls in the client's order, or a later call (a store into a
- * directory predicted created, a validation) would run before it. So a
- * barrier waits until every job admitted before it has finished, runs
- * alone, and jobs arriving meanwhile wait in line behind it.
+ * The ordered line: the server sees a client's calls in the client's
+ * order where they depend on each other. A predicted mutation is answered
+ * before the server has it, so a later call of the same client (a store
+ * into a directory predicted made, a validation of a name predicted
+ * removed) could otherwise overtake it on the wire. Every job that makes
+ * an NFS call joins its mount's line in arrival order and may only send
+ * while no job before it conflicts with it; readers never conflict with
+ * readers, so validations run side by side and wait only for a change of
+ * something they look at, never for an unrelated write-back.
+ *
+ * What a job does to each path it touched (mq_kind): reads it, changes
+ * its content or attributes (MQ_CONTENT: a store, a setattr), or changes
+ * the name (MQ_NAME: create, mkdir, unlink, rmdir, rename, link, symlink,
+ * mknod), which also changes everything below the name and the parent
+ * directory's listing and attributes. Two jobs conflict when one of them
+ * changes something the other touches: the same path, a path at or below
+ * a changed name, or the parent of a changed name (mq_conflict). A job
+ * whose calls read but which must stay in order as a change (a predicted
+ * rewrite's check, mq_barrier) counts as MQ_CONTENT.
+ *
+ * A job keeps its place from its first call to its end; a later call on
+ * a path it had not touched (a symlink followed, a parent listed) adds
+ * the path and waits again, for conflicting jobs before it and for those
+ * admitted after it that now conflict. Waits only point at jobs already
+ * running or earlier in the line, so they cannot form a cycle.
+ *
+ * Jobs with a foreign caller's credentials run alone (mq_alone): the
+ * credentials live on the session (spn_nfs_set_cred) and libnfs chains
+ * calls for a path walk, so any call in flight beside them could go out
+ * with the wrong ids.
  */
+enum { MQ_READ, MQ_CONTENT, MQ_NAME };
+#define MQ_KEYS ((int)(sizeof(((struct spn_job *)0)->mq_keys) / sizeof(char *)))
+
+/* q at or below p. */
+static int
+path_under(const char *q, const char *p)
+{
+	size_t n = strlen(p);
+
+	if (strcmp(p, "/") == 0)
+		return 1;
+	return strncmp(q, p, n) == 0 && (q[n] == '\0' || q[n] == '/');
+}
+
+/* d is the directory holding the name p. */
+static int
+path_is_parent(const char *d, const char *p)
+{
+	const char *s = strrchr(p, '/');
+	size_t n = s != NULL ? (size_t)(s - p) : 0;
+
+	if (s == NULL || strcmp(p, "/") == 0)
+		return 0;
+	if (n == 0)
+		return strcmp(d, "/") == 0;
+	return strncmp(d, p, n) == 0 && d[n] == '\0';
+}
+
+/* Does a change (kind) of path a touch path b? */
+static int
+changes(int kind, const char *a, const char *b)
+{
+	if (kind == MQ_READ)
+		return 0;
+	if (strcmp(a, b) == 0)
+		return 1;
+	return kind == MQ_NAME && (path_under(b, a) || path_is_parent(b, a));
+}
+
+static int
+mq_conflict(const struct spn_job *x, const struct spn_job *y)
+{
+	int i, k;
+
+	if (x->mq_alone || y->mq_alone)
+		return 1;
+	if (x->mq_kind == MQ_READ && y->mq_kind == MQ_READ)
+		return 0;
+	for (i = 0; i < x->mq_nkeys; i++)
+		for (k = 0; k < y->mq_nkeys; k++)
+			if (changes(x->mq_kind, x->mq_keys[i], y->mq_keys[k]) ||
+			    changes(y->mq_kind, y->mq_keys[k], x->mq_keys[i]))
+				return 1;
+	return 0;
+}
+
+static int
+mq_writer(const struct spn_job *j)
+{
+	return j->mq_alone || j->mq_kind != MQ_READ;
+}
+
+/* What each request does to the paths it touches; a store's OPEN makes
+ * its file (writeback.c, store_make). */
+static const uint8_t mq_op_kind[SPN_OP_MAX + 1] = {
+	[SPN_OP_MKDIR] = MQ_NAME,   [SPN_OP_RMDIR] = MQ_NAME,   [SPN_OP_UNLINK] = MQ_NAME,
+	[SPN_OP_RENAME] = MQ_NAME,  [SPN_OP_LINK] = MQ_NAME,    [SPN_OP_SYMLINK] = MQ_NAME,
+	[SPN_OP_MKNOD] = MQ_NAME,   [SPN_OP_SETATTR] = MQ_CONTENT,
+	[SPN_OP_CLOSE] = MQ_CONTENT, [SPN_OP_FSYNC] = MQ_CONTENT, /* a store */
+};
+
+static int
+mq_kind_of(const struct spn_job *j)
+{
+	int kind = j->req.op <= SPN_OP_MAX ? mq_op_kind[j->req.op] : MQ_READ;
+
+	if (j->req.op == SPN_OP_OPEN && ((j->req.flags & O_CREAT) || j->wb != NULL))
+		kind = MQ_NAME;
+	else if (j->req.op == SPN_OP_OPEN && (j->req.flags & O_TRUNC))
+		kind = MQ_CONTENT;
+	return kind == MQ_READ && j->mq_barrier ? MQ_CONTENT : kind;
+}
+
+static int
+mq_add_key(struct spn_job *j, const char *path)
+{
+	int i;
+
+	if (path[0] == '\0' || j->mq_alone)
+		return 0;
+	for (i = 0; i < j->mq_nkeys; i++)
+		if (strcmp(j->mq_keys[i], path) == 0)
+			return 0;
+	if (j->mq_nkeys == MQ_KEYS || (j->mq_keys[j->mq_nkeys] = strdup(path)) == NULL) {
+		j->mq_alone = 1; /* cannot say what it touches: alone */
+		return 1;
+	}
+	j->mq_nkeys++;
+	return 1;
+}
+
+/* Record what j's next call touches. 1 if that is more than before. */
+static int
+mq_update(struct spn_job *j)
+{
+	int kind = mq_kind_of(j), grew = 0;
+
+	if (j->cred.foreign > 0 && !j->mq_alone)
+		j->mq_alone = grew = 1;
+	if (kind > j->mq_kind) {
+		j->mq_kind = kind;
+		grew = 1;
+	}
+	grew |= mq_add_key(j, j->rel);
+	if (j->req.op == SPN_OP_RENAME || j->req.op == SPN_OP_LINK)
+		grew |= mq_add_key(j, j->rel2);
+	if (kind == MQ_NAME && j->wb != NULL) /* what a store makes first */
+		grew |= mq_add_key(j, j->walk);
+	return grew;
+}
+
+/* May j send now: no job before it, and none admitted after it,
+ * conflicts with it? */
+static int
+mq_may_run(struct spn_mount *m, struct spn_job *j)
+{
+	struct spn_job *y;
+	int before = 1;
+
+	if (!mq_writer(j) && m->mq_writers == 0)
+		return 1;
+	for (y = m->mq_head; y != NULL; y = y->mq_next) {
+		if (y == j) {
+			before = 0;
+			continue;
+		}
+		if ((before || y->mq_admitted) && (mq_writer(j) || mq_writer(y)) &&
+		    mq_conflict(j, y))
+			return 0;
+	}
+	return 1;
+}
+
+/* Admit every waiting job that may run now, in line order. */
 static void
 mq_pump(struct spn_mount *m)
 {
@@ -211,24 +372,74 @@ mq_pump(struct spn_mount *m)
 	m->pumping = 1;
 	do {
 		m->pump_again = 0;
-		while (m->mq_running == NULL && (j = m->mq_first) != NULL) {
-			if (j->mq_barrier && m->active > 0)
-				break;
-			m->mq_first = j->mq_next;
-			if (m->mq_first == NULL)
-				m->mq_last = NULL;
-			j->mq_next = NULL;
-			if (j->mq_barrier) {
-				m->mq_running = j;
-			} else {
-				j->mq_active = 1;
-				j->mq_m = m;
-				m->active++;
-			}
+		for (j = m->mq_head; j != NULL; j = j->mq_next) {
+			if (j->mq_admitted || !mq_may_run(m, j))
+				continue;
+			j->mq_admitted = 1;
 			j->issue(j);
+			/* The line may have changed under us. */
+			m->pump_again = 1;
+			break;
 		}
 	} while (m->pump_again);
 	m->pumping = 0;
+}
+
+static void
+mq_leave(struct spn_job *j)
+{
+	struct spn_mount *m = j->mq_m;
+	int i;
+
+	if (j->mq_prev != NULL)
+		j->mq_prev->mq_next = j->mq_next;
+	else
+		m->mq_head = j->mq_next;
+	if (j->mq_next != NULL)
+		j->mq_next->mq_prev = j->mq_prev;
+	else
+		m->mq_tail = j->mq_prev;
+	if (j->mq_counted)
+		m->mq_writers--;
+	j->mq_counted = 0;
+	for (i = 0; i < j->mq_nkeys; i++)
+		free(j->mq_keys[i]);
+	j->mq_nkeys = 0;
+	j->mq_m = NULL;
+	mq_pump(m);
+}
+
+/* j is about to call: 1 if it must wait in line (its issue runs when it
+ * may send). */
+static int
+mq_enter(struct spn_job *j)
+{
+	struct spn_mount *m = j->m;
+
+	if (j->mq_m == NULL) {
+		j->mq_m = m;
+		j->mq_prev = m->mq_tail;
+		j->mq_next = NULL;
+		if (m->mq_tail != NULL)
+			m->mq_tail->mq_next = j;
+		else
+			m->mq_head = j;
+		m->mq_tail = j;
+		j->mq_admitted = 0;
+	}
+	if (mq_update(j))
+		j->mq_admitted = 0;
+	if (mq_writer(j) && !j->mq_counted) {
+		j->mq_counted = 1;
+		j->mq_m->mq_writers++;
+	}
+	if (j->mq_admitted)
+		return 0;
+	if (mq_may_run(j->mq_m, j)) {
+		j->mq_admitted = 1;
+		return 0;
+	}
+	return 1;
 }
 
 /*
@@ -287,7 +498,7 @@ wait_for_session(struct spn_job *j)
 
 /* Before an NFS call: note how to re-send it and what runs after it.
  * Returns 1 if the call must wait: for the session, or in line behind a
- * predicted mutation. */
+ * job it conflicts with. */
 int
 spn_job_call(struct spn_job *j, spn_job_fn issue, spn_job_fn done, int nonidem)
 {
@@ -297,26 +508,14 @@ spn_job_call(struct spn_job *j, spn_job_fn issue, spn_job_fn done, int nonidem)
 	j->done = done;
 	j->nonidem = nonidem;
 	j->remote = 1;
-	if (!j->mq_active && m->mq_running != j) {
-		if (j->mq_barrier || m->mq_first != NULL || m->mq_running != NULL) {
-			if (m->mq_last != NULL)
-				m->mq_last->mq_next = j;
-			else
-				m->mq_first = j;
-			m->mq_last = j;
-			mq_pump(m);
-			return 1;
-		}
-		j->mq_active = 1;
-		j->mq_m = m;
-		m->active++;
-	}
+	if (mq_enter(j))
+		return 1;
 	if (spn_nfs_state(m->nfs) == SPN_NFS_UP) {
 		/* Nothing owed by the server until now: its clock starts. */
 		if (spn_nfs_stats(m->nfs)->inflight == 0)
 			m->heard_ns = spn_mono_ns();
 		/* The caller's ids on the wire (a foreign job runs alone:
-		 * mq_barrier); a no-op for the daemon's own user. */
+		 * mq_alone); a no-op for the daemon's own user. */
 		spn_nfs_set_cred(m->nfs, j->cred.foreign > 0 ? &j->cred.nfs : NULL);
 		return 0;
 	}

@@ -2,8 +2,9 @@
  * daemon/nfs.c: the daemon's NFS sessions (see daemon/nfs.h) and the calls
  * by path, through libnfs's path API (NFSv3 and NFSv4): the session's
  * life, the op plumbing shared with daemon/nfs_fh.c (the NFSv3 calls by
- * file handle) and daemon/nfs_xfer.c (whole-file transfers), single
- * calls, listings, CREATE and SETATTR.
+ * file handle) and daemon/nfs_xfer.c (whole-file transfers), the server's
+ * clock against ours (from times the server sets), single calls,
+ * listings, CREATE and SETATTR.
  *
  * libnfs contexts are neither fork- nor thread-safe: each lives in the
  * daemon's single thread and is driven from its poll loop. Automatic
@@ -18,9 +19,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -142,6 +146,39 @@ spn_nfs_version(const struct spn_nfs *n)
 	return n->version;
 }
 
+/* The server set t between sent_ns and now (our clock): its clock is ahead
+ * of ours by at least t - now and at most t - sent_ns. The bounds narrow
+ * with each sample; bounds that no longer meet (a clock was stepped) start
+ * over from this sample. */
+void
+spn_nfsop_clock_sample(struct spn_nfs *n, const struct spn_time *t, int64_t sent_ns)
+{
+	int64_t st = (int64_t)t->sec * 1000000000LL + t->nsec;
+	int64_t lo = st - spn_now_ns(), hi = st - sent_ns;
+
+	if (sent_ns == 0 || t->sec == 0)
+		return;
+	if (n->skew_known && lo <= n->skew_hi && hi >= n->skew_lo) {
+		if (lo > n->skew_lo)
+			n->skew_lo = lo;
+		if (hi < n->skew_hi)
+			n->skew_hi = hi;
+		return;
+	}
+	n->skew_known = 1;
+	n->skew_lo = lo;
+	n->skew_hi = hi;
+}
+
+int
+spn_nfs_clock_offset(const struct spn_nfs *n, int64_t *off_ns)
+{
+	if (!n->skew_known)
+		return -EAGAIN;
+	*off_ns = n->skew_lo > 0 ? n->skew_lo : n->skew_hi < 0 ? n->skew_hi : 0;
+	return 0;
+}
+
 /* A context whose mount failed is left for spn_nfs_connect() to replace:
  * destroying it inside libnfs's own callback is not allowed. */
 int
@@ -179,6 +216,7 @@ spn_nfsop_new(struct spn_nfs *n, enum spn_nfs_call kind, spn_nfs_cb cb, void *ar
 	op->cb = cb;
 	op->arg = arg;
 	op->fd = -1;
+	op->sent_ns = spn_now_ns();
 	op->next = n->ops;
 	if (n->ops != NULL)
 		n->ops->prev = op;
@@ -450,6 +488,15 @@ mount_cb(int err, struct nfs_context *nfs, void *data, void *priv)
 	}
 	n->state = SPN_NFS_UP;
 	n->error[0] = '\0';
+	{
+		/* Calls go out as small separate writes, many at once (a
+		 * process's validations): with Nagle's algorithm each one
+		 * after the first waits for the previous one's ACK, a round
+		 * trip over a WAN. */
+		int one = 1;
+
+		setsockopt(nfs_get_fd(nfs), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
 	spn_nfsop_finish(op, 0);
 }
 

@@ -101,7 +101,7 @@ int spn_nfs_connect(struct spn_nfs *n, spn_nfs_cb cb, void *arg);
  * are encoded when it is issued, so setting them just before each call is
  * enough; calls that libnfs chains internally (path walks) take whatever
  * is set then, so a caller with other credentials must run alone (the
- * daemon makes such a job a barrier). Cheap when nothing changes.
+ * daemon's ordered line does: daemon/jobs.c). Cheap when nothing changes.
  */
 #define SPN_NFS_NGROUPS 16 /* AUTH_SYS carries at most 16 groups */
 struct spn_nfs_cred {
@@ -110,6 +110,17 @@ struct spn_nfs_cred {
 	uint32_t groups[SPN_NFS_NGROUPS];
 };
 void spn_nfs_set_cred(struct spn_nfs *n, const struct spn_nfs_cred *c);
+
+/*
+ * The server's clock against ours: the offset (server minus client, ns)
+ * closest to zero that every time the server set during one of our calls
+ * allows (a WRITE's or MKDIR's new mtime lies between the call's send and
+ * its reply). 0 when the clocks agree to within a round trip; -EAGAIN
+ * while nothing was measured yet. A time we set on the server (a store's
+ * mtime) is ours plus this, so that it compares right with the times the
+ * server sets on other files (make's rule: object newer than source).
+ */
+int spn_nfs_clock_offset(const struct spn_nfs *n, int64_t *off_ns);
 
 enum spn_nfs_state spn_nfs_state(const struct spn_nfs *n);
 const char *spn_nfs_error(const struct spn_nfs *n);
@@ -207,8 +218,9 @@ int spn_nfs_create_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, cons
 int spn_nfs_mkdir_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name,
 		     int mode, spn_nfs_cb cb, void *arg);
 /* NFSv3: store fd's content into the file with this handle: WRITEs and
- * one SETATTR (size, and the times in after if any); res.attr is the
- * file's attributes after. */
+ * one SETATTR that sets the size and the times in after, if any (mtime
+ * alone: SPN_NSA_MTIME; both: SPN_NSA_TIMES); res.attr is the file's
+ * attributes after. */
 int spn_nfs_store_fh(struct spn_nfs *n, const uint8_t *fh, uint8_t len, int fd,
 		     const struct spn_nfs_sattr *after, spn_nfs_cb cb, void *arg);
 int spn_nfs_setattr_fh(struct spn_nfs *n, const uint8_t *fh, uint8_t len,

@@ -246,9 +246,17 @@ mkdir_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 	MKDIR3res *res = data;
 
 	(void)rpc;
-	if (rpc3_ok(op, status, data))
-		new_object_done(op, &res->MKDIR3res_u.resok.obj,
-				&res->MKDIR3res_u.resok.obj_attributes);
+	if (!rpc3_ok(op, status, data))
+		return;
+	if (res->MKDIR3res_u.resok.obj_attributes.attributes_follow) {
+		/* A new directory: its mtime is the server's now. */
+		const nfstime3 *t =
+		    &res->MKDIR3res_u.resok.obj_attributes.post_op_attr_u.attributes.mtime;
+		struct spn_time st = { t->seconds, t->nseconds };
+
+		spn_nfsop_clock_sample(op->n, &st, op->sent_ns);
+	}
+	new_object_done(op, &res->MKDIR3res_u.resok.obj, &res->MKDIR3res_u.resok.obj_attributes);
 }
 
 int
@@ -468,12 +476,14 @@ setattr_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 /*
  * Store by handle (NFSv3): WRITEs with FILE_SYNC, XFER_WINDOW in flight,
  * then one SETATTR that sets the size (cutting whatever was beyond it) and
- * any times asked for, whose post-op attributes are the result. For a
- * small file that is two round trips, where the path API costs a LOOKUP
- * per component, a truncating SETATTR, the WRITEs, a COMMIT and a GETATTR.
+ * the times asked for, whose post-op attributes are the result: the
+ * server applies the times after the size change, so the mtime asked for
+ * is the file's (a time set with the size saves a round trip and makes
+ * the file's mtime known before the store ends). For a small file that
+ * is two round trips, where the path API costs a LOOKUP per component, a
+ * truncating SETATTR, the WRITEs, a COMMIT and a GETATTR.
  */
 static void store_fh_pump(struct spn_nfs_op *op);
-static void store_fh_size_cb(struct rpc_context *rpc, int status, void *data, void *priv);
 
 static void
 store_fh_write_cb(struct rpc_context *rpc, int status, void *data, void *priv)
@@ -489,6 +499,14 @@ store_fh_write_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 		err = spn_nfs3_err(res->status);
 	if (err == 0 && res->WRITE3res_u.resok.count != len)
 		err = -EIO; /* a short write: the caller stores again */
+	if (err == 0 && res->WRITE3res_u.resok.file_wcc.after.attributes_follow) {
+		/* A write moves mtime to the server's now. */
+		const nfstime3 *t =
+		    &res->WRITE3res_u.resok.file_wcc.after.post_op_attr_u.attributes.mtime;
+		struct spn_time st = { t->seconds, t->nseconds };
+
+		spn_nfsop_clock_sample(op->n, &st, c->sent_ns);
+	}
 	free(c->buf);
 	free(c);
 	if (!spn_nfsop_part_done(op, err, err < 0 && status != RPC_STATUS_SUCCESS ? data : NULL))
@@ -512,6 +530,7 @@ store_fh_send(struct spn_nfs_op *op, struct spn_nfs_chunk *c)
 	args.stable = FILE_SYNC;
 	args.data.data_len = (u_int)c->len;
 	args.data.data_val = c->buf;
+	c->sent_ns = spn_now_ns();
 	op->kind = SPN_CALL_WRITE;
 	return rpc_nfs3_write_async(nfs_get_rpc_context(op->n->nfs), store_fh_write_cb, &args, c);
 }
@@ -528,35 +547,14 @@ store_fh_pump(struct spn_nfs_op *op)
 		spn_nfsop_finish(op, op->err);
 		return;
 	}
+	op->res.bytes = op->bytes;
 	memset(&sargs, 0, sizeof(sargs));
 	spn_nfs3_fh_arg(&sargs.object, op->res.fh, op->res.fh_len);
+	spn_nfs3_sattr_from(&sargs.new_attributes, &op->sa);
 	sargs.new_attributes.size.set_it = 1;
 	sargs.new_attributes.size.set_size3_u.size = op->size;
 	op->kind = SPN_CALL_SETATTR;
-	if (QUEUE(op, rpc_nfs3_setattr_async(nfs_get_rpc_context(nfs), store_fh_size_cb, &sargs,
-					     op)) < 0)
-		spn_nfsop_finish(op, -ENOTCONN);
-}
-
-/* The size is set; times asked for while the file was written are set
- * after it, in a SETATTR of their own (a size change moves mtime). */
-static void
-store_fh_size_cb(struct rpc_context *rpc, int status, void *data, void *priv)
-{
-	struct spn_nfs_op *op = priv;
-	SETATTR3args args;
-
-	if (!(op->sa.mask & SPN_NSA_TIMES)) {
-		setattr_fh_cb(rpc, status, data, priv);
-		return;
-	}
-	if (!rpc3_ok(op, status, data))
-		return;
-	memset(&args, 0, sizeof(args));
-	spn_nfs3_fh_arg(&args.object, op->res.fh, op->res.fh_len);
-	spn_nfs3_sattr_from(&args.new_attributes, &op->sa);
-	op->kind = SPN_CALL_SETATTR;
-	if (QUEUE(op, rpc_nfs3_setattr_async(nfs_get_rpc_context(op->n->nfs), setattr_fh_cb, &args,
+	if (QUEUE(op, rpc_nfs3_setattr_async(nfs_get_rpc_context(nfs), setattr_fh_cb, &sargs,
 					     op)) < 0)
 		spn_nfsop_finish(op, -ENOTCONN);
 }
@@ -573,8 +571,8 @@ spn_nfs_store_fh(struct spn_nfs *n, const uint8_t *fh, uint8_t len, int fd,
 	memcpy(op->res.fh, fh, len);
 	op->res.fh_len = len;
 	op->fd = fd;
-	if (after != NULL && (after->mask & SPN_NSA_TIMES)) {
-		op->sa.mask = SPN_NSA_TIMES;
+	if (after != NULL) {
+		op->sa.mask = after->mask & (SPN_NSA_TIMES | SPN_NSA_MTIME);
 		op->sa.atime = after->atime;
 		op->sa.mtime = after->mtime;
 	}

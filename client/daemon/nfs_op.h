@@ -38,6 +38,10 @@ struct spn_nfs {
 	/* NFSv4: the op holding the open-owner (see gate_enter), and the
 	 * ops waiting for it, in order. */
 	struct spn_nfs_op *gate, *gate_first, *gate_last;
+	/* The server's clock minus ours lies in [skew_lo, skew_hi] (ns),
+	 * from times the server set while a call was out (nfs.c). */
+	int skew_known;
+	int64_t skew_lo, skew_hi;
 };
 
 struct spn_nfs_chunk {
@@ -45,6 +49,7 @@ struct spn_nfs_chunk {
 	uint64_t off;
 	size_t len;
 	char *buf; /* store: data being written */
+	int64_t sent_ns; /* CLOCK_REALTIME when it went out */
 };
 
 struct spn_nfs_op {
@@ -73,7 +78,15 @@ struct spn_nfs_op {
 	struct spn_nfs_op *gate_next;
 	int gate_waiting, oflags, omode, has_cred;
 	struct spn_nfs_cred cred;
+	int64_t sent_ns; /* CLOCK_REALTIME when it was made (single calls: sent) */
 };
+
+/* The daemon's wall clock, CLOCK_REALTIME in ns (daemon/jobs.c). */
+int64_t spn_now_ns(void);
+
+/* daemon/nfs.c: the server's clock. t is a time the server set to its
+ * "now" while a call sent at sent_ns (spn_now_ns) was out. */
+void spn_nfsop_clock_sample(struct spn_nfs *n, const struct spn_time *t, int64_t sent_ns);
 
 /* daemon/nfs.c: op plumbing */
 struct spn_nfs_op *spn_nfsop_new(struct spn_nfs *n, enum spn_nfs_call kind, spn_nfs_cb cb,

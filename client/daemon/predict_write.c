@@ -2,7 +2,8 @@
  * daemon/predict_write.c: predictions of write-backs and mutations (policy
  * full): a close after writing, create or truncate for writing, mkdir,
  * rmdir, unlink and rename answered before the server has them, the
- * server call following in the client's order; outcomes kept for a
+ * server call following in the client's order where it depends on it
+ * (daemon/jobs.c, the ordered line); outcomes kept for a
  * re-execution (REPLAY) and refused paths not predicted again for a while.
  */
 #ifdef HAVE_CONFIG_H
@@ -24,7 +25,8 @@
  * Policy full: a close of a written file, a create or truncate for
  * writing, mkdir, rmdir, unlink and rename are answered at once when the
  * cache says they will succeed; the mirror changes first, the server call
- * follows in the client's order (mq_barrier), and its result validates
+ * follows after every earlier call it conflicts with (the ordered line of
+ * daemon/jobs.c; mq_barrier), and its result validates
  * the prediction. A refusal undoes the mirror's change, counts as
  * refuted (the client rolls back), is remembered as the outcome for the
  * client's re-execution (SPN_SPEC_REPLAY) and keeps that path from being
@@ -257,8 +259,10 @@ predict_close(struct spn_job *j)
 	v->wb = wb;
 	v->next = wb->waiters;
 	wb->waiters = v;
-	if (spn_job_index_get(j, j->rel, &j->e) == 0)
+	if (spn_job_index_get(j, j->rel, &j->e) == 0) {
 		j->rep.attr = j->e.attr;
+		spn_wb_attr(j, &j->rep.attr); /* what the store will leave */
+	}
 	j->rep.spec = SPN_SPEC_PREDICTED;
 	spn_job_reply(j, 0);
 	spn_wb_kick(v->d, wb);

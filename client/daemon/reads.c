@@ -69,16 +69,8 @@ spn_stat_resolved(struct spn_job *j)
 	if (spn_resolved_follow(j))
 		return;
 	j->rep.attr = j->e.attr;
-	if (j->e.flags & SPN_EF_DIRTY) {
-		/* Local writes not yet written back: report the local size. */
-		struct stat st;
-
-		if (spn_mirror_lstat(j->m, j->rel, &st) == 0 && S_ISREG(st.st_mode)) {
-			j->rep.attr.size = (uint64_t)st.st_size;
-			j->rep.attr.mtime.sec = st.st_mtim.tv_sec;
-			j->rep.attr.mtime.nsec = (uint32_t)st.st_mtim.tv_nsec;
-		}
-	}
+	if (j->e.flags & SPN_EF_DIRTY) /* writes not yet stored: as they will be */
+		spn_wb_attr(j, &j->rep.attr);
 	spn_job_reply(j, 0);
 }
 
@@ -796,8 +788,14 @@ spn_parent_handle(struct spn_job *j, struct spn_entry *pe)
 	if (j->store_by_path || !spn_nfs_has_fh(j->m->nfs) || name == NULL || name[1] == '\0')
 		return NULL;
 	spn_parent_of(j->rel, parent, sizeof(parent));
-	if (spn_job_index_get(j, parent, pe) < 0 || pe->fh_len == 0 ||
-	    (pe->flags & SPN_EF_CREATED_LOCALLY))
+	if (spn_job_index_get(j, parent, pe) < 0)
+		memset(pe, 0, sizeof(*pe));
+	/* The export's root: the session knows its handle (a path walk
+	 * from it costs round trips of its own). */
+	if (pe->fh_len == 0 && strcmp(parent, "/") == 0 &&
+	    spn_nfs_root_fh(j->m->nfs, pe->fh, &pe->fh_len) < 0)
+		pe->fh_len = 0;
+	if (pe->fh_len == 0 || (pe->flags & SPN_EF_CREATED_LOCALLY))
 		return NULL;
 	return name + 1;
 }

@@ -39,8 +39,8 @@ unknown_fileid(struct spn_entry *e, const struct spn_attr *fresh)
 
 /*
  * The entry as it is now. resolve() read it before the call, which may
- * have waited in line behind predicted mutations (or on the wire) while
- * they changed it: clearing SPN_EF_CREATED_LOCALLY, setting DIRTY, a new
+ * have waited in line behind predicted mutations of its path (or on the
+ * wire) while they changed it: clearing SPN_EF_CREATED_LOCALLY, setting DIRTY, a new
  * handle. Writing back that early copy would undo them -- a directory
  * predicted made (cp -r's top directory) stayed "created locally", in
  * the journal for ever. Keeps a handle the walk just looked up.

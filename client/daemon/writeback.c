@@ -229,22 +229,61 @@ store_make_issue(struct spn_job *j)
 	struct spn_entry e;
 	int mode;
 
-	if (spn_job_call(j, store_make_issue, store_make_done, 0))
-		return;
 	if (spn_job_index_get(j, j->walk, &e) < 0) {
 		j->err = -ENOENT;
 		j->res = NULL;
 		store_done(j);
 		return;
 	}
+	/* req.op says which call is on the wire, for store_make_done and
+	 * for the ordered line (a name is made). */
+	j->req.op = e.attr.type == S_IFDIR ? SPN_OP_MKDIR : SPN_OP_OPEN;
+	if (spn_job_call(j, store_make_issue, store_make_done, 0))
+		return;
 	mode = (int)(e.attr.mode & 07777);
-	/* req.op says which call is on the wire, for store_make_done. */
-	if (e.attr.type == S_IFDIR) {
-		j->req.op = SPN_OP_MKDIR;
+	if (e.attr.type == S_IFDIR)
 		spn_nfs_mkdir(j->m->nfs, j->walk, mode != 0 ? mode : 0755, spn_job_cb, j);
-	} else {
-		j->req.op = SPN_OP_OPEN;
+	else
 		spn_nfs_create(j->m->nfs, j->walk, mode, 0, spn_job_cb, j);
+}
+
+/*
+ * The mtime a store gives the file. The server would set its own clock's
+ * time at the WRITE, which no one knows before the store ends; so a store
+ * by handle sets the mirror copy's mtime (the time of the client's last
+ * write) in the server's clock (spn_nfs_clock_offset) with the SETATTR
+ * that sets the size, and a stat of a file whose write-back is in flight
+ * is answered from the mirror exactly (spn_wb_attr), without waiting.
+ * Times the client set (utimes while dirty) are stored as they are. A
+ * store by path (NFSv4, or a handle gone stale) leaves mtime to the
+ * server: setting it there costs a round trip more, and the answer
+ * before the store ends is then the client's time, not the server's.
+ */
+static int
+store_mtime(struct spn_mount *m, const struct timespec *written, struct spn_time *t)
+{
+	int64_t off, ns;
+
+	if (!spn_nfs_has_fh(m->nfs) || spn_nfs_clock_offset(m->nfs, &off) < 0)
+		return 0;
+	ns = (int64_t)written->tv_sec * 1000000000LL + written->tv_nsec + off;
+	t->sec = ns / 1000000000LL;
+	t->nsec = (uint32_t)(ns % 1000000000LL);
+	return 1;
+}
+
+void
+spn_wb_attr(struct spn_job *j, struct spn_attr *a)
+{
+	struct spn_wb *wb = spn_wb_find(j->d, j->m, j->rel, 0);
+	struct stat st;
+
+	if (spn_mirror_lstat(j->m, j->rel, &st) < 0 || !S_ISREG(st.st_mode))
+		return;
+	a->size = (uint64_t)st.st_size;
+	if ((wb != NULL && wb->has_times) || !store_mtime(j->m, &st.st_mtim, &a->mtime)) {
+		a->mtime.sec = st.st_mtim.tv_sec;
+		a->mtime.nsec = (uint32_t)st.st_mtim.tv_nsec;
 	}
 }
 
@@ -252,7 +291,9 @@ static void
 store_issue(struct spn_job *j)
 {
 	struct spn_wb *wb = j->wb;
+	struct spn_nfs_sattr written;
 	struct spn_entry e;
+	struct stat st;
 
 	if (spn_job_call(j, store_issue, store_done, 0))
 		return;
@@ -284,10 +325,14 @@ store_issue(struct spn_job *j)
 	if (spn_job_index_get(j, j->rel, &e) < 0)
 		memset(&e, 0, sizeof(e));
 	wb->gen = e.dirty_gen;
+	memset(&written, 0, sizeof(written));
+	if (!wb->has_times && fstat(j->tmpfd, &st) == 0 &&
+	    store_mtime(j->m, &st.st_mtim, &written.mtime))
+		written.mask = SPN_NSA_MTIME;
 	if (spn_nfs_has_fh(j->m->nfs) && e.fh_len > 0 && !(e.flags & SPN_EF_CREATED_LOCALLY) &&
 	    !j->store_by_path)
 		spn_nfs_store_fh(j->m->nfs, e.fh, e.fh_len, j->tmpfd,
-				 wb->has_times ? &wb->times : NULL, spn_job_cb, j);
+				 wb->has_times ? &wb->times : &written, spn_job_cb, j);
 	else
 		spn_nfs_store(j->m->nfs, j->rel, j->tmpfd, wb->has_times ? &wb->times : NULL,
 			      spn_job_cb, j);
@@ -322,7 +367,6 @@ spn_wb_kick(struct spn_daemon *d, struct spn_wb *wb)
 	 * carries the store out with its own ids there. */
 	if (spn_nfs_version(wb->m->nfs) == 4)
 		j->cred.foreign = 0;
-	j->mq_barrier = j->cred.foreign > 0; /* its ids on the session: alone */
 	j->req.op = SPN_OP_FSYNC;
 	snprintf(j->rel, sizeof(j->rel), "%s", wb->rel);
 	snprintf(j->req.path, sizeof(j->req.path), "%s%s", wb->m->prefix, wb->rel);

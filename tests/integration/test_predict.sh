@@ -64,4 +64,83 @@ out=$("$PROBE" stat /nfs/src/bits/x.h)
 check "then the header under it is found, and that holds" \
 	bash -c 'grep -q "x.h status=0" <<<"$1" && grep -q "refuted=0" <<<"$1"' _ "$out"
 
+# --- predicted mutations: ordered where they depend on each other, only there --
+# Under full, mkdir, create, close and rename are answered before the
+# server has them (daemon/jobs.c, the ordered line). One process makes
+# them all while the earlier ones are still on their way; the server must
+# end up with what a synchronous run leaves: each store after its file's
+# create, each create after its directory's mkdir, each rename after the
+# store of the file it moves. Read back through the export itself.
+require_cmd python3
+mkdir -p "$tb_EXPORT_DIR/o"
+F=$(shim_env full "$w_URL" SPECNFS_POLICY=full SPECNFS_STATS="$T_TMP/full.stats")
+env $F python3 -c '
+import os
+os.listdir("/nfs/o")
+os.mkdir("/nfs/o/d")
+open("/nfs/o/d/f", "w").write("one\n")
+os.mkdir("/nfs/o/d/e")
+open("/nfs/o/d/e/g", "w").write("two\n")
+open("/nfs/o/w", "w").write("three\n")
+os.rename("/nfs/o/w", "/nfs/o/r")
+os.rename("/nfs/o/d/f", "/nfs/o/d/f2")
+'
+# One line per process, the checkpoints' copies included: the sums.
+stats=$(awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); s[kv[1]] += kv[2] } }
+	END { printf "predictions=%d refuted=%d rollbacks=%d\n", s["predictions"], s["refuted"],
+	s["rollbacks"] }' "$T_TMP/full.stats" 2>/dev/null)
+echo "# $stats"
+check "full: the mutations were predicted, none refuted" \
+	test "$(field predictions "$stats")" -ge 5 -a "$(field refuted "$stats")" = 0
+got=$(cd "$tb_EXPORT_DIR/o" && find . | sort | tr '\n' ' '; cat d/f2 d/e/g r 2>&1 | tr '\n' ' ')
+check "full: mkdir, create in it, write, rename of a just-written file end right on the server" \
+	test "$got" = ". ./d ./d/e ./d/e/g ./d/f2 ./r one two three "
+[ "$got" = ". ./d ./d/e ./d/e/g ./d/f2 ./r one two three " ] || echo "# export has: $got"
+
+# A validation waits for nothing it does not look at, a predicted mutation
+# for nothing it does not touch: not for a store in flight on a slow link
+# (2 MB at 1 MB/s). Before, each predicted mutation waited for every call
+# admitted before it, and every later call waited behind it. One process
+# writes the big file (its exit waits for the store); meanwhile another
+# makes a directory and a third stats an unrelated file, both predicted.
+# The daemon's log says in which order things happened: both are
+# confirmed by the server before the store ends.
+wan_link s --rtt 30 --bandwidth 1MB
+S=$(shim_env slow "$s_URL" SPECNFS_POLICY=full SPECNFS_LOG=4 SPECNFS_LOG_FILE="$T_TMP/slow.log")
+log=$T_TMP/slow.log
+env $S sh -c 'ls /nfs /nfs/o /nfs/src >/dev/null && cat /nfs/src/a.c >/dev/null'
+# wait_log TEXT: until the daemon logged TEXT (10 s at most).
+wait_log() {
+	local i
+	for i in $(seq 1 200); do
+		grep -qF -- "$1" "$log" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+env $S python3 -c 'open("/nfs/o/big", "wb").write(b"x" * 2000000)' &
+writer=$!
+wait_log 'close /nfs/o/big -> 0 predicted'
+env $S mkdir /nfs/o2 &
+maker=$!
+wait_log 'mkdir /nfs/o2 -> 0 predicted'
+env $S stat /nfs/src/a.c >/dev/null
+wait "$writer" "$maker"
+# logline TEXT: the number of the daemon log's last line with TEXT
+logline() { grep -nF -- "$1" "$log" | tail -n 1 | cut -d: -f1; }
+st=$(logline 'stored /o/big')
+mk=$(logline 'mkdir /nfs/o2 -> 0 remote (pid 0)')
+v=$(logline 'stat /nfs/src/a.c -> 0 remote (pid 0)')
+grep -E 'big|o2|src/a.c' "$log" | cut -d' ' -f1,4- | sed 's/^/# /'
+check "the close of the big file, the mkdir and the stat were predicted" \
+	bash -c 'grep -q "close /nfs/o/big -> 0 predicted" "$1" &&
+		grep -q "mkdir /nfs/o2 -> 0 predicted" "$1" &&
+		grep -q "stat /nfs/src/a.c -> 0 predicted" "$1"' _ "$log"
+check "the predicted mkdir reached the server before the unrelated store ended" \
+	test -n "$mk" -a -n "$st" -a "${mk:-0}" -lt "${st:-0}"
+check "an unrelated stat was validated before the store ended" \
+	test -n "$v" -a -n "$st" -a "${v:-0}" -lt "${st:-0}"
+check "... and the big file reached the server whole, the directory too" \
+	test "$(stat -c %s "$tb_EXPORT_DIR/o/big" 2>/dev/null)" = 2000000 -a -d "$tb_EXPORT_DIR/o2"
+
 finish
