@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tools/specnfs-bench end to end on a tiny configuration: the synthetic
 # workload (2 sources) at 0 and 10 ms, local, off and cto, one repetition;
-# the table, the CSVs and both plots are written and sane, and the
-# refuted-prediction scenario's build is correct.
+# the table, the CSVs and both plots are written and sane, every run printed
+# what the local run printed, and the refuted-prediction scenario's build is
+# correct. The autotools workload's interface, offline.
 . "$(dirname "$0")/lib.sh"
 require_root
 require_cmd gnuplot python3 gcc make ganesha.nfsd nfs-ls
@@ -46,10 +47,23 @@ check "refuted scenario under cto: correct" grep -q '^- cto at 10 ms: .*result c
 	"$OUT/results.md"
 check "refuted scenario under off (control): correct" grep -q \
 	'^- off at 10 ms: .*result correct: yes' "$OUT/results.md"
+check "every run printed what the local run printed" sh -c "! ls '$OUT/logs' | grep -q output.diff"
 check "no test bed left running" sh -c "! ls -d /tmp/specnfs-bench.* 2>/dev/null | grep -q ."
 
 check "a bad --rtt is a usage error" sh -c "'$SRCDIR/tools/specnfs-bench' --rtt 1x 2>&1 >/dev/null |
 	grep -q \"specnfs-bench: --rtt: '1x' is not a number\"; test \$? -eq 0"
 "$SRCDIR/tools/specnfs-bench" --configs local,nope >/dev/null 2>&1
 check "an unknown configuration exits 2" test $? -eq 2
+
+# The autotools workload (libogg's ./configure && make) takes minutes per run
+# through NFS and needs deb.debian.org once: here only its interface, offline.
+"$SRCDIR/tools/specnfs-bench" --workloads nope >"$T_TMP/usage.out" 2>&1
+check "autotools is a known workload" grep -q 'known: .*autotools' "$T_TMP/usage.out"
+SPECNFS_BENCH_CACHE=$T_TMP/empty-cache "$SRCDIR/tools/bench/autotools" setup "$T_TMP/at" \
+	>"$T_TMP/at.out" 2>&1
+rc=$?
+check "autotools setup without the fetched source fails and says so" sh -c \
+	"test $rc -eq 1 && grep -q 'libogg is not fetched yet' '$T_TMP/at.out'"
+"$SRCDIR/tools/bench/autotools" run >/dev/null 2>&1
+check "autotools run without DIR exits 2" test $? -eq 2
 finish
