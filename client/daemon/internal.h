@@ -323,7 +323,9 @@ void spn_validated(struct spn_job *j);
 struct spn_seal;
 void spn_resolve_request(struct spn_job *j);
 void spn_seal_dispatch(struct spn_job *j);
-void spn_seal_validated(struct spn_daemon *d, struct spn_client *cl);
+/* cl's validations are all back: its sealed epochs' own parts are decided.
+ * Returns how many were (then other clients' RESOLVEs may be answerable). */
+int spn_seal_validated(struct spn_daemon *d, struct spn_client *cl);
 void spn_seal_poke(struct spn_daemon *d);
 void spn_seal_client_gone(struct spn_daemon *d, struct spn_client *cl);
 

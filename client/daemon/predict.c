@@ -49,11 +49,8 @@ spn_validated(struct spn_job *j)
 	struct spn_client *cl = j->owner;
 
 	j->owner = NULL;
-	if (--cl->validating == 0) {
-		spn_seal_validated(j->d, cl);
-		if (cl->resolvers != NULL)
-			spn_seal_poke(j->d);
-	}
+	if (--cl->validating == 0 && (spn_seal_validated(j->d, cl) > 0 || cl->resolvers != NULL))
+		spn_seal_poke(j->d); /* dependents elsewhere may be waiting too */
 	spn_client_unref(j->d, cl);
 }
 

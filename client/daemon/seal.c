@@ -216,20 +216,23 @@ spn_seal_poke(struct spn_daemon *d)
 }
 
 /* cl's validations are all back: its sealed epoch's own part is decided. */
-void
+int
 spn_seal_validated(struct spn_daemon *d, struct spn_client *cl)
 {
 	struct spn_seal *s;
+	int n = 0;
 
 	if (cl->validating > 0)
-		return;
+		return 0;
 	for (s = d->seals; s != NULL; s = s->next) {
 		if (s->cl == cl && !s->own_done) {
 			s->own_done = 1;
 			s->own_refuted = cl->refuted > 0;
 			s->cl = NULL; /* not needed any more: it may go */
+			n++;
 		}
 	}
+	return n;
 }
 
 /*
@@ -259,6 +262,9 @@ seal_request(struct spn_job *j)
 	d->seals = s;
 	cl->seal = s->id;
 	d->seals_made++;
+	spn_debug("seal %llx by pid %d: birth %llx%s, %d validations in flight",
+		  (unsigned long long)s->id, (int)cl->pid, (unsigned long long)s->birth,
+		  s->courier ? ", courier" : "", cl->validating);
 	spn_seal_validated(d, cl);
 	j->rep.token = s->id;
 	spn_job_reply(j, 0);
@@ -294,7 +300,8 @@ spn_resolve_request(struct spn_job *j)
 		if (s != NULL && s->courier)
 			cl->courier_of = s->id;
 	}
-	spn_seal_validated(d, cl);
+	if (spn_seal_validated(d, cl) > 0)
+		spn_seal_poke(d);
 	if (resolve_ready(j)) {
 		if (!(j->req.flags & SPN_F_VERDICT)) {
 			cl->refuted = 0;
@@ -304,6 +311,11 @@ spn_resolve_request(struct spn_job *j)
 		seal_collect(d);
 		return;
 	}
+	spn_debug("resolve of pid %d waits: token %llx (%s), flags %x, %d validations, seal %llx",
+		  (int)cl->pid, (unsigned long long)j->req.token,
+		  j->req.token ? (seal_state(d, j->req.token, 0) == SEAL_PENDING ? "pending" : "decided")
+			       : "none",
+		  j->req.flags, cl->validating, (unsigned long long)cl->seal);
 	j->deadline_ns = spn_mono_ns() + spn_soft_wait_ns(d, NULL);
 	j->next = cl->resolvers;
 	cl->resolvers = j;
