@@ -156,6 +156,16 @@ spn_consist_set_content(struct spn_entry *e)
 	e->content_fileid = e->attr.fileid;
 }
 
+bool
+spn_consist_wcc_names_kept(const struct spn_entry *dir, const struct spn_time *mtime_before,
+			   const struct spn_time *ctime_before)
+{
+	return dir && spn__is_dir(dir->attr.type) && (dir->flags & SPN_EF_DIR_COMPLETE) &&
+	       spn__names_match(dir, &dir->attr) &&
+	       spn__time_eq(&dir->content_mtime, mtime_before) &&
+	       spn__time_eq(&dir->content_ctime, ctime_before);
+}
+
 enum spn_lookup
 spn_consist_lookup(const struct spn_ac_settings *s, const struct spn_entry *dir,
 		   int child_exists, int64_t now_ns)

@@ -102,6 +102,17 @@ bool spn_consist_content_valid(const struct spn_entry *e);
  * content_*. State and flags are left to the caller. */
 void spn_consist_set_content(struct spn_entry *e);
 
+/*
+ * Weak cache consistency after our own change to directory dir: the
+ * server's mtime and ctime of dir just before the change (the reply's
+ * pre-op attributes) are the ones its cached names were learnt at, and
+ * dir's listing is complete. Then nobody else changed dir in between and
+ * the cached names plus our change are its names after it.
+ */
+bool spn_consist_wcc_names_kept(const struct spn_entry *dir,
+				const struct spn_time *mtime_before,
+				const struct spn_time *ctime_before);
+
 /* type, mode, uid, gid, size, fileid, mtime, ctime; to the nanosecond. */
 bool spn_consist_attr_equal(const struct spn_attr *a,
 			    const struct spn_attr *b);

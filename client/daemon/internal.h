@@ -167,6 +167,7 @@ struct spn_job {
 	char tmp[PATH_MAX];
 	struct spn_wb *wb;
 	int store_by_path; /* the handle went stale: store by path */
+	int stored_by_fh;  /* this store went by the file's handle */
 	int remove_checked; /* NFSv4 RMDIR/UNLINK: the type was looked at (daemon/mutate.c) */
 
 	/* Predictions (daemon/predict.c, daemon/predict_write.c) */
@@ -259,6 +260,7 @@ void spn_parent_of(const char *rel, char *out, size_t len);
 int spn_job_index_get(struct spn_job *j, const char *rel, struct spn_entry *e);
 int spn_job_index_put(struct spn_job *j, const char *rel, const struct spn_entry *e);
 void spn_invalidate_parent(struct spn_job *j, const char *rel);
+void spn_parent_after_own(struct spn_job *j, const char *rel, const struct spn_nfs_res *res);
 void spn_entry_from_attr(struct spn_entry *e, const struct spn_attr *a, int64_t now,
 			 const struct spn_ac_settings *ac);
 

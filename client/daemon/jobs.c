@@ -118,6 +118,34 @@ spn_invalidate_parent(struct spn_job *j, const char *rel)
 	}
 }
 
+/*
+ * After our own CREATE or MKDIR of rel (in the index already): weak cache
+ * consistency, as a kernel NFS client does it. If the parent's listing is
+ * complete and the reply's pre-op attributes of the directory are the
+ * ones we cached, nobody else changed it in between: the listing stays
+ * complete with the post-op attributes. Otherwise as spn_invalidate_parent.
+ */
+void
+spn_parent_after_own(struct spn_job *j, const char *rel, const struct spn_nfs_res *res)
+{
+	char parent[SPN_PATH_MAX];
+	const struct spn_nfs_wcc *w = res != NULL ? &res->dir_wcc : NULL;
+	struct spn_entry pe;
+
+	spn_parent_of(rel, parent, sizeof(parent));
+	if (w == NULL || !w->have_before || !w->have_after || w->after.type != S_IFDIR ||
+	    spn_job_index_get(j, parent, &pe) < 0 || pe.attr.fileid != w->after.fileid ||
+	    !spn_consist_wcc_names_kept(&pe, &w->mtime_before, &w->ctime_before)) {
+		spn_invalidate_parent(j, rel);
+		return;
+	}
+	spn_debug("listing of %s kept after our own change to it (wcc)", parent);
+	pe.attr = w->after;
+	spn_consist_set_content(&pe);
+	pe.validated_ns = spn_now_ns();
+	spn_job_index_put(j, parent, &pe);
+}
+
 void
 spn_entry_from_attr(struct spn_entry *e, const struct spn_attr *a, int64_t now,
 		    const struct spn_ac_settings *ac)

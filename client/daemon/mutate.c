@@ -40,7 +40,7 @@ mutate_apply(struct spn_job *j)
 			spn_mirror_mkdir(j->m, j->rel);
 		spn_job_index_put(j, j->rel, &e);
 		j->rep.attr = e.attr;
-		spn_invalidate_parent(j, j->rel);
+		spn_parent_after_own(j, j->rel, j->res);
 		break;
 	case SPN_OP_UNLINK:
 	case SPN_OP_RMDIR:

@@ -65,6 +65,19 @@ struct spn_nfs_statfs {
 	uint64_t blocks, bfree, bavail, files, ffree;
 };
 
+/*
+ * The parent directory's weak cache consistency data of a CREATE or MKDIR
+ * by handle: its size, mtime and ctime just before the call and its
+ * attributes just after, each when the server sent them. Before equal to
+ * what we cached means nobody else changed the directory in between.
+ */
+struct spn_nfs_wcc {
+	int have_before, have_after;
+	uint64_t size_before;
+	struct spn_time mtime_before, ctime_before;
+	struct spn_attr after;
+};
+
 struct spn_nfs_res {
 	struct spn_attr attr; /* getattr, fetch, store, create, mkdir */
 	struct spn_nfs_dirent *ents; /* readdir; freed after the callback */
@@ -75,6 +88,7 @@ struct spn_nfs_res {
 	const char *errmsg;          /* the server's or libnfs's words */
 	uint8_t fh[SPN_FH_MAX];      /* lookup, create, fetch, store (NFSv3) */
 	uint8_t fh_len;
+	struct spn_nfs_wcc dir_wcc;  /* create, mkdir by handle (NFSv3) */
 };
 
 typedef void (*spn_nfs_cb)(int err, struct spn_nfs_res *res, void *arg);

@@ -225,6 +225,26 @@ new_object_done(struct spn_nfs_op *op, const post_op_fh3 *obj, const post_op_att
 	spn_nfsop_finish(op, 0);
 }
 
+/* The directory's wcc_data of a CREATE or MKDIR into op->res. */
+static void
+dir_wcc_from(struct spn_nfs_op *op, const wcc_data *w)
+{
+	struct spn_nfs_wcc *o = &op->res.dir_wcc;
+
+	if (w->before.attributes_follow) {
+		const wcc_attr *b = &w->before.pre_op_attr_u.attributes;
+
+		o->have_before = 1;
+		o->size_before = b->size;
+		o->mtime_before = (struct spn_time){ b->mtime.seconds, b->mtime.nseconds };
+		o->ctime_before = (struct spn_time){ b->ctime.seconds, b->ctime.nseconds };
+	}
+	if (w->after.attributes_follow) {
+		o->have_after = 1;
+		attr_from_fattr3(&o->after, &w->after.post_op_attr_u.attributes);
+	}
+}
+
 /* CREATE in a directory known by handle: one round trip. */
 static void
 create_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
@@ -233,9 +253,10 @@ create_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 	CREATE3res *res = data;
 
 	(void)rpc;
-	if (rpc3_ok(op, status, data))
-		new_object_done(op, &res->CREATE3res_u.resok.obj,
-				&res->CREATE3res_u.resok.obj_attributes);
+	if (!rpc3_ok(op, status, data))
+		return;
+	dir_wcc_from(op, &res->CREATE3res_u.resok.dir_wcc);
+	new_object_done(op, &res->CREATE3res_u.resok.obj, &res->CREATE3res_u.resok.obj_attributes);
 }
 
 /* MKDIR in a directory known by handle: one round trip. */
@@ -256,6 +277,7 @@ mkdir_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 
 		spn_nfsop_clock_sample(op->n, &st, op->sent_ns);
 	}
+	dir_wcc_from(op, &res->MKDIR3res_u.resok.dir_wcc);
 	new_object_done(op, &res->MKDIR3res_u.resok.obj, &res->MKDIR3res_u.resok.obj_attributes);
 }
 

@@ -186,7 +186,10 @@ spec_create_done(struct spn_job *v)
 		}
 		spn_spec_refuted(v, v->err);
 	}
-	spn_invalidate_parent(v, v->rel);
+	if (v->err == 0)
+		spn_parent_after_own(v, v->rel, v->res);
+	else
+		spn_invalidate_parent(v, v->rel);
 	spn_job_reply(v, v->err);
 }
 

@@ -770,7 +770,7 @@ create_done(struct spn_job *j)
 	j->e.state = SPN_ENT_CACHED;
 	spn_consist_set_content(&j->e);
 	spn_job_index_put(j, j->rel, &j->e);
-	spn_invalidate_parent(j, j->rel);
+	spn_parent_after_own(j, j->rel, j->res);
 	j->err = 0;
 	open_ready(j);
 }

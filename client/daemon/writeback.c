@@ -133,7 +133,10 @@ store_done(struct spn_job *j)
 				e.flags &= (uint8_t)~SPN_EF_DIRTY;
 			spn_job_index_put(j, j->rel, &e);
 		}
-		spn_invalidate_parent(j, j->rel);
+		/* WRITE and SETATTR by handle leave the directory as it
+		 * was; a store by path may have made the file. */
+		if (!j->stored_by_fh)
+			spn_invalidate_parent(j, j->rel);
 		spn_debug("stored %s (%llu bytes)", j->rel, (unsigned long long)j->res->bytes);
 	} else {
 		spn_err("write-back of %s%s failed: %s", j->m->prefix, j->rel,
@@ -219,6 +222,7 @@ store_make_done(struct spn_job *j)
 		e.flags &= (uint8_t)~SPN_EF_CREATED_LOCALLY;
 		spn_job_index_put(j, j->walk, &e);
 	}
+	spn_invalidate_parent(j, j->walk); /* a name made by path: no wcc */
 	spn_info("journal: made %s%s on the server", j->m->prefix, j->walk);
 	store_issue(j);
 }
@@ -329,8 +333,9 @@ store_issue(struct spn_job *j)
 	if (!wb->has_times && fstat(j->tmpfd, &st) == 0 &&
 	    store_mtime(j->m, &st.st_mtim, &written.mtime))
 		written.mask = SPN_NSA_MTIME;
-	if (spn_nfs_has_fh(j->m->nfs) && e.fh_len > 0 && !(e.flags & SPN_EF_CREATED_LOCALLY) &&
-	    !j->store_by_path)
+	j->stored_by_fh = spn_nfs_has_fh(j->m->nfs) && e.fh_len > 0 &&
+			  !(e.flags & SPN_EF_CREATED_LOCALLY) && !j->store_by_path;
+	if (j->stored_by_fh)
 		spn_nfs_store_fh(j->m->nfs, e.fh, e.fh_len, j->tmpfd,
 				 wb->has_times ? &wb->times : &written, spn_job_cb, j);
 	else

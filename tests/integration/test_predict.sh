@@ -143,4 +143,38 @@ check "an unrelated stat was validated before the store ended" \
 check "... and the big file reached the server whole, the directory too" \
 	test "$(stat -c %s "$tb_EXPORT_DIR/o/big" 2>/dev/null)" = 2000000 -a -d "$tb_EXPORT_DIR/o2"
 
+# --- our own create keeps the directory's listing (NFSv3 weak cache consistency) --
+# The CREATE's reply carries the directory's attributes before and after
+# it: when "before" is what its listing was learnt at, nobody else changed
+# it, and the listing stays complete. A create in a listed directory, then
+# a stat of another name in it: predicted absent from the listing, with no
+# second READDIR of the directory (counted by `specnfs status`). When
+# another client added a name first, the listing must be dropped: that
+# name is found, not predicted absent.
+wan_link c --rtt 10
+mkdir -p "$tb_EXPORT_DIR/wcc" "$tb_EXPORT_DIR/wcc2"
+echo a >"$tb_EXPORT_DIR/wcc/a"
+echo a >"$tb_EXPORT_DIR/wcc2/a"
+C=$(shim_env wcc "$c_URL" SPECNFS_POLICY=full SPECNFS_LOG=4 SPECNFS_LOG_FILE="$T_TMP/wcc.log")
+CS=$(mount_env wcc "$c_URL")
+# calls NAME: how many NFS calls of that kind the daemon made so far
+calls() { env $CS "$SPECNFS" status | sed -n "s/.* $1=\\([0-9]*\\).*/\\1/p" | head -n 1; }
+env $C ls /nfs/wcc /nfs/wcc2 >/dev/null
+env $C sh -c 'echo x >/nfs/wcc/new'
+r1=$(calls readdir)
+env $C stat /nfs/wcc/other >/dev/null 2>&1
+r2=$(calls readdir)
+echo "# readdir calls: ${r1:-?} after the create, ${r2:-?} after the stat"
+check "our own create kept the listing: the next stat is predicted absent" \
+	grep -q 'stat /nfs/wcc/other -> -2 predicted' "$T_TMP/wcc.log"
+check "... with no READDIR of the directory again" test -n "$r1" -a "${r1:-x}" = "${r2:-y}"
+check "... the daemon says why (wcc)" grep -q 'listing of /wcc kept' "$T_TMP/wcc.log"
+echo b >"$tb_EXPORT_DIR/wcc2/theirs"
+env $C sh -c 'echo x >/nfs/wcc2/mine'
+check "a name another client made before our create is found after it" \
+	env $C stat /nfs/wcc2/theirs
+check "... not predicted absent: the directory changed under us, the listing was dropped" \
+	bash -c '! grep -q "stat /nfs/wcc2/theirs -> -2" "$1" &&
+		! grep -q "listing of /wcc2 kept" "$1"' _ "$T_TMP/wcc.log"
+
 finish
