@@ -313,8 +313,9 @@ spn_resolve_request(struct spn_job *j)
 	}
 	spn_debug("resolve of pid %d waits: token %llx (%s), flags %x, %d validations, seal %llx",
 		  (int)cl->pid, (unsigned long long)j->req.token,
-		  j->req.token ? (seal_state(d, j->req.token, 0) == SEAL_PENDING ? "pending" : "decided")
-			       : "none",
+		  j->req.token == 0				      ? "none"
+		  : seal_state(d, j->req.token, 0) == SEAL_PENDING ? "pending"
+								    : "decided",
 		  j->req.flags, cl->validating, (unsigned long long)cl->seal);
 	j->deadline_ns = spn_mono_ns() + spn_soft_wait_ns(d, NULL);
 	j->next = cl->resolvers;
