@@ -218,7 +218,7 @@ struct spn_daemon {
 	uint64_t predictions, refutations;
 	/* sealed epochs (daemon/seal.c) */
 	struct spn_seal *seals;
-	uint64_t seal_base, seal_next, seals_made;
+	uint64_t seal_base, seal_next;
 	uint64_t *seal_refuted;
 	size_t n_seal_refuted, cap_seal_refuted;
 	struct spn_outcome outcomes[SPN_OUTCOMES];

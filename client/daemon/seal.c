@@ -181,6 +181,18 @@ resolve_ready(struct spn_job *j)
 	return 1;
 }
 
+/* Answer a ready RESOLVE; a full one (not a courier's verdict) ends the
+ * connection's speculative state here. */
+static void
+resolve_answer(struct spn_job *j)
+{
+	if (!(j->req.flags & SPN_F_VERDICT)) {
+		j->cl->refuted = 0;
+		j->cl->seal = 0;
+	}
+	spn_job_reply(j, 0);
+}
+
 /* Answer whatever RESOLVE can be answered now (after any change). */
 void
 spn_seal_poke(struct spn_daemon *d)
@@ -200,11 +212,7 @@ spn_seal_poke(struct spn_daemon *d)
 				}
 				*pp = j->next;
 				j->next = NULL;
-				if (!(j->req.flags & SPN_F_VERDICT)) {
-					cl->refuted = 0;
-					cl->seal = 0;
-				}
-				spn_job_reply(j, 0);
+				resolve_answer(j);
 				again = 1;
 				break;
 			}
@@ -241,8 +249,8 @@ spn_seal_validated(struct spn_daemon *d, struct spn_client *cl)
  * epoch if it has one (so that its courier's output comes after the
  * previous courier's), else the one the process names.
  */
-static void
-seal_request(struct spn_job *j)
+void
+spn_seal_dispatch(struct spn_job *j)
 {
 	struct spn_daemon *d = j->d;
 	struct spn_client *cl = j->cl;
@@ -261,7 +269,6 @@ seal_request(struct spn_job *j)
 	s->next = d->seals;
 	d->seals = s;
 	cl->seal = s->id;
-	d->seals_made++;
 	spn_debug("seal %llx by pid %d: birth %llx%s, %d validations in flight",
 		  (unsigned long long)s->id, (int)cl->pid, (unsigned long long)s->birth,
 		  s->courier ? ", courier" : "", cl->validating);
@@ -303,11 +310,7 @@ spn_resolve_request(struct spn_job *j)
 	if (spn_seal_validated(d, cl) > 0)
 		spn_seal_poke(d);
 	if (resolve_ready(j)) {
-		if (!(j->req.flags & SPN_F_VERDICT)) {
-			cl->refuted = 0;
-			cl->seal = 0;
-		}
-		spn_job_reply(j, 0);
+		resolve_answer(j);
 		seal_collect(d);
 		return;
 	}
@@ -320,12 +323,6 @@ spn_resolve_request(struct spn_job *j)
 	j->deadline_ns = spn_mono_ns() + spn_soft_wait_ns(d, NULL);
 	j->next = cl->resolvers;
 	cl->resolvers = j;
-}
-
-void
-spn_seal_dispatch(struct spn_job *j)
-{
-	seal_request(j);
 }
 
 /* A connection closes: a courier that never said FLUSHED never will. */

@@ -84,7 +84,7 @@ static struct {
 	/* figures for SPECNFS_STATS */
 	uint64_t n_predictions, n_refuted, n_epochs, n_commits, n_rollbacks, n_barriers;
 	uint64_t barrier_wait_us, ahead_us, n_rpcs, rpc_wait_us;
-	uint64_t n_inherited, n_forks, n_spawns, n_execs, n_seals, n_couriers, n_killed;
+	uint64_t n_inherited, n_forks, n_spawns, n_seals, n_couriers, n_killed;
 	uint64_t n_birth_checks, birth_wait_us;
 	uint64_t kind_n[SPEC_NKINDS], kind_us[SPEC_NKINDS];
 } sp;
@@ -254,6 +254,28 @@ born_end(int kill)
 	return n;
 }
 
+/* A RESOLVE request: flags (SPN_F_*) and the sealed epoch it names. */
+static void
+resolve_req(struct spn_req *req, uint32_t flags, uint64_t token)
+{
+	spn_req_init(req, SPN_OP_RESOLVE);
+	req->flags = flags;
+	req->token = token;
+}
+
+/* What we depended on held (and our own epoch, if any, is closed): the
+ * speculative state ends, its held output goes out. */
+static void
+speculation_committed(void)
+{
+	sp.birth = 0;
+	sp.birth_ok = 0;
+	sp.sealed = 0;
+	born_end(0);
+	spec_sud_created_end(0);
+	spec_sud_commit();
+}
+
 /* This execution is being discarded (a sealed epoch it depends on failed,
  * or no daemon can say): nothing of it may be seen. */
 __attribute__((noreturn)) static void
@@ -271,7 +293,6 @@ discard_self(void)
 static enum spec_kind
 kind_of_nr(long nr)
 {
-
 	switch (nr) {
 	case SYS_wait4:
 	case SYS_waitid:
@@ -307,8 +328,7 @@ resolve_kind(enum spec_kind kind)
 		return 0;
 	sp.n_barriers++;
 	spec_sud_suspend();
-	spn_req_init(&req, SPN_OP_RESOLVE);
-	req.token = sp.birth;
+	resolve_req(&req, 0, sp.birth);
 	rc = spn_call_raw(&req, &rep);
 	dt = mono_us() - t0;
 	sp.barrier_wait_us += (uint64_t)dt;
@@ -335,12 +355,7 @@ resolve_kind(enum spec_kind kind)
 			ckpt_commit(sp.ckpt);
 			sp.ckpt = NULL;
 		}
-		sp.birth = 0;
-		sp.birth_ok = 0;
-		sp.sealed = 0;
-		born_end(0);
-		spec_sud_created_end(0);
-		spec_sud_commit();
+		speculation_committed();
 		spec_sud_resume();
 		return 0;
 	}
@@ -391,9 +406,7 @@ birth_check(void)
 
 	if (sp.birth == 0 || sp.birth_ok)
 		return;
-	spn_req_init(&req, SPN_OP_RESOLVE);
-	req.flags = SPN_F_VERDICT;
-	req.token = sp.birth;
+	resolve_req(&req, SPN_F_VERDICT, sp.birth);
 	spec_sud_suspend();
 	rc = spn_call_raw(&req, &rep);
 	spec_sud_resume();
@@ -415,15 +428,11 @@ courier_run(uint64_t id)
 	/* Only our duplicates of the output's fds (high numbers) are needed:
 	 * hold no pipe end open that a reader waits to see closed. */
 	syscall(SYS_close_range, 0, SPEC_SUD_DUP_MIN - 1, 0);
-	spn_req_init(&req, SPN_OP_RESOLVE);
-	req.flags = SPN_F_VERDICT;
-	req.token = id;
+	resolve_req(&req, SPN_F_VERDICT, id);
 	rc = spn_call_on(&fd, &req, &rep);
 	if (rc == 0 && !(rep.refuted & SPN_REFUTED_BIRTH))
 		spec_sud_courier_flush();
-	spn_req_init(&req, SPN_OP_RESOLVE);
-	req.flags = SPN_F_FLUSHED;
-	req.token = id;
+	resolve_req(&req, SPN_F_FLUSHED, id);
 	spn_call_on(&fd, &req, &rep);
 	syscall(SYS_exit_group, 0);
 	for (;;)
@@ -477,9 +486,7 @@ seal_for_child(uint64_t *id)
 	if (output) {
 		if (courier_start(rep.token) < 0) {
 			/* nobody will write it: say so, and resolve instead */
-			spn_req_init(&req, SPN_OP_RESOLVE);
-			req.flags = SPN_F_FLUSHED;
-			req.token = rep.token;
+			resolve_req(&req, SPN_F_FLUSHED, rep.token);
 			spn_call_raw(&req, &rep);
 			return 0;
 		}
@@ -503,7 +510,7 @@ stats_reset(void)
 {
 	sp.n_predictions = sp.n_refuted = sp.n_epochs = sp.n_commits = sp.n_rollbacks = 0;
 	sp.n_barriers = sp.barrier_wait_us = sp.ahead_us = sp.n_rpcs = sp.rpc_wait_us = 0;
-	sp.n_inherited = sp.n_forks = sp.n_spawns = sp.n_execs = sp.n_seals = 0;
+	sp.n_inherited = sp.n_forks = sp.n_spawns = sp.n_seals = 0;
 	sp.n_couriers = sp.n_killed = sp.n_birth_checks = sp.birth_wait_us = 0;
 	memset(sp.kind_n, 0, sizeof(sp.kind_n));
 	memset(sp.kind_us, 0, sizeof(sp.kind_us));
@@ -525,8 +532,6 @@ become_dependent(uint64_t id)
 static void
 sud_forked(void *ctx, long pid, uint64_t id)
 {
-	int i;
-
 	if (pid > 0) {
 		born_add((pid_t)pid);
 		sp.n_forks++;
@@ -535,9 +540,7 @@ sud_forked(void *ctx, long pid, uint64_t id)
 	/* The child: the parent's connection, checkpoint and children are
 	 * not ours. */
 	spn_call_atfork_child();
-	for (i = 0; i < sp.n_born; i++)
-		syscall(SYS_close, sp.born_fd[i]);
-	sp.n_born = 0;
+	born_end(0); /* our copies of the parent's pidfds */
 	if (sp.ep.open)
 		spn_epoch_closed(&sp.ep);
 	sp.ckpt = NULL;
@@ -716,8 +719,7 @@ unspeculated:
 		struct spn_req req;
 		struct spn_reply rep;
 
-		spn_req_init(&req, SPN_OP_RESOLVE);
-		req.token = sp.birth;
+		resolve_req(&req, 0, sp.birth);
 		rc = spn_call_raw(&req, &rep);
 		if (rc == 0 && (rep.refuted & SPN_REFUTED_BIRTH))
 			discard_self();
@@ -726,14 +728,8 @@ unspeculated:
 				sp.n_refuted += rep.refuted;
 			return 1;
 		}
-		if (sp.birth != 0) {
-			/* what we depended on held: our held output may go */
-			sp.birth = 0;
-			sp.sealed = 0;
-			born_end(0);
-			spec_sud_created_end(0);
-			spec_sud_commit();
-		}
+		if (sp.birth != 0)
+			speculation_committed(); /* what we depended on held */
 		return 0;
 	}
 }

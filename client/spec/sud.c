@@ -392,20 +392,17 @@ static void sud_forked(pid_t pid);
 /*
  * A fork inside the epoch that sud_ops.fork lets go ahead: issued from
  * here (a child of fork has its own copy of this stack, so it may return
- * through the handler; vfork becomes fork for that). Returns the fork's
- * result, or 1 in *barrier if it must be a barrier instead.
+ * through the handler; vfork becomes fork for that). Returns 1 with the
+ * fork's result in *rax, or 0 if it must be a barrier instead.
  */
-static long
-sud_run_fork(struct sud_trap *t, int *barrier)
+static int
+sud_run_fork(struct sud_trap *t, greg_t *rax)
 {
 	uint64_t id = 0;
 	long r, fl;
 
-	*barrier = 0;
-	if (sud_ops.fork == NULL || sud_ops.fork(sud_ops.ctx, &id) <= 0) {
-		*barrier = 1;
+	if (sud_ops.fork == NULL || sud_ops.fork(sud_ops.ctx, &id) <= 0)
 		return 0;
-	}
 	STAT_ADD(forks, 1);
 	if (t->nr == SYS_clone) {
 		fl = t->a[0] & ~(long)(CLONE_VM | CLONE_VFORK);
@@ -420,7 +417,8 @@ sud_run_fork(struct sud_trap *t, int *barrier)
 	} else if (r > 0 && sud_ops.forked != NULL) {
 		sud_ops.forked(sud_ops.ctx, r, id);
 	}
-	return r;
+	*rax = r;
+	return 1;
 }
 
 static long
@@ -494,6 +492,10 @@ sud_handler(int sig, siginfo_t *si, void *uctx)
 	case A_DONE:
 		g[REG_RAX] = t.ret;
 		break;
+	case A_FORK: /* a barrier after all unless sud_run_fork issued it */
+		if (sud_run_fork(&t, &g[REG_RAX]))
+			break;
+		/* fall through */
 	case A_BARRIER:
 		r = sud_run_barrier(&t);
 		if (r < 0) {
@@ -514,23 +516,6 @@ sud_handler(int sig, siginfo_t *si, void *uctx)
 		g[REG_RAX] = sud_reissue(&t);
 		sud_created_note(g[REG_RAX]);
 		break;
-	case A_FORK: {
-		int barrier;
-
-		r = sud_run_fork(&t, &barrier);
-		if (!barrier) {
-			g[REG_RAX] = r;
-			break;
-		}
-		r = sud_run_barrier(&t);
-		if (r < 0) {
-			g[REG_RAX] = r;
-			break;
-		}
-		if (sud_restart(g, t.nr) < 0)
-			g[REG_RAX] = sud_reissue(&t);
-		break;
-	}
 	case A_SIGRETURN:
 		sud_sigreturn(s, g, saved_errno); /* does not return */
 	}

@@ -61,9 +61,7 @@ static size_t sud_data_bytes; /* output bytes waiting */
 static struct sud_fd sud_fds[SUD_FD_MAX];
 static int sud_dups[SUD_MAX_DUPS];
 static int sud_ndups;
-static struct {
-	uint64_t dev, ino;
-} sud_dirty[SUD_MAX_DIRTY];
+static struct sud_file_id sud_dirty[SUD_MAX_DIRTY];
 static int sud_ndirty;
 
 /* Reserve the arena (at init; never malloc). 0 or -errno. */
@@ -111,12 +109,7 @@ sud_dup_in_range(long lo, long hi)
 static int
 sud_dirty_find_locked(uint64_t dev, uint64_t ino)
 {
-	int i;
-
-	for (i = 0; i < sud_ndirty; i++)
-		if (sud_dirty[i].dev == dev && sud_dirty[i].ino == ino)
-			return 1;
-	return 0;
+	return sud_file_in(sud_dirty, sud_ndirty, dev, ino);
 }
 
 /* 1 if some regular file has buffered output (no lock: a hint). */

@@ -95,6 +95,23 @@ enum {
 	A_CREATE,    /* re-issue an open that creates a file; note the file */
 	A_PIPE,      /* re-issue pipe/pipe2; note the pipe */
 };
+/* Files by identity: regular files with held output (sud_buffer.c),
+ * pipes made while speculative (sud_rules.c). */
+struct sud_file_id {
+	uint64_t dev, ino;
+};
+
+static inline int
+sud_file_in(const struct sud_file_id *t, int n, uint64_t dev, uint64_t ino)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (t[i].dev == dev && t[i].ino == ino)
+			return 1;
+	return 0;
+}
+
 int sud_pipe_ours(uint64_t dev, uint64_t ino);
 void sud_pipe_note(const int *fds);
 void sud_pipes_forget(void);

@@ -282,20 +282,13 @@ sud_read(int fd)
  * child's exec worked. Forgotten when the speculation ends.
  */
 #define SUD_MAX_PIPES 32
-static struct {
-	uint64_t dev, ino;
-} sud_pipes[SUD_MAX_PIPES];
+static struct sud_file_id sud_pipes[SUD_MAX_PIPES];
 static int sud_npipes;
 
 int
 sud_pipe_ours(uint64_t dev, uint64_t ino)
 {
-	int i;
-
-	for (i = 0; i < sud_npipes; i++)
-		if (sud_pipes[i].dev == dev && sud_pipes[i].ino == ino)
-			return 1;
-	return 0;
+	return sud_file_in(sud_pipes, sud_npipes, dev, ino);
 }
 
 void
