@@ -25,6 +25,20 @@ spn_path_next(const char **p, size_t *n)
 	return s;
 }
 
+/* 1 if the normalised absolute path is dir or lies below it ("/" holds
+ * everything; "/a" holds "/a/b", not "/ab"). */
+static inline int
+spn_path_beneath(const char *path, const char *dir)
+{
+	size_t n = 0;
+
+	while (dir[n] != '\0' && dir[n] == path[n])
+		n++;
+	if (dir[n] != '\0')
+		return 0;
+	return path[n] == '/' || path[n] == '\0' || (n == 1 && dir[0] == '/');
+}
+
 /*
  * Lexical normalisation of an absolute path: "//", "/./" and "x/.." go;
  * ".." at the root stays at the root ("/.." is "/", as in the kernel).

@@ -247,17 +247,6 @@ spn_job_free(struct spn_job *j)
 enum { MQ_READ, MQ_CONTENT, MQ_NAME };
 #define MQ_KEYS ((int)(sizeof(((struct spn_job *)0)->mq_keys) / sizeof(char *)))
 
-/* q at or below p. */
-static int
-path_under(const char *q, const char *p)
-{
-	size_t n = strlen(p);
-
-	if (strcmp(p, "/") == 0)
-		return 1;
-	return strncmp(q, p, n) == 0 && (q[n] == '\0' || q[n] == '/');
-}
-
 /* d is the directory holding the name p. */
 static int
 path_is_parent(const char *d, const char *p)
@@ -280,7 +269,7 @@ changes(int kind, const char *a, const char *b)
 		return 0;
 	if (strcmp(a, b) == 0)
 		return 1;
-	return kind == MQ_NAME && (path_under(b, a) || path_is_parent(b, a));
+	return kind == MQ_NAME && (spn_path_beneath(b, a) || path_is_parent(b, a));
 }
 
 static int

@@ -21,6 +21,7 @@
 
 #include "client/daemon/internal.h"
 #include "client/log.h"
+#include "client/path.h"
 
 struct spn_wb *
 spn_wb_find(struct spn_daemon *d, struct spn_mount *m, const char *rel, int create)
@@ -470,15 +471,6 @@ replay_collect(uint16_t mount, const char *path, const struct spn_entry *e, void
 	return 0;
 }
 
-/* Is path at or below dir? */
-static int
-path_beneath(const char *path, const char *dir)
-{
-	size_t n = strlen(dir);
-
-	return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0' || n == 1);
-}
-
 static int
 replay_one(struct spn_daemon *d, const struct replay_item *it)
 {
@@ -523,7 +515,7 @@ spn_wb_replay(struct spn_daemon *d)
 			continue;
 		}
 		if (it->act == REPLAY_FORGET && kept != NULL && kept->mount == it->mount &&
-		    path_beneath(kept->path, it->path)) {
+		    spn_path_beneath(kept->path, it->path)) {
 			/* Made by the store of what lies below it. */
 			spn_info("journal: %s%s will be made on the server for what it holds",
 				 d->mounts[it->mount].prefix, it->path);

@@ -75,6 +75,21 @@ test_errors(void **state)
 	expect("/nfs/l", "new\nline", "", "/nfs/new\nline");
 }
 
+static void
+test_beneath(void **state)
+{
+	(void)state;
+	assert_true(spn_path_beneath("/a", "/a"));
+	assert_true(spn_path_beneath("/a/b", "/a"));
+	assert_true(spn_path_beneath("/a/b/c", "/a/b"));
+	assert_true(spn_path_beneath("/a", "/"));
+	assert_true(spn_path_beneath("/", "/"));
+	assert_false(spn_path_beneath("/ab", "/a"));
+	assert_false(spn_path_beneath("/a", "/a/b"));
+	assert_false(spn_path_beneath("/b", "/a"));
+	assert_false(spn_path_beneath("/", "/a"));
+}
+
 int
 main(void)
 {
@@ -83,6 +98,7 @@ main(void)
 		cmocka_unit_test(test_absolute),
 		cmocka_unit_test(test_dotdot_at_root),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_beneath),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
