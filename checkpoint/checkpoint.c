@@ -101,3 +101,30 @@ ckpt_rollback(struct ckpt *c, uint64_t value)
 		be = &ckpt__fork_backend; /* it reports the misuse and ends */
 	be->rollback(c, value);
 }
+
+int
+ckpt_detach(struct ckpt *c, pid_t ppid)
+{
+	const struct ckpt__backend *be;
+	int saved = errno, rc;
+
+	if (c == NULL || (be = backend(((struct ckpt__head *)c)->backend)) == NULL ||
+	    be->detach == NULL)
+		return -EINVAL;
+	rc = be->detach(c, ppid);
+	errno = saved;
+	return rc;
+}
+
+void
+ckpt_release(struct ckpt *c, int resume, uint64_t value)
+{
+	const struct ckpt__backend *be;
+	int saved = errno;
+
+	if (c == NULL || (be = backend(((struct ckpt__head *)c)->backend)) == NULL ||
+	    be->release == NULL)
+		return;
+	be->release(c, resume, value);
+	errno = saved;
+}

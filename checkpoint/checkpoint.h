@@ -184,6 +184,27 @@ pid_t ckpt_getppid(void);
  */
 pid_t ckpt_real_pid(pid_t pid);
 
+/*
+ * Exits across processes: the process is about to exit while c is open
+ * and a process it forked (a courier, which inherits c) will decide. The
+ * copy stops dying with this process (it is orphaned when we exit) and
+ * reports to ppid as its parent once resumed (ckpt_getppid). c is then no
+ * longer this process's to commit or roll back. 0, -EINVAL (not ours),
+ * -ESRCH (the copy is gone), -ETIMEDOUT (it did not answer in 2 s).
+ */
+int ckpt_detach(struct ckpt *c, pid_t ppid);
+
+/*
+ * In the process that inherited a detached c: resume the copy (its
+ * ckpt_take() returns 1 with value; it runs as the original, under the
+ * original pid's identity, without a proxy) or kill it (resume 0).
+ */
+void ckpt_release(struct ckpt *c, int resume, uint64_t value);
+
+/* 1 in a resumed detached copy: nobody waits for its exit in the kernel;
+ * its parent learns its status through the daemon. */
+int ckpt_detached(void);
+
 /* Reap copies that have finished (committed ones), without blocking. */
 void ckpt_reap(void);
 

@@ -164,9 +164,12 @@ struct ckpt {
 
 /* Shared (MAP_SHARED) between a process and its copies: the verdict. */
 struct ckpt_page {
-	uint32_t resume_seq; /* futex: the copy of checkpoint N waits for N */
-	uint32_t pad;
+	uint32_t resume_seq; /* the copy of checkpoint N resumes when N */
+	uint32_t events;     /* futex the copy sleeps on: bumped at each word */
 	uint64_t value;
+	uint32_t detach_seq; /* the copy of checkpoint N must outlive us */
+	uint32_t detach_ack; /* futex: ... and it said it will */
+	pid_t ppid;          /* the parent the detached copy reports to */
 };
 
 struct fdrec {
@@ -213,6 +216,7 @@ static struct {
 	pid_t pid;
 	pid_t self;
 	unsigned depth;
+	pid_t ppid; /* a detached copy's parent (the original's), 0: none */
 } ident;
 
 /* Offset of the tid in glibc's struct pthread: -1 unknown, -2 not yet. */
@@ -449,8 +453,8 @@ deferrable(void)
 static void
 copy_wait(pid_t parent, uint32_t seq, void *robust, size_t robust_len)
 {
-	volatile uint32_t *word = &st.page->resume_seq;
-	uint32_t now;
+	uint32_t ev;
+	int detached = 0;
 
 	if (robust != NULL)
 		syscall(SYS_set_robust_list, robust, robust_len);
@@ -461,11 +465,26 @@ copy_wait(pid_t parent, uint32_t seq, void *robust, size_t robust_len)
 	syscall(SYS_prctl, PR_GET_NAME, st.comm, 0, 0, 0);
 	syscall(SYS_prctl, PR_SET_NAME, "specnfs-ckpt", 0, 0, 0);
 	for (;;) {
-		now = __atomic_load_n(word, __ATOMIC_ACQUIRE);
-		if (now == seq)
+		ev = __atomic_load_n(&st.page->events, __ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&st.page->resume_seq, __ATOMIC_ACQUIRE) == seq)
 			break;
-		syscall(SYS_futex, word, FUTEX_WAIT, now, NULL, NULL, 0);
+		if (!detached && __atomic_load_n(&st.page->detach_seq, __ATOMIC_ACQUIRE) == seq) {
+			/* the original exits first: outlive it (ckpt_detach) */
+			syscall(SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0);
+			detached = 1;
+			__atomic_store_n(&st.page->detach_ack, seq, __ATOMIC_RELEASE);
+			syscall(SYS_futex, &st.page->detach_ack, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+		}
+		syscall(SYS_futex, &st.page->events, FUTEX_WAIT, ev, NULL, NULL, 0);
 	}
+}
+
+/* Tell the copy (sleeping on events) that a word changed. */
+static void
+page_event(void)
+{
+	__atomic_add_fetch(&st.page->events, 1, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &st.page->events, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
 static long
@@ -517,6 +536,8 @@ copy_resume(pid_t parent, uint64_t *value)
 
 	if (value != NULL)
 		*value = st.page->value;
+	if (__atomic_load_n(&st.page->detach_seq, __ATOMIC_ACQUIRE) == st.cur.seq)
+		ident.ppid = st.page->ppid; /* the original is gone: report to its parent */
 	for (i = 0; i < st.nfds; i++) {
 		const struct fdrec *f = &st.fds[i];
 
@@ -532,6 +553,8 @@ copy_resume(pid_t parent, uint64_t *value)
 	} else {
 		ident.pid = parent;
 		ident.depth = 1;
+		if (st.page->detach_seq != st.cur.seq)
+			ident.ppid = 0;
 	}
 	ident.self = self;
 	SYS(SYS_munmap, st.page, sizeof(*st.page));
@@ -862,9 +885,52 @@ fork_rollback(struct ckpt *c, uint64_t value)
 		say("the copy to roll back to is gone; ", "ending as it ended");
 	st.page->value = value;
 	__atomic_store_n(&st.page->resume_seq, c->seq, __ATOMIC_RELEASE);
-	syscall(SYS_futex, &st.page->resume_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+	page_event();
 	c->open = 0;
 	become_proxy(c->pid);
+}
+
+/* The copy must outlive this process: it stops dying with us and will be
+ * released by fork_release() from a process that inherited c. */
+static int
+fork_detach(struct ckpt *c, pid_t ppid)
+{
+	pid_t self = own();
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+	int i;
+
+	if (!mine(c, self))
+		return -EINVAL;
+	st.page->ppid = ppid;
+	__atomic_store_n(&st.page->detach_seq, c->seq, __ATOMIC_RELEASE);
+	page_event();
+	for (i = 0; i < 200; i++) {
+		uint32_t ack = __atomic_load_n(&st.page->detach_ack, __ATOMIC_ACQUIRE);
+
+		if (ack == c->seq)
+			break;
+		if (SYS(SYS_kill, c->pid, 0) < 0)
+			return -ESRCH;
+		syscall(SYS_futex, &st.page->detach_ack, FUTEX_WAIT, ack, &ts, NULL, 0);
+	}
+	if (__atomic_load_n(&st.page->detach_ack, __ATOMIC_ACQUIRE) != c->seq)
+		return -ETIMEDOUT;
+	c->open = 0; /* not ours to commit or roll back any more */
+	return 0;
+}
+
+/* From a process that inherited a detached c: resume its copy as the
+ * original (which is gone), or kill it. */
+static void
+fork_release(struct ckpt *c, int resume, uint64_t value)
+{
+	if (!resume || st.page == NULL) {
+		SYS(SYS_kill, c->pid, SIGKILL);
+		return;
+	}
+	st.page->value = value;
+	__atomic_store_n(&st.page->resume_seq, c->seq, __ATOMIC_RELEASE);
+	page_event();
 }
 
 const struct ckpt__backend ckpt__fork_backend = {
@@ -873,6 +939,8 @@ const struct ckpt__backend ckpt__fork_backend = {
 	.take = fork_take,
 	.commit = fork_commit,
 	.rollback = fork_rollback,
+	.detach = fork_detach,
+	.release = fork_release,
 };
 
 /* ------------------------------------------------------------ identity */
@@ -921,6 +989,10 @@ ckpt_getppid(void)
 	if (ident.pid == 0)
 		return pp;
 	self = sys_getpid();
+	if (self == ident.self && ident.ppid != 0) {
+		errno = saved;
+		return ident.ppid; /* a detached copy: the original's parent */
+	}
 	if (self == ident.self) {
 		/* The program's parent is the proxy's. Our parent is not the
 		 * proxy any more only if the proxy died (then so do we). */
@@ -930,6 +1002,12 @@ ckpt_getppid(void)
 	}
 	/* A child of the resumed copy sees the original pid as its parent. */
 	return pp == ident.self ? ident.pid : pp;
+}
+
+int
+ckpt_detached(void)
+{
+	return ident.ppid != 0 && ident.self == sys_getpid();
 }
 
 pid_t

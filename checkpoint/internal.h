@@ -19,6 +19,8 @@ struct ckpt__backend {
 	int (*take)(unsigned flags, struct ckpt **out, uint64_t *value);
 	int (*commit)(struct ckpt *c);
 	void (*rollback)(struct ckpt *c, uint64_t value) __attribute__((noreturn));
+	int (*detach)(struct ckpt *c, pid_t ppid);
+	void (*release)(struct ckpt *c, int resume, uint64_t value);
 };
 
 /* Every open checkpoint starts with this: which backend made it. */

@@ -66,6 +66,7 @@ enum spn__fid {
 	SPN__RQ_AMODE,
 	SPN__RQ_MASK,
 	SPN__RQ_PID,
+	SPN__RQ_PPID,
 	SPN__RQ_UID,
 	SPN__RQ_GID,
 	SPN__RQ_SIZE,
@@ -83,6 +84,8 @@ enum spn__fid {
 	SPN__RP_SPEC,
 	SPN__RP_REFUTED,
 	SPN__RP_TOKEN,
+	SPN__RP_GEN,
+	SPN__RP_WSTATUS,
 	SPN__RQ_FLAGS_RESOLVE,
 	SPN__RQ_FLAGS_SEAL,
 	SPN__NFID
@@ -123,6 +126,7 @@ static const struct spn__field spn__fields[SPN__NFID] = {
 			     R_OK | W_OK | X_OK),
     [SPN__RQ_MASK] = SPN__F(struct spn_req, mask, SPN__K_U32, SPN__C_SAMASK, 0),
     [SPN__RQ_PID] = SPN__F(struct spn_req, pid, SPN__K_U32, SPN__C_NONE, 0),
+    [SPN__RQ_PPID] = SPN__F(struct spn_req, ppid, SPN__K_U32, SPN__C_NONE, 0),
     [SPN__RQ_UID] = SPN__F(struct spn_req, uid, SPN__K_U32, SPN__C_NONE, 0),
     [SPN__RQ_GID] = SPN__F(struct spn_req, gid, SPN__K_U32, SPN__C_NONE, 0),
     [SPN__RQ_SIZE] = SPN__F(struct spn_req, size, SPN__K_U64, SPN__C_NONE, 0),
@@ -149,10 +153,13 @@ static const struct spn__field spn__fields[SPN__NFID] = {
     [SPN__RP_REFUTED] =
 	SPN__F(struct spn_reply, refuted, SPN__K_U32, SPN__C_NONE, 0),
     [SPN__RP_TOKEN] = SPN__F(struct spn_reply, token, SPN__K_U64, SPN__C_NONE, 0),
+    [SPN__RP_GEN] = SPN__F(struct spn_reply, gen, SPN__K_U64, SPN__C_NONE, 0),
+    [SPN__RP_WSTATUS] = SPN__F(struct spn_reply, wstatus, SPN__K_U32, SPN__C_NONE, 0),
     [SPN__RQ_FLAGS_RESOLVE] = SPN__F(struct spn_req, flags, SPN__K_U32, SPN__C_BITS,
 				     SPN_F_VERDICT | SPN_F_FLUSHED),
     [SPN__RQ_FLAGS_SEAL] =
-	SPN__F(struct spn_req, flags, SPN__K_U32, SPN__C_BITS, SPN_F_COURIER),
+	SPN__F(struct spn_req, flags, SPN__K_U32, SPN__C_BITS,
+	       SPN_F_COURIER | SPN_F_EXIT | SPN_F_LOST),
 };
 
 /* Offsets are u16 and strings' lengths derive from their arrays. */
@@ -252,8 +259,13 @@ static const struct spn__op spn__ops[SPN_OP_MAX + 1] = {
 		      .rep = {SPN__RP_ATTR},
 		      .always = {SPN__RP_SPEC}},
     [SPN_OP_SEAL] = {.name = "seal",
-		     .req = {SPN__RQ_FLAGS_SEAL, SPN__RQ_TOKEN},
+		     .req = {SPN__RQ_FLAGS_SEAL, SPN__RQ_TOKEN, SPN__RQ_PID,
+			     SPN__RQ_PPID, SPN__RQ_SIZE},
 		     .rep = {SPN__RP_TOKEN}},
+    [SPN_OP_REAP] = {.name = "reap",
+		     .req = {SPN__RQ_PID, SPN__RQ_PPID, SPN__RQ_SIZE},
+		     .rep = {SPN__RP_TOKEN, SPN__RP_REFUTED, SPN__RP_GEN,
+			     SPN__RP_WSTATUS}},
 };
 
 static const struct spn__op *

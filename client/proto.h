@@ -50,11 +50,12 @@
 #include <sys/types.h>
 
 #define SPN_PROTO_MAGIC 0x464e5053u /* "SPNF" on the wire */
-#define SPN_PROTO_VERSION 5 /* 2: speculation (spec fields, RESOLVE);
+#define SPN_PROTO_VERSION 6 /* 2: speculation (spec fields, RESOLVE);
 			     * 3: write-back speculation (token, REPLAY, REMOTE);
 			     * 4: MKNOD, REDIRECT replies (symlinks off NFS);
 			     * 5: speculation across processes (SEAL, RESOLVE's
-			     *    flags and token) */
+			     *    flags and token);
+			     * 6: exits across processes (SEAL's EXIT, REAP) */
 #define SPN_HDR_LEN 16
 
 /* Largest frames, header included. */
@@ -100,11 +101,15 @@ enum spn_op {
 	SPN_OP_MKNOD = 21,    /* path, mode (permissions), flags (S_IFIFO,
 			       * S_IFSOCK, S_IFCHR or S_IFBLK), size (rdev,
 			       * a Linux dev_t) [attr] */
-	SPN_OP_SEAL = 22,     /* flags (SPN_F_COURIER), token (the sealed
-			       * epoch this process depends on, 0: none)
-			       * [token: the sealed epoch's id] */
+	SPN_OP_SEAL = 22,     /* flags (SPN_F_COURIER|EXIT|LOST), token (the
+			       * sealed epoch this process depends on, 0:
+			       * none), pid, ppid, size (EXIT: the wait
+			       * status) [token: the sealed epoch's id] */
+	SPN_OP_REAP = 23,     /* pid, ppid, size (a generation seen, 0:
+			       * none) [token, refuted, gen, wstatus]: the
+			       * exit a child recorded (version 6) */
 };
-#define SPN_OP_MAX 22
+#define SPN_OP_MAX 23
 
 /*
  * Speculation (version 2). STAT, ACCESS, OPEN, READDIR and READLINK
@@ -172,6 +177,25 @@ enum spn_op {
 #define SPN_F_COURIER 0x10u /* SEAL: a courier will write the held output */
 #define SPN_REFUTED_BIRTH 0x80000000u /* RESOLVE reply: a sealed epoch depended
 				       * on failed */
+
+/*
+ * Version 6: exits across processes. A process whose parent will ask
+ * (the shim's wait wrappers) does not wait for its verdict at exit: it
+ * SEALs with SPN_F_EXIT, pid (its own, as its parent knows it), ppid (the
+ * parent's) and size (its wait status), hands its held output to a
+ * courier, and exits. The daemon records the exit with the sealed
+ * epoch's id and a generation (counting up per daemon). A parent that
+ * reaped the child asks REAP (pid, ppid, size 0): gen 0 means nothing is
+ * recorded (the status is final); else wstatus is the status, token the
+ * sealed epoch if still undecided (the parent depends on it), refuted 1
+ * if it failed: the child's checkpoint copy executes again and records
+ * its exit anew; REAP with size = the gen seen waits for that newer
+ * record. SPN_F_LOST (a courier whose re-executing copy died without
+ * recording): record the status in size, without a sealed epoch, if the
+ * newest record of pid is still the one of token.
+ */
+#define SPN_F_EXIT 0x20u /* SEAL: the process exits with status size */
+#define SPN_F_LOST 0x40u /* SEAL with EXIT: the re-execution died unrecorded */
 
 /* Set in the header's op of every reply; never part of struct's op. */
 #define SPN_OP_REPLY 0x8000u
@@ -258,6 +282,7 @@ struct spn_req {
 	uint32_t uid;
 	uint32_t gid;
 	uint32_t pid;
+	uint32_t ppid; /* SEAL (EXIT), REAP: the parent's pid */
 	uint64_t size;
 	struct spn_time atime;
 	struct spn_time mtime;
@@ -299,8 +324,10 @@ struct spn_reply {
 	const char *text;
 	size_t text_len;
 	uint32_t spec;    /* SPN_SPEC_PREDICTED|REMOTE (sent even with an error) */
-	uint32_t refuted; /* RESOLVE */
-	uint64_t token;   /* SEAL */
+	uint32_t refuted; /* RESOLVE, REAP */
+	uint64_t token;   /* SEAL, REAP */
+	uint64_t gen;     /* REAP */
+	uint32_t wstatus; /* REAP */
 };
 
 /* A parsed header, unchecked. */

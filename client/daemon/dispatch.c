@@ -76,6 +76,9 @@ spn_job_start(struct spn_daemon *d, struct spn_client *cl, const struct spn_req 
 	case SPN_OP_SEAL:
 		spn_seal_dispatch(j);
 		return;
+	case SPN_OP_REAP:
+		spn_reap_request(j);
+		return;
 	case SPN_OP_SHUTDOWN:
 		spn_info("shutdown requested by pid %d", (int)cl->pid);
 		d->stopping = 1;

@@ -221,6 +221,10 @@ struct spn_daemon {
 	uint64_t seal_base, seal_next;
 	uint64_t *seal_refuted;
 	size_t n_seal_refuted, cap_seal_refuted;
+	struct spn_exit *exits; /* exits recorded for parents to reap */
+	size_t n_exits;
+	uint64_t exit_gen;
+	struct spn_job *reapers; /* REAP jobs waiting for a newer record */
 	struct spn_outcome outcomes[SPN_OUTCOMES];
 	unsigned next_outcome;
 	struct spn_refused refused[SPN_REFUSED];
@@ -324,7 +328,9 @@ void spn_validated(struct spn_job *j);
 /* daemon/seal.c: speculation across processes (RESOLVE, SEAL). */
 struct spn_seal;
 void spn_resolve_request(struct spn_job *j);
+struct spn_exit;
 void spn_seal_dispatch(struct spn_job *j);
+void spn_reap_request(struct spn_job *j);
 /* cl's validations are all back: its sealed epochs' own parts are decided.
  * Returns how many were (then other clients' RESOLVEs may be answerable). */
 int spn_seal_validated(struct spn_daemon *d, struct spn_client *cl);

@@ -19,6 +19,14 @@
  * a dependent releases. The courier itself waits for the verdict alone
  * (SPN_F_VERDICT), or it would wait for itself.
  *
+ * Exits (SEAL with SPN_F_EXIT, version 6): the sealed epoch of an exiting
+ * process is recorded with its pid, its parent's pid and its wait status,
+ * for the parent's REAP. The newest record of a (pid, ppid) replaces the
+ * older ones; a REAP that finds it HELD forgets it; at most SPN_MAX_EXITS
+ * are kept (the oldest go: a parent that never waits). A REAP naming a
+ * generation waits (no deadline) for a newer record: the re-execution of
+ * a child whose exit failed.
+ *
  * Ids count up from a random per-daemon base, so that an id a previous
  * daemon issued is unknown here: unknown counts as REFUTED (the execution
  * that depends on it cannot be vouched for). Decided epochs are not kept:
@@ -39,6 +47,16 @@
 
 enum seal_state { SEAL_PENDING, SEAL_VERDICT_HELD, SEAL_HELD, SEAL_REFUTED };
 
+#define SPN_MAX_EXITS 4096
+
+struct spn_exit {
+	struct spn_exit *next;
+	pid_t pid, ppid;
+	uint32_t wstatus;
+	uint64_t seal; /* 0: final */
+	uint64_t gen;
+};
+
 struct spn_seal {
 	struct spn_seal *next;
 	uint64_t id;
@@ -48,6 +66,9 @@ struct spn_seal {
 	int own_refuted;
 	int courier;           /* output handed to a courier, not yet flushed */
 };
+
+static void exit_record(struct spn_daemon *d, const struct spn_req *req, uint64_t seal);
+static void exit_lost(struct spn_job *j);
 
 static uint64_t
 seal_base(struct spn_daemon *d)
@@ -256,6 +277,10 @@ spn_seal_dispatch(struct spn_job *j)
 	struct spn_client *cl = j->cl;
 	struct spn_seal *s;
 
+	if ((j->req.flags & SPN_F_LOST) && (j->req.flags & SPN_F_EXIT)) {
+		exit_lost(j);
+		return;
+	}
 	seal_base(d);
 	s = calloc(1, sizeof(*s));
 	if (s == NULL) {
@@ -273,6 +298,8 @@ spn_seal_dispatch(struct spn_job *j)
 		  (unsigned long long)s->id, (int)cl->pid, (unsigned long long)s->birth,
 		  s->courier ? ", courier" : "", cl->validating);
 	spn_seal_validated(d, cl);
+	if (j->req.flags & SPN_F_EXIT)
+		exit_record(d, &j->req, s->id);
 	j->rep.token = s->id;
 	spn_job_reply(j, 0);
 }
@@ -329,9 +356,164 @@ spn_resolve_request(struct spn_job *j)
 void
 spn_seal_client_gone(struct spn_daemon *d, struct spn_client *cl)
 {
+	struct spn_job **pp = &d->reapers, *j;
+
+	while ((j = *pp) != NULL) {
+		if (j->cl == cl) {
+			*pp = j->next;
+			j->next = NULL;
+			spn_job_reply(j, -ECONNRESET); /* nobody to tell: freed */
+			continue;
+		}
+		pp = &j->next;
+	}
 	if (cl->courier_of != 0) {
 		seal_flushed(d, cl->courier_of);
 		cl->courier_of = 0;
 	}
 	spn_seal_poke(d);
+}
+
+/* ------------------------------------------------------------ exits */
+
+/* The record a REAP job asks for: its parent is the asker, by the pid
+ * it goes by (after a rollback, the original's) or its real one. */
+static struct spn_exit *
+exit_for(struct spn_job *j)
+{
+	struct spn_exit *e;
+
+	for (e = j->d->exits; e != NULL; e = e->next)
+		if (e->pid == (pid_t)j->req.pid &&
+		    (e->ppid == (pid_t)j->req.ppid || (j->cl != NULL && e->ppid == j->cl->pid)))
+			return e;
+	return NULL;
+}
+
+static struct spn_exit *
+exit_find(struct spn_daemon *d, pid_t pid, pid_t ppid)
+{
+	struct spn_exit *e;
+
+	for (e = d->exits; e != NULL; e = e->next)
+		if (e->pid == pid && e->ppid == ppid)
+			return e;
+	return NULL;
+}
+
+static void
+exit_forget(struct spn_daemon *d, struct spn_exit *gone)
+{
+	struct spn_exit **pp;
+
+	for (pp = &d->exits; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == gone) {
+			*pp = gone->next;
+			free(gone);
+			d->n_exits--;
+			return;
+		}
+	}
+}
+
+/* Fill a REAP reply from e (NULL: nothing recorded); a HELD one goes
+ * (returns 1 then: e is freed). */
+static int
+reap_answer(struct spn_job *j, struct spn_exit *e)
+{
+	enum seal_state st;
+	int gone = 0;
+
+	if (e == NULL) {
+		spn_job_reply(j, 0);
+		return 0;
+	}
+	j->rep.gen = e->gen;
+	j->rep.wstatus = e->wstatus;
+	st = e->seal != 0 ? seal_state(j->d, e->seal, 0) : SEAL_HELD;
+	if (st == SEAL_PENDING)
+		j->rep.token = e->seal;
+	else if (st == SEAL_REFUTED)
+		j->rep.refuted = 1;
+	else
+		gone = 1;
+	spn_job_reply(j, 0);
+	if (gone)
+		exit_forget(j->d, e);
+	return gone;
+}
+
+/* Answer the REAP jobs waiting for a newer record of (pid, ppid). */
+static void
+reapers_poke(struct spn_daemon *d, struct spn_exit *e)
+{
+	struct spn_job **pp = &d->reapers, *j;
+
+	while ((j = *pp) != NULL) {
+		if (exit_for(j) == e && e->gen > j->req.size) {
+			*pp = j->next;
+			j->next = NULL;
+			if (reap_answer(j, e))
+				return; /* forgotten: nobody else asks for it */
+			continue;
+		}
+		pp = &j->next;
+	}
+}
+
+/* Record an exit (replacing the older record of the same pid and ppid). */
+static void
+exit_record(struct spn_daemon *d, const struct spn_req *req, uint64_t seal)
+{
+	struct spn_exit *e = exit_find(d, (pid_t)req->pid, (pid_t)req->ppid);
+
+	if (e == NULL) {
+		if (d->n_exits >= SPN_MAX_EXITS) {
+			struct spn_exit *last = d->exits;
+
+			while (last->next != NULL)
+				last = last->next;
+			exit_forget(d, last);
+		}
+		e = calloc(1, sizeof(*e));
+		if (e == NULL)
+			return; /* then the parent reads the status as final */
+		e->pid = (pid_t)req->pid;
+		e->ppid = (pid_t)req->ppid;
+		e->next = d->exits;
+		d->exits = e;
+		d->n_exits++;
+	}
+	e->wstatus = (uint32_t)req->size;
+	e->seal = seal;
+	e->gen = ++d->exit_gen;
+	spn_debug("exit of pid %d (parent %d): status %#x, seal %llx, gen %llu", (int)e->pid,
+		  (int)e->ppid, e->wstatus, (unsigned long long)seal, (unsigned long long)e->gen);
+	reapers_poke(d, e);
+}
+
+/* SEAL with SPN_F_EXIT|SPN_F_LOST: a courier's word that the re-execution
+ * of pid died without recording its exit. */
+static void
+exit_lost(struct spn_job *j)
+{
+	struct spn_exit *e = exit_find(j->d, (pid_t)j->req.pid, (pid_t)j->req.ppid);
+
+	if (e != NULL && e->seal == j->req.token)
+		exit_record(j->d, &j->req, 0);
+	spn_job_reply(j, 0);
+}
+
+void
+spn_reap_request(struct spn_job *j)
+{
+	struct spn_daemon *d = j->d;
+	struct spn_exit *e = exit_for(j);
+
+	if (j->req.size != 0 && (e == NULL || e->gen <= j->req.size)) {
+		j->next = d->reapers;
+		d->reapers = j;
+		return;
+	}
+	reap_answer(j, e);
 }

@@ -386,16 +386,22 @@ start_image(const struct launch *l, int dirfd, const char *path, int flags, char
 	    char *const envp[])
 {
 	uint64_t id = spn_spec_launch(l->spawn, dirfd, path, l->spawn && fa_writes(l->fa));
+	pid_t waiter = spn_spec_waiter(l->spawn);
 	size_t n = vec_len(envp), i, k = 0;
-	char *vec[n + 2], birth[48];
+	char *vec[n + 3], birth[48], wait_env[48];
 	int rc;
 
 	for (i = 0; i < n; i++)
-		if (strncmp(envp[i], "SPECNFS_BIRTH=", 14) != 0)
+		if (strncmp(envp[i], "SPECNFS_BIRTH=", 14) != 0 &&
+		    strncmp(envp[i], "SPECNFS_WAITER=", 15) != 0)
 			vec[k++] = envp[i];
 	if (id != 0) {
 		snprintf(birth, sizeof(birth), "SPECNFS_BIRTH=%llx", (unsigned long long)id);
 		vec[k++] = birth;
+	}
+	if (waiter > 0) {
+		snprintf(wait_env, sizeof(wait_env), "SPECNFS_WAITER=%d", (int)waiter);
+		vec[k++] = wait_env;
 	}
 	vec[k] = NULL;
 	if (id != 0)

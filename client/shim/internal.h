@@ -156,6 +156,13 @@ void spn_spec_launched(int spawn, pid_t pid, uint64_t id);
 /* Hold/release Syscall User Dispatch on this thread around a call that
  * must run natively (the real exec or spawn). */
 void spn_spec_hold(int on);
+/* After a wait reaped pid with *status (exited or killed): the daemon may
+ * know it exited speculatively (spec/speculate.c, "exits"); *status is
+ * then the one to return, and this process may now run ahead on it. */
+void spn_spec_reaped(pid_t pid, int *status);
+/* The pid a program started now (spawn 1) or exec'd (0) should expect to
+ * ask the daemon when it reaps it (SPECNFS_WAITER), 0: none. */
+pid_t spn_spec_waiter(int spawn);
 /* The constructor: SPECNFS_BIRTH (set by a speculative parent) makes this
  * process start depending on that sealed epoch. */
 void spn_spec_ctor(void);

@@ -76,6 +76,7 @@ spn_spec_mutates(uint16_t op, uint32_t flags)
 	case SPN_OP_CONFIG:
 	case SPN_OP_RESOLVE:
 	case SPN_OP_SEAL:
+	case SPN_OP_REAP:
 		return 0;
 	case SPN_OP_OPEN:
 		return (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC));

@@ -35,6 +35,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -53,6 +54,12 @@
 
 #define SPEC_MAX_BORN 64 /* children one speculative stretch may make */
 #define SPEC_BORN_FD_MIN 600
+
+/* The value a rollback hands the copy (ckpt_rollback): */
+#define SPEC_RB 1u        /* resumed after a rollback */
+#define SPEC_RB_WAITED 2u /* the child's exit it had reaped failed */
+#define SPEC_RB_DEP_HELD 4u /* what it depended on (birth, waited) held */
+#define SPEC_RB_KILLED 8  /* << : the discarded execution's children killed */
 
 /* Why an epoch resolved: SPECNFS_STATS counts and times each kind. */
 enum spec_kind {
@@ -77,7 +84,9 @@ static struct {
 	uint64_t token_seq;
 	/* Across processes (see "Across processes" below). */
 	uint64_t birth;  /* the sealed epoch this process depends on, 0: none */
-	int birth_ok;    /* its verdict is known to be good: mutations may go */
+	uint64_t waited; /* the sealed exit of a child it reaped (own epoch), 0: none */
+	int dep_ok;      /* birth or waited is known to be good: mutations may go */
+	pid_t waiter;    /* the parent that asks the daemon when it reaps us, 0: none */
 	uint64_t sealed; /* the open epoch's seal (children depend on it), 0: none */
 	int born_fd[SPEC_MAX_BORN]; /* pidfds of children made while speculative */
 	int n_born;
@@ -86,6 +95,8 @@ static struct {
 	uint64_t barrier_wait_us, ahead_us, n_rpcs, rpc_wait_us;
 	uint64_t n_inherited, n_forks, n_spawns, n_seals, n_couriers, n_killed;
 	uint64_t n_birth_checks, birth_wait_us;
+	uint64_t n_exits, n_acquired, n_reaps;
+	int stats_deferred; /* the destructor left the SPECNFS_STATS line to exit_group */
 	uint64_t kind_n[SPEC_NKINDS], kind_us[SPEC_NKINDS];
 } sp;
 
@@ -203,6 +214,7 @@ epoch_writers_discard(void)
  * Their own children learn of the discard at their next barrier.
  */
 static int sud_init_once(void);
+static int sud_exit(void *ctx, int code);
 
 static int
 propagating(void)
@@ -215,6 +227,35 @@ static int
 speculative(void)
 {
 	return sp.ep.open || sp.birth != 0;
+}
+
+/* What our speculative state depends on besides our own predictions: the
+ * parent's sealed epoch (its failure discards us) or a reaped child's
+ * exit (its failure rolls us back to the checkpoint taken at the reap). */
+static uint64_t
+dep_token(void)
+{
+	return sp.birth != 0 ? sp.birth : sp.waited;
+}
+
+/* Our parent as the kernel has it (a detached re-execution: the
+ * original's, which is the one that asks). */
+static pid_t
+real_ppid(void)
+{
+	return ckpt_detached() ? ckpt_getppid() : (pid_t)syscall(SYS_getppid);
+}
+
+/* Will a parent we start or fork ask the daemon when it reaps? */
+static int
+listening(void)
+{
+	const struct spn_policy *p;
+
+	if (!spn_shim_ready())
+		return 0;
+	p = spn_shim_policy();
+	return p->propagate && p->speculate != 0 && p->checkpoint == CKPT_FORK;
 }
 
 static void
@@ -265,11 +306,16 @@ resolve_req(struct spn_req *req, uint32_t flags, uint64_t token)
 
 /* What we depended on held (and our own epoch, if any, is closed): the
  * speculative state ends, its held output goes out. */
+static void stats_write(void);
+
 static void
 speculation_committed(void)
 {
+	if (sp.stats_deferred)
+		stats_write(); /* the exit it waited for will not be handed over */
 	sp.birth = 0;
-	sp.birth_ok = 0;
+	sp.waited = 0;
+	sp.dep_ok = 0;
 	sp.sealed = 0;
 	born_end(0);
 	spec_sud_created_end(0);
@@ -322,13 +368,13 @@ resolve_kind(enum spec_kind kind)
 	struct spn_req req;
 	struct spn_reply rep;
 	int64_t t0 = mono_us(), dt;
-	int rc, refuted, killed;
+	int rc, refuted, killed, dep_failed;
 
 	if (!speculative())
 		return 0;
 	sp.n_barriers++;
 	spec_sud_suspend();
-	resolve_req(&req, 0, sp.birth);
+	resolve_req(&req, 0, dep_token());
 	rc = spn_call_raw(&req, &rep);
 	dt = mono_us() - t0;
 	sp.barrier_wait_us += (uint64_t)dt;
@@ -336,9 +382,10 @@ resolve_kind(enum spec_kind kind)
 	sp.kind_us[kind] += (uint64_t)dt;
 	if (sp.ep.open)
 		sp.ahead_us += (uint64_t)(t0 - sp.ep.opened_us);
-	if (rc == 0 && (rep.refuted & SPN_REFUTED_BIRTH))
+	dep_failed = rc == 0 && (rep.refuted & SPN_REFUTED_BIRTH);
+	if (dep_failed && sp.birth != 0)
 		discard_self();
-	refuted = rc < 0 || (rep.refuted & ~SPN_REFUTED_BIRTH) > 0;
+	refuted = rc < 0 || dep_failed || (rep.refuted & ~SPN_REFUTED_BIRTH) > 0;
 	if (rc == 0)
 		sp.n_refuted += rep.refuted & ~SPN_REFUTED_BIRTH;
 	if (rc == 0 && !refuted && sp.ep.open && spn_conn_serial() != sp.conn) {
@@ -371,8 +418,11 @@ resolve_kind(enum spec_kind kind)
 	killed = born_end(1);
 	spec_sud_created_end(1);
 	spn_conn_drop();
-	/* The copy's memory is the checkpoint's: tell it what we killed. */
-	ckpt_rollback(sp.ckpt, 1 | ((uint64_t)killed << 8));
+	/* The copy's memory is the checkpoint's: tell it what we killed, and
+	 * whether the exit it had reaped failed. */
+	ckpt_rollback(sp.ckpt, SPEC_RB | (dep_failed ? SPEC_RB_WAITED : 0) |
+				       (rc == 0 && !dep_failed ? SPEC_RB_DEP_HELD : 0) |
+				       ((uint64_t)killed << SPEC_RB_KILLED));
 }
 
 static int
@@ -395,26 +445,30 @@ sud_barrier(void *ctx, long nr)
 }
 
 /* Before a server mutation by a process that depends on a parent's
- * epoch: that epoch's verdict (usually known long before). */
+ * epoch or a reaped child's exit: its verdict (usually known long
+ * before), so that a discarded execution never changes the server. */
 static void
-birth_check(void)
+dep_check(void)
 {
 	struct spn_req req;
 	struct spn_reply rep;
 	int64_t t0 = mono_us();
 	int rc;
 
-	if (sp.birth == 0 || sp.birth_ok)
+	if (dep_token() == 0 || sp.dep_ok)
 		return;
-	resolve_req(&req, SPN_F_VERDICT, sp.birth);
+	resolve_req(&req, SPN_F_VERDICT, dep_token());
 	spec_sud_suspend();
 	rc = spn_call_raw(&req, &rep);
 	spec_sud_resume();
 	sp.n_birth_checks++;
 	sp.birth_wait_us += (uint64_t)(mono_us() - t0);
-	if (rc < 0 || (rep.refuted & SPN_REFUTED_BIRTH))
-		discard_self();
-	sp.birth_ok = 1;
+	if (rc < 0 || (rep.refuted & SPN_REFUTED_BIRTH)) {
+		if (sp.birth != 0)
+			discard_self();
+		resolve_kind(K_MUTATE); /* the exit we ran ahead on failed: roll back */
+	}
+	sp.dep_ok = 1;
 }
 
 /* A courier: write the output handed to us once sealed epoch id held. */
@@ -479,7 +533,7 @@ seal_for_child(uint64_t *id)
 	}
 	spn_req_init(&req, SPN_OP_SEAL);
 	req.flags = output ? SPN_F_COURIER : 0;
-	req.token = sp.birth;
+	req.token = dep_token();
 	if (spn_call_raw(&req, &rep) < 0)
 		return 0;
 	sp.n_seals++;
@@ -512,6 +566,7 @@ stats_reset(void)
 	sp.n_barriers = sp.barrier_wait_us = sp.ahead_us = sp.n_rpcs = sp.rpc_wait_us = 0;
 	sp.n_inherited = sp.n_forks = sp.n_spawns = sp.n_seals = 0;
 	sp.n_couriers = sp.n_killed = sp.n_birth_checks = sp.birth_wait_us = 0;
+	sp.n_exits = sp.n_acquired = sp.n_reaps = 0;
 	memset(sp.kind_n, 0, sizeof(sp.kind_n));
 	memset(sp.kind_us, 0, sizeof(sp.kind_us));
 }
@@ -521,7 +576,7 @@ static void
 become_dependent(uint64_t id)
 {
 	sp.birth = id;
-	sp.birth_ok = 0;
+	sp.dep_ok = 0;
 	sp.n_inherited = 1;
 	if (spec_sud_epoch_begin() < 0) {
 		/* cannot hold our output: wait for the verdict now */
@@ -548,6 +603,8 @@ sud_forked(void *ctx, long pid, uint64_t id)
 	sp.sealed = 0;
 	spec_sud_created_end(0); /* the parent's, not ours to undo */
 	stats_reset();
+	sp.waited = 0;
+	sp.waiter = listening() ? (pid_t)syscall(SYS_getppid) : 0;
 	become_dependent(id);
 }
 
@@ -603,16 +660,25 @@ spec_atfork_child(void)
 {
 	if (!speculative())
 		stats_reset();
+	sp.waiter = listening() ? (pid_t)syscall(SYS_getppid) : 0;
 }
 
 void
 spn_spec_ctor(void)
 {
-	const char *v = getenv("SPECNFS_BIRTH");
+	const char *v = getenv("SPECNFS_WAITER");
 	char *end;
 	uint64_t id;
 
 	pthread_atfork(NULL, NULL, spec_atfork_child);
+	if (v != NULL) {
+		long w = strtol(v, &end, 10);
+
+		if (*end == '\0' && w > 0)
+			sp.waiter = (pid_t)w;
+		unsetenv("SPECNFS_WAITER");
+	}
+	v = getenv("SPECNFS_BIRTH");
 	if (v == NULL)
 		return;
 	id = strtoull(v, &end, 16);
@@ -658,6 +724,7 @@ sud_init_once(void)
 		.is_mirror_path = sud_is_mirror_path,
 		.fork = sud_fork,
 		.forked = sud_forked,
+		.exit = sud_exit,
 	};
 
 	if (sp.sud_ready == 0) {
@@ -665,6 +732,41 @@ sud_init_once(void)
 		ckpt_set_size_filter(written_mirror_fd);
 	}
 	return sp.sud_ready > 0;
+}
+
+static void detached_exit(int status, void *arg);
+
+/* In the copy, resumed after a rollback (value: ckpt_rollback's). This
+ * memory is the checkpoint's: count what the original lived through. */
+static void
+resumed(uint64_t value)
+{
+	static int hooked;
+
+	spn_epoch_closed(&sp.ep);
+	sp.ckpt = NULL;
+	sp.waited = 0;
+	if (value & SPEC_RB_DEP_HELD)
+		sp.birth = 0; /* our parent's epoch held: we depend on nothing */
+	sp.n_epochs++;
+	sp.n_barriers++;
+	sp.n_rollbacks++;
+	sp.n_refuted++;
+	sp.n_killed += value >> SPEC_RB_KILLED; /* the discarded execution's children */
+	spec_sud_after_fork();
+	/* Our memory names the original's connection (and the original is
+	 * our parent, which would make us look like a vfork child): a
+	 * connection of our own, started afresh -- the daemon may be a new
+	 * one. */
+	spn_conn_drop();
+	if (sp.birth != 0 && spec_sud_epoch_begin() < 0)
+		resolve_kind(K_OTHER); /* still dependent: hold the output, or wait */
+	if (ckpt_detached() && !hooked) {
+		/* The original exited (its exit failed): our parent learns our
+		 * status from the daemon, whatever it is. */
+		hooked = 1;
+		on_exit(detached_exit, NULL);
+	}
 }
 
 /* Open an epoch after a predicted answer. Returns 1 if the caller must
@@ -686,21 +788,8 @@ open_epoch(void)
 		goto unspeculated;
 	rc = ckpt_take(CKPT_FORK, 0, &c, &value);
 	if (rc == 1) {
-		/* Resumed after a rollback: the truth, please. (This memory is
-		 * the checkpoint's: count what the original lived through.) */
-		spn_epoch_closed(&sp.ep);
-		sp.ckpt = NULL;
-		sp.n_epochs++;
-		sp.n_barriers++;
-		sp.n_rollbacks++;
-		sp.n_refuted++;
-		sp.n_killed += value >> 8; /* the discarded execution's children */
-		spec_sud_after_fork();
-		/* Our memory names the original's connection (and the
-		 * original is our parent, which would make us look like a
-		 * vfork child): a connection of our own, started afresh --
-		 * the daemon may be a new one. */
-		spn_conn_drop();
+		/* Resumed after a rollback: the truth, please. */
+		resumed(value);
 		return 1;
 	}
 	if (rc < 0)
@@ -719,9 +808,9 @@ unspeculated:
 		struct spn_req req;
 		struct spn_reply rep;
 
-		resolve_req(&req, 0, sp.birth);
+		resolve_req(&req, 0, dep_token());
 		rc = spn_call_raw(&req, &rep);
-		if (rc == 0 && (rep.refuted & SPN_REFUTED_BIRTH))
+		if (rc == 0 && (rep.refuted & SPN_REFUTED_BIRTH) && sp.birth != 0)
 			discard_self();
 		if (rc < 0 || rep.refuted > 0 || spn_conn_serial() != sp.conn) {
 			if (rc == 0)
@@ -732,6 +821,348 @@ unspeculated:
 			speculation_committed(); /* what we depended on held */
 		return 0;
 	}
+}
+
+/* ------------------------------------------------------------ exits */
+
+/*
+ * Exit and wait across processes. A speculative process whose parent will
+ * ask the daemon when it reaps it (sp.waiter: the parent's wait wrappers,
+ * shim/wait.c) does not wait for its verdict at exit_group: it seals its
+ * epoch with its exit status (SEAL, SPN_F_EXIT), hands its held output,
+ * the files it created, the children it made and its checkpoint copy to a
+ * courier, and exits. The copy is detached first (it outlives us, orphaned).
+ * The courier waits for the verdict: if it held, it writes the output and
+ * kills the copy; if it failed, it removes the files, kills the children,
+ * and -- unless the failure was our parent's sealed epoch, which discards
+ * us whole -- resumes the copy, which executes again as this process and
+ * records its true exit status; if that copy dies without recording one,
+ * the courier records it killed (SPN_F_LOST).
+ *
+ * The parent's wait returns the status at once. The wrapper asks REAP: a
+ * recorded exit whose sealed epoch is undecided makes the parent take a
+ * checkpoint right there and depend on it (sp.waited): it runs ahead; if
+ * the exit fails, it rolls back into the wrapper and waits for the
+ * re-execution's status. A parent that cannot take a checkpoint (other
+ * children alive, threads) waits for the verdict instead.
+ */
+
+/* A call that may come from a signal handler interrupting the shim's
+ * own call (a SIGCHLD handler that reaps): then on a connection of its
+ * own. */
+static int
+call_anywhere(struct spn_req *req, struct spn_reply *rep)
+{
+	int fd = -1, rc;
+
+	if (!spn_shim_busy)
+		return spn_call_raw(req, rep);
+	rc = spn_call_on(&fd, req, rep);
+	if (fd >= 0)
+		syscall(SYS_close, fd);
+	return rc < 0 ? rc : rep->status;
+}
+
+static int
+seal_exit(uint64_t token, pid_t ppid, int wstatus, uint32_t flags, struct spn_reply *rep)
+{
+	struct spn_req req;
+
+	spn_req_init(&req, SPN_OP_SEAL);
+	req.flags = SPN_F_EXIT | flags;
+	req.token = token;
+	req.pid = (uint32_t)ckpt_getpid();
+	req.ppid = (uint32_t)ppid;
+	req.size = (uint64_t)(uint32_t)wstatus;
+	return call_anywhere(&req, rep);
+}
+
+/* One RESOLVE on connection *fd (opened if < 0): 1 if id (with flags)
+ * held, 0 if it failed or cannot be known. */
+static int
+verdict_on(int *fd, uint64_t id, uint32_t flags)
+{
+	struct spn_req req;
+	struct spn_reply rep;
+
+	resolve_req(&req, flags, id);
+	return spn_call_on(fd, &req, &rep) == 0 && rep.status == 0 && rep.refuted == 0;
+}
+
+struct exit_hand {
+	uint64_t id;      /* our exit's sealed epoch */
+	uint64_t dep;     /* what we depended on besides our predictions */
+	int had_birth;    /* dep was our parent's epoch (its failure discards us) */
+	struct ckpt *c;   /* the detached copy, or NULL */
+	pid_t copy;
+	pid_t pid, ppid;  /* ours, as the parent knows them */
+};
+
+/* The courier's work for an exit (also done inline if no courier could
+ * start). */
+static void
+exit_courier_body(const struct exit_hand *h)
+{
+	struct spn_req req;
+	struct spn_reply rep;
+	uint64_t value = SPEC_RB;
+	int fd = -1, held, resume = 0;
+
+	held = verdict_on(&fd, h->id, SPN_F_VERDICT);
+	if (held) {
+		spec_sud_courier_flush();
+		spec_sud_created_end(0);
+		born_end(0);
+	} else {
+		spec_sud_created_end(1);
+		value |= (uint64_t)born_end(1) << SPEC_RB_KILLED;
+		if (h->c != NULL && fd >= 0) {
+			int dep_failed = h->dep != 0 && !verdict_on(&fd, h->dep, SPN_F_VERDICT);
+
+			resume = !(dep_failed && h->had_birth);
+			value |= dep_failed ? SPEC_RB_WAITED : SPEC_RB_DEP_HELD;
+		}
+	}
+	if (h->c != NULL)
+		ckpt_release(h->c, resume, value);
+	resolve_req(&req, SPN_F_FLUSHED, h->id);
+	spn_call_on(&fd, &req, &rep);
+	if (!held && resume && h->copy > 0) {
+		/* Watch the re-execution: if it dies without recording its
+		 * exit, say it was killed. */
+		int pfd = (int)syscall(SYS_pidfd_open, h->copy, 0);
+
+		if (pfd >= 0) {
+			struct pollfd pl = { .fd = pfd, .events = POLLIN };
+
+			while (syscall(SYS_poll, &pl, 1, -1) < 0 && errno == EINTR)
+				;
+			syscall(SYS_close, pfd);
+		}
+	}
+	if (!held) {
+		spn_req_init(&req, SPN_OP_SEAL);
+		req.flags = SPN_F_EXIT | SPN_F_LOST;
+		req.token = h->id;
+		req.pid = (uint32_t)h->pid;
+		req.ppid = (uint32_t)h->ppid;
+		req.size = SIGKILL;
+		spn_call_on(&fd, &req, &rep);
+	}
+	if (fd >= 0)
+		syscall(SYS_close, fd);
+}
+
+static int
+exit_courier_start(const struct exit_hand *h)
+{
+	long pid = syscall(SYS_clone, 0L, 0L, 0L, 0L, 0L); /* no exit signal */
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		if (syscall(SYS_clone, 0L, 0L, 0L, 0L, 0L) != 0)
+			syscall(SYS_exit_group, 0);
+		syscall(SYS_close_range, 0, SPEC_SUD_DUP_MIN - 1, 0);
+		exit_courier_body(h);
+		syscall(SYS_exit_group, 0);
+	}
+	syscall(SYS_wait4, pid, NULL, __WCLONE, NULL);
+	sp.n_couriers++;
+	return 0;
+}
+
+/* Can this process's exit go without waiting for its verdict? */
+static int
+exit_may_propagate(void)
+{
+	return propagating() && speculative() && sp.waiter != 0 && !spn_in_vfork_child() &&
+	       sp.waiter == real_ppid() && !spec_sud_holds_files() &&
+	       !(sp.ep.open && spn_conn_serial() != sp.conn);
+}
+
+/* exit_group(code) of a speculative process: 1 if handed over (see
+ * above), 0 if it must resolve first. */
+static int
+exit_propagate(int code)
+{
+	struct spn_reply rep;
+	struct exit_hand h;
+	int output;
+
+	if (!exit_may_propagate())
+		return 0;
+	output = spec_sud_buffered() > 0;
+	memset(&h, 0, sizeof(h));
+	h.dep = dep_token();
+	h.had_birth = sp.birth != 0;
+	h.pid = ckpt_getpid();
+	h.ppid = real_ppid();
+	if (seal_exit(h.dep, h.ppid, (code & 0xff) << 8, output ? SPN_F_COURIER : 0, &rep) < 0)
+		return 0;
+	h.id = rep.token;
+	sp.n_seals++;
+	if (sp.ckpt != NULL) {
+		h.c = sp.ckpt;
+		h.copy = ckpt_copy_pid(sp.ckpt);
+		if (ckpt_detach(sp.ckpt, h.ppid) < 0) {
+			/* The copy cannot outlive us: resolve here after all. */
+			struct spn_req req;
+
+			resolve_req(&req, SPN_F_FLUSHED, h.id);
+			spn_call_raw(&req, &rep);
+			return 0;
+		}
+		sp.ckpt = NULL;
+	}
+	if (exit_courier_start(&h) < 0)
+		exit_courier_body(&h); /* no courier: decide here, then exit */
+	spec_sud_hand_over();
+	spec_sud_commit(); /* nothing held any more: the epoch ends here */
+	spec_sud_created_end(0); /* the courier's now */
+	born_end(0);
+	if (sp.ep.open)
+		spn_epoch_closed(&sp.ep);
+	n_ep_writers = 0;
+	sp.birth = sp.waited = sp.sealed = 0;
+	sp.n_exits++;
+	return 1;
+}
+
+/* A resumed detached copy is the re-execution of a process whose parent
+ * waits for its status through the daemon: record it, even if nothing
+ * is speculative any more. */
+static void
+record_final(int wstatus)
+{
+	struct spn_reply rep;
+
+	if (ckpt_detached())
+		seal_exit(0, real_ppid(), wstatus, 0, &rep);
+}
+
+static int
+sud_exit(void *ctx, int code)
+{
+	if (!exit_propagate(code)) {
+		resolve_kind(K_EXIT);
+		record_final((code & 0xff) << 8);
+	}
+	if (sp.stats_deferred)
+		stats_write();
+	return 1;
+}
+
+static void
+detached_exit(int status, void *arg)
+{
+	(void)arg;
+	if (!speculative())
+		record_final((status & 0xff) << 8);
+}
+
+/* Take a checkpoint after reaping a child whose exit (sealed epoch id) is
+ * undecided, and run ahead on it. 0: running ahead; 1: resumed, the exit
+ * failed (ask for the re-execution's); 2: resumed, the exit held (what
+ * failed came later: the status stands); -1: no checkpoint here. */
+static int
+depend_on_exit(uint64_t id)
+{
+	uint64_t value = 0;
+	struct ckpt *c = NULL;
+	int rc;
+
+	if (spn_shim_busy || !sud_init_once() || ckpt_available(CKPT_FORK) < 0)
+		return -1;
+	rc = ckpt_take(CKPT_FORK, 0, &c, &value);
+	if (rc == 1) {
+		resumed(value);
+		return (value & SPEC_RB_WAITED) ? 1 : 2;
+	}
+	if (rc < 0)
+		return -1;
+	if (spec_sud_epoch_begin() < 0) {
+		ckpt_commit(c);
+		return -1;
+	}
+	sp.ckpt = c;
+	spn_epoch_opened(&sp.ep, mono_us());
+	sp.conn = spn_conn_serial();
+	sp.waited = id;
+	sp.dep_ok = 0;
+	sp.n_epochs++;
+	sp.n_acquired++;
+	return 0;
+}
+
+/* Wait for the whole verdict of exit id (its courier's output written
+ * too): 1 if it held. */
+static int
+exit_verdict(uint64_t id)
+{
+	struct spn_req req;
+	struct spn_reply rep;
+	int64_t t0 = mono_us(), dt;
+	int rc;
+
+	resolve_req(&req, 0, id);
+	rc = call_anywhere(&req, &rep);
+	dt = mono_us() - t0;
+	sp.n_barriers++;
+	sp.barrier_wait_us += (uint64_t)dt;
+	sp.kind_n[K_WAIT]++;
+	sp.kind_us[K_WAIT] += (uint64_t)dt;
+	return rc == 0 && rep.refuted == 0;
+}
+
+void
+spn_spec_reaped(pid_t pid, int *status)
+{
+	struct spn_req req;
+	struct spn_reply rep;
+	uint64_t gen = 0;
+
+	if (!listening() || !spn_shim_policy()->propagate || spn_in_vfork_child())
+		return;
+	if (speculative() && !spn_shim_busy)
+		resolve_kind(K_WAIT); /* settle what we ran ahead on before */
+	for (;;) {
+		spn_req_init(&req, SPN_OP_REAP);
+		req.pid = (uint32_t)pid;
+		req.ppid = (uint32_t)ckpt_getpid(); /* the daemon also knows our real pid */
+		req.size = gen;
+		sp.n_reaps++;
+		if (call_anywhere(&req, &rep) < 0 || rep.gen == 0)
+			return; /* nothing recorded: the status is final */
+		*status = (int)rep.wstatus;
+		gen = rep.gen;
+		if (rep.refuted != 0)
+			continue; /* its re-execution will say */
+		if (rep.token == 0)
+			return; /* it held */
+		switch (depend_on_exit(rep.token)) {
+		case 0:
+		case 2:
+			return;
+		case 1:
+			continue;
+		default:
+			if (exit_verdict(rep.token))
+				return;
+		}
+	}
+}
+
+pid_t
+spn_spec_waiter(int spawn)
+{
+	if (!listening())
+		return 0;
+	if (spawn)
+		return (pid_t)syscall(SYS_getpid);
+	if (spn_in_vfork_child())
+		return (pid_t)syscall(SYS_getppid);
+	return sp.waiter;
 }
 
 /* One request to the daemon, with the held output let through, counted. */
@@ -773,8 +1204,8 @@ spec_call(struct spn_req *req, struct spn_reply *rep)
 		resolve_kind(K_LIMIT); /* a sealed epoch takes no new prediction */
 	if (spn_epoch_must_resolve(ep, req->op, req->flags, mono_us()))
 		resolve_kind(spn_spec_mutates(req->op, req->flags) ? K_MUTATE : K_LIMIT);
-	if (sp.birth != 0 && spn_spec_mutates(req->op, req->flags))
-		birth_check(); /* a discarded execution must not change the server */
+	if (dep_token() != 0 && spn_spec_mutates(req->op, req->flags))
+		dep_check(); /* a discarded execution must not change the server */
 	if (!spn_epoch_may_predict(ep, req->op, req->flags) || spn_in_vfork_child()) {
 		rc = call_counted(req, rep);
 		epoch_writer_note(req, rc);
@@ -841,17 +1272,16 @@ getppid(void)
 
 /* SPECNFS_STATS: one line per process at exit. The barrier_<kind>
  * fields are count/microseconds blocked per kind of barrier. */
-__attribute__((destructor)) static void
-spec_stats(void)
+static void
+stats_write(void)
 {
 	const struct spn_policy *p;
 	struct spec_sud_stats ss;
-	char line[1024];
+	char line[1200];
 	size_t n = 0;
 	int fd, k;
 
-	if (speculative())
-		resolve_kind(K_EXIT);
+	sp.stats_deferred = 0;
 	if (!spn_shim_ready())
 		return;
 	p = spn_shim_policy();
@@ -878,16 +1308,36 @@ spec_stats(void)
 		    (unsigned long long)sp.n_couriers, (unsigned long long)ss.handed_bytes,
 		    (unsigned long long)sp.n_killed, (unsigned long long)sp.n_birth_checks,
 		    (unsigned long long)sp.birth_wait_us);
+	spn_appendf(line, sizeof(line), &n, " exits=%llu acquired=%llu reaps=%llu",
+		    (unsigned long long)sp.n_exits, (unsigned long long)sp.n_acquired,
+		    (unsigned long long)sp.n_reaps);
 	for (k = 0; k < SPEC_NKINDS; k++)
 		spn_appendf(line, sizeof(line), &n, " barrier_%s=%llu/%llu", kind_names[k],
 			    (unsigned long long)sp.kind_n[k], (unsigned long long)sp.kind_us[k]);
 	spn_appendf(line, sizeof(line), &n, " prog=%s\n", program_invocation_short_name);
+	spn_spec_hold(1); /* our own figures: not the program's output */
 	fd = (int)syscall(SYS_openat, AT_FDCWD, p->stats_file,
 			  O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return;
-	if (syscall(SYS_write, fd, line, n) < 0) {
-		/* figures only */
+	if (fd >= 0) {
+		if (syscall(SYS_write, fd, line, n) < 0) {
+			/* figures only */
+		}
+		syscall(SYS_close, fd);
 	}
-	syscall(SYS_close, fd);
+	spn_spec_hold(0);
+}
+
+/* At exit (), before stdio's last flush: a process whose exit will go
+ * without its verdict leaves its line to exit_group (sud_exit); any
+ * other resolves now. */
+__attribute__((destructor)) static void
+spec_stats(void)
+{
+	if (speculative() && exit_may_propagate()) {
+		sp.stats_deferred = 1;
+		return;
+	}
+	if (speculative())
+		resolve_kind(K_EXIT);
+	stats_write();
 }

@@ -93,6 +93,10 @@ struct spec_sud_ops {
 	/* After that fork, in the parent (pid > 0) and in the child (pid 0,
 	 * Syscall User Dispatch already reset for it). */
 	void (*forked)(void *ctx, long pid, uint64_t id);
+	/* exit_group(code) inside an epoch: 1 if the shim handed the epoch
+	 * over (its output to a courier: nothing is held any more) and the
+	 * exit may go ahead; 0: a barrier first. NULL: a barrier. */
+	int (*exit)(void *ctx, int code);
 	void *ctx;
 	/* Bound of the output buffer; 0: SPEC_SUD_BUF_MAX_DEFAULT. When full,
 	 * barrier() is called to commit early. */

@@ -424,7 +424,7 @@ sud_output(struct sud_trap *t, int fd, const struct sud_src *src, int kind, int6
 			return A_LOCAL;
 		break;
 	case S_IFREG:
-		if (sud_fd_mirror(fd, &f))
+		if (sud_fd_mirror(fd, &f) || sud_created_through(f.dev, f.ino))
 			return A_LOCAL;
 		regular = 1;
 		break;

@@ -117,6 +117,8 @@ void sud_pipe_note(const int *fds);
 void sud_pipes_forget(void);
 int sud_created_room(long dirfd, const char *path);
 void sud_created_note(long fd);
+int sud_created_through(uint64_t dev, uint64_t ino);
+void sud_tmpdir_init(const char *tmpdir);
 
 extern struct spec_sud_ops sud_ops;
 extern pid_t sud_pid;

@@ -384,16 +384,64 @@ sud_open(struct sud_trap *t, const struct sud_rule *r)
 /*
  * Regular files outside the mirror that a speculative process created
  * (O_CREAT of a name that did not exist): the creation is real (the
- * program needs the file, and a child may open it), what is written to it
- * is held output; if the execution is discarded, the file is unlinked --
- * by name, and only if that name is still the file we made.
+ * program needs the file, and a child may open it); if the execution is
+ * discarded, the file is unlinked -- by name, and only if that name is
+ * still the file we made. What is written to it is held output, except in
+ * a temporary directory (/tmp, /var/tmp, $TMPDIR at init): there it is
+ * written at once, so that the next process of a pipeline of files (cc1
+ * writes /tmp/cc*.s, as reads it) can read it without waiting for a
+ * verdict. Its content may then be seen by someone outside the process
+ * tree before the verdict; a discard removes it.
  */
 #define SUD_MAX_CREATED 16
 static struct {
 	uint64_t dev, ino;
+	int through; /* in a temporary directory: written at once */
 	char path[PATH_MAX];
 } sud_created[SUD_MAX_CREATED];
 static int sud_ncreated;
+static char sud_tmpdir[256];
+
+void
+sud_tmpdir_init(const char *tmpdir)
+{
+	size_t n;
+
+	sud_tmpdir[0] = '\0';
+	if (tmpdir == NULL || tmpdir[0] != '/' || (n = strlen(tmpdir)) + 2 > sizeof(sud_tmpdir))
+		return;
+	memcpy(sud_tmpdir, tmpdir, n);
+	if (sud_tmpdir[n - 1] != '/')
+		sud_tmpdir[n++] = '/';
+	sud_tmpdir[n] = '\0';
+}
+
+/* path directly in a temporary directory (no further slash)? */
+static int
+sud_in_tmp(const char *path)
+{
+	static const char *const dirs[] = { "/tmp/", "/var/tmp/", sud_tmpdir };
+	size_t i, n;
+
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		n = strlen(dirs[i]);
+		if (n > 0 && strncmp(path, dirs[i], n) == 0 && strchr(path + n, '/') == NULL)
+			return 1;
+	}
+	return 0;
+}
+
+int
+sud_created_through(uint64_t dev, uint64_t ino)
+{
+	int i;
+
+	for (i = 0; i < sud_ncreated; i++)
+		if (sud_created[i].through && sud_created[i].dev == dev &&
+		    sud_created[i].ino == ino)
+			return 1;
+	return 0;
+}
 
 /* The absolute name of (dirfd, path) into out; 0 or -1. */
 static int
@@ -455,6 +503,7 @@ sud_created_note(long fd)
 		return;
 	sud_created[sud_ncreated].dev = st.st_dev;
 	sud_created[sud_ncreated].ino = st.st_ino;
+	sud_created[sud_ncreated].through = sud_in_tmp(sud_created[sud_ncreated].path);
 	sud_ncreated++;
 }
 
