@@ -32,6 +32,16 @@
  *     epoch rather than a prediction;
  *   - SPN_REFUTED_BIRTH (0x80000000), a bit of RESOLVE's refuted.
  *
+ * Version 6 (exits across processes) added:
+ *   - SEAL's request is now flags (SPN_F_COURIER 0x10 | SPN_F_EXIT 0x20 |
+ *     SPN_F_LOST 0x40), token (u64), pid (u32), ppid (u32), size (u64,
+ *     with EXIT the wait status): its token is no longer the last field;
+ *     its reply is unchanged;
+ *   - SPN_OP_REAP (23): request pid (u32), ppid (u32), size (u64, a
+ *     generation seen, 0: none); reply token (u64), refuted (u32), gen
+ *     (u64), wstatus (u32) when the status is 0; its error replies are 4
+ *     payload bytes (no reply spec).
+ *
  * Exact bytes live in one table, goldens[]: each row a struct and the
  * frame it must encode to (and decode from), run as one cmocka test per row.
  * Every other round trip goes through roundtrip_req()/roundtrip_reply(),
@@ -154,7 +164,9 @@ enum {
 	Q_MTIME = 1 << 11,
 	Q_SPEC = 1 << 12,  /* after the op's other fields ... */
 	Q_TOKEN = 1 << 13, /* ... then token, the very last (RESOLVE, SEAL:
-			    * right after flags, without spec) */
+			    * right after flags, without spec; SEAL's is
+			    * followed by pid, ppid and size since version 6) */
+	Q_PPID = 1 << 14,  /* right after pid (SEAL, REAP) */
 };
 enum {
 	P_ATTR = 1 << 0,
@@ -165,6 +177,8 @@ enum {
 	P_TEXT = 1 << 5,
 	P_REFUTED = 1 << 6,
 	P_TOKEN = 1 << 7,
+	P_GEN = 1 << 8,
+	P_WSTATUS = 1 << 9,
 };
 /* Reply fields sent whatever the status, right after it. */
 enum {
@@ -206,7 +220,8 @@ static const struct op_case {
     {SPN_OP_SHUTDOWN, "shutdown", 0, 0, 0},
     {SPN_OP_RESOLVE, "resolve", Q_FLAGS | Q_TOKEN, P_REFUTED, 0},
     {SPN_OP_MKNOD, "mknod", Q_PATH | Q_MODE | Q_FLAGS | Q_SIZE, P_ATTR, A_SPEC},
-    {SPN_OP_SEAL, "seal", Q_FLAGS | Q_TOKEN, P_TOKEN, 0},
+    {SPN_OP_SEAL, "seal", Q_FLAGS | Q_TOKEN | Q_PID | Q_PPID | Q_SIZE, P_TOKEN, 0},
+    {SPN_OP_REAP, "reap", Q_PID | Q_PPID | Q_SIZE, P_TOKEN | P_REFUTED | P_GEN | P_WSTATUS, 0},
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
@@ -257,9 +272,11 @@ is_spec_req_op(uint16_t op)
 }
 
 /*
- * Requests with a token, always their last field: the mutations that can be
- * replayed (after spec) and, since version 5, the ops of speculation across
- * processes (after flags).
+ * Requests with a token: the mutations that can be replayed (after spec, the
+ * last field) and, since version 5, the ops of speculation across processes
+ * (after flags; the last field of RESOLVE, but since version 6 followed by
+ * pid, ppid and size on SEAL). REAP (version 6) has none: its token is a
+ * reply's.
  */
 static int
 is_token_op(uint16_t op)
@@ -325,6 +342,13 @@ after_spec(uint16_t op)
 	return is_token_op(op) ? 8 : 0;
 }
 
+/* Bytes after a request's token: SEAL's pid, ppid and size (version 6). */
+static size_t
+after_token(uint16_t op)
+{
+	return op == SPN_OP_SEAL ? 4 + 4 + 8 : 0;
+}
+
 /* What fill_req() puts in token: all 64 bits distinct and non-zero. */
 static uint64_t
 token_of(uint16_t op)
@@ -356,6 +380,7 @@ fill_req(struct spn_req *r, uint16_t op)
 	r->uid = 1000;
 	r->gid = 1001;
 	r->pid = 0x7ffffffeu;
+	r->ppid = 0x00c0ffeeu;
 	r->size = 0x0123456789abcdefULL;
 	r->atime.sec = -1;
 	r->atime.nsec = 999999999u;
@@ -388,6 +413,9 @@ fill_req(struct spn_req *r, uint16_t op)
 	case SPN_OP_SEAL:
 		strcpy(r->path, "not absolute");
 		r->flags = SPN_F_COURIER;
+		break;
+	case SPN_OP_REAP:
+		strcpy(r->path, "not absolute");
 		break;
 	case SPN_OP_STAT:
 		r->flags = SPN_F_NOFOLLOW;
@@ -489,8 +517,11 @@ fill_reply(struct spn_reply *r, uint16_t op, int32_t status)
 	else
 		r->spec = 0xdeadbeefu; /* invalid, but not carried */
 	r->refuted = 0x80000003u;
-	/* SEAL's sealed epoch id; any value, all 64 bits. */
+	/* SEAL's and REAP's sealed epoch id; any value, all 64 bits. */
 	r->token = 0x0102030405060708ULL ^ ((uint64_t)op << 56);
+	/* REAP's generation and wait status; any values. */
+	r->gen = 0x8070605040302010ULL ^ op;
+	r->wstatus = 0x0000ff7fu; /* WIFSTOPPED-like: not judged */
 }
 
 static size_t
@@ -506,8 +537,8 @@ req_len(const struct op_case *c, const struct spn_req *r)
 		n += 4 + strlen(r->name);
 	n += 4 * !!(c->req & Q_FLAGS) + 4 * !!(c->req & Q_MODE) +
 	     4 * !!(c->req & Q_MASK) + 4 * !!(c->req & Q_PID) +
-	     4 * !!(c->req & Q_UID) + 4 * !!(c->req & Q_GID) +
-	     8 * !!(c->req & Q_SIZE) + 12 * !!(c->req & Q_ATIME) +
+	     4 * !!(c->req & Q_PPID) + 4 * !!(c->req & Q_UID) +
+	     4 * !!(c->req & Q_GID) + 8 * !!(c->req & Q_SIZE) + 12 * !!(c->req & Q_ATIME) +
 	     12 * !!(c->req & Q_MTIME) + 4 * !!(c->req & Q_SPEC) +
 	     8 * !!(c->req & Q_TOKEN);
 	return n;
@@ -538,6 +569,10 @@ reply_len(const struct op_case *c, const struct spn_reply *r)
 		n += 4;
 	if (c->rep & P_TOKEN)
 		n += 8;
+	if (c->rep & P_GEN)
+		n += 8;
+	if (c->rep & P_WSTATUS)
+		n += 4;
 	return n;
 }
 
@@ -571,6 +606,7 @@ check_req(const struct op_case *c, const struct spn_req *in,
 	assert_int_equal(out->mode, (q & Q_MODE) ? in->mode : 0);
 	assert_int_equal(out->mask, (q & Q_MASK) ? in->mask : 0);
 	assert_int_equal(out->pid, (q & Q_PID) ? in->pid : 0);
+	assert_int_equal(out->ppid, (q & Q_PPID) ? in->ppid : 0);
 	assert_int_equal(out->uid, (q & Q_UID) ? in->uid : 0);
 	assert_int_equal(out->gid, (q & Q_GID) ? in->gid : 0);
 	assert_int_equal(out->size, (q & Q_SIZE) ? in->size : 0);
@@ -647,10 +683,13 @@ check_reply(const struct op_case *c, const struct spn_reply *in,
 	assert_string_equal(out->path, (p & P_PATH) || redirect ? in->path : "");
 	assert_int_equal(out->pid, (p & P_PID) ? in->pid : 0);
 	assert_int_equal(out->version, (p & P_VERSION) ? in->version : 0);
-	/* spec comes with any status, refuted and token only with 0. */
+	/* spec comes with any status, refuted, token, gen and wstatus only
+	 * with 0. */
 	assert_int_equal(out->spec, (c->always & A_SPEC) ? in->spec : 0);
 	assert_int_equal(out->refuted, (p & P_REFUTED) ? in->refuted : 0);
 	assert_int_equal(out->token, (p & P_TOKEN) ? in->token : 0);
+	assert_int_equal(out->gen, (p & P_GEN) ? in->gen : 0);
+	assert_int_equal(out->wstatus, (p & P_WSTATUS) ? in->wstatus : 0);
 	if (p & P_TEXT) {
 		/* Points into the frame, right after the text's length. */
 		assert_ptr_equal(out->text,
@@ -720,17 +759,20 @@ test_op_table(void **state)
 
 	size_t nreq = 0, ntok = 0, nrep = 0, nepoch = 0;
 
-	/* Wire constants of version 5. */
-	assert_int_equal(SPN_PROTO_VERSION, 5);
+	/* Wire constants of version 6. */
+	assert_int_equal(SPN_PROTO_VERSION, 6);
 	assert_int_equal(SPN_OP_RESOLVE, 20);
 	assert_int_equal(SPN_OP_MKNOD, 21);
 	assert_int_equal(SPN_OP_SEAL, 22);
-	assert_int_equal(SPN_OP_MAX, 22);
+	assert_int_equal(SPN_OP_REAP, 23);
+	assert_int_equal(SPN_OP_MAX, 23);
 	assert_int_equal(SPN_F_NOFOLLOW, 0x1);
 	assert_int_equal(SPN_F_WRITTEN, 0x2);
 	assert_int_equal(SPN_F_VERDICT, 0x4);
 	assert_int_equal(SPN_F_FLUSHED, 0x8);
 	assert_int_equal(SPN_F_COURIER, 0x10);
+	assert_int_equal(SPN_F_EXIT, 0x20);
+	assert_int_equal(SPN_F_LOST, 0x40);
 	assert_int_equal(SPN_REFUTED_BIRTH, 0x80000000u);
 	assert_int_equal(SPN_SPEC_REDIRECT, 0x4);
 	assert_int_equal(SPN_SPEC_PREDICT, 0x1);
@@ -742,9 +784,11 @@ test_op_table(void **state)
 	assert_int_equal(SPN_OP_SHUTDOWN, 0x13);
 	assert_int_equal(SPN_OP_RESOLVE, 0x14);
 	assert_int_equal(SPN_OP_SEAL, 0x16);
+	assert_int_equal(SPN_OP_REAP, 0x17);
 	assert_int_equal(R_OK, 4);
 	assert_int_equal(-EPERM, -1);
 	assert_int_equal(-ENOENT, -2);
+	assert_int_equal(-EINTR, -4);
 	assert_int_equal(-EIO, -5);
 	assert_int_equal(-EEXIST, -17);
 	assert_int_equal(-EXDEV, -18);
@@ -786,9 +830,19 @@ test_op_table(void **state)
 		nrep += is_spec_rep_op(cases[i].op);
 		nepoch += is_epoch_op(cases[i].op);
 		assert_int_equal(!!(cases[i].rep & P_REFUTED),
-				 cases[i].op == SPN_OP_RESOLVE);
+				 cases[i].op == SPN_OP_RESOLVE || cases[i].op == SPN_OP_REAP);
 		assert_int_equal(!!(cases[i].rep & P_TOKEN),
-				 cases[i].op == SPN_OP_SEAL);
+				 cases[i].op == SPN_OP_SEAL || cases[i].op == SPN_OP_REAP);
+		/* Version 6: a parent's pid goes with a pid, on SEAL and
+		 * REAP; gen and wstatus are REAP's. */
+		assert_int_equal(!!(cases[i].req & Q_PPID),
+				 cases[i].op == SPN_OP_SEAL || cases[i].op == SPN_OP_REAP);
+		if (cases[i].req & Q_PPID)
+			assert_true(cases[i].req & Q_PID);
+		assert_int_equal(!!(cases[i].rep & P_GEN), cases[i].op == SPN_OP_REAP);
+		assert_int_equal(!!(cases[i].rep & P_WSTATUS), cases[i].op == SPN_OP_REAP);
+		assert_int_equal(after_token(cases[i].op) != 0,
+				 (cases[i].req & (Q_TOKEN | Q_PPID)) == (Q_TOKEN | Q_PPID));
 		assert_string_equal(spn_proto_op_name(cases[i].op),
 				    cases[i].name);
 		assert_string_equal(
@@ -799,9 +853,11 @@ test_op_table(void **state)
 	assert_string_equal(spn_proto_op_name(20 | SPN_OP_REPLY), "resolve");
 	assert_string_equal(spn_proto_op_name(22), "seal");
 	assert_string_equal(spn_proto_op_name(22 | SPN_OP_REPLY), "seal");
+	assert_string_equal(spn_proto_op_name(23), "reap");
+	assert_string_equal(spn_proto_op_name(23 | SPN_OP_REPLY), "reap");
 	assert_null(spn_proto_op_name(0));
 	assert_null(spn_proto_op_name(SPN_OP_MAX + 1));
-	assert_null(spn_proto_op_name(23));
+	assert_null(spn_proto_op_name(24));
 	assert_null(spn_proto_op_name(0x7fff));
 	assert_null(spn_proto_op_name(0xffff));
 	assert_int_equal(nreq, 10);
@@ -868,6 +924,8 @@ test_reply_error_roundtrip_all_ops(void **state)
 				assert_int_equal(out.spec, 0);
 			assert_int_equal(out.refuted, 0);
 			assert_int_equal(out.token, 0);
+			assert_int_equal(out.gen, 0);
+			assert_int_equal(out.wstatus, 0);
 		}
 	}
 	/* An unknown op's error reply has no always fields: 4 bytes, even
@@ -880,6 +938,8 @@ test_reply_error_roundtrip_all_ops(void **state)
 		in.spec = i % 2 ? SPN_SPEC_PREDICTED : 0xffffffffu;
 		in.refuted = 9;
 		in.token = 10;
+		in.gen = 11;
+		in.wstatus = 12;
 		n = roundtrip_reply(&in, &out);
 		assert_int_equal(n, SPN_HDR_LEN + 4);
 		assert_int_equal(get_le(fbuf + 12, 4), 4);
@@ -888,6 +948,8 @@ test_reply_error_roundtrip_all_ops(void **state)
 		assert_int_equal(out.spec, 0);
 		assert_int_equal(out.refuted, 0);
 		assert_int_equal(out.token, 0);
+		assert_int_equal(out.gen, 0);
+		assert_int_equal(out.wstatus, 0);
 	}
 }
 
@@ -913,9 +975,9 @@ struct golden {
 #define REP(...) .rep = &(const struct spn_reply){__VA_ARGS__}
 #define BYTES(...) \
 	.want = (const uint8_t[]){__VA_ARGS__}, .len = sizeof((const uint8_t[]){__VA_ARGS__})
-/* "SPNF", version 5, op, then a seq and a len that fit in one byte. */
+/* "SPNF", version 6, op, then a seq and a len that fit in one byte. */
 #define HDR(op_lo, op_hi, seq, len) \
-	0x53, 0x50, 0x4e, 0x46, 0x05, 0x00, op_lo, op_hi, \
+	0x53, 0x50, 0x4e, 0x46, 0x06, 0x00, op_lo, op_hi, \
 	seq, 0x00, 0x00, 0x00, len, 0x00, 0x00, 0x00
 
 static struct golden goldens[] = {
@@ -923,7 +985,7 @@ static struct golden goldens[] = {
      REQ(.op = SPN_OP_STAT, .seq = 0x01020304, .flags = SPN_F_NOFOLLOW, .spec = SPN_SPEC_PREDICT,
 	 .path = "/a"),
      BYTES(0x53, 0x50, 0x4e, 0x46,	    /* "SPNF" */
-	   0x05, 0x00,			    /* version 5 */
+	   0x06, 0x00,			    /* version 6 */
 	   0x02, 0x00,			    /* STAT */
 	   0x04, 0x03, 0x02, 0x01,	    /* seq */
 	   0x0e, 0x00, 0x00, 0x00,	    /* len 14 */
@@ -942,7 +1004,7 @@ static struct golden goldens[] = {
 	 .mask = SPN_SA_MODE | SPN_SA_SIZE | SPN_SA_ATIME | SPN_SA_MTIME_NOW, .mode = 04755,
 	 .uid = 1000, .gid = 0xfffffffeu, .size = 0x0102030405060708ULL, .atime = {-2, 5},
 	 .mtime = {0, 999999999u}),
-     BYTES(0x53, 0x50, 0x4e, 0x46, 0x05, 0x00, 0x0f, 0x00, /* SETATTR */
+     BYTES(0x53, 0x50, 0x4e, 0x46, 0x06, 0x00, 0x0f, 0x00, /* SETATTR */
 	   0xff, 0xff, 0xff, 0xff, 0x3a, 0x00, 0x00, 0x00, /* len 58 */
 	   0x02, 0x00, 0x00, 0x00, '/', 'x',		   /* path */
 	   0x00, 0x00, 0x00, 0x00,			   /* flags */
@@ -993,7 +1055,7 @@ static struct golden goldens[] = {
      REQ(.op = SPN_OP_OPEN, .seq = 0x0a0b0c0d, .path = "/f",
 	 .flags = 0x00080241u, /* passed through: any bits */
 	 .mode = 0644, .spec = SPN_SPEC_PREDICT, .token = 0x1122334455667788ULL),
-     BYTES(0x53, 0x50, 0x4e, 0x46, 0x05, 0x00, 0x04, 0x00, /* OPEN */
+     BYTES(0x53, 0x50, 0x4e, 0x46, 0x06, 0x00, 0x04, 0x00, /* OPEN */
 	   0x0d, 0x0c, 0x0b, 0x0a, 0x1a, 0x00, 0x00, 0x00, /* seq, len 26 */
 	   0x02, 0x00, 0x00, 0x00, '/', 'f',		   /* path */
 	   0x41, 0x02, 0x08, 0x00,			   /* flags */
@@ -1062,21 +1124,51 @@ static struct golden goldens[] = {
      REP(.op = SPN_OP_RESOLVE, .seq = 4, .status = -EIO, .refuted = 3, .spec = 0xffffffffu),
      BYTES(HDR(0x14, 0x80, 0x04, 0x04), /* RESOLVE|REPLY, seq 4, len 4 */
 	   0xfb, 0xff, 0xff, 0xff)},	 /* -EIO */
-    /* Version 5's SEAL: flags, then the token of the sealed epoch the
-     * sealing process itself depends on. */
+    /* SEAL: flags, then the token of the sealed epoch the sealing process
+     * itself depends on (version 5), then pid, ppid and size (version 6),
+     * sent even without SPN_F_EXIT. */
     {"golden_seal_req",
      REQ(.op = SPN_OP_SEAL, .seq = 0x18, .flags = SPN_F_COURIER,
-	 .token = 0x0123456789abcdefULL, .path = "not carried",
-	 .spec = 0xffffffffu), /* not carried by SEAL */
-     BYTES(HDR(0x16, 0x00, 0x18, 0x0c), /* SEAL, seq 0x18, len 12 */
+	 .token = 0x0123456789abcdefULL, .pid = 0x1234, .path = "not carried",
+	 .spec = 0xffffffffu, .uid = 1000), /* not carried by SEAL */
+     BYTES(HDR(0x16, 0x00, 0x18, 0x1c), /* SEAL, seq 0x18, len 28 */
 	   0x10, 0x00, 0x00, 0x00,	 /* SPN_F_COURIER */
-	   0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01)}, /* token */
+	   0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01, /* token */
+	   0x34, 0x12, 0x00, 0x00,			   /* pid */
+	   0x00, 0x00, 0x00, 0x00,			   /* ppid 0 */
+	   0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00)}, /* size 0 */
     /* A process that depends on nothing and hands its output to no one. */
     {"golden_seal_req_first",
      REQ(.op = SPN_OP_SEAL, .seq = 0x1b),
-     BYTES(HDR(0x16, 0x00, 0x1b, 0x0c), /* SEAL, seq 0x1b, len 12 */
+     BYTES(HDR(0x16, 0x00, 0x1b, 0x1c), /* SEAL, seq 0x1b, len 28 */
 	   0x00, 0x00, 0x00, 0x00,	 /* flags 0 */
-	   0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00)}, /* token 0 */
+	   0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* token 0 */
+	   0x00, 0x00, 0x00, 0x00,			   /* pid 0 */
+	   0x00, 0x00, 0x00, 0x00,			   /* ppid 0 */
+	   0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00)}, /* size 0 */
+    /* Version 6: a process exits without waiting for its verdict; its
+     * own pid, its parent's, and its wait status (exit(1)) in size. */
+    {"golden_seal_exit_req",
+     REQ(.op = SPN_OP_SEAL, .seq = 0x1c, .flags = SPN_F_EXIT,
+	 .token = 0x8877665544332211ULL, .pid = 0x00012345, .ppid = 0x00012300,
+	 .size = 0x0100, .mode = 0xffffffffu), /* mode not carried */
+     BYTES(HDR(0x16, 0x00, 0x1c, 0x1c), /* SEAL, seq 0x1c, len 28 */
+	   0x20, 0x00, 0x00, 0x00,	 /* SPN_F_EXIT */
+	   0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, /* token */
+	   0x45, 0x23, 0x01, 0x00,			   /* pid */
+	   0x00, 0x23, 0x01, 0x00,			   /* ppid */
+	   0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00)}, /* size: status */
+    /* A courier whose re-executing copy died unrecorded: the status to
+     * record (killed by SIGKILL) if pid's newest record is still token's. */
+    {"golden_seal_lost_req",
+     REQ(.op = SPN_OP_SEAL, .seq = 0x1d, .flags = SPN_F_EXIT | SPN_F_LOST,
+	 .token = 0x0000000100000002ULL, .pid = 0x7fffffffu, .ppid = 1, .size = 9),
+     BYTES(HDR(0x16, 0x00, 0x1d, 0x1c), /* SEAL, seq 0x1d, len 28 */
+	   0x60, 0x00, 0x00, 0x00,	 /* SPN_F_EXIT | SPN_F_LOST */
+	   0x02, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, /* token */
+	   0xff, 0xff, 0xff, 0x7f,			   /* pid */
+	   0x01, 0x00, 0x00, 0x00,			   /* ppid 1 */
+	   0x09, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00)}, /* size: status */
     /* The reply: status 0, then the sealed epoch's id. */
     {"golden_seal_reply",
      REP(.op = SPN_OP_SEAL, .seq = 0x18, .token = 0xfedcba9876543210ULL,
@@ -1090,6 +1182,50 @@ static struct golden goldens[] = {
 	 .spec = 0xffffffffu),
      BYTES(HDR(0x16, 0x80, 0x18, 0x04), /* SEAL|REPLY, seq 0x18, len 4 */
 	   0xfb, 0xff, 0xff, 0xff)},	 /* -EIO */
+    /* Version 6's REAP: a parent asks about the exit its child recorded:
+     * pid, ppid, then size, the generation seen (0: none yet). */
+    {"golden_reap_req",
+     REQ(.op = SPN_OP_REAP, .seq = 0x1e, .pid = 0x00012345, .ppid = 0x00012300,
+	 .flags = 0xffffffffu, .token = 0xffffffffffffffffULL, /* not carried */
+	 .path = "not carried"),
+     BYTES(HDR(0x17, 0x00, 0x1e, 0x10), /* REAP, seq 0x1e, len 16 */
+	   0x45, 0x23, 0x01, 0x00,	 /* pid */
+	   0x00, 0x23, 0x01, 0x00,	 /* ppid */
+	   0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00)}, /* size 0 */
+    /* ... and after a refuted exit, waits for the record newer than gen 2. */
+    {"golden_reap_req_gen",
+     REQ(.op = SPN_OP_REAP, .seq = 0x1f, .pid = 0x00012345, .ppid = 0x00012300,
+	 .size = 2),
+     BYTES(HDR(0x17, 0x00, 0x1f, 0x10), /* REAP, seq 0x1f, len 16 */
+	   0x45, 0x23, 0x01, 0x00,	 /* pid */
+	   0x00, 0x23, 0x01, 0x00,	 /* ppid */
+	   0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00)}, /* size: gen 2 */
+    /* The reply: status 0, token, refuted, gen, wstatus. */
+    {"golden_reap_reply",
+     REP(.op = SPN_OP_REAP, .seq = 0x1e, .token = 0x0123456789abcdefULL, .refuted = 1,
+	 .gen = 0x0000000100000002ULL, .wstatus = 0x0100,
+	 .spec = 0xffffffffu, .pid = 7), /* not carried by REAP */
+     BYTES(HDR(0x17, 0x80, 0x1e, 0x1c), /* REAP|REPLY, seq 0x1e, len 28 */
+	   0x00, 0x00, 0x00, 0x00,	 /* status 0 */
+	   0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01, /* token */
+	   0x01, 0x00, 0x00, 0x00,			   /* refuted 1 */
+	   0x02, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, /* gen */
+	   0x00, 0x01, 0x00, 0x00)},			   /* wstatus */
+    /* Nothing recorded (gen 0): the fields are still there, as zeroes. */
+    {"golden_reap_reply_none",
+     REP(.op = SPN_OP_REAP, .seq = 0x20),
+     BYTES(HDR(0x17, 0x80, 0x20, 0x1c), /* REAP|REPLY, seq 0x20, len 28 */
+	   0x00, 0x00, 0x00, 0x00,	 /* status 0 */
+	   0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* token 0 */
+	   0x00, 0x00, 0x00, 0x00,			   /* refuted 0 */
+	   0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* gen 0 */
+	   0x00, 0x00, 0x00, 0x00)},			   /* wstatus 0 */
+    /* An error: the status alone (no spec). */
+    {"golden_reap_eintr",
+     REP(.op = SPN_OP_REAP, .seq = 0x1e, .status = -EINTR, .token = 1, .refuted = 1,
+	 .gen = 2, .wstatus = 0x0100, .spec = 0xffffffffu),
+     BYTES(HDR(0x17, 0x80, 0x1e, 0x04), /* REAP|REPLY, seq 0x1e, len 4 */
+	   0xfc, 0xff, 0xff, 0xff)},	 /* -EINTR */
     {"golden_unknown_op_enosys",
      REP(.op = 0x4242, .seq = 6, .status = -ENOSYS,
 	 .spec = SPN_SPEC_PREDICTED), /* an unknown op has no always fields */
@@ -2107,8 +2243,9 @@ test_spec_replay_remote(void **state)
 
 /*
  * token: a u64, the last field of OPEN, CLOSE, MKDIR, RMDIR, UNLINK and
- * RENAME (right after spec) and of RESOLVE and SEAL (right after flags);
- * any value, all 64 bits, little-endian.
+ * RENAME (right after spec) and of RESOLVE (right after flags); SEAL's
+ * comes right after flags too, then pid, ppid and size (version 6). Any
+ * value, all 64 bits, little-endian.
  */
 static void
 test_token(void **state)
@@ -2124,7 +2261,7 @@ test_token(void **state)
 					0xfedcba9876543210ULL,
 					0xffffffffffffffffULL};
 	static struct spn_req r, out;
-	size_t i, k, b, n;
+	size_t i, k, b, n, at;
 	uint16_t op;
 
 	for (k = 0; k < NCASES; k++) {
@@ -2136,26 +2273,38 @@ test_token(void **state)
 			r.token = vals[i];
 			n = roundtrip_req(&r, &out);
 			assert_int_equal(out.token, vals[i]);
-			/* The frame's last 8 bytes, low byte first ... */
+			/* The frame's last 8 bytes (SEAL's 8 before its last
+			 * 16), low byte first ... */
+			at = n - after_token(op) - 8;
 			for (b = 0; b < 8; b++)
-				assert_int_equal(fbuf[n - 8 + b],
-						 (uint8_t)(vals[i] >> (8 * b)));
+				assert_int_equal(fbuf[at + b], (uint8_t)(vals[i] >> (8 * b)));
 			/* ... right after spec, or RESOLVE's and SEAL's
-			 * flags. */
-			assert_int_equal(get_le(fbuf + n - 12, 4),
+			 * flags ... */
+			assert_int_equal(get_le(fbuf + at - 4, 4),
 					 is_epoch_op(op) ? r.flags : SPN_SPEC_PREDICT);
+			/* ... and before SEAL's pid, ppid and size. */
+			if (op == SPN_OP_SEAL) {
+				assert_int_equal(get_le(fbuf + at + 8, 4), r.pid);
+				assert_int_equal(get_le(fbuf + at + 12, 4), r.ppid);
+				assert_int_equal(get_le(fbuf + at + 16, 8), r.size);
+			}
 			/* A changed byte anywhere in it is a changed token. */
-			fbuf[n - 8 + i % 8] ^= 0x80;
+			fbuf[at + i % 8] ^= 0x80;
 			assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
 			assert_int_equal(out.token,
 					 vals[i] ^ (0x80ULL << (8 * (i % 8))));
+			if (op == SPN_OP_SEAL) {
+				assert_int_equal(out.pid, r.pid);
+				assert_int_equal(out.size, r.size);
+			}
 		}
 		/* Without the token (a mutation's version 2 layout, spec
-		 * last; RESOLVE's or SEAL's flags alone): truncated. And a
-		 * token cut short, at every length. */
+		 * last; RESOLVE's flags alone; SEAL's version 5 layout,
+		 * flags and token): truncated. And a token (or what follows
+		 * SEAL's) cut short, at every length. */
 		fill_req(&r, op);
 		n = enc_req(&r);
-		for (b = 1; b <= 8; b++) {
+		for (b = 1; b <= 8 + after_token(op); b++) {
 			set_len(fbuf, (uint32_t)(n - b - SPN_HDR_LEN));
 			memset(&out, 0x5a, sizeof(out));
 			assert_int_equal(spn_proto_decode_req(fbuf, n - b, &out),
@@ -2384,35 +2533,52 @@ check_ok_reply_cuts(uint16_t op, uint64_t value, unsigned size, struct spn_reply
 }
 
 /*
- * RESOLVE's and SEAL's request (version 5): flags, then token, and nothing
- * else. Encoded with flags, built here and decoded, cut at every length
- * (down to version 4's empty RESOLVE), and followed by a spec.
+ * RESOLVE's and SEAL's request (version 5): flags, then token, and for
+ * RESOLVE nothing else; SEAL's then pid, ppid and size (version 6), 28
+ * bytes in all. Encoded with flags, built here and decoded, cut at every
+ * length (down to version 4's empty RESOLVE, through version 5's 12-byte
+ * SEAL), and followed by a spec.
  */
 static void
 check_epoch_req(uint16_t op, uint32_t flags)
 {
 	static struct spn_req r, out;
 	struct pb p = {.b = pay, .n = 0};
+	const size_t plen = op == SPN_OP_SEAL ? 28 : 12;
 	size_t n, cut;
 
 	fill_req(&r, op);
 	r.flags = flags;
-	assert_int_equal(roundtrip_req(&r, &out), SPN_HDR_LEN + 12);
+	assert_int_equal(roundtrip_req(&r, &out), SPN_HDR_LEN + plen);
 	assert_int_equal(get_le(fbuf + 6, 2), op);
-	assert_int_equal(get_le(fbuf + 12, 4), 12);
+	assert_int_equal(get_le(fbuf + 12, 4), plen);
 	assert_int_equal(get_le(fbuf + 16, 4), flags);
 	assert_int_equal(get_le(fbuf + 20, 8), r.token);
+	if (op == SPN_OP_SEAL) {
+		assert_int_equal(get_le(fbuf + 28, 4), r.pid);
+		assert_int_equal(get_le(fbuf + 32, 4), r.ppid);
+		assert_int_equal(get_le(fbuf + 36, 8), r.size);
+	}
 
 	pb_le(&p, flags, 4);
 	pb_le(&p, 0xa1b2c3d4e5f60718ULL, 8);
+	if (op == SPN_OP_SEAL) {
+		pb_le(&p, 0x00004321, 4);
+		pb_le(&p, 0x00004320, 4);
+		pb_le(&p, 0x8f00000000000100ULL, 8);
+	}
+	assert_int_equal(p.n, plen);
 	n = frame(op, 2, &p);
 	memset(&out, 0x5a, sizeof(out));
 	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
 	assert_int_equal(out.flags, flags);
 	assert_int_equal(out.token, 0xa1b2c3d4e5f60718ULL);
+	assert_int_equal(out.pid, op == SPN_OP_SEAL ? 0x4321 : 0);
+	assert_int_equal(out.ppid, op == SPN_OP_SEAL ? 0x4320 : 0);
+	assert_int_equal(out.size, op == SPN_OP_SEAL ? 0x8f00000000000100ULL : 0);
 	assert_int_equal(out.spec, 0);
 	assert_string_equal(out.path, "");
-	for (cut = 0; cut < 12; cut++) {
+	for (cut = 0; cut < plen; cut++) {
 		set_len(fbuf, (uint32_t)cut);
 		assert_int_equal(spn_proto_decode_req(fbuf, SPN_HDR_LEN + cut, &out), -EPROTO);
 		assert_int_equal(out.op, op);
@@ -2475,8 +2641,9 @@ test_resolve(void **state)
 
 /*
  * SEAL (version 5): flags, then the token of the sealed epoch the sealing
- * process depends on; its reply, when the status is 0, the new sealed
- * epoch's id: a u64 right after the status, all 64 bits, low byte first.
+ * process depends on, then (version 6) pid, ppid and size, any values;
+ * its reply, when the status is 0, the new sealed epoch's id: a u64 right
+ * after the status, all 64 bits, low byte first.
  */
 static void
 test_seal(void **state)
@@ -2488,12 +2655,33 @@ test_seal(void **state)
 				       0xfedcba9876543210ULL,
 				       0xffffffffffffffffULL,
 				       0};
+	static const uint32_t pids[] = {0, 1, 0x7fffffffu, 0x80000000u, 0xffffffffu};
+	static struct spn_req r, out;
 	static struct spn_reply rp, rout;
 	struct pb p = {.b = pay, .n = 0};
 	size_t i, b;
 
 	check_epoch_req(SPN_OP_SEAL, 0);
 	check_epoch_req(SPN_OP_SEAL, SPN_F_COURIER);
+	/* Version 6: an exit, alone, handed to a courier, and lost. */
+	check_epoch_req(SPN_OP_SEAL, SPN_F_EXIT);
+	check_epoch_req(SPN_OP_SEAL, SPN_F_COURIER | SPN_F_EXIT);
+	check_epoch_req(SPN_OP_SEAL, SPN_F_EXIT | SPN_F_LOST);
+	check_epoch_req(SPN_OP_SEAL, SPN_F_COURIER | SPN_F_EXIT | SPN_F_LOST);
+	/* pid and ppid (bytes 12 and 16 of the payload) are any u32, size
+	 * (byte 20, the wait status) any u64: the daemon judges them. */
+	fill_req(&r, SPN_OP_SEAL);
+	r.flags = SPN_F_EXIT;
+	for (i = 0; i < sizeof(pids) / sizeof(pids[0]); i++) {
+		check_u32_field(SPN_OP_SEAL, &r.pid, 1, SPN_HDR_LEN + 12, pids[i], 0, &r);
+		check_u32_field(SPN_OP_SEAL, &r.ppid, 1, SPN_HDR_LEN + 16, pids[i], 0, &r);
+	}
+	for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		r.size = ids[i];
+		assert_int_equal(roundtrip_req(&r, &out), SPN_HDR_LEN + 28);
+		assert_int_equal(get_le(fbuf + SPN_HDR_LEN + 20, 8), ids[i]);
+		assert_int_equal(out.size, ids[i]);
+	}
 
 	/* The reply: status 0, then the id. */
 	for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
@@ -2521,9 +2709,149 @@ test_seal(void **state)
 }
 
 /*
+ * REAP (version 6): its request is pid, ppid and size (the generation
+ * seen, 0: none), any values, and nothing else; its reply, when the status
+ * is 0, token, refuted, gen and wstatus, 24 bytes after the status, any
+ * values; an error reply is the status alone (no spec).
+ */
+static void
+test_reap(void **state)
+{
+	static const uint32_t u32s[] = {0, 1, 0x0100, 0x7fffffffu, 0x80000000u, 0xffffffffu};
+	static const uint64_t u64s[] = {0,
+					1,
+					0xffffffffULL,
+					0x100000000ULL,
+					0x8000000000000000ULL,
+					0xfedcba9876543210ULL,
+					0xffffffffffffffffULL};
+	static struct spn_req r, out;
+	static struct spn_reply rp, rout;
+	struct pb p = {.b = pay, .n = 0};
+	size_t i, n, cut;
+
+	/* The request, encoded: pid, ppid, size, and nothing of what else
+	 * fill_req() set (flags, token, spec, path). */
+	fill_req(&r, SPN_OP_REAP);
+	assert_int_equal(roundtrip_req(&r, &out), SPN_HDR_LEN + 16);
+	assert_int_equal(get_le(fbuf + 6, 2), SPN_OP_REAP);
+	assert_int_equal(get_le(fbuf + 12, 4), 16);
+	assert_int_equal(get_le(fbuf + 16, 4), r.pid);
+	assert_int_equal(get_le(fbuf + 20, 4), r.ppid);
+	assert_int_equal(get_le(fbuf + 24, 8), r.size);
+	assert_int_equal(out.token, 0);
+	assert_int_equal(out.flags, 0);
+	for (i = 0; i < sizeof(u32s) / sizeof(u32s[0]); i++) {
+		check_u32_field(SPN_OP_REAP, &r.pid, 1, SPN_HDR_LEN, u32s[i], 0, &r);
+		check_u32_field(SPN_OP_REAP, &r.ppid, 1, SPN_HDR_LEN + 4, u32s[i], 0, &r);
+	}
+	for (i = 0; i < sizeof(u64s) / sizeof(u64s[0]); i++) {
+		r.size = u64s[i];
+		roundtrip_req(&r, &out);
+		assert_int_equal(get_le(fbuf + 24, 8), u64s[i]);
+		assert_int_equal(out.size, u64s[i]);
+	}
+
+	/* Built here and decoded; cut at any length, or followed by a
+	 * token, refused. */
+	pb_le(&p, 0x00012345, 4);
+	pb_le(&p, 0x00012300, 4);
+	pb_le(&p, 0x0000000100000002ULL, 8);
+	n = frame(SPN_OP_REAP, 3, &p);
+	memset(&out, 0x5a, sizeof(out));
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
+	assert_int_equal(out.pid, 0x12345);
+	assert_int_equal(out.ppid, 0x12300);
+	assert_int_equal(out.size, 0x0000000100000002ULL);
+	assert_int_equal(out.token, 0);
+	assert_int_equal(out.spec, 0);
+	assert_string_equal(out.path, "");
+	for (cut = 0; cut < 16; cut++) {
+		set_len(fbuf, (uint32_t)cut);
+		assert_int_equal(spn_proto_decode_req(fbuf, SPN_HDR_LEN + cut, &out), -EPROTO);
+		assert_int_equal(out.op, SPN_OP_REAP);
+		assert_int_equal(out.seq, 3);
+	}
+	pb_le(&p, 0x0123456789abcdefULL, 8);
+	n = frame(SPN_OP_REAP, 3, &p);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EPROTO);
+
+	/* The reply: status 0, token, refuted, gen, wstatus. */
+	fill_reply(&rp, SPN_OP_REAP, 0);
+	roundtrip_ok_reply(&rp, &rout, 28);
+	assert_int_equal(get_le(fbuf + 20, 8), rp.token);
+	assert_int_equal(get_le(fbuf + 28, 4), rp.refuted);
+	assert_int_equal(get_le(fbuf + 32, 8), rp.gen);
+	assert_int_equal(get_le(fbuf + 40, 4), rp.wstatus);
+	assert_int_equal(rout.spec, 0);
+	assert_int_equal(rout.pid, 0);
+	for (i = 0; i < sizeof(u32s) / sizeof(u32s[0]); i++) {
+		check_rep_u32_field(&rp.refuted, 1, SPN_HDR_LEN + 12, u32s[i], 0, &rp);
+		check_rep_u32_field(&rp.wstatus, 1, SPN_HDR_LEN + 24, u32s[i], 0, &rp);
+	}
+	for (i = 0; i < sizeof(u64s) / sizeof(u64s[0]); i++) {
+		fill_reply(&rp, SPN_OP_REAP, 0);
+		rp.token = u64s[i];
+		rp.gen = u64s[(i + 1) % (sizeof(u64s) / sizeof(u64s[0]))];
+		roundtrip_ok_reply(&rp, &rout, 28);
+		assert_int_equal(get_le(fbuf + 20, 8), rp.token);
+		assert_int_equal(get_le(fbuf + 32, 8), rp.gen);
+	}
+
+	/* Built here: whole it decodes and re-encodes to itself; cut at any
+	 * length (SEAL's reply, the token alone, among them) or followed by
+	 * 4 more bytes, refused. */
+	p.n = 0;
+	pb_le(&p, 0, 4);
+	pb_le(&p, 0x1122334455667788ULL, 8);
+	pb_le(&p, 1, 4);
+	pb_le(&p, 0x0000000200000003ULL, 8);
+	pb_le(&p, 0x0000007f, 4);
+	pb_le(&p, 0, 4);
+	for (cut = 0; cut <= p.n; cut++) {
+		const struct pb q = {.b = pay, .n = cut};
+
+		assert_int_equal(decode_reply_exact(SPN_OP_REAP, &q, &rout),
+				 cut == 28 ? 0 : -EPROTO);
+	}
+	n = frame(SPN_OP_REAP | SPN_OP_REPLY, 0x77, &(const struct pb){.b = pay, .n = 28});
+	assert_int_equal(spn_proto_decode_reply(fbuf, n, &rout), 0);
+	assert_int_equal(rout.token, 0x1122334455667788ULL);
+	assert_int_equal(rout.refuted, 1);
+	assert_int_equal(rout.gen, 0x0000000200000003ULL);
+	assert_int_equal(rout.wstatus, 0x7f);
+	assert_int_equal(spn_proto_encode_reply(&rout, fbuf2, sizeof(fbuf2)), n);
+	assert_memory_equal(fbuf2, fbuf, n);
+
+	/* An error: the status alone; a spec, or the fields, after it are
+	 * trailing bytes. */
+	fill_reply(&rp, SPN_OP_REAP, -ECHILD);
+	assert_int_equal(roundtrip_reply(&rp, &rout), SPN_HDR_LEN + 4);
+	assert_int_equal(rout.token, 0);
+	assert_int_equal(rout.refuted, 0);
+	assert_int_equal(rout.gen, 0);
+	assert_int_equal(rout.wstatus, 0);
+	p.n = 0;
+	pb_le(&p, (uint32_t)-ECHILD, 4);
+	pb_le(&p, SPN_SPEC_REMOTE, 4);
+	assert_int_equal(decode_reply_exact(SPN_OP_REAP, &p, &rout), -EPROTO);
+	p.n = 4;
+	pb_le(&p, 1, 8);
+	pb_le(&p, 0, 4);
+	pb_le(&p, 1, 8);
+	pb_le(&p, 0, 4);
+	assert_int_equal(decode_reply_exact(SPN_OP_REAP, &p, &rout), -EPROTO);
+	p.n = 4;
+	assert_int_equal(decode_reply_exact(SPN_OP_REAP, &p, &rout), 0);
+	assert_int_equal(rout.status, -ECHILD);
+}
+
+/*
  * Version 5's request flags: RESOLVE accepts SPN_F_VERDICT and
- * SPN_F_FLUSHED, SEAL SPN_F_COURIER; any other bit is -EINVAL, encoding
- * and decoding. The ops with older flags accept none of the new bits.
+ * SPN_F_FLUSHED, SEAL SPN_F_COURIER and (version 6) SPN_F_EXIT and
+ * SPN_F_LOST; any other bit is -EINVAL, encoding and decoding. The wire
+ * judges bits, not how they combine: LOST without EXIT is the daemon's to
+ * refuse. The ops with older flags accept none of the new bits.
  */
 static void
 test_epoch_flags(void **state)
@@ -2535,20 +2863,33 @@ test_epoch_flags(void **state)
 					       SPN_F_WRITTEN,
 					       SPN_F_VERDICT | SPN_F_COURIER,
 					       SPN_F_FLUSHED | SPN_F_NOFOLLOW,
-					       0x20,
+					       SPN_F_EXIT,
+					       SPN_F_LOST,
+					       SPN_F_VERDICT | SPN_F_EXIT,
+					       0x80,
 					       0x80000000u,
 					       0xffffffffu};
-	static const uint32_t seal_good[] = {0, SPN_F_COURIER};
+	static const uint32_t seal_good[] = {0,
+					     SPN_F_COURIER,
+					     SPN_F_EXIT,
+					     SPN_F_LOST,
+					     SPN_F_COURIER | SPN_F_EXIT,
+					     SPN_F_EXIT | SPN_F_LOST,
+					     SPN_F_COURIER | SPN_F_EXIT | SPN_F_LOST};
 	static const uint32_t seal_bad[] = {SPN_F_VERDICT,
 					    SPN_F_FLUSHED,
 					    SPN_F_NOFOLLOW,
 					    SPN_F_WRITTEN,
 					    SPN_F_COURIER | SPN_F_VERDICT,
 					    SPN_F_COURIER | SPN_F_FLUSHED,
-					    0x20,
+					    SPN_F_EXIT | SPN_F_VERDICT,
+					    SPN_F_EXIT | SPN_F_LOST | SPN_F_NOFOLLOW,
+					    0x80,
+					    SPN_F_EXIT | 0x80,
 					    0x80000000u,
 					    0xffffffffu};
-	static const uint32_t new_bits[] = {SPN_F_VERDICT, SPN_F_FLUSHED, SPN_F_COURIER};
+	static const uint32_t new_bits[] = {SPN_F_VERDICT, SPN_F_FLUSHED, SPN_F_COURIER,
+					    SPN_F_EXIT, SPN_F_LOST};
 	static const uint16_t old_ops[] = {SPN_OP_STAT, SPN_OP_CLOSE, SPN_OP_SETATTR};
 	static struct spn_req r;
 	/* flags: RESOLVE's and SEAL's first field; the others' after path. */
@@ -2663,9 +3004,9 @@ static void
 test_bad_magic_and_version(void **state)
 {
 	/* 1 is the version before speculation, 2 the one before write-back
-	 * speculation, 4 the one before speculation across processes:
-	 * refused like any other. */
-	static const uint16_t versions[] = {0, 1, 2, 3, 4, 6, 0x100, 0x0500, 0xffff};
+	 * speculation, 4 the one before speculation across processes, 5 the
+	 * one before exits across processes: refused like any other. */
+	static const uint16_t versions[] = {0, 1, 2, 3, 4, 5, 7, 0x100, 0x0600, 0xffff};
 	static struct spn_req r, out;
 	static struct spn_reply rout;
 	size_t n, i, need;
@@ -3156,6 +3497,24 @@ corpus_build(struct corpus *c)
 		rp.token = r.token;
 		corpus_add(c, enc_reply(&rp));
 	}
+	/* Version 6: SEAL with EXIT and with EXIT and LOST; REAP asking
+	 * with no generation and with one; REAP replies with nothing
+	 * recorded and with a refuted exit. */
+	for (i = 0; i < 2; i++) {
+		fill_req(&r, SPN_OP_SEAL);
+		r.flags = i ? SPN_F_EXIT | SPN_F_LOST : SPN_F_COURIER | SPN_F_EXIT;
+		r.size = i ? 9 : 0x100;
+		corpus_add(c, enc_req(&r));
+		fill_req(&r, SPN_OP_REAP);
+		r.size = i;
+		corpus_add(c, enc_req(&r));
+		fill_reply(&rp, SPN_OP_REAP, 0);
+		if (i == 0)
+			rp.token = rp.refuted = rp.gen = rp.wstatus = 0;
+		else
+			rp.refuted = 1;
+		corpus_add(c, enc_reply(&rp));
+	}
 }
 
 static const uint32_t interesting[] = {
@@ -3251,10 +3610,11 @@ test_fuzz(void **state)
 	const char *e;
 	uint64_t iters = 200000, seed = 0x5eed5bec1a7e5ULL, it;
 	unsigned long ok_req = 0, ok_rep = 0, errs[5] = {0};
-	/* Decoded frames that exercise version 2's, 3's and 5's fields. */
+	/* Decoded frames that exercise version 2's, 3's, 5's and 6's fields. */
 	unsigned long ok_req_spec = 0, ok_rep_spec = 0, ok_err_spec = 0,
 		      ok_resolve = 0, ok_req_token = 0, ok_req_replay = 0,
-		      ok_rep_remote = 0, ok_req_epoch = 0, ok_seal = 0;
+		      ok_rep_remote = 0, ok_req_epoch = 0, ok_seal = 0,
+		      ok_req_exit = 0, ok_req_reap = 0, ok_reap = 0;
 	size_t len, need, k, m;
 	uint8_t *exact;
 	ssize_t n2;
@@ -3313,9 +3673,16 @@ test_fuzz(void **state)
 			if (rq.op == SPN_OP_RESOLVE)
 				assert_int_equal(rq.flags & ~(SPN_F_VERDICT | SPN_F_FLUSHED), 0);
 			if (rq.op == SPN_OP_SEAL)
-				assert_int_equal(rq.flags & ~SPN_F_COURIER, 0);
+				assert_int_equal(
+				    rq.flags & ~(SPN_F_COURIER | SPN_F_EXIT | SPN_F_LOST), 0);
 			if (is_epoch_op(rq.op) && rq.flags != 0)
 				ok_req_epoch++;
+			if (rq.ppid != 0)
+				assert_true(rq.op == SPN_OP_SEAL || rq.op == SPN_OP_REAP);
+			if (rq.op == SPN_OP_SEAL && (rq.flags & SPN_F_EXIT))
+				ok_req_exit++;
+			if (rq.op == SPN_OP_REAP)
+				ok_req_reap++;
 			n2 = spn_proto_encode_req(&rq, fbuf, sizeof(fbuf));
 			assert_int_equal(n2, len);
 			assert_memory_equal(fbuf, exact, len);
@@ -3354,14 +3721,19 @@ test_fuzz(void **state)
 					ok_rep_spec++;
 			}
 			if (rp.refuted != 0)
-				assert_true(rp.op == SPN_OP_RESOLVE &&
+				assert_true((rp.op == SPN_OP_RESOLVE || rp.op == SPN_OP_REAP) &&
 					    rp.status == 0);
 			if (rp.op == SPN_OP_RESOLVE && rp.status == 0)
 				ok_resolve++;
 			if (rp.token != 0)
-				assert_true(rp.op == SPN_OP_SEAL && rp.status == 0);
+				assert_true((rp.op == SPN_OP_SEAL || rp.op == SPN_OP_REAP) &&
+					    rp.status == 0);
+			if (rp.gen != 0 || rp.wstatus != 0)
+				assert_true(rp.op == SPN_OP_REAP && rp.status == 0);
 			if (rp.op == SPN_OP_SEAL && rp.status == 0)
 				ok_seal++;
+			if (rp.op == SPN_OP_REAP && rp.status == 0)
+				ok_reap++;
 			if (rp.text)
 				assert_true((const uint8_t *)rp.text >= exact &&
 					    (const uint8_t *)rp.text +
@@ -3392,6 +3764,9 @@ test_fuzz(void **state)
 	print_message("fuzz: decoded %lu RESOLVE/SEAL requests with flags, "
 		      "%lu SEAL replies\n",
 		      ok_req_epoch, ok_seal);
+	print_message("fuzz: decoded %lu SEAL requests with EXIT, %lu REAP "
+		      "requests, %lu REAP replies\n",
+		      ok_req_exit, ok_req_reap, ok_reap);
 	/* The mutations must reach every outcome, or the loop proves little. */
 	if (iters >= 100000) {
 		assert_true(ok_req > iters / 100);
@@ -3403,6 +3778,7 @@ test_fuzz(void **state)
 		assert_true(ok_req_token > 0 && ok_req_replay > 0 &&
 			    ok_rep_remote > 0);
 		assert_true(ok_req_epoch > 0 && ok_seal > 0);
+		assert_true(ok_req_exit > 0 && ok_req_reap > 0 && ok_reap > 0);
 	}
 }
 
@@ -3433,6 +3809,7 @@ main(void)
 	    cmocka_unit_test(test_spec_error_replies),
 	    cmocka_unit_test(test_resolve),
 	    cmocka_unit_test(test_seal),
+	    cmocka_unit_test(test_reap),
 	    cmocka_unit_test(test_epoch_flags),
 	    cmocka_unit_test(test_unknown_ops),
 	    cmocka_unit_test(test_direction),
