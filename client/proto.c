@@ -263,7 +263,7 @@ static const struct spn__op spn__ops[SPN_OP_MAX + 1] = {
 			     SPN__RQ_PPID, SPN__RQ_SIZE},
 		     .rep = {SPN__RP_TOKEN}},
     [SPN_OP_REAP] = {.name = "reap",
-		     .req = {SPN__RQ_PID, SPN__RQ_PPID, SPN__RQ_SIZE},
+		     .req = {SPN__RQ_PID, SPN__RQ_PPID, SPN__RQ_SIZE, SPN__RQ_TOKEN},
 		     .rep = {SPN__RP_TOKEN, SPN__RP_REFUTED, SPN__RP_GEN,
 			     SPN__RP_WSTATUS}},
 };

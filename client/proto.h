@@ -106,8 +106,9 @@ enum spn_op {
 			       * none), pid, ppid, size (EXIT: the wait
 			       * status) [token: the sealed epoch's id] */
 	SPN_OP_REAP = 23,     /* pid, ppid, size (a generation seen, 0:
-			       * none) [token, refuted, gen, wstatus]: the
-			       * exit a child recorded (version 6) */
+			       * none), token (the sealed epoch the asker
+			       * depends on) [token, refuted, gen, wstatus]:
+			       * the exit a child recorded (version 6) */
 };
 #define SPN_OP_MAX 23
 
@@ -187,8 +188,10 @@ enum spn_op {
  * epoch's id and a generation (counting up per daemon). A parent that
  * reaped the child asks REAP (pid, ppid, size 0): gen 0 means nothing is
  * recorded (the status is final); else wstatus is the status, token the
- * sealed epoch if still undecided (the parent depends on it), refuted 1
- * if it failed: the child's checkpoint copy executes again and records
+ * sealed epoch if still undecided (the parent depends on it; an exit
+ * whose only undecided part is the sealed epoch the asker names in token
+ * counts as decided: it fails only with the asker), refuted 1 if it
+ * failed: the child's checkpoint copy executes again and records
  * its exit anew; REAP with size = the gen seen waits for that newer
  * record. SPN_F_LOST (a courier whose re-executing copy died without
  * recording): record the status in size, without a sealed epoch, if the

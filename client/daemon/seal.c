@@ -156,6 +156,32 @@ seal_state(struct spn_daemon *d, uint64_t id, int verdict_only)
 	return id == 0 ? SEAL_HELD : SEAL_PENDING;
 }
 
+/* The state of id for a process that depends on stop already: the seals
+ * from id down to stop (its own parts and couriers); what lies beyond
+ * stop fails with the asker anyway. stop 0: all of it. */
+static enum seal_state
+seal_state_below(struct spn_daemon *d, uint64_t id, uint64_t stop)
+{
+	int depth;
+
+	for (depth = 0; id != 0 && id != stop && depth < 4096; depth++) {
+		struct spn_seal *s;
+
+		if (id < seal_base(d) || id >= d->seal_next ||
+		    (id >> 40) != (seal_base(d) >> 40) || refuted_has(d, id))
+			return SEAL_REFUTED;
+		s = seal_find(d, id);
+		if (s == NULL)
+			return SEAL_HELD;
+		if (s->own_done && s->own_refuted)
+			return SEAL_REFUTED;
+		if (!s->own_done || s->courier)
+			return SEAL_PENDING;
+		id = s->birth;
+	}
+	return id == 0 || id == stop ? SEAL_HELD : SEAL_PENDING;
+}
+
 /* Forget decided epochs: refuted ones go to the refuted set. */
 static void
 seal_collect(struct spn_daemon *d)
@@ -431,6 +457,9 @@ reap_answer(struct spn_job *j, struct spn_exit *e)
 	j->rep.gen = e->gen;
 	j->rep.wstatus = e->wstatus;
 	st = e->seal != 0 ? seal_state(j->d, e->seal, 0) : SEAL_HELD;
+	if (st == SEAL_PENDING && j->req.token != 0 &&
+	    seal_state_below(j->d, e->seal, j->req.token) == SEAL_HELD)
+		st = SEAL_HELD; /* it fails only if the asker's own birth does */
 	if (st == SEAL_PENDING)
 		j->rep.token = e->seal;
 	else if (st == SEAL_REFUTED)

@@ -388,16 +388,20 @@ start_image(const struct launch *l, int dirfd, const char *path, int flags, char
 	uint64_t id = spn_spec_launch(l->spawn, dirfd, path, l->spawn && fa_writes(l->fa));
 	pid_t waiter = spn_spec_waiter(l->spawn);
 	size_t n = vec_len(envp), i, k = 0;
-	char *vec[n + 3], birth[48], wait_env[48];
+	char *vec[n + 4], birth[48], wait_env[48], pipes[800];
 	int rc;
 
 	for (i = 0; i < n; i++)
 		if (strncmp(envp[i], "SPECNFS_BIRTH=", 14) != 0 &&
-		    strncmp(envp[i], "SPECNFS_WAITER=", 15) != 0)
+		    strncmp(envp[i], "SPECNFS_WAITER=", 15) != 0 &&
+		    strncmp(envp[i], "SPECNFS_PIPES=", 14) != 0)
 			vec[k++] = envp[i];
 	if (id != 0) {
 		snprintf(birth, sizeof(birth), "SPECNFS_BIRTH=%llx", (unsigned long long)id);
 		vec[k++] = birth;
+		memcpy(pipes, "SPECNFS_PIPES=", 14);
+		if (spn_spec_pipes(pipes + 14, sizeof(pipes) - 14) > 0)
+			vec[k++] = pipes;
 	}
 	if (waiter > 0) {
 		snprintf(wait_env, sizeof(wait_env), "SPECNFS_WAITER=%d", (int)waiter);

@@ -163,6 +163,9 @@ void spn_spec_reaped(pid_t pid, int *status);
 /* The pid a program started now (spawn 1) or exec'd (0) should expect to
  * ask the daemon when it reaps it (SPECNFS_WAITER), 0: none. */
 pid_t spn_spec_waiter(int spawn);
+/* The pipes a dependent program started now may write at once
+ * (SPECNFS_PIPES), into buf; length, 0: none. */
+size_t spn_spec_pipes(char *buf, size_t len);
 /* The constructor: SPECNFS_BIRTH (set by a speculative parent) makes this
  * process start depending on that sealed epoch. */
 void spn_spec_ctor(void);

@@ -95,7 +95,8 @@ static struct {
 	uint64_t barrier_wait_us, ahead_us, n_rpcs, rpc_wait_us;
 	uint64_t n_inherited, n_forks, n_spawns, n_seals, n_couriers, n_killed;
 	uint64_t n_birth_checks, birth_wait_us;
-	uint64_t n_exits, n_acquired, n_reaps;
+	uint64_t n_exits, n_acquired, n_reaps, exit_us, reap_us;
+	int64_t start_us; /* when this process (or image) started */
 	int stats_deferred; /* the destructor left the SPECNFS_STATS line to exit_group */
 	uint64_t kind_n[SPEC_NKINDS], kind_us[SPEC_NKINDS];
 } sp;
@@ -566,7 +567,7 @@ stats_reset(void)
 	sp.n_barriers = sp.barrier_wait_us = sp.ahead_us = sp.n_rpcs = sp.rpc_wait_us = 0;
 	sp.n_inherited = sp.n_forks = sp.n_spawns = sp.n_seals = 0;
 	sp.n_couriers = sp.n_killed = sp.n_birth_checks = sp.birth_wait_us = 0;
-	sp.n_exits = sp.n_acquired = sp.n_reaps = 0;
+	sp.n_exits = sp.n_acquired = sp.n_reaps = sp.exit_us = sp.reap_us = 0;
 	memset(sp.kind_n, 0, sizeof(sp.kind_n));
 	memset(sp.kind_us, 0, sizeof(sp.kind_us));
 }
@@ -578,6 +579,7 @@ become_dependent(uint64_t id)
 	sp.birth = id;
 	sp.dep_ok = 0;
 	sp.n_inherited = 1;
+	spec_sud_pipes_through(1);
 	if (spec_sud_epoch_begin() < 0) {
 		/* cannot hold our output: wait for the verdict now */
 		resolve_kind(K_FORK);
@@ -671,6 +673,7 @@ spn_spec_ctor(void)
 	uint64_t id;
 
 	pthread_atfork(NULL, NULL, spec_atfork_child);
+	sp.start_us = mono_us();
 	if (v != NULL) {
 		long w = strtol(v, &end, 10);
 
@@ -679,6 +682,10 @@ spn_spec_ctor(void)
 		unsetenv("SPECNFS_WAITER");
 	}
 	v = getenv("SPECNFS_BIRTH");
+	if (v != NULL && getenv("SPECNFS_PIPES") != NULL) {
+		spec_sud_pipes_adopt(getenv("SPECNFS_PIPES"));
+		unsetenv("SPECNFS_PIPES");
+	}
 	if (v == NULL)
 		return;
 	id = strtoull(v, &end, 16);
@@ -786,6 +793,7 @@ open_epoch(void)
 	if (spn_shim_policy()->checkpoint != CKPT_FORK || !sud_init_once() ||
 	    ckpt_available(CKPT_FORK) < 0)
 		goto unspeculated;
+	spec_sud_pipes_through(0);
 	rc = ckpt_take(CKPT_FORK, 0, &c, &value);
 	if (rc == 1) {
 		/* Resumed after a rollback: the truth, please. */
@@ -976,6 +984,8 @@ exit_courier_start(const struct exit_hand *h)
 static int
 exit_may_propagate(void)
 {
+	if (getenv("XNOEXIT"))
+		return 0;
 	return propagating() && speculative() && sp.waiter != 0 && !spn_in_vfork_child() &&
 	       sp.waiter == real_ppid() && !spec_sud_holds_files() &&
 	       !(sp.ep.open && spn_conn_serial() != sp.conn);
@@ -989,6 +999,8 @@ exit_propagate(int code)
 	struct spn_reply rep;
 	struct exit_hand h;
 	int output;
+
+	int64_t t0 = mono_us();
 
 	if (!exit_may_propagate())
 		return 0;
@@ -1015,8 +1027,11 @@ exit_propagate(int code)
 		}
 		sp.ckpt = NULL;
 	}
-	if (exit_courier_start(&h) < 0)
+	if (!output && h.c == NULL && sp.n_born == 0 && !spec_sud_created_any()) {
+		/* nothing for a courier to do: the daemon has it all */
+	} else if (exit_courier_start(&h) < 0) {
 		exit_courier_body(&h); /* no courier: decide here, then exit */
+	}
 	spec_sud_hand_over();
 	spec_sud_commit(); /* nothing held any more: the epoch ends here */
 	spec_sud_created_end(0); /* the courier's now */
@@ -1026,6 +1041,7 @@ exit_propagate(int code)
 	n_ep_writers = 0;
 	sp.birth = sp.waited = sp.sealed = 0;
 	sp.n_exits++;
+	sp.exit_us += (uint64_t)(mono_us() - t0);
 	return 1;
 }
 
@@ -1074,6 +1090,7 @@ depend_on_exit(uint64_t id)
 
 	if (spn_shim_busy || !sud_init_once() || ckpt_available(CKPT_FORK) < 0)
 		return -1;
+	spec_sud_pipes_through(0);
 	rc = ckpt_take(CKPT_FORK, 0, &c, &value);
 	if (rc == 1) {
 		resumed(value);
@@ -1121,6 +1138,8 @@ spn_spec_reaped(pid_t pid, int *status)
 	struct spn_req req;
 	struct spn_reply rep;
 	uint64_t gen = 0;
+	int64_t t0 = mono_us();
+	int rc;
 
 	if (!listening() || !spn_shim_policy()->propagate || spn_in_vfork_child())
 		return;
@@ -1133,24 +1152,26 @@ spn_spec_reaped(pid_t pid, int *status)
 		req.size = gen;
 		sp.n_reaps++;
 		if (call_anywhere(&req, &rep) < 0 || rep.gen == 0)
-			return; /* nothing recorded: the status is final */
+			break; /* nothing recorded: the status is final */
 		*status = (int)rep.wstatus;
 		gen = rep.gen;
 		if (rep.refuted != 0)
 			continue; /* its re-execution will say */
 		if (rep.token == 0)
-			return; /* it held */
-		switch (depend_on_exit(rep.token)) {
-		case 0:
-		case 2:
-			return;
-		case 1:
-			continue;
-		default:
-			if (exit_verdict(rep.token))
-				return;
-		}
+			break; /* it held */
+		rc = depend_on_exit(rep.token);
+		if (rc == 0 || rc == 2 || (rc < 0 && exit_verdict(rep.token)))
+			break;
 	}
+	sp.reap_us += (uint64_t)(mono_us() - t0);
+}
+
+size_t
+spn_spec_pipes(char *buf, size_t len)
+{
+	if (!speculative() || sp.ep.open)
+		return 0;
+	return spec_sud_pipes_env(buf, len);
 }
 
 pid_t
@@ -1308,9 +1329,12 @@ stats_write(void)
 		    (unsigned long long)sp.n_couriers, (unsigned long long)ss.handed_bytes,
 		    (unsigned long long)sp.n_killed, (unsigned long long)sp.n_birth_checks,
 		    (unsigned long long)sp.birth_wait_us);
-	spn_appendf(line, sizeof(line), &n, " exits=%llu acquired=%llu reaps=%llu",
-		    (unsigned long long)sp.n_exits, (unsigned long long)sp.n_acquired,
-		    (unsigned long long)sp.n_reaps);
+	spn_appendf(line, sizeof(line), &n,
+		    " exits=%llu exit_us=%llu acquired=%llu reaps=%llu reap_us=%llu wall_us=%lld t0=%lld",
+		    (unsigned long long)sp.n_exits, (unsigned long long)sp.exit_us,
+		    (unsigned long long)sp.n_acquired, (unsigned long long)sp.n_reaps,
+		    (unsigned long long)sp.reap_us, (long long)(mono_us() - sp.start_us),
+		    (long long)sp.start_us);
 	for (k = 0; k < SPEC_NKINDS; k++)
 		spn_appendf(line, sizeof(line), &n, " barrier_%s=%llu/%llu", kind_names[k],
 			    (unsigned long long)sp.kind_n[k], (unsigned long long)sp.kind_us[k]);

@@ -521,6 +521,9 @@ sud_handler(int sig, siginfo_t *si, void *uctx)
 		g[REG_RAX] = sud_reissue(&t);
 		sud_created_note(g[REG_RAX]);
 		break;
+	case A_UNLINK:
+		g[REG_RAX] = sud_unlink_hidden(&t);
+		break;
 	case A_SIGRETURN:
 		sud_sigreturn(s, g, saved_errno); /* does not return */
 	}

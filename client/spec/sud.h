@@ -153,6 +153,19 @@ int spec_sud_holds_files(void);
  * execution is discarded) or kept; forgotten either way. */
 void spec_sud_created_end(int undo);
 
+/* 1 if files were created, grown or unlinked in a temporary directory
+ * by the epoch (spec_sud_created_end has work). */
+int spec_sud_created_any(void);
+
+/* The process depends only on its parent's sealed epoch (1) or has an
+ * epoch of its own (0: the pipes made so far are forgotten): in state 1,
+ * writes into pipes made in that state (or inherited with it) go at once
+ * (sud_rules.c). */
+void spec_sud_pipes_through(int on);
+/* Those pipes as "dev:ino,..." for SPECNFS_PIPES (an exec), and back. */
+size_t spec_sud_pipes_env(char *buf, size_t len);
+void spec_sud_pipes_adopt(const char *s);
+
 /* 1 while an epoch is open. */
 int spec_sud_epoch_open(void);
 

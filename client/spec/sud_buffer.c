@@ -426,9 +426,18 @@ sud_output(struct sud_trap *t, int fd, const struct sud_src *src, int kind, int6
 	case S_IFREG:
 		if (sud_fd_mirror(fd, &f) || sud_created_through(f.dev, f.ino))
 			return A_LOCAL;
+		switch (sud_tmp_through(fd, &f, kind, off)) {
+		case 1:
+			return A_LOCAL;
+		case -1:
+			return A_BARRIER;
+		}
 		regular = 1;
 		break;
 	case S_IFIFO:
+		if (sud_pipe_through(f.dev, f.ino))
+			return A_LOCAL;
+		/* fall through */
 	case S_IFSOCK:
 		/* no reader left (or a reset connection): natively this write
 		 * fails with EPIPE, and `prog | head` relies on it. Commit first,

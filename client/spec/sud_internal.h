@@ -94,6 +94,7 @@ enum {
 	A_FORK,      /* a fork: sud_ops.fork decides, then re-issue it */
 	A_CREATE,    /* re-issue an open that creates a file; note the file */
 	A_PIPE,      /* re-issue pipe/pipe2; note the pipe */
+	A_UNLINK,    /* unlink a temporary file under a hidden name */
 };
 /* Files by identity: regular files with held output (sud_buffer.c),
  * pipes made while speculative (sud_rules.c). */
@@ -115,9 +116,12 @@ sud_file_in(const struct sud_file_id *t, int n, uint64_t dev, uint64_t ino)
 int sud_pipe_ours(uint64_t dev, uint64_t ino);
 void sud_pipe_note(const int *fds);
 void sud_pipes_forget(void);
+int sud_pipe_through(uint64_t dev, uint64_t ino);
 int sud_created_room(long dirfd, const char *path);
 void sud_created_note(long fd);
 int sud_created_through(uint64_t dev, uint64_t ino);
+int sud_unlink_ok(struct sud_trap *t, long dirfd, const char *path);
+long sud_unlink_hidden(struct sud_trap *t);
 void sud_tmpdir_init(const char *tmpdir);
 
 extern struct spec_sud_ops sud_ops;
@@ -176,6 +180,8 @@ struct sud_fd {
 };
 
 enum { CK_WRITE = 1, CK_PWRITE, CK_SEND };
+
+int sud_tmp_through(int fd, const struct sud_fd *f, int kind, int64_t off);
 
 /* Where the bytes of an output call are. */
 struct sud_src {

@@ -19,9 +19,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/fs.h>
 #include <linux/prctl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -283,7 +285,78 @@ sud_read(int fd)
  */
 #define SUD_MAX_PIPES 32
 static struct sud_file_id sud_pipes[SUD_MAX_PIPES];
+static unsigned char sud_pipe_thru[SUD_MAX_PIPES];
 static int sud_npipes;
+/*
+ * The process depends only on its parent's sealed epoch (no checkpoint of
+ * its own): then it is discarded whenever the process that made one of
+ * its pipes while in the same state is, so what it writes into such a
+ * pipe may go at once -- its reader is discarded with it (`$(date)`: sh
+ * reads date's output without waiting for a verdict). Such pipes pass to
+ * children (fork, and SPECNFS_PIPES across exec) that start the same way;
+ * an epoch of its own ends it (spec_sud_pipes_through(0)).
+ */
+static int sud_birth_only;
+
+int
+sud_pipe_through(uint64_t dev, uint64_t ino)
+{
+	int i;
+
+	for (i = 0; sud_birth_only && i < sud_npipes; i++)
+		if (sud_pipe_thru[i] && sud_pipes[i].dev == dev && sud_pipes[i].ino == ino)
+			return 1;
+	return 0;
+}
+
+void
+spec_sud_pipes_through(int on)
+{
+	sud_birth_only = on;
+	if (!on)
+		sud_npipes = 0; /* a rollback to a later checkpoint would read them twice */
+}
+
+size_t
+spec_sud_pipes_env(char *buf, size_t len)
+{
+	size_t n = 0;
+	int i, k;
+
+	if (len > 0)
+		buf[0] = '\0';
+	for (i = 0; sud_birth_only && i < sud_npipes; i++) {
+		if (!sud_pipe_thru[i])
+			continue;
+		k = snprintf(buf + n, len - n, "%s%llx:%llx", n > 0 ? "," : "",
+			     (unsigned long long)sud_pipes[i].dev, (unsigned long long)sud_pipes[i].ino);
+		if (k < 0 || (size_t)k >= len - n) {
+			buf[n] = '\0';
+			break;
+		}
+		n += (size_t)k;
+	}
+	return n;
+}
+
+void
+spec_sud_pipes_adopt(const char *s)
+{
+	unsigned long long dev, ino;
+	int used;
+
+	while (s != NULL && sud_npipes < SUD_MAX_PIPES &&
+	       sscanf(s, "%llx:%llx%n", &dev, &ino, &used) == 2) {
+		sud_pipes[sud_npipes].dev = dev;
+		sud_pipes[sud_npipes].ino = ino;
+		sud_pipe_thru[sud_npipes] = 1;
+		sud_npipes++;
+		s += used;
+		if (*s != ',')
+			break;
+		s++;
+	}
+}
 
 int
 sud_pipe_ours(uint64_t dev, uint64_t ino)
@@ -302,6 +375,7 @@ sud_pipe_note(const int *fds)
 		return;
 	sud_pipes[sud_npipes].dev = st.st_dev;
 	sud_pipes[sud_npipes].ino = st.st_ino;
+	sud_pipe_thru[sud_npipes] = (unsigned char)sud_birth_only;
 	sud_npipes++;
 }
 
@@ -401,6 +475,57 @@ static struct {
 } sud_created[SUD_MAX_CREATED];
 static int sud_ncreated;
 static char sud_tmpdir[256];
+/* Grown by the epoch (sud_tmp_through). */
+static struct {
+	uint64_t dev, ino;
+	int dup;
+	int64_t size0;
+} sud_grown[SUD_MAX_CREATED];
+static int sud_ngrown;
+/* Unlinked by the epoch (sud_unlink_hidden): kept under a hidden name. */
+static struct {
+	char path[PATH_MAX];
+	char backup[PATH_MAX];
+} sud_hidden[SUD_MAX_CREATED];
+static int sud_nhidden;
+
+/* "/proc/self/fd/N" into link (64 bytes). */
+static void
+sud_fd_link(int fd, char *link)
+{
+	char digits[16];
+	int k = 0;
+	size_t n = strlen(strcpy(link, "/proc/self/fd/"));
+
+	do
+		digits[k++] = (char)('0' + fd % 10);
+	while ((fd /= 10) > 0);
+	while (k > 0)
+		link[n++] = digits[--k];
+	link[n] = '\0';
+}
+
+/* ".specnfs-unlinked-<pid>-<n>-<base>" into out. */
+static void
+sud_hidden_name(char *out, const char *base)
+{
+	static unsigned seq;
+	unsigned long v[2] = { (unsigned long)SYS0(SYS_getpid), ++seq };
+	char digits[24];
+	size_t n = strlen(strcpy(out, ".specnfs-unlinked-"));
+	int i, k;
+
+	for (i = 0; i < 2; i++) {
+		k = 0;
+		do
+			digits[k++] = (char)('0' + v[i] % 10);
+		while ((v[i] /= 10) > 0);
+		while (k > 0)
+			out[n++] = digits[--k];
+		out[n++] = '-';
+	}
+	strcpy(out + n, base);
+}
 
 void
 sud_tmpdir_init(const char *tmpdir)
@@ -507,6 +632,12 @@ sud_created_note(long fd)
 	sud_ncreated++;
 }
 
+int
+spec_sud_created_any(void)
+{
+	return sud_ncreated + sud_ngrown + sud_nhidden > 0;
+}
+
 void
 spec_sud_created_end(int undo)
 {
@@ -519,6 +650,124 @@ spec_sud_created_end(int undo)
 		    st.st_dev == sud_created[i].dev && st.st_ino == sud_created[i].ino)
 			SYS3(SYS_unlinkat, AT_FDCWD, sud_created[i].path, 0);
 	sud_ncreated = 0;
+	for (i = 0; i < sud_ngrown; i++) {
+		if (undo)
+			SYS2(SYS_ftruncate, sud_grown[i].dup, sud_grown[i].size0);
+		SYS1(SYS_close, sud_grown[i].dup);
+	}
+	sud_ngrown = 0;
+	for (i = 0; i < sud_nhidden; i++) {
+		if (undo)
+			SYS5(SYS_renameat2, AT_FDCWD, sud_hidden[i].backup, AT_FDCWD,
+			     sud_hidden[i].path, RENAME_NOREPLACE);
+		/* kept (commit), or its name was taken meanwhile: it goes */
+		SYS3(SYS_unlinkat, AT_FDCWD, sud_hidden[i].backup, 0);
+	}
+	sud_nhidden = 0;
+}
+
+/*
+ * Files in a temporary directory that the epoch writes but did not create
+ * (the gcc driver makes /tmp/cc*.s with mkstemps, cc1 writes it): written
+ * at once too, as long as every write lands at or past the size the file
+ * had at its first write in the epoch; undone by truncating back to that
+ * size (through a duplicate of the fd, which a courier inherits). A write
+ * below that size is a barrier.
+ */
+int
+sud_tmp_through(int fd, const struct sud_fd *f, int kind, int64_t off)
+{
+	char link[64], path[PATH_MAX];
+	struct stat st;
+	int64_t pos;
+	long n, dup;
+	int i;
+
+	for (i = 0; i < sud_ngrown; i++)
+		if (sud_grown[i].dev == f->dev && sud_grown[i].ino == f->ino)
+			break;
+	if (i == sud_ngrown) {
+		if (sud_ngrown >= SUD_MAX_CREATED || sud_dirty_has(f->dev, f->ino))
+			return 0;
+		sud_fd_link(fd, link);
+		n = SYS4(SYS_readlinkat, AT_FDCWD, link, path, sizeof(path) - 1);
+		if (n <= 0)
+			return 0;
+		path[n] = '\0';
+		if (!sud_in_tmp(path) || SYS2(SYS_fstat, fd, &st) < 0)
+			return 0;
+		dup = SYS3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, SPEC_SUD_DUP_MIN);
+		if (dup < 0)
+			return 0;
+		sud_grown[i].dev = f->dev;
+		sud_grown[i].ino = f->ino;
+		sud_grown[i].dup = (int)dup;
+		sud_grown[i].size0 = st.st_size;
+		sud_ngrown++;
+	}
+	if (kind == CK_PWRITE)
+		pos = off;
+	else if (f->flags & O_APPEND)
+		pos = INT64_MAX;
+	else
+		pos = SYS3(SYS_lseek, fd, 0, SEEK_CUR);
+	return pos >= sud_grown[i].size0 ? 1 : -1;
+}
+
+/* unlink(at) of a regular file in a temporary directory: 1 if it may be
+ * done now (sud_unlink_hidden), 0: a barrier. */
+int
+sud_unlink_ok(struct sud_trap *t, long dirfd, const char *path)
+{
+	struct stat st;
+	char abs[PATH_MAX];
+
+	if (t->nr == SYS_unlinkat && t->a[2] != 0)
+		return 0; /* AT_REMOVEDIR */
+	if ((t->nr != SYS_unlink && t->nr != SYS_unlinkat) || sud_nhidden >= SUD_MAX_CREATED)
+		return 0;
+	if (sud_abs_path(dirfd, path, abs, sizeof(abs)) < 0 || !sud_in_tmp(abs))
+		return 0;
+	return SYS4(SYS_newfstatat, AT_FDCWD, abs, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISREG(st.st_mode) && !sud_dirty_has(st.st_dev, st.st_ino);
+}
+
+/* Do that unlink: a file this execution created goes for real (a discard
+ * would remove it anyway); any other is renamed to a hidden name in its
+ * directory, removed at commit and put back at a discard. */
+long
+sud_unlink_hidden(struct sud_trap *t)
+{
+	const struct sud_rule *r = &sud_rules[t->nr];
+	long dirfd = r->dirfd >= 0 ? t->a[r->dirfd] : AT_FDCWD;
+	const char *path = (const char *)t->a[r->path];
+	char *bk = sud_hidden[sud_nhidden].backup, *orig = sud_hidden[sud_nhidden].path;
+	struct stat st;
+	const char *base;
+	size_t n;
+	long rc;
+	int i;
+
+	if (sud_abs_path(dirfd, path, orig, PATH_MAX) < 0 ||
+	    SYS4(SYS_newfstatat, AT_FDCWD, orig, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return SYS3(SYS_unlinkat, dirfd, path, 0); /* it says why */
+	for (i = 0; i < sud_ncreated; i++) {
+		if (sud_created[i].dev == st.st_dev && sud_created[i].ino == st.st_ino) {
+			sud_created[i] = sud_created[--sud_ncreated];
+			return SYS3(SYS_unlinkat, AT_FDCWD, orig, 0);
+		}
+	}
+	base = strrchr(orig, '/') + 1;
+	n = (size_t)(base - orig);
+	if (n + 40 + strlen(base) >= PATH_MAX)
+		return -ENAMETOOLONG;
+	memcpy(bk, orig, n);
+	bk[n] = '\0';
+	sud_hidden_name(bk + n, base);
+	rc = SYS5(SYS_renameat2, AT_FDCWD, orig, AT_FDCWD, bk, RENAME_NOREPLACE);
+	if (rc == 0)
+		sud_nhidden++;
+	return rc;
 }
 
 static int
@@ -564,7 +813,7 @@ sud_pathmut(struct sud_trap *t, const struct sud_rule *r)
 	if (SYS4(SYS_newfstatat, dirfd, path, &st, AT_SYMLINK_NOFOLLOW) == -EFAULT)
 		return A_LOCAL;
 	if (!sud_path_mirror(dirfd, path))
-		return A_BARRIER;
+		return sud_unlink_ok(t, dirfd, path) ? A_UNLINK : A_BARRIER;
 	if (r->path2 >= 0) {
 		dirfd = r->dirfd2 >= 0 ? t->a[r->dirfd2] : AT_FDCWD;
 		path = (const char *)t->a[r->path2];
