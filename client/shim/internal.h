@@ -160,6 +160,12 @@ void spn_spec_hold(int on);
  * know it exited speculatively (spec/speculate.c, "exits"); *status is
  * then the one to return, and this process may now run ahead on it. */
 void spn_spec_reaped(pid_t pid, int *status);
+/* Around a wait of a speculative process: 1 if it may block without
+ * resolving first (its syscalls do not trap until spn_spec_wait_end;
+ * the caller blocks signals meanwhile), 0: a plain call (a barrier if
+ * speculative). */
+int spn_spec_wait_begin(void);
+void spn_spec_wait_end(void);
 /* The pid a program started now (spawn 1) or exec'd (0) should expect to
  * ask the daemon when it reaps it (SPECNFS_WAITER), 0: none. */
 pid_t spn_spec_waiter(int spawn);

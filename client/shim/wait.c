@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -21,11 +22,38 @@
 
 #include "client/shim/internal.h"
 
+/*
+ * A speculative process waits without resolving first (what it reaps is
+ * looked at after: spn_spec_reaped), with every signal held meanwhile:
+ * a handler running now would run with its output let through. The
+ * child's exit, a ^C to the group, ends the wait as before; a signal sent
+ * to this process alone is handled when the wait returns.
+ */
+static long
+wait_sys(long nr, long a, long b, long c, long d, long e)
+{
+	uint64_t all = ~0ULL, old;
+	long r;
+	int held = spn_spec_wait_begin();
+
+	if (held)
+		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof(old));
+	r = syscall(nr, a, b, c, d, e);
+	if (held) {
+		int saved = errno;
+
+		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof(old));
+		spn_spec_wait_end();
+		errno = saved;
+	}
+	return r;
+}
+
 static pid_t
 reap4(pid_t pid, int *status, int options, struct rusage *ru)
 {
 	int s = 0;
-	long r = syscall(SYS_wait4, pid, &s, options, ru);
+	long r = wait_sys(SYS_wait4, pid, (long)&s, options, (long)ru, 0);
 
 	if (r > 0 && (WIFEXITED(s) || WIFSIGNALED(s))) {
 		int saved = errno;
@@ -65,7 +93,7 @@ wait4(pid_t pid, int *status, int options, struct rusage *ru)
 SPN_EXPORT int
 waitid(idtype_t idtype, id_t id, siginfo_t *info, int options)
 {
-	long r = syscall(SYS_waitid, idtype, id, info, options, NULL);
+	long r = wait_sys(SYS_waitid, idtype, (long)id, (long)info, options, 0);
 	int s, saved;
 
 	if (r != 0 || info == NULL || info->si_pid <= 0)

@@ -984,8 +984,6 @@ exit_courier_start(const struct exit_hand *h)
 static int
 exit_may_propagate(void)
 {
-	if (getenv("XNOEXIT"))
-		return 0;
 	return propagating() && speculative() && sp.waiter != 0 && !spn_in_vfork_child() &&
 	       sp.waiter == real_ppid() && !spec_sud_holds_files() &&
 	       !(sp.ep.open && spn_conn_serial() != sp.conn);
@@ -1137,33 +1135,61 @@ spn_spec_reaped(pid_t pid, int *status)
 {
 	struct spn_req req;
 	struct spn_reply rep;
-	uint64_t gen = 0;
+	uint64_t newer = 0;
 	int64_t t0 = mono_us();
 	int rc;
 
-	if (!listening() || !spn_shim_policy()->propagate || spn_in_vfork_child())
+	if (!listening() || spn_in_vfork_child())
 		return;
-	if (speculative() && !spn_shim_busy)
-		resolve_kind(K_WAIT); /* settle what we ran ahead on before */
+	spec_sud_suspend(); /* our own calls: not the program's (nests) */
 	for (;;) {
 		spn_req_init(&req, SPN_OP_REAP);
 		req.pid = (uint32_t)pid;
 		req.ppid = (uint32_t)ckpt_getpid(); /* the daemon also knows our real pid */
-		req.size = gen;
+		req.size = newer;
+		req.token = speculative() ? dep_token() : 0;
 		sp.n_reaps++;
 		if (call_anywhere(&req, &rep) < 0 || rep.gen == 0)
 			break; /* nothing recorded: the status is final */
 		*status = (int)rep.wstatus;
-		gen = rep.gen;
-		if (rep.refuted != 0)
-			continue; /* its re-execution will say */
+		if (rep.refuted != 0) {
+			newer = rep.gen; /* its re-execution will say */
+			continue;
+		}
 		if (rep.token == 0)
-			break; /* it held */
+			break; /* it held, or fails only if we do */
+		if (speculative() && !spn_shim_busy) {
+			/* Settle what we ran ahead on before (our checkpoint is
+			 * older than the child), then ask again. */
+			resolve_kind(K_WAIT);
+			continue;
+		}
 		rc = depend_on_exit(rep.token);
-		if (rc == 0 || rc == 2 || (rc < 0 && exit_verdict(rep.token)))
+		if (rc == 1) {
+			newer = rep.gen;
+			continue;
+		}
+		if (rc == 0 || rc == 2 || exit_verdict(rep.token))
 			break;
+		newer = rep.gen;
 	}
+	spec_sud_resume();
 	sp.reap_us += (uint64_t)(mono_us() - t0);
+}
+
+int
+spn_spec_wait_begin(void)
+{
+	if (!speculative() || spn_in_vfork_child() || !listening())
+		return 0;
+	spec_sud_suspend();
+	return 1;
+}
+
+void
+spn_spec_wait_end(void)
+{
+	spec_sud_resume();
 }
 
 size_t
@@ -1330,11 +1356,10 @@ stats_write(void)
 		    (unsigned long long)sp.n_killed, (unsigned long long)sp.n_birth_checks,
 		    (unsigned long long)sp.birth_wait_us);
 	spn_appendf(line, sizeof(line), &n,
-		    " exits=%llu exit_us=%llu acquired=%llu reaps=%llu reap_us=%llu wall_us=%lld t0=%lld",
+		    " exits=%llu exit_us=%llu acquired=%llu reaps=%llu reap_us=%llu wall_us=%lld",
 		    (unsigned long long)sp.n_exits, (unsigned long long)sp.exit_us,
 		    (unsigned long long)sp.n_acquired, (unsigned long long)sp.n_reaps,
-		    (unsigned long long)sp.reap_us, (long long)(mono_us() - sp.start_us),
-		    (long long)sp.start_us);
+		    (unsigned long long)sp.reap_us, (long long)(mono_us() - sp.start_us));
 	for (k = 0; k < SPEC_NKINDS; k++)
 		spn_appendf(line, sizeof(line), &n, " barrier_%s=%llu/%llu", kind_names[k],
 			    (unsigned long long)sp.kind_n[k], (unsigned long long)sp.kind_us[k]);

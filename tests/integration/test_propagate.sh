@@ -47,9 +47,10 @@ stats_sum() {
 	echo "# ${SPECNFS_STATS##*/stats.}: $(awk '{ for (i = 2; i <= NF; i++) {
 		split($i, kv, "="); if (kv[1] != "policy") s[kv[1]] += kv[2] } }
 		END { printf "processes=%d predictions=%d refuted=%d rollbacks=%d barriers=%d " \
-			"inherited=%d forks=%d spawns=%d couriers=%d killed=%d",
+			"inherited=%d forks=%d spawns=%d couriers=%d killed=%d exits=%d acquired=%d",
 			NR, s["predictions"], s["refuted"], s["rollbacks"], s["barriers"],
-			s["inherited"], s["forks"], s["spawns"], s["couriers"], s["killed"] }' \
+			s["inherited"], s["forks"], s["spawns"], s["couriers"], s["killed"],
+			s["exits"], s["acquired"] }' \
 		"$SPECNFS_STATS")"
 }
 # warm DIR: every file and listing under /nfs/DIR read through the cache.
