@@ -38,9 +38,11 @@
  *     with EXIT the wait status): its token is no longer the last field;
  *     its reply is unchanged;
  *   - SPN_OP_REAP (23): request pid (u32), ppid (u32), size (u64, a
- *     generation seen, 0: none); reply token (u64), refuted (u32), gen
- *     (u64), wstatus (u32) when the status is 0; its error replies are 4
- *     payload bytes (no reply spec).
+ *     generation seen, 0: none), token (u64, the sealed epoch the asker
+ *     itself depends on, any value: like RESOLVE's and SEAL's, a token
+ *     without spec, but without flags too, and the last field); reply
+ *     token (u64), refuted (u32), gen (u64), wstatus (u32) when the
+ *     status is 0; its error replies are 4 payload bytes (no reply spec).
  *
  * Exact bytes live in one table, goldens[]: each row a struct and the
  * frame it must encode to (and decode from), run as one cmocka test per row.
@@ -165,7 +167,8 @@ enum {
 	Q_SPEC = 1 << 12,  /* after the op's other fields ... */
 	Q_TOKEN = 1 << 13, /* ... then token, the very last (RESOLVE, SEAL:
 			    * right after flags, without spec; SEAL's is
-			    * followed by pid, ppid and size since version 6) */
+			    * followed by pid, ppid and size since version 6;
+			    * REAP's, version 6, comes after its size) */
 	Q_PPID = 1 << 14,  /* right after pid (SEAL, REAP) */
 };
 enum {
@@ -221,7 +224,8 @@ static const struct op_case {
     {SPN_OP_RESOLVE, "resolve", Q_FLAGS | Q_TOKEN, P_REFUTED, 0},
     {SPN_OP_MKNOD, "mknod", Q_PATH | Q_MODE | Q_FLAGS | Q_SIZE, P_ATTR, A_SPEC},
     {SPN_OP_SEAL, "seal", Q_FLAGS | Q_TOKEN | Q_PID | Q_PPID | Q_SIZE, P_TOKEN, 0},
-    {SPN_OP_REAP, "reap", Q_PID | Q_PPID | Q_SIZE, P_TOKEN | P_REFUTED | P_GEN | P_WSTATUS, 0},
+    {SPN_OP_REAP, "reap", Q_PID | Q_PPID | Q_SIZE | Q_TOKEN,
+     P_TOKEN | P_REFUTED | P_GEN | P_WSTATUS, 0},
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
@@ -275,8 +279,8 @@ is_spec_req_op(uint16_t op)
  * Requests with a token: the mutations that can be replayed (after spec, the
  * last field) and, since version 5, the ops of speculation across processes
  * (after flags; the last field of RESOLVE, but since version 6 followed by
- * pid, ppid and size on SEAL). REAP (version 6) has none: its token is a
- * reply's.
+ * pid, ppid and size on SEAL), and REAP (version 6: after size, its last
+ * field).
  */
 static int
 is_token_op(uint16_t op)
@@ -290,16 +294,44 @@ is_token_op(uint16_t op)
 	case SPN_OP_RENAME:
 	case SPN_OP_RESOLVE:
 	case SPN_OP_SEAL:
+	case SPN_OP_REAP:
 		return 1;
 	}
 	return 0;
 }
 
-/* Requests whose token names a sealed epoch, not a prediction (version 5). */
+/*
+ * The request field right before the token, as a Q_ bit: spec on the
+ * mutations, flags on RESOLVE and SEAL, size on REAP; 0 without a token.
+ */
+static unsigned
+before_token(uint16_t op)
+{
+	switch (op) {
+	case SPN_OP_OPEN:
+	case SPN_OP_CLOSE:
+	case SPN_OP_MKDIR:
+	case SPN_OP_RMDIR:
+	case SPN_OP_UNLINK:
+	case SPN_OP_RENAME:
+		return Q_SPEC;
+	case SPN_OP_RESOLVE:
+	case SPN_OP_SEAL:
+		return Q_FLAGS;
+	case SPN_OP_REAP:
+		return Q_SIZE;
+	}
+	return 0;
+}
+
+/*
+ * Requests whose token names a sealed epoch, not a prediction (version 5;
+ * REAP's, the asker's own, since version 6).
+ */
 static int
 is_epoch_op(uint16_t op)
 {
-	return op == SPN_OP_RESOLVE || op == SPN_OP_SEAL;
+	return op == SPN_OP_RESOLVE || op == SPN_OP_SEAL || op == SPN_OP_REAP;
 }
 
 /* Replies with spec right after the status, whatever the status. */
@@ -342,7 +374,8 @@ after_spec(uint16_t op)
 	return is_token_op(op) ? 8 : 0;
 }
 
-/* Bytes after a request's token: SEAL's pid, ppid and size (version 6). */
+/* Bytes after a request's token: SEAL's pid, ppid and size (version 6);
+ * REAP's token is its last field. */
 static size_t
 after_token(uint16_t op)
 {
@@ -803,17 +836,26 @@ test_op_table(void **state)
 		assert_int_equal(!!(cases[i].always & A_SPEC),
 				 is_spec_rep_op(cases[i].op));
 		/* A request's token names a prediction on a file-system op
-		 * (one with a reply spec), and then comes with spec; on
-		 * RESOLVE and SEAL it names a sealed epoch, and comes with
-		 * flags and without spec, both ways. A request's spec is
+		 * (one with a reply spec), and then comes right after spec;
+		 * on RESOLVE, SEAL and REAP it names a sealed epoch, and
+		 * comes without spec, both ways: after flags (RESOLVE,
+		 * SEAL) or after size (REAP, without flags). The field
+		 * before it is one the op carries. A request's spec is
 		 * answered with a reply's spec. */
 		if (is_token_op(cases[i].op) && is_spec_rep_op(cases[i].op))
 			assert_true(is_spec_req_op(cases[i].op));
 		if (is_token_op(cases[i].op) && !is_spec_rep_op(cases[i].op))
 			assert_true(is_epoch_op(cases[i].op));
+		assert_int_equal(before_token(cases[i].op) != 0, is_token_op(cases[i].op));
+		if (is_token_op(cases[i].op)) {
+			assert_true(cases[i].req & before_token(cases[i].op));
+			assert_int_equal(before_token(cases[i].op) == Q_SPEC,
+					 !is_epoch_op(cases[i].op));
+		}
 		if (is_epoch_op(cases[i].op)) {
 			assert_true(is_token_op(cases[i].op));
-			assert_true(cases[i].req & Q_FLAGS);
+			assert_int_equal(!!(cases[i].req & Q_FLAGS),
+					 before_token(cases[i].op) == Q_FLAGS);
 			assert_false(is_spec_req_op(cases[i].op));
 			assert_false(is_spec_rep_op(cases[i].op));
 		}
@@ -841,8 +883,11 @@ test_op_table(void **state)
 			assert_true(cases[i].req & Q_PID);
 		assert_int_equal(!!(cases[i].rep & P_GEN), cases[i].op == SPN_OP_REAP);
 		assert_int_equal(!!(cases[i].rep & P_WSTATUS), cases[i].op == SPN_OP_REAP);
+		/* SEAL's token, after flags, is followed by pid, ppid and
+		 * size; REAP's follows them. */
 		assert_int_equal(after_token(cases[i].op) != 0,
-				 (cases[i].req & (Q_TOKEN | Q_PPID)) == (Q_TOKEN | Q_PPID));
+				 before_token(cases[i].op) == Q_FLAGS &&
+				     (cases[i].req & Q_PPID));
 		assert_string_equal(spn_proto_op_name(cases[i].op),
 				    cases[i].name);
 		assert_string_equal(
@@ -861,9 +906,9 @@ test_op_table(void **state)
 	assert_null(spn_proto_op_name(0x7fff));
 	assert_null(spn_proto_op_name(0xffff));
 	assert_int_equal(nreq, 10);
-	assert_int_equal(ntok, 8);
+	assert_int_equal(ntok, 9);
 	assert_int_equal(nrep, 16);
-	assert_int_equal(nepoch, 2);
+	assert_int_equal(nepoch, 3);
 }
 
 static void
@@ -1183,23 +1228,28 @@ static struct golden goldens[] = {
      BYTES(HDR(0x16, 0x80, 0x18, 0x04), /* SEAL|REPLY, seq 0x18, len 4 */
 	   0xfb, 0xff, 0xff, 0xff)},	 /* -EIO */
     /* Version 6's REAP: a parent asks about the exit its child recorded:
-     * pid, ppid, then size, the generation seen (0: none yet). */
+     * pid, ppid, then size, the generation seen (0: none yet), then token,
+     * the sealed epoch the parent itself depends on (any value). */
     {"golden_reap_req",
      REQ(.op = SPN_OP_REAP, .seq = 0x1e, .pid = 0x00012345, .ppid = 0x00012300,
-	 .flags = 0xffffffffu, .token = 0xffffffffffffffffULL, /* not carried */
+	 .token = 0xe0e1e2e3e4e5e6e7ULL,
+	 .flags = 0xffffffffu, .spec = 0xffffffffu, /* not carried */
 	 .path = "not carried"),
-     BYTES(HDR(0x17, 0x00, 0x1e, 0x10), /* REAP, seq 0x1e, len 16 */
+     BYTES(HDR(0x17, 0x00, 0x1e, 0x18), /* REAP, seq 0x1e, len 24 */
 	   0x45, 0x23, 0x01, 0x00,	 /* pid */
 	   0x00, 0x23, 0x01, 0x00,	 /* ppid */
-	   0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00)}, /* size 0 */
-    /* ... and after a refuted exit, waits for the record newer than gen 2. */
+	   0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* size 0 */
+	   0xe7, 0xe6, 0xe5, 0xe4, 0xe3, 0xe2, 0xe1, 0xe0)}, /* token */
+    /* ... and after a refuted exit, waits for the record newer than gen 2;
+     * token 0 is still sent. */
     {"golden_reap_req_gen",
      REQ(.op = SPN_OP_REAP, .seq = 0x1f, .pid = 0x00012345, .ppid = 0x00012300,
 	 .size = 2),
-     BYTES(HDR(0x17, 0x00, 0x1f, 0x10), /* REAP, seq 0x1f, len 16 */
+     BYTES(HDR(0x17, 0x00, 0x1f, 0x18), /* REAP, seq 0x1f, len 24 */
 	   0x45, 0x23, 0x01, 0x00,	 /* pid */
 	   0x00, 0x23, 0x01, 0x00,	 /* ppid */
-	   0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00)}, /* size: gen 2 */
+	   0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* size: gen 2 */
+	   0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00)}, /* token 0 */
     /* The reply: status 0, token, refuted, gen, wstatus. */
     {"golden_reap_reply",
      REP(.op = SPN_OP_REAP, .seq = 0x1e, .token = 0x0123456789abcdefULL, .refuted = 1,
@@ -2139,7 +2189,7 @@ test_spec_bits(void **state)
 	}
 
 	/* Other ops: the same bytes whatever spec (and token, for those
-	 * without one: not RESOLVE and SEAL) holds, decoded as 0. */
+	 * without one: not RESOLVE, SEAL and REAP) holds, decoded as 0. */
 	for (k = 0; k < NCASES; k++) {
 		op = cases[k].op;
 		if (is_spec_req_op(op))
@@ -2243,9 +2293,9 @@ test_spec_replay_remote(void **state)
 
 /*
  * token: a u64, the last field of OPEN, CLOSE, MKDIR, RMDIR, UNLINK and
- * RENAME (right after spec) and of RESOLVE (right after flags); SEAL's
- * comes right after flags too, then pid, ppid and size (version 6). Any
- * value, all 64 bits, little-endian.
+ * RENAME (right after spec), of RESOLVE (right after flags) and of REAP
+ * (version 6, right after size); SEAL's comes right after flags too, then
+ * pid, ppid and size (version 6). Any value, all 64 bits, little-endian.
  */
 static void
 test_token(void **state)
@@ -2278,10 +2328,22 @@ test_token(void **state)
 			at = n - after_token(op) - 8;
 			for (b = 0; b < 8; b++)
 				assert_int_equal(fbuf[at + b], (uint8_t)(vals[i] >> (8 * b)));
-			/* ... right after spec, or RESOLVE's and SEAL's
-			 * flags ... */
-			assert_int_equal(get_le(fbuf + at - 4, 4),
-					 is_epoch_op(op) ? r.flags : SPN_SPEC_PREDICT);
+			/* ... right after spec, RESOLVE's and SEAL's flags
+			 * or REAP's size ... */
+			switch (before_token(op)) {
+			case Q_SPEC:
+				assert_int_equal(get_le(fbuf + at - 4, 4), SPN_SPEC_PREDICT);
+				break;
+			case Q_FLAGS:
+				assert_int_equal(get_le(fbuf + at - 4, 4), r.flags);
+				break;
+			case Q_SIZE:
+				assert_int_equal(get_le(fbuf + at - 8, 8), r.size);
+				assert_int_equal(at, SPN_HDR_LEN + 16);
+				break;
+			default:
+				fail_msg("op %u: no field before its token", op);
+			}
 			/* ... and before SEAL's pid, ppid and size. */
 			if (op == SPN_OP_SEAL) {
 				assert_int_equal(get_le(fbuf + at + 8, 4), r.pid);
@@ -2293,15 +2355,17 @@ test_token(void **state)
 			assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
 			assert_int_equal(out.token,
 					 vals[i] ^ (0x80ULL << (8 * (i % 8))));
-			if (op == SPN_OP_SEAL) {
+			if (op == SPN_OP_SEAL || op == SPN_OP_REAP) {
 				assert_int_equal(out.pid, r.pid);
+				assert_int_equal(out.ppid, r.ppid);
 				assert_int_equal(out.size, r.size);
 			}
 		}
 		/* Without the token (a mutation's version 2 layout, spec
 		 * last; RESOLVE's flags alone; SEAL's version 5 layout,
-		 * flags and token): truncated. And a token (or what follows
-		 * SEAL's) cut short, at every length. */
+		 * flags and token; REAP's pid, ppid and size alone):
+		 * truncated. And a token (or what follows SEAL's) cut short,
+		 * at every length. */
 		fill_req(&r, op);
 		n = enc_req(&r);
 		for (b = 1; b <= 8 + after_token(op); b++) {
@@ -2709,8 +2773,9 @@ test_seal(void **state)
 }
 
 /*
- * REAP (version 6): its request is pid, ppid and size (the generation
- * seen, 0: none), any values, and nothing else; its reply, when the status
+ * REAP (version 6): its request is pid, ppid, size (the generation seen,
+ * 0: none) and token (the sealed epoch the asker itself depends on), any
+ * values, and nothing else; its reply, when the status
  * is 0, token, refuted, gen and wstatus, 24 bytes after the status, any
  * values; an error reply is the status alone (no spec).
  */
@@ -2730,49 +2795,65 @@ test_reap(void **state)
 	struct pb p = {.b = pay, .n = 0};
 	size_t i, n, cut;
 
-	/* The request, encoded: pid, ppid, size, and nothing of what else
-	 * fill_req() set (flags, token, spec, path). */
+	/* The request, encoded: pid, ppid, size, token (24 bytes), and
+	 * nothing of what else fill_req() set (flags, spec, path). */
 	fill_req(&r, SPN_OP_REAP);
-	assert_int_equal(roundtrip_req(&r, &out), SPN_HDR_LEN + 16);
+	assert_int_equal(roundtrip_req(&r, &out), SPN_HDR_LEN + 24);
 	assert_int_equal(get_le(fbuf + 6, 2), SPN_OP_REAP);
-	assert_int_equal(get_le(fbuf + 12, 4), 16);
-	assert_int_equal(get_le(fbuf + 16, 4), r.pid);
-	assert_int_equal(get_le(fbuf + 20, 4), r.ppid);
-	assert_int_equal(get_le(fbuf + 24, 8), r.size);
-	assert_int_equal(out.token, 0);
+	assert_int_equal(get_le(fbuf + 12, 4), 24);
+	assert_int_equal(get_le(fbuf + SPN_HDR_LEN, 4), r.pid);
+	assert_int_equal(get_le(fbuf + SPN_HDR_LEN + 4, 4), r.ppid);
+	assert_int_equal(get_le(fbuf + SPN_HDR_LEN + 8, 8), r.size);
+	assert_int_equal(get_le(fbuf + SPN_HDR_LEN + 16, 8), r.token);
+	assert_int_equal(out.token, r.token);
 	assert_int_equal(out.flags, 0);
+	assert_int_equal(out.spec, 0);
 	for (i = 0; i < sizeof(u32s) / sizeof(u32s[0]); i++) {
 		check_u32_field(SPN_OP_REAP, &r.pid, 1, SPN_HDR_LEN, u32s[i], 0, &r);
 		check_u32_field(SPN_OP_REAP, &r.ppid, 1, SPN_HDR_LEN + 4, u32s[i], 0, &r);
 	}
+	/* size and token: any 64-bit values, each in its own 8 bytes. */
 	for (i = 0; i < sizeof(u64s) / sizeof(u64s[0]); i++) {
 		r.size = u64s[i];
-		roundtrip_req(&r, &out);
-		assert_int_equal(get_le(fbuf + 24, 8), u64s[i]);
-		assert_int_equal(out.size, u64s[i]);
+		r.token = u64s[(i + 2) % (sizeof(u64s) / sizeof(u64s[0]))];
+		assert_int_equal(roundtrip_req(&r, &out), SPN_HDR_LEN + 24);
+		assert_int_equal(get_le(fbuf + SPN_HDR_LEN + 8, 8), r.size);
+		assert_int_equal(get_le(fbuf + SPN_HDR_LEN + 16, 8), r.token);
+		assert_int_equal(out.size, r.size);
+		assert_int_equal(out.token, r.token);
 	}
 
-	/* Built here and decoded; cut at any length, or followed by a
-	 * token, refused. */
+	/* Built here and decoded, and re-encoded to itself; cut at any
+	 * length (the 16 bytes without the token among them), or followed
+	 * by more (a second token, a spec), refused. */
 	pb_le(&p, 0x00012345, 4);
 	pb_le(&p, 0x00012300, 4);
 	pb_le(&p, 0x0000000100000002ULL, 8);
+	pb_le(&p, 0xe0e1e2e3e4e5e6e7ULL, 8);
+	assert_int_equal(p.n, 24);
 	n = frame(SPN_OP_REAP, 3, &p);
 	memset(&out, 0x5a, sizeof(out));
 	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
 	assert_int_equal(out.pid, 0x12345);
 	assert_int_equal(out.ppid, 0x12300);
 	assert_int_equal(out.size, 0x0000000100000002ULL);
-	assert_int_equal(out.token, 0);
+	assert_int_equal(out.token, 0xe0e1e2e3e4e5e6e7ULL);
+	assert_int_equal(out.flags, 0);
 	assert_int_equal(out.spec, 0);
 	assert_string_equal(out.path, "");
-	for (cut = 0; cut < 16; cut++) {
+	assert_int_equal(spn_proto_encode_req(&out, fbuf2, sizeof(fbuf2)), n);
+	assert_memory_equal(fbuf2, fbuf, n);
+	for (cut = 0; cut < 24; cut++) {
 		set_len(fbuf, (uint32_t)cut);
 		assert_int_equal(spn_proto_decode_req(fbuf, SPN_HDR_LEN + cut, &out), -EPROTO);
 		assert_int_equal(out.op, SPN_OP_REAP);
 		assert_int_equal(out.seq, 3);
 	}
 	pb_le(&p, 0x0123456789abcdefULL, 8);
+	n = frame(SPN_OP_REAP, 3, &p);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EPROTO);
+	p.n = 24;
+	pb_le(&p, SPN_SPEC_PREDICT, 4);
 	n = frame(SPN_OP_REAP, 3, &p);
 	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EPROTO);
 
@@ -3498,8 +3579,9 @@ corpus_build(struct corpus *c)
 		corpus_add(c, enc_reply(&rp));
 	}
 	/* Version 6: SEAL with EXIT and with EXIT and LOST; REAP asking
-	 * with no generation and with one; REAP replies with nothing
-	 * recorded and with a refuted exit. */
+	 * with no generation and a token of every bit, and with one and
+	 * token 0; REAP replies with nothing recorded and with a refuted
+	 * exit. */
 	for (i = 0; i < 2; i++) {
 		fill_req(&r, SPN_OP_SEAL);
 		r.flags = i ? SPN_F_EXIT | SPN_F_LOST : SPN_F_COURIER | SPN_F_EXIT;
@@ -3507,6 +3589,7 @@ corpus_build(struct corpus *c)
 		corpus_add(c, enc_req(&r));
 		fill_req(&r, SPN_OP_REAP);
 		r.size = i;
+		r.token = i ? 0 : 0xffffffffffffffffULL;
 		corpus_add(c, enc_req(&r));
 		fill_reply(&rp, SPN_OP_REAP, 0);
 		if (i == 0)
