@@ -19,6 +19,7 @@
 #define _GNU_SOURCE
 #endif
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -219,7 +220,10 @@ make_temp(const char *content)
 	static char path[64];
 	int fd;
 
-	snprintf(path, sizeof(path), "/tmp/specnfs-sud-XXXXXX");
+	/* Not directly in /tmp: files there are a compiler's temporaries,
+	 * written at once (test_tmp_files). */
+	CHECK(mkdir("/tmp/specnfs-sud.d", 0700) == 0 || errno == EEXIST);
+	snprintf(path, sizeof(path), "/tmp/specnfs-sud.d/f-XXXXXX");
 	fd = mkstemp(path);
 	CHECK(fd >= 0);
 	if (content != NULL)
@@ -804,6 +808,83 @@ test_files(void **state)
 	expect_output(child_files, "files ok\n", 0);
 }
 
+/* A hidden name of pid's left in /tmp (an unlink not undone or removed). */
+static int
+hidden_left(void)
+{
+	char pre[64];
+	struct dirent *e;
+	DIR *d = opendir("/tmp");
+	int n = 0;
+
+	snprintf(pre, sizeof(pre), ".specnfs-unlinked-%d-", (int)getpid());
+	while (d != NULL && (e = readdir(d)) != NULL)
+		if (strncmp(e->d_name, pre, strlen(pre)) == 0)
+			n++;
+	if (d != NULL)
+		closedir(d);
+	return n;
+}
+
+/*
+ * Files directly in a temporary directory that the epoch did not create
+ * (the gcc driver's mkstemps, then cc1 writes): a write at or past the
+ * size the file had at its first write in the epoch goes at once and a
+ * discard truncates it back; a write below it is a barrier. An unlink
+ * there goes at once under a hidden name: a discard puts the file back,
+ * a commit removes it.
+ */
+static void
+child_tmp_files(int rd)
+{
+	char path[64];
+	struct stat sb;
+	int fd;
+
+	(void)rd;
+	snprintf(path, sizeof(path), "/tmp/specnfs-sudtmp-XXXXXX");
+	fd = mkstemp(path);
+	CHECK(fd >= 0 && write(fd, "abc", 3) == 3);
+	child_init(0);
+
+	CHECK(spec_sud_epoch_begin() == 0);
+	CHECK(write(fd, "def", 3) == 3);
+	CHECK(fstat(fd, &sb) == 0 && sb.st_size == 6 && sh->barriers == 0);
+	spec_sud_created_end(1);
+	spec_sud_discard();
+	CHECK(stat(path, &sb) == 0 && sb.st_size == 3);
+
+	CHECK(spec_sud_epoch_begin() == 0);
+	CHECK(lseek(fd, 0, SEEK_END) == 3 && write(fd, "gh", 2) == 2);
+	CHECK(sh->barriers == 0);
+	CHECK(pwrite(fd, "X", 1, 0) == 1); /* below: a barrier (commits) */
+	CHECK(sh->barriers == 1 && !spec_sud_epoch_open());
+	spec_sud_created_end(0);
+	CHECK(stat(path, &sb) == 0 && sb.st_size == 5);
+
+	CHECK(spec_sud_epoch_begin() == 0);
+	CHECK(unlink(path) == 0 && sh->barriers == 1);
+	CHECK(stat(path, &sb) < 0 && errno == ENOENT && hidden_left() == 1);
+	spec_sud_created_end(1);
+	spec_sud_discard();
+	CHECK(stat(path, &sb) == 0 && sb.st_size == 5 && hidden_left() == 0);
+
+	CHECK(spec_sud_epoch_begin() == 0);
+	CHECK(unlink(path) == 0 && sh->barriers == 1);
+	spec_sud_created_end(0);
+	CHECK(spec_sud_commit() == 0);
+	CHECK(stat(path, &sb) < 0 && errno == ENOENT && hidden_left() == 0);
+	close(fd);
+	printf("tmp ok\n");
+}
+
+static void
+test_tmp_files(void **state)
+{
+	(void)state;
+	expect_output(child_tmp_files, "tmp ok\n", 0);
+}
+
 /* ------------------------------------------------------------ signals */
 
 static volatile sig_atomic_t got_sys;
@@ -1139,6 +1220,7 @@ main(void)
 		cmocka_unit_test(test_spawn_barrier),
 		cmocka_unit_test(test_epipe),
 		cmocka_unit_test(test_files),
+		cmocka_unit_test(test_tmp_files),
 		cmocka_unit_test(test_signals),
 		cmocka_unit_test(test_exit_flush),
 		cmocka_unit_test(test_exit_discard),
