@@ -473,7 +473,8 @@ copy_wait(pid_t parent, uint32_t seq, void *robust, size_t robust_len)
 			syscall(SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0);
 			detached = 1;
 			__atomic_store_n(&st.page->detach_ack, seq, __ATOMIC_RELEASE);
-			syscall(SYS_futex, &st.page->detach_ack, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+			syscall(SYS_futex, &st.page->detach_ack, FUTEX_WAKE, INT_MAX, NULL, NULL,
+				0);
 		}
 		syscall(SYS_futex, &st.page->events, FUTEX_WAIT, ev, NULL, NULL, 0);
 	}

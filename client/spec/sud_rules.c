@@ -329,7 +329,8 @@ spec_sud_pipes_env(char *buf, size_t len)
 		if (!sud_pipe_thru[i])
 			continue;
 		k = snprintf(buf + n, len - n, "%s%llx:%llx", n > 0 ? "," : "",
-			     (unsigned long long)sud_pipes[i].dev, (unsigned long long)sud_pipes[i].ino);
+			     (unsigned long long)sud_pipes[i].dev,
+			     (unsigned long long)sud_pipes[i].ino);
 		if (k < 0 || (size_t)k >= len - n) {
 			buf[n] = '\0';
 			break;
