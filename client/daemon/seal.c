@@ -447,6 +447,7 @@ exit_forget(struct spn_daemon *d, struct spn_exit *gone)
 static int
 reap_answer(struct spn_job *j, struct spn_exit *e)
 {
+	struct spn_daemon *d = j->d;
 	enum seal_state st;
 	int gone = 0;
 
@@ -466,9 +467,9 @@ reap_answer(struct spn_job *j, struct spn_exit *e)
 		j->rep.refuted = 1;
 	else
 		gone = 1;
-	spn_job_reply(j, 0);
+	spn_job_reply(j, 0); /* frees j */
 	if (gone)
-		exit_forget(j->d, e);
+		exit_forget(d, e);
 	return gone;
 }
 

@@ -1135,7 +1135,7 @@ spn_spec_reaped(pid_t pid, int *status)
 {
 	struct spn_req req;
 	struct spn_reply rep;
-	uint64_t newer = 0;
+	uint64_t newer = 0, serial;
 	int64_t t0 = mono_us();
 	int rc;
 
@@ -1149,8 +1149,11 @@ spn_spec_reaped(pid_t pid, int *status)
 		req.size = newer;
 		req.token = speculative() ? dep_token() : 0;
 		sp.n_reaps++;
+		serial = spn_conn_serial();
 		if (call_anywhere(&req, &rep) < 0 || rep.gen == 0)
 			break; /* nothing recorded: the status is final */
+		if (newer != 0 && spn_conn_serial() != serial)
+			break; /* a new daemon: the re-execution will not report to it */
 		*status = (int)rep.wstatus;
 		if (rep.refuted != 0) {
 			newer = rep.gen; /* its re-execution will say */
