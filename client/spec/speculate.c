@@ -1137,11 +1137,13 @@ spn_spec_reaped(pid_t pid, int *status)
 	struct spn_reply rep;
 	uint64_t newer = 0, serial;
 	int64_t t0 = mono_us();
-	int rc;
+	int rc, held;
 
 	if (!listening() || spn_in_vfork_child())
 		return;
-	spec_sud_suspend(); /* our own calls: not the program's (nests) */
+	held = speculative(); /* then armed: our own calls must not trap */
+	if (held)
+		spec_sud_suspend();
 	for (;;) {
 		spn_req_init(&req, SPN_OP_REAP);
 		req.pid = (uint32_t)pid;
@@ -1176,7 +1178,8 @@ spn_spec_reaped(pid_t pid, int *status)
 			break;
 		newer = rep.gen;
 	}
-	spec_sud_resume();
+	if (held)
+		spec_sud_resume();
 	sp.reap_us += (uint64_t)(mono_us() - t0);
 }
 
