@@ -124,14 +124,18 @@ refuted_add(struct spn_daemon *d, uint64_t id)
 	d->seal_refuted[d->n_seal_refuted++] = id;
 }
 
-/* The state of id, following births. verdict_only: a courier pending
- * does not hold it back. */
+/*
+ * The state of id, following births down to stop (0: all of them; else
+ * the sealed epoch the asker itself depends on: what lies beyond it fails
+ * with the asker anyway). verdict_only: a courier pending does not hold
+ * id back.
+ */
 static enum seal_state
-seal_state(struct spn_daemon *d, uint64_t id, int verdict_only)
+seal_state_to(struct spn_daemon *d, uint64_t id, int verdict_only, uint64_t stop)
 {
 	int depth;
 
-	for (depth = 0; id != 0 && depth < 4096; depth++) {
+	for (depth = 0; id != 0 && id != stop && depth < 4096; depth++) {
 		struct spn_seal *s;
 
 		if (id < seal_base(d) || id >= d->seal_next ||
@@ -146,40 +150,20 @@ seal_state(struct spn_daemon *d, uint64_t id, int verdict_only)
 			return SEAL_PENDING;
 		if (s->courier && !verdict_only) {
 			/* held back until the courier wrote, unless it failed */
-			enum seal_state b = seal_state(d, s->birth, 1);
+			enum seal_state b = seal_state_to(d, s->birth, 1, 0);
 
 			return b == SEAL_REFUTED ? SEAL_REFUTED : SEAL_PENDING;
 		}
 		id = s->birth;
 		verdict_only = 0;
 	}
-	return id == 0 ? SEAL_HELD : SEAL_PENDING;
+	return id == 0 || id == stop ? SEAL_HELD : SEAL_PENDING;
 }
 
-/* The state of id for a process that depends on stop already: the seals
- * from id down to stop (its own parts and couriers); what lies beyond
- * stop fails with the asker anyway. stop 0: all of it. */
 static enum seal_state
-seal_state_below(struct spn_daemon *d, uint64_t id, uint64_t stop)
+seal_state(struct spn_daemon *d, uint64_t id, int verdict_only)
 {
-	int depth;
-
-	for (depth = 0; id != 0 && id != stop && depth < 4096; depth++) {
-		struct spn_seal *s;
-
-		if (id < seal_base(d) || id >= d->seal_next ||
-		    (id >> 40) != (seal_base(d) >> 40) || refuted_has(d, id))
-			return SEAL_REFUTED;
-		s = seal_find(d, id);
-		if (s == NULL)
-			return SEAL_HELD;
-		if (s->own_done && s->own_refuted)
-			return SEAL_REFUTED;
-		if (!s->own_done || s->courier)
-			return SEAL_PENDING;
-		id = s->birth;
-	}
-	return id == 0 || id == stop ? SEAL_HELD : SEAL_PENDING;
+	return seal_state_to(d, id, verdict_only, 0);
 }
 
 /* Forget decided epochs: refuted ones go to the refuted set. */
@@ -459,7 +443,7 @@ reap_answer(struct spn_job *j, struct spn_exit *e)
 	j->rep.wstatus = e->wstatus;
 	st = e->seal != 0 ? seal_state(j->d, e->seal, 0) : SEAL_HELD;
 	if (st == SEAL_PENDING && j->req.token != 0 &&
-	    seal_state_below(j->d, e->seal, j->req.token) == SEAL_HELD)
+	    seal_state_to(d, e->seal, 0, j->req.token) == SEAL_HELD)
 		st = SEAL_HELD; /* it fails only if the asker's own birth does */
 	if (st == SEAL_PENDING)
 		j->rep.token = e->seal;

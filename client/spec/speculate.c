@@ -1135,7 +1135,7 @@ spn_spec_reaped(pid_t pid, int *status)
 {
 	struct spn_req req;
 	struct spn_reply rep;
-	uint64_t newer = 0, serial;
+	uint64_t newer = 0, serial = 0;
 	int64_t t0 = mono_us();
 	int rc, held;
 
@@ -1151,11 +1151,12 @@ spn_spec_reaped(pid_t pid, int *status)
 		req.size = newer;
 		req.token = speculative() ? dep_token() : 0;
 		sp.n_reaps++;
-		serial = spn_conn_serial();
-		if (call_anywhere(&req, &rep) < 0 || rep.gen == 0)
+		rc = call_anywhere(&req, &rep);
+		if (rc < 0 || rep.gen == 0)
 			break; /* nothing recorded: the status is final */
-		if (newer != 0 && spn_conn_serial() != serial)
+		if (newer != 0 && serial != 0 && spn_conn_serial() != serial)
 			break; /* a new daemon: the re-execution will not report to it */
+		serial = spn_conn_serial();
 		*status = (int)rep.wstatus;
 		if (rep.refuted != 0) {
 			newer = rep.gen; /* its re-execution will say */
@@ -1172,6 +1173,7 @@ spn_spec_reaped(pid_t pid, int *status)
 		rc = depend_on_exit(rep.token);
 		if (rc == 1) {
 			newer = rep.gen;
+			serial = 0; /* resumed: a connection of our own */
 			continue;
 		}
 		if (rc == 0 || rc == 2 || exit_verdict(rep.token))

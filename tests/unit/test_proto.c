@@ -282,22 +282,12 @@ is_spec_req_op(uint16_t op)
  * pid, ppid and size on SEAL), and REAP (version 6: after size, its last
  * field).
  */
+static unsigned before_token(uint16_t op);
+
 static int
 is_token_op(uint16_t op)
 {
-	switch (op) {
-	case SPN_OP_OPEN:
-	case SPN_OP_CLOSE:
-	case SPN_OP_MKDIR:
-	case SPN_OP_RMDIR:
-	case SPN_OP_UNLINK:
-	case SPN_OP_RENAME:
-	case SPN_OP_RESOLVE:
-	case SPN_OP_SEAL:
-	case SPN_OP_REAP:
-		return 1;
-	}
-	return 0;
+	return before_token(op) != 0;
 }
 
 /*
