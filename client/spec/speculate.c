@@ -980,13 +980,33 @@ exit_courier_start(const struct exit_hand *h)
 	return 0;
 }
 
+/* Traced (ptrace) by the parent, say strace -f: its wait would wait for
+ * our courier, which it holds stopped. */
+static int
+traced_by(pid_t pid)
+{
+	char buf[2048], *p;
+	long fd, n;
+
+	fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/status", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 1; /* cannot tell: assume so */
+	n = syscall(SYS_read, fd, buf, sizeof(buf) - 1);
+	syscall(SYS_close, fd);
+	if (n <= 0)
+		return 1;
+	buf[n] = '\0';
+	p = strstr(buf, "TracerPid:");
+	return p == NULL || atoi(p + 10) == (int)pid;
+}
+
 /* Can this process's exit go without waiting for its verdict? */
 static int
 exit_may_propagate(void)
 {
 	return propagating() && speculative() && sp.waiter != 0 && !spn_in_vfork_child() &&
 	       sp.waiter == real_ppid() && !spec_sud_holds_files() &&
-	       !(sp.ep.open && spn_conn_serial() != sp.conn);
+	       !(sp.ep.open && spn_conn_serial() != sp.conn) && !traced_by(sp.waiter);
 }
 
 /* exit_group(code) of a speculative process: 1 if handed over (see
