@@ -1465,7 +1465,7 @@ struct spn__walk {
 	uint8_t pfx[MAIN_KEY_MAX + 1];
 	size_t plen;
 	int (*child_cb)(const char *name, const struct spn_entry *e, void *arg);
-	int (*dirty_cb)(uint16_t mount, const char *path, const struct spn_entry *e, void *arg);
+	int (*path_cb)(uint16_t mount, const char *path, const struct spn_entry *e, void *arg);
 	void *arg;
 };
 
@@ -1631,9 +1631,9 @@ spn__dirty_fill(struct spn_index *ix, struct spn__walk *w, MDB_txn *txn, MDB_cur
 }
 
 static int
-spn__dirty_each(struct spn__walk *w, struct spn__item *it)
+spn__path_each(struct spn__walk *w, struct spn__item *it)
 {
-	return w->dirty_cb(it->mount, it->path, &it->e, w->arg);
+	return w->path_cb(it->mount, it->path, &it->e, w->arg);
 }
 
 int
@@ -1643,7 +1643,49 @@ spn_index_foreach_dirty(struct spn_index *ix,
 			void *arg)
 {
 	struct spn__walk w = {.db = ix->db_dirty, .fill = spn__dirty_fill,
-			      .each = spn__dirty_each, .dirty_cb = cb, .arg = arg};
+			      .each = spn__path_each, .path_cb = cb, .arg = arg};
+
+	if (!cb)
+		return -EINVAL;
+	return spn__walk(ix, &w);
+}
+
+static int
+spn__all_fill(struct spn_index *ix, struct spn__walk *w, MDB_txn *txn, MDB_cursor *c,
+	      MDB_val *k, MDB_val *v, struct spn__item *it, size_t *n)
+{
+	int rc;
+
+	(void)ix;
+	(void)txn;
+	if (w->poslen == 0)
+		rc = mdb_cursor_get(c, k, v, MDB_FIRST);
+	else
+		rc = spn__seek_after(c, w->pos, w->poslen, k, v);
+	while (rc == 0 && *n < CHUNK) {
+		if (k->mv_size > MAIN_KEY_MAX)
+			return EINVAL;
+		w->poslen = k->mv_size;
+		memcpy(w->pos, k->mv_data, w->poslen);
+		if (spn__decode(v->mv_data, v->mv_size, &it[*n].e) != 0 ||
+		    spn__key_path(w->pos, w->poslen, &it[*n].mount, it[*n].path) != 0)
+			return EINVAL;
+		it[*n].klen = w->poslen;
+		memcpy(it[*n].key, w->pos, w->poslen);
+		(*n)++;
+		rc = mdb_cursor_get(c, k, v, MDB_NEXT);
+	}
+	return rc;
+}
+
+int
+spn_index_foreach(struct spn_index *ix,
+		  int (*cb)(uint16_t mount, const char *path, const struct spn_entry *e,
+			    void *arg),
+		  void *arg)
+{
+	struct spn__walk w = {.db = ix->db_ent, .fill = spn__all_fill,
+			      .each = spn__path_each, .path_cb = cb, .arg = arg};
 
 	if (!cb)
 		return -EINVAL;

@@ -160,6 +160,16 @@ int spn_index_foreach_dirty(struct spn_index *ix,
 			    void *arg);
 
 /*
+ * Calls cb for every entry, in (mount, path) order: the cost is the whole
+ * index, for what is rare (the other names of a hard-linked file). Same
+ * rules for cb as spn_index_foreach_child().
+ */
+int spn_index_foreach(struct spn_index *ix,
+		      int (*cb)(uint16_t mount, const char *path,
+				const struct spn_entry *e, void *arg),
+		      void *arg);
+
+/*
  * Batches: every put/del/... between begin and commit is one LMDB write
  * transaction, committed atomically (a READDIRPLUS of 1000 names costs one
  * commit). Without a batch each call commits on its own. No nesting

@@ -264,6 +264,7 @@ void spn_parent_of(const char *rel, char *out, size_t len);
 int spn_job_index_get(struct spn_job *j, const char *rel, struct spn_entry *e);
 int spn_job_index_put(struct spn_job *j, const char *rel, const struct spn_entry *e);
 void spn_invalidate_parent(struct spn_job *j, const char *rel);
+void spn_other_links(struct spn_job *j, const char *rel, const struct spn_attr *a, int delta);
 void spn_parent_after_own(struct spn_job *j, const char *rel, const struct spn_nfs_res *res);
 void spn_entry_from_attr(struct spn_entry *e, const struct spn_attr *a, int64_t now,
 			 const struct spn_ac_settings *ac);

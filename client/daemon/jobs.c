@@ -118,6 +118,49 @@ spn_invalidate_parent(struct spn_job *j, const char *rel)
 	}
 }
 
+struct other_links {
+	struct spn_job *j;
+	const char *rel;
+	const struct spn_attr *a;
+	int delta;
+};
+
+static int
+other_link(uint16_t mount, const char *path, const struct spn_entry *e, void *arg)
+{
+	struct other_links *o = arg;
+	struct spn_entry x;
+
+	if (mount != (uint16_t)o->j->m->id || e->attr.fileid != o->a->fileid ||
+	    e->attr.fsid != o->a->fsid || e->attr.type != o->a->type || strcmp(path, o->rel) == 0)
+		return 0;
+	x = *e;
+	if (o->delta < 0 && x.attr.nlink > 1)
+		x.attr.nlink--;
+	else if (o->delta > 0)
+		x.attr.nlink++;
+	x.validated_ns = 0; /* and its ctime changed */
+	spn_job_index_put(o->j, path, &x);
+	return 0;
+}
+
+/*
+ * The server linked (delta 1) or removed (delta -1) a name of the file
+ * whose attributes before were a, at rel: every other name of it we know
+ * shows the new link count, as on a kernel NFS client, where the names
+ * share one inode. Only for a file that has (had) other names: the walk
+ * costs the whole index.
+ */
+void
+spn_other_links(struct spn_job *j, const char *rel, const struct spn_attr *a, int delta)
+{
+	struct other_links o = {.j = j, .rel = rel, .a = a, .delta = delta};
+
+	if (a->type == S_IFDIR || (delta < 0 && a->nlink < 2))
+		return;
+	spn_index_foreach(j->d->idx, other_link, &o);
+}
+
 /*
  * After our own CREATE or MKDIR of rel (in the index already): weak cache
  * consistency, as a kernel NFS client does it. If the parent's listing is

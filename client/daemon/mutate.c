@@ -44,11 +44,15 @@ mutate_apply(struct spn_job *j)
 		break;
 	case SPN_OP_UNLINK:
 	case SPN_OP_RMDIR:
+		if (j->req.op == SPN_OP_UNLINK && spn_job_index_get(j, j->rel, &e) == 0)
+			spn_other_links(j, j->rel, &e.attr, -1);
 		spn_index_del_tree(d->idx, (uint16_t)j->m->id, j->rel);
 		spn_mirror_remove(j->m, j->rel);
 		spn_invalidate_parent(j, j->rel);
 		break;
 	case SPN_OP_RENAME:
+		if (spn_job_index_get(j, j->rel2, &e) == 0)
+			spn_other_links(j, j->rel2, &e.attr, -1);
 		spn_index_del_tree(d->idx, (uint16_t)j->m->id, j->rel2);
 		spn_mirror_remove(j->m, j->rel2);
 		if (spn_index_rename_tree(d->idx, (uint16_t)j->m->id, j->rel, j->rel2) < 0 ||
@@ -67,6 +71,8 @@ mutate_apply(struct spn_job *j)
 	case SPN_OP_LINK:
 		/* Both names' attributes (nlink, ctime) changed. */
 		if (spn_job_index_get(j, j->rel, &e) == 0) {
+			spn_other_links(j, j->rel, &e.attr, 1);
+			e.attr.nlink++;
 			e.validated_ns = 0;
 			spn_job_index_put(j, j->rel, &e);
 		}

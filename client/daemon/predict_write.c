@@ -363,7 +363,9 @@ spn_predict_write(struct spn_job *j)
 		j->rep.attr = j->e.attr;
 		break;
 	case SPN_OP_UNLINK:
-		if (!have || j->e.attr.type == S_IFDIR ||
+		/* A file with other names: they must show the new link
+		 * count once the server has it (mutate.c), so not ahead. */
+		if (!have || j->e.attr.type == S_IFDIR || j->e.attr.nlink > 1 ||
 		    spn_wb_find(j->d, j->m, j->rel, 0) != NULL)
 			return 0;
 		spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel);
@@ -385,7 +387,8 @@ spn_predict_write(struct spn_job *j)
 		if (!have || j->e.attr.type == S_IFDIR ||
 		    spn_wb_find(j->d, j->m, j->rel, 0) != NULL || strcmp(j->rel, j->rel2) == 0)
 			return 0;
-		if (have2 && (e2.attr.type == S_IFDIR || (e2.flags & SPN_EF_WRITEBACK) ||
+		if (have2 && (e2.attr.type == S_IFDIR || e2.attr.nlink > 1 ||
+			      (e2.flags & SPN_EF_WRITEBACK) ||
 			      spn_wb_find(j->d, j->m, j->rel2, 0) != NULL))
 			return 0;
 		spn_parent_of(j->rel2, parent2, sizeof(parent2));

@@ -1703,6 +1703,56 @@ test_stats(void **state)
 	assert_int_equal(spn_index_stats(fx->ix, NULL, NULL, NULL), 0);
 }
 
+static int
+collect_all(uint16_t mount, const char *path, const struct spn_entry *e, void *arg)
+{
+	struct names *ns = arg;
+
+	if (ns->n < 256)
+		snprintf(ns->name[ns->n], sizeof(ns->name[0]), "%u:%s:%llu", mount, path,
+			 (unsigned long long)e->attr.fileid);
+	ns->n++;
+	return ns->stop_at != 0 && ns->n == ns->stop_at ? 7 : 0;
+}
+
+/* Every entry of every mount, in (mount, path) order, across batches. */
+static void
+test_foreach_all(void **state)
+{
+	struct fx *fx = *state;
+	struct names ns = {0};
+	struct spn_entry e;
+	char path[64], want[64];
+	int i;
+
+	for (i = 0; i < 70; i++) {
+		e = mk((uint64_t)i + 1, S_IFREG);
+		snprintf(path, sizeof(path), "/d/f%03d", i);
+		put_ok(fx->ix, 2, path, &e);
+	}
+	e = mk(500, S_IFDIR);
+	put_ok(fx->ix, 2, "/d", &e);
+	e = mk(501, S_IFREG);
+	put_ok(fx->ix, 1, "/z", &e);
+	assert_int_equal(spn_index_foreach(fx->ix, collect_all, &ns), 0);
+	assert_int_equal(ns.n, 72);
+	snprintf(want, sizeof(want), "1:/z:%llu", (unsigned long long)mk(501, S_IFREG).attr.fileid);
+	assert_string_equal(ns.name[0], want);
+	snprintf(want, sizeof(want), "2:/d:%llu", (unsigned long long)mk(500, S_IFDIR).attr.fileid);
+	assert_string_equal(ns.name[1], want);
+	for (i = 0; i < 70; i++) {
+		snprintf(want, sizeof(want), "2:/d/f%03d:%llu", i,
+			 (unsigned long long)mk((uint64_t)i + 1, S_IFREG).attr.fileid);
+		assert_string_equal(ns.name[i + 2], want);
+	}
+	/* A non-zero return stops the walk and is returned. */
+	memset(&ns, 0, sizeof(ns));
+	ns.stop_at = 40;
+	assert_int_equal(spn_index_foreach(fx->ix, collect_all, &ns), 7);
+	assert_int_equal(ns.n, 40);
+	assert_int_equal(spn_index_foreach(fx->ix, NULL, NULL), -EINVAL);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -1717,6 +1767,7 @@ main(void)
 	    T(test_rename_errors),
 	    T(test_foreach_child),
 	    T(test_foreach_child_large_and_writing),
+	    T(test_foreach_all),
 	    T(test_dirty_set),
 	    T(test_dirty_many_cleaned_during_walk),
 	    T(test_batch),
