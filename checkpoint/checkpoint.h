@@ -205,6 +205,17 @@ void ckpt_release(struct ckpt *c, int resume, uint64_t value);
  * its parent learns its status through the daemon. */
 int ckpt_detached(void);
 
+/*
+ * How a resumed detached copy's parent learns the re-execution's status,
+ * however it ends (exit, _exit, a signal): with fn set, the copy splits
+ * when resumed. A child runs the program on (as the original pid, with
+ * the original's parent: ckpt_detached() is 0 there, its parent waits
+ * for it); the copy closes every file, waits for the child and calls
+ * fn(wait status) with all signals blocked, then exits. fn may only make
+ * raw system calls and must open its own connections.
+ */
+void ckpt_set_detached_end(void (*fn)(int wstatus));
+
 /* Reap copies that have finished (committed ones), without blocking. */
 void ckpt_reap(void);
 

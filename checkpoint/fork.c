@@ -217,7 +217,16 @@ static struct {
 	pid_t self;
 	unsigned depth;
 	pid_t ppid; /* a detached copy's parent (the original's), 0: none */
+	int waited; /* ... whose status our parent, the split copy, reports */
 } ident;
+
+static void (*detached_end)(int wstatus);
+
+void
+ckpt_set_detached_end(void (*fn)(int wstatus))
+{
+	detached_end = fn;
+}
 
 /* Offset of the tid in glibc's struct pthread: -1 unknown, -2 not yet. */
 static long tid_offset = -2;
@@ -528,17 +537,74 @@ restore_timers(void)
 			SYS(SYS_setitimer, i, &st.timers[i], NULL);
 }
 
+/*
+ * A resumed detached copy, with signals blocked: split (ckpt_set_detached_
+ * end). Returns in the child, which runs the program; the copy waits.
+ */
+static void
+detached_split(void)
+{
+	void *robust = NULL;
+	size_t robust_len = 0;
+	pid_t *tid = tcb_tid();
+	siginfo_t si;
+	long pid, r;
+	int ws;
+
+	if (SYS(SYS_get_robust_list, 0, &robust, &robust_len) < 0)
+		robust = NULL;
+	pid = SYS(SYS_clone, tid != NULL ? CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID : 0, NULL,
+		  NULL, tid, 0);
+	if (pid == 0) {
+		if (robust != NULL)
+			syscall(SYS_set_robust_list, robust, robust_len);
+		ident.waited = 1;
+		return;
+	}
+	if (pid < 0)
+		return; /* run on unsplit: an _exit or a signal reads as SIGKILL */
+	SYS(SYS_close_range, 0, ~0U, 0);
+	syscall(SYS_prctl, PR_SET_NAME, "specnfs-wait", 0, 0, 0);
+	ident.self = sys_getpid(); /* ckpt_getpid(): the original's pid */
+	for (;;) {
+		memset(&si, 0, sizeof(si));
+		r = SYS(SYS_waitid, P_PID, pid, &si, WEXITED | __WALL, NULL);
+		if (r != -EINTR)
+			break;
+	}
+	if (r < 0)
+		ws = SIGKILL;
+	else if (si.si_code == CLD_EXITED)
+		ws = (si.si_status & 0xff) << 8;
+	else
+		ws = (si.si_status & 0x7f) | (si.si_code == CLD_DUMPED ? 0x80 : 0);
+	detached_end(ws);
+	sys_exit_group(0);
+}
+
 /* In the copy, after the verdict: become the program again. */
 static void
 copy_resume(pid_t parent, uint64_t *value)
 {
-	pid_t self = sys_getpid();
-	int i;
+	pid_t self;
+	int i, detached;
 
 	if (value != NULL)
 		*value = st.page->value;
-	if (__atomic_load_n(&st.page->detach_seq, __ATOMIC_ACQUIRE) == st.cur.seq)
+	detached = __atomic_load_n(&st.page->detach_seq, __ATOMIC_ACQUIRE) == st.cur.seq;
+	if (detached)
 		ident.ppid = st.page->ppid; /* the original is gone: report to its parent */
+	if (ident.pid != 0 && ident.self == parent) {
+		ident.depth++; /* a rollback of a resumed copy */
+	} else {
+		ident.pid = parent;
+		ident.depth = 1;
+		if (!detached)
+			ident.ppid = 0;
+	}
+	if (detached && detached_end != NULL)
+		detached_split(); /* before the timers: a child does not inherit them */
+	self = sys_getpid();
 	for (i = 0; i < st.nfds; i++) {
 		const struct fdrec *f = &st.fds[i];
 
@@ -549,14 +615,6 @@ copy_resume(pid_t parent, uint64_t *value)
 		SYS(SYS_fcntl, f->fd, F_SETFL, f->fl);
 	}
 	restore_timers();
-	if (ident.pid != 0 && ident.self == parent) {
-		ident.depth++; /* a rollback of a resumed copy */
-	} else {
-		ident.pid = parent;
-		ident.depth = 1;
-		if (st.page->detach_seq != st.cur.seq)
-			ident.ppid = 0;
-	}
 	ident.self = self;
 	SYS(SYS_munmap, st.page, sizeof(*st.page));
 	st.page = NULL;
@@ -1008,7 +1066,7 @@ ckpt_getppid(void)
 int
 ckpt_detached(void)
 {
-	return ident.ppid != 0 && ident.self == sys_getpid();
+	return ident.ppid != 0 && !ident.waited && ident.self == sys_getpid();
 }
 
 pid_t

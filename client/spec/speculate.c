@@ -216,6 +216,7 @@ epoch_writers_discard(void)
  */
 static int sud_init_once(void);
 static int sud_exit(void *ctx, int code);
+static void detached_report(int wstatus);
 
 static int
 propagating(void)
@@ -472,33 +473,30 @@ dep_check(void)
 	sp.dep_ok = 1;
 }
 
-/* A courier: write the output handed to us once sealed epoch id held. */
-__attribute__((noreturn)) static void
-courier_run(uint64_t id)
+/* A courier: write the output handed to us once sealed epoch *arg held. */
+static void
+courier_run(const void *arg)
 {
+	uint64_t id = *(const uint64_t *)arg;
 	struct spn_req req;
 	struct spn_reply rep;
 	int fd = -1, rc;
 
-	/* Only our duplicates of the output's fds (high numbers) are needed:
-	 * hold no pipe end open that a reader waits to see closed. */
-	syscall(SYS_close_range, 0, SPEC_SUD_DUP_MIN - 1, 0);
 	resolve_req(&req, SPN_F_VERDICT, id);
 	rc = spn_call_on(&fd, &req, &rep);
 	if (rc == 0 && !(rep.refuted & SPN_REFUTED_BIRTH))
 		spec_sud_courier_flush();
 	resolve_req(&req, SPN_F_FLUSHED, id);
 	spn_call_on(&fd, &req, &rep);
-	syscall(SYS_exit_group, 0);
-	for (;;)
-		;
 }
 
-/* Start a courier for sealed epoch id: a grandchild nobody waits for (the
- * middle process is reaped here; the courier ends up with init or the
- * nearest subreaper). 0 or -errno. */
+/* Run fn(arg) in a courier: a grandchild nobody waits for (the middle
+ * process is reaped here; the courier ends up with init or the nearest
+ * subreaper). It keeps only our duplicates of the output's fds (high
+ * numbers): no pipe end stays open that a reader waits to see closed.
+ * 0 or -errno. */
 static int
-courier_start(uint64_t id)
+courier_launch(void (*fn)(const void *), const void *arg)
 {
 	long pid = syscall(SYS_clone, 0L, 0L, 0L, 0L, 0L); /* no exit signal: wait() misses it */
 
@@ -507,7 +505,11 @@ courier_start(uint64_t id)
 	if (pid == 0) {
 		if (syscall(SYS_clone, 0L, 0L, 0L, 0L, 0L) != 0)
 			syscall(SYS_exit_group, 0);
-		courier_run(id);
+		syscall(SYS_close_range, 0, SPEC_SUD_DUP_MIN - 1, 0);
+		fn(arg);
+		syscall(SYS_exit_group, 0);
+		for (;;)
+			;
 	}
 	syscall(SYS_wait4, pid, NULL, __WCLONE, NULL);
 	sp.n_couriers++;
@@ -539,7 +541,7 @@ seal_for_child(uint64_t *id)
 		return 0;
 	sp.n_seals++;
 	if (output) {
-		if (courier_start(rep.token) < 0) {
+		if (courier_launch(courier_run, &rep.token) < 0) {
 			/* nobody will write it: say so, and resolve instead */
 			resolve_req(&req, SPN_F_FLUSHED, rep.token);
 			spn_call_raw(&req, &rep);
@@ -673,6 +675,7 @@ spn_spec_ctor(void)
 	uint64_t id;
 
 	pthread_atfork(NULL, NULL, spec_atfork_child);
+	ckpt_set_detached_end(detached_report);
 	sp.start_us = mono_us();
 	if (v != NULL) {
 		long w = strtol(v, &end, 10);
@@ -871,18 +874,24 @@ call_anywhere(struct spn_req *req, struct spn_reply *rep)
 	return rc < 0 ? rc : rep->status;
 }
 
+/* Record the exit (wstatus) of pid, child of ppid, depending on token:
+ * on connection *fd (opened if < 0), or on the process's own if fd is
+ * NULL. */
 static int
-seal_exit(uint64_t token, pid_t ppid, int wstatus, uint32_t flags, struct spn_reply *rep)
+seal_exit(int *fd, uint64_t token, pid_t pid, pid_t ppid, int wstatus, uint32_t flags,
+	  struct spn_reply *rep)
 {
 	struct spn_req req;
 
 	spn_req_init(&req, SPN_OP_SEAL);
 	req.flags = SPN_F_EXIT | flags;
 	req.token = token;
-	req.pid = (uint32_t)ckpt_getpid();
+	req.pid = (uint32_t)pid;
 	req.ppid = (uint32_t)ppid;
 	req.size = (uint64_t)(uint32_t)wstatus;
-	return call_anywhere(&req, rep);
+	if (fd == NULL)
+		return call_anywhere(&req, rep);
+	return spn_call_on(fd, &req, rep);
 }
 
 /* One RESOLVE on connection *fd (opened if < 0): 1 if id (with flags)
@@ -909,8 +918,9 @@ struct exit_hand {
 /* The courier's work for an exit (also done inline if no courier could
  * start). */
 static void
-exit_courier_body(const struct exit_hand *h)
+exit_courier_body(const void *arg)
 {
+	const struct exit_hand *h = arg;
 	struct spn_req req;
 	struct spn_reply rep;
 	uint64_t value = SPEC_RB;
@@ -948,36 +958,10 @@ exit_courier_body(const struct exit_hand *h)
 			syscall(SYS_close, pfd);
 		}
 	}
-	if (!held) {
-		spn_req_init(&req, SPN_OP_SEAL);
-		req.flags = SPN_F_EXIT | SPN_F_LOST;
-		req.token = h->id;
-		req.pid = (uint32_t)h->pid;
-		req.ppid = (uint32_t)h->ppid;
-		req.size = SIGKILL;
-		spn_call_on(&fd, &req, &rep);
-	}
+	if (!held)
+		seal_exit(&fd, h->id, h->pid, h->ppid, SIGKILL, SPN_F_LOST, &rep);
 	if (fd >= 0)
 		syscall(SYS_close, fd);
-}
-
-static int
-exit_courier_start(const struct exit_hand *h)
-{
-	long pid = syscall(SYS_clone, 0L, 0L, 0L, 0L, 0L); /* no exit signal */
-
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		if (syscall(SYS_clone, 0L, 0L, 0L, 0L, 0L) != 0)
-			syscall(SYS_exit_group, 0);
-		syscall(SYS_close_range, 0, SPEC_SUD_DUP_MIN - 1, 0);
-		exit_courier_body(h);
-		syscall(SYS_exit_group, 0);
-	}
-	syscall(SYS_wait4, pid, NULL, __WCLONE, NULL);
-	sp.n_couriers++;
-	return 0;
 }
 
 /* Traced (ptrace) by the parent, say strace -f: its wait would wait for
@@ -1028,7 +1012,8 @@ exit_propagate(int code)
 	h.had_birth = sp.birth != 0;
 	h.pid = ckpt_getpid();
 	h.ppid = real_ppid();
-	if (seal_exit(h.dep, h.ppid, (code & 0xff) << 8, output ? SPN_F_COURIER : 0, &rep) < 0)
+	if (seal_exit(NULL, h.dep, h.pid, h.ppid, (code & 0xff) << 8,
+		      output ? SPN_F_COURIER : 0, &rep) < 0)
 		return 0;
 	h.id = rep.token;
 	sp.n_seals++;
@@ -1047,7 +1032,7 @@ exit_propagate(int code)
 	}
 	if (!output && h.c == NULL && sp.n_born == 0 && !spec_sud_created_any()) {
 		/* nothing for a courier to do: the daemon has it all */
-	} else if (exit_courier_start(&h) < 0) {
+	} else if (courier_launch(exit_courier_body, &h) < 0) {
 		exit_courier_body(&h); /* no courier: decide here, then exit */
 	}
 	spec_sud_hand_over();
@@ -1063,6 +1048,19 @@ exit_propagate(int code)
 	return 1;
 }
 
+/* A detached re-execution ended (wstatus), however it ended: the split
+ * copy that waited for it reports (raw calls, a connection of its own). */
+static void
+detached_report(int wstatus)
+{
+	struct spn_reply rep;
+	int fd = -1;
+
+	seal_exit(&fd, 0, ckpt_getpid(), ckpt_getppid(), wstatus, 0, &rep);
+	if (fd >= 0)
+		syscall(SYS_close, fd);
+}
+
 /* A resumed detached copy is the re-execution of a process whose parent
  * waits for its status through the daemon: record it, even if nothing
  * is speculative any more. */
@@ -1072,7 +1070,7 @@ record_final(int wstatus)
 	struct spn_reply rep;
 
 	if (ckpt_detached())
-		seal_exit(0, real_ppid(), wstatus, 0, &rep);
+		seal_exit(NULL, 0, ckpt_getpid(), real_ppid(), wstatus, 0, &rep);
 }
 
 static int

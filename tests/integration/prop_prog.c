@@ -4,9 +4,11 @@
  * changed on the server behind the cache, then forks on what it read.
  *
  *   prop_prog wait HOLD FILE MARK
- *	reads the first line of HOLD, forks; the child reads the number in
- *	FILE, prints "getpid C read N" and exits with N; the parent waits
- *	for it and prints "parent P hold H fork C" and "child W status S".
+ *	reads the first line of HOLD, forks; the child reads the first line
+ *	of FILE, prints "getpid C read LINE" and ends by it: "N" exit(N),
+ *	"_N" _exit(N), "kN" killed by signal N. The parent waits for it and
+ *	prints "parent P hold H fork C" and "child W status S" (S: the exit
+ *	status, or 128 + the signal).
  *   prop_prog tree FILE DIR MARK
  *	FILE holds "NAME MS". The process (level 0) prints "level 0 read
  *	NAME", forks a child (level 1) which forks a grandchild (level 2);
@@ -17,6 +19,7 @@
  *
  * MARK is not used: it lets the test find every process of a run (pgrep -f).
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +71,12 @@ wait_mode(const char *hold, const char *file)
 		first_line(file, line, sizeof(line));
 		printf("getpid %d read %s\n", (int)getpid(), line);
 		fflush(stdout); /* written before exit begins */
+		if (line[0] == '_')
+			_exit(atoi(line + 1));
+		if (line[0] == 'k') {
+			signal(atoi(line + 1), SIG_DFL);
+			raise(atoi(line + 1));
+		}
 		exit(atoi(line));
 	}
 	st = reap(pid);

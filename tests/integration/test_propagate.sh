@@ -258,21 +258,30 @@ s2() { # s2 POLICY
 
 # --- 3. a child exits on a refuted prediction, its parent waits -------------------
 s3() { # s3 POLICY
-	local pol=$1 d=$E/$pol/s3 pid kid
-	mkdir -p "$d"
-	write "$d/hold" "held"
-	write "$d/num" "7"
-	warm "$pol/s3"
-	write "$d/num" "42" # behind the cache
-	piped "$T_TMP/s3.$pol" "$pol" \
-		"$PROG" wait "/nfs/$pol/s3/hold" "/nfs/$pol/s3/num" "$MARK"
-	pid=$piped_pid
-	kid=$(sed -n 's/^parent .* fork \([0-9]*\)$/\1/p' "$T_TMP/s3.$pol")
-	expect "$pol: the child read the server's number and exited with it; its parent printed \
+	local pol=$1 d=$E/$pol/s3 pid kid end how status
+	# How the child ends: by exit, by _exit (no atexit handler runs),
+	# killed by a signal. Each time its status must be the re-execution's.
+	for end in 42 _43 k15; do
+		case $end in
+		_*) how="_exit ${end#_}" status=${end#_} ;;
+		k*) how="signal ${end#k}" status=$((128 + ${end#k})) ;;
+		*) how="exit $end" status=$end ;;
+		esac
+		mkdir -p "$d"
+		write "$d/hold" "held"
+		write "$d/num" "7"
+		warm "$pol/s3"
+		write "$d/num" "$end" # behind the cache
+		piped "$T_TMP/s3.$pol" "$pol" \
+			"$PROG" wait "/nfs/$pol/s3/hold" "/nfs/$pol/s3/num" "$MARK"
+		pid=$piped_pid
+		kid=$(sed -n 's/^parent .* fork \([0-9]*\)$/\1/p' "$T_TMP/s3.$pol")
+		expect "$pol: the child read the server's '$end' and ended by $how; its parent printed \
 that status once, from waitpid, under the pid fork returned (${kid:-?}) and the child's getpid" \
-		"$(printf '%s\n' "getpid $kid read 42" "parent $pid hold held fork $kid" \
-			"child $kid status 42" "exit 0")" "$T_TMP/s3.$pol"
-	no_process_left "$pol: ... no process is left"
+			"$(printf '%s\n' "getpid $kid read $end" "parent $pid hold held fork $kid" \
+				"child $kid status $status" "exit 0")" "$T_TMP/s3.$pol"
+		no_process_left "$pol: ... no process is left"
+	done
 }
 
 # --- 4. a refuted execution had forked a child and a grandchild ----------------------
