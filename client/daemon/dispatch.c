@@ -33,6 +33,7 @@ spn_job_start(struct spn_daemon *d, struct spn_client *cl, const struct spn_req 
 	j->cl = cl;
 	j->req = *req;
 	j->tmpfd = -1;
+	j->start_ns = spn_mono_ns();
 	j->cred = cl->cred;
 	cl->refs++;
 	d->njobs++;

@@ -140,6 +140,7 @@ struct spn_job {
 	int err;
 	struct spn_nfs_res *res; /* valid only inside done() */
 	int64_t deadline_ns;
+	int64_t start_ns;         /* when the request came (the log) */
 	int attempts;
 	int remote; /* made an NFS call: the reply says SPN_SPEC_REMOTE */
 

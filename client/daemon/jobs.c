@@ -229,10 +229,11 @@ spn_job_reply(struct spn_job *j, int status)
 		else if (n > 0)
 			spn_client_send(j->d, j->cl, buf, (size_t)n);
 	}
-	spn_debug("%s %s -> %d%s (pid %d)", spn_proto_op_name(j->req.op) ?: "?", j->req.path,
-		  status,
+	spn_debug("%s %s -> %d%s (pid %d, %lld us)", spn_proto_op_name(j->req.op) ?: "?",
+		  j->req.path, status,
 		  (j->rep.spec & SPN_SPEC_PREDICTED) ? " predicted" : j->remote ? " remote" : "",
-		  j->cl != NULL ? (int)j->cl->pid : 0);
+		  j->cl != NULL ? (int)j->cl->pid : 0,
+		  j->start_ns != 0 ? (long long)((spn_mono_ns() - j->start_ns) / 1000) : -1LL);
 	spn_job_free(j);
 }
 

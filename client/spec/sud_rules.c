@@ -285,16 +285,24 @@ sud_read(int fd)
  */
 #define SUD_MAX_PIPES 32
 static struct sud_file_id sud_pipes[SUD_MAX_PIPES];
-static unsigned char sud_pipe_thru[SUD_MAX_PIPES];
 static int sud_npipes;
 /*
- * The process depends only on its parent's sealed epoch (no checkpoint of
- * its own): then it is discarded whenever the process that made one of
- * its pipes while in the same state is, so what it writes into such a
- * pipe may go at once -- its reader is discarded with it (`$(date)`: sh
- * reads date's output without waiting for a verdict). Such pipes pass to
- * children (fork, and SPECNFS_PIPES across exec) that start the same way;
- * an epoch of its own ends it (spec_sud_pipes_through(0)).
+ * Writes that go at once. The process depends only on its parent's sealed
+ * epoch (no checkpoint of its own, "birth-only"), and the pipe was made
+ * in the speculation it was born from: by an ancestor after that
+ * ancestor's checkpoint (or while the ancestor was birth-only itself).
+ * Then the writer is discarded only if that speculation fails, and its
+ * reader then goes back to before the pipe existed (a rollback to the
+ * checkpoint), or is discarded with it. So what the writer puts into the
+ * pipe may go at once (`$(date)`: sh reads date's output without waiting
+ * for a verdict, and without waiting for the write-back of the previous
+ * compile's object file that sh's own speculation includes). The reader
+ * reads such a pipe only until its next checkpoint (sud_pipes is then
+ * forgotten, and a read is a barrier): a rollback to a later checkpoint
+ * would not give back what it read. Pipes pass to children (fork, and
+ * SPECNFS_PIPES across exec and spawn), which start birth-only; an epoch
+ * of the writer's own ends it (spec_sud_pipes_through(0)): its own
+ * predictions may fail while its reader's speculation holds.
  */
 static int sud_birth_only;
 
@@ -304,7 +312,7 @@ sud_pipe_through(uint64_t dev, uint64_t ino)
 	int i;
 
 	for (i = 0; sud_birth_only && i < sud_npipes; i++)
-		if (sud_pipe_thru[i] && sud_pipes[i].dev == dev && sud_pipes[i].ino == ino)
+		if (sud_pipes[i].dev == dev && sud_pipes[i].ino == ino)
 			return 1;
 	return 0;
 }
@@ -325,9 +333,7 @@ spec_sud_pipes_env(char *buf, size_t len)
 
 	if (len > 0)
 		buf[0] = '\0';
-	for (i = 0; sud_birth_only && i < sud_npipes; i++) {
-		if (!sud_pipe_thru[i])
-			continue;
+	for (i = 0; i < sud_npipes; i++) {
 		k = snprintf(buf + n, len - n, "%s%llx:%llx", n > 0 ? "," : "",
 			     (unsigned long long)sud_pipes[i].dev,
 			     (unsigned long long)sud_pipes[i].ino);
@@ -350,7 +356,6 @@ spec_sud_pipes_adopt(const char *s)
 	       sscanf(s, "%llx:%llx%n", &dev, &ino, &used) == 2) {
 		sud_pipes[sud_npipes].dev = dev;
 		sud_pipes[sud_npipes].ino = ino;
-		sud_pipe_thru[sud_npipes] = 1;
 		sud_npipes++;
 		s += used;
 		if (*s != ',')
@@ -376,7 +381,6 @@ sud_pipe_note(const int *fds)
 		return;
 	sud_pipes[sud_npipes].dev = st.st_dev;
 	sud_pipes[sud_npipes].ino = st.st_ino;
-	sud_pipe_thru[sud_npipes] = (unsigned char)sud_birth_only;
 	sud_npipes++;
 }
 
