@@ -50,12 +50,14 @@
 #include <sys/types.h>
 
 #define SPN_PROTO_MAGIC 0x464e5053u /* "SPNF" on the wire */
-#define SPN_PROTO_VERSION 6 /* 2: speculation (spec fields, RESOLVE);
+#define SPN_PROTO_VERSION 7 /* 2: speculation (spec fields, RESOLVE);
 			     * 3: write-back speculation (token, REPLAY, REMOTE);
 			     * 4: MKNOD, REDIRECT replies (symlinks off NFS);
 			     * 5: speculation across processes (SEAL, RESOLVE's
 			     *    flags and token);
-			     * 6: exits across processes (SEAL's EXIT, REAP) */
+			     * 6: exits across processes (SEAL's EXIT, REAP);
+			     * 7: joined predictions (SPEC_JOIN, SEAL's CKPT
+			     *    and JOIN) */
 #define SPN_HDR_LEN 16
 
 /* Largest frames, header included. */
@@ -142,6 +144,8 @@ enum spn_op {
 				 * mutation predicted with this token has
 				 * happened (or failed) already; answer its
 				 * outcome instead of doing it again */
+#define SPN_SPEC_JOIN 0x4u      /* request: the prediction may join a sealed
+				 * epoch above (version 7) */
 #define SPN_SPEC_PREDICTED 0x1u /* reply: this answer awaits validation */
 #define SPN_SPEC_REMOTE 0x2u    /* reply: this answer waited for the server */
 /*
@@ -153,6 +157,7 @@ enum spn_op {
  * symlinks on the client. A client that does not, reports EXDEV.
  */
 #define SPN_SPEC_REDIRECT 0x4u
+#define SPN_SPEC_JOINED 0x8u /* reply: the prediction joined a sealed epoch */
 
 /*
  * Version 5: speculation across processes (spec/speculate.c, daemon/seal.c).
@@ -199,6 +204,25 @@ enum spn_op {
  */
 #define SPN_F_EXIT 0x20u /* SEAL: the process exits with status size */
 #define SPN_F_LOST 0x40u /* SEAL with EXIT: the re-execution died unrecorded */
+
+/*
+ * Version 7: joined predictions. A process that depends only on a sealed
+ * epoch (no checkpoint of its own) would need one for each prediction it
+ * runs ahead on. Instead its prediction may join a sealed epoch above it:
+ * the nearest one in its chain whose sealer has a checkpoint to return
+ * to (SEAL with SPN_F_CKPT), while that one is undecided. The prediction
+ * then counts as that sealed epoch's own: if it fails, the epoch fails,
+ * its sealer rolls back to before the fork (a full RESOLVE of the sealer
+ * reports it in refuted) and everything born of it is discarded, this
+ * process with it. The process says once per connection which sealed
+ * epoch it depends on (SEAL with SPN_F_JOIN and token: no new epoch;
+ * reply token 0), then sends SPN_SPEC_JOIN with SPN_SPEC_PREDICT on
+ * STAT, ACCESS, OPEN (reading), READDIR and READLINK; a reply with
+ * SPN_SPEC_JOINED (and SPN_SPEC_PREDICTED) was joined, one without it is
+ * a prediction of the process's own, as before.
+ */
+#define SPN_F_CKPT 0x80u  /* SEAL: the sealer rolls back if this epoch fails */
+#define SPN_F_JOIN 0x100u /* SEAL: joins go to the chain above token */
 
 /* Set in the header's op of every reply; never part of struct's op. */
 #define SPN_OP_REPLY 0x8000u

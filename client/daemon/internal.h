@@ -93,6 +93,9 @@ struct spn_client {
 	 * whose output this connection (a courier) is writing. */
 	uint64_t seal;
 	uint64_t courier_of;
+	/* The sealed epoch a process without a checkpoint depends on: its
+	 * predictions join the chain above it (SEAL with SPN_F_JOIN). */
+	uint64_t join;
 };
 
 /* One write-back in progress for a path (coalesces closes and inotify). */
@@ -174,6 +177,8 @@ struct spn_job {
 	/* Predictions (daemon/predict.c, daemon/predict_write.c) */
 	char child[SPN_PATH_MAX];  /* the name whose parent is being listed */
 	struct spn_client *owner;  /* validation: whose prediction this checks */
+	uint64_t join;             /* ... or the sealed epoch it joined (seal.c) */
+	int join_ok;               /* ... and it held */
 	struct spn_attr predicted; /* ... and what was predicted */
 	int predicted_status;
 };
@@ -338,6 +343,10 @@ void spn_reap_request(struct spn_job *j);
 int spn_seal_validated(struct spn_daemon *d, struct spn_client *cl);
 void spn_seal_poke(struct spn_daemon *d);
 void spn_seal_client_gone(struct spn_daemon *d, struct spn_client *cl);
+/* A prediction of cl may join a sealed epoch above it: its id (counted
+ * until spn_seal_join_done), or 0. */
+uint64_t spn_seal_join(struct spn_daemon *d, struct spn_client *cl);
+void spn_seal_join_done(struct spn_daemon *d, uint64_t id, int ok);
 
 /* daemon/predict_write.c: predictions of write-backs and mutations */
 int spn_predict_write(struct spn_job *j);

@@ -246,6 +246,12 @@ spn_job_free(struct spn_job *j)
 		mq_leave(j);
 	if (j->owner != NULL)
 		spn_validated(j);
+	if (j->join != 0) {
+		uint64_t id = j->join;
+
+		j->join = 0;
+		spn_seal_join_done(j->d, id, j->join_ok);
+	}
 	if (j->tmpfd >= 0)
 		close(j->tmpfd);
 	if (j->tmp[0] != '\0')

@@ -71,15 +71,20 @@ validate_done(struct spn_job *j)
 	if (j->req.op == SPN_OP_READDIR && ok && !spn_dir_listing_valid(j))
 		ok = 0; /* the directory changed: its listing too */
 	if (!ok) {
-		j->owner->refuted++;
+		if (j->owner != NULL)
+			j->owner->refuted++;
 		j->d->refutations++;
-		spn_info("prediction refuted: %s %s", spn_proto_op_name(j->req.op), j->req.path);
+		spn_info("prediction refuted: %s %s%s", spn_proto_op_name(j->req.op), j->req.path,
+			 j->join != 0 ? " (joined)" : "");
 	}
+	j->join_ok = ok;
 	spn_job_reply(j, 0); /* cl is NULL: nothing is sent */
 }
 
-struct spn_job *
-spn_validation_new(struct spn_job *pj)
+/* A validation of pj's prediction, counted for pj's client, or (join)
+ * for the sealed epoch join. */
+static struct spn_job *
+validation_new(struct spn_job *pj, uint64_t join)
 {
 	struct spn_job *v = calloc(1, sizeof(*v));
 
@@ -92,28 +97,56 @@ spn_validation_new(struct spn_job *pj)
 	v->m = pj->m;
 	snprintf(v->rel, sizeof(v->rel), "%s", pj->rel);
 	snprintf(v->rel2, sizeof(v->rel2), "%s", pj->rel2);
-	v->owner = pj->cl;
-	pj->cl->refs++;
-	pj->cl->validating++;
+	if (join != 0) {
+		v->join = join;
+	} else {
+		v->owner = pj->cl;
+		pj->cl->refs++;
+		pj->cl->validating++;
+	}
 	pj->d->njobs++;
 	pj->d->predictions++;
 	return v;
+}
+
+struct spn_job *
+spn_validation_new(struct spn_job *pj)
+{
+	return validation_new(pj, 0);
 }
 
 /* Start checking a prediction made for cl. */
 static void
 validate_start(struct spn_job *pj, int status)
 {
-	struct spn_job *v = spn_validation_new(pj);
+	uint64_t join = 0;
+	struct spn_job *v;
 
+	if ((pj->req.spec & SPN_SPEC_JOIN) && pj->cl->join != 0)
+		join = spn_seal_join(pj->d, pj->cl);
+	v = validation_new(pj, join);
 	if (v == NULL) {
 		/* Cannot check: the prediction must not stand. */
-		pj->cl->refuted++;
+		if (join != 0)
+			spn_seal_join_done(pj->d, join, 0);
+		else
+			pj->cl->refuted++;
 		return;
 	}
+	if (join != 0)
+		pj->rep.spec |= SPN_SPEC_JOINED;
 	v->predicted = pj->rep.attr;
 	v->predicted_status = status;
 	spn_resolve(v, 1, validate_done);
+}
+
+/* A name the mirror shows before the server has it. */
+static int
+created_here(const char *name, const struct spn_entry *e, void *arg)
+{
+	(void)name;
+	(void)arg;
+	return (e->flags & SPN_EF_CREATED_LOCALLY) ? 1 : 0;
 }
 
 /*
@@ -163,6 +196,14 @@ spn_predict(struct spn_job *j)
 		case SPN_OP_STAT:
 			if (j->e.attr.type == S_IFLNK && !(j->req.flags & SPN_F_NOFOLLOW))
 				return 0;
+			if (j->e.attr.type == S_IFDIR &&
+			    spn_index_foreach_child(j->d->idx, (uint16_t)j->m->id, j->rel,
+						    created_here, NULL) == 1) {
+				/* Our own create in it is on its way: its times
+				 * change then, as a kernel client would show. */
+				spn_debug("no prediction for stat %s: a create in it in flight", j->rel);
+				return 0;
+			}
 			j->rep.attr = j->e.attr;
 			break;
 		case SPN_OP_ACCESS:

@@ -27,6 +27,16 @@
  * generation waits (no deadline) for a newer record: the re-execution of
  * a child whose exit failed.
  *
+ * Joined predictions (version 7): a process without a checkpoint of its
+ * own (it depends only on the sealed epoch it was born of) would need one
+ * for each prediction it runs ahead on. Its prediction joins instead the
+ * nearest sealed epoch in its chain whose sealer has a checkpoint to
+ * return to (SPN_F_CKPT), while that one is undecided: the epoch then
+ * waits for the validation too (joined), and fails if it failed. The
+ * sealer's next full RESOLVE reports that failure as its own (it rolls
+ * back to before the fork); everything born of the epoch, the joiner
+ * included, is discarded as for any failed birth.
+ *
  * Ids count up from a random per-daemon base, so that an id a previous
  * daemon issued is unknown here: unknown counts as REFUTED (the execution
  * that depends on it cannot be vouched for). Decided epochs are not kept:
@@ -65,6 +75,9 @@ struct spn_seal {
 	int own_done;
 	int own_refuted;
 	int courier;           /* output handed to a courier, not yet flushed */
+	int ckpt;              /* the sealer rolls back if this epoch fails */
+	unsigned joined;       /* joined validations in flight */
+	int join_refuted;      /* a joined validation failed */
 };
 
 static void exit_record(struct spn_daemon *d, const struct spn_req *req, uint64_t seal);
@@ -144,9 +157,9 @@ seal_state_to(struct spn_daemon *d, uint64_t id, int verdict_only, uint64_t stop
 		s = seal_find(d, id);
 		if (s == NULL)
 			return SEAL_HELD; /* decided and forgotten */
-		if (s->own_done && s->own_refuted)
+		if ((s->own_done && s->own_refuted) || s->join_refuted)
 			return SEAL_REFUTED;
-		if (!s->own_done)
+		if (!s->own_done || s->joined > 0)
 			return SEAL_PENDING;
 		if (s->courier && !verdict_only) {
 			/* held back until the courier wrote, unless it failed */
@@ -192,7 +205,7 @@ resolve_ready(struct spn_job *j)
 {
 	struct spn_client *cl = j->cl;
 	struct spn_daemon *d = j->d;
-	enum seal_state b;
+	enum seal_state b, own;
 
 	if (j->req.flags & SPN_F_VERDICT) {
 		b = seal_state(d, j->req.token, 1);
@@ -206,9 +219,12 @@ resolve_ready(struct spn_job *j)
 	b = seal_state(d, j->req.token, 0);
 	if (b == SEAL_PENDING)
 		return 0;
-	if (cl->seal != 0 && seal_state(d, cl->seal, 0) == SEAL_PENDING)
-		return 0; /* our own output still with the courier */
+	own = cl->seal != 0 ? seal_state(d, cl->seal, 0) : SEAL_HELD;
+	if (own == SEAL_PENDING)
+		return 0; /* our own output still with the courier, or joins */
 	j->rep.refuted = cl->refuted | (b == SEAL_REFUTED ? SPN_REFUTED_BIRTH : 0);
+	if (own == SEAL_REFUTED && b != SEAL_REFUTED)
+		j->rep.refuted |= 1; /* a prediction joined to our epoch failed */
 	return 1;
 }
 
@@ -291,6 +307,12 @@ spn_seal_dispatch(struct spn_job *j)
 		exit_lost(j);
 		return;
 	}
+	if (j->req.flags & SPN_F_JOIN) {
+		cl->join = j->req.token;
+		j->rep.token = 0;
+		spn_job_reply(j, 0);
+		return;
+	}
 	seal_base(d);
 	s = calloc(1, sizeof(*s));
 	if (s == NULL) {
@@ -301,6 +323,7 @@ spn_seal_dispatch(struct spn_job *j)
 	s->birth = cl->seal != 0 ? cl->seal : j->req.token;
 	s->cl = cl;
 	s->courier = !!(j->req.flags & SPN_F_COURIER);
+	s->ckpt = !!(j->req.flags & SPN_F_CKPT);
 	s->next = d->seals;
 	d->seals = s;
 	cl->seal = s->id;
@@ -312,6 +335,44 @@ spn_seal_dispatch(struct spn_job *j)
 		exit_record(d, &j->req, s->id);
 	j->rep.token = s->id;
 	spn_job_reply(j, 0);
+}
+
+uint64_t
+spn_seal_join(struct spn_daemon *d, struct spn_client *cl)
+{
+	uint64_t id = cl->join;
+	int depth;
+
+	for (depth = 0; id != 0 && depth < 4096; depth++) {
+		struct spn_seal *s = seal_find(d, id);
+
+		if (s == NULL)
+			return 0; /* decided: too late to join */
+		if (s->ckpt) {
+			if (seal_state(d, id, 1) != SEAL_PENDING)
+				return 0;
+			s->joined++;
+			return id;
+		}
+		id = s->birth;
+	}
+	return 0;
+}
+
+void
+spn_seal_join_done(struct spn_daemon *d, uint64_t id, int ok)
+{
+	struct spn_seal *s = seal_find(d, id);
+
+	if (s != NULL) {
+		if (s->joined > 0)
+			s->joined--;
+		if (!ok) {
+			s->join_refuted = 1;
+			spn_debug("a prediction joined to %llx failed", (unsigned long long)id);
+		}
+	}
+	spn_seal_poke(d);
 }
 
 /* The courier of id wrote its output (or is gone without: it never will). */

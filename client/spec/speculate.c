@@ -88,6 +88,7 @@ static struct {
 	int dep_ok;      /* birth or waited is known to be good: mutations may go */
 	pid_t waiter;    /* the parent that asks the daemon when it reaps us, 0: none */
 	uint64_t sealed; /* the open epoch's seal (children depend on it), 0: none */
+	uint64_t join_conn; /* spn_conn_serial() of the connection told our birth */
 	int born_fd[SPEC_MAX_BORN]; /* pidfds of children made while speculative */
 	int n_born;
 	/* figures for SPECNFS_STATS */
@@ -95,7 +96,7 @@ static struct {
 	uint64_t barrier_wait_us, ahead_us, n_rpcs, rpc_wait_us;
 	uint64_t n_inherited, n_forks, n_spawns, n_seals, n_couriers, n_killed;
 	uint64_t n_birth_checks, birth_wait_us;
-	uint64_t n_exits, n_acquired, n_reaps, exit_us, reap_us;
+	uint64_t n_exits, n_acquired, n_reaps, exit_us, reap_us, n_joined;
 	int64_t start_us; /* when this process (or image) started */
 	int stats_deferred; /* the destructor left the SPECNFS_STATS line to exit_group */
 	uint64_t kind_n[SPEC_NKINDS], kind_us[SPEC_NKINDS];
@@ -535,7 +536,7 @@ seal_for_child(uint64_t *id)
 		return 1;
 	}
 	spn_req_init(&req, SPN_OP_SEAL);
-	req.flags = output ? SPN_F_COURIER : 0;
+	req.flags = (output ? SPN_F_COURIER : 0) | (sp.ckpt != NULL ? SPN_F_CKPT : 0);
 	req.token = dep_token();
 	if (spn_call_raw(&req, &rep) < 0)
 		return 0;
@@ -569,7 +570,7 @@ stats_reset(void)
 	sp.n_barriers = sp.barrier_wait_us = sp.ahead_us = sp.n_rpcs = sp.rpc_wait_us = 0;
 	sp.n_inherited = sp.n_forks = sp.n_spawns = sp.n_seals = 0;
 	sp.n_couriers = sp.n_killed = sp.n_birth_checks = sp.birth_wait_us = 0;
-	sp.n_exits = sp.n_acquired = sp.n_reaps = sp.exit_us = sp.reap_us = 0;
+	sp.n_exits = sp.n_acquired = sp.n_reaps = sp.exit_us = sp.reap_us = sp.n_joined = 0;
 	memset(sp.kind_n, 0, sizeof(sp.kind_n));
 	memset(sp.kind_us, 0, sizeof(sp.kind_us));
 }
@@ -579,6 +580,7 @@ static void
 become_dependent(uint64_t id)
 {
 	sp.birth = id;
+	sp.join_conn = 0; /* a connection of our own tells it */
 	sp.dep_ok = 0;
 	sp.n_inherited = 1;
 	spec_sud_pipes_through(1);
@@ -756,6 +758,7 @@ resumed(uint64_t value)
 	spn_epoch_closed(&sp.ep);
 	sp.ckpt = NULL;
 	sp.waited = 0;
+	sp.join_conn = 0;
 	if (value & SPEC_RB_DEP_HELD)
 		sp.birth = 0; /* our parent's epoch held: we depend on nothing */
 	sp.n_epochs++;
@@ -1238,6 +1241,31 @@ spn_spec_waiter(int spawn)
 	return sp.waiter;
 }
 
+/*
+ * A process that depends only on its birth (no checkpoint of its own)
+ * lets its read predictions join the sealed epoch above it that has one
+ * (proto.h, version 7): no checkpoint per process. Its connection is
+ * told the birth once.
+ */
+static int
+may_join(void)
+{
+	struct spn_req req;
+	struct spn_reply rep;
+
+	if (sp.birth == 0 || sp.ep.open || sp.ckpt != NULL || sp.waited != 0 || !propagating())
+		return 0;
+	if (sp.join_conn != 0 && sp.join_conn == spn_conn_serial())
+		return 1;
+	spn_req_init(&req, SPN_OP_SEAL);
+	req.flags = SPN_F_JOIN;
+	req.token = sp.birth;
+	if (spn_call_raw(&req, &rep) < 0)
+		return 0;
+	sp.join_conn = spn_conn_serial();
+	return 1;
+}
+
 /* One request to the daemon, with the held output let through, counted. */
 static int
 call_counted(struct spn_req *req, struct spn_reply *rep)
@@ -1288,8 +1316,16 @@ spec_call(struct spn_req *req, struct spn_reply *rep)
 	req->spec = SPN_SPEC_PREDICT;
 	if (kind != SPN_SK_READ)
 		req->token = new_token();
+	else if (may_join())
+		req->spec |= SPN_SPEC_JOIN;
 	rc = call_counted(req, rep);
 	epoch_writer_note(req, rc);
+	if (rep->spec & SPN_SPEC_JOINED) {
+		/* part of a sealed epoch above us now: no checkpoint here */
+		sp.n_predictions++;
+		sp.n_joined++;
+		return rc;
+	}
 	switch (spn_epoch_predicted(ep, !!(rep->spec & SPN_SPEC_PREDICTED))) {
 	case SPN_EP_NOTHING:
 		return rc;
@@ -1382,10 +1418,12 @@ stats_write(void)
 		    (unsigned long long)sp.n_killed, (unsigned long long)sp.n_birth_checks,
 		    (unsigned long long)sp.birth_wait_us);
 	spn_appendf(line, sizeof(line), &n,
-		    " exits=%llu exit_us=%llu acquired=%llu reaps=%llu reap_us=%llu wall_us=%lld",
+		    " exits=%llu exit_us=%llu acquired=%llu reaps=%llu reap_us=%llu joined=%llu "
+		    "wall_us=%lld",
 		    (unsigned long long)sp.n_exits, (unsigned long long)sp.exit_us,
 		    (unsigned long long)sp.n_acquired, (unsigned long long)sp.n_reaps,
-		    (unsigned long long)sp.reap_us, (long long)(mono_us() - sp.start_us));
+		    (unsigned long long)sp.reap_us, (unsigned long long)sp.n_joined,
+		    (long long)(mono_us() - sp.start_us));
 	for (k = 0; k < SPEC_NKINDS; k++)
 		spn_appendf(line, sizeof(line), &n, " barrier_%s=%llu/%llu", kind_names[k],
 			    (unsigned long long)sp.kind_n[k], (unsigned long long)sp.kind_us[k]);

@@ -47,11 +47,18 @@ stats_sum() {
 	echo "# ${SPECNFS_STATS##*/stats.}: $(awk '{ for (i = 2; i <= NF; i++) {
 		split($i, kv, "="); if (kv[1] != "policy") s[kv[1]] += kv[2] } }
 		END { printf "processes=%d predictions=%d refuted=%d rollbacks=%d barriers=%d " \
-			"inherited=%d forks=%d spawns=%d couriers=%d killed=%d exits=%d acquired=%d",
+			"inherited=%d forks=%d spawns=%d couriers=%d killed=%d exits=%d acquired=%d " \
+			"joined=%d",
 			NR, s["predictions"], s["refuted"], s["rollbacks"], s["barriers"],
 			s["inherited"], s["forks"], s["spawns"], s["couriers"], s["killed"],
-			s["exits"], s["acquired"] }' \
+			s["exits"], s["acquired"], s["joined"] }' \
 		"$SPECNFS_STATS")"
+}
+# stat_total KEY: the sum of KEY over the scenario's SPECNFS_STATS lines.
+stat_total() {
+	[ -f "$SPECNFS_STATS" ] || { echo 0; return; }
+	awk -v k="$1" '{ for (i = 2; i <= NF; i++) { split($i, kv, "=");
+		if (kv[1] == k) s += kv[2] } } END { print s + 0 }' "$SPECNFS_STATS"
 }
 # warm DIR: every file and listing under /nfs/DIR read through the cache.
 warm() { under off find "/nfs/$1" -type f -exec cat {} + >/dev/null; }
@@ -282,6 +289,14 @@ that status once, from waitpid, under the pid fork returned (${kid:-?}) and the 
 				"child $kid status $status" "exit 0")" "$T_TMP/s3.$pol"
 		no_process_left "$pol: ... no process is left"
 	done
+	if [ "$pol" = full ]; then
+		# The child depends only on its parent: its stale read joined the
+		# parent's speculation (no checkpoint of its own), so the parent
+		# rolled back each time and forked it again.
+		check "$pol: ... the children's reads joined their parent's speculation \
+($(stat_total joined) joined, $(stat_total rollbacks) rollbacks)" \
+			test "$(stat_total joined)" -ge 3 -a "$(stat_total rollbacks)" -ge 3
+	fi
 }
 
 # --- 4. a refuted execution had forked a child and a grandchild ----------------------

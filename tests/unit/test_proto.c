@@ -44,6 +44,11 @@
  *     token (u64), refuted (u32), gen (u64), wstatus (u32) when the
  *     status is 0; its error replies are 4 payload bytes (no reply spec).
  *
+ * Version 7 (joined predictions) added, without changing any layout:
+ *   - the request spec bit SPN_SPEC_JOIN (0x4) and the reply spec bit
+ *     SPN_SPEC_JOINED (0x8);
+ *   - SEAL's flags SPN_F_CKPT (0x80) and SPN_F_JOIN (0x100).
+ *
  * Exact bytes live in one table, goldens[]: each row a struct and the
  * frame it must encode to (and decode from), run as one cmocka test per row.
  * Every other round trip goes through roundtrip_req()/roundtrip_reply(),
@@ -782,8 +787,8 @@ test_op_table(void **state)
 
 	size_t nreq = 0, ntok = 0, nrep = 0, nepoch = 0;
 
-	/* Wire constants of version 6. */
-	assert_int_equal(SPN_PROTO_VERSION, 6);
+	/* Wire constants of version 7. */
+	assert_int_equal(SPN_PROTO_VERSION, 7);
 	assert_int_equal(SPN_OP_RESOLVE, 20);
 	assert_int_equal(SPN_OP_MKNOD, 21);
 	assert_int_equal(SPN_OP_SEAL, 22);
@@ -796,6 +801,10 @@ test_op_table(void **state)
 	assert_int_equal(SPN_F_COURIER, 0x10);
 	assert_int_equal(SPN_F_EXIT, 0x20);
 	assert_int_equal(SPN_F_LOST, 0x40);
+	assert_int_equal(SPN_F_CKPT, 0x80);
+	assert_int_equal(SPN_F_JOIN, 0x100);
+	assert_int_equal(SPN_SPEC_JOIN, 0x4);
+	assert_int_equal(SPN_SPEC_JOINED, 0x8);
 	assert_int_equal(SPN_REFUTED_BIRTH, 0x80000000u);
 	assert_int_equal(SPN_SPEC_REDIRECT, 0x4);
 	assert_int_equal(SPN_SPEC_PREDICT, 0x1);
@@ -1010,9 +1019,9 @@ struct golden {
 #define REP(...) .rep = &(const struct spn_reply){__VA_ARGS__}
 #define BYTES(...) \
 	.want = (const uint8_t[]){__VA_ARGS__}, .len = sizeof((const uint8_t[]){__VA_ARGS__})
-/* "SPNF", version 6, op, then a seq and a len that fit in one byte. */
+/* "SPNF", version 7, op, then a seq and a len that fit in one byte. */
 #define HDR(op_lo, op_hi, seq, len) \
-	0x53, 0x50, 0x4e, 0x46, 0x06, 0x00, op_lo, op_hi, \
+	0x53, 0x50, 0x4e, 0x46, 0x07, 0x00, op_lo, op_hi, \
 	seq, 0x00, 0x00, 0x00, len, 0x00, 0x00, 0x00
 
 static struct golden goldens[] = {
@@ -1020,7 +1029,7 @@ static struct golden goldens[] = {
      REQ(.op = SPN_OP_STAT, .seq = 0x01020304, .flags = SPN_F_NOFOLLOW, .spec = SPN_SPEC_PREDICT,
 	 .path = "/a"),
      BYTES(0x53, 0x50, 0x4e, 0x46,	    /* "SPNF" */
-	   0x06, 0x00,			    /* version 6 */
+	   0x07, 0x00,			    /* version 7 */
 	   0x02, 0x00,			    /* STAT */
 	   0x04, 0x03, 0x02, 0x01,	    /* seq */
 	   0x0e, 0x00, 0x00, 0x00,	    /* len 14 */
@@ -1034,12 +1043,26 @@ static struct golden goldens[] = {
 	   0x02, 0x00, 0x00, 0x00, '/', 'b', /* path */
 	   0x00, 0x00, 0x00, 0x00,	    /* flags 0 */
 	   0x01, 0x00, 0x00, 0x00)},	    /* spec: SPN_SPEC_PREDICT */
+    /* Version 7: a birth-only process's prediction may join a sealed
+     * epoch above it. */
+    {"golden_stat_req_join",
+     REQ(.op = SPN_OP_STAT, .seq = 6, .spec = SPN_SPEC_PREDICT | SPN_SPEC_JOIN, .path = "/c"),
+     BYTES(HDR(0x02, 0x00, 0x06, 0x0e),	    /* STAT, seq 6, len 14 */
+	   0x02, 0x00, 0x00, 0x00, '/', 'c', /* path */
+	   0x00, 0x00, 0x00, 0x00,	    /* flags 0 */
+	   0x05, 0x00, 0x00, 0x00)},	    /* spec: PREDICT | JOIN */
+    {"golden_stat_joined_reply",
+     REP(.op = SPN_OP_STAT, .seq = 6, .status = -ENOENT,
+	 .spec = SPN_SPEC_PREDICTED | SPN_SPEC_JOINED),
+     BYTES(HDR(0x02, 0x80, 0x06, 0x08), /* STAT|REPLY, seq 6, len 8 */
+	   0xfe, 0xff, 0xff, 0xff,	 /* -ENOENT */
+	   0x09, 0x00, 0x00, 0x00)},	 /* spec: PREDICTED | JOINED */
     {"golden_setattr_req",
      REQ(.op = SPN_OP_SETATTR, .seq = 0xffffffffu, .path = "/x",
 	 .mask = SPN_SA_MODE | SPN_SA_SIZE | SPN_SA_ATIME | SPN_SA_MTIME_NOW, .mode = 04755,
 	 .uid = 1000, .gid = 0xfffffffeu, .size = 0x0102030405060708ULL, .atime = {-2, 5},
 	 .mtime = {0, 999999999u}),
-     BYTES(0x53, 0x50, 0x4e, 0x46, 0x06, 0x00, 0x0f, 0x00, /* SETATTR */
+     BYTES(0x53, 0x50, 0x4e, 0x46, 0x07, 0x00, 0x0f, 0x00, /* SETATTR */
 	   0xff, 0xff, 0xff, 0xff, 0x3a, 0x00, 0x00, 0x00, /* len 58 */
 	   0x02, 0x00, 0x00, 0x00, '/', 'x',		   /* path */
 	   0x00, 0x00, 0x00, 0x00,			   /* flags */
@@ -1090,7 +1113,7 @@ static struct golden goldens[] = {
      REQ(.op = SPN_OP_OPEN, .seq = 0x0a0b0c0d, .path = "/f",
 	 .flags = 0x00080241u, /* passed through: any bits */
 	 .mode = 0644, .spec = SPN_SPEC_PREDICT, .token = 0x1122334455667788ULL),
-     BYTES(0x53, 0x50, 0x4e, 0x46, 0x06, 0x00, 0x04, 0x00, /* OPEN */
+     BYTES(0x53, 0x50, 0x4e, 0x46, 0x07, 0x00, 0x04, 0x00, /* OPEN */
 	   0x0d, 0x0c, 0x0b, 0x0a, 0x1a, 0x00, 0x00, 0x00, /* seq, len 26 */
 	   0x02, 0x00, 0x00, 0x00, '/', 'f',		   /* path */
 	   0x41, 0x02, 0x08, 0x00,			   /* flags */
@@ -1204,6 +1227,24 @@ static struct golden goldens[] = {
 	   0xff, 0xff, 0xff, 0x7f,			   /* pid */
 	   0x01, 0x00, 0x00, 0x00,			   /* ppid 1 */
 	   0x09, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00)}, /* size: status */
+    /* Version 7: a fork seal of a process with a checkpoint, and a
+     * birth-only process naming the sealed epoch its joins go above. */
+    {"golden_seal_ckpt_req",
+     REQ(.op = SPN_OP_SEAL, .seq = 0x1e, .flags = SPN_F_COURIER | SPN_F_CKPT, .token = 5),
+     BYTES(HDR(0x16, 0x00, 0x1e, 0x1c), /* SEAL, seq 0x1e, len 28 */
+	   0x90, 0x00, 0x00, 0x00,	 /* SPN_F_COURIER | SPN_F_CKPT */
+	   0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* token */
+	   0x00, 0x00, 0x00, 0x00,			   /* pid */
+	   0x00, 0x00, 0x00, 0x00,			   /* ppid */
+	   0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00)}, /* size */
+    {"golden_seal_join_req",
+     REQ(.op = SPN_OP_SEAL, .seq = 0x1f, .flags = SPN_F_JOIN, .token = 0x0102030405060708ULL),
+     BYTES(HDR(0x16, 0x00, 0x1f, 0x1c), /* SEAL, seq 0x1f, len 28 */
+	   0x00, 0x01, 0x00, 0x00,	 /* SPN_F_JOIN */
+	   0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, /* token */
+	   0x00, 0x00, 0x00, 0x00,			   /* pid */
+	   0x00, 0x00, 0x00, 0x00,			   /* ppid */
+	   0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00)}, /* size */
     /* The reply: status 0, then the sealed epoch's id. */
     {"golden_seal_reply",
      REP(.op = SPN_OP_SEAL, .seq = 0x18, .token = 0xfedcba9876543210ULL,
@@ -2110,21 +2151,21 @@ test_status_rules(void **state)
 /* ------------------------------------------------------------ speculation */
 
 /*
- * spec: SPN_SPEC_PREDICT and SPN_SPEC_REPLAY are the request bits,
- * SPN_SPEC_PREDICTED and SPN_SPEC_REMOTE the reply bits (with any status);
- * any other bit is -EINVAL both ways. Ops without spec neither send nor
- * judge the member, nor ops without a token theirs.
+ * spec: SPN_SPEC_PREDICT, SPN_SPEC_REPLAY and SPN_SPEC_JOIN are the
+ * request bits, SPN_SPEC_PREDICTED, SPN_SPEC_REMOTE and SPN_SPEC_JOINED
+ * the reply bits (with any status; SPN_SPEC_REDIRECT: test_redirect_rules);
+ * any other bit is -EINVAL both ways, and 0x8 in a request. Ops without
+ * spec neither send nor judge the member, nor ops without a token theirs.
  */
-static const uint32_t spec_bad[] = {0x4,
-				    0x8,
+static const uint32_t spec_bad[] = {0x10,
 				    0x100,
 				    0x80000000u,
 				    0xfffffffcu,
 				    0xfffffffeu,
 				    0xffffffffu,
-				    0x1 | 0x4,
-				    0x2 | 0x4,
-				    0x3 | 0x4,
+				    0x1 | 0x10,
+				    0x2 | 0x10,
+				    0x3 | 0x10,
 				    0x3 | 0x80000000u};
 
 static void
@@ -2132,9 +2173,13 @@ test_spec_bits(void **state)
 {
 	static const int32_t sts[] = {0, -ENOENT, -EACCES};
 	static const uint32_t good_req[] = {0, SPN_SPEC_PREDICT, SPN_SPEC_REPLAY,
-					    SPN_SPEC_PREDICT | SPN_SPEC_REPLAY};
+					    SPN_SPEC_PREDICT | SPN_SPEC_REPLAY,
+					    SPN_SPEC_PREDICT | SPN_SPEC_JOIN,
+					    SPN_SPEC_PREDICT | SPN_SPEC_REPLAY | SPN_SPEC_JOIN};
 	static const uint32_t good_rep[] = {0, SPN_SPEC_PREDICTED, SPN_SPEC_REMOTE,
-					    SPN_SPEC_PREDICTED | SPN_SPEC_REMOTE};
+					    SPN_SPEC_PREDICTED | SPN_SPEC_REMOTE,
+					    SPN_SPEC_PREDICTED | SPN_SPEC_JOINED,
+					    SPN_SPEC_PREDICTED | SPN_SPEC_REMOTE | SPN_SPEC_JOINED};
 	static const uint64_t tokens[] = {0, 1, 0x0123456789abcdefULL, 0xffffffffffffffffULL};
 	static struct spn_req r, out;
 	static struct spn_reply rp, rout;
@@ -2157,6 +2202,9 @@ test_spec_bits(void **state)
 		for (i = 0; i < sizeof(spec_bad) / sizeof(spec_bad[0]); i++)
 			check_u32_field(op, &r.spec, SPN_SPEC_PREDICT, off, spec_bad[i], -EINVAL,
 					&r);
+		check_u32_field(op, &r.spec, SPN_SPEC_PREDICT, off, SPN_SPEC_JOINED, -EINVAL, &r);
+		check_u32_field(op, &r.spec, SPN_SPEC_PREDICT, off,
+				SPN_SPEC_PREDICT | SPN_SPEC_JOINED, -EINVAL, &r);
 	}
 
 	/* Replies of every op with a reply spec, including those whose
@@ -2235,7 +2283,9 @@ test_spec_bits(void **state)
 /*
  * Version 3's new bits: REPLAY in every request that takes spec and REMOTE
  * in every reply that gives it round-trip, alone and with the old bit;
- * the next bit up, 0x4, is refused both ways, encoding and decoding.
+ * the next unused bit up (0x8 in a request, version 7's JOIN being 0x4;
+ * 0x4 in a reply, REDIRECT, without its -EXDEV path) is refused both
+ * ways, encoding and decoding.
  */
 static void
 test_spec_replay_remote(void **state)
@@ -2258,9 +2308,9 @@ test_spec_replay_remote(void **state)
 		 * PREDICT ... */
 		for (i = 0; i < 2; i++)
 			check_u32_field(op, &r.spec, SPN_SPEC_REPLAY, off, req_good[i], 0, &r);
-		/* ... but 0x4, alone or with the others, is refused. */
-		check_u32_field(op, &r.spec, SPN_SPEC_REPLAY, off, 0x4, -EINVAL, &r);
-		check_u32_field(op, &r.spec, SPN_SPEC_REPLAY, off, SPN_SPEC_REPLAY | 0x4, -EINVAL,
+		/* ... but 0x8, alone or with the others, is refused. */
+		check_u32_field(op, &r.spec, SPN_SPEC_REPLAY, off, 0x8, -EINVAL, &r);
+		check_u32_field(op, &r.spec, SPN_SPEC_REPLAY, off, SPN_SPEC_REPLAY | 0x8, -EINVAL,
 				&r);
 	}
 
@@ -2919,8 +2969,8 @@ test_reap(void **state)
 
 /*
  * Version 5's request flags: RESOLVE accepts SPN_F_VERDICT and
- * SPN_F_FLUSHED, SEAL SPN_F_COURIER and (version 6) SPN_F_EXIT and
- * SPN_F_LOST; any other bit is -EINVAL, encoding and decoding. The wire
+ * SPN_F_FLUSHED, SEAL SPN_F_COURIER, (version 6) SPN_F_EXIT and
+ * SPN_F_LOST, and (version 7) SPN_F_CKPT and SPN_F_JOIN; any other bit is -EINVAL, encoding and decoding. The wire
  * judges bits, not how they combine: LOST without EXIT is the daemon's to
  * refuse. The ops with older flags accept none of the new bits.
  */
@@ -2946,7 +2996,12 @@ test_epoch_flags(void **state)
 					     SPN_F_LOST,
 					     SPN_F_COURIER | SPN_F_EXIT,
 					     SPN_F_EXIT | SPN_F_LOST,
-					     SPN_F_COURIER | SPN_F_EXIT | SPN_F_LOST};
+					     SPN_F_COURIER | SPN_F_EXIT | SPN_F_LOST,
+					     SPN_F_CKPT,
+					     SPN_F_COURIER | SPN_F_CKPT,
+					     SPN_F_JOIN,
+					     SPN_F_COURIER | SPN_F_EXIT | SPN_F_LOST | SPN_F_CKPT |
+						 SPN_F_JOIN};
 	static const uint32_t seal_bad[] = {SPN_F_VERDICT,
 					    SPN_F_FLUSHED,
 					    SPN_F_NOFOLLOW,
@@ -2955,12 +3010,13 @@ test_epoch_flags(void **state)
 					    SPN_F_COURIER | SPN_F_FLUSHED,
 					    SPN_F_EXIT | SPN_F_VERDICT,
 					    SPN_F_EXIT | SPN_F_LOST | SPN_F_NOFOLLOW,
-					    0x80,
-					    SPN_F_EXIT | 0x80,
+					    0x200,
+					    SPN_F_EXIT | 0x200,
+					    SPN_F_CKPT | 0x200,
 					    0x80000000u,
 					    0xffffffffu};
 	static const uint32_t new_bits[] = {SPN_F_VERDICT, SPN_F_FLUSHED, SPN_F_COURIER,
-					    SPN_F_EXIT, SPN_F_LOST};
+					    SPN_F_EXIT, SPN_F_LOST, SPN_F_CKPT, SPN_F_JOIN};
 	static const uint16_t old_ops[] = {SPN_OP_STAT, SPN_OP_CLOSE, SPN_OP_SETATTR};
 	static struct spn_req r;
 	/* flags: RESOLVE's and SEAL's first field; the others' after path. */
@@ -3077,7 +3133,7 @@ test_bad_magic_and_version(void **state)
 	/* 1 is the version before speculation, 2 the one before write-back
 	 * speculation, 4 the one before speculation across processes, 5 the
 	 * one before exits across processes: refused like any other. */
-	static const uint16_t versions[] = {0, 1, 2, 3, 4, 5, 7, 0x100, 0x0600, 0xffff};
+	static const uint16_t versions[] = {0, 1, 2, 3, 4, 5, 6, 8, 0x100, 0x0700, 0xffff};
 	static struct spn_req r, out;
 	static struct spn_reply rout;
 	size_t n, i, need;
@@ -3732,7 +3788,7 @@ test_fuzz(void **state)
 			/* Canonical: what decodes re-encodes to itself. */
 			ok_req++;
 			assert_int_equal(
-			    rq.spec & ~(SPN_SPEC_PREDICT | SPN_SPEC_REPLAY), 0);
+			    rq.spec & ~(SPN_SPEC_PREDICT | SPN_SPEC_REPLAY | SPN_SPEC_JOIN), 0);
 			if (rq.spec != 0) {
 				assert_true(is_spec_req_op(rq.op));
 				ok_req_spec++;
@@ -3747,7 +3803,9 @@ test_fuzz(void **state)
 				assert_int_equal(rq.flags & ~(SPN_F_VERDICT | SPN_F_FLUSHED), 0);
 			if (rq.op == SPN_OP_SEAL)
 				assert_int_equal(
-				    rq.flags & ~(SPN_F_COURIER | SPN_F_EXIT | SPN_F_LOST), 0);
+				    rq.flags & ~(SPN_F_COURIER | SPN_F_EXIT | SPN_F_LOST | SPN_F_CKPT |
+						 SPN_F_JOIN),
+				    0);
 			if (is_epoch_op(rq.op) && rq.flags != 0)
 				ok_req_epoch++;
 			if (rq.ppid != 0)
@@ -3782,7 +3840,7 @@ test_fuzz(void **state)
 		if (rc == 0) {
 			ok_rep++;
 			assert_int_equal(
-			    rp.spec & ~(SPN_SPEC_PREDICTED | SPN_SPEC_REMOTE),
+			    rp.spec & ~(SPN_SPEC_PREDICTED | SPN_SPEC_REMOTE | SPN_SPEC_JOINED),
 			    0);
 			if (rp.spec & SPN_SPEC_REMOTE)
 				ok_rep_remote++;
