@@ -201,7 +201,8 @@ spn_predict(struct spn_job *j)
 						    created_here, NULL) == 1) {
 				/* Our own create in it is on its way: its times
 				 * change then, as a kernel client would show. */
-				spn_debug("no prediction for stat %s: a create in it in flight", j->rel);
+				spn_debug("no prediction for stat %s: a create in it in flight",
+					  j->rel);
 				return 0;
 			}
 			j->rep.attr = j->e.attr;

@@ -2970,9 +2970,9 @@ test_reap(void **state)
 /*
  * Version 5's request flags: RESOLVE accepts SPN_F_VERDICT and
  * SPN_F_FLUSHED, SEAL SPN_F_COURIER, (version 6) SPN_F_EXIT and
- * SPN_F_LOST, and (version 7) SPN_F_CKPT and SPN_F_JOIN; any other bit is -EINVAL, encoding and decoding. The wire
- * judges bits, not how they combine: LOST without EXIT is the daemon's to
- * refuse. The ops with older flags accept none of the new bits.
+ * SPN_F_LOST, and (version 7) SPN_F_CKPT and SPN_F_JOIN; any other bit is
+ * -EINVAL, encoding and decoding. The wire judges bits, not how they
+ * combine: LOST without EXIT is the daemon's to refuse. The ops with older flags accept none of the new bits.
  */
 static void
 test_epoch_flags(void **state)
@@ -3803,8 +3803,8 @@ test_fuzz(void **state)
 				assert_int_equal(rq.flags & ~(SPN_F_VERDICT | SPN_F_FLUSHED), 0);
 			if (rq.op == SPN_OP_SEAL)
 				assert_int_equal(
-				    rq.flags & ~(SPN_F_COURIER | SPN_F_EXIT | SPN_F_LOST | SPN_F_CKPT |
-						 SPN_F_JOIN),
+				    rq.flags & ~(SPN_F_COURIER | SPN_F_EXIT | SPN_F_LOST |
+						 SPN_F_CKPT | SPN_F_JOIN),
 				    0);
 			if (is_epoch_op(rq.op) && rq.flags != 0)
 				ok_req_epoch++;
