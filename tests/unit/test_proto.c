@@ -2972,7 +2972,8 @@ test_reap(void **state)
  * SPN_F_FLUSHED, SEAL SPN_F_COURIER, (version 6) SPN_F_EXIT and
  * SPN_F_LOST, and (version 7) SPN_F_CKPT and SPN_F_JOIN; any other bit is
  * -EINVAL, encoding and decoding. The wire judges bits, not how they
- * combine: LOST without EXIT is the daemon's to refuse. The ops with older flags accept none of the new bits.
+ * combine: LOST without EXIT is the daemon's to refuse. The ops with older
+ * flags accept none of the new bits.
  */
 static void
 test_epoch_flags(void **state)
