@@ -163,6 +163,7 @@ struct spn_job {
 	int have_e;
 	char walk[SPN_PATH_MAX];     /* NFSv3 handle walk: the component being looked up */
 	int hops;                    /* symlinks followed */
+	int create_waits;            /* parked for a create in the directory */
 	char gate_rel[SPN_PATH_MAX]; /* the request's rel while an ancestor is looked up */
 	int gating;                  /* 1 while j->rel is an ancestor being looked up */
 
@@ -231,6 +232,8 @@ struct spn_daemon {
 	size_t n_exits;
 	uint64_t exit_gen;
 	struct spn_job *reapers; /* REAP jobs waiting for a newer record */
+	struct spn_job *create_waiters; /* stats of a directory: our create in it first */
+	int64_t create_waiters_ns;      /* ... since (a create that never ends: 500 ms) */
 	struct spn_outcome outcomes[SPN_OUTCOMES];
 	unsigned next_outcome;
 	struct spn_refused refused[SPN_REFUSED];
@@ -326,6 +329,9 @@ void spn_setattr_resolved(struct spn_job *j);
 
 /* daemon/predict.c: predictions of reads, validation, RESOLVE */
 int spn_predict(struct spn_job *j);
+/* A create of ours finished (or failed): stats parked for it go on. */
+void spn_predict_creates_done(struct spn_daemon *d);
+void spn_predict_tick(struct spn_daemon *d);
 int spn_list_parent_first(struct spn_job *j);
 /* A job checking pj's prediction for pj's client (counted in validating
  * until it ends: spn_validated); NULL if out of memory. */

@@ -607,6 +607,7 @@ run_loop(struct spn_daemon *d)
 		pcl[n++] = NULL;
 		spn_wb_tick(d);
 		spn_timeo_tick(d);
+		spn_predict_tick(d);
 		for (mi = 0; mi < d->nmounts; mi++) {
 			struct spn_mount *m = &d->mounts[mi];
 

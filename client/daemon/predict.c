@@ -149,6 +149,30 @@ created_here(const char *name, const struct spn_entry *e, void *arg)
 	return (e->flags & SPN_EF_CREATED_LOCALLY) ? 1 : 0;
 }
 
+/* A create that does not end (its store failed, the server is away):
+ * the stats parked for it go on after 500 ms, at most 8 times, then the
+ * ordinary way. */
+void
+spn_predict_tick(struct spn_daemon *d)
+{
+	if (d->create_waiters != NULL && spn_mono_ns() - d->create_waiters_ns > 500000000LL)
+		spn_predict_creates_done(d);
+}
+
+void
+spn_predict_creates_done(struct spn_daemon *d)
+{
+	struct spn_job *j = d->create_waiters, *next;
+
+	d->create_waiters = NULL;
+	for (; j != NULL; j = next) {
+		next = j->next;
+		j->next = NULL;
+		if (!spn_predict(j))
+			spn_job_dispatch(j);
+	}
+}
+
 /*
  * Try to answer j from the cache as a prediction. Returns 1 if answered
  * (and a validation started), 0 if the cache cannot say (the request then
@@ -200,10 +224,17 @@ spn_predict(struct spn_job *j)
 			    spn_index_foreach_child(j->d->idx, (uint16_t)j->m->id, j->rel,
 						    created_here, NULL) == 1) {
 				/* Our own create in it is on its way: its times
-				 * change then, as a kernel client would show. */
-				spn_debug("no prediction for stat %s: a create in it in flight",
-					  j->rel);
-				return 0;
+				 * change then, as a kernel client would show.
+				 * Its reply's attributes of the directory (wcc)
+				 * will be exact: answer from them. */
+				if (j->create_waits++ >= 8)
+					return 0;
+				spn_debug("stat %s waits: a create in it in flight", j->rel);
+				if (j->d->create_waiters == NULL)
+					j->d->create_waiters_ns = spn_mono_ns();
+				j->next = j->d->create_waiters;
+				j->d->create_waiters = j;
+				return 1;
 			}
 			j->rep.attr = j->e.attr;
 			break;

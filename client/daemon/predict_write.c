@@ -147,6 +147,7 @@ spn_spec_mut_done(struct spn_job *v)
 static void
 spec_create_done(struct spn_job *v)
 {
+	struct spn_daemon *d = v->d;
 	struct spn_entry e;
 
 	if (v->lost) {
@@ -191,6 +192,7 @@ spec_create_done(struct spn_job *v)
 	else
 		spn_invalidate_parent(v, v->rel);
 	spn_job_reply(v, v->err);
+	spn_predict_creates_done(d);
 }
 
 /* A predicted rewrite of a file we know: is it still that file? */
