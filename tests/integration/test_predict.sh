@@ -129,8 +129,8 @@ wait "$writer" "$maker"
 # logline TEXT: the number of the daemon log's last line with TEXT
 logline() { grep -nF -- "$1" "$log" | tail -n 1 | cut -d: -f1; }
 st=$(logline 'stored /o/big')
-mk=$(logline 'mkdir /nfs/o2 -> 0 remote (pid 0)')
-v=$(logline 'stat /nfs/src/a.c -> 0 remote (pid 0)')
+mk=$(logline 'mkdir /nfs/o2 -> 0 remote (pid 0,')
+v=$(logline 'stat /nfs/src/a.c -> 0 remote (pid 0,')
 grep -E 'big|o2|src/a.c' "$log" | cut -d' ' -f1,4- | sed 's/^/# /'
 check "the close of the big file, the mkdir and the stat were predicted" \
 	bash -c 'grep -q "close /nfs/o/big -> 0 predicted" "$1" &&
