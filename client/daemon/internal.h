@@ -234,6 +234,7 @@ struct spn_daemon {
 	struct spn_job *reapers; /* REAP jobs waiting for a newer record */
 	struct spn_job *create_waiters; /* stats of a directory: our create in it first */
 	int64_t create_waiters_ns;      /* ... since (a create that never ends: 500 ms) */
+	struct spn_dir_pending *dir_pending; /* directories our predicted changes are in */
 	struct spn_outcome outcomes[SPN_OUTCOMES];
 	unsigned next_outcome;
 	struct spn_refused refused[SPN_REFUSED];
@@ -332,6 +333,14 @@ int spn_predict(struct spn_job *j);
 /* A create of ours finished (or failed): stats parked for it go on. */
 void spn_predict_creates_done(struct spn_daemon *d);
 void spn_predict_tick(struct spn_daemon *d);
+/* A predicted change of ours to the name rel is on its way to the server
+ * (delta 1) or arrived (delta -1): its directory's attributes will be the
+ * reply's (wcc), so a stat of it waits meanwhile. */
+void spn_dir_pending(struct spn_job *j, const char *rel, int delta);
+/* The parent of rel after our own change to it: kept with the reply's
+ * attributes (wcc) if nobody else changed it, else looked at again. For a
+ * RENAME both names (the wcc is the directory's if they share it). */
+void spn_parents_after_own(struct spn_job *j);
 int spn_list_parent_first(struct spn_job *j);
 /* A job checking pj's prediction for pj's client (counted in validating
  * until it ends: spn_validated); NULL if out of memory. */

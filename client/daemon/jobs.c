@@ -190,6 +190,25 @@ spn_parent_after_own(struct spn_job *j, const char *rel, const struct spn_nfs_re
 }
 
 void
+spn_parents_after_own(struct spn_job *j)
+{
+	char p1[SPN_PATH_MAX], p2[SPN_PATH_MAX];
+
+	if (j->req.op != SPN_OP_RENAME) {
+		spn_parent_after_own(j, j->rel, j->res);
+		return;
+	}
+	spn_parent_of(j->rel, p1, sizeof(p1));
+	spn_parent_of(j->rel2, p2, sizeof(p2));
+	if (strcmp(p1, p2) == 0) {
+		spn_parent_after_own(j, j->rel, j->res);
+	} else {
+		spn_invalidate_parent(j, j->rel);
+		spn_invalidate_parent(j, j->rel2);
+	}
+}
+
+void
 spn_entry_from_attr(struct spn_entry *e, const struct spn_attr *a, int64_t now,
 		    const struct spn_ac_settings *ac)
 {

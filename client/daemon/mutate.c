@@ -48,7 +48,7 @@ mutate_apply(struct spn_job *j)
 			spn_other_links(j, j->rel, &e.attr, -1);
 		spn_index_del_tree(d->idx, (uint16_t)j->m->id, j->rel);
 		spn_mirror_remove(j->m, j->rel);
-		spn_invalidate_parent(j, j->rel);
+		spn_parents_after_own(j);
 		break;
 	case SPN_OP_RENAME:
 		if (spn_job_index_get(j, j->rel2, &e) == 0)
@@ -65,8 +65,7 @@ mutate_apply(struct spn_job *j)
 			e.validated_ns = 0;
 			spn_job_index_put(j, j->rel2, &e);
 		}
-		spn_invalidate_parent(j, j->rel);
-		spn_invalidate_parent(j, j->rel2);
+		spn_parents_after_own(j);
 		break;
 	case SPN_OP_LINK:
 		/* Both names' attributes (nlink, ctime) changed. */
@@ -207,7 +206,9 @@ mutate_done(struct spn_job *j)
 	 * system sees it); servers say NFS3ERR_INVAL or NFS4ERR_ISDIR. */
 	if (j->req.op == SPN_OP_LINK && (j->err == -EINVAL || j->err == -EISDIR))
 		j->err = -EPERM;
-	if (j->req.op == SPN_OP_MKDIR && !j->store_by_path && j->err == -ESTALE) {
+	if ((j->req.op == SPN_OP_MKDIR || j->req.op == SPN_OP_UNLINK || j->req.op == SPN_OP_RMDIR ||
+	     j->req.op == SPN_OP_RENAME) &&
+	    !j->store_by_path && j->err == -ESTALE) {
 		/* The parent's handle is stale: by path. */
 		j->store_by_path = 1;
 		spn_mutate_issue(j);
@@ -331,14 +332,34 @@ spn_mutate_issue(struct spn_job *j)
 		break;
 	}
 	case SPN_OP_RMDIR:
-		spn_nfs_rmdir(n, j->rel, spn_job_cb, j);
+	case SPN_OP_UNLINK: {
+		struct spn_entry pe;
+		const char *name = spn_parent_handle(j, &pe);
+
+		/* By the directory's handle: one call, and its wcc. */
+		if (name != NULL)
+			spn_nfs_remove_fh(n, pe.fh, pe.fh_len, name, j->req.op == SPN_OP_RMDIR,
+					  spn_job_cb, j);
+		else if (j->req.op == SPN_OP_RMDIR)
+			spn_nfs_rmdir(n, j->rel, spn_job_cb, j);
+		else
+			spn_nfs_remove(n, j->rel, spn_job_cb, j);
 		break;
-	case SPN_OP_UNLINK:
-		spn_nfs_remove(n, j->rel, spn_job_cb, j);
+	}
+	case SPN_OP_RENAME: {
+		char p1[SPN_PATH_MAX], p2[SPN_PATH_MAX];
+		struct spn_entry pe;
+		const char *name = spn_parent_handle(j, &pe);
+
+		spn_parent_of(j->rel, p1, sizeof(p1));
+		spn_parent_of(j->rel2, p2, sizeof(p2));
+		if (name != NULL && strcmp(p1, p2) == 0 && strrchr(j->rel2, '/') != NULL)
+			spn_nfs_rename_fh(n, pe.fh, pe.fh_len, name, strrchr(j->rel2, '/') + 1,
+					  spn_job_cb, j);
+		else
+			spn_nfs_rename(n, j->rel, j->rel2, spn_job_cb, j);
 		break;
-	case SPN_OP_RENAME:
-		spn_nfs_rename(n, j->rel, j->rel2, spn_job_cb, j);
-		break;
+	}
 	case SPN_OP_LINK:
 		spn_nfs_link(n, j->rel, j->rel2, spn_job_cb, j);
 		break;

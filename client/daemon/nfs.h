@@ -88,7 +88,7 @@ struct spn_nfs_res {
 	const char *errmsg;          /* the server's or libnfs's words */
 	uint8_t fh[SPN_FH_MAX];      /* lookup, create, fetch, store (NFSv3) */
 	uint8_t fh_len;
-	struct spn_nfs_wcc dir_wcc;  /* create, mkdir by handle (NFSv3) */
+	struct spn_nfs_wcc dir_wcc;  /* create, mkdir, remove, rename by handle (NFSv3) */
 };
 
 typedef void (*spn_nfs_cb)(int err, struct spn_nfs_res *res, void *arg);
@@ -231,6 +231,14 @@ int spn_nfs_create_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, cons
  * directory's handle and attributes (-EREMOTEIO: made, without them). */
 int spn_nfs_mkdir_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name,
 		     int mode, spn_nfs_cb cb, void *arg);
+/* NFSv3: REMOVE (rmdir: RMDIR) name from the directory with handle dirfh;
+ * res.dir_wcc is the directory's before and after. */
+int spn_nfs_remove_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name,
+		      int rmdir, spn_nfs_cb cb, void *arg);
+/* NFSv3: RENAME from to to, both names in the directory with handle dirfh;
+ * res.dir_wcc is the directory's before (the first) and after (the last). */
+int spn_nfs_rename_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *from,
+		      const char *to, spn_nfs_cb cb, void *arg);
 /* NFSv3: store fd's content into the file with this handle: WRITEs and
  * one SETATTR that sets the size and the times in after, if any (mtime
  * alone: SPN_NSA_MTIME; both: SPN_NSA_TIMES); res.attr is the file's

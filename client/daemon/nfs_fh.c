@@ -318,6 +318,88 @@ spn_nfs_create_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const ch
 	START(op, rpc_nfs3_create_async(nfs_get_rpc_context(n->nfs), create_fh_cb, &args, op));
 }
 
+/* REMOVE or RMDIR by the directory's handle: the directory's wcc. */
+static void
+remove_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+
+	(void)rpc;
+	if (!rpc3_ok(op, status, data))
+		return;
+	if (op->kind == SPN_CALL_RMDIR)
+		dir_wcc_from(op, &((RMDIR3res *)data)->RMDIR3res_u.resok.dir_wcc);
+	else
+		dir_wcc_from(op, &((REMOVE3res *)data)->REMOVE3res_u.resok.dir_wcc);
+	spn_nfsop_finish(op, 0);
+}
+
+int
+spn_nfs_remove_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name,
+		  int rmdir, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op;
+
+	if (rmdir) {
+		RMDIR3args args;
+
+		memset(&args, 0, sizeof(args));
+		op = dirop_new(n, SPN_CALL_RMDIR, &args.object, dirfh, len, name, cb, arg);
+		if (op == NULL)
+			return -ENOMEM;
+		START(op, rpc_nfs3_rmdir_async(nfs_get_rpc_context(n->nfs), remove_fh_cb, &args,
+					       op));
+	} else {
+		REMOVE3args args;
+
+		memset(&args, 0, sizeof(args));
+		op = dirop_new(n, SPN_CALL_REMOVE, &args.object, dirfh, len, name, cb, arg);
+		if (op == NULL)
+			return -ENOMEM;
+		START(op, rpc_nfs3_remove_async(nfs_get_rpc_context(n->nfs), remove_fh_cb, &args,
+						op));
+	}
+}
+
+/* RENAME within one directory by its handle: before from the source's
+ * wcc, after from the target's (the same directory). */
+static void
+rename_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	RENAME3res *res = data;
+	struct spn_nfs_wcc before;
+
+	(void)rpc;
+	if (!rpc3_ok(op, status, data))
+		return;
+	dir_wcc_from(op, &res->RENAME3res_u.resok.fromdir_wcc);
+	before = op->res.dir_wcc;
+	memset(&op->res.dir_wcc, 0, sizeof(op->res.dir_wcc));
+	dir_wcc_from(op, &res->RENAME3res_u.resok.todir_wcc);
+	op->res.dir_wcc.have_before = before.have_before;
+	op->res.dir_wcc.size_before = before.size_before;
+	op->res.dir_wcc.mtime_before = before.mtime_before;
+	op->res.dir_wcc.ctime_before = before.ctime_before;
+	spn_nfsop_finish(op, 0);
+}
+
+int
+spn_nfs_rename_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *from,
+		  const char *to, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op;
+	RENAME3args args;
+
+	memset(&args, 0, sizeof(args));
+	op = dirop_new(n, SPN_CALL_RENAME, &args.from, dirfh, len, from, cb, arg);
+	if (op == NULL)
+		return -ENOMEM;
+	args.to.dir = args.from.dir;
+	args.to.name = (char *)to;
+	START(op, rpc_nfs3_rename_async(nfs_get_rpc_context(n->nfs), rename_fh_cb, &args, op));
+}
+
 static int readdir_fh_send(struct spn_nfs_op *op, uint64_t cookie, const char *verf);
 
 static void

@@ -140,6 +140,51 @@ validate_start(struct spn_job *pj, int status)
 	spn_resolve(v, 1, validate_done);
 }
 
+struct spn_dir_pending {
+	struct spn_dir_pending *next;
+	const struct spn_mount *m;
+	int n;
+	char rel[SPN_PATH_MAX];
+};
+
+void
+spn_dir_pending(struct spn_job *j, const char *rel, int delta)
+{
+	struct spn_dir_pending **pp, *p;
+	char dir[SPN_PATH_MAX];
+
+	spn_parent_of(rel, dir, sizeof(dir));
+	for (pp = &j->d->dir_pending; (p = *pp) != NULL; pp = &p->next)
+		if (p->m == j->m && strcmp(p->rel, dir) == 0)
+			break;
+	if (p == NULL && delta > 0 && (p = calloc(1, sizeof(*p))) != NULL) {
+		p->m = j->m;
+		snprintf(p->rel, sizeof(p->rel), "%s", dir);
+		p->next = j->d->dir_pending;
+		j->d->dir_pending = p;
+	}
+	if (p == NULL)
+		return;
+	p->n += delta;
+	if (p->n <= 0) {
+		for (pp = &j->d->dir_pending; *pp != p; pp = &(*pp)->next)
+			;
+		*pp = p->next;
+		free(p);
+	}
+}
+
+static int
+dir_is_pending(const struct spn_job *j)
+{
+	const struct spn_dir_pending *p;
+
+	for (p = j->d->dir_pending; p != NULL; p = p->next)
+		if (p->m == j->m && strcmp(p->rel, j->rel) == 0)
+			return 1;
+	return 0;
+}
+
 /* A name the mirror shows before the server has it. */
 static int
 created_here(const char *name, const struct spn_entry *e, void *arg)
@@ -147,6 +192,33 @@ created_here(const char *name, const struct spn_entry *e, void *arg)
 	(void)name;
 	(void)arg;
 	return (e->flags & SPN_EF_CREATED_LOCALLY) ? 1 : 0;
+}
+
+/* Our own change in the directory j looks at is on its way (a create, or
+ * a predicted mkdir, rmdir, unlink or rename): its times change then, as
+ * a kernel client would show, and the reply's attributes of the
+ * directory (wcc) will be exact. */
+static int
+own_change_on_its_way(struct spn_job *j)
+{
+	return dir_is_pending(j) ||
+	       spn_index_foreach_child(j->d->idx, (uint16_t)j->m->id, j->rel, created_here, NULL) == 1;
+}
+
+/* Answer j from them: parked until the change arrives (1), or the
+ * ordinary way after 8 parks (0). */
+static int
+park_for_own_change(struct spn_job *j)
+{
+	if (j->create_waits++ >= 8)
+		return 0;
+	spn_debug("%s %s waits: our change in it is on its way", spn_proto_op_name(j->req.op),
+		  j->rel);
+	if (j->d->create_waiters == NULL)
+		j->d->create_waiters_ns = spn_mono_ns();
+	j->next = j->d->create_waiters;
+	j->d->create_waiters = j;
+	return 1;
 }
 
 /* A create that does not end (its store failed, the server is away):
@@ -220,22 +292,8 @@ spn_predict(struct spn_job *j)
 		case SPN_OP_STAT:
 			if (j->e.attr.type == S_IFLNK && !(j->req.flags & SPN_F_NOFOLLOW))
 				return 0;
-			if (j->e.attr.type == S_IFDIR &&
-			    spn_index_foreach_child(j->d->idx, (uint16_t)j->m->id, j->rel,
-						    created_here, NULL) == 1) {
-				/* Our own create in it is on its way: its times
-				 * change then, as a kernel client would show.
-				 * Its reply's attributes of the directory (wcc)
-				 * will be exact: answer from them. */
-				if (j->create_waits++ >= 8)
-					return 0;
-				spn_debug("stat %s waits: a create in it in flight", j->rel);
-				if (j->d->create_waiters == NULL)
-					j->d->create_waiters_ns = spn_mono_ns();
-				j->next = j->d->create_waiters;
-				j->d->create_waiters = j;
-				return 1;
-			}
+			if (j->e.attr.type == S_IFDIR && own_change_on_its_way(j))
+				return park_for_own_change(j);
 			j->rep.attr = j->e.attr;
 			break;
 		case SPN_OP_ACCESS:
@@ -254,6 +312,8 @@ spn_predict(struct spn_job *j)
 			j->rep.attr = j->e.attr;
 			break;
 		case SPN_OP_READDIR:
+			if (j->e.attr.type == S_IFDIR && own_change_on_its_way(j))
+				return park_for_own_change(j);
 			if (j->e.attr.type != S_IFDIR || !spn_dir_listing_valid(j) ||
 			    spn_mirror_path(j->m, j->rel, mp, sizeof(mp)) < 0 ||
 			    spn_mirror_lstat(j->m, j->rel, &st) < 0 || !S_ISDIR(st.st_mode))

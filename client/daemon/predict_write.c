@@ -103,6 +103,7 @@ spn_spec_refuted(struct spn_job *v, int status)
 void
 spn_spec_mut_done(struct spn_job *v)
 {
+	struct spn_daemon *d = v->d;
 	struct spn_outcome *o = outcome_find(v->d, v->req.token);
 	struct spn_entry e;
 
@@ -133,14 +134,22 @@ spn_spec_mut_done(struct spn_job *v)
 		}
 		spn_spec_refuted(v, v->err);
 	}
-	spn_invalidate_parent(v, v->rel);
+	if (v->err == 0) {
+		spn_parents_after_own(v);
+	} else {
+		spn_invalidate_parent(v, v->rel);
+		if (v->req.op == SPN_OP_RENAME)
+			spn_invalidate_parent(v, v->rel2);
+	}
+	spn_dir_pending(v, v->rel, -1);
 	if (v->req.op == SPN_OP_RENAME)
-		spn_invalidate_parent(v, v->rel2);
+		spn_dir_pending(v, v->rel2, -1);
 	if (o != NULL) {
 		o->done = 1;
 		o->status = v->err;
 	}
 	spn_job_reply(v, v->err);
+	spn_predict_creates_done(d);
 }
 
 /* The server's answer to a predicted create. */
@@ -407,19 +416,25 @@ spn_predict_write(struct spn_job *j)
 			e2.validated_ns = 0; /* its ctime changes */
 			spn_job_index_put(j, j->rel2, &e2);
 		}
-		spn_invalidate_parent(j, j->rel2);
 		break;
 	}
 	default:
 		return 0;
 	}
-	spn_invalidate_parent(j, j->rel);
 	v = spn_validation_new(j);
 	if (v == NULL) {
 		/* The mirror changed already: the server must follow now. */
+		spn_invalidate_parent(j, j->rel);
+		if (j->req.op == SPN_OP_RENAME)
+			spn_invalidate_parent(j, j->rel2);
 		spn_mutate_issue(j);
 		return 1;
 	}
+	/* The listing shows our change already; the directory's attributes
+	 * come with the server's reply (spn_spec_mut_done). */
+	spn_dir_pending(j, j->rel, 1);
+	if (j->req.op == SPN_OP_RENAME)
+		spn_dir_pending(j, j->rel2, 1);
 	v->mq_barrier = 1;
 	outcome_start(j->d, j->req.token);
 	j->rep.spec = SPN_SPEC_PREDICTED;

@@ -177,4 +177,26 @@ check "... not predicted absent: the directory changed under us, the listing was
 	bash -c '! grep -q "stat /nfs/wcc2/theirs -> -2" "$1" &&
 		! grep -q "listing of /wcc2 kept" "$1"' _ "$T_TMP/wcc.log"
 
+# The same for our own rename and unlink (REMOVE and RENAME by the
+# directory's handle carry its wcc too; ar writes a temporary name and
+# renames it, a build removes its outputs): the listing is kept, and a
+# stat of the directory while the change is on its way waits for it and
+# shows the directory's attributes after it, as a kernel client would.
+mkdir -p "$tb_EXPORT_DIR/wcc3"
+echo a >"$tb_EXPORT_DIR/wcc3/a"
+echo b >"$tb_EXPORT_DIR/wcc3/b"
+env $C ls /nfs/wcc3 >/dev/null
+r1=$(calls readdir)
+env $C sh -c 'mv /nfs/wcc3/a /nfs/wcc3/c && rm /nfs/wcc3/b && stat -c "%Y %h" /nfs/wcc3 &&
+	stat /nfs/wcc3/other' >"$T_TMP/wcc3.out" 2>&1
+r2=$(calls readdir)
+echo "# readdir calls: ${r1:-?} before the rename and unlink, ${r2:-?} after"
+check "our own rename and unlink kept the listing: the next stat is predicted absent" \
+	grep -q 'stat /nfs/wcc3/other -> -2 predicted' "$T_TMP/wcc.log"
+check "... with no READDIR of the directory again" test -n "$r1" -a "${r1:-x}" = "${r2:-y}"
+check "... the directory's mtime and link count the program saw are the server's after both" \
+	test "$(head -n 1 "$T_TMP/wcc3.out")" = "$(stat -c '%Y %h' "$tb_EXPORT_DIR/wcc3")"
+check "... and the server has the change: c, no a, no b" \
+	test "$(cd "$tb_EXPORT_DIR/wcc3" && echo *)" = c
+
 finish
