@@ -201,8 +201,8 @@ created_here(const char *name, const struct spn_entry *e, void *arg)
 static int
 own_change_on_its_way(struct spn_job *j)
 {
-	return dir_is_pending(j) ||
-	       spn_index_foreach_child(j->d->idx, (uint16_t)j->m->id, j->rel, created_here, NULL) == 1;
+	return dir_is_pending(j) || spn_index_foreach_child(j->d->idx, (uint16_t)j->m->id, j->rel,
+							    created_here, NULL) == 1;
 }
 
 /* Answer j from them: parked until the change arrives (1), or the
