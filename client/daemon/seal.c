@@ -58,6 +58,12 @@
 enum seal_state { SEAL_PENDING, SEAL_VERDICT_HELD, SEAL_HELD, SEAL_REFUTED };
 
 #define SPN_MAX_EXITS 4096
+/* Joins keep a sealed epoch undecided: a dependent that predicts without
+ * end would hold back its verdict, its sealer's output and its sealer's
+ * RESOLVE. So only so many, and only so long after the seal; then the
+ * dependent takes a checkpoint of its own. */
+#define SEAL_MAX_JOINS 1024
+#define SEAL_JOIN_NS (2 * 1000000000LL)
 
 struct spn_exit {
 	struct spn_exit *next;
@@ -77,6 +83,8 @@ struct spn_seal {
 	int courier;           /* output handed to a courier, not yet flushed */
 	int ckpt;              /* the sealer rolls back if this epoch fails */
 	unsigned joined;       /* joined validations in flight */
+	unsigned joins;        /* joined in all */
+	int64_t born_ns;       /* when sealed: joins end after SEAL_JOIN_NS */
 	int join_refuted;      /* a joined validation failed */
 };
 
@@ -324,6 +332,7 @@ spn_seal_dispatch(struct spn_job *j)
 	s->cl = cl;
 	s->courier = !!(j->req.flags & SPN_F_COURIER);
 	s->ckpt = !!(j->req.flags & SPN_F_CKPT);
+	s->born_ns = spn_mono_ns();
 	s->next = d->seals;
 	d->seals = s;
 	cl->seal = s->id;
@@ -349,9 +358,11 @@ spn_seal_join(struct spn_daemon *d, struct spn_client *cl)
 		if (s == NULL)
 			return 0; /* decided: too late to join */
 		if (s->ckpt) {
-			if (seal_state(d, id, 1) != SEAL_PENDING)
+			if (seal_state(d, id, 1) != SEAL_PENDING || s->joins >= SEAL_MAX_JOINS ||
+			    spn_mono_ns() - s->born_ns > SEAL_JOIN_NS)
 				return 0;
 			s->joined++;
+			s->joins++;
 			return id;
 		}
 		id = s->birth;
