@@ -372,16 +372,20 @@ static int
 open_once(struct spn_conn *c, const struct spn_policy *p, int autostart, char *err,
 	  size_t errlen)
 {
+	unsigned char *keep = c->buf_static ? c->buf : NULL;
 	int rc, i;
 
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
+	c->buf = keep;
+	c->buf_static = keep != NULL;
 	if (spn_policy_socket_path(p, c->sock, sizeof(c->sock)) < 0) {
 		snprintf(err, errlen, "socket path under %s is too long (set SPECNFS_RUNTIME_DIR)",
 			 p->runtime_dir);
 		return -ENAMETOOLONG;
 	}
-	c->buf = malloc(SPN_MSG_MAX);
+	if (c->buf == NULL)
+		c->buf = malloc(SPN_MSG_MAX);
 	if (c->buf == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
@@ -411,8 +415,10 @@ out:
 	if (rc == 0)
 		return 0;
 fail:
-	free(c->buf);
-	c->buf = NULL;
+	if (!c->buf_static) {
+		free(c->buf);
+		c->buf = NULL;
+	}
 	return rc < 0 ? rc : -EIO;
 }
 
@@ -422,8 +428,10 @@ spn_conn_close(struct spn_conn *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
-	free(c->buf);
-	c->buf = NULL;
+	if (!c->buf_static) {
+		free(c->buf);
+		c->buf = NULL;
+	}
 }
 
 /* One write of buf; with as, by sendmsg naming those ids. */

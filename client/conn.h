@@ -17,6 +17,8 @@ struct spn_conn {
 	uint32_t seq;
 	char sock[108];
 	unsigned char *buf; /* SPN_MSG_MAX bytes: the last reply frame */
+	int buf_static;     /* buf is the caller's, kept across opens (no malloc: a
+			     * connection opened in a signal handler) */
 	size_t have;        /* bytes buffered beyond the last frame */
 	pid_t stale_pid;    /* -EPROTONOSUPPORT: the daemon speaking another version */
 };
@@ -25,7 +27,8 @@ struct spn_conn {
  * until it listens) if none runs. 0 or -errno, with one line in err. A
  * daemon that speaks another protocol version (an upgrade while it ran)
  * is told to stop (SIGTERM: it writes back what it holds) and, with
- * autostart, replaced; without, -EPROTONOSUPPORT and c->stale_pid. */
+ * autostart, replaced; without, -EPROTONOSUPPORT and c->stale_pid. c must
+ * be initialised (zero, or buf and buf_static set by the caller). */
 int spn_conn_open(struct spn_conn *c, const struct spn_policy *p, int autostart, char *err,
 		  size_t errlen);
 /* After -EPROTONOSUPPORT without autostart: stop that daemon (SIGTERM,

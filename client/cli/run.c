@@ -166,7 +166,7 @@ int
 spn_cmd_run(int argc, char **argv)
 {
 	struct spn_policy pol;
-	struct spn_conn conn;
+	struct spn_conn conn = { .fd = -1 };
 	char mounts[8192] = "", err[1024], dir[PATH_MAX], shim[PATH_MAX], self[PATH_MAX];
 	const char *shell;
 	char *defcmd[2];

@@ -95,7 +95,7 @@ errtext(const char *path, int rc)
 {
 	static char buf[SPN_URL_MAX + 512];
 	char url[SPN_URL_MAX], state[256], err[512];
-	struct spn_conn c;
+	struct spn_conn c = { .fd = -1 };
 	int found;
 
 	if (rc != -EIO || path == NULL || spn_conn_open(&c, &pol, 0, err, sizeof(err)) < 0)

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
@@ -33,16 +34,57 @@
  * connection state we will see when we resume, so it talks to the daemon
  * over a temporary connection with everything on its stack.
  */
-static struct spn_conn shim_conn = { .fd = -1 };
+/* Static: a first connection may be opened in a signal handler (a
+ * SIGCHLD handler's waitpid asks the daemon), where malloc is not safe. */
+static unsigned char shim_conn_buf[SPN_MSG_MAX];
+static struct spn_conn shim_conn = { .fd = -1, .buf = shim_conn_buf, .buf_static = 1 };
 static pid_t shim_conn_pid;
 static uint64_t shim_conn_serial;
 static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
+static dev_t shim_conn_dev;
+static ino_t shim_conn_ino;
+
+/*
+ * The connection's fd lives at SPN_CONN_FD_MIN or above, out of the way of
+ * the numbers programs pick (a shell's `exec 3>file`, dup2 onto 1 in a
+ * child). A program may still close it and reuse the number, or dup2
+ * onto it: before each use we check it is still our socket, and if not
+ * we forget it (never closing the program's file) and connect again.
+ * Otherwise our requests would go into the program's file or pipe (a
+ * shell's $(...) read "SPNF..." once).
+ */
+#define SPN_CONN_FD_MIN 400
+
+static int
+conn_fd_ours(void)
+{
+	struct stat st;
+
+	return shim_conn.fd >= 0 && syscall(SYS_fstat, shim_conn.fd, &st) == 0 &&
+	       S_ISSOCK(st.st_mode) && st.st_ino == shim_conn_ino && st.st_dev == shim_conn_dev;
+}
+
+static void
+conn_fd_settle(void)
+{
+	struct stat st;
+	long hi = syscall(SYS_fcntl, shim_conn.fd, F_DUPFD_CLOEXEC, SPN_CONN_FD_MIN);
+
+	if (hi >= 0) {
+		syscall(SYS_close, shim_conn.fd);
+		shim_conn.fd = (int)hi;
+	}
+	if (syscall(SYS_fstat, shim_conn.fd, &st) == 0) {
+		shim_conn_dev = st.st_dev;
+		shim_conn_ino = st.st_ino;
+	}
+}
 
 /* A fork() child: the inherited connection is the parent's. */
 void
 spn_call_atfork_child(void)
 {
-	if (shim_conn.fd >= 0)
+	if (conn_fd_ours())
 		REAL(close)(shim_conn.fd);
 	shim_conn.fd = -1;
 	shim_conn.have = 0;
@@ -173,7 +215,7 @@ mono_ms(void)
 static int
 server_state(const char *nfs, char *url, size_t urllen, char *state, size_t statelen)
 {
-	struct spn_conn c;
+	struct spn_conn c = { .fd = -1 };
 	char err[512];
 	int rc;
 
@@ -290,6 +332,10 @@ spn_call_raw(struct spn_req *req, struct spn_reply *rep)
 	spn_shim_busy++;
 	pthread_mutex_lock(&conn_lock);
 	for (tries = 0; tries < 2; tries++) {
+		if (shim_conn.fd >= 0 && shim_conn_pid == pid && !conn_fd_ours()) {
+			shim_conn.fd = -1; /* the program's now: not ours to close */
+			shim_conn.have = 0;
+		}
 		if (shim_conn.fd < 0 || shim_conn_pid != pid) {
 			/* A stale state left by a vfork child is not ours to
 			 * close: just start over. */
@@ -301,6 +347,7 @@ spn_call_raw(struct spn_req *req, struct spn_reply *rep)
 				spn_shim_complain(err, rc);
 				return -EIO;
 			}
+			conn_fd_settle();
 			shim_conn_pid = pid;
 			shim_conn_serial++;
 		}
@@ -340,12 +387,10 @@ spn_conn_drop(void)
 {
 	spn_shim_busy++;
 	pthread_mutex_lock(&conn_lock);
-	if (shim_conn.fd >= 0)
+	if (conn_fd_ours())
 		REAL(close)(shim_conn.fd);
 	shim_conn.fd = -1;
 	shim_conn.have = 0;
-	free(shim_conn.buf);
-	shim_conn.buf = NULL;
 	shim_conn_pid = 0;
 	pthread_mutex_unlock(&conn_lock);
 	spn_shim_busy--;

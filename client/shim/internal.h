@@ -159,7 +159,10 @@ void spn_spec_hold(int on);
 /* After a wait reaped pid with *status (exited or killed): the daemon may
  * know it exited speculatively (spec/speculate.c, "exits"); *status is
  * then the one to return, and this process may now run ahead on it. */
-void spn_spec_reaped(pid_t pid, int *status);
+/* nohang: a WNOHANG wait, most likely in a SIGCHLD handler (bash's):
+ * nothing there may allocate or take a checkpoint, so an undecided exit
+ * is waited for, not run ahead on. */
+void spn_spec_reaped(pid_t pid, int *status, int nohang);
 /* Around a wait of a speculative process: 1 if it may block without
  * resolving first (its syscalls do not trap until spn_spec_wait_end;
  * the caller blocks signals meanwhile), 0: a plain call (a barrier if

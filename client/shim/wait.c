@@ -58,7 +58,7 @@ reap4(pid_t pid, int *status, int options, struct rusage *ru)
 	if (r > 0 && (WIFEXITED(s) || WIFSIGNALED(s))) {
 		int saved = errno;
 
-		spn_spec_reaped((pid_t)r, &s);
+		spn_spec_reaped((pid_t)r, &s, !!(options & WNOHANG));
 		errno = saved;
 	}
 	if (r > 0 && status != NULL)
@@ -112,7 +112,7 @@ waitid(idtype_t idtype, id_t id, siginfo_t *info, int options)
 		return 0;
 	}
 	saved = errno;
-	spn_spec_reaped(info->si_pid, &s);
+	spn_spec_reaped(info->si_pid, &s, !!(options & WNOHANG));
 	errno = saved;
 	if (WIFEXITED(s)) {
 		info->si_code = CLD_EXITED;

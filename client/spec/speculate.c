@@ -1152,7 +1152,7 @@ exit_verdict(uint64_t id)
 }
 
 void
-spn_spec_reaped(pid_t pid, int *status)
+spn_spec_reaped(pid_t pid, int *status, int nohang)
 {
 	struct spn_req req;
 	struct spn_reply rep;
@@ -1189,6 +1189,15 @@ spn_spec_reaped(pid_t pid, int *status)
 			/* Settle what we ran ahead on before (our checkpoint is
 			 * older than the child), then ask again. */
 			resolve_kind(K_WAIT);
+			continue;
+		}
+		if (nohang) {
+			/* Perhaps in a signal handler (bash's SIGCHLD): no
+			 * checkpoint here, it would allocate. The verdict,
+			 * then the status (a re-execution's if it failed). */
+			if (exit_verdict(rep.token))
+				break;
+			newer = rep.gen;
 			continue;
 		}
 		rc = depend_on_exit(rep.token);

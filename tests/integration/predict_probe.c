@@ -33,7 +33,7 @@ int
 main(int argc, char **argv)
 {
 	struct spn_policy pol;
-	struct spn_conn c;
+	struct spn_conn c = { .fd = -1 };
 	struct spn_req req;
 	struct spn_reply rep;
 	char err[1024];
