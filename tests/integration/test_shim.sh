@@ -85,6 +85,29 @@ bscript+='while read -r l; do echo "[$l]"; done < d3/sub/n.txt; '
 bscript+='{ echo a; echo b; } 2>&1 | tee tee.out | wc -l; echo *.out'
 same_sh "bash: globstar, cd, pwd -P, read loops, tee" "$L" t "bash -c '$bscript'"
 
+# The shim keeps its connection to the daemon at fd 400 and above. A
+# program that dup2s its own files onto those numbers, then reads NFS,
+# gets its files (the shim sees its socket gone and connects anew, never
+# closing the program's file) and its NFS data.
+cat >"$T_TMP/fds.py" <<'EOF'
+import os, sys
+os.stat("/nfs/t/d3")  # the shim's connection is open now
+for n in range(400, 405):
+    f = os.open("%s/fd%d.txt" % (sys.argv[1], n), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(f, n)
+    os.close(f)
+print(len(open("/nfs/t/d3/sub/n.txt").read().splitlines()))
+for n in range(400, 405):
+    os.write(n, b"mine\n")
+print(len(os.listdir("/nfs/t/d3")))
+EOF
+nfs python3 "$T_TMP/fds.py" "$T_TMP" >"$T_TMP/fd.out" 2>&1
+check "a program that takes the shim's fd numbers reads NFS on ($(tr '\n' ' ' <"$T_TMP/fd.out"))" \
+	test "$(cat "$T_TMP/fd.out")" = "$(wc -l <"$L/t/d3/sub/n.txt"; ls "$L/t/d3" | wc -l)"
+check "... and its files hold only its own data" \
+	bash -c 'for n in 400 401 402 403 404; do [ "$(cat "$1/fd$n.txt")" = mine ] || exit 1; done' \
+	_ "$T_TMP"
+
 mkdir -p "$tb_EXPORT_DIR/py/mypkg"
 cat >"$tb_EXPORT_DIR/py/mypkg/__init__.py" <<'EOF'
 from .mod import write
