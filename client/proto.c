@@ -23,7 +23,7 @@
 
 #define SPN__NSEC_PER_SEC 1000000000u
 #define SPN__ERRNO_MAX 4095 /* like the kernel's MAX_ERRNO */
-#define SPN__FIELDS_MAX 10  /* per op and direction, terminator included */
+#define SPN__FIELDS_MAX 12  /* per op and direction, terminator included */
 
 /* How a field is laid out on the wire. */
 enum spn__kind {
@@ -135,7 +135,8 @@ static const struct spn__field spn__fields[SPN__NFID] = {
     [SPN__RQ_MTIME] =
 	SPN__F(struct spn_req, mtime, SPN__K_TIME, SPN__C_NONE, 0),
     [SPN__RQ_SPEC] = SPN__F(struct spn_req, spec, SPN__K_U32, SPN__C_BITS,
-			    SPN_SPEC_PREDICT | SPN_SPEC_REPLAY | SPN_SPEC_JOIN),
+			    SPN_SPEC_PREDICT | SPN_SPEC_REPLAY | SPN_SPEC_JOIN |
+				SPN_SPEC_HOLD),
     [SPN__RQ_TOKEN] = SPN__F(struct spn_req, token, SPN__K_U64, SPN__C_NONE, 0),
     [SPN__RP_ATTR] =
 	SPN__F(struct spn_reply, attr, SPN__K_ATTR, SPN__C_NONE, 0),
@@ -150,7 +151,7 @@ static const struct spn__field spn__fields[SPN__NFID] = {
 	SPN__F(struct spn_reply, text, SPN__K_TEXT, SPN__C_NONE, SPN_TEXT_MAX),
     [SPN__RP_SPEC] = SPN__F(struct spn_reply, spec, SPN__K_U32, SPN__C_BITS,
 			    SPN_SPEC_PREDICTED | SPN_SPEC_REMOTE | SPN_SPEC_REDIRECT |
-				SPN_SPEC_JOINED),
+				SPN_SPEC_JOINED | SPN_SPEC_UNHELD),
     [SPN__RP_REFUTED] =
 	SPN__F(struct spn_reply, refuted, SPN__K_U32, SPN__C_NONE, 0),
     [SPN__RP_TOKEN] = SPN__F(struct spn_reply, token, SPN__K_U64, SPN__C_NONE, 0),
@@ -241,7 +242,8 @@ static const struct spn__op spn__ops[SPN_OP_MAX + 1] = {
     [SPN_OP_SETATTR] = {.name = "setattr",
 			.req = {SPN__RQ_PATH, SPN__RQ_FLAGS_STAT, SPN__RQ_MASK,
 				SPN__RQ_MODE, SPN__RQ_UID, SPN__RQ_GID,
-				SPN__RQ_SIZE, SPN__RQ_ATIME, SPN__RQ_MTIME},
+				SPN__RQ_SIZE, SPN__RQ_ATIME, SPN__RQ_MTIME,
+				SPN__RQ_SPEC, SPN__RQ_TOKEN},
 			.rep = {SPN__RP_ATTR},
 			.always = {SPN__RP_SPEC}},
     [SPN_OP_STATFS] = {.name = "statfs",

@@ -50,7 +50,7 @@
 #include <sys/types.h>
 
 #define SPN_PROTO_MAGIC 0x464e5053u /* "SPNF" on the wire */
-#define SPN_PROTO_VERSION 7 /* 2: speculation (spec fields, RESOLVE);
+#define SPN_PROTO_VERSION 8 /* 2: speculation (spec fields, RESOLVE);
 			     * 3: write-back speculation (token, REPLAY, REMOTE);
 			     * 4: MKNOD, REDIRECT replies (symlinks off NFS);
 			     * 5: speculation across processes (SEAL, RESOLVE's
@@ -89,7 +89,8 @@ enum spn_op {
 	SPN_OP_LINK = 13,     /* path (existing), path2 (new name) [] */
 	SPN_OP_SYMLINK = 14,  /* path (link), target (in path2) [attr] */
 	SPN_OP_SETATTR = 15,  /* path, flags (SPN_F_NOFOLLOW), mask, mode,
-			       * uid, gid, size, atime, mtime [attr] */
+			       * uid, gid, size, atime, mtime, spec, token
+			       * [attr] */
 	SPN_OP_STATFS = 16,   /* path [statfs] */
 	SPN_OP_STATUS = 17,   /* [text] */
 	SPN_OP_CONFIG = 18,   /* [text] */
@@ -223,6 +224,26 @@ enum spn_op {
  */
 #define SPN_F_CKPT 0x80u  /* SEAL: the sealer rolls back if this epoch fails */
 #define SPN_F_JOIN 0x100u /* SEAL: joins go to the chain above token */
+
+/*
+ * Version 8: held mutations. A speculative process's MKDIR, RMDIR, UNLINK,
+ * RENAME or SETATTR (mode only) with SPN_SPEC_PREDICT|SPN_SPEC_HOLD joins
+ * a sealed epoch as its last prediction: the process's own, sealed just
+ * before (SEAL with SPN_F_CKPT), or the nearest one above it with a
+ * checkpoint (as a joined read, version 7). The reply (SPN_SPEC_JOINED,
+ * SPN_SPEC_PREDICTED) says what the mirror shows already; the server call
+ * is held in the daemon, in its place in the mount's ordered line, until
+ * everything else the sealed epoch holds is decided: sent if all of it
+ * held, dropped (never sent, the mirror's change undone) if any of it
+ * failed. Its outcome is then the epoch's last validation. The epoch
+ * takes nothing more (no join, no second hold): a failure after the
+ * mutation reached the server would roll back to before it. A reply with
+ * SPN_SPEC_UNHELD did nothing: no epoch to hold it in (or the policy, or
+ * the cache, cannot say the outcome); the client sends the request again
+ * without SPN_SPEC_HOLD.
+ */
+#define SPN_SPEC_HOLD 0x8u    /* request: the mutation may be held (version 8) */
+#define SPN_SPEC_UNHELD 0x10u /* reply: not held, nothing done: ask again */
 
 /* Set in the header's op of every reply; never part of struct's op. */
 #define SPN_OP_REPLY 0x8000u

@@ -118,6 +118,19 @@ spn_job_begin(struct spn_job *j)
 
 	if ((req->spec & SPN_SPEC_REPLAY) && spn_replay(j))
 		return;
+	if ((req->spec & SPN_SPEC_HOLD) && (req->spec & SPN_SPEC_PREDICT)) {
+		switch (req->op) {
+		case SPN_OP_MKDIR:
+		case SPN_OP_RMDIR:
+		case SPN_OP_UNLINK:
+		case SPN_OP_RENAME:
+		case SPN_OP_SETATTR:
+			spn_hold_request(j);
+			return;
+		default:
+			break; /* nothing else is held: as without HOLD */
+		}
+	}
 	if (j->req.spec & SPN_SPEC_PREDICT) { /* cleared for a foreign caller */
 		switch (req->op) {
 		case SPN_OP_CLOSE:

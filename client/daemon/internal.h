@@ -157,6 +157,7 @@ struct spn_job {
 	char *mq_keys[4]; /* the paths it touched (the line's copies) */
 	struct spn_mount *mq_m; /* the line it is in, or NULL */
 	struct spn_job *mq_prev, *mq_next;
+	int mq_held; /* a held mutation: keeps its place, never admitted (seal.c) */
 
 	/* Resolving the path (daemon/resolve.c, daemon/gate.c) */
 	struct spn_entry e; /* the entry being worked on */
@@ -182,6 +183,13 @@ struct spn_job {
 	int join_ok;               /* ... and it held */
 	struct spn_attr predicted; /* ... and what was predicted */
 	int predicted_status;
+	/* Held mutations (SPN_SPEC_HOLD, daemon/seal.c) */
+	uint64_t hold;             /* request: the sealed epoch to hold it in */
+	uint64_t hold_from;        /* ... the joiner's own link of the chain */
+	struct spn_job *hold_next; /* validation: in d->held while held */
+	int64_t held_ns;           /* ... since */
+	int dropped;               /* ... dropped, never sent: what it held failed */
+	uint64_t removals;         /* validation: d->removals when it began */
 };
 
 /* The outcome of a predicted mutation, for a re-execution (REPLAY). */
@@ -223,6 +231,7 @@ struct spn_daemon {
 	uint64_t requests[SPN_OP_MAX + 1];
 	uint64_t cache_hits, revalidations, fetches, stores, negative_hits;
 	uint64_t predictions, refutations;
+	uint64_t removals; /* predicted removals (unlink, rmdir, rename) so far */
 	/* sealed epochs (daemon/seal.c) */
 	struct spn_seal *seals;
 	uint64_t seal_base, seal_next;
@@ -232,6 +241,9 @@ struct spn_daemon {
 	size_t n_exits;
 	uint64_t exit_gen;
 	struct spn_job *reapers; /* REAP jobs waiting for a newer record */
+	struct spn_job *held;           /* held mutations (seal.c) */
+	int held_poking;
+	uint64_t n_held, n_dropped, held_us; /* figures: held, dropped, time held */
 	struct spn_job *create_waiters; /* stats of a directory: our create in it first */
 	int64_t create_waiters_ns;      /* ... since (a create that never ends: 500 ms) */
 	struct spn_dir_pending *dir_pending; /* directories our predicted changes are in */
@@ -255,6 +267,8 @@ int64_t spn_mono_ns(void); /* CLOCK_MONOTONIC: timers */
 /* Before an NFS call: how to re-send it and what runs after it. 1: the
  * call must wait (for the session, or behind a predicted mutation). */
 int spn_job_call(struct spn_job *j, spn_job_fn issue, spn_job_fn done, int nonidem);
+/* A held mutation (mq_held) may go now: in its place in the line. */
+void spn_job_unhold(struct spn_job *j);
 void spn_job_cb(int err, struct spn_nfs_res *res, void *arg); /* the callback of every call */
 void spn_job_reply(struct spn_job *j, int status);           /* answers and frees j */
 void spn_job_free(struct spn_job *j);
@@ -345,6 +359,8 @@ int spn_list_parent_first(struct spn_job *j);
 /* A job checking pj's prediction for pj's client (counted in validating
  * until it ends: spn_validated); NULL if out of memory. */
 struct spn_job *spn_validation_new(struct spn_job *pj);
+/* ... or for the sealed epoch id, which counts it (spn_seal_hold_add). */
+struct spn_job *spn_validation_joined(struct spn_job *pj, uint64_t id);
 void spn_validated(struct spn_job *j);
 
 /* daemon/seal.c: speculation across processes (RESOLVE, SEAL). */
@@ -362,9 +378,19 @@ void spn_seal_client_gone(struct spn_daemon *d, struct spn_client *cl);
  * until spn_seal_join_done), or 0. */
 uint64_t spn_seal_join(struct spn_daemon *d, struct spn_client *cl);
 void spn_seal_join_done(struct spn_daemon *d, uint64_t id, int ok);
+/* Held mutations (proto.h, version 8). The sealed epoch a mutation of cl
+ * may be held in (its own, else the nearest above with a checkpoint), or
+ * 0; *from: the link of the chain cl names. */
+uint64_t spn_seal_hold_target(struct spn_daemon *d, struct spn_client *cl, uint64_t *from);
+/* v (a validation joined to v->join) is the held mutation of its sealed
+ * epoch, which takes nothing more; v waits in its line (mq_held) until
+ * spn_seal_poke() sends or drops it. */
+void spn_seal_hold_add(struct spn_daemon *d, struct spn_job *v);
 
 /* daemon/predict_write.c: predictions of write-backs and mutations */
 int spn_predict_write(struct spn_job *j);
+/* SPN_SPEC_HOLD: predicted and held, or answered SPN_SPEC_UNHELD. */
+void spn_hold_request(struct spn_job *j);
 int spn_replay(struct spn_job *j);
 void spn_spec_refuted(struct spn_job *v, int status);
 void spn_spec_mut_done(struct spn_job *v);

@@ -95,7 +95,16 @@ spn_job_index_get(struct spn_job *j, const char *rel, struct spn_entry *e)
 int
 spn_job_index_put(struct spn_job *j, const char *rel, const struct spn_entry *e)
 {
-	int rc = spn_index_put(j->d->idx, (uint16_t)j->m->id, rel, e);
+	struct spn_entry now;
+	int rc;
+
+	/* A validation that began before a predicted removal (a process's
+	 * stat, then its unlink held until that stat is back) must not
+	 * bring the removed name back from the server's older answer. */
+	if ((j->owner != NULL || j->join != 0) && j->removals != j->d->removals &&
+	    spn_index_get(j->d->idx, (uint16_t)j->m->id, rel, &now) < 0)
+		return 0;
+	rc = spn_index_put(j->d->idx, (uint16_t)j->m->id, rel, e);
 
 	if (rc < 0)
 		spn_err("index: cannot record %s: %s", rel, strerror(-rc));
@@ -431,6 +440,8 @@ mq_may_run(struct spn_mount *m, struct spn_job *j)
 	struct spn_job *y;
 	int before = 1;
 
+	if (j->mq_held)
+		return 0; /* until its epoch is decided (seal.c) */
 	if (!mq_writer(j) && m->mq_writers == 0)
 		return 1;
 	for (y = m->mq_head; y != NULL; y = y->mq_next) {
@@ -493,6 +504,17 @@ mq_leave(struct spn_job *j)
 	j->mq_nkeys = 0;
 	j->mq_m = NULL;
 	mq_pump(m);
+}
+
+/* A held mutation may go: admitted when nothing before it conflicts. */
+void
+spn_job_unhold(struct spn_job *j)
+{
+	j->mq_held = 0;
+	if (j->mq_m != NULL)
+		mq_pump(j->mq_m);
+	else if (j->issue != NULL)
+		j->issue(j);
 }
 
 /* j is about to call: 1 if it must wait in line (its issue runs when it

@@ -219,7 +219,9 @@ mutate_done(struct spn_job *j)
 		verify_issue(j);
 		return;
 	}
-	if (j->owner != NULL) {
+	if (j->owner != NULL || j->join != 0) {
+		if (j->req.op == SPN_OP_SETATTR && j->err == 0)
+			mutate_apply(j); /* a held chmod: the server's attributes */
 		spn_spec_mut_done(j);
 		return;
 	}

@@ -104,6 +104,7 @@ validation_new(struct spn_job *pj, uint64_t join)
 		pj->cl->refs++;
 		pj->cl->validating++;
 	}
+	v->removals = pj->d->removals;
 	pj->d->njobs++;
 	pj->d->predictions++;
 	return v;
@@ -113,6 +114,12 @@ struct spn_job *
 spn_validation_new(struct spn_job *pj)
 {
 	return validation_new(pj, 0);
+}
+
+struct spn_job *
+spn_validation_joined(struct spn_job *pj, uint64_t id)
+{
+	return validation_new(pj, id);
 }
 
 /* Start checking a prediction made for cl. */

@@ -35,6 +35,10 @@
 #define REFUSED_FOR_NS (30 * 1000000000LL)
 
 static void spec_create_issue(struct spn_job *v);
+static int predict_chmod(struct spn_job *j, int have);
+static void mutation_go(struct spn_job *v);
+static int predict_mutation(struct spn_job *j, int have, const struct spn_entry *pe,
+			    int parent_complete, struct spn_job *v);
 
 static int
 refused_recently(struct spn_daemon *d, const struct spn_mount *m, const char *rel)
@@ -90,13 +94,35 @@ outcome_start(struct spn_daemon *d, uint64_t token)
 void
 spn_spec_refuted(struct spn_job *v, int status)
 {
-	v->owner->refuted++;
+	if (v->owner != NULL)
+		v->owner->refuted++; /* a joined one fails its sealed epoch instead */
+	if (v->dropped)
+		return; /* never sent: the server said nothing */
 	v->d->refutations++;
 	refused_add(v->d, v->m, v->rel);
 	if (v->req.op == SPN_OP_RENAME)
 		refused_add(v->d, v->m, v->rel2);
 	spn_info("write-back refused by the server: %s %s: %s", spn_proto_op_name(v->req.op),
 		 v->req.path, strerror(-status));
+}
+
+/* The server's answer to a predicted chmod (held: SPN_SPEC_HOLD). */
+static void
+spec_setattr_done(struct spn_job *v)
+{
+	struct spn_entry e;
+
+	if (v->err < 0 && spn_job_index_get(v, v->rel, &e) == 0) {
+		/* The mode we showed is not the server's: ask it again. */
+		e.attr.mode = v->predicted.mode;
+		e.validated_ns = 0;
+		spn_job_index_put(v, v->rel, &e);
+		if (e.attr.type == S_IFREG)
+			spn_mirror_chmod(v->m, v->rel, spn_mirror_mode(e.attr.mode));
+		spn_spec_refuted(v, v->err);
+	}
+	v->join_ok = v->err == 0;
+	spn_job_reply(v, v->err);
 }
 
 /* The server's answer to a predicted mkdir/rmdir/unlink/rename. */
@@ -107,6 +133,10 @@ spn_spec_mut_done(struct spn_job *v)
 	struct spn_outcome *o = outcome_find(v->d, v->req.token);
 	struct spn_entry e;
 
+	if (v->req.op == SPN_OP_SETATTR) {
+		spec_setattr_done(v);
+		return;
+	}
 	if (v->err == 0) {
 		if (v->req.op == SPN_OP_MKDIR && spn_job_index_get(v, v->rel, &e) == 0) {
 			if (v->res != NULL && v->res->attr.type == S_IFDIR) {
@@ -145,9 +175,10 @@ spn_spec_mut_done(struct spn_job *v)
 	if (v->req.op == SPN_OP_RENAME)
 		spn_dir_pending(v, v->rel2, -1);
 	if (o != NULL) {
-		o->done = 1;
+		o->done = !v->dropped;
 		o->status = v->err;
 	}
+	v->join_ok = v->err == 0;
 	spn_job_reply(v, v->err);
 	spn_predict_creates_done(d);
 }
@@ -340,12 +371,83 @@ predict_create(struct spn_job *j, int have, const struct spn_entry *pe, int pare
 	return 1;
 }
 
+/* A predicted mutation's server call: now, or held (SPN_SPEC_HOLD) in
+ * its place in the line until its sealed epoch says (seal.c). */
+static void
+mutation_go(struct spn_job *v)
+{
+	if (v->join == 0) {
+		spn_mutate_issue(v);
+		return;
+	}
+	spn_seal_hold_add(v->d, v);
+	spn_mutate_issue(v); /* takes its place; not admitted while held */
+	spn_seal_poke(v->d);
+}
+
+/* A chmod, held (SPN_SPEC_HOLD only): of a file or directory we know,
+ * owned by the caller (the server's checks would say EPERM otherwise).
+ * The mirror copy's execute bits follow at once: a program may run the
+ * file next (a linker's output). */
+static int
+predict_chmod(struct spn_job *j, int have)
+{
+	struct spn_job *v;
+
+	if (j->hold == 0 || !have || j->req.mask != SPN_SA_MODE || j->cred.foreign > 0 ||
+	    (j->e.attr.type != S_IFREG && j->e.attr.type != S_IFDIR) ||
+	    j->e.attr.uid != j->cl->uid ||
+	    (j->e.validated_ns == 0 && !(j->e.flags & SPN_EF_DIRTY)))
+		return 0;
+	v = spn_validation_joined(j, j->hold);
+	if (v == NULL)
+		return 0;
+	v->e = j->e;
+	v->predicted = j->e.attr; /* the mode to return to if refused */
+	j->e.attr.mode = j->req.mode & 07777;
+	{
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		j->e.attr.ctime.sec = now.tv_sec;
+		j->e.attr.ctime.nsec = (uint32_t)now.tv_nsec;
+	}
+	spn_job_index_put(j, j->rel, &j->e);
+	if (j->e.attr.type == S_IFREG)
+		spn_mirror_chmod(j->m, j->rel, spn_mirror_mode(j->e.attr.mode));
+	v->mq_barrier = 1;
+	j->rep.attr = j->e.attr;
+	j->rep.spec = SPN_SPEC_PREDICTED | SPN_SPEC_JOINED;
+	spn_job_reply(j, 0);
+	mutation_go(v);
+	return 1;
+}
+
+/* SPN_SPEC_HOLD: predicted and held in the process's own sealed epoch,
+ * or (SPN_SPEC_UNHELD) nothing done. */
+void
+spn_hold_request(struct spn_job *j)
+{
+	uint64_t from = 0, id = 0;
+
+	if (!refused_recently(j->d, j->m, j->rel) &&
+	    (id = spn_seal_hold_target(j->d, j->cl, &from)) != 0) {
+		j->hold = id;
+		j->hold_from = from;
+		if (spn_predict_write(j))
+			return;
+		j->hold = 0;
+	}
+	j->rep.spec = SPN_SPEC_UNHELD;
+	spn_job_reply(j, 0);
+}
+
 /* Try to answer a write-back at once (policy full). 1 if answered. */
 int
 spn_predict_write(struct spn_job *j)
 {
 	char parent[SPN_PATH_MAX];
-	struct spn_entry pe, e2;
+	struct spn_entry pe;
 	struct spn_job *v;
 	int have, parent_complete, rc;
 
@@ -361,14 +463,39 @@ spn_predict_write(struct spn_job *j)
 			  (pe.flags & SPN_EF_DIR_COMPLETE);
 	if (j->req.op == SPN_OP_OPEN)
 		return predict_create(j, have, &pe, parent_complete);
+	if (j->req.op == SPN_OP_SETATTR)
+		return predict_chmod(j, have);
 	if (have && (j->e.flags & SPN_EF_WRITEBACK))
 		return 0;
+	if (j->hold == 0)
+		return predict_mutation(j, have, &pe, parent_complete, NULL);
+	/* Held: its validation exists before the mirror changes, so that
+	 * nothing can make the server follow unheld. */
+	v = spn_validation_joined(j, j->hold);
+	if (v == NULL)
+		return 0;
+	rc = predict_mutation(j, have, &pe, parent_complete, v);
+	if (!rc) {
+		v->join = 0; /* never counted */
+		spn_job_free(v);
+	}
+	return rc;
+}
+
+/* mkdir, rmdir, unlink, rename; v: the held one's validation, made. */
+static int
+predict_mutation(struct spn_job *j, int have, const struct spn_entry *pe, int parent_complete,
+		 struct spn_job *v)
+{
+	struct spn_entry e2;
+	int rc;
+
 	switch (j->req.op) {
 	case SPN_OP_MKDIR:
 		if (have || !parent_complete || spn_mirror_mkdirs(j->m, j->rel) < 0 ||
 		    ((rc = spn_mirror_mkdir(j->m, j->rel)) < 0 && rc != -EEXIST))
 			return 0;
-		synth_entry(j, &j->e, S_IFDIR, &pe);
+		synth_entry(j, &j->e, S_IFDIR, pe);
 		j->e.flags |= SPN_EF_DIR_COMPLETE;
 		spn_job_index_put(j, j->rel, &j->e);
 		j->rep.attr = j->e.attr;
@@ -381,6 +508,7 @@ spn_predict_write(struct spn_job *j)
 			return 0;
 		spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel);
 		spn_mirror_remove(j->m, j->rel);
+		j->d->removals++;
 		break;
 	case SPN_OP_RMDIR:
 		if (!have || j->e.attr.type != S_IFDIR || !(j->e.flags & SPN_EF_DIR_COMPLETE) ||
@@ -389,6 +517,7 @@ spn_predict_write(struct spn_job *j)
 			return 0;
 		spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel);
 		spn_mirror_remove(j->m, j->rel);
+		j->d->removals++;
 		break;
 	case SPN_OP_RENAME: {
 		char parent2[SPN_PATH_MAX];
@@ -408,6 +537,7 @@ spn_predict_write(struct spn_job *j)
 			return 0;
 		spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel2);
 		spn_mirror_remove(j->m, j->rel2);
+		j->d->removals++;
 		rc = spn_index_rename_tree(j->d->idx, (uint16_t)j->m->id, j->rel, j->rel2);
 		if (rc < 0 || spn_mirror_rename(j->m, j->rel, j->rel2) < 0) {
 			spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel2);
@@ -421,7 +551,8 @@ spn_predict_write(struct spn_job *j)
 	default:
 		return 0;
 	}
-	v = spn_validation_new(j);
+	if (v == NULL)
+		v = spn_validation_new(j);
 	if (v == NULL) {
 		/* The mirror changed already: the server must follow now. */
 		spn_invalidate_parent(j, j->rel);
@@ -437,9 +568,9 @@ spn_predict_write(struct spn_job *j)
 		spn_dir_pending(j, j->rel2, 1);
 	v->mq_barrier = 1;
 	outcome_start(j->d, j->req.token);
-	j->rep.spec = SPN_SPEC_PREDICTED;
+	j->rep.spec = SPN_SPEC_PREDICTED | (v->join != 0 ? SPN_SPEC_JOINED : 0);
 	spn_job_reply(j, 0);
-	spn_mutate_issue(v);
+	mutation_go(v);
 	return 1;
 }
 

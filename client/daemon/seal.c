@@ -37,6 +37,19 @@
  * back to before the fork); everything born of the epoch, the joiner
  * included, is discarded as for any failed birth.
  *
+ * Held mutations (version 8): a mutation of a process that has a
+ * checkpoint joins its own epoch, sealed just before, as the epoch's
+ * last prediction (spn_seal_hold_target, spn_seal_hold_add). Its server
+ * call keeps its place in the mount's ordered line but is not admitted
+ * (mq_held) until the rest of the epoch is decided: its own part, the
+ * joins that came before, and the chain above (verdicts only). If all of
+ * that held, the call goes and its outcome is the epoch's last
+ * validation; if any of it failed, the call is dropped: never sent, the
+ * mirror's change undone, and the process rolls back to before it. The
+ * epoch takes nothing more once it holds a mutation (closed): anything
+ * joined after it could fail after the mutation reached the server, and
+ * the rollback would then return to before a change that stays.
+ *
  * Ids count up from a random per-daemon base, so that an id a previous
  * daemon issued is unknown here: unknown counts as REFUTED (the execution
  * that depends on it cannot be vouched for). Decided epochs are not kept:
@@ -86,6 +99,7 @@ struct spn_seal {
 	unsigned joins;        /* joined in all */
 	int64_t born_ns;       /* when sealed: joins end after SEAL_JOIN_NS */
 	int join_refuted;      /* a joined validation failed */
+	int closed;            /* holds a mutation: takes no more joins */
 };
 
 static void exit_record(struct spn_daemon *d, const struct spn_req *req, uint64_t seal);
@@ -248,6 +262,8 @@ resolve_answer(struct spn_job *j)
 	spn_job_reply(j, 0);
 }
 
+static void held_poke(struct spn_daemon *d);
+
 /* Answer whatever RESOLVE can be answered now (after any change). */
 void
 spn_seal_poke(struct spn_daemon *d)
@@ -255,6 +271,7 @@ spn_seal_poke(struct spn_daemon *d)
 	struct spn_client *cl;
 	int again = 1;
 
+	held_poke(d);
 	while (again) {
 		again = 0;
 		for (cl = d->clients; cl != NULL; cl = cl->next) {
@@ -358,8 +375,8 @@ spn_seal_join(struct spn_daemon *d, struct spn_client *cl)
 		if (s == NULL)
 			return 0; /* decided: too late to join */
 		if (s->ckpt) {
-			if (seal_state(d, id, 1) != SEAL_PENDING || s->joins >= SEAL_MAX_JOINS ||
-			    spn_mono_ns() - s->born_ns > SEAL_JOIN_NS)
+			if (s->closed || seal_state(d, id, 1) != SEAL_PENDING ||
+			    s->joins >= SEAL_MAX_JOINS || spn_mono_ns() - s->born_ns > SEAL_JOIN_NS)
 				return 0;
 			s->joined++;
 			s->joins++;
@@ -384,6 +401,107 @@ spn_seal_join_done(struct spn_daemon *d, uint64_t id, int ok)
 		}
 	}
 	spn_seal_poke(d);
+}
+
+/* ------------------------------------------------------------ held mutations */
+
+uint64_t
+spn_seal_hold_target(struct spn_daemon *d, struct spn_client *cl, uint64_t *from)
+{
+	struct spn_seal *s;
+
+	/* Only the process's own sealed epoch: one above it (a parent's)
+	 * would then wait for this server call before its sealer's next
+	 * RESOLVE, and a process without a checkpoint of its own waits for
+	 * its birth's verdict anyway (the shim's birth check). */
+	*from = cl->seal;
+	if (cl->seal == 0 || (s = seal_find(d, cl->seal)) == NULL || !s->ckpt || s->closed ||
+	    seal_state(d, s->id, 1) != SEAL_PENDING)
+		return 0;
+	return s->id;
+}
+
+void
+spn_seal_hold_add(struct spn_daemon *d, struct spn_job *v)
+{
+	struct spn_seal *s = seal_find(d, v->join);
+
+	if (s != NULL) {
+		s->joined++;
+		s->joins++;
+		s->closed = 1;
+	}
+	v->mq_held = 1;
+	v->held_ns = spn_mono_ns();
+	v->hold_next = d->held;
+	d->held = v;
+	d->n_held++;
+	spn_debug("%s %s held in %llx", spn_proto_op_name(v->req.op), v->rel,
+		  (unsigned long long)v->join);
+}
+
+/* May held v go (HELD), must it be dropped (REFUTED), or not yet? */
+static enum seal_state
+hold_state(struct spn_daemon *d, const struct spn_job *v)
+{
+	struct spn_seal *s = seal_find(d, v->join);
+	enum seal_state b;
+
+	if (s == NULL || (s->own_done && s->own_refuted) || s->join_refuted)
+		return SEAL_REFUTED;
+	if (!s->own_done || s->joined > 1)
+		return SEAL_PENDING; /* v itself is one of the joined */
+	b = seal_state(d, s->birth, 1);
+	if (b != SEAL_HELD || v->hold_from == 0 || v->hold_from == s->id)
+		return b;
+	return seal_state_to(d, v->hold_from, 1, s->id);
+}
+
+/* Send or drop the held mutations whose epochs are decided but for them. */
+static void
+held_poke(struct spn_daemon *d)
+{
+	struct spn_job **pp, *v, *ready = NULL;
+
+	if (d->held_poking)
+		return;
+	d->held_poking = 1;
+	for (pp = &d->held; (v = *pp) != NULL;) {
+		if (hold_state(d, v) == SEAL_PENDING) {
+			pp = &v->hold_next;
+			continue;
+		}
+		*pp = v->hold_next;
+		v->hold_next = ready;
+		ready = v;
+	}
+	while ((v = ready) != NULL) {
+		ready = v->hold_next;
+		v->hold_next = NULL;
+		d->held_us += (uint64_t)(spn_mono_ns() - v->held_ns) / 1000;
+		if (hold_state(d, v) == SEAL_HELD) {
+			struct spn_entry e;
+
+			spn_debug("%s %s sent after %lld us held", spn_proto_op_name(v->req.op),
+				  v->rel, (long long)(spn_mono_ns() - v->held_ns) / 1000);
+			/* A file made meanwhile (its store) has a handle now:
+			 * one call by it, not a walk by path. */
+			if (v->req.op == SPN_OP_SETATTR && v->e.fh_len == 0 &&
+			    spn_job_index_get(v, v->rel, &e) == 0 && e.fh_len > 0) {
+				v->e.fh_len = e.fh_len;
+				memcpy(v->e.fh, e.fh, e.fh_len);
+			}
+			spn_job_unhold(v);
+		} else {
+			spn_debug("%s %s dropped: its epoch failed", spn_proto_op_name(v->req.op),
+				  v->rel);
+			d->n_dropped++;
+			v->dropped = 1;
+			v->err = -ECANCELED;
+			v->done(v); /* as a refusal: the mirror's change undone */
+		}
+	}
+	d->held_poking = 0;
 }
 
 /* The courier of id wrote its output (or is gone without: it never will). */

@@ -76,6 +76,9 @@ spn_status_text(struct spn_daemon *d, char *buf, size_t len)
 	}
 	OUT("predictions: %llu made, %llu refuted\n", (unsigned long long)d->predictions,
 	    (unsigned long long)d->refutations);
+	OUT("held mutations: %llu held, %llu dropped, %llu ms held in all\n",
+	    (unsigned long long)d->n_held, (unsigned long long)d->n_dropped,
+	    (unsigned long long)d->held_us / 1000);
 	OUT("answers: %llu from cache, %llu negative from cache, %llu revalidations, %llu fetches, "
 	    "%llu write-backs\n",
 	    (unsigned long long)d->cache_hits, (unsigned long long)d->negative_hits,

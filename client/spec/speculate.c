@@ -96,7 +96,7 @@ static struct {
 	uint64_t barrier_wait_us, ahead_us, n_rpcs, rpc_wait_us;
 	uint64_t n_inherited, n_forks, n_spawns, n_seals, n_couriers, n_killed;
 	uint64_t n_birth_checks, birth_wait_us;
-	uint64_t n_exits, n_acquired, n_reaps, exit_us, reap_us, n_joined;
+	uint64_t n_exits, n_acquired, n_reaps, exit_us, reap_us, n_joined, n_held;
 	int64_t start_us; /* when this process (or image) started */
 	int stats_deferred; /* the destructor left the SPECNFS_STATS line to exit_group */
 	uint64_t kind_n[SPEC_NKINDS], kind_us[SPEC_NKINDS];
@@ -571,6 +571,7 @@ stats_reset(void)
 	sp.n_inherited = sp.n_forks = sp.n_spawns = sp.n_seals = 0;
 	sp.n_couriers = sp.n_killed = sp.n_birth_checks = sp.birth_wait_us = 0;
 	sp.n_exits = sp.n_acquired = sp.n_reaps = sp.exit_us = sp.reap_us = sp.n_joined = 0;
+	sp.n_held = 0;
 	memset(sp.kind_n, 0, sizeof(sp.kind_n));
 	memset(sp.kind_us, 0, sizeof(sp.kind_us));
 }
@@ -1294,6 +1295,58 @@ call_counted(struct spn_req *req, struct spn_reply *rep)
 	return rc;
 }
 
+/*
+ * Held mutations (proto.h, version 8). A mkdir, rmdir, unlink, rename or
+ * chmod inside an open epoch used to resolve first: the epoch had to be
+ * known good before a change others see. Now the epoch is sealed (its
+ * checkpoint stays the way back) and the mutation joins it as its last
+ * prediction; the daemon sends it once the rest of the epoch held, or
+ * drops it. The process goes on at once; its next prediction resolves
+ * first, as after any seal. Returns 1 (*rc: the call's) if held.
+ */
+static int
+hold_may(const struct spn_req *req)
+{
+	const struct spn_policy *p = spn_shim_policy();
+	const struct spn_epoch *ep = &sp.ep;
+
+	if (!propagating() || !ep->open || sp.ckpt == NULL || spn_in_vfork_child() ||
+	    !(p->speculate & SPN_SPEC_OP_MUTATE) || spn_conn_serial() != sp.conn ||
+	    ep->predictions >= ep->max_predictions ||
+	    mono_us() - ep->opened_us >= (int64_t)ep->max_epoch_ms * 1000)
+		return 0;
+	return spn_spec_kind(req->op, req->flags, NULL) == SPN_SK_ONCE ||
+	       (req->op == SPN_OP_SETATTR && req->mask == SPN_SA_MODE);
+}
+
+static int
+hold_call(struct spn_req *req, struct spn_reply *rep, int *rc)
+{
+	struct spn_req sreq;
+	struct spn_reply srep;
+
+	if (sp.sealed == 0) {
+		spn_req_init(&sreq, SPN_OP_SEAL);
+		sreq.flags = SPN_F_CKPT;
+		sreq.token = dep_token();
+		if (spn_call_raw(&sreq, &srep) < 0 || spn_conn_serial() != sp.conn)
+			return 0;
+		sp.sealed = srep.token;
+		sp.n_seals++;
+	}
+	req->spec = SPN_SPEC_PREDICT | SPN_SPEC_HOLD;
+	req->token = new_token();
+	*rc = call_counted(req, rep);
+	if (*rc < 0 || !(rep->spec & SPN_SPEC_JOINED)) {
+		req->spec = 0; /* nothing was done: the ordinary way */
+		return 0;
+	}
+	sp.ep.predictions++;
+	sp.n_predictions++;
+	sp.n_held++;
+	return 1;
+}
+
 static int
 spec_call(struct spn_req *req, struct spn_reply *rep)
 {
@@ -1310,6 +1363,8 @@ spec_call(struct spn_req *req, struct spn_reply *rep)
 	if (p->speculate == 0)
 		return call_counted(req, rep);
 	ep = epoch();
+	if (hold_may(req) && hold_call(req, rep, &rc))
+		return rc;
 	if (sp.sealed != 0 && spn_epoch_may_predict(ep, req->op, req->flags))
 		resolve_kind(K_LIMIT); /* a sealed epoch takes no new prediction */
 	if (spn_epoch_must_resolve(ep, req->op, req->flags, mono_us()))
@@ -1428,11 +1483,11 @@ stats_write(void)
 		    (unsigned long long)sp.birth_wait_us);
 	spn_appendf(line, sizeof(line), &n,
 		    " exits=%llu exit_us=%llu acquired=%llu reaps=%llu reap_us=%llu joined=%llu "
-		    "wall_us=%lld",
+		    "held=%llu wall_us=%lld",
 		    (unsigned long long)sp.n_exits, (unsigned long long)sp.exit_us,
 		    (unsigned long long)sp.n_acquired, (unsigned long long)sp.n_reaps,
 		    (unsigned long long)sp.reap_us, (unsigned long long)sp.n_joined,
-		    (long long)(mono_us() - sp.start_us));
+		    (unsigned long long)sp.n_held, (long long)(mono_us() - sp.start_us));
 	for (k = 0; k < SPEC_NKINDS; k++)
 		spn_appendf(line, sizeof(line), &n, " barrier_%s=%llu/%llu", kind_names[k],
 			    (unsigned long long)sp.kind_n[k], (unsigned long long)sp.kind_us[k]);

@@ -9,11 +9,13 @@
 # under the pid fork returned. A refuted execution that had forked two
 # levels of children leaves no process and no file behind. Pipelines give
 # what they give on local files, also after a file changed behind the
-# cache. The stale cases: the cache holds a file, then the server's copy
-# changes directly in the export directory (the second client).
+# cache. A read, then a rename, an unlink and a chmod: held until the read
+# holds, dropped when it does not. The stale cases: the cache holds a file,
+# then the server's copy changes directly in the export directory (the
+# second client).
 #   SPECNFS_TEST_POLICIES  the policies (default "off cto full")
 . "$(dirname "$0")/lib.sh"
-require_cmd gcc make mkfifo pgrep timeout
+require_cmd gcc make mkfifo pgrep timeout python3
 testbed_start tb
 PROG=$BUILDDIR/tests/integration/prop_prog
 require_built "$PROG" "$SHIM" "$SPECNFSD"
@@ -350,6 +352,52 @@ s5() { # s5 POLICY
 	check "$pol: ... the server's out is the local one" cmp "$L/$sub/out" "$E/$sub/out"
 }
 
+# --- 6. held mutations ----------------------------------------------------------------
+# A process reads a file, then renames, unlinks and chmods. Under full the
+# mutations are held in the daemon until the read is validated (proto.h,
+# version 8). First nothing is stale: they reach the server. Then the
+# file changed behind the cache: the read is refuted, so the rename to a
+# name made of what was read must never reach the server (dropped), and
+# the re-execution renames to the new name. If the held rename had gone
+# out, x would be gone and the re-execution's rename would fail.
+S6_PY='import os, sys
+d = sys.argv[1]
+word = open(d + "/in").read().split()[0]
+os.rename(d + "/x", d + "/y-" + word)
+os.unlink(d + "/gone")
+os.chmod(d + "/y-" + word, 0o750)
+print("read", word)'
+s6() { # s6 POLICY
+	local pol=$1 d=$E/$pol/s6 run
+	for run in fresh stale; do
+		rm -rf "$d"
+		mkdir -p "$d"
+		write "$d/in" "old"
+		write "$d/x" "moved"
+		write "$d/gone" "doomed"
+		warm "$pol/s6"
+		[ $run = stale ] && write "$d/in" "new" # behind the cache
+		piped "$T_TMP/s6.$pol.$run" "$pol" python3 -c "$S6_PY" "/nfs/$pol/s6"
+		local w=old
+		[ $run = stale ] && w=new
+		expect "$pol: $run: read, rename, unlink, chmod: the output is one run's" \
+			"$(printf '%s\n' "read $w" "exit 0")" "$T_TMP/s6.$pol.$run"
+		expect "$pol: ... the server has the renamed file (mode 750) and nothing else" \
+			"$(printf '%s\n' "in" "y-$w 750 moved")" \
+			<(cd "$d" && for f in *; do
+				if [ "$f" = in ]; then echo in; else
+					echo "$f $(stat -c %a "$f") $(cat "$f")"; fi
+			done)
+	done
+	if [ "$pol" = full ]; then
+		check "$pol: ... the mutations were held (SPECNFS_STATS held > 0)" \
+			test "$(stat_total held)" -gt 0
+		check "$pol: ... and the refuted run's were dropped (specnfs status)" \
+			grep -qE "held mutations: [0-9]+ held, [1-9][0-9]* dropped" \
+			<("$SPECNFS" status)
+	fi
+}
+
 # No process waited anywhere near a daemon's deadline (60 s): a
 # dependent whose parent's verdict is never passed on waits for that (the
 # recipes' $(cat stamp) is such a dependent: a shell reading a pipe from
@@ -362,7 +410,7 @@ longest_wait() {
 }
 for pol in ${SPECNFS_TEST_POLICIES:-off cto full}; do
 	t0=$(date +%s%N)
-	for s in s1 s2 s3 s4 s5; do
+	for s in s1 s2 s3 s4 s5 s6; do
 		stats "$s.$pol"
 		"$s" "$pol"
 		stats_sum

@@ -49,6 +49,11 @@
  *     SPN_SPEC_JOINED (0x8);
  *   - SEAL's flags SPN_F_CKPT (0x80) and SPN_F_JOIN (0x100).
  *
+ * Version 8 (held mutations) added:
+ *   - the request spec bit SPN_SPEC_HOLD (0x8) and the reply spec bit
+ *     SPN_SPEC_UNHELD (0x10);
+ *   - SETATTR's spec (u32) and token (u64), after mtime.
+ *
  * Exact bytes live in one table, goldens[]: each row a struct and the
  * frame it must encode to (and decode from), run as one cmocka test per row.
  * Every other round trip goes through roundtrip_req()/roundtrip_reply(),
@@ -220,7 +225,7 @@ static const struct op_case {
     {SPN_OP_SYMLINK, "symlink", Q_PATH | Q_PATH2, P_ATTR, A_SPEC},
     {SPN_OP_SETATTR, "setattr",
      Q_PATH | Q_FLAGS | Q_MASK | Q_MODE | Q_UID | Q_GID | Q_SIZE | Q_ATIME |
-	 Q_MTIME,
+	 Q_MTIME | Q_SPEC | Q_TOKEN,
      P_ATTR, A_SPEC},
     {SPN_OP_STATFS, "statfs", Q_PATH, P_SFS, A_SPEC},
     {SPN_OP_STATUS, "status", 0, P_TEXT, 0},
@@ -275,6 +280,7 @@ is_spec_req_op(uint16_t op)
 	case SPN_OP_RMDIR:
 	case SPN_OP_UNLINK:
 	case SPN_OP_RENAME:
+	case SPN_OP_SETATTR:
 		return 1;
 	}
 	return 0;
@@ -309,6 +315,7 @@ before_token(uint16_t op)
 	case SPN_OP_RMDIR:
 	case SPN_OP_UNLINK:
 	case SPN_OP_RENAME:
+	case SPN_OP_SETATTR:
 		return Q_SPEC;
 	case SPN_OP_RESOLVE:
 	case SPN_OP_SEAL:
@@ -788,7 +795,7 @@ test_op_table(void **state)
 	size_t nreq = 0, ntok = 0, nrep = 0, nepoch = 0;
 
 	/* Wire constants of version 7. */
-	assert_int_equal(SPN_PROTO_VERSION, 7);
+	assert_int_equal(SPN_PROTO_VERSION, 8);
 	assert_int_equal(SPN_OP_RESOLVE, 20);
 	assert_int_equal(SPN_OP_MKNOD, 21);
 	assert_int_equal(SPN_OP_SEAL, 22);
@@ -805,6 +812,8 @@ test_op_table(void **state)
 	assert_int_equal(SPN_F_JOIN, 0x100);
 	assert_int_equal(SPN_SPEC_JOIN, 0x4);
 	assert_int_equal(SPN_SPEC_JOINED, 0x8);
+	assert_int_equal(SPN_SPEC_HOLD, 0x8);
+	assert_int_equal(SPN_SPEC_UNHELD, 0x10);
 	assert_int_equal(SPN_REFUTED_BIRTH, 0x80000000u);
 	assert_int_equal(SPN_SPEC_REDIRECT, 0x4);
 	assert_int_equal(SPN_SPEC_PREDICT, 0x1);
@@ -904,8 +913,8 @@ test_op_table(void **state)
 	assert_null(spn_proto_op_name(24));
 	assert_null(spn_proto_op_name(0x7fff));
 	assert_null(spn_proto_op_name(0xffff));
-	assert_int_equal(nreq, 10);
-	assert_int_equal(ntok, 9);
+	assert_int_equal(nreq, 11);
+	assert_int_equal(ntok, 10);
 	assert_int_equal(nrep, 16);
 	assert_int_equal(nepoch, 3);
 }
@@ -1021,7 +1030,7 @@ struct golden {
 	.want = (const uint8_t[]){__VA_ARGS__}, .len = sizeof((const uint8_t[]){__VA_ARGS__})
 /* "SPNF", version 7, op, then a seq and a len that fit in one byte. */
 #define HDR(op_lo, op_hi, seq, len) \
-	0x53, 0x50, 0x4e, 0x46, 0x07, 0x00, op_lo, op_hi, \
+	0x53, 0x50, 0x4e, 0x46, 0x08, 0x00, op_lo, op_hi, \
 	seq, 0x00, 0x00, 0x00, len, 0x00, 0x00, 0x00
 
 static struct golden goldens[] = {
@@ -1029,7 +1038,7 @@ static struct golden goldens[] = {
      REQ(.op = SPN_OP_STAT, .seq = 0x01020304, .flags = SPN_F_NOFOLLOW, .spec = SPN_SPEC_PREDICT,
 	 .path = "/a"),
      BYTES(0x53, 0x50, 0x4e, 0x46,	    /* "SPNF" */
-	   0x07, 0x00,			    /* version 7 */
+	   0x08, 0x00,			    /* version 8 */
 	   0x02, 0x00,			    /* STAT */
 	   0x04, 0x03, 0x02, 0x01,	    /* seq */
 	   0x0e, 0x00, 0x00, 0x00,	    /* len 14 */
@@ -1061,9 +1070,10 @@ static struct golden goldens[] = {
      REQ(.op = SPN_OP_SETATTR, .seq = 0xffffffffu, .path = "/x",
 	 .mask = SPN_SA_MODE | SPN_SA_SIZE | SPN_SA_ATIME | SPN_SA_MTIME_NOW, .mode = 04755,
 	 .uid = 1000, .gid = 0xfffffffeu, .size = 0x0102030405060708ULL, .atime = {-2, 5},
-	 .mtime = {0, 999999999u}),
-     BYTES(0x53, 0x50, 0x4e, 0x46, 0x07, 0x00, 0x0f, 0x00, /* SETATTR */
-	   0xff, 0xff, 0xff, 0xff, 0x3a, 0x00, 0x00, 0x00, /* len 58 */
+	 .mtime = {0, 999999999u}, .spec = SPN_SPEC_PREDICT | SPN_SPEC_HOLD,
+	 .token = 0x1122334455667788ULL),
+     BYTES(0x53, 0x50, 0x4e, 0x46, 0x08, 0x00, 0x0f, 0x00, /* SETATTR */
+	   0xff, 0xff, 0xff, 0xff, 0x46, 0x00, 0x00, 0x00, /* len 70 */
 	   0x02, 0x00, 0x00, 0x00, '/', 'x',		   /* path */
 	   0x00, 0x00, 0x00, 0x00,			   /* flags */
 	   0x99, 0x00, 0x00, 0x00,			   /* mask */
@@ -1074,7 +1084,9 @@ static struct golden goldens[] = {
 	   0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* atime -2 */
 	   0x05, 0x00, 0x00, 0x00,			   /* nsec 5 */
 	   0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* mtime */
-	   0xff, 0xc9, 0x9a, 0x3b)},			   /* nsec 999999999 */
+	   0xff, 0xc9, 0x9a, 0x3b,			   /* nsec 999999999 */
+	   0x09, 0x00, 0x00, 0x00,			   /* spec: PREDICT | HOLD */
+	   0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11)}, /* token */
     /* Version 4: an -EXDEV reply with SPN_SPEC_REDIRECT carries the client
      * path to redo the call on (test_redirect_rules: only then). */
     {"golden_redirect_reply",
@@ -1113,7 +1125,7 @@ static struct golden goldens[] = {
      REQ(.op = SPN_OP_OPEN, .seq = 0x0a0b0c0d, .path = "/f",
 	 .flags = 0x00080241u, /* passed through: any bits */
 	 .mode = 0644, .spec = SPN_SPEC_PREDICT, .token = 0x1122334455667788ULL),
-     BYTES(0x53, 0x50, 0x4e, 0x46, 0x07, 0x00, 0x04, 0x00, /* OPEN */
+     BYTES(0x53, 0x50, 0x4e, 0x46, 0x08, 0x00, 0x04, 0x00, /* OPEN */
 	   0x0d, 0x0c, 0x0b, 0x0a, 0x1a, 0x00, 0x00, 0x00, /* seq, len 26 */
 	   0x02, 0x00, 0x00, 0x00, '/', 'f',		   /* path */
 	   0x41, 0x02, 0x08, 0x00,			   /* flags */
@@ -1846,13 +1858,14 @@ test_nsec_range(void **state)
 	n = enc_req(&r);
 	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
 	assert_int_equal(out.mtime.nsec, 999999999u);
-	/* mtime's nsec is the frame's last 4 bytes, atime's 12 before. */
-	put_le(fbuf + n - 4, 1000000000u, 4);
-	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EINVAL);
-	put_le(fbuf + n - 4, 0, 4);
-	put_le(fbuf + n - 16, 0xffffffffu, 4);
+	/* mtime's nsec is the last 4 bytes before spec and token, atime's
+	 * 12 before. */
+	put_le(fbuf + n - 16, 1000000000u, 4);
 	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EINVAL);
 	put_le(fbuf + n - 16, 0, 4);
+	put_le(fbuf + n - 28, 0xffffffffu, 4);
+	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), -EINVAL);
+	put_le(fbuf + n - 28, 0, 4);
 	assert_int_equal(spn_proto_decode_req(fbuf, n, &out), 0);
 
 	/* Checked even when the mask does not use the time. */
@@ -2151,21 +2164,22 @@ test_status_rules(void **state)
 /* ------------------------------------------------------------ speculation */
 
 /*
- * spec: SPN_SPEC_PREDICT, SPN_SPEC_REPLAY and SPN_SPEC_JOIN are the
- * request bits, SPN_SPEC_PREDICTED, SPN_SPEC_REMOTE and SPN_SPEC_JOINED
- * the reply bits (with any status; SPN_SPEC_REDIRECT: test_redirect_rules);
- * any other bit is -EINVAL both ways, and 0x8 in a request. Ops without
+ * spec: SPN_SPEC_PREDICT, SPN_SPEC_REPLAY, SPN_SPEC_JOIN and SPN_SPEC_HOLD
+ * are the request bits, SPN_SPEC_PREDICTED, SPN_SPEC_REMOTE,
+ * SPN_SPEC_JOINED and SPN_SPEC_UNHELD the reply bits (with any status;
+ * SPN_SPEC_REDIRECT: test_redirect_rules); any other bit is -EINVAL both
+ * ways, and 0x10 in a request. Ops without
  * spec neither send nor judge the member, nor ops without a token theirs.
  */
-static const uint32_t spec_bad[] = {0x10,
+static const uint32_t spec_bad[] = {0x20,
 				    0x100,
 				    0x80000000u,
 				    0xfffffffcu,
 				    0xfffffffeu,
 				    0xffffffffu,
-				    0x1 | 0x10,
-				    0x2 | 0x10,
-				    0x3 | 0x10,
+				    0x1 | 0x20,
+				    0x2 | 0x20,
+				    0x3 | 0x20,
 				    0x3 | 0x80000000u};
 
 static void
@@ -2175,11 +2189,15 @@ test_spec_bits(void **state)
 	static const uint32_t good_req[] = {0, SPN_SPEC_PREDICT, SPN_SPEC_REPLAY,
 					    SPN_SPEC_PREDICT | SPN_SPEC_REPLAY,
 					    SPN_SPEC_PREDICT | SPN_SPEC_JOIN,
-					    SPN_SPEC_PREDICT | SPN_SPEC_REPLAY | SPN_SPEC_JOIN};
+					    SPN_SPEC_PREDICT | SPN_SPEC_REPLAY | SPN_SPEC_JOIN,
+					    SPN_SPEC_PREDICT | SPN_SPEC_HOLD,
+					    SPN_SPEC_PREDICT | SPN_SPEC_JOIN | SPN_SPEC_HOLD};
 	static const uint32_t good_rep[] = {0, SPN_SPEC_PREDICTED, SPN_SPEC_REMOTE,
 					    SPN_SPEC_PREDICTED | SPN_SPEC_REMOTE,
 					    SPN_SPEC_PREDICTED | SPN_SPEC_JOINED,
-					    SPN_SPEC_PREDICTED | SPN_SPEC_REMOTE | SPN_SPEC_JOINED};
+					    SPN_SPEC_PREDICTED | SPN_SPEC_REMOTE | SPN_SPEC_JOINED,
+					    SPN_SPEC_UNHELD,
+					    SPN_SPEC_UNHELD | SPN_SPEC_REMOTE};
 	static const uint64_t tokens[] = {0, 1, 0x0123456789abcdefULL, 0xffffffffffffffffULL};
 	static struct spn_req r, out;
 	static struct spn_reply rp, rout;
@@ -2202,9 +2220,9 @@ test_spec_bits(void **state)
 		for (i = 0; i < sizeof(spec_bad) / sizeof(spec_bad[0]); i++)
 			check_u32_field(op, &r.spec, SPN_SPEC_PREDICT, off, spec_bad[i], -EINVAL,
 					&r);
-		check_u32_field(op, &r.spec, SPN_SPEC_PREDICT, off, SPN_SPEC_JOINED, -EINVAL, &r);
+		check_u32_field(op, &r.spec, SPN_SPEC_PREDICT, off, SPN_SPEC_UNHELD, -EINVAL, &r);
 		check_u32_field(op, &r.spec, SPN_SPEC_PREDICT, off,
-				SPN_SPEC_PREDICT | SPN_SPEC_JOINED, -EINVAL, &r);
+				SPN_SPEC_PREDICT | SPN_SPEC_UNHELD, -EINVAL, &r);
 	}
 
 	/* Replies of every op with a reply spec, including those whose
@@ -2283,8 +2301,8 @@ test_spec_bits(void **state)
 /*
  * Version 3's new bits: REPLAY in every request that takes spec and REMOTE
  * in every reply that gives it round-trip, alone and with the old bit;
- * the next unused bit up (0x8 in a request, version 7's JOIN being 0x4;
- * 0x4 in a reply, REDIRECT, without its -EXDEV path) is refused both
+ * the next unused bit up (0x10 in a request, version 7's JOIN being 0x4
+ * and version 8's HOLD 0x8; 0x4 in a reply, REDIRECT, without its -EXDEV path) is refused both
  * ways, encoding and decoding.
  */
 static void
@@ -2308,9 +2326,9 @@ test_spec_replay_remote(void **state)
 		 * PREDICT ... */
 		for (i = 0; i < 2; i++)
 			check_u32_field(op, &r.spec, SPN_SPEC_REPLAY, off, req_good[i], 0, &r);
-		/* ... but 0x8, alone or with the others, is refused. */
-		check_u32_field(op, &r.spec, SPN_SPEC_REPLAY, off, 0x8, -EINVAL, &r);
-		check_u32_field(op, &r.spec, SPN_SPEC_REPLAY, off, SPN_SPEC_REPLAY | 0x8, -EINVAL,
+		/* ... but 0x10, alone or with the others, is refused. */
+		check_u32_field(op, &r.spec, SPN_SPEC_REPLAY, off, 0x10, -EINVAL, &r);
+		check_u32_field(op, &r.spec, SPN_SPEC_REPLAY, off, SPN_SPEC_REPLAY | 0x10, -EINVAL,
 				&r);
 	}
 
@@ -3134,7 +3152,7 @@ test_bad_magic_and_version(void **state)
 	/* 1 is the version before speculation, 2 the one before write-back
 	 * speculation, 4 the one before speculation across processes, 5 the
 	 * one before exits across processes: refused like any other. */
-	static const uint16_t versions[] = {0, 1, 2, 3, 4, 5, 6, 8, 0x100, 0x0700, 0xffff};
+	static const uint16_t versions[] = {0, 1, 2, 3, 4, 5, 6, 7, 9, 0x100, 0x0800, 0xffff};
 	static struct spn_req r, out;
 	static struct spn_reply rout;
 	size_t n, i, need;
@@ -3789,7 +3807,8 @@ test_fuzz(void **state)
 			/* Canonical: what decodes re-encodes to itself. */
 			ok_req++;
 			assert_int_equal(
-			    rq.spec & ~(SPN_SPEC_PREDICT | SPN_SPEC_REPLAY | SPN_SPEC_JOIN), 0);
+			    rq.spec & ~(SPN_SPEC_PREDICT | SPN_SPEC_REPLAY | SPN_SPEC_JOIN | SPN_SPEC_HOLD),
+			    0);
 			if (rq.spec != 0) {
 				assert_true(is_spec_req_op(rq.op));
 				ok_req_spec++;
@@ -3841,7 +3860,8 @@ test_fuzz(void **state)
 		if (rc == 0) {
 			ok_rep++;
 			assert_int_equal(
-			    rp.spec & ~(SPN_SPEC_PREDICTED | SPN_SPEC_REMOTE | SPN_SPEC_JOINED),
+			    rp.spec & ~(SPN_SPEC_PREDICTED | SPN_SPEC_REMOTE | SPN_SPEC_JOINED |
+					SPN_SPEC_UNHELD),
 			    0);
 			if (rp.spec & SPN_SPEC_REMOTE)
 				ok_rep_remote++;
