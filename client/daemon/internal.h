@@ -113,6 +113,12 @@ struct spn_wb {
 	int has_times;
 	uint64_t gen;  /* dirty_gen the running store started from */
 	struct spn_job *waiters; /* CLOSE/FSYNC jobs answered when stored */
+	/* Detached (a held unlink of the file while its store is on its
+	 * way, spn_wb_detach): the name is gone from the index and the
+	 * mirror, the store reads srcfd and knows the file as gone. */
+	int detached;
+	int srcfd; /* -1 unless detached */
+	struct spn_entry gone;
 };
 
 typedef void (*spn_job_fn)(struct spn_job *j);
@@ -329,6 +335,10 @@ void spn_statfs_issue(struct spn_job *j);
 struct spn_wb *spn_wb_find(struct spn_daemon *d, struct spn_mount *m, const char *rel,
 			   int create);
 void spn_wb_forget(struct spn_daemon *d, struct spn_wb *wb);
+/* j (a held unlink of j->rel, entry j->e) removes the name of wb's file
+ * before its store: the store goes on from an fd and the entry. 0 or
+ * -errno (then nothing changed). */
+int spn_wb_detach(struct spn_job *j, struct spn_wb *wb);
 void spn_wb_kick(struct spn_daemon *d, struct spn_wb *wb);
 /* Size and mtime of j->rel, a file with writes not yet stored, as the
  * server will have them once stored (over a's). */

@@ -381,6 +381,7 @@ spn_list_parent_first(struct spn_job *j)
 		return 0;
 	snprintf(j->child, sizeof(j->child), "%s", j->rel);
 	snprintf(j->rel, sizeof(j->rel), "%s", parent);
+	spn_debug("%s: its directory is listed first", j->child);
 	spn_resolve(j, 0, parent_resolved);
 	return 1;
 }

@@ -465,7 +465,7 @@ spn_predict_write(struct spn_job *j)
 		return predict_create(j, have, &pe, parent_complete);
 	if (j->req.op == SPN_OP_SETATTR)
 		return predict_chmod(j, have);
-	if (have && (j->e.flags & SPN_EF_WRITEBACK))
+	if (have && (j->e.flags & SPN_EF_WRITEBACK) && (j->hold == 0 || j->req.op != SPN_OP_UNLINK))
 		return 0;
 	if (j->hold == 0)
 		return predict_mutation(j, have, &pe, parent_complete, NULL);
@@ -500,16 +500,22 @@ predict_mutation(struct spn_job *j, int have, const struct spn_entry *pe, int pa
 		spn_job_index_put(j, j->rel, &j->e);
 		j->rep.attr = j->e.attr;
 		break;
-	case SPN_OP_UNLINK:
+	case SPN_OP_UNLINK: {
+		struct spn_wb *wb = spn_wb_find(j->d, j->m, j->rel, 0);
+
 		/* A file with other names: they must show the new link
-		 * count once the server has it (mutate.c), so not ahead. */
+		 * count once the server has it (mutate.c), so not ahead.
+		 * A file whose store is on its way: only held (the store is
+		 * then part of what the unlink waits for, and goes on from
+		 * the mirror copy's fd: ar's temporary file). */
 		if (!have || j->e.attr.type == S_IFDIR || j->e.attr.nlink > 1 ||
-		    spn_wb_find(j->d, j->m, j->rel, 0) != NULL)
+		    (wb != NULL && (j->hold == 0 || spn_wb_detach(j, wb) < 0)))
 			return 0;
 		spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel);
 		spn_mirror_remove(j->m, j->rel);
 		j->d->removals++;
 		break;
+	}
 	case SPN_OP_RMDIR:
 		if (!have || j->e.attr.type != S_IFDIR || !(j->e.flags & SPN_EF_DIR_COMPLETE) ||
 		    spn_index_foreach_child(j->d->idx, (uint16_t)j->m->id, j->rel, has_child,

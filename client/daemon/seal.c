@@ -374,9 +374,11 @@ spn_seal_join(struct spn_daemon *d, struct spn_client *cl)
 
 		if (s == NULL)
 			return 0; /* decided: too late to join */
-		if (s->ckpt) {
-			if (s->closed || seal_state(d, id, 1) != SEAL_PENDING ||
-			    s->joins >= SEAL_MAX_JOINS || spn_mono_ns() - s->born_ns > SEAL_JOIN_NS)
+		/* One that holds a mutation takes nothing more; one above it
+		 * may: its joins are all back before the mutation goes. */
+		if (s->ckpt && !s->closed) {
+			if (seal_state(d, id, 1) != SEAL_PENDING || s->joins >= SEAL_MAX_JOINS ||
+			    spn_mono_ns() - s->born_ns > SEAL_JOIN_NS)
 				return 0;
 			s->joined++;
 			s->joins++;

@@ -29,7 +29,7 @@ spn_wb_find(struct spn_daemon *d, struct spn_mount *m, const char *rel, int crea
 	struct spn_wb *wb;
 
 	for (wb = d->wbs; wb != NULL; wb = wb->next)
-		if (wb->m == m && strcmp(wb->rel, rel) == 0)
+		if (wb->m == m && !wb->detached && strcmp(wb->rel, rel) == 0)
 			return wb;
 	if (!create)
 		return NULL;
@@ -38,6 +38,7 @@ spn_wb_find(struct spn_daemon *d, struct spn_mount *m, const char *rel, int crea
 		return NULL;
 	wb->m = m;
 	wb->wd = -1;
+	wb->srcfd = -1;
 	snprintf(wb->rel, sizeof(wb->rel), "%s", rel);
 	wb->next = d->wbs;
 	d->wbs = wb;
@@ -59,7 +60,26 @@ spn_wb_forget(struct spn_daemon *d, struct spn_wb *wb)
 	}
 	if (wb->wd >= 0 && d->ino_fd >= 0)
 		inotify_rm_watch(d->ino_fd, wb->wd);
+	if (wb->srcfd >= 0)
+		close(wb->srcfd);
 	free(wb);
+}
+
+int
+spn_wb_detach(struct spn_job *j, struct spn_wb *wb)
+{
+	int fd;
+
+	if (wb->writers > 0)
+		return -EBUSY; /* still written through: its content is not final */
+	fd = spn_mirror_open(j->m, j->rel, O_RDONLY, 0);
+	if (fd < 0)
+		return fd;
+	wb->srcfd = fd;
+	wb->detached = 1;
+	wb->gone = j->e;
+	wb->due_ns = 0;
+	return 0;
 }
 
 /* The daemon's own job that stores one file; answers wb->waiters. */
@@ -124,7 +144,7 @@ store_done(struct spn_job *j)
 	if (status == 0) {
 		d->stores++;
 		wb->has_times = 0;
-		if (spn_job_index_get(j, j->rel, &e) == 0) {
+		if (!wb->detached && spn_job_index_get(j, j->rel, &e) == 0) {
 			e.attr = j->res->attr;
 			e.state = SPN_ENT_CACHED;
 			/* Our own write must not look like someone else's. */
@@ -142,7 +162,7 @@ store_done(struct spn_job *j)
 	} else {
 		spn_err("write-back of %s%s failed: %s", j->m->prefix, j->rel,
 			j->res && j->res->errmsg ? j->res->errmsg : strerror(-status));
-		if (wb_permanent(status) && wb->waiters != NULL &&
+		if (wb_permanent(status) && wb->waiters != NULL && !wb->detached &&
 		    spn_job_index_get(j, j->rel, &e) == 0 && wb->writers == 0) {
 			/* The server refuses this content for good and the
 			 * writer hears it from close() (or rolls back):
@@ -310,7 +330,15 @@ store_issue(struct spn_job *j)
 	}
 	if (j->tmpfd >= 0)
 		close(j->tmpfd);
-	j->tmpfd = spn_mirror_open(j->m, j->rel, O_RDONLY, 0);
+	if (wb->srcfd >= 0) {
+		j->tmpfd = fcntl(wb->srcfd, F_DUPFD_CLOEXEC, 0);
+		if (j->tmpfd < 0)
+			j->tmpfd = -errno;
+		else
+			lseek(j->tmpfd, 0, SEEK_SET);
+	} else {
+		j->tmpfd = spn_mirror_open(j->m, j->rel, O_RDONLY, 0);
+	}
 	if (j->tmpfd < 0) {
 		int gone = j->tmpfd == -ENOENT;
 
@@ -329,7 +357,9 @@ store_issue(struct spn_job *j)
 	}
 	wb->running = 1;
 	wb->again = 0;
-	if (spn_job_index_get(j, j->rel, &e) < 0)
+	if (wb->detached)
+		e = wb->gone;
+	else if (spn_job_index_get(j, j->rel, &e) < 0)
 		memset(&e, 0, sizeof(e));
 	wb->gen = e.dirty_gen;
 	memset(&written, 0, sizeof(written));

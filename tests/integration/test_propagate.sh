@@ -353,9 +353,11 @@ s5() { # s5 POLICY
 }
 
 # --- 6. held mutations ----------------------------------------------------------------
-# A process reads a file, then renames, unlinks and chmods. Under full the
-# mutations are held in the daemon until the read is validated (proto.h,
-# version 8). First nothing is stale: they reach the server. Then the
+# A process reads a file, then renames, unlinks and chmods; or first
+# writes a scratch file and unlinks it while its store is on its way.
+# Under full the first mutation is held in the daemon until the read (and
+# the store) are validated (proto.h, version 8). First nothing is stale:
+# the changes reach the server. Then the
 # file changed behind the cache: the read is refuted, so the rename to a
 # name made of what was read must never reach the server (dropped), and
 # the re-execution renames to the new name. If the held rename had gone
@@ -363,24 +365,29 @@ s5() { # s5 POLICY
 S6_PY='import os, sys
 d = sys.argv[1]
 word = open(d + "/in").read().split()[0]
+if sys.argv[2] == "scratch":
+    with open(d + "/scratch", "w") as f:
+        f.write("scratch " + word)
+    os.unlink(d + "/scratch")
 os.rename(d + "/x", d + "/y-" + word)
 os.unlink(d + "/gone")
 os.chmod(d + "/y-" + word, 0o750)
 print("read", word)'
 s6() { # s6 POLICY
-	local pol=$1 d=$E/$pol/s6 run
-	for run in fresh stale; do
+	local pol=$1 d=$E/$pol/s6 run how
+	for run in fresh stale fresh-scratch stale-scratch; do
+		how=${run#*-}
 		rm -rf "$d"
 		mkdir -p "$d"
 		write "$d/in" "old"
 		write "$d/x" "moved"
 		write "$d/gone" "doomed"
 		warm "$pol/s6"
-		[ $run = stale ] && write "$d/in" "new" # behind the cache
-		piped "$T_TMP/s6.$pol.$run" "$pol" python3 -c "$S6_PY" "/nfs/$pol/s6"
+		[ "${run%-*}" = stale ] && write "$d/in" "new" # behind the cache
+		piped "$T_TMP/s6.$pol.$run" "$pol" python3 -c "$S6_PY" "/nfs/$pol/s6" "$how"
 		local w=old
-		[ $run = stale ] && w=new
-		expect "$pol: $run: read, rename, unlink, chmod: the output is one run's" \
+		[ "${run%-*}" = stale ] && w=new
+		expect "$pol: s6 $run: the output is one run's" \
 			"$(printf '%s\n' "read $w" "exit 0")" "$T_TMP/s6.$pol.$run"
 		expect "$pol: ... the server has the renamed file (mode 750) and nothing else" \
 			"$(printf '%s\n' "in" "y-$w 750 moved")" \
