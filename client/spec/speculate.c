@@ -759,6 +759,7 @@ resumed(uint64_t value)
 	spn_epoch_closed(&sp.ep);
 	sp.ckpt = NULL;
 	sp.waited = 0;
+	sp.sealed = 0; /* a sealed epoch that held a mutation failed with it */
 	sp.join_conn = 0;
 	if (value & SPEC_RB_DEP_HELD)
 		sp.birth = 0; /* our parent's epoch held: we depend on nothing */
@@ -1310,13 +1311,15 @@ hold_may(const struct spn_req *req)
 	const struct spn_policy *p = spn_shim_policy();
 	const struct spn_epoch *ep = &sp.ep;
 
-	if (!propagating() || !ep->open || sp.ckpt == NULL || spn_in_vfork_child() ||
-	    !(p->speculate & SPN_SPEC_OP_MUTATE) || spn_conn_serial() != sp.conn ||
-	    ep->predictions >= ep->max_predictions ||
-	    mono_us() - ep->opened_us >= (int64_t)ep->max_epoch_ms * 1000)
+	if (!propagating() || spn_in_vfork_child() || !(p->speculate & SPN_SPEC_OP_MUTATE) ||
+	    !(spn_spec_kind(req->op, req->flags, NULL) == SPN_SK_ONCE ||
+	      (req->op == SPN_OP_SETATTR && req->mask == SPN_SA_MODE)))
 		return 0;
-	return spn_spec_kind(req->op, req->flags, NULL) == SPN_SK_ONCE ||
-	       (req->op == SPN_OP_SETATTR && req->mask == SPN_SA_MODE);
+	if (!ep->open) /* a dependent: its own epoch starts with this one */
+		return sp.birth != 0 && sp.ckpt == NULL && sp.waited == 0 && sp.sealed == 0;
+	return sp.ckpt != NULL && spn_conn_serial() == sp.conn &&
+	       ep->predictions < ep->max_predictions &&
+	       mono_us() - ep->opened_us < (int64_t)ep->max_epoch_ms * 1000;
 }
 
 static int
@@ -1325,11 +1328,15 @@ hold_call(struct spn_req *req, struct spn_reply *rep, int *rc)
 	struct spn_req sreq;
 	struct spn_reply srep;
 
+	int fresh = !sp.ep.open;
+
 	if (sp.sealed == 0) {
+		/* A dependent without a checkpoint takes one right after the
+		 * reply (below): a failure of the epoch returns there. */
 		spn_req_init(&sreq, SPN_OP_SEAL);
 		sreq.flags = SPN_F_CKPT;
 		sreq.token = dep_token();
-		if (spn_call_raw(&sreq, &srep) < 0 || spn_conn_serial() != sp.conn)
+		if (spn_call_raw(&sreq, &srep) < 0 || (!fresh && spn_conn_serial() != sp.conn))
 			return 0;
 		sp.sealed = srep.token;
 		sp.n_seals++;
@@ -1341,9 +1348,19 @@ hold_call(struct spn_req *req, struct spn_reply *rep, int *rc)
 		req->spec = 0; /* nothing was done: the ordinary way */
 		return 0;
 	}
-	sp.ep.predictions++;
 	sp.n_predictions++;
 	sp.n_held++;
+	if (!fresh) {
+		sp.ep.predictions++;
+		return 1;
+	}
+	sp.conn = spn_conn_serial();
+	if (open_epoch()) {
+		/* Resumed: the mutation failed on the server, or was
+		 * dropped (then never made): its outcome, or made now. */
+		req->spec = SPN_SPEC_REPLAY;
+		*rc = call_counted(req, rep);
+	}
 	return 1;
 }
 
@@ -1417,10 +1434,39 @@ spec_call(struct spn_req *req, struct spn_reply *rep)
  * Dispatch): the shim's own work -- the daemon call, a checkpoint --
  * runs with the trap held off on this thread.
  */
+/*
+ * mkdir of a name that exists fails with EEXIST whatever else holds (a
+ * dangling symlink too; no write permission on the directory is needed
+ * to hear it). `mkdir -p` in a make rule asks it for a directory that is
+ * there: a predicted lstat says so without a server mutation, which a
+ * speculative process would otherwise wait for its verdict to make.
+ * 1 (rep says EEXIST) or 0 (make it).
+ */
+static int
+mkdir_exists(const struct spn_req *req, struct spn_reply *rep)
+{
+	struct spn_req sreq;
+
+	if (req->op != SPN_OP_MKDIR || (req->spec & SPN_SPEC_REPLAY) || spn_shim_busy ||
+	    !spn_shim_ready() || !spn_epoch_may_predict(epoch(), SPN_OP_STAT, SPN_F_NOFOLLOW))
+		return 0;
+	spn_req_init(&sreq, SPN_OP_STAT);
+	sreq.flags = SPN_F_NOFOLLOW;
+	memcpy(sreq.path, req->path, sizeof(sreq.path));
+	if (spn_call(&sreq, rep) != 0)
+		return 0;
+	rep->status = -EEXIST;
+	return 1;
+}
+
 int
 spn_call(struct spn_req *req, struct spn_reply *rep)
 {
-	int held = speculative() && !spn_shim_busy, rc;
+	int held, rc;
+
+	if (mkdir_exists(req, rep))
+		return -EEXIST;
+	held = speculative() && !spn_shim_busy;
 
 	if (held)
 		spec_sud_suspend();
