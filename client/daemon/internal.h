@@ -335,10 +335,13 @@ void spn_statfs_issue(struct spn_job *j);
 struct spn_wb *spn_wb_find(struct spn_daemon *d, struct spn_mount *m, const char *rel,
 			   int create);
 void spn_wb_forget(struct spn_daemon *d, struct spn_wb *wb);
-/* j (a held unlink of j->rel, entry j->e) removes the name of wb's file
- * before its store: the store goes on from an fd and the entry. 0 or
- * -errno (then nothing changed). */
+/* j (a held unlink or rename of j->rel, entry j->e) takes the name of
+ * wb's file away before its store: the store goes on from an fd and the
+ * entry, under the old name. 0 or -errno (then nothing changed). */
 int spn_wb_detach(struct spn_job *j, struct spn_wb *wb);
+/* The detached write-back of (m, rel), if any. */
+struct spn_wb *spn_wb_find_detached(struct spn_daemon *d, const struct spn_mount *m,
+				    const char *rel);
 void spn_wb_kick(struct spn_daemon *d, struct spn_wb *wb);
 /* Size and mtime of j->rel, a file with writes not yet stored, as the
  * server will have them once stored (over a's). */

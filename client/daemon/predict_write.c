@@ -164,6 +164,14 @@ spn_spec_mut_done(struct spn_job *v)
 		}
 		spn_spec_refuted(v, v->err);
 	}
+	if (v->err == 0 && v->req.op == SPN_OP_RENAME && spn_job_index_get(v, v->rel2, &e) == 0 &&
+	    (e.flags & SPN_EF_WRITEBACK) && spn_wb_find(d, v->m, v->rel2, 0) == NULL) {
+		/* A file renamed while its store was on its way: that store
+		 * (under the old name) came first, and nothing wrote the
+		 * new name since. */
+		e.flags &= (uint8_t)~SPN_EF_WRITEBACK;
+		spn_job_index_put(v, v->rel2, &e);
+	}
 	if (v->err == 0) {
 		spn_parents_after_own(v);
 	} else {
@@ -201,6 +209,15 @@ spec_create_done(struct spn_job *v)
 		return;
 	}
 	if (v->err == 0) {
+		struct spn_wb *gone = spn_wb_find_detached(d, v->m, v->rel);
+
+		if (gone != NULL && v->res->fh_len > 0) {
+			/* Its name went (a held unlink or rename) before
+			 * the create came back: its store goes by this handle. */
+			gone->gone.fh_len = v->res->fh_len;
+			memcpy(gone->gone.fh, v->res->fh, v->res->fh_len);
+			gone->gone.flags &= (uint8_t)~SPN_EF_CREATED_LOCALLY;
+		}
 		if (spn_job_index_get(v, v->rel, &e) == 0) {
 			uint64_t size = e.attr.size;
 			struct spn_time mt = e.attr.mtime;
@@ -465,7 +482,8 @@ spn_predict_write(struct spn_job *j)
 		return predict_create(j, have, &pe, parent_complete);
 	if (j->req.op == SPN_OP_SETATTR)
 		return predict_chmod(j, have);
-	if (have && (j->e.flags & SPN_EF_WRITEBACK) && (j->hold == 0 || j->req.op != SPN_OP_UNLINK))
+	if (have && (j->e.flags & SPN_EF_WRITEBACK) &&
+	    (j->hold == 0 || (j->req.op != SPN_OP_UNLINK && j->req.op != SPN_OP_RENAME)))
 		return 0;
 	if (j->hold == 0)
 		return predict_mutation(j, have, &pe, parent_complete, NULL);
@@ -528,10 +546,14 @@ predict_mutation(struct spn_job *j, int have, const struct spn_entry *pe, int pa
 	case SPN_OP_RENAME: {
 		char parent2[SPN_PATH_MAX];
 		struct spn_entry pe2;
+		struct spn_wb *wb = spn_wb_find(j->d, j->m, j->rel, 0);
 		int have2 = spn_job_index_get(j, j->rel2, &e2) == 0;
 
-		if (!have || j->e.attr.type == S_IFDIR ||
-		    spn_wb_find(j->d, j->m, j->rel, 0) != NULL || strcmp(j->rel, j->rel2) == 0)
+		/* A file whose store is on its way: only held, as unlink
+		 * (`cmd >x.tmp && mv x.tmp x`); it is stored under its old
+		 * name, which the rename then moves. */
+		if (!have || j->e.attr.type == S_IFDIR || strcmp(j->rel, j->rel2) == 0 ||
+		    (wb != NULL && (j->hold == 0 || wb->writers > 0)))
 			return 0;
 		if (have2 && (e2.attr.type == S_IFDIR || e2.attr.nlink > 1 ||
 			      (e2.flags & SPN_EF_WRITEBACK) ||
@@ -540,6 +562,8 @@ predict_mutation(struct spn_job *j, int have, const struct spn_entry *pe, int pa
 		spn_parent_of(j->rel2, parent2, sizeof(parent2));
 		if (!have2 && !(spn_job_index_get(j, parent2, &pe2) == 0 &&
 				pe2.attr.type == S_IFDIR && (pe2.flags & SPN_EF_DIR_COMPLETE)))
+			return 0;
+		if (wb != NULL && spn_wb_detach(j, wb) < 0)
 			return 0;
 		spn_index_del_tree(j->d->idx, (uint16_t)j->m->id, j->rel2);
 		spn_mirror_remove(j->m, j->rel2);

@@ -65,6 +65,17 @@ spn_wb_forget(struct spn_daemon *d, struct spn_wb *wb)
 	free(wb);
 }
 
+struct spn_wb *
+spn_wb_find_detached(struct spn_daemon *d, const struct spn_mount *m, const char *rel)
+{
+	struct spn_wb *wb;
+
+	for (wb = d->wbs; wb != NULL; wb = wb->next)
+		if (wb->m == m && wb->detached && strcmp(wb->rel, rel) == 0)
+			return wb;
+	return NULL;
+}
+
 int
 spn_wb_detach(struct spn_job *j, struct spn_wb *wb)
 {

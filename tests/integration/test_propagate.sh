@@ -354,7 +354,8 @@ s5() { # s5 POLICY
 
 # --- 6. held mutations ----------------------------------------------------------------
 # A process reads a file, then renames, unlinks and chmods; or first
-# writes a scratch file and unlinks it while its store is on its way.
+# writes a scratch file and unlinks it while its store is on its way, or
+# writes x.tmp and renames it over x (its store on its way).
 # Under full the first mutation is held in the daemon until the read (and
 # the store) are validated (proto.h, version 8). First nothing is stale:
 # the changes reach the server. Then the
@@ -369,13 +370,17 @@ if sys.argv[2] == "scratch":
     with open(d + "/scratch", "w") as f:
         f.write("scratch " + word)
     os.unlink(d + "/scratch")
+if sys.argv[2] == "mv":
+    with open(d + "/x.tmp", "w") as f:
+        f.write("replaced\n")
+    os.rename(d + "/x.tmp", d + "/x")
 os.rename(d + "/x", d + "/y-" + word)
 os.unlink(d + "/gone")
 os.chmod(d + "/y-" + word, 0o750)
 print("read", word)'
 s6() { # s6 POLICY
 	local pol=$1 d=$E/$pol/s6 run how
-	for run in fresh stale fresh-scratch stale-scratch; do
+	for run in fresh stale fresh-scratch stale-scratch fresh-mv stale-mv; do
 		how=${run#*-}
 		rm -rf "$d"
 		mkdir -p "$d"
@@ -385,12 +390,13 @@ s6() { # s6 POLICY
 		warm "$pol/s6"
 		[ "${run%-*}" = stale ] && write "$d/in" "new" # behind the cache
 		piped "$T_TMP/s6.$pol.$run" "$pol" python3 -c "$S6_PY" "/nfs/$pol/s6" "$how"
-		local w=old
+		local w=old content=moved
 		[ "${run%-*}" = stale ] && w=new
+		[ "$how" = mv ] && content=replaced
 		expect "$pol: s6 $run: the output is one run's" \
 			"$(printf '%s\n' "read $w" "exit 0")" "$T_TMP/s6.$pol.$run"
 		expect "$pol: ... the server has the renamed file (mode 750) and nothing else" \
-			"$(printf '%s\n' "in" "y-$w 750 moved")" \
+			"$(printf '%s\n' "in" "y-$w 750 $content")" \
 			<(cd "$d" && for f in *; do
 				if [ "$f" = in ]; then echo in; else
 					echo "$f $(stat -c %a "$f") $(cat "$f")"; fi

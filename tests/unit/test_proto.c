@@ -3806,9 +3806,9 @@ test_fuzz(void **state)
 		case 0:
 			/* Canonical: what decodes re-encodes to itself. */
 			ok_req++;
-			assert_int_equal(
-			    rq.spec & ~(SPN_SPEC_PREDICT | SPN_SPEC_REPLAY | SPN_SPEC_JOIN | SPN_SPEC_HOLD),
-			    0);
+			assert_int_equal(rq.spec & ~(SPN_SPEC_PREDICT | SPN_SPEC_REPLAY |
+						     SPN_SPEC_JOIN | SPN_SPEC_HOLD),
+					 0);
 			if (rq.spec != 0) {
 				assert_true(is_spec_req_op(rq.op));
 				ok_req_spec++;
