@@ -170,7 +170,7 @@ struct spn_job {
 	int have_e;
 	char walk[SPN_PATH_MAX];     /* NFSv3 handle walk: the component being looked up */
 	int hops;                    /* symlinks followed */
-	int create_waits;            /* parked for a create in the directory */
+	int own_change_waits;        /* parked for our own change in the directory */
 	char gate_rel[SPN_PATH_MAX]; /* the request's rel while an ancestor is looked up */
 	int gating;                  /* 1 while j->rel is an ancestor being looked up */
 
@@ -250,8 +250,8 @@ struct spn_daemon {
 	struct spn_job *held;           /* held mutations (seal.c) */
 	int held_poking;
 	uint64_t n_held, n_dropped, held_us; /* figures: held, dropped, time held */
-	struct spn_job *create_waiters; /* stats of a directory: our create in it first */
-	int64_t create_waiters_ns;      /* ... since (a create that never ends: 500 ms) */
+	struct spn_job *own_change_waiters; /* stats of a directory: our change in it first */
+	int64_t own_change_waiters_ns;      /* ... since (a create that never ends: 500 ms) */
 	struct spn_dir_pending *dir_pending; /* directories our predicted changes are in */
 	struct spn_outcome outcomes[SPN_OUTCOMES];
 	unsigned next_outcome;
@@ -357,8 +357,9 @@ void spn_setattr_resolved(struct spn_job *j);
 
 /* daemon/predict.c: predictions of reads, validation, RESOLVE */
 int spn_predict(struct spn_job *j);
-/* A create of ours finished (or failed): stats parked for it go on. */
-void spn_predict_creates_done(struct spn_daemon *d);
+/* A change of ours in a directory (create, mkdir, rmdir, unlink, rename)
+ * finished (or failed): stats parked for it go on. */
+void spn_predict_own_change_done(struct spn_daemon *d);
 void spn_predict_tick(struct spn_daemon *d);
 /* A predicted change of ours to the name rel is on its way to the server
  * (delta 1) or arrived (delta -1): its directory's attributes will be the

@@ -217,14 +217,14 @@ own_change_on_its_way(struct spn_job *j)
 static int
 park_for_own_change(struct spn_job *j)
 {
-	if (j->create_waits++ >= 8)
+	if (j->own_change_waits++ >= 8)
 		return 0;
 	spn_debug("%s %s waits: our change in it is on its way", spn_proto_op_name(j->req.op),
 		  j->rel);
-	if (j->d->create_waiters == NULL)
-		j->d->create_waiters_ns = spn_mono_ns();
-	j->next = j->d->create_waiters;
-	j->d->create_waiters = j;
+	if (j->d->own_change_waiters == NULL)
+		j->d->own_change_waiters_ns = spn_mono_ns();
+	j->next = j->d->own_change_waiters;
+	j->d->own_change_waiters = j;
 	return 1;
 }
 
@@ -234,16 +234,16 @@ park_for_own_change(struct spn_job *j)
 void
 spn_predict_tick(struct spn_daemon *d)
 {
-	if (d->create_waiters != NULL && spn_mono_ns() - d->create_waiters_ns > 500000000LL)
-		spn_predict_creates_done(d);
+	if (d->own_change_waiters != NULL && spn_mono_ns() - d->own_change_waiters_ns > 500000000LL)
+		spn_predict_own_change_done(d);
 }
 
 void
-spn_predict_creates_done(struct spn_daemon *d)
+spn_predict_own_change_done(struct spn_daemon *d)
 {
-	struct spn_job *j = d->create_waiters, *next;
+	struct spn_job *j = d->own_change_waiters, *next;
 
-	d->create_waiters = NULL;
+	d->own_change_waiters = NULL;
 	for (; j != NULL; j = next) {
 		next = j->next;
 		j->next = NULL;

@@ -188,7 +188,7 @@ spn_spec_mut_done(struct spn_job *v)
 	}
 	v->join_ok = v->err == 0;
 	spn_job_reply(v, v->err);
-	spn_predict_creates_done(d);
+	spn_predict_own_change_done(d);
 }
 
 /* The server's answer to a predicted create. */
@@ -249,7 +249,7 @@ spec_create_done(struct spn_job *v)
 	else
 		spn_invalidate_parent(v, v->rel);
 	spn_job_reply(v, v->err);
-	spn_predict_creates_done(d);
+	spn_predict_own_change_done(d);
 }
 
 /* A predicted rewrite of a file we know: is it still that file? */

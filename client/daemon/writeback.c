@@ -243,7 +243,7 @@ store_make_done(struct spn_job *j)
 		spn_err("write-back of %s%s: cannot make %s%s on the server: %s", j->m->prefix,
 			j->rel, j->m->prefix, j->walk, strerror(-j->err));
 		j->res = NULL;
-		spn_predict_creates_done(j->d);
+		spn_predict_own_change_done(j->d);
 		store_done(j);
 		return;
 	}
@@ -257,7 +257,7 @@ store_make_done(struct spn_job *j)
 	}
 	spn_invalidate_parent(j, j->walk); /* a name made by path: no wcc */
 	spn_info("journal: made %s%s on the server", j->m->prefix, j->walk);
-	spn_predict_creates_done(j->d);
+	spn_predict_own_change_done(j->d);
 	store_issue(j);
 }
 
