@@ -87,6 +87,7 @@ static struct {
 	uint64_t waited; /* the sealed exit of a child it reaped (own epoch), 0: none */
 	int dep_ok;      /* birth or waited is known to be good: mutations may go */
 	pid_t waiter;    /* the parent that asks the daemon when it reaps us, 0: none */
+	pid_t self_pid;  /* our own pid as of the last fork, exec or rollback */
 	uint64_t sealed; /* the open epoch's seal (children depend on it), 0: none */
 	uint64_t join_conn; /* spn_conn_serial() of the connection told our birth */
 	int born_fd[SPEC_MAX_BORN]; /* pidfds of children made while speculative */
@@ -601,6 +602,7 @@ sud_forked(void *ctx, long pid, uint64_t id)
 	}
 	/* The child: the parent's connection, checkpoint and children are
 	 * not ours. */
+	sp.self_pid = (pid_t)syscall(SYS_getpid);
 	spn_call_atfork_child();
 	born_end(0); /* our copies of the parent's pidfds */
 	if (sp.ep.open)
@@ -665,6 +667,7 @@ spn_spec_hold(int on)
 static void
 spec_atfork_child(void)
 {
+	sp.self_pid = (pid_t)syscall(SYS_getpid);
 	if (!speculative())
 		stats_reset();
 	sp.waiter = listening() ? (pid_t)syscall(SYS_getppid) : 0;
@@ -680,6 +683,7 @@ spn_spec_ctor(void)
 	pthread_atfork(NULL, NULL, spec_atfork_child);
 	ckpt_set_detached_end(detached_report);
 	sp.start_us = mono_us();
+	sp.self_pid = (pid_t)syscall(SYS_getpid);
 	if (v != NULL) {
 		long w = strtol(v, &end, 10);
 
@@ -759,6 +763,7 @@ resumed(uint64_t value)
 	spn_epoch_closed(&sp.ep);
 	sp.ckpt = NULL;
 	sp.waited = 0;
+	sp.self_pid = (pid_t)syscall(SYS_getpid);
 	sp.sealed = 0; /* a sealed epoch that held a mutation failed with it */
 	sp.join_conn = 0;
 	if (value & SPEC_RB_DEP_HELD)
@@ -1247,7 +1252,11 @@ spn_spec_waiter(int spawn)
 		return 0;
 	if (spawn)
 		return (pid_t)syscall(SYS_getpid);
-	if (spn_in_vfork_child())
+	/* A vfork child's parent is the process whose memory we share (it
+	 * may never have talked to the daemon: collect2 starting ld). */
+	if (spn_in_vfork_child() ||
+	    (sp.self_pid != 0 && (pid_t)syscall(SYS_getpid) != sp.self_pid &&
+	     (pid_t)syscall(SYS_getppid) == sp.self_pid))
 		return (pid_t)syscall(SYS_getppid);
 	return sp.waiter;
 }
