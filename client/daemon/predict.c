@@ -230,12 +230,15 @@ park_for_own_change(struct spn_job *j)
 
 /* A create that does not end (its store failed, the server is away):
  * the stats parked for it go on after 500 ms, at most 8 times, then the
- * ordinary way. */
+ * ordinary way. Held mutations are looked at again (seal.c), so that
+ * none waits for a change it missed. */
 void
 spn_predict_tick(struct spn_daemon *d)
 {
 	if (d->own_change_waiters != NULL && spn_mono_ns() - d->own_change_waiters_ns > 500000000LL)
 		spn_predict_own_change_done(d);
+	if (d->held != NULL)
+		spn_seal_poke(d); /* held mutations never wait for an event that passed */
 }
 
 void

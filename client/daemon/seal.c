@@ -414,8 +414,8 @@ spn_seal_hold_target(struct spn_daemon *d, struct spn_client *cl, uint64_t *from
 
 	/* Only the process's own sealed epoch: one above it (a parent's)
 	 * would then wait for this server call before its sealer's next
-	 * RESOLVE, and a process without a checkpoint of its own waits for
-	 * its birth's verdict anyway (the shim's birth check). */
+	 * RESOLVE. A process without a checkpoint of its own seals one
+	 * just for the mutation (the shim takes the checkpoint after it). */
 	*from = cl->seal;
 	if (cl->seal == 0 || (s = seal_find(d, cl->seal)) == NULL || !s->ckpt || s->closed ||
 	    seal_state(d, s->id, 1) != SEAL_PENDING)
@@ -468,6 +468,7 @@ held_poke(struct spn_daemon *d)
 	if (d->held_poking)
 		return;
 	d->held_poking = 1;
+again:
 	for (pp = &d->held; (v = *pp) != NULL;) {
 		if (hold_state(d, v) == SEAL_PENDING) {
 			pp = &v->hold_next;
@@ -476,6 +477,10 @@ held_poke(struct spn_daemon *d)
 		*pp = v->hold_next;
 		v->hold_next = ready;
 		ready = v;
+	}
+	if (ready == NULL) {
+		d->held_poking = 0;
+		return;
 	}
 	while ((v = ready) != NULL) {
 		ready = v->hold_next;
@@ -503,7 +508,7 @@ held_poke(struct spn_daemon *d)
 			v->done(v); /* as a refusal: the mirror's change undone */
 		}
 	}
-	d->held_poking = 0;
+	goto again; /* a drop may decide another one (its birth failed) */
 }
 
 /* The courier of id wrote its output (or is gone without: it never will). */
