@@ -372,7 +372,17 @@ spn_mutate_issue(struct spn_job *j)
 		spn_nfs_mknod(n, j->rel, (int)(j->req.flags | (j->req.mode & 07777)), j->req.size,
 			      spn_job_cb, j);
 		break;
-	case SPN_OP_SETATTR:
+	case SPN_OP_SETATTR: {
+		struct spn_entry e;
+
+		/* A held chmod of a file made meanwhile (its store) knows its
+		 * handle only from the index now: one call by it, not a walk
+		 * by path. */
+		if (spn_nfs_has_fh(n) && j->e.fh_len == 0 &&
+		    spn_job_index_get(j, j->rel, &e) == 0 && e.fh_len > 0) {
+			j->e.fh_len = e.fh_len;
+			memcpy(j->e.fh, e.fh, e.fh_len);
+		}
 		if (spn_nfs_has_fh(n) && j->e.fh_len > 0) {
 			/* NFSv3: one SETATTR by handle, times to the ns. */
 			sattr_of(&j->req, &sa);
@@ -398,6 +408,7 @@ spn_mutate_issue(struct spn_job *j)
 		}
 		spn_nfs_setattr(n, j->rel, &sa, spn_job_cb, j);
 		break;
+	}
 	}
 }
 

@@ -487,17 +487,8 @@ again:
 		v->hold_next = NULL;
 		d->held_us += (uint64_t)(spn_mono_ns() - v->held_ns) / 1000;
 		if (hold_state(d, v) == SEAL_HELD) {
-			struct spn_entry e;
-
 			spn_debug("%s %s sent after %lld us held", spn_proto_op_name(v->req.op),
 				  v->rel, (long long)(spn_mono_ns() - v->held_ns) / 1000);
-			/* A file made meanwhile (its store) has a handle now:
-			 * one call by it, not a walk by path. */
-			if (v->req.op == SPN_OP_SETATTR && v->e.fh_len == 0 &&
-			    spn_job_index_get(v, v->rel, &e) == 0 && e.fh_len > 0) {
-				v->e.fh_len = e.fh_len;
-				memcpy(v->e.fh, e.fh, e.fh_len);
-			}
 			spn_job_unhold(v);
 		} else {
 			spn_debug("%s %s dropped: its epoch failed", spn_proto_op_name(v->req.op),

@@ -23,16 +23,25 @@
 #include "client/log.h"
 #include "client/path.h"
 
-struct spn_wb *
-spn_wb_find(struct spn_daemon *d, struct spn_mount *m, const char *rel, int create)
+/* The write-back of (m, rel): the one its name has, or a detached one. */
+static struct spn_wb *
+wb_lookup(struct spn_daemon *d, const struct spn_mount *m, const char *rel, int detached)
 {
 	struct spn_wb *wb;
 
 	for (wb = d->wbs; wb != NULL; wb = wb->next)
-		if (wb->m == m && !wb->detached && strcmp(wb->rel, rel) == 0)
+		if (wb->m == m && wb->detached == detached && strcmp(wb->rel, rel) == 0)
 			return wb;
-	if (!create)
-		return NULL;
+	return NULL;
+}
+
+struct spn_wb *
+spn_wb_find(struct spn_daemon *d, struct spn_mount *m, const char *rel, int create)
+{
+	struct spn_wb *wb = wb_lookup(d, m, rel, 0);
+
+	if (wb != NULL || !create)
+		return wb;
 	wb = calloc(1, sizeof(*wb));
 	if (wb == NULL)
 		return NULL;
@@ -68,12 +77,7 @@ spn_wb_forget(struct spn_daemon *d, struct spn_wb *wb)
 struct spn_wb *
 spn_wb_find_detached(struct spn_daemon *d, const struct spn_mount *m, const char *rel)
 {
-	struct spn_wb *wb;
-
-	for (wb = d->wbs; wb != NULL; wb = wb->next)
-		if (wb->m == m && wb->detached && strcmp(wb->rel, rel) == 0)
-			return wb;
-	return NULL;
+	return wb_lookup(d, m, rel, 1);
 }
 
 int
