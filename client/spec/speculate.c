@@ -1336,7 +1336,6 @@ hold_call(struct spn_req *req, struct spn_reply *rep, int *rc)
 {
 	struct spn_req sreq;
 	struct spn_reply srep;
-
 	int fresh = !sp.ep.open;
 
 	if (sp.sealed == 0) {
@@ -1439,11 +1438,6 @@ spec_call(struct spn_req *req, struct spn_reply *rep)
 }
 
 /*
- * While the process is speculative its syscalls trap (Syscall User
- * Dispatch): the shim's own work -- the daemon call, a checkpoint --
- * runs with the trap held off on this thread.
- */
-/*
  * mkdir of a name that exists fails with EEXIST whatever else holds (a
  * dangling symlink too; no write permission on the directory is needed
  * to hear it). `mkdir -p` in a make rule asks it for a directory that is
@@ -1468,6 +1462,11 @@ mkdir_exists(const struct spn_req *req, struct spn_reply *rep)
 	return 1;
 }
 
+/*
+ * While the process is speculative its syscalls trap (Syscall User
+ * Dispatch): the shim's own work -- the daemon call, a checkpoint --
+ * runs with the trap held off on this thread.
+ */
 int
 spn_call(struct spn_req *req, struct spn_reply *rep)
 {
