@@ -192,7 +192,8 @@ enum spn_op {
  * parent's) and size (its wait status), hands its held output to a
  * courier, and exits. The daemon records the exit with the sealed
  * epoch's id and a generation (counting up per daemon). A parent that
- * reaped the child asks REAP (pid, ppid, size 0): gen 0 means nothing is
+ * reaped the child asks REAP (pid, ppid: its own kernel pid when it
+ * reaped, which is what the child recorded; size 0): gen 0 means nothing is
  * recorded (the status is final); else wstatus is the status, token the
  * sealed epoch if still undecided (the parent depends on it; an exit
  * whose only undecided part is the sealed epoch the asker names in token

@@ -574,8 +574,10 @@ spn_seal_client_gone(struct spn_daemon *d, struct spn_client *cl)
 
 /* ------------------------------------------------------------ exits */
 
-/* The record a REAP job asks for: its parent is the asker, by the pid
- * it goes by (after a rollback, the original's) or its real one. */
+/* The record a REAP job asks for: its parent is the process that reaped
+ * the child, by its kernel pid then (ppid: the asker may since have
+ * rolled back into its wait, a copy with another pid), or the asking
+ * connection's. */
 static struct spn_exit *
 exit_for(struct spn_job *j)
 {

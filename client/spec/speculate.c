@@ -1165,6 +1165,11 @@ spn_spec_reaped(pid_t pid, int *status, int nohang)
 	struct spn_reply rep;
 	uint64_t newer = 0, serial = 0;
 	int64_t t0 = mono_us();
+	/* The child's parent as it recorded its exit: the process that
+	 * reaped it, by its kernel pid now. A rollback into the loop below
+	 * resumes a copy with another pid, under the original's identity:
+	 * neither is the pid the child (and its re-execution) recorded. */
+	pid_t reaper = (pid_t)syscall(SYS_getpid);
 	int rc, held;
 
 	if (!listening() || spn_in_vfork_child())
@@ -1175,7 +1180,7 @@ spn_spec_reaped(pid_t pid, int *status, int nohang)
 	for (;;) {
 		spn_req_init(&req, SPN_OP_REAP);
 		req.pid = (uint32_t)pid;
-		req.ppid = (uint32_t)ckpt_getpid(); /* the daemon also knows our real pid */
+		req.ppid = (uint32_t)reaper;
 		req.size = newer;
 		req.token = speculative() ? dep_token() : 0;
 		sp.n_reaps++;

@@ -8,7 +8,10 @@
  *	of FILE, prints "getpid C read LINE" and ends by it: "N" exit(N),
  *	"_N" _exit(N), "kN" killed by signal N. The parent waits for it and
  *	prints "parent P hold H fork C" and "child W status S" (S: the exit
- *	status, or 128 + the signal).
+ *	status, or 128 + the signal). HOLD "=PATH": the parent reads PATH,
+ *	then calls setuid(getuid()) before it forks (a barrier: its read is
+ *	settled there), so that it has no speculation of its own when it
+ *	waits.
  *   prop_prog tree FILE DIR MARK
  *	FILE holds "NAME MS". The process (level 0) prints "level 0 read
  *	NAME", forks a child (level 1) which forks a grandchild (level 2);
@@ -61,7 +64,11 @@ wait_mode(const char *hold, const char *file)
 	pid_t pid;
 	int st;
 
-	first_line(hold, h, sizeof(h));
+	first_line(hold[0] == '=' ? hold + 1 : hold, h, sizeof(h));
+	if (hold[0] == '=' && setuid(getuid()) != 0) {
+		perror("setuid");
+		return 98;
+	}
 	pid = fork();
 	if (pid < 0) {
 		perror("fork");
