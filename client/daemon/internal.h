@@ -194,6 +194,7 @@ struct spn_job {
 	uint64_t hold_from;        /* ... the joiner's own link of the chain */
 	struct spn_job *hold_next; /* validation: in d->held while held */
 	int64_t held_ns;           /* ... since */
+	uint64_t hold_seq;         /* ... its number in its sealed epoch (seal.c) */
 	int dropped;               /* ... dropped, never sent: what it held failed */
 	uint64_t removals;         /* validation: d->removals when it began */
 };
@@ -201,6 +202,7 @@ struct spn_job {
 /* The outcome of a predicted mutation, for a re-execution (REPLAY). */
 struct spn_outcome {
 	uint64_t token;
+	uint32_t what; /* the op and its paths, hashed: a token is not enough */
 	int done;
 	int status;
 };

@@ -377,7 +377,11 @@ s5() { # s5 POLICY
 # file changed behind the cache: the read is refuted, so the rename to a
 # name made of what was read must never reach the server (dropped), and
 # the re-execution renames to the new name. If the held rename had gone
-# out, x would be gone and the re-execution's rename would fail.
+# out, x would be gone and the re-execution's rename would fail. Last,
+# "gone" went behind the cache: the rename is made (its epoch held), the
+# unlink held after it is refused; the re-execution must get the rename's
+# outcome, not make it again (x is not there any more), and then hear that
+# "gone" is missing.
 S6_PY='import os, sys
 d = sys.argv[1]
 word = open(d + "/in").read().split()[0]
@@ -390,12 +394,15 @@ if sys.argv[2] == "mv":
         f.write("replaced\n")
     os.rename(d + "/x.tmp", d + "/x")
 os.rename(d + "/x", d + "/y-" + word)
-os.unlink(d + "/gone")
+try:
+    os.unlink(d + "/gone")
+except FileNotFoundError:
+    print("gone is missing")
 os.chmod(d + "/y-" + word, 0o750)
 print("read", word)'
 s6() { # s6 POLICY
 	local pol=$1 d=$E/$pol/s6 run how
-	for run in fresh stale fresh-scratch stale-scratch fresh-mv stale-mv; do
+	for run in fresh stale fresh-scratch stale-scratch fresh-mv stale-mv fresh-gone; do
 		how=${run#*-}
 		rm -rf "$d"
 		mkdir -p "$d"
@@ -404,12 +411,14 @@ s6() { # s6 POLICY
 		write "$d/gone" "doomed"
 		warm "$pol/s6"
 		[ "${run%-*}" = stale ] && write "$d/in" "new" # behind the cache
+		[ "$how" = gone ] && rm "$d/gone"               # behind the cache
 		piped "$T_TMP/s6.$pol.$run" "$pol" python3 -c "$S6_PY" "/nfs/$pol/s6" "$how"
 		local w=old content=moved
 		[ "${run%-*}" = stale ] && w=new
 		[ "$how" = mv ] && content=replaced
 		expect "$pol: s6 $run: the output is one run's" \
-			"$(printf '%s\n' "read $w" "exit 0")" "$T_TMP/s6.$pol.$run"
+			"$(if [ "$how" = gone ]; then echo "gone is missing"; fi
+			printf '%s\n' "read $w" "exit 0")" "$T_TMP/s6.$pol.$run"
 		expect "$pol: ... the server has the renamed file (mode 750) and nothing else" \
 			"$(printf '%s\n' "in" "y-$w 750 $content")" \
 			<(cd "$d" && for f in *; do
