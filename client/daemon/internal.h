@@ -195,6 +195,8 @@ struct spn_job {
 	struct spn_job *hold_next; /* validation: in d->held while held */
 	int64_t held_ns;           /* ... since */
 	uint64_t hold_seq;         /* ... its number in its sealed epoch (seal.c) */
+	uint64_t verf;             /* O_EXCL CREATE: its verifier (0: GUARDED) */
+	int verf_set;              /* ... chosen (the same when sent again) */
 	int dropped;               /* ... dropped, never sent: what it held failed */
 	uint64_t removals;         /* validation: d->removals when it began */
 };

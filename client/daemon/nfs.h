@@ -222,11 +222,15 @@ int spn_nfs_lookup_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, cons
 int spn_nfs_readdir_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, spn_nfs_cb cb,
 		       void *arg);
 /* One SETATTR with nanosecond times; reports the post-op attributes. */
-/* NFSv3: CREATE name in the directory with handle dirfh (GUARDED if
- * excl); res has the new file's handle and attributes. -EREMOTEIO: made,
- * but the reply had no handle (look it up). */
+/* NFSv3: CREATE name in the directory with handle dirfh; res has the new
+ * file's handle and attributes. -EREMOTEIO: made, but the reply had no
+ * handle (look it up). excl: EXCLUSIVE with the verifier verf (not 0),
+ * then a SETATTR of the mode (and of the times, where the server kept the
+ * verifier): the same call sent again after a lost session finds the
+ * file it made and succeeds, where GUARDED would say EEXIST; verf 0:
+ * GUARDED (a server without EXCLUSIVE: -EOPNOTSUPP). */
 int spn_nfs_create_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name,
-		      int mode, int excl, spn_nfs_cb cb, void *arg);
+		      int mode, int excl, uint64_t verf, spn_nfs_cb cb, void *arg);
 /* NFSv3: MKDIR name in the directory with handle dirfh; res has the new
  * directory's handle and attributes (-EREMOTEIO: made, without them). */
 int spn_nfs_mkdir_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name,

@@ -245,18 +245,43 @@ dir_wcc_from(struct spn_nfs_op *op, const wcc_data *w)
 	}
 }
 
-/* CREATE in a directory known by handle: one round trip. */
+static void setattr_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv);
+
+/* CREATE in a directory known by handle: one round trip (EXCLUSIVE: and
+ * a SETATTR of the mode and times by the new handle). */
 static void
 create_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 {
 	struct spn_nfs_op *op = priv;
 	CREATE3res *res = data;
+	const post_op_fh3 *obj = &res->CREATE3res_u.resok.obj;
+	SETATTR3args args;
 
 	(void)rpc;
 	if (!rpc3_ok(op, status, data))
 		return;
 	dir_wcc_from(op, &res->CREATE3res_u.resok.dir_wcc);
-	new_object_done(op, &res->CREATE3res_u.resok.obj, &res->CREATE3res_u.resok.obj_attributes);
+	if (op->step != 1) {
+		new_object_done(op, obj, &res->CREATE3res_u.resok.obj_attributes);
+		return;
+	}
+	if (!obj->handle_follows || obj->post_op_fh3_u.handle.data.data_len > SPN_FH_MAX) {
+		spn_nfsop_finish(op, -EREMOTEIO);
+		return;
+	}
+	memcpy(op->res.fh, obj->post_op_fh3_u.handle.data.data_val,
+	       obj->post_op_fh3_u.handle.data.data_len);
+	op->res.fh_len = (uint8_t)obj->post_op_fh3_u.handle.data.data_len;
+	memset(&args, 0, sizeof(args));
+	spn_nfs3_fh_arg(&args.object, op->res.fh, op->res.fh_len);
+	args.new_attributes.mode.set_it = 1;
+	args.new_attributes.mode.set_mode3_u.mode = (mode3)op->omode;
+	args.new_attributes.atime.set_it = SET_TO_SERVER_TIME;
+	args.new_attributes.mtime.set_it = SET_TO_SERVER_TIME;
+	op->kind = SPN_CALL_SETATTR;
+	if (QUEUE(op, rpc_nfs3_setattr_async(nfs_get_rpc_context(op->n->nfs), setattr_fh_cb, &args,
+					     op)) < 0)
+		spn_nfsop_finish(op, -ENOTCONN);
 }
 
 /* MKDIR in a directory known by handle: one round trip. */
@@ -299,7 +324,7 @@ spn_nfs_mkdir_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const cha
 
 int
 spn_nfs_create_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name, int mode,
-		  int excl, spn_nfs_cb cb, void *arg)
+		  int excl, uint64_t verf, spn_nfs_cb cb, void *arg)
 {
 	struct spn_nfs_op *op;
 	CREATE3args args;
@@ -309,6 +334,15 @@ spn_nfs_create_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const ch
 	op = dirop_new(n, SPN_CALL_CREATE, &args.where, dirfh, len, name, cb, arg);
 	if (op == NULL)
 		return -ENOMEM;
+	if (excl && verf != 0) {
+		/* EEXIST unless the file is there with our verifier. */
+		args.how.mode = EXCLUSIVE;
+		memcpy(args.how.createhow3_u.verf, &verf, sizeof(args.how.createhow3_u.verf));
+		op->step = 1;
+		op->omode = mode & 07777;
+		START(op, rpc_nfs3_create_async(nfs_get_rpc_context(n->nfs), create_fh_cb, &args,
+						op));
+	}
 	/* GUARDED fails with EEXIST, as O_EXCL must; UNCHECKED opens what
 	 * is there (the daemon truncates its own copy for O_TRUNC). */
 	args.how.mode = excl ? GUARDED : UNCHECKED;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -734,10 +735,24 @@ create_done(struct spn_job *j)
 {
 	int fd, rc;
 
+	if (j->lost && (j->req.flags & O_EXCL) && j->verf != 0 && !j->store_by_path) {
+		/* EXCLUSIVE: the same call again tells whether the file is
+		 * the one it made (existence alone would not: O_EXCL). */
+		j->lost = 0;
+		create_issue(j);
+		return;
+	}
 	if (j->lost) {
 		/* Did the CREATE happen before the session was lost? Look. */
 		j->lost = 0;
 		spn_resolve(j, 1, spn_open_resolved);
+		return;
+	}
+	if (j->err == -EOPNOTSUPP && j->verf != 0) {
+		/* A server without EXCLUSIVE: GUARDED. */
+		j->verf = 0;
+		j->err = 0;
+		create_issue(j);
 		return;
 	}
 	if (spn_create_by_path_again(j)) {
@@ -807,8 +822,16 @@ spn_send_create(struct spn_job *j, int excl)
 	const char *name = spn_parent_handle(j, &pe);
 
 	if (name != NULL) {
+		if (excl && !j->verf_set) {
+			/* Random, so that no other client's is the same. */
+			if (getrandom(&j->verf, sizeof(j->verf), GRND_NONBLOCK) !=
+			    (ssize_t)sizeof(j->verf))
+				j->verf = (uint64_t)spn_now_ns() ^ (uint64_t)(uintptr_t)j;
+			j->verf |= 1; /* never 0 */
+			j->verf_set = 1;
+		}
 		spn_nfs_create_fh(j->m->nfs, pe.fh, pe.fh_len, name, (int)(j->req.mode & 07777),
-				  excl, spn_job_cb, j);
+				  excl, j->verf, spn_job_cb, j);
 		return;
 	}
 	spn_nfs_create(j->m->nfs, j->rel, (int)(j->req.mode & 07777), excl, spn_job_cb, j);
