@@ -339,11 +339,8 @@ struct spn_req {
 	 * clears everything up to path with one memset. */
 	uint32_t spec;
 	/* OPEN/CLOSE/MKDIR/RMDIR/UNLINK/RENAME: names a predicted mutation
-	 * (unique per process, the same for the same call in a
-	 * re-execution), for SPN_SPEC_REPLAY; a mkdir, rmdir, unlink or
-	 * rename whose token names one made already (same op and paths) is
-	 * answered its outcome, REPLAY or not. RESOLVE, SEAL: the sealed
-	 * epoch depended on (0: none). */
+	 * (unique per process), for SPN_SPEC_REPLAY. RESOLVE, SEAL: the
+	 * sealed epoch depended on (0: none). */
 	uint64_t token;
 	char path[SPN_PATH_MAX];
 	/* RENAME/LINK: the second path; SYMLINK: the link's target. */

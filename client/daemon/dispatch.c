@@ -116,8 +116,8 @@ spn_job_begin(struct spn_job *j)
 {
 	const struct spn_req *req = &j->req;
 
-	if (req->token != 0 && spn_replay(j))
-		return; /* made before a rollback: its outcome (predict_write.c) */
+	if ((req->spec & SPN_SPEC_REPLAY) && spn_replay(j))
+		return;
 	if ((req->spec & SPN_SPEC_HOLD) && (req->spec & SPN_SPEC_PREDICT)) {
 		switch (req->op) {
 		case SPN_OP_MKDIR:

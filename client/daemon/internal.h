@@ -194,7 +194,6 @@ struct spn_job {
 	uint64_t hold_from;        /* ... the joiner's own link of the chain */
 	struct spn_job *hold_next; /* validation: in d->held while held */
 	int64_t held_ns;           /* ... since */
-	uint64_t hold_seq;         /* ... its number in its sealed epoch (seal.c) */
 	uint64_t verf;             /* O_EXCL CREATE: its verifier (0: GUARDED) */
 	int verf_set;              /* ... chosen (the same when sent again) */
 	int dropped;               /* ... dropped, never sent: what it held failed */
@@ -204,7 +203,6 @@ struct spn_job {
 /* The outcome of a predicted mutation, for a re-execution (REPLAY). */
 struct spn_outcome {
 	uint64_t token;
-	uint32_t what; /* the op and its paths, hashed: a token is not enough */
 	int done;
 	int status;
 };

@@ -65,21 +65,6 @@ refused_add(struct spn_daemon *d, const struct spn_mount *m, const char *rel)
 	r->until_ns = spn_mono_ns() + REFUSED_FOR_NS;
 }
 
-/* What a recorded outcome was for: the op and its paths (FNV-1a). */
-static uint32_t
-outcome_what(const struct spn_job *j)
-{
-	uint32_t h = 2166136261u;
-	const char *p;
-
-	for (p = j->req.path; *p != '\0'; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	h = (h ^ 0xffu) * 16777619u;
-	for (p = j->req.path2; *p != '\0'; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	return (h ^ j->req.op) * 16777619u;
-}
-
 static struct spn_outcome *
 outcome_find(struct spn_daemon *d, uint64_t token)
 {
@@ -94,16 +79,14 @@ outcome_find(struct spn_daemon *d, uint64_t token)
 }
 
 static void
-outcome_start(struct spn_job *j)
+outcome_start(struct spn_daemon *d, uint64_t token)
 {
-	struct spn_daemon *d = j->d;
 	struct spn_outcome *o;
 
-	if (j->req.token == 0)
+	if (token == 0)
 		return;
 	o = &d->outcomes[d->next_outcome++ % SPN_OUTCOMES];
-	o->token = j->req.token;
-	o->what = outcome_what(j);
+	o->token = token;
 	o->done = 0;
 	o->status = 0;
 }
@@ -614,28 +597,22 @@ predict_mutation(struct spn_job *j, int have, const struct spn_entry *pe, int pa
 	if (j->req.op == SPN_OP_RENAME)
 		spn_dir_pending(j, j->rel2, 1);
 	v->mq_barrier = 1;
-	outcome_start(j);
+	outcome_start(j->d, j->req.token);
 	j->rep.spec = SPN_SPEC_PREDICTED | (v->join != 0 ? SPN_SPEC_JOINED : 0);
 	spn_job_reply(j, 0);
 	mutation_go(v);
 	return 1;
 }
 
-/*
- * A re-execution after a rollback asks how its predicted mutation went
- * (SPN_SPEC_REPLAY), or makes again, with the same token, one that was
- * made before the rollback (a held one whose epoch failed after it, at a
- * later held one: seal.c): either way the outcome it had is the answer.
- * 1 if answered, 0: not made (unknown, or dropped): make it now.
- */
+/* A re-execution after a rollback asks how its predicted mutation went. */
 int
 spn_replay(struct spn_job *j)
 {
 	struct spn_outcome *o = outcome_find(j->d, j->req.token);
 	struct spn_entry e;
 
-	if (o == NULL || !o->done || o->what != outcome_what(j))
-		return 0;
+	if (o == NULL || !o->done)
+		return 0; /* unknown (an older daemon): do it now */
 	if (o->status == 0 && j->req.op == SPN_OP_MKDIR && spn_job_index_get(j, j->rel, &e) == 0)
 		j->rep.attr = e.attr;
 	spn_job_reply(j, o->status);

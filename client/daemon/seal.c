@@ -46,16 +46,9 @@
  * that held, the call goes and its outcome is the epoch's last
  * validation; if any of it failed, the call is dropped: never sent, the
  * mirror's change undone, and the process rolls back to before it. The
- * epoch takes no more joined reads once it holds a mutation (closed):
- * such a read could fail after the mutation reached the server, and the
- * rollback would then return to before a change that stays. It takes
- * more held mutations (rm a b c): they go one at a time, in the order
- * they were made, each once the one before it is back from the server
- * and held; the first one refused drops the rest. The process then
- * rolls back to before the first, whose change stays: its re-execution
- * makes the same calls up to the refused one (everything they depend on
- * held), and each is answered with the outcome the first execution got
- * (its token names it, predict_write.c: spn_replay_made), not made again.
+ * epoch takes nothing more once it holds a mutation (closed): anything
+ * joined after it could fail after the mutation reached the server, and
+ * the rollback would then return to before a change that stays.
  *
  * Ids count up from a random per-daemon base, so that an id a previous
  * daemon issued is unknown here: unknown counts as REFUTED (the execution
@@ -106,10 +99,7 @@ struct spn_seal {
 	unsigned joins;        /* joined in all */
 	int64_t born_ns;       /* when sealed: joins end after SEAL_JOIN_NS */
 	int join_refuted;      /* a joined validation failed */
-	int closed;            /* holds a mutation: takes no more joined reads */
-	unsigned holds;        /* held mutations not yet sent (nor dropped) */
-	uint64_t hold_seq;     /* held mutations in all: the next one's number */
-	uint64_t hold_sent;    /* the number of the last one sent */
+	int closed;            /* holds a mutation: takes no more joins */
 };
 
 static void exit_record(struct spn_daemon *d, const struct spn_req *req, uint64_t seal);
@@ -427,8 +417,8 @@ spn_seal_hold_target(struct spn_daemon *d, struct spn_client *cl, uint64_t *from
 	 * RESOLVE. A process without a checkpoint of its own seals one
 	 * just for the mutation (the shim takes the checkpoint after it). */
 	*from = cl->seal;
-	if (cl->seal == 0 || (s = seal_find(d, cl->seal)) == NULL || !s->ckpt ||
-	    (s->closed ? s->joins >= SEAL_MAX_JOINS : seal_state(d, s->id, 1) != SEAL_PENDING))
+	if (cl->seal == 0 || (s = seal_find(d, cl->seal)) == NULL || !s->ckpt || s->closed ||
+	    seal_state(d, s->id, 1) != SEAL_PENDING)
 		return 0;
 	return s->id;
 }
@@ -442,8 +432,6 @@ spn_seal_hold_add(struct spn_daemon *d, struct spn_job *v)
 		s->joined++;
 		s->joins++;
 		s->closed = 1;
-		s->holds++;
-		v->hold_seq = ++s->hold_seq;
 	}
 	v->mq_held = 1;
 	v->held_ns = spn_mono_ns();
@@ -463,10 +451,8 @@ hold_state(struct spn_daemon *d, const struct spn_job *v)
 
 	if (s == NULL || (s->own_done && s->own_refuted) || s->join_refuted)
 		return SEAL_REFUTED;
-	/* Every join but the held ones back (those sent before v too), and
-	 * v the next in order. */
-	if (!s->own_done || s->joined > s->holds || v->hold_seq != s->hold_sent + 1)
-		return SEAL_PENDING;
+	if (!s->own_done || s->joined > 1)
+		return SEAL_PENDING; /* v itself is one of the joined */
 	b = seal_state(d, s->birth, 1);
 	if (b != SEAL_HELD || v->hold_from == 0 || v->hold_from == s->id)
 		return b;
@@ -497,16 +483,10 @@ again:
 		return;
 	}
 	while ((v = ready) != NULL) {
-		struct spn_seal *s = seal_find(d, v->join);
-		enum seal_state st = hold_state(d, v);
-
 		ready = v->hold_next;
 		v->hold_next = NULL;
 		d->held_us += (uint64_t)(spn_mono_ns() - v->held_ns) / 1000;
-		if (s != NULL && s->holds > 0)
-			s->holds--;
-		if (st == SEAL_HELD) {
-			s->hold_sent = v->hold_seq;
+		if (hold_state(d, v) == SEAL_HELD) {
 			spn_debug("%s %s sent after %lld us held", spn_proto_op_name(v->req.op),
 				  v->rel, (long long)(spn_mono_ns() - v->held_ns) / 1000);
 			spn_job_unhold(v);

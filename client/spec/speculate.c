@@ -126,16 +126,13 @@ epoch(void)
 	return &sp.ep;
 }
 
-/* A token naming one predicted mutation: unique across processes (the
- * pid the parent knows, when the process started), and the same in a
- * re-execution for the same call (a count restored by the rollback): a
- * mutation made before the rollback is then answered with its outcome,
- * not made again (daemon: spn_replay). */
+/* A token naming one predicted mutation, unique across processes and
+ * across the re-executions of one. */
 static uint64_t
 new_token(void)
 {
-	return ((uint64_t)(uint32_t)ckpt_getpid() << 40) ^
-	       (((uint64_t)sp.start_us & 0xfffff) << 20) ^ (++sp.token_seq & 0xfffff);
+	return ((uint64_t)(uint32_t)ckpt_getpid() << 40) ^ ((uint64_t)mono_us() << 8) ^
+	       (++sp.token_seq & 0xff);
 }
 
 /*
@@ -1386,7 +1383,6 @@ spec_call(struct spn_req *req, struct spn_reply *rep)
 	const struct spn_policy *p;
 	struct spn_epoch *ep;
 	enum spn_spec_kind kind;
-	uint64_t token0, held_token;
 	int rc;
 
 	if (!spn_shim_ready())
@@ -1397,10 +1393,8 @@ spec_call(struct spn_req *req, struct spn_reply *rep)
 	if (p->speculate == 0)
 		return call_counted(req, rep);
 	ep = epoch();
-	token0 = req->token;
 	if (hold_may(req) && hold_call(req, rep, &rc))
 		return rc;
-	held_token = req->token != token0 ? req->token : 0;
 	if (sp.sealed != 0 && spn_epoch_may_predict(ep, req->op, req->flags))
 		resolve_kind(K_LIMIT); /* a sealed epoch takes no new prediction */
 	if (spn_epoch_must_resolve(ep, req->op, req->flags, mono_us()))
@@ -1414,8 +1408,8 @@ spec_call(struct spn_req *req, struct spn_reply *rep)
 	}
 	kind = spn_spec_kind(req->op, req->flags, NULL);
 	req->spec = SPN_SPEC_PREDICT;
-	if (kind != SPN_SK_READ) /* hold_call's if it tried: the same call */
-		req->token = held_token != 0 ? held_token : new_token();
+	if (kind != SPN_SK_READ)
+		req->token = new_token();
 	else if (may_join())
 		req->spec |= SPN_SPEC_JOIN;
 	rc = call_counted(req, rep);

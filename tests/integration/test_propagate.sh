@@ -379,9 +379,8 @@ s5() { # s5 POLICY
 # the re-execution renames to the new name. If the held rename had gone
 # out, x would be gone and the re-execution's rename would fail. Last,
 # "gone" went behind the cache: the rename is made (its epoch held), the
-# unlink held after it is refused; the re-execution must get the rename's
-# outcome, not make it again (x is not there any more), and then hear that
-# "gone" is missing.
+# unlink after it is refused; the re-execution must not make the rename
+# again (x is not there any more), and must hear that "gone" is missing.
 S6_PY='import os, sys
 d = sys.argv[1]
 word = open(d + "/in").read().split()[0]
