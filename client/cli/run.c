@@ -239,6 +239,11 @@ spn_cmd_run(int argc, char **argv)
 				"/nfs=nfs://server/export) or use --mount\n");
 		return 2;
 	}
+	/* Asked for and impossible here: say so once, and why. */
+	if (pol.checkpoint == CKPT_CRIU && pol.speculate != 0)
+		fprintf(stderr, "specnfs: SPECNFS_CHECKPOINT=criu: this build has no CRIU "
+				"back-end; nothing runs ahead (each prediction is checked "
+				"before the program goes on, as with none)\n");
 	self_dir(dir, sizeof(dir));
 	if (find_shim(dir, shim, sizeof(shim)) < 0)
 		return 1;

@@ -135,6 +135,13 @@ err=$(env $K SPECNFS_ACREGMIN=soon "$SPECNFS" stat /nfs/d/small 2>&1)
 check "a malformed variable is refused naming it: $err" grep -q "SPECNFS_ACREGMIN" <<<"$err"
 err=$(env SPECNFS_MOUNTS=/nfs "$SPECNFS" stat /nfs/x 2>&1)
 check "a malformed mount list is refused: $err" grep -q "PREFIX=URL" <<<"$err"
+# A checkpoint back-end asked for and missing: one line that says so, and
+# the program still runs (without speculation).
+out=$(env $K SPECNFS_CHECKPOINT=criu "$SPECNFS" run -- cat /nfs/d/small 2>&1 >/dev/null)
+check "SPECNFS_CHECKPOINT=criu says once that nothing runs ahead: $out" \
+	test "$(grep -c 'SPECNFS_CHECKPOINT=criu: this build has no CRIU back-end' <<<"$out")" = 1
+check "... and the program ran" env $K SPECNFS_CHECKPOINT=criu "$SPECNFS" run -- cmp -s \
+	/nfs/d/small "$tb_EXPORT_DIR/d/small"
 
 # --- a daemon left from before an upgrade (another protocol version) -----------
 # A stand-in that answers every frame with a version-2 reply, as an old
