@@ -359,6 +359,7 @@ void spn_setattr_resolved(struct spn_job *j);
 
 /* daemon/predict.c: predictions of reads, validation, RESOLVE */
 int spn_predict(struct spn_job *j);
+int spn_predict_absent(struct spn_job *pj, uint64_t join);
 /* A change of ours in a directory (create, mkdir, rmdir, unlink, rename)
  * finished (or failed): stats parked for it go on. */
 void spn_predict_own_change_done(struct spn_daemon *d);
@@ -402,6 +403,9 @@ uint64_t spn_seal_hold_target(struct spn_daemon *d, struct spn_client *cl, uint6
  * epoch, which takes nothing more; v waits in its line (mq_held) until
  * spn_seal_poke() sends or drops it. */
 void spn_seal_hold_add(struct spn_daemon *d, struct spn_job *v);
+/* A check joins the sealed epoch id (a held request answered without a
+ * mutation: spn_predict_absent). */
+void spn_seal_join_own(struct spn_daemon *d, uint64_t id);
 
 /* daemon/predict_write.c: predictions of write-backs and mutations */
 int spn_predict_write(struct spn_job *j);

@@ -147,6 +147,34 @@ validate_start(struct spn_job *pj, int status)
 	spn_resolve(v, 1, validate_done);
 }
 
+/*
+ * UNLINK or RMDIR of a name that the complete listing of its directory
+ * lacks (rm -f of files that are not there): ENOENT at once, checked as a
+ * negative lookup -- nothing changes on the server either way. The check
+ * joins the sealed epoch join (a held request, SPN_SPEC_HOLD), or is
+ * pj's client's own (0). 1 if answered.
+ */
+int
+spn_predict_absent(struct spn_job *pj, uint64_t join)
+{
+	struct spn_job *v = validation_new(pj, join);
+
+	if (v == NULL)
+		return 0;
+	v->req.op = SPN_OP_STAT;
+	v->req.flags = SPN_F_NOFOLLOW;
+	v->req.token = 0;
+	v->predicted_status = -ENOENT;
+	if (join != 0)
+		spn_seal_join_own(pj->d, join);
+	pj->rep.spec = SPN_SPEC_PREDICTED | (join != 0 ? SPN_SPEC_JOINED : 0);
+	spn_debug("%s %s: absent from its listing, ENOENT predicted%s",
+		  spn_proto_op_name(pj->req.op), pj->rel, join != 0 ? " (joined)" : "");
+	spn_job_reply(pj, -ENOENT);
+	spn_resolve(v, 1, validate_done);
+	return 1;
+}
+
 struct spn_dir_pending {
 	struct spn_dir_pending *next;
 	const struct spn_mount *m;

@@ -482,6 +482,9 @@ spn_predict_write(struct spn_job *j)
 		return predict_create(j, have, &pe, parent_complete);
 	if (j->req.op == SPN_OP_SETATTR)
 		return predict_chmod(j, have);
+	if (!have && parent_complete &&
+	    (j->req.op == SPN_OP_UNLINK || j->req.op == SPN_OP_RMDIR))
+		return spn_predict_absent(j, j->hold); /* rm -f of what is not there */
 	if (have && (j->e.flags & SPN_EF_WRITEBACK) &&
 	    (j->hold == 0 || (j->req.op != SPN_OP_UNLINK && j->req.op != SPN_OP_RENAME)))
 		return 0;

@@ -424,6 +424,17 @@ spn_seal_hold_target(struct spn_daemon *d, struct spn_client *cl, uint64_t *from
 }
 
 void
+spn_seal_join_own(struct spn_daemon *d, uint64_t id)
+{
+	struct spn_seal *s = seal_find(d, id);
+
+	if (s != NULL) {
+		s->joined++;
+		s->joins++;
+	}
+}
+
+void
 spn_seal_hold_add(struct spn_daemon *d, struct spn_job *v)
 {
 	struct spn_seal *s = seal_find(d, v->join);

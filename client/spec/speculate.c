@@ -89,6 +89,8 @@ static struct {
 	pid_t waiter;    /* the parent that asks the daemon when it reaps us, 0: none */
 	pid_t self_pid;  /* our own pid as of the last fork, exec or rollback */
 	uint64_t sealed; /* the open epoch's seal (children depend on it), 0: none */
+	int seal_deps;   /* ... and something depends on it: a child, a held call */
+	int seal_after;  /* predictions made after it (not part of it) */
 	uint64_t join_conn; /* spn_conn_serial() of the connection told our birth */
 	int born_fd[SPEC_MAX_BORN]; /* pidfds of children made while speculative */
 	int n_born;
@@ -532,8 +534,9 @@ seal_for_child(uint64_t *id)
 		*id = sp.birth;
 		return 1;
 	}
-	if (!output && sp.sealed != 0) {
+	if (!output && sp.sealed != 0 && sp.seal_after == 0) {
 		*id = sp.sealed;
+		sp.seal_deps = 1;
 		return 1;
 	}
 	spn_req_init(&req, SPN_OP_SEAL);
@@ -551,8 +554,11 @@ seal_for_child(uint64_t *id)
 		}
 		spec_sud_hand_over();
 	}
-	if (sp.ep.open)
+	if (sp.ep.open) {
 		sp.sealed = rep.token;
+		sp.seal_deps = 1;
+		sp.seal_after = 0;
+	}
 	*id = rep.token;
 	return 1;
 }
@@ -1343,26 +1349,34 @@ hold_call(struct spn_req *req, struct spn_reply *rep, int *rc)
 	struct spn_reply srep;
 	int fresh = !sp.ep.open;
 
-	if (sp.sealed == 0) {
+	if (sp.sealed == 0 || sp.seal_after > 0) {
 		/* A dependent without a checkpoint takes one right after the
-		 * reply (below): a failure of the epoch returns there. */
+		 * reply (below): a failure of the epoch returns there. A seal
+		 * with predictions after it: a new one, which has them. */
 		spn_req_init(&sreq, SPN_OP_SEAL);
 		sreq.flags = SPN_F_CKPT;
 		sreq.token = dep_token();
 		if (spn_call_raw(&sreq, &srep) < 0 || (!fresh && spn_conn_serial() != sp.conn))
 			return 0;
 		sp.sealed = srep.token;
+		sp.seal_deps = 0;
+		sp.seal_after = 0;
 		sp.n_seals++;
 	}
 	req->spec = SPN_SPEC_PREDICT | SPN_SPEC_HOLD;
 	req->token = new_token();
 	*rc = call_counted(req, rep);
-	if (*rc < 0 || !(rep->spec & SPN_SPEC_JOINED)) {
+	if (!(rep->spec & SPN_SPEC_JOINED)) {
 		req->spec = 0; /* nothing was done: the ordinary way */
 		return 0;
 	}
+	/* Held; or, for a name the cache knows is not there, ENOENT
+	 * predicted and checked in the same epoch (nothing to hold). */
 	sp.n_predictions++;
-	sp.n_held++;
+	if (*rc == 0) {
+		sp.n_held++;
+		sp.seal_deps = 1;
+	}
 	if (!fresh) {
 		sp.ep.predictions++;
 		return 1;
@@ -1395,8 +1409,13 @@ spec_call(struct spn_req *req, struct spn_reply *rep)
 	ep = epoch();
 	if (hold_may(req) && hold_call(req, rep, &rc))
 		return rc;
-	if (sp.sealed != 0 && spn_epoch_may_predict(ep, req->op, req->flags))
-		resolve_kind(K_LIMIT); /* a sealed epoch takes no new prediction */
+	/* A sealed epoch that others depend on (a child, a held call) takes
+	 * no new prediction: its verdict would not wait for it. One sealed
+	 * only for a check that joined it (an unlink of a name not there)
+	 * has nobody to tell before our own next RESOLVE, which waits for
+	 * everything. */
+	if (sp.sealed != 0 && sp.seal_deps && spn_epoch_may_predict(ep, req->op, req->flags))
+		resolve_kind(K_LIMIT);
 	if (spn_epoch_must_resolve(ep, req->op, req->flags, mono_us()))
 		resolve_kind(spn_spec_mutates(req->op, req->flags) ? K_MUTATE : K_LIMIT);
 	if (dep_token() != 0 && spn_spec_mutates(req->op, req->flags))
@@ -1414,6 +1433,8 @@ spec_call(struct spn_req *req, struct spn_reply *rep)
 		req->spec |= SPN_SPEC_JOIN;
 	rc = call_counted(req, rep);
 	epoch_writer_note(req, rc);
+	if (sp.sealed != 0 && (rep->spec & SPN_SPEC_PREDICTED) && !(rep->spec & SPN_SPEC_JOINED))
+		sp.seal_after++; /* not part of the seal: see seal_for_child, hold_call */
 	if (rep->spec & SPN_SPEC_JOINED) {
 		/* part of a sealed epoch above us now: no checkpoint here */
 		sp.n_predictions++;

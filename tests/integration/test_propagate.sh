@@ -10,11 +10,11 @@
 # levels of children leaves no process and no file behind. Pipelines give
 # what they give on local files, also after a file changed behind the
 # cache. A read, then a rename, an unlink and a chmod: held until the read
-# holds, dropped when it does not. The stale cases: the cache holds a file,
+# holds, dropped when it does not. rm -f of names that are not there. The stale cases: the cache holds a file,
 # then the server's copy changes directly in the export directory (the
 # second client).
 #   SPECNFS_TEST_POLICIES  the policies (default "off cto full")
-#   SPECNFS_TEST_SCENARIOS the scenarios (default "s1 s2 s3 s4 s5 s6")
+#   SPECNFS_TEST_SCENARIOS the scenarios (default "s1 s2 s3 s4 s5 s6 s7")
 . "$(dirname "$0")/lib.sh"
 require_cmd gcc make mkfifo pgrep timeout python3
 testbed_start tb
@@ -434,6 +434,41 @@ s6() { # s6 POLICY
 	fi
 }
 
+# --- 7. rm -f of names the cache knows are not there ------------------------------
+# Under full an unlink of a name that its directory's complete listing
+# lacks is answered ENOENT at once and checked as a lookup (rm -f asks for
+# each name in `rm -f conftest*`). The shell reads first, so rm depends on
+# it (the held path); then rm alone (the ordinary path). In the stale runs
+# b was made on the server behind the cache: the check fails, rm rolls
+# back and removes it, and says so once.
+s7() { # s7 POLICY
+	local pol=$1 d=$E/$pol/s7 run how want
+	for run in absent stale absent-alone stale-alone; do
+		how=${run#*-}
+		rm -rf "$d"
+		mkdir -p "$d"
+		write "$d/keep" "kept"
+		warm "$pol/s7"
+		[ "${run%-*}" = stale ] && write "$d/b" "made behind the cache"
+		if [ "$how" = alone ]; then
+			piped "$T_TMP/s7.$pol.$run" "$pol" rm -v -f "/nfs/$pol/s7/a" "/nfs/$pol/s7/b" \
+				"/nfs/$pol/s7/c"
+		else
+			piped "$T_TMP/s7.$pol.$run" "$pol" sh -c 'cat "$1/keep" >/dev/null &&
+				rm -v -f "$1/a" "$1/b" "$1/c"' sh "/nfs/$pol/s7"
+		fi
+		want="exit 0"
+		[ "${run%-*}" = stale ] && want=$(printf '%s\n' "removed '/nfs/$pol/s7/b'" "exit 0")
+		expect "$pol: s7 $run: rm -v -f of names not there prints what it prints on a kernel \
+mount" "$want" "$T_TMP/s7.$pol.$run"
+		expect "$pol: ... the server has keep only" "keep" <(ls "$d")
+	done
+	if [ "$pol" = full ]; then
+		check "$pol: ... the stale b was a refuted prediction ($(stat_total refuted) refuted)" \
+			test "$(stat_total refuted)" -ge 2
+	fi
+}
+
 # No process waited anywhere near a daemon's deadline (60 s): a
 # dependent whose parent's verdict is never passed on waits for that (the
 # recipes' $(cat stamp) is such a dependent: a shell reading a pipe from
@@ -446,7 +481,7 @@ longest_wait() {
 }
 for pol in ${SPECNFS_TEST_POLICIES:-off cto full}; do
 	t0=$(date +%s%N)
-	for s in ${SPECNFS_TEST_SCENARIOS:-s1 s2 s3 s4 s5 s6}; do
+	for s in ${SPECNFS_TEST_SCENARIOS:-s1 s2 s3 s4 s5 s6 s7}; do
 		stats "$s.$pol"
 		"$s" "$pol"
 		stats_sum
