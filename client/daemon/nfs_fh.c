@@ -274,10 +274,7 @@ create_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 	op->res.fh_len = (uint8_t)obj->post_op_fh3_u.handle.data.data_len;
 	memset(&args, 0, sizeof(args));
 	spn_nfs3_fh_arg(&args.object, op->res.fh, op->res.fh_len);
-	args.new_attributes.mode.set_it = 1;
-	args.new_attributes.mode.set_mode3_u.mode = (mode3)op->omode;
-	args.new_attributes.atime.set_it = SET_TO_SERVER_TIME;
-	args.new_attributes.mtime.set_it = SET_TO_SERVER_TIME;
+	spn_nfs3_sattr_from(&args.new_attributes, &op->sa);
 	op->kind = SPN_CALL_SETATTR;
 	if (QUEUE(op, rpc_nfs3_setattr_async(nfs_get_rpc_context(op->n->nfs), setattr_fh_cb, &args,
 					     op)) < 0)
@@ -339,7 +336,10 @@ spn_nfs_create_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const ch
 		args.how.mode = EXCLUSIVE;
 		memcpy(args.how.createhow3_u.verf, &verf, sizeof(args.how.createhow3_u.verf));
 		op->step = 1;
-		op->omode = mode & 07777;
+		/* For the SETATTR after it: the server keeps the verifier in
+		 * the times. */
+		op->sa.mask = SPN_NSA_MODE | SPN_NSA_ATIME_NOW | SPN_NSA_MTIME_NOW;
+		op->sa.mode = (uint32_t)(mode & 07777);
 		START(op, rpc_nfs3_create_async(nfs_get_rpc_context(n->nfs), create_fh_cb, &args,
 						op));
 	}
