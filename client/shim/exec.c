@@ -289,7 +289,6 @@ env_fix(char *const envp[], char **vec, char *str)
 /* How a found program is started: exec (replace this process) or spawn. */
 struct launch {
 	int spawn;
-	int probe; /* spawn with PATH search: skip names that do not exist */
 	pid_t *pid;
 	const posix_spawn_file_actions_t *fa;
 	const posix_spawnattr_t *attr;
@@ -559,9 +558,13 @@ launch_path(const struct launch *l, int dirfd, const char *path, int flags, char
 	if (rc < 0)
 		return rc;
 	if (rc == 0) {
-		if (l->probe && syscall(SYS_faccessat, dirfd, path, F_OK) < 0 &&
+		/* A name that does not exist fails here as in the kernel:
+		 * no spawn that cannot work, and no resolve before an exec
+		 * that cannot happen (execvp tries every PATH entry; each
+		 * miss was a barrier of a speculative process). */
+		if (syscall(SYS_faccessat, dirfd, path, F_OK) < 0 &&
 		    (errno == ENOENT || errno == ENOTDIR))
-			return -errno; /* spares a spawn that cannot work */
+			return -errno;
 		rc = start_image(l, dirfd, path, flags, argv, envp);
 		if (rc == -ENOENT)
 			rc = local_script(l, dirfd, path, argv, envp, depth, rc);
@@ -814,7 +817,7 @@ static int
 spawn_common(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
 	     const posix_spawnattr_t *attr, char *const argv[], char *const envp[], int search)
 {
-	const struct launch l = { .spawn = 1, .probe = search, .pid = pid, .fa = fa, .attr = attr };
+	const struct launch l = { .spawn = 1, .pid = pid, .fa = fa, .attr = attr };
 
 	resolve_all();
 	if (spn_shim_busy && search)
