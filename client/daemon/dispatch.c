@@ -72,9 +72,12 @@ spn_job_start(struct spn_daemon *d, struct spn_client *cl, const struct spn_req 
 		spn_job_reply(j, 0);
 		return;
 	case SPN_OP_RESOLVE:
+		spn_dircheck_flush(d); /* a verdict is wanted: no check waits for a turn */
 		spn_resolve_request(j);
 		return;
 	case SPN_OP_SEAL:
+		if (req->flags & SPN_F_EXIT)
+			spn_dircheck_flush(d); /* its parent will want the verdict */
 		spn_seal_dispatch(j);
 		return;
 	case SPN_OP_REAP:

@@ -27,6 +27,7 @@
 #include "client/proto.h"
 
 struct spn_daemon;
+struct spn_dircheck;
 struct spn_job;
 
 struct spn_mount {
@@ -152,6 +153,7 @@ struct spn_job {
 	int64_t start_ns;         /* when the request came (the log) */
 	int attempts;
 	int remote; /* made an NFS call: the reply says SPN_SPEC_REMOTE */
+	int calls;  /* calls sent (spn_job_call let them go) */
 
 	/* Place in the ordered line (daemon/jobs.c, mq_*) */
 	int mq_barrier; /* ordered as a change of its paths even when its calls read */
@@ -164,6 +166,7 @@ struct spn_job {
 	struct spn_mount *mq_m; /* the line it is in, or NULL */
 	struct spn_job *mq_prev, *mq_next;
 	int mq_held; /* a held mutation: keeps its place, never admitted (seal.c) */
+	int mq_parked; /* a validation waiting for its directory's check (dircheck.c) */
 
 	/* Resolving the path (daemon/resolve.c, daemon/gate.c) */
 	struct spn_entry e; /* the entry being worked on */
@@ -171,6 +174,8 @@ struct spn_job {
 	char walk[SPN_PATH_MAX];     /* NFSv3 handle walk: the component being looked up */
 	int hops;                    /* symlinks followed */
 	int own_change_waits;        /* parked for our own change in the directory */
+	int as_predicted;            /* a late check of a miss: our own later changes of the
+				      * name are not its answer, and it leaves them be */
 	char gate_rel[SPN_PATH_MAX]; /* the request's rel while an ancestor is looked up */
 	int gating;                  /* 1 while j->rel is an ancestor being looked up */
 
@@ -255,6 +260,8 @@ struct spn_daemon {
 	struct spn_job *own_change_waiters; /* stats of a directory: our change in it first */
 	int64_t own_change_waiters_ns;      /* ... since (a create that never ends: 500 ms) */
 	struct spn_dir_pending *dir_pending; /* directories our predicted changes are in */
+	struct spn_dircheck *dirchecks_list; /* misses checked through their directory */
+	uint64_t dirchecks, dircheck_answers; /* figures: GETATTRs sent, misses they answered */
 	struct spn_outcome outcomes[SPN_OUTCOMES];
 	unsigned next_outcome;
 	struct spn_refused refused[SPN_REFUSED];
@@ -301,6 +308,12 @@ void spn_parent_after_own(struct spn_job *j, const char *rel, const struct spn_n
 void spn_entry_from_attr(struct spn_entry *e, const struct spn_attr *a, int64_t now,
 			 const struct spn_ac_settings *ac);
 
+/* Is a change at or below dir (or of a name above it) in m's line? */
+int spn_mq_changes_at(struct spn_mount *m, const char *dir);
+/* j takes its place in line now and sends nothing until unparked (its
+ * next spn_job_call) or freed. */
+void spn_job_park(struct spn_job *j);
+
 /* daemon/dispatch.c: a request becomes a job */
 void spn_job_start(struct spn_daemon *d, struct spn_client *cl, const struct spn_req *req);
 void spn_job_begin(struct spn_job *j);    /* after the path gate */
@@ -314,6 +327,13 @@ void spn_gate_readlink_issue(struct spn_job *j);
 
 /* daemon/resolve.c: fresh attributes of j->rel into j->e, then `then` */
 void spn_resolve(struct spn_job *j, int force, spn_job_fn then);
+
+/* daemon/dircheck.c: a predicted miss checked through its directory */
+int spn_dircheck_join(struct spn_job *v, const char *dir, spn_job_fn then);
+/* v (parked) goes by name now: a change of ours came behind it. */
+void spn_dircheck_release(struct spn_job *v);
+/* Checks waiting for an earlier one of their directory go now. */
+void spn_dircheck_flush(struct spn_daemon *d);
 
 /* daemon/reads.c: stat, access, readdir, readlink, statfs, fetch, open */
 void spn_stat_resolved(struct spn_job *j);

@@ -266,6 +266,8 @@ spn_job_reply(struct spn_job *j, int status)
 }
 
 static void mq_leave(struct spn_job *j);
+static int mq_enter(struct spn_job *j);
+static void mq_unpark_before(struct spn_job *j);
 
 void
 spn_job_free(struct spn_job *j)
@@ -440,8 +442,8 @@ mq_may_run(struct spn_mount *m, struct spn_job *j)
 	struct spn_job *y;
 	int before = 1;
 
-	if (j->mq_held)
-		return 0; /* until its epoch is decided (seal.c) */
+	if (j->mq_held || j->mq_parked)
+		return 0; /* until its epoch is decided (seal.c), its directory checked */
 	if (!mq_writer(j) && m->mq_writers == 0)
 		return 1;
 	for (y = m->mq_head; y != NULL; y = y->mq_next) {
@@ -506,6 +508,50 @@ mq_leave(struct spn_job *j)
 	mq_pump(m);
 }
 
+/* A reader of dir and of every name below it would wait in line: a job
+ * that changes dir or something below it, or a name dir is below, or
+ * one that runs alone. */
+int
+spn_mq_changes_at(struct spn_mount *m, const char *dir)
+{
+	const struct spn_job *y;
+	int i;
+
+	for (y = m->mq_head; y != NULL; y = y->mq_next) {
+		if (!mq_writer(y))
+			continue;
+		if (y->mq_alone)
+			return 1;
+		for (i = 0; i < y->mq_nkeys; i++)
+			if (changes(y->mq_kind, y->mq_keys[i], dir) ||
+			    spn_path_beneath(y->mq_keys[i], dir))
+				return 1;
+	}
+	return 0;
+}
+
+/* A change must not wait for a parked validation before it (a miss in
+ * a directory we now change ourselves): those go by name at once. */
+static void
+mq_unpark_before(struct spn_job *j)
+{
+	struct spn_job *y;
+
+again:
+	for (y = j->mq_m->mq_head; y != NULL && y != j; y = y->mq_next)
+		if (y->mq_parked && mq_conflict(j, y)) {
+			spn_dircheck_release(y); /* may end y: the line changed */
+			goto again;
+		}
+}
+
+void
+spn_job_park(struct spn_job *j)
+{
+	j->mq_parked = 1;
+	mq_enter(j);
+}
+
 /* A held mutation may go: admitted when nothing before it conflicts. */
 void
 spn_job_unhold(struct spn_job *j)
@@ -541,6 +587,8 @@ mq_enter(struct spn_job *j)
 		j->mq_counted = 1;
 		j->mq_m->mq_writers++;
 	}
+	if (mq_writer(j))
+		mq_unpark_before(j);
 	if (j->mq_admitted)
 		return 0;
 	if (mq_may_run(j->mq_m, j)) {
@@ -616,6 +664,7 @@ spn_job_call(struct spn_job *j, spn_job_fn issue, spn_job_fn done, int nonidem)
 	j->done = done;
 	j->nonidem = nonidem;
 	j->remote = 1;
+	j->mq_parked = 0;
 	if (mq_enter(j))
 		return 1;
 	if (spn_nfs_state(m->nfs) == SPN_NFS_UP) {
@@ -625,6 +674,7 @@ spn_job_call(struct spn_job *j, spn_job_fn issue, spn_job_fn done, int nonidem)
 		/* The caller's ids on the wire (a foreign job runs alone:
 		 * mq_alone); a no-op for the daemon's own user. */
 		spn_nfs_set_cred(m->nfs, j->cred.foreign > 0 ? &j->cred.nfs : NULL);
+		j->calls++;
 		return 0;
 	}
 	wait_for_session(j);

@@ -122,9 +122,11 @@ spn_validation_joined(struct spn_job *pj, uint64_t id)
 	return validation_new(pj, id);
 }
 
-/* Start checking a prediction made for cl. */
+/* Start checking a prediction made for cl; a miss (status -ENOENT)
+ * predicted from the complete listing of dir (entry de) is checked
+ * through dir (daemon/dircheck.c). */
 static void
-validate_start(struct spn_job *pj, int status)
+validate_start(struct spn_job *pj, int status, const char *dir, const struct spn_entry *de)
 {
 	uint64_t join = 0;
 	struct spn_job *v;
@@ -144,6 +146,14 @@ validate_start(struct spn_job *pj, int status)
 		pj->rep.spec |= SPN_SPEC_JOINED;
 	v->predicted = pj->rep.attr;
 	v->predicted_status = status;
+	if (dir != NULL) {
+		/* The listing's stamp, what the directory must still show. */
+		v->predicted.mtime = de->content_mtime;
+		v->predicted.ctime = de->content_ctime;
+		v->predicted.fileid = de->content_fileid;
+		if (spn_dircheck_join(v, dir, validate_done) == 0)
+			return;
+	}
 	spn_resolve(v, 1, validate_done);
 }
 
@@ -294,7 +304,7 @@ spn_predict(struct spn_job *j)
 	char parent[SPN_PATH_MAX], mp[PATH_MAX];
 	struct spn_entry pe;
 	struct stat st;
-	int have, status = 0;
+	int have, status = 0, miss = 0;
 
 	have = spn_job_index_get(j, j->rel, &j->e) == 0;
 	if (have && (j->e.flags & SPN_EF_DIRTY))
@@ -325,6 +335,7 @@ spn_predict(struct spn_job *j)
 		if (pe.attr.type != S_IFDIR || !(pe.flags & SPN_EF_DIR_COMPLETE))
 			return 0;
 		status = -ENOENT;
+		miss = 1;
 	} else {
 		switch (j->req.op) {
 		case SPN_OP_STAT:
@@ -364,7 +375,7 @@ spn_predict(struct spn_job *j)
 		}
 	}
 	j->rep.spec = SPN_SPEC_PREDICTED;
-	validate_start(j, status);
+	validate_start(j, status, miss ? parent : NULL, &pe);
 	spn_job_reply(j, status);
 	return 1;
 }

@@ -70,6 +70,12 @@ resolve_done(struct spn_job *j)
 	int64_t now = spn_now_ns();
 
 	resolve_reread(j);
+	if (j->as_predicted && j->err == 0 && j->have_e && (j->e.flags & SPN_EF_WRITEBACK)) {
+		/* Someone else's object where we made ours since: the miss
+		 * was wrong, and our entry stays as it is. */
+		j->then(j);
+		return;
+	}
 	if (j->err == -ENOENT || j->err == -ENOTDIR) {
 		/* Not what we are writing or creating ourselves: its server
 		 * call is in line behind this one. */
@@ -267,7 +273,7 @@ spn_resolve(struct spn_job *j, int force, spn_job_fn then)
 	if (!j->have_e)
 		memset(&j->e, 0, sizeof(j->e));
 	j->err = 0;
-	if (j->have_e && (j->e.flags & SPN_EF_DIRTY)) {
+	if (j->have_e && (j->e.flags & SPN_EF_DIRTY) && !j->as_predicted) {
 		/* Our own writes not yet on the server: its view is older. */
 		struct spn_wb *wb = spn_wb_find(j->d, j->m, j->rel, 0);
 

@@ -84,6 +84,9 @@ spn_status_text(struct spn_daemon *d, char *buf, size_t len)
 	    (unsigned long long)d->cache_hits, (unsigned long long)d->negative_hits,
 	    (unsigned long long)d->revalidations, (unsigned long long)d->fetches,
 	    (unsigned long long)d->stores);
+	OUT("directory checks: %llu predicted misses answered by %llu GETATTRs of their "
+	    "directories\n",
+	    (unsigned long long)d->dircheck_answers, (unsigned long long)d->dirchecks);
 	for (i = 0; i < d->nmounts; i++) {
 		struct spn_mount *m = &d->mounts[i];
 		const struct spn_nfs_stats *st = spn_nfs_stats(m->nfs);

@@ -55,6 +55,9 @@ out=$("$PROBE" stat /nfs/src/new.h open /nfs/src/new.h)
 check "then it is found (stat and open), and that holds" \
 	bash -c 'grep -q "new.h status=0" <<<"$1" && grep -q "refuted=0" <<<"$1"' _ "$out"
 
+# The check of new.h above saw src changed: a listing of it again, so
+# that bits/ is predicted absent from a complete one.
+"$PROBE" readdir /nfs/src >/dev/null
 mkdir -p "$tb_EXPORT_DIR/src/bits"
 echo '#define X 1' >"$tb_EXPORT_DIR/src/bits/x.h"
 out=$("$PROBE" stat /nfs/src/bits/x.h)
@@ -198,5 +201,41 @@ check "... the directory's mtime and link count the program saw are the server's
 	test "$(head -n 1 "$T_TMP/wcc3.out")" = "$(stat -c '%Y %h' "$tb_EXPORT_DIR/wcc3")"
 check "... and the server has the change: c, no a, no b" \
 	test "$(cd "$tb_EXPORT_DIR/wcc3" && echo *)" = c
+
+# --- misses checked through their directory (daemon/dircheck.c) --------------
+# Names predicted absent from a directory's listing are checked with one
+# GETATTR of the directory (unchanged: no name appeared), not a LOOKUP
+# each; one that did appear is found by its own lookup and refutes.
+mkdir -p "$tb_EXPORT_DIR/dc"
+echo a >"$tb_EXPORT_DIR/dc/a"
+env $C ls /nfs/dc >/dev/null
+# dc NAME: the figures of `specnfs status`'s "directory checks" line
+dc() {
+	env $CS "$SPECNFS" status |
+		sed -n "s/^directory checks: \([0-9]*\) predicted misses answered by \([0-9]*\) .*/\1 \2/p"
+}
+read -r a1 g1 <<<"$(dc)"
+l1=$(calls lookup)
+env $C sh -c 'for i in $(seq 1 40); do test -e /nfs/dc/m$i && exit 1; done; exit 0'
+rc=$?
+read -r a2 g2 <<<"$(dc)"
+l2=$(calls lookup)
+echo "# 40 misses: ${a1:-?} -> ${a2:-?} answered by checks, ${g1:-?} -> ${g2:-?} checks," \
+	"${l1:-?} -> ${l2:-?} lookups"
+check "40 names absent from a listed directory: none is found" test "$rc" = 0
+check "... at least 30 of them answered by checks of the directory" \
+	test -n "$a2" -a $((${a2:-0} - ${a1:-0})) -ge 30
+check "... with fewer than 10 calls in all (a LOOKUP each made 40)" \
+	test -n "$g2" -a -n "$l2" -a $((${g2:-0} - ${g1:-0} + ${l2:-0} - ${l1:-0})) -lt 10
+echo late >"$tb_EXPORT_DIR/dc/late"
+check "a name another client made since the listing is found" \
+	test "$(env $C cat /nfs/dc/late 2>&1)" = late
+# The ordered line: a miss in a directory, then a change in that same
+# directory by a child (held in an epoch of its own until its parent's
+# misses held) must not wait for each other.
+check "misses, then a child's mkdir in the same directory: no deadlock" \
+	timeout -s KILL 60 env $C sh -c 'test -e /nfs/dc/x1; test -e /nfs/dc/x2;
+		mkdir -p /nfs/dc/obj; test -e /nfs/dc/x3; test -d /nfs/dc/obj'
+check "... and the directory reached the server" test -d "$tb_EXPORT_DIR/dc/obj"
 
 finish

@@ -1,0 +1,246 @@
+/*
+ * daemon/dircheck.c: a name predicted absent, checked through its
+ * directory. gcc probes every header in every -I directory; in a warm
+ * build almost all of a compile's predictions are such misses (130 of
+ * 142 in one compile of the synthetic workload), and checking each with a
+ * LOOKUP of its own made the server's work, not the network's wait, the
+ * cost of speculation: at 0 ms the NFS server used more CPU than the
+ * compiler.
+ *
+ * A directory whose attributes (mtime, ctime, fileid) still equal the
+ * stamp of the listing a miss was predicted from has gained no name
+ * since: one GETATTR of the directory checks every miss predicted from
+ * that listing. This is how a kernel NFS client revalidates its negative
+ * dentries (by the parent's change attribute). A name that appeared in
+ * the same timestamp tick as the directory's last change would not show;
+ * Linux since 6.13 (multigrain timestamps) gives a directory that was
+ * looked at a fine-grained time on its next change, and this machine runs
+ * 6.18. A check that finds the directory changed proves nothing either
+ * way: each miss is then checked by its own lookup, as before.
+ *
+ * The order is kept: a check answers only predictions made before its
+ * call went out. A miss predicted while a check of its directory is on
+ * the wire waits for the next one, sent when that returns; so a burst of
+ * misses costs two calls per directory, whatever its length. Unless
+ * someone wants a verdict: a RESOLVE, or the exit of a process whose
+ * parent will, sends every waiting check at once (spn_dircheck_flush) --
+ * the deferral saves calls, it must not cost a round trip to a process
+ * that waits.
+ *
+ * The ordered line (daemon/jobs.c): a lookup of a name waits behind our
+ * own change of that name that came before it, and a held change waits
+ * for verdicts that may need the lookup. So each miss takes its place in
+ * line when it is predicted (parked: it sends nothing), and goes by name
+ * from there if its directory cannot vouch for it; a change that came
+ * later never stands in its way. A check of the directory would wait
+ * behind any change in it: while one is in line, the misses in it go by
+ * name at once.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "client/daemon/internal.h"
+#include "client/log.h"
+
+struct spn_dircheck {
+	struct spn_dircheck *next;
+	struct spn_mount *m;
+	char rel[SPN_PATH_MAX];
+	struct spn_job *c;       /* the check's job; NULL while an earlier one is on the wire */
+	struct spn_job *waiters; /* validations it answers (linked by next) */
+};
+
+/* Each waiter's own lookup: the directory cannot vouch for them. The
+ * lookup has its place in line from the prediction on, before any change
+ * of ours that came later, so the server answers as it would have then;
+ * the index may show such a change already, and must not answer it. */
+static void
+by_name(struct spn_job *list)
+{
+	struct spn_job *v, *next;
+
+	for (v = list; v != NULL; v = next) {
+		next = v->next;
+		v->next = NULL;
+		v->as_predicted = 1;
+		spn_resolve(v, 1, v->then);
+	}
+}
+
+static void check_done(struct spn_job *c);
+
+/* Send k's GETATTR of the directory; 0, or -1 if k cannot be checked
+ * that way now (its waiters then went by name). */
+static int
+check_start(struct spn_daemon *d, struct spn_dircheck *k)
+{
+	struct spn_job *c;
+
+	if (spn_mq_changes_at(k->m, k->rel) || (c = calloc(1, sizeof(*c))) == NULL) {
+		by_name(k->waiters);
+		k->waiters = NULL;
+		return -1;
+	}
+	c->d = d;
+	c->m = k->m;
+	c->tmpfd = -1;
+	c->req.op = SPN_OP_STAT;
+	c->req.flags = SPN_F_NOFOLLOW;
+	snprintf(c->rel, sizeof(c->rel), "%s", k->rel);
+	snprintf(c->req.path, sizeof(c->req.path), "(check of %s)", k->rel);
+	d->njobs++;
+	d->dirchecks++;
+	k->c = c;
+	spn_resolve(c, 1, check_done);
+	return 0;
+}
+
+static void
+unlink_check(struct spn_daemon *d, struct spn_dircheck *k)
+{
+	struct spn_dircheck **pp;
+
+	for (pp = &d->dirchecks_list; *pp != k; pp = &(*pp)->next)
+		;
+	*pp = k->next;
+}
+
+static void
+check_done(struct spn_job *c)
+{
+	struct spn_daemon *d = c->d;
+	struct spn_dircheck *k, *after;
+	struct spn_job *v, *next, *stale = NULL;
+	const struct spn_attr *a = &c->e.attr;
+	int dir = c->err == 0 && c->have_e && a->type == S_IFDIR;
+
+	for (k = d->dirchecks_list; k != NULL && k->c != c; k = k->next)
+		;
+	if (k == NULL) { /* cannot be: every check is listed */
+		spn_err("directory check of %s: not listed", c->rel);
+		spn_job_free(c);
+		return;
+	}
+	unlink_check(d, k);
+	for (v = k->waiters; v != NULL; v = next) {
+		next = v->next;
+		v->next = NULL;
+		/* v->predicted holds the listing's stamp its miss came from. */
+		if (dir && a->mtime.sec == v->predicted.mtime.sec &&
+		    a->mtime.nsec == v->predicted.mtime.nsec && a->ctime.sec == v->predicted.ctime.sec &&
+		    a->ctime.nsec == v->predicted.ctime.nsec && a->fileid == v->predicted.fileid) {
+			d->dircheck_answers++;
+			v->err = -ENOENT;
+			v->have_e = 0;
+			v->then(v);
+		} else {
+			v->next = stale;
+			stale = v;
+		}
+	}
+	if (stale != NULL)
+		spn_debug("directory check of %s: changed, its misses go by name", k->rel);
+	by_name(stale);
+	/* The misses predicted while this one was on the wire. */
+	for (after = d->dirchecks_list; after != NULL; after = after->next)
+		if (after->m == k->m && after->c == NULL && strcmp(after->rel, k->rel) == 0)
+			break;
+	free(k);
+	spn_job_free(c);
+	if (after != NULL && check_start(d, after) < 0) {
+		unlink_check(d, after);
+		free(after);
+	}
+}
+
+/*
+ * Check v, a miss predicted from the complete listing of dir whose stamp
+ * is in v->predicted (mtime, ctime, fileid), through dir: v->then runs
+ * with v->err -ENOENT if the directory is unchanged, else after v's own
+ * lookup (spn_resolve). 0 if v went on its way, -1 if it must be checked
+ * by name (the caller does that).
+ */
+int
+spn_dircheck_join(struct spn_job *v, const char *dir, spn_job_fn then)
+{
+	struct spn_daemon *d = v->d;
+	struct spn_dircheck *k, *running = NULL;
+
+	if (spn_mq_changes_at(v->m, dir))
+		return -1;
+	for (k = d->dirchecks_list; k != NULL; k = k->next) {
+		if (k->m != v->m || strcmp(k->rel, dir) != 0)
+			continue;
+		if (k->c == NULL || k->c->calls == 0)
+			break; /* its call has not gone out: it answers v too */
+		running = k;
+	}
+	if (k != NULL) {
+		v->then = then;
+		spn_job_park(v);
+		v->next = k->waiters;
+		k->waiters = v;
+		return 0;
+	}
+	if ((k = calloc(1, sizeof(*k))) == NULL)
+		return -1;
+	v->then = then;
+	spn_job_park(v);
+	k->m = v->m;
+	snprintf(k->rel, sizeof(k->rel), "%s", dir);
+	k->waiters = v;
+	k->next = d->dirchecks_list;
+	d->dirchecks_list = k;
+	if (running == NULL && check_start(d, k) < 0) {
+		unlink_check(d, k);
+		free(k);
+	}
+	return 0;
+}
+
+void
+spn_dircheck_release(struct spn_job *v)
+{
+	struct spn_daemon *d = v->d;
+	struct spn_dircheck *k;
+	struct spn_job **pp;
+
+	for (k = d->dirchecks_list; k != NULL; k = k->next)
+		for (pp = &k->waiters; *pp != NULL; pp = &(*pp)->next)
+			if (*pp == v) {
+				*pp = v->next;
+				v->next = NULL;
+				if (k->waiters == NULL && k->c == NULL) {
+					/* A later check nobody waits for now. */
+					unlink_check(d, k);
+					free(k);
+				}
+				by_name(v);
+				return;
+			}
+	spn_err("validation of %s: parked, but waits for no check", v->rel);
+	v->mq_parked = 0;
+}
+
+void
+spn_dircheck_flush(struct spn_daemon *d)
+{
+	struct spn_dircheck *k;
+
+again:
+	for (k = d->dirchecks_list; k != NULL; k = k->next)
+		if (k->c == NULL) {
+			if (check_start(d, k) < 0) {
+				unlink_check(d, k);
+				free(k);
+			}
+			goto again; /* a check may end at once: the list changed */
+		}
+}
