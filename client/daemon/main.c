@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -727,6 +728,12 @@ main(int argc, char **argv)
 	int foreground = 0, debug = 0, c, i, rc, notify_fd = -1, devnull;
 	sigset_t mask;
 
+	/* Every request is a job of ~40 KB, freed within microseconds:
+	 * glibc handed the heap's top back to the kernel after each and
+	 * faulted it in again for the next. Kept, the daemon's CPU per
+	 * predicted miss fell from 66 to 38 us (perf, a loop of stats). */
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
+	mallopt(M_TOP_PAD, 4 << 20);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "fdl:hV", opts, NULL)) != -1) {
 		switch (c) {
