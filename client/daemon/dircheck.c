@@ -53,7 +53,7 @@ struct spn_dircheck {
 	struct spn_dircheck *next;
 	struct spn_mount *m;
 	char rel[SPN_PATH_MAX];
-	struct spn_job *c;       /* the check's job; NULL while an earlier one is on the wire */
+	struct spn_job *c;	 /* the check's job; NULL while an earlier one is on the wire */
 	struct spn_job *waiters; /* validations it answers (linked by next) */
 };
 
@@ -134,7 +134,8 @@ check_done(struct spn_job *c)
 		v->next = NULL;
 		/* v->predicted holds the listing's stamp its miss came from. */
 		if (dir && a->mtime.sec == v->predicted.mtime.sec &&
-		    a->mtime.nsec == v->predicted.mtime.nsec && a->ctime.sec == v->predicted.ctime.sec &&
+		    a->mtime.nsec == v->predicted.mtime.nsec &&
+		    a->ctime.sec == v->predicted.ctime.sec &&
 		    a->ctime.nsec == v->predicted.ctime.nsec && a->fileid == v->predicted.fileid) {
 			d->dircheck_answers++;
 			v->err = -ENOENT;
