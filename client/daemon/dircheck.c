@@ -21,11 +21,12 @@
  * The order is kept: a check answers only predictions made before its
  * call went out. A miss predicted while a check of its directory is on
  * the wire waits for the next one, sent when that returns; so a burst of
- * misses costs two calls per directory, whatever its length. Unless
- * someone wants a verdict: a RESOLVE, or the exit of a process whose
- * parent will, sends every waiting check at once (spn_dircheck_flush) --
- * the deferral saves calls, it must not cost a round trip to a process
- * that waits.
+ * misses costs two calls per directory, whatever its length. The
+ * waiting one goes earlier when the burst ends (no miss joined it for
+ * QUIET_NS: a compiler's include probes are over), or when someone wants
+ * a verdict: a RESOLVE, or the exit of a process whose parent will, sends
+ * every waiting check at once (spn_dircheck_flush) -- the deferral saves
+ * calls, it must not cost a round trip to a process that waits.
  *
  * The ordered line (daemon/jobs.c): a lookup of a name waits behind our
  * own change of that name that came before it, and a held change waits
@@ -34,7 +35,9 @@
  * from there if its directory cannot vouch for it; a change that came
  * later never stands in its way. A check of the directory would wait
  * behind any change in it: while one is in line, the misses in it go by
- * name at once.
+ * name at once; and for a second after a check found it changed under
+ * misses it could not answer, or a change of ours came behind one
+ * (dir_busy).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -49,13 +52,61 @@
 #include "client/daemon/internal.h"
 #include "client/log.h"
 
+/* A waiting check goes once no miss joined it for this long. */
+#define QUIET_NS 2000000LL
+
 struct spn_dircheck {
 	struct spn_dircheck *next;
+	int64_t joined_ns; /* the last miss that joined it (CLOCK_MONOTONIC) */
 	struct spn_mount *m;
 	char rel[SPN_PATH_MAX];
 	struct spn_job *c;	 /* the check's job; NULL while an earlier one is on the wire */
 	struct spn_job *waiters; /* validations it answers (linked by next) */
 };
+
+/*
+ * Directories a check found changed under misses it could not answer,
+ * or in which a change of ours came behind a miss (a build writing its
+ * objects beside its sources: make's stat of x.o, then as makes it): for
+ * BUSY_NS their misses go by name at once -- a check there only adds a
+ * call and a round trip. A small ring; a forgotten entry costs a check.
+ */
+#define BUSY_NS 1000000000LL
+#define NBUSY 16
+static struct {
+	const struct spn_mount *m;
+	char rel[SPN_PATH_MAX];
+	int64_t until;
+} busy[NBUSY];
+static unsigned busy_next;
+
+static int
+dir_busy(const struct spn_mount *m, const char *rel)
+{
+	int64_t now = spn_mono_ns();
+	int i;
+
+	for (i = 0; i < NBUSY; i++)
+		if (busy[i].m == m && busy[i].until > now && strcmp(busy[i].rel, rel) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+dir_busy_mark(const struct spn_mount *m, const char *rel)
+{
+	int64_t now = spn_mono_ns();
+	int i;
+
+	for (i = 0; i < NBUSY; i++)
+		if (busy[i].m == m && strcmp(busy[i].rel, rel) == 0)
+			break;
+	if (i == NBUSY)
+		i = (int)(busy_next++ % NBUSY);
+	busy[i].m = m;
+	snprintf(busy[i].rel, sizeof(busy[i].rel), "%s", rel);
+	busy[i].until = now + BUSY_NS;
+}
 
 /* Each waiter's own lookup: the directory cannot vouch for them. The
  * lookup has its place in line from the prediction on, before any change
@@ -75,6 +126,27 @@ by_name(struct spn_job *list)
 }
 
 static void check_done(struct spn_job *c);
+
+/*
+ * The directory changed since v's miss, but only by our own changes: its
+ * listing is still valid (their replies' wcc kept it, daemon/mutate.c)
+ * and still lacks v's name. Our own change of that name after the miss
+ * would have sent v by name before it (spn_dircheck_release): the build
+ * writing objects into its source directory is the common case.
+ */
+static int
+still_absent(struct spn_job *c, struct spn_job *v)
+{
+	char name[SPN_PATH_MAX];
+	struct spn_entry e;
+	size_t n = strcmp(c->rel, "/") == 0 ? 0 : strlen(c->rel);
+
+	if (!spn_dir_listing_valid(c) || strncmp(v->rel, c->rel, n) != 0 || v->rel[n] != '/')
+		return 0;
+	snprintf(name, sizeof(name), "%.*s", (int)(n + 1 + strcspn(v->rel + n + 1, "/")),
+		 v->rel);
+	return spn_job_index_get(c, name, &e) == -ENOENT;
+}
 
 /* Send k's GETATTR of the directory; 0, or -1 if k cannot be checked
  * that way now (its waiters then went by name). */
@@ -133,10 +205,12 @@ check_done(struct spn_job *c)
 		next = v->next;
 		v->next = NULL;
 		/* v->predicted holds the listing's stamp its miss came from. */
-		if (dir && a->mtime.sec == v->predicted.mtime.sec &&
-		    a->mtime.nsec == v->predicted.mtime.nsec &&
-		    a->ctime.sec == v->predicted.ctime.sec &&
-		    a->ctime.nsec == v->predicted.ctime.nsec && a->fileid == v->predicted.fileid) {
+		if (dir && ((a->mtime.sec == v->predicted.mtime.sec &&
+			     a->mtime.nsec == v->predicted.mtime.nsec &&
+			     a->ctime.sec == v->predicted.ctime.sec &&
+			     a->ctime.nsec == v->predicted.ctime.nsec &&
+			     a->fileid == v->predicted.fileid) ||
+			    still_absent(c, v))) {
 			d->dircheck_answers++;
 			v->err = -ENOENT;
 			v->have_e = 0;
@@ -146,8 +220,10 @@ check_done(struct spn_job *c)
 			stale = v;
 		}
 	}
-	if (stale != NULL)
+	if (stale != NULL) {
 		spn_debug("directory check of %s: changed, its misses go by name", k->rel);
+		dir_busy_mark(k->m, k->rel);
+	}
 	by_name(stale);
 	/* The misses predicted while this one was on the wire. */
 	for (after = d->dirchecks_list; after != NULL; after = after->next)
@@ -174,7 +250,7 @@ spn_dircheck_join(struct spn_job *v, const char *dir, spn_job_fn then)
 	struct spn_daemon *d = v->d;
 	struct spn_dircheck *k, *running = NULL;
 
-	if (spn_mq_changes_at(v->m, dir))
+	if (spn_mq_changes_at(v->m, dir) || dir_busy(v->m, dir))
 		return -1;
 	for (k = d->dirchecks_list; k != NULL; k = k->next) {
 		if (k->m != v->m || strcmp(k->rel, dir) != 0)
@@ -188,12 +264,14 @@ spn_dircheck_join(struct spn_job *v, const char *dir, spn_job_fn then)
 		spn_job_park(v);
 		v->next = k->waiters;
 		k->waiters = v;
+		k->joined_ns = spn_mono_ns();
 		return 0;
 	}
 	if ((k = calloc(1, sizeof(*k))) == NULL)
 		return -1;
 	v->then = then;
 	spn_job_park(v);
+	k->joined_ns = spn_mono_ns();
 	k->m = v->m;
 	snprintf(k->rel, sizeof(k->rel), "%s", dir);
 	k->waiters = v;
@@ -218,6 +296,7 @@ spn_dircheck_release(struct spn_job *v)
 			if (*pp == v) {
 				*pp = v->next;
 				v->next = NULL;
+				dir_busy_mark(k->m, k->rel); /* we change it: names go by name */
 				if (k->waiters == NULL && k->c == NULL) {
 					/* A later check nobody waits for now. */
 					unlink_check(d, k);
@@ -244,4 +323,28 @@ again:
 			}
 			goto again; /* a check may end at once: the list changed */
 		}
+}
+
+int
+spn_dircheck_tick(struct spn_daemon *d, int timeout)
+{
+	struct spn_dircheck *k;
+	int64_t now = spn_mono_ns(), left;
+
+again:
+	for (k = d->dirchecks_list; k != NULL; k = k->next) {
+		if (k->c != NULL)
+			continue;
+		left = k->joined_ns + QUIET_NS - now;
+		if (left <= 0) {
+			if (check_start(d, k) < 0) {
+				unlink_check(d, k);
+				free(k);
+			}
+			goto again; /* a check may end at once: the list changed */
+		}
+		if (left / 1000000 + 1 < timeout)
+			timeout = (int)(left / 1000000 + 1);
+	}
+	return timeout;
 }

@@ -334,6 +334,9 @@ int spn_dircheck_join(struct spn_job *v, const char *dir, spn_job_fn then);
 void spn_dircheck_release(struct spn_job *v);
 /* Checks waiting for an earlier one of their directory go now. */
 void spn_dircheck_flush(struct spn_daemon *d);
+/* Those whose burst of misses ended go; the poll timeout (ms) that
+ * wakes the loop for the next to end. */
+int spn_dircheck_tick(struct spn_daemon *d, int timeout);
 
 /* daemon/reads.c: stat, access, readdir, readlink, statfs, fetch, open */
 void spn_stat_resolved(struct spn_job *j);

@@ -609,6 +609,7 @@ run_loop(struct spn_daemon *d)
 		spn_wb_tick(d);
 		spn_timeo_tick(d);
 		spn_predict_tick(d);
+		timeout = spn_dircheck_tick(d, timeout);
 		for (mi = 0; mi < d->nmounts; mi++) {
 			struct spn_mount *m = &d->mounts[mi];
 
