@@ -44,6 +44,7 @@
 #endif
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,7 +250,13 @@ spn_dircheck_join(struct spn_job *v, const char *dir, spn_job_fn then)
 {
 	struct spn_daemon *d = v->d;
 	struct spn_dircheck *k, *running = NULL;
+	size_t n = strcmp(dir, "/") == 0 ? 0 : strlen(dir);
 
+	/* A name longer than NAME_MAX is not absent: the server says
+	 * ENAMETOOLONG, as a local file system would. */
+	if (strncmp(v->rel, dir, n) != 0 || v->rel[n] != '/' ||
+	    strcspn(v->rel + n + 1, "/") > NAME_MAX)
+		return -1;
 	if (spn_mq_changes_at(v->m, dir) || dir_busy(v->m, dir))
 		return -1;
 	for (k = d->dirchecks_list; k != NULL; k = k->next) {
