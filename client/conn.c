@@ -173,6 +173,10 @@ start_daemon(const struct spn_policy *p, char *err, size_t errlen)
 			close(fd);
 		}
 		dup2(pfd[1], 2);
+		/* Nothing else of the starter's: a pipe of a shell's $(...)
+		 * kept open by the daemon never gives its reader EOF (a
+		 * test hung in pyenv's python3 wrapper so). */
+		close_range(3, ~0U, 0);
 		execl(path, "specnfsd", (char *)NULL);
 		_exit(127);
 	}

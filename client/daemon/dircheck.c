@@ -114,16 +114,25 @@ dir_busy_mark(const struct spn_mount *m, const char *rel)
  * of ours that came later, so the server answers as it would have then;
  * the index may show such a change already, and must not answer it. */
 static void
-by_name(struct spn_job *list)
+by_name(struct spn_job *v)
 {
-	struct spn_job *v, *next;
+	v->as_predicted = 1;
+	spn_resolve(v, 1, v->then);
+}
 
-	for (v = list; v != NULL; v = next) {
-		next = v->next;
+/* The next waiter of k, taken off its list. The rest stay on it while v
+ * goes on: v's steps may end jobs and admit changes, which release
+ * parked misses (spn_dircheck_release) -- k's too. */
+static struct spn_job *
+take_waiter(struct spn_dircheck *k)
+{
+	struct spn_job *v = k->waiters;
+
+	if (v != NULL) {
+		k->waiters = v->next;
 		v->next = NULL;
-		v->as_predicted = 1;
-		spn_resolve(v, 1, v->then);
 	}
+	return v;
 }
 
 static void check_done(struct spn_job *c);
@@ -157,8 +166,10 @@ check_start(struct spn_daemon *d, struct spn_dircheck *k)
 	struct spn_job *c;
 
 	if (spn_mq_changes_at(k->m, k->rel) || (c = calloc(1, sizeof(*c))) == NULL) {
-		by_name(k->waiters);
-		k->waiters = NULL;
+		struct spn_job *v;
+
+		while ((v = take_waiter(k)) != NULL)
+			by_name(v);
 		return -1;
 	}
 	c->d = d;
@@ -190,9 +201,9 @@ check_done(struct spn_job *c)
 {
 	struct spn_daemon *d = c->d;
 	struct spn_dircheck *k, *after;
-	struct spn_job *v, *next, *stale = NULL;
+	struct spn_job *v;
 	const struct spn_attr *a = &c->e.attr;
-	int dir = c->err == 0 && c->have_e && a->type == S_IFDIR;
+	int dir = c->err == 0 && c->have_e && a->type == S_IFDIR, stale = 0;
 
 	for (k = d->dirchecks_list; k != NULL && k->c != c; k = k->next)
 		;
@@ -201,10 +212,8 @@ check_done(struct spn_job *c)
 		spn_job_free(c);
 		return;
 	}
-	unlink_check(d, k);
-	for (v = k->waiters; v != NULL; v = next) {
-		next = v->next;
-		v->next = NULL;
+	/* k stays listed until its waiters are served (take_waiter). */
+	while ((v = take_waiter(k)) != NULL) {
 		/* v->predicted holds the listing's stamp its miss came from. */
 		if (dir && ((a->mtime.sec == v->predicted.mtime.sec &&
 			     a->mtime.nsec == v->predicted.mtime.nsec &&
@@ -216,16 +225,16 @@ check_done(struct spn_job *c)
 			v->err = -ENOENT;
 			v->have_e = 0;
 			v->then(v);
-		} else {
-			v->next = stale;
-			stale = v;
+			continue;
 		}
+		if (!stale) {
+			spn_debug("directory check of %s: changed, its misses go by name", k->rel);
+			dir_busy_mark(k->m, k->rel);
+			stale = 1;
+		}
+		by_name(v);
 	}
-	if (stale != NULL) {
-		spn_debug("directory check of %s: changed, its misses go by name", k->rel);
-		dir_busy_mark(k->m, k->rel);
-	}
-	by_name(stale);
+	unlink_check(d, k);
 	/* The misses predicted while this one was on the wire. */
 	for (after = d->dirchecks_list; after != NULL; after = after->next)
 		if (after->m == k->m && after->c == NULL && strcmp(after->rel, k->rel) == 0)
