@@ -30,7 +30,14 @@
  * - CKPT_CRIU: no back-end in this build; says -ENOSYS.
  *
  * Contract (fork backend). The caller -- the shim -- must:
- * - have at most one checkpoint open per process (-EALREADY otherwise);
+ * - have at most CKPT_SLOTS checkpoints open per process (-EALREADY
+ *   otherwise; also while one taken with CKPT_DEFER_SIGNALS is open). A
+ *   second one makes a chain: each copy is the process at its checkpoint.
+ *   Committing any one kills its copy; rolling back to one kills the copies
+ *   of all the others first -- so the caller must roll back to a newer one
+ *   only after the older ones' verdicts held (and commit those first), and
+ *   to an older one whenever it failed. A resumed copy has no checkpoint
+ *   open. ckpt_detach() is refused (-EBUSY) while more than one is open;
  * - treat fork, vfork/posix_spawn, exec, thread creation and exit as
  *   barriers: commit or roll back first (a copy left open across exec
  *   waits until the process dies). A checkpoint is refused (-ECHILD)
@@ -100,7 +107,7 @@ struct ckpt; /* one open checkpoint (static storage; never freed) */
 /*
  * Could backend b take a checkpoint of this process now? 0, or -errno:
  * -ENOTSUP (CKPT_NONE), -ENOSYS (CKPT_CRIU: no back-end), -EBUSY (more than
- * one thread, or POSIX timers), -ECHILD (children), -EALREADY (one is
+ * one thread, or POSIX timers), -ECHILD (children), -EALREADY (CKPT_SLOTS are
  * open), -ELOOP (too many rollbacks stacked: CKPT_MAX_DEPTH), -ENOENT
  * (no /proc), -EINVAL (unknown backend).
  */
@@ -227,5 +234,7 @@ const char *ckpt_backend_name(enum ckpt_backend b);
 
 /* Rollbacks that may be stacked in one process (each leaves a proxy). */
 #define CKPT_MAX_DEPTH 16
+/* Checkpoints open at once in one process (a chain). */
+#define CKPT_SLOTS 2
 
 #endif

@@ -195,7 +195,7 @@ static struct {
 	pid_t owner;
 	struct ckpt_page *page;
 	uint32_t seq;
-	struct ckpt cur;
+	struct ckpt slot[CKPT_SLOTS]; /* open ones: a chain, oldest first in time */
 	pid_t pending[CKPT_MAX_PENDING];
 	int npending;
 	/* Recorded at the checkpoint for the copy. */
@@ -228,6 +228,34 @@ ckpt_set_detached_end(void (*fn)(int wstatus))
 	detached_end = fn;
 }
 
+/* Forget every open checkpoint (a new process, or a resumed copy: the
+ * copies were another process's children). */
+static void
+slots_close(void)
+{
+	int i;
+
+	for (i = 0; i < CKPT_SLOTS; i++)
+		st.slot[i].open = 0;
+}
+
+/* How many checkpoints are open; *free: a slot to take one in, or NULL. */
+static int
+slots_open(struct ckpt **free)
+{
+	int i, n = 0;
+
+	if (free != NULL)
+		*free = NULL;
+	for (i = 0; i < CKPT_SLOTS; i++) {
+		if (st.slot[i].open)
+			n++;
+		else if (free != NULL && *free == NULL)
+			*free = &st.slot[i];
+	}
+	return n;
+}
+
 /* Offset of the tid in glibc's struct pthread: -1 unknown, -2 not yet. */
 static long tid_offset = -2;
 
@@ -241,7 +269,7 @@ own(void)
 			SYS(SYS_munmap, st.page, sizeof(*st.page));
 		st.page = NULL;
 		st.npending = 0;
-		st.cur.open = 0;
+		slots_close();
 		st.owner = self;
 	}
 	return self;
@@ -298,10 +326,14 @@ is_pending(pid_t pid)
 	for (i = 0; i < st.npending; i++)
 		if (st.pending[i] == pid)
 			return 1;
+	for (i = 0; i < CKPT_SLOTS; i++)
+		if (st.slot[i].open && st.slot[i].pid == pid)
+			return 1; /* the copy of an older checkpoint still open */
 	return 0;
 }
 
-/* -ECHILD if the process has children other than our dying copies. */
+/* -ECHILD if the process has children other than our copies (dying, or
+ * of a checkpoint still open). */
 static int
 check_children(pid_t self)
 {
@@ -313,7 +345,7 @@ check_children(pid_t self)
 	r = SYS(SYS_waitid, P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL, NULL);
 	if (r == -ECHILD)
 		return 0;
-	if (st.npending == 0)
+	if (st.npending == 0 && slots_open(NULL) == 0)
 		return -ECHILD;
 	/* Only copies being torn down? /proc/self/task/<tid>/children. */
 	e = fmt_uint(buf + 32, (unsigned long)self);
@@ -346,8 +378,16 @@ fork_check(pid_t self)
 	char buf[64];
 	long r;
 
-	if (st.cur.open)
-		return -EALREADY;
+	struct ckpt *free;
+	int i;
+
+	if (slots_open(&free) > 0) {
+		if (free == NULL)
+			return -EALREADY;
+		for (i = 0; i < CKPT_SLOTS; i++)
+			if (st.slot[i].open && (st.slot[i].flags & CKPT_DEFER_SIGNALS))
+				return -EALREADY; /* its mask is the program's now */
+	}
 	if (ident.self == self && ident.depth >= CKPT_MAX_DEPTH)
 		return -ELOOP;
 	/* One thread: the nlink of /proc/self/task is 2 + threads. */
@@ -584,14 +624,14 @@ detached_split(void)
 
 /* In the copy, after the verdict: become the program again. */
 static void
-copy_resume(pid_t parent, uint64_t *value)
+copy_resume(pid_t parent, const struct ckpt *c, uint64_t *value)
 {
 	pid_t self;
 	int i, detached;
 
 	if (value != NULL)
 		*value = st.page->value;
-	detached = __atomic_load_n(&st.page->detach_seq, __ATOMIC_ACQUIRE) == st.cur.seq;
+	detached = __atomic_load_n(&st.page->detach_seq, __ATOMIC_ACQUIRE) == c->seq;
 	if (detached)
 		ident.ppid = st.page->ppid; /* the original is gone: report to its parent */
 	if (ident.pid != 0 && ident.self == parent) {
@@ -619,10 +659,10 @@ copy_resume(pid_t parent, uint64_t *value)
 	SYS(SYS_munmap, st.page, sizeof(*st.page));
 	st.page = NULL;
 	st.npending = 0; /* those were the original's children */
-	st.cur.open = 0;
+	slots_close(); /* an older one was committed before we were resumed */
 	st.owner = self;
 	syscall(SYS_prctl, PR_SET_NAME, st.comm, 0, 0, 0);
-	sys_sigmask(SIG_SETMASK, st.cur.mask, NULL);
+	sys_sigmask(SIG_SETMASK, c->mask, NULL);
 }
 
 static int
@@ -633,6 +673,7 @@ fork_take(unsigned flags, struct ckpt **out, uint64_t *value)
 	void *robust = NULL;
 	size_t robust_len = 0;
 	uint64_t old;
+	struct ckpt *c;
 	long pid, rc;
 
 	self = own();
@@ -640,6 +681,8 @@ fork_take(unsigned flags, struct ckpt **out, uint64_t *value)
 	rc = fork_check(self);
 	if (rc < 0)
 		return (int)rc;
+	if (slots_open(&c) > 0 && (flags & CKPT_DEFER_SIGNALS))
+		return -EALREADY;
 	if (st.page == NULL) {
 		void *p = (void *)syscall(SYS_mmap, NULL, sizeof(*st.page), PROT_READ | PROT_WRITE,
 					  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -657,35 +700,35 @@ fork_take(unsigned flags, struct ckpt **out, uint64_t *value)
 	tid = tcb_tid();
 
 	sys_sigmask(SIG_SETMASK, ~0ULL, &old);
-	st.cur.head.backend = CKPT_FORK;
-	st.cur.owner = self;
-	st.cur.seq = ++st.seq;
-	st.cur.flags = flags;
-	st.cur.mask = old;
-	st.cur.added = 0;
-	st.cur.open = 1;
+	c->head.backend = CKPT_FORK;
+	c->owner = self;
+	c->seq = ++st.seq;
+	c->flags = flags;
+	c->mask = old;
+	c->added = 0;
+	c->open = 1;
 	parent = self;
 	pid = SYS(SYS_clone, tid != NULL ? CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID : 0, NULL,
 		  NULL, tid, 0);
 	if (pid == 0) {
-		copy_wait(parent, st.cur.seq, robust, robust_len);
-		copy_resume(parent, value);
+		copy_wait(parent, c->seq, robust, robust_len);
+		copy_resume(parent, c, value);
 		*out = NULL;
 		return 1;
 	}
 	if (pid < 0) {
-		st.cur.open = 0;
+		c->open = 0;
 		sys_sigmask(SIG_SETMASK, old, NULL);
 		return (int)pid;
 	}
-	st.cur.pid = (pid_t)pid;
+	c->pid = (pid_t)pid;
 	if (flags & CKPT_DEFER_SIGNALS) {
-		st.cur.added = deferrable() & ~old;
-		sys_sigmask(SIG_SETMASK, old | st.cur.added, NULL);
+		c->added = deferrable() & ~old;
+		sys_sigmask(SIG_SETMASK, old | c->added, NULL);
 	} else {
 		sys_sigmask(SIG_SETMASK, old, NULL);
 	}
-	*out = &st.cur;
+	*out = c;
 	return 0;
 }
 
@@ -694,7 +737,8 @@ fork_take(unsigned flags, struct ckpt **out, uint64_t *value)
 static int
 mine(const struct ckpt *c, pid_t self)
 {
-	return c == &st.cur && c->open && c->owner == self && st.page != NULL;
+	return c >= &st.slot[0] && c < &st.slot[CKPT_SLOTS] && c->open && c->owner == self &&
+	       st.page != NULL;
 }
 
 static int
@@ -930,6 +974,7 @@ fork_rollback(struct ckpt *c, uint64_t value)
 	pid_t self = own();
 	siginfo_t si;
 	long r;
+	int i;
 
 	if (c == NULL || !mine(c, self)) {
 		say("ckpt_rollback() of a checkpoint this process does not hold; ",
@@ -937,6 +982,12 @@ fork_rollback(struct ckpt *c, uint64_t value)
 		for (;;)
 			syscall(SYS_kill, self, SIGKILL);
 	}
+	/* The copy of any other checkpoint still open goes: a newer one
+	 * belongs to the execution being discarded; an older one's verdict
+	 * is the caller's to have waited for (it held). */
+	for (i = 0; i < CKPT_SLOTS; i++)
+		if (&st.slot[i] != c && st.slot[i].open)
+			fork_commit(&st.slot[i]);
 	sys_sigmask(SIG_SETMASK, ~0ULL, NULL);
 	memset(&si, 0, sizeof(si));
 	r = SYS(SYS_waitid, P_PID, c->pid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL, NULL);
@@ -960,6 +1011,8 @@ fork_detach(struct ckpt *c, pid_t ppid)
 
 	if (!mine(c, self))
 		return -EINVAL;
+	if (slots_open(NULL) > 1)
+		return -EBUSY; /* one copy outlives us, not a chain */
 	st.page->ppid = ppid;
 	__atomic_store_n(&st.page->detach_seq, c->seq, __ATOMIC_RELEASE);
 	page_event();

@@ -320,7 +320,7 @@ on_chld(int sig)
 static void
 body_commit(void *arg, int fd)
 {
-	struct ckpt *c, *c2;
+	struct ckpt *c, *c2, *c3;
 	pid_t copy, me = getpid();
 	siginfo_t si;
 	char path[64];
@@ -340,9 +340,17 @@ body_commit(void *arg, int fd)
 	CHECK(waitpid(-1, &status, WNOHANG) == -1 && errno == ECHILD);
 	memset(&si, 0, sizeof(si));
 	CHECK(waitid(P_ALL, 0, &si, WEXITED | WNOHANG) == -1 && errno == ECHILD);
-	CHECK(ckpt_take(CKPT_FORK, 0, &c2, NULL) == -EALREADY);
-	CHECK(c2 == NULL);
+	/* A second one makes a chain (CKPT_SLOTS 2); a third is refused. */
+	CHECK(ckpt_available(CKPT_FORK) == 0);
+	CHECK(ckpt_take(CKPT_FORK, 0, &c2, NULL) == 0);
+	CHECK(c2 != NULL && c2 != c && ckpt_copy_pid(c2) > 0 && ckpt_copy_pid(c2) != copy);
+	CHECK(count_children(NULL) == 2);
+	CHECK(ckpt_take(CKPT_FORK, 0, &c3, NULL) == -EALREADY);
+	CHECK(c3 == NULL);
 	CHECK(ckpt_available(CKPT_FORK) == -EALREADY);
+	CHECK(ckpt_detach(c2, getppid()) == -EBUSY);
+	CHECK(ckpt_commit(c2) == 0);
+	CHECK(ckpt_take(CKPT_FORK, CKPT_DEFER_SIGNALS, &c3, NULL) == -EALREADY);
 	CHECK(ckpt_commit(c) == 0);
 	CHECK(errno == ECHILD);
 	CHECK(ckpt_commit(c) == -EINVAL);
@@ -534,6 +542,60 @@ body_nested(void *arg, int fd)
 	CHECK(ckpt_commit(c) == 0);
 	say(fd, "done\n");
 	_exit(9);
+}
+
+/*
+ * A chain of two: the newer one's copy resumes once the older one was
+ * committed (what it ran ahead on held); a rollback to the older one
+ * takes the newer copy with it.
+ */
+static void
+body_chain(void *arg, int fd)
+{
+	int older = *(const int *)arg;
+	struct ckpt *c1, *c2;
+	uint64_t v = 0;
+	int rc;
+
+	rc = ckpt_take(CKPT_FORK, 0, &c1, &v);
+	CHECK(rc == 0 || rc == 1);
+	if (rc == 1) {
+		say(fd, "resumed 1 %llu children %d\n", (unsigned long long)v, count_children(NULL));
+		_exit(11);
+	}
+	say(fd, "one\n");
+	rc = ckpt_take(CKPT_FORK, 0, &c2, &v);
+	CHECK(rc == 0 || rc == 1);
+	if (rc == 1) {
+		/* the older one was committed first: nothing open here */
+		CHECK(ckpt_available(CKPT_FORK) == 0);
+		say(fd, "resumed 2 %llu\n", (unsigned long long)v);
+		_exit(12);
+	}
+	say(fd, "two\n");
+	if (older) {
+		ckpt_rollback(c1, 7);
+	} else {
+		CHECK(ckpt_commit(c1) == 0);
+		ckpt_rollback(c2, 8);
+	}
+}
+
+static void
+test_chain(void **state)
+{
+	int older, rd;
+	char buf[256];
+
+	for (older = 0; older <= 1; older++) {
+		pid_t t = spawn(body_chain, &older, &rd);
+
+		assert_exited(wait_for(t, 0), older ? 11 : 12);
+		read_all(rd, buf, sizeof(buf));
+		close(rd);
+		assert_string_equal(buf, older ? "one\ntwo\nresumed 1 7 children 0\n"
+					       : "one\ntwo\nresumed 2 8\n");
+	}
 }
 
 static void
@@ -1089,6 +1151,7 @@ main(void)
 		cmocka_unit_test_teardown(test_rollback_killed, teardown),
 		cmocka_unit_test_teardown(test_identity, teardown),
 		cmocka_unit_test_teardown(test_nested_rollback, teardown),
+		cmocka_unit_test_teardown(test_chain, teardown),
 		cmocka_unit_test_teardown(test_depth_limit, teardown),
 		cmocka_unit_test_teardown(test_copy_gone, teardown),
 		cmocka_unit_test_teardown(test_offsets, teardown),
