@@ -158,7 +158,7 @@ static const struct spn__field spn__fields[SPN__NFID] = {
     [SPN__RP_GEN] = SPN__F(struct spn_reply, gen, SPN__K_U64, SPN__C_NONE, 0),
     [SPN__RP_WSTATUS] = SPN__F(struct spn_reply, wstatus, SPN__K_U32, SPN__C_NONE, 0),
     [SPN__RQ_FLAGS_RESOLVE] = SPN__F(struct spn_req, flags, SPN__K_U32, SPN__C_BITS,
-				     SPN_F_VERDICT | SPN_F_FLUSHED),
+				     SPN_F_VERDICT | SPN_F_FLUSHED | SPN_F_OWN),
     [SPN__RQ_FLAGS_SEAL] =
 	SPN__F(struct spn_req, flags, SPN__K_U32, SPN__C_BITS,
 	       SPN_F_COURIER | SPN_F_EXIT | SPN_F_LOST | SPN_F_CKPT | SPN_F_JOIN),

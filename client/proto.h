@@ -50,14 +50,17 @@
 #include <sys/types.h>
 
 #define SPN_PROTO_MAGIC 0x464e5053u /* "SPNF" on the wire */
-#define SPN_PROTO_VERSION 8 /* 2: speculation (spec fields, RESOLVE);
+#define SPN_PROTO_VERSION 9 /* 2: speculation (spec fields, RESOLVE);
 			     * 3: write-back speculation (token, REPLAY, REMOTE);
 			     * 4: MKNOD, REDIRECT replies (symlinks off NFS);
 			     * 5: speculation across processes (SEAL, RESOLVE's
 			     *    flags and token);
 			     * 6: exits across processes (SEAL's EXIT, REAP);
 			     * 7: joined predictions (SPEC_JOIN, SEAL's CKPT
-			     *    and JOIN) */
+			     *    and JOIN);
+			     * 8: held mutations (SPEC_HOLD);
+			     * 9: chains (a SEAL ends the connection's epoch,
+			     *    SEAL's second dependency, RESOLVE's OWN) */
 #define SPN_HDR_LEN 16
 
 /* Largest frames, header included. */
@@ -245,6 +248,22 @@ enum spn_op {
  */
 #define SPN_SPEC_HOLD 0x8u    /* request: the mutation may be held (version 8) */
 #define SPN_SPEC_UNHELD 0x10u /* reply: not held, nothing done: ask again */
+
+/*
+ * Version 9: chains. A SEAL ends the connection's epoch: the validations
+ * in flight are the sealed epoch's own part, decided when those are back;
+ * the connection's later predictions are a new epoch's (they no longer
+ * hold the sealed one back). A process whose sealed epoch others depend on
+ * may so go on predicting behind a second checkpoint instead of resolving
+ * first; its next SEAL names the connection's previous one as its birth,
+ * and the token, if it is another (a reaped child's exit), as a second
+ * dependency. A full RESOLVE is decided when the connection's current
+ * epoch, its chain of seals and the token are. RESOLVE with SPN_F_VERDICT
+ * and SPN_F_OWN asks the verdict of one of the asker's own sealed epochs
+ * (or one it depends on) without being its courier: a courier is the
+ * connection that asks without OWN, and its closing says FLUSHED.
+ */
+#define SPN_F_OWN 0x200u /* RESOLVE with VERDICT: not the courier of token */
 
 /* Set in the header's op of every reply; never part of struct's op. */
 #define SPN_OP_REPLY 0x8000u

@@ -89,6 +89,11 @@ struct spn_client {
 	int validating;
 	uint32_t refuted;
 	struct spn_job *resolvers;
+	/* Which epoch of the connection a validation belongs to: bumped at
+	 * each SEAL, which takes validating and refuted with it (so that
+	 * a sealed epoch is decided by its own validations alone, while the
+	 * process goes on predicting in the next one: a chain). */
+	uint32_t ep_seq;
 	/* Across processes (daemon/seal.c): the id of the epoch this
 	 * connection sealed and has not resolved yet, and the sealed epoch
 	 * whose output this connection (a courier) is writing. */
@@ -190,6 +195,7 @@ struct spn_job {
 	/* Predictions (daemon/predict.c, daemon/predict_write.c) */
 	char child[SPN_PATH_MAX];  /* the name whose parent is being listed */
 	struct spn_client *owner;  /* validation: whose prediction this checks */
+	uint32_t ep_seq;           /* ... in which of its epochs (cl->ep_seq) */
 	uint64_t join;             /* ... or the sealed epoch it joined (seal.c) */
 	int join_ok;               /* ... and it held */
 	struct spn_attr predicted; /* ... and what was predicted */
@@ -409,9 +415,11 @@ void spn_resolve_request(struct spn_job *j);
 struct spn_exit;
 void spn_seal_dispatch(struct spn_job *j);
 void spn_reap_request(struct spn_job *j);
-/* cl's validations are all back: its sealed epochs' own parts are decided.
- * Returns how many were (then other clients' RESOLVEs may be answerable). */
-int spn_seal_validated(struct spn_daemon *d, struct spn_client *cl);
+/* A validation v of a prediction of v->owner failed (refuted), or ended
+ * (done). Its epoch is the connection's current one, or one sealed since,
+ * whose own part the last one decides. */
+void spn_seal_own_refuted(struct spn_daemon *d, const struct spn_job *v);
+void spn_seal_own_done(struct spn_daemon *d, const struct spn_job *v);
 void spn_seal_poke(struct spn_daemon *d);
 void spn_seal_client_gone(struct spn_daemon *d, struct spn_client *cl);
 /* A prediction of cl may join a sealed epoch above it: its id (counted

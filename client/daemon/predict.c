@@ -48,9 +48,8 @@ spn_validated(struct spn_job *j)
 {
 	struct spn_client *cl = j->owner;
 
+	spn_seal_own_done(j->d, j);
 	j->owner = NULL;
-	if (--cl->validating == 0 && (spn_seal_validated(j->d, cl) > 0 || cl->resolvers != NULL))
-		spn_seal_poke(j->d); /* dependents elsewhere may be waiting too */
 	spn_client_unref(j->d, cl);
 }
 
@@ -72,7 +71,7 @@ validate_done(struct spn_job *j)
 		ok = 0; /* the directory changed: its listing too */
 	if (!ok) {
 		if (j->owner != NULL)
-			j->owner->refuted++;
+			spn_seal_own_refuted(j->d, j);
 		j->d->refutations++;
 		spn_info("prediction refuted: %s %s%s", spn_proto_op_name(j->req.op), j->req.path,
 			 j->join != 0 ? " (joined)" : "");
@@ -101,6 +100,7 @@ validation_new(struct spn_job *pj, uint64_t join)
 		v->join = join;
 	} else {
 		v->owner = pj->cl;
+		v->ep_seq = pj->cl->ep_seq;
 		pj->cl->refs++;
 		pj->cl->validating++;
 	}

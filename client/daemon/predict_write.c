@@ -94,8 +94,8 @@ outcome_start(struct spn_daemon *d, uint64_t token)
 void
 spn_spec_refuted(struct spn_job *v, int status)
 {
-	if (v->owner != NULL)
-		v->owner->refuted++; /* a joined one fails its sealed epoch instead */
+	if (v->owner != NULL) /* a joined one fails its sealed epoch instead */
+		spn_seal_own_refuted(v->d, v);
 	if (v->dropped)
 		return; /* never sent: the server said nothing */
 	v->d->refutations++;

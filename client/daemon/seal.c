@@ -90,7 +90,10 @@ struct spn_seal {
 	struct spn_seal *next;
 	uint64_t id;
 	uint64_t birth;        /* the sealed epoch this one depends on, 0: none */
+	uint64_t also;         /* ... and another (a reaped child's exit), 0: none */
 	struct spn_client *cl; /* the sealer, while its own part is undecided */
+	uint32_t ep_seq;       /* the sealer's epoch this is (cl->ep_seq then) */
+	int pending;           /* its own validations still in flight */
 	int own_done;
 	int own_refuted;
 	int courier;           /* output handed to a courier, not yet flushed */
@@ -187,7 +190,22 @@ seal_state_to(struct spn_daemon *d, uint64_t id, int verdict_only, uint64_t stop
 			/* held back until the courier wrote, unless it failed */
 			enum seal_state b = seal_state_to(d, s->birth, 1, 0);
 
+			if (b != SEAL_REFUTED && s->also != 0)
+				b = seal_state_to(d, s->also, 1, stop);
 			return b == SEAL_REFUTED ? SEAL_REFUTED : SEAL_PENDING;
+		}
+		if (s->also != 0) {
+			/* A second dependency: whatever it says besides the
+			 * chain (its output, a courier's, comes first too). */
+			enum seal_state a = seal_state_to(d, s->also, 0, stop);
+
+			if (a == SEAL_REFUTED)
+				return a;
+			if (a == SEAL_PENDING) {
+				enum seal_state b = seal_state_to(d, s->birth, 1, stop);
+
+				return b == SEAL_REFUTED ? SEAL_REFUTED : SEAL_PENDING;
+			}
 		}
 		id = s->birth;
 		verdict_only = 0;
@@ -295,24 +313,48 @@ spn_seal_poke(struct spn_daemon *d)
 	seal_collect(d);
 }
 
-/* cl's validations are all back: its sealed epoch's own part is decided. */
-int
-spn_seal_validated(struct spn_daemon *d, struct spn_client *cl)
+/* The sealed epoch of cl that validations of epoch seq count for, or NULL
+ * (seq is the connection's current epoch). */
+static struct spn_seal *
+own_seal(struct spn_daemon *d, const struct spn_client *cl, uint32_t seq)
 {
 	struct spn_seal *s;
-	int n = 0;
 
-	if (cl->validating > 0)
-		return 0;
-	for (s = d->seals; s != NULL; s = s->next) {
-		if (s->cl == cl && !s->own_done) {
+	if (seq == cl->ep_seq)
+		return NULL;
+	for (s = d->seals; s != NULL; s = s->next)
+		if (s->cl == cl && s->ep_seq == seq && !s->own_done)
+			return s;
+	return NULL;
+}
+
+void
+spn_seal_own_refuted(struct spn_daemon *d, const struct spn_job *v)
+{
+	struct spn_seal *s = own_seal(d, v->owner, v->ep_seq);
+
+	if (s != NULL)
+		s->own_refuted = 1;
+	else if (v->ep_seq == v->owner->ep_seq)
+		v->owner->refuted++;
+}
+
+void
+spn_seal_own_done(struct spn_daemon *d, const struct spn_job *v)
+{
+	struct spn_client *cl = v->owner;
+	struct spn_seal *s = own_seal(d, cl, v->ep_seq);
+
+	if (s != NULL) {
+		if (--s->pending <= 0) {
 			s->own_done = 1;
-			s->own_refuted = cl->refuted > 0;
 			s->cl = NULL; /* not needed any more: it may go */
-			n++;
+			spn_seal_poke(d); /* its dependents may be waiting */
 		}
+		return;
 	}
-	return n;
+	if (v->ep_seq == cl->ep_seq && --cl->validating == 0 && cl->resolvers != NULL)
+		spn_seal_poke(d);
 }
 
 /*
@@ -346,17 +388,28 @@ spn_seal_dispatch(struct spn_job *j)
 	}
 	s->id = d->seal_next++;
 	s->birth = cl->seal != 0 ? cl->seal : j->req.token;
+	if (cl->seal != 0 && j->req.token != 0 && j->req.token != cl->seal)
+		s->also = j->req.token; /* the process's own dependency besides its chain */
+	/* The connection's validations so far are this epoch's own part;
+	 * the next ones are the next epoch's. */
 	s->cl = cl;
+	s->ep_seq = cl->ep_seq++;
+	s->pending = cl->validating;
+	s->own_refuted = cl->refuted > 0;
+	s->own_done = s->pending == 0;
+	if (s->own_done)
+		s->cl = NULL;
+	cl->validating = 0;
+	cl->refuted = 0;
 	s->courier = !!(j->req.flags & SPN_F_COURIER);
 	s->ckpt = !!(j->req.flags & SPN_F_CKPT);
 	s->born_ns = spn_mono_ns();
 	s->next = d->seals;
 	d->seals = s;
 	cl->seal = s->id;
-	spn_debug("seal %llx by pid %d: birth %llx%s, %d validations in flight",
+	spn_debug("seal %llx by pid %d: birth %llx, also %llx%s, %d validations in flight",
 		  (unsigned long long)s->id, (int)cl->pid, (unsigned long long)s->birth,
-		  s->courier ? ", courier" : "", cl->validating);
-	spn_seal_validated(d, cl);
+		  (unsigned long long)s->also, s->courier ? ", courier" : "", s->pending);
 	if (j->req.flags & SPN_F_EXIT)
 		exit_record(d, &j->req, s->id);
 	j->rep.token = s->id;
@@ -465,6 +518,8 @@ hold_state(struct spn_daemon *d, const struct spn_job *v)
 	if (!s->own_done || s->joined > 1)
 		return SEAL_PENDING; /* v itself is one of the joined */
 	b = seal_state(d, s->birth, 1);
+	if (b == SEAL_HELD && s->also != 0)
+		b = seal_state(d, s->also, 1);
 	if (b != SEAL_HELD || v->hold_from == 0 || v->hold_from == s->id)
 		return b;
 	return seal_state_to(d, v->hold_from, 1, s->id);
@@ -537,14 +592,12 @@ spn_resolve_request(struct spn_job *j)
 		spn_seal_poke(d);
 		return;
 	}
-	if (j->req.flags & SPN_F_VERDICT) {
+	if ((j->req.flags & SPN_F_VERDICT) && !(j->req.flags & SPN_F_OWN)) {
 		struct spn_seal *s = seal_find(d, j->req.token);
 
 		if (s != NULL && s->courier)
 			cl->courier_of = s->id;
 	}
-	if (spn_seal_validated(d, cl) > 0)
-		spn_seal_poke(d);
 	if (resolve_ready(j)) {
 		resolve_answer(j);
 		seal_collect(d);

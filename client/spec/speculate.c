@@ -70,10 +70,11 @@ enum spec_kind {
 	K_MUTATE,  /* a server mutation the policy does not speculate */
 	K_LIMIT,   /* the epoch's limits, or a sealed epoch taking a new prediction */
 	K_OTHER,   /* the shim's own (credential changes, tests) */
+	K_CHAIN,   /* the older epoch of a chain, to make room for a newer one */
 	SPEC_NKINDS
 };
-static const char *const kind_names[SPEC_NKINDS] = { "output", "wait", "fork", "exit",
-						     "mutate", "limit", "other" };
+static const char *const kind_names[SPEC_NKINDS] = { "output", "wait",	"fork", "exit",
+						     "mutate", "limit", "other", "chain" };
 
 static struct {
 	int sud_ready;   /* 1 initialised, -1 unusable: no speculation */
@@ -92,6 +93,15 @@ static struct {
 	int seal_deps;   /* ... and something depends on it: a child, a held call */
 	int seal_after;  /* predictions made after it (not part of it) */
 	uint64_t join_conn; /* spn_conn_serial() of the connection told our birth */
+	/* The older epoch of a chain (see "Chains" below): sealed, its
+	 * checkpoint still open, its verdict not known yet. */
+	struct {
+		struct ckpt *ckpt; /* NULL: no chain */
+		uint64_t seal;     /* its sealed id */
+		uint64_t waited;   /* the reaped exit it depended on, 0: none */
+		uint64_t conn;     /* spn_conn_serial() of its predictions */
+		int n_born;        /* born_fd[0..n_born) were made in it */
+	} old;
 	int born_fd[SPEC_MAX_BORN]; /* pidfds of children made while speculative */
 	int n_born;
 	/* figures for SPECNFS_STATS */
@@ -99,7 +109,7 @@ static struct {
 	uint64_t barrier_wait_us, ahead_us, n_rpcs, rpc_wait_us;
 	uint64_t n_inherited, n_forks, n_spawns, n_seals, n_couriers, n_killed;
 	uint64_t n_birth_checks, birth_wait_us;
-	uint64_t n_exits, n_acquired, n_reaps, exit_us, reap_us, n_joined, n_held;
+	uint64_t n_exits, n_acquired, n_reaps, exit_us, reap_us, n_joined, n_held, n_chained;
 	int64_t start_us; /* when this process (or image) started */
 	int stats_deferred; /* the destructor left the SPECNFS_STATS line to exit_group */
 	uint64_t kind_n[SPEC_NKINDS], kind_us[SPEC_NKINDS];
@@ -232,16 +242,18 @@ propagating(void)
 static int
 speculative(void)
 {
-	return sp.ep.open || sp.birth != 0;
+	return sp.ep.open || sp.birth != 0 || sp.old.ckpt != NULL;
 }
 
 /* What our speculative state depends on besides our own predictions: the
  * parent's sealed epoch (its failure discards us) or a reaped child's
- * exit (its failure rolls us back to the checkpoint taken at the reap). */
+ * exit (its failure rolls us back to the checkpoint taken at the reap).
+ * Both at once only in a chain, whose older epoch's seal has the birth:
+ * the daemon knows that one as the connection's seal. */
 static uint64_t
 dep_token(void)
 {
-	return sp.birth != 0 ? sp.birth : sp.waited;
+	return sp.waited != 0 ? sp.waited : sp.birth;
 }
 
 /* Our parent as the kernel has it (a detached re-execution: the
@@ -287,18 +299,25 @@ born_add(pid_t pid)
  * discarded), or just forget them (it committed). Returns how many were
  * killed. */
 static int
-born_end(int kill)
+born_end_from(int from, int kill)
 {
 	int i, n = 0;
 
 	for (i = 0; i < sp.n_born; i++) {
-		if (kill && syscall(SYS_pidfd_send_signal, sp.born_fd[i], SIGKILL, NULL, 0) == 0)
+		if (kill && i >= from &&
+		    syscall(SYS_pidfd_send_signal, sp.born_fd[i], SIGKILL, NULL, 0) == 0)
 			n++;
 		syscall(SYS_close, sp.born_fd[i]);
 	}
 	sp.n_born = 0;
 	sp.n_killed += (uint64_t)n;
 	return n;
+}
+
+static int
+born_end(int kill)
+{
+	return born_end_from(0, kill);
 }
 
 /* A RESOLVE request: flags (SPN_F_*) and the sealed epoch it names. */
@@ -338,6 +357,8 @@ discard_self(void)
 	born_end(1);
 	if (sp.ckpt != NULL)
 		ckpt_commit(sp.ckpt); /* the copy goes too */
+	if (sp.old.ckpt != NULL)
+		ckpt_commit(sp.old.ckpt);
 	for (;;)
 		syscall(SYS_kill, syscall(SYS_getpid), SIGKILL);
 }
@@ -366,6 +387,97 @@ kind_of_nr(long nr)
 	}
 }
 
+/*
+ * Chains. A process whose epoch others depend on (it sealed it for a
+ * child, or it reaps a child whose exit is undecided) used to resolve it
+ * before its next prediction: a round trip per fork for configure's shell.
+ * Now the epoch becomes the older one of a chain (sp.old): sealed, its
+ * checkpoint left open, and the next prediction opens a newer epoch behind
+ * a second checkpoint (checkpoint.h, CKPT_SLOTS). The daemon keeps the two
+ * apart (proto.h, version 9): the older one is decided by its own
+ * validations, the newer one depends on it (the connection's next seal
+ * names it). A full RESOLVE waits for both. If it says refuted, the older
+ * one's verdict says where to go back to: its checkpoint if it failed
+ * (the newer copy goes too), else it is committed and the newer one is
+ * rolled back. When a third epoch would be needed, or before anything a
+ * chain cannot carry (exec, exit, a mutation outside an epoch), the older
+ * one's verdict is waited for (chain_collapse), usually known by then.
+ */
+
+/* The verdict of a sealed epoch this process made or depends on. */
+static int
+own_verdict(uint64_t id)
+{
+	struct spn_req req;
+	struct spn_reply rep;
+	int rc;
+
+	spec_sud_suspend();
+	resolve_req(&req, SPN_F_VERDICT | SPN_F_OWN, id);
+	rc = spn_call_raw(&req, &rep);
+	spec_sud_resume();
+	return rc == 0 && rep.status == 0 && rep.refuted == 0;
+}
+
+/* The older epoch failed: back to its checkpoint (or vanish, if what we
+ * were born of failed with it). */
+__attribute__((noreturn)) static void
+chain_back(void)
+{
+	uint64_t value = SPEC_RB;
+	int same = spn_conn_serial() == sp.old.conn, killed, dep_failed = 0;
+
+	if (sp.birth != 0 && (!same || !own_verdict(sp.birth)))
+		discard_self();
+	if (sp.old.waited != 0)
+		dep_failed = !same || !own_verdict(sp.old.waited);
+	value |= dep_failed ? SPEC_RB_WAITED : SPEC_RB_DEP_HELD;
+	sp.n_rollbacks++;
+	spec_sud_discard();
+	spn_epoch_closed(&sp.ep);
+	epoch_writers_discard();
+	killed = born_end(1);
+	spec_sud_created_end(1);
+	spn_conn_drop();
+	ckpt_rollback(sp.old.ckpt, value | ((uint64_t)killed << SPEC_RB_KILLED));
+}
+
+/* Decide the older epoch: back to it if it failed (no return), else
+ * commit it -- and the birth its seal carries held with it. Returns how
+ * many of the children made so far were made in it (they stay). */
+static int
+chain_settle(void)
+{
+	int keep = sp.old.n_born;
+
+	if (spn_conn_serial() != sp.old.conn || !own_verdict(sp.old.seal))
+		chain_back();
+	ckpt_commit(sp.old.ckpt);
+	memset(&sp.old, 0, sizeof(sp.old));
+	sp.n_commits++;
+	sp.birth = 0;
+	sp.join_conn = 0;
+	return keep;
+}
+
+/* Wait for the older epoch's verdict now (kind: why). */
+static void
+chain_collapse(enum spec_kind kind)
+{
+	int64_t t0 = mono_us(), dt;
+
+	if (sp.old.ckpt == NULL)
+		return;
+	chain_settle();
+	if (!speculative())
+		speculation_committed(); /* nothing newer: the held output goes */
+	dt = mono_us() - t0;
+	sp.n_barriers++;
+	sp.barrier_wait_us += (uint64_t)dt;
+	sp.kind_n[kind]++;
+	sp.kind_us[kind] += (uint64_t)dt;
+}
+
 /* Resolve the speculative state: commit (returns 0) or roll back (no
  * return), or vanish if what we depend on failed. */
 static int
@@ -374,7 +486,7 @@ resolve_kind(enum spec_kind kind)
 	struct spn_req req;
 	struct spn_reply rep;
 	int64_t t0 = mono_us(), dt;
-	int rc, refuted, killed, dep_failed;
+	int rc, refuted, killed, dep_failed, keep = 0;
 
 	if (!speculative())
 		return 0;
@@ -389,18 +501,27 @@ resolve_kind(enum spec_kind kind)
 	if (sp.ep.open)
 		sp.ahead_us += (uint64_t)(t0 - sp.ep.opened_us);
 	dep_failed = rc == 0 && (rep.refuted & SPN_REFUTED_BIRTH);
-	if (dep_failed && sp.birth != 0)
-		discard_self();
 	refuted = rc < 0 || dep_failed || (rep.refuted & ~SPN_REFUTED_BIRTH) > 0;
 	if (rc == 0)
 		sp.n_refuted += rep.refuted & ~SPN_REFUTED_BIRTH;
-	if (rc == 0 && !refuted && sp.ep.open && spn_conn_serial() != sp.conn) {
+	if (rc == 0 && !refuted &&
+	    ((sp.ep.open && spn_conn_serial() != sp.conn) ||
+	     (sp.old.ckpt != NULL && spn_conn_serial() != sp.old.conn))) {
 		/* Answered over a new connection: by a daemon that does not
 		 * know this epoch's predictions. */
 		sp.n_refuted++;
 		refuted = 1;
 	}
+	if (refuted && sp.old.ckpt != NULL)
+		keep = chain_settle(); /* held (else no return): what failed is newer */
+	if (dep_failed && sp.birth != 0)
+		discard_self();
 	if (!refuted) {
+		if (sp.old.ckpt != NULL) {
+			sp.n_commits++;
+			ckpt_commit(sp.old.ckpt);
+			memset(&sp.old, 0, sizeof(sp.old));
+		}
 		if (sp.ep.open) {
 			spn_epoch_closed(&sp.ep);
 			n_ep_writers = 0;
@@ -421,7 +542,7 @@ resolve_kind(enum spec_kind kind)
 	spn_epoch_closed(&sp.ep);
 	if (rc == 0)
 		epoch_writers_discard();
-	killed = born_end(1);
+	killed = born_end_from(keep, 1);
 	spec_sud_created_end(1);
 	spn_conn_drop();
 	/* The copy's memory is the checkpoint's: tell it what we killed, and
@@ -463,7 +584,7 @@ dep_check(void)
 
 	if (dep_token() == 0 || sp.dep_ok)
 		return;
-	resolve_req(&req, SPN_F_VERDICT, dep_token());
+	resolve_req(&req, SPN_F_VERDICT | SPN_F_OWN, dep_token());
 	spec_sud_suspend();
 	rc = spn_call_raw(&req, &rep);
 	spec_sud_resume();
@@ -520,25 +641,14 @@ courier_launch(void (*fn)(const void *), const void *arg)
 	return 0;
 }
 
-/* What a child made now depends on: 1 and *id, or 0 (resolve first). */
+/* Seal what we ran ahead on so far, handing held output to a courier:
+ * 1 and *id, or 0. */
 static int
-seal_for_child(uint64_t *id)
+seal_now(int output, uint64_t *id)
 {
 	struct spn_req req;
 	struct spn_reply rep;
-	int output = spec_sud_buffered() > 0;
 
-	if (!propagating() || spec_sud_holds_files() || sp.n_born >= SPEC_MAX_BORN)
-		return 0;
-	if (!output && !sp.ep.open) {
-		*id = sp.birth;
-		return 1;
-	}
-	if (!output && sp.sealed != 0 && sp.seal_after == 0) {
-		*id = sp.sealed;
-		sp.seal_deps = 1;
-		return 1;
-	}
 	spn_req_init(&req, SPN_OP_SEAL);
 	req.flags = (output ? SPN_F_COURIER : 0) | (sp.ckpt != NULL ? SPN_F_CKPT : 0);
 	req.token = dep_token();
@@ -563,6 +673,61 @@ seal_for_child(uint64_t *id)
 	return 1;
 }
 
+/* What a child made now depends on: 1 and *id, or 0 (resolve first). */
+static int
+seal_for_child(uint64_t *id)
+{
+	int output = spec_sud_buffered() > 0;
+
+	if (!propagating() || spec_sud_holds_files() || sp.n_born >= SPEC_MAX_BORN)
+		return 0;
+	if (!output && !sp.ep.open && sp.old.ckpt == NULL) {
+		*id = sp.birth;
+		return 1;
+	}
+	if (!output && sp.sealed != 0 && sp.seal_after == 0) {
+		*id = sp.sealed;
+		sp.seal_deps = 1;
+		return 1;
+	}
+	return seal_now(output, id);
+}
+
+/* Make the open epoch the older one of a chain ("Chains" above), so that
+ * the process goes on without its verdict: 1, or 0 (resolve instead).
+ * The next prediction opens the newer one. */
+static int
+chain_advance(void)
+{
+	uint64_t id;
+
+	if (!propagating() || !sp.ep.open || sp.ckpt == NULL || spn_in_vfork_child() ||
+	    spn_shim_busy || spn_conn_serial() != sp.conn || n_ep_writers != 0 ||
+	    spec_sud_holds_files() || spec_sud_created_any() || sp.n_born >= SPEC_MAX_BORN)
+		return 0;
+	chain_collapse(K_CHAIN); /* room for one more checkpoint */
+	if (ckpt_available(CKPT_FORK) < 0)
+		return 0;
+	if ((sp.sealed == 0 || sp.seal_after > 0 || spec_sud_buffered() > 0) &&
+	    !seal_now(spec_sud_buffered() > 0, &id))
+		return 0;
+	sp.old.ckpt = sp.ckpt;
+	sp.old.seal = sp.sealed;
+	sp.old.waited = sp.waited;
+	sp.old.conn = sp.conn;
+	sp.old.n_born = sp.n_born;
+	sp.ahead_us += (uint64_t)(mono_us() - sp.ep.opened_us);
+	spn_epoch_closed(&sp.ep);
+	sp.ckpt = NULL;
+	sp.sealed = 0;
+	sp.seal_deps = 0;
+	sp.seal_after = 0;
+	sp.waited = 0;
+	sp.dep_ok = 0;
+	sp.n_chained++;
+	return 1;
+}
+
 static int
 sud_fork(void *ctx, uint64_t *id)
 {
@@ -578,7 +743,7 @@ stats_reset(void)
 	sp.n_inherited = sp.n_forks = sp.n_spawns = sp.n_seals = 0;
 	sp.n_couriers = sp.n_killed = sp.n_birth_checks = sp.birth_wait_us = 0;
 	sp.n_exits = sp.n_acquired = sp.n_reaps = sp.exit_us = sp.reap_us = sp.n_joined = 0;
-	sp.n_held = 0;
+	sp.n_held = sp.n_chained = 0;
 	memset(sp.kind_n, 0, sizeof(sp.kind_n));
 	memset(sp.kind_us, 0, sizeof(sp.kind_us));
 }
@@ -614,6 +779,7 @@ sud_forked(void *ctx, long pid, uint64_t id)
 	if (sp.ep.open)
 		spn_epoch_closed(&sp.ep);
 	sp.ckpt = NULL;
+	memset(&sp.old, 0, sizeof(sp.old)); /* the parent's chain: id has it */
 	n_ep_writers = 0;
 	sp.sealed = 0;
 	spec_sud_created_end(0); /* the parent's, not ours to undo */
@@ -632,6 +798,8 @@ spn_spec_launch(int spawn, int dirfd, const char *path, int spawn_files)
 	if (spn_in_vfork_child() || !speculative())
 		return 0;
 	spec_sud_suspend();
+	if (!spawn)
+		chain_collapse(K_FORK); /* the new image cannot go back to this one */
 	ok = !(!spawn && sp.ep.open) && !spawn_files && spn_image_takes_shim(dirfd, path) &&
 	     seal_for_child(&id);
 	spec_sud_resume();
@@ -768,6 +936,12 @@ resumed(uint64_t value)
 
 	spn_epoch_closed(&sp.ep);
 	sp.ckpt = NULL;
+	if (sp.old.ckpt != NULL) {
+		/* the newer epoch of a chain: the older one held and was
+		 * committed (and the birth its seal carried) */
+		memset(&sp.old, 0, sizeof(sp.old));
+		sp.birth = 0;
+	}
 	sp.waited = 0;
 	sp.self_pid = (pid_t)syscall(SYS_getpid);
 	sp.sealed = 0; /* a sealed epoch that held a mutation failed with it */
@@ -831,6 +1005,7 @@ open_epoch(void)
 	return 0;
 unspeculated:
 	/* Cannot run ahead here: wait for the verdict now. */
+	chain_collapse(K_LIMIT);
 	{
 		struct spn_req req;
 		struct spn_reply rep;
@@ -951,7 +1126,8 @@ exit_courier_body(const void *arg)
 		spec_sud_created_end(1);
 		value |= (uint64_t)born_end(1) << SPEC_RB_KILLED;
 		if (h->c != NULL && fd >= 0) {
-			int dep_failed = h->dep != 0 && !verdict_on(&fd, h->dep, SPN_F_VERDICT);
+			int dep_failed =
+				h->dep != 0 && !verdict_on(&fd, h->dep, SPN_F_VERDICT | SPN_F_OWN);
 
 			resume = !(dep_failed && h->had_birth);
 			value |= dep_failed ? SPEC_RB_WAITED : SPEC_RB_DEP_HELD;
@@ -1092,6 +1268,7 @@ record_final(int wstatus)
 static int
 sud_exit(void *ctx, int code)
 {
+	chain_collapse(K_EXIT); /* one copy may outlive us, not a chain */
 	if (!exit_propagate(code)) {
 		resolve_kind(K_EXIT);
 		record_final((code & 0xff) << 8);
@@ -1203,9 +1380,11 @@ spn_spec_reaped(pid_t pid, int *status, int nohang)
 		}
 		if (rep.token == 0)
 			break; /* it held, or fails only if we do */
-		if (speculative() && !spn_shim_busy) {
+		if (speculative() && !spn_shim_busy &&
+		    (nohang || !(sp.ep.open ? chain_advance() : sp.old.ckpt != NULL))) {
 			/* Settle what we ran ahead on before (our checkpoint is
-			 * older than the child), then ask again. */
+			 * older than the child), then ask again -- unless it
+			 * can become the older epoch of a chain. */
 			resolve_kind(K_WAIT);
 			continue;
 		}
@@ -1224,6 +1403,8 @@ spn_spec_reaped(pid_t pid, int *status, int nohang)
 			serial = 0; /* resumed: a connection of our own */
 			continue;
 		}
+		if (rc < 0)
+			chain_collapse(K_WAIT); /* a full verdict next: nothing older open */
 		if (rc == 0 || rc == 2 || exit_verdict(rep.token))
 			break;
 		newer = rep.gen;
@@ -1284,7 +1465,8 @@ may_join(void)
 	struct spn_req req;
 	struct spn_reply rep;
 
-	if (sp.birth == 0 || sp.ep.open || sp.ckpt != NULL || sp.waited != 0 || !propagating())
+	if (sp.birth == 0 || sp.ep.open || sp.ckpt != NULL || sp.waited != 0 ||
+	    sp.old.ckpt != NULL || !propagating())
 		return 0;
 	if (sp.join_conn != 0 && sp.join_conn == spn_conn_serial())
 		return 1;
@@ -1335,8 +1517,9 @@ hold_may(const struct spn_req *req)
 	    !(spn_spec_kind(req->op, req->flags, NULL) == SPN_SK_ONCE ||
 	      (req->op == SPN_OP_SETATTR && req->mask == SPN_SA_MODE)))
 		return 0;
-	if (!ep->open) /* a dependent: its own epoch starts with this one */
-		return sp.birth != 0 && sp.ckpt == NULL && sp.waited == 0 && sp.sealed == 0;
+	if (!ep->open) /* a dependent, or a chain: its own epoch starts with this one */
+		return (sp.birth != 0 || sp.old.ckpt != NULL) && sp.ckpt == NULL &&
+		       sp.waited == 0 && sp.sealed == 0;
 	return sp.ckpt != NULL && spn_conn_serial() == sp.conn &&
 	       ep->predictions < ep->max_predictions &&
 	       mono_us() - ep->opened_us < (int64_t)ep->max_epoch_ms * 1000;
@@ -1414,8 +1597,11 @@ spec_call(struct spn_req *req, struct spn_reply *rep)
 	 * only for a check that joined it (an unlink of a name not there)
 	 * has nobody to tell before our own next RESOLVE, which waits for
 	 * everything. */
-	if (sp.sealed != 0 && sp.seal_deps && spn_epoch_may_predict(ep, req->op, req->flags))
+	if (sp.sealed != 0 && sp.seal_deps && spn_epoch_may_predict(ep, req->op, req->flags) &&
+	    !chain_advance())
 		resolve_kind(K_LIMIT);
+	if (sp.old.ckpt != NULL && !ep->open && spn_spec_mutates(req->op, req->flags))
+		chain_collapse(K_MUTATE); /* no epoch of its own to hold it in */
 	if (spn_epoch_must_resolve(ep, req->op, req->flags, mono_us()))
 		resolve_kind(spn_spec_mutates(req->op, req->flags) ? K_MUTATE : K_LIMIT);
 	if (dep_token() != 0 && spn_spec_mutates(req->op, req->flags))
@@ -1563,11 +1749,12 @@ stats_write(void)
 		    (unsigned long long)sp.birth_wait_us);
 	spn_appendf(line, sizeof(line), &n,
 		    " exits=%llu exit_us=%llu acquired=%llu reaps=%llu reap_us=%llu joined=%llu "
-		    "held=%llu wall_us=%lld start_us=%lld",
+		    "held=%llu chained=%llu wall_us=%lld start_us=%lld",
 		    (unsigned long long)sp.n_exits, (unsigned long long)sp.exit_us,
 		    (unsigned long long)sp.n_acquired, (unsigned long long)sp.n_reaps,
 		    (unsigned long long)sp.reap_us, (unsigned long long)sp.n_joined,
-		    (unsigned long long)sp.n_held, (long long)(mono_us() - sp.start_us),
+		    (unsigned long long)sp.n_held, (unsigned long long)sp.n_chained,
+		    (long long)(mono_us() - sp.start_us),
 		    (long long)sp.start_us);
 	for (k = 0; k < SPEC_NKINDS; k++)
 		spn_appendf(line, sizeof(line), &n, " barrier_%s=%llu/%llu", kind_names[k],

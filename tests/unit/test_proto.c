@@ -795,7 +795,7 @@ test_op_table(void **state)
 	size_t nreq = 0, ntok = 0, nrep = 0, nepoch = 0;
 
 	/* Wire constants of version 7. */
-	assert_int_equal(SPN_PROTO_VERSION, 8);
+	assert_int_equal(SPN_PROTO_VERSION, 9);
 	assert_int_equal(SPN_OP_RESOLVE, 20);
 	assert_int_equal(SPN_OP_MKNOD, 21);
 	assert_int_equal(SPN_OP_SEAL, 22);
