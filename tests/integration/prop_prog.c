@@ -19,6 +19,12 @@
  *	milliseconds and exits 3, the child exits 10 + its child's status;
  *	each prints, after its child has exited, "level L NAME pid P ppid Q
  *	status S" (S: its child's exit status).
+ *   prop_prog chain A D DIR MARK
+ *	reads the first line of A, forks; the child creates DIR/out-PID
+ *	holding that line, prints "child PID sees LINE" and exits 5. The
+ *	parent reaps it, then reads the first line of D and prints "parent
+ *	P a LINE d LINE2 fork C status S". Its read of A is one epoch, the
+ *	read of D after the reap another (a chain: shim/spec, "Chains").
  *
  * MARK is not used: it lets the test find every process of a run (pgrep -f).
  */
@@ -156,6 +162,36 @@ tree_mode(const char *file, const char *dir)
 	return 0;
 }
 
+static int
+chain_mode(const char *a, const char *dpath, const char *dir)
+{
+	char la[256], ld[256], path[4096];
+	FILE *f;
+	pid_t kid;
+	int st;
+
+	first_line(a, la, sizeof(la));
+	kid = fork();
+	if (kid < 0) {
+		perror("fork");
+		return 98;
+	}
+	if (kid == 0) {
+		snprintf(path, sizeof(path), "%s/out-%d", dir, (int)getpid());
+		f = fopen(path, "w");
+		if (f == NULL || fprintf(f, "%s\n", la) < 0 || fclose(f) != 0) {
+			perror(path);
+			exit(97);
+		}
+		printf("child %d sees %s\n", (int)getpid(), la);
+		exit(5);
+	}
+	st = reap(kid);
+	first_line(dpath, ld, sizeof(ld));
+	printf("parent %d a %s d %s fork %d status %d\n", (int)getpid(), la, ld, (int)kid, st);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -163,6 +199,9 @@ main(int argc, char **argv)
 		return wait_mode(argv[2], argv[3]);
 	if (argc == 5 && strcmp(argv[1], "tree") == 0)
 		return tree_mode(argv[2], argv[3]);
-	fprintf(stderr, "usage: prop_prog wait HOLD FILE MARK | prop_prog tree FILE DIR MARK\n");
+	if (argc == 6 && strcmp(argv[1], "chain") == 0)
+		return chain_mode(argv[2], argv[3], argv[4]);
+	fprintf(stderr, "usage: prop_prog wait HOLD FILE MARK | prop_prog tree FILE DIR MARK | "
+			"prop_prog chain A D DIR MARK\n");
 	return 2;
 }

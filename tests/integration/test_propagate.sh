@@ -10,11 +10,14 @@
 # levels of children leaves no process and no file behind. Pipelines give
 # what they give on local files, also after a file changed behind the
 # cache. A read, then a rename, an unlink and a chmod: held until the read
-# holds, dropped when it does not. rm -f of names that are not there. The stale cases: the cache holds a file,
+# holds, dropped when it does not. rm -f of names that are not there. A
+# parent that reaped its child goes on in a second epoch (a chain): a
+# stale read before the fork rolls it back to before the fork, one after
+# the reap only to the reap. The stale cases: the cache holds a file,
 # then the server's copy changes directly in the export directory (the
 # second client).
 #   SPECNFS_TEST_POLICIES  the policies (default "off cto full")
-#   SPECNFS_TEST_SCENARIOS the scenarios (default "s1 s2 s3 s4 s5 s6 s7")
+#   SPECNFS_TEST_SCENARIOS the scenarios (default "s1 s2 s3 s4 s5 s6 s7 s8")
 . "$(dirname "$0")/lib.sh"
 require_cmd gcc make mkfifo pgrep timeout python3
 testbed_start tb
@@ -469,6 +472,40 @@ mount" "$want" "$T_TMP/s7.$pol.$run"
 	fi
 }
 
+# --- 8. chains: an epoch before the fork, one after the reap ----------------------
+s8() { # s8 POLICY
+	local pol=$1 d=$E/$pol/s8 run a dd pid kid
+	for run in fresh stale-older stale-newer; do
+		rm -rf "$d"
+		mkdir -p "$d/out"
+		write "$d/a" "a-old"
+		write "$d/d" "d-old"
+		warm "$pol/s8"
+		a=a-old dd=d-old
+		case $run in
+		stale-older) a=a-new && write "$d/a" "$a" ;; # behind the cache
+		stale-newer) dd=d-new && write "$d/d" "$dd" ;;
+		esac
+		piped "$T_TMP/s8.$pol.$run" "$pol" \
+			"$PROG" chain "/nfs/$pol/s8/a" "/nfs/$pol/s8/d" "/nfs/$pol/s8/out" "$MARK"
+		pid=$piped_pid
+		kid=$(sed -n 's/^child \([0-9]*\) .*/\1/p' "$T_TMP/s8.$pol.$run")
+		expect "$pol: s8 $run: the child's and the parent's lines, once, on what the server \
+has" "$(printf '%s\n' "child $kid sees $a" "parent $pid a $a d $dd fork $kid status 5" \
+			"exit 0")" "$T_TMP/s8.$pol.$run"
+		# One child's file: a rollback to the reap does not fork again;
+		# one to before the fork drops the discarded child's file.
+		expect "$pol: ... the server has the one child's file" "out-$kid: $a" \
+			<(cd "$d/out" && for f in *; do echo "$f: $(cat "$f")"; done)
+		no_process_left "$pol: ... no process is left"
+	done
+	if [ "$pol" != off ]; then
+		check "$pol: ... the parent went on after its reap in a second epoch \
+($(stat_total chained) chained, $(stat_total rollbacks) rollbacks)" \
+			test "$(stat_total chained)" -ge 2 -a "$(stat_total rollbacks)" -ge 2
+	fi
+}
+
 # No process waited anywhere near a daemon's deadline (60 s): a
 # dependent whose parent's verdict is never passed on waits for that (the
 # recipes' $(cat stamp) is such a dependent: a shell reading a pipe from
@@ -481,7 +518,7 @@ longest_wait() {
 }
 for pol in ${SPECNFS_TEST_POLICIES:-off cto full}; do
 	t0=$(date +%s%N)
-	for s in ${SPECNFS_TEST_SCENARIOS:-s1 s2 s3 s4 s5 s6 s7}; do
+	for s in ${SPECNFS_TEST_SCENARIOS:-s1 s2 s3 s4 s5 s6 s7 s8}; do
 		stats "$s.$pol"
 		"$s" "$pol"
 		stats_sum
