@@ -5,9 +5,13 @@
  * A process that forks inside an epoch seals it (SEAL): the epoch's
  * predictions so far -- its connection's validations in flight -- and the
  * sealed epoch the process itself depends on become one object here with
- * an id. The process predicts nothing more in that epoch (the shim
- * resolves first), so the object's own part is decided when the
- * connection's validations are all back. The child depends on the id:
+ * an id. The process predicts nothing more in that epoch: it resolves
+ * first, or goes on in a new epoch behind a second checkpoint (a chain,
+ * version 9). So the SEAL takes the connection's validations in flight
+ * with it (pending; cl->ep_seq tells them from the next epoch's), and the
+ * object's own part is decided when those are back. A chain's next seal
+ * has the previous one as its birth, and the process's own dependency
+ * (a reaped child's exit) as a second one (also). The child depends on the id:
  * every RESOLVE it sends names it, and is answered once the child's own
  * validations and the whole chain of sealed epochs above it are decided.
  *

@@ -13,9 +13,9 @@
  * checkpoint, where the request that opened the epoch is sent again without
  * a prediction, so it gets the server's truth.
  *
- * State here is per process (one epoch at a time); checkpoints are refused
- * for multithreaded processes and processes with children, which then run
- * without speculation.
+ * State here is per process: one epoch at a time, or two in a chain (see
+ * "Chains"); checkpoints are refused for multithreaded processes and
+ * processes with children, which then run without speculation.
  *
  * The daemon keeps an epoch's predictions per connection, in memory. If
  * the connection is opened again while an epoch is open (the daemon was
@@ -478,6 +478,20 @@ chain_collapse(enum spec_kind kind)
 	sp.kind_us[kind] += (uint64_t)dt;
 }
 
+/* After a refuted verdict: did the parent's epoch we were born of fail
+ * (then we vanish)? Without a reaped exit too, that is what the verdict's
+ * SPN_REFUTED_BIRTH said; with one (a dependent that ran ahead on its
+ * child's exit), the birth's own verdict says. */
+static int
+birth_failed_as(int birth_bit)
+{
+	if (sp.birth == 0)
+		return 0;
+	if (sp.waited == 0)
+		return birth_bit;
+	return spn_conn_serial() != sp.conn || !own_verdict(sp.birth);
+}
+
 /* Resolve the speculative state: commit (returns 0) or roll back (no
  * return), or vanish if what we depend on failed. */
 static int
@@ -514,7 +528,7 @@ resolve_kind(enum spec_kind kind)
 	}
 	if (refuted && sp.old.ckpt != NULL)
 		keep = chain_settle(); /* held (else no return): what failed is newer */
-	if (dep_failed && sp.birth != 0)
+	if (refuted && birth_failed_as(dep_failed))
 		discard_self();
 	if (!refuted) {
 		if (sp.old.ckpt != NULL) {
@@ -591,7 +605,7 @@ dep_check(void)
 	sp.n_birth_checks++;
 	sp.birth_wait_us += (uint64_t)(mono_us() - t0);
 	if (rc < 0 || (rep.refuted & SPN_REFUTED_BIRTH)) {
-		if (sp.birth != 0)
+		if (sp.birth != 0 && (rc < 0 || birth_failed_as(1)))
 			discard_self();
 		resolve_kind(K_MUTATE); /* the exit we ran ahead on failed: roll back */
 	}
@@ -1100,7 +1114,7 @@ verdict_on(int *fd, uint64_t id, uint32_t flags)
 struct exit_hand {
 	uint64_t id;      /* our exit's sealed epoch */
 	uint64_t dep;     /* what we depended on besides our predictions */
-	int had_birth;    /* dep was our parent's epoch (its failure discards us) */
+	uint64_t birth;   /* our parent's epoch (its failure discards us), 0: none */
 	struct ckpt *c;   /* the detached copy, or NULL */
 	pid_t copy;
 	pid_t pid, ppid;  /* ours, as the parent knows them */
@@ -1126,10 +1140,13 @@ exit_courier_body(const void *arg)
 		spec_sud_created_end(1);
 		value |= (uint64_t)born_end(1) << SPEC_RB_KILLED;
 		if (h->c != NULL && fd >= 0) {
-			int dep_failed =
-				h->dep != 0 && !verdict_on(&fd, h->dep, SPN_F_VERDICT | SPN_F_OWN);
+			int birth_failed = h->birth != 0 &&
+					   !verdict_on(&fd, h->birth, SPN_F_VERDICT | SPN_F_OWN);
+			int dep_failed = birth_failed || (h->dep != 0 && h->dep != h->birth &&
+							  !verdict_on(&fd, h->dep,
+								      SPN_F_VERDICT | SPN_F_OWN));
 
-			resume = !(dep_failed && h->had_birth);
+			resume = !birth_failed;
 			value |= dep_failed ? SPEC_RB_WAITED : SPEC_RB_DEP_HELD;
 		}
 	}
@@ -1201,7 +1218,7 @@ exit_propagate(int code)
 	output = spec_sud_buffered() > 0;
 	memset(&h, 0, sizeof(h));
 	h.dep = dep_token();
-	h.had_birth = sp.birth != 0;
+	h.birth = sp.birth;
 	h.pid = ckpt_getpid();
 	h.ppid = real_ppid();
 	if (seal_exit(NULL, h.dep, h.pid, h.ppid, (code & 0xff) << 8,
@@ -1321,6 +1338,30 @@ depend_on_exit(uint64_t id)
 	return 0;
 }
 
+/*
+ * A speculative process reaps a child whose exit is undecided: may it take
+ * a checkpoint here and run ahead on the exit (1), rather than settle what
+ * it ran ahead on before? Its own epoch becomes the older one of a chain;
+ * a dependent without a checkpoint (a subshell) first seals what it
+ * depends on -- its birth, and output it holds, which a courier writes --
+ * as its connection's own, which the epoch taken here then depends on too.
+ */
+static int
+reap_ahead(void)
+{
+	uint64_t id;
+
+	if (sp.ep.open)
+		return chain_advance();
+	if (sp.old.ckpt != NULL)
+		return 1;
+	if (sp.birth == 0 || sp.ckpt != NULL || sp.waited != 0 || !propagating() ||
+	    spn_in_vfork_child() || spec_sud_holds_files() || spec_sud_created_any() ||
+	    ckpt_available(CKPT_FORK) < 0)
+		return 0;
+	return seal_now(spec_sud_buffered() > 0, &id);
+}
+
 /* Wait for the whole verdict of exit id (its courier's output written
  * too): 1 if it held. */
 static int
@@ -1380,11 +1421,9 @@ spn_spec_reaped(pid_t pid, int *status, int nohang)
 		}
 		if (rep.token == 0)
 			break; /* it held, or fails only if we do */
-		if (speculative() && !spn_shim_busy &&
-		    (nohang || !(sp.ep.open ? chain_advance() : sp.old.ckpt != NULL))) {
+		if (speculative() && !spn_shim_busy && (nohang || !reap_ahead())) {
 			/* Settle what we ran ahead on before (our checkpoint is
-			 * older than the child), then ask again -- unless it
-			 * can become the older epoch of a chain. */
+			 * older than the child), then ask again. */
 			resolve_kind(K_WAIT);
 			continue;
 		}
