@@ -454,6 +454,7 @@ chain_settle(void)
 		chain_back();
 	ckpt_commit(sp.old.ckpt);
 	memset(&sp.old, 0, sizeof(sp.old));
+	spec_sud_created_older_held();
 	sp.n_commits++;
 	sp.birth = 0;
 	sp.join_conn = 0;
@@ -717,7 +718,7 @@ chain_advance(void)
 
 	if (!propagating() || !sp.ep.open || sp.ckpt == NULL || spn_in_vfork_child() ||
 	    spn_shim_busy || spn_conn_serial() != sp.conn || n_ep_writers != 0 ||
-	    spec_sud_holds_files() || spec_sud_created_any() || sp.n_born >= SPEC_MAX_BORN)
+	    spec_sud_holds_files() || sp.n_born >= SPEC_MAX_BORN)
 		return 0;
 	chain_collapse(K_CHAIN); /* room for one more checkpoint */
 	if (ckpt_available(CKPT_FORK) < 0)
@@ -739,6 +740,7 @@ chain_advance(void)
 	sp.waited = 0;
 	sp.dep_ok = 0;
 	sp.n_chained++;
+	spec_sud_created_mark(); /* temporary files so far: the older epoch's */
 	return 1;
 }
 
@@ -947,10 +949,11 @@ static void
 resumed(uint64_t value)
 {
 	static int hooked;
+	int newer = sp.old.ckpt != NULL;
 
 	spn_epoch_closed(&sp.ep);
 	sp.ckpt = NULL;
-	if (sp.old.ckpt != NULL) {
+	if (newer) {
 		/* the newer epoch of a chain: the older one held and was
 		 * committed (and the birth its seal carried) */
 		memset(&sp.old, 0, sizeof(sp.old));
@@ -968,6 +971,8 @@ resumed(uint64_t value)
 	sp.n_refuted++;
 	sp.n_killed += value >> SPEC_RB_KILLED; /* the discarded execution's children */
 	spec_sud_after_fork();
+	if (newer)
+		spec_sud_created_older_held();
 	/* Our memory names the original's connection (and the original is
 	 * our parent, which would make us look like a vfork child): a
 	 * connection of our own, started afresh -- the daemon may be a new

@@ -157,6 +157,14 @@ void spec_sud_created_end(int undo);
  * by the epoch (spec_sud_created_end has work). */
 int spec_sud_created_any(void);
 
+/* Chains: what the epoch created, grew or unlinked so far is an older
+ * epoch's (mark); a rollback to the newer checkpoint undoes only what came
+ * after (end_newer(1)); the older one held (older_held): its part is kept
+ * for good. spec_sud_created_end() ends both. */
+void spec_sud_created_mark(void);
+void spec_sud_created_end_newer(int undo);
+void spec_sud_created_older_held(void);
+
 /* The process depends only on its parent's sealed epoch (1) or has an
  * epoch of its own (0: the pipes made so far are forgotten): in state 1,
  * writes into pipes made in that state (or inherited with it) go at once

@@ -485,6 +485,7 @@ static struct {
 	uint64_t dev, ino;
 	int dup;
 	int64_t size0;
+	int64_t size_mark; /* its size at the mark (below sud_grown_mark) */
 } sud_grown[SUD_MAX_CREATED];
 static int sud_ngrown;
 /* Unlinked by the epoch (sud_unlink_hidden): kept under a hidden name. */
@@ -493,6 +494,14 @@ static struct {
 	char backup[PATH_MAX];
 } sud_hidden[SUD_MAX_CREATED];
 static int sud_nhidden;
+/*
+ * A chain's older epoch (spec_sud_created_mark): the entries below the
+ * marks are its, the rest the newer epoch's, which a rollback to the
+ * newer checkpoint undoes alone (a grown file goes back to its size at
+ * the mark, and may only grow past it meanwhile; a file the older epoch
+ * created is unlinked under a hidden name, so that it can come back).
+ */
+static int sud_created_mark, sud_grown_mark, sud_hidden_mark;
 
 /* "/proc/self/fd/N" into link (64 bytes). */
 static void
@@ -643,32 +652,85 @@ spec_sud_created_any(void)
 	return sud_ncreated + sud_ngrown + sud_nhidden > 0;
 }
 
-void
-spec_sud_created_end(int undo)
+/* End the entries from each mark on (undo: as if never made). Hidden
+ * names first: a file put back that the epoch created goes next. */
+static void
+sud_created_end_from(int hidden, int created, int grown, int undo)
 {
 	struct stat st;
 	int i;
 
-	for (i = 0; undo && i < sud_ncreated; i++)
-		if (SYS4(SYS_newfstatat, AT_FDCWD, sud_created[i].path, &st, AT_SYMLINK_NOFOLLOW) ==
-			    0 &&
-		    st.st_dev == sud_created[i].dev && st.st_ino == sud_created[i].ino)
-			SYS3(SYS_unlinkat, AT_FDCWD, sud_created[i].path, 0);
-	sud_ncreated = 0;
-	for (i = 0; i < sud_ngrown; i++) {
-		if (undo)
-			SYS2(SYS_ftruncate, sud_grown[i].dup, sud_grown[i].size0);
-		SYS1(SYS_close, sud_grown[i].dup);
-	}
-	sud_ngrown = 0;
-	for (i = 0; i < sud_nhidden; i++) {
+	for (i = hidden; i < sud_nhidden; i++) {
 		if (undo)
 			SYS5(SYS_renameat2, AT_FDCWD, sud_hidden[i].backup, AT_FDCWD,
 			     sud_hidden[i].path, RENAME_NOREPLACE);
 		/* kept (commit), or its name was taken meanwhile: it goes */
 		SYS3(SYS_unlinkat, AT_FDCWD, sud_hidden[i].backup, 0);
 	}
-	sud_nhidden = 0;
+	sud_nhidden = hidden;
+	for (i = created; undo && i < sud_ncreated; i++)
+		if (SYS4(SYS_newfstatat, AT_FDCWD, sud_created[i].path, &st, AT_SYMLINK_NOFOLLOW) ==
+			    0 &&
+		    st.st_dev == sud_created[i].dev && st.st_ino == sud_created[i].ino)
+			SYS3(SYS_unlinkat, AT_FDCWD, sud_created[i].path, 0);
+	sud_ncreated = created;
+	for (i = grown; i < sud_ngrown; i++) {
+		if (undo)
+			SYS2(SYS_ftruncate, sud_grown[i].dup, sud_grown[i].size0);
+		SYS1(SYS_close, sud_grown[i].dup);
+	}
+	for (i = 0; undo && i < grown; i++)
+		if (sud_grown[i].size_mark != INT64_MAX)
+			SYS2(SYS_ftruncate, sud_grown[i].dup, sud_grown[i].size_mark);
+	sud_ngrown = grown;
+}
+
+void
+spec_sud_created_end(int undo)
+{
+	sud_created_end_from(0, 0, 0, undo);
+	sud_created_mark = sud_grown_mark = sud_hidden_mark = 0;
+}
+
+void
+spec_sud_created_mark(void)
+{
+	struct stat st;
+	int i;
+
+	sud_created_mark = sud_ncreated;
+	sud_grown_mark = sud_ngrown;
+	sud_hidden_mark = sud_nhidden;
+	for (i = 0; i < sud_ngrown; i++)
+		sud_grown[i].size_mark =
+			SYS2(SYS_fstat, sud_grown[i].dup, &st) == 0 ? st.st_size : INT64_MAX;
+}
+
+void
+spec_sud_created_end_newer(int undo)
+{
+	sud_created_end_from(sud_hidden_mark, sud_created_mark, sud_grown_mark, undo);
+}
+
+void
+spec_sud_created_older_held(void)
+{
+	int i;
+
+	/* Its hidden files go for good; what it created or grew stays, and a
+	 * grown file's floor is now its size at the mark. */
+	for (i = 0; i < sud_hidden_mark; i++)
+		SYS3(SYS_unlinkat, AT_FDCWD, sud_hidden[i].backup, 0);
+	memmove(sud_hidden, sud_hidden + sud_hidden_mark,
+		(size_t)(sud_nhidden - sud_hidden_mark) * sizeof(sud_hidden[0]));
+	sud_nhidden -= sud_hidden_mark;
+	memmove(sud_created, sud_created + sud_created_mark,
+		(size_t)(sud_ncreated - sud_created_mark) * sizeof(sud_created[0]));
+	sud_ncreated -= sud_created_mark;
+	for (i = 0; i < sud_grown_mark; i++)
+		if (sud_grown[i].size_mark != INT64_MAX)
+			sud_grown[i].size0 = sud_grown[i].size_mark;
+	sud_created_mark = sud_grown_mark = sud_hidden_mark = 0;
 }
 
 /*
@@ -716,7 +778,7 @@ sud_tmp_through(int fd, const struct sud_fd *f, int kind, int64_t off)
 		pos = INT64_MAX;
 	else
 		pos = SYS3(SYS_lseek, fd, 0, SEEK_CUR);
-	return pos >= sud_grown[i].size0 ? 1 : -1;
+	return pos >= (i < sud_grown_mark ? sud_grown[i].size_mark : sud_grown[i].size0) ? 1 : -1;
 }
 
 /* unlink(at) of a regular file in a temporary directory: 1 if it may be
@@ -756,7 +818,7 @@ sud_unlink_hidden(struct sud_trap *t)
 	if (sud_abs_path(dirfd, path, orig, PATH_MAX) < 0 ||
 	    SYS4(SYS_newfstatat, AT_FDCWD, orig, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return SYS3(SYS_unlinkat, dirfd, path, 0); /* it says why */
-	for (i = 0; i < sud_ncreated; i++) {
+	for (i = sud_created_mark; i < sud_ncreated; i++) {
 		if (sud_created[i].dev == st.st_dev && sud_created[i].ino == st.st_ino) {
 			sud_created[i] = sud_created[--sud_ncreated];
 			return SYS3(SYS_unlinkat, AT_FDCWD, orig, 0);
