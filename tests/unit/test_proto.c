@@ -1028,9 +1028,9 @@ struct golden {
 #define REP(...) .rep = &(const struct spn_reply){__VA_ARGS__}
 #define BYTES(...) \
 	.want = (const uint8_t[]){__VA_ARGS__}, .len = sizeof((const uint8_t[]){__VA_ARGS__})
-/* "SPNF", version 7, op, then a seq and a len that fit in one byte. */
+/* "SPNF", version 9, op, then a seq and a len that fit in one byte. */
 #define HDR(op_lo, op_hi, seq, len) \
-	0x53, 0x50, 0x4e, 0x46, 0x08, 0x00, op_lo, op_hi, \
+	0x53, 0x50, 0x4e, 0x46, 0x09, 0x00, op_lo, op_hi, \
 	seq, 0x00, 0x00, 0x00, len, 0x00, 0x00, 0x00
 
 static struct golden goldens[] = {
@@ -1038,7 +1038,7 @@ static struct golden goldens[] = {
      REQ(.op = SPN_OP_STAT, .seq = 0x01020304, .flags = SPN_F_NOFOLLOW, .spec = SPN_SPEC_PREDICT,
 	 .path = "/a"),
      BYTES(0x53, 0x50, 0x4e, 0x46,	    /* "SPNF" */
-	   0x08, 0x00,			    /* version 8 */
+	   0x09, 0x00,			    /* version 9 */
 	   0x02, 0x00,			    /* STAT */
 	   0x04, 0x03, 0x02, 0x01,	    /* seq */
 	   0x0e, 0x00, 0x00, 0x00,	    /* len 14 */
@@ -1072,7 +1072,7 @@ static struct golden goldens[] = {
 	 .uid = 1000, .gid = 0xfffffffeu, .size = 0x0102030405060708ULL, .atime = {-2, 5},
 	 .mtime = {0, 999999999u}, .spec = SPN_SPEC_PREDICT | SPN_SPEC_HOLD,
 	 .token = 0x1122334455667788ULL),
-     BYTES(0x53, 0x50, 0x4e, 0x46, 0x08, 0x00, 0x0f, 0x00, /* SETATTR */
+     BYTES(0x53, 0x50, 0x4e, 0x46, 0x09, 0x00, 0x0f, 0x00, /* SETATTR */
 	   0xff, 0xff, 0xff, 0xff, 0x46, 0x00, 0x00, 0x00, /* len 70 */
 	   0x02, 0x00, 0x00, 0x00, '/', 'x',		   /* path */
 	   0x00, 0x00, 0x00, 0x00,			   /* flags */
@@ -1125,7 +1125,7 @@ static struct golden goldens[] = {
      REQ(.op = SPN_OP_OPEN, .seq = 0x0a0b0c0d, .path = "/f",
 	 .flags = 0x00080241u, /* passed through: any bits */
 	 .mode = 0644, .spec = SPN_SPEC_PREDICT, .token = 0x1122334455667788ULL),
-     BYTES(0x53, 0x50, 0x4e, 0x46, 0x08, 0x00, 0x04, 0x00, /* OPEN */
+     BYTES(0x53, 0x50, 0x4e, 0x46, 0x09, 0x00, 0x04, 0x00, /* OPEN */
 	   0x0d, 0x0c, 0x0b, 0x0a, 0x1a, 0x00, 0x00, 0x00, /* seq, len 26 */
 	   0x02, 0x00, 0x00, 0x00, '/', 'f',		   /* path */
 	   0x41, 0x02, 0x08, 0x00,			   /* flags */
@@ -1170,6 +1170,12 @@ static struct golden goldens[] = {
      BYTES(HDR(0x14, 0x00, 0x19, 0x0c), /* RESOLVE, seq 0x19, len 12 */
 	   0x04, 0x00, 0x00, 0x00,	 /* SPN_F_VERDICT */
 	   0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88)}, /* token */
+    /* A process asks the verdict of its own older epoch (version 9). */
+    {"golden_resolve_own_req",
+     REQ(.op = SPN_OP_RESOLVE, .seq = 0x1b, .flags = SPN_F_VERDICT | SPN_F_OWN, .token = 7),
+     BYTES(HDR(0x14, 0x00, 0x1b, 0x0c), /* RESOLVE, seq 0x1b, len 12 */
+	   0x04, 0x02, 0x00, 0x00,	 /* SPN_F_VERDICT | SPN_F_OWN */
+	   0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00)}, /* token 7 */
     /* ... then says it wrote the output. */
     {"golden_resolve_flushed_req",
      REQ(.op = SPN_OP_RESOLVE, .seq = 0x1a, .flags = SPN_F_FLUSHED, .token = 0x100000000ULL),
@@ -2734,6 +2740,7 @@ test_resolve(void **state)
 
 	check_epoch_req(SPN_OP_RESOLVE, SPN_F_VERDICT);
 	check_epoch_req(SPN_OP_RESOLVE, SPN_F_VERDICT | SPN_F_FLUSHED);
+	check_epoch_req(SPN_OP_RESOLVE, SPN_F_VERDICT | SPN_F_OWN); /* version 9 */
 
 	/* The reply: status 0, then refuted; SPN_REFUTED_BIRTH, alone or
 	 * with a count, comes back as it went. */
@@ -2997,7 +3004,8 @@ static void
 test_epoch_flags(void **state)
 {
 	static const uint32_t resolve_good[] = {0, SPN_F_VERDICT, SPN_F_FLUSHED,
-						SPN_F_VERDICT | SPN_F_FLUSHED};
+						SPN_F_VERDICT | SPN_F_FLUSHED,
+						SPN_F_VERDICT | SPN_F_OWN};
 	static const uint32_t resolve_bad[] = {SPN_F_COURIER,
 					       SPN_F_NOFOLLOW,
 					       SPN_F_WRITTEN,
@@ -3007,6 +3015,7 @@ test_epoch_flags(void **state)
 					       SPN_F_LOST,
 					       SPN_F_VERDICT | SPN_F_EXIT,
 					       0x80,
+					       0x400,
 					       0x80000000u,
 					       0xffffffffu};
 	static const uint32_t seal_good[] = {0,
@@ -3151,8 +3160,9 @@ test_bad_magic_and_version(void **state)
 {
 	/* 1 is the version before speculation, 2 the one before write-back
 	 * speculation, 4 the one before speculation across processes, 5 the
-	 * one before exits across processes: refused like any other. */
-	static const uint16_t versions[] = {0, 1, 2, 3, 4, 5, 6, 7, 9, 0x100, 0x0800, 0xffff};
+	 * one before exits across processes, 8 the one before chains: refused
+	 * like any other. */
+	static const uint16_t versions[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 0x100, 0x0900, 0xffff};
 	static struct spn_req r, out;
 	static struct spn_reply rout;
 	size_t n, i, need;
@@ -3820,7 +3830,9 @@ test_fuzz(void **state)
 				ok_req_token++;
 			}
 			if (rq.op == SPN_OP_RESOLVE)
-				assert_int_equal(rq.flags & ~(SPN_F_VERDICT | SPN_F_FLUSHED), 0);
+				assert_int_equal(rq.flags &
+						     ~(SPN_F_VERDICT | SPN_F_FLUSHED | SPN_F_OWN),
+						 0);
 			if (rq.op == SPN_OP_SEAL)
 				assert_int_equal(
 				    rq.flags & ~(SPN_F_COURIER | SPN_F_EXIT | SPN_F_LOST |
