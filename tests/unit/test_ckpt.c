@@ -560,7 +560,8 @@ body_chain(void *arg, int fd)
 	rc = ckpt_take(CKPT_FORK, 0, &c1, &v);
 	CHECK(rc == 0 || rc == 1);
 	if (rc == 1) {
-		say(fd, "resumed 1 %llu children %d\n", (unsigned long long)v, count_children(NULL));
+		say(fd, "resumed 1 %llu children %d\n", (unsigned long long)v,
+		    count_children(NULL));
 		_exit(11);
 	}
 	say(fd, "one\n");
