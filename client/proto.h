@@ -203,7 +203,9 @@ enum spn_op {
  * counts as decided: it fails only with the asker), refuted 1 if it
  * failed: the child's checkpoint copy executes again and records
  * its exit anew; REAP with size = the gen seen waits for that newer
- * record. SPN_F_LOST (a courier whose re-executing copy died without
+ * record. refuted has SPN_REFUTED_BIRTH too (version 9) if what the
+ * asker depends on (token, its connection's seal) failed: the child may
+ * have been discarded with it, and no newer record is waited for. SPN_F_LOST (a courier whose re-executing copy died without
  * recording): record the status in size, without a sealed epoch, if the
  * newest record of pid is still the one of token.
  */

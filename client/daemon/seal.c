@@ -285,6 +285,7 @@ resolve_answer(struct spn_job *j)
 }
 
 static void held_poke(struct spn_daemon *d);
+static void reapers_failed(struct spn_daemon *d);
 
 /* Answer whatever RESOLVE can be answered now (after any change). */
 void
@@ -294,6 +295,7 @@ spn_seal_poke(struct spn_daemon *d)
 	int again = 1;
 
 	held_poke(d);
+	reapers_failed(d);
 	while (again) {
 		again = 0;
 		for (cl = d->clients; cl != NULL; cl = cl->next) {
@@ -684,8 +686,20 @@ exit_forget(struct spn_daemon *d, struct spn_exit *gone)
 	}
 }
 
+/* Has what the asker of REAP j depends on failed (the sealed epoch it
+ * names, or its connection's own)? Then a failed exit of its child may
+ * be its own failure, with no re-execution to wait for. */
+static int
+asker_failed(const struct spn_job *j)
+{
+	return (j->req.token != 0 && seal_state(j->d, j->req.token, 1) == SEAL_REFUTED) ||
+	       (j->cl != NULL && j->cl->seal != 0 &&
+		seal_state(j->d, j->cl->seal, 1) == SEAL_REFUTED);
+}
+
 /* Fill a REAP reply from e (NULL: nothing recorded); a HELD one goes
- * (returns 1 then: e is freed). */
+ * (returns 1 then: e is freed). A failed one says SPN_REFUTED_BIRTH too if
+ * the asker's own dependency failed. */
 static int
 reap_answer(struct spn_job *j, struct spn_exit *e)
 {
@@ -706,7 +720,7 @@ reap_answer(struct spn_job *j, struct spn_exit *e)
 	if (st == SEAL_PENDING)
 		j->rep.token = e->seal;
 	else if (st == SEAL_REFUTED)
-		j->rep.refuted = 1;
+		j->rep.refuted = 1 | (asker_failed(j) ? SPN_REFUTED_BIRTH : 0);
 	else
 		gone = 1;
 	spn_job_reply(j, 0); /* frees j */
@@ -782,10 +796,30 @@ spn_reap_request(struct spn_job *j)
 	struct spn_daemon *d = j->d;
 	struct spn_exit *e = exit_for(j);
 
-	if (j->req.size != 0 && (e == NULL || e->gen <= j->req.size)) {
+	if (j->req.size != 0 && (e == NULL || e->gen <= j->req.size) && !asker_failed(j)) {
 		j->next = d->reapers;
 		d->reapers = j;
 		return;
 	}
 	reap_answer(j, e);
+}
+
+/* A REAP waiting for a re-execution whose asker's own dependency failed
+ * meanwhile: that child was discarded with it, none will come. */
+static void
+reapers_failed(struct spn_daemon *d)
+{
+	struct spn_job **pp = &d->reapers, *j;
+
+	while ((j = *pp) != NULL) {
+		if (asker_failed(j)) {
+			*pp = j->next;
+			j->next = NULL;
+			j->rep.refuted = 1 | SPN_REFUTED_BIRTH;
+			j->rep.gen = j->req.size;
+			spn_job_reply(j, 0);
+			continue;
+		}
+		pp = &j->next;
+	}
 }

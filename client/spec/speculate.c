@@ -1420,6 +1420,13 @@ spn_spec_reaped(pid_t pid, int *status, int nohang)
 			break; /* a new daemon: the re-execution will not report to it */
 		serial = spn_conn_serial();
 		*status = (int)rep.wstatus;
+		if (rep.refuted & SPN_REFUTED_BIRTH) {
+			/* What we depend on failed with it: no re-execution
+			 * will say; this execution goes (never returns). */
+			if (speculative() && !spn_shim_busy)
+				resolve_kind(K_WAIT);
+			break; /* (the next barrier finds out) */
+		}
 		if (rep.refuted != 0) {
 			newer = rep.gen; /* its re-execution will say */
 			continue;
