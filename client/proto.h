@@ -205,9 +205,10 @@ enum spn_op {
  * its exit anew; REAP with size = the gen seen waits for that newer
  * record. refuted has SPN_REFUTED_BIRTH too (version 9) if what the
  * asker depends on (token, its connection's seal) failed: the child may
- * have been discarded with it, and no newer record is waited for. SPN_F_LOST (a courier whose re-executing copy died without
- * recording): record the status in size, without a sealed epoch, if the
- * newest record of pid is still the one of token.
+ * have been discarded with it, and no newer record is waited for.
+ * SPN_F_LOST (a courier whose re-executing copy died without recording):
+ * record the status in size, without a sealed epoch, if the newest record
+ * of pid is still the one of token.
  */
 #define SPN_F_EXIT 0x20u /* SEAL: the process exits with status size */
 #define SPN_F_LOST 0x40u /* SEAL with EXIT: the re-execution died unrecorded */

@@ -65,9 +65,16 @@ spn__content_match(const struct spn_entry *e, const struct spn_attr *a)
 static bool
 spn__names_match(const struct spn_entry *e, const struct spn_attr *a)
 {
-	return spn__time_eq(&e->content_mtime, &a->mtime) &&
-	       spn__time_eq(&e->content_ctime, &a->ctime) &&
-	       e->content_fileid == a->fileid;
+	return spn_consist_stamp_equal(&e->content_mtime, &e->content_ctime,
+				       e->content_fileid, a);
+}
+
+bool
+spn_consist_stamp_equal(const struct spn_time *mtime, const struct spn_time *ctime,
+			uint64_t fileid, const struct spn_attr *a)
+{
+	return spn__time_eq(mtime, &a->mtime) && spn__time_eq(ctime, &a->ctime) &&
+	       fileid == a->fileid;
 }
 
 bool

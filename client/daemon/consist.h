@@ -113,6 +113,11 @@ bool spn_consist_wcc_names_kept(const struct spn_entry *dir,
 				const struct spn_time *mtime_before,
 				const struct spn_time *ctime_before);
 
+/* A directory's listing learnt at (mtime, ctime, fileid) still holds if
+ * a, its attributes now, has the same three (to the nanosecond). */
+bool spn_consist_stamp_equal(const struct spn_time *mtime, const struct spn_time *ctime,
+			     uint64_t fileid, const struct spn_attr *a);
+
 /* type, mode, uid, gid, size, fileid, mtime, ctime; to the nanosecond. */
 bool spn_consist_attr_equal(const struct spn_attr *a,
 			    const struct spn_attr *b);

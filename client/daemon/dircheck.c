@@ -73,40 +73,49 @@ struct spn_dircheck {
  * call and a round trip. A small ring; a forgotten entry costs a check.
  */
 #define BUSY_NS 1000000000LL
-#define NBUSY 16
-static struct {
-	const struct spn_mount *m;
-	char rel[SPN_PATH_MAX];
-	int64_t until;
-} busy[NBUSY];
-static unsigned busy_next;
 
 static int
-dir_busy(const struct spn_mount *m, const char *rel)
+dir_busy(const struct spn_daemon *d, const struct spn_mount *m, const char *rel)
 {
+	const struct spn_dirbusy *b = d->dirbusy;
 	int64_t now = spn_mono_ns();
 	int i;
 
-	for (i = 0; i < NBUSY; i++)
-		if (busy[i].m == m && busy[i].until > now && strcmp(busy[i].rel, rel) == 0)
+	for (i = 0; i < SPN_DIRBUSY; i++)
+		if (b[i].m == m && b[i].until > now && strcmp(b[i].rel, rel) == 0)
 			return 1;
 	return 0;
 }
 
 static void
-dir_busy_mark(const struct spn_mount *m, const char *rel)
+dir_busy_mark(struct spn_daemon *d, const struct spn_mount *m, const char *rel)
 {
-	int64_t now = spn_mono_ns();
+	struct spn_dirbusy *b = d->dirbusy;
 	int i;
 
-	for (i = 0; i < NBUSY; i++)
-		if (busy[i].m == m && strcmp(busy[i].rel, rel) == 0)
+	for (i = 0; i < SPN_DIRBUSY; i++)
+		if (b[i].m == m && strcmp(b[i].rel, rel) == 0)
 			break;
-	if (i == NBUSY)
-		i = (int)(busy_next++ % NBUSY);
-	busy[i].m = m;
-	snprintf(busy[i].rel, sizeof(busy[i].rel), "%s", rel);
-	busy[i].until = now + BUSY_NS;
+	if (i == SPN_DIRBUSY)
+		i = (int)(d->dirbusy_next++ % SPN_DIRBUSY);
+	b[i].m = m;
+	snprintf(b[i].rel, sizeof(b[i].rel), "%s", rel);
+	b[i].until = spn_mono_ns() + BUSY_NS;
+}
+
+/* The component of rel right below directory dir: its length, or -1 if
+ * rel is not below dir; name (if not NULL) gets "dir/component". */
+static long
+component_below(const char *dir, const char *rel, char *name, size_t len)
+{
+	size_t n = strcmp(dir, "/") == 0 ? 0 : strlen(dir), k;
+
+	if (strncmp(rel, dir, n) != 0 || rel[n] != '/')
+		return -1;
+	k = strcspn(rel + n + 1, "/");
+	if (name != NULL)
+		snprintf(name, len, "%.*s", (int)(n + 1 + k), rel);
+	return (long)k;
 }
 
 /* Each waiter's own lookup: the directory cannot vouch for them. The
@@ -149,18 +158,25 @@ still_absent(struct spn_job *c, struct spn_job *v)
 {
 	char name[SPN_PATH_MAX];
 	struct spn_entry e;
-	size_t n = strcmp(c->rel, "/") == 0 ? 0 : strlen(c->rel);
 
-	if (!spn_dir_listing_valid(c) || strncmp(v->rel, c->rel, n) != 0 || v->rel[n] != '/')
+	if (!spn_dir_listing_valid(c) || component_below(c->rel, v->rel, name, sizeof(name)) < 0)
 		return 0;
-	snprintf(name, sizeof(name), "%.*s", (int)(n + 1 + strcspn(v->rel + n + 1, "/")),
-		 v->rel);
 	return spn_job_index_get(c, name, &e) == -ENOENT;
 }
 
-/* Send k's GETATTR of the directory; 0, or -1 if k cannot be checked
- * that way now (its waiters then went by name). */
-static int
+static void
+unlink_check(struct spn_daemon *d, struct spn_dircheck *k)
+{
+	struct spn_dircheck **pp;
+
+	for (pp = &d->dirchecks_list; *pp != k; pp = &(*pp)->next)
+		;
+	*pp = k->next;
+}
+
+/* Send listed k's GETATTR of the directory; if k cannot be checked that
+ * way now, its waiters go by name and k is unlisted and freed. */
+static void
 check_start(struct spn_daemon *d, struct spn_dircheck *k)
 {
 	struct spn_job *c;
@@ -170,7 +186,9 @@ check_start(struct spn_daemon *d, struct spn_dircheck *k)
 
 		while ((v = take_waiter(k)) != NULL)
 			by_name(v);
-		return -1;
+		unlink_check(d, k);
+		free(k);
+		return;
 	}
 	c->d = d;
 	c->m = k->m;
@@ -183,17 +201,6 @@ check_start(struct spn_daemon *d, struct spn_dircheck *k)
 	d->dirchecks++;
 	k->c = c;
 	spn_resolve(c, 1, check_done);
-	return 0;
-}
-
-static void
-unlink_check(struct spn_daemon *d, struct spn_dircheck *k)
-{
-	struct spn_dircheck **pp;
-
-	for (pp = &d->dirchecks_list; *pp != k; pp = &(*pp)->next)
-		;
-	*pp = k->next;
 }
 
 static void
@@ -215,11 +222,8 @@ check_done(struct spn_job *c)
 	/* k stays listed until its waiters are served (take_waiter). */
 	while ((v = take_waiter(k)) != NULL) {
 		/* v->predicted holds the listing's stamp its miss came from. */
-		if (dir && ((a->mtime.sec == v->predicted.mtime.sec &&
-			     a->mtime.nsec == v->predicted.mtime.nsec &&
-			     a->ctime.sec == v->predicted.ctime.sec &&
-			     a->ctime.nsec == v->predicted.ctime.nsec &&
-			     a->fileid == v->predicted.fileid) ||
+		if (dir && (spn_consist_stamp_equal(&v->predicted.mtime, &v->predicted.ctime,
+						    v->predicted.fileid, a) ||
 			    still_absent(c, v))) {
 			d->dircheck_answers++;
 			v->err = -ENOENT;
@@ -229,7 +233,7 @@ check_done(struct spn_job *c)
 		}
 		if (!stale) {
 			spn_debug("directory check of %s: changed, its misses go by name", k->rel);
-			dir_busy_mark(k->m, k->rel);
+			dir_busy_mark(d, k->m, k->rel);
 			stale = 1;
 		}
 		by_name(v);
@@ -241,10 +245,8 @@ check_done(struct spn_job *c)
 			break;
 	free(k);
 	spn_job_free(c);
-	if (after != NULL && check_start(d, after) < 0) {
-		unlink_check(d, after);
-		free(after);
-	}
+	if (after != NULL)
+		check_start(d, after);
 }
 
 /*
@@ -259,14 +261,13 @@ spn_dircheck_join(struct spn_job *v, const char *dir, spn_job_fn then)
 {
 	struct spn_daemon *d = v->d;
 	struct spn_dircheck *k, *running = NULL;
-	size_t n = strcmp(dir, "/") == 0 ? 0 : strlen(dir);
+	long len = component_below(dir, v->rel, NULL, 0);
 
 	/* A name longer than NAME_MAX is not absent: the server says
 	 * ENAMETOOLONG, as a local file system would. */
-	if (strncmp(v->rel, dir, n) != 0 || v->rel[n] != '/' ||
-	    strcspn(v->rel + n + 1, "/") > NAME_MAX)
+	if (len < 0 || len > NAME_MAX)
 		return -1;
-	if (spn_mq_changes_at(v->m, dir) || dir_busy(v->m, dir))
+	if (spn_mq_changes_at(v->m, dir) || dir_busy(d, v->m, dir))
 		return -1;
 	for (k = d->dirchecks_list; k != NULL; k = k->next) {
 		if (k->m != v->m || strcmp(k->rel, dir) != 0)
@@ -293,10 +294,8 @@ spn_dircheck_join(struct spn_job *v, const char *dir, spn_job_fn then)
 	k->waiters = v;
 	k->next = d->dirchecks_list;
 	d->dirchecks_list = k;
-	if (running == NULL && check_start(d, k) < 0) {
-		unlink_check(d, k);
-		free(k);
-	}
+	if (running == NULL)
+		check_start(d, k);
 	return 0;
 }
 
@@ -312,7 +311,7 @@ spn_dircheck_release(struct spn_job *v)
 			if (*pp == v) {
 				*pp = v->next;
 				v->next = NULL;
-				dir_busy_mark(k->m, k->rel); /* we change it: names go by name */
+				dir_busy_mark(d, k->m, k->rel); /* we change it: names go by name */
 				if (k->waiters == NULL && k->c == NULL) {
 					/* A later check nobody waits for now. */
 					unlink_check(d, k);
@@ -333,10 +332,7 @@ spn_dircheck_flush(struct spn_daemon *d)
 again:
 	for (k = d->dirchecks_list; k != NULL; k = k->next)
 		if (k->c == NULL) {
-			if (check_start(d, k) < 0) {
-				unlink_check(d, k);
-				free(k);
-			}
+			check_start(d, k);
 			goto again; /* a check may end at once: the list changed */
 		}
 }
@@ -353,10 +349,7 @@ again:
 			continue;
 		left = k->joined_ns + QUIET_NS - now;
 		if (left <= 0) {
-			if (check_start(d, k) < 0) {
-				unlink_check(d, k);
-				free(k);
-			}
+			check_start(d, k);
 			goto again; /* a check may end at once: the list changed */
 		}
 		if (left / 1000000 + 1 < timeout)

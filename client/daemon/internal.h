@@ -228,6 +228,8 @@ struct spn_refused {
 };
 #define SPN_REFUSED 32
 
+#define SPN_DIRBUSY 16 /* busy directories remembered (daemon/dircheck.c) */
+
 struct spn_daemon {
 	struct spn_policy pol;
 	struct spn_ac_settings ac;
@@ -268,6 +270,12 @@ struct spn_daemon {
 	struct spn_dir_pending *dir_pending; /* directories our predicted changes are in */
 	struct spn_dircheck *dirchecks_list; /* misses checked through their directory */
 	uint64_t dirchecks, dircheck_answers; /* figures: GETATTRs sent, misses they answered */
+	struct spn_dirbusy {		      /* directories whose misses go by name (dircheck.c) */
+		const struct spn_mount *m;
+		char rel[SPN_PATH_MAX];
+		int64_t until;
+	} dirbusy[SPN_DIRBUSY];
+	unsigned dirbusy_next;
 	struct spn_outcome outcomes[SPN_OUTCOMES];
 	unsigned next_outcome;
 	struct spn_refused refused[SPN_REFUSED];

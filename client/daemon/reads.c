@@ -365,11 +365,9 @@ spn_dir_listing_valid(struct spn_job *j)
 {
 	const struct spn_entry *e = &j->e;
 
-	return (e->flags & SPN_EF_DIR_COMPLETE) && e->content_mtime.sec == e->attr.mtime.sec &&
-	       e->content_mtime.nsec == e->attr.mtime.nsec &&
-	       e->content_ctime.sec == e->attr.ctime.sec &&
-	       e->content_ctime.nsec == e->attr.ctime.nsec &&
-	       e->content_fileid == e->attr.fileid;
+	return (e->flags & SPN_EF_DIR_COMPLETE) &&
+	       spn_consist_stamp_equal(&e->content_mtime, &e->content_ctime, e->content_fileid,
+				       &e->attr);
 }
 
 void
