@@ -387,6 +387,38 @@ kind_of_nr(long nr)
 	}
 }
 
+/* A wait for a verdict at a barrier of this kind, dt us long. */
+static void
+barrier_counted(enum spec_kind kind, int64_t dt)
+{
+	sp.n_barriers++;
+	sp.barrier_wait_us += (uint64_t)dt;
+	sp.kind_n[kind]++;
+	sp.kind_us[kind] += (uint64_t)dt;
+}
+
+/* Roll back to c (never returns): the execution since goes -- its held
+ * output, the children it made from born_fd[keep] on, its temporary files
+ * and (writers) the opens for writing it had not closed. We become the
+ * copy's proxy and never talk to the daemon again. The copy's memory is
+ * the checkpoint's: value (SPEC_RB_*) tells it what happened meanwhile,
+ * with the count of children killed. */
+__attribute__((noreturn)) static void
+roll_back(struct ckpt *c, uint64_t value, int keep, int writers)
+{
+	int killed;
+
+	sp.n_rollbacks++;
+	spec_sud_discard();
+	spn_epoch_closed(&sp.ep);
+	if (writers)
+		epoch_writers_discard();
+	killed = born_end_from(keep, 1);
+	spec_sud_created_end(1);
+	spn_conn_drop();
+	ckpt_rollback(c, value | ((uint64_t)killed << SPEC_RB_KILLED));
+}
+
 /*
  * Chains. A process whose epoch others depend on (it sealed it for a
  * child, or it reaps a child whose exit is undecided) used to resolve it
@@ -424,22 +456,22 @@ own_verdict(uint64_t id)
 __attribute__((noreturn)) static void
 chain_back(void)
 {
-	uint64_t value = SPEC_RB;
-	int same = spn_conn_serial() == sp.old.conn, killed, dep_failed = 0;
+	int same = spn_conn_serial() == sp.old.conn, dep_failed = 0;
 
 	if (sp.birth != 0 && (!same || !own_verdict(sp.birth)))
 		discard_self();
 	if (sp.old.waited != 0)
 		dep_failed = !same || !own_verdict(sp.old.waited);
-	value |= dep_failed ? SPEC_RB_WAITED : SPEC_RB_DEP_HELD;
-	sp.n_rollbacks++;
-	spec_sud_discard();
-	spn_epoch_closed(&sp.ep);
-	epoch_writers_discard();
-	killed = born_end(1);
-	spec_sud_created_end(1);
-	spn_conn_drop();
-	ckpt_rollback(sp.old.ckpt, value | ((uint64_t)killed << SPEC_RB_KILLED));
+	roll_back(sp.old.ckpt, SPEC_RB | (dep_failed ? SPEC_RB_WAITED : SPEC_RB_DEP_HELD), 0, 1);
+}
+
+/* The older epoch held: its checkpoint goes. */
+static void
+chain_commit_older(void)
+{
+	ckpt_commit(sp.old.ckpt);
+	memset(&sp.old, 0, sizeof(sp.old));
+	sp.n_commits++;
 }
 
 /* Decide the older epoch: back to it if it failed (no return), else
@@ -452,10 +484,8 @@ chain_settle(void)
 
 	if (spn_conn_serial() != sp.old.conn || !own_verdict(sp.old.seal))
 		chain_back();
-	ckpt_commit(sp.old.ckpt);
-	memset(&sp.old, 0, sizeof(sp.old));
+	chain_commit_older();
 	spec_sud_created_older_held();
-	sp.n_commits++;
 	sp.birth = 0;
 	sp.join_conn = 0;
 	return keep;
@@ -465,18 +495,14 @@ chain_settle(void)
 static void
 chain_collapse(enum spec_kind kind)
 {
-	int64_t t0 = mono_us(), dt;
+	int64_t t0 = mono_us();
 
 	if (sp.old.ckpt == NULL)
 		return;
 	chain_settle();
 	if (!speculative())
 		speculation_committed(); /* nothing newer: the held output goes */
-	dt = mono_us() - t0;
-	sp.n_barriers++;
-	sp.barrier_wait_us += (uint64_t)dt;
-	sp.kind_n[kind]++;
-	sp.kind_us[kind] += (uint64_t)dt;
+	barrier_counted(kind, mono_us() - t0);
 }
 
 /* After a refuted verdict: did the parent's epoch we were born of fail
@@ -500,19 +526,15 @@ resolve_kind(enum spec_kind kind)
 {
 	struct spn_req req;
 	struct spn_reply rep;
-	int64_t t0 = mono_us(), dt;
-	int rc, refuted, killed, dep_failed, keep = 0;
+	int64_t t0 = mono_us();
+	int rc, refuted, dep_failed, keep = 0;
 
 	if (!speculative())
 		return 0;
-	sp.n_barriers++;
 	spec_sud_suspend();
 	resolve_req(&req, 0, dep_token());
 	rc = spn_call_raw(&req, &rep);
-	dt = mono_us() - t0;
-	sp.barrier_wait_us += (uint64_t)dt;
-	sp.kind_n[kind]++;
-	sp.kind_us[kind] += (uint64_t)dt;
+	barrier_counted(kind, mono_us() - t0);
 	if (sp.ep.open)
 		sp.ahead_us += (uint64_t)(t0 - sp.ep.opened_us);
 	dep_failed = rc == 0 && (rep.refuted & SPN_REFUTED_BIRTH);
@@ -532,11 +554,8 @@ resolve_kind(enum spec_kind kind)
 	if (refuted && birth_failed_as(dep_failed))
 		discard_self();
 	if (!refuted) {
-		if (sp.old.ckpt != NULL) {
-			sp.n_commits++;
-			ckpt_commit(sp.old.ckpt);
-			memset(&sp.old, 0, sizeof(sp.old));
-		}
+		if (sp.old.ckpt != NULL)
+			chain_commit_older();
 		if (sp.ep.open) {
 			spn_epoch_closed(&sp.ep);
 			n_ep_writers = 0;
@@ -550,21 +569,12 @@ resolve_kind(enum spec_kind kind)
 	}
 	if (!sp.ep.open)
 		discard_self(); /* no checkpoint: nothing to go back to */
-	/* Refuted (or the daemon is gone: nothing can be trusted). We become
-	 * the copy's proxy and never talk to the daemon again. */
-	sp.n_rollbacks++;
-	spec_sud_discard();
-	spn_epoch_closed(&sp.ep);
-	if (rc == 0)
-		epoch_writers_discard();
-	killed = born_end_from(keep, 1);
-	spec_sud_created_end(1);
-	spn_conn_drop();
-	/* The copy's memory is the checkpoint's: tell it what we killed, and
-	 * whether the exit it had reaped failed. */
-	ckpt_rollback(sp.ckpt, SPEC_RB | (dep_failed ? SPEC_RB_WAITED : 0) |
-				       (rc == 0 && !dep_failed ? SPEC_RB_DEP_HELD : 0) |
-				       ((uint64_t)killed << SPEC_RB_KILLED));
+	/* Refuted (or the daemon is gone: nothing can be trusted). Tell the
+	 * copy whether the exit it had reaped failed. */
+	roll_back(sp.ckpt,
+		  SPEC_RB | (dep_failed ? SPEC_RB_WAITED : 0) |
+			  (rc == 0 && !dep_failed ? SPEC_RB_DEP_HELD : 0),
+		  keep, rc == 0);
 }
 
 static int
@@ -1374,16 +1384,12 @@ exit_verdict(uint64_t id)
 {
 	struct spn_req req;
 	struct spn_reply rep;
-	int64_t t0 = mono_us(), dt;
+	int64_t t0 = mono_us();
 	int rc;
 
 	resolve_req(&req, 0, id);
 	rc = call_anywhere(&req, &rep);
-	dt = mono_us() - t0;
-	sp.n_barriers++;
-	sp.barrier_wait_us += (uint64_t)dt;
-	sp.kind_n[K_WAIT]++;
-	sp.kind_us[K_WAIT] += (uint64_t)dt;
+	barrier_counted(K_WAIT, mono_us() - t0);
 	return rc == 0 && rep.refuted == 0;
 }
 
