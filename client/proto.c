@@ -88,6 +88,7 @@ enum spn__fid {
 	SPN__RP_WSTATUS,
 	SPN__RQ_FLAGS_RESOLVE,
 	SPN__RQ_FLAGS_SEAL,
+	SPN__RQ_FLAGS_SETATTR,
 	SPN__NFID
 };
 
@@ -110,7 +111,9 @@ static const struct spn__field spn__fields[SPN__NFID] = {
     [SPN__RQ_PATH2] = SPN__S(struct spn_req, path2, SPN__C_ABS),
     [SPN__RQ_TARGET] = SPN__S(struct spn_req, path2, SPN__C_NONEMPTY),
     [SPN__RQ_NAME] = SPN__S(struct spn_req, name, SPN__C_PRINT),
-    [SPN__RQ_FLAGS_STAT] =
+    [SPN__RQ_FLAGS_STAT] = SPN__F(struct spn_req, flags, SPN__K_U32, SPN__C_BITS,
+				  SPN_F_NOFOLLOW | SPN_F_TYPE),
+    [SPN__RQ_FLAGS_SETATTR] =
 	SPN__F(struct spn_req, flags, SPN__K_U32, SPN__C_BITS, SPN_F_NOFOLLOW),
     [SPN__RQ_FLAGS_CLOSE] =
 	SPN__F(struct spn_req, flags, SPN__K_U32, SPN__C_BITS, SPN_F_WRITTEN),
@@ -240,7 +243,7 @@ static const struct spn__op spn__ops[SPN_OP_MAX + 1] = {
 			.rep = {SPN__RP_ATTR},
 			.always = {SPN__RP_SPEC}},
     [SPN_OP_SETATTR] = {.name = "setattr",
-			.req = {SPN__RQ_PATH, SPN__RQ_FLAGS_STAT, SPN__RQ_MASK,
+			.req = {SPN__RQ_PATH, SPN__RQ_FLAGS_SETATTR, SPN__RQ_MASK,
 				SPN__RQ_MODE, SPN__RQ_UID, SPN__RQ_GID,
 				SPN__RQ_SIZE, SPN__RQ_ATIME, SPN__RQ_MTIME,
 				SPN__RQ_SPEC, SPN__RQ_TOKEN},

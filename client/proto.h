@@ -50,7 +50,7 @@
 #include <sys/types.h>
 
 #define SPN_PROTO_MAGIC 0x464e5053u /* "SPNF" on the wire */
-#define SPN_PROTO_VERSION 9 /* 2: speculation (spec fields, RESOLVE);
+#define SPN_PROTO_VERSION 10 /* 2: speculation (spec fields, RESOLVE);
 			     * 3: write-back speculation (token, REPLAY, REMOTE);
 			     * 4: MKNOD, REDIRECT replies (symlinks off NFS);
 			     * 5: speculation across processes (SEAL, RESOLVE's
@@ -60,7 +60,9 @@
 			     *    and JOIN);
 			     * 8: held mutations (SPEC_HOLD);
 			     * 9: chains (a SEAL ends the connection's epoch,
-			     *    SEAL's second dependency, RESOLVE's OWN) */
+			     *    SEAL's second dependency, RESOLVE's OWN);
+			     * 10: STAT's TYPE, held creates (OPEN and its
+			     *    CLOSE with SPEC_HOLD) */
 #define SPN_HDR_LEN 16
 
 /* Largest frames, header included. */
@@ -274,6 +276,11 @@ enum spn_op {
 /* Request flags (the flags field; which ones an op accepts is listed). */
 #define SPN_F_NOFOLLOW 0x1u /* STAT, SETATTR: act on a symlink itself */
 #define SPN_F_WRITTEN 0x2u  /* CLOSE: the client wrote through this open */
+/* STAT: the caller reads only the type and whether the name exists
+ * (realpath's walk). A prediction then need not wait for our own change
+ * in a directory, whose times it does not show, and is checked on those
+ * two only. */
+#define SPN_F_TYPE 0x400u /* version 10 */
 
 /*
  * SETATTR mask. *_NOW sets that time to the server's clock and excludes the

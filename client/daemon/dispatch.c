@@ -128,6 +128,8 @@ spn_job_begin(struct spn_job *j)
 		case SPN_OP_UNLINK:
 		case SPN_OP_RENAME:
 		case SPN_OP_SETATTR:
+		case SPN_OP_OPEN:
+		case SPN_OP_CLOSE:
 			spn_hold_request(j);
 			return;
 		default:

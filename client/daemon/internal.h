@@ -438,6 +438,15 @@ void spn_seal_join_done(struct spn_daemon *d, uint64_t id, int ok);
  * may be held in (its own, else the nearest above with a checkpoint), or
  * 0; *from: the link of the chain cl names. */
 uint64_t spn_seal_hold_target(struct spn_daemon *d, struct spn_client *cl, uint64_t *from);
+/* The sealed epoch of cl that holds the create of j's file (whose store
+ * at its close may join it, behind the create), or 0. */
+uint64_t spn_seal_create_of(struct spn_daemon *d, const struct spn_job *j);
+/* v (a create) is held in its sealed epoch: as spn_seal_hold_add, and the
+ * epoch remembers the file. */
+void spn_seal_hold_create(struct spn_daemon *d, struct spn_job *v);
+/* The store of the held create's file joins id: it waits in line behind
+ * the create, so the create goes without waiting for it. */
+void spn_seal_join_behind(struct spn_daemon *d, uint64_t id);
 /* v (a validation joined to v->join) is the held mutation of its sealed
  * epoch, which takes nothing more; v waits in its line (mq_held) until
  * spn_seal_poke() sends or drops it. */

@@ -97,6 +97,8 @@ struct spn_nfs_stats {
 	uint64_t calls[SPN_CALL_NTYPES];
 	uint64_t bytes_read, bytes_written;
 	uint64_t reconnects;
+	uint64_t stores_pipelined, stores_reset; /* by handle: SETATTR behind the
+						   * WRITEs; sent again (overtaken) */
 	int inflight;
 };
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "client/daemon/nfs_op.h"
+#include "client/log.h"
 
 /* libnfs 4.0's nfs_get_fh()/nfs_get_rootfh() return this private struct;
  * its layout is part of what those exported functions promise. */
@@ -613,15 +614,24 @@ setattr_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 
 /*
  * Store by handle (NFSv3): WRITEs with FILE_SYNC, XFER_WINDOW in flight,
- * then one SETATTR that sets the size (cutting whatever was beyond it) and
- * the times asked for, whose post-op attributes are the result: the
- * server applies the times after the size change, so the mtime asked for
- * is the file's (a time set with the size saves a round trip and makes
- * the file's mtime known before the store ends). For a small file that
- * is two round trips, where the path API costs a LOOKUP per component, a
- * truncating SETATTR, the WRITEs, a COMMIT and a GETATTR.
+ * and one SETATTR that sets the size (cutting whatever was beyond it) and
+ * the times asked for, whose post-op attributes are the result (a time
+ * set with the size makes the file's mtime known before the store ends).
+ * The SETATTR goes right behind the last WRITE, without waiting for the
+ * WRITEs' replies: a small file is stored in one round trip. The server
+ * may run them in another order; a WRITE after the SETATTR moves mtime to
+ * the server's now. The ctimes tell: the SETATTR's post-op ctime must be
+ * later than every WRITE's, else (or if a reply lacks attributes) one
+ * more SETATTR sets the times again. The path API costs a LOOKUP per
+ * component, a truncating SETATTR, the WRITEs, a COMMIT and a GETATTR.
  */
 static void store_fh_pump(struct spn_nfs_op *op);
+
+static int
+time_later(const struct spn_time *a, const struct spn_time *b)
+{
+	return a->sec > b->sec || (a->sec == b->sec && a->nsec > b->nsec);
+}
 
 static void
 store_fh_write_cb(struct rpc_context *rpc, int status, void *data, void *priv)
@@ -639,11 +649,17 @@ store_fh_write_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 		err = -EIO; /* a short write: the caller stores again */
 	if (err == 0 && res->WRITE3res_u.resok.file_wcc.after.attributes_follow) {
 		/* A write moves mtime to the server's now. */
-		const nfstime3 *t =
-		    &res->WRITE3res_u.resok.file_wcc.after.post_op_attr_u.attributes.mtime;
-		struct spn_time st = { t->seconds, t->nseconds };
+		const fattr3 *a = &res->WRITE3res_u.resok.file_wcc.after.post_op_attr_u.attributes;
+		struct spn_time st = { a->mtime.seconds, a->mtime.nseconds };
+		struct spn_time ct = { a->ctime.seconds, a->ctime.nseconds };
 
 		spn_nfsop_clock_sample(op->n, &st, c->sent_ns);
+		if (time_later(&ct, &op->write_ctime)) {
+			op->write_ctime = ct;
+			op->write_mtime = st;
+		}
+	} else if (err == 0) {
+		op->write_ctime_unknown = 1;
 	}
 	free(c->buf);
 	free(c);
@@ -653,6 +669,42 @@ store_fh_write_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 		op->bytes += len;
 		op->n->stats.bytes_written += len;
 	}
+	store_fh_pump(op);
+}
+
+/* The last WRITE's reply shows the state after the SETATTR (the server
+ * read the attributes once both were done): same ctime, and the mtime
+ * the SETATTR set, which a WRITE after it would have moved. */
+static int
+setattr_shown_last(const struct spn_nfs_op *op)
+{
+	const struct spn_time *m = &op->res.attr.mtime;
+
+	return !time_later(&op->write_ctime, &op->res.attr.ctime) &&
+	       !time_later(&op->res.attr.ctime, &op->write_ctime) &&
+	       op->write_mtime.sec == m->sec && op->write_mtime.nsec == m->nsec &&
+	       (op->sa.mask & (SPN_NSA_MTIME | SPN_NSA_TIMES)) && op->sa.mtime.sec == m->sec &&
+	       op->sa.mtime.nsec == m->nsec;
+}
+
+/* The SETATTR sent behind the WRITEs is back. */
+static void
+store_fh_setattr_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	SETATTR3res *res = data;
+	int err = spn_nfs3_rpc_err(status);
+
+	(void)rpc;
+	if (err == 0 && res->status != NFS3_OK)
+		err = spn_nfs3_err(res->status);
+	if (err == 0 && res->SETATTR3res_u.resok.obj_wcc.after.attributes_follow) {
+		attr_from_fattr3(&op->res.attr,
+				 &res->SETATTR3res_u.resok.obj_wcc.after.post_op_attr_u.attributes);
+		op->setattr_back = 1;
+	}
+	if (!spn_nfsop_part_done(op, err, err < 0 && status != RPC_STATUS_SUCCESS ? data : NULL))
+		return;
 	store_fh_pump(op);
 }
 
@@ -673,27 +725,53 @@ store_fh_send(struct spn_nfs_op *op, struct spn_nfs_chunk *c)
 	return rpc_nfs3_write_async(nfs_get_rpc_context(op->n->nfs), store_fh_write_cb, &args, c);
 }
 
-static void
-store_fh_pump(struct spn_nfs_op *op)
+/* The SETATTR of the size and times; fin: the one that finishes op. */
+static int
+store_fh_setattr(struct spn_nfs_op *op, int fin)
 {
-	struct nfs_context *nfs = op->n->nfs;
 	SETATTR3args sargs;
 
-	if (!spn_nfsop_pump(op, 1, store_fh_send))
-		return;
-	if (op->err != 0) {
-		spn_nfsop_finish(op, op->err);
-		return;
-	}
-	op->res.bytes = op->bytes;
 	memset(&sargs, 0, sizeof(sargs));
 	spn_nfs3_fh_arg(&sargs.object, op->res.fh, op->res.fh_len);
 	spn_nfs3_sattr_from(&sargs.new_attributes, &op->sa);
 	sargs.new_attributes.size.set_it = 1;
 	sargs.new_attributes.size.set_size3_u.size = op->size;
 	op->kind = SPN_CALL_SETATTR;
-	if (QUEUE(op, rpc_nfs3_setattr_async(nfs_get_rpc_context(nfs), setattr_fh_cb, &sargs,
-					     op)) < 0)
+	return QUEUE(op, rpc_nfs3_setattr_async(nfs_get_rpc_context(op->n->nfs),
+						 fin ? setattr_fh_cb : store_fh_setattr_cb,
+						 &sargs, op));
+}
+
+static void
+store_fh_pump(struct spn_nfs_op *op)
+{
+	op->refs++; /* a call completed inside libnfs must not free op here */
+	spn_nfsop_pump(op, 1, store_fh_send);
+	if (!op->finished && op->step == 0 && op->err == 0 && op->next_off >= op->size) {
+		op->step = 1; /* every WRITE is out: the SETATTR behind them */
+		if (store_fh_setattr(op, 0) < 0)
+			spn_nfsop_set_error(op, -ENOTCONN, NULL);
+	}
+	if (--op->refs == 0 && op->finished) {
+		spn_nfsop_free(op);
+		return;
+	}
+	if (op->finished || op->pending > 0)
+		return;
+	if (op->err != 0) {
+		spn_nfsop_finish(op, op->err);
+		return;
+	}
+	op->res.bytes = op->bytes;
+	if (op->setattr_back && !op->write_ctime_unknown &&
+	    (time_later(&op->res.attr.ctime, &op->write_ctime) || setattr_shown_last(op))) {
+		op->n->stats.stores_pipelined++;
+		spn_nfsop_finish(op, 0); /* the SETATTR came last */
+		return;
+	}
+	op->n->stats.stores_reset++;
+	op->step = 2; /* a WRITE came after it, or we cannot tell: again */
+	if (store_fh_setattr(op, 1) < 0)
 		spn_nfsop_finish(op, -ENOTCONN);
 }
 

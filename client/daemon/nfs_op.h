@@ -79,6 +79,11 @@ struct spn_nfs_op {
 	int gate_waiting, oflags, omode, has_cred;
 	struct spn_nfs_cred cred;
 	int64_t sent_ns; /* CLOCK_REALTIME when it was made (single calls: sent) */
+	/* Store by handle: the latest ctime a WRITE's reply showed, with its
+	 * mtime (unknown: a reply without attributes), and the SETATTR sent
+	 * behind them. */
+	struct spn_time write_ctime, write_mtime;
+	int write_ctime_unknown, setattr_back;
 };
 
 /* The daemon's wall clock, CLOCK_REALTIME in ns (daemon/jobs.c). */

@@ -62,6 +62,8 @@ validate_done(struct spn_job *j)
 		ok = 0; /* could not check: treat as wrong, the safe side */
 	else if (j->predicted_status < 0)
 		ok = j->err == j->predicted_status;
+	else if (j->req.op == SPN_OP_STAT && (j->req.flags & SPN_F_TYPE))
+		ok = j->err == 0 && j->predicted.type == j->e.attr.type; /* all it showed */
 	else
 		ok = j->err == 0 && same_answer(&j->predicted, &j->e.attr);
 	if (j->req.op == SPN_OP_OPEN && ok && j->e.attr.type == S_IFREG &&
@@ -341,7 +343,8 @@ spn_predict(struct spn_job *j)
 		case SPN_OP_STAT:
 			if (j->e.attr.type == S_IFLNK && !(j->req.flags & SPN_F_NOFOLLOW))
 				return 0;
-			if (j->e.attr.type == S_IFDIR && own_change_on_its_way(j))
+			if (j->e.attr.type == S_IFDIR && !(j->req.flags & SPN_F_TYPE) &&
+			    own_change_on_its_way(j))
 				return park_for_own_change(j);
 			j->rep.attr = j->e.attr;
 			break;

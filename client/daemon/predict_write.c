@@ -248,6 +248,7 @@ spec_create_done(struct spn_job *v)
 		spn_parent_after_own(v, v->rel, v->res);
 	else
 		spn_invalidate_parent(v, v->rel);
+	v->join_ok = v->err == 0; /* held: its sealed epoch's last say */
 	spn_job_reply(v, v->err);
 	spn_predict_own_change_done(d);
 }
@@ -313,9 +314,17 @@ predict_close(struct spn_job *j)
 	if (!(j->req.flags & SPN_F_WRITTEN))
 		return 0;
 	wb = spn_wb_find(j->d, j->m, j->rel, 1);
-	v = wb != NULL ? spn_validation_new(j) : NULL;
+	v = wb == NULL	    ? NULL
+	    : j->hold != 0 ? spn_validation_joined(j, j->hold)
+			   : spn_validation_new(j);
 	if (v == NULL)
 		return 0;
+	if (j->hold != 0) {
+		/* The store of a file whose create is held: in line behind
+		 * it, sent only after it; part of its sealed epoch. */
+		spn_seal_join_behind(j->d, j->hold);
+		j->rep.spec = SPN_SPEC_JOINED;
+	}
 	if (wb->writers > 0)
 		wb->writers--;
 	v->wb = wb;
@@ -325,7 +334,7 @@ predict_close(struct spn_job *j)
 		j->rep.attr = j->e.attr;
 		spn_wb_attr(j, &j->rep.attr); /* what the store will leave */
 	}
-	j->rep.spec = SPN_SPEC_PREDICTED;
+	j->rep.spec |= SPN_SPEC_PREDICTED;
 	spn_job_reply(j, 0);
 	spn_wb_kick(v->d, wb);
 	return 1;
@@ -348,13 +357,17 @@ predict_create(struct spn_job *j, int have, const struct spn_entry *pe, int pare
 	} else if (!parent_complete || !(j->req.flags & O_CREAT)) {
 		return 0;
 	}
+	/* Held: a new file only. A dropped create takes the file away
+	 * again; a dropped rewrite could not give the old content back. */
+	if (j->hold != 0 && have)
+		return 0;
 	if (spn_mirror_mkdirs(j->m, j->rel) < 0)
 		return 0;
 	fd = spn_mirror_create(j->m, j->rel, spn_mirror_mode(have ? j->e.attr.mode : j->req.mode));
 	if (fd < 0)
 		return 0;
 	close(fd);
-	v = spn_validation_new(j);
+	v = j->hold != 0 ? spn_validation_joined(j, j->hold) : spn_validation_new(j);
 	if (v == NULL)
 		return 0;
 	if (have) {
@@ -370,21 +383,30 @@ predict_create(struct spn_job *j, int have, const struct spn_entry *pe, int pare
 	rc = spn_open_for_write(j);
 	if (rc < 0) {
 		/* Nothing was promised yet: the ordinary way. */
-		v->owner = NULL;
-		j->cl->validating--;
-		spn_client_unref(j->d, j->cl);
+		if (v->join != 0) {
+			v->join = 0; /* never counted */
+		} else {
+			v->owner = NULL;
+			j->cl->validating--;
+			spn_client_unref(j->d, j->cl);
+		}
 		spn_job_free(v);
 		return 0;
 	}
 	v->mq_barrier = 1;
 	v->e = j->e;
 	j->rep.attr = j->e.attr;
-	j->rep.spec = SPN_SPEC_PREDICTED;
+	j->rep.spec = SPN_SPEC_PREDICTED | (v->join != 0 ? SPN_SPEC_JOINED : 0);
 	spn_reply_mirror(j);
-	if (have)
+	if (have) {
 		spn_job_getattr(v, spec_check_done);
-	else
+	} else if (v->join != 0) {
+		spn_seal_hold_create(v->d, v); /* j is answered (gone) */
+		spec_create_issue(v); /* takes its place; not admitted while held */
+		spn_seal_poke(v->d);
+	} else {
 		spec_create_issue(v);
+	}
 	return 1;
 }
 
@@ -448,7 +470,8 @@ spn_hold_request(struct spn_job *j)
 	uint64_t from = 0, id = 0;
 
 	if (!refused_recently(j->d, j->m, j->rel) &&
-	    (id = spn_seal_hold_target(j->d, j->cl, &from)) != 0) {
+	    (id = j->req.op == SPN_OP_CLOSE ? spn_seal_create_of(j->d, j)
+					    : spn_seal_hold_target(j->d, j->cl, &from)) != 0) {
 		j->hold = id;
 		j->hold_from = from;
 		if (spn_predict_write(j))

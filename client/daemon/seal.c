@@ -107,6 +107,9 @@ struct spn_seal {
 	int64_t born_ns;       /* when sealed: joins end after SEAL_JOIN_NS */
 	int join_refuted;      /* a joined validation failed */
 	int closed;            /* holds a mutation: takes no more joins */
+	unsigned behind;       /* joined stores that wait behind its held create */
+	uint16_t create_mount; /* the file its held create makes, NULL: none */
+	char *create_rel;
 };
 
 static void exit_record(struct spn_daemon *d, const struct spn_req *req, uint64_t seal);
@@ -238,7 +241,11 @@ seal_collect(struct spn_daemon *d)
 		}
 		if (st == SEAL_REFUTED)
 			refuted_add(d, s->id);
+		spn_debug("seal %llx %s after %lld us", (unsigned long long)s->id,
+			  st == SEAL_REFUTED ? "failed" : "held",
+			  (long long)(spn_mono_ns() - s->born_ns) / 1000);
 		*pp = s->next;
+		free(s->create_rel);
 		free(s);
 	}
 }
@@ -512,6 +519,42 @@ spn_seal_hold_add(struct spn_daemon *d, struct spn_job *v)
 		  (unsigned long long)v->join);
 }
 
+uint64_t
+spn_seal_create_of(struct spn_daemon *d, const struct spn_job *j)
+{
+	struct spn_seal *s;
+
+	if (j->cl->seal == 0 || (s = seal_find(d, j->cl->seal)) == NULL || !s->ckpt ||
+	    s->create_rel == NULL || s->create_mount != j->m->id ||
+	    strcmp(s->create_rel, j->rel) != 0 || seal_state(d, s->id, 1) != SEAL_PENDING)
+		return 0;
+	return s->id;
+}
+
+void
+spn_seal_hold_create(struct spn_daemon *d, struct spn_job *v)
+{
+	struct spn_seal *s = seal_find(d, v->join);
+
+	if (s != NULL && s->create_rel == NULL) {
+		s->create_rel = strdup(v->rel);
+		s->create_mount = (uint16_t)v->m->id;
+	}
+	spn_seal_hold_add(d, v);
+}
+
+void
+spn_seal_join_behind(struct spn_daemon *d, uint64_t id)
+{
+	struct spn_seal *s = seal_find(d, id);
+
+	if (s != NULL) {
+		s->joined++;
+		s->joins++;
+		s->behind++;
+	}
+}
+
 /* May held v go (HELD), must it be dropped (REFUTED), or not yet? */
 static enum seal_state
 hold_state(struct spn_daemon *d, const struct spn_job *v)
@@ -521,8 +564,8 @@ hold_state(struct spn_daemon *d, const struct spn_job *v)
 
 	if (s == NULL || (s->own_done && s->own_refuted) || s->join_refuted)
 		return SEAL_REFUTED;
-	if (!s->own_done || s->joined > 1)
-		return SEAL_PENDING; /* v itself is one of the joined */
+	if (!s->own_done || s->joined > 1 + s->behind)
+		return SEAL_PENDING; /* v itself is one of the joined, and what waits behind it */
 	b = seal_state(d, s->birth, 1);
 	if (b == SEAL_HELD && s->also != 0)
 		b = seal_state(d, s->also, 1);

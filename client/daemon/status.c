@@ -111,6 +111,10 @@ spn_status_text(struct spn_daemon *d, char *buf, size_t len)
 		    st->inflight, (unsigned long long)st->reconnects,
 		    (unsigned long long)st->bytes_read, (unsigned long long)st->bytes_written,
 		    (unsigned long long)dirty_bytes);
+		if (st->stores_pipelined + st->stores_reset > 0)
+			OUT("  stores in one round trip: %llu, times set again: %llu\n",
+			    (unsigned long long)st->stores_pipelined,
+			    (unsigned long long)st->stores_reset);
 		OUT("  calls:");
 		for (c = 0; c < SPN_CALL_NTYPES; c++)
 			if (st->calls[c] > 0)

@@ -114,6 +114,7 @@ wb_answer(struct spn_daemon *d, struct spn_wb *wb, int status, const struct spn_
 			w->rep.attr = *a;
 		w->wb = NULL;
 		w->remote = 1; /* it waited for the server's store */
+		w->join_ok = status == 0; /* a store joined to a sealed epoch */
 		if (w->owner != NULL && status < 0)
 			spn_spec_refuted(w, status);
 		spn_job_reply(w, status);

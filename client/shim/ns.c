@@ -755,7 +755,7 @@ nfs_realpath(const char *nfs_in, char *out, size_t len)
 			 * components off the prefixes are resolved at the end. */
 			continue;
 		}
-		rc = spn_call_path(SPN_OP_STAT, nfs, SPN_F_NOFOLLOW, 0, &rep);
+		rc = spn_call_path(SPN_OP_STAT, nfs, SPN_F_NOFOLLOW | SPN_F_TYPE, 0, &rep);
 		if (rc < 0)
 			return rc;
 		if (rep.attr.type != S_IFLNK) {

@@ -93,6 +93,10 @@ static struct {
 	int seal_deps;   /* ... and something depends on it: a child, a held call */
 	int seal_after;  /* predictions made after it (not part of it) */
 	uint64_t join_conn; /* spn_conn_serial() of the connection told our birth */
+	/* A create held in the sealed epoch create_seal: its file's store at
+	 * the close joins that epoch too (valid while sealed is create_seal). */
+	uint64_t create_seal;
+	char create_path[SPN_PATH_MAX];
 	/* The older epoch of a chain (see "Chains" below): sealed, its
 	 * checkpoint still open, its verdict not known yet. */
 	struct {
@@ -569,6 +573,8 @@ resolve_kind(enum spec_kind kind)
 	}
 	if (!sp.ep.open)
 		discard_self(); /* no checkpoint: nothing to go back to */
+	if (rc == 0)
+		spec_sud_created_older_held(); /* the birth held: what it made stays */
 	/* Refuted (or the daemon is gone: nothing can be trusted). Tell the
 	 * copy whether the exit it had reaped failed. */
 	roll_back(sp.ckpt,
@@ -1371,9 +1377,12 @@ reap_ahead(void)
 	if (sp.old.ckpt != NULL)
 		return 1;
 	if (sp.birth == 0 || sp.ckpt != NULL || sp.waited != 0 || !propagating() ||
-	    spn_in_vfork_child() || spec_sud_holds_files() || spec_sud_created_any() ||
-	    ckpt_available(CKPT_FORK) < 0)
+	    spn_in_vfork_child() || spec_sud_holds_files() || ckpt_available(CKPT_FORK) < 0)
 		return 0;
+	/* Temporary files made so far (the gcc driver's /tmp/cc*.s) are the
+	 * birth's: they go if it fails, they stay if only what follows the
+	 * checkpoint does (resolve_kind). */
+	spec_sud_created_mark();
 	return seal_now(spec_sud_buffered() > 0, &id);
 }
 
@@ -1569,10 +1578,24 @@ hold_may(const struct spn_req *req)
 {
 	const struct spn_policy *p = spn_shim_policy();
 	const struct spn_epoch *ep = &sp.ep;
+	uint32_t bits = 0;
+	enum spn_spec_kind kind = spn_spec_kind(req->op, req->flags, &bits);
 
-	if (!propagating() || spn_in_vfork_child() || !(p->speculate & SPN_SPEC_OP_MUTATE) ||
-	    !(spn_spec_kind(req->op, req->flags, NULL) == SPN_SK_ONCE ||
-	      (req->op == SPN_OP_SETATTR && req->mask == SPN_SA_MODE)))
+	if (!propagating() || spn_in_vfork_child() || !(p->speculate & bits))
+		return 0;
+	/* A create (O_TRUNC for writing) by a dependent whose birth is not
+	 * known good yet (as writing its object: it would wait for gcc's
+	 * and cc1's validations), held like a mkdir; the file's store at
+	 * its close then joins the same sealed epoch, behind the create. */
+	if (req->op == SPN_OP_CLOSE)
+		return kind == SPN_SK_REDO && sp.sealed != 0 && sp.sealed == sp.create_seal &&
+		       strcmp(req->path, sp.create_path) == 0 && sp.ckpt != NULL && ep->open &&
+		       spn_conn_serial() == sp.conn && sp.seal_after == 0;
+	if (req->op == SPN_OP_OPEN)
+		return kind == SPN_SK_REDO && (req->flags & O_CREAT) && !ep->open &&
+		       sp.birth != 0 && !sp.dep_ok && sp.old.ckpt == NULL && sp.ckpt == NULL &&
+		       sp.waited == 0 && sp.sealed == 0;
+	if (!(kind == SPN_SK_ONCE || (req->op == SPN_OP_SETATTR && req->mask == SPN_SA_MODE)))
 		return 0;
 	if (!ep->open) /* a dependent, or a chain: its own epoch starts with this one */
 		return (sp.birth != 0 || sp.old.ckpt != NULL) && sp.ckpt == NULL &&
@@ -1616,9 +1639,14 @@ hold_call(struct spn_req *req, struct spn_reply *rep, int *rc)
 	if (*rc == 0) {
 		sp.n_held++;
 		sp.seal_deps = 1;
+		if (req->op == SPN_OP_OPEN) {
+			sp.create_seal = sp.sealed;
+			snprintf(sp.create_path, sizeof(sp.create_path), "%s", req->path);
+		}
 	}
 	if (!fresh) {
 		sp.ep.predictions++;
+		epoch_writer_note(req, *rc); /* a held create's store: closed */
 		return 1;
 	}
 	sp.conn = spn_conn_serial();
@@ -1628,6 +1656,7 @@ hold_call(struct spn_req *req, struct spn_reply *rep, int *rc)
 		req->spec = SPN_SPEC_REPLAY;
 		*rc = call_counted(req, rep);
 	}
+	epoch_writer_note(req, *rc); /* a held create: a rollback closes it */
 	return 1;
 }
 

@@ -795,7 +795,8 @@ test_op_table(void **state)
 	size_t nreq = 0, ntok = 0, nrep = 0, nepoch = 0;
 
 	/* Wire constants of version 7. */
-	assert_int_equal(SPN_PROTO_VERSION, 9);
+	assert_int_equal(SPN_PROTO_VERSION, 10);
+	assert_int_equal(SPN_F_TYPE, 0x400);
 	assert_int_equal(SPN_OP_RESOLVE, 20);
 	assert_int_equal(SPN_OP_MKNOD, 21);
 	assert_int_equal(SPN_OP_SEAL, 22);
@@ -1028,9 +1029,9 @@ struct golden {
 #define REP(...) .rep = &(const struct spn_reply){__VA_ARGS__}
 #define BYTES(...) \
 	.want = (const uint8_t[]){__VA_ARGS__}, .len = sizeof((const uint8_t[]){__VA_ARGS__})
-/* "SPNF", version 9, op, then a seq and a len that fit in one byte. */
+/* "SPNF", version 10, op, then a seq and a len that fit in one byte. */
 #define HDR(op_lo, op_hi, seq, len) \
-	0x53, 0x50, 0x4e, 0x46, 0x09, 0x00, op_lo, op_hi, \
+	0x53, 0x50, 0x4e, 0x46, 0x0a, 0x00, op_lo, op_hi, \
 	seq, 0x00, 0x00, 0x00, len, 0x00, 0x00, 0x00
 
 static struct golden goldens[] = {
@@ -1038,7 +1039,7 @@ static struct golden goldens[] = {
      REQ(.op = SPN_OP_STAT, .seq = 0x01020304, .flags = SPN_F_NOFOLLOW, .spec = SPN_SPEC_PREDICT,
 	 .path = "/a"),
      BYTES(0x53, 0x50, 0x4e, 0x46,	    /* "SPNF" */
-	   0x09, 0x00,			    /* version 9 */
+	   0x0a, 0x00,			    /* version 10 */
 	   0x02, 0x00,			    /* STAT */
 	   0x04, 0x03, 0x02, 0x01,	    /* seq */
 	   0x0e, 0x00, 0x00, 0x00,	    /* len 14 */
@@ -1072,7 +1073,7 @@ static struct golden goldens[] = {
 	 .uid = 1000, .gid = 0xfffffffeu, .size = 0x0102030405060708ULL, .atime = {-2, 5},
 	 .mtime = {0, 999999999u}, .spec = SPN_SPEC_PREDICT | SPN_SPEC_HOLD,
 	 .token = 0x1122334455667788ULL),
-     BYTES(0x53, 0x50, 0x4e, 0x46, 0x09, 0x00, 0x0f, 0x00, /* SETATTR */
+     BYTES(0x53, 0x50, 0x4e, 0x46, 0x0a, 0x00, 0x0f, 0x00, /* SETATTR */
 	   0xff, 0xff, 0xff, 0xff, 0x46, 0x00, 0x00, 0x00, /* len 70 */
 	   0x02, 0x00, 0x00, 0x00, '/', 'x',		   /* path */
 	   0x00, 0x00, 0x00, 0x00,			   /* flags */
@@ -1125,7 +1126,7 @@ static struct golden goldens[] = {
      REQ(.op = SPN_OP_OPEN, .seq = 0x0a0b0c0d, .path = "/f",
 	 .flags = 0x00080241u, /* passed through: any bits */
 	 .mode = 0644, .spec = SPN_SPEC_PREDICT, .token = 0x1122334455667788ULL),
-     BYTES(0x53, 0x50, 0x4e, 0x46, 0x09, 0x00, 0x04, 0x00, /* OPEN */
+     BYTES(0x53, 0x50, 0x4e, 0x46, 0x0a, 0x00, 0x04, 0x00, /* OPEN */
 	   0x0d, 0x0c, 0x0b, 0x0a, 0x1a, 0x00, 0x00, 0x00, /* seq, len 26 */
 	   0x02, 0x00, 0x00, 0x00, '/', 'f',		   /* path */
 	   0x41, 0x02, 0x08, 0x00,			   /* flags */
@@ -3072,6 +3073,14 @@ test_epoch_flags(void **state)
 		for (i = 0; i < sizeof(new_bits) / sizeof(new_bits[0]); i++)
 			check_u32_field(old_ops[k], &r.flags, 0, after, new_bits[i], -EINVAL, &r);
 	}
+	/* STAT's TYPE (version 10) is STAT's alone. */
+	fill_req(&r, SPN_OP_STAT);
+	check_u32_field(SPN_OP_STAT, &r.flags, 0, after, SPN_F_TYPE, 0, &r);
+	check_u32_field(SPN_OP_STAT, &r.flags, 0, after, SPN_F_TYPE | SPN_F_NOFOLLOW, 0, &r);
+	fill_req(&r, SPN_OP_SETATTR);
+	check_u32_field(SPN_OP_SETATTR, &r.flags, 0, after, SPN_F_TYPE, -EINVAL, &r);
+	fill_req(&r, SPN_OP_CLOSE);
+	check_u32_field(SPN_OP_CLOSE, &r.flags, 0, after, SPN_F_TYPE, -EINVAL, &r);
 }
 
 /* ------------------------------------------------------------ framing */
@@ -3162,7 +3171,8 @@ test_bad_magic_and_version(void **state)
 	 * speculation, 4 the one before speculation across processes, 5 the
 	 * one before exits across processes, 8 the one before chains: refused
 	 * like any other. */
-	static const uint16_t versions[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 0x100, 0x0900, 0xffff};
+	static const uint16_t versions[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11,
+					    0x100, 0x0a00, 0xffff};
 	static struct spn_req r, out;
 	static struct spn_reply rout;
 	size_t n, i, need;
