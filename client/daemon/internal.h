@@ -203,6 +203,7 @@ struct spn_job {
 	/* Held mutations (SPN_SPEC_HOLD, daemon/seal.c) */
 	uint64_t hold;             /* request: the sealed epoch to hold it in */
 	uint64_t hold_from;        /* ... the joiner's own link of the chain */
+	int hold_behind;           /* ... behind the epoch's held create of its file */
 	struct spn_job *hold_next; /* validation: in d->held while held */
 	int64_t held_ns;           /* ... since */
 	uint64_t verf;             /* O_EXCL CREATE: its verifier (0: GUARDED) */
@@ -439,7 +440,7 @@ void spn_seal_join_done(struct spn_daemon *d, uint64_t id, int ok);
  * 0; *from: the link of the chain cl names. */
 uint64_t spn_seal_hold_target(struct spn_daemon *d, struct spn_client *cl, uint64_t *from);
 /* The sealed epoch of cl that holds the create of j's file (whose store
- * at its close may join it, behind the create), or 0. */
+ * at its close, and chmod, may join it, behind the create), or 0. */
 uint64_t spn_seal_create_of(struct spn_daemon *d, const struct spn_job *j);
 /* v (a create) is held in its sealed epoch: as spn_seal_hold_add, and the
  * epoch remembers the file. */

@@ -441,6 +441,7 @@ predict_chmod(struct spn_job *j, int have)
 	v = spn_validation_joined(j, j->hold);
 	if (v == NULL)
 		return 0;
+	v->hold_behind = j->hold_behind;
 	v->e = j->e;
 	v->predicted = j->e.attr; /* the mode to return to if refused */
 	j->e.attr.mode = j->req.mode & 07777;
@@ -469,9 +470,17 @@ spn_hold_request(struct spn_job *j)
 {
 	uint64_t from = 0, id = 0;
 
-	if (!refused_recently(j->d, j->m, j->rel) &&
-	    (id = j->req.op == SPN_OP_CLOSE ? spn_seal_create_of(j->d, j)
-					    : spn_seal_hold_target(j->d, j->cl, &from)) != 0) {
+	/* The store (CLOSE) or chmod of a file whose create the process's
+	 * sealed epoch holds goes behind it, in that epoch (ld: create,
+	 * write, close, chmod); anything else is the epoch's one hold. */
+	if ((j->req.op == SPN_OP_CLOSE || j->req.op == SPN_OP_SETATTR) &&
+	    (id = spn_seal_create_of(j->d, j)) != 0)
+		j->hold_behind = 1;
+	else if (j->req.op == SPN_OP_CLOSE)
+		id = 0;
+	else
+		id = spn_seal_hold_target(j->d, j->cl, &from);
+	if (!refused_recently(j->d, j->m, j->rel) && id != 0) {
 		j->hold = id;
 		j->hold_from = from;
 		if (spn_predict_write(j))

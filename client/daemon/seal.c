@@ -509,6 +509,8 @@ spn_seal_hold_add(struct spn_daemon *d, struct spn_job *v)
 		s->joined++;
 		s->joins++;
 		s->closed = 1;
+		if (v->hold_behind)
+			s->behind++; /* a chmod of the file its held create makes */
 	}
 	v->mq_held = 1;
 	v->held_ns = spn_mono_ns();

@@ -97,6 +97,10 @@ static struct {
 	 * the close joins that epoch too (valid while sealed is create_seal). */
 	uint64_t create_seal;
 	char create_path[SPN_PATH_MAX];
+	/* Forked from a speculative parent and not exec'd since: a shell's
+	 * child opening a redirection, which execs next -- an exec would
+	 * wait for a held create's checkpoint, so its creates are not held. */
+	int fork_child;
 	/* The older epoch of a chain (see "Chains" below): sealed, its
 	 * checkpoint still open, its verdict not known yet. */
 	struct {
@@ -818,6 +822,7 @@ sud_forked(void *ctx, long pid, uint64_t id)
 	stats_reset();
 	sp.waited = 0;
 	sp.waiter = listening() ? (pid_t)syscall(SYS_getppid) : 0;
+	sp.fork_child = 1;
 	become_dependent(id);
 }
 
@@ -1593,8 +1598,8 @@ hold_may(const struct spn_req *req)
 		       spn_conn_serial() == sp.conn && sp.seal_after == 0;
 	if (req->op == SPN_OP_OPEN)
 		return kind == SPN_SK_REDO && (req->flags & O_CREAT) && !ep->open &&
-		       sp.birth != 0 && !sp.dep_ok && sp.old.ckpt == NULL && sp.ckpt == NULL &&
-		       sp.waited == 0 && sp.sealed == 0;
+		       sp.birth != 0 && !sp.dep_ok && !sp.fork_child && sp.old.ckpt == NULL &&
+		       sp.ckpt == NULL && sp.waited == 0 && sp.sealed == 0;
 	if (!(kind == SPN_SK_ONCE || (req->op == SPN_OP_SETATTR && req->mask == SPN_SA_MODE)))
 		return 0;
 	if (!ep->open) /* a dependent, or a chain: its own epoch starts with this one */
