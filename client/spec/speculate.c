@@ -1586,6 +1586,8 @@ hold_may(const struct spn_req *req)
 	uint32_t bits = 0;
 	enum spn_spec_kind kind = spn_spec_kind(req->op, req->flags, &bits);
 
+	if (req->op == SPN_OP_SETATTR)
+		bits = SPN_SPEC_OP_MUTATE; /* a chmod, below */
 	if (!propagating() || spn_in_vfork_child() || !(p->speculate & bits))
 		return 0;
 	/* A create (O_TRUNC for writing) by a dependent whose birth is not
