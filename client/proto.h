@@ -62,7 +62,8 @@
 			     * 9: chains (a SEAL ends the connection's epoch,
 			     *    SEAL's second dependency, RESOLVE's OWN);
 			     * 10: STAT's TYPE, held creates (OPEN and its
-			     *    CLOSE with SPEC_HOLD) */
+			     *    CLOSE with SPEC_HOLD; with SPEC_JOIN too:
+			     *    held in the sealed epoch the client joins) */
 #define SPN_HDR_LEN 16
 
 /* Largest frames, header included. */

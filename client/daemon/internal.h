@@ -442,6 +442,14 @@ uint64_t spn_seal_hold_target(struct spn_daemon *d, struct spn_client *cl, uint6
 /* The sealed epoch of cl that holds the create of j's file (whose store
  * at its close, and chmod, may join it, behind the create), or 0. */
 uint64_t spn_seal_create_of(struct spn_daemon *d, const struct spn_job *j);
+/* The same for a process without a sealed epoch of its own: the one in
+ * the chain it joins (SEAL with JOIN) that holds the create, or 0. */
+uint64_t spn_seal_create_above(struct spn_daemon *d, const struct spn_job *j);
+/* Where a create by a process without a checkpoint may be held: the
+ * nearest sealed epoch in the chain it joins with a checkpoint that takes
+ * joins (its failure rolls that sealer back to before the fork, and this
+ * process is discarded with it), or 0. */
+uint64_t spn_seal_join_hold_target(struct spn_daemon *d, const struct spn_client *cl);
 /* v (a create) is held in its sealed epoch: as spn_seal_hold_add, and the
  * epoch remembers the file. */
 void spn_seal_hold_create(struct spn_daemon *d, struct spn_job *v);

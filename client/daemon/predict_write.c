@@ -472,12 +472,19 @@ spn_hold_request(struct spn_job *j)
 
 	/* The store (CLOSE) or chmod of a file whose create the process's
 	 * sealed epoch holds goes behind it, in that epoch (ld: create,
-	 * write, close, chmod); anything else is the epoch's one hold. */
+	 * write, close, chmod); anything else is the epoch's one hold.
+	 * SPN_SPEC_JOIN: a process without a checkpoint (a shell's child
+	 * opening `>file`, then exec'ing cat) holds its create in the sealed
+	 * epoch it joins, and the store at the close goes behind it there. */
+	int joining = !!(j->req.spec & SPN_SPEC_JOIN);
+
 	if ((j->req.op == SPN_OP_CLOSE || j->req.op == SPN_OP_SETATTR) &&
-	    (id = spn_seal_create_of(j->d, j)) != 0)
+	    (id = joining ? spn_seal_create_above(j->d, j) : spn_seal_create_of(j->d, j)) != 0)
 		j->hold_behind = 1;
 	else if (j->req.op == SPN_OP_CLOSE)
 		id = 0;
+	else if (joining)
+		id = j->req.op == SPN_OP_OPEN ? spn_seal_join_hold_target(j->d, j->cl) : 0;
 	else
 		id = spn_seal_hold_target(j->d, j->cl, &from);
 	if (!refused_recently(j->d, j->m, j->rel) && id != 0) {

@@ -521,16 +521,59 @@ spn_seal_hold_add(struct spn_daemon *d, struct spn_job *v)
 		  (unsigned long long)v->join);
 }
 
+static int
+holds_create_of(struct spn_daemon *d, const struct spn_seal *s, const struct spn_job *j)
+{
+	return s->ckpt && s->create_rel != NULL && s->create_mount == j->m->id &&
+	       strcmp(s->create_rel, j->rel) == 0 && seal_state(d, s->id, 1) == SEAL_PENDING;
+}
+
 uint64_t
 spn_seal_create_of(struct spn_daemon *d, const struct spn_job *j)
 {
-	struct spn_seal *s;
+	struct spn_seal *s = j->cl->seal != 0 ? seal_find(d, j->cl->seal) : NULL;
 
-	if (j->cl->seal == 0 || (s = seal_find(d, j->cl->seal)) == NULL || !s->ckpt ||
-	    s->create_rel == NULL || s->create_mount != j->m->id ||
-	    strcmp(s->create_rel, j->rel) != 0 || seal_state(d, s->id, 1) != SEAL_PENDING)
-		return 0;
-	return s->id;
+	return s != NULL && holds_create_of(d, s, j) ? s->id : 0;
+}
+
+uint64_t
+spn_seal_create_above(struct spn_daemon *d, const struct spn_job *j)
+{
+	uint64_t id = j->cl->join;
+	int depth;
+
+	for (depth = 0; id != 0 && depth < 4096; depth++) {
+		struct spn_seal *s = seal_find(d, id);
+
+		if (s == NULL)
+			return 0;
+		if (holds_create_of(d, s, j))
+			return id;
+		id = s->birth;
+	}
+	return 0;
+}
+
+uint64_t
+spn_seal_join_hold_target(struct spn_daemon *d, const struct spn_client *cl)
+{
+	uint64_t id = cl->join;
+	int depth;
+
+	for (depth = 0; id != 0 && depth < 4096; depth++) {
+		struct spn_seal *s = seal_find(d, id);
+
+		if (s == NULL)
+			return 0;
+		if (s->ckpt && !s->closed)
+			return seal_state(d, id, 1) == SEAL_PENDING &&
+					       s->joins < SEAL_MAX_JOINS &&
+					       spn_mono_ns() - s->born_ns <= SEAL_JOIN_NS
+				       ? id
+				       : 0;
+		id = s->birth;
+	}
+	return 0;
 }
 
 void

@@ -98,8 +98,9 @@ static struct {
 	uint64_t create_seal;
 	char create_path[SPN_PATH_MAX];
 	/* Forked from a speculative parent and not exec'd since: a shell's
-	 * child opening a redirection, which execs next -- an exec would
-	 * wait for a held create's checkpoint, so its creates are not held. */
+	 * child opening a redirection, which execs next. An exec would wait
+	 * for a checkpoint of its own, so its create is held in the sealed
+	 * epoch it joins instead (join_hold_call). */
 	int fork_child;
 	/* The older epoch of a chain (see "Chains" below): sealed, its
 	 * checkpoint still open, its verdict not known yet. */
@@ -1578,6 +1579,15 @@ call_counted(struct spn_req *req, struct spn_reply *rep)
  * drops it. The process goes on at once; its next prediction resolves
  * first, as after any seal. Returns 1 (*rc: the call's) if held.
  */
+/* A process that depends only on its birth, not yet known good: no
+ * epoch or checkpoint of its own, nothing reaped. */
+static int
+bare_dependent(void)
+{
+	return !sp.ep.open && sp.birth != 0 && !sp.dep_ok && sp.ckpt == NULL &&
+	       sp.old.ckpt == NULL && sp.waited == 0 && sp.sealed == 0;
+}
+
 static int
 hold_may(const struct spn_req *req)
 {
@@ -1595,13 +1605,13 @@ hold_may(const struct spn_req *req)
 	 * and cc1's validations), held like a mkdir; the file's store at
 	 * its close then joins the same sealed epoch, behind the create. */
 	if (req->op == SPN_OP_CLOSE)
-		return kind == SPN_SK_REDO && sp.sealed != 0 && sp.sealed == sp.create_seal &&
-		       strcmp(req->path, sp.create_path) == 0 && sp.ckpt != NULL && ep->open &&
-		       spn_conn_serial() == sp.conn && sp.seal_after == 0;
+		return kind == SPN_SK_REDO &&
+		       ((sp.sealed != 0 && sp.sealed == sp.create_seal &&
+			 strcmp(req->path, sp.create_path) == 0 && sp.ckpt != NULL && ep->open &&
+			 spn_conn_serial() == sp.conn && sp.seal_after == 0) ||
+			bare_dependent());
 	if (req->op == SPN_OP_OPEN)
-		return kind == SPN_SK_REDO && (req->flags & O_CREAT) && !ep->open &&
-		       sp.birth != 0 && !sp.dep_ok && !sp.fork_child && sp.old.ckpt == NULL &&
-		       sp.ckpt == NULL && sp.waited == 0 && sp.sealed == 0;
+		return kind == SPN_SK_REDO && (req->flags & O_CREAT) && bare_dependent();
 	if (!(kind == SPN_SK_ONCE || (req->op == SPN_OP_SETATTR && req->mask == SPN_SA_MODE)))
 		return 0;
 	if (!ep->open) /* a dependent, or a chain: its own epoch starts with this one */
@@ -1612,12 +1622,44 @@ hold_may(const struct spn_req *req)
 	       mono_us() - ep->opened_us < (int64_t)ep->max_epoch_ms * 1000;
 }
 
+/*
+ * A create by a forked child that has not exec'd (a shell's `>file`
+ * before exec'ing cat), or the store at the close of a file whose create
+ * a sealed epoch above holds (cat's, after that exec): held in the sealed
+ * epoch the process joins, with no checkpoint here. If it fails, that
+ * epoch's sealer rolls back to before the fork and this process is
+ * discarded with it; the re-execution's create is not held again (the
+ * daemon remembers the refusal) and says what the server says.
+ */
+static int
+join_hold_call(struct spn_req *req, struct spn_reply *rep, int *rc)
+{
+	if (!may_join())
+		return 0;
+	req->spec = SPN_SPEC_PREDICT | SPN_SPEC_HOLD | SPN_SPEC_JOIN;
+	req->token = new_token();
+	*rc = call_counted(req, rep);
+	if (!(rep->spec & SPN_SPEC_JOINED)) {
+		req->spec = 0; /* nothing was done: the ordinary way */
+		return 0;
+	}
+	sp.n_predictions++;
+	sp.n_joined++;
+	if (*rc == 0)
+		sp.n_held++;
+	return 1;
+}
+
 static int
 hold_call(struct spn_req *req, struct spn_reply *rep, int *rc)
 {
 	struct spn_req sreq;
 	struct spn_reply srep;
 	int fresh = !sp.ep.open;
+
+	if (bare_dependent() &&
+	    (req->op == SPN_OP_CLOSE || (req->op == SPN_OP_OPEN && sp.fork_child)))
+		return join_hold_call(req, rep, rc);
 
 	if (sp.sealed == 0 || sp.seal_after > 0) {
 		/* A dependent without a checkpoint takes one right after the

@@ -533,15 +533,18 @@ status, once" "$(printf '%s\n' "new st 3" "exit 0")" "$T_TMP/s9.$pol"
 }
 
 # --- 10. a dependent's create, held ---------------------------------------------------
-# A shell reads, then runs tee twice (once in a child shell): each tee
-# creates its file before the read is validated. Under full such a create
-# by an exec'd dependent is held in the daemon (proto.h, version 10), its
-# store at the close behind it, and tee runs on. Fresh: the files reach
+# A shell reads, then runs tee twice (once in a child shell), and cat
+# with its output redirected: each creates its file before the read is
+# validated. Under full such a create is held in the daemon (proto.h,
+# version 10), its store at the close behind it, and the process runs on:
+# tee's in a sealed epoch of its own, the redirection (opened by the
+# shell's child, which then execs cat) in the shell's. Fresh: the files reach
 # the server. Stale (the read is refuted): the discarded tees' held
 # creates are dropped, never sent; the server has the re-execution's
 # files only.
 S10_SH='read -r w <"$1/in"; echo "read $w"; echo "one $w" | tee "$1/out/$w-1" >/dev/null
-sh -c "echo two $w | tee \"\$1/out/$w-2\" >/dev/null; echo inner \$?" sh "$1"; echo "outer $?"'
+sh -c "echo two $w | tee \"\$1/out/$w-2\" >/dev/null; echo inner \$?" sh "$1"; echo "outer $?"
+echo "three $w" | cat >"$1/out/$w-3"'
 held_dropped() {
 	"$SPECNFS" status | sed -n 's/.*held mutations: [0-9]* held, \([0-9]*\) dropped.*/\1/p'
 }
@@ -558,8 +561,8 @@ s10() { # s10 POLICY
 		piped "$T_TMP/s10.$pol.$run" "$pol" bash -c "$S10_SH" "$MARK" "/nfs/$pol/s10"
 		expect "$pol: s10 $run: the shell's and the tees' output, once" \
 			"$(printf '%s\n' "read $w" "inner 0" "outer 0" "exit 0")" "$T_TMP/s10.$pol.$run"
-		expect "$pol: ... the server has that run's two files" \
-			"$(printf '%s\n' "$w-1: one $w" "$w-2: two $w")" \
+		expect "$pol: ... the server has that run's three files" \
+			"$(printf '%s\n' "$w-1: one $w" "$w-2: two $w" "$w-3: three $w")" \
 			<(cd "$d/out" && for f in *; do echo "$f: $(cat "$f")"; done)
 		no_process_left "$pol: ... no process is left"
 		if [ "$pol" = full ] && [ $run = stale ]; then
