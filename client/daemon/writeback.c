@@ -115,7 +115,10 @@ wb_answer(struct spn_daemon *d, struct spn_wb *wb, int status, const struct spn_
 		w->wb = NULL;
 		w->remote = 1; /* it waited for the server's store */
 		w->join_ok = status == 0; /* a store joined to a sealed epoch */
-		if (w->owner != NULL && status < 0)
+		/* A prediction's (its own, or joined behind a held create):
+		 * refuted, and not predicted again for a while (no livelock
+		 * of re-executions whose store fails). */
+		if ((w->owner != NULL || w->join != 0) && status < 0)
 			spn_spec_refuted(w, status);
 		spn_job_reply(w, status);
 		w = next;
