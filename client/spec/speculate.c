@@ -1687,7 +1687,11 @@ hold_call(struct spn_req *req, struct spn_reply *rep, int *rc)
 	sp.n_predictions++;
 	if (*rc == 0) {
 		sp.n_held++;
-		sp.seal_deps = 1;
+		/* The checkpoint is taken after the reply (fresh): a later
+		 * prediction that fails returns to after the mutation, so the
+		 * process may go on predicting in a new epoch. One taken
+		 * before it must not be returned to once the call went out. */
+		sp.seal_deps = !fresh;
 		if (req->op == SPN_OP_OPEN) {
 			sp.create_seal = sp.sealed;
 			snprintf(sp.create_path, sizeof(sp.create_path), "%s", req->path);
