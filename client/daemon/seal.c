@@ -54,6 +54,15 @@
  * joined after it could fail after the mutation reached the server, and
  * the rollback would then return to before a change that stays.
  *
+ * Held creates (version 10): a dependent's create of a new file is held
+ * the same way, in a sealed epoch of its own (the shim takes its
+ * checkpoint after the reply), or, for a process that has none (a
+ * shell's child opening `>file`, which execs next), in the one it joins.
+ * The epoch remembers the file (create_rel): the store at the file's
+ * close and a chmod of it join it too, *behind* the create (behind), in
+ * line after it, so that the create goes without waiting for them, and
+ * neither goes if it was dropped.
+ *
  * Ids count up from a random per-daemon base, so that an id a previous
  * daemon issued is unknown here: unknown counts as REFUTED (the execution
  * that depends on it cannot be vouched for). Decided epochs are not kept:
@@ -107,9 +116,9 @@ struct spn_seal {
 	int64_t born_ns;       /* when sealed: joins end after SEAL_JOIN_NS */
 	int join_refuted;      /* a joined validation failed */
 	int closed;            /* holds a mutation: takes no more joins */
-	unsigned behind;       /* joined stores that wait behind its held create */
-	uint16_t create_mount; /* the file its held create makes, NULL: none */
-	char *create_rel;
+	unsigned behind;       /* joins that wait in line behind its held create */
+	uint16_t create_mount; /* the file its held create makes */
+	char *create_rel;      /* ... NULL: none */
 };
 
 static void exit_record(struct spn_daemon *d, const struct spn_req *req, uint64_t seal);
@@ -565,12 +574,12 @@ spn_seal_join_hold_target(struct spn_daemon *d, const struct spn_client *cl)
 
 		if (s == NULL)
 			return 0;
-		if (s->ckpt && !s->closed)
-			return seal_state(d, id, 1) == SEAL_PENDING &&
-					       s->joins < SEAL_MAX_JOINS &&
-					       spn_mono_ns() - s->born_ns <= SEAL_JOIN_NS
-				       ? id
-				       : 0;
+		if (s->ckpt && !s->closed) {
+			if (seal_state(d, id, 1) != SEAL_PENDING || s->joins >= SEAL_MAX_JOINS ||
+			    spn_mono_ns() - s->born_ns > SEAL_JOIN_NS)
+				return 0;
+			return id;
+		}
 		id = s->birth;
 	}
 	return 0;
