@@ -302,6 +302,18 @@ struct spn_time {
 	uint32_t nsec; /* < 1000000000 */
 };
 
+static inline int
+spn_time_eq(const struct spn_time *a, const struct spn_time *b)
+{
+	return a->sec == b->sec && a->nsec == b->nsec;
+}
+
+static inline int
+spn_time_later(const struct spn_time *a, const struct spn_time *b)
+{
+	return a->sec > b->sec || (a->sec == b->sec && a->nsec > b->nsec);
+}
+
 /* NFS attributes: 96 bytes on the wire, in this order. The daemon keeps
  * them in this form too (its index, daemon/index.h), so a reply copies
  * them as they are. */

@@ -16,12 +16,6 @@ spn__is_dir(uint32_t type)
 	return (type & S_IFMT) == S_IFDIR;
 }
 
-static bool
-spn__time_eq(const struct spn_time *a, const struct spn_time *b)
-{
-	return a->sec == b->sec && a->nsec == b->nsec;
-}
-
 /*
  * The timeout window for an object of this type, in ns. A max below min
  * is taken as min: a window that shrinks when nothing changes would make
@@ -56,7 +50,7 @@ spn__in_window(int64_t now, int64_t start, int64_t len)
 static bool
 spn__content_match(const struct spn_entry *e, const struct spn_attr *a)
 {
-	return spn__time_eq(&e->content_mtime, &a->mtime) &&
+	return spn_time_eq(&e->content_mtime, &a->mtime) &&
 	       e->content_size == a->size && e->content_fileid == a->fileid;
 }
 
@@ -73,7 +67,7 @@ bool
 spn_consist_stamp_equal(const struct spn_time *mtime, const struct spn_time *ctime,
 			uint64_t fileid, const struct spn_attr *a)
 {
-	return spn__time_eq(mtime, &a->mtime) && spn__time_eq(ctime, &a->ctime) &&
+	return spn_time_eq(mtime, &a->mtime) && spn_time_eq(ctime, &a->ctime) &&
 	       fileid == a->fileid;
 }
 
@@ -82,8 +76,8 @@ spn_consist_attr_equal(const struct spn_attr *a, const struct spn_attr *b)
 {
 	return a->type == b->type && a->mode == b->mode && a->uid == b->uid &&
 	       a->gid == b->gid && a->size == b->size &&
-	       a->fileid == b->fileid && spn__time_eq(&a->mtime, &b->mtime) &&
-	       spn__time_eq(&a->ctime, &b->ctime);
+	       a->fileid == b->fileid && spn_time_eq(&a->mtime, &b->mtime) &&
+	       spn_time_eq(&a->ctime, &b->ctime);
 }
 
 bool
@@ -169,8 +163,8 @@ spn_consist_wcc_names_kept(const struct spn_entry *dir, const struct spn_time *m
 {
 	return dir && spn__is_dir(dir->attr.type) && (dir->flags & SPN_EF_DIR_COMPLETE) &&
 	       spn__names_match(dir, &dir->attr) &&
-	       spn__time_eq(&dir->content_mtime, mtime_before) &&
-	       spn__time_eq(&dir->content_ctime, ctime_before);
+	       spn_time_eq(&dir->content_mtime, mtime_before) &&
+	       spn_time_eq(&dir->content_ctime, ctime_before);
 }
 
 enum spn_lookup

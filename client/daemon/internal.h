@@ -434,6 +434,11 @@ void spn_seal_client_gone(struct spn_daemon *d, struct spn_client *cl);
 /* A prediction of cl may join a sealed epoch above it: its id (counted
  * until spn_seal_join_done), or 0. */
 uint64_t spn_seal_join(struct spn_daemon *d, struct spn_client *cl);
+/* The sealed epoch a prediction of cl would join, not counted: where a
+ * create by a process without a checkpoint is held too (its failure rolls
+ * that sealer back to before the fork, and this process is discarded with
+ * it), or 0. */
+uint64_t spn_seal_join_target(struct spn_daemon *d, const struct spn_client *cl);
 void spn_seal_join_done(struct spn_daemon *d, uint64_t id, int ok);
 /* Held mutations (proto.h, version 8). The sealed epoch a mutation of cl
  * may be held in (its own, else the nearest above with a checkpoint), or
@@ -445,11 +450,7 @@ uint64_t spn_seal_create_of(struct spn_daemon *d, const struct spn_job *j);
 /* The same for a process without a sealed epoch of its own: the one in
  * the chain it joins (SEAL with JOIN) that holds the create, or 0. */
 uint64_t spn_seal_create_above(struct spn_daemon *d, const struct spn_job *j);
-/* Where a create by a process without a checkpoint may be held: the
- * nearest sealed epoch in the chain it joins with a checkpoint that takes
- * joins (its failure rolls that sealer back to before the fork, and this
- * process is discarded with it), or 0. */
-uint64_t spn_seal_join_hold_target(struct spn_daemon *d, const struct spn_client *cl);
+
 /* v (a create) is held in its sealed epoch: as spn_seal_hold_add, and the
  * epoch remembers the file. */
 void spn_seal_hold_create(struct spn_daemon *d, struct spn_job *v);

@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #include "client/daemon/nfs_op.h"
-#include "client/log.h"
 
 /* libnfs 4.0's nfs_get_fh()/nfs_get_rootfh() return this private struct;
  * its layout is part of what those exported functions promise. */
@@ -627,12 +626,6 @@ setattr_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
  */
 static void store_fh_pump(struct spn_nfs_op *op);
 
-static int
-time_later(const struct spn_time *a, const struct spn_time *b)
-{
-	return a->sec > b->sec || (a->sec == b->sec && a->nsec > b->nsec);
-}
-
 static void
 store_fh_write_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 {
@@ -654,7 +647,7 @@ store_fh_write_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 		struct spn_time ct = { a->ctime.seconds, a->ctime.nseconds };
 
 		spn_nfsop_clock_sample(op->n, &st, c->sent_ns);
-		if (time_later(&ct, &op->write_ctime)) {
+		if (spn_time_later(&ct, &op->write_ctime)) {
 			op->write_ctime = ct;
 			op->write_mtime = st;
 		}
@@ -680,11 +673,9 @@ setattr_shown_last(const struct spn_nfs_op *op)
 {
 	const struct spn_time *m = &op->res.attr.mtime;
 
-	return !time_later(&op->write_ctime, &op->res.attr.ctime) &&
-	       !time_later(&op->res.attr.ctime, &op->write_ctime) &&
-	       op->write_mtime.sec == m->sec && op->write_mtime.nsec == m->nsec &&
-	       (op->sa.mask & (SPN_NSA_MTIME | SPN_NSA_TIMES)) && op->sa.mtime.sec == m->sec &&
-	       op->sa.mtime.nsec == m->nsec;
+	return spn_time_eq(&op->write_ctime, &op->res.attr.ctime) &&
+	       spn_time_eq(&op->write_mtime, m) &&
+	       (op->sa.mask & (SPN_NSA_MTIME | SPN_NSA_TIMES)) && spn_time_eq(&op->sa.mtime, m);
 }
 
 /* The SETATTR sent behind the WRITEs is back. */
@@ -764,7 +755,7 @@ store_fh_pump(struct spn_nfs_op *op)
 	}
 	op->res.bytes = op->bytes;
 	if (op->setattr_back && !op->write_ctime_unknown &&
-	    (time_later(&op->res.attr.ctime, &op->write_ctime) || setattr_shown_last(op))) {
+	    (spn_time_later(&op->res.attr.ctime, &op->write_ctime) || setattr_shown_last(op))) {
 		op->n->stats.stores_pipelined++;
 		spn_nfsop_finish(op, 0); /* the SETATTR came last */
 		return;

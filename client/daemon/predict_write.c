@@ -484,7 +484,7 @@ spn_hold_request(struct spn_job *j)
 	else if (j->req.op == SPN_OP_CLOSE)
 		id = 0;
 	else if (joining)
-		id = j->req.op == SPN_OP_OPEN ? spn_seal_join_hold_target(j->d, j->cl) : 0;
+		id = j->req.op == SPN_OP_OPEN ? spn_seal_join_target(j->d, j->cl) : 0;
 	else
 		id = spn_seal_hold_target(j->d, j->cl, &from);
 	if (!refused_recently(j->d, j->m, j->rel) && id != 0) {

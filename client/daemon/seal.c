@@ -438,8 +438,16 @@ spn_seal_dispatch(struct spn_job *j)
 	spn_job_reply(j, 0);
 }
 
+/* One more validation (or held call) joins s: s waits for it. */
+static void
+seal_count_join(struct spn_seal *s)
+{
+	s->joined++;
+	s->joins++;
+}
+
 uint64_t
-spn_seal_join(struct spn_daemon *d, struct spn_client *cl)
+spn_seal_join_target(struct spn_daemon *d, const struct spn_client *cl)
 {
 	uint64_t id = cl->join;
 	int depth;
@@ -455,13 +463,21 @@ spn_seal_join(struct spn_daemon *d, struct spn_client *cl)
 			if (seal_state(d, id, 1) != SEAL_PENDING || s->joins >= SEAL_MAX_JOINS ||
 			    spn_mono_ns() - s->born_ns > SEAL_JOIN_NS)
 				return 0;
-			s->joined++;
-			s->joins++;
 			return id;
 		}
 		id = s->birth;
 	}
 	return 0;
+}
+
+uint64_t
+spn_seal_join(struct spn_daemon *d, struct spn_client *cl)
+{
+	uint64_t id = spn_seal_join_target(d, cl);
+
+	if (id != 0)
+		seal_count_join(seal_find(d, id));
+	return id;
 }
 
 void
@@ -503,10 +519,8 @@ spn_seal_join_own(struct spn_daemon *d, uint64_t id)
 {
 	struct spn_seal *s = seal_find(d, id);
 
-	if (s != NULL) {
-		s->joined++;
-		s->joins++;
-	}
+	if (s != NULL)
+		seal_count_join(s);
 }
 
 void
@@ -515,8 +529,7 @@ spn_seal_hold_add(struct spn_daemon *d, struct spn_job *v)
 	struct spn_seal *s = seal_find(d, v->join);
 
 	if (s != NULL) {
-		s->joined++;
-		s->joins++;
+		seal_count_join(s);
 		s->closed = 1;
 		if (v->hold_behind)
 			s->behind++; /* a chmod of the file its held create makes */
@@ -563,28 +576,6 @@ spn_seal_create_above(struct spn_daemon *d, const struct spn_job *j)
 	return 0;
 }
 
-uint64_t
-spn_seal_join_hold_target(struct spn_daemon *d, const struct spn_client *cl)
-{
-	uint64_t id = cl->join;
-	int depth;
-
-	for (depth = 0; id != 0 && depth < 4096; depth++) {
-		struct spn_seal *s = seal_find(d, id);
-
-		if (s == NULL)
-			return 0;
-		if (s->ckpt && !s->closed) {
-			if (seal_state(d, id, 1) != SEAL_PENDING || s->joins >= SEAL_MAX_JOINS ||
-			    spn_mono_ns() - s->born_ns > SEAL_JOIN_NS)
-				return 0;
-			return id;
-		}
-		id = s->birth;
-	}
-	return 0;
-}
-
 void
 spn_seal_hold_create(struct spn_daemon *d, struct spn_job *v)
 {
@@ -603,8 +594,7 @@ spn_seal_join_behind(struct spn_daemon *d, uint64_t id)
 	struct spn_seal *s = seal_find(d, id);
 
 	if (s != NULL) {
-		s->joined++;
-		s->joins++;
+		seal_count_join(s);
 		s->behind++;
 	}
 }
