@@ -440,6 +440,9 @@ uint64_t spn_seal_join(struct spn_daemon *d, struct spn_client *cl);
  * it), or 0. */
 uint64_t spn_seal_join_target(struct spn_daemon *d, const struct spn_client *cl);
 void spn_seal_join_done(struct spn_daemon *d, uint64_t id, int ok);
+/* The same, only if it is cl's birth itself (not one above it): where the
+ * store of a file cl wrote may be held, so that it waits for that birth. */
+uint64_t spn_seal_join_birth(struct spn_daemon *d, const struct spn_client *cl);
 /* Held mutations (proto.h, version 8). The sealed epoch a mutation of cl
  * may be held in (its own, else the nearest above with a checkpoint), or
  * 0; *from: the link of the chain cl names. */

@@ -304,6 +304,66 @@ synth_entry(struct spn_job *j, struct spn_entry *e, uint32_t type, const struct 
 	spn_consist_set_content(e);
 }
 
+/* A held store, its epoch held: in line now, among the file's waiters. */
+static void
+held_store_go(struct spn_job *v)
+{
+	struct spn_wb *wb = spn_wb_find(v->d, v->m, v->rel, 1);
+
+	if (wb == NULL) {
+		spn_job_reply(v, -ENOMEM); /* fails the epoch: never sent */
+		return;
+	}
+	v->wb = wb;
+	v->next = wb->waiters;
+	wb->waiters = v;
+	spn_wb_kick(v->d, wb);
+}
+
+/* ... its epoch failed: never sent. The mirror keeps the content and the
+ * index its dirty mark (writes through the mirror are not undone), so the
+ * file's next store, or the journal, sends it. */
+static void
+held_store_drop(struct spn_job *v)
+{
+	spn_job_free(v);
+}
+
+/*
+ * The store at the close of a file a process without a checkpoint wrote
+ * but did not create in its epoch (a configure child's exit storing
+ * config.log, which its shell keeps open), held in its birth j->hold:
+ * the process goes on (exits) at once, and the store is sent when that
+ * epoch and everything above it held -- it is then the epoch's last
+ * validation -- or dropped if any failed. Not for a file whose times were
+ * set (kept by its write-back record) or that is gone. 1 if answered.
+ */
+static int
+hold_store(struct spn_job *j, struct spn_wb *wb)
+{
+	struct spn_job *v;
+
+	if (wb->has_times || wb->detached)
+		return 0;
+	v = spn_validation_joined(j, j->hold);
+	if (v == NULL)
+		return 0;
+	if (wb->writers > 0)
+		wb->writers--;
+	if (spn_job_index_get(j, j->rel, &j->e) == 0) {
+		j->rep.attr = j->e.attr;
+		spn_wb_attr(j, &j->rep.attr);
+	}
+	spn_wb_forget(j->d, wb); /* found again when the store goes */
+	v->issue = held_store_go;
+	v->done = held_store_drop;
+	spn_seal_hold_add(v->d, v);
+	j->rep.spec = SPN_SPEC_PREDICTED | SPN_SPEC_JOINED;
+	spn_job_reply(j, 0);
+	spn_seal_poke(v->d);
+	return 1;
+}
+
 /* A predicted close: answered now, stored behind; the store validates. */
 static int
 predict_close(struct spn_job *j)
@@ -314,6 +374,8 @@ predict_close(struct spn_job *j)
 	if (!(j->req.flags & SPN_F_WRITTEN))
 		return 0;
 	wb = spn_wb_find(j->d, j->m, j->rel, 1);
+	if (wb != NULL && j->hold != 0 && !j->hold_behind)
+		return hold_store(j, wb);
 	v = wb == NULL	    ? NULL
 	    : j->hold != 0 ? spn_validation_joined(j, j->hold)
 			   : spn_validation_new(j);
@@ -472,7 +534,9 @@ spn_hold_request(struct spn_job *j)
 
 	/* The store (CLOSE) or chmod of a file whose create the process's
 	 * sealed epoch holds goes behind it, in that epoch (ld: create,
-	 * write, close, chmod); anything else is the epoch's one hold.
+	 * write, close, chmod); anything else is the epoch's one hold. A
+	 * process without a checkpoint holds the store of a file it did not
+	 * create in its birth only (hold_store).
 	 * SPN_SPEC_JOIN: a process without a checkpoint (a shell's child
 	 * opening `>file`, then exec'ing cat) holds its create in the sealed
 	 * epoch it joins, and the store at the close goes behind it there. */
@@ -482,7 +546,7 @@ spn_hold_request(struct spn_job *j)
 	    (id = joining ? spn_seal_create_above(j->d, j) : spn_seal_create_of(j->d, j)) != 0)
 		j->hold_behind = 1;
 	else if (j->req.op == SPN_OP_CLOSE)
-		id = 0;
+		id = joining ? spn_seal_join_birth(j->d, j->cl) : 0;
 	else if (joining)
 		id = j->req.op == SPN_OP_OPEN ? spn_seal_join_target(j->d, j->cl) : 0;
 	else

@@ -480,6 +480,14 @@ spn_seal_join(struct spn_daemon *d, struct spn_client *cl)
 	return id;
 }
 
+uint64_t
+spn_seal_join_birth(struct spn_daemon *d, const struct spn_client *cl)
+{
+	uint64_t id = spn_seal_join_target(d, cl);
+
+	return id != 0 && id == cl->join ? id : 0;
+}
+
 void
 spn_seal_join_done(struct spn_daemon *d, uint64_t id, int ok)
 {

@@ -16,12 +16,13 @@
 # the reap only to the reap. A $(...) whose child's exit failed with the
 # shell's own read goes (the shell, rolled back, runs it again): it does
 # not wait for a re-execution that never comes. A dependent's create (tee's)
-# before the shell's read is validated is held, and dropped if it was stale.
+# before the shell's read is validated is held, and dropped if it was stale;
+# so is a child's store of a file its shell keeps open (config.log).
 # The stale cases: the cache holds a file,
 # then the server's copy changes directly in the export directory (the
 # second client).
 #   SPECNFS_TEST_POLICIES  the policies (default "off cto full")
-#   SPECNFS_TEST_SCENARIOS the scenarios (default "s1 s2 s3 s4 s5 s6 s7 s8 s9 s10")
+#   SPECNFS_TEST_SCENARIOS the scenarios (default "s1 s2 s3 s4 s5 s6 s7 s8 s9 s10 s11")
 . "$(dirname "$0")/lib.sh"
 require_cmd gcc make mkfifo pgrep timeout python3
 testbed_start tb
@@ -576,6 +577,41 @@ s10() { # s10 POLICY
 	fi
 }
 
+# s11: the store of a file a shell keeps open (configure's config.log on
+# fd 5), written by its child and stored at the child's exit: held in the
+# child's birth (the shell's read), sent once that held, dropped when the
+# read was stale -- and the server's file is the synchronous run's.
+S11_SH='exec 5>>"$1/log"; read -r w <"$1/in"
+(echo "child $w" >&5)
+echo "read $w"; echo "parent $w" >&5; exec 5>&-; cat "$1/log"'
+s11() { # s11 POLICY
+	local pol=$1 d=$E/$pol/s11 run w dropped
+	for run in fresh stale; do
+		rm -rf "$d"
+		mkdir -p "$d"
+		write "$d/in" "old"
+		: >"$d/log"
+		warm "$pol/s11"
+		w=old
+		[ $run = stale ] && w=new && write "$d/in" "new" # behind the cache
+		dropped=$(held_dropped)
+		piped "$T_TMP/s11.$pol.$run" "$pol" bash -c "$S11_SH" "$MARK" "/nfs/$pol/s11"
+		expect "$pol: s11 $run: the shell's output and the file, once" \
+			"$(printf '%s\n' "read $w" "child $w" "parent $w" "exit 0")" "$T_TMP/s11.$pol.$run"
+		expect "$pol: ... the server has the child's line, then the shell's" \
+			"$(printf '%s\n' "child $w" "parent $w")" "$d/log"
+		no_process_left "$pol: ... no process is left"
+		if [ "$pol" = full ] && [ $run = stale ]; then
+			check "$pol: ... the discarded child's store was dropped \
+($dropped -> $(held_dropped) dropped)" test "$(held_dropped)" -gt "$dropped"
+		fi
+	done
+	if [ "$pol" = full ]; then
+		check "$pol: ... the child's stores were held (SPECNFS_STATS held $(stat_total held))" \
+			test "$(stat_total held)" -ge 2
+	fi
+}
+
 # No process waited anywhere near a daemon's deadline (60 s): a
 # dependent whose parent's verdict is never passed on waits for that (the
 # recipes' $(cat stamp) is such a dependent: a shell reading a pipe from
@@ -588,7 +624,7 @@ longest_wait() {
 }
 for pol in ${SPECNFS_TEST_POLICIES:-off cto full}; do
 	t0=$(date +%s%N)
-	for s in ${SPECNFS_TEST_SCENARIOS:-s1 s2 s3 s4 s5 s6 s7 s8 s9 s10}; do
+	for s in ${SPECNFS_TEST_SCENARIOS:-s1 s2 s3 s4 s5 s6 s7 s8 s9 s10 s11}; do
 		stats "$s.$pol"
 		"$s" "$pol"
 		stats_sum
