@@ -139,7 +139,7 @@ static const struct spn__field spn__fields[SPN__NFID] = {
 	SPN__F(struct spn_req, mtime, SPN__K_TIME, SPN__C_NONE, 0),
     [SPN__RQ_SPEC] = SPN__F(struct spn_req, spec, SPN__K_U32, SPN__C_BITS,
 			    SPN_SPEC_PREDICT | SPN_SPEC_REPLAY | SPN_SPEC_JOIN |
-				SPN_SPEC_HOLD),
+				SPN_SPEC_HOLD | SPN_SPEC_NOTE),
     [SPN__RQ_TOKEN] = SPN__F(struct spn_req, token, SPN__K_U64, SPN__C_NONE, 0),
     [SPN__RP_ATTR] =
 	SPN__F(struct spn_reply, attr, SPN__K_ATTR, SPN__C_NONE, 0),
@@ -154,7 +154,7 @@ static const struct spn__field spn__fields[SPN__NFID] = {
 	SPN__F(struct spn_reply, text, SPN__K_TEXT, SPN__C_NONE, SPN_TEXT_MAX),
     [SPN__RP_SPEC] = SPN__F(struct spn_reply, spec, SPN__K_U32, SPN__C_BITS,
 			    SPN_SPEC_PREDICTED | SPN_SPEC_REMOTE | SPN_SPEC_REDIRECT |
-				SPN_SPEC_JOINED | SPN_SPEC_UNHELD),
+				SPN_SPEC_JOINED | SPN_SPEC_UNHELD | SPN_SPEC_LEASE),
     [SPN__RP_REFUTED] =
 	SPN__F(struct spn_reply, refuted, SPN__K_U32, SPN__C_NONE, 0),
     [SPN__RP_TOKEN] = SPN__F(struct spn_reply, token, SPN__K_U64, SPN__C_NONE, 0),

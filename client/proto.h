@@ -50,7 +50,7 @@
 #include <sys/types.h>
 
 #define SPN_PROTO_MAGIC 0x464e5053u /* "SPNF" on the wire */
-#define SPN_PROTO_VERSION 10 /* 2: speculation (spec fields, RESOLVE);
+#define SPN_PROTO_VERSION 11 /* 2: speculation (spec fields, RESOLVE);
 			     * 3: write-back speculation (token, REPLAY, REMOTE);
 			     * 4: MKNOD, REDIRECT replies (symlinks off NFS);
 			     * 5: speculation across processes (SEAL, RESOLVE's
@@ -63,7 +63,9 @@
 			     *    SEAL's second dependency, RESOLVE's OWN);
 			     * 10: STAT's TYPE, held creates (OPEN and its
 			     *    CLOSE with SPEC_HOLD; with SPEC_JOIN too:
-			     *    held in the sealed epoch the client joins) */
+			     *    held in the sealed epoch the client joins);
+			     * 11: misses answered by the client (SPEC_LEASE,
+			     *    SPEC_NOTE) */
 #define SPN_HDR_LEN 16
 
 /* Largest frames, header included. */
@@ -270,6 +272,31 @@ enum spn_op {
  * connection that asks without OWN, and its closing says FLUSHED.
  */
 #define SPN_F_OWN 0x200u /* RESOLVE with VERDICT: not the courier of token */
+
+/*
+ * Version 11: misses answered by the client. A read prediction joined to a
+ * sealed epoch (SPN_SPEC_JOIN) that the daemon answers ENOENT from the
+ * complete listing of the name's directory may come back with
+ * SPN_SPEC_LEASE: the client may answer later misses in that directory
+ * itself (a name the mirror's directory lacks) and tell the daemon with
+ * the same request, SPN_SPEC_NOTE added, which gets no reply. The lease
+ * keeps that sealed epoch undecided until the daemon has every note: it
+ * ends at the connection's first request that does not keep it
+ * (spn_spec_keeps_lease), or when the connection closes; the client
+ * forgets its directories then too. Each note is checked as the
+ * prediction it is, joined to the lease's epoch; any answer but ENOENT
+ * fails that epoch, and the directory is not leased again for a while.
+ */
+#define SPN_SPEC_NOTE 0x10u  /* request: answered by the client; no reply */
+#define SPN_SPEC_LEASE 0x20u /* reply: the client may answer misses here */
+
+/* A request that keeps the connection's lease: a joined read prediction
+ * (or a note). Any other ends it. */
+static inline int
+spn_spec_keeps_lease(uint32_t spec)
+{
+	return (spec & SPN_SPEC_JOIN) && !(spec & SPN_SPEC_HOLD);
+}
 
 /* Set in the header's op of every reply; never part of struct's op. */
 #define SPN_OP_REPLY 0x8000u

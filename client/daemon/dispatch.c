@@ -39,6 +39,15 @@ spn_job_start(struct spn_daemon *d, struct spn_client *cl, const struct spn_req 
 	d->njobs++;
 	if (req->op <= SPN_OP_MAX)
 		d->requests[req->op]++;
+	if (cl->lease != 0 && !spn_spec_keeps_lease(req->spec))
+		spn_seal_lease_end(d, cl);
+	if (req->spec & SPN_SPEC_NOTE) {
+		/* Counted now, so that the lease's epoch waits for it. */
+		j->note = spn_seal_lease_join(d, cl);
+		if (j->note == 0)
+			spn_err("pid %d answered %s itself without a lease", (int)cl->pid,
+				req->path);
+	}
 	if (j->cred.foreign < 0 || (j->cred.foreign > 0 && req->op == SPN_OP_SHUTDOWN)) {
 		/* Ids we could not read (the sender is gone), or a shutdown
 		 * from a process that is no longer the daemon's user. */

@@ -102,6 +102,9 @@ struct spn_client {
 	/* The sealed epoch a process without a checkpoint depends on: its
 	 * predictions join the chain above it (SEAL with SPN_F_JOIN). */
 	uint64_t join;
+	/* The sealed epoch its lease keeps undecided (proto.h, version 11):
+	 * the client answers misses itself and sends notes. 0: none. */
+	uint64_t lease;
 };
 
 /* One write-back in progress for a path (coalesces closes and inotify). */
@@ -204,12 +207,14 @@ struct spn_job {
 	uint64_t hold;             /* request: the sealed epoch to hold it in */
 	uint64_t hold_from;        /* ... the joiner's own link of the chain */
 	int hold_behind;           /* ... behind the epoch's held create of its file */
+	int hold_open;             /* ... a store that leaves the epoch open while held */
 	struct spn_job *hold_next; /* validation: in d->held while held */
 	int64_t held_ns;           /* ... since */
 	uint64_t verf;             /* O_EXCL CREATE: its verifier (0: GUARDED) */
 	int verf_set;              /* ... chosen (the same when sent again) */
 	int dropped;               /* ... dropped, never sent: what it held failed */
 	uint64_t removals;         /* validation: d->removals when it began */
+	uint64_t note;             /* a note's own join of the lease's epoch */
 };
 
 /* The outcome of a predicted mutation, for a re-execution (REPLAY). */
@@ -281,6 +286,10 @@ struct spn_daemon {
 	unsigned next_outcome;
 	struct spn_refused refused[SPN_REFUSED];
 	unsigned next_refused;
+	/* Directories whose note failed: not leased again for a while. */
+	struct spn_refused unleased[SPN_REFUSED];
+	unsigned next_unleased;
+	uint64_t notes, notes_failed; /* notes had, and how many failed */
 };
 
 #define SPN_MAX_SYMLINK_HOPS 40 /* symlinks a request may follow, as ELOOP locally */
@@ -443,6 +452,16 @@ void spn_seal_join_done(struct spn_daemon *d, uint64_t id, int ok);
 /* The same, only if it is cl's birth itself (not one above it): where the
  * store of a file cl wrote may be held, so that it waits for that birth. */
 uint64_t spn_seal_join_birth(struct spn_daemon *d, const struct spn_client *cl);
+/* Leases (proto.h, version 11). cl's lease now keeps id undecided (one
+ * join, ending the lease it had on another); spn_seal_lease_end ends it;
+ * spn_seal_lease_join counts one more join of the lease's epoch (a note,
+ * or its validation) and says which, or 0 if cl has none. */
+void spn_seal_lease_grant(struct spn_daemon *d, struct spn_client *cl, uint64_t id);
+void spn_seal_lease_end(struct spn_daemon *d, struct spn_client *cl);
+uint64_t spn_seal_lease_join(struct spn_daemon *d, struct spn_client *cl);
+/* A note (SPN_SPEC_NOTE) is answered with status, which goes to no one:
+ * anything but ENOENT fails the lease's epoch (daemon/predict.c). */
+void spn_note_done(struct spn_job *j, int status);
 /* Held mutations (proto.h, version 8). The sealed epoch a mutation of cl
  * may be held in (its own, else the nearest above with a checkpoint), or
  * 0; *from: the link of the chain cl names. */

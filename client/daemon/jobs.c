@@ -238,7 +238,9 @@ spn_job_reply(struct spn_job *j, int status)
 	unsigned char buf[SPN_MSG_MAX];
 	ssize_t n;
 
-	if (j->cl != NULL && !j->cl->dead) {
+	if (j->req.spec & SPN_SPEC_NOTE) {
+		spn_note_done(j, status);
+	} else if (j->cl != NULL && !j->cl->dead) {
 		j->rep.op = j->req.op;
 		j->rep.seq = j->req.seq;
 		j->rep.status = status;
@@ -259,7 +261,10 @@ spn_job_reply(struct spn_job *j, int status)
 	}
 	spn_debug("%s %s -> %d%s (pid %d, %lld us)", spn_proto_op_name(j->req.op) ?: "?",
 		  j->req.path, status,
-		  (j->rep.spec & SPN_SPEC_PREDICTED) ? " predicted" : j->remote ? " remote" : "",
+		  (j->req.spec & SPN_SPEC_NOTE)	      ? " (a client's own answer)"
+		  : (j->rep.spec & SPN_SPEC_PREDICTED) ? " predicted"
+		  : j->remote			      ? " remote"
+						      : "",
 		  j->cl != NULL ? (int)j->cl->pid : 0,
 		  j->start_ns != 0 ? (long long)((spn_mono_ns() - j->start_ns) / 1000) : -1LL);
 	spn_job_free(j);

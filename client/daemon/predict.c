@@ -126,14 +126,17 @@ spn_validation_joined(struct spn_job *pj, uint64_t id)
 
 /* Start checking a prediction made for cl; a miss (status -ENOENT)
  * predicted from the complete listing of dir (entry de) is checked
- * through dir (daemon/dircheck.c). */
-static void
+ * through dir (daemon/dircheck.c). A note's joins its lease's epoch.
+ * Returns the sealed epoch it joined, or 0. */
+static uint64_t
 validate_start(struct spn_job *pj, int status, const char *dir, const struct spn_entry *de)
 {
 	uint64_t join = 0;
 	struct spn_job *v;
 
-	if ((pj->req.spec & SPN_SPEC_JOIN) && pj->cl->join != 0)
+	if (pj->req.spec & SPN_SPEC_NOTE)
+		join = spn_seal_lease_join(pj->d, pj->cl);
+	else if ((pj->req.spec & SPN_SPEC_JOIN) && pj->cl->join != 0)
 		join = spn_seal_join(pj->d, pj->cl);
 	v = validation_new(pj, join);
 	if (v == NULL) {
@@ -142,7 +145,7 @@ validate_start(struct spn_job *pj, int status, const char *dir, const struct spn
 			spn_seal_join_done(pj->d, join, 0);
 		else
 			pj->cl->refuted++;
-		return;
+		return 0;
 	}
 	if (join != 0)
 		pj->rep.spec |= SPN_SPEC_JOINED;
@@ -154,9 +157,77 @@ validate_start(struct spn_job *pj, int status, const char *dir, const struct spn
 		v->predicted.ctime = de->content_ctime;
 		v->predicted.fileid = de->content_fileid;
 		if (spn_dircheck_join(v, dir, validate_done) == 0)
-			return;
+			return join;
 	}
 	spn_resolve(v, 1, validate_done);
+	return join;
+}
+
+/* ------------------------------------------------------------ leases */
+
+static int
+unleased_recently(struct spn_daemon *d, const struct spn_mount *m, const char *rel)
+{
+	int64_t now = spn_mono_ns();
+	unsigned i;
+
+	for (i = 0; i < SPN_REFUSED; i++) {
+		const struct spn_refused *r = &d->unleased[i];
+
+		if (r->until_ns > now && r->mount == m->id && strcmp(r->rel, rel) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * A miss of j's joined prediction, answered from the complete listing of
+ * dir (its directory, or the deepest one on its path that we know): the
+ * client may answer the next ones below dir itself (proto.h, version 11),
+ * under a lease of the epoch it joined. Only where the client's path is
+ * the one resolved (no symlink on the way, so that the mirror directory it
+ * looks in is dir's), and not for a directory whose note failed lately
+ * (the mirror and the cache disagreed).
+ */
+static void
+lease_offer(struct spn_job *j, const char *dir, uint64_t join)
+{
+	char parent[SPN_PATH_MAX];
+	size_t pl = strlen(j->m->prefix);
+
+	spn_parent_of(j->rel, parent, sizeof(parent));
+	if (j->cred.foreign != 0 || strncmp(j->req.path, j->m->prefix, pl) != 0 ||
+	    strcmp(j->req.path + pl, j->rel) != 0 || unleased_recently(j->d, j->m, dir) ||
+	    unleased_recently(j->d, j->m, parent))
+		return;
+	spn_seal_lease_grant(j->d, j->cl, join);
+	if (j->cl->lease == join)
+		j->rep.spec |= SPN_SPEC_LEASE;
+}
+
+void
+spn_note_done(struct spn_job *j, int status)
+{
+	struct spn_daemon *d = j->d;
+	uint64_t id = j->note;
+	int ok = status == -ENOENT;
+
+	d->notes++;
+	if (!ok) {
+		d->notes_failed++;
+		if (j->m != NULL) {
+			struct spn_refused *r = &d->unleased[d->next_unleased++ % SPN_REFUSED];
+
+			r->mount = j->m->id;
+			spn_parent_of(j->rel, r->rel, sizeof(r->rel));
+			r->until_ns = spn_mono_ns() + 10 * 1000000000LL;
+		}
+		spn_debug("note %s of pid %d failed: %d", j->req.path,
+			  j->cl != NULL ? (int)j->cl->pid : 0, status);
+	}
+	j->note = 0;
+	if (id != 0)
+		spn_seal_join_done(d, id, ok);
 }
 
 /*
@@ -307,6 +378,7 @@ spn_predict(struct spn_job *j)
 	struct spn_entry pe;
 	struct stat st;
 	int have, status = 0, miss = 0;
+	uint64_t join;
 
 	have = spn_job_index_get(j, j->rel, &j->e) == 0;
 	if (have && (j->e.flags & SPN_EF_DIRTY))
@@ -378,7 +450,9 @@ spn_predict(struct spn_job *j)
 		}
 	}
 	j->rep.spec = SPN_SPEC_PREDICTED;
-	validate_start(j, status, miss ? parent : NULL, &pe);
+	join = validate_start(j, status, miss ? parent : NULL, &pe);
+	if (miss && join != 0 && !(j->req.spec & SPN_SPEC_NOTE))
+		lease_offer(j, parent, join);
 	spn_job_reply(j, status);
 	return 1;
 }

@@ -357,6 +357,7 @@ hold_store(struct spn_job *j, struct spn_wb *wb)
 	spn_wb_forget(j->d, wb); /* found again when the store goes */
 	v->issue = held_store_go;
 	v->done = held_store_drop;
+	v->hold_open = 1; /* its siblings (config.log's other writers) still join */
 	spn_seal_hold_add(v->d, v);
 	j->rep.spec = SPN_SPEC_PREDICTED | SPN_SPEC_JOINED;
 	spn_job_reply(j, 0);

@@ -63,6 +63,22 @@ resolve_reread(struct spn_job *j)
 	}
 }
 
+/* A name new to the cache: the mirror shows it too (a stub, or an empty
+ * directory), as a listing would have, so that a client answering misses
+ * from the mirror itself (proto.h, version 11) does not say it is not there. */
+static void
+mirror_show(struct spn_job *j, uint32_t type)
+{
+	struct stat st;
+
+	if (spn_mirror_lstat(j->m, j->rel, &st) != -ENOENT)
+		return;
+	if (type == S_IFDIR)
+		spn_mirror_mkdir(j->m, j->rel);
+	else
+		spn_mirror_stub(j->m, j->d->tmpdir, j->rel, type);
+}
+
 static void
 resolve_done(struct spn_job *j)
 {
@@ -102,6 +118,7 @@ resolve_done(struct spn_job *j)
 		j->e.fh_len = fh_len;
 		memcpy(j->e.fh, fh, fh_len);
 		j->have_e = 1;
+		mirror_show(j, fresh.type);
 	} else if (unknown_fileid(&j->e, &fresh),
 		   spn_consist_after_revalidate(&j->d->ac, &j->e, &fresh, now) & SPN_CH_REPLACED) {
 		spn_debug("%s replaced (fileid %llu -> %llu)", j->rel,

@@ -63,6 +63,18 @@
  * line after it, so that the create goes without waiting for them, and
  * neither goes if it was dropped.
  *
+ * Held stores: the store at the close of a file a process without a
+ * checkpoint wrote but did not create (a configure child's exit storing
+ * config.log, which its shell keeps open) is held in its birth too
+ * (predict_write.c, hold_store). Unlike other held mutations it leaves the
+ * epoch open to joins while it waits (open_holds): its siblings, born of
+ * the same epoch, go on joining it, and it goes once they are all back;
+ * from then on the epoch takes nothing more.
+ *
+ * Leases (version 11): a client answering misses itself keeps the epoch
+ * its predictions join undecided with one join until its next request of
+ * another kind (spn_seal_lease_*); each note counts a join as it arrives.
+ *
  * Ids count up from a random per-daemon base, so that an id a previous
  * daemon issued is unknown here: unknown counts as REFUTED (the execution
  * that depends on it cannot be vouched for). Decided epochs are not kept:
@@ -117,6 +129,7 @@ struct spn_seal {
 	int join_refuted;      /* a joined validation failed */
 	int closed;            /* holds a mutation: takes no more joins */
 	unsigned behind;       /* joins that wait in line behind its held create */
+	unsigned open_holds;   /* held stores that leave it open to joins until they go */
 	uint16_t create_mount; /* the file its held create makes */
 	char *create_rel;      /* ... NULL: none */
 };
@@ -504,6 +517,53 @@ spn_seal_join_done(struct spn_daemon *d, uint64_t id, int ok)
 	spn_seal_poke(d);
 }
 
+/* ------------------------------------------------------------ leases */
+
+/*
+ * A lease is one join of the sealed epoch the client's predictions join:
+ * the epoch stays undecided while the client may still answer a miss
+ * itself, and each note it sends counts one join more when it arrives, so
+ * that none can come after the verdict. A held mutation of that epoch
+ * waits for the lease's end too (hold_state), which keeps the rule that
+ * nothing joins after a held mutation could reach the server.
+ */
+void
+spn_seal_lease_grant(struct spn_daemon *d, struct spn_client *cl, uint64_t id)
+{
+	struct spn_seal *s;
+
+	if (cl->lease == id)
+		return;
+	spn_seal_lease_end(d, cl);
+	s = seal_find(d, id);
+	if (s == NULL)
+		return;
+	seal_count_join(s);
+	cl->lease = id;
+}
+
+void
+spn_seal_lease_end(struct spn_daemon *d, struct spn_client *cl)
+{
+	uint64_t id = cl->lease;
+
+	if (id == 0)
+		return;
+	cl->lease = 0;
+	spn_seal_join_done(d, id, 1);
+}
+
+uint64_t
+spn_seal_lease_join(struct spn_daemon *d, struct spn_client *cl)
+{
+	struct spn_seal *s = cl->lease != 0 ? seal_find(d, cl->lease) : NULL;
+
+	if (s == NULL)
+		return 0;
+	seal_count_join(s);
+	return s->id;
+}
+
 /* ------------------------------------------------------------ held mutations */
 
 uint64_t
@@ -538,7 +598,10 @@ spn_seal_hold_add(struct spn_daemon *d, struct spn_job *v)
 
 	if (s != NULL) {
 		seal_count_join(s);
-		s->closed = 1;
+		if (v->hold_open)
+			s->open_holds++;
+		else
+			s->closed = 1;
 		if (v->hold_behind)
 			s->behind++; /* a chmod of the file its held create makes */
 	}
@@ -616,8 +679,10 @@ hold_state(struct spn_daemon *d, const struct spn_job *v)
 
 	if (s == NULL || (s->own_done && s->own_refuted) || s->join_refuted)
 		return SEAL_REFUTED;
-	if (!s->own_done || s->joined > 1 + s->behind)
-		return SEAL_PENDING; /* v itself is one of the joined, and what waits behind it */
+	/* v itself is one of the joined, and what waits behind it, and the
+	 * held stores that wait for the rest like v. */
+	if (!s->own_done || s->joined > s->behind + s->open_holds + !v->hold_open)
+		return SEAL_PENDING;
 	b = seal_state(d, s->birth, 1);
 	if (b == SEAL_HELD && s->also != 0)
 		b = seal_state(d, s->also, 1);
@@ -650,10 +715,28 @@ again:
 		return;
 	}
 	while ((v = ready) != NULL) {
+		struct spn_seal *s = seal_find(d, v->join);
+		enum seal_state st = hold_state(d, v);
+
 		ready = v->hold_next;
 		v->hold_next = NULL;
+		if (v->hold_open) {
+			if (st == SEAL_PENDING) {
+				/* A held store of the same epoch went
+				 * just before: it waits for that one. */
+				v->hold_next = d->held;
+				d->held = v;
+				continue;
+			}
+			if (s != NULL) {
+				/* It goes (or not): nothing joins the epoch
+				 * any more, as for any held mutation. */
+				s->open_holds--;
+				s->closed = 1;
+			}
+		}
 		d->held_us += (uint64_t)(spn_mono_ns() - v->held_ns) / 1000;
-		if (hold_state(d, v) == SEAL_HELD) {
+		if (st == SEAL_HELD) {
 			spn_debug("%s %s sent after %lld us held", spn_proto_op_name(v->req.op),
 				  v->rel, (long long)(spn_mono_ns() - v->held_ns) / 1000);
 			spn_job_unhold(v);
@@ -721,6 +804,7 @@ spn_seal_client_gone(struct spn_daemon *d, struct spn_client *cl)
 {
 	struct spn_job **pp = &d->reapers, *j;
 
+	spn_seal_lease_end(d, cl);
 	while ((j = *pp) != NULL) {
 		if (j->cl == cl) {
 			*pp = j->next;

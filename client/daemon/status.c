@@ -87,6 +87,8 @@ spn_status_text(struct spn_daemon *d, char *buf, size_t len)
 	OUT("directory checks: %llu predicted misses answered by %llu GETATTRs of their "
 	    "directories\n",
 	    (unsigned long long)d->dircheck_answers, (unsigned long long)d->dirchecks);
+	OUT("misses answered by clients: %llu, %llu of them wrong\n", (unsigned long long)d->notes,
+	    (unsigned long long)d->notes_failed);
 	for (i = 0; i < d->nmounts; i++) {
 		struct spn_mount *m = &d->mounts[i];
 		const struct spn_nfs_stats *st = spn_nfs_stats(m->nfs);

@@ -55,6 +55,84 @@ static ino_t shim_conn_ino;
  */
 #define SPN_CONN_FD_MIN 400
 
+/* The directories (NFS paths) whose misses the daemon leased to the
+ * connection numbered lease_serial: the newest SPN_LEASE_DIRS. */
+#define SPN_LEASE_DIRS 8
+static char lease_dir[SPN_LEASE_DIRS][SPN_PATH_MAX];
+static unsigned lease_n, lease_next;
+static uint64_t lease_serial;
+
+static size_t
+dir_len(const char *nfs)
+{
+	const char *slash = strrchr(nfs, '/');
+
+	return slash != NULL ? (size_t)(slash - nfs) : 0;
+}
+
+/* Is a directory above nfs leased? */
+static int
+lease_find(const char *nfs)
+{
+	size_t n = dir_len(nfs);
+	unsigned i;
+
+	if (lease_serial != shim_conn_serial)
+		return 0;
+	for (; n > 0; n--) {
+		if (nfs[n] != '/')
+			continue;
+		for (i = 0; i < lease_n; i++)
+			if (strncmp(lease_dir[i], nfs, n) == 0 && lease_dir[i][n] == '\0')
+				return 1;
+	}
+	return 0;
+}
+
+int
+spn_lease_has(const char *nfs)
+{
+	return lease_n > 0 && lease_find(nfs);
+}
+
+/* After a reply on the connection: a lease of the directory whose listing
+ * said req's name is not there -- its own, or the deepest one above it
+ * that the mirror has (gcc's inc/bits/x.h where inc has no bits/). */
+static void
+lease_add(const struct spn_req *req)
+{
+	char mirror[PATH_MAX];
+	size_t n = dir_len(req->path), mn;
+	struct stat st;
+
+	if (n == 0 || n >= SPN_PATH_MAX || lease_find(req->path) ||
+	    spn_nfs_to_mirror(req->path, mirror, sizeof(mirror)) <= 0)
+		return;
+	mn = strlen(mirror) - (strlen(req->path) - n);
+	for (;;) {
+		mirror[mn] = '\0';
+		if (syscall(SYS_newfstatat, AT_FDCWD, mirror, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			break;
+		if (errno != ENOENT)
+			return;
+		while (n > 0 && req->path[n - 1] != '/')
+			n--, mn--;
+		if (n <= 1)
+			return;
+		n--, mn--; /* the slash */
+	}
+	if (!S_ISDIR(st.st_mode))
+		return;
+	if (lease_serial != shim_conn_serial)
+		lease_n = 0;
+	lease_serial = shim_conn_serial;
+	memcpy(lease_dir[lease_next], req->path, n);
+	lease_dir[lease_next][n] = '\0';
+	lease_next = (lease_next + 1) % SPN_LEASE_DIRS;
+	if (lease_n < SPN_LEASE_DIRS)
+		lease_n++;
+}
+
 static int
 conn_fd_ours(void)
 {
@@ -89,6 +167,7 @@ spn_call_atfork_child(void)
 	shim_conn.fd = -1;
 	shim_conn.have = 0;
 	shim_conn_pid = 0;
+	lease_n = 0; /* the parent's connection's */
 	pthread_mutex_init(&conn_lock, NULL);
 	spn_cred_changed(); /* a new pid for SCM_CREDENTIALS */
 }
@@ -351,7 +430,11 @@ spn_call_raw(struct spn_req *req, struct spn_reply *rep)
 			shim_conn_pid = pid;
 			shim_conn_serial++;
 		}
+		if (!spn_spec_keeps_lease(req->spec))
+			lease_n = 0; /* the daemon ends it at this request */
 		rc = conn_call_waiting(req, rep);
+		if (rc == 0 && (rep->spec & SPN_SPEC_LEASE))
+			lease_add(req);
 		if (rc == 0 || rc == -EINTR)
 			break;
 		/* The daemon went away (restart, idle exit): reconnect once. */
@@ -374,6 +457,34 @@ spn_call_raw(struct spn_req *req, struct spn_reply *rep)
 		spn_shim_busy--;
 	}
 	return rep->status;
+}
+
+int
+spn_call_note(struct spn_req *req)
+{
+	pid_t pid = (pid_t)syscall(SYS_getpid);
+	int rc = -1;
+
+	if (!spn_shim_ready() || spn_cred_mode())
+		return -1;
+	spn_shim_busy++;
+	pthread_mutex_lock(&conn_lock);
+	if (shim_conn.fd >= 0 && shim_conn_pid == pid && lease_find(req->path) &&
+	    conn_fd_ours()) {
+		req->spec |= SPN_SPEC_NOTE;
+		rc = spn_conn_send(&shim_conn, req) < 0 ? -1 : 0;
+		req->spec &= ~SPN_SPEC_NOTE;
+		if (rc < 0) {
+			/* Whatever reached the daemon is not a whole note:
+			 * it drops us; start over on a new connection. */
+			spn_conn_close(&shim_conn);
+			shim_conn.fd = -1;
+			lease_n = 0;
+		}
+	}
+	pthread_mutex_unlock(&conn_lock);
+	spn_shim_busy--;
+	return rc;
 }
 
 uint64_t

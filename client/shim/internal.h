@@ -103,6 +103,8 @@ int spn_path_tail(const char *path);
 /* Mirror path -> NFS path ("<base>/m0/a/b" -> "/nfs/a/b"): 1 if it was a
  * mirror path, 0 if not. */
 int spn_mirror_to_nfs(const char *mirror, char *nfs, size_t len);
+/* ... and back: NFS path -> mirror path (the longest prefix's mount). */
+int spn_nfs_to_mirror(const char *nfs, char *mirror, size_t len);
 
 /* Track whether the cwd is in the mirror (after chdir/fchdir). */
 void spn_cwd_changed(void);
@@ -120,6 +122,16 @@ void spn_cwd_changed(void);
 int spn_call(struct spn_req *req, struct spn_reply *rep);
 /* The same without speculation (shim/call.c; spn_call is spec/speculate.c's). */
 int spn_call_raw(struct spn_req *req, struct spn_reply *rep);
+/*
+ * Misses answered here (proto.h, version 11). Is nfs's directory one whose
+ * misses the daemon leased to this connection? Then spn_call_note sends
+ * req as the note of a miss answered here (no reply), if the lease still
+ * holds: 0, or -1 (not sent: ask the daemon). The directories are
+ * forgotten at any request that does not keep the lease, and with the
+ * connection.
+ */
+int spn_lease_has(const char *nfs);
+int spn_call_note(struct spn_req *req);
 /* One request on a connection of the caller's own, *fd (opened if < 0):
  * raw syscalls and the stack only, for a process that must not touch the
  * shared connection state (a courier: spec/speculate.c). */

@@ -63,6 +63,29 @@ spn_mirror_to_nfs(const char *mirror, char *nfs, size_t len)
 }
 
 int
+spn_nfs_to_mirror(const char *nfs, char *mirror, size_t len)
+{
+	const struct spn_policy *p = spn_shim_policy();
+	const char *base = spn_shim_mirror_base();
+	size_t best = 0;
+	int i, id = -1, n;
+
+	for (i = 0; i < p->nmounts; i++) {
+		size_t pl = strlen(p->mounts[i].prefix);
+
+		if (pl > best && strncmp(nfs, p->mounts[i].prefix, pl) == 0 &&
+		    (nfs[pl] == '/' || nfs[pl] == '\0')) {
+			best = pl;
+			id = i;
+		}
+	}
+	if (id < 0 || base[0] == '\0')
+		return 0;
+	n = snprintf(mirror, len, "%s/m%d%s", base, id, nfs + best);
+	return n > 0 && (size_t)n < len ? 1 : -ENAMETOOLONG;
+}
+
+int
 spn_local_path(const char *path, char *out, size_t len)
 {
 	char norm[PATH_MAX];

@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -119,6 +120,7 @@ static struct {
 	uint64_t n_inherited, n_forks, n_spawns, n_seals, n_couriers, n_killed;
 	uint64_t n_birth_checks, birth_wait_us;
 	uint64_t n_exits, n_acquired, n_reaps, exit_us, reap_us, n_joined, n_held, n_chained;
+	uint64_t n_local;
 	int64_t start_us; /* when this process (or image) started */
 	int stats_deferred; /* the destructor left the SPECNFS_STATS line to exit_group */
 	uint64_t kind_n[SPEC_NKINDS], kind_us[SPEC_NKINDS];
@@ -1713,6 +1715,34 @@ hold_call(struct spn_req *req, struct spn_reply *rep, int *rc)
 	return 1;
 }
 
+/*
+ * A joined read prediction of a name the daemon has leased the directory
+ * of (proto.h, version 11): the mirror's directory lacks it, so ENOENT is
+ * answered here, and the daemon is told without a reply to wait for. It
+ * checks the miss in the sealed epoch the lease keeps undecided; if the
+ * name was there after all, that epoch fails and this process is
+ * discarded with it, like any joined prediction. 1 if answered.
+ */
+static int
+local_miss(struct spn_req *req)
+{
+	char mirror[PATH_MAX];
+	const char *name = strrchr(req->path, '/');
+	struct stat st;
+
+	if ((req->op != SPN_OP_STAT &&
+	     (req->op != SPN_OP_OPEN || (req->flags & O_ACCMODE) != O_RDONLY ||
+	      (req->flags & (O_CREAT | O_TRUNC)))) ||
+	    name == NULL || name[1] == '\0' || strcmp(name, "/.") == 0 ||
+	    strcmp(name, "/..") == 0 || !spn_lease_has(req->path))
+		return 0;
+	if (spn_nfs_to_mirror(req->path, mirror, sizeof(mirror)) <= 0 ||
+	    syscall(SYS_newfstatat, AT_FDCWD, mirror, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+	    errno != ENOENT)
+		return 0;
+	return spn_call_note(req) == 0;
+}
+
 static int
 spec_call(struct spn_req *req, struct spn_reply *rep)
 {
@@ -1756,6 +1786,12 @@ spec_call(struct spn_req *req, struct spn_reply *rep)
 		req->token = new_token();
 	else if (may_join())
 		req->spec |= SPN_SPEC_JOIN;
+	if ((req->spec & SPN_SPEC_JOIN) && local_miss(req)) {
+		sp.n_predictions++;
+		sp.n_joined++;
+		sp.n_local++;
+		return -ENOENT;
+	}
 	rc = call_counted(req, rep);
 	epoch_writer_note(req, rc);
 	if (sp.sealed != 0 && (rep->spec & SPN_SPEC_PREDICTED) && !(rep->spec & SPN_SPEC_JOINED))
@@ -1888,12 +1924,12 @@ stats_write(void)
 		    (unsigned long long)sp.birth_wait_us);
 	spn_appendf(line, sizeof(line), &n,
 		    " exits=%llu exit_us=%llu acquired=%llu reaps=%llu reap_us=%llu joined=%llu "
-		    "held=%llu chained=%llu wall_us=%lld start_us=%lld",
+		    "held=%llu chained=%llu local=%llu wall_us=%lld start_us=%lld",
 		    (unsigned long long)sp.n_exits, (unsigned long long)sp.exit_us,
 		    (unsigned long long)sp.n_acquired, (unsigned long long)sp.n_reaps,
 		    (unsigned long long)sp.reap_us, (unsigned long long)sp.n_joined,
 		    (unsigned long long)sp.n_held, (unsigned long long)sp.n_chained,
-		    (long long)(mono_us() - sp.start_us),
+		    (unsigned long long)sp.n_local, (long long)(mono_us() - sp.start_us),
 		    (long long)sp.start_us);
 	for (k = 0; k < SPEC_NKINDS; k++)
 		spn_appendf(line, sizeof(line), &n, " barrier_%s=%llu/%llu", kind_names[k],

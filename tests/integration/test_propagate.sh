@@ -17,12 +17,14 @@
 # shell's own read goes (the shell, rolled back, runs it again): it does
 # not wait for a re-execution that never comes. A dependent's create (tee's)
 # before the shell's read is validated is held, and dropped if it was stale;
-# so is a child's store of a file its shell keeps open (config.log).
+# so is a child's store of a file its shell keeps open (config.log). cc1
+# answers misses in a leased -I directory itself, also after a header
+# appeared there behind the cache.
 # The stale cases: the cache holds a file,
 # then the server's copy changes directly in the export directory (the
 # second client).
 #   SPECNFS_TEST_POLICIES  the policies (default "off cto full")
-#   SPECNFS_TEST_SCENARIOS the scenarios (default "s1 s2 s3 s4 s5 s6 s7 s8 s9 s10 s11")
+#   SPECNFS_TEST_SCENARIOS the scenarios (default "s1 s2 s3 s4 s5 s6 s7 s8 s9 s10 s11 s12")
 . "$(dirname "$0")/lib.sh"
 require_cmd gcc make mkfifo pgrep timeout python3
 testbed_start tb
@@ -612,6 +614,54 @@ s11() { # s11 POLICY
 	fi
 }
 
+# s12: misses answered by the compiler itself (proto.h, version 11). cc1
+# looks for each header in three -I directories; once the daemon has
+# answered a miss in one from its listing, cc1 answers the next ones there
+# itself, and the daemon checks them in the sealed epoch it joins. Fresh:
+# the program says v=1, and some misses were answered so. Stale: a second
+# client puts v.h into the first directory behind the cache, where cc1
+# answers "not there" itself: that epoch fails, and the compile, run
+# again, takes the new header (v=2).
+s12_project() { # s12_project DIR
+	local d=$1 i
+	mkdir -p "$d/inc0" "$d/inc1" "$d/inc2"
+	for i in 1 2 3 4 5 6; do
+		printf '#define A%d %d\n' "$i" "$i" >"$d/inc2/a$i.h"
+		printf '#include "a%d.h"\n' "$i"
+	done >"$d/main.c"
+	printf '#define V 1\n' >"$d/inc2/v.h"
+	printf '#include "v.h"\n#include <stdio.h>\nint main(void)\n{\n\tprintf("v=%%d a=%%d\\n", V, A1 + A6);\n\treturn 0;\n}\n' \
+		>>"$d/main.c"
+	echo 1 >"$d/stamp"
+}
+S12_SH='cd "$1" && read -r s <stamp && gcc -Iinc0 -Iinc1 -Iinc2 -o prog main.c && ./prog'
+s12() { # s12 POLICY
+	local pol=$1 d=$E/$pol/s12 run v answered
+	for run in fresh stale; do
+		rm -rf "$d"
+		s12_project "$d"
+		warm "$pol/s12"
+		v=1
+		[ $run = stale ] && v=2 && printf '#define V 2\n' >"$d/inc0/v.h" # behind the cache
+		answered=$(clients_answered)
+		piped "$T_TMP/s12.$pol.$run" "$pol" bash -c "$S12_SH" "$MARK" "/nfs/$pol/s12"
+		expect "$pol: s12 $run: the program takes the header the server has" \
+			"$(printf '%s\n' "v=$v a=7" "exit 0")" "$T_TMP/s12.$pol.$run"
+		no_process_left "$pol: ... no process is left"
+		if [ "$pol" = full ]; then
+			check "$pol: ... cc1 answered misses itself ($answered -> \
+$(clients_answered) in the daemon's count)" test "$(clients_answered)" -gt "$answered"
+		fi
+	done
+	if [ "$pol" = full ]; then
+		check "$pol: ... SPECNFS_STATS counts them (local $(stat_total local))" \
+			test "$(stat_total local)" -ge 2
+	fi
+}
+clients_answered() {
+	"$SPECNFS" status | sed -n 's/^misses answered by clients: \([0-9]*\),.*/\1/p'
+}
+
 # No process waited anywhere near a daemon's deadline (60 s): a
 # dependent whose parent's verdict is never passed on waits for that (the
 # recipes' $(cat stamp) is such a dependent: a shell reading a pipe from
@@ -624,7 +674,7 @@ longest_wait() {
 }
 for pol in ${SPECNFS_TEST_POLICIES:-off cto full}; do
 	t0=$(date +%s%N)
-	for s in ${SPECNFS_TEST_SCENARIOS:-s1 s2 s3 s4 s5 s6 s7 s8 s9 s10 s11}; do
+	for s in ${SPECNFS_TEST_SCENARIOS:-s1 s2 s3 s4 s5 s6 s7 s8 s9 s10 s11 s12}; do
 		stats "$s.$pol"
 		"$s" "$pol"
 		stats_sum

@@ -54,6 +54,9 @@
  *     SPN_SPEC_UNHELD (0x10);
  *   - SETATTR's spec (u32) and token (u64), after mtime.
  *
+ * Version 11 (misses answered by the client) added the request spec bit
+ * SPN_SPEC_NOTE (0x10) and the reply spec bit SPN_SPEC_LEASE (0x20).
+ *
  * Exact bytes live in one table, goldens[]: each row a struct and the
  * frame it must encode to (and decode from), run as one cmocka test per row.
  * Every other round trip goes through roundtrip_req()/roundtrip_reply(),
@@ -795,7 +798,9 @@ test_op_table(void **state)
 	size_t nreq = 0, ntok = 0, nrep = 0, nepoch = 0;
 
 	/* Wire constants of version 7. */
-	assert_int_equal(SPN_PROTO_VERSION, 10);
+	assert_int_equal(SPN_PROTO_VERSION, 11);
+	assert_int_equal(SPN_SPEC_NOTE, 0x10);
+	assert_int_equal(SPN_SPEC_LEASE, 0x20);
 	assert_int_equal(SPN_F_TYPE, 0x400);
 	assert_int_equal(SPN_OP_RESOLVE, 20);
 	assert_int_equal(SPN_OP_MKNOD, 21);
@@ -1029,9 +1034,9 @@ struct golden {
 #define REP(...) .rep = &(const struct spn_reply){__VA_ARGS__}
 #define BYTES(...) \
 	.want = (const uint8_t[]){__VA_ARGS__}, .len = sizeof((const uint8_t[]){__VA_ARGS__})
-/* "SPNF", version 10, op, then a seq and a len that fit in one byte. */
+/* "SPNF", version 11, op, then a seq and a len that fit in one byte. */
 #define HDR(op_lo, op_hi, seq, len) \
-	0x53, 0x50, 0x4e, 0x46, 0x0a, 0x00, op_lo, op_hi, \
+	0x53, 0x50, 0x4e, 0x46, 0x0b, 0x00, op_lo, op_hi, \
 	seq, 0x00, 0x00, 0x00, len, 0x00, 0x00, 0x00
 
 static struct golden goldens[] = {
@@ -1039,7 +1044,7 @@ static struct golden goldens[] = {
      REQ(.op = SPN_OP_STAT, .seq = 0x01020304, .flags = SPN_F_NOFOLLOW, .spec = SPN_SPEC_PREDICT,
 	 .path = "/a"),
      BYTES(0x53, 0x50, 0x4e, 0x46,	    /* "SPNF" */
-	   0x0a, 0x00,			    /* version 10 */
+	   0x0b, 0x00,			    /* version 11 */
 	   0x02, 0x00,			    /* STAT */
 	   0x04, 0x03, 0x02, 0x01,	    /* seq */
 	   0x0e, 0x00, 0x00, 0x00,	    /* len 14 */
@@ -1073,7 +1078,7 @@ static struct golden goldens[] = {
 	 .uid = 1000, .gid = 0xfffffffeu, .size = 0x0102030405060708ULL, .atime = {-2, 5},
 	 .mtime = {0, 999999999u}, .spec = SPN_SPEC_PREDICT | SPN_SPEC_HOLD,
 	 .token = 0x1122334455667788ULL),
-     BYTES(0x53, 0x50, 0x4e, 0x46, 0x0a, 0x00, 0x0f, 0x00, /* SETATTR */
+     BYTES(0x53, 0x50, 0x4e, 0x46, 0x0b, 0x00, 0x0f, 0x00, /* SETATTR */
 	   0xff, 0xff, 0xff, 0xff, 0x46, 0x00, 0x00, 0x00, /* len 70 */
 	   0x02, 0x00, 0x00, 0x00, '/', 'x',		   /* path */
 	   0x00, 0x00, 0x00, 0x00,			   /* flags */
@@ -1126,7 +1131,7 @@ static struct golden goldens[] = {
      REQ(.op = SPN_OP_OPEN, .seq = 0x0a0b0c0d, .path = "/f",
 	 .flags = 0x00080241u, /* passed through: any bits */
 	 .mode = 0644, .spec = SPN_SPEC_PREDICT, .token = 0x1122334455667788ULL),
-     BYTES(0x53, 0x50, 0x4e, 0x46, 0x0a, 0x00, 0x04, 0x00, /* OPEN */
+     BYTES(0x53, 0x50, 0x4e, 0x46, 0x0b, 0x00, 0x04, 0x00, /* OPEN */
 	   0x0d, 0x0c, 0x0b, 0x0a, 0x1a, 0x00, 0x00, 0x00, /* seq, len 26 */
 	   0x02, 0x00, 0x00, 0x00, '/', 'f',		   /* path */
 	   0x41, 0x02, 0x08, 0x00,			   /* flags */
@@ -2171,22 +2176,22 @@ test_status_rules(void **state)
 /* ------------------------------------------------------------ speculation */
 
 /*
- * spec: SPN_SPEC_PREDICT, SPN_SPEC_REPLAY, SPN_SPEC_JOIN and SPN_SPEC_HOLD
- * are the request bits, SPN_SPEC_PREDICTED, SPN_SPEC_REMOTE,
- * SPN_SPEC_JOINED and SPN_SPEC_UNHELD the reply bits (with any status;
- * SPN_SPEC_REDIRECT: test_redirect_rules); any other bit is -EINVAL both
- * ways, and 0x10 in a request. Ops without
+ * spec: SPN_SPEC_PREDICT, SPN_SPEC_REPLAY, SPN_SPEC_JOIN, SPN_SPEC_HOLD and
+ * SPN_SPEC_NOTE are the request bits, SPN_SPEC_PREDICTED, SPN_SPEC_REMOTE,
+ * SPN_SPEC_JOINED, SPN_SPEC_UNHELD and SPN_SPEC_LEASE the reply bits (with
+ * any status; SPN_SPEC_REDIRECT: test_redirect_rules); any other bit is
+ * -EINVAL both ways, and 0x20 in a request. Ops without
  * spec neither send nor judge the member, nor ops without a token theirs.
  */
-static const uint32_t spec_bad[] = {0x20,
+static const uint32_t spec_bad[] = {0x40,
 				    0x100,
 				    0x80000000u,
 				    0xfffffffcu,
 				    0xfffffffeu,
 				    0xffffffffu,
-				    0x1 | 0x20,
-				    0x2 | 0x20,
-				    0x3 | 0x20,
+				    0x1 | 0x40,
+				    0x2 | 0x40,
+				    0x3 | 0x40,
 				    0x3 | 0x80000000u};
 
 static void
@@ -2198,13 +2203,15 @@ test_spec_bits(void **state)
 					    SPN_SPEC_PREDICT | SPN_SPEC_JOIN,
 					    SPN_SPEC_PREDICT | SPN_SPEC_REPLAY | SPN_SPEC_JOIN,
 					    SPN_SPEC_PREDICT | SPN_SPEC_HOLD,
-					    SPN_SPEC_PREDICT | SPN_SPEC_JOIN | SPN_SPEC_HOLD};
+					    SPN_SPEC_PREDICT | SPN_SPEC_JOIN | SPN_SPEC_HOLD,
+					    SPN_SPEC_PREDICT | SPN_SPEC_JOIN | SPN_SPEC_NOTE};
 	static const uint32_t good_rep[] = {0, SPN_SPEC_PREDICTED, SPN_SPEC_REMOTE,
 					    SPN_SPEC_PREDICTED | SPN_SPEC_REMOTE,
 					    SPN_SPEC_PREDICTED | SPN_SPEC_JOINED,
 					    SPN_SPEC_PREDICTED | SPN_SPEC_REMOTE | SPN_SPEC_JOINED,
 					    SPN_SPEC_UNHELD,
-					    SPN_SPEC_UNHELD | SPN_SPEC_REMOTE};
+					    SPN_SPEC_UNHELD | SPN_SPEC_REMOTE,
+					    SPN_SPEC_PREDICTED | SPN_SPEC_JOINED | SPN_SPEC_LEASE};
 	static const uint64_t tokens[] = {0, 1, 0x0123456789abcdefULL, 0xffffffffffffffffULL};
 	static struct spn_req r, out;
 	static struct spn_reply rp, rout;
@@ -2227,9 +2234,9 @@ test_spec_bits(void **state)
 		for (i = 0; i < sizeof(spec_bad) / sizeof(spec_bad[0]); i++)
 			check_u32_field(op, &r.spec, SPN_SPEC_PREDICT, off, spec_bad[i], -EINVAL,
 					&r);
-		check_u32_field(op, &r.spec, SPN_SPEC_PREDICT, off, SPN_SPEC_UNHELD, -EINVAL, &r);
+		check_u32_field(op, &r.spec, SPN_SPEC_PREDICT, off, SPN_SPEC_LEASE, -EINVAL, &r);
 		check_u32_field(op, &r.spec, SPN_SPEC_PREDICT, off,
-				SPN_SPEC_PREDICT | SPN_SPEC_UNHELD, -EINVAL, &r);
+				SPN_SPEC_PREDICT | SPN_SPEC_LEASE, -EINVAL, &r);
 	}
 
 	/* Replies of every op with a reply spec, including those whose
@@ -2333,9 +2340,9 @@ test_spec_replay_remote(void **state)
 		 * PREDICT ... */
 		for (i = 0; i < 2; i++)
 			check_u32_field(op, &r.spec, SPN_SPEC_REPLAY, off, req_good[i], 0, &r);
-		/* ... but 0x10, alone or with the others, is refused. */
-		check_u32_field(op, &r.spec, SPN_SPEC_REPLAY, off, 0x10, -EINVAL, &r);
-		check_u32_field(op, &r.spec, SPN_SPEC_REPLAY, off, SPN_SPEC_REPLAY | 0x10, -EINVAL,
+		/* ... but 0x40, alone or with the others, is refused. */
+		check_u32_field(op, &r.spec, SPN_SPEC_REPLAY, off, 0x40, -EINVAL, &r);
+		check_u32_field(op, &r.spec, SPN_SPEC_REPLAY, off, SPN_SPEC_REPLAY | 0x40, -EINVAL,
 				&r);
 	}
 
@@ -3171,7 +3178,7 @@ test_bad_magic_and_version(void **state)
 	 * speculation, 4 the one before speculation across processes, 5 the
 	 * one before exits across processes, 8 the one before chains: refused
 	 * like any other. */
-	static const uint16_t versions[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11,
+	static const uint16_t versions[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12,
 					    0x100, 0x0a00, 0xffff};
 	static struct spn_req r, out;
 	static struct spn_reply rout;
@@ -3827,7 +3834,7 @@ test_fuzz(void **state)
 			/* Canonical: what decodes re-encodes to itself. */
 			ok_req++;
 			assert_int_equal(rq.spec & ~(SPN_SPEC_PREDICT | SPN_SPEC_REPLAY |
-						     SPN_SPEC_JOIN | SPN_SPEC_HOLD),
+						     SPN_SPEC_JOIN | SPN_SPEC_HOLD | SPN_SPEC_NOTE),
 					 0);
 			if (rq.spec != 0) {
 				assert_true(is_spec_req_op(rq.op));
@@ -3883,7 +3890,7 @@ test_fuzz(void **state)
 			ok_rep++;
 			assert_int_equal(
 			    rp.spec & ~(SPN_SPEC_PREDICTED | SPN_SPEC_REMOTE | SPN_SPEC_JOINED |
-					SPN_SPEC_UNHELD),
+					SPN_SPEC_UNHELD | SPN_SPEC_LEASE),
 			    0);
 			if (rp.spec & SPN_SPEC_REMOTE)
 				ok_rep_remote++;
