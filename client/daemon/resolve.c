@@ -9,6 +9,7 @@
 #endif
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -63,15 +64,27 @@ resolve_reread(struct spn_job *j)
 	}
 }
 
-/* A name new to the cache: the mirror shows it too (a stub, or an empty
- * directory), as a listing would have, so that a client answering misses
- * from the mirror itself (proto.h, version 11) does not say it is not there. */
+/* A name new to the cache, found by the check of a read prediction: the
+ * mirror shows it too (a stub, or an empty directory) if its directory's
+ * listing says it is complete, so that a client answering misses from the
+ * mirror itself (proto.h, version 11) does not say it is not there. Not
+ * after a removal began since the check did (its answer may be older),
+ * and never for a job that makes the name (an exclusive create sees it). */
 static void
 mirror_show(struct spn_job *j, uint32_t type)
 {
+	char parent[SPN_PATH_MAX];
+	struct spn_entry pe;
 	struct stat st;
 
-	if (spn_mirror_lstat(j->m, j->rel, &st) != -ENOENT)
+	if ((j->owner == NULL && j->join == 0) || j->removals != j->d->removals ||
+	    (j->req.op != SPN_OP_STAT &&
+	     (j->req.op != SPN_OP_OPEN || (j->req.flags & O_ACCMODE) != O_RDONLY ||
+	      (j->req.flags & (O_CREAT | O_TRUNC)))))
+		return;
+	spn_parent_of(j->rel, parent, sizeof(parent));
+	if (spn_job_index_get(j, parent, &pe) < 0 || !(pe.flags & SPN_EF_DIR_COMPLETE) ||
+	    spn_mirror_lstat(j->m, j->rel, &st) != -ENOENT)
 		return;
 	if (type == S_IFDIR)
 		spn_mirror_mkdir(j->m, j->rel);

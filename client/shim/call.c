@@ -70,29 +70,26 @@ dir_len(const char *nfs)
 	return slash != NULL ? (size_t)(slash - nfs) : 0;
 }
 
-/* Is a directory above nfs leased? */
+/* Is the directory dir (an NFS path) leased? */
 static int
-lease_find(const char *nfs)
+lease_find(const char *dir)
 {
-	size_t n = dir_len(nfs);
 	unsigned i;
 
 	if (lease_serial != shim_conn_serial)
 		return 0;
-	for (; n > 0; n--) {
-		if (nfs[n] != '/')
-			continue;
-		for (i = 0; i < lease_n; i++)
-			if (strncmp(lease_dir[i], nfs, n) == 0 && lease_dir[i][n] == '\0')
-				return 1;
-	}
+	for (i = 0; i < lease_n; i++)
+		if (strcmp(lease_dir[i], dir) == 0)
+			return 1;
 	return 0;
 }
 
 int
-spn_lease_has(const char *nfs)
+spn_lease_has(const char *dir)
 {
-	return lease_n > 0 && lease_find(nfs);
+	if (dir == NULL)
+		return lease_n > 0 && lease_serial == shim_conn_serial;
+	return lease_n > 0 && lease_find(dir);
 }
 
 /* After a reply on the connection: a lease of the directory whose listing
@@ -105,8 +102,7 @@ lease_add(const struct spn_req *req)
 	size_t n = dir_len(req->path), mn;
 	struct stat st;
 
-	if (n == 0 || n >= SPN_PATH_MAX || lease_find(req->path) ||
-	    spn_nfs_to_mirror(req->path, mirror, sizeof(mirror)) <= 0)
+	if (n == 0 || n >= SPN_PATH_MAX || spn_nfs_to_mirror(req->path, mirror, sizeof(mirror)) <= 0)
 		return;
 	mn = strlen(mirror) - (strlen(req->path) - n);
 	for (;;) {
@@ -122,6 +118,10 @@ lease_add(const struct spn_req *req)
 		n--, mn--; /* the slash */
 	}
 	if (!S_ISDIR(st.st_mode))
+		return;
+	memcpy(mirror, req->path, n); /* the directory's NFS path now */
+	mirror[n] = '\0';
+	if (lease_serial == shim_conn_serial && lease_find(mirror))
 		return;
 	if (lease_serial != shim_conn_serial)
 		lease_n = 0;
@@ -460,7 +460,7 @@ spn_call_raw(struct spn_req *req, struct spn_reply *rep)
 }
 
 int
-spn_call_note(struct spn_req *req)
+spn_call_note(struct spn_req *req, const char *dir)
 {
 	pid_t pid = (pid_t)syscall(SYS_getpid);
 	int rc = -1;
@@ -469,8 +469,7 @@ spn_call_note(struct spn_req *req)
 		return -1;
 	spn_shim_busy++;
 	pthread_mutex_lock(&conn_lock);
-	if (shim_conn.fd >= 0 && shim_conn_pid == pid && lease_find(req->path) &&
-	    conn_fd_ours()) {
+	if (shim_conn.fd >= 0 && shim_conn_pid == pid && lease_find(dir) && conn_fd_ours()) {
 		req->spec |= SPN_SPEC_NOTE;
 		rc = spn_conn_send(&shim_conn, req) < 0 ? -1 : 0;
 		req->spec &= ~SPN_SPEC_NOTE;

@@ -123,15 +123,15 @@ int spn_call(struct spn_req *req, struct spn_reply *rep);
 /* The same without speculation (shim/call.c; spn_call is spec/speculate.c's). */
 int spn_call_raw(struct spn_req *req, struct spn_reply *rep);
 /*
- * Misses answered here (proto.h, version 11). Is nfs's directory one whose
- * misses the daemon leased to this connection? Then spn_call_note sends
- * req as the note of a miss answered here (no reply), if the lease still
- * holds: 0, or -1 (not sent: ask the daemon). The directories are
- * forgotten at any request that does not keep the lease, and with the
- * connection.
+ * Misses answered here (proto.h, version 11). Is the directory dir (an NFS
+ * path; NULL: any) one whose misses the daemon leased to this connection? Then
+ * spn_call_note sends req, a miss below dir, as the note of a miss
+ * answered here (no reply), if the lease still holds: 0, or -1 (not sent:
+ * ask the daemon). The directories are forgotten at any request that does
+ * not keep the lease, and with the connection.
  */
-int spn_lease_has(const char *nfs);
-int spn_call_note(struct spn_req *req);
+int spn_lease_has(const char *dir);
+int spn_call_note(struct spn_req *req, const char *dir);
 /* One request on a connection of the caller's own, *fd (opened if < 0):
  * raw syscalls and the stack only, for a process that must not touch the
  * shared connection state (a courier: spec/speculate.c). */

@@ -1716,31 +1716,50 @@ hold_call(struct spn_req *req, struct spn_reply *rep, int *rc)
 }
 
 /*
- * A joined read prediction of a name the daemon has leased the directory
- * of (proto.h, version 11): the mirror's directory lacks it, so ENOENT is
- * answered here, and the daemon is told without a reply to wait for. It
- * checks the miss in the sealed epoch the lease keeps undecided; if the
- * name was there after all, that epoch fails and this process is
- * discarded with it, like any joined prediction. 1 if answered.
+ * A joined read prediction of a name missing from the mirror below a
+ * directory the daemon has leased (proto.h, version 11): the deepest
+ * directory the mirror has on the name's path is the leased one, and
+ * lacks the next name. ENOENT is answered here, and the daemon is told
+ * without a reply to wait for. It checks the miss in the sealed epoch the
+ * lease keeps undecided; if the name was there after all, that epoch
+ * fails and this process is discarded with it, like any joined
+ * prediction. 1 if answered.
  */
 static int
 local_miss(struct spn_req *req)
 {
-	char mirror[PATH_MAX];
+	char mirror[PATH_MAX], dir[SPN_PATH_MAX];
 	const char *name = strrchr(req->path, '/');
+	size_t n, mn;
 	struct stat st;
 
 	if ((req->op != SPN_OP_STAT &&
 	     (req->op != SPN_OP_OPEN || (req->flags & O_ACCMODE) != O_RDONLY ||
 	      (req->flags & (O_CREAT | O_TRUNC)))) ||
-	    name == NULL || name[1] == '\0' || strcmp(name, "/.") == 0 ||
-	    strcmp(name, "/..") == 0 || !spn_lease_has(req->path))
+	    name == NULL || name == req->path || name[1] == '\0' || strcmp(name, "/.") == 0 ||
+	    strcmp(name, "/..") == 0 || !spn_lease_has(NULL) ||
+	    spn_nfs_to_mirror(req->path, mirror, sizeof(mirror)) <= 0)
 		return 0;
-	if (spn_nfs_to_mirror(req->path, mirror, sizeof(mirror)) <= 0 ||
-	    syscall(SYS_newfstatat, AT_FDCWD, mirror, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+	if (syscall(SYS_newfstatat, AT_FDCWD, mirror, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
 	    errno != ENOENT)
 		return 0;
-	return spn_call_note(req) == 0;
+	n = strlen(req->path);
+	mn = strlen(mirror);
+	for (;;) { /* up to the deepest directory the mirror has */
+		while (n > 0 && req->path[n - 1] != '/')
+			n--, mn--;
+		if (n <= 1)
+			return 0;
+		n--, mn--;
+		mirror[mn] = '\0';
+		if (syscall(SYS_newfstatat, AT_FDCWD, mirror, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			break;
+		if (errno != ENOENT)
+			return 0;
+	}
+	memcpy(dir, req->path, n);
+	dir[n] = '\0';
+	return S_ISDIR(st.st_mode) && spn_lease_has(dir) && spn_call_note(req, dir) == 0;
 }
 
 static int
