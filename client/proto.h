@@ -286,6 +286,11 @@ enum spn_op {
  * forgets its directories then too. Each note is checked as the
  * prediction it is, joined to the lease's epoch; any answer but ENOENT
  * fails that epoch, and the directory is not leased again for a while.
+ * A joined read that the daemon cannot join any more ends the lease too.
+ * The client ends its lease before it makes a child (or waits for one),
+ * and takes none again: the child's verdict may wait for the epoch the
+ * lease keeps undecided (gcc's lease, while cc1 waits for the verdict of
+ * its held create), and uses one for a second at most.
  */
 #define SPN_SPEC_NOTE 0x10u  /* request: answered by the client; no reply */
 #define SPN_SPEC_LEASE 0x20u /* reply: the client may answer misses here */

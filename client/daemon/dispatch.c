@@ -44,9 +44,16 @@ spn_job_start(struct spn_daemon *d, struct spn_client *cl, const struct spn_req 
 	if (req->spec & SPN_SPEC_NOTE) {
 		/* Counted now, so that the lease's epoch waits for it. */
 		j->note = spn_seal_lease_join(d, cl);
-		if (j->note == 0)
+		if (j->note == 0) {
+			/* Not the client we know: fail what it depends on,
+			 * if that can still fail, rather than vouch for it. */
+			uint64_t id = spn_seal_join(d, cl);
+
 			spn_err("pid %d answered %s itself without a lease", (int)cl->pid,
 				req->path);
+			if (id != 0)
+				spn_seal_join_done(d, id, 0);
+		}
 	}
 	if (j->cred.foreign < 0 || (j->cred.foreign > 0 && req->op == SPN_OP_SHUTDOWN)) {
 		/* Ids we could not read (the sender is gone), or a shutdown

@@ -232,6 +232,24 @@ spn_entry_from_attr(struct spn_entry *e, const struct spn_attr *a, int64_t now,
 
 /* ------------------------------------------------------------ jobs */
 
+/*
+ * The file id a reply shows for a name the server has not numbered yet (a
+ * create answered from the cache: 0 in the cache, "unknown"): one of its
+ * own, from the path, so that two such files are not the same file to the
+ * program (cat's "input file is output file" on conftest.i). The server's
+ * replaces it once the create is back.
+ */
+static uint64_t
+synth_fileid(const struct spn_job *j)
+{
+	uint64_t h = 1469598103934665603ULL ^ (uint64_t)j->m->id;
+	const char *p;
+
+	for (p = j->rel; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	return h | (1ULL << 63);
+}
+
 void
 spn_job_reply(struct spn_job *j, int status)
 {
@@ -241,6 +259,8 @@ spn_job_reply(struct spn_job *j, int status)
 	if (j->req.spec & SPN_SPEC_NOTE) {
 		spn_note_done(j, status);
 	} else if (j->cl != NULL && !j->cl->dead) {
+		if (status == 0 && j->rep.attr.type != 0 && j->rep.attr.fileid == 0 && j->m != NULL)
+			j->rep.attr.fileid = synth_fileid(j);
 		j->rep.op = j->req.op;
 		j->rep.seq = j->req.seq;
 		j->rep.status = status;

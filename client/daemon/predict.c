@@ -138,6 +138,8 @@ validate_start(struct spn_job *pj, int status, const char *dir, const struct spn
 		join = spn_seal_lease_join(pj->d, pj->cl);
 	else if ((pj->req.spec & SPN_SPEC_JOIN) && pj->cl->join != 0)
 		join = spn_seal_join(pj->d, pj->cl);
+	if ((pj->req.spec & SPN_SPEC_JOIN) && join == 0)
+		spn_seal_lease_end(pj->d, pj->cl); /* joins are over there: so is the lease */
 	v = validation_new(pj, join);
 	if (v == NULL) {
 		/* Cannot check: the prediction must not stand. */

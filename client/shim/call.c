@@ -56,11 +56,30 @@ static ino_t shim_conn_ino;
 #define SPN_CONN_FD_MIN 400
 
 /* The directories (NFS paths) whose misses the daemon leased to the
- * connection numbered lease_serial: the newest SPN_LEASE_DIRS. */
+ * connection numbered lease_serial: the newest SPN_LEASE_DIRS, leased
+ * since lease_since (CLOCK_MONOTONIC, ns). A lease is used for so long
+ * only: it keeps a speculation above undecided, so a process that only
+ * reads then asks the daemon again, which ends it once that speculation
+ * takes no more joins. */
 #define SPN_LEASE_DIRS 8
+#define SPN_LEASE_NS (1000 * 1000000LL)
 static char lease_dir[SPN_LEASE_DIRS][SPN_PATH_MAX];
 static unsigned lease_n, lease_next;
 static uint64_t lease_serial;
+static int64_t lease_since;
+/* This process image has made a child: it takes no lease again. A lease
+ * held while it waits for a child (or reads its pipe) could wait for ever
+ * on that child, whose verdict the lease keeps undecided. */
+static int lease_off;
+
+static int64_t
+lease_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 static size_t
 dir_len(const char *nfs)
@@ -88,7 +107,8 @@ int
 spn_lease_has(const char *dir)
 {
 	if (dir == NULL)
-		return lease_n > 0 && lease_serial == shim_conn_serial;
+		return lease_n > 0 && lease_serial == shim_conn_serial &&
+		       lease_now() - lease_since < SPN_LEASE_NS;
 	return lease_n > 0 && lease_find(dir);
 }
 
@@ -102,7 +122,8 @@ lease_add(const struct spn_req *req)
 	size_t n = dir_len(req->path), mn;
 	struct stat st;
 
-	if (n == 0 || n >= SPN_PATH_MAX || spn_nfs_to_mirror(req->path, mirror, sizeof(mirror)) <= 0)
+	if (lease_off || n == 0 || n >= SPN_PATH_MAX ||
+	    spn_nfs_to_mirror(req->path, mirror, sizeof(mirror)) <= 0)
 		return;
 	mn = strlen(mirror) - (strlen(req->path) - n);
 	for (;;) {
@@ -125,6 +146,8 @@ lease_add(const struct spn_req *req)
 		return;
 	if (lease_serial != shim_conn_serial)
 		lease_n = 0;
+	if (lease_n == 0)
+		lease_since = lease_now();
 	lease_serial = shim_conn_serial;
 	memcpy(lease_dir[lease_next], req->path, n);
 	lease_dir[lease_next][n] = '\0';
@@ -168,6 +191,7 @@ spn_call_atfork_child(void)
 	shim_conn.have = 0;
 	shim_conn_pid = 0;
 	lease_n = 0; /* the parent's connection's */
+	lease_off = 0;
 	pthread_mutex_init(&conn_lock, NULL);
 	spn_cred_changed(); /* a new pid for SCM_CREDENTIALS */
 }
@@ -433,6 +457,8 @@ spn_call_raw(struct spn_req *req, struct spn_reply *rep)
 		if (!spn_spec_keeps_lease(req->spec))
 			lease_n = 0; /* the daemon ends it at this request */
 		rc = conn_call_waiting(req, rep);
+		if (rc == 0 && (rep->spec & SPN_SPEC_PREDICTED) && !(rep->spec & SPN_SPEC_JOINED))
+			lease_n = 0; /* no joining any more: the daemon ended it */
 		if (rc == 0 && (rep->spec & SPN_SPEC_LEASE))
 			lease_add(req);
 		if (rc == 0 || rc == -EINTR)
@@ -457,6 +483,22 @@ spn_call_raw(struct spn_req *req, struct spn_reply *rep)
 		spn_shim_busy--;
 	}
 	return rep->status;
+}
+
+void
+spn_lease_drop(void)
+{
+	struct spn_req req;
+	struct spn_reply rep;
+
+	lease_off = 1;
+	if (lease_n == 0)
+		return;
+	if (lease_serial == shim_conn_serial) {
+		spn_req_init(&req, SPN_OP_HELLO); /* any request but a joined read ends it */
+		spn_call_raw(&req, &rep);
+	}
+	lease_n = 0;
 }
 
 int

@@ -770,6 +770,7 @@ chain_advance(void)
 static int
 sud_fork(void *ctx, uint64_t *id)
 {
+	spn_lease_drop(); /* the child's verdict may wait for what it keeps undecided */
 	return seal_for_child(id);
 }
 
@@ -838,7 +839,9 @@ spn_spec_launch(int spawn, int dirfd, const char *path, int spawn_files)
 	if (spn_in_vfork_child() || !speculative())
 		return 0;
 	spec_sud_suspend();
-	if (!spawn)
+	if (spawn)
+		spn_lease_drop();
+	else
 		chain_collapse(K_FORK); /* the new image cannot go back to this one */
 	ok = !(!spawn && sp.ep.open) && !spawn_files && spn_image_takes_shim(dirfd, path) &&
 	     seal_for_child(&id);
@@ -1494,6 +1497,7 @@ spn_spec_wait_begin(void)
 	if (!speculative() || spn_in_vfork_child() || !listening())
 		return 0;
 	spec_sud_suspend();
+	spn_lease_drop();
 	return 1;
 }
 

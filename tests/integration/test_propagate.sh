@@ -634,7 +634,11 @@ s12_project() { # s12_project DIR
 		>>"$d/main.c"
 	echo 1 >"$d/stamp"
 }
-S12_SH='cd "$1" && read -r s <stamp && gcc -Iinc0 -Iinc1 -Iinc2 -o prog main.c && ./prog'
+# gcc looks for its output (a miss) before it forks cc1, which holds the
+# create of main.d in an epoch of its own and waits for its verdict: gcc
+# must not keep the speculation above undecided while it waits for cc1.
+S12_SH='cd "$1" && read -r s <stamp && gcc -Iinc0 -Iinc1 -Iinc2 -MD -MF main.d -c -o main.o main.c &&
+gcc -o prog main.o && ./prog'
 s12() { # s12 POLICY
 	local pol=$1 d=$E/$pol/s12 run v answered
 	for run in fresh stale; do
