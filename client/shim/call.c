@@ -488,10 +488,16 @@ spn_call_raw(struct spn_req *req, struct spn_reply *rep)
 void
 spn_lease_drop(void)
 {
+	lease_off = 1;
+	spn_lease_end();
+}
+
+void
+spn_lease_end(void)
+{
 	struct spn_req req;
 	struct spn_reply rep;
 
-	lease_off = 1;
 	if (lease_n == 0)
 		return;
 	if (lease_serial == shim_conn_serial) {

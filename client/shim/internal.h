@@ -133,8 +133,10 @@ int spn_call_raw(struct spn_req *req, struct spn_reply *rep);
 int spn_lease_has(const char *dir);
 int spn_call_note(struct spn_req *req, const char *dir);
 /* Before a fork, spawn or wait: end the connection's lease, and take none
- * again in this process image. */
+ * again in this process image. spn_lease_end: end it only (before a read
+ * of a pipe, which may wait for its writer). */
 void spn_lease_drop(void);
+void spn_lease_end(void);
 /* One request on a connection of the caller's own, *fd (opened if < 0):
  * raw syscalls and the stack only, for a process that must not touch the
  * shared connection state (a courier: spec/speculate.c). */

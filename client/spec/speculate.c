@@ -767,6 +767,14 @@ chain_advance(void)
 	return 1;
 }
 
+/* A read of our own pipe may wait for its writer, whose verdict a lease
+ * of ours could keep undecided: end it first. */
+static void
+sud_block(void *ctx)
+{
+	spn_lease_end();
+}
+
 static int
 sud_fork(void *ctx, uint64_t *id)
 {
@@ -959,6 +967,7 @@ sud_init_once(void)
 		.fork = sud_fork,
 		.forked = sud_forked,
 		.exit = sud_exit,
+		.block = sud_block,
 	};
 
 	if (sp.sud_ready == 0) {

@@ -97,6 +97,9 @@ struct spec_sud_ops {
 	 * over (its output to a courier: nothing is held any more) and the
 	 * exit may go ahead; 0: a barrier first. NULL: a barrier. */
 	int (*exit)(void *ctx, int code);
+	/* A read of a pipe made while speculative (it passes, and may wait
+	 * for the pipe's writer): called first. NULL: nothing. */
+	void (*block)(void *ctx);
 	void *ctx;
 	/* Bound of the output buffer; 0: SPEC_SUD_BUF_MAX_DEFAULT. When full,
 	 * barrier() is called to commit early. */

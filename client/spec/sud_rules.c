@@ -269,8 +269,11 @@ sud_read(int fd)
 	case S_IFCHR:
 		return sud_nulldev(f.rdev) ? A_LOCAL : A_BARRIER;
 	case S_IFIFO:
-		if (sud_pipe_ours(f.dev, f.ino))
+		if (sud_pipe_ours(f.dev, f.ino)) {
+			if (sud_ops.block != NULL)
+				sud_ops.block(sud_ops.ctx);
 			return A_LOCAL;
+		}
 		break;
 	}
 	return A_BARRIER; /* pipes, sockets, terminals: input consumed */
