@@ -101,6 +101,10 @@ int spn_policy_describe(const struct spn_policy *p, char *buf, size_t len);
 
 /* A stable 64-bit hash of what identifies a daemon: mounts and cache dir. */
 uint64_t spn_policy_hash(const struct spn_policy *p);
+/* FNV-1a of s continuing h (start: 0xcbf29ce484222325), then a field
+ * separator: stable across runs and machines, good enough to name a
+ * socket. */
+uint64_t spn_fnv1a(uint64_t h, const char *s);
 
 /* Where the named setting came from (SPN_SRC_DEFAULT if unknown). */
 enum spn_policy_src spn_policy_source(const struct spn_policy *p, const char *name);

@@ -808,9 +808,8 @@ spn_policy_describe(const struct spn_policy *p, char *buf, size_t len)
 	return (int)used;
 }
 
-/* FNV-1a: stable across runs and machines, good enough to name a socket. */
-static uint64_t
-fnv1a(uint64_t h, const char *s)
+uint64_t
+spn_fnv1a(uint64_t h, const char *s)
 {
 	for (; *s != '\0'; s++) {
 		h ^= (unsigned char)*s;
@@ -826,10 +825,10 @@ spn_policy_hash(const struct spn_policy *p)
 	int i;
 
 	for (i = 0; i < p->nmounts; i++) {
-		h = fnv1a(h, p->mounts[i].prefix);
-		h = fnv1a(h, p->mounts[i].url);
+		h = spn_fnv1a(h, p->mounts[i].prefix);
+		h = spn_fnv1a(h, p->mounts[i].url);
 	}
-	return fnv1a(h, p->cache_dir);
+	return spn_fnv1a(h, p->cache_dir);
 }
 
 int

@@ -225,14 +225,19 @@ struct spn_outcome {
 };
 #define SPN_OUTCOMES 256
 
-/* A write-back the server refused: not predicted again for a while, so
- * that a re-execution hears the error instead of rolling back again. */
+/* A path remembered for a while: a write-back the server refused (not
+ * predicted again, so that a re-execution hears the error instead of
+ * rolling back again), a directory whose note failed (not leased again).
+ * Rings of SPN_REFUSED: spn_recent_has, spn_recent_add (daemon/jobs.c). */
 struct spn_refused {
 	int mount;
 	char rel[SPN_PATH_MAX];
 	int64_t until_ns;
 };
 #define SPN_REFUSED 32
+int spn_recent_has(const struct spn_refused *ring, const struct spn_mount *m, const char *rel);
+void spn_recent_add(struct spn_refused *ring, unsigned *next, const struct spn_mount *m,
+		    const char *rel, int64_t for_ns);
 
 #define SPN_DIRBUSY 16 /* busy directories remembered (daemon/dircheck.c) */
 

@@ -242,12 +242,33 @@ spn_entry_from_attr(struct spn_entry *e, const struct spn_attr *a, int64_t now,
 static uint64_t
 synth_fileid(const struct spn_job *j)
 {
-	uint64_t h = 1469598103934665603ULL ^ (uint64_t)j->m->id;
-	const char *p;
+	return spn_fnv1a(0xcbf29ce484222325ULL ^ (uint64_t)j->m->id, j->rel) | (1ULL << 63);
+}
 
-	for (p = j->rel; *p != '\0'; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-	return h | (1ULL << 63);
+int
+spn_recent_has(const struct spn_refused *ring, const struct spn_mount *m, const char *rel)
+{
+	int64_t now = spn_mono_ns();
+	unsigned i;
+
+	for (i = 0; i < SPN_REFUSED; i++) {
+		const struct spn_refused *r = &ring[i];
+
+		if (r->until_ns > now && r->mount == m->id && strcmp(r->rel, rel) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+void
+spn_recent_add(struct spn_refused *ring, unsigned *next, const struct spn_mount *m,
+	       const char *rel, int64_t for_ns)
+{
+	struct spn_refused *r = &ring[(*next)++ % SPN_REFUSED];
+
+	r->mount = m->id;
+	snprintf(r->rel, sizeof(r->rel), "%s", rel);
+	r->until_ns = spn_mono_ns() + for_ns;
 }
 
 void

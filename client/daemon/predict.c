@@ -167,21 +167,6 @@ validate_start(struct spn_job *pj, int status, const char *dir, const struct spn
 
 /* ------------------------------------------------------------ leases */
 
-static int
-unleased_recently(struct spn_daemon *d, const struct spn_mount *m, const char *rel)
-{
-	int64_t now = spn_mono_ns();
-	unsigned i;
-
-	for (i = 0; i < SPN_REFUSED; i++) {
-		const struct spn_refused *r = &d->unleased[i];
-
-		if (r->until_ns > now && r->mount == m->id && strcmp(r->rel, rel) == 0)
-			return 1;
-	}
-	return 0;
-}
-
 /*
  * A miss of j's joined prediction, answered from the complete listing of
  * dir (its directory, or the deepest one on its path that we know): the
@@ -199,8 +184,8 @@ lease_offer(struct spn_job *j, const char *dir, uint64_t join)
 
 	spn_parent_of(j->rel, parent, sizeof(parent));
 	if (j->cred.foreign != 0 || strncmp(j->req.path, j->m->prefix, pl) != 0 ||
-	    strcmp(j->req.path + pl, j->rel) != 0 || unleased_recently(j->d, j->m, dir) ||
-	    unleased_recently(j->d, j->m, parent))
+	    strcmp(j->req.path + pl, j->rel) != 0 || spn_recent_has(j->d->unleased, j->m, dir) ||
+	    spn_recent_has(j->d->unleased, j->m, parent))
 		return;
 	spn_seal_lease_grant(j->d, j->cl, join);
 	if (j->cl->lease == join)
@@ -218,11 +203,11 @@ spn_note_done(struct spn_job *j, int status)
 	if (!ok) {
 		d->notes_failed++;
 		if (j->m != NULL) {
-			struct spn_refused *r = &d->unleased[d->next_unleased++ % SPN_REFUSED];
+			char parent[SPN_PATH_MAX];
 
-			r->mount = j->m->id;
-			spn_parent_of(j->rel, r->rel, sizeof(r->rel));
-			r->until_ns = spn_mono_ns() + 10 * 1000000000LL;
+			spn_parent_of(j->rel, parent, sizeof(parent));
+			spn_recent_add(d->unleased, &d->next_unleased, j->m, parent,
+				       10 * 1000000000LL);
 		}
 		spn_debug("note %s of pid %d failed: %d", j->req.path,
 			  j->cl != NULL ? (int)j->cl->pid : 0, status);

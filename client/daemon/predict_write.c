@@ -43,26 +43,13 @@ static int predict_mutation(struct spn_job *j, int have, const struct spn_entry 
 static int
 refused_recently(struct spn_daemon *d, const struct spn_mount *m, const char *rel)
 {
-	int64_t now = spn_mono_ns();
-	unsigned i;
-
-	for (i = 0; i < SPN_REFUSED; i++) {
-		const struct spn_refused *r = &d->refused[i];
-
-		if (r->until_ns > now && r->mount == m->id && strcmp(r->rel, rel) == 0)
-			return 1;
-	}
-	return 0;
+	return spn_recent_has(d->refused, m, rel);
 }
 
 static void
 refused_add(struct spn_daemon *d, const struct spn_mount *m, const char *rel)
 {
-	struct spn_refused *r = &d->refused[d->next_refused++ % SPN_REFUSED];
-
-	r->mount = m->id;
-	snprintf(r->rel, sizeof(r->rel), "%s", rel);
-	r->until_ns = spn_mono_ns() + REFUSED_FOR_NS;
+	spn_recent_add(d->refused, &d->next_refused, m, rel, REFUSED_FOR_NS);
 }
 
 static struct spn_outcome *

@@ -9,13 +9,13 @@
 #endif
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "client/daemon/internal.h"
 #include "client/log.h"
+#include "client/spec/epoch.h"
 
 /*
  * resolve: make j->e hold fresh attributes of j->rel (lstat semantics),
@@ -78,9 +78,8 @@ mirror_show(struct spn_job *j, uint32_t type)
 	struct stat st;
 
 	if ((j->owner == NULL && j->join == 0) || j->removals != j->d->removals ||
-	    (j->req.op != SPN_OP_STAT &&
-	     (j->req.op != SPN_OP_OPEN || (j->req.flags & O_ACCMODE) != O_RDONLY ||
-	      (j->req.flags & (O_CREAT | O_TRUNC)))))
+	    (j->req.op != SPN_OP_STAT && j->req.op != SPN_OP_OPEN) ||
+	    spn_spec_kind(j->req.op, j->req.flags, NULL) != SPN_SK_READ)
 		return;
 	spn_parent_of(j->rel, parent, sizeof(parent));
 	if (spn_job_index_get(j, parent, &pe) < 0 || !(pe.flags & SPN_EF_DIR_COMPLETE) ||

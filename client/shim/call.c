@@ -81,14 +81,6 @@ lease_now(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static size_t
-dir_len(const char *nfs)
-{
-	const char *slash = strrchr(nfs, '/');
-
-	return slash != NULL ? (size_t)(slash - nfs) : 0;
-}
-
 /* Is the directory dir (an NFS path) leased? */
 static int
 lease_find(const char *dir)
@@ -118,39 +110,17 @@ spn_lease_has(const char *dir)
 static void
 lease_add(const struct spn_req *req)
 {
-	char mirror[PATH_MAX];
-	size_t n = dir_len(req->path), mn;
-	struct stat st;
+	char dir[SPN_PATH_MAX];
 
-	if (lease_off || n == 0 || n >= SPN_PATH_MAX ||
-	    spn_nfs_to_mirror(req->path, mirror, sizeof(mirror)) <= 0)
-		return;
-	mn = strlen(mirror) - (strlen(req->path) - n);
-	for (;;) {
-		mirror[mn] = '\0';
-		if (syscall(SYS_newfstatat, AT_FDCWD, mirror, &st, AT_SYMLINK_NOFOLLOW) == 0)
-			break;
-		if (errno != ENOENT)
-			return;
-		while (n > 0 && req->path[n - 1] != '/')
-			n--, mn--;
-		if (n <= 1)
-			return;
-		n--, mn--; /* the slash */
-	}
-	if (!S_ISDIR(st.st_mode))
-		return;
-	memcpy(mirror, req->path, n); /* the directory's NFS path now */
-	mirror[n] = '\0';
-	if (lease_serial == shim_conn_serial && lease_find(mirror))
+	if (lease_off || !spn_mirror_dir_above(req->path, dir, sizeof(dir)) ||
+	    (lease_serial == shim_conn_serial && lease_find(dir)))
 		return;
 	if (lease_serial != shim_conn_serial)
 		lease_n = 0;
 	if (lease_n == 0)
 		lease_since = lease_now();
 	lease_serial = shim_conn_serial;
-	memcpy(lease_dir[lease_next], req->path, n);
-	lease_dir[lease_next][n] = '\0';
+	memcpy(lease_dir[lease_next], dir, strlen(dir) + 1);
 	lease_next = (lease_next + 1) % SPN_LEASE_DIRS;
 	if (lease_n < SPN_LEASE_DIRS)
 		lease_n++;

@@ -105,6 +105,9 @@ int spn_path_tail(const char *path);
 int spn_mirror_to_nfs(const char *mirror, char *nfs, size_t len);
 /* ... and back: NFS path -> mirror path (the longest prefix's mount). */
 int spn_nfs_to_mirror(const char *nfs, char *mirror, size_t len);
+/* The deepest directory above nfs that the mirror has, as an NFS path in
+ * dir: 1, or 0 (none, or not a directory). */
+int spn_mirror_dir_above(const char *nfs, char *dir, size_t len);
 
 /* Track whether the cwd is in the mirror (after chdir/fchdir). */
 void spn_cwd_changed(void);

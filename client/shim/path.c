@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "client/path.h"
@@ -83,6 +84,35 @@ spn_nfs_to_mirror(const char *nfs, char *mirror, size_t len)
 		return 0;
 	n = snprintf(mirror, len, "%s/m%d%s", base, id, nfs + best);
 	return n > 0 && (size_t)n < len ? 1 : -ENAMETOOLONG;
+}
+
+int
+spn_mirror_dir_above(const char *nfs, char *dir, size_t len)
+{
+	char mirror[PATH_MAX];
+	size_t n = strlen(nfs), mn;
+	struct stat st;
+
+	if (spn_nfs_to_mirror(nfs, mirror, sizeof(mirror)) <= 0)
+		return 0;
+	mn = strlen(mirror);
+	for (;;) {
+		while (n > 0 && nfs[n - 1] != '/')
+			n--, mn--;
+		if (n <= 1)
+			return 0;
+		n--, mn--; /* the slash */
+		mirror[mn] = '\0';
+		if (syscall(SYS_newfstatat, AT_FDCWD, mirror, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			break;
+		if (errno != ENOENT)
+			return 0;
+	}
+	if (!S_ISDIR(st.st_mode) || n >= len)
+		return 0;
+	memcpy(dir, nfs, n);
+	dir[n] = '\0';
+	return 1;
 }
 
 int

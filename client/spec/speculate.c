@@ -1743,36 +1743,19 @@ local_miss(struct spn_req *req)
 {
 	char mirror[PATH_MAX], dir[SPN_PATH_MAX];
 	const char *name = strrchr(req->path, '/');
-	size_t n, mn;
 	struct stat st;
 
-	if ((req->op != SPN_OP_STAT &&
-	     (req->op != SPN_OP_OPEN || (req->flags & O_ACCMODE) != O_RDONLY ||
-	      (req->flags & (O_CREAT | O_TRUNC)))) ||
-	    name == NULL || name == req->path || name[1] == '\0' || strcmp(name, "/.") == 0 ||
+	if ((req->op != SPN_OP_STAT && req->op != SPN_OP_OPEN) ||
+	    spn_spec_kind(req->op, req->flags, NULL) != SPN_SK_READ || name == NULL ||
+	    name == req->path || name[1] == '\0' || strcmp(name, "/.") == 0 ||
 	    strcmp(name, "/..") == 0 || !spn_lease_has(NULL) ||
 	    spn_nfs_to_mirror(req->path, mirror, sizeof(mirror)) <= 0)
 		return 0;
 	if (syscall(SYS_newfstatat, AT_FDCWD, mirror, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
 	    errno != ENOENT)
 		return 0;
-	n = strlen(req->path);
-	mn = strlen(mirror);
-	for (;;) { /* up to the deepest directory the mirror has */
-		while (n > 0 && req->path[n - 1] != '/')
-			n--, mn--;
-		if (n <= 1)
-			return 0;
-		n--, mn--;
-		mirror[mn] = '\0';
-		if (syscall(SYS_newfstatat, AT_FDCWD, mirror, &st, AT_SYMLINK_NOFOLLOW) == 0)
-			break;
-		if (errno != ENOENT)
-			return 0;
-	}
-	memcpy(dir, req->path, n);
-	dir[n] = '\0';
-	return S_ISDIR(st.st_mode) && spn_lease_has(dir) && spn_call_note(req, dir) == 0;
+	return spn_mirror_dir_above(req->path, dir, sizeof(dir)) && spn_lease_has(dir) &&
+	       spn_call_note(req, dir) == 0;
 }
 
 static int
