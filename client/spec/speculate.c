@@ -1939,12 +1939,13 @@ stats_write(void)
 		    (unsigned long long)sp.birth_wait_us);
 	spn_appendf(line, sizeof(line), &n,
 		    " exits=%llu exit_us=%llu acquired=%llu reaps=%llu reap_us=%llu joined=%llu "
-		    "held=%llu chained=%llu local=%llu wall_us=%lld start_us=%lld",
+		    "held=%llu chained=%llu local=%llu traps=%llu wall_us=%lld start_us=%lld",
 		    (unsigned long long)sp.n_exits, (unsigned long long)sp.exit_us,
 		    (unsigned long long)sp.n_acquired, (unsigned long long)sp.n_reaps,
 		    (unsigned long long)sp.reap_us, (unsigned long long)sp.n_joined,
 		    (unsigned long long)sp.n_held, (unsigned long long)sp.n_chained,
-		    (unsigned long long)sp.n_local, (long long)(mono_us() - sp.start_us),
+		    (unsigned long long)sp.n_local, (unsigned long long)ss.traps,
+		    (long long)(mono_us() - sp.start_us),
 		    (long long)sp.start_us);
 	for (k = 0; k < SPEC_NKINDS; k++)
 		spn_appendf(line, sizeof(line), &n, " barrier_%s=%llu/%llu", kind_names[k],
