@@ -135,6 +135,7 @@ spn_fd_nfs_path(int fd, char *nfs, size_t len)
 {
 	char link[64], target[PATH_MAX];
 	ssize_t n;
+	long r;
 
 	if (fd >= 0 && fd < FD_TRACK_MAX && fd_paths[fd] != NULL) {
 		pthread_mutex_lock(&fd_lock);
@@ -146,7 +147,11 @@ spn_fd_nfs_path(int fd, char *nfs, size_t len)
 		pthread_mutex_unlock(&fd_lock);
 	}
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = REAL(readlinkat)(AT_FDCWD, link, target, sizeof(target) - 1);
+	if (spn_spec_direct(SYS_readlinkat, AT_FDCWD, (long)link, (long)target, sizeof(target) - 1,
+			    &r))
+		n = r;
+	else
+		n = REAL(readlinkat)(AT_FDCWD, link, target, sizeof(target) - 1);
 	if (n <= 0)
 		return 0;
 	target[n] = '\0';

@@ -94,7 +94,11 @@ spn_shim_ready(void)
 int
 spn_shim_maybe_mirror(const struct stat *st)
 {
-	if ((st->st_mode & 077) != 0 || st->st_uid != geteuid() || !spn_shim_ready())
+	long euid;
+
+	if (!spn_spec_direct(SYS_geteuid, 0, 0, 0, 0, &euid))
+		euid = (long)geteuid();
+	if ((st->st_mode & 077) != 0 || st->st_uid != (uid_t)euid || !spn_shim_ready())
 		return 0;
 	if (!shim_have_dev) {
 		struct stat c;

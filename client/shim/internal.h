@@ -54,6 +54,27 @@ spn_fail(int err)
 	return -1;
 }
 
+/* A call on a path or fd that is not the mirror's, in a speculative
+ * process: made as Syscall User Dispatch would answer its trap, without
+ * the trap (spec/sud.h). 1 and *ret (-errno on failure), or 0: make the
+ * call through libc. */
+int spn_spec_direct(long nr, long a0, long a1, long a2, long a3, long *ret);
+/* Around a libc call that only looks (realpath): none of its calls traps.
+ * 1 if held: then spn_spec_quiet_end(mask). */
+int spn_spec_quiet_begin(uint64_t *mask);
+void spn_spec_quiet_end(uint64_t mask);
+
+/* spn_spec_direct's answer as a libc wrapper returns it. */
+static inline long
+spn_direct_ret(long r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
 /* ------------------------------------------------------------ guard */
 
 /* Non-zero while the shim is working on this thread: nested calls pass. */

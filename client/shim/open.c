@@ -104,8 +104,13 @@ open_common(int dirfd, const char *path, int flags, mode_t mode)
 {
 	int handled, fd = nfs_open(dirfd, path, flags, mode, &handled);
 
-	if (!handled)
+	long r;
+
+	if (!handled) {
+		if (spn_spec_direct(SYS_openat, dirfd, (long)path, flags, mode, &r))
+			return (int)spn_direct_ret(r);
 		return REAL(openat)(dirfd, path, flags, mode);
+	}
 	return fd < 0 ? spn_fail(fd) : fd;
 }
 
@@ -196,8 +201,13 @@ close(int fd)
 	char nfs[SPN_PATH_MAX];
 	int rc;
 
-	if (spn_shim_busy || !spn_fd_untrack(fd, nfs, sizeof(nfs)))
+	long r;
+
+	if (spn_shim_busy || !spn_fd_untrack(fd, nfs, sizeof(nfs))) {
+		if (!spn_shim_busy && spn_spec_direct(SYS_close, fd, 0, 0, 0, &r))
+			return (int)spn_direct_ret(r);
 		return REAL(close)(fd);
+	}
 	rc = REAL(close)(fd);
 	return report_close(nfs, rc);
 }

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -128,11 +129,15 @@ stat_at(int dirfd, const char *path, struct stat *st, int flags)
 	struct spn_attr a;
 	char local[PATH_MAX];
 	int rc = nfs_stat(dirfd, path, flags | AT_SYMLINK_NOFOLLOW, &a);
+	long r;
 
 	if (rc == 0 && spn_local_path(path, local, sizeof(local)))
 		return REAL(fstatat)(AT_FDCWD, local, st, flags);
-	if (rc == 0)
+	if (rc == 0) {
+		if (spn_spec_direct(SYS_newfstatat, dirfd, (long)path, (long)st, flags, &r))
+			return (int)spn_direct_ret(r);
 		return REAL(fstatat)(dirfd, path, st, flags);
+	}
 	if (spn_take_redirect(rc, local, sizeof(local)))
 		return REAL(fstatat)(AT_FDCWD, local, st, flags & ~AT_EMPTY_PATH);
 	if (rc < 0)
@@ -151,7 +156,10 @@ static int
 stat_fd(int fd, struct stat *st)
 {
 	struct spn_attr a;
-	int rc = REAL(fstat)(fd, st);
+	long r;
+	int rc = spn_spec_direct(SYS_newfstatat, fd, (long)"", (long)st, AT_EMPTY_PATH, &r)
+			 ? (int)spn_direct_ret(r)
+			 : REAL(fstat)(fd, st);
 
 	/* Ordinary files cost one real fstat: only a mirror file asks more. */
 	if (rc < 0 || spn_shim_busy || !spn_shim_maybe_mirror(st))
@@ -229,8 +237,17 @@ access_at(int dirfd, const char *path, int mode, int flags)
 	struct spn_reply rep;
 	int rc;
 
-	if (spn_shim_busy || (rc = spn_nfs_path(dirfd, path, nfs, sizeof(nfs))) == 0)
+	long r;
+
+	if (spn_shim_busy || (rc = spn_nfs_path(dirfd, path, nfs, sizeof(nfs))) == 0) {
+		/* faccessat2 (439) is what glibc calls for flags */
+		if (!spn_shim_busy &&
+		    spn_spec_direct(flags == 0 ? SYS_faccessat : 439, dirfd, (long)path, mode, flags,
+				    &r) &&
+		    r != -ENOSYS)
+			return (int)spn_direct_ret(r);
 		return REAL(faccessat)(dirfd, path, mode, flags);
+	}
 	if (rc < 0)
 		return spn_fail(rc);
 	rc = spn_call_path(SPN_OP_ACCESS, nfs, 0, (uint32_t)(mode & 7), &rep);

@@ -1501,6 +1501,24 @@ spn_spec_reaped(pid_t pid, int *status, int nohang)
 }
 
 int
+spn_spec_direct(long nr, long a0, long a1, long a2, long a3, long *ret)
+{
+	return spec_sud_direct(nr, a0, a1, a2, a3, ret);
+}
+
+int
+spn_spec_quiet_begin(uint64_t *mask)
+{
+	return spec_sud_quiet_begin(mask);
+}
+
+void
+spn_spec_quiet_end(uint64_t mask)
+{
+	spec_sud_quiet_end(mask);
+}
+
+int
 spn_spec_wait_begin(void)
 {
 	if (!speculative() || spn_in_vfork_child() || !listening())

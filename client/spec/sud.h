@@ -197,6 +197,16 @@ size_t spec_sud_buffered(void);
 void spec_sud_suspend(void);
 void spec_sud_resume(void);
 
+/* The shim's wrappers, for calls on paths and fds not the mirror's: the
+ * call nr answered as its trap would be, without the trap. 1 and *ret
+ * (the kernel's convention: -errno), or 0: make the call as usual. Only
+ * calls that look (stat, access, readlink), opens and close. */
+int spec_sud_direct(long nr, long a0, long a1, long a2, long a3, long *ret);
+/* Around a libc call that only looks (realpath): none of its calls traps.
+ * 1 if held (end with spec_sud_quiet_end(mask)), 0: nothing traps here. */
+int spec_sud_quiet_begin(uint64_t *mask);
+void spec_sud_quiet_end(uint64_t mask);
+
 /* In a fork child / the checkpoint copy (see above). */
 void spec_sud_after_fork(void);
 
@@ -224,6 +234,7 @@ struct spec_sud_stats {
 	uint64_t discarded_bytes;
 	uint64_t forks;        /* forks let through inside an epoch */
 	uint64_t handed_bytes; /* output handed to couriers */
+	uint64_t direct;       /* calls the shim made without a trap (spec_sud_direct) */
 };
 void spec_sud_stats(struct spec_sud_stats *out);
 

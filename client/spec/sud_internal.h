@@ -119,6 +119,7 @@ void sud_pipes_forget(void);
 int sud_pipe_through(uint64_t dev, uint64_t ino);
 int sud_created_room(long dirfd, const char *path);
 void sud_created_note(long fd);
+int sud_direct_class(long nr);
 int sud_created_through(uint64_t dev, uint64_t ino);
 int sud_unlink_ok(struct sud_trap *t, long dirfd, const char *path);
 long sud_unlink_hidden(struct sud_trap *t);
@@ -134,7 +135,7 @@ extern uint32_t sud_gen;      /* bumped at every open and close */
 
 extern struct sud_stats_raw {
 	uint64_t traps, buffered_bytes, barriers, reissued, emulated, committed_bytes,
-		discarded_bytes, forks, handed_bytes;
+		discarded_bytes, forks, handed_bytes, direct;
 } sud_st;
 
 #define STAT_ADD(field, n) __atomic_add_fetch(&sud_st.field, (n), __ATOMIC_RELAXED)

@@ -1019,6 +1019,25 @@ sud_is_fork(const struct sud_trap *t)
 	return (fl & ~ok) == 0;
 }
 
+/* May the shim have nr answered without its trap (spec_sud_direct)? Only
+ * calls whose classification changes nothing unless the call is then made
+ * here: a barrier found there goes on to trap, and is classified again. */
+int
+sud_direct_class(long nr)
+{
+	if (nr < 0 || nr >= SUD_NR_MAX)
+		return 0;
+	switch (sud_rules[nr].cls) {
+	case C_LOCAL:
+	case C_STAT:
+	case C_OPEN:
+	case C_FDOBS:
+	case C_CLOSE:
+		return 1;
+	}
+	return 0;
+}
+
 int
 sud_classify(struct sud_trap *t)
 {
