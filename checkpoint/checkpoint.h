@@ -37,7 +37,9 @@
  *   of all the others first -- so the caller must roll back to a newer one
  *   only after the older ones' verdicts held (and commit those first), and
  *   to an older one whenever it failed. A resumed copy has no checkpoint
- *   open. ckpt_detach() is refused (-EBUSY) while more than one is open;
+ *   open. Every open one may be detached (a chain that exits): the
+ *   process that inherits them resumes one, by the same rule, and kills
+ *   the others;
  * - treat fork, vfork/posix_spawn, exec, thread creation and exit as
  *   barriers: commit or roll back first (a copy left open across exec
  *   waits until the process dies). A checkpoint is refused (-ECHILD)

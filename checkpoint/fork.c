@@ -498,8 +498,10 @@ deferrable(void)
 		 SIGBIT(32) | SIGBIT(33));
 }
 
-/* In the copy, right after clone: wait for the verdict (or die). */
-static void
+/* In the copy, right after clone: wait for the verdict (or die). 1 if it
+ * was told to outlive the original (the page's detach word may name a
+ * newer copy by the time it resumes: a chain detaches both). */
+static int
 copy_wait(pid_t parent, uint32_t seq, void *robust, size_t robust_len)
 {
 	uint32_t ev;
@@ -527,6 +529,7 @@ copy_wait(pid_t parent, uint32_t seq, void *robust, size_t robust_len)
 		}
 		syscall(SYS_futex, &st.page->events, FUTEX_WAIT, ev, NULL, NULL, 0);
 	}
+	return detached;
 }
 
 /* Tell the copy (sleeping on events) that a word changed. */
@@ -624,14 +627,13 @@ detached_split(void)
 
 /* In the copy, after the verdict: become the program again. */
 static void
-copy_resume(pid_t parent, const struct ckpt *c, uint64_t *value)
+copy_resume(pid_t parent, const struct ckpt *c, uint64_t *value, int detached)
 {
 	pid_t self;
-	int i, detached;
+	int i;
 
 	if (value != NULL)
 		*value = st.page->value;
-	detached = __atomic_load_n(&st.page->detach_seq, __ATOMIC_ACQUIRE) == c->seq;
 	if (detached)
 		ident.ppid = st.page->ppid; /* the original is gone: report to its parent */
 	if (ident.pid != 0 && ident.self == parent) {
@@ -711,8 +713,9 @@ fork_take(unsigned flags, struct ckpt **out, uint64_t *value)
 	pid = SYS(SYS_clone, tid != NULL ? CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID : 0, NULL,
 		  NULL, tid, 0);
 	if (pid == 0) {
-		copy_wait(parent, c->seq, robust, robust_len);
-		copy_resume(parent, c, value);
+		int detached = copy_wait(parent, c->seq, robust, robust_len);
+
+		copy_resume(parent, c, value, detached);
 		*out = NULL;
 		return 1;
 	}
@@ -1011,9 +1014,7 @@ fork_detach(struct ckpt *c, pid_t ppid)
 
 	if (!mine(c, self))
 		return -EINVAL;
-	if (slots_open(NULL) > 1)
-		return -EBUSY; /* one copy outlives us, not a chain */
-	st.page->ppid = ppid;
+	st.page->ppid = ppid; /* the same for every copy of a chain */
 	__atomic_store_n(&st.page->detach_seq, c->seq, __ATOMIC_RELEASE);
 	page_event();
 	for (i = 0; i < 200; i++) {

@@ -241,9 +241,9 @@ access_at(int dirfd, const char *path, int mode, int flags)
 
 	if (spn_shim_busy || (rc = spn_nfs_path(dirfd, path, nfs, sizeof(nfs))) == 0) {
 		/* faccessat2 (439) is what glibc calls for flags */
-		if (!spn_shim_busy &&
-		    spn_spec_direct(flags == 0 ? SYS_faccessat : 439, dirfd, (long)path, mode, flags,
-				    &r) &&
+		long nr = flags == 0 ? SYS_faccessat : 439;
+
+		if (!spn_shim_busy && spn_spec_direct(nr, dirfd, (long)path, mode, flags, &r) &&
 		    r != -ENOSYS)
 			return (int)spn_direct_ret(r);
 		return REAL(faccessat)(dirfd, path, mode, flags);

@@ -1159,6 +1159,14 @@ struct exit_hand {
 	struct ckpt *c;   /* the detached copy, or NULL */
 	pid_t copy;
 	pid_t pid, ppid;  /* ours, as the parent knows them */
+	/* The older epoch of a chain, its copy detached too (old.c NULL:
+	 * none): if it failed, its copy is the one resumed. */
+	struct {
+		struct ckpt *c;
+		pid_t copy;
+		uint64_t seal, waited;
+		int n_born;
+	} old;
 };
 
 /* The courier's work for an exit (also done inline if no courier could
@@ -1169,36 +1177,55 @@ exit_courier_body(const void *arg)
 	const struct exit_hand *h = arg;
 	struct spn_req req;
 	struct spn_reply rep;
-	uint64_t value = SPEC_RB;
-	int fd = -1, held, resume = 0;
+	struct ckpt *c = h->c;
+	uint64_t value = SPEC_RB, dep = h->dep;
+	pid_t copy = h->copy;
+	int fd = -1, held, resume = 0, keep = 0;
 
 	held = verdict_on(&fd, h->id, SPN_F_VERDICT);
 	if (held) {
 		spec_sud_courier_flush();
 		spec_sud_created_end(0);
 		born_end(0);
+		if (h->old.c != NULL)
+			ckpt_release(h->old.c, 0, 0);
 	} else {
+		if (h->old.c != NULL) {
+			/* A chain: the older epoch's verdict says which copy
+			 * runs again (the rule of chain_settle). */
+			if (fd >= 0 && verdict_on(&fd, h->old.seal, SPN_F_VERDICT | SPN_F_OWN)) {
+				ckpt_release(h->old.c, 0, 0);
+				spec_sud_created_older_held();
+				keep = h->old.n_born;
+			} else {
+				if (c != NULL)
+					ckpt_release(c, 0, 0);
+				c = h->old.c;
+				copy = h->old.copy;
+				dep = h->old.waited != 0 ? h->old.waited : h->birth;
+			}
+		}
 		spec_sud_created_end(1);
-		value |= (uint64_t)born_end(1) << SPEC_RB_KILLED;
-		if (h->c != NULL && fd >= 0) {
+		value |= (uint64_t)born_end_from(keep, 1) << SPEC_RB_KILLED;
+		if (c != NULL && fd >= 0) {
 			int birth_failed = h->birth != 0 &&
 					   !verdict_on(&fd, h->birth, SPN_F_VERDICT | SPN_F_OWN);
-			int dep_failed = birth_failed || (h->dep != 0 && h->dep != h->birth &&
-							  !verdict_on(&fd, h->dep,
+			int dep_failed = birth_failed || (dep != 0 && dep != h->birth &&
+							  !verdict_on(&fd, dep,
 								      SPN_F_VERDICT | SPN_F_OWN));
 
 			resume = !birth_failed;
 			value |= dep_failed ? SPEC_RB_WAITED : SPEC_RB_DEP_HELD;
 		}
 	}
-	if (h->c != NULL)
-		ckpt_release(h->c, resume, value);
+	if (c != NULL)
+		ckpt_release(c, resume, value);
 	resolve_req(&req, SPN_F_FLUSHED, h->id);
 	spn_call_on(&fd, &req, &rep);
-	if (!held && resume && h->copy > 0) {
+	if (!held && resume && copy > 0) {
 		/* Watch the re-execution: if it dies without recording its
 		 * exit, say it was killed. */
-		int pfd = (int)syscall(SYS_pidfd_open, h->copy, 0);
+		int pfd = (int)syscall(SYS_pidfd_open, copy, 0);
 
 		if (pfd >= 0) {
 			struct pollfd pl = { .fd = pfd, .events = POLLIN };
@@ -1240,7 +1267,8 @@ exit_may_propagate(void)
 {
 	return propagating() && speculative() && sp.waiter != 0 && !spn_in_vfork_child() &&
 	       sp.waiter == real_ppid() && !spec_sud_holds_files() &&
-	       !(sp.ep.open && spn_conn_serial() != sp.conn) && !traced_by(sp.waiter);
+	       !(sp.ep.open && spn_conn_serial() != sp.conn) &&
+	       !(sp.old.ckpt != NULL && spn_conn_serial() != sp.old.conn) && !traced_by(sp.waiter);
 }
 
 /* exit_group(code) of a speculative process: 1 if handed over (see
@@ -1280,7 +1308,29 @@ exit_propagate(int code)
 		}
 		sp.ckpt = NULL;
 	}
-	if (!output && h.c == NULL && sp.n_born == 0 && !spec_sud_created_any()) {
+	if (sp.old.ckpt != NULL) {
+		/* A chain: the courier decides between the two copies. */
+		h.old.c = sp.old.ckpt;
+		h.old.copy = ckpt_copy_pid(sp.old.ckpt);
+		h.old.seal = sp.old.seal;
+		h.old.waited = sp.old.waited;
+		h.old.n_born = sp.old.n_born;
+		if (ckpt_detach(sp.old.ckpt, h.ppid) < 0) {
+			/* It cannot outlive us: its verdict here, then on
+			 * without it (back to it, still ours, if it failed). */
+			if (spn_conn_serial() != sp.old.conn || !own_verdict(sp.old.seal)) {
+				if (h.c != NULL)
+					ckpt_release(h.c, 0, 0);
+				chain_back();
+			}
+			chain_settle(); /* it held: committed here */
+			memset(&h.old, 0, sizeof(h.old));
+		} else {
+			memset(&sp.old, 0, sizeof(sp.old));
+		}
+	}
+	if (!output && h.c == NULL && h.old.c == NULL && sp.n_born == 0 &&
+	    !spec_sud_created_any()) {
 		/* nothing for a courier to do: the daemon has it all */
 	} else if (courier_launch(exit_courier_body, &h) < 0) {
 		exit_courier_body(&h); /* no courier: decide here, then exit */
@@ -1326,8 +1376,7 @@ record_final(int wstatus)
 static int
 sud_exit(void *ctx, int code)
 {
-	chain_collapse(K_EXIT); /* one copy may outlive us, not a chain */
-	if (!exit_propagate(code)) {
+	if (!exit_propagate(code)) { /* (a chain too: resolve_kind settles it) */
 		resolve_kind(K_EXIT);
 		record_final((code & 0xff) << 8);
 	}

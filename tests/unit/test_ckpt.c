@@ -348,7 +348,6 @@ body_commit(void *arg, int fd)
 	CHECK(ckpt_take(CKPT_FORK, 0, &c3, NULL) == -EALREADY);
 	CHECK(c3 == NULL);
 	CHECK(ckpt_available(CKPT_FORK) == -EALREADY);
-	CHECK(ckpt_detach(c2, getppid()) == -EBUSY);
 	CHECK(ckpt_commit(c2) == 0);
 	CHECK(ckpt_take(CKPT_FORK, CKPT_DEFER_SIGNALS, &c3, NULL) == -EALREADY);
 	CHECK(ckpt_commit(c) == 0);
@@ -596,6 +595,71 @@ test_chain(void **state)
 		close(rd);
 		assert_string_equal(buf, older ? "one\ntwo\nresumed 1 7 children 0\n"
 					       : "one\ntwo\nresumed 2 8\n");
+	}
+}
+
+/*
+ * A chain that exits (a process whose exit is speculative): both copies
+ * are detached, and a process that inherited them (the shim's courier)
+ * resumes the one the verdicts name and kills the other. The resumed copy
+ * knows it was detached whichever one it is.
+ */
+static void
+body_chain_detached(void *arg, int fd)
+{
+	int older = *(const int *)arg;
+	struct ckpt *c1, *c2;
+	uint64_t v = 0;
+	pid_t me;
+	int rc;
+
+	rc = ckpt_take(CKPT_FORK, 0, &c1, &v);
+	CHECK(rc == 0 || rc == 1);
+	if (rc == 1) {
+		say(fd, "resumed 1 %llu detached %d\n", (unsigned long long)v, ckpt_detached());
+		_exit(11);
+	}
+	rc = ckpt_take(CKPT_FORK, 0, &c2, &v);
+	CHECK(rc == 0 || rc == 1);
+	if (rc == 1) {
+		CHECK(ckpt_available(CKPT_FORK) == 0);
+		say(fd, "resumed 2 %llu detached %d\n", (unsigned long long)v, ckpt_detached());
+		_exit(12);
+	}
+	CHECK(ckpt_detach(c2, getppid()) == 0);
+	CHECK(ckpt_detach(c1, getppid()) == 0);
+	CHECK(ckpt_commit(c1) == -EINVAL); /* not ours any more */
+	me = real_getpid();
+	if (fork() == 0) {
+		/* the courier: after the original is gone */
+		while (getppid() == me)
+			usleep(1000);
+		ckpt_release(older ? c2 : c1, 0, 0);
+		ckpt_release(older ? c1 : c2, 1, older ? 7 : 8);
+		_exit(0);
+	}
+	_exit(5);
+}
+
+static void
+test_chain_detached(void **state)
+{
+	int arg[1], rd, status, n;
+	char buf[256];
+	pid_t t, p;
+
+	for (arg[0] = 0; arg[0] <= 1; arg[0]++) {
+		t = spawn(body_chain_detached, arg, &rd);
+		assert_exited(wait_for(t, 0), 5);
+		read_all(rd, buf, sizeof(buf));
+		close(rd);
+		assert_string_equal(buf, arg[0] ? "resumed 1 7 detached 1\n"
+					       : "resumed 2 8 detached 1\n");
+		/* the courier and both copies (one resumed, one killed) come
+		 * back to this subreaper; all of them end */
+		for (n = 0; (p = waitpid(-1, &status, __WALL)) > 0; n++)
+			;
+		assert_int_equal(n, 3);
 	}
 }
 
@@ -1153,6 +1217,7 @@ main(void)
 		cmocka_unit_test_teardown(test_identity, teardown),
 		cmocka_unit_test_teardown(test_nested_rollback, teardown),
 		cmocka_unit_test_teardown(test_chain, teardown),
+		cmocka_unit_test_teardown(test_chain_detached, teardown),
 		cmocka_unit_test_teardown(test_depth_limit, teardown),
 		cmocka_unit_test_teardown(test_copy_gone, teardown),
 		cmocka_unit_test_teardown(test_offsets, teardown),
