@@ -345,8 +345,6 @@ check_children(pid_t self)
 	r = SYS(SYS_waitid, P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL, NULL);
 	if (r == -ECHILD)
 		return 0;
-	if (st.npending == 0 && slots_open(NULL) == 0)
-		return -ECHILD;
 	/* Only copies being torn down? /proc/self/task/<tid>/children. */
 	e = fmt_uint(buf + 32, (unsigned long)self);
 	strcpy(path, "/proc/self/task/");
@@ -363,7 +361,15 @@ check_children(pid_t self)
 			break;
 		while (*p >= '0' && *p <= '9')
 			v = v * 10 + (unsigned long)(*p++ - '0');
-		if (!is_pending((pid_t)v))
+		/* A copy of an image that exec'd us is still our child (a
+		 * committed one dies after the exec; its image's pending list
+		 * is gone with it): ended, it is reaped here. Only a clone
+		 * child (no exit signal, as our copies are) can be: the
+		 * program's own children are never touched. Without this,
+		 * configure's shells refused every checkpoint after such an
+		 * exec (-ECHILD). */
+		if (!is_pending((pid_t)v) &&
+		    SYS(SYS_wait4, (pid_t)v, NULL, WNOHANG | __WCLONE, NULL) != (long)v)
 			return -ECHILD;
 		if (*p != ' ' && *p != '\n' && *p != '\0')
 			return -ECHILD;

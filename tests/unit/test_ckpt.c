@@ -663,6 +663,59 @@ test_chain_detached(void **state)
 	}
 }
 
+/*
+ * A process commits a checkpoint and execs at once: the copy, killed by
+ * the commit, may end after the exec, still the new image's child and on
+ * no list of it. The new image may checkpoint all the same (the ended
+ * copy is reaped then), and its own children still count.
+ */
+static void
+body_exec_after_commit(void *arg, int fd)
+{
+	struct ckpt *c;
+	char fdbuf[16];
+
+	CHECK(ckpt_take(CKPT_FORK, 0, &c, NULL) == 0);
+	CHECK(ckpt_commit(c) == 0); /* its copy dies: nobody here reaps it */
+	snprintf(fdbuf, sizeof(fdbuf), "%d", fd);
+	CHECK(fcntl(fd, F_SETFD, 0) == 0);
+	execl("/proc/self/exe", (const char *)arg, "--after-exec", fdbuf, (char *)NULL);
+	CHECK(!"exec");
+}
+
+static int
+after_exec(int fd)
+{
+	int i, rc = -1;
+
+	for (i = 0; i < 2000 && rc != 0; i++) {
+		rc = ckpt_available(CKPT_FORK);
+		if (rc != 0)
+			usleep(1000); /* until the copy has ended */
+	}
+	say(fd, "available %d", rc);
+	if (fork() == 0)
+		_exit(0);
+	usleep(100000);
+	say(fd, " with a child of ours %d\n", ckpt_available(CKPT_FORK));
+	while (wait(NULL) > 0)
+		;
+	return 0;
+}
+
+static void
+test_exec_after_commit(void **state)
+{
+	char buf[128];
+	int rd;
+	pid_t t = spawn(body_exec_after_commit, (void *)"test_ckpt", &rd);
+
+	assert_exited(wait_for(t, 0), 0);
+	read_all(rd, buf, sizeof(buf));
+	close(rd);
+	assert_string_equal(buf, "available 0 with a child of ours -10\n");
+}
+
 static void
 test_nested_rollback(void **state)
 {
@@ -1207,7 +1260,7 @@ test_timers(void **state)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_none_backend, teardown),
@@ -1218,6 +1271,7 @@ main(void)
 		cmocka_unit_test_teardown(test_nested_rollback, teardown),
 		cmocka_unit_test_teardown(test_chain, teardown),
 		cmocka_unit_test_teardown(test_chain_detached, teardown),
+		cmocka_unit_test_teardown(test_exec_after_commit, teardown),
 		cmocka_unit_test_teardown(test_depth_limit, teardown),
 		cmocka_unit_test_teardown(test_copy_gone, teardown),
 		cmocka_unit_test_teardown(test_offsets, teardown),
@@ -1237,5 +1291,7 @@ main(void)
 	/* Orphaned copies come back here, to be checked and reaped. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
 		return 1;
+	if (argc == 3 && strcmp(argv[1], "--after-exec") == 0)
+		return after_exec(atoi(argv[2]));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
