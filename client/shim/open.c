@@ -103,7 +103,6 @@ static int
 open_common(int dirfd, const char *path, int flags, mode_t mode)
 {
 	int handled, fd = nfs_open(dirfd, path, flags, mode, &handled);
-
 	long r;
 
 	if (!handled) {
@@ -200,7 +199,6 @@ close(int fd)
 {
 	char nfs[SPN_PATH_MAX];
 	int rc;
-
 	long r;
 
 	if (spn_shim_busy || !spn_fd_untrack(fd, nfs, sizeof(nfs))) {

@@ -236,7 +236,6 @@ access_at(int dirfd, const char *path, int mode, int flags)
 	char nfs[SPN_PATH_MAX];
 	struct spn_reply rep;
 	int rc;
-
 	long r;
 
 	if (spn_shim_busy || (rc = spn_nfs_path(dirfd, path, nfs, sizeof(nfs))) == 0) {
