@@ -113,6 +113,11 @@ struct spn_wb {
 	struct spn_mount *m;
 	char rel[SPN_PATH_MAX];
 	int writers;   /* opens for writing not yet closed */
+	/* Still open for writing when its last store ended, by a process
+	 * whose close does not count (a fork child's fd, whose CLOSE came
+	 * first): it stays dirty, and is kept to store at its last close
+	 * (inotify), so that no write of it goes unstored or unseen. */
+	int elsewhere;
 	int running;   /* a store is in flight */
 	int again;     /* content changed while it ran: store once more */
 	int wd;        /* inotify watch, or -1 */
@@ -521,6 +526,7 @@ int spn_mirror_truncate(const struct spn_mount *m, const char *rel, uint64_t siz
 int spn_mirror_chmod(const struct spn_mount *m, const char *rel, int mode);
 int spn_mirror_utimens(const struct spn_mount *m, const char *rel, const struct timespec ts[2]);
 int spn_mirror_watch(const struct spn_mount *m, const char *rel, int ino_fd, uint32_t mask);
+int spn_mirror_written(const struct spn_mount *m, const char *rel);
 int spn_mirror_install(const struct spn_mount *m, const char *tmp, const char *rel);
 int spn_mirror_rename(const struct spn_mount *m, const char *from, const char *to);
 int spn_mirror_symlink(const struct spn_mount *m, const char *tmpdir, const char *rel,

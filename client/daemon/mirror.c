@@ -265,6 +265,31 @@ spn_mirror_open(const struct spn_mount *m, const char *rel, int flags, int mode)
 	return fd;
 }
 
+/*
+ * Whether any process on this machine has rel open for writing: a read
+ * lease (fcntl F_SETLEASE) is granted only when none has. 1: open for
+ * writing, 0: not, <0: cannot tell (leases disabled, a file we do not own).
+ * The lease is given back at once; a writer's open in that moment waits
+ * for it (an O_NONBLOCK one gets EWOULDBLOCK), and the break's SIGIO is
+ * ignored (main.c).
+ */
+int
+spn_mirror_written(const struct spn_mount *m, const char *rel)
+{
+	int fd = spn_mirror_open(m, rel, O_RDONLY, 0), rc;
+
+	if (fd < 0)
+		return fd;
+	if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
+		fcntl(fd, F_SETLEASE, F_UNLCK);
+		rc = 0;
+	} else {
+		rc = errno == EAGAIN ? 1 : -errno;
+	}
+	close(fd);
+	return rc;
+}
+
 /* A directory of the mirror, opened for reading (never through a link). */
 int
 spn_mirror_open_dir(const struct spn_mount *m, const char *rel)

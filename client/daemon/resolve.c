@@ -306,7 +306,7 @@ spn_resolve(struct spn_job *j, int force, spn_job_fn then)
 		/* Our own writes not yet on the server: its view is older. */
 		struct spn_wb *wb = spn_wb_find(j->d, j->m, j->rel, 0);
 
-		if (wb != NULL && (wb->writers > 0 || wb->running)) {
+		if (wb != NULL && (wb->writers > 0 || wb->elsewhere || wb->running)) {
 			then(j);
 			return;
 		}

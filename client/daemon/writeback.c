@@ -59,7 +59,8 @@ spn_wb_forget(struct spn_daemon *d, struct spn_wb *wb)
 {
 	struct spn_wb **pp;
 
-	if (wb->writers > 0 || wb->running || wb->waiters != NULL || wb->due_ns != 0)
+	if (wb->writers > 0 || wb->elsewhere || wb->running || wb->waiters != NULL ||
+	    wb->due_ns != 0)
 		return;
 	for (pp = &d->wbs; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == wb) {
@@ -85,7 +86,7 @@ spn_wb_detach(struct spn_job *j, struct spn_wb *wb)
 {
 	int fd;
 
-	if (wb->writers > 0)
+	if (wb->writers > 0 || wb->elsewhere)
 		return -EBUSY; /* still written through: its content is not final */
 	fd = spn_mirror_open(j->m, j->rel, O_RDONLY, 0);
 	if (fd < 0)
@@ -142,6 +143,31 @@ wb_permanent(int err)
 	return 0;
 }
 
+/*
+ * The count of writers says none is left: clear the dirty flag unless the
+ * file is still open for writing after all. Every process holding an
+ * inherited fd reports its own close (shim/fd.c), so the count reaches
+ * zero while the shell of `exec 5>>config.log` still writes through fd 5:
+ * what it writes next goes to the mirror, and a stat asked of the server
+ * would say the size of the last store (a kernel NFS client flushes before
+ * it answers).
+ */
+static void
+still_written(struct spn_job *j, struct spn_wb *wb, struct spn_entry *e)
+{
+	if (spn_mirror_written(j->m, j->rel) == 1) {
+		wb->elsewhere = 1;
+		if (wb->wd < 0 && j->d->ino_fd >= 0) {
+			wb->wd = spn_mirror_watch(j->m, j->rel, j->d->ino_fd, IN_CLOSE_WRITE);
+			if (wb->wd < 0)
+				wb->wd = -1;
+		}
+		return;
+	}
+	wb->elsewhere = 0;
+	e->flags &= (uint8_t)~SPN_EF_DIRTY;
+}
+
 static void
 store_done(struct spn_job *j)
 {
@@ -170,7 +196,7 @@ store_done(struct spn_job *j)
 			spn_consist_set_content(&e);
 			e.validated_ns = spn_now_ns();
 			if (e.dirty_gen == wb->gen && wb->writers == 0 && !wb->again)
-				e.flags &= (uint8_t)~SPN_EF_DIRTY;
+				still_written(j, wb, &e);
 			spn_job_index_put(j, j->rel, &e);
 		}
 		/* WRITE and SETATTR by handle leave the directory as it

@@ -85,6 +85,16 @@ bscript+='while read -r l; do echo "[$l]"; done < d3/sub/n.txt; '
 bscript+='{ echo a; echo b; } 2>&1 | tee tee.out | wc -l; echo *.out'
 same_sh "bash: globstar, cd, pwd -P, read loops, tee" "$L" t "bash -c '$bscript'"
 
+# configure's config.log: the shell holds it open (`exec 5>>`), every
+# child inherits fd 5, writes or not, and exits (each reports its close);
+# the shell goes on writing through fd 5 and tests the file's size.
+cscript='exec 5>>cfg.log; for i in 1 2 3; do echo "shell $i" >&5; '
+cscript+='sh -c "echo child $i >&5"; sh -c true; wc -c < cfg.log; '
+cscript+='test -s cfg.log && echo nonempty; done; echo end >&5; stat -c %s cfg.log'
+same_sh "sh: a file open in the shell (exec 5>>) written by it and its children" "$L" t \
+	"$cscript"
+check "... the server holds all of it" cmp -s "$L/t/cfg.log" "$tb_EXPORT_DIR/t/cfg.log"
+
 # The shim keeps its connection to the daemon at fd 400 and above. A
 # program that dup2s its own files onto those numbers, then reads NFS,
 # gets its files (the shim sees its socket gone and connects anew, never
