@@ -791,7 +791,8 @@ stats_reset(void)
 	sp.n_inherited = sp.n_forks = sp.n_spawns = sp.n_seals = 0;
 	sp.n_couriers = sp.n_killed = sp.n_birth_checks = sp.birth_wait_us = 0;
 	sp.n_exits = sp.n_acquired = sp.n_reaps = sp.exit_us = sp.reap_us = sp.n_joined = 0;
-	sp.n_held = sp.n_chained = 0;
+	sp.n_held = sp.n_chained = sp.n_local = 0;
+	spec_sud_stats_reset();
 	memset(sp.kind_n, 0, sizeof(sp.kind_n));
 	memset(sp.kind_us, 0, sizeof(sp.kind_us));
 }

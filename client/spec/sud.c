@@ -532,6 +532,13 @@ out:
 	errno = saved_errno;
 }
 
+/* A fork child's figures start at zero: the parent's are the parent's. */
+void
+spec_sud_stats_reset(void)
+{
+	memset(&sud_st, 0, sizeof(sud_st));
+}
+
 /* ------------------------------------------------------------ without a trap */
 
 /* Would a call of this thread trap now (an epoch open, not held)? Then

@@ -237,5 +237,6 @@ struct spec_sud_stats {
 	uint64_t direct;       /* calls the shim made without a trap (spec_sud_direct) */
 };
 void spec_sud_stats(struct spec_sud_stats *out);
+void spec_sud_stats_reset(void); /* a fork child's start at zero */
 
 #endif
