@@ -247,8 +247,27 @@ spec_check_done(struct spn_job *v)
 	int ok = v->err == 0 && v->res->attr.type == S_IFREG &&
 		 (v->predicted.fileid == 0 || v->res->attr.fileid == v->predicted.fileid);
 
-	if (!ok)
+	if (!ok) {
+		struct spn_wb *wb = spn_wb_find(v->d, v->m, v->rel, 0);
+
+		/* The name's file on the server is not the one we know (gone,
+		 * or another): what we know of it goes, with the discarded
+		 * execution's content. Else the re-execution's open would
+		 * take our entry for its own writes and store them by the
+		 * old handle, into a removed file. Not while another process
+		 * still writes the mirror copy (the discarded one counts one). */
+		if (wb == NULL || wb->writers <= 1) {
+			spn_index_del_tree(v->d->idx, (uint16_t)v->m->id, v->rel);
+			spn_mirror_remove(v->m, v->rel);
+			if (wb != NULL) {
+				wb->writers = 0;
+				wb->elsewhere = 0;
+				spn_wb_forget(v->d, wb);
+			}
+			spn_invalidate_parent(v, v->rel);
+		}
 		spn_spec_refuted(v, v->err < 0 ? v->err : -ESTALE);
+	}
 	spn_job_reply(v, 0);
 }
 

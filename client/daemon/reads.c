@@ -718,7 +718,17 @@ create_shared(struct spn_job *j)
 	    !S_ISREG(st.st_mode))
 		return 0;
 	j->e = cur;
-	if (j->e.fh_len == 0 && !(j->e.flags & SPN_EF_CREATED_LOCALLY)) {
+	if (j->res->fh_len > 0 && j->e.fh_len > 0 &&
+	    (j->e.fh_len != j->res->fh_len || memcmp(j->e.fh, j->res->fh, j->res->fh_len) != 0)) {
+		/* The name's file on the server is the one CREATE answered
+		 * with: a handle we kept from before is another file's (one
+		 * removed behind our back, whose inode the server may still
+		 * write into), and the store must not go there. */
+		j->e.fh_len = j->res->fh_len;
+		memcpy(j->e.fh, j->res->fh, j->res->fh_len);
+		j->e.attr.fileid = j->res->attr.fileid;
+		spn_job_index_put(j, j->rel, &j->e);
+	} else if (j->e.fh_len == 0 && !(j->e.flags & SPN_EF_CREATED_LOCALLY)) {
 		j->e.fh_len = j->res->fh_len;
 		memcpy(j->e.fh, j->res->fh, j->res->fh_len);
 	}

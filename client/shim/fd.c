@@ -104,8 +104,8 @@ spn_fd_dup(int oldfd, int newfd)
  * never see: report them now, while their content is complete, so that
  * close-to-open holds for `cmd > /nfs/file` too.
  */
-__attribute__((destructor)) static void
-shim_dtor(void)
+static void
+report_all(void)
 {
 	char nfs[SPN_PATH_MAX];
 	struct spn_reply rep;
@@ -129,6 +129,30 @@ shim_dtor(void)
 		spn_call_path(SPN_OP_CLOSE, nfs, SPN_F_WRITTEN, 0, &rep);
 	}
 }
+
+__attribute__((destructor)) static void
+shim_dtor(void)
+{
+	report_all();
+}
+
+/*
+ * _exit and _Exit skip the destructors: dash ends every shell with _exit,
+ * so `exec 5>/nfs/log` in a script would reach the server only when the
+ * daemon's inotify watch notices (close-to-open broken for that moment).
+ * Report first, as exit() does; then end as glibc's _exit does. Not in a
+ * vfork child: its table is its parent's memory.
+ */
+SPN_EXPORT void
+_exit(int status)
+{
+	if (!spn_in_vfork_child())
+		report_all();
+	for (;;)
+		syscall(SYS_exit_group, status);
+}
+
+SPN_EXPORT void _Exit(int status) __attribute__((alias("_exit")));
 
 int
 spn_fd_nfs_path(int fd, char *nfs, size_t len)

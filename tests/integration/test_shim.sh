@@ -95,6 +95,15 @@ same_sh "sh: a file open in the shell (exec 5>>) written by it and its children"
 	"$cscript"
 check "... the server holds all of it" cmp -s "$L/t/cfg.log" "$tb_EXPORT_DIR/t/cfg.log"
 
+# A file another client removes behind our cache, then written anew here
+# through a shell's fd: the data goes to the server's new file (not to the
+# removed one's handle, which the server may still accept writes for).
+nfs sh -c 'echo old > /nfs/t/gone.txt'
+rm -f "$tb_EXPORT_DIR/t/gone.txt"
+nfs sh -c 'cd /nfs/t && exec 5>gone.txt; echo new >&5'
+check "a file removed behind the cache and written again reaches the server \
+($(cat "$tb_EXPORT_DIR/t/gone.txt" 2>&1))" test "$(cat "$tb_EXPORT_DIR/t/gone.txt" 2>&1)" = new
+
 # The shim keeps its connection to the daemon at fd 400 and above. A
 # program that dup2s its own files onto those numbers, then reads NFS,
 # gets its files (the shim sees its socket gone and connects anew, never
