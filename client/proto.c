@@ -116,7 +116,7 @@ static const struct spn__field spn__fields[SPN__NFID] = {
     [SPN__RQ_FLAGS_SETATTR] =
 	SPN__F(struct spn_req, flags, SPN__K_U32, SPN__C_BITS, SPN_F_NOFOLLOW),
     [SPN__RQ_FLAGS_CLOSE] =
-	SPN__F(struct spn_req, flags, SPN__K_U32, SPN__C_BITS, SPN_F_WRITTEN),
+	SPN__F(struct spn_req, flags, SPN__K_U32, SPN__C_BITS, SPN_F_WRITTEN | SPN_F_UNMAPPED),
     /* MKNOD: the file type bits (S_IFMT); the daemon judges the type. */
     [SPN__RQ_FLAGS_MKNOD] =
 	SPN__F(struct spn_req, flags, SPN__K_U32, SPN__C_BITS, 0170000),

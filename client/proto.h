@@ -50,7 +50,7 @@
 #include <sys/types.h>
 
 #define SPN_PROTO_MAGIC 0x464e5053u /* "SPNF" on the wire */
-#define SPN_PROTO_VERSION 11 /* 2: speculation (spec fields, RESOLVE);
+#define SPN_PROTO_VERSION 12 /* 2: speculation (spec fields, RESOLVE);
 			     * 3: write-back speculation (token, REPLAY, REMOTE);
 			     * 4: MKNOD, REDIRECT replies (symlinks off NFS);
 			     * 5: speculation across processes (SEAL, RESOLVE's
@@ -65,7 +65,9 @@
 			     *    CLOSE with SPEC_HOLD; with SPEC_JOIN too:
 			     *    held in the sealed epoch the client joins);
 			     * 11: misses answered by the client (SPEC_LEASE,
-			     *    SPEC_NOTE) */
+			     *    SPEC_NOTE);
+			     * 12: CLOSE's UNMAPPED (no store of what the
+			     *    server has) */
 #define SPN_HDR_LEN 16
 
 /* Largest frames, header included. */
@@ -309,6 +311,10 @@ spn_spec_keeps_lease(uint32_t spec)
 /* Request flags (the flags field; which ones an op accepts is listed). */
 #define SPN_F_NOFOLLOW 0x1u /* STAT, SETATTR: act on a symlink itself */
 #define SPN_F_WRITTEN 0x2u  /* CLOSE: the client wrote through this open */
+/* CLOSE: the client's fds of the file were all write-only (no shared
+ * mapping can write it): the daemon may skip a store that would send what
+ * the server has (version 12). */
+#define SPN_F_UNMAPPED 0x800u
 /* STAT: the caller reads only the type and whether the name exists
  * (realpath's walk). A prediction then need not wait for our own change
  * in a directory, whose times it does not show, and is checked on those

@@ -67,6 +67,7 @@
 #endif
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -134,6 +135,11 @@ struct spn_index {
 	int broken;    /* a failed remap left LMDB without a map */
 	struct spn__op *log;
 	size_t nlog, log_cap;
+	/* spn_index_sync_soon's thread: syncs while the daemon goes on. */
+	pthread_t syncer;
+	pthread_mutex_t sync_lock;
+	pthread_cond_t sync_cond;
+	int syncer_up, sync_wanted, sync_stop;
 };
 
 /* One entry copied out of a read transaction for a walk's callback. */
@@ -1350,6 +1356,15 @@ spn_index_close(struct spn_index *ix)
 {
 	if (!ix)
 		return;
+	if (ix->syncer_up) {
+		pthread_mutex_lock(&ix->sync_lock);
+		ix->sync_stop = 1;
+		pthread_cond_signal(&ix->sync_cond);
+		pthread_mutex_unlock(&ix->sync_lock);
+		pthread_join(ix->syncer, NULL);
+		pthread_mutex_destroy(&ix->sync_lock);
+		pthread_cond_destroy(&ix->sync_cond);
+	}
 	spn__batch_end(ix);
 	if (ix->rtxn)
 		mdb_txn_abort(ix->rtxn);
@@ -1743,6 +1758,54 @@ spn_index_abort(struct spn_index *ix)
 {
 	if (ix && ix->in_batch)
 		spn__batch_end(ix);
+}
+
+static void *
+syncer_main(void *arg)
+{
+	struct spn_index *ix = arg;
+
+	pthread_mutex_lock(&ix->sync_lock);
+	for (;;) {
+		while (!ix->sync_wanted && !ix->sync_stop)
+			pthread_cond_wait(&ix->sync_cond, &ix->sync_lock);
+		if (!ix->sync_wanted)
+			break; /* stopping, nothing left to sync */
+		ix->sync_wanted = 0;
+		pthread_mutex_unlock(&ix->sync_lock);
+		/* Only fdatasync of the data file (no MDB_WRITEMAP): safe
+		 * beside the daemon's transactions and map resizes. */
+		mdb_env_sync(ix->env, 1);
+		pthread_mutex_lock(&ix->sync_lock);
+	}
+	pthread_mutex_unlock(&ix->sync_lock);
+	return NULL;
+}
+
+int
+spn_index_sync_soon(struct spn_index *ix)
+{
+	if (ix->broken)
+		return ix->broken;
+	if (!ix->syncer_up) {
+		if (pthread_mutex_init(&ix->sync_lock, NULL) != 0)
+			return spn_index_sync(ix);
+		if (pthread_cond_init(&ix->sync_cond, NULL) != 0) {
+			pthread_mutex_destroy(&ix->sync_lock);
+			return spn_index_sync(ix);
+		}
+		if (pthread_create(&ix->syncer, NULL, syncer_main, ix) != 0) {
+			pthread_cond_destroy(&ix->sync_cond);
+			pthread_mutex_destroy(&ix->sync_lock);
+			return spn_index_sync(ix); /* no thread: at once */
+		}
+		ix->syncer_up = 1;
+	}
+	pthread_mutex_lock(&ix->sync_lock);
+	ix->sync_wanted = 1;
+	pthread_cond_signal(&ix->sync_cond);
+	pthread_mutex_unlock(&ix->sync_lock);
+	return 0;
 }
 
 int

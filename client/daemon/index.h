@@ -189,6 +189,13 @@ void spn_index_abort(struct spn_index *ix);
  * inside a batch (commit first: a sync cannot cover uncommitted writes).
  */
 int spn_index_sync(struct spn_index *ix);
+/*
+ * The same, on a thread of its own: returns at once (commits so far are
+ * synced a few ms later; several requests meanwhile make one sync).
+ * spn_index_close waits for it. Only for marks whose durability need not
+ * come before the reply (see reads.c, spn_open_for_write).
+ */
+int spn_index_sync_soon(struct spn_index *ix);
 
 /* Number of entries, sum of cached_bytes, size of the dirty set. Any
  * pointer may be NULL. */

@@ -120,7 +120,15 @@ struct spn_wb {
 	int elsewhere;
 	int running;   /* a store is in flight */
 	int again;     /* content changed while it ran: store once more */
-	int wd;        /* inotify watch, or -1 */
+	int wd;        /* inotify watch (IN_CLOSE_WRITE, IN_MODIFY), or -1 */
+	ino_t ino;     /* the mirror file wd watches */
+	/* What the server has is the mirror copy as it is: the last store
+	 * ended with no write to the copy since it began (IN_MODIFY), under
+	 * a watch. A close that wrote nothing new then stores nothing
+	 * (SPN_F_UNMAPPED): configure's children all close config.log. */
+	int clean;
+	int mod_seen;  /* IN_MODIFY since the running store began */
+	int watched;   /* the running store began under the watch */
 	int64_t due_ns; /* a close seen only by inotify: store at this time */
 	struct spn_nfs_sattr times; /* utimes asked while dirty: set after the data */
 	struct spn_cred cred;  /* the writer's, when foreign: the store carries them */
@@ -267,6 +275,7 @@ struct spn_daemon {
 	int64_t started_ns;
 	uint64_t requests[SPN_OP_MAX + 1];
 	uint64_t cache_hits, revalidations, fetches, stores, negative_hits;
+	uint64_t stores_saved; /* closes that had nothing new to store */
 	uint64_t predictions, refutations;
 	uint64_t removals; /* predicted removals (unlink, rmdir, rename) so far */
 	/* sealed epochs (daemon/seal.c) */
@@ -407,6 +416,9 @@ void spn_wb_kick(struct spn_daemon *d, struct spn_wb *wb);
 void spn_wb_attr(struct spn_job *j, struct spn_attr *a);
 void spn_close_start(struct spn_job *j); /* CLOSE, FSYNC */
 void spn_wb_on_close_write(struct spn_daemon *d, int wd);
+void spn_wb_ino_drain(struct spn_daemon *d);
+int spn_wb_watch(struct spn_job *j, struct spn_wb *wb);
+int spn_wb_close_clean(struct spn_job *j, struct spn_wb *wb);
 void spn_wb_tick(struct spn_daemon *d);
 int spn_wb_replay(struct spn_daemon *d);
 

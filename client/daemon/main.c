@@ -645,22 +645,8 @@ run_loop(struct spn_daemon *d)
 				}
 			}
 		}
-		if (pfd[1].revents & POLLIN) {
-			char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-			ssize_t len;
-
-			while ((len = read(d->ino_fd, buf, sizeof(buf))) > 0) {
-				char *p;
-
-				for (p = buf; p < buf + len;) {
-					struct inotify_event *ev = (struct inotify_event *)p;
-
-					if (ev->mask & IN_CLOSE_WRITE)
-						spn_wb_on_close_write(d, ev->wd);
-					p += sizeof(*ev) + ev->len;
-				}
-			}
-		}
+		if (pfd[1].revents & POLLIN)
+			spn_wb_ino_drain(d);
 		if (pfd[2].fd >= 0 && (pfd[2].revents & POLLIN))
 			client_accept(d);
 		for (mi = 0; mi < d->nmounts; mi++) {

@@ -427,6 +427,7 @@ defer_times(struct spn_job *j, struct spn_wb *wb)
 	t->mask = SPN_NSA_TIMES;
 	asked_times(&j->req, &t->atime, &t->mtime);
 	wb->has_times = 1;
+	wb->clean = 0;
 	{
 		/* The mirror copy shows them too (stat of a dirty file reads
 		 * its size and mtime there). */

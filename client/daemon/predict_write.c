@@ -380,7 +380,17 @@ predict_close(struct spn_job *j)
 
 	if (!(j->req.flags & SPN_F_WRITTEN))
 		return 0;
-	wb = spn_wb_find(j->d, j->m, j->rel, 1);
+	wb = spn_wb_find(j->d, j->m, j->rel, 0);
+	if (spn_wb_close_clean(j, wb)) {
+		/* Nothing to store: answered at once, the ordinary way (a
+		 * held one as unheld: the client then asks that way). */
+		if (j->hold != 0)
+			return 0;
+		spn_close_start(j);
+		return 1;
+	}
+	if (wb == NULL)
+		wb = spn_wb_find(j->d, j->m, j->rel, 1);
 	if (wb != NULL && j->hold != 0 && !j->hold_behind)
 		return hold_store(j, wb);
 	v = wb == NULL	    ? NULL

@@ -80,10 +80,10 @@ spn_status_text(struct spn_daemon *d, char *buf, size_t len)
 	    (unsigned long long)d->n_held, (unsigned long long)d->n_dropped,
 	    (unsigned long long)d->held_us / 1000);
 	OUT("answers: %llu from cache, %llu negative from cache, %llu revalidations, %llu fetches, "
-	    "%llu write-backs\n",
+	    "%llu write-backs (%llu closes had nothing new to write back)\n",
 	    (unsigned long long)d->cache_hits, (unsigned long long)d->negative_hits,
 	    (unsigned long long)d->revalidations, (unsigned long long)d->fetches,
-	    (unsigned long long)d->stores);
+	    (unsigned long long)d->stores, (unsigned long long)d->stores_saved);
 	OUT("directory checks: %llu predicted misses answered by %llu GETATTRs of their "
 	    "directories\n",
 	    (unsigned long long)d->dircheck_answers, (unsigned long long)d->dirchecks);

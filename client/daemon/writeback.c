@@ -157,11 +157,7 @@ still_written(struct spn_job *j, struct spn_wb *wb, struct spn_entry *e)
 {
 	if (spn_mirror_written(j->m, j->rel) == 1) {
 		wb->elsewhere = 1;
-		if (wb->wd < 0 && j->d->ino_fd >= 0) {
-			wb->wd = spn_mirror_watch(j->m, j->rel, j->d->ino_fd, IN_CLOSE_WRITE);
-			if (wb->wd < 0)
-				wb->wd = -1;
-		}
+		spn_wb_watch(j, wb);
 		return;
 	}
 	wb->elsewhere = 0;
@@ -179,6 +175,7 @@ store_done(struct spn_job *j)
 	close(j->tmpfd);
 	j->tmpfd = -1;
 	wb->running = 0;
+	wb->clean = 0;
 	if (status == -ESTALE && !j->store_by_path) {
 		/* The handle we knew is gone (the name may be another file
 		 * now): store by name, as a fresh open would. */
@@ -188,6 +185,8 @@ store_done(struct spn_job *j)
 	}
 	if (status == 0) {
 		d->stores++;
+		spn_wb_ino_drain(d); /* every write made before now is seen */
+		wb->clean = wb->watched && !wb->mod_seen && !wb->again && !wb->has_times;
 		wb->has_times = 0;
 		if (!wb->detached && spn_job_index_get(j, j->rel, &e) == 0) {
 			e.attr = j->res->attr;
@@ -402,6 +401,8 @@ store_issue(struct spn_job *j)
 	}
 	wb->running = 1;
 	wb->again = 0;
+	wb->mod_seen = 0;
+	wb->watched = wb->wd >= 0 && !wb->detached;
 	if (wb->detached)
 		e = wb->gone;
 	else if (spn_job_index_get(j, j->rel, &e) < 0)
@@ -473,6 +474,83 @@ spn_wb_on_close_write(struct spn_daemon *d, int wd)
 	 * arrives first, which stores it at once (no double write). */
 	if (wb->due_ns == 0)
 		wb->due_ns = spn_mono_ns() + 200 * 1000000LL;
+}
+
+/* Watch rel's mirror copy for closes after writing and for writes. */
+int
+spn_wb_watch(struct spn_job *j, struct spn_wb *wb)
+{
+	struct stat st;
+
+	if (wb->wd >= 0 || j->d->ino_fd < 0)
+		return wb->wd;
+	if (spn_mirror_lstat(j->m, j->rel, &st) < 0)
+		return -1;
+	wb->wd = spn_mirror_watch(j->m, j->rel, j->d->ino_fd, IN_CLOSE_WRITE | IN_MODIFY);
+	if (wb->wd < 0) {
+		wb->wd = -1;
+		return -1;
+	}
+	wb->ino = st.st_ino;
+	return wb->wd;
+}
+
+/* Every inotify event queued so far. A write queues its IN_MODIFY before
+ * it returns, so a CLOSE that follows finds it here. */
+void
+spn_wb_ino_drain(struct spn_daemon *d)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t len;
+
+	if (d->ino_fd < 0)
+		return;
+	while ((len = read(d->ino_fd, buf, sizeof(buf))) > 0) {
+		char *p;
+
+		for (p = buf; p < buf + len;) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+			struct spn_wb *wb;
+
+			if (ev->mask & IN_Q_OVERFLOW) {
+				/* Events lost: nothing is known clean. */
+				for (wb = d->wbs; wb != NULL; wb = wb->next) {
+					wb->clean = 0;
+					wb->mod_seen = 1;
+				}
+			}
+			if (ev->mask & (IN_MODIFY | IN_IGNORED)) {
+				for (wb = d->wbs; wb != NULL; wb = wb->next) {
+					if (wb->wd == ev->wd) {
+						wb->clean = 0;
+						wb->mod_seen = 1;
+						if (ev->mask & IN_IGNORED)
+							wb->wd = -1;
+					}
+				}
+			}
+			if (ev->mask & IN_CLOSE_WRITE)
+				spn_wb_on_close_write(d, ev->wd);
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+}
+
+/*
+ * A CLOSE that need not store: the client says it could not have written
+ * through a mapping (SPN_F_UNMAPPED: its fds of the file are write-only,
+ * which mmap refuses), and the server has the mirror copy as it is now.
+ */
+int
+spn_wb_close_clean(struct spn_job *j, struct spn_wb *wb)
+{
+	struct stat st;
+
+	if (!(j->req.flags & SPN_F_UNMAPPED) || wb == NULL || !wb->clean || wb->running ||
+	    wb->waiters != NULL || wb->has_times || wb->detached || wb->wd < 0)
+		return 0;
+	spn_wb_ino_drain(j->d);
+	return wb->clean && spn_mirror_lstat(j->m, j->rel, &st) == 0 && st.st_ino == wb->ino;
 }
 
 void
@@ -617,9 +695,17 @@ spn_close_start(struct spn_job *j)
 	/* fsync stores whatever is dirty; close only what was written. */
 	int written = j->req.op == SPN_OP_FSYNC ? wb != NULL : !!(j->req.flags & SPN_F_WRITTEN);
 
+	if (written && j->req.op == SPN_OP_CLOSE && spn_wb_close_clean(j, wb)) {
+		written = 0; /* nothing new to store */
+		j->d->stores_saved++;
+	}
+
 	/* The client wrote: store, even if this daemon never saw the open (it
-	 * was re-sent to a new daemon after the old one died). */
-	if (wb == NULL && written && j->req.op == SPN_OP_CLOSE)
+	 * was re-sent to a new daemon after the old one died). The client
+	 * sends FSYNC only for a file it has open for writing. */
+	if (j->req.op == SPN_OP_FSYNC && j->cl != NULL)
+		written = 1;
+	if (wb == NULL && written)
 		wb = spn_wb_find(j->d, j->m, j->rel, 1);
 
 	if (wb == NULL || !written) {

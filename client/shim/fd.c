@@ -82,6 +82,22 @@ spn_fd_untrack(int fd, char *nfs, size_t len)
 	return last;
 }
 
+int
+spn_fd_tracked(int fd, char *nfs, size_t len)
+{
+	int found = 0;
+
+	if (fd < 0 || fd >= FD_TRACK_MAX || fd_paths[fd] == NULL)
+		return 0;
+	pthread_mutex_lock(&fd_lock);
+	if (fd_paths[fd] != NULL) {
+		snprintf(nfs, len, "%s", fd_paths[fd]);
+		found = 1;
+	}
+	pthread_mutex_unlock(&fd_lock);
+	return found;
+}
+
 void
 spn_fd_dup(int oldfd, int newfd)
 {
@@ -112,22 +128,33 @@ report_all(void)
 	int i;
 
 	for (i = 0; i <= fd_high; i++) {
+		uint32_t flags = SPN_F_UNMAPPED;
+		int k;
+
 		if (fd_paths[i] == NULL)
 			continue;
 		snprintf(nfs, sizeof(nfs), "%s", fd_paths[i]);
 		/* Forget every fd of this file, then report it once. */
-		{
-			int k;
-
-			for (k = i; k <= fd_high; k++) {
-				if (fd_paths[k] != NULL && strcmp(fd_paths[k], nfs) == 0) {
-					free(fd_paths[k]);
-					fd_paths[k] = NULL;
-				}
+		for (k = i; k <= fd_high; k++) {
+			if (fd_paths[k] != NULL && strcmp(fd_paths[k], nfs) == 0) {
+				flags &= spn_fd_unmapped(k);
+				free(fd_paths[k]);
+				fd_paths[k] = NULL;
 			}
 		}
-		spn_call_path(SPN_OP_CLOSE, nfs, SPN_F_WRITTEN, 0, &rep);
+		spn_call_path(SPN_OP_CLOSE, nfs, SPN_F_WRITTEN | flags, 0, &rep);
 	}
+}
+
+/* SPN_F_UNMAPPED if fd is open write-only: no shared mapping can have been
+ * made through it (mmap needs read access), so every write through it was
+ * a write(2) and showed as one (the daemon's IN_MODIFY watch). */
+uint32_t
+spn_fd_unmapped(int fd)
+{
+	long fl = syscall(SYS_fcntl, fd, F_GETFL);
+
+	return fl >= 0 && (fl & O_ACCMODE) == O_WRONLY ? SPN_F_UNMAPPED : 0;
 }
 
 __attribute__((destructor)) static void

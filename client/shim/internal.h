@@ -333,6 +333,9 @@ void spn_fd_track(int fd, const char *nfs, int written);
 /* On close of fd: forget it; 1 and the NFS path if it was the last
  * tracked fd of its file (the close to report), else 0. */
 int spn_fd_untrack(int fd, char *nfs, size_t len);
+/* 1 and its NFS path if fd is a file open for writing on NFS (tracked). */
+int spn_fd_tracked(int fd, char *nfs, size_t len);
+uint32_t spn_fd_unmapped(int fd); /* SPN_F_UNMAPPED if fd is write-only */
 /* "SPECNFS_FDS=..." for an exec'd program: the written fds it inherits.
  * Writes at most len bytes to buf (NULL: just measure); returns the size
  * needed, NUL included. No malloc (vfork children). */

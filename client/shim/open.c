@@ -182,12 +182,12 @@ creat64(const char *path, mode_t mode)
  * back and only then does close return (close-to-open), with the
  * server's error if the write-back failed. */
 static int
-report_close(const char *nfs, int rc)
+report_close(const char *nfs, int rc, uint32_t flags)
 {
 	struct spn_reply rep;
 	int saved = errno, st;
 
-	st = spn_call_path(SPN_OP_CLOSE, nfs, SPN_F_WRITTEN, 0, &rep);
+	st = spn_call_path(SPN_OP_CLOSE, nfs, SPN_F_WRITTEN | flags, 0, &rep);
 	if (rc == 0 && st < 0)
 		return spn_fail(st);
 	errno = saved;
@@ -198,6 +198,7 @@ SPN_EXPORT int
 close(int fd)
 {
 	char nfs[SPN_PATH_MAX];
+	uint32_t flags;
 	int rc;
 	long r;
 
@@ -206,8 +207,43 @@ close(int fd)
 			return (int)spn_direct_ret(r);
 		return REAL(close)(fd);
 	}
+	flags = spn_fd_unmapped(fd);
 	rc = REAL(close)(fd);
-	return report_close(nfs, rc);
+	return report_close(nfs, rc, flags);
+}
+
+/*
+ * fsync and fdatasync of a file written on NFS return once the server has
+ * it, as on a kernel mount (the mirror copy's own sync is not enough: a
+ * database or git that syncs counts on the server). A speculative process
+ * resolves first, so that what a discarded execution wrote never reaches
+ * the server.
+ */
+static int
+sync_common(int fd, int data)
+{
+	char nfs[SPN_PATH_MAX];
+	struct spn_reply rep;
+	int rc, st;
+
+	rc = data ? REAL(fdatasync)(fd) : REAL(fsync)(fd);
+	if (rc < 0 || spn_shim_busy || !spn_fd_tracked(fd, nfs, sizeof(nfs)))
+		return rc;
+	spn_spec_barrier();
+	st = spn_call_path(SPN_OP_FSYNC, nfs, 0, 0, &rep);
+	return st < 0 ? spn_fail(st) : 0;
+}
+
+SPN_EXPORT int
+fsync(int fd)
+{
+	return sync_common(fd, 0);
+}
+
+SPN_EXPORT int
+fdatasync(int fd)
+{
+	return sync_common(fd, 1);
 }
 
 /* ------------------------------------------------------------ stdio */
@@ -316,7 +352,7 @@ freopen(const char *path, const char *mode, FILE *f)
 		FILE *r;
 
 		fflush(f);
-		report_close(nfs, 0);
+		report_close(nfs, 0, 0);
 		r = fopen_common(path, mode, f);
 		return r;
 	}
@@ -333,12 +369,14 @@ SPN_EXPORT int
 fclose(FILE *f)
 {
 	char nfs[SPN_PATH_MAX];
+	uint32_t flags;
 	int rc;
 
 	if (spn_shim_busy || f == NULL || !spn_fd_untrack(fileno(f), nfs, sizeof(nfs)))
 		return REAL(fclose)(f);
+	flags = spn_fd_unmapped(fileno(f));
 	rc = REAL(fclose)(f);
-	return report_close(nfs, rc == 0 ? 0 : -1) == 0 ? rc : EOF;
+	return report_close(nfs, rc == 0 ? 0 : -1, flags) == 0 ? rc : EOF;
 }
 
 /* ------------------------------------------------------------ temp files */
@@ -444,7 +482,7 @@ dup_done(int oldfd, int newfd, int closed_tracked, const char *closed)
 	if (newfd >= 0 && oldfd != newfd)
 		spn_fd_dup(oldfd, newfd);
 	if (closed_tracked)
-		report_close(closed, 0);
+		report_close(closed, 0, 0); /* that fd is another file now */
 	return newfd;
 }
 

@@ -52,6 +52,8 @@ typedef posix_spawn_file_actions_t spn_spawn_fa;
 	X(int, open, (const char *, int, ...), -1)                                        \
 	X(int, openat, (int, const char *, int, ...), -1)                                 \
 	X(int, close, (int), -1)                                                          \
+	X(int, fsync, (int), -1)                                                          \
+	X(int, fdatasync, (int), -1)                                                      \
 	X(FILE *, fopen, (const char *, const char *), NULL)                              \
 	X(FILE *, freopen, (const char *, const char *, FILE *), NULL)                    \
 	X(int, fclose, (FILE *), -1)                                                      \

@@ -725,6 +725,13 @@ test_dirty_set(void **state)
 	assert_int_equal(ns.n, 1);
 	assert_string_equal(ns.name[0], "0:/z");
 	assert_int_equal(spn_index_sync(fx->ix), 0);
+	/* The sync on its own thread: requests coalesce, close waits for
+	 * it, and what was committed is there after. */
+	assert_int_equal(spn_index_sync_soon(fx->ix), 0);
+	assert_int_equal(spn_index_sync_soon(fx->ix), 0);
+	reopen(fx, 0);
+	assert_int_equal(count_dirty(fx->ix), 1);
+	assert_int_equal(spn_index_sync_soon(fx->ix), 0);
 }
 
 static int

@@ -57,6 +57,8 @@
  * Version 11 (misses answered by the client) added the request spec bit
  * SPN_SPEC_NOTE (0x10) and the reply spec bit SPN_SPEC_LEASE (0x20).
  *
+ * Version 12 added CLOSE's flag SPN_F_UNMAPPED (0x800).
+ *
  * Exact bytes live in one table, goldens[]: each row a struct and the
  * frame it must encode to (and decode from), run as one cmocka test per row.
  * Every other round trip goes through roundtrip_req()/roundtrip_reply(),
@@ -798,7 +800,8 @@ test_op_table(void **state)
 	size_t nreq = 0, ntok = 0, nrep = 0, nepoch = 0;
 
 	/* Wire constants of version 7. */
-	assert_int_equal(SPN_PROTO_VERSION, 11);
+	assert_int_equal(SPN_PROTO_VERSION, 12);
+	assert_int_equal(SPN_F_UNMAPPED, 0x800);
 	assert_int_equal(SPN_SPEC_NOTE, 0x10);
 	assert_int_equal(SPN_SPEC_LEASE, 0x20);
 	assert_int_equal(SPN_F_TYPE, 0x400);
@@ -1034,9 +1037,9 @@ struct golden {
 #define REP(...) .rep = &(const struct spn_reply){__VA_ARGS__}
 #define BYTES(...) \
 	.want = (const uint8_t[]){__VA_ARGS__}, .len = sizeof((const uint8_t[]){__VA_ARGS__})
-/* "SPNF", version 11, op, then a seq and a len that fit in one byte. */
+/* "SPNF", version 12, op, then a seq and a len that fit in one byte. */
 #define HDR(op_lo, op_hi, seq, len) \
-	0x53, 0x50, 0x4e, 0x46, 0x0b, 0x00, op_lo, op_hi, \
+	0x53, 0x50, 0x4e, 0x46, 0x0c, 0x00, op_lo, op_hi, \
 	seq, 0x00, 0x00, 0x00, len, 0x00, 0x00, 0x00
 
 static struct golden goldens[] = {
@@ -1044,7 +1047,7 @@ static struct golden goldens[] = {
      REQ(.op = SPN_OP_STAT, .seq = 0x01020304, .flags = SPN_F_NOFOLLOW, .spec = SPN_SPEC_PREDICT,
 	 .path = "/a"),
      BYTES(0x53, 0x50, 0x4e, 0x46,	    /* "SPNF" */
-	   0x0b, 0x00,			    /* version 11 */
+	   0x0c, 0x00,			    /* version 12 */
 	   0x02, 0x00,			    /* STAT */
 	   0x04, 0x03, 0x02, 0x01,	    /* seq */
 	   0x0e, 0x00, 0x00, 0x00,	    /* len 14 */
@@ -1078,7 +1081,7 @@ static struct golden goldens[] = {
 	 .uid = 1000, .gid = 0xfffffffeu, .size = 0x0102030405060708ULL, .atime = {-2, 5},
 	 .mtime = {0, 999999999u}, .spec = SPN_SPEC_PREDICT | SPN_SPEC_HOLD,
 	 .token = 0x1122334455667788ULL),
-     BYTES(0x53, 0x50, 0x4e, 0x46, 0x0b, 0x00, 0x0f, 0x00, /* SETATTR */
+     BYTES(0x53, 0x50, 0x4e, 0x46, 0x0c, 0x00, 0x0f, 0x00, /* SETATTR */
 	   0xff, 0xff, 0xff, 0xff, 0x46, 0x00, 0x00, 0x00, /* len 70 */
 	   0x02, 0x00, 0x00, 0x00, '/', 'x',		   /* path */
 	   0x00, 0x00, 0x00, 0x00,			   /* flags */
@@ -1131,7 +1134,7 @@ static struct golden goldens[] = {
      REQ(.op = SPN_OP_OPEN, .seq = 0x0a0b0c0d, .path = "/f",
 	 .flags = 0x00080241u, /* passed through: any bits */
 	 .mode = 0644, .spec = SPN_SPEC_PREDICT, .token = 0x1122334455667788ULL),
-     BYTES(0x53, 0x50, 0x4e, 0x46, 0x0b, 0x00, 0x04, 0x00, /* OPEN */
+     BYTES(0x53, 0x50, 0x4e, 0x46, 0x0c, 0x00, 0x04, 0x00, /* OPEN */
 	   0x0d, 0x0c, 0x0b, 0x0a, 0x1a, 0x00, 0x00, 0x00, /* seq, len 26 */
 	   0x02, 0x00, 0x00, 0x00, '/', 'f',		   /* path */
 	   0x41, 0x02, 0x08, 0x00,			   /* flags */
@@ -2053,6 +2056,7 @@ test_flags_modes_masks(void **state)
 
 	fill_req(&r, SPN_OP_CLOSE);
 	check_u32_field(SPN_OP_CLOSE, &r.flags, 0, after, SPN_F_WRITTEN, 0, &r);
+	check_u32_field(SPN_OP_CLOSE, &r.flags, 0, after, SPN_F_WRITTEN | SPN_F_UNMAPPED, 0, &r);
 	check_u32_field(SPN_OP_CLOSE, &r.flags, 0, after, SPN_F_NOFOLLOW,
 			-EINVAL, &r);
 
@@ -3178,7 +3182,7 @@ test_bad_magic_and_version(void **state)
 	 * speculation, 4 the one before speculation across processes, 5 the
 	 * one before exits across processes, 8 the one before chains: refused
 	 * like any other. */
-	static const uint16_t versions[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12,
+	static const uint16_t versions[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13,
 					    0x100, 0x0a00, 0xffff};
 	static struct spn_req r, out;
 	static struct spn_reply rout;
