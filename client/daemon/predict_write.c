@@ -382,10 +382,10 @@ predict_close(struct spn_job *j)
 		return 0;
 	wb = spn_wb_find(j->d, j->m, j->rel, 0);
 	if (spn_wb_close_clean(j, wb)) {
-		/* Nothing to store: answered at once, the ordinary way (a
-		 * held one as unheld: the client then asks that way). */
-		if (j->hold != 0)
-			return 0;
+		/* Nothing to store: answered at once, the ordinary way. A
+		 * held one too: neither held nor UNHELD, the client takes it
+		 * as the answer (a dependent then need not wait for its
+		 * birth's verdict, as it would before an unheld store). */
 		spn_close_start(j);
 		return 1;
 	}

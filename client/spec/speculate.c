@@ -1714,6 +1714,22 @@ hold_may(const struct spn_req *req)
  * discarded with it; the re-execution's create is not held again (the
  * daemon remembers the refusal) and says what the server says.
  */
+/*
+ * A held call the daemon did not hold: UNHELD, nothing was done (0: the
+ * ordinary way); or a CLOSE answered as it is, with nothing to store (the
+ * server has the file as it is: proto.h, CLOSE's UNMAPPED), which changes
+ * nothing on the server and needs no verdict first (1).
+ */
+static int
+hold_answered(struct spn_req *req, const struct spn_reply *rep, int rc)
+{
+	req->spec = 0;
+	if (req->op != SPN_OP_CLOSE || (rep->spec & SPN_SPEC_UNHELD) || rc != 0)
+		return 0;
+	epoch_writer_note(req, rc);
+	return 1;
+}
+
 static int
 join_hold_call(struct spn_req *req, struct spn_reply *rep, int *rc)
 {
@@ -1722,10 +1738,8 @@ join_hold_call(struct spn_req *req, struct spn_reply *rep, int *rc)
 	req->spec = SPN_SPEC_PREDICT | SPN_SPEC_HOLD | SPN_SPEC_JOIN;
 	req->token = new_token();
 	*rc = call_counted(req, rep);
-	if (!(rep->spec & SPN_SPEC_JOINED)) {
-		req->spec = 0; /* nothing was done: the ordinary way */
-		return 0;
-	}
+	if (!(rep->spec & SPN_SPEC_JOINED))
+		return hold_answered(req, rep, *rc);
 	sp.n_predictions++;
 	sp.n_joined++;
 	if (*rc == 0)
@@ -1761,10 +1775,8 @@ hold_call(struct spn_req *req, struct spn_reply *rep, int *rc)
 	req->spec = SPN_SPEC_PREDICT | SPN_SPEC_HOLD;
 	req->token = new_token();
 	*rc = call_counted(req, rep);
-	if (!(rep->spec & SPN_SPEC_JOINED)) {
-		req->spec = 0; /* nothing was done: the ordinary way */
-		return 0;
-	}
+	if (!(rep->spec & SPN_SPEC_JOINED))
+		return hold_answered(req, rep, *rc);
 	/* Held; or, for a name the cache knows is not there, ENOENT
 	 * predicted and checked in the same epoch (nothing to hold). */
 	sp.n_predictions++;
