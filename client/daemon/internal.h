@@ -205,6 +205,7 @@ struct spn_job {
 	char tmp[PATH_MAX];
 	struct spn_wb *wb;
 	int store_by_path; /* the handle went stale: store by path */
+	int fetch_by_path; /* ... fetch by path */
 	int stored_by_fh;  /* this store went by the file's handle */
 	int remove_checked; /* NFSv4 RMDIR/UNLINK: the type was looked at (daemon/mutate.c) */
 
@@ -411,6 +412,8 @@ int spn_wb_detach(struct spn_job *j, struct spn_wb *wb);
 struct spn_wb *spn_wb_find_detached(struct spn_daemon *d, const struct spn_mount *m,
 				    const char *rel);
 void spn_wb_kick(struct spn_daemon *d, struct spn_wb *wb);
+void spn_wb_sweep(struct spn_daemon *d);
+void spn_wb_wait_store(struct spn_job *j, struct spn_wb *wb);
 /* Size and mtime of j->rel, a file with writes not yet stored, as the
  * server will have them once stored (over a's). */
 void spn_wb_attr(struct spn_job *j, struct spn_attr *a);

@@ -711,8 +711,15 @@ spn_job_call(struct spn_job *j, spn_job_fn issue, spn_job_fn done, int nonidem)
 	j->nonidem = nonidem;
 	j->remote = 1;
 	j->mq_parked = 0;
-	if (mq_enter(j))
+	if (mq_enter(j)) {
+		if (j->cl != NULL)
+			spn_debug("%s %s: waits in line", spn_proto_op_name(j->req.op), j->rel);
 		return 1;
+	}
+	/* A client's wait, call by call (the log: where its time goes). */
+	if (j->cl != NULL)
+		spn_debug("%s %s: a call at %lld us", spn_proto_op_name(j->req.op), j->rel,
+			  (long long)((spn_mono_ns() - j->start_ns) / 1000));
 	if (spn_nfs_state(m->nfs) == SPN_NFS_UP) {
 		/* Nothing owed by the server until now: its clock starts. */
 		if (spn_nfs_stats(m->nfs)->inflight == 0)
@@ -771,6 +778,9 @@ spn_job_cb(int err, struct spn_nfs_res *res, void *arg)
 	}
 	j->m->heard_ns = spn_mono_ns();
 	j->err = err;
+	if (j->cl != NULL)
+		spn_debug("%s %s: back at %lld us: %d", spn_proto_op_name(j->req.op), j->rel,
+			  (long long)((spn_mono_ns() - j->start_ns) / 1000), err);
 	j->done(j);
 }
 

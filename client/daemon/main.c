@@ -554,7 +554,7 @@ run_loop(struct spn_daemon *d)
 	struct pollfd *pfd = NULL;
 	struct spn_client **pcl = NULL;
 	size_t cap = 0;
-	int64_t stop_deadline = 0;
+	int64_t stop_deadline = 0, last_sweep = 0;
 
 	d->idle_since_ns = spn_mono_ns();
 	for (;;) {
@@ -578,8 +578,17 @@ run_loop(struct spn_daemon *d)
 				break;
 			}
 			if (now > stop_deadline) {
+				struct spn_wb *wb;
+
 				spn_err("shutdown: write-backs still pending after %d s; they stay "
 					"in the journal for the next start", SHUTDOWN_GRACE_S);
+				for (wb = d->wbs; wb != NULL; wb = wb->next)
+					spn_err("  %s%s: %d writer(s)%s%s%s%s%s", wb->m->prefix, wb->rel,
+						wb->writers, wb->elsewhere ? ", open elsewhere" : "",
+						wb->running ? ", storing" : "",
+						wb->due_ns != 0 ? ", store due" : "",
+						wb->waiters != NULL ? ", waited for" : "",
+						wb->detached ? ", its name removed" : "");
 				break;
 			}
 		} else if (d->pol.idle_timeout > 0 && d->nclients == 0 && !spn_daemon_busy(d) &&
@@ -607,6 +616,10 @@ run_loop(struct spn_daemon *d)
 		pfd[n] = (struct pollfd){ .fd = d->listen_fd, .events = POLLIN };
 		pcl[n++] = NULL;
 		spn_wb_tick(d);
+		if (d->wbs != NULL && d->nclients == 0 && now - last_sweep > 1000000000LL) {
+			spn_wb_sweep(d);
+			last_sweep = now;
+		}
 		spn_timeo_tick(d);
 		spn_predict_tick(d);
 		timeout = spn_dircheck_tick(d, timeout);

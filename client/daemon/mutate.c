@@ -79,6 +79,8 @@ mutate_apply(struct spn_job *j)
 		break;
 	case SPN_OP_SYMLINK: {
 		spn_entry_from_attr(&e, &j->res->attr, now, &d->ac);
+		e.fh_len = j->res->fh_len;
+		memcpy(e.fh, j->res->fh, j->res->fh_len);
 		if (spn_mirror_symlink(j->m, d->tmpdir, j->rel, j->req.path2) == 0) {
 			e.state = SPN_ENT_CACHED;
 			spn_consist_set_content(&e);
@@ -207,14 +209,14 @@ mutate_done(struct spn_job *j)
 	if (j->req.op == SPN_OP_LINK && (j->err == -EINVAL || j->err == -EISDIR))
 		j->err = -EPERM;
 	if ((j->req.op == SPN_OP_MKDIR || j->req.op == SPN_OP_UNLINK || j->req.op == SPN_OP_RMDIR ||
-	     j->req.op == SPN_OP_RENAME) &&
+	     j->req.op == SPN_OP_RENAME || j->req.op == SPN_OP_SYMLINK) &&
 	    !j->store_by_path && j->err == -ESTALE) {
 		/* The parent's handle is stale: by path. */
 		j->store_by_path = 1;
 		spn_mutate_issue(j);
 		return;
 	}
-	if (j->req.op == SPN_OP_MKDIR && j->err == -EREMOTEIO) {
+	if ((j->req.op == SPN_OP_MKDIR || j->req.op == SPN_OP_SYMLINK) && j->err == -EREMOTEIO) {
 		/* Made, but the reply had no handle: as a lost reply. */
 		verify_issue(j);
 		return;
@@ -365,9 +367,17 @@ spn_mutate_issue(struct spn_job *j)
 	case SPN_OP_LINK:
 		spn_nfs_link(n, j->rel, j->rel2, spn_job_cb, j);
 		break;
-	case SPN_OP_SYMLINK:
+	case SPN_OP_SYMLINK: {
+		struct spn_entry pe;
+		const char *name = spn_parent_handle(j, &pe);
+
+		if (name != NULL) {
+			spn_nfs_symlink_fh(n, pe.fh, pe.fh_len, name, j->req.path2, spn_job_cb, j);
+			break;
+		}
 		spn_nfs_symlink(n, j->req.path2, j->rel, spn_job_cb, j);
 		break;
+	}
 	case SPN_OP_MKNOD:
 		spn_nfs_mknod(n, j->rel, (int)(j->req.flags | (j->req.mode & 07777)), j->req.size,
 			      spn_job_cb, j);

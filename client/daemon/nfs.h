@@ -253,5 +253,14 @@ int spn_nfs_store_fh(struct spn_nfs *n, const uint8_t *fh, uint8_t len, int fd,
 		     const struct spn_nfs_sattr *after, spn_nfs_cb cb, void *arg);
 int spn_nfs_setattr_fh(struct spn_nfs *n, const uint8_t *fh, uint8_t len,
 		       const struct spn_nfs_sattr *sa, spn_nfs_cb cb, void *arg);
+/* NFSv3: symlink name -> target in the directory dirfh; res as for
+ * spn_nfs_mkdir_fh (-EREMOTEIO: made, but the reply lacks its handle). */
+int spn_nfs_symlink_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name,
+		       const char *target, spn_nfs_cb cb, void *arg);
+/* NFSv3: fetch as spn_nfs_fetch, by handle: READs only (size: what the
+ * caller knows of the file's size, a hint); res.attr comes from the READ
+ * replies, and replies that disagree fail it with -EAGAIN. */
+int spn_nfs_fetch_fh(struct spn_nfs *n, const uint8_t *fh, uint8_t len, uint64_t size, int fd,
+		     spn_nfs_cb cb, void *arg);
 
 #endif

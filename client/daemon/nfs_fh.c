@@ -319,6 +319,40 @@ spn_nfs_mkdir_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const cha
 	START(op, rpc_nfs3_mkdir_async(nfs_get_rpc_context(n->nfs), mkdir_fh_cb, &args, op));
 }
 
+/* SYMLINK in a directory known by handle: one round trip (by path: a
+ * LOOKUP per component, the SYMLINK, and as many again for its
+ * attributes). */
+static void
+symlink_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_op *op = priv;
+	SYMLINK3res *res = data;
+
+	(void)rpc;
+	if (!rpc3_ok(op, status, data))
+		return;
+	dir_wcc_from(op, &res->SYMLINK3res_u.resok.dir_wcc);
+	new_object_done(op, &res->SYMLINK3res_u.resok.obj,
+			&res->SYMLINK3res_u.resok.obj_attributes);
+}
+
+int
+spn_nfs_symlink_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name,
+		   const char *target, spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op;
+	SYMLINK3args args;
+
+	memset(&args, 0, sizeof(args));
+	op = dirop_new(n, SPN_CALL_SYMLINK, &args.where, dirfh, len, name, cb, arg);
+	if (op == NULL)
+		return -ENOMEM;
+	args.symlink.symlink_attributes.mode.set_it = 1;
+	args.symlink.symlink_attributes.mode.set_mode3_u.mode = 0777; /* as symlink(2) */
+	args.symlink.symlink_data = (char *)target;
+	START(op, rpc_nfs3_symlink_async(nfs_get_rpc_context(n->nfs), symlink_fh_cb, &args, op));
+}
+
 int
 spn_nfs_create_fh(struct spn_nfs *n, const uint8_t *dirfh, uint8_t len, const char *name, int mode,
 		  int excl, uint64_t verf, spn_nfs_cb cb, void *arg)
@@ -794,6 +828,158 @@ spn_nfs_store_fh(struct spn_nfs *n, const uint8_t *fh, uint8_t len, int fd,
 	op->size = (uint64_t)st.st_size;
 	op->refs++; /* store_fh_pump may finish it */
 	store_fh_pump(op);
+	if (--op->refs == 0 && op->finished)
+		spn_nfsop_free(op);
+	return 0;
+}
+
+/*
+ * Fetch by handle (NFSv3): READs from offset 0, XFER_WINDOW in flight, up
+ * to one chunk past the size the caller knows (the file may have grown; a
+ * short read or the server's eof says where it ends). Every READ reply
+ * carries the file's attributes: they are the result, and replies that
+ * disagree (the file changed while it was read) fail the fetch with
+ * EAGAIN, for the caller to fetch again. A small file comes in one round
+ * trip; the path API costs a LOOKUP per component, a GETATTR, the READs
+ * and a final GETATTR (7 round trips for src/Makefile).
+ */
+static void fetch_fh_pump(struct spn_nfs_op *op);
+
+static void
+fetch_fh_got(struct spn_nfs_op *op, struct spn_nfs_chunk *c, const READ3resok *ok)
+{
+	size_t got = ok->count;
+
+	if (got > c->len || ok->data.data_len < got) {
+		spn_nfsop_set_error(op, -EIO, "a READ reply longer than asked");
+		return;
+	}
+	if (got > 0 && pwrite(op->fd, ok->data.data_val, got, (off_t)c->off) != (ssize_t)got) {
+		spn_nfsop_set_error(op, -errno, "cannot write the cache file");
+		return;
+	}
+	op->bytes += got;
+	op->n->stats.bytes_read += got;
+	if (c->off + got > op->end)
+		op->end = c->off + got;
+	if (got < c->len || ok->eof) {
+		/* The end only at or past the size we knew; before it, the
+		 * file shrank (or a hole would be left): fail, retried. */
+		if (c->off + got < op->size)
+			spn_nfsop_set_error(op, -EAGAIN, "short read inside the file");
+		op->eof = 1;
+	}
+	if (ok->file_attributes.attributes_follow) {
+		struct spn_attr a;
+
+		attr_from_fattr3(&a, &ok->file_attributes.post_op_attr_u.attributes);
+		if (op->attr_seen && (!spn_time_eq(&a.mtime, &op->res.attr.mtime) ||
+				      !spn_time_eq(&a.ctime, &op->res.attr.ctime) ||
+				      a.size != op->res.attr.size))
+			spn_nfsop_set_error(op, -EAGAIN, "the file changed while it was read");
+		op->res.attr = a;
+		op->attr_seen = 1;
+	} else {
+		op->attr_missing = 1;
+	}
+}
+
+static void
+fetch_fh_read_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct spn_nfs_chunk *c = priv;
+	struct spn_nfs_op *op = c->op;
+	READ3res *res = data;
+	int err = spn_nfs3_rpc_err(status);
+
+	(void)rpc;
+	if (err == 0 && res->status != NFS3_OK)
+		err = spn_nfs3_err(res->status);
+	if (!spn_nfsop_part_done(op, err, err < 0 && status != RPC_STATUS_SUCCESS ? data : NULL)) {
+		free(c);
+		return;
+	}
+	if (err == 0)
+		fetch_fh_got(op, c, &res->READ3res_u.resok);
+	free(c);
+	fetch_fh_pump(op);
+}
+
+static int
+fetch_fh_send(struct spn_nfs_op *op, struct spn_nfs_chunk *c)
+{
+	READ3args args;
+
+	memset(&args, 0, sizeof(args));
+	spn_nfs3_fh_arg(&args.file, op->res.fh, op->res.fh_len);
+	args.offset = c->off;
+	args.count = (count3)c->len;
+	op->kind = SPN_CALL_READ;
+	return rpc_nfs3_read_async(nfs_get_rpc_context(op->n->nfs), fetch_fh_read_cb, &args, c);
+}
+
+static void
+fetch_fh_pump(struct spn_nfs_op *op)
+{
+	op->refs++; /* a call completed inside libnfs must not free op here */
+	spn_nfsop_pump(op, 0, fetch_fh_send);
+	if (--op->refs == 0 && op->finished) {
+		spn_nfsop_free(op);
+		return;
+	}
+	if (op->finished || op->pending > 0)
+		return;
+	if (op->err != 0) {
+		spn_nfsop_finish(op, op->err);
+		return;
+	}
+	if (!op->eof) {
+		/* The read past the known end came back full: the file
+		 * grew; read on until a short read. */
+		op->size = op->next_off;
+		fetch_fh_pump(op);
+		return;
+	}
+	if (ftruncate(op->fd, (off_t)op->end) < 0) {
+		spn_nfsop_finish(op, -errno);
+		return;
+	}
+	op->res.bytes = op->bytes;
+	if (op->attr_seen && !op->attr_missing) {
+		spn_nfsop_finish(op, 0);
+		return;
+	}
+	{
+		/* A reply without attributes: ask for them. */
+		GETATTR3args args;
+
+		memset(&args, 0, sizeof(args));
+		spn_nfs3_fh_arg(&args.object, op->res.fh, op->res.fh_len);
+		op->kind = SPN_CALL_GETATTR;
+		if (QUEUE(op, rpc_nfs3_getattr_async(nfs_get_rpc_context(op->n->nfs), getattr_fh_cb,
+						     &args, op)) < 0)
+			spn_nfsop_finish(op, -ENOTCONN);
+	}
+}
+
+int
+spn_nfs_fetch_fh(struct spn_nfs *n, const uint8_t *fh, uint8_t len, uint64_t size, int fd,
+		 spn_nfs_cb cb, void *arg)
+{
+	struct spn_nfs_op *op = spn_nfsop_new(n, SPN_CALL_READ, cb, arg);
+
+	if (op == NULL)
+		return -ENOMEM;
+	memcpy(op->res.fh, fh, len);
+	op->res.fh_len = len;
+	op->fd = fd;
+	op->size = size;
+	if (n->nfs == NULL || n->state != SPN_NFS_UP) {
+		spn_nfsop_finish(op, -ENOTCONN);
+		return 0;
+	}
+	op->refs++; /* fetch_fh_pump may finish it */
+	fetch_fh_pump(op);
 	if (--op->refs == 0 && op->finished)
 		spn_nfsop_free(op);
 	return 0;

@@ -84,6 +84,9 @@ struct spn_nfs_op {
 	 * behind them. */
 	struct spn_time write_ctime, write_mtime;
 	int write_ctime_unknown, setattr_back;
+	/* Fetch by handle: res.attr holds a READ reply's attributes
+	 * (attr_seen); a reply came without them (attr_missing). */
+	int attr_seen, attr_missing;
 };
 
 /* The daemon's wall clock, CLOCK_REALTIME in ns (daemon/jobs.c). */

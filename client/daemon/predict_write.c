@@ -178,6 +178,21 @@ spn_spec_mut_done(struct spn_job *v)
 	spn_predict_own_change_done(d);
 }
 
+/* A predicted create or rewrite the server refused: the name's entry, its
+ * mirror copy and its write-back record (the discarded execution's
+ * content) go. */
+static void
+drop_local(struct spn_job *v, struct spn_wb *wb)
+{
+	spn_index_del_tree(v->d->idx, (uint16_t)v->m->id, v->rel);
+	spn_mirror_remove(v->m, v->rel);
+	if (wb != NULL) {
+		wb->writers = 0;
+		wb->elsewhere = 0;
+		spn_wb_forget(v->d, wb);
+	}
+}
+
 /* The server's answer to a predicted create. */
 static void
 spec_create_done(struct spn_job *v)
@@ -221,14 +236,7 @@ spec_create_done(struct spn_job *v)
 			spn_job_index_put(v, v->rel, &e);
 		}
 	} else {
-		struct spn_wb *wb = spn_wb_find(v->d, v->m, v->rel, 0);
-
-		spn_index_del_tree(v->d->idx, (uint16_t)v->m->id, v->rel);
-		spn_mirror_remove(v->m, v->rel);
-		if (wb != NULL) {
-			wb->writers = 0;
-			spn_wb_forget(v->d, wb);
-		}
+		drop_local(v, spn_wb_find(v->d, v->m, v->rel, 0));
 		spn_spec_refuted(v, v->err);
 	}
 	if (v->err == 0)
@@ -257,13 +265,7 @@ spec_check_done(struct spn_job *v)
 		 * old handle, into a removed file. Not while another process
 		 * still writes the mirror copy (the discarded one counts one). */
 		if (wb == NULL || wb->writers <= 1) {
-			spn_index_del_tree(v->d->idx, (uint16_t)v->m->id, v->rel);
-			spn_mirror_remove(v->m, v->rel);
-			if (wb != NULL) {
-				wb->writers = 0;
-				wb->elsewhere = 0;
-				spn_wb_forget(v->d, wb);
-			}
+			drop_local(v, wb);
 			spn_invalidate_parent(v, v->rel);
 		}
 		spn_spec_refuted(v, v->err < 0 ? v->err : -ESTALE);
@@ -320,10 +322,15 @@ held_store_go(struct spn_job *v)
 		spn_job_reply(v, -ENOMEM); /* fails the epoch: never sent */
 		return;
 	}
-	v->wb = wb;
-	v->next = wb->waiters;
-	wb->waiters = v;
-	spn_wb_kick(v->d, wb);
+	if (spn_wb_close_clean(v, wb)) {
+		/* A sibling's store, just before, had all of it. */
+		v->d->stores_saved++;
+		v->join_ok = 1;
+		spn_job_reply(v, 0);
+		spn_wb_forget(v->d, wb);
+		return;
+	}
+	spn_wb_wait_store(v, wb);
 }
 
 /* ... its epoch failed: never sent. The mirror keeps the content and the
@@ -406,16 +413,13 @@ predict_close(struct spn_job *j)
 	}
 	if (wb->writers > 0)
 		wb->writers--;
-	v->wb = wb;
-	v->next = wb->waiters;
-	wb->waiters = v;
 	if (spn_job_index_get(j, j->rel, &j->e) == 0) {
 		j->rep.attr = j->e.attr;
 		spn_wb_attr(j, &j->rep.attr); /* what the store will leave */
 	}
 	j->rep.spec |= SPN_SPEC_PREDICTED;
 	spn_job_reply(j, 0);
-	spn_wb_kick(v->d, wb);
+	spn_wb_wait_store(v, wb);
 	return 1;
 }
 

@@ -500,6 +500,13 @@ fetch_done(struct spn_job *j)
 
 	close(j->tmpfd);
 	j->tmpfd = -1;
+	if (j->err == -ESTALE && !j->fetch_by_path) {
+		/* The handle we knew is gone (the name may be another file
+		 * now): by name, as the open asked. */
+		j->fetch_by_path = 1;
+		fetch_issue(j);
+		return;
+	}
 	if (j->err < 0) {
 		if (j->err == -EAGAIN && ++j->attempts < MAX_FETCH_ATTEMPTS) {
 			unlink(j->tmp);
@@ -589,7 +596,12 @@ fetch_issue(struct spn_job *j)
 		j->then(j);
 		return;
 	}
-	spn_nfs_fetch(j->m->nfs, j->rel, j->tmpfd, spn_job_cb, j);
+	if (spn_nfs_has_fh(j->m->nfs) && j->e.fh_len > 0 &&
+	    !(j->e.flags & SPN_EF_CREATED_LOCALLY) && !j->fetch_by_path)
+		spn_nfs_fetch_fh(j->m->nfs, j->e.fh, j->e.fh_len, j->e.attr.size, j->tmpfd,
+				 spn_job_cb, j);
+	else
+		spn_nfs_fetch(j->m->nfs, j->rel, j->tmpfd, spn_job_cb, j);
 }
 
 /* j->e is fresh: make sure the mirror holds its content, then j->then. */

@@ -95,6 +95,15 @@ spn_wb_detach(struct spn_job *j, struct spn_wb *wb)
 	wb->detached = 1;
 	wb->gone = j->e;
 	wb->due_ns = 0;
+	if (!wb->running) {
+		/* Nothing on its way (a close seen by inotify had only made
+		 * it due): store now what the server lacks, from the fd,
+		 * before the held removal goes; else nothing is left to do. */
+		if (j->e.flags & SPN_EF_DIRTY)
+			spn_wb_kick(j->d, wb);
+		else
+			spn_wb_forget(j->d, wb);
+	}
 	return 0;
 }
 
@@ -553,6 +562,41 @@ spn_wb_close_clean(struct spn_job *j, struct spn_wb *wb)
 	return wb->clean && spn_mirror_lstat(j->m, j->rel, &st) == 0 && st.st_ino == wb->ino;
 }
 
+/*
+ * The store in flight already has everything a CLOSE's process wrote: it
+ * began under the watch and the copy has not been written since (no
+ * IN_MODIFY), and the closer wrote only through write(2) (SPN_F_UNMAPPED).
+ * Configure's children close config.log one after another: one store
+ * serves them all.
+ */
+static int
+close_covered(struct spn_job *j, struct spn_wb *wb)
+{
+	struct stat st;
+
+	if (j->req.op != SPN_OP_CLOSE || !(j->req.flags & SPN_F_UNMAPPED) || !wb->running ||
+	    !wb->watched || wb->again || wb->has_times || wb->detached || wb->wd < 0)
+		return 0;
+	spn_wb_ino_drain(j->d);
+	return !wb->mod_seen && !wb->again && spn_mirror_lstat(j->m, j->rel, &st) == 0 &&
+	       st.st_ino == wb->ino;
+}
+
+/* j waits among wb's waiters for a store that has its writes: the one in
+ * flight if it has them all, else one more. */
+void
+spn_wb_wait_store(struct spn_job *j, struct spn_wb *wb)
+{
+	j->wb = wb;
+	j->next = wb->waiters;
+	wb->waiters = j;
+	if (close_covered(j, wb)) {
+		j->d->stores_saved++;
+		return;
+	}
+	spn_wb_kick(j->d, wb);
+}
+
 void
 spn_wb_tick(struct spn_daemon *d)
 {
@@ -688,6 +732,46 @@ spn_wb_replay(struct spn_daemon *d)
 	return rc;
 }
 
+/*
+ * Writers that will never report their close: a process killed by a
+ * signal (SIGKILL, ^C's default action, a rollback's discarded execution)
+ * runs no destructor. Its count would keep the file dirty for good --
+ * every stat answered from the mirror, another client's change never
+ * seen -- and the daemon from exiting. With no client connected, no
+ * process is between its OPEN and the open(2) of the mirror copy, so the
+ * kernel knows who still writes (spn_mirror_written): store what the
+ * others left and forget the record.
+ */
+void
+spn_wb_sweep(struct spn_daemon *d)
+{
+	struct spn_wb *wb, *next;
+
+	if (d->nclients > 0)
+		return;
+	for (wb = d->wbs; wb != NULL; wb = next) {
+		struct spn_entry e;
+		int w;
+
+		next = wb->next;
+		if (wb->running || wb->detached || wb->due_ns != 0 || wb->waiters != NULL ||
+		    (wb->writers == 0 && !wb->elsewhere))
+			continue;
+		w = spn_mirror_written(wb->m, wb->rel);
+		if (w == 1 || (w < 0 && w != -ENOENT))
+			continue;
+		spn_info("%s%s: %d writer(s) gone without a close", wb->m->prefix, wb->rel,
+			 wb->writers);
+		wb->writers = 0;
+		wb->elsewhere = 0;
+		if (w == 0 && spn_index_get(d->idx, (uint16_t)wb->m->id, wb->rel, &e) == 0 &&
+		    (e.flags & SPN_EF_DIRTY))
+			spn_wb_kick(d, wb);
+		else
+			spn_wb_forget(d, wb);
+	}
+}
+
 void
 spn_close_start(struct spn_job *j)
 {
@@ -723,8 +807,5 @@ spn_close_start(struct spn_job *j)
 	/* Answer once the content is on the server (close-to-open); on a
 	 * soft mount, no later than timeo while the server is silent. */
 	j->deadline_ns = spn_mono_ns() + spn_soft_wait_ns(j->d, j->m);
-	j->wb = wb;
-	j->next = wb->waiters;
-	wb->waiters = j;
-	spn_wb_kick(j->d, wb);
+	spn_wb_wait_store(j, wb);
 }

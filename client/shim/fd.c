@@ -103,16 +103,8 @@ spn_fd_dup(int oldfd, int newfd)
 {
 	char nfs[SPN_PATH_MAX];
 
-	if (oldfd < 0 || oldfd >= FD_TRACK_MAX || newfd < 0 || fd_paths[oldfd] == NULL)
-		return;
-	pthread_mutex_lock(&fd_lock);
-	if (fd_paths[oldfd] == NULL) {
-		pthread_mutex_unlock(&fd_lock);
-		return;
-	}
-	snprintf(nfs, sizeof(nfs), "%s", fd_paths[oldfd]);
-	pthread_mutex_unlock(&fd_lock);
-	spn_fd_track(newfd, nfs, 1);
+	if (newfd >= 0 && spn_fd_tracked(oldfd, nfs, sizeof(nfs)))
+		spn_fd_track(newfd, nfs, 1);
 }
 
 /*
@@ -188,15 +180,8 @@ spn_fd_nfs_path(int fd, char *nfs, size_t len)
 	ssize_t n;
 	long r;
 
-	if (fd >= 0 && fd < FD_TRACK_MAX && fd_paths[fd] != NULL) {
-		pthread_mutex_lock(&fd_lock);
-		if (fd_paths[fd] != NULL) {
-			snprintf(nfs, len, "%s", fd_paths[fd]);
-			pthread_mutex_unlock(&fd_lock);
-			return 1;
-		}
-		pthread_mutex_unlock(&fd_lock);
-	}
+	if (spn_fd_tracked(fd, nfs, len))
+		return 1;
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 	if (spn_spec_direct(SYS_readlinkat, AT_FDCWD, (long)link, (long)target, sizeof(target) - 1,
 			    &r))

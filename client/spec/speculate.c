@@ -117,6 +117,7 @@ static struct {
 	/* figures for SPECNFS_STATS */
 	uint64_t n_predictions, n_refuted, n_epochs, n_commits, n_rollbacks, n_barriers;
 	uint64_t barrier_wait_us, ahead_us, n_rpcs, rpc_wait_us;
+	uint64_t op_n[SPN_OP_MAX + 1], op_us[SPN_OP_MAX + 1]; /* rpcs per op */
 	uint64_t n_inherited, n_forks, n_spawns, n_seals, n_couriers, n_killed;
 	uint64_t n_birth_checks, birth_wait_us;
 	uint64_t n_exits, n_acquired, n_reaps, exit_us, reap_us, n_joined, n_held, n_chained;
@@ -795,6 +796,8 @@ stats_reset(void)
 	spec_sud_stats_reset();
 	memset(sp.kind_n, 0, sizeof(sp.kind_n));
 	memset(sp.kind_us, 0, sizeof(sp.kind_us));
+	memset(sp.op_n, 0, sizeof(sp.op_n));
+	memset(sp.op_us, 0, sizeof(sp.op_us));
 }
 
 /* Start depending on sealed epoch id, output held (a new process). */
@@ -1647,8 +1650,14 @@ call_counted(struct spn_req *req, struct spn_reply *rep)
 	if (speculative())
 		spec_sud_resume();
 	if (rep->spec & SPN_SPEC_REMOTE) {
+		uint64_t us = (uint64_t)(mono_us() - t0);
+
 		sp.n_rpcs++;
-		sp.rpc_wait_us += (uint64_t)(mono_us() - t0);
+		sp.rpc_wait_us += us;
+		if (req->op <= SPN_OP_MAX) {
+			sp.op_n[req->op]++;
+			sp.op_us[req->op] += us;
+		}
 	}
 	return rc;
 }
@@ -1986,7 +1995,7 @@ stats_write(void)
 {
 	const struct spn_policy *p;
 	struct spec_sud_stats ss;
-	char line[1200];
+	char line[2000];
 	size_t n = 0;
 	int fd, k;
 
@@ -2030,6 +2039,11 @@ stats_write(void)
 	for (k = 0; k < SPEC_NKINDS; k++)
 		spn_appendf(line, sizeof(line), &n, " barrier_%s=%llu/%llu", kind_names[k],
 			    (unsigned long long)sp.kind_n[k], (unsigned long long)sp.kind_us[k]);
+	for (k = 0; k <= SPN_OP_MAX; k++)
+		if (sp.op_n[k] != 0)
+			spn_appendf(line, sizeof(line), &n, " rpc_%s=%llu/%llu",
+				    spn_proto_op_name((uint16_t)k), (unsigned long long)sp.op_n[k],
+				    (unsigned long long)sp.op_us[k]);
 	spn_appendf(line, sizeof(line), &n, " prog=%s\n", program_invocation_short_name);
 	spn_spec_hold(1); /* our own figures: not the program's output */
 	fd = (int)syscall(SYS_openat, AT_FDCWD, p->stats_file,

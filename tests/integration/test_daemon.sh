@@ -122,6 +122,28 @@ check "revalidating 100 stale files sends them all ($((c2 - c1)) calls)" test "$
 # under ASan on a shared machine one run took 175 ms.
 check "... pipelined: $ms ms, a few round trips, not 100 x 30 ms" test "$ms" -lt 1500
 
+# --- by handle: a file's content, a symlink -------------------------------------
+# NFSv3: the daemon knows a looked-up name's handle. Fetching a file's
+# content then costs READs alone (by path: a LOOKUP per component, two
+# GETATTRs and the READs, 7 round trips for a small file), and a symlink
+# one SYMLINK in its directory.
+ncalls() { w status | sed -n 's/.*calls:\(.*\)/\1/p' | tr ' ' '\n' | awk -F= -v k="$1" \
+	'$1==k{n+=$2} END{print n+0}'; }
+mkdir -p "$tb_EXPORT_DIR/deep/a/b"
+seq 1 20000 >"$tb_EXPORT_DIR/deep/a/b/f"
+w ls /nfs/deep/a/b >/dev/null
+l0=$(ncalls lookup) r0=$(ncalls read)
+w cat /nfs/deep/a/b/f >"$T_TMP/deep.out"
+l1=$(ncalls lookup) r1=$(ncalls read)
+check "a file fetched by handle has the server's content" cmp -s "$T_TMP/deep.out" \
+	"$tb_EXPORT_DIR/deep/a/b/f"
+check "... with one READ ($((r1 - r0))) and no LOOKUP but the name's own ($((l1 - l0)))" \
+	test "$((l1 - l0))" -le 1 -a "$((r1 - r0))" -eq 1
+w ln -s f /nfs/deep/a/b/l
+l2=$(ncalls lookup)
+check "a symlink made by its directory's handle ($(readlink "$tb_EXPORT_DIR/deep/a/b/l"), \
+$((l2 - l1)) LOOKUPs)" test "$(readlink "$tb_EXPORT_DIR/deep/a/b/l")" = f -a "$((l2 - l1))" -eq 0
+
 # --- kill -9 while writing 50 files -------------------------------------------
 mkdir -p "$T_TMP/fifty"
 for i in $(seq 1 50); do head -c $((2000000 + i * 1000)) /dev/urandom >"$T_TMP/fifty/f$i"; done

@@ -141,6 +141,27 @@ nfs sh -c 'cd /nfs/t && exec 5>gone.txt; echo new >&5'
 check "a file removed behind the cache and written again reaches the server \
 ($(cat "$tb_EXPORT_DIR/t/gone.txt" 2>&1))" test "$(cat "$tb_EXPORT_DIR/t/gone.txt" 2>&1)" = new
 
+# A writer killed by a signal reports no close. Once nothing is left
+# running, the daemon must see that nobody writes the file any more: its
+# content reaches the server, and a later change by another client is seen
+# (a count stuck at one writer kept it dirty for good, answered from the
+# mirror).
+kw='import os, signal
+f = os.open("/nfs/t/killed.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(f, b"mine\n")
+os.kill(os.getpid(), signal.SIGKILL)'
+nfs python3 -c "$kw"
+for _ in $(seq 50); do
+	[ "$(cat "$tb_EXPORT_DIR/t/killed.txt" 2>/dev/null)" = mine ] && break
+	sleep 0.2
+done
+check "a killed writer's data reaches the server" test "$(cat "$tb_EXPORT_DIR/t/killed.txt")" = mine
+sleep 2.5 # no client connected: the daemon's once-a-second look
+echo "theirs, longer" >"$tb_EXPORT_DIR/t/killed.txt"
+touch -d '2001-01-01' "$tb_EXPORT_DIR/t/killed.txt"
+check "after a killed writer, another client's change is seen \
+($(nfs cat /nfs/t/killed.txt 2>&1))" test "$(nfs cat /nfs/t/killed.txt 2>&1)" = "theirs, longer"
+
 # The shim keeps its connection to the daemon at fd 400 and above. A
 # program that dup2s its own files onto those numbers, then reads NFS,
 # gets its files (the shim sees its socket gone and connects anew, never
