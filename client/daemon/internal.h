@@ -413,6 +413,7 @@ struct spn_wb *spn_wb_find_detached(struct spn_daemon *d, const struct spn_mount
 				    const char *rel);
 void spn_wb_kick(struct spn_daemon *d, struct spn_wb *wb);
 void spn_wb_sweep(struct spn_daemon *d);
+void spn_wb_log_pending(struct spn_daemon *d);
 void spn_wb_wait_store(struct spn_job *j, struct spn_wb *wb);
 /* Size and mtime of j->rel, a file with writes not yet stored, as the
  * server will have them once stored (over a's). */

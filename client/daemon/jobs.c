@@ -188,6 +188,10 @@ spn_parent_after_own(struct spn_job *j, const char *rel, const struct spn_nfs_re
 	if (w == NULL || !w->have_before || !w->have_after || w->after.type != S_IFDIR ||
 	    spn_job_index_get(j, parent, &pe) < 0 || pe.attr.fileid != w->after.fileid ||
 	    !spn_consist_wcc_names_kept(&pe, &w->mtime_before, &w->ctime_before)) {
+		spn_debug("listing of %s dropped after our own change to it: %s", parent,
+			  w == NULL || !w->have_before || !w->have_after ? "no wcc"
+			  : w->after.type != S_IFDIR			  ? "not a directory"
+									  : "changed by another");
 		spn_invalidate_parent(j, rel);
 		return;
 	}

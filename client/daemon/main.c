@@ -578,17 +578,9 @@ run_loop(struct spn_daemon *d)
 				break;
 			}
 			if (now > stop_deadline) {
-				struct spn_wb *wb;
-
 				spn_err("shutdown: write-backs still pending after %d s; they stay "
 					"in the journal for the next start", SHUTDOWN_GRACE_S);
-				for (wb = d->wbs; wb != NULL; wb = wb->next)
-					spn_err("  %s%s: %d writer(s)%s%s%s%s%s", wb->m->prefix, wb->rel,
-						wb->writers, wb->elsewhere ? ", open elsewhere" : "",
-						wb->running ? ", storing" : "",
-						wb->due_ns != 0 ? ", store due" : "",
-						wb->waiters != NULL ? ", waited for" : "",
-						wb->detached ? ", its name removed" : "");
+				spn_wb_log_pending(d);
 				break;
 			}
 		} else if (d->pol.idle_timeout > 0 && d->nclients == 0 && !spn_daemon_busy(d) &&

@@ -89,7 +89,7 @@ mutate_apply(struct spn_job *j)
 		}
 		spn_job_index_put(j, j->rel, &e);
 		j->rep.attr = e.attr;
-		spn_invalidate_parent(j, j->rel);
+		spn_parent_after_own(j, j->rel, j->res); /* by handle: the wcc */
 		break;
 	}
 	case SPN_OP_MKNOD:

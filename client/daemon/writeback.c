@@ -732,6 +732,20 @@ spn_wb_replay(struct spn_daemon *d)
 	return rc;
 }
 
+/* The shutdown's error: each record still there, and why. */
+void
+spn_wb_log_pending(struct spn_daemon *d)
+{
+	struct spn_wb *wb;
+
+	for (wb = d->wbs; wb != NULL; wb = wb->next)
+		spn_err("  %s%s: %d writer(s)%s%s%s%s%s", wb->m->prefix, wb->rel, wb->writers,
+			wb->elsewhere ? ", open elsewhere" : "", wb->running ? ", storing" : "",
+			wb->due_ns != 0 ? ", store due" : "",
+			wb->waiters != NULL ? ", waited for" : "",
+			wb->detached ? ", its name removed" : "");
+}
+
 /*
  * Writers that will never report their close: a process killed by a
  * signal (SIGKILL, ^C's default action, a rollback's discarded execution)

@@ -88,12 +88,14 @@ enum {
 	C_MMAP,
 	C_PRLIMIT,
 	C_SCHEDSET, /* sched_set*(pid, ...): local for ourselves */
+	C_COPY,     /* copy_file_range, sendfile: a read and a write */
 };
 
 /* fd/path argument positions; -1: none (for dirfd: AT_FDCWD). */
 struct sud_rule {
 	uint8_t cls;
 	int8_t fd, dirfd, path, dirfd2, path2, flags;
+	int8_t fd2; /* C_COPY: the fd written to */
 };
 
 #define R_ALL(c, f, d, p, d2, p2, fl)                                                     \
@@ -106,13 +108,17 @@ struct sud_rule {
 #define R_FD(c, f) R_ALL(c, f, -1, -1, -1, -1, -1)
 #define R_PATH(c, d, p, fl) R_ALL(c, -1, d, p, -1, -1, fl)
 #define R_PATH2(c, d, p, d2, p2) R_ALL(c, -1, d, p, d2, p2, -1)
+#define R_COPY(in, out)                                                                   \
+	{                                                                                 \
+		.cls = C_COPY, .fd = (in), .dirfd = -1, .path = -1, .dirfd2 = -1,         \
+		.path2 = -1, .flags = -1, .fd2 = (out)                                    \
+	}
 
 /*
  * What each syscall is during an epoch. Anything not listed is a barrier:
  * fork, vfork, clone, clone3, execve(at), exit, exit_group, wait4, waitid,
  * nanosleep, pause, rt_sigsuspend, rt_sigtimedwait, recv*, accept*,
- * connect, bind, listen, shutdown, sendmmsg, splice, sendfile,
- * copy_file_range, flock, io_uring, ptrace, setsid, setpgid,
+ * connect, bind, listen, shutdown, sendmmsg, splice, flock, io_uring, ptrace, setsid, setpgid,
  * restart_syscall, and every syscall added after this table was written.
  */
 static const struct sud_rule sud_rules[SUD_NR_MAX] = {
@@ -177,6 +183,8 @@ static const struct sud_rule sud_rules[SUD_NR_MAX] = {
 	[SYS_pwrite64] = R_FD(C_PWRITE, 0), [SYS_pwritev] = R_FD(C_PWRITEV, 0),
 	[SYS_pwritev2] = R_FD(C_PWRITEV2, 0), [SYS_sendto] = R_FD(C_SENDTO, 0),
 	[SYS_sendmsg] = R_FD(C_SENDMSG, 0),
+	/* in, out: as read and write of regular files (cat's copy) */
+	[SYS_copy_file_range] = R_COPY(0, 2), [SYS_sendfile] = R_COPY(1, 0),
 	[SYS_lseek] = R_FD(C_FDOBS, 0), [SYS_fstat] = R_FD(C_FDOBS, 0),
 	[SYS_fstatfs] = R_FD(C_FDOBS, 0), [SYS_fadvise64] = R_FD(C_FDOBS, 0),
 	[SYS_readahead] = R_FD(C_FDOBS, 0), [SYS_fsync] = R_FD(C_FDOBS, 0),
@@ -277,6 +285,29 @@ sud_read(int fd)
 		break;
 	}
 	return A_BARRIER; /* pipes, sockets, terminals: input consumed */
+}
+
+/*
+ * copy_file_range and sendfile between regular files: local when reading
+ * in is (a file with no output of ours buffered) and writing out is
+ * without buffering (the mirror, or a file made in this epoch). coreutils
+ * cat and cp copy this way: configure's `cat confdefs.h - >conftest.c`.
+ * Anything else (a pipe, a socket, a local file whose writes are held)
+ * is a barrier, as before.
+ */
+static int
+sud_copy(int in, int out)
+{
+	struct sud_fd fi, fo;
+
+	if (sud_fd_get(in, &fi) < 0 || sud_fd_get(out, &fo) < 0)
+		return A_LOCAL; /* EBADF, as natively */
+	if ((fi.mode & S_IFMT) != S_IFREG || (fo.mode & S_IFMT) != S_IFREG ||
+	    sud_dirty_has(fi.dev, fi.ino) || (fo.flags & O_PATH) ||
+	    (fo.flags & O_ACCMODE) == O_RDONLY)
+		return A_BARRIER;
+	return sud_fd_mirror(out, &fo) || sud_created_through(fo.dev, fo.ino) ? A_LOCAL
+									      : A_BARRIER;
 }
 
 /*
@@ -1057,6 +1088,8 @@ sud_classify(struct sud_trap *t)
 		return sud_fd_observe((int)t->a[r->fd]);
 	case C_READ:
 		return sud_read((int)t->a[0]);
+	case C_COPY:
+		return sud_copy((int)t->a[r->fd], (int)t->a[r->fd2]);
 	case C_WRITE:
 	case C_PWRITE:
 	case C_SENDTO:

@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -808,6 +809,54 @@ test_files(void **state)
 	expect_output(child_files, "files ok\n", 0);
 }
 
+/* copy_file_range and sendfile (cat's and cp's copy) from a regular file
+ * into the mirror go at once, as a write there does; into a file whose
+ * writes are held, or from a pipe (input consumed), they are barriers. */
+static void
+child_copy(int rd)
+{
+	char ipath[64], mpath[64], opath[64];
+	struct stat sb;
+	int ifd, mfd, ofd, pfd[2];
+	loff_t off = 0;
+
+	(void)rd;
+	snprintf(ipath, sizeof(ipath), "%s", make_temp("source"));
+	snprintf(mpath, sizeof(mpath), "%s", make_temp(NULL));
+	snprintf(opath, sizeof(opath), "%s", make_temp(NULL));
+	ifd = open(ipath, O_RDONLY);
+	mfd = open(mpath, O_WRONLY);
+	ofd = open(opath, O_WRONLY);
+	CHECK(ifd >= 0 && mfd >= 0 && ofd >= 0 && pipe(pfd) == 0);
+	CHECK(write(pfd[1], "in", 2) == 2);
+	mirror_fd = mfd;
+	child_init(0);
+	CHECK(spec_sud_epoch_begin() == 0);
+	CHECK(copy_file_range(ifd, &off, mfd, NULL, 6, 0) == 6);
+	off = 0;
+	CHECK(sendfile(mfd, ifd, &off, 6) == 6);
+	CHECK(sh->barriers == 0 && spec_sud_epoch_open());
+	CHECK(fstat(mfd, &sb) == 0 && sb.st_size == 12);
+	off = 0;
+	CHECK(copy_file_range(ifd, &off, ofd, NULL, 6, 0) == 6);
+	CHECK(sh->barriers == 1 && sh->nrs[0] == SYS_copy_file_range);
+	CHECK(!spec_sud_epoch_open());
+	CHECK(spec_sud_epoch_begin() == 0);
+	CHECK(sendfile(mfd, pfd[0], NULL, 2) < 0); /* EINVAL, after the barrier */
+	CHECK(sh->barriers == 2 && sh->nrs[1] == SYS_sendfile);
+	unlink(ipath);
+	unlink(mpath);
+	unlink(opath);
+	printf("copy ok\n");
+}
+
+static void
+test_copy(void **state)
+{
+	(void)state;
+	expect_output(child_copy, "copy ok\n", 0);
+}
+
 /* A hidden name of pid's left in /tmp (an unlink not undone or removed). */
 static int
 hidden_left(void)
@@ -1220,6 +1269,7 @@ main(void)
 		cmocka_unit_test(test_spawn_barrier),
 		cmocka_unit_test(test_epipe),
 		cmocka_unit_test(test_files),
+		cmocka_unit_test(test_copy),
 		cmocka_unit_test(test_tmp_files),
 		cmocka_unit_test(test_signals),
 		cmocka_unit_test(test_exit_flush),
