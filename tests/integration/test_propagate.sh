@@ -574,8 +574,12 @@ s10() { # s10 POLICY
 		fi
 	done
 	if [ "$pol" = full ]; then
+		# How many of the two runs' creates find their epoch still
+		# open depends on timing (a loaded machine: the verdict may
+		# come first, and the create goes as an ordinary one); that
+		# some were held does not.
 		check "$pol: ... the creates were held (SPECNFS_STATS held $(stat_total held))" \
-			test "$(stat_total held)" -ge 2
+			test "$(stat_total held)" -ge 1
 	fi
 }
 
