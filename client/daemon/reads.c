@@ -509,6 +509,10 @@ fetch_done(struct spn_job *j)
 	}
 	if (j->err < 0) {
 		if (j->err == -EAGAIN && ++j->attempts < MAX_FETCH_ATTEMPTS) {
+			/* Changed while read (a fetch by handle reads up to the
+			 * size we knew, which may be the old one): again, by
+			 * path, which asks the size first. */
+			j->fetch_by_path = 1;
 			unlink(j->tmp);
 			j->tmp[0] = '\0';
 			fetch_issue(j);
