@@ -618,6 +618,51 @@ spn_nfs3_sattr_from(sattr3 *s, const struct spn_nfs_sattr *sa)
 	}
 }
 
+/* A reply that should have carried op's file's attributes did not: one
+ * GETATTR by its handle finishes op with them. */
+static void
+getattr_after(struct spn_nfs_op *op)
+{
+	GETATTR3args args;
+
+	memset(&args, 0, sizeof(args));
+	spn_nfs3_fh_arg(&args.object, op->res.fh, op->res.fh_len);
+	op->kind = SPN_CALL_GETATTR;
+	if (QUEUE(op, rpc_nfs3_getattr_async(nfs_get_rpc_context(op->n->nfs), getattr_fh_cb, &args,
+					     op)) < 0)
+		spn_nfsop_finish(op, -ENOTCONN);
+}
+
+/* After a transfer's pump (which holds a reference): drop it. 1 when
+ * every call is back and none failed, so that the transfer's next step
+ * may run; 0 when op is gone, finished (its error too) or still waiting. */
+static int
+pump_settled(struct spn_nfs_op *op)
+{
+	if (--op->refs == 0 && op->finished) {
+		spn_nfsop_free(op);
+		return 0;
+	}
+	if (op->finished || op->pending > 0)
+		return 0;
+	if (op->err != 0) {
+		spn_nfsop_finish(op, op->err);
+		return 0;
+	}
+	return 1;
+}
+
+/* Start a transfer by handle: pump's first calls go out (op may be
+ * finished and freed by the time it returns). */
+static void
+xfer_fh_run(struct spn_nfs_op *op, void (*pump)(struct spn_nfs_op *op))
+{
+	op->refs++; /* pump may finish it */
+	pump(op);
+	if (--op->refs == 0 && op->finished)
+		spn_nfsop_free(op);
+}
+
 static void
 setattr_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 {
@@ -632,17 +677,7 @@ setattr_fh_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 		spn_nfsop_finish(op, 0);
 		return;
 	}
-	/* No post-op attributes: ask for them. */
-	{
-		GETATTR3args args;
-
-		memset(&args, 0, sizeof(args));
-		spn_nfs3_fh_arg(&args.object, op->res.fh, op->res.fh_len);
-		op->kind = SPN_CALL_GETATTR;
-		if (QUEUE(op, rpc_nfs3_getattr_async(nfs_get_rpc_context(op->n->nfs), getattr_fh_cb,
-						     &args, op)) < 0)
-			spn_nfsop_finish(op, -ENOTCONN);
-	}
+	getattr_after(op); /* no post-op attributes: ask for them */
 }
 
 /*
@@ -777,16 +812,8 @@ store_fh_pump(struct spn_nfs_op *op)
 		if (store_fh_setattr(op, 0) < 0)
 			spn_nfsop_set_error(op, -ENOTCONN, NULL);
 	}
-	if (--op->refs == 0 && op->finished) {
-		spn_nfsop_free(op);
+	if (!pump_settled(op))
 		return;
-	}
-	if (op->finished || op->pending > 0)
-		return;
-	if (op->err != 0) {
-		spn_nfsop_finish(op, op->err);
-		return;
-	}
 	op->res.bytes = op->bytes;
 	if (op->setattr_back && !op->write_ctime_unknown &&
 	    (spn_time_later(&op->res.attr.ctime, &op->write_ctime) || setattr_shown_last(op))) {
@@ -817,19 +844,14 @@ spn_nfs_store_fh(struct spn_nfs *n, const uint8_t *fh, uint8_t len, int fd,
 		op->sa.atime = after->atime;
 		op->sa.mtime = after->mtime;
 	}
-	if (n->nfs == NULL || n->state != SPN_NFS_UP) {
-		spn_nfsop_finish(op, -ENOTCONN);
+	if (spn_nfsop_down(op))
 		return 0;
-	}
 	if (fstat(fd, &st) < 0) {
 		spn_nfsop_finish(op, -errno);
 		return 0;
 	}
 	op->size = (uint64_t)st.st_size;
-	op->refs++; /* store_fh_pump may finish it */
-	store_fh_pump(op);
-	if (--op->refs == 0 && op->finished)
-		spn_nfsop_free(op);
+	xfer_fh_run(op, store_fh_pump);
 	return 0;
 }
 
@@ -923,16 +945,8 @@ fetch_fh_pump(struct spn_nfs_op *op)
 {
 	op->refs++; /* a call completed inside libnfs must not free op here */
 	spn_nfsop_pump(op, 0, fetch_fh_send);
-	if (--op->refs == 0 && op->finished) {
-		spn_nfsop_free(op);
+	if (!pump_settled(op))
 		return;
-	}
-	if (op->finished || op->pending > 0)
-		return;
-	if (op->err != 0) {
-		spn_nfsop_finish(op, op->err);
-		return;
-	}
 	if (!op->eof) {
 		/* The read past the known end came back full: the file
 		 * grew; read on until a short read. */
@@ -945,21 +959,10 @@ fetch_fh_pump(struct spn_nfs_op *op)
 		return;
 	}
 	op->res.bytes = op->bytes;
-	if (op->attr_seen && !op->attr_missing) {
+	if (op->attr_seen && !op->attr_missing)
 		spn_nfsop_finish(op, 0);
-		return;
-	}
-	{
-		/* A reply without attributes: ask for them. */
-		GETATTR3args args;
-
-		memset(&args, 0, sizeof(args));
-		spn_nfs3_fh_arg(&args.object, op->res.fh, op->res.fh_len);
-		op->kind = SPN_CALL_GETATTR;
-		if (QUEUE(op, rpc_nfs3_getattr_async(nfs_get_rpc_context(op->n->nfs), getattr_fh_cb,
-						     &args, op)) < 0)
-			spn_nfsop_finish(op, -ENOTCONN);
-	}
+	else
+		getattr_after(op); /* a reply without attributes */
 }
 
 int
@@ -974,14 +977,8 @@ spn_nfs_fetch_fh(struct spn_nfs *n, const uint8_t *fh, uint8_t len, uint64_t siz
 	op->res.fh_len = len;
 	op->fd = fd;
 	op->size = size;
-	if (n->nfs == NULL || n->state != SPN_NFS_UP) {
-		spn_nfsop_finish(op, -ENOTCONN);
-		return 0;
-	}
-	op->refs++; /* fetch_fh_pump may finish it */
-	fetch_fh_pump(op);
-	if (--op->refs == 0 && op->finished)
-		spn_nfsop_free(op);
+	if (!spn_nfsop_down(op))
+		xfer_fh_run(op, fetch_fh_pump);
 	return 0;
 }
 

@@ -500,24 +500,19 @@ fetch_done(struct spn_job *j)
 
 	close(j->tmpfd);
 	j->tmpfd = -1;
-	if (j->err == -ESTALE && !j->fetch_by_path) {
-		/* The handle we knew is gone (the name may be another file
-		 * now): by name, as the open asked. */
+	if ((j->err == -ESTALE && !j->fetch_by_path) ||
+	    (j->err == -EAGAIN && ++j->attempts < MAX_FETCH_ATTEMPTS)) {
+		/* Again, by path: the handle we knew is gone (the name may be
+		 * another file now), or the file changed while read (a fetch
+		 * by handle reads up to the size we knew, which may be the
+		 * old one; by path the size is asked first). */
 		j->fetch_by_path = 1;
+		unlink(j->tmp);
+		j->tmp[0] = '\0';
 		fetch_issue(j);
 		return;
 	}
 	if (j->err < 0) {
-		if (j->err == -EAGAIN && ++j->attempts < MAX_FETCH_ATTEMPTS) {
-			/* Changed while read (a fetch by handle reads up to the
-			 * size we knew, which may be the old one): again, by
-			 * path, which asks the size first. */
-			j->fetch_by_path = 1;
-			unlink(j->tmp);
-			j->tmp[0] = '\0';
-			fetch_issue(j);
-			return;
-		}
 		unlink(j->tmp);
 		j->tmp[0] = '\0';
 		j->then(j);

@@ -545,6 +545,16 @@ spn_wb_ino_drain(struct spn_daemon *d)
 	}
 }
 
+/* The mirror copy at j's name is still the file wb's watch is on (not
+ * replaced by a rename over it). */
+static int
+watched_copy(const struct spn_job *j, const struct spn_wb *wb)
+{
+	struct stat st;
+
+	return spn_mirror_lstat(j->m, j->rel, &st) == 0 && st.st_ino == wb->ino;
+}
+
 /*
  * A CLOSE that need not store: the client says it could not have written
  * through a mapping (SPN_F_UNMAPPED: its fds of the file are write-only,
@@ -553,13 +563,11 @@ spn_wb_ino_drain(struct spn_daemon *d)
 int
 spn_wb_close_clean(struct spn_job *j, struct spn_wb *wb)
 {
-	struct stat st;
-
 	if (!(j->req.flags & SPN_F_UNMAPPED) || wb == NULL || !wb->clean || wb->running ||
 	    wb->waiters != NULL || wb->has_times || wb->detached || wb->wd < 0)
 		return 0;
 	spn_wb_ino_drain(j->d);
-	return wb->clean && spn_mirror_lstat(j->m, j->rel, &st) == 0 && st.st_ino == wb->ino;
+	return wb->clean && watched_copy(j, wb);
 }
 
 /*
@@ -572,14 +580,11 @@ spn_wb_close_clean(struct spn_job *j, struct spn_wb *wb)
 static int
 close_covered(struct spn_job *j, struct spn_wb *wb)
 {
-	struct stat st;
-
 	if (j->req.op != SPN_OP_CLOSE || !(j->req.flags & SPN_F_UNMAPPED) || !wb->running ||
 	    !wb->watched || wb->again || wb->has_times || wb->detached || wb->wd < 0)
 		return 0;
 	spn_wb_ino_drain(j->d);
-	return !wb->mod_seen && !wb->again && spn_mirror_lstat(j->m, j->rel, &st) == 0 &&
-	       st.st_ino == wb->ino;
+	return !wb->mod_seen && !wb->again && watched_copy(j, wb);
 }
 
 /* j waits among wb's waiters for a store that has its writes: the one in
