@@ -37,10 +37,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -1092,13 +1094,14 @@ unspeculated:
  * shim/wait.c) does not wait for its verdict at exit_group: it seals its
  * epoch with its exit status (SEAL, SPN_F_EXIT), hands its held output,
  * the files it created, the children it made and its checkpoint copy to a
- * courier, and exits. The copy is detached first (it outlives us, orphaned).
- * The courier waits for the verdict: if it held, it writes the output and
- * kills the copy; if it failed, it removes the files, kills the children,
- * and -- unless the failure was our parent's sealed epoch, which discards
- * us whole -- resumes the copy, which executes again as this process and
- * records its true exit status; if that copy dies without recording one,
- * the courier records it killed (SPN_F_LOST).
+ * courier (a process sharing its memory: exit_hand_off), and exits. The
+ * copy is detached first (it outlives us, orphaned). The courier waits
+ * for the verdict: if it held, it writes the output and kills the copy;
+ * if it failed, it removes the files, kills the children, and -- unless
+ * the failure was our parent's sealed epoch, which discards us whole --
+ * resumes the copy, which executes again as this process and records its
+ * true exit status; if that copy dies without recording one, the courier
+ * records it killed (SPN_F_LOST).
  *
  * The parent's wait returns the status at once. The wrapper asks REAP: a
  * recorded exit whose sealed epoch is undecided makes the parent take a
@@ -1245,6 +1248,58 @@ exit_courier_body(const void *arg)
 		syscall(SYS_close, fd);
 }
 
+/*
+ * The courier of an exit, without a copy of our memory: a process that
+ * shares it (CLONE_VM), on a stack of its own, with no exit signal
+ * (nobody waits for it; once we are gone it belongs to init or the
+ * nearest subreaper, as a courier_launch grandchild does). It is started
+ * as the very last thing: our figures are written before, and we exit
+ * right after, touching nothing it reads, so it finds our memory as it
+ * was and keeps it once we are gone. A fork (courier_launch) copied the
+ * page tables of the exiting process twice: 2-3 ms per exit of cc1 or
+ * as, on the critical path of every compile. The exit_hand it reads is
+ * a static copy: our stack is not its.
+ */
+#define EXIT_COURIER_STACK (512 * 1024)
+
+static struct exit_hand exit_h;
+
+static int
+exit_courier_main(void *arg)
+{
+	(void)arg;
+	syscall(SYS_close_range, 0, SPEC_SUD_DUP_MIN - 1, 0);
+	exit_courier_body(&exit_h);
+	syscall(SYS_exit_group, 0);
+	return 0;
+}
+
+static void
+exit_hand_off(const struct exit_hand *h, int code, int64_t t0)
+{
+	void *stack;
+	long pid;
+
+	stack = (void *)syscall(SYS_mmap, NULL, EXIT_COURIER_STACK, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED)
+		return;
+	exit_h = *h;
+	spec_sud_count_handed();
+	sp.n_couriers++;
+	sp.n_exits++;
+	sp.exit_us += (uint64_t)(mono_us() - t0);
+	if (sp.stats_deferred)
+		stats_write();
+	pid = clone(exit_courier_main, (char *)stack + EXIT_COURIER_STACK, CLONE_VM, NULL);
+	if (pid > 0)
+		syscall(SYS_exit_group, code);
+	/* (the figures went out already: a fork courier follows) */
+	sp.n_couriers--;
+	sp.n_exits--;
+	syscall(SYS_munmap, stack, EXIT_COURIER_STACK);
+}
+
 /* Traced (ptrace) by the parent, say strace -f: its wait would wait for
  * our courier, which it holds stopped. */
 static int
@@ -1336,8 +1391,10 @@ exit_propagate(int code)
 	if (!output && h.c == NULL && h.old.c == NULL && sp.n_born == 0 &&
 	    !spec_sud_created_any()) {
 		/* nothing for a courier to do: the daemon has it all */
-	} else if (courier_launch(exit_courier_body, &h) < 0) {
-		exit_courier_body(&h); /* no courier: decide here, then exit */
+	} else {
+		exit_hand_off(&h, code, t0); /* returns only if it could not */
+		if (courier_launch(exit_courier_body, &h) < 0)
+			exit_courier_body(&h); /* no courier: decide here, then exit */
 	}
 	spec_sud_hand_over();
 	spec_sud_commit(); /* nothing held any more: the epoch ends here */

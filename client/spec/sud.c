@@ -899,6 +899,13 @@ spec_sud_hand_over(void)
 	STAT_ADD(handed_bytes, n);
 }
 
+void
+spec_sud_count_handed(void)
+{
+	if (sud_inited)
+		STAT_ADD(handed_bytes, sud_buf_bytes());
+}
+
 int
 spec_sud_courier_flush(void)
 {

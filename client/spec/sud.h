@@ -143,6 +143,9 @@ void spec_sud_epoch_end(void);
  * that writes it later with spec_sud_courier_flush): dropped here without
  * writing; the epoch stays open. */
 void spec_sud_hand_over(void);
+/* Count the held output as handed over, leaving it as it is (an exit's
+ * courier that shares our memory writes it: exit_hand_off). */
+void spec_sud_count_handed(void);
 
 /* In the courier: write the output inherited from its parent. 0 or the
  * first -errno of a failed write. */
