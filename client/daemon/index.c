@@ -109,7 +109,8 @@ enum spn__op_kind {
 	OP_STUB,
 	OP_LRU_DEL,
 	OP_REPAIR,
-	OP_INIT
+	OP_INIT,
+	OP_SOFT
 };
 
 /* One mutating call, kept whole so that a batch can be replayed. */
@@ -135,6 +136,10 @@ struct spn_index {
 	int broken;    /* a failed remap left LMDB without a map */
 	struct spn__op *log;
 	size_t nlog, log_cap;
+	/* Confirmations not written yet (spn__soft_*): a table of
+	 * soft_cap slots, open addressing, nsoft used (dead ones too). */
+	struct spn__soft **soft;
+	size_t nsoft, soft_cap;
 	/* spn_index_sync_soon's thread: syncs while the daemon goes on. */
 	pthread_t syncer;
 	pthread_mutex_t sync_lock;
@@ -1091,6 +1096,8 @@ spn__op_lru_del(struct spn_index *ix, MDB_txn *txn, struct spn__op *op)
 	return spn__del_ok(ix, txn, ix->db_lru, op->key, op->klen);
 }
 
+static int spn__op_soft(struct spn_index *ix, MDB_txn *txn, struct spn__op *op);
+
 static int
 spn__apply(struct spn_index *ix, MDB_txn *txn, struct spn__op *op)
 {
@@ -1111,8 +1118,227 @@ spn__apply(struct spn_index *ix, MDB_txn *txn, struct spn__op *op)
 		return spn__op_repair(ix, txn, op);
 	case OP_INIT:
 		return spn__op_init(ix, txn, op);
+	case OP_SOFT:
+		return spn__op_soft(ix, txn, op);
 	}
 	return -EINVAL;
+}
+
+/* ---------------------------------------------- deferred confirmations */
+
+/*
+ * Most puts only say that an entry was confirmed again: a validation
+ * that found the server's attributes unchanged moves validated_ns, the
+ * attribute-cache timeout and last_use_ns, nothing else. One LMDB commit
+ * for each was a fifth of the daemon's time during a build (every open
+ * of every header is validated). Such a put is kept here instead, read
+ * back over the record by every get and walk, and written with the
+ * others in one transaction (spn__soft_flush): when the table fills,
+ * before any op that moves or drops records (a stale confirmation must
+ * never land on another record), before a batch, LRU eviction or check,
+ * at spn_index_flush (the daemon's tick) and at close. Losing them (kill
+ * -9) loses nothing that matters: an entry looks confirmed earlier than
+ * it was, and is validated again sooner.
+ */
+#define SOFT_MAX 4096 /* entries before a flush; the table has twice the slots */
+
+struct spn__soft {
+	int live; /* 0: dropped (its slot stays taken until the flush) */
+	int64_t validated_ns, attr_timeo_ns, attr_timeo_stamp_ns, last_use_ns;
+	size_t klen;
+	uint8_t key[];
+};
+
+static void
+spn__soft_take(struct spn_entry *to, const struct spn_entry *from)
+{
+	to->validated_ns = from->validated_ns;
+	to->attr_timeo_ns = from->attr_timeo_ns;
+	to->attr_timeo_stamp_ns = from->attr_timeo_stamp_ns;
+	to->last_use_ns = from->last_use_ns;
+}
+
+static size_t
+spn__soft_hash(const uint8_t *key, size_t klen)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	size_t i;
+
+	for (i = 0; i < klen; i++)
+		h = (h ^ key[i]) * 1099511628211ULL;
+	return (size_t)h;
+}
+
+/* The slot of key: its entry, or the empty slot it would take. */
+static struct spn__soft **
+spn__soft_slot(struct spn_index *ix, const uint8_t *key, size_t klen)
+{
+	size_t i = spn__soft_hash(key, klen) & (ix->soft_cap - 1);
+	struct spn__soft *x;
+
+	while ((x = ix->soft[i]) != NULL) {
+		if (x->klen == klen && memcmp(x->key, key, klen) == 0)
+			return &ix->soft[i];
+		i = (i + 1) & (ix->soft_cap - 1);
+	}
+	return &ix->soft[i];
+}
+
+static struct spn__soft *
+spn__soft_find(struct spn_index *ix, const uint8_t *key, size_t klen)
+{
+	struct spn__soft *x;
+
+	if (ix->nsoft == 0)
+		return NULL;
+	x = *spn__soft_slot(ix, key, klen);
+	return x != NULL && x->live ? x : NULL;
+}
+
+/* Over a record read from LMDB: the confirmation kept for it, if any. */
+static void
+spn__soft_apply(struct spn_index *ix, const uint8_t *key, size_t klen, struct spn_entry *e)
+{
+	struct spn__soft *x = spn__soft_find(ix, key, klen);
+
+	if (x != NULL) {
+		e->validated_ns = x->validated_ns;
+		e->attr_timeo_ns = x->attr_timeo_ns;
+		e->attr_timeo_stamp_ns = x->attr_timeo_stamp_ns;
+		e->last_use_ns = x->last_use_ns;
+	}
+}
+
+static void
+spn__soft_drop(struct spn_index *ix, const uint8_t *key, size_t klen)
+{
+	struct spn__soft *x = spn__soft_find(ix, key, klen);
+
+	if (x != NULL)
+		x->live = 0;
+}
+
+static void
+spn__soft_clear(struct spn_index *ix)
+{
+	size_t i;
+
+	for (i = 0; i < ix->soft_cap; i++) {
+		free(ix->soft[i]);
+		ix->soft[i] = NULL;
+	}
+	ix->nsoft = 0;
+}
+
+static int spn__run_single(struct spn_index *ix, struct spn__op *op);
+
+/* Write every kept confirmation into its record (one transaction), then
+ * forget them. A record gone meanwhile is skipped. */
+static int
+spn__op_soft(struct spn_index *ix, MDB_txn *txn, struct spn__op *op)
+{
+	struct spn_entry e, old;
+	size_t i;
+	int rc;
+
+	(void)op;
+	for (i = 0; i < ix->soft_cap; i++) {
+		struct spn__soft *x = ix->soft[i];
+
+		if (x == NULL || !x->live)
+			continue;
+		rc = spn__load(ix, txn, x->key, x->klen, &old);
+		if (rc == -ENOENT || rc == -EINVAL)
+			continue;
+		if (rc)
+			return rc;
+		e = old;
+		e.validated_ns = x->validated_ns;
+		e.attr_timeo_ns = x->attr_timeo_ns;
+		e.attr_timeo_stamp_ns = x->attr_timeo_stamp_ns;
+		e.last_use_ns = x->last_use_ns;
+		rc = spn__store(ix, txn, x->key, x->klen, &e, &old);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int
+spn__soft_flush(struct spn_index *ix)
+{
+	struct spn__op op = {.kind = OP_SOFT};
+	int rc;
+
+	if (ix->nsoft == 0 || ix->in_batch)
+		return 0;
+	rc = spn__run_single(ix, &op);
+	spn__soft_clear(ix);
+	return rc;
+}
+
+/*
+ * A put outside a batch that changes only the confirmation fields of the
+ * record there: kept (1). 0: a real change, to be written (and whatever
+ * was kept for key is dropped: the put carries the newer values).
+ */
+static int
+spn__soft_put(struct spn_index *ix, const uint8_t *key, size_t klen, const struct spn_entry *e)
+{
+	uint8_t a[REC_MAX], b[REC_MAX];
+	struct spn_entry cur, mine;
+	struct spn__soft **slot, *x;
+	MDB_txn *txn;
+	MDB_val k = {klen, (void *)key}, d;
+	size_t alen, blen;
+	int rc;
+
+	if (ix->in_batch)
+		return 0;
+	if (ix->soft == NULL) {
+		ix->soft = calloc(2 * SOFT_MAX, sizeof(*ix->soft));
+		if (ix->soft == NULL)
+			return 0;
+		ix->soft_cap = 2 * SOFT_MAX;
+	}
+	if (spn__rd_begin(ix, &txn) != 0)
+		return 0;
+	rc = mdb_get(txn, ix->db_ent, &k, &d);
+	if (rc == 0)
+		rc = spn__decode(d.mv_data, d.mv_size, &cur);
+	spn__rd_end(ix, txn);
+	if (rc != 0) {
+		spn__soft_drop(ix, key, klen);
+		return 0;
+	}
+	mine = *e;
+	spn__soft_take(&mine, &cur);
+	alen = spn__encode(&mine, a);
+	blen = spn__encode(&cur, b);
+	if (alen != blen || memcmp(a, b, alen) != 0) {
+		spn__soft_drop(ix, key, klen);
+		return 0;
+	}
+	if (ix->nsoft >= SOFT_MAX && spn__soft_find(ix, key, klen) == NULL &&
+	    spn__soft_flush(ix) != 0)
+		return 0;
+	slot = spn__soft_slot(ix, key, klen);
+	if (*slot == NULL) {
+		x = malloc(sizeof(*x) + klen);
+		if (x == NULL)
+			return 0;
+		x->klen = klen;
+		memcpy(x->key, key, klen);
+		*slot = x;
+		ix->nsoft++;
+	}
+	x = *slot;
+	x->live = 1;
+	x->validated_ns = e->validated_ns;
+	x->attr_timeo_ns = e->attr_timeo_ns;
+	x->attr_timeo_stamp_ns = e->attr_timeo_stamp_ns;
+	x->last_use_ns = e->last_use_ns;
+	return 1;
 }
 
 /* ---------------------------------------------------- running the ops */
@@ -1283,6 +1509,10 @@ spn__run_batched(struct spn_index *ix, struct spn__op *op)
 static int
 spn__run(struct spn_index *ix, struct spn__op *op)
 {
+	if (op->kind == OP_PUT || op->kind == OP_DEL)
+		spn__soft_drop(ix, op->key, op->klen);
+	else
+		spn__soft_flush(ix); /* a stale one must not land elsewhere */
 	if (ix->in_batch)
 		return spn__run_batched(ix, op);
 	return spn__run_single(ix, op);
@@ -1366,6 +1596,10 @@ spn_index_close(struct spn_index *ix)
 		pthread_cond_destroy(&ix->sync_cond);
 	}
 	spn__batch_end(ix);
+	spn__soft_flush(ix);
+	if (ix->soft != NULL)
+		spn__soft_clear(ix);
+	free(ix->soft);
 	if (ix->rtxn)
 		mdb_txn_abort(ix->rtxn);
 	mdb_env_close(ix->env);
@@ -1396,6 +1630,8 @@ spn_index_get(struct spn_index *ix, uint16_t mount, const char *path,
 	else
 		rc = spn__err(rc);
 	spn__rd_end(ix, txn);
+	if (rc == 0)
+		spn__soft_apply(ix, key, klen, out);
 	return rc;
 }
 
@@ -1412,6 +1648,8 @@ spn_index_put(struct spn_index *ix, uint16_t mount, const char *path,
 	rc = spn__path_key(key, &op.klen, mount, path);
 	if (rc)
 		return rc;
+	if (spn__soft_put(ix, key, op.klen, e))
+		return 0;
 	op.e = *e;
 	return spn__run(ix, &op);
 }
@@ -1517,6 +1755,7 @@ spn__walk(struct spn_index *ix, struct spn__walk *w)
 		else if (rc)
 			err = spn__err(rc);
 		for (i = 0; i < n; i++) {
+			spn__soft_apply(ix, it[i].key, it[i].klen, &it[i].e);
 			rc = w->each(w, &it[i]);
 			if (rc)
 				goto out;
@@ -1708,12 +1947,19 @@ spn_index_foreach(struct spn_index *ix,
 }
 
 int
+spn_index_flush(struct spn_index *ix)
+{
+	return spn__soft_flush(ix);
+}
+
+int
 spn_index_begin(struct spn_index *ix)
 {
 	int rc;
 
 	if (ix->in_batch)
 		return -EBUSY;
+	spn__soft_flush(ix); /* a batch sees no kept confirmation */
 	rc = spn__wr_begin(ix, &ix->wtxn);
 	if (rc) {
 		ix->wtxn = NULL;
@@ -1915,6 +2161,7 @@ spn_index_lru(struct spn_index *ix, uint64_t bytes_to_free, uint64_t *freed,
 		return -EINVAL;
 	if (ix->in_batch)
 		return -EBUSY;
+	spn__soft_flush(ix); /* the LRU order as it is */
 	it = malloc(CHUNK * sizeof(*it));
 	if (!it)
 		return -ENOMEM;
@@ -1974,6 +2221,7 @@ spn_index_check(struct spn_index *ix, int repair, uint64_t *problems)
 		*problems = 0;
 	if (ix->in_batch)
 		return -EBUSY;
+	spn__soft_flush(ix);
 	if (repair) {
 		rc = spn__run_single(ix, &op);
 		n = op.out;

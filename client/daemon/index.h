@@ -183,6 +183,16 @@ int spn_index_commit(struct spn_index *ix);
 void spn_index_abort(struct spn_index *ix);
 
 /*
+ * Puts that only confirm an entry again (validated_ns, the attribute-cache
+ * timeout and last_use_ns moved, nothing else) are kept in memory, seen
+ * by every get and walk, and written together: here, and on their own
+ * before anything that needs them on disk. 0 or a storage error (the kept
+ * ones are dropped then: the entries look confirmed earlier than they
+ * were). A kill loses them the same way.
+ */
+int spn_index_flush(struct spn_index *ix);
+
+/*
  * Durability barrier. Commits reach the page cache at once (so kill -9
  * loses nothing committed) but the disk only here: the daemon calls this
  * after setting SPN_EF_DIRTY and before acknowledging the write. -EBUSY

@@ -49,6 +49,7 @@ struct spn_mount {
 	 * NFS call and has not finished, in arrival order, admitted or
 	 * waiting for an earlier job it conflicts with. */
 	struct spn_job *mq_head, *mq_tail;
+	int mq_waiting; /* jobs in line not admitted yet (mq_pump has work) */
 	int mq_writers; /* jobs in line that change the server (or run alone) */
 	int pumping, pump_again;
 };

@@ -508,12 +508,26 @@ mq_may_run(struct spn_mount *m, struct spn_job *j)
 	return 1;
 }
 
-/* Admit every waiting job that may run now, in line order. */
+/* j in line is admitted (a) or waits: mq_waiting counts the waiting. */
+static void
+mq_admit(struct spn_job *j, int a)
+{
+	if (j->mq_admitted != a)
+		j->mq_m->mq_waiting += a ? -1 : 1;
+	j->mq_admitted = a;
+}
+
+/* Admit every waiting job that may run now, in line order. With none
+ * waiting (most of the time: validations are admitted as they come),
+ * there is nothing to scan -- the line holds every call in flight, and a
+ * scan per call that ends was a tenth of the daemon's time. */
 static void
 mq_pump(struct spn_mount *m)
 {
 	struct spn_job *j;
 
+	if (m->mq_waiting == 0)
+		return;
 	if (m->pumping) {
 		m->pump_again = 1;
 		return;
@@ -524,13 +538,13 @@ mq_pump(struct spn_mount *m)
 		for (j = m->mq_head; j != NULL; j = j->mq_next) {
 			if (j->mq_admitted || !mq_may_run(m, j))
 				continue;
-			j->mq_admitted = 1;
+			mq_admit(j, 1);
 			j->issue(j);
 			/* The line may have changed under us. */
 			m->pump_again = 1;
 			break;
 		}
-	} while (m->pump_again);
+	} while (m->pump_again && m->mq_waiting > 0);
 	m->pumping = 0;
 }
 
@@ -550,6 +564,8 @@ mq_leave(struct spn_job *j)
 		m->mq_tail = j->mq_prev;
 	if (j->mq_counted)
 		m->mq_writers--;
+	if (!j->mq_admitted)
+		m->mq_waiting--;
 	j->mq_counted = 0;
 	for (i = 0; i < j->mq_nkeys; i++)
 		free(j->mq_keys[i]);
@@ -630,9 +646,10 @@ mq_enter(struct spn_job *j)
 			m->mq_head = j;
 		m->mq_tail = j;
 		j->mq_admitted = 0;
+		m->mq_waiting++;
 	}
 	if (mq_update(j))
-		j->mq_admitted = 0;
+		mq_admit(j, 0);
 	if (mq_writer(j) && !j->mq_counted) {
 		j->mq_counted = 1;
 		j->mq_m->mq_writers++;
@@ -642,7 +659,7 @@ mq_enter(struct spn_job *j)
 	if (j->mq_admitted)
 		return 0;
 	if (mq_may_run(j->mq_m, j)) {
-		j->mq_admitted = 1;
+		mq_admit(j, 1);
 		return 0;
 	}
 	return 1;

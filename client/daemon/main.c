@@ -554,7 +554,7 @@ run_loop(struct spn_daemon *d)
 	struct pollfd *pfd = NULL;
 	struct spn_client **pcl = NULL;
 	size_t cap = 0;
-	int64_t stop_deadline = 0, last_sweep = 0;
+	int64_t stop_deadline = 0, last_sweep = 0, last_flush = 0;
 
 	d->idle_since_ns = spn_mono_ns();
 	for (;;) {
@@ -611,6 +611,11 @@ run_loop(struct spn_daemon *d)
 		if (d->wbs != NULL && d->nclients == 0 && now - last_sweep > 1000000000LL) {
 			spn_wb_sweep(d);
 			last_sweep = now;
+		}
+		if (now - last_flush > 2000000000LL) {
+			/* confirmations kept in memory (index.h) */
+			spn_index_flush(d->idx);
+			last_flush = now;
 		}
 		spn_timeo_tick(d);
 		spn_predict_tick(d);

@@ -1,6 +1,7 @@
 /*
  * test_index.c - the daemon's LMDB index: records, keys, subtrees, the
- * dirty set, batches, crash safety, map growth, corruption, LRU.
+ * dirty set, batches, crash safety, map growth, corruption, LRU, kept
+ * confirmations.
  *
  * Every test gets a fresh temporary directory (and an index open in it).
  * Some tests write into the LMDB file behind the index's back, to corrupt
@@ -1760,6 +1761,134 @@ test_foreach_all(void **state)
 	assert_int_equal(spn_index_foreach(fx->ix, NULL, NULL), -EINVAL);
 }
 
+/* ----------------------------------------------- kept confirmations */
+
+/* What another process (a fresh open of the same files) reads as the
+ * validated_ns of path: -1 if absent. */
+static int64_t
+validated_elsewhere(const char *dir, const char *path)
+{
+	int pfd[2];
+	int64_t v = -1;
+	pid_t pid;
+	int st;
+
+	assert_int_equal(pipe(pfd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct spn_index *ix;
+		struct spn_entry e;
+
+		close(pfd[0]);
+		if (spn_index_open(&ix, dir, 0) == 0 && spn_index_get(ix, 1, path, &e) == 0)
+			v = e.validated_ns;
+		if (write(pfd[1], &v, sizeof(v)) != sizeof(v))
+			_exit(2);
+		_exit(0);
+	}
+	close(pfd[1]);
+	assert_int_equal(read(pfd[0], &v, sizeof(v)), (ssize_t)sizeof(v));
+	close(pfd[0]);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_int_equal(st, 0);
+	return v;
+}
+
+static int
+child_validated(const char *name, const struct spn_entry *e, void *arg)
+{
+	if (strcmp(name, "f") == 0)
+		*(int64_t *)arg = e->validated_ns;
+	return 0;
+}
+
+/* A put that only confirms an entry again is seen at once by get and
+ * walks, reaches the file at spn_index_flush (not before), and never
+ * lands on another record: a rename, a delete and a real change each
+ * win over it. */
+static void
+test_confirmations_kept(void **state)
+{
+	struct fx *fx = *state;
+	struct spn_entry e = mk(3, S_IFREG), f = mk(4, S_IFREG), got;
+	int64_t seen = 0;
+
+	put_ok(fx->ix, 1, "/d", &e);
+	put_ok(fx->ix, 1, "/d/f", &e);
+	put_ok(fx->ix, 1, "/g", &f);
+	assert_int_equal(validated_elsewhere(fx->dir, "/d/f"), e.validated_ns);
+
+	/* Confirmed again: here at once, in the file only after a flush. */
+	e.validated_ns = 5000;
+	e.attr_timeo_ns = 5001;
+	e.attr_timeo_stamp_ns = 5002;
+	e.last_use_ns = 5003;
+	put_ok(fx->ix, 1, "/d/f", &e);
+	assert_int_equal(spn_index_get(fx->ix, 1, "/d/f", &got), 0);
+	assert_entry_equal(&got, &e);
+	assert_int_equal(spn_index_foreach_child(fx->ix, 1, "/d", child_validated, &seen), 0);
+	assert_int_equal(seen, 5000);
+	assert_int_equal(validated_elsewhere(fx->dir, "/d/f"), mk(3, S_IFREG).validated_ns);
+	assert_int_equal(spn_index_flush(fx->ix), 0);
+	assert_int_equal(validated_elsewhere(fx->dir, "/d/f"), 5000);
+	assert_int_equal(spn_index_get(fx->ix, 1, "/d/f", &got), 0);
+	assert_entry_equal(&got, &e);
+
+	/* A real change (the size) is written at once, with its times. */
+	e.attr.size = 77;
+	e.validated_ns = 6000;
+	put_ok(fx->ix, 1, "/d/f", &e);
+	assert_int_equal(validated_elsewhere(fx->dir, "/d/f"), 6000);
+
+	/* A rename over a confirmed record: the moved record's own times. */
+	f.validated_ns = 7000;
+	put_ok(fx->ix, 1, "/g", &f); /* kept */
+	e.validated_ns = 6500;
+	put_ok(fx->ix, 1, "/d/f", &e); /* kept */
+	assert_int_equal(spn_index_rename_tree(fx->ix, 1, "/g", "/d/f"), 0);
+	assert_int_equal(spn_index_get(fx->ix, 1, "/d/f", &got), 0);
+	assert_entry_equal(&got, &f);
+	assert_false(exists(fx->ix, 1, "/g"));
+
+	/* Deleted, then made anew: the new record's times, not the kept. */
+	f.validated_ns = 8000;
+	put_ok(fx->ix, 1, "/d/f", &f); /* kept */
+	assert_int_equal(spn_index_del(fx->ix, 1, "/d/f"), 0);
+	assert_false(exists(fx->ix, 1, "/d/f"));
+	e = mk(9, S_IFREG);
+	put_ok(fx->ix, 1, "/d/f", &e);
+	assert_int_equal(spn_index_get(fx->ix, 1, "/d/f", &got), 0);
+	assert_entry_equal(&got, &e);
+
+	/* Close writes what is kept. */
+	e.validated_ns = 9000;
+	put_ok(fx->ix, 1, "/d/f", &e);
+	reopen(fx, 0);
+	assert_int_equal(spn_index_get(fx->ix, 1, "/d/f", &got), 0);
+	assert_entry_equal(&got, &e);
+}
+
+/* LRU eviction goes by the last use a kept confirmation says. */
+static void
+test_confirmations_lru(void **state)
+{
+	struct fx *fx = *state;
+	struct lru_log l;
+	struct spn_entry e;
+	uint64_t freed;
+
+	lru_put(fx->ix, 1, "/a", S_IFREG, SPN_ENT_CACHED, 0, 1, 100);
+	lru_put(fx->ix, 1, "/b", S_IFREG, SPN_ENT_CACHED, 0, 2, 200);
+	assert_int_equal(spn_index_get(fx->ix, 1, "/a", &e), 0);
+	e.last_use_ns = 3; /* /a used again: /b is now the oldest */
+	put_ok(fx->ix, 1, "/a", &e);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(spn_index_lru(fx->ix, 1, &freed, evict_log, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.path[0], "1:/b");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -1791,6 +1920,8 @@ main(void)
 	    T(test_lru_many),
 	    T(test_mounts_separate),
 	    T(test_stats),
+	    T(test_confirmations_kept),
+	    T(test_confirmations_lru),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
