@@ -255,6 +255,7 @@ void spn_recent_add(struct spn_refused *ring, unsigned *next, const struct spn_m
 		    const char *rel, int64_t for_ns);
 
 #define SPN_DIRBUSY 16 /* busy directories remembered (daemon/dircheck.c) */
+#define SPN_LAG_MS 2000 /* validation lags counted per ms up to this (status.c) */
 
 struct spn_daemon {
 	struct spn_policy pol;
@@ -311,6 +312,10 @@ struct spn_daemon {
 	struct spn_refused unleased[SPN_REFUSED];
 	unsigned next_unleased;
 	uint64_t notes, notes_failed; /* notes had, and how many failed */
+	/* How long after its prediction each validation had the server's
+	 * answer: counts per ms, the last one for SPN_LAG_MS and more. */
+	uint64_t lag_ms[SPN_LAG_MS + 1];
+	uint64_t lag_n, lag_max_ms;
 };
 
 #define SPN_MAX_SYMLINK_HOPS 40 /* symlinks a request may follow, as ELOOP locally */

@@ -53,10 +53,28 @@ spn_validated(struct spn_job *j)
 	spn_client_unref(j->d, cl);
 }
 
+/* The validation j has its answer: count its lag (status.c). */
+static void
+lag_note(struct spn_job *j)
+{
+	struct spn_daemon *d = j->d;
+	uint64_t ms;
+
+	if (j->start_ns == 0)
+		return;
+	ms = (uint64_t)((spn_mono_ns() - j->start_ns) / 1000000);
+	d->lag_ms[ms < SPN_LAG_MS ? ms : SPN_LAG_MS]++;
+	d->lag_n++;
+	if (ms > d->lag_max_ms)
+		d->lag_max_ms = ms;
+}
+
 static void
 validate_done(struct spn_job *j)
 {
 	int ok;
+
+	lag_note(j);
 
 	if (j->err < 0 && !(j->err == -ENOENT))
 		ok = 0; /* could not check: treat as wrong, the safe side */
@@ -107,6 +125,7 @@ validation_new(struct spn_job *pj, uint64_t join)
 		pj->cl->validating++;
 	}
 	v->removals = pj->d->removals;
+	v->start_ns = spn_mono_ns(); /* the prediction: its lag counts from here */
 	pj->d->njobs++;
 	pj->d->predictions++;
 	return v;

@@ -76,6 +76,31 @@ spn_status_text(struct spn_daemon *d, char *buf, size_t len)
 	}
 	OUT("predictions: %llu made, %llu refuted\n", (unsigned long long)d->predictions,
 	    (unsigned long long)d->refutations);
+	if (d->lag_n > 0) {
+		uint64_t seen = 0, p50 = 0, p90 = 0;
+		int k, have50 = 0;
+
+		for (k = 0; k <= SPN_LAG_MS; k++) {
+			seen += d->lag_ms[k];
+			if (!have50 && seen * 2 >= d->lag_n) {
+				p50 = (uint64_t)k;
+				have50 = 1;
+			}
+			if (seen * 10 >= d->lag_n * 9) {
+				p90 = (uint64_t)k;
+				break;
+			}
+		}
+		OUT("validations: %llu answered, median %llu ms, 90%% %llu ms, max %llu ms after "
+		    "their prediction\n",
+		    (unsigned long long)d->lag_n, (unsigned long long)p50, (unsigned long long)p90,
+		    (unsigned long long)d->lag_max_ms);
+		OUT("  lags (ms=count):");
+		for (k = 0; k <= SPN_LAG_MS; k++)
+			if (d->lag_ms[k] > 0)
+				OUT(" %d=%llu", k, (unsigned long long)d->lag_ms[k]);
+		OUT("\n");
+	}
 	OUT("held mutations: %llu held, %llu dropped, %llu ms held in all\n",
 	    (unsigned long long)d->n_held, (unsigned long long)d->n_dropped,
 	    (unsigned long long)d->held_us / 1000);

@@ -2,8 +2,9 @@
 # tools/specnfs-bench end to end on a tiny configuration: the synthetic
 # workload (2 sources) at 0 and 10 ms, local, off and cto, one repetition;
 # the table, the CSVs and both plots are written and sane, every run printed
-# what the local run printed, and the refuted-prediction scenario's build is
-# correct. The autotools workload's interface, offline.
+# what the local run printed, the validations' lags are at least a round
+# trip, and the refuted-prediction scenario's build is correct. The
+# autotools workload's interface, offline.
 . "$(dirname "$0")/lib.sh"
 require_root
 require_cmd gnuplot python3 gcc make ganesha.nfsd nfs-ls
@@ -35,6 +36,15 @@ sys.exit(not m[("10", "off", "warm")] > m[("0", "off", "warm")])' "$OUT/results.
 check "speed-up of off over itself is 1" grep -q \
 	'^synthetic,10,off,warm,1,1,[0-9.]*,[0-9.]*,[0-9.]*,1.000,' "$OUT/results.csv"
 check "the shim's counters are in the CSV" grep -q 'median_predictions' "$OUT/results.csv"
+# cto predicts: its validations' lags are there, and none came back faster
+# than the link allows (a validation is one round trip at least).
+check "validation lags under cto at 10 ms: at least one round trip" python3 -c '
+import csv, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1]))
+        if r["rtt_ms"] == "10" and r["config"] == "cto"]
+sys.exit(not rows or not all(r["lag_p50_ms"] and 10 <= int(r["lag_p50_ms"]) <= int(r["lag_p90_ms"])
+                             for r in rows))' "$OUT/runs.csv"
+check "results.md shows them" grep -q 'validation ms (median)' "$OUT/results.md"
 check "plot.png is a PNG" test "$(head -c 8 "$OUT/plot.png" | od -An -tx1 | tr -d ' \n')" = \
 	89504e470d0a1a0a
 check "plot.svg parses as SVG" python3 -c '
