@@ -252,9 +252,9 @@ enum spn_op {
  * failed. Its outcome is then the epoch's last validation. The epoch
  * takes nothing more (no join, no second hold): a failure after the
  * mutation reached the server would roll back to before it. A reply with
- * SPN_SPEC_UNHELD did nothing: no epoch to hold it in (or the policy, or
- * the cache, cannot say the outcome); the client sends the request again
- * without SPN_SPEC_HOLD.
+ * SPN_SPEC_UNHELD (status -EAGAIN) did nothing: no epoch to hold it in (or
+ * the policy, or the cache, cannot say the outcome); the client sends the
+ * request again without SPN_SPEC_HOLD.
  */
 #define SPN_SPEC_HOLD 0x8u    /* request: the mutation may be held (version 8) */
 #define SPN_SPEC_UNHELD 0x10u /* reply: not held, nothing done: ask again */

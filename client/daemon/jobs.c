@@ -293,8 +293,9 @@ spn_job_reply(struct spn_job *j, int status)
 			j->rep.spec |= SPN_SPEC_REMOTE;
 		n = spn_proto_encode_reply(&j->rep, buf, sizeof(buf));
 		if (n < 0) {
-			spn_err("cannot encode reply to %s: %s",
-				spn_proto_op_name(j->req.op) ?: "?", strerror((int)-n));
+			spn_err("cannot encode reply to %s %s (status %d, spec %#x): %s",
+				spn_proto_op_name(j->req.op) ?: "?", j->req.path, status,
+				(unsigned)j->rep.spec, strerror((int)-n));
 			j->rep.status = -EIO;
 			n = spn_proto_encode_reply(&j->rep, buf, sizeof(buf));
 		}

@@ -580,7 +580,7 @@ spn_hold_request(struct spn_job *j)
 		j->hold = 0;
 	}
 	j->rep.spec = SPN_SPEC_UNHELD;
-	spn_job_reply(j, 0);
+	spn_job_reply(j, -EAGAIN); /* nothing done, so nothing to report (no attributes) */
 }
 
 /* Try to answer a write-back at once (policy full). 1 if answered. */

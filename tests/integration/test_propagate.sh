@@ -19,12 +19,13 @@
 # before the shell's read is validated is held, and dropped if it was stale;
 # so is a child's store of a file its shell keeps open (config.log). cc1
 # answers misses in a leased -I directory itself, also after a header
-# appeared there behind the cache.
+# appeared there behind the cache. configure's `cat >>confdefs.h` appends
+# land in order, and every reply of the daemon could be sent.
 # The stale cases: the cache holds a file,
 # then the server's copy changes directly in the export directory (the
 # second client).
 #   SPECNFS_TEST_POLICIES  the policies (default "off cto full")
-#   SPECNFS_TEST_SCENARIOS the scenarios (default "s1 s2 s3 s4 s5 s6 s7 s8 s9 s10 s11 s12")
+#   SPECNFS_TEST_SCENARIOS the scenarios (default "s1 ... s13")
 . "$(dirname "$0")/lib.sh"
 require_cmd gcc make mkfifo pgrep timeout python3
 testbed_start tb
@@ -666,6 +667,28 @@ $(clients_answered) in the daemon's count)" test "$(clients_answered)" -gt "$ans
 			test "$(stat_total local)" -ge 2
 	fi
 }
+# s13: configure's appends, `cat >>confdefs.h <<EOF` in a loop: every
+# line lands once and in order, and the daemon answered every request it
+# got (a close it did not hold was once answered with a reply it could
+# not encode: "cannot encode reply", then EIO in its place).
+S13_SH='cd "$1" && for i in 1 2 3 4; do cat confdefs.h >/dev/null
+cat >>confdefs.h <<_ACEOF
+#define V$i 1
+_ACEOF
+done; cat confdefs.h'
+s13() { # s13 POLICY
+	local pol=$1 d=$E/$pol/s13
+	rm -rf "$d"
+	mkdir -p "$d"
+	write "$d/confdefs.h" "/* confdefs */"
+	warm "$pol/s13"
+	piped "$T_TMP/s13.$pol" "$pol" bash -c "$S13_SH" "$MARK" "/nfs/$pol/s13"
+	expect "$pol: s13: the appends, in order" \
+		"$(printf '%s\n' "/* confdefs */" "#define V1 1" "#define V2 1" "#define V3 1" \
+			"#define V4 1" "exit 0")" "$T_TMP/s13.$pol"
+	check "$pol: ... every reply of the daemon could be sent" \
+		sh -c "! grep -h 'cannot encode' '$T_TMP'/run/*.log"
+}
 clients_answered() {
 	"$SPECNFS" status | sed -n 's/^misses answered by clients: \([0-9]*\),.*/\1/p'
 }
@@ -682,7 +705,7 @@ longest_wait() {
 }
 for pol in ${SPECNFS_TEST_POLICIES:-off cto full}; do
 	t0=$(date +%s%N)
-	for s in ${SPECNFS_TEST_SCENARIOS:-s1 s2 s3 s4 s5 s6 s7 s8 s9 s10 s11 s12}; do
+	for s in ${SPECNFS_TEST_SCENARIOS:-s1 s2 s3 s4 s5 s6 s7 s8 s9 s10 s11 s12 s13}; do
 		stats "$s.$pol"
 		"$s" "$pol"
 		stats_sum
