@@ -170,6 +170,12 @@ spn_other_links(struct spn_job *j, const char *rel, const struct spn_attr *a, in
 	spn_index_foreach(j->d->idx, other_link, &o);
 }
 
+static int
+time_before(const struct spn_time *a, const struct spn_time *b)
+{
+	return a->sec < b->sec || (a->sec == b->sec && a->nsec < b->nsec);
+}
+
 /*
  * After our own CREATE or MKDIR of rel (in the index already): weak cache
  * consistency, as a kernel NFS client does it. If the parent's listing is
@@ -192,6 +198,20 @@ spn_parent_after_own(struct spn_job *j, const char *rel, const struct spn_nfs_re
 			  w == NULL || !w->have_before || !w->have_after ? "no wcc"
 			  : w->after.type != S_IFDIR			  ? "not a directory"
 									  : "changed by another");
+		if (w != NULL && w->have_after && w->after.type == S_IFDIR &&
+		    spn_job_index_get(j, parent, &pe) == 0 && pe.attr.fileid == w->after.fileid &&
+		    !time_before(&w->after.ctime, &pe.attr.ctime)) {
+			/* Its names are not known any more, but its attributes
+			 * are, as the server had them after our change: a stat
+			 * of the directory needs no call (a kernel client keeps
+			 * post-op attributes too). Never older ones: a reply
+			 * that comes after a later change's (ctime) does not. */
+			pe.flags &= (uint8_t)~SPN_EF_DIR_COMPLETE;
+			pe.attr = w->after;
+			pe.validated_ns = spn_now_ns();
+			spn_job_index_put(j, parent, &pe);
+			return;
+		}
 		spn_invalidate_parent(j, rel);
 		return;
 	}
