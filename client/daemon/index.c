@@ -1124,6 +1124,26 @@ spn__apply(struct spn_index *ix, MDB_txn *txn, struct spn__op *op)
 	return -EINVAL;
 }
 
+/* The record at key as LMDB has it (no kept confirmation over it). */
+static int
+spn__get_stored(struct spn_index *ix, const uint8_t *key, size_t klen, struct spn_entry *out)
+{
+	MDB_val k = {klen, (void *)key}, d;
+	MDB_txn *txn;
+	int rc;
+
+	rc = spn__rd_begin(ix, &txn);
+	if (rc)
+		return rc;
+	rc = mdb_get(txn, ix->db_ent, &k, &d);
+	if (rc == 0)
+		rc = spn__decode(d.mv_data, d.mv_size, out);
+	else
+		rc = spn__err(rc);
+	spn__rd_end(ix, txn);
+	return rc;
+}
+
 /* ---------------------------------------------- deferred confirmations */
 
 /*
@@ -1142,20 +1162,32 @@ spn__apply(struct spn_index *ix, MDB_txn *txn, struct spn__op *op)
  */
 #define SOFT_MAX 4096 /* entries before a flush; the table has twice the slots */
 
+/* An entry's confirmation fields. */
+struct spn__conf {
+	int64_t validated_ns, attr_timeo_ns, attr_timeo_stamp_ns, last_use_ns;
+};
+
 struct spn__soft {
 	int live; /* 0: dropped (its slot stays taken until the flush) */
-	int64_t validated_ns, attr_timeo_ns, attr_timeo_stamp_ns, last_use_ns;
+	struct spn__conf c;
 	size_t klen;
 	uint8_t key[];
 };
 
-static void
-spn__soft_take(struct spn_entry *to, const struct spn_entry *from)
+static struct spn__conf
+spn__conf_of(const struct spn_entry *e)
 {
-	to->validated_ns = from->validated_ns;
-	to->attr_timeo_ns = from->attr_timeo_ns;
-	to->attr_timeo_stamp_ns = from->attr_timeo_stamp_ns;
-	to->last_use_ns = from->last_use_ns;
+	return (struct spn__conf){ e->validated_ns, e->attr_timeo_ns, e->attr_timeo_stamp_ns,
+				   e->last_use_ns };
+}
+
+static void
+spn__conf_onto(const struct spn__conf *c, struct spn_entry *e)
+{
+	e->validated_ns = c->validated_ns;
+	e->attr_timeo_ns = c->attr_timeo_ns;
+	e->attr_timeo_stamp_ns = c->attr_timeo_stamp_ns;
+	e->last_use_ns = c->last_use_ns;
 }
 
 static size_t
@@ -1201,12 +1233,8 @@ spn__soft_apply(struct spn_index *ix, const uint8_t *key, size_t klen, struct sp
 {
 	struct spn__soft *x = spn__soft_find(ix, key, klen);
 
-	if (x != NULL) {
-		e->validated_ns = x->validated_ns;
-		e->attr_timeo_ns = x->attr_timeo_ns;
-		e->attr_timeo_stamp_ns = x->attr_timeo_stamp_ns;
-		e->last_use_ns = x->last_use_ns;
-	}
+	if (x != NULL)
+		spn__conf_onto(&x->c, e);
 }
 
 static void
@@ -1253,10 +1281,7 @@ spn__op_soft(struct spn_index *ix, MDB_txn *txn, struct spn__op *op)
 		if (rc)
 			return rc;
 		e = old;
-		e.validated_ns = x->validated_ns;
-		e.attr_timeo_ns = x->attr_timeo_ns;
-		e.attr_timeo_stamp_ns = x->attr_timeo_stamp_ns;
-		e.last_use_ns = x->last_use_ns;
+		spn__conf_onto(&x->c, &e);
 		rc = spn__store(ix, txn, x->key, x->klen, &e, &old);
 		if (rc)
 			return rc;
@@ -1287,11 +1312,9 @@ spn__soft_put(struct spn_index *ix, const uint8_t *key, size_t klen, const struc
 {
 	uint8_t a[REC_MAX], b[REC_MAX];
 	struct spn_entry cur, mine;
+	struct spn__conf cc;
 	struct spn__soft **slot, *x;
-	MDB_txn *txn;
-	MDB_val k = {klen, (void *)key}, d;
 	size_t alen, blen;
-	int rc;
 
 	if (ix->in_batch)
 		return 0;
@@ -1301,18 +1324,13 @@ spn__soft_put(struct spn_index *ix, const uint8_t *key, size_t klen, const struc
 			return 0;
 		ix->soft_cap = 2 * SOFT_MAX;
 	}
-	if (spn__rd_begin(ix, &txn) != 0)
-		return 0;
-	rc = mdb_get(txn, ix->db_ent, &k, &d);
-	if (rc == 0)
-		rc = spn__decode(d.mv_data, d.mv_size, &cur);
-	spn__rd_end(ix, txn);
-	if (rc != 0) {
+	if (spn__get_stored(ix, key, klen, &cur) != 0) {
 		spn__soft_drop(ix, key, klen);
 		return 0;
 	}
 	mine = *e;
-	spn__soft_take(&mine, &cur);
+	cc = spn__conf_of(&cur);
+	spn__conf_onto(&cc, &mine);
 	alen = spn__encode(&mine, a);
 	blen = spn__encode(&cur, b);
 	if (alen != blen || memcmp(a, b, alen) != 0) {
@@ -1334,10 +1352,7 @@ spn__soft_put(struct spn_index *ix, const uint8_t *key, size_t klen, const struc
 	}
 	x = *slot;
 	x->live = 1;
-	x->validated_ns = e->validated_ns;
-	x->attr_timeo_ns = e->attr_timeo_ns;
-	x->attr_timeo_stamp_ns = e->attr_timeo_stamp_ns;
-	x->last_use_ns = e->last_use_ns;
+	x->c = spn__conf_of(e);
 	return 1;
 }
 
@@ -1611,25 +1626,13 @@ spn_index_get(struct spn_index *ix, uint16_t mount, const char *path,
 	      struct spn_entry *out)
 {
 	uint8_t key[MAIN_KEY_MAX];
-	MDB_txn *txn;
-	MDB_val k, d;
 	size_t klen;
 	int rc;
 
 	rc = spn__path_key(key, &klen, mount, path);
 	if (rc)
 		return rc;
-	rc = spn__rd_begin(ix, &txn);
-	if (rc)
-		return rc;
-	k.mv_size = klen;
-	k.mv_data = key;
-	rc = mdb_get(txn, ix->db_ent, &k, &d);
-	if (rc == 0)
-		rc = spn__decode(d.mv_data, d.mv_size, out);
-	else
-		rc = spn__err(rc);
-	spn__rd_end(ix, txn);
+	rc = spn__get_stored(ix, key, klen, out);
 	if (rc == 0)
 		spn__soft_apply(ix, key, klen, out);
 	return rc;

@@ -170,12 +170,6 @@ spn_other_links(struct spn_job *j, const char *rel, const struct spn_attr *a, in
 	spn_index_foreach(j->d->idx, other_link, &o);
 }
 
-static int
-time_before(const struct spn_time *a, const struct spn_time *b)
-{
-	return a->sec < b->sec || (a->sec == b->sec && a->nsec < b->nsec);
-}
-
 /*
  * After our own CREATE or MKDIR of rel (in the index already): weak cache
  * consistency, as a kernel NFS client does it. If the parent's listing is
@@ -200,7 +194,7 @@ spn_parent_after_own(struct spn_job *j, const char *rel, const struct spn_nfs_re
 									  : "changed by another");
 		if (w != NULL && w->have_after && w->after.type == S_IFDIR &&
 		    spn_job_index_get(j, parent, &pe) == 0 && pe.attr.fileid == w->after.fileid &&
-		    !time_before(&w->after.ctime, &pe.attr.ctime)) {
+		    !spn_time_later(&pe.attr.ctime, &w->after.ctime)) {
 			/* Its names are not known any more, but its attributes
 			 * are, as the server had them after our change: a stat
 			 * of the directory needs no call (a kernel client keeps
