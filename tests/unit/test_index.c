@@ -1781,17 +1781,23 @@ validated_elsewhere(const char *dir, const char *path)
 		struct spn_entry e;
 
 		close(pfd[0]);
-		if (spn_index_open(&ix, dir, 0) == 0 && spn_index_get(ix, 1, path, &e) == 0)
-			v = e.validated_ns;
+		if (spn_index_open(&ix, dir, 0) == 0) {
+			if (spn_index_get(ix, 1, path, &e) == 0)
+				v = e.validated_ns;
+			spn_index_close(ix);
+		}
 		if (write(pfd[1], &v, sizeof(v)) != sizeof(v))
 			_exit(2);
 		_exit(0);
 	}
 	close(pfd[1]);
+	/* The answer is what the pipe says (all of it, or the child failed);
+	 * its exit code is not looked at: under valgrind --error-exitcode it
+	 * is valgrind's verdict on the memory it inherited from us. */
 	assert_int_equal(read(pfd[0], &v, sizeof(v)), (ssize_t)sizeof(v));
 	close(pfd[0]);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
-	assert_int_equal(st, 0);
+	assert_true(WIFEXITED(st));
 	return v;
 }
 
