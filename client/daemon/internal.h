@@ -256,6 +256,7 @@ void spn_recent_add(struct spn_refused *ring, unsigned *next, const struct spn_m
 
 #define SPN_DIRBUSY 16 /* busy directories remembered (daemon/dircheck.c) */
 #define SPN_LAG_MS 2000 /* validation lags counted per ms up to this (status.c) */
+#define SPN_SEAL_HASH 1024 /* buckets of undecided sealed epochs by id (seal.c) */
 
 struct spn_daemon {
 	struct spn_policy pol;
@@ -283,8 +284,9 @@ struct spn_daemon {
 	uint64_t removals; /* predicted removals (unlink, rmdir, rename) so far */
 	/* sealed epochs (daemon/seal.c) */
 	struct spn_seal *seals;
+	struct spn_seal *seal_hash[SPN_SEAL_HASH]; /* the same, by id */
 	uint64_t seal_base, seal_next;
-	uint64_t *seal_refuted;
+	uint64_t *seal_refuted; /* sorted */
 	size_t n_seal_refuted, cap_seal_refuted;
 	struct spn_exit *exits; /* exits recorded for parents to reap */
 	size_t n_exits;

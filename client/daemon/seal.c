@@ -113,6 +113,7 @@ struct spn_exit {
 
 struct spn_seal {
 	struct spn_seal *next;
+	struct spn_seal *hnext; /* in its bucket of d->seal_hash */
 	uint64_t id;
 	uint64_t birth;        /* the sealed epoch this one depends on, 0: none */
 	uint64_t also;         /* ... and another (a reaped child's exit), 0: none */
@@ -152,33 +153,67 @@ seal_base(struct spn_daemon *d)
 	return d->seal_base;
 }
 
+/* Ids are consecutive: their low bits spread them evenly. */
+static struct spn_seal **
+seal_bucket(struct spn_daemon *d, uint64_t id)
+{
+	return &d->seal_hash[id & (SPN_SEAL_HASH - 1)];
+}
+
 static struct spn_seal *
 seal_find(struct spn_daemon *d, uint64_t id)
 {
 	struct spn_seal *s;
 
-	for (s = d->seals; s != NULL; s = s->next)
+	for (s = *seal_bucket(d, id); s != NULL; s = s->hnext)
 		if (s->id == id)
 			return s;
 	return NULL;
 }
 
+static void
+seal_unhash(struct spn_daemon *d, struct spn_seal *s)
+{
+	struct spn_seal **pp = seal_bucket(d, s->id);
+
+	while (*pp != s)
+		pp = &(*pp)->hnext;
+	*pp = s->hnext;
+}
+
+/* Where id is or would go in the sorted refuted set. */
+static size_t
+refuted_at(const struct spn_daemon *d, uint64_t id)
+{
+	size_t lo = 0, hi = d->n_seal_refuted;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (d->seal_refuted[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 static int
 refuted_has(const struct spn_daemon *d, uint64_t id)
 {
-	size_t i;
+	size_t i = refuted_at(d, id);
 
-	for (i = 0; i < d->n_seal_refuted; i++)
-		if (d->seal_refuted[i] == id)
-			return 1;
-	return 0;
+	return i < d->n_seal_refuted && d->seal_refuted[i] == id;
 }
 
 static void
 refuted_add(struct spn_daemon *d, uint64_t id)
 {
 	uint64_t *p;
+	size_t i = refuted_at(d, id);
 
+	if (i < d->n_seal_refuted && d->seal_refuted[i] == id)
+		return;
 	if (d->n_seal_refuted == d->cap_seal_refuted) {
 		size_t cap = d->cap_seal_refuted ? 2 * d->cap_seal_refuted : 64;
 
@@ -188,7 +223,10 @@ refuted_add(struct spn_daemon *d, uint64_t id)
 		d->seal_refuted = p;
 		d->cap_seal_refuted = cap;
 	}
-	d->seal_refuted[d->n_seal_refuted++] = id;
+	memmove(d->seal_refuted + i + 1, d->seal_refuted + i,
+		(d->n_seal_refuted - i) * sizeof(*d->seal_refuted));
+	d->seal_refuted[i] = id;
+	d->n_seal_refuted++;
 }
 
 /*
@@ -267,6 +305,7 @@ seal_collect(struct spn_daemon *d)
 			  st == SEAL_REFUTED ? "failed" : "held",
 			  (long long)(spn_mono_ns() - s->born_ns) / 1000);
 		*pp = s->next;
+		seal_unhash(d, s);
 		free(s->create_rel);
 		free(s);
 	}
@@ -441,6 +480,8 @@ spn_seal_dispatch(struct spn_job *j)
 	s->born_ns = spn_mono_ns();
 	s->next = d->seals;
 	d->seals = s;
+	s->hnext = *seal_bucket(d, s->id);
+	*seal_bucket(d, s->id) = s;
 	cl->seal = s->id;
 	spn_debug("seal %llx by pid %d: birth %llx, also %llx%s, %d validations in flight",
 		  (unsigned long long)s->id, (int)cl->pid, (unsigned long long)s->birth,
